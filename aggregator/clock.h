@@ -1,0 +1,21 @@
+/*
+ * Clocks: wall time for timestamps (records, logs, the zone header) and a
+ * monotonic clock for intervals, which must not jump when the wall clock
+ * is set.
+ */
+
+#ifndef PS_CLOCK_H
+#define PS_CLOCK_H
+
+#include <stdint.h>
+
+/* Wall-clock time, microseconds since the Unix epoch (UTC). */
+uint64_t ps_now_us(void);
+
+/* Monotonic time in microseconds, for deadlines and intervals only. */
+uint64_t ps_mono_us(void);
+
+/* Sleeps ms milliseconds; returns early (without error) on a signal. */
+void ps_sleep_ms(unsigned ms);
+
+#endif /* PS_CLOCK_H */

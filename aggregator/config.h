@@ -1,0 +1,83 @@
+/*
+ * Aggregator configuration: one hand-writable file plus command-line
+ * overrides, parsed and validated in one place into one struct.
+ *
+ * File syntax: one "key = value" per line; blank lines and lines starting
+ * with '#' are ignored, and so is the rest of a line after " #".  A value
+ * may be double-quoted to keep spaces or '#' (inside quotes, \" and \\
+ * stand for " and \).  Every key at most once.  Durations are integers
+ * with a suffix ms, s, m, h or d; sizes integers with k, m, g or t
+ * (powers of 1024, an optional trailing b).  The keys, their defaults and
+ * limits are in the table in config.c, the only place they are written.
+ */
+
+#ifndef PS_CONFIG_H
+#define PS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* client_address: what the aggregator keeps of a client address */
+typedef enum {
+    PS_CLIENT_FULL = 0,
+    PS_CLIENT_TRUNCATED,        /* IPv4 /24, IPv6 /48 */
+    PS_CLIENT_HASHED,
+    PS_CLIENT_OFF
+} ps_client_mode_t;
+
+typedef struct {
+    char      *file;                  /* the file loaded; NULL if none */
+    char      *zone;                  /* zone file; NULL if not given */
+
+    char      *redis;                 /* URL as given; NULL: no Redis */
+    char      *redis_host;            /* parsed from it */
+    unsigned   redis_port;
+    unsigned   redis_db;
+    uint64_t   redis_ttl_ms;
+
+    char      *postgres;              /* libpq conninfo or URI; NULL: none */
+
+    char      *node_id;               /* [A-Za-z0-9._-]{1,64} */
+    uint64_t   flush_interval_ms;
+    uint64_t   snapshot_interval_ms;
+
+    int        log_level;             /* ps_log_level_t */
+    char      *log_file;              /* NULL: stderr */
+
+    char      *spool_dir;             /* NULL: no spool */
+    uint64_t   spool_max_bytes;
+
+    uint64_t   max_keys_per_hour;
+    int        client_address;        /* ps_client_mode_t */
+    uint64_t   top_n;
+} ps_config_t;
+
+/* A command-line value; option is the long name, "flush-interval" for the
+ * key flush_interval. */
+typedef struct {
+    const char  *option;
+    const char  *value;
+} ps_config_override_t;
+
+/* Fills cfg with the defaults, then path's keys (path may be NULL), then
+ * the overrides in order.  0, or -1 after logging each error with the
+ * file, line and key (or the option) and freeing cfg. */
+int ps_config_load(ps_config_t *cfg, const char *path,
+    const ps_config_override_t *overrides, size_t n);
+
+/* Frees what ps_config_load() allocated; cfg is then zeroed. */
+void ps_config_free(ps_config_t *cfg);
+
+/* Parses a duration ("250ms", "1s", "48h"; a bare number counts in units
+ * of bare_unit_ms) into milliseconds; NULL, or the reason it is invalid. */
+const char *ps_parse_duration_ms(const char *s, uint64_t bare_unit_ms,
+    uint64_t *ms);
+
+/* Parses a size ("4096", "64k", "1g", "512MB") into bytes; NULL, or the
+ * reason it is invalid. */
+const char *ps_parse_size(const char *s, uint64_t *bytes);
+
+/* Name of a client_address mode ("hashed"). */
+const char *ps_client_mode_name(int mode);
+
+#endif /* PS_CONFIG_H */

@@ -1,0 +1,50 @@
+/*
+ * Sinks: where aggregated deltas go (PostgreSQL, Redis).  main.c and the
+ * pipeline see only this ops struct, never a libpq or hiredis type.
+ *
+ * Exactly-once contract: each sink keeps, per (node, zone_id, ring), the
+ * ring position up to which its data already holds every record.  The
+ * pipeline loads those watermarks at start, feeds a sink only records at
+ * or after its watermark, and hands it the delta together with the new
+ * positions; the sink applies both atomically (one transaction, one
+ * script), so a retry or a replay after a crash never counts twice.
+ */
+
+#ifndef PS_SINK_H
+#define PS_SINK_H
+
+#include <stdint.h>
+
+#include "agg_table.h"
+
+typedef struct ps_sink_s  ps_sink_t;
+
+typedef struct {
+    const char  *name;                  /* "postgres", "redis" */
+
+    /* Connects (or reconnects); 0 on success, -1 logged on failure. */
+    int   (*connect)(ps_sink_t *sink);
+
+    /* Fills pos[0..nrings) with committed positions for zone_id (0 where
+     * none); 0 on success, -1 when the sink is unreachable. */
+    int   (*load_watermarks)(ps_sink_t *sink, uint64_t zone_id,
+                             uint64_t *pos, uint32_t nrings);
+
+    /* Applies delta and advances the watermarks to pos atomically;
+     * 0 on success, -1 on failure (nothing applied, or applied and
+     * recorded so that a retry is a no-op). */
+    int   (*flush)(ps_sink_t *sink, uint64_t zone_id,
+                   const ps_agg_table_t *delta,
+                   const uint64_t *pos, uint32_t nrings);
+
+    /* Closes the connection and frees the sink. */
+    void  (*destroy)(ps_sink_t *sink);
+} ps_sink_ops_t;
+
+struct ps_sink_s {
+    const ps_sink_ops_t  *ops;
+    void                 *impl;         /* the sink's private state */
+    int                   durable;      /* holds the ring's head back */
+};
+
+#endif /* PS_SINK_H */

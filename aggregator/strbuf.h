@@ -1,0 +1,43 @@
+/*
+ * Growable byte buffer for building output (JSON lines, snapshots, SQL)
+ * without fixed limits.  data is always NUL terminated (not counted in
+ * len), so it may be printed as a C string when it holds no NUL.
+ */
+
+#ifndef PS_STRBUF_H
+#define PS_STRBUF_H
+
+#include <stddef.h>
+
+typedef struct {
+    char    *data;       /* NULL until the first append */
+    size_t   len;
+    size_t   cap;        /* bytes allocated, terminating NUL included */
+} ps_buf_t;
+
+#define PS_BUF_INIT  { NULL, 0, 0 }
+
+/* Makes room for n more bytes (and the NUL); 0, or -1 (logged) if memory
+ * ran out, the contents then unchanged. */
+int ps_buf_reserve(ps_buf_t *b, size_t n);
+
+/* Appends n bytes; 0 or -1. */
+int ps_buf_append(ps_buf_t *b, const void *p, size_t n);
+
+/* Appends a C string; 0 or -1. */
+int ps_buf_puts(ps_buf_t *b, const char *s);
+
+/* Appends one byte; 0 or -1. */
+int ps_buf_putc(ps_buf_t *b, char c);
+
+/* Appends printf output; 0 or -1. */
+int ps_buf_printf(ps_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Empties the buffer, keeping its memory. */
+void ps_buf_reset(ps_buf_t *b);
+
+/* Frees the memory; the buffer is then empty and reusable. */
+void ps_buf_free(ps_buf_t *b);
+
+#endif /* PS_STRBUF_H */

@@ -1,0 +1,50 @@
+/*
+ * The zone file as the aggregator sees it: opened, checked against this
+ * build's layout (include/pathstats_shm.h) and mapped.  nginx creates the
+ * file; the aggregator never creates, resizes or initialises it.
+ */
+
+#ifndef PS_ZONE_H
+#define PS_ZONE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pathstats_shm.h"
+
+typedef struct {
+    char              *path;
+    int                fd;
+    int                writable;    /* mapped read-write */
+    size_t             size;        /* mapped bytes: the whole file */
+    ps_zone_header_t  *header;      /* the mapping; checked */
+} ps_zone_t;
+
+/* Opens, checks and maps the zone file, read-write when writable (to
+ * consume), read-only otherwise (to look).  Refuses a missing file, one
+ * that is not a regular file, one that any user may write, and a header
+ * that does not match this build.  NULL, logged with the reason. */
+ps_zone_t *ps_zone_open(const char *path, int writable);
+
+/* Unmaps and closes; NULL is allowed. */
+void ps_zone_close(ps_zone_t *zone);
+
+/* Takes the consumer lock on the file, so that two consumers (daemon or
+ * --tail) never drain one zone; held until close or exit.  0, or -1
+ * logged with the holder's pid. */
+int ps_zone_lock_consumer(ps_zone_t *zone);
+
+/* Descriptor of ring i (< header->ring_count). */
+ps_ring_desc_t *ps_zone_ring(const ps_zone_t *zone, uint32_t i);
+
+/* The slot that holds position pos of ring i. */
+const ps_record_t *ps_zone_slot(const ps_zone_t *zone, uint32_t i,
+    uint64_t pos);
+
+/* Stamps this process as the zone's aggregator (pid, start time). */
+void ps_zone_set_aggregator(ps_zone_t *zone, uint64_t started_us);
+
+/* Publishes the aggregator's liveness: heartbeat := now_us. */
+void ps_zone_heartbeat(ps_zone_t *zone, uint64_t now_us);
+
+#endif /* PS_ZONE_H */

@@ -1,0 +1,333 @@
+/*
+ * pathstats shared-memory ABI.
+ *
+ * The zone file is created and mapped by the nginx master; workers write
+ * request records into per-worker single-producer rings; the aggregator
+ * maps the same file, drains the rings and publishes snapshots back into
+ * the snapshot area.  Both sides compile exactly these definitions: no
+ * nginx, libc-object or library types, only fixed-width integers.
+ *
+ * File layout (all offsets from the start of the file, page aligned):
+ *
+ *   0                    ps_zone_header_t (PS_HEADER_SIZE bytes)
+ *   ring_desc_off        ring_count x ps_ring_desc_t
+ *   rings_off            ring_count x ring_capacity x ps_record_t
+ *   snapshot_off         snapshot_size bytes: two snapshot buffers
+ *
+ * Counters are monotonic for the life of the file and survive reloads,
+ * binary upgrades and ring reassignment, so that for every ring
+ *
+ *   seen     = recorded + dropped
+ *   recorded = consumed + in_ring + lost
+ *
+ * where recorded = tail + lost, consumed = head and in_ring = tail - head.
+ */
+
+#ifndef PATHSTATS_SHM_H
+#define PATHSTATS_SHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define PS_ZONE_MAGIC          0x5441545348544150ULL  /* "PATHSTAT" LE */
+#define PS_LAYOUT_VERSION      1
+
+#define PS_HEADER_SIZE         4096
+#define PS_PAGE_SIZE           4096
+#define PS_CACHE_LINE          64
+
+#define PS_RECORD_SIZE         512
+#define PS_METHOD_MAX          16
+#define PS_HOST_MAX            64
+#define PS_KEY_MAX             368
+
+#define PS_RINGS_MIN           2
+#define PS_RINGS_MAX           1024
+#define PS_RING_CAPACITY_MIN   16
+
+/* ps_record_t.flags */
+#define PS_REC_KEY_TRUNCATED   0x01   /* key was longer than stored */
+#define PS_REC_UPGRADED        0x02   /* connection upgraded (WebSocket) */
+#define PS_REC_NORMALIZED      0x04   /* key was rewritten by normalize */
+#define PS_REC_HOST_TRUNCATED  0x08
+
+/* ps_record_t.addr_family */
+#define PS_AF_NONE             0
+#define PS_AF_INET             4
+#define PS_AF_INET6            6
+
+/* ps_record_t.upstream_us when the request was not proxied */
+#define PS_NO_UPSTREAM         UINT64_MAX
+
+
+/*
+ * One request.  Fixed size so that a slot is always whole; strings are
+ * raw bytes with explicit lengths, not NUL terminated, and may contain
+ * any byte (the consumer escapes them).
+ */
+typedef struct {
+    uint64_t  time_us;          /* log-phase time, unix epoch, µs */
+    uint64_t  request_us;       /* $request_time in µs */
+    uint64_t  upstream_us;      /* sum of upstream response times, µs */
+    uint64_t  bytes_in;         /* $request_length */
+    uint64_t  bytes_out;        /* $bytes_sent */
+    uint8_t   addr[16];         /* IPv4 in the first 4 bytes, or IPv6 */
+    uint16_t  status;
+    uint8_t   addr_family;      /* PS_AF_* */
+    uint8_t   flags;            /* PS_REC_* */
+    uint16_t  key_len;
+    uint8_t   method_len;
+    uint8_t   host_len;
+    char      method[PS_METHOD_MAX];
+    char      host[PS_HOST_MAX];
+    char      key[PS_KEY_MAX];
+} ps_record_t;
+
+
+/*
+ * Ring ownership word: 0 when free, otherwise the owner's pid in the high
+ * 32 bits and the low 32 bits of its start time (field 22 of
+ * /proc/<pid>/stat, clock ticks since boot) in the low 32 bits.  It is one
+ * word so that a claim or a release is a single compare-and-swap and no
+ * reader ever sees a pid paired with another process's start time.
+ */
+#define PS_OWNER_FREE          0ULL
+#define ps_owner_make(pid, st) (((uint64_t) (uint32_t) (pid) << 32)          \
+                                | (uint64_t) (uint32_t) (st))
+#define ps_owner_pid(w)        ((int32_t) ((w) >> 32))
+#define ps_owner_start(w)      ((uint32_t) ((w) & 0xffffffffULL))
+
+
+/*
+ * One ring's descriptor.  The three cache lines separate what is written
+ * rarely (ownership), by the producer (every request) and by the consumer,
+ * so that neither side's stores bounce the other's line.
+ */
+typedef struct {
+    /* line 0: ownership, written on claim/release only */
+    uint64_t  owner;            /* atomic; PS_OWNER_FREE or ps_owner_make */
+    uint64_t  claimed_at_us;    /* when the current owner claimed it */
+    uint64_t  claims;           /* how many times the ring was claimed */
+    uint64_t  released_at_us;   /* when the consumer last freed it */
+    uint8_t   pad0[PS_CACHE_LINE - 4 * sizeof(uint64_t)];
+
+    /* line 1: producer; single writer at a time (the owner) */
+    uint64_t  seen;             /* requests offered to the ring */
+    uint64_t  dropped;          /* refused because the ring was full */
+    uint64_t  tail;             /* atomic release: records published */
+    uint8_t   pad1[PS_CACHE_LINE - 3 * sizeof(uint64_t)];
+
+    /* line 2: consumer; single writer (the aggregator) */
+    uint64_t  head;             /* atomic release: records consumed */
+    uint64_t  lost;             /* stuck records of dead owners */
+    uint64_t  consumer_pid;
+    uint8_t   pad2[PS_CACHE_LINE - 3 * sizeof(uint64_t)];
+} ps_ring_desc_t;
+
+
+/*
+ * Snapshot buffers.  The aggregator writes buffer (version + 1) % 2 and
+ * then publishes version + 1 with a release store; readers load version
+ * with acquire, read buffer version % 2, and load version again: if it
+ * moved by two or more, the buffer may have been overwritten and the read
+ * is retried or refused.  Readers never wait on a lock.  Every length and
+ * offset inside a buffer is untrusted and checked by the reader.
+ */
+typedef struct {
+    uint64_t  version;          /* atomic; 0 = no snapshot yet */
+    uint64_t  buf_off[2];       /* from the start of the file */
+    uint64_t  buf_size;         /* capacity of each buffer */
+    uint64_t  buf_len[2];       /* bytes used in each buffer */
+    uint64_t  generated_us[2];  /* when each buffer was generated */
+} ps_snapshot_ctl_t;
+
+
+typedef struct {
+    uint64_t  magic;            /* PS_ZONE_MAGIC */
+    uint32_t  layout_version;   /* PS_LAYOUT_VERSION */
+    uint32_t  header_size;      /* PS_HEADER_SIZE */
+    uint32_t  record_size;      /* PS_RECORD_SIZE */
+    uint32_t  ring_desc_size;   /* sizeof(ps_ring_desc_t) */
+    uint64_t  file_size;
+    uint64_t  zone_id;          /* random at creation: the ring generation */
+    uint64_t  created_us;
+
+    uint32_t  ring_count;
+    uint32_t  ring_capacity;    /* records per ring, a power of two */
+    uint64_t  ring_desc_off;
+    uint64_t  rings_off;
+    uint64_t  rings_size;       /* ring_count * ring_capacity * record */
+    uint64_t  snapshot_off;
+    uint64_t  snapshot_size;
+
+    /* written by nginx */
+    uint64_t  no_ring;          /* requests seen by workers without a ring */
+    uint64_t  master_pid;
+    uint64_t  attach_count;     /* times a master (re)attached the file */
+
+    /* written by the aggregator */
+    uint64_t  aggregator_pid;
+    uint64_t  aggregator_heartbeat_us;  /* atomic; last loop iteration */
+    uint64_t  aggregator_started_us;
+
+    uint8_t   reserved0[PS_CACHE_LINE];
+    ps_snapshot_ctl_t  snapshot;
+} ps_zone_header_t;
+
+
+_Static_assert(sizeof(ps_record_t) == PS_RECORD_SIZE,
+               "ps_record_t must be PS_RECORD_SIZE bytes");
+_Static_assert(sizeof(ps_ring_desc_t) == 3 * PS_CACHE_LINE,
+               "ps_ring_desc_t must be three cache lines");
+_Static_assert(sizeof(ps_zone_header_t) <= PS_HEADER_SIZE,
+               "ps_zone_header_t must fit in PS_HEADER_SIZE");
+_Static_assert(offsetof(ps_ring_desc_t, seen) == PS_CACHE_LINE,
+               "producer fields start on their own cache line");
+_Static_assert(offsetof(ps_ring_desc_t, head) == 2 * PS_CACHE_LINE,
+               "consumer fields start on their own cache line");
+_Static_assert(offsetof(ps_zone_header_t, magic) == 0,
+               "magic at offset 0");
+
+
+/* Atomic accessors; the builtins are the same in gcc and clang. */
+#define ps_load_acquire(p)     __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ps_load_relaxed(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
+#define ps_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define ps_store_relaxed(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define ps_cas(p, expected, desired)                                         \
+    __atomic_compare_exchange_n((p), (expected), (desired), 0,               \
+                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+
+
+static inline ps_ring_desc_t *
+ps_zone_ring_desc(void *base, uint32_t i)
+{
+    ps_zone_header_t  *h = (ps_zone_header_t *) base;
+
+    return (ps_ring_desc_t *) ((char *) base + h->ring_desc_off)
+           + i;
+}
+
+
+static inline ps_record_t *
+ps_zone_ring_slot(void *base, uint32_t ring, uint64_t pos)
+{
+    ps_zone_header_t  *h = (ps_zone_header_t *) base;
+
+    return (ps_record_t *) ((char *) base + h->rings_off)
+           + (uint64_t) ring * h->ring_capacity
+           + (pos & (h->ring_capacity - 1));
+}
+
+
+/*
+ * Fills a fresh header's geometry for ring_count rings of ring_capacity
+ * records and a snapshot area of snapshot_size bytes (rounded to pages).
+ * The caller sets magic, zone_id and times.  Returns the file size.
+ */
+static inline uint64_t
+ps_zone_layout(ps_zone_header_t *h, uint32_t ring_count,
+    uint32_t ring_capacity, uint64_t snapshot_size)
+{
+    uint64_t  off, half;
+
+    h->layout_version = PS_LAYOUT_VERSION;
+    h->header_size = PS_HEADER_SIZE;
+    h->record_size = PS_RECORD_SIZE;
+    h->ring_desc_size = sizeof(ps_ring_desc_t);
+    h->ring_count = ring_count;
+    h->ring_capacity = ring_capacity;
+
+    off = PS_HEADER_SIZE;
+    h->ring_desc_off = off;
+    off += (uint64_t) ring_count * sizeof(ps_ring_desc_t);
+    off = (off + PS_PAGE_SIZE - 1) & ~((uint64_t) PS_PAGE_SIZE - 1);
+
+    h->rings_off = off;
+    h->rings_size = (uint64_t) ring_count * ring_capacity * PS_RECORD_SIZE;
+    off += h->rings_size;
+
+    half = (snapshot_size / 2 + PS_PAGE_SIZE - 1)
+           & ~((uint64_t) PS_PAGE_SIZE - 1);
+    h->snapshot_off = off;
+    h->snapshot_size = 2 * half;
+    h->snapshot.buf_size = half;
+    h->snapshot.buf_off[0] = off;
+    h->snapshot.buf_off[1] = off + half;
+    off += 2 * half;
+
+    h->file_size = off;
+
+    return off;
+}
+
+
+/*
+ * Checks a mapped header against this build's layout and the mapped
+ * length.  Returns NULL when usable, otherwise a static reason.
+ */
+static inline const char *
+ps_zone_header_check(const void *base, uint64_t mapped_len)
+{
+    const ps_zone_header_t  *h = (const ps_zone_header_t *) base;
+    uint64_t                 end;
+
+    if (mapped_len < PS_HEADER_SIZE) {
+        return "file is shorter than the zone header";
+    }
+
+    if (h->magic != PS_ZONE_MAGIC) {
+        return "bad magic: not a pathstats zone file";
+    }
+
+    if (h->layout_version != PS_LAYOUT_VERSION) {
+        return "layout version differs from this build";
+    }
+
+    if (h->header_size != PS_HEADER_SIZE
+        || h->record_size != PS_RECORD_SIZE
+        || h->ring_desc_size != sizeof(ps_ring_desc_t))
+    {
+        return "record or header size differs from this build";
+    }
+
+    if (h->file_size != mapped_len) {
+        return "file size differs from the size in its header";
+    }
+
+    if (h->ring_count < PS_RINGS_MIN || h->ring_count > PS_RINGS_MAX
+        || h->ring_capacity < PS_RING_CAPACITY_MIN
+        || (h->ring_capacity & (h->ring_capacity - 1)) != 0)
+    {
+        return "ring count or capacity out of range";
+    }
+
+    end = h->ring_desc_off + (uint64_t) h->ring_count
+                             * sizeof(ps_ring_desc_t);
+    if (h->ring_desc_off < PS_HEADER_SIZE || end > h->rings_off) {
+        return "ring descriptors overlap";
+    }
+
+    if (h->rings_size != (uint64_t) h->ring_count * h->ring_capacity
+                         * PS_RECORD_SIZE
+        || h->rings_off + h->rings_size > h->snapshot_off
+        || h->snapshot_off + h->snapshot_size > h->file_size)
+    {
+        return "ring or snapshot area out of bounds";
+    }
+
+    if (h->snapshot.buf_size * 2 > h->snapshot_size
+        || h->snapshot.buf_off[0] < h->snapshot_off
+        || h->snapshot.buf_off[1] < h->snapshot.buf_off[0]
+                                    + h->snapshot.buf_size
+        || h->snapshot.buf_off[1] + h->snapshot.buf_size > h->file_size)
+    {
+        return "snapshot buffers out of bounds";
+    }
+
+    return NULL;
+}
+
+
+#endif /* PATHSTATS_SHM_H */

@@ -1,0 +1,1578 @@
+
+/*
+ * pathstats: per-path request statistics.
+ *
+ * The recorder half of the module.  The master creates (or reattaches) a
+ * named zone file and maps it; every worker inherits the mapping, claims
+ * one single-producer ring of it in init_process and, in the log phase,
+ * copies one fixed-size record per request into that ring and publishes
+ * it with a release store of the ring's tail.  The aggregator maps the
+ * same file and drains the rings.  The layout is include/pathstats_shm.h.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "pathstats_shm.h"
+
+
+#define NGX_HTTP_PATHSTATS_ADDR_FULL       0
+#define NGX_HTTP_PATHSTATS_ADDR_TRUNCATED  1
+#define NGX_HTTP_PATHSTATS_ADDR_OFF        2
+
+#define NGX_HTTP_PATHSTATS_SIZE            (64 * 1024 * 1024)
+#define NGX_HTTP_PATHSTATS_SNAPSHOT        (8 * 1024 * 1024)
+#define NGX_HTTP_PATHSTATS_SNAPSHOT_MIN    (64 * 1024)
+#define NGX_HTTP_PATHSTATS_RINGS_DEFAULT   8
+#define NGX_HTTP_PATHSTATS_KEY_MIN         16
+
+/* host names are stored with at most this many bytes */
+#define NGX_HTTP_PATHSTATS_HOST_LEN        (PS_HOST_MAX - 1)
+
+
+typedef struct {
+    ngx_str_t                    file;          /* zone file, full path */
+    off_t                        size;          /* ring area budget */
+    size_t                       snapshot;      /* snapshot area */
+    ngx_uint_t                   rings;         /* 0: from workers */
+
+    /* where pathstats_zone was declared, for errors found later */
+    ngx_str_t                    zone_conf_file;
+    ngx_uint_t                   zone_conf_line;
+
+    /* the first "pathstats on", to report it if there is no zone */
+    ngx_str_t                    on_conf_file;
+    ngx_uint_t                   on_conf_line;
+
+    ngx_cycle_t                 *cycle;
+    u_char                      *base;          /* mapping of this cycle */
+    size_t                       mapped;
+} ngx_http_pathstats_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                   enable;
+    ngx_flag_t                   normalize;
+    ngx_http_complex_value_t    *key;           /* NULL: $uri */
+    ngx_int_t                    key_max_length;
+    ngx_uint_t                   client_address;
+} ngx_http_pathstats_loc_conf_t;
+
+
+/*
+ * What a worker knows about its own ring.  Cached once in init_process,
+ * so that the log handler reads neither the zone header nor the
+ * configuration to find its slots.
+ */
+typedef struct {
+    ps_zone_header_t            *header;        /* NULL: no zone */
+    ps_ring_desc_t              *desc;          /* NULL: no ring */
+    ps_record_t                 *slots;         /* slot 0 of the ring */
+    uint64_t                     capacity;
+    uint64_t                     cached_head;
+} ngx_http_pathstats_worker_t;
+
+
+static ngx_int_t ngx_http_pathstats_log_handler(ngx_http_request_t *r);
+static size_t ngx_http_pathstats_normalize(u_char *dst, size_t size,
+    u_char *src, size_t len, ngx_uint_t *flags);
+static ngx_str_t *ngx_http_pathstats_placeholder(u_char *seg, size_t len);
+static void ngx_http_pathstats_set_addr(ps_record_t *rec,
+    struct sockaddr *sa, ngx_uint_t mode);
+
+static ngx_int_t ngx_http_pathstats_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_pathstats_create_file(
+    ngx_http_pathstats_main_conf_t *pmcf, ngx_fd_t fd, ngx_log_t *log,
+    ps_zone_header_t *want);
+static ngx_int_t ngx_http_pathstats_attach_file(
+    ngx_http_pathstats_main_conf_t *pmcf, ngx_fd_t fd, size_t size,
+    ngx_log_t *log, ps_zone_header_t *want);
+static void ngx_http_pathstats_unmap(void *data);
+static uint32_t ngx_http_pathstats_ring_capacity(off_t size,
+    ngx_uint_t rings);
+static uint64_t ngx_http_pathstats_zone_id(uint64_t now);
+static uint64_t ngx_http_pathstats_now_us(void);
+static void ngx_http_pathstats_zone_error(ngx_uint_t level,
+    ngx_http_pathstats_main_conf_t *pmcf, ngx_log_t *log, ngx_err_t err,
+    const char *fmt, ...);
+
+static ngx_int_t ngx_http_pathstats_init_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_pathstats_claim_ring(ngx_cycle_t *cycle,
+    ps_zone_header_t *h);
+static ngx_int_t ngx_http_pathstats_owner_dead(uint64_t owner);
+static ngx_int_t ngx_http_pathstats_proc_stat(ngx_pid_t pid, u_char *state,
+    uint64_t *start);
+
+static ngx_int_t ngx_http_pathstats_admin_handler(ngx_http_request_t *r);
+
+static void *ngx_http_pathstats_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_pathstats_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_pathstats_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_pathstats_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_pathstats(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_pathstats_admin(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_pathstats_init(ngx_conf_t *cf);
+
+
+static ngx_conf_num_bounds_t  ngx_http_pathstats_key_max_length_bounds = {
+    ngx_conf_check_num_bounds, NGX_HTTP_PATHSTATS_KEY_MIN, PS_KEY_MAX
+};
+
+
+static ngx_conf_enum_t  ngx_http_pathstats_client_address[] = {
+    { ngx_string("full"), NGX_HTTP_PATHSTATS_ADDR_FULL },
+    { ngx_string("truncated"), NGX_HTTP_PATHSTATS_ADDR_TRUNCATED },
+    { ngx_string("off"), NGX_HTTP_PATHSTATS_ADDR_OFF },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_pathstats_commands[] = {
+
+    { ngx_string("pathstats_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1234,
+      ngx_http_pathstats_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pathstats"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_pathstats,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pathstats_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("pathstats_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pathstats_loc_conf_t, key),
+      NULL },
+
+    { ngx_string("pathstats_normalize"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pathstats_loc_conf_t, normalize),
+      NULL },
+
+    { ngx_string("pathstats_key_max_length"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pathstats_loc_conf_t, key_max_length),
+      &ngx_http_pathstats_key_max_length_bounds },
+
+    { ngx_string("pathstats_client_address"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pathstats_loc_conf_t, client_address),
+      &ngx_http_pathstats_client_address },
+
+    { ngx_string("pathstats_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_pathstats_admin,
+      0,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_pathstats_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_pathstats_init,               /* postconfiguration */
+
+    ngx_http_pathstats_create_main_conf,   /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_pathstats_create_loc_conf,    /* create location configuration */
+    ngx_http_pathstats_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_pathstats_module = {
+    NGX_MODULE_V1,
+    &ngx_http_pathstats_module_ctx,        /* module context */
+    ngx_http_pathstats_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_pathstats_init_process,       /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/*
+ * Worker-local; zero in the master, which never records.  Deliberately
+ * no exit_process: the ring stays claimed until the aggregator sees the
+ * owner dead, since a worker that is stopped, not gone, may resume.
+ */
+static ngx_http_pathstats_worker_t  ngx_http_pathstats_worker;
+
+
+static ngx_str_t  ngx_http_pathstats_ph_id = ngx_string("{id}");
+static ngx_str_t  ngx_http_pathstats_ph_uuid = ngx_string("{uuid}");
+static ngx_str_t  ngx_http_pathstats_ph_hex = ngx_string("{hex}");
+static ngx_str_t  ngx_http_pathstats_ph_token = ngx_string("{token}");
+
+
+/* the recorder: log phase */
+
+static ngx_int_t
+ngx_http_pathstats_log_handler(ngx_http_request_t *r)
+{
+    size_t                          n;
+    uint64_t                        tail, upstream_us;
+    ngx_str_t                       key, *host;
+    ngx_uint_t                      i, status, flags;
+    ngx_time_t                     *tp;
+    ps_record_t                    *rec;
+    ngx_msec_int_t                  ms;
+    ps_ring_desc_t                 *desc;
+    ngx_http_upstream_state_t      *state;
+    ngx_http_pathstats_worker_t    *w;
+    ngx_http_core_srv_conf_t       *cscf;
+    ngx_http_pathstats_loc_conf_t  *plcf;
+
+    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pathstats_module);
+
+    if (!plcf->enable || r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    w = &ngx_http_pathstats_worker;
+    desc = w->desc;
+
+    if (desc == NULL) {
+        if (w->header) {
+            (void) __atomic_fetch_add(&w->header->no_ring, 1,
+                                      __ATOMIC_RELAXED);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    /* this worker is the ring's only producer: no atomic RMW needed */
+
+    ps_store_relaxed(&desc->seen, ps_load_relaxed(&desc->seen) + 1);
+
+    tail = ps_load_relaxed(&desc->tail);
+
+    if (tail - w->cached_head >= w->capacity) {
+        w->cached_head = ps_load_acquire(&desc->head);
+
+        if (tail - w->cached_head >= w->capacity) {
+            ps_store_relaxed(&desc->dropped,
+                             ps_load_relaxed(&desc->dropped) + 1);
+            return NGX_DECLINED;
+        }
+    }
+
+    rec = &w->slots[tail & (w->capacity - 1)];
+
+    tp = ngx_timeofday();
+
+    rec->time_us = (uint64_t) tp->sec * 1000000 + tp->msec * 1000;
+
+    /* $request_time */
+    ms = (ngx_msec_int_t)
+             ((tp->sec - r->start_sec) * 1000 + (tp->msec - r->start_msec));
+    ms = ngx_max(ms, 0);
+    rec->request_us = (uint64_t) ms * 1000;
+
+    /*
+     * $upstream_response_time, summed over all attempts; the entries
+     * that separate internal redirects are zeroed and add nothing
+     */
+    if (r->upstream_states && r->upstream_states->nelts) {
+        upstream_us = 0;
+        state = r->upstream_states->elts;
+
+        for (i = 0; i < r->upstream_states->nelts; i++) {
+            ms = (ngx_msec_int_t) state[i].response_time;
+
+            /* -1: the attempt has no response time */
+            if (ms != -1) {
+                upstream_us += (uint64_t) ngx_max(ms, 0) * 1000;
+            }
+        }
+
+    } else {
+        upstream_us = PS_NO_UPSTREAM;
+    }
+
+    rec->upstream_us = upstream_us;
+
+    rec->bytes_in = (uint64_t) ngx_max(r->request_length, 0);
+    rec->bytes_out = (uint64_t) ngx_max(r->connection->sent, 0);
+
+    /* $status */
+    if (r->err_status) {
+        status = r->err_status;
+
+    } else if (r->headers_out.status) {
+        status = r->headers_out.status;
+
+    } else if (r->http_version == NGX_HTTP_VERSION_9) {
+        status = 9;
+
+    } else {
+        status = 0;
+    }
+
+    rec->status = (uint16_t) status;
+
+    flags = 0;
+
+    if (status == NGX_HTTP_SWITCHING_PROTOCOLS
+        || (r->upstream && r->upstream->upgrade))
+    {
+        flags |= PS_REC_UPGRADED;
+    }
+
+    ngx_http_pathstats_set_addr(rec, r->connection->sockaddr,
+                                plcf->client_address);
+
+    n = ngx_min(r->method_name.len, PS_METHOD_MAX);
+    ngx_memcpy(rec->method, r->method_name.data, n);
+    rec->method_len = (uint8_t) n;
+
+    /* the server that matched, never the client's Host header */
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+    host = &cscf->server_name;
+
+    if (host->len == 0) {
+        rec->host[0] = '_';
+        n = 1;
+
+    } else {
+        n = host->len;
+
+        if (n > NGX_HTTP_PATHSTATS_HOST_LEN) {
+            n = NGX_HTTP_PATHSTATS_HOST_LEN;
+            flags |= PS_REC_HOST_TRUNCATED;
+        }
+
+        ngx_memcpy(rec->host, host->data, n);
+    }
+
+    rec->host_len = (uint8_t) n;
+
+    if (plcf->key == NULL
+        || ngx_http_complex_value(r, plcf->key, &key) != NGX_OK)
+    {
+        key = r->uri;
+    }
+
+    if (plcf->normalize) {
+        n = ngx_http_pathstats_normalize((u_char *) rec->key,
+                                         plcf->key_max_length,
+                                         key.data, key.len, &flags);
+
+    } else {
+        n = key.len;
+
+        if (n > (size_t) plcf->key_max_length) {
+            n = plcf->key_max_length;
+            flags |= PS_REC_KEY_TRUNCATED;
+        }
+
+        ngx_memcpy(rec->key, key.data, n);
+    }
+
+    rec->key_len = (uint16_t) n;
+    rec->flags = (uint8_t) flags;
+
+    ps_store_release(&desc->tail, tail + 1);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Normalization, per '/'-separated segment of the key; the first row that
+ * matches a whole segment wins, anything else is kept as it is:
+ *
+ *   segment                                                placeholder
+ *   -----------------------------------------------------  -----------
+ *   decimal digits only                  /users/123        {id}
+ *   UUID, 8-4-4-4-12 hex digits, any case                   {uuid}
+ *   16 or more hex digits, at least one 0-9                 {hex}
+ *   20 or more of [A-Za-z0-9_-], a letter and a digit       {token}
+ *
+ * "/users/42/files/9f86d081884c7d65" becomes "/users/{id}/files/{hex}".
+ * Empty segments, "v2", "page-1.html" and the like stay.
+ *
+ * Pure: writes at most size bytes to dst and returns how many it wrote;
+ * ORs PS_REC_NORMALIZED into flags if a segment was replaced and
+ * PS_REC_KEY_TRUNCATED if the result did not fit.
+ */
+
+static size_t
+ngx_http_pathstats_normalize(u_char *dst, size_t size, u_char *src,
+    size_t len, ngx_uint_t *flags)
+{
+    u_char     *p, *last, *s, *end, *seg, *out;
+    size_t      n;
+    ngx_str_t  *ph;
+
+    p = dst;
+    last = dst + size;
+    s = src;
+    end = src + len;
+
+    while (s < end) {
+
+        if (*s == '/') {
+            if (p == last) {
+                *flags |= PS_REC_KEY_TRUNCATED;
+                break;
+            }
+
+            *p++ = *s++;
+            continue;
+        }
+
+        seg = s;
+
+        while (s < end && *s != '/') {
+            s++;
+        }
+
+        ph = ngx_http_pathstats_placeholder(seg, s - seg);
+
+        if (ph) {
+            *flags |= PS_REC_NORMALIZED;
+            out = ph->data;
+            n = ph->len;
+
+        } else {
+            out = seg;
+            n = s - seg;
+        }
+
+        if (n > (size_t) (last - p)) {
+            p = ngx_cpymem(p, out, last - p);
+            *flags |= PS_REC_KEY_TRUNCATED;
+            break;
+        }
+
+        p = ngx_cpymem(p, out, n);
+    }
+
+    return p - dst;
+}
+
+
+static ngx_str_t *
+ngx_http_pathstats_placeholder(u_char *seg, size_t len)
+{
+    u_char      c;
+    size_t      i;
+    ngx_uint_t  digits, hex, letters, other;
+
+    digits = 0;
+    hex = 0;        /* a-f, A-F */
+    letters = 0;
+    other = 0;      /* neither letter, digit, '-' nor '_' */
+
+    for (i = 0; i < len; i++) {
+        c = seg[i];
+
+        if (c >= '0' && c <= '9') {
+            digits++;
+            continue;
+        }
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            letters++;
+
+            if ((c | 0x20) <= 'f') {
+                hex++;
+            }
+
+            continue;
+        }
+
+        if (c != '-' && c != '_') {
+            other++;
+        }
+    }
+
+    if (len == 0 || other) {
+        return NULL;
+    }
+
+    if (digits == len) {
+        return &ngx_http_pathstats_ph_id;
+    }
+
+    if (len == 36
+        && seg[8] == '-' && seg[13] == '-' && seg[18] == '-' && seg[23] == '-'
+        && digits + hex == 32)
+    {
+        return &ngx_http_pathstats_ph_uuid;
+    }
+
+    if (len >= 16 && digits + hex == len && digits) {
+        return &ngx_http_pathstats_ph_hex;
+    }
+
+    if (len >= 20 && letters && digits) {
+        return &ngx_http_pathstats_ph_token;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_pathstats_set_addr(ps_record_t *rec, struct sockaddr *sa,
+    ngx_uint_t mode)
+{
+    u_char               *a;
+    struct sockaddr_in   *sin;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6  *sin6;
+#endif
+
+    ngx_memzero(rec->addr, sizeof(rec->addr));
+    rec->addr_family = PS_AF_NONE;
+
+    if (mode == NGX_HTTP_PATHSTATS_ADDR_OFF) {
+        return;
+    }
+
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        sin = (struct sockaddr_in *) sa;
+        ngx_memcpy(rec->addr, &sin->sin_addr, 4);
+        rec->addr_family = PS_AF_INET;
+        break;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) sa;
+        a = sin6->sin6_addr.s6_addr;
+
+        if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+            ngx_memcpy(rec->addr, a + 12, 4);
+            rec->addr_family = PS_AF_INET;
+
+        } else {
+            ngx_memcpy(rec->addr, a, 16);
+            rec->addr_family = PS_AF_INET6;
+        }
+
+        break;
+#endif
+
+    default:
+        return;
+    }
+
+    if (mode == NGX_HTTP_PATHSTATS_ADDR_TRUNCATED) {
+        a = rec->addr;
+
+        /* IPv4 keeps its /24, IPv6 its /48 */
+        if (rec->addr_family == PS_AF_INET) {
+            a[3] = 0;
+
+        } else {
+            ngx_memzero(a + 6, 10);
+        }
+    }
+}
+
+
+/* the zone file: created or reattached by the master */
+
+/*
+ * Runs as the init callback of a small nginx shared memory zone that the
+ * pathstats_zone directive registers only for this purpose: it is the one
+ * hook that runs after the whole configuration, worker_processes included,
+ * is final, that runs for "nginx -t" too, and whose failure rolls the new
+ * cycle back (a failing init_module would make the master exit).
+ */
+
+static ngx_int_t
+ngx_http_pathstats_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    uint32_t                         capacity;
+    ngx_fd_t                         fd;
+    ngx_int_t                        rc;
+    ngx_err_t                        err;
+    ngx_uint_t                       rings;
+    ngx_log_t                       *log;
+    ngx_file_info_t                  fi;
+    ngx_core_conf_t                 *ccf;
+    ps_zone_header_t                 want;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_pathstats_main_conf_t  *pmcf;
+
+    pmcf = shm_zone->data;
+    log = shm_zone->shm.log;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(pmcf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    rings = pmcf->rings;
+
+    if (rings == 0) {
+        /* room for two generations of workers during a reload */
+        rings = ngx_max(NGX_HTTP_PATHSTATS_RINGS_DEFAULT,
+                        4 * (ngx_uint_t) ccf->worker_processes);
+        rings = ngx_min(rings, PS_RINGS_MAX);
+    }
+
+    capacity = ngx_http_pathstats_ring_capacity(pmcf->size, rings);
+
+    if (capacity == 0) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, 0,
+                      "pathstats_zone size=%O is too small for %ui rings "
+                      "(4 x worker_processes), it needs at least size=%uL",
+                      pmcf->size, rings,
+                      (uint64_t) rings * PS_RING_CAPACITY_MIN
+                      * PS_RECORD_SIZE);
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&want, sizeof(ps_zone_header_t));
+    (void) ps_zone_layout(&want, rings, capacity, pmcf->snapshot);
+
+    cln = ngx_pool_cleanup_add(pmcf->cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_pathstats_unmap;
+    cln->data = pmcf;
+
+    /*
+     * Created with O_EXCL so that only a file this master made itself
+     * gets its mode and owner changed: an operator's own file is kept.
+     */
+
+    fd = open((char *) pmcf->file.data, O_RDWR);
+
+    if (fd == NGX_INVALID_FILE && ngx_errno == NGX_ENOENT) {
+        fd = open((char *) pmcf->file.data, O_RDWR|O_CREAT|O_EXCL, 0660);
+
+        if (fd != NGX_INVALID_FILE) {
+
+            /* the umask must not take the group's access away */
+            if (fchmod(fd, 0660) == -1) {
+                ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log,
+                                              ngx_errno,
+                                              "fchmod(\"%V\") failed",
+                                              &pmcf->file);
+                goto failed;
+            }
+
+            /*
+             * Workers write through the inherited mapping whoever owns
+             * the file; giving it to the worker user and group lets an
+             * aggregator running in that group open it too.
+             */
+            if (geteuid() == 0
+                && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT
+                && fchown(fd, ccf->user, ccf->group) == -1)
+            {
+                ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log,
+                                              ngx_errno,
+                                              "fchown(\"%V\", %s) failed",
+                                              &pmcf->file, ccf->username);
+                goto failed;
+            }
+        }
+
+    }
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, err,
+                                      "open() \"%V\" failed", &pmcf->file);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, ngx_errno,
+                                      ngx_fd_info_n " \"%V\" failed",
+                                      &pmcf->file);
+        goto failed;
+    }
+
+    if (ngx_file_size(&fi) == 0) {
+        rc = ngx_http_pathstats_create_file(pmcf, fd, log, &want);
+
+    } else {
+        rc = ngx_http_pathstats_attach_file(pmcf, fd,
+                                            (size_t) ngx_file_size(&fi),
+                                            log, &want);
+    }
+
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
+    /* the mapping outlives the descriptor */
+    (void) ngx_close_file(fd);
+
+    return NGX_OK;
+
+failed:
+
+    (void) ngx_close_file(fd);
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_pathstats_create_file(ngx_http_pathstats_main_conf_t *pmcf,
+    ngx_fd_t fd, ngx_log_t *log, ps_zone_header_t *want)
+{
+    u_char            *base;
+    ps_zone_header_t  *h;
+
+    /* an empty file is in nobody's use, so it may be sized */
+
+    if (ftruncate(fd, (off_t) want->file_size) == -1) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, ngx_errno,
+                                      "ftruncate(\"%V\", %uL) failed",
+                                      &pmcf->file, want->file_size);
+        return NGX_ERROR;
+    }
+
+    base = mmap(NULL, (size_t) want->file_size, PROT_READ|PROT_WRITE,
+                MAP_SHARED, fd, 0);
+
+    if (base == MAP_FAILED) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, ngx_errno,
+                                      "mmap(\"%V\", %uL) failed",
+                                      &pmcf->file, want->file_size);
+        return NGX_ERROR;
+    }
+
+    pmcf->base = base;
+    pmcf->mapped = (size_t) want->file_size;
+
+    /*
+     * The file reads as zeros: every ring is PS_OWNER_FREE with all its
+     * counters at 0.  The magic goes in last, so that a reader that sees
+     * it also sees the rest of the header.
+     */
+
+    h = (ps_zone_header_t *) base;
+
+    want->zone_id = ngx_http_pathstats_zone_id(ngx_http_pathstats_now_us());
+    want->created_us = ngx_http_pathstats_now_us();
+    want->master_pid = ngx_test_config ? 0 : (uint64_t) ngx_pid;
+    want->attach_count = ngx_test_config ? 0 : 1;
+    want->magic = 0;
+
+    ngx_memcpy(h, want, sizeof(ps_zone_header_t));
+
+    ps_store_release(&h->magic, PS_ZONE_MAGIC);
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "pathstats: created zone file \"%V\": %uD rings of %uD "
+                  "records, snapshot %uL bytes, %uL bytes in all",
+                  &pmcf->file, want->ring_count, want->ring_capacity,
+                  want->snapshot_size, want->file_size);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pathstats_attach_file(ngx_http_pathstats_main_conf_t *pmcf,
+    ngx_fd_t fd, size_t size, ngx_log_t *log, ps_zone_header_t *want)
+{
+    u_char            *base;
+    const char        *reason;
+    ps_zone_header_t  *h;
+
+    base = mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0);
+
+    if (base == MAP_FAILED) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, ngx_errno,
+                                      "mmap(\"%V\", %uz) failed",
+                                      &pmcf->file, size);
+        return NGX_ERROR;
+    }
+
+    pmcf->base = base;
+    pmcf->mapped = size;
+
+    reason = ps_zone_header_check(base, size);
+
+    if (reason) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, 0,
+                                      "pathstats zone file \"%V\" "
+                                      "is unusable: %s", &pmcf->file,
+                                      reason);
+        return NGX_ERROR;
+    }
+
+    h = (ps_zone_header_t *) base;
+
+    /*
+     * Counters must survive reloads and binary upgrades, so a file that
+     * is in use is never resized or rewritten: a changed geometry waits
+     * for a restart with a new file.
+     */
+
+    if (h->ring_count != want->ring_count
+        || h->ring_capacity != want->ring_capacity
+        || h->snapshot_size != want->snapshot_size)
+    {
+        ngx_http_pathstats_zone_error(NGX_LOG_WARN, pmcf, log, 0,
+                      "pathstats zone file \"%V\" has %uD rings of %uD "
+                      "records and a %uL byte snapshot area, the "
+                      "configuration asks for %uD rings of %uD records "
+                      "and %uL bytes; using the file as it is, restart "
+                      "with a new file to apply",
+                      &pmcf->file, h->ring_count, h->ring_capacity,
+                      h->snapshot_size, want->ring_count,
+                      want->ring_capacity, want->snapshot_size);
+    }
+
+    if (!ngx_test_config) {
+        (void) __atomic_fetch_add(&h->attach_count, 1, __ATOMIC_RELAXED);
+        ps_store_relaxed(&h->master_pid, (uint64_t) ngx_pid);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "pathstats: attached zone file \"%V\": %uD rings of %uD "
+                  "records", &pmcf->file, h->ring_count, h->ring_capacity);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_pathstats_unmap(void *data)
+{
+    ngx_http_pathstats_main_conf_t  *pmcf = data;
+
+    if (pmcf->base == NULL) {
+        return;
+    }
+
+    if (munmap(pmcf->base, pmcf->mapped) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                      "munmap(\"%V\") failed", &pmcf->file);
+    }
+
+    pmcf->base = NULL;
+}
+
+
+/* the largest power of two with rings x capacity x record <= size */
+
+static uint32_t
+ngx_http_pathstats_ring_capacity(off_t size, ngx_uint_t rings)
+{
+    uint64_t  per, cap;
+
+    if (size <= 0 || rings == 0) {
+        return 0;
+    }
+
+    per = (uint64_t) size / ((uint64_t) rings * PS_RECORD_SIZE);
+
+    if (per < PS_RING_CAPACITY_MIN) {
+        return 0;
+    }
+
+    cap = PS_RING_CAPACITY_MIN;
+
+    while (cap * 2 <= per && cap < 0x80000000ULL) {
+        cap *= 2;
+    }
+
+    return (uint32_t) cap;
+}
+
+
+/*
+ * The zone id tells the aggregator that a file was recreated, so that it
+ * does not apply ring positions of an older file: it must not repeat.
+ */
+
+static uint64_t
+ngx_http_pathstats_zone_id(uint64_t now)
+{
+    ssize_t   n;
+    uint64_t  id;
+    ngx_fd_t  fd;
+
+    id = 0;
+
+    fd = ngx_open_file("/dev/urandom", NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd != NGX_INVALID_FILE) {
+        n = read(fd, &id, sizeof(uint64_t));
+
+        if (n != sizeof(uint64_t)) {
+            id = 0;
+        }
+
+        (void) ngx_close_file(fd);
+    }
+
+    if (id == 0) {
+        id = ((uint64_t) ngx_random() << 33) ^ ((uint64_t) ngx_random() << 2)
+             ^ now ^ ((uint64_t) ngx_pid << 48);
+    }
+
+    return id ? id : 1;
+}
+
+
+static uint64_t
+ngx_http_pathstats_now_us(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000000 + tp->msec * 1000;
+}
+
+
+/*
+ * Errors found after parsing (the file, the worker count) are reported
+ * like ngx_conf_log_error() would, naming the pathstats_zone line.
+ */
+
+static void
+ngx_http_pathstats_zone_error(ngx_uint_t level,
+    ngx_http_pathstats_main_conf_t *pmcf, ngx_log_t *log, ngx_err_t err,
+    const char *fmt, ...)
+{
+    u_char   *p, *last;
+    u_char    errstr[NGX_MAX_CONF_ERRSTR];
+    va_list   args;
+
+    last = errstr + NGX_MAX_CONF_ERRSTR;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(errstr, last, fmt, args);
+    va_end(args);
+
+    if (err) {
+        p = ngx_log_errno(p, last, err);
+    }
+
+    ngx_log_error(level, log, 0, "%*s in %V:%ui", p - errstr, errstr,
+                  &pmcf->zone_conf_file, pmcf->zone_conf_line);
+}
+
+
+/* workers: claiming a ring */
+
+static ngx_int_t
+ngx_http_pathstats_init_process(ngx_cycle_t *cycle)
+{
+    ps_zone_header_t                *h;
+    ngx_http_pathstats_main_conf_t  *pmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    pmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_pathstats_module);
+
+    if (pmcf == NULL || pmcf->base == NULL) {
+        return NGX_OK;
+    }
+
+    h = (ps_zone_header_t *) pmcf->base;
+
+    /*
+     * The master wrote its pid before it daemonized; its workers know
+     * the final one.
+     */
+    ps_store_relaxed(&h->master_pid,
+                     (uint64_t) (ngx_process == NGX_PROCESS_WORKER
+                                 ? ngx_parent : ngx_pid));
+
+    ngx_http_pathstats_worker.header = h;
+
+    /* a worker without a ring still serves; it only counts no_ring */
+    (void) ngx_http_pathstats_claim_ring(cycle, h);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pathstats_claim_ring(ngx_cycle_t *cycle, ps_zone_header_t *h)
+{
+    u_char                        state;
+    uint64_t                      me, start, owner, expected, lost;
+    uint32_t                      i, pass;
+    ps_ring_desc_t               *desc;
+    ngx_http_pathstats_worker_t  *w;
+
+    w = &ngx_http_pathstats_worker;
+
+    if (ngx_http_pathstats_proc_stat(ngx_pid, &state, &start) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "pathstats: cannot read the start time of "
+                      "worker %P, the aggregator will not free its ring "
+                      "after a restart", ngx_pid);
+        start = 0;
+    }
+
+    me = ps_owner_make(ngx_pid, start);
+
+    /*
+     * Pass 0 takes a free ring; pass 1 adopts the ring of a worker that
+     * is proven gone, which the aggregator has not freed yet (it may be
+     * stopped, or slow).
+     */
+
+    for (pass = 0; pass < 2; pass++) {
+
+        for (i = 0; i < h->ring_count; i++) {
+            desc = ps_zone_ring_desc(h, i);
+            owner = ps_load_acquire(&desc->owner);
+
+            if (pass == 0) {
+                if (owner != PS_OWNER_FREE) {
+                    continue;
+                }
+
+            } else if (owner == PS_OWNER_FREE
+                       || ngx_http_pathstats_owner_dead(owner) != NGX_OK)
+            {
+                continue;
+            }
+
+            expected = owner;
+
+            if (!ps_cas(&desc->owner, &expected, me)) {
+                continue;
+            }
+
+            if (pass == 1) {
+                /*
+                 * A producer that died mid-request has counted a request
+                 * in seen that it never published: account for it.
+                 * Records it did publish stay in the ring, consumable.
+                 */
+                lost = ps_load_relaxed(&desc->seen)
+                       - ps_load_relaxed(&desc->dropped)
+                       - ps_load_relaxed(&desc->tail);
+
+                ps_store_relaxed(&desc->lost, lost);
+            }
+
+            ps_store_relaxed(&desc->claimed_at_us,
+                             ngx_http_pathstats_now_us());
+            (void) __atomic_fetch_add(&desc->claims, 1, __ATOMIC_RELAXED);
+
+            w->desc = desc;
+            w->slots = ps_zone_ring_slot(h, i, 0);
+            w->capacity = h->ring_capacity;
+            w->cached_head = ps_load_acquire(&desc->head);
+
+            if (pass == 0) {
+                ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                              "pathstats: worker %P claimed ring %uD",
+                              ngx_pid, i);
+
+            } else {
+                ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                              "pathstats: worker %P claimed ring %uD "
+                              "of dead pid %D", ngx_pid, i,
+                              ps_owner_pid(owner));
+            }
+
+            return NGX_OK;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                  "pathstats: no free ring among %uD for worker %P, its "
+                  "requests are only counted in no_ring; raise "
+                  "pathstats_zone rings= and restart with a new file",
+                  h->ring_count, ngx_pid);
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * NGX_OK only when the owner is proven gone: its pid is missing or a
+ * zombie, or belongs to a process started at another time (pid reuse).
+ */
+
+static ngx_int_t
+ngx_http_pathstats_owner_dead(uint64_t owner)
+{
+    u_char     state;
+    uint64_t   start;
+    ngx_int_t  rc;
+
+    rc = ngx_http_pathstats_proc_stat(ps_owner_pid(owner), &state, &start);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (state == 'Z' || state == 'X'
+        || (uint32_t) start != ps_owner_start(owner))
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Reads the state (field 3) and start time (field 22) of /proc/<pid>/stat.
+ * NGX_DECLINED when there is no such process.
+ */
+
+static ngx_int_t
+ngx_http_pathstats_proc_stat(ngx_pid_t pid, u_char *state, uint64_t *start)
+{
+    u_char      *p, *last;
+    ssize_t      n;
+    ngx_fd_t     fd;
+    ngx_err_t    err;
+    ngx_uint_t   field;
+    u_char       name[64], buf[1024];
+
+    if (pid <= 0) {
+        return NGX_DECLINED;
+    }
+
+    ngx_sprintf(name, "/proc/%P/stat%Z", pid);
+
+    fd = ngx_open_file(name, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+        return (err == NGX_ENOENT || err == ESRCH) ? NGX_DECLINED
+                                                  : NGX_ERROR;
+    }
+
+    n = read(fd, buf, sizeof(buf) - 1);
+    err = ngx_errno;
+
+    (void) ngx_close_file(fd);
+
+    if (n <= 0) {
+        /* the process went away between open() and read() */
+        return (n == -1 && err != ESRCH) ? NGX_ERROR : NGX_DECLINED;
+    }
+
+    last = buf + n;
+
+    /* the command name may hold spaces and ')': skip to the last ')' */
+
+    for (p = last; p > buf && p[-1] != ')'; p--) { /* void */ }
+
+    if (p == buf || last - p < 3) {
+        return NGX_ERROR;
+    }
+
+    *state = p[1];
+
+    /* p[0] is the space before field 3 */
+
+    field = 2;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p == ' ' && ++field == 22) {
+            p++;
+            break;
+        }
+    }
+
+    if (field != 22 || p >= last || *p < '0' || *p > '9') {
+        return NGX_ERROR;
+    }
+
+    *start = 0;
+
+    while (p < last && *p >= '0' && *p <= '9') {
+        *start = *start * 10 + (*p++ - '0');
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The admin location.  A placeholder until the admin API (snapshot
+ * reader, JSON, metrics, health, dashboard) replaces this section.
+ */
+
+static ngx_int_t
+ngx_http_pathstats_admin_handler(ngx_http_request_t *r)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    static u_char  text[] = "pathstats admin: not implemented yet\n";
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_str_set(&r->headers_out.content_type, "text/plain");
+    r->headers_out.status = NGX_HTTP_NOT_FOUND;
+    r->headers_out.content_length_n = sizeof(text) - 1;
+
+    if (r->method == NGX_HTTP_HEAD) {
+        return ngx_http_send_header(r);
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = text;
+    b->last = text + sizeof(text) - 1;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static char *
+ngx_http_pathstats_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_pathstats_admin_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* configuration */
+
+static void *
+ngx_http_pathstats_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_pathstats_main_conf_t  *pmcf;
+
+    pmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_pathstats_main_conf_t));
+    if (pmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     pmcf->file = { 0, NULL };
+     *     pmcf->rings = 0;
+     *     pmcf->on_conf_file = { 0, NULL };
+     *     pmcf->base = NULL;
+     */
+
+    return pmcf;
+}
+
+
+static void *
+ngx_http_pathstats_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_pathstats_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_pathstats_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->key = NULL;
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->normalize = NGX_CONF_UNSET;
+    conf->key_max_length = NGX_CONF_UNSET;
+    conf->client_address = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_pathstats_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_pathstats_loc_conf_t  *prev = parent;
+    ngx_http_pathstats_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->normalize, prev->normalize, 1);
+    ngx_conf_merge_value(conf->key_max_length, prev->key_max_length,
+                         PS_KEY_MAX);
+    ngx_conf_merge_uint_value(conf->client_address, prev->client_address,
+                              NGX_HTTP_PATHSTATS_ADDR_FULL);
+
+    if (conf->key == NULL) {
+        conf->key = prev->key;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_pathstats_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pathstats_main_conf_t  *pmcf = conf;
+
+    off_t            size;
+    ssize_t          snapshot;
+    ngx_int_t        rings;
+    ngx_str_t       *value, s, name;
+    ngx_uint_t       i, n;
+    ngx_shm_zone_t  *shm_zone;
+
+    if (pmcf->file.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = NGX_HTTP_PATHSTATS_SIZE;
+    snapshot = NGX_HTTP_PATHSTATS_SNAPSHOT;
+    rings = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
+
+            s.len = value[i].len - 5;
+            s.data = value[i].data + 5;
+
+            size = ngx_parse_offset(&s);
+
+            if (size == NGX_ERROR || size == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "snapshot=", 9) == 0) {
+
+            s.len = value[i].len - 9;
+            s.data = value[i].data + 9;
+
+            snapshot = ngx_parse_size(&s);
+
+            if (snapshot == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid snapshot size \"%V\"",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (snapshot < NGX_HTTP_PATHSTATS_SNAPSHOT_MIN) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "snapshot size \"%V\" is too small, "
+                                   "the minimum is %uz", &value[i],
+                                   (size_t) NGX_HTTP_PATHSTATS_SNAPSHOT_MIN);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "rings=", 6) == 0) {
+
+            rings = ngx_atoi(value[i].data + 6, value[i].len - 6);
+
+            if (rings == NGX_ERROR
+                || rings < PS_RINGS_MIN || rings > PS_RINGS_MAX)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid rings \"%V\", it must be "
+                                   "between %d and %d", &value[i],
+                                   PS_RINGS_MIN, PS_RINGS_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * With the default ring count the final check waits for
+     * worker_processes; its lower bound is known now.
+     */
+
+    n = rings ? (ngx_uint_t) rings : NGX_HTTP_PATHSTATS_RINGS_DEFAULT;
+
+    if (ngx_http_pathstats_ring_capacity(size, n) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "size=%O is too small for %ui rings of %d "
+                           "records, it needs at least size=%O",
+                           size, n, PS_RING_CAPACITY_MIN,
+                           (off_t) (n * PS_RING_CAPACITY_MIN
+                                    * PS_RECORD_SIZE));
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->file = value[1];
+
+    if (pmcf->file.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone file \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &pmcf->file, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    pmcf->size = size;
+    pmcf->snapshot = (size_t) snapshot;
+    pmcf->rings = (ngx_uint_t) rings;
+    pmcf->cycle = cf->cycle;
+    pmcf->zone_conf_file = cf->conf_file->file.name;
+    pmcf->zone_conf_line = cf->conf_file->line;
+
+    /* see ngx_http_pathstats_init_zone() for why a shm zone */
+
+    ngx_str_set(&name, "pathstats_zone");
+
+    shm_zone = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
+                                     &ngx_http_pathstats_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_pathstats_init_zone;
+    shm_zone->data = pmcf;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_pathstats(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pathstats_loc_conf_t  *plcf = conf;
+
+    char                            *rv;
+    ngx_http_pathstats_main_conf_t  *pmcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    /* remembered to name this line if no pathstats_zone follows */
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pathstats_module);
+
+    if (plcf->enable && pmcf->on_conf_file.data == NULL) {
+        pmcf->on_conf_file = cf->conf_file->file.name;
+        pmcf->on_conf_line = cf->conf_file->line;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pathstats_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt             *h;
+    ngx_http_core_main_conf_t       *cmcf;
+    ngx_http_pathstats_main_conf_t  *pmcf;
+
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_pathstats_module);
+
+    if (pmcf->file.data == NULL) {
+
+        if (pmcf->on_conf_file.data) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"pathstats on\" needs a \"pathstats_zone\" "
+                          "in the http block in %V:%ui",
+                          &pmcf->on_conf_file, pmcf->on_conf_line);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_pathstats_log_handler;
+
+    return NGX_OK;
+}

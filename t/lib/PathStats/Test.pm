@@ -1,0 +1,1202 @@
+package PathStats::Test;
+
+# Test harness for pathstats integration tests: starts real nginx (with
+# the module), Redis, PostgreSQL and the aggregator in a throwaway
+# directory on loopback ports, talks to them, and stops everything on
+# exit, even when a test dies.  Core Perl only.
+#
+#   use lib 't/lib';
+#   use PathStats::Test;
+#
+#   start_nginx(<<'EOF', workers => 2);
+#   http {
+#       pathstats_zone %%ZONE%% size=1m;
+#       server {
+#           listen 127.0.0.1:%%PORT%%;
+#           ...
+#       }
+#   }
+#   EOF
+#   my ($status, $body) = http_get('/users/1');
+#   ...
+#   finish();    # checks the error logs, then done_testing
+#
+# Placeholders in nginx configs: %%PORT%% (the port chosen for this
+# nginx), %%PORT2%% .. %%PORT9%% (more free ports, stable per test file),
+# %%DIR%% (the test directory), %%ZONE%% (zone_file()), %%BUILD%%
+# (build_dir()).
+#
+# Environment: PS_BUILD_DIR (default <repo>/build), PS_KEEP=1 keeps the
+# test directory, PS_NGINX (default /usr/sbin/nginx), PS_VERBOSE=1 prints
+# what is started.
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Cwd qw(abs_path getcwd);
+use Encode ();
+use Errno qw(EINTR EAGAIN ECHILD);
+use Exporter qw(import);
+use Fcntl qw(:DEFAULT);
+use File::Basename qw(dirname);
+use File::Path qw(make_path);
+use File::Spec;
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP ();
+use POSIX qw(:sys_wait_h setsid _exit);
+use Test::More;
+use Time::HiRes qw(time sleep);
+
+our @EXPORT = qw(
+    repo_dir build_dir test_dir zone_file module_path aggregator_path
+    free_port port
+    start_nginx reload_nginx stop_nginx nginx_t master_pid worker_pids
+    worker_pids_all nginx_conf_path error_log_path
+    http_get http_request parallel_load start_load
+    start_redis stop_redis redis_cmd redis_port
+    start_postgres stop_postgres psql_query pg_conninfo pg_port
+    run_aggregator start_aggregator stop_aggregator
+    zone_stats tail_once decode_json_lines wait_for_stats
+    wait_until slurp spew check_error_logs finish
+);
+
+my $OWNER = $$;              # only this process cleans up, never a fork
+my $NGINX_BIN = $ENV{PS_NGINX} || '/usr/sbin/nginx';
+my $IS_ROOT = $> == 0;
+
+my $REPO = abs_path(File::Spec->catdir(dirname(__FILE__), '..', '..', '..'));
+my $BUILD = abs_path($ENV{PS_BUILD_DIR} || "$REPO/build")
+            // ($ENV{PS_BUILD_DIR} || "$REPO/build");
+
+my $DIR;                     # the throwaway directory, made on first use
+my %PORTS;                   # name => port
+my $NGINX;                   # { pid, workers, conf, port, ... }
+my $REDIS;                   # { pid, port, sock }
+my $PG;                      # { port, data, user, conninfo }
+my @AGGREGATORS;             # handles of start_aggregator
+my @LOADS;                   # pids of parallel_load children
+my $T_SEQ = 0;               # nginx -t config counter
+my %ALLOW_DIRTY;             # error log lines a test expects
+
+my $JSON = JSON::PP->new->utf8->canonical;
+
+sub note_v { diag(@_) if $ENV{PS_VERBOSE} }
+
+
+# Paths ---------------------------------------------------------------------
+
+# The repository root.
+sub repo_dir { $REPO }
+
+# The build directory (PS_BUILD_DIR, default <repo>/build).
+sub build_dir { $BUILD }
+
+# The nginx module built there.
+sub module_path { "$BUILD/ngx_http_pathstats_module.so" }
+
+# The aggregator built there.
+sub aggregator_path { "$BUILD/pathstats-aggregator" }
+
+# This test file's throwaway directory (0755, so that unprivileged nginx
+# workers and PostgreSQL can traverse it when the tests run as root).
+sub test_dir {
+    return $DIR if defined $DIR;
+
+    my $base = $ENV{TMPDIR} && -d $ENV{TMPDIR} ? $ENV{TMPDIR} : '/tmp';
+    my $name = $0;
+    $name =~ s{.*/}{};
+    $name =~ s{\.t$}{};
+    $name =~ s{[^A-Za-z0-9_-]}{_}g;
+
+    $DIR = tempdir("pathstats-$name-XXXXXX", DIR => $base,
+                   CLEANUP => !$ENV{PS_KEEP});
+    chmod 0755, $DIR or croak "chmod $DIR: $!";
+
+    if ($IS_ROOT) {
+        # every parent must be traversable by nobody
+        my $p = $DIR;
+        while (($p = dirname($p)) ne '/') {
+            my $mode = (stat $p)[2];
+            croak "test directory parent $p is not world-traversable; "
+                  . "set TMPDIR to a directory under /tmp"
+                unless defined $mode && ($mode & 0001);
+        }
+    }
+
+    diag("test directory kept: $DIR") if $ENV{PS_KEEP};
+    return $DIR;
+}
+
+# The zone file path used by %%ZONE%%.
+sub zone_file { test_dir() . '/zone' }
+
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<:raw', $file or return undef;
+    local $/;
+    my $data = <$fh>;
+    close $fh;
+    return $data // '';
+}
+
+sub spew {
+    my ($file, $data) = @_;
+    open my $fh, '>:raw', $file or croak "write $file: $!";
+    print {$fh} $data;
+    close $fh or croak "close $file: $!";
+}
+
+# Polls $cond every $step seconds until it returns true or $timeout
+# seconds pass; returns the last value of $cond.
+sub wait_until {
+    my ($cond, $timeout, $step) = @_;
+    $timeout //= 10;
+    $step //= 0.05;
+    my $deadline = time + $timeout;
+    my $v;
+    while (1) {
+        $v = $cond->();
+        return $v if $v;
+        return $v if time >= $deadline;
+        sleep $step;
+    }
+}
+
+
+# Ports ---------------------------------------------------------------------
+
+# A free loopback TCP port, chosen by the kernel.
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Proto => 'tcp', Listen => 1,
+                                  ReuseAddr => 1)
+        or croak "cannot bind a free port: $!";
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+# A free port remembered under $name for the whole test file.
+sub port {
+    my ($name) = @_;
+    $name //= 'nginx';
+    return $PORTS{$name} //= free_port();
+}
+
+
+# Processes -----------------------------------------------------------------
+
+# Forks and execs @cmd in its own process group with stdin from /dev/null
+# and stdout/stderr appended to files.  %o: stdout, stderr, chdir, env.
+sub spawn {
+    my ($cmd, %o) = @_;
+    my $pid = fork;
+    croak "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        eval {
+            setpgrp(0, 0);
+            $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP PIPE QUIT USR1 USR2 CHLD);
+            open STDIN, '<', '/dev/null' or die "stdin: $!";
+            if ($o{stdout}) {
+                open STDOUT, '>>', $o{stdout} or die "stdout: $!";
+            }
+            if ($o{stderr}) {
+                open STDERR, '>>', $o{stderr} or die "stderr: $!";
+            }
+            if ($o{chdir}) {
+                chdir $o{chdir} or die "chdir $o{chdir}: $!";
+            }
+            $ENV{$_} = $o{env}{$_} for keys %{ $o{env} || {} };
+            exec { $cmd->[0] } @$cmd or die "exec $cmd->[0]: $!";
+        };
+        print STDERR "spawn: $@";
+        _exit(127);
+    }
+    note_v("started $pid: @$cmd");
+    return $pid;
+}
+
+# Runs @cmd to completion (at most $o{timeout} seconds, default 60) and
+# returns ($exit_code, $stdout, $stderr).  A timeout kills the process
+# group and returns exit code -1.
+sub run_cmd {
+    my ($cmd, %o) = @_;
+    my $dir = test_dir();
+    my $n = ++$T_SEQ;
+    my $out = "$dir/.cmd-$n.out";
+    my $err = "$dir/.cmd-$n.err";
+    my $pid = spawn($cmd, stdout => $out, stderr => $err, %o);
+    my $rc = wait_pid($pid, $o{timeout} // 60);
+    if (!defined $rc) {
+        kill 'KILL', -$pid;
+        wait_pid($pid, 5);
+        $rc = -1;
+    }
+    my @r = ($rc, slurp($out) // '', slurp($err) // '');
+    unlink $out, $err;
+    return @r;
+}
+
+# Waits for child $pid up to $timeout seconds: its exit code (128 + signal
+# when killed), or undef if it is still running.
+sub wait_pid {
+    my ($pid, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    while (1) {
+        my $r = waitpid($pid, WNOHANG);
+        if ($r == $pid) {
+            return WIFSIGNALED($?) ? 128 + WTERMSIG($?) : WEXITSTATUS($?);
+        }
+        return 0 if $r == -1;      # not our child or already reaped
+        return undef if time >= $deadline;
+        sleep 0.02;
+    }
+}
+
+sub pid_alive {
+    my ($pid) = @_;
+    return 0 unless $pid;
+    return 0 unless kill 0, $pid;
+    # a zombie is dead for our purposes
+    my $stat = slurp("/proc/$pid/stat") // return 0;
+    return $stat =~ /\)\s+Z\s/ ? 0 : 1;
+}
+
+# Sends $sig to $pid, waits up to $timeout for it to exit (reaping it if
+# it is our child); then SIGKILLs its process group.
+sub terminate {
+    my ($pid, $sig, $timeout) = @_;
+    return unless $pid;
+    kill $sig, $pid;
+    my $deadline = time + ($timeout // 10);
+    while (time < $deadline) {
+        my $r = waitpid($pid, WNOHANG);
+        return if $r == $pid;
+        return if $r == -1 && !pid_alive($pid);
+        sleep 0.02;
+    }
+    diag("pid $pid did not exit on $sig within ${timeout}s; killing it");
+    kill 'KILL', -$pid;
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+}
+
+# (pid => [ppid, cmdline]) for every process.
+sub process_table {
+    my %t;
+    opendir my $dh, '/proc' or return %t;
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        my $stat = slurp("/proc/$pid/stat") // next;
+        my ($state, $ppid) = $stat =~ /\)\s+(\S)\s+(\d+)/ or next;
+        next if $state eq 'Z';
+        my $cmd = slurp("/proc/$pid/cmdline") // '';
+        $cmd =~ s/\0+$//;
+        $cmd =~ s/\0/ /g;
+        $t{$pid} = [$ppid, $cmd];
+    }
+    closedir $dh;
+    return %t;
+}
+
+
+# nginx ---------------------------------------------------------------------
+
+sub expand_placeholders {
+    my ($text, $port) = @_;
+    my $dir = test_dir();
+    $text =~ s/%%PORT%%/$port/g;
+    $text =~ s/%%PORT(\d)%%/port("nginx$1")/ge;
+    $text =~ s/%%DIR%%/$dir/g;
+    $text =~ s/%%ZONE%%/zone_file()/ge;
+    $text =~ s/%%BUILD%%/$BUILD/g;
+    return $text;
+}
+
+# The main-context preamble every test config gets.
+sub nginx_preamble {
+    my (%o) = @_;
+    my $dir = test_dir();
+    my $workers = $o{workers} // 2;
+    my $error_log = $o{error_log} // "$dir/error.log";
+    my $p = '';
+
+    if ($o{module} // 1) {
+        my $so = module_path();
+        croak "nginx module not built: $so (set PS_BUILD_DIR or build)"
+            unless -f $so;
+        $p .= "load_module $so;\n";
+    }
+    # workers run unprivileged, as in production
+    $p .= "user nobody nogroup;\n" if $IS_ROOT;
+    $p .= <<"EOF";
+pid $dir/nginx.pid;
+error_log $error_log $o{log_level};
+daemon off;
+master_process on;
+worker_processes $workers;
+worker_shutdown_timeout 10s;
+EOF
+    $p .= "events {\n    worker_connections 1024;\n}\n"
+        unless $o{no_events};
+    return $p;
+}
+
+# Directives that point nginx's writable paths into the test directory;
+# inserted at the top of the http block.
+sub http_preamble {
+    my $dir = test_dir();
+    return <<"EOF";
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    access_log $dir/access.log;
+EOF
+}
+
+sub build_conf {
+    my ($body, $port, %o) = @_;
+    $body = expand_placeholders($body, $port);
+    my $http = http_preamble();
+    # a config without an http block gets none
+    $body =~ s/^(\s*http\s*\{)/$1\n$http/m;
+    return nginx_preamble(%o) . $body;
+}
+
+# Starts nginx (master + $o{workers} workers, default 2) with $body
+# appended to the harness's preamble (load_module, pid, error_log, daemon
+# off, worker_processes, events{}, temp paths, access_log).  Waits until
+# every worker is up and the port accepts connections.  %o: workers,
+# module (0 = no load_module), port (default port('nginx')), log_level
+# (default info), timeout.  Returns the nginx handle (a hash).
+sub start_nginx {
+    my ($body, %o) = @_;
+    croak "nginx already running" if $NGINX && pid_alive($NGINX->{pid});
+    my $dir = test_dir();
+    make_path("$dir/tmp", "$dir/html");
+    my $port = $o{port} // port('nginx');
+    $o{workers} //= 2;
+    $o{log_level} //= 'info';
+
+    my $conf = "$dir/nginx.conf";
+    spew($conf, build_conf($body, $port, %o));
+    unlink "$dir/nginx.pid";
+
+    my $pid = spawn([$NGINX_BIN, '-p', "$dir/", '-c', $conf],
+                    stdout => "$dir/nginx.stdout",
+                    stderr => "$dir/nginx.stderr", chdir => $dir,
+                    env => $o{env});
+    $NGINX = { pid => $pid, workers => $o{workers}, conf => $conf,
+               port => $port, opts => \%o };
+
+    my $up = wait_until(sub {
+        return -1 unless pid_alive($pid);
+        my @w = worker_pids();
+        return 0 unless @w == $o{workers};
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp',
+                                      Timeout => 1);
+        return $s ? 1 : 0;
+    }, $o{timeout} // 15);
+
+    if (!$up || $up == -1) {
+        my $rc = wait_pid($pid, 0.5);
+        kill 'KILL', -$pid;        # the master and any worker it forked
+        $rc //= wait_pid($pid, 2);
+        my $why = (slurp("$dir/nginx.stderr") // '')
+                  . tail_file("$dir/error.log", 20);
+        $NGINX = undef;
+        croak "nginx did not start" . (defined $rc ? " (exit $rc)" : '')
+              . ":\n$why";
+    }
+    note_v("nginx master $pid workers " . join(',', worker_pids()));
+    return $NGINX;
+}
+
+# The running nginx master's pid.
+sub master_pid { $NGINX ? $NGINX->{pid} : undef }
+
+# The path of the config start_nginx wrote.
+sub nginx_conf_path { test_dir() . '/nginx.conf' }
+
+# nginx's error log.
+sub error_log_path { test_dir() . '/error.log' }
+
+# Pids of the live (not shutting down) worker processes, sorted.
+sub worker_pids {
+    my ($master) = @_;
+    $master //= master_pid() // return ();
+    my %t = process_table();
+    my @w = sort { $a <=> $b }
+            grep { $t{$_}[0] == $master
+                   && $t{$_}[1] =~ /worker process$/ } keys %t;
+    return @w;
+}
+
+# Pids of every worker of the master, including those shutting down.
+sub worker_pids_all {
+    my ($master) = @_;
+    $master //= master_pid() // return ();
+    my %t = process_table();
+    my @w = sort { $a <=> $b }
+            grep { $t{$_}[0] == $master
+                   && $t{$_}[1] =~ /worker process/ } keys %t;
+    return @w;
+}
+
+# Reloads nginx (SIGHUP), optionally with a new config body first, and
+# waits until a full new generation of workers runs.  %o: body (new
+# config), wait_old (also wait until the old workers have exited),
+# timeout.  Returns the new worker pids.
+sub reload_nginx {
+    my (%o) = @_;
+    croak "nginx is not running" unless $NGINX && pid_alive($NGINX->{pid});
+    if (defined $o{body}) {
+        spew($NGINX->{conf}, build_conf($o{body}, $NGINX->{port},
+                                        %{ $NGINX->{opts} }));
+    }
+    my %old = map { $_ => 1 } worker_pids();
+    kill 'HUP', $NGINX->{pid};
+    my $n = $NGINX->{workers};
+    my $ok = wait_until(sub {
+        my @w = worker_pids();
+        return 0 unless @w == $n && !grep { $old{$_} } @w;
+        return 1 unless $o{wait_old};
+        return !grep { pid_alive($_) } keys %old;
+    }, $o{timeout} // 15, 0.02);
+    croak "nginx reload did not complete:\n"
+          . tail_file(error_log_path(), 20) unless $ok;
+    return worker_pids();
+}
+
+# Stops nginx gracefully (SIGQUIT) and waits for the master to exit.
+# %o: signal (default QUIT), timeout.
+sub stop_nginx {
+    my (%o) = @_;
+    return unless $NGINX;
+    my @workers = worker_pids_all();
+    terminate($NGINX->{pid}, $o{signal} // 'QUIT', $o{timeout} // 15);
+    if (!wait_until(sub { !grep { pid_alive($_) } @workers }, 5)) {
+        kill 'KILL', grep { pid_alive($_) } @workers;
+    }
+    $NGINX = undef;
+}
+
+# Runs `nginx -t` on $body with the harness preamble (its own error log,
+# so a failure does not count against check_error_logs).  Returns
+# ($exit_code, $output, $conf_path).  %o as for start_nginx.
+sub nginx_t {
+    my ($body, %o) = @_;
+    my $dir = test_dir();
+    make_path("$dir/tmp", "$dir/html");
+    my $n = ++$T_SEQ;
+    my $conf = "$dir/nginx-t-$n.conf";
+    $o{workers} //= 1;
+    $o{log_level} //= 'info';
+    $o{error_log} //= "$dir/nginx-t-$n.error.log";
+    spew($conf, build_conf($body, $o{port} // port('nginx-t'), %o));
+    my ($rc, $out, $err) = run_cmd([$NGINX_BIN, '-t', '-p', "$dir/", '-c',
+                                    $conf], chdir => $dir, timeout => 30);
+    return ($rc, $out . $err, $conf);
+}
+
+sub tail_file {
+    my ($file, $lines) = @_;
+    my $data = slurp($file) // return '';
+    my @l = split /\n/, $data;
+    @l = @l[-$lines .. -1] if @l > $lines;
+    return join("\n", map { "  $file: $_" } @l) . "\n";
+}
+
+
+# HTTP ----------------------------------------------------------------------
+
+# Sends one request over a fresh connection, bytes exactly as given (no
+# URL normalisation), and reads the response until the server closes.
+# %o: port (default nginx's), method (GET), headers (arrayref of
+# [name, value] or "Name: value" strings), host (Host header, default
+# "localhost"; undef with no_host => 1 to omit), body, raw (the whole
+# request, sent verbatim), version (HTTP/1.1), timeout (10 s).
+# Returns a hash: status (undef if no status line arrived), headers
+# (lowercase name => value), body, sent (request bytes), received
+# (response bytes), raw (the response), error.
+sub http_request {
+    my ($path, %o) = @_;
+    my $port = $o{port} // ($NGINX ? $NGINX->{port} : port('nginx'));
+    my $timeout = $o{timeout} // 10;
+    my $req = $o{raw};
+    if (!defined $req) {
+        my $method = $o{method} // 'GET';
+        my $version = $o{version} // 'HTTP/1.1';
+        $req = "$method $path $version\r\n";
+        $req .= "Host: " . ($o{host} // 'localhost') . "\r\n"
+            unless $o{no_host};
+        for my $h (@{ $o{headers} || [] }) {
+            $req .= ref $h ? "$h->[0]: $h->[1]\r\n" : "$h\r\n";
+        }
+        $req .= "Content-Length: " . length($o{body}) . "\r\n"
+            if defined $o{body};
+        $req .= "Connection: close\r\n\r\n";
+        $req .= $o{body} if defined $o{body};
+    }
+
+    my %r = (sent => length $req, received => 0, raw => '');
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => $timeout);
+    if (!$s) {
+        $r{error} = "connect: $!";
+        return \%r;
+    }
+    binmode $s;
+    my $deadline = time + $timeout;
+    my $off = 0;
+    my $sel = IO::Select->new($s);
+    while ($off < length $req) {
+        if (!$sel->can_write($deadline - time)) {
+            $r{error} = 'write timeout';
+            return \%r;
+        }
+        my $n = syswrite($s, $req, length($req) - $off, $off);
+        if (!defined $n) {
+            next if $! == EINTR || $! == EAGAIN;
+            $r{error} = "write: $!";
+            last;
+        }
+        $off += $n;
+    }
+    shutdown($s, 1) if $o{half_close};
+    my $buf = '';
+    while (1) {
+        my $left = $deadline - time;
+        if ($left <= 0 || !$sel->can_read($left)) {
+            $r{error} //= 'read timeout';
+            last;
+        }
+        my $n = sysread($s, $buf, 65536, length $buf);
+        if (!defined $n) {
+            next if $! == EINTR || $! == EAGAIN;
+            $r{error} //= "read: $!";
+            last;
+        }
+        last if $n == 0;
+    }
+    close $s;
+    $r{raw} = $buf;
+    $r{received} = length $buf;
+    parse_response(\%r, $buf);
+    return \%r;
+}
+
+sub parse_response {
+    my ($r, $buf) = @_;
+    my $end = index($buf, "\r\n\r\n");
+    return unless $buf =~ m{^HTTP/\d\.\d (\d{3})};
+    $r->{status} = $1;
+    return if $end < 0;
+    my ($head, $body) = (substr($buf, 0, $end), substr($buf, $end + 4));
+    my @lines = split /\r\n/, $head;
+    shift @lines;
+    my %h;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        $h{lc $k} = $v;
+    }
+    $r->{headers} = \%h;
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $out = '';
+        while ($body =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+            my $len = hex $1;
+            last if $len == 0;
+            $out .= substr($body, 0, $len, '');
+            $body =~ s/^\r\n//;
+        }
+        $body = $out;
+    }
+    $r->{body} = $body;
+}
+
+# One request; in list context ($status, $body, $response), in scalar
+# context the response hash.  Options as for http_request.
+sub http_get {
+    my ($path, %o) = @_;
+    my $r = http_request($path, %o);
+    return wantarray ? ($r->{status}, $r->{body}, $r) : $r;
+}
+
+# Starts $o{clients} (default 4) forked clients, each sending
+# $o{requests} (default 100) requests one connection at a time, and
+# returns a handle for ->wait (below) without waiting.  %o: port, path
+# (a string, or a sub ($client, $i) returning a path or a hash of
+# http_request options with a "path" key), paths (arrayref used round
+# robin), method, host, duration (stop sending after this many seconds,
+# default 60), track_paths (count responses per "METHOD path status").
+# The handle's ->stop makes every client stop after its current request
+# and then waits like ->wait.
+sub start_load {
+    my (%o) = @_;
+    my $dir = test_dir();
+    my $clients = $o{clients} // 4;
+    my $requests = $o{requests} // 100;
+    my $duration = $o{duration} // 60;
+    my $id = ++$T_SEQ;
+    my $stop_file = "$dir/.load-$id.stop";
+    my @pids;
+
+    for my $c (0 .. $clients - 1) {
+        my $file = "$dir/.load-$id-$c.json";
+        my $pid = fork;
+        croak "fork: $!" unless defined $pid;
+        if ($pid == 0) {
+            my $rc = 0;
+            eval {
+                $SIG{TERM} = $SIG{INT} = sub { _exit(1) };
+                my %res = (responses => 0, failures => 0, by_status => {},
+                           by_path => {}, errors => {});
+                my $deadline = time + $duration;
+                for my $i (0 .. $requests - 1) {
+                    last if time >= $deadline || -e $stop_file;
+                    my ($path, %ro);
+                    my $spec = ref $o{path} eq 'CODE' ? $o{path}->($c, $i)
+                             : $o{paths} ? $o{paths}[($c * $requests + $i)
+                                                     % @{ $o{paths} }]
+                             : $o{path} // '/';
+                    if (ref $spec eq 'HASH') {
+                        %ro = %$spec;
+                        $path = delete $ro{path};
+                    } else {
+                        $path = $spec;
+                    }
+                    $ro{method} //= $o{method} if $o{method};
+                    $ro{host} //= $o{host} if $o{host};
+                    $ro{port} //= $o{port} if $o{port};
+                    $ro{timeout} //= $o{timeout} // 10;
+                    my $r = http_request($path, %ro);
+                    if (defined $r->{status} && !$r->{error}) {
+                        $res{responses}++;
+                        $res{by_status}{ $r->{status} }++;
+                        if ($o{track_paths}) {
+                            my $m = $ro{method} // 'GET';
+                            $res{by_path}{"$m $path $r->{status}"}++;
+                        }
+                    } else {
+                        $res{failures}++;
+                        $res{errors}{ $r->{error} // 'no status' }++;
+                    }
+                }
+                my $tmp = "$file.tmp";
+                open my $fh, '>:raw', $tmp or die "$tmp: $!";
+                print {$fh} JSON::PP->new->canonical->encode(\%res);
+                close $fh or die "$tmp: $!";
+                rename $tmp, $file or die "rename $tmp: $!";
+            };
+            if ($@) {
+                print STDERR "load client $c: $@";
+                $rc = 1;
+            }
+            _exit($rc);
+        }
+        push @pids, $pid;
+        push @LOADS, $pid;
+    }
+
+    return bless { pids => \@pids, id => $id, clients => $clients,
+                   dir => $dir, timeout => $duration + 30,
+                   stop_file => $stop_file },
+                 'PathStats::Test::Load';
+}
+
+# Runs start_load(%o) to completion.  Scalar context: the exact number of
+# responses received (a status line arrived and the server closed the
+# connection cleanly).  List context: (count, result hash with
+# responses, failures, by_status, by_path, errors).
+sub parallel_load {
+    my (%o) = @_;
+    my $res = start_load(%o)->wait;
+    return wantarray ? ($res->{responses}, $res) : $res->{responses};
+}
+
+package PathStats::Test::Load;
+
+use Time::HiRes qw(time sleep);
+use POSIX qw(:sys_wait_h);
+
+# Tells every client to stop after its current request, then waits.
+sub stop {
+    my ($self) = @_;
+    if (open my $fh, '>', $self->{stop_file}) {
+        close $fh;
+    }
+    return $self->wait;
+}
+
+# Waits for every client and merges their results.
+sub wait {
+    my ($self) = @_;
+    my %res = (responses => 0, failures => 0, by_status => {},
+               by_path => {}, errors => {}, clients_failed => 0);
+    for my $c (0 .. $#{ $self->{pids} }) {
+        my $pid = $self->{pids}[$c];
+        my $rc = PathStats::Test::wait_pid($pid, $self->{timeout});
+        if (!defined $rc) {
+            kill 'KILL', $pid;
+            waitpid($pid, 0);
+            $rc = -1;
+        }
+        @LOADS = grep { $_ != $pid } @LOADS;
+        my $file = "$self->{dir}/.load-$self->{id}-$c.json";
+        my $data = PathStats::Test::slurp($file);
+        unlink $file, $self->{stop_file};
+        if ($rc != 0 || !defined $data) {
+            $res{clients_failed}++;
+            next;
+        }
+        my $r = JSON::PP->new->decode($data);
+        $res{responses} += $r->{responses};
+        $res{failures} += $r->{failures};
+        for my $k (qw(by_status by_path errors)) {
+            $res{$k}{$_} += $r->{$k}{$_} for keys %{ $r->{$k} };
+        }
+    }
+    return \%res;
+}
+
+package PathStats::Test;
+
+
+# Redis ---------------------------------------------------------------------
+
+# Starts redis-server on a loopback port (the same port again after
+# stop_redis), no persistence.  Returns the URL redis://127.0.0.1:PORT.
+sub start_redis {
+    my (%o) = @_;
+    croak "redis already running" if $REDIS && pid_alive($REDIS->{pid});
+    my $dir = test_dir();
+    make_path("$dir/redis");
+    my $port = $o{port} // port('redis');
+    my $pid = spawn(['redis-server', '--port', $port, '--bind', '127.0.0.1',
+                     '--save', '', '--appendonly', 'no', '--dir',
+                     "$dir/redis", '--daemonize', 'no',
+                     '--logfile', "$dir/redis.log",
+                     @{ $o{args} || [] }],
+                    stdout => "$dir/redis.stdout",
+                    stderr => "$dir/redis.stdout", chdir => $dir);
+    $REDIS = { pid => $pid, port => $port };
+    my $ok = wait_until(sub {
+        return -1 unless pid_alive($pid);
+        my $r = eval { redis_cmd('PING') };
+        return defined $r && $r eq 'PONG' ? 1 : 0;
+    }, 10);
+    if (!$ok || $ok == -1) {
+        terminate($pid, 'KILL', 2);
+        $REDIS = undef;
+        croak "redis-server did not start:\n" . tail_file("$dir/redis.log", 20);
+    }
+    return "redis://127.0.0.1:$port";
+}
+
+# The Redis port (valid after start_redis).
+sub redis_port { port('redis') }
+
+# Stops redis-server (SIGTERM, or $o{signal}).
+sub stop_redis {
+    my (%o) = @_;
+    return unless $REDIS;
+    close $REDIS->{sock} if $REDIS->{sock};
+    terminate($REDIS->{pid}, $o{signal} // 'TERM', 10);
+    $REDIS = undef;
+}
+
+# Sends one command and returns its reply: a string, an integer, undef
+# (nil), an arrayref (multi-bulk), or for an error reply a hash
+# { error => "ERR ..." }.  Dies when Redis cannot be reached.
+sub redis_cmd {
+    my (@args) = @_;
+    my $port = $REDIS ? $REDIS->{port} : port('redis');
+    my $sock = $REDIS && $REDIS->{sock};
+    if (!$sock || !$sock->connected) {
+        $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp',
+                                      Timeout => 5)
+            or die "redis connect 127.0.0.1:$port: $!\n";
+        binmode $sock;
+        $REDIS->{sock} = $sock if $REDIS;
+    }
+    my $req = '*' . scalar(@args) . "\r\n";
+    for my $a (@args) {
+        my $b = Encode::is_utf8($a) ? Encode::encode('UTF-8', $a) : "$a";
+        $req .= '$' . length($b) . "\r\n$b\r\n";
+    }
+    my $ok = eval {
+        local $SIG{PIPE} = 'IGNORE';
+        print {$sock} $req or die "redis write: $!\n";
+        1;
+    };
+    my $reply = $ok ? eval { resp_read($sock) } : undef;
+    if (!$ok || $@) {
+        my $err = $@ || "redis write failed\n";
+        close $sock;
+        $REDIS->{sock} = undef if $REDIS;
+        die $err;
+    }
+    return $reply;
+}
+
+sub resp_line {
+    my ($sock) = @_;
+    my $sel = IO::Select->new($sock);
+    my $line = '';
+    while ($line !~ /\r\n$/) {
+        die "redis read timeout\n" unless $sel->can_read(10);
+        my $n = sysread($sock, my $c, 1);
+        die "redis connection closed\n" unless $n;
+        $line .= $c;
+    }
+    $line =~ s/\r\n$//;
+    return $line;
+}
+
+sub resp_read {
+    my ($sock) = @_;
+    my $line = resp_line($sock);
+    my ($type, $rest) = (substr($line, 0, 1), substr($line, 1));
+    return $rest if $type eq '+';
+    return { error => $rest } if $type eq '-';
+    return 0 + $rest if $type eq ':';
+    if ($type eq '$') {
+        return undef if $rest < 0;
+        my $sel = IO::Select->new($sock);
+        my $buf = '';
+        while (length($buf) < $rest + 2) {
+            die "redis read timeout\n" unless $sel->can_read(10);
+            my $n = sysread($sock, $buf, $rest + 2 - length $buf,
+                            length $buf);
+            die "redis connection closed\n" unless $n;
+        }
+        return substr($buf, 0, $rest);
+    }
+    if ($type eq '*') {
+        return undef if $rest < 0;
+        return [ map { resp_read($sock) } 1 .. $rest ];
+    }
+    die "redis: unexpected reply '$line'\n";
+}
+
+
+# PostgreSQL ----------------------------------------------------------------
+
+sub pg_bindir {
+    my @dirs = sort { ($b =~ /(\d+)/)[0] <=> ($a =~ /(\d+)/)[0] }
+               grep { -x "$_/initdb" } glob('/usr/lib/postgresql/*/bin');
+    croak "PostgreSQL server binaries not found under /usr/lib/postgresql"
+        unless @dirs;
+    return $dirs[0];
+}
+
+# Runs a PostgreSQL server binary as the cluster's owner: nobody when the
+# tests run as root (initdb and postgres refuse root), else ourselves.
+sub pg_run {
+    my ($cmd, %o) = @_;
+    my @cmd = @$cmd;
+    @cmd = ('runuser', '-u', 'nobody', '--', @cmd) if $IS_ROOT;
+    return run_cmd(\@cmd, chdir => test_dir(), %o);
+}
+
+# Starts a PostgreSQL cluster in <dir>/pg on a loopback port (initdb on
+# first use; the same data and port after stop_postgres).  Superuser
+# "pathstats", trust authentication on 127.0.0.1, unix socket inside the
+# data directory.  Runs as nobody when the tests run as root.  %o:
+# settings (hash of extra postgresql.conf settings).  Returns the conninfo
+# "host=127.0.0.1 port=P dbname=postgres user=pathstats".
+sub start_postgres {
+    my (%o) = @_;
+    my $dir = test_dir();
+    my $bin = pg_bindir();
+    my $port = $o{port} // port('postgres');
+    my $data = "$dir/pg/data";
+    my $log = "$dir/pg/postgres.log";
+
+    if (!-f "$data/PG_VERSION") {
+        make_path("$dir/pg");
+        chmod 0700, "$dir/pg";
+        if ($IS_ROOT) {
+            my ($uid, $gid) = (getpwnam('nobody'))[2, 3];
+            chown $uid, $gid, "$dir/pg" or croak "chown $dir/pg: $!";
+        }
+        my ($rc, $out, $err) = pg_run(["$bin/initdb", '-D', $data,
+                                       '-U', 'pathstats', '--auth=trust',
+                                       '-E', 'UTF8', '--locale=C',
+                                       '--no-sync', '--no-instructions']);
+        croak "initdb failed ($rc):\n$out$err" if $rc != 0;
+        my %set = (
+            port                    => $port,
+            listen_addresses        => "'127.0.0.1'",
+            unix_socket_directories => "'$dir/pg'",
+            shared_buffers          => '16MB',
+            max_connections         => 40,
+            max_wal_size            => '256MB',
+            logging_collector       => 'off',
+            log_min_messages        => 'warning',
+            log_line_prefix         => "'%m [%p] '",
+            dynamic_shared_memory_type => 'posix',
+            %{ $o{settings} || {} },
+        );
+        open my $fh, '>>', "$data/postgresql.conf" or croak "$data: $!";
+        print {$fh} "\n# pathstats test harness\n";
+        print {$fh} "$_ = $set{$_}\n" for sort keys %set;
+        close $fh;
+    }
+
+    my ($rc, $out, $err) = pg_run(["$bin/pg_ctl", '-D', $data, '-l', $log,
+                                   '-w', '-t', '30', 'start'],
+                                  timeout => 60);
+    if ($rc != 0) {
+        croak "pg_ctl start failed ($rc):\n$out$err" . tail_file($log, 20);
+    }
+    my $pid = (split /\n/, slurp("$data/postmaster.pid") // '')[0];
+    my $conninfo = "host=127.0.0.1 port=$port dbname=postgres user=pathstats";
+    $PG = { pid => $pid, port => $port, data => $data, log => $log,
+            conninfo => $conninfo };
+    return $conninfo;
+}
+
+# The conninfo of the running cluster.
+sub pg_conninfo {
+    return $PG ? $PG->{conninfo}
+         : "host=127.0.0.1 port=" . port('postgres')
+           . " dbname=postgres user=pathstats";
+}
+
+# The PostgreSQL port.
+sub pg_port { port('postgres') }
+
+# Stops PostgreSQL: mode fast (SIGINT, default), immediate (SIGQUIT,
+# a crash as far as the database is concerned) or smart (SIGTERM).
+sub stop_postgres {
+    my (%o) = @_;
+    return unless $PG;
+    my $sig = { fast => 'INT', immediate => 'QUIT',
+                smart => 'TERM' }->{ $o{mode} // 'fast' } // 'INT';
+    my $pid = $PG->{pid};
+    if ($pid) {
+        kill $sig, $pid;
+        my $gone = wait_until(sub { !pid_alive($pid) }, $o{timeout} // 30);
+        if (!$gone) {
+            diag("postgres $pid did not stop; killing it");
+            kill 'KILL', $pid;
+            wait_until(sub { !pid_alive($pid) }, 5);
+        }
+    }
+    $PG = undef;
+}
+
+# Runs SQL with psql (-X -A -t -F '|', ON_ERROR_STOP) against $o{conninfo}
+# (default the harness cluster).  List context: rows as arrayrefs of
+# strings (NULL is ""); scalar context: the first column of the first row.
+# Dies with psql's message when the SQL fails.
+sub psql_query {
+    my ($sql, %o) = @_;
+    my $conninfo = $o{conninfo} // pg_conninfo();
+    my ($rc, $out, $err) = run_cmd(['psql', '-X', '-A', '-t', '-q', '-F', '|',
+                                    '-v', 'ON_ERROR_STOP=1', '-d', $conninfo,
+                                    '-c', $sql], timeout => $o{timeout} // 60,
+                                   env => { PGCONNECT_TIMEOUT => 5 });
+    die "psql failed ($rc): $err\n" if $rc != 0;
+    my @rows = map { [ split /\|/, $_, -1 ] } grep { length } split /\n/, $out;
+    return @rows if wantarray;
+    return @rows ? $rows[0][0] : undef;
+}
+
+
+# Aggregator ----------------------------------------------------------------
+
+# Runs the aggregator to completion with @args; returns ($exit_code,
+# $stdout, $stderr).  A leading hash ref gives options: timeout (30 s),
+# env.
+sub run_aggregator {
+    my (@args) = @_;
+    my %o = ref $args[0] eq 'HASH' ? %{ shift @args } : ();
+    my $bin = aggregator_path();
+    croak "aggregator not built: $bin" unless -x $bin;
+    my @r = run_cmd([$bin, @args], chdir => test_dir(),
+                    timeout => $o{timeout} // 30, env => $o{env});
+    check_sanitizer("aggregator @args", $r[2]);
+    return @r;
+}
+
+# Starts the aggregator in the background with @args (a leading hash ref
+# gives options: env, name).  Returns a handle: { pid, stdout, stderr }
+# (file paths).  Stopped by stop_aggregator or at exit.
+sub start_aggregator {
+    my (@args) = @_;
+    my %o = ref $args[0] eq 'HASH' ? %{ shift @args } : ();
+    my $bin = aggregator_path();
+    croak "aggregator not built: $bin" unless -x $bin;
+    my $dir = test_dir();
+    my $n = ++$T_SEQ;
+    my $name = $o{name} // "aggregator-$n";
+    my $h = { stdout => "$dir/$name.out", stderr => "$dir/$name.err",
+              args => \@args };
+    unlink $h->{stdout}, $h->{stderr};
+    $h->{pid} = spawn([$bin, @args], stdout => $h->{stdout},
+                      stderr => $h->{stderr}, chdir => $dir,
+                      env => $o{env});
+    push @AGGREGATORS, $h;
+    return $h;
+}
+
+# Stops a started aggregator with $sig (default TERM) and waits up to
+# $timeout seconds (default 15, then SIGKILL).  Returns its exit code
+# (128 + signal if killed by one).
+sub stop_aggregator {
+    my ($h, $sig, $timeout) = @_;
+    return undef unless $h && $h->{pid};
+    kill $sig // 'TERM', $h->{pid};
+    my $rc = wait_pid($h->{pid}, $timeout // 15);
+    if (!defined $rc) {
+        diag("aggregator $h->{pid} ignored SIG" . ($sig // 'TERM')
+             . "; killing it");
+        kill 'KILL', -$h->{pid};
+        $rc = wait_pid($h->{pid}, 5) // -1;
+    }
+    @AGGREGATORS = grep { $_ != $h } @AGGREGATORS;
+    $h->{pid} = undef;
+    $h->{exit} = $rc;
+    check_sanitizer("aggregator", slurp($h->{stderr}) // '');
+    return $rc;
+}
+
+# Decodes JSON lines strictly (valid UTF-8, one object per line).
+# Returns (\@objects, \@bad_lines).
+sub decode_json_lines {
+    my ($text) = @_;
+    my (@ok, @bad);
+    for my $line (split /\n/, $text // '') {
+        next unless length $line;
+        my $obj = eval {
+            my $copy = $line;
+            Encode::decode('UTF-8', $copy, Encode::FB_CROAK);
+            $JSON->decode($line);
+        };
+        if (ref $obj eq 'HASH') {
+            push @ok, $obj;
+        } else {
+            push @bad, $line;
+        }
+    }
+    return (\@ok, \@bad);
+}
+
+# The zone's counters: `pathstats-aggregator --zone FILE --stats`
+# decoded.  Dies if the command fails or prints no JSON.
+sub zone_stats {
+    my ($zone) = @_;
+    my ($rc, $out, $err) = run_aggregator('--zone', $zone // zone_file(),
+                                          '--stats');
+    die "--stats failed ($rc): $err\n" if $rc != 0;
+    my $s = eval { $JSON->decode($out) };
+    die "--stats printed no JSON: $@$out\n" unless ref $s eq 'HASH';
+    return $s;
+}
+
+# Polls zone_stats until $cond->($stats) is true (timeout seconds,
+# default 10); returns the last stats.
+sub wait_for_stats {
+    my ($cond, $timeout, $zone) = @_;
+    my $s;
+    wait_until(sub { $s = zone_stats($zone); $cond->($s) }, $timeout // 10,
+               0.1);
+    return $s;
+}
+
+# Drains the zone with `--tail --once`; returns (\@records, \@bad_lines,
+# $exit_code, $stderr).
+sub tail_once {
+    my ($zone, @extra) = @_;
+    my ($rc, $out, $err) = run_aggregator({ timeout => 60 }, '--zone',
+                                          $zone // zone_file(), '--tail',
+                                          '--once', @extra);
+    my ($recs, $bad) = decode_json_lines($out);
+    return ($recs, $bad, $rc, $err);
+}
+
+
+# Logs and teardown ---------------------------------------------------------
+
+my @SANITIZER_HITS;
+
+sub check_sanitizer {
+    my ($what, $text) = @_;
+    return unless defined $text;
+    if ($text =~ /(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|
+                   WARNING: ThreadSanitizer)[^\n]*/x) {
+        push @SANITIZER_HITS, "$what: $&";
+    }
+}
+
+# Asserts that nginx's error log has no [alert] or [emerg] line (and no
+# sanitizer report anywhere).  %o: allow => [qr/.../, ...] lines that the
+# test expects (e.g. qr/exited on signal 9/).  One test.
+sub check_error_logs {
+    my (%o) = @_;
+    my @allow = @{ $o{allow} || [] };
+    my $dir = test_dir();
+    my @bad;
+    for my $f ("$dir/error.log", "$dir/nginx.stderr") {
+        my $log = slurp($f) // next;
+        for my $line (split /\n/, $log) {
+            next unless $line =~ /\[(alert|emerg)\]/
+                        || $line =~ /AddressSanitizer|LeakSanitizer|
+                                     runtime\ error:/x;
+            next if grep { $line =~ $_ } @allow;
+            push @bad, $line;
+        }
+    }
+    for my $h (@AGGREGATORS) {
+        check_sanitizer("aggregator", slurp($h->{stderr}) // '');
+    }
+    push @bad, @SANITIZER_HITS;
+    my $ok = ok(!@bad, 'no [alert], [emerg] or sanitizer report in the logs');
+    diag(join "\n", @bad[0 .. ($#bad > 19 ? 19 : $#bad)]) unless $ok;
+    return $ok;
+}
+
+# Ends a test file: check_error_logs(%o), then done_testing.  On failure,
+# prints the tail of nginx's error log.
+sub finish {
+    my (%o) = @_;
+    check_error_logs(%o);
+    if (!Test::More->builder->is_passing && defined $DIR) {
+        diag("error log tail:\n" . tail_file("$DIR/error.log", 30));
+    }
+    done_testing();
+}
+
+sub cleanup {
+    return unless $$ == $OWNER;
+    local ($?, $!, $@);
+    kill 'KILL', $_ for @LOADS;
+    waitpid($_, 0) for @LOADS;
+    @LOADS = ();
+    for my $h (@AGGREGATORS) {
+        next unless $h->{pid};
+        kill 'TERM', $h->{pid};
+        if (!defined wait_pid($h->{pid}, 5)) {
+            kill 'KILL', -$h->{pid};
+            wait_pid($h->{pid}, 2);
+        }
+    }
+    @AGGREGATORS = ();
+    eval { stop_nginx(timeout => 10) } if $NGINX;
+    eval { stop_redis() } if $REDIS;
+    eval { stop_postgres(timeout => 20) } if $PG;
+}
+
+$SIG{INT} = $SIG{TERM} = sub { cleanup(); exit 130 };
+
+END { cleanup() }
+
+1;

@@ -1,0 +1,71 @@
+#!/usr/bin/perl
+# With nobody consuming, a full ring never slows or fails a request: every
+# response is still 200, the overflow is dropped and counted, and
+# seen = recorded + dropped holds exactly, ring by ring.  Once drained,
+# the ring records again.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use PathStats::Test;
+
+# the smallest zone the module accepts: 4 rings of 16 records
+start_nginx(<<'EOF', workers => 2);
+http {
+    pathstats_zone %%ZONE%% size=32k rings=4;
+
+    server {
+        listen 127.0.0.1:%%PORT%% reuseport;
+        server_name full.test;
+        pathstats on;
+        location / { return 200 "ok\n"; }
+    }
+}
+EOF
+
+my $stats = zone_stats();
+my $cap = $stats->{ring_capacity} // $stats->{zone}{ring_capacity};
+ok(defined $cap && $cap >= 16, '--stats reports the ring capacity')
+    or diag(explain $stats);
+$cap //= 16;
+is(scalar @{ $stats->{rings} }, 4, 'four rings');
+
+my $n = 1200;
+my ($got, $res) = parallel_load(clients => 4, requests => $n / 4,
+                                path => '/flood');
+is($got, $n, "all $n requests answered");
+is_deeply($res->{by_status}, { 200 => $n }, 'every response is 200');
+
+$stats = wait_for_stats(sub { $_[0]{totals}{seen} >= $n }, 5);
+my $t = $stats->{totals};
+is($t->{seen}, $n, "seen = $n");
+is($t->{seen}, $t->{recorded} + $t->{dropped}, 'seen = recorded + dropped');
+ok($t->{dropped} >= $n - 2 * $cap, "at least $n - 2 x $cap dropped");
+
+my $expect = 0;
+for my $r (@{ $stats->{rings} }) {
+    is($r->{seen}, $r->{recorded} + $r->{dropped},
+       "ring $r->{ring}: seen = recorded + dropped");
+    my $want = $r->{seen} < $cap ? $r->{seen} : $cap;
+    is($r->{recorded}, $want, "ring $r->{ring}: recorded = min(seen, $cap)");
+    $expect += $want;
+}
+is($t->{recorded}, $expect, 'totals add up the rings');
+is($t->{in_ring}, $t->{recorded}, 'everything recorded is in the rings');
+
+my ($recs, $bad) = tail_once();
+is(scalar @$bad, 0, 'every --tail line is JSON');
+is(scalar @$recs, $t->{recorded}, "--tail --once prints exactly the "
+                                  . "$t->{recorded} recorded");
+
+# drained rings record again
+my $more = parallel_load(clients => 1, requests => 10, path => '/after');
+is($more, 10, '10 more answered');
+$stats = wait_for_stats(sub { $_[0]{totals}{seen} >= $n + 10 }, 5);
+is($stats->{totals}{seen}, $n + 10, 'seen grows by 10');
+is($stats->{totals}{recorded}, $expect + 10, 'all 10 recorded after draining');
+($recs) = tail_once();
+is(scalar(grep { $_->{path} eq '/after' } @$recs), 10, '10 records of /after');
+
+finish();
