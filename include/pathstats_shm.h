@@ -129,10 +129,12 @@ typedef struct {
 /*
  * Snapshot buffers.  The aggregator writes buffer (version + 1) % 2 and
  * then publishes version + 1 with a release store; readers load version
- * with acquire, read buffer version % 2, and load version again: if it
- * moved by two or more, the buffer may have been overwritten and the read
- * is retried or refused.  Readers never wait on a lock.  Every length and
- * offset inside a buffer is untrusted and checked by the reader.
+ * with acquire and read buffer version % 2.  Each buffer also has a
+ * sequence lock: the writer makes buf_seq[i] odd before writing buffer i
+ * and even again after; a reader copies the buffer out between two loads
+ * of buf_seq[i] and keeps the copy only if both are the same even value.
+ * Readers never wait on a lock.  Every length and offset inside a buffer
+ * is untrusted and checked by the reader (pathstats_snapshot.h).
  */
 typedef struct {
     uint64_t  version;          /* atomic; 0 = no snapshot yet */
@@ -140,6 +142,7 @@ typedef struct {
     uint64_t  buf_size;         /* capacity of each buffer */
     uint64_t  buf_len[2];       /* bytes used in each buffer */
     uint64_t  generated_us[2];  /* when each buffer was generated */
+    uint64_t  buf_seq[2];       /* atomic; odd while buffer i is written */
 } ps_snapshot_ctl_t;
 
 

@@ -1,0 +1,405 @@
+/*
+ * pathstats snapshot format: what the aggregator writes into a snapshot
+ * buffer of the zone (pathstats_shm.h, ps_snapshot_ctl_t) and what the
+ * nginx admin handler serves from.
+ *
+ * The aggregator does the heavy lifting: every path row, the summary,
+ * the trends and the Prometheus text are rendered ahead of time (JSON
+ * strings already escaped and valid UTF-8), and each window carries row
+ * orders pre-sorted by every sort key.  The admin handler only filters,
+ * paginates and concatenates, and wraps answers in request-time
+ * metadata.  It trusts nothing: ps_snap_validate() checks every offset,
+ * length and index before a single byte is served, so a corrupt or
+ * hostile buffer yields an error, never a crash or a hang.
+ *
+ * Layout of one buffer (little endian, offsets from the buffer start):
+ *
+ *   ps_snap_header_t
+ *   ps_snap_section_t[section_count]
+ *   section bodies, each 8-byte aligned
+ *
+ * Section bodies:
+ *   PS_SNAP_BLOB      bytes (strings, JSON fragments, metrics text)
+ *   PS_SNAP_ROWS      ps_snap_row_t[n] for one window
+ *   PS_SNAP_ORDER     uint32_t[n] row indexes of one window, descending
+ *                     by one sort key (ascending = read it backwards)
+ *   the JSON/text sections are ps_snap_ref_t into the blob
+ */
+
+#ifndef PATHSTATS_SNAPSHOT_H
+#define PATHSTATS_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define PS_SNAP_MAGIC           0x504e5350u     /* "PSNP" LE */
+#define PS_SNAP_VERSION         1
+#define PS_SNAP_MAX_SECTIONS    64
+#define PS_SNAP_MAX_ROWS        (1u << 20)
+
+/* windows */
+enum {
+    PS_SNAP_WIN_1M = 0,
+    PS_SNAP_WIN_1H,
+    PS_SNAP_WIN_24H,
+    PS_SNAP_WINDOWS
+};
+
+/* sort keys, in the order of ps_snap_sort_names */
+enum {
+    PS_SNAP_SORT_REQUESTS = 0,
+    PS_SNAP_SORT_ERRORS,
+    PS_SNAP_SORT_ERROR_RATE,
+    PS_SNAP_SORT_P95,
+    PS_SNAP_SORT_BYTES,
+    PS_SNAP_SORT_LAST_SEEN,
+    PS_SNAP_SORTS
+};
+
+/* trends ranges */
+enum {
+    PS_SNAP_RANGE_24H = 0,
+    PS_SNAP_RANGE_7D,
+    PS_SNAP_RANGE_30D,
+    PS_SNAP_RANGES
+};
+
+/* section types; window/sort/range go in ps_snap_section_t.arg */
+enum {
+    PS_SNAP_BLOB = 1,       /* the one blob all refs point into */
+    PS_SNAP_ROWS,           /* arg = window */
+    PS_SNAP_ORDER,          /* arg = window * PS_SNAP_SORTS + sort */
+    PS_SNAP_SUMMARY,        /* ref: a JSON object */
+    PS_SNAP_TRENDS,         /* arg = range; ref: a JSON value */
+    PS_SNAP_METRICS,        /* ref: Prometheus text 0.0.4 */
+    PS_SNAP_HEALTH,         /* ref: JSON array of problem strings */
+    PS_SNAP_WINDOW_INFO     /* arg = window; ref: JSON object of extra
+                               window fields, e.g. rows left out */
+};
+
+
+typedef struct {
+    uint32_t  off;          /* into the blob section */
+    uint32_t  len;
+} ps_snap_ref_t;
+
+
+typedef struct {
+    uint32_t  magic;
+    uint32_t  version;
+    uint64_t  total_len;    /* bytes of this snapshot, <= buffer length */
+    uint64_t  generated_us;
+    uint64_t  sequence;     /* aggregator's snapshot counter */
+    uint64_t  heartbeat_us; /* aggregator loop time when generated */
+    uint32_t  section_count;
+    uint32_t  flags;        /* PS_SNAP_F_* */
+} ps_snap_header_t;
+
+#define PS_SNAP_F_AGGREGATOR_OK  0x1   /* the aggregator sees no problem */
+
+
+typedef struct {
+    uint32_t  type;
+    uint32_t  arg;
+    uint64_t  off;          /* body: from the buffer start */
+    uint64_t  len;          /* body length in bytes */
+} ps_snap_section_t;
+
+
+/*
+ * One path row of a window.  Strings are refs into the blob: host,
+ * method, path as raw (already sanitised) text for filtering, json as
+ * the complete pre-rendered JSON object served by /api/paths.
+ */
+typedef struct {
+    ps_snap_ref_t  host;
+    ps_snap_ref_t  method;
+    ps_snap_ref_t  path;
+    ps_snap_ref_t  json;
+} ps_snap_row_t;
+
+
+_Static_assert(sizeof(ps_snap_ref_t) == 8, "ref is 8 bytes");
+_Static_assert(sizeof(ps_snap_header_t) == 48, "header is 48 bytes");
+_Static_assert(sizeof(ps_snap_section_t) == 24, "section is 24 bytes");
+_Static_assert(sizeof(ps_snap_row_t) == 32, "row is 32 bytes");
+
+
+/*
+ * What a reader needs after validation: pointers into the buffer, every
+ * one of them checked.  A missing optional section leaves its pointer
+ * NULL (the reader answers 503 for what it needs and does not have).
+ */
+typedef struct {
+    const ps_snap_header_t  *header;
+    const char              *blob;
+    uint32_t                 blob_len;
+    const ps_snap_row_t     *rows[PS_SNAP_WINDOWS];
+    uint32_t                 row_count[PS_SNAP_WINDOWS];
+    const uint32_t          *order[PS_SNAP_WINDOWS][PS_SNAP_SORTS];
+    ps_snap_ref_t            window_info[PS_SNAP_WINDOWS];
+    ps_snap_ref_t            summary;
+    ps_snap_ref_t            trends[PS_SNAP_RANGES];
+    ps_snap_ref_t            metrics;
+    ps_snap_ref_t            health;
+    uint8_t                  has_window_info[PS_SNAP_WINDOWS];
+    uint8_t                  has_summary;
+    uint8_t                  has_trends[PS_SNAP_RANGES];
+    uint8_t                  has_metrics;
+    uint8_t                  has_health;
+} ps_snap_view_t;
+
+
+static inline int
+ps_snap_ref_ok(ps_snap_ref_t ref, uint32_t blob_len)
+{
+    return ref.off <= blob_len && ref.len <= blob_len - ref.off;
+}
+
+
+static inline int
+ps_snap_ref_section(const char *buf, const ps_snap_section_t *s,
+    uint32_t blob_len, ps_snap_ref_t *out)
+{
+    const ps_snap_ref_t  *ref;
+
+    if (s->len != sizeof(ps_snap_ref_t)) {
+        return -1;
+    }
+
+    ref = (const ps_snap_ref_t *) (buf + s->off);
+
+    if (!ps_snap_ref_ok(*ref, blob_len)) {
+        return -1;
+    }
+
+    *out = *ref;
+
+    return 0;
+}
+
+
+/*
+ * Validates buf[0..len) and fills view.  Returns NULL when the snapshot
+ * is usable, otherwise a static reason.  Checks: magic, version, sizes,
+ * every section inside the buffer and aligned, one blob, every ref
+ * inside the blob, every order array a list of in-range row indexes of
+ * the right length.  Runs in time linear in len; never reads outside
+ * buf.  buf must be 8-byte aligned.
+ */
+static inline const char *
+ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
+{
+    const char               *p = (const char *) buf;
+    const ps_snap_header_t   *h;
+    const ps_snap_section_t  *sec, *s;
+    const ps_snap_row_t      *rows;
+    const uint32_t           *order;
+    uint64_t                  table_end;
+    uint32_t                  i, j, n, w, k, blob_len;
+
+    if (((uintptr_t) buf & 7) != 0) {
+        return "snapshot buffer misaligned";
+    }
+
+    if (len < sizeof(ps_snap_header_t)) {
+        return "snapshot shorter than its header";
+    }
+
+    h = (const ps_snap_header_t *) p;
+
+    if (h->magic != PS_SNAP_MAGIC) {
+        return "bad snapshot magic";
+    }
+
+    if (h->version != PS_SNAP_VERSION) {
+        return "unknown snapshot version";
+    }
+
+    if (h->total_len < sizeof(ps_snap_header_t) || h->total_len > len) {
+        return "snapshot length out of bounds";
+    }
+
+    len = h->total_len;
+
+    if (h->section_count > PS_SNAP_MAX_SECTIONS) {
+        return "too many snapshot sections";
+    }
+
+    table_end = sizeof(ps_snap_header_t)
+                + (uint64_t) h->section_count * sizeof(ps_snap_section_t);
+    if (table_end > len) {
+        return "snapshot section table out of bounds";
+    }
+
+    sec = (const ps_snap_section_t *) (p + sizeof(ps_snap_header_t));
+
+    {
+        ps_snap_view_t  zero = { 0 };
+        *view = zero;
+    }
+
+    view->header = h;
+
+    /* pass 1: bounds of every section, find the blob and the rows */
+
+    for (i = 0; i < h->section_count; i++) {
+        s = &sec[i];
+
+        if (s->off < table_end || s->off > len || s->len > len - s->off
+            || (s->off & 7) != 0)
+        {
+            return "snapshot section out of bounds";
+        }
+
+        switch (s->type) {
+
+        case PS_SNAP_BLOB:
+            if (view->blob != NULL || s->len > UINT32_MAX) {
+                return "bad snapshot blob";
+            }
+            view->blob = p + s->off;
+            view->blob_len = (uint32_t) s->len;
+            break;
+
+        case PS_SNAP_ROWS:
+            if (s->arg >= PS_SNAP_WINDOWS || view->rows[s->arg] != NULL
+                || s->len % sizeof(ps_snap_row_t) != 0
+                || s->len / sizeof(ps_snap_row_t) > PS_SNAP_MAX_ROWS)
+            {
+                return "bad snapshot rows section";
+            }
+            view->rows[s->arg] = (const ps_snap_row_t *) (p + s->off);
+            view->row_count[s->arg] =
+                (uint32_t) (s->len / sizeof(ps_snap_row_t));
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    if (view->blob == NULL) {
+        return "snapshot has no blob";
+    }
+
+    blob_len = view->blob_len;
+
+    /* pass 2: refs and orders, now that the blob and rows are known */
+
+    for (i = 0; i < h->section_count; i++) {
+        s = &sec[i];
+
+        switch (s->type) {
+
+        case PS_SNAP_BLOB:
+        case PS_SNAP_ROWS:
+            break;
+
+        case PS_SNAP_ORDER:
+            w = s->arg / PS_SNAP_SORTS;
+            k = s->arg % PS_SNAP_SORTS;
+
+            if (w >= PS_SNAP_WINDOWS || view->rows[w] == NULL
+                || view->order[w][k] != NULL
+                || s->len != (uint64_t) view->row_count[w]
+                             * sizeof(uint32_t))
+            {
+                return "bad snapshot order section";
+            }
+
+            order = (const uint32_t *) (p + s->off);
+            n = view->row_count[w];
+
+            for (j = 0; j < n; j++) {
+                if (order[j] >= n) {
+                    return "snapshot order index out of range";
+                }
+            }
+
+            view->order[w][k] = order;
+            break;
+
+        case PS_SNAP_SUMMARY:
+            if (view->has_summary
+                || ps_snap_ref_section(p, s, blob_len, &view->summary) != 0)
+            {
+                return "bad snapshot summary";
+            }
+            view->has_summary = 1;
+            break;
+
+        case PS_SNAP_TRENDS:
+            if (s->arg >= PS_SNAP_RANGES || view->has_trends[s->arg]
+                || ps_snap_ref_section(p, s, blob_len,
+                                       &view->trends[s->arg]) != 0)
+            {
+                return "bad snapshot trends";
+            }
+            view->has_trends[s->arg] = 1;
+            break;
+
+        case PS_SNAP_METRICS:
+            if (view->has_metrics
+                || ps_snap_ref_section(p, s, blob_len, &view->metrics) != 0)
+            {
+                return "bad snapshot metrics";
+            }
+            view->has_metrics = 1;
+            break;
+
+        case PS_SNAP_HEALTH:
+            if (view->has_health
+                || ps_snap_ref_section(p, s, blob_len, &view->health) != 0)
+            {
+                return "bad snapshot health";
+            }
+            view->has_health = 1;
+            break;
+
+        case PS_SNAP_WINDOW_INFO:
+            if (s->arg >= PS_SNAP_WINDOWS || view->has_window_info[s->arg]
+                || ps_snap_ref_section(p, s, blob_len,
+                                       &view->window_info[s->arg]) != 0)
+            {
+                return "bad snapshot window info";
+            }
+            view->has_window_info[s->arg] = 1;
+            break;
+
+        default:
+            /* unknown sections of a newer writer are skipped */
+            break;
+        }
+    }
+
+    /* every row's refs inside the blob */
+
+    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+        rows = view->rows[w];
+
+        for (j = 0; j < view->row_count[w]; j++) {
+            if (!ps_snap_ref_ok(rows[j].host, blob_len)
+                || !ps_snap_ref_ok(rows[j].method, blob_len)
+                || !ps_snap_ref_ok(rows[j].path, blob_len)
+                || !ps_snap_ref_ok(rows[j].json, blob_len))
+            {
+                return "snapshot row reference out of bounds";
+            }
+        }
+
+        if (rows != NULL) {
+            for (k = 0; k < PS_SNAP_SORTS; k++) {
+                if (view->order[w][k] == NULL) {
+                    return "snapshot window lacks a sort order";
+                }
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+#endif /* PATHSTATS_SNAPSHOT_H */
