@@ -45,5 +45,5 @@ then
     echo "$want" > "$stamp"
 fi
 
-make -s -C "$tree" -f "$objs/Makefile" modules >&2
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$tree" -f "$objs/Makefile" modules >&2
 cp "$objs/ngx_http_pathstats_module.so" "$build/ngx_http_pathstats_module.so"
