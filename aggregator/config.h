@@ -50,6 +50,18 @@ typedef struct {
     uint64_t   max_keys_per_hour;
     int        client_address;        /* ps_client_mode_t */
     uint64_t   top_n;
+    char      *client_hash_key;       /* secret of client_address = hashed;
+                                         NULL: random per process */
+    char      *schema_dir;            /* migrations for --migrate */
+
+    /* snapshot and alerts (snapshot.c, alerts.c) */
+    uint64_t   snapshot_max_rows;     /* per window; the rest summarised */
+    uint64_t   alert_error_rate_warning_bp;   /* basis points: 50 = 0.5 % */
+    uint64_t   alert_error_rate_critical_bp;
+    uint64_t   alert_p95_warning_ms;
+    uint64_t   alert_p95_critical_ms;
+    uint64_t   alert_min_requests;    /* per path, in the 1m window */
+    uint64_t   alert_cooldown_ms;
 } ps_config_t;
 
 /* A command-line value; option is the long name, "flush-interval" for the

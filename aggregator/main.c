@@ -21,10 +21,15 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "migrate.h"
+#include "pipeline.h"
 #include "record_json.h"
 #include "ring_reader.h"
+#include "snapshot.h"
+#include "sink_redis.h"
 #include "stats.h"
 #include "strbuf.h"
+#include "windows.h"
 #include "zone.h"
 
 /* exit statuses */
@@ -180,30 +185,55 @@ open_consumer(const ps_config_t *cfg, ps_zone_t **zone, ps_ring_reader_t **rr)
 }
 
 
+/* Checks the zone, PostgreSQL and Redis, printing one line each; 0, or
+ * the exit status of the first that failed. */
 static int
 run_check(const ps_config_t *cfg)
 {
+    int         rc, first;
+    char        err[1024];
     ps_zone_t  *zone;
+
+    first = 0;
 
     zone = ps_zone_open(cfg->zone, 1);
     if (zone == NULL) {
-        return EXIT_ZONE;
+        printf("zone %s: FAILED (see the log line above)\n", cfg->zone);
+        first = EXIT_ZONE;
+    } else {
+        printf("zone %s: ok (%u rings of %u records)\n", cfg->zone,
+               zone->header->ring_count, zone->header->ring_capacity);
+        ps_zone_close(zone);
     }
 
-    printf("zone %s: ok (%u rings of %u records)\n", cfg->zone,
-           zone->header->ring_count, zone->header->ring_capacity);
+    if (cfg->postgres) {
+        rc = ps_schema_check(cfg, err, sizeof(err));
 
-    ps_zone_close(zone);
+        if (rc == PS_SCHEMA_OK) {
+            printf("postgres: ok (schema version %d)\n", PS_SCHEMA_VERSION);
+        } else {
+            printf("postgres: FAILED: %s%s\n",
+                   rc == PS_SCHEMA_UNREACHABLE ? "cannot connect: " : "", err);
+            first = first ? first : EXIT_POSTGRES;
+        }
+    }
 
-    /*
-     * PostgreSQL and Redis checks go here: connect with cfg->postgres
-     * (EXIT_POSTGRES on failure) and cfg->redis_host/port/db
-     * (EXIT_REDIS), each printing "<name>: ok" on success.
-     */
+    if (cfg->redis) {
+        if (ps_sink_redis_check(cfg, err, sizeof(err)) == 0) {
+            printf("redis: ok\n");
+        } else {
+            printf("redis: FAILED: %s\n", err);
+            first = first ? first : EXIT_REDIS;
+        }
+    }
 
-    printf("configuration %s: ok\n", cfg->file ? cfg->file : "(flags)");
+    if (first == 0) {
+        printf("configuration %s: ok\n", cfg->file ? cfg->file : "(flags)");
+    }
 
-    return 0;
+    fflush(stdout);
+
+    return first;
 }
 
 
@@ -216,12 +246,7 @@ run_migrate(const ps_config_t *cfg)
         return EXIT_CONFIG;
     }
 
-    /* the schema migrations (schema/NNN_*.sql) plug in here */
-
-    ps_log(PS_LOG_ERROR, "event=migrate_failed error=\"migrations are not "
-           "part of this build yet\"");
-
-    return EXIT_POSTGRES;
+    return ps_migrate_run(cfg) == 0 ? 0 : EXIT_POSTGRES;
 }
 
 
@@ -334,41 +359,22 @@ run_tail(const ps_config_t *cfg, int once)
 }
 
 
-/*
- * The daemon's stage between the rings and the sinks.  Records are handed
- * to daemon_add() as they are read; daemon_flush() runs every
- * flush_interval and at exit; the rings are released only after a flush
- * that succeeded, so a crash re-reads what no sink holds yet.  The
- * aggregation table and the sinks plug in at these two functions.
- */
-typedef struct {
-    uint64_t  added;          /* records added since the last flush */
-    uint64_t  total;          /* records added since start */
-} daemon_stage_t;
-
-
+/* Publishes a snapshot of the windows with the sinks' status. */
 static void
-daemon_add(void *ctx, uint32_t ring, uint64_t pos, const ps_record_t *rec)
+publish_snapshot(ps_snapshot_t *snap, ps_zone_t *zone, ps_pipeline_t *pipe)
 {
-    daemon_stage_t  *st = ctx;
+    ps_sink_status_t  st[8];
+    unsigned          i, n;
 
-    st->added++;
-}
+    n = ps_pipeline_sink_count(pipe);
+    n = (n < 8) ? n : 8;
 
-
-/* 0 when everything added so far is durable in every sink */
-static int
-daemon_flush(daemon_stage_t *st)
-{
-    if (st->added) {
-        ps_log(PS_LOG_DEBUG, "event=flush records=%lu",
-               (unsigned long) st->added);
+    for (i = 0; i < n; i++) {
+        ps_pipeline_sink_status(pipe, i, &st[i]);
     }
 
-    st->total += st->added;
-    st->added = 0;
-
-    return 0;
+    (void) ps_snapshot_publish(snap, zone, st, n, ps_pipeline_records(pipe),
+                               ps_now_us());
 }
 
 
@@ -377,11 +383,31 @@ run_daemon(const ps_config_t *cfg)
 {
     int                rc;
     size_t             n;
-    uint64_t           now, next_flush, next_reap, deadline;
-    char               qzone[512];
+    uint64_t           now, next_reap, next_snapshot, took, deadline;
+    ps_windows_t      *win;
+    ps_snapshot_t     *snap;
+    ps_trends_t       *trends;
+    char               qzone[512], err[1024], qerr[1100];
     ps_zone_t         *zone;
-    daemon_stage_t     stage = { 0, 0 };
+    ps_pipeline_t     *pipe;
     ps_ring_reader_t  *rr;
+
+    if (cfg->postgres) {
+        /* a schema this build cannot write is fatal; an unreachable
+         * server is not: the pipeline waits for it */
+        rc = ps_schema_check(cfg, err, sizeof(err));
+
+        if (rc == PS_SCHEMA_MISMATCH) {
+            ps_log(PS_LOG_ERROR, "event=schema_refused error=%s",
+                   ps_log_quote(qerr, sizeof(qerr), err));
+            return EXIT_POSTGRES;
+        }
+
+        if (rc == PS_SCHEMA_UNREACHABLE) {
+            ps_log(PS_LOG_WARN, "event=sink_down sink=postgres error=%s",
+                   ps_log_quote(qerr, sizeof(qerr), err));
+        }
+    }
 
     rc = open_consumer(cfg, &zone, &rr);
     if (rc != 0) {
@@ -397,7 +423,33 @@ run_daemon(const ps_config_t *cfg)
            zone->header->ring_count, (unsigned long) cfg->flush_interval_ms,
            cfg->redis ? "on" : "off", cfg->postgres ? "on" : "off");
 
-    next_flush = ps_mono_us() + cfg->flush_interval_ms * 1000;
+    pipe = ps_pipeline_create(cfg, zone, rr);
+    if (pipe == NULL) {
+        ps_ring_reader_destroy(rr);
+        ps_zone_close(zone);
+        return EXIT_RUNTIME;
+    }
+
+    /* snapshot: live windows fed by the pipeline (snapshot.c) */
+    win = ps_windows_create(cfg->max_keys_per_hour);
+    snap = (win != NULL) ? ps_snapshot_create(cfg, win) : NULL;
+    if (snap == NULL) {
+        ps_windows_destroy(win);
+        ps_pipeline_destroy(pipe);
+        ps_ring_reader_destroy(rr);
+        ps_zone_close(zone);
+        return EXIT_RUNTIME;
+    }
+
+    if (cfg->postgres) {
+        (void) ps_windows_load_pg(win, cfg->postgres, ps_now_us());
+    }
+
+    ps_pipeline_set_observer(pipe, ps_windows_observe, win);
+    trends = cfg->postgres ? ps_trends_start(cfg->postgres, 60000) : NULL;
+    ps_snapshot_use_trends(snap, trends);
+    next_snapshot = 0;
+
     next_reap = 0;
 
     while (stop_signal == 0) {
@@ -409,14 +461,20 @@ run_daemon(const ps_config_t *cfg)
             }
         }
 
-        n = ps_ring_reader_poll(rr, POLL_BATCH, daemon_add, &stage);
+        n = ps_pipeline_poll(pipe, POLL_BATCH);
         now = ps_mono_us();
 
-        if (now >= next_flush) {
-            if (daemon_flush(&stage) == 0) {
-                ps_ring_reader_release_all(rr);
-            }
-            next_flush = now + cfg->flush_interval_ms * 1000;
+        /* flushes the sinks that are due, releases what they hold */
+        ps_pipeline_flush(pipe, now, 0);
+
+        if (now >= next_snapshot) {
+            /* a slow snapshot (very many keys) takes at most a fifth of
+             * the loop, so that draining keeps up */
+            publish_snapshot(snap, zone, pipe);
+            took = ps_mono_us() - now;
+            next_snapshot = now + (cfg->snapshot_interval_ms * 1000 > 4 * took
+                                   ? cfg->snapshot_interval_ms * 1000
+                                   : 4 * took);
         }
 
         if (now >= next_reap) {
@@ -435,21 +493,26 @@ run_daemon(const ps_config_t *cfg)
 
     deadline = ps_mono_us() + DRAIN_TIMEOUT_US;
 
-    while (ps_ring_reader_poll(rr, POLL_BATCH, daemon_add, &stage) > 0
+    while (ps_pipeline_poll(pipe, POLL_BATCH) > 0
            && ps_mono_us() < deadline)
     {
         /* void */
     }
 
-    if (daemon_flush(&stage) == 0) {
-        ps_ring_reader_release_all(rr);
-    }
+    ps_pipeline_flush(pipe, ps_mono_us(), 1);
+
+    publish_snapshot(snap, zone, pipe);
 
     (void) ps_ring_reader_reap(rr);
 
-    ps_log(PS_LOG_INFO, "event=stop signal=%d records=%lu",
-           (int) stop_signal, (unsigned long) stage.total);
+    ps_log(PS_LOG_INFO, "event=stop signal=%d records=%llu",
+           (int) stop_signal,
+           (unsigned long long) ps_pipeline_records(pipe));
 
+    ps_trends_stop(trends);
+    ps_snapshot_destroy(snap);
+    ps_windows_destroy(win);
+    ps_pipeline_destroy(pipe);
     ps_ring_reader_destroy(rr);
     ps_zone_close(zone);
 

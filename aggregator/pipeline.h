@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "sink.h"
 #include "rec.h"
 #include "ring_reader.h"
 #include "zone.h"
@@ -40,6 +41,11 @@ typedef struct {
  * durable sink holds.  NULL on a startup error (logged). */
 ps_pipeline_t *ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
     ps_ring_reader_t *rr);
+
+/* The same with the given sinks instead of the configured ones (tests);
+ * takes ownership of sinks[0..n) even on failure. */
+ps_pipeline_t *ps_pipeline_create_with(const ps_config_t *cfg,
+    ps_zone_t *zone, ps_ring_reader_t *rr, ps_sink_t **sinks, unsigned n);
 
 /* Frees the pipeline and its sinks (no flush). */
 void ps_pipeline_destroy(ps_pipeline_t *p);

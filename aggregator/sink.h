@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "agg_table.h"
+#include "rec.h"
 
 typedef struct ps_sink_s  ps_sink_t;
 
@@ -39,12 +40,21 @@ typedef struct {
 
     /* Closes the connection and frees the sink. */
     void  (*destroy)(ps_sink_t *sink);
+
+    /* Optional (NULL: not needed): sees every record the pipeline adds
+     * to this sink's delta, in the same order, so that the sink can keep
+     * what the delta cannot hold (the Redis sink: client address texts
+     * for PFADD and the top clients); what it keeps belongs to the next
+     * flush, as the delta does. */
+    void  (*observe)(ps_sink_t *sink, const ps_rec_t *rec);
 } ps_sink_ops_t;
 
 struct ps_sink_s {
     const ps_sink_ops_t  *ops;
     void                 *impl;         /* the sink's private state */
     int                   durable;      /* holds the ring's head back */
+    char                  last_error[256];  /* the sink's last failure,
+                                               empty when it is up */
 };
 
 #endif /* PS_SINK_H */

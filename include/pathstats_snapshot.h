@@ -402,4 +402,20 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
 }
 
 
+/*
+ * The index into view->rows[w] of the i-th row (from 0) of window w in
+ * sort k, descending, or ascending when asc (the order read backwards).
+ * The view must come from ps_snap_validate(), with rows[w] != NULL and
+ * i < row_count[w]: then the index is < row_count[w].
+ */
+static inline uint32_t
+ps_snap_row_index(const ps_snap_view_t *view, uint32_t w, uint32_t k,
+    int asc, uint32_t i)
+{
+    uint32_t  n = view->row_count[w];
+
+    return view->order[w][k][asc ? n - 1 - i : i];
+}
+
+
 #endif /* PATHSTATS_SNAPSHOT_H */

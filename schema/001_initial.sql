@@ -45,8 +45,11 @@ CREATE TABLE IF NOT EXISTS pathstats_hourly (
 
 -- Rows for hours that have no daily partition yet land here instead of
 -- failing a flush; the aggregator creates daily partitions ahead of time.
+-- Rows are updated at every flush, so partitions leave room on each page
+-- (fillfactor 70) for HOT updates; the daily ones are created by the
+-- aggregator as pathstats_hourly_pYYYYMMDD, FROM day TO next day (UTC).
 CREATE TABLE IF NOT EXISTS pathstats_hourly_default
-    PARTITION OF pathstats_hourly DEFAULT;
+    PARTITION OF pathstats_hourly DEFAULT WITH (fillfactor = 70);
 
 -- The consumer's heartbeat and exactly-once marker: per node and ring,
 -- every record before committed_pos is in pathstats_hourly.  zone_id is

@@ -1,0 +1,34 @@
+/*
+ * PostgreSQL connections: the one place that opens a libpq connection
+ * from the user's conninfo (key=value or postgresql:// URI), adding a
+ * connect timeout and an application name that the user's own settings
+ * override, and that describes a server without ever showing a password.
+ */
+
+#ifndef PS_PG_CONN_H
+#define PS_PG_CONN_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#define PS_PG_CONNECT_TIMEOUT   "5"         /* seconds, unless conninfo says */
+#define PS_PG_STATEMENT_TIMEOUT "30s"
+
+/* Connects with conninfo; on success sets statement_timeout and a UTC
+ * session time zone and returns the connection.  NULL on failure, with
+ * libpq's message (which names host and port, never the password) in
+ * err. */
+PGconn *ps_pg_connect(const char *conninfo, char *err, size_t errlen);
+
+/* libpq's message of conn (or of res when not NULL) on one line, with
+ * its SQLSTATE when there is one, into buf; returns buf. */
+const char *ps_pg_error(PGconn *conn, const PGresult *res, char *buf,
+    size_t size);
+
+/* Runs sql (no parameters) expecting status; 0, or -1 with the error
+ * logged as event=pg_error with what. */
+int ps_pg_exec(PGconn *conn, const char *sql, ExecStatusType status,
+    const char *what);
+
+#endif /* PS_PG_CONN_H */

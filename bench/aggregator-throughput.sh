@@ -1,0 +1,323 @@
+#!/bin/bash
+# Aggregator throughput: how many records per second pathstats-aggregator
+# drains and aggregates on one core, its RSS at 100 000 keys in one hour,
+# and (when the build has the sinks) the same with PostgreSQL + Redis and
+# the duration of one PostgreSQL flush of 10 000 keys.
+#
+#   bench/aggregator-throughput.sh            # build dir: ./build
+#   BUILD=/tmp/b-bench bench/aggregator-throughput.sh
+#
+# Phases (see bench/README.md):
+#   drain    N records preloaded into the rings by bench-ring-producer
+#            (writers gone), then the aggregator started on its own core;
+#            records/s = N / aggregator CPU time (utime+stime), and
+#            N / wall time until --stats shows them all consumed
+#   sustain  producer writing SUSTAIN_RATE records/s (drop when full) on one
+#            core while the aggregator drains on the other, for
+#            SUSTAIN_SECONDS: consumed/s and dropped
+#   sinks    the drain phase again with --postgres and --redis against
+#            throwaway servers, plus the flush log lines
+#
+# Environment (defaults in brackets):
+#   BUILD [repo/build]  RINGS [8]  CAPACITY [262144]  PATHS ["200 100000"]
+#   SUSTAIN_SECONDS [5]  SUSTAIN_RATE [3000000, 0 = flat out]  SINKS [auto|on|off]  PG_KEYS [10000]
+#   PRODUCER_CPU [0]  AGG_CPU [1]  WORK [mktemp under /dev/shm]  KEEP [0]
+#   PG_PORT [18410]  REDIS_PORT [18411]  DRAIN_TIMEOUT [60] (s, per drain)
+#   SINK_RINGS [2] (rings preloaded for the drains with sinks on)
+#
+# RSS: anon_MB is RssAnon (the aggregator's own memory); rss_MB is VmRSS,
+# which also counts the pages of the zone file it has mapped and read.
+#
+# Only loopback, only throwaway processes this script starts; every wait
+# is bounded.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$repo/build}
+BUILD=$(cd "$BUILD" && pwd)
+RINGS=${RINGS:-8}
+CAPACITY=${CAPACITY:-262144}
+PATHS=${PATHS:-"200 100000"}
+SUSTAIN_SECONDS=${SUSTAIN_SECONDS:-5}
+SUSTAIN_RATE=${SUSTAIN_RATE:-3000000}
+SINKS=${SINKS:-auto}
+PG_KEYS=${PG_KEYS:-10000}
+PRODUCER_CPU=${PRODUCER_CPU:-0}
+AGG_CPU=${AGG_CPU:-1}
+PG_PORT=${PG_PORT:-18410}
+REDIS_PORT=${REDIS_PORT:-18411}
+KEEP=${KEEP:-0}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-60}
+SINK_RINGS=${SINK_RINGS:-2}
+
+agg=$BUILD/pathstats-aggregator
+prod=$BUILD/bench/bench-ring-producer
+for f in "$agg" "$prod"; do
+    [ -x "$f" ] || { echo "missing $f: build first (cmake --build $BUILD)" >&2; exit 1; }
+done
+
+shmdir=/dev/shm
+[ -d "$shmdir" ] && [ -w "$shmdir" ] || shmdir=/tmp
+WORK=${WORK:-$(mktemp -d "$shmdir/psbench-agg-XXXXXX")}
+mkdir -p "$WORK"
+chmod 0755 "$WORK"
+
+agg_pid=
+redis_pid=
+pg_data=
+started=$(date +%s.%N)
+
+cleanup() {
+    [ -n "$agg_pid" ] && kill -TERM "$agg_pid" 2>/dev/null && wait "$agg_pid" 2>/dev/null
+    [ -n "$redis_pid" ] && kill -TERM "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+    if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
+        runuser -u nobody -- /usr/lib/postgresql/15/bin/pg_ctl -D "$pg_data" \
+            -m immediate -w -t 20 stop >/dev/null 2>&1 || true
+    fi
+    if [ "$KEEP" = 1 ]; then
+        echo "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+diff_s() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a - b }'; }
+
+# utime + stime of a process, in clock ticks
+cpu_ticks() {
+    sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# a field (kB) of /proc/PID/status
+status_kb() {
+    awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"
+}
+
+# totals.consumed (or another total) of the zone
+zone_total() {
+    "$agg" --zone "$1" --stats 2>/dev/null \
+        | perl -MJSON::PP -0777 -ne 'print decode_json($_)->{totals}{'"$2"'}'
+}
+
+tck=$(getconf CLK_TCK)
+
+# start_agg ZONE LOG [args...]
+start_agg() {
+    local zone=$1 log=$2
+    shift 2
+    taskset -c "$AGG_CPU" "$agg" --zone "$zone" --log-file "$log" "$@" &
+    agg_pid=$!
+}
+
+stop_agg() {
+    kill -TERM "$agg_pid" 2>/dev/null || true
+    local i
+    for i in $(seq 1 200); do
+        kill -0 "$agg_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$agg_pid" 2>/dev/null || true
+    wait "$agg_pid" 2>/dev/null || true
+    agg_pid=
+}
+
+# preload ZONE PATHS: RINGS producers fill one ring each, then exit
+preload() {
+    local zone=$1 paths=$2 i
+    rm -f "$zone"
+    "$prod" --zone "$zone" --rings "$RINGS" --capacity "$CAPACITY" \
+        --create-only >/dev/null
+    for i in $(seq 1 "$RINGS"); do
+        taskset -c "$PRODUCER_CPU" "$prod" --zone "$zone" --paths "$paths" \
+            --count "$CAPACITY" --seed "$i" >/dev/null
+    done
+}
+
+# drain NAME PATHS [aggregator args...]: prints one result line
+drain() {
+    local name=$1 paths=$2 zone=$WORK/zone log=$WORK/agg-$1-$2.log
+    shift 2
+    local n=$((RINGS * CAPACITY)) t0 t1 c1 consumed=0 deadline rss hwm
+    preload "$zone" "$paths"
+    t0=$(now)
+    start_agg "$zone" "$log" "$@"
+    deadline=$(( $(date +%s) + DRAIN_TIMEOUT ))
+    while :; do
+        consumed=$(zone_total "$zone" consumed || echo 0)
+        [ "${consumed:-0}" -ge "$n" ] && break
+        if ! kill -0 "$agg_pid" 2>/dev/null; then
+            echo "aggregator exited early; log:" >&2; tail -5 "$log" >&2
+            agg_pid=; return 1
+        fi
+        [ "$(date +%s)" -ge "$deadline" ] && { echo "($name $paths: timed out after ${DRAIN_TIMEOUT}s at $consumed of $n records)"; break; }
+        sleep 0.02
+    done
+    t1=$(now)
+    c1=$(cpu_ticks "$agg_pid")
+    rss=$(status_kb "$agg_pid" RssAnon)
+    hwm=$(status_kb "$agg_pid" VmRSS)
+    stop_agg
+    awk -v name="$name" -v paths="$paths" -v n="$consumed" -v c="$c1" \
+        -v tck="$tck" -v w="$(diff_s "$t1" "$t0")" -v rss="$rss" -v hwm="$hwm" \
+        'BEGIN { cs = c / tck;
+                 printf "%-10s %8d %10d %8.2f %12.0f %8.2f %12.0f %8.1f %8.1f\n",
+                     name, paths, n, cs, (cs > 0 ? n / cs : 0), w, n / w,
+                     rss / 1024, hwm / 1024 }'
+}
+
+# sustain FLUSH PATHS: producer and aggregator concurrently
+sustain() {
+    local flush=$1 paths=$2 zone=$WORK/zone log=$WORK/agg-sustain-$1.log
+    local c0 c1 k0 k1 t0 t1 out
+    rm -f "$zone"
+    "$prod" --zone "$zone" --rings "$RINGS" --capacity "$CAPACITY" \
+        --create-only >/dev/null
+    start_agg "$zone" "$log" --flush-interval "$flush"
+    sleep 0.3
+    k0=$(zone_total "$zone" consumed)
+    c0=$(cpu_ticks "$agg_pid")
+    t0=$(now)
+    out=$(taskset -c "$PRODUCER_CPU" "$prod" --zone "$zone" --paths "$paths" \
+              --duration "$SUSTAIN_SECONDS" --rate "$SUSTAIN_RATE")
+    t1=$(now)
+    k1=$(zone_total "$zone" consumed)
+    c1=$(cpu_ticks "$agg_pid")
+    stop_agg
+    perl -MJSON::PP -e '
+        my ($json, $flush, $paths, $k, $w, $c, $tck) = @ARGV;
+        my $p = decode_json($json);
+        printf "%-8s %8d %12.0f %12.0f %9.1f%% %12.0f %6.0f%%\n",
+            $flush, $paths, $p->{seen} / $w, $k / $w,
+            $p->{seen} ? 100 * $p->{dropped} / $p->{seen} : 0,
+            $c > 0 ? $k / ($c / $tck) : 0, 100 * $c / $tck / $w;' \
+        "$out" "$flush" "$paths" "$((k1 - k0))" "$(diff_s "$t1" "$t0")" \
+        "$((c1 - c0))" "$tck"
+}
+
+echo "# pathstats aggregator throughput  $(date -u +%FT%TZ)  build=$BUILD"
+echo "# rings=$RINGS capacity=$CAPACITY ($((RINGS * CAPACITY)) records," \
+     "$((RINGS * CAPACITY / 2048)) MB)  producer cpu $PRODUCER_CPU," \
+     "aggregator cpu $AGG_CPU  work=$WORK"
+echo
+echo "## drain: preloaded rings, aggregator alone on one core, sinks off"
+echo "## target >= 2 000 000 records/s (by CPU time); RSS at 100000 keys <= 200 MB"
+hdr="phase         paths    records  cpu_s  rec/s(cpu)   wall_s  rec/s(wall) anon_MB  rss_MB"
+echo "$hdr"
+for p in $PATHS; do
+    drain sinks-off "$p" --flush-interval 100ms --log-level debug
+done
+
+echo
+echo "## sustain: producer at ${SUSTAIN_RATE}/s (0: flat out; drops when full) + aggregator, ${SUSTAIN_SECONDS}s"
+echo "## the rings are released only after a flush: one ring holds at most"
+echo "## CAPACITY records per flush interval ($CAPACITY here)"
+echo "flush       paths   offered/s   consumed/s   dropped  rec/s(cpu)  agg_cpu"
+for fl in 1s 100ms; do
+    sustain "$fl" 100000
+done
+
+# sinks ------------------------------------------------------------------
+
+pg_bin=/usr/lib/postgresql/15/bin
+
+# PostgreSQL statement log on stdin -> one line per transaction of the
+# aggregator: BEGIN..COMMIT wall time, statements, time in statements
+pg_flush_times() {
+    perl -ne '
+        next unless /^\d{4}-\d\d-\d\d (\d\d):(\d\d):([\d.]+) \S+ \[(\d+)\] LOG:  duration: ([\d.]+) ms  (?:statement|execute [^:]*): (.*)/;
+        my ($t, $pid, $d, $sql) = ($1 * 3600 + $2 * 60 + $3, $4, $5, $6);
+        if ($sql =~ /^BEGIN/i) {
+            $tx{$pid} = { start => $t - $d / 1000, n => 0, sum => 0 };
+        }
+        next unless $tx{$pid};
+        $tx{$pid}{n}++;
+        $tx{$pid}{sum} += $d;
+        if ($sql =~ /^(COMMIT|ROLLBACK)/i) {
+            my $x = delete $tx{$pid};
+            printf "pg transaction (pid %d): %s %.1f ms, %d statements, %.1f ms in statements\n",
+                $pid, lc $1, 1000 * ($t - $x->{start}), $x->{n}, $x->{sum};
+        }'
+}
+
+start_sinks() {
+    mkdir -p "$WORK/pg" "$WORK/redis"
+    chown nobody:nogroup "$WORK/pg"
+    chmod 0700 "$WORK/pg"
+    pg_data=$WORK/pg/data
+    (cd "$WORK" && runuser -u nobody -- "$pg_bin/initdb" -D "$pg_data" -U pathstats \
+        --auth=trust -E UTF8 --locale=C --no-sync --no-instructions \
+        >"$WORK/initdb.log" 2>&1) || { cat "$WORK/initdb.log" >&2; return 1; }
+    cat >>"$pg_data/postgresql.conf" <<EOF
+port = $PG_PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$WORK/pg'
+shared_buffers = 128MB
+max_wal_size = 1GB
+logging_collector = off
+log_min_duration_statement = 0
+log_line_prefix = '%m [%p] '
+log_timezone = 'UTC'
+EOF
+    (cd "$WORK" && runuser -u nobody -- "$pg_bin/pg_ctl" -D "$pg_data" \
+        -l "$WORK/pg/postgres.log" -w -t 30 start >/dev/null) || return 1
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+        --appendonly no --dir "$WORK/redis" --daemonize no \
+        --logfile "$WORK/redis.log" &
+    redis_pid=$!
+    local i
+    for i in $(seq 1 100); do
+        [ "$(redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+conninfo="host=127.0.0.1 port=$PG_PORT dbname=postgres user=pathstats"
+redis_url="redis://127.0.0.1:$REDIS_PORT"
+
+echo
+if [ "$SINKS" = off ]; then
+    echo "## sinks: skipped (SINKS=off)"
+else
+    if ! start_sinks; then
+        echo "## sinks: could not start PostgreSQL/Redis; skipped"
+    elif ! "$agg" --postgres "$conninfo" --migrate >"$WORK/migrate.log" 2>&1; then
+        echo "## sinks: skipped, aggregator --migrate failed: $(tail -1 "$WORK/migrate.log")"
+        [ "$SINKS" = on ] && exit 1
+    else
+        echo "## drain with PostgreSQL + Redis on (throwaway servers on :$PG_PORT, :$REDIS_PORT)"
+        echo "$hdr"
+        RINGS_SAVE=$RINGS
+        RINGS=$SINK_RINGS
+        for p in $PATHS; do
+            drain sinks-on "$p" --postgres "$conninfo" --redis "$redis_url" \
+                --log-level debug
+        done
+        RINGS=$RINGS_SAVE
+        echo
+        echo "## one PostgreSQL flush of $PG_KEYS keys (event=flush lines of the aggregator log)"
+        # a fresh hour's worth of PG_KEYS keys, one flush
+        CAPACITY_SAVE=$CAPACITY
+        RINGS=2; CAPACITY=65536
+        pg_log_mark=$(wc -l <"$WORK/pg/postgres.log")
+        drain pg-flush "$PG_KEYS" --postgres "$conninfo" --redis "$redis_url" \
+            --log-level debug --flush-interval 5s >/dev/null
+        RINGS=$RINGS_SAVE; CAPACITY=$CAPACITY_SAVE
+        grep -h 'event=flush ' "$WORK/agg-pg-flush-$PG_KEYS.log" | grep -v 'keys=0 ' | head -20
+        if ! grep -q 'event=flush .*\(duration\|_ms=\|_us=\)' \
+            "$WORK/agg-pg-flush-$PG_KEYS.log"; then
+            echo "(no duration field in the aggregator's event=flush lines; the"
+            echo " PostgreSQL side, from its statement log, BEGIN to COMMIT:)"
+        fi
+        tail -n +"$((pg_log_mark + 1))" "$WORK/pg/postgres.log" | pg_flush_times
+        echo
+        echo "## every PostgreSQL flush of the sinks-on drains (BEGIN..COMMIT, server side)"
+        pg_flush_times <"$WORK/pg/postgres.log" | head -40
+    fi
+fi
+
+echo
+echo "# total run time: $(diff_s "$(now)" "$started" | cut -d. -f1) s"

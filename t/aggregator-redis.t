@@ -1,0 +1,255 @@
+#!/usr/bin/perl
+# What a user sees in Redis: per-hour counters per path, totals, a top
+# sorted set, unique and top clients, every key under pathstats:{HOUR}
+# with a TTL; restarts never count a request twice, and two aggregators
+# (two nginx zones, two node ids) sharing one Redis add up exactly.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use PathStats::Test;
+
+my $TTL_MS = 2 * 3600 * 1000;
+
+sub nginx_conf {
+    my ($zone) = @_;
+    return <<"EOF";
+http {
+    pathstats_zone $zone size=4m;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name redis.test;
+        pathstats on;
+
+        location = /a   { return 200 "a\\n"; }
+        location = /b   { return 200 "b\\n"; }
+        location = /c   { return 204; }
+        location = /err { return 503; }
+    }
+}
+EOF
+}
+
+sub aggregator_conf {
+    my ($name, $zone, $url, $node) = @_;
+    my $file = test_dir() . "/$name.conf";
+    spew($file, "zone = $zone\nredis = $url\nnode_id = $node\n"
+                . "flush_interval = 200ms\nredis_ttl = 2h\n");
+    return $file;
+}
+
+# Every key of kind $kind (req, totals, ...), one per hour present.
+sub hour_keys {
+    my ($kind) = @_;
+    my $keys = redis_cmd('KEYS', "pathstats:{*}:$kind");
+    return sort @$keys;
+}
+
+# A hash, summed over every hour.
+sub hash_sum {
+    my ($kind) = @_;
+    my %sum;
+    for my $k (hour_keys($kind)) {
+        my %h = @{ redis_cmd('HGETALL', $k) };
+        $sum{$_} += $h{$_} for keys %h;
+    }
+    return \%sum;
+}
+
+# A sorted set, summed over every hour.
+sub zset_sum {
+    my ($kind) = @_;
+    my %sum;
+    for my $k (hour_keys($kind)) {
+        my %z = @{ redis_cmd('ZRANGE', $k, 0, -1, 'WITHSCORES') };
+        $sum{$_} += $z{$_} for keys %z;
+    }
+    return \%sum;
+}
+
+sub hour_count { my @k = hour_keys($_[0]); return scalar @k }
+
+sub total_requests { hash_sum('totals')->{requests} // 0 }
+
+sub field { "redis.test\tGET\t$_[0]" }
+
+# every 10 requests: /a 4, /b 3, /c 2, /err 1
+my @paths = (('/a') x 4, ('/b') x 3, ('/c') x 2, '/err');
+my %weight = ('/a' => 4, '/b' => 3, '/c' => 2, '/err' => 1);
+
+start_nginx(nginx_conf('%%ZONE%%'), workers => 2);
+my $url = start_redis();
+my $zone1 = zone_file();
+my $conf1 = aggregator_conf('agg1', $zone1, $url, 'n1');
+my $agg1 = start_aggregator('-c', $conf1);
+
+# --- counters, totals, top, clients, TTL ---------------------------------
+my $n = parallel_load(clients => 4, requests => 50, paths => \@paths);
+is($n, 200, '200 requests answered');
+ok(wait_until(sub { total_requests() >= $n }, 15), 'Redis caught up');
+sleep 0.5;
+
+my $req = hash_sum('req');
+my $top = zset_sum('top');
+for my $p (sort keys %weight) {
+    is($req->{ field($p) }, $weight{$p} * 20, "req of $p is exact");
+    is($top->{ field($p) }, $weight{$p} * 20, "top score of $p is exact");
+}
+is(scalar keys %$req, 4, 'no other fields in req');
+is(hash_sum('err')->{ field('/err') }, 20, 'err counts the 503s');
+ok(!defined hash_sum('err')->{ field('/a') }, 'no errors for /a');
+
+my $tot = hash_sum('totals');
+is($tot->{requests}, 200, 'totals: requests');
+is($tot->{errors}, 20, 'totals: errors');
+is($tot->{status_2xx}, 180, 'totals: 2xx');
+is($tot->{status_5xx}, 20, 'totals: 5xx');
+ok($tot->{bytes_out} > 0 && $tot->{bytes_in} > 0, 'totals: bytes');
+ok(defined $tot->{latency_sum_us} && defined $tot->{latency_max_us},
+   'totals: latency');
+
+SKIP: {
+    skip 'an hour boundary was crossed', 1 if hour_count('top') != 1;
+    my ($hkey) = hour_keys('top');
+    is_deeply(redis_cmd('ZREVRANGE', $hkey, 0, -1),
+              [map { field($_) } qw(/a /b /c /err)],
+              'top is ordered by requests');
+}
+
+is(zset_sum('clients:top')->{'127.0.0.1'}, 200,
+   'top clients: 127.0.0.1 made every request');
+my ($ukey) = hour_keys('clients:uniq');
+is(redis_cmd('PFCOUNT', $ukey), 1, 'unique clients: one');
+
+my @all = @{ redis_cmd('KEYS', '*') };
+is(scalar(grep { !/^pathstats:\{\d{10}\}:/ } @all), 0,
+   'every key is under pathstats:{YYYYMMDDHH}:');
+my @nottl = grep {
+    my $t = redis_cmd('PTTL', $_);
+    !($t > $TTL_MS - 60_000 && $t <= $TTL_MS + 3600 * 1000)
+} @all;
+is("@nottl", '', 'every key expires ttl after the end of its hour');
+
+my ($wm) = hour_keys('wm:n1');
+ok($wm, 'watermark hash of node n1');
+my %wmh = $wm ? @{ redis_cmd('HGETALL', $wm) } : ();
+ok((grep { $_ > 0 } values %wmh), 'watermark positions stored');
+is_deeply(redis_cmd('SMEMBERS', (hour_keys('nodes'))[0]), ['n1'],
+          'nodes: n1');
+
+# --- clean restart: requests served while it was down count once --------
+is(stop_aggregator($agg1), 0, 'SIGTERM: aggregator exits 0');
+$n += parallel_load(clients => 2, requests => 50, paths => \@paths);
+$agg1 = start_aggregator('-c', $conf1);
+ok(wait_until(sub { total_requests() >= $n }, 15), 'caught up after restart');
+sleep 1;
+is(total_requests(), $n, "after a clean restart: exactly $n");
+is(hash_sum('req')->{ field('/a') }, $n * 4 / 10, '/a exact');
+
+# --- kill -9 during load: never doubled ----------------------------------
+# Without a durable sink (PostgreSQL) the rings are released as soon as
+# records are read, so a kill -9 may lose what was read but not yet
+# flushed; Redis must never hold more than was sent.
+my $load = start_load(clients => 2, requests => 200, paths => \@paths);
+sleep 0.5;
+stop_aggregator($agg1, 'KILL');
+sleep 0.3;
+$agg1 = start_aggregator('-c', $conf1);
+my $res = $load->wait;
+is($res->{responses}, 400, 'load during kill -9 answered');
+$n += $res->{responses};
+wait_until(sub { total_requests() >= $n }, 5);
+sleep 1;
+my $got = total_requests();
+ok($got <= $n, "after kill -9: nothing doubled ($got <= $n)");
+note('lost to kill -9 without a durable sink: ' . ($n - $got));
+my $sum = 0;
+$sum += $_ for values %{ hash_sum('req') };
+is($sum, $got, 'per-path counts add up to the totals');
+
+# --- two nodes, two zones, one Redis -------------------------------------
+my $base = total_requests();
+stop_nginx();
+start_nginx(nginx_conf('%%DIR%%/zone2'), workers => 2);
+my $zone2 = test_dir() . '/zone2';
+my $agg2 = start_aggregator('-c', aggregator_conf('agg2', $zone2, $url, 'n2'));
+my $m = parallel_load(clients => 4, requests => 25, paths => \@paths);
+is($m, 100, 'second node: 100 requests');
+ok(wait_until(sub { total_requests() >= $base + $m }, 15),
+   'second node caught up');
+sleep 1;
+is(total_requests(), $base + $m, 'two nodes add up exactly');
+SKIP: {
+    skip 'an hour boundary was crossed', 1 if hour_count('nodes') != 1;
+    is_deeply([sort @{ redis_cmd('SMEMBERS', (hour_keys('nodes'))[0]) }],
+              ['n1', 'n2'], 'nodes: n1 and n2');
+}
+ok(hour_count('wm:n2') >= 1, 'node n2 has its own watermark');
+
+is(stop_aggregator($agg2), 0, 'second aggregator exits 0');
+is(stop_aggregator($agg1), 0, 'first aggregator exits 0');
+
+# --- replays below the Redis watermark are not counted again -------------
+# With PostgreSQL (durable) the rings are held back to what PostgreSQL
+# committed, so a restart rereads records that Redis already has: Redis
+# skips them by its own watermarks.
+my $pg = start_postgres();
+my ($rc, undef, $err) = run_aggregator('--postgres', $pg, '--migrate');
+is($rc, 0, '--migrate exits 0') or diag($err);
+my $conf3 = aggregator_conf('agg3', $zone2, $url, 'n2');
+spew($conf3, slurp($conf3) . "postgres = \"$pg\"\n");
+$base = total_requests();
+
+# both sinks up: the records of zone2 were released already, so
+# PostgreSQL starts from the rings' current positions
+my $agg3 = start_aggregator('-c', $conf3);
+ok(wait_until(sub { grep { /sink_ready sink=postgres/ }
+                    split /\n/, slurp($agg3->{stderr}) // '' }, 15),
+   'aggregator with PostgreSQL and Redis started');
+sleep 1;
+is(total_requests(), $base, 'nothing counted again at start');
+
+# PostgreSQL down: Redis runs ahead; kill -9; PostgreSQL back; the
+# restart rereads everything PostgreSQL lacks and Redis skips it
+stop_postgres();
+my $k = parallel_load(clients => 2, requests => 50, paths => \@paths);
+ok(wait_until(sub { total_requests() >= $base + $k }, 15),
+   'Redis went on while PostgreSQL was down');
+stop_aggregator($agg3, 'KILL');
+# requests while it is down: the first flush after the restart holds
+# them next to the reread ones, so only the watermarks can tell apart
+$k += parallel_load(clients => 2, requests => 10, paths => \@paths);
+start_postgres();
+$agg3 = start_aggregator('-c', $conf3);
+ok(wait_until(sub {
+    (psql_query('SELECT coalesce(sum(requests), 0) FROM pathstats_hourly')
+     // 0) >= $k
+}, 20), 'PostgreSQL caught up after the restart');
+sleep 1;
+is(total_requests(), $base + $k, 'kill -9 and replay: Redis exact');
+is(hash_sum('req')->{ field('/a') }, ($base + $k) * 4 / 10, '/a exact');
+is(psql_query('SELECT sum(requests) FROM pathstats_hourly'), $k,
+   'PostgreSQL holds the requests served since it joined');
+# --- Redis loses its data (FLUSHALL): logged, counting goes on ----------
+redis_cmd('FLUSHALL');
+my $j = parallel_load(clients => 1, requests => 10, paths => \@paths);
+ok(wait_until(sub { total_requests() >= $j }, 15), 'counting goes on');
+ok((grep { /event=redis_state_lost hour=\d{10} node=n2/ }
+    split /\n/, slurp($agg3->{stderr}) // ''),
+   'the loss is logged as redis_state_lost');
+
+# --- Redis outage: what was served meanwhile arrives when it is back ----
+stop_redis();
+my $o = parallel_load(clients => 1, requests => 30, paths => \@paths);
+sleep 1;
+start_redis();                          # empty: no persistence
+ok(wait_until(sub { total_requests() >= $o }, 30),
+   'requests served during the outage arrive');
+sleep 1;
+is(total_requests(), $o, 'and count exactly once');
+
+is(stop_aggregator($agg3), 0, 'aggregator with both sinks exits 0');
+
+finish();

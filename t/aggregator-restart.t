@@ -1,0 +1,133 @@
+#!/usr/bin/perl
+# Exactly once across aggregator deaths: killed with SIGKILL five times
+# under load, stopped while requests keep arriving, or crashing between
+# its COMMIT and releasing the rings, the aggregator never loses and never
+# doubles a request in PostgreSQL.
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Time::HiRes qw(sleep);
+use PathStats::Test;
+
+start_nginx(<<'EOF', workers => 2);
+http {
+    pathstats_zone %%ZONE%% size=8m;
+
+    server {
+        listen 127.0.0.1:%%PORT%% reuseport;
+        server_name restart.test;
+        pathstats on;
+
+        location = /a   { return 200 "a\n"; }
+        location = /b   { return 404; }
+        location /c/    { return 500; }
+    }
+}
+EOF
+
+my $pg = start_postgres();
+my ($rc, $out, $err) = run_aggregator('--postgres', $pg, '--migrate');
+is($rc, 0, 'schema migrated') or diag($err);
+
+my @args = ('--zone', zone_file(), '--postgres', $pg, '--flush-interval',
+            '100ms', '--node-id', 'restart-1');
+my @paths = ('/a', '/b', '/c/1', '/c/2', '/a?q=1');
+
+sub db_total {
+    return psql_query('SELECT coalesce(sum(requests), 0) FROM '
+                      . 'pathstats_hourly') // 0;
+}
+
+sub wait_total {
+    my ($want, $what) = @_;
+    my $ok = wait_until(sub { db_total() >= $want }, 20);
+    sleep 0.5;    # a late double count would show up now
+    is(db_total(), $want, $what);
+}
+
+sub recorded {
+    my $s = zone_stats();
+    return ($s->{totals}{recorded}, $s->{totals}{dropped});
+}
+
+# 1. SIGKILL five times during load
+my $load = start_load(clients => 3, requests => 400, paths => \@paths);
+for my $i (1 .. 5) {
+    my $agg = start_aggregator(@args);
+    sleep 0.3 + 0.1 * $i;
+    kill 'KILL', $agg->{pid};
+    stop_aggregator($agg, 'KILL');
+    sleep 0.1;
+}
+my $res = $load->wait;
+is($res->{failures}, 0, 'load: no client failures');
+my $total = $res->{responses};
+
+my $agg = start_aggregator(@args);
+my ($recorded, $dropped) = recorded();
+is($dropped, 0, 'nothing dropped on a full ring');
+is($recorded, $total, 'every response was recorded');
+wait_total($total, "after 5 x SIGKILL: exactly $total requests in the "
+                   . 'database');
+
+# 2. SIGTERM, requests while stopped, restart
+is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
+my $n = parallel_load(clients => 2, requests => 50, paths => \@paths);
+$total += $n;
+my $s = zone_stats();
+is($s->{totals}{in_ring}, $n, "$n requests wait in the rings");
+$agg = start_aggregator(@args);
+wait_total($total, 'restart: the waiting requests counted once');
+
+# 3. crash after COMMIT, before the rings are released
+is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
+$n = parallel_load(clients => 2, requests => 40, paths => \@paths);
+$total += $n;
+$agg = start_aggregator({ env => { PATHSTATS_TEST_CRASH_AFTER_COMMIT => 1 } },
+                        @args);
+ok(wait_until(sub { !PathStats::Test::pid_alive($agg->{pid}) }, 15),
+   'the test hook crashed the aggregator after its first commit');
+is(stop_aggregator($agg), 1, '  with exit status 1');
+like(slurp($agg->{stderr}), qr/event=test_crash_after_commit/,
+     '  and logged it');
+$s = zone_stats();
+is($s->{totals}{in_ring}, $n, '  leaving the committed records in the rings');
+is(db_total(), $total, '  while the database already has them');
+
+$agg = start_aggregator(@args);
+wait_total($total, 'restart after the crash: nothing doubled');
+ok(wait_until(sub { zone_stats()->{totals}{in_ring} == 0 }, 10),
+   'the rings are released');
+
+$s = zone_stats();
+ok(wait_until(sub {
+    psql_query("SELECT sum(committed_pos) FROM pathstats_watermark WHERE "
+               . "node_id = 'restart-1'") == $s->{totals}{consumed} }, 5),
+   'watermarks equal the consumed count');
+
+# 4. PostgreSQL goes away while the daemon runs, and is down at its start
+stop_postgres();
+$n = parallel_load(clients => 2, requests => 30, paths => \@paths);
+$total += $n;
+sleep 0.5;
+ok(PathStats::Test::pid_alive($agg->{pid}), 'the daemon survives the outage');
+start_postgres();
+wait_total($total, 'PostgreSQL back: the outage\'s requests counted once');
+
+is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
+stop_postgres();
+$agg = start_aggregator(@args);
+$n = parallel_load(clients => 2, requests => 30, paths => \@paths);
+$total += $n;
+ok(wait_until(sub { slurp($agg->{stderr}) =~ /event=sink_down sink=postgres/ },
+              5), 'unreachable at start: event=sink_down sink=postgres');
+is(zone_stats()->{totals}{in_ring}, $n, '  the records wait in the rings');
+start_postgres();
+wait_total($total, '  PostgreSQL back: counted once');
+like(slurp($agg->{stderr}), qr/event=pipeline_started/, '  reading started');
+
+is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
+
+finish();

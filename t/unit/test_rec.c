@@ -1,0 +1,155 @@
+/*
+ * Unit tests for aggregator/rec.c: what every output sees of a record's
+ * strings (valid UTF-8 kept, NUL and invalid bytes as \xHH, other
+ * control characters kept) and of its client address in each
+ * client_address mode.
+ */
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "config.h"
+#include "hour.h"
+#include "murmur3.h"
+#include "rec.h"
+#include "tap.h"
+
+
+static void
+make(ps_record_t *r, const char *key, size_t klen)
+{
+    memset(r, 0, sizeof(*r));
+    r->time_us = 1795424400ULL * 1000000 + 1234567;   /* 2026-11-23 */
+    r->status = 404;
+    r->request_us = 1500;
+    r->upstream_us = PS_NO_UPSTREAM;
+    r->bytes_in = 77;
+    r->bytes_out = 512;
+    r->key_len = (uint16_t) klen;
+    memcpy(r->key, key, klen);
+    memcpy(r->method, "GET", 3);
+    r->method_len = 3;
+    memcpy(r->host, "example.com", 11);
+    r->host_len = 11;
+}
+
+
+static void
+test_strings(void)
+{
+    ps_rec_t          out;
+    ps_record_t       r;
+    ps_rec_scratch_t  sc;
+    char              big[PS_KEY_MAX];
+
+    make(&r, "/caf\xc3\xa9/\xf0\x9f\x98\x80", 11);
+    ps_rec_decode(&out, &sc, 3, 42, &r, PS_CLIENT_OFF, NULL);
+    is_mem(out.path, out.path_len, "/caf\xc3\xa9/\xf0\x9f\x98\x80", 11,
+           "valid UTF-8 passes unchanged");
+    is_mem(out.host, out.host_len, "example.com", 11, "host");
+    is_mem(out.method, out.method_len, "GET", 3, "method");
+    is_int(out.ring, 3, "ring");
+    is_u64(out.pos, 42, "pos");
+    is_int(out.hour, 1795424400, "hour is the UTC hour start");
+    is_int(out.status, 404, "status");
+    is_u64(out.bytes_in, 77, "bytes_in");
+    is_u64(out.bytes_out, 512, "bytes_out");
+    is_u64(out.request_us, 1500, "request_us");
+    ok(out.client == NULL && out.client_hash == NULL,
+       "client_address off: no client");
+
+    make(&r, "/a\0b", 4);
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_OFF, NULL);
+    is_mem(out.path, out.path_len, "/a\\x00b", 7, "NUL becomes \\x00");
+
+    make(&r, "/\xff\xc3(\xed\xa0\x80", 7);
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_OFF, NULL);
+    is_mem(out.path, out.path_len, "/\\xFF\\xC3(\\xED\\xA0\\x80", 22,
+           "invalid bytes, a cut sequence and a surrogate become \\xHH");
+
+    make(&r, "/t\tn\nr\r\x7f\\\"", 10);
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_OFF, NULL);
+    is_mem(out.path, out.path_len, "/t\tn\nr\r\x7f\\\"", 10,
+           "other control characters, quotes and backslashes kept");
+
+    memset(big, 0xff, sizeof(big));
+    make(&r, big, sizeof(big));
+    r.key_len = 60000;                      /* hostile length: clamped */
+    r.host_len = 255;
+    r.method_len = 255;
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_OFF, NULL);
+    is_int(out.path_len, 4 * PS_KEY_MAX, "worst case path fits, clamped");
+    /* "example.com" and the field's NUL padding, each NUL as \x00 */
+    is_int(out.host_len, 11 + 4 * (PS_HOST_MAX - 11),
+           "host length clamped to its field");
+    is_int(out.method_len, 3 + 4 * (PS_METHOD_MAX - 3),
+           "method length clamped to its field");
+}
+
+
+static void
+test_clients(void)
+{
+    ps_rec_t          out;
+    ps_record_t       r;
+    ps_rec_scratch_t  sc;
+    uint64_t          h1, h2;
+    uint8_t           v4[4] = { 192, 168, 1, 77 }, v4t[4] = { 192, 168, 1 },
+                      v6t[16];
+
+    make(&r, "/", 1);
+    r.addr_family = PS_AF_INET;
+    memcpy(r.addr, v4, 4);
+
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_FULL, NULL);
+    is_str(out.client, "192.168.1.77", "full IPv4: the address");
+    ok(out.client_hash && *out.client_hash == ps_murmur3_hll_hash(v4, 4),
+       "  hash of the 4 raw bytes (= hll_hash_bytea)");
+
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_TRUNCATED, NULL);
+    is_str(out.client, "192.168.1.0/24", "truncated IPv4: the /24");
+    ok(out.client_hash && *out.client_hash == ps_murmur3_hll_hash(v4t, 4),
+       "  hash of the truncated bytes");
+
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_HASHED, "secret");
+    h1 = *out.client_hash;
+    is_int(strlen(out.client), 16, "hashed: 16 hex characters");
+    ok(strspn(out.client, "0123456789abcdef") == 16, "  only hex digits");
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_HASHED, "secret");
+    ok(*out.client_hash == h1, "  stable for one key");
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_HASHED, "other");
+    h2 = *out.client_hash;
+    ok(h1 != h2, "  another key, another hash");
+    ok(h1 != ps_murmur3_hll_hash(v4, 4), "  not the plain address hash");
+
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_OFF, NULL);
+    ok(out.client == NULL && out.client_hash == NULL, "off: nothing");
+
+    r.addr_family = PS_AF_INET6;
+    inet_pton(AF_INET6, "2001:db8:abcd:1234::1", r.addr);
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_FULL, NULL);
+    is_str(out.client, "2001:db8:abcd:1234::1", "full IPv6");
+    ok(*out.client_hash == ps_murmur3_hll_hash(r.addr, 16),
+       "  hash of the 16 raw bytes");
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_TRUNCATED, NULL);
+    is_str(out.client, "2001:db8:abcd::/48", "truncated IPv6: the /48");
+    memset(v6t, 0, sizeof(v6t));
+    memcpy(v6t, r.addr, 6);
+    ok(*out.client_hash == ps_murmur3_hll_hash(v6t, 16),
+       "  hash of the truncated bytes");
+
+    r.addr_family = PS_AF_NONE;
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_FULL, NULL);
+    ok(out.client == NULL && out.client_hash == NULL,
+       "no address recorded: no client");
+}
+
+
+int
+main(void)
+{
+    test_strings();
+    test_clients();
+
+    return done_testing();
+}

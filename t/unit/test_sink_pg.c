@@ -1,0 +1,247 @@
+/*
+ * PostgreSQL sink against a real server (t/sink-postgres.t starts one and
+ * sets PS_TEST_PG to its conninfo; without it this test only skips):
+ * exact counters across an hour and a day boundary, daily partitions,
+ * key bytes that need COPY escaping, histograms merged in C, HyperLogLogs
+ * that PostgreSQL reads as it counts them, watermarks that round-trip
+ * with the zone id's high bit set, the DEFAULT partition as the fallback,
+ * and a failed flush that leaves nothing behind.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "agg_table.h"
+#include "config.h"
+#include "histogram.h"
+#include "hll.h"
+#include "log.h"
+#include "murmur3.h"
+#include "sink.h"
+#include "sink_pg.h"
+#include "tap.h"
+
+#define ZONE_ID  0xF00000000000002AULL
+#define H1       1795474800LL          /* 2026-11-23 23:00 UTC */
+#define H2       (H1 + 3600)           /* 2026-11-24 00:00 UTC */
+#define OLD_HOUR 1577854800LL          /* 2020-01-01 05:00 UTC */
+
+static PGconn  *db;
+static const char  weird[] = "/a\\b\tc\nd\re\"f'g \xc3\xa9 \xf0\x9f\x98\x80";
+
+
+/* First column of the first row of sql, as text ("" on NULL). */
+static char *
+query1(const char *sql)
+{
+    static char   buf[4096];
+    PGresult     *res;
+
+    res = PQexec(db, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1) {
+        diag("%s: %s", sql, PQerrorMessage(db));
+        PQclear(res);
+        return "(error)";
+    }
+
+    snprintf(buf, sizeof(buf), "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+
+    return buf;
+}
+
+
+static void
+add(ps_agg_table_t *t, int64_t hour, const char *path, size_t plen,
+    unsigned status, uint64_t us, uint64_t client)
+{
+    uint64_t  h = ps_murmur3_hll_hash(&client, sizeof(client));
+
+    ps_agg_add(t, hour, "h.test", 6, "GET", 3, path, plen, status, us, 10,
+               100, &h, (uint64_t) hour * 1000000 + us);
+}
+
+
+/* The row's histogram equals the encoding of want. */
+static int
+hist_is(int64_t hour, const ps_hist_t *want, const char *name)
+{
+    char     sql[256], hex[4096];
+    size_t   n, i;
+    uint8_t  enc[2048];
+
+    n = ps_hist_encode(want, enc, sizeof(enc));
+    for (i = 0; i < n; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", enc[i]);
+    }
+
+    snprintf(sql, sizeof(sql), "SELECT encode(latency_hist, 'hex') FROM "
+             "pathstats_hourly WHERE hour = to_timestamp(%lld) AND path = "
+             "'/p'", (long long) hour);
+
+    return is_str(query1(sql), hex, "%s", name);
+}
+
+
+static void
+run(const char *conninfo)
+{
+    int              i;
+    char             sql[512];
+    uint64_t         pos[2], got[2];
+    ps_hist_t        want;
+    ps_hll_t         clients;
+    ps_sink_t       *sink;
+    ps_config_t      cfg;
+    ps_agg_table_t  *t;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.postgres = (char *) conninfo;
+    cfg.node_id = "unit-pg";
+
+    db = PQconnectdb(conninfo);
+    if (PQstatus(db) != CONNECTION_OK) {
+        bail_out("connect: %s", PQerrorMessage(db));
+    }
+
+    sink = ps_sink_pg_create(&cfg);
+    t = ps_agg_table_create(1000);
+    ok(sink && t && sink->ops->connect(sink) == 0, "sink connects");
+    ok(sink->durable, "the PostgreSQL sink is durable");
+
+    ok(sink->ops->load_watermarks(sink, ZONE_ID, got, 2) == 0
+       && got[0] == 0 && got[1] == 0, "no watermarks yet: zeros");
+
+    /* flush 1: two hours across midnight, a key that needs escaping */
+    ps_hist_init(&want);
+    ps_hll_init(&clients);
+    for (i = 0; i < 50; i++) {
+        uint64_t  c = (uint64_t) i % 7;
+        uint64_t  h = ps_murmur3_hll_hash(&c, sizeof(c));
+
+        add(t, H1, "/p", 2, 200 + (i % 4) * 100, 100 + i * 37, c);
+        ps_hist_add(&want, 100 + i * 37);
+        ps_hll_add_hash(&clients, h);
+    }
+    add(t, H2, "/p", 2, 200, 5000, 1);
+    add(t, H2, weird, strlen(weird), 500, 7, 2);
+
+    pos[0] = 3;
+    pos[1] = 53;
+    ok(sink->ops->flush(sink, ZONE_ID, t, pos, 2) == 0, "flush 1 commits");
+    ps_agg_table_clear(t);
+
+    is_str(query1("SELECT count(*) FROM pathstats_hourly"), "3", "3 rows");
+    is_str(query1("SELECT requests FROM pathstats_hourly WHERE hour = "
+                  "'2026-11-23 23:00+00' AND path = '/p'"), "50",
+           "hour 23:00 has its 50 requests");
+    is_str(query1("SELECT status_2xx || ',' || status_3xx || ',' || "
+                  "status_4xx || ',' || status_5xx || ',' || errors FROM "
+                  "pathstats_hourly WHERE hour = '2026-11-23 23:00+00'"),
+           "13,13,12,12,12", "status classes and errors");
+    is_str(query1("SELECT requests FROM pathstats_hourly WHERE hour = "
+                  "'2026-11-24 00:00+00' AND path = '/p'"), "1",
+           "hour 00:00 of the next day is its own row");
+    is_str(query1("SELECT string_agg(tableoid::regclass::text, ',' ORDER BY "
+                  "hour, path) FROM pathstats_hourly"),
+           "pathstats_hourly_p20261123,pathstats_hourly_p20261124,"
+           "pathstats_hourly_p20261124", "each day in its own partition");
+    is_str(query1("SELECT count(*) FROM pathstats_hourly_default"), "0",
+           "nothing in the DEFAULT partition");
+    is_str(query1("SELECT to_regclass('pathstats_hourly_p20261125') "
+                  "IS NOT NULL"), "t", "the next day's partition is ready");
+    is_str(query1("SELECT path FROM pathstats_hourly WHERE status_5xx = 1 "
+                  "AND hour = '2026-11-24 00:00+00'"), weird,
+           "backslash, tab, newline, CR, quotes, UTF-8 survive COPY");
+    hist_is(H1, &want, "histogram as encoded in C");
+    snprintf(sql, sizeof(sql), "SELECT hll_cardinality(unique_clients) = %.1f"
+             " FROM pathstats_hourly WHERE hour = '2026-11-23 23:00+00'",
+             ps_hll_cardinality(&clients));
+    is_str(query1(sql), "t", "hll_cardinality() = ps_hll_cardinality() (7)");
+    is_str(query1("SELECT first_seen = '2026-11-23 23:00:00.0001+00' AND "
+                  "last_seen = '2026-11-23 23:00:00.001913+00' FROM "
+                  "pathstats_hourly WHERE hour = '2026-11-23 23:00+00'"),
+           "t", "first_seen and last_seen to the microsecond");
+
+    ok(sink->ops->load_watermarks(sink, ZONE_ID, got, 2) == 0
+       && got[0] == 3 && got[1] == 53, "watermarks round-trip");
+    is_str(query1("SELECT zone_id FROM pathstats_watermark LIMIT 1"),
+           "-1152921504606846934", "zone_id stored as the signed bigint");
+
+    /* flush 2: onto the same rows; histogram merged in C */
+    for (i = 0; i < 10; i++) {
+        add(t, H1, "/p", 2, 200, 20000 + i, 100 + (uint64_t) i);
+        ps_hist_add(&want, 20000 + i);
+    }
+    add(t, H1, "/p", 2, 200, 1, 3);
+    ps_hist_add(&want, 1);
+    pos[0] = 4;
+    pos[1] = 63;
+    ok(sink->ops->flush(sink, ZONE_ID, t, pos, 2) == 0, "flush 2 commits");
+    ps_agg_table_clear(t);
+    is_str(query1("SELECT requests || ',' || latency_max_us FROM "
+                  "pathstats_hourly WHERE hour = '2026-11-23 23:00+00'"),
+           "61,20009", "counters added, latency_max the greater");
+    hist_is(H1, &want, "histograms merged in C");
+    is_str(query1("SELECT round(hll_cardinality(unique_clients)) FROM "
+                  "pathstats_hourly WHERE hour = '2026-11-23 23:00+00'"),
+           "17", "unique clients unioned (7 + 10, client 3 seen before)");
+
+    /* a failed flush leaves nothing behind; the retry counts once */
+    PQclear(PQexec(db, "ALTER TABLE pathstats_watermark ADD CONSTRAINT "
+                   "t_fail CHECK (committed_pos < 1000)"));
+    add(t, H1, "/p", 2, 200, 5, 9);
+    pos[1] = 5000;
+    ps_log_set_level(PS_LOG_ERROR + 1);
+    ok(sink->ops->flush(sink, ZONE_ID, t, pos, 2) == -1,
+       "a flush whose watermark fails returns -1");
+    ps_log_set_level(PS_LOG_ERROR);
+    ok(sink->last_error[0] != '\0', "  with last_error set");
+    is_str(query1("SELECT requests FROM pathstats_hourly WHERE hour = "
+                  "'2026-11-23 23:00+00'"), "61", "  and nothing applied");
+    PQclear(PQexec(db, "ALTER TABLE pathstats_watermark DROP CONSTRAINT "
+                   "t_fail"));
+    ok(sink->ops->flush(sink, ZONE_ID, t, pos, 2) == 0, "the retry commits");
+    is_str(query1("SELECT requests FROM pathstats_hourly WHERE hour = "
+                  "'2026-11-23 23:00+00'"), "62", "  counted once");
+    ps_agg_table_clear(t);
+
+    /* DEFAULT partition fallback: a day that cannot get a partition */
+    PQclear(PQexec(db, "INSERT INTO pathstats_hourly (hour, host, method, "
+                   "path, requests) VALUES ('2020-01-01 00:00+00', 'x', "
+                   "'GET', '/', 1)"));
+    add(t, OLD_HOUR, "/old", 4, 200, 5, 1);
+    ps_log_set_level(PS_LOG_ERROR + 1);
+    ok(sink->ops->flush(sink, ZONE_ID, t, pos, 2) == 0,
+       "a day whose partition cannot be created still flushes");
+    ps_log_set_level(PS_LOG_ERROR);
+    is_str(query1("SELECT sum(requests) FROM pathstats_hourly_default"), "2",
+           "  into the DEFAULT partition");
+
+    ps_hist_free(&want);
+    ps_hll_free(&clients);
+    ps_agg_table_destroy(t);
+    sink->ops->destroy(sink);
+    PQfinish(db);
+}
+
+
+int
+main(void)
+{
+    const char  *conninfo = getenv("PS_TEST_PG");
+
+    ps_log_set_level(PS_LOG_ERROR);
+
+    if (conninfo == NULL || conninfo[0] == '\0') {
+        ok(1, "skipped: PS_TEST_PG is not set (t/sink-postgres.t sets it)");
+        return done_testing();
+    }
+
+    run(conninfo);
+
+    return done_testing();
+}

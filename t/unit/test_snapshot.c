@@ -1,0 +1,498 @@
+/*
+ * Unit tests for aggregator/snapshot.c and metrics.c: a snapshot built
+ * from live windows passes ps_snap_validate(), every JSON fragment
+ * parses, the orders are sorted, rows beyond the cap are summarised,
+ * hostile keys stay valid JSON and valid Prometheus text (promtool),
+ * and publishing alternates the zone's double buffer.
+ */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "pathstats_snapshot.h"
+#include "snapshot.h"
+#include "tap.h"
+#include "trends.h"
+#include "windows.h"
+
+#define SEC   1000000ULL
+#define T0    (1795000000ULL / 3600 * 3600 * SEC + 1800 * SEC)
+
+static ps_config_t  cfg;
+
+
+static json_t *
+load_ref(const ps_snap_view_t *v, ps_snap_ref_t ref)
+{
+    json_error_t  e;
+    json_t       *j;
+
+    j = json_loadb(v->blob + ref.off, ref.len,
+                   JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+    if (j == NULL) {
+        diag("invalid JSON (%s): %.*s", e.text, (int) ref.len,
+             v->blob + ref.off);
+    }
+
+    return j;
+}
+
+
+static double
+num(json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+
+static double
+sort_value(json_t *row, int sort)
+{
+    double  req;
+
+    switch (sort) {
+    case PS_SNAP_SORT_REQUESTS:
+        return num(row, "requests");
+    case PS_SNAP_SORT_ERRORS:
+        return num(row, "errors");
+    case PS_SNAP_SORT_ERROR_RATE:
+        req = num(row, "requests");
+        return req ? num(row, "errors") / req : 0;
+    case PS_SNAP_SORT_P95:
+        return num(json_object_get(row, "latency_ms"), "p95");
+    case PS_SNAP_SORT_BYTES:
+        return num(row, "bytes_out");
+    default:
+        return 0;   /* last_seen: compared as text below */
+    }
+}
+
+
+/* checks every order of every window; returns the number of failures */
+static int
+check_orders(const ps_snap_view_t *v)
+{
+    json_t       *a, *b;
+    const char   *la, *lb;
+    double        x, y;
+    uint32_t      i, n;
+    int           w, k, bad = 0, c;
+
+    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+        n = v->row_count[w];
+        for (k = 0; k < PS_SNAP_SORTS; k++) {
+            for (i = 1; i < n; i++) {
+                a = load_ref(v, v->rows[w][v->order[w][k][i - 1]].json);
+                b = load_ref(v, v->rows[w][v->order[w][k][i]].json);
+                if (k == PS_SNAP_SORT_LAST_SEEN) {
+                    la = json_string_value(json_object_get(a, "last_seen"));
+                    lb = json_string_value(json_object_get(b, "last_seen"));
+                    c = strcmp(la, lb);
+                    x = c;
+                    y = 0;
+                } else {
+                    x = sort_value(a, k);
+                    y = sort_value(b, k);
+                }
+                if (x < y
+                    || (x == y
+                        && strcmp(json_string_value(json_object_get(a,
+                                                                  "path")),
+                                  json_string_value(json_object_get(b,
+                                                                  "path")))
+                           > 0))
+                {
+                    bad++;
+                }
+                json_decref(a);
+                json_decref(b);
+            }
+        }
+    }
+
+    return bad;
+}
+
+
+static void
+add(ps_windows_t *w, const char *path, size_t plen, unsigned status,
+    uint64_t lat, uint64_t bytes, uint64_t t, uint64_t client)
+{
+    char  text[32];
+
+    snprintf(text, sizeof(text), "192.0.2.%llu",
+             (unsigned long long) client);
+
+    if (ps_windows_add(w, "example.com", 11, "GET", 3, path, plen, status,
+                       lat, 0, bytes, &client, text, t) != 0)
+    {
+        bail_out("add failed");
+    }
+}
+
+
+static const char  hostile[] = "/h\"q\\b\x01\n\t\xff\xc3(</script>\xe2\x80\xa8"
+                               "\0end";
+
+int
+main(void)
+{
+    ps_windows_t          *w;
+    ps_snapshot_t         *s;
+    ps_snapshot_inputs_t   in;
+    ps_sink_status_t       sinks[2];
+    ps_snap_view_t         v;
+    const void            *buf;
+    const char            *why;
+    json_t                *j, *x;
+    size_t                 len, i;
+    char                   path[64];
+    uint64_t               sum, total, t = T0;
+    int                    bad, rc, k;
+    FILE                  *f;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.node_id = "node-1";
+    cfg.top_n = 5;
+    cfg.snapshot_max_rows = 10000;
+    cfg.alert_error_rate_warning_bp = 50;
+    cfg.alert_error_rate_critical_bp = 100;
+    cfg.alert_p95_warning_ms = 100;
+    cfg.alert_p95_critical_ms = 200;
+    cfg.alert_min_requests = 20;
+    cfg.alert_cooldown_ms = 300000;
+
+    w = ps_windows_create(1000);
+    s = ps_snapshot_create(&cfg, w);
+    ok(w != NULL && s != NULL, "create");
+
+    /* 12 paths: path i gets 10 * (i + 1) requests in the last minute,
+     * every 5th a 500 for paths with odd i */
+    total = 0;
+    for (i = 0; i < 12; i++) {
+        snprintf(path, sizeof(path), "/p/%02zu", i);
+        for (k = 0; k < (int) (10 * (i + 1)); k++) {
+            add(w, path, strlen(path),
+                (i % 2 && k % 5 == 0) ? 500 : 200, 1000 * (i + 1) + k,
+                100 * (12 - i), t - (uint64_t) k * SEC / 4, k % 7);
+            total++;
+        }
+    }
+
+    /* an older request: in 1h and 24h, not 1m */
+    add(w, "/old", 4, 404, 5000, 10, t - 600 * SEC, 99);
+    add(w, hostile, sizeof(hostile) - 1, 200, 300000, 1, t, 100);
+    total++;
+
+    memset(&in, 0, sizeof(in));
+    memset(sinks, 0, sizeof(sinks));
+    sinks[0].name = "postgres";
+    sinks[0].up = 1;
+    sinks[0].durable = 1;
+    sinks[1].name = "redis";
+    sinks[1].up = 0;
+    snprintf(sinks[1].last_error, sizeof(sinks[1].last_error),
+             "connection refused \"x\"");
+    in.node_id = cfg.node_id;
+    in.pid = 42;
+    in.started_us = T0 - 100 * SEC;
+    in.heartbeat_us = t;
+    in.ring_count = 4;
+    in.rings.seen = 1000;
+    in.rings.consumed = 990;
+    in.rings.dropped = 10;
+    in.sinks = sinks;
+    in.nsinks = 2;
+
+    rc = ps_snapshot_build(s, &in, t, 64 << 20, &buf, &len);
+    ok(rc == 0, "build");
+    why = ps_snap_validate(buf, len, &v);
+    ok(why == NULL, "validates: %s", why ? why : "ok");
+    if (why != NULL) {
+        bail_out("invalid snapshot");
+    }
+
+    is_u64(v.row_count[PS_SNAP_WIN_1M], 13, "1m rows: 12 paths + hostile");
+    is_u64(v.row_count[PS_SNAP_WIN_1H], 14, "1h rows: + /old");
+    is_u64(v.row_count[PS_SNAP_WIN_24H], 14, "24h rows");
+
+    bad = 0;
+    sum = 0;
+    for (k = 0; k < PS_SNAP_WINDOWS; k++) {
+        for (i = 0; i < v.row_count[k]; i++) {
+            j = load_ref(&v, v.rows[k][i].json);
+            if (j == NULL) {
+                bad++;
+                continue;
+            }
+            if (k == PS_SNAP_WIN_1M) {
+                sum += (uint64_t) num(j, "requests");
+            }
+            if (json_object_size(j) != 12
+                || num(json_object_get(j, "latency_ms"), "p99")
+                   > num(json_object_get(j, "latency_ms"), "max"))
+            {
+                bad++;
+            }
+            json_decref(j);
+        }
+    }
+    is_int(bad, 0, "every row is a 12-field JSON object, p99 <= max");
+    is_u64(sum, total, "1m rows add up to every request of the minute");
+
+    /* the first row (most requests) */
+    j = load_ref(&v, v.rows[PS_SNAP_WIN_1M][0].json);
+    is_str(json_string_value(json_object_get(j, "path")), "/p/11",
+           "row 0 is the busiest path");
+    is_int((int) num(j, "requests"), 120, "its requests");
+    is_int((int) num(j, "errors"), 24, "its errors");
+    is_int((int) num(json_object_get(j, "status"), "5xx"), 24, "its 5xx");
+    is_int((int) num(j, "unique_clients"), 7, "its unique clients");
+    is_int((int) num(j, "bytes_out"), 12000, "its bytes_out");
+    ok(json_is_string(json_object_get(j, "first_seen"))
+       && json_is_string(json_object_get(j, "last_seen")),
+       "first_seen and last_seen are strings");
+    is_mem(v.blob + v.rows[PS_SNAP_WIN_1M][0].path.off,
+           v.rows[PS_SNAP_WIN_1M][0].path.len, "/p/11", 5,
+           "raw path ref for filtering");
+    json_decref(j);
+
+    /* the hostile row */
+    bad = 1;
+    for (i = 0; i < v.row_count[PS_SNAP_WIN_1M]; i++) {
+        if (v.rows[PS_SNAP_WIN_1M][i].path.len == sizeof(hostile) - 1) {
+            j = load_ref(&v, v.rows[PS_SNAP_WIN_1M][i].json);
+            x = json_object_get(j, "path");
+            bad = !(json_is_string(x)
+                    && memcmp(json_string_value(x),
+                              "/h\"q\\b\x01\n\t\\xFF\\xC3(</script>"
+                              "\xe2\x80\xa8", 27) == 0);
+            json_decref(j);
+        }
+    }
+    ok(!bad, "hostile path renders as valid JSON, invalid bytes as \\xHH");
+
+    is_int(check_orders(&v), 0, "all 18 orders sorted, ties by path");
+
+    /* summary, health, trends, window info */
+    ok(v.has_summary && v.has_health && v.has_metrics, "sections present");
+    j = load_ref(&v, v.summary);
+    ok(j != NULL, "summary parses");
+    x = json_object_get(json_object_get(j, "windows"), "1m");
+    is_u64((uint64_t) num(x, "requests"), total, "summary 1m requests");
+    is_u64((uint64_t) num(json_object_get(json_object_get(j, "windows"),
+                                          "24h"), "requests"),
+           total + 1, "summary 24h requests");
+    ok(fabs(num(j, "requests_per_second") - total / 60.0) < 0.01,
+       "requests_per_second = 1m / 60");
+    is_int((int) json_array_size(json_object_get(j, "top_clients")), 9,
+           "nine top clients (all of them)");
+    is_int((int) num(json_object_get(json_object_get(j, "pipeline"),
+                                     "rings"), "dropped"), 10,
+           "ring counters in the summary");
+    ok(json_array_size(json_object_get(json_object_get(j, "pipeline"),
+                                       "sinks")) == 2, "two sinks");
+    ok(json_array_size(json_object_get(j, "alerts")) >= 1,
+       "alerts fired (error rate and p95 are high)");
+    {
+        char  *dump = json_dumps(j, 0);
+
+        ok(dump != NULL && strstr(dump, "password") == NULL
+           && strstr(dump, "18592") == NULL, "no password or conninfo");
+        free(dump);
+    }
+    json_decref(j);
+
+    j = load_ref(&v, v.health);
+    ok(json_is_array(j) && json_array_size(j) == 1, "health: redis down");
+    json_decref(j);
+    ok(!(v.header->flags & PS_SNAP_F_AGGREGATOR_OK), "flag not ok");
+
+    for (k = 0; k < PS_SNAP_RANGES; k++) {
+        j = load_ref(&v, v.trends[k]);
+        ok(json_is_array(j), "trends %d is an array", k);
+        json_decref(j);
+    }
+
+    j = load_ref(&v, v.window_info[PS_SNAP_WIN_1H]);
+    is_int((int) num(j, "rows_total"), 14, "window info rows_total");
+    is_int((int) num(j, "rows_shown"), 14, "window info rows_shown");
+    ok(json_is_null(json_object_get(j, "limited_by")), "not limited");
+    json_decref(j);
+
+    /* metrics through promtool */
+    f = fopen("/tmp/ps-test-snapshot.prom", "w");
+    if (f != NULL) {
+        fwrite(v.blob + v.metrics.off, 1, v.metrics.len, f);
+        fclose(f);
+    }
+    ok(memmem(v.blob + v.metrics.off, v.metrics.len,
+              "path=\"{other}\"", 14) != NULL, "metrics has an {other} row");
+    ok(memmem(v.blob + v.metrics.off, v.metrics.len,
+              "pathstats_sink_up{sink=\"redis\"} 0", 33) != NULL,
+       "metrics has sink up gauges");
+    if (access("/usr/bin/promtool", X_OK) == 0) {
+        rc = system("/usr/bin/promtool check metrics "
+                    "< /tmp/ps-test-snapshot.prom");
+        is_int(rc, 0, "promtool check metrics passes");
+    } else {
+        ok(1, "# SKIP promtool not installed");
+    }
+
+    /* every path labelled, the hostile one included */
+    cfg.top_n = 100;
+    rc = ps_snapshot_build(s, &in, t, 64 << 20, &buf, &len);
+    ok(rc == 0 && ps_snap_validate(buf, len, &v) == NULL, "rebuilt");
+    ok(memmem(v.blob + v.metrics.off, v.metrics.len,
+              "path=\"/h\\\"q\\\\b\x01\\n\t\\\\xFF", 21) != NULL,
+       "hostile label value escaped");
+    ok(memmem(v.blob + v.metrics.off, v.metrics.len,
+              "path=\"{other}\",status", 21) == NULL,
+       "no {other} row when all fit");
+    f = fopen("/tmp/ps-test-snapshot.prom", "w");
+    if (f != NULL) {
+        fwrite(v.blob + v.metrics.off, 1, v.metrics.len, f);
+        fclose(f);
+    }
+    if (access("/usr/bin/promtool", X_OK) == 0) {
+        rc = system("/usr/bin/promtool check metrics "
+                    "< /tmp/ps-test-snapshot.prom");
+        is_int(rc, 0, "promtool passes with hostile labels");
+    } else {
+        ok(1, "# SKIP promtool not installed");
+    }
+    cfg.top_n = 5;
+
+    /* the row cap: 5 shown, the rest summarised */
+    cfg.snapshot_max_rows = 5;
+    rc = ps_snapshot_build(s, &in, t, 64 << 20, &buf, &len);
+    ok(rc == 0 && ps_snap_validate(buf, len, &v) == NULL,
+       "capped snapshot validates");
+    is_u64(v.row_count[PS_SNAP_WIN_1M], 5, "5 rows shown");
+    j = load_ref(&v, v.window_info[PS_SNAP_WIN_1M]);
+    is_int((int) num(j, "rows_total"), 13, "rows_total 13");
+    is_int((int) num(j, "rows_shown"), 5, "rows_shown 5");
+    sum = 0;
+    for (i = 0; i < v.row_count[PS_SNAP_WIN_1M]; i++) {
+        x = load_ref(&v, v.rows[PS_SNAP_WIN_1M][i].json);
+        sum += (uint64_t) num(x, "requests");
+        json_decref(x);
+    }
+    is_u64(sum + (uint64_t) num(json_object_get(j, "other"), "requests"),
+           total, "shown + other = total");
+    is_str(json_string_value(json_object_get(j, "limited_by")),
+           "snapshot_max_rows", "limited_by snapshot_max_rows");
+    json_decref(j);
+    is_int(check_orders(&v), 0, "capped orders sorted");
+
+    /* a small buffer: rows halved until it fits */
+    cfg.snapshot_max_rows = 10000;
+    rc = ps_snapshot_build(s, &in, t, 16384, &buf, &len);
+    ok(rc == 0 && len <= 16384 && ps_snap_validate(buf, len, &v) == NULL,
+       "shrunk snapshot fits and validates (%zu bytes)", len);
+    j = load_ref(&v, v.window_info[PS_SNAP_WIN_24H]);
+    ok(num(j, "rows_shown") < 14, "24h rows shrunk to %d",
+       (int) num(j, "rows_shown"));
+    is_str(json_string_value(json_object_get(j, "limited_by")),
+           "snapshot_size", "limited_by snapshot_size");
+    json_decref(j);
+
+    /* publishing into a zone's double buffer */
+    {
+        ps_zone_t          zone;
+        ps_zone_header_t  *zh;
+        size_t             bsz = 1 << 20;
+        uint64_t           ver;
+        int                b;
+
+        zh = aligned_alloc(4096, PS_HEADER_SIZE + 2 * bsz);
+        memset(zh, 0, PS_HEADER_SIZE + 2 * bsz);
+        zh->snapshot.buf_off[0] = PS_HEADER_SIZE;
+        zh->snapshot.buf_off[1] = PS_HEADER_SIZE + bsz;
+        zh->snapshot.buf_size = bsz;
+        zh->snapshot_off = PS_HEADER_SIZE;
+        zh->snapshot_size = 2 * bsz;
+        memset(&zone, 0, sizeof(zone));
+        zone.header = zh;
+        zone.size = PS_HEADER_SIZE + 2 * bsz;
+
+        for (ver = 1; ver <= 3; ver++) {
+            rc = ps_snapshot_publish(s, &zone, sinks, 2, 7, t + ver * SEC);
+            b = (int) (zh->snapshot.version % 2);
+            ok(rc == 0 && zh->snapshot.version == ver
+               && zh->snapshot.buf_seq[b] % 2 == 0
+               && ps_snap_validate((char *) zh + zh->snapshot.buf_off[b],
+                                   zh->snapshot.buf_len[b], &v) == NULL
+               && v.header->generated_us == t + ver * SEC,
+               "publish %llu: buffer %d current and valid",
+               (unsigned long long) ver, b);
+        }
+        is_int(ps_snapshot_write_zone(&zone, buf, bsz + 8, t), -1,
+               "a snapshot larger than the buffer is refused");
+        free(zh);
+    }
+
+    ps_snapshot_destroy(s);
+    ps_windows_destroy(w);
+
+    /* trends from per-hour values: 48 hours, hour h has h requests */
+    {
+        ps_trend_hour_t  hours[48];
+        ps_buf_t         b = PS_BUF_INIT;
+        int64_t          first = 1795000000 / 86400 * 86400;  /* a day */
+        uint64_t         want;
+
+        for (i = 0; i < 48; i++) {
+            hours[i].requests = i;
+            hours[i].errors = i % 2;
+            ps_hist_init(&hours[i].hist);
+            if (i > 0) {
+                ps_hist_add_bucket(&hours[i].hist, 50, i);
+            }
+        }
+
+        ok(ps_trends_render(hours, 48, first, PS_SNAP_RANGE_24H, &b) == 0,
+           "render 24h");
+        j = json_loadb(b.data, b.len, 0, NULL);
+        is_int((int) json_array_size(j), 24, "24 hourly points");
+        x = json_array_get(j, 0);
+        is_int((int) num(x, "requests"), 24, "first point is hour 24");
+        ok(num(x, "p95_ms") == 0.05, "p95_ms from the histogram");
+        x = json_array_get(j, 23);
+        is_int((int) num(x, "requests"), 47, "last point is the current hour");
+        json_decref(j);
+
+        ps_buf_reset(&b);
+        ps_trends_render(hours, 48, first, PS_SNAP_RANGE_7D, &b);
+        j = json_loadb(b.data, b.len, 0, NULL);
+        is_int((int) json_array_size(j), 8, "7d: 8 six-hour points");
+        want = 0 + 1 + 2 + 3 + 4 + 5;
+        x = json_array_get(j, 0);
+        is_u64((uint64_t) num(x, "requests"), want, "6-hour sums");
+        ok(json_is_null(json_object_get(x, "p95_ms")) == 0,
+           "p95 of a block with data is a number");
+        json_decref(j);
+
+        ps_buf_reset(&b);
+        ps_trends_render(hours, 48, first, PS_SNAP_RANGE_30D, &b);
+        j = json_loadb(b.data, b.len, 0, NULL);
+        is_int((int) json_array_size(j), 2, "30d: 2 daily points");
+        is_u64((uint64_t) num(json_array_get(j, 1), "requests"),
+               (24 + 47) * 24 / 2, "daily sum");
+        is_u64((uint64_t) num(json_array_get(j, 1), "errors"), 12,
+               "daily errors");
+        json_decref(j);
+
+        ps_buf_free(&b);
+        for (i = 0; i < 48; i++) {
+            ps_hist_free(&hours[i].hist);
+        }
+    }
+
+    return done_testing();
+}

@@ -1,0 +1,196 @@
+/*
+ * Unit tests for aggregator/windows.c: exact counts per window, bucket
+ * expiry at the window boundary, the overflow key, top clients.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "tap.h"
+#include "windows.h"
+
+#define SEC   1000000ULL
+#define MIN   (60 * SEC)
+#define HOUR  (60 * MIN)
+
+/* an hour start, so that minute and hour buckets line up */
+#define T0    (1795000000ULL / 3600 * 3600 * SEC)
+
+typedef struct {
+    uint64_t  requests, errors, status2, status5, bytes_out, keys;
+    uint64_t  unique;
+    uint64_t  max_us;
+} sum_t;
+
+
+static int
+sum_key(void *ctx, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
+{
+    sum_t  *s = ctx;
+
+    s->requests += st->requests;
+    s->errors += st->errors;
+    s->status2 += st->status[1];
+    s->status5 += st->status[4];
+    s->bytes_out += st->bytes_out;
+    s->keys++;
+    s->unique += (uint64_t) ps_hll_cardinality(&st->clients);
+    if (st->latency_max_us > s->max_us) {
+        s->max_us = st->latency_max_us;
+    }
+
+    return 0;
+}
+
+
+static sum_t
+window(ps_windows_t *w, int win, uint64_t now)
+{
+    sum_t  s;
+
+    memset(&s, 0, sizeof(s));
+    ps_windows_foreach(w, win, now, sum_key, &s);
+
+    return s;
+}
+
+
+static void
+add(ps_windows_t *w, const char *path, unsigned status, uint64_t t,
+    uint64_t client)
+{
+    char  text[32];
+
+    snprintf(text, sizeof(text), "10.0.0.%llu",
+             (unsigned long long) (client % 256));
+
+    if (ps_windows_add(w, "h", 1, "GET", 3, path, strlen(path), status,
+                       1000 + client, 10, 100, &client, text, t) != 0)
+    {
+        bail_out("ps_windows_add failed");
+    }
+}
+
+
+int
+main(void)
+{
+    ps_windows_t     *w;
+    ps_win_client_t   top[3];
+    uint64_t          other, i, t;
+    sum_t             s;
+    size_t            n;
+
+    w = ps_windows_create(1000);
+    ok(w != NULL, "create");
+
+    /* 120 requests, one per second over two minutes from T0 */
+    for (i = 0; i < 120; i++) {
+        add(w, "/a", i % 10 == 0 ? 503 : 200, T0 + i * SEC, i);
+    }
+
+    t = T0 + 119 * SEC;
+    ps_windows_expire(w, t);
+
+    s = window(w, PS_WIN_1M, t);
+    is_u64(s.requests, 60, "1m holds the last 60 seconds");
+    is_u64(s.errors, 6, "1m errors");
+    is_u64(s.status2 + s.status5, 60, "1m status classes add up");
+    is_u64(s.unique, 60, "1m unique clients");
+    is_u64(s.max_us, 1119, "1m max latency");
+
+    s = window(w, PS_WIN_1H, t);
+    is_u64(s.requests, 120, "1h holds both minutes");
+    is_u64(s.errors, 12, "1h errors");
+    is_u64(s.bytes_out, 12000, "1h bytes_out");
+
+    s = window(w, PS_WIN_24H, t);
+    is_u64(s.requests, 120, "24h holds everything");
+    is_u64(s.keys, 1, "one key");
+
+    /* the boundary: the minute bucket of T0 leaves 1h exactly at T0+60m */
+    t = T0 + 60 * MIN - 1;
+    ps_windows_expire(w, t);
+    is_u64(window(w, PS_WIN_1H, t).requests, 120,
+           "1h at 59:59.999999 still holds minute 0");
+    is_u64(window(w, PS_WIN_1M, t).requests, 0, "1m is empty by then");
+
+    t = T0 + 60 * MIN;
+    ps_windows_expire(w, t);
+    is_u64(window(w, PS_WIN_1H, t).requests, 60,
+           "1h at 60:00 dropped minute 0");
+
+    t = T0 + 61 * MIN;
+    ps_windows_expire(w, t);
+    is_u64(window(w, PS_WIN_1H, t).requests, 0, "1h at 61:00 is empty");
+    is_u64(window(w, PS_WIN_24H, t).requests, 120, "24h still holds them");
+
+    t = T0 + 24 * HOUR - 1;
+    ps_windows_expire(w, t);
+    is_u64(window(w, PS_WIN_24H, t).requests, 120,
+           "24h just before the boundary");
+    is_u64(ps_windows_keys(w), 1, "key kept while in 24h");
+
+    t = T0 + 24 * HOUR;
+    ps_windows_expire(w, t);
+    is_u64(window(w, PS_WIN_24H, t).requests, 0, "24h at the boundary");
+    is_u64(ps_windows_keys(w), 0, "empty key dropped");
+
+    /* out-of-order records land in their own second */
+    add(w, "/b", 200, T0 + 10 * SEC, 1);
+    add(w, "/b", 200, T0 + 5 * SEC, 2);
+    add(w, "/b", 200, T0 + 10 * SEC, 3);
+    s = window(w, PS_WIN_1M, T0 + 65 * SEC);
+    is_u64(s.requests, 2, "out of order: second 5 expired, second 10 not");
+
+    ps_windows_destroy(w);
+
+    /* the key limit: new keys beyond it go to the overflow key */
+    w = ps_windows_create(3);
+    for (i = 0; i < 10; i++) {
+        char  p[16];
+        snprintf(p, sizeof(p), "/k%llu", (unsigned long long) i);
+        add(w, p, 200, T0 + i, i % 4);
+    }
+    s = window(w, PS_WIN_1M, T0 + SEC);
+    is_u64(s.requests, 10, "totals exact beyond the key limit");
+    is_u64(s.keys, 4, "3 keys + the overflow key");
+    is_u64(ps_windows_overflowed(w), 7, "7 requests overflowed");
+
+    n = ps_windows_top_clients(w, T0 + SEC, top, 3, &other);
+    is_u64(n, 3, "three top clients");
+    is_u64(top[0].requests, 3, "top client count");
+    is_str(top[0].client, "10.0.0.0", "top client, ties by address");
+    is_u64(other, 2, "the rest counted as other");
+    ps_windows_destroy(w);
+
+    /* hour buckets rebuilt from history merge with live ones */
+    w = ps_windows_create(10);
+    {
+        ps_win_stats_t  st;
+
+        ps_win_stats_init(&st);
+        st.requests = 50;
+        st.status[1] = 45;
+        st.status[4] = 5;
+        st.errors = 5;
+        st.first_seen_us = T0 - HOUR;
+        st.last_seen_us = T0 - 1;
+        ps_hist_add_bucket(&st.latency, 50, 50);
+        ok(ps_windows_add_hour(w, "h", 1, "GET", 3, "/a", 2,
+                               (int64_t) ((T0 - HOUR) / SEC), &st) == 0,
+           "add_hour");
+        ps_win_stats_free(&st);
+    }
+    add(w, "/a", 200, T0 + SEC, 1);
+    s = window(w, PS_WIN_24H, T0 + 2 * SEC);
+    is_u64(s.requests, 51, "24h = history + live");
+    is_u64(s.errors, 5, "24h errors from history");
+    is_u64(s.keys, 1, "one key for both");
+    is_u64(window(w, PS_WIN_1H, T0 + 2 * SEC).requests, 1,
+           "history is not in 1h");
+    ps_windows_destroy(w);
+
+    return done_testing();
+}
