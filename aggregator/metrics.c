@@ -89,7 +89,7 @@ requests_rows(ps_buf_t *b, const ps_metrics_path_t *r)
             continue;
         }
 
-        if (ps_buf_puts(b, "pathstats_requests_total{") != 0
+        if (ps_buf_puts(b, "pathstats_requests_24h{") != 0
             || path_labels(b, r) != 0
             || ps_buf_printf(b, ",status=\"%s\"} %llu\n", class_names[c],
                              (unsigned long long) r->status[c]) != 0)
@@ -161,10 +161,10 @@ ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
     unsigned  s;
 
     if (ps_buf_puts(b,
-            "# HELP pathstats_requests_total Requests of the last 24 hours "
+            "# HELP pathstats_requests_24h Requests of the last 24 hours "
             "by path and status class: the top paths, the rest in "
             "path=\"{other}\".\n"
-            "# TYPE pathstats_requests_total counter\n") != 0)
+            "# TYPE pathstats_requests_24h gauge\n") != 0)
     {
         return -1;
     }
