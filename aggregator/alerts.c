@@ -13,12 +13,16 @@
 #define METRIC_ERROR_RATE  0
 #define METRIC_P95         1
 #define RESOLVE_FRACTION   0.9
+#define INDEX_SIZE         4096    /* power of two >= 2 * PS_ALERTS_MAX */
+
+_Static_assert(INDEX_SIZE >= 2 * PS_ALERTS_MAX, "alert index size");
 
 static const char *const  metric_names[] = { "error_rate", "p95_ms" };
 static const char *const  level_names[] = { "warning", "critical" };
 
 typedef struct {
     uint64_t   id;
+    uint64_t   hash;               /* alert_hash() of what identifies it */
     int        overall;
     char      *host;               /* one allocation; NULL when overall */
     char      *method;
@@ -40,7 +44,77 @@ struct ps_alerts_s {
     size_t             n;
     size_t             cap;
     uint64_t           next_id;
+
+    /* open addressing over al[]: position + 1, 0 = free; every path row
+     * of every snapshot looks its alerts up here */
+    uint16_t           index[INDEX_SIZE];
 };
+
+
+static uint64_t
+alert_hash_bytes(uint64_t h, const char *p, size_t len)
+{
+    uint64_t  w;
+    size_t    left;
+
+    for (left = len; left >= 8; left -= 8, p += 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+
+    w = 0;
+    memcpy(&w, p, left);
+    h = (h ^ w ^ ((uint64_t) len << 56)) * 0xbf58476d1ce4e5b9ULL;
+
+    return h ^ (h >> 31);
+}
+
+
+static uint64_t
+alert_hash(int overall, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, int metric, int level)
+{
+    uint64_t  h;
+
+    h = 0x243f6a8885a308d3ULL ^ (uint64_t) (overall * 4 + metric * 2 + level);
+    h *= 0xff51afd7ed558ccdULL;
+
+    if (!overall) {
+        h = alert_hash_bytes(h, host, hlen);
+        h = alert_hash_bytes(h, method, mlen);
+        h = alert_hash_bytes(h, path, plen);
+    }
+
+    return h ^ (h >> 33);
+}
+
+
+static void
+index_insert(ps_alerts_t *a, uint64_t hash, size_t pos)
+{
+    size_t  i;
+
+    for (i = hash & (INDEX_SIZE - 1); a->index[i] != 0;
+         i = (i + 1) & (INDEX_SIZE - 1))
+    {
+        /* linear probing */
+    }
+
+    a->index[i] = (uint16_t) (pos + 1);
+}
+
+
+static void
+index_rebuild(ps_alerts_t *a)
+{
+    size_t  i;
+
+    memset(a->index, 0, sizeof(a->index));
+    for (i = 0; i < a->n; i++) {
+        index_insert(a, a->al[i].hash, i);
+    }
+}
 
 
 void
@@ -107,12 +181,18 @@ alert_find(ps_alerts_t *a, int overall, const char *host, size_t hlen,
     const char *method, size_t mlen, const char *path, size_t plen,
     int metric, int level)
 {
-    alert_t  *x;
-    size_t    i;
+    alert_t   *x;
+    uint64_t   hash;
+    size_t     i;
 
-    for (i = 0; i < a->n; i++) {
-        x = &a->al[i];
-        if (x->metric == metric && x->level == level
+    hash = alert_hash(overall, host, hlen, method, mlen, path, plen, metric,
+                      level);
+
+    for (i = hash & (INDEX_SIZE - 1); a->index[i] != 0;
+         i = (i + 1) & (INDEX_SIZE - 1))
+    {
+        x = &a->al[a->index[i] - 1];
+        if (x->hash == hash && x->metric == metric && x->level == level
             && x->overall == overall
             && (overall
                 || (x->hlen == hlen && x->mlen == mlen && x->plen == plen
@@ -158,11 +238,15 @@ alert_new(ps_alerts_t *a, int overall, const char *host, size_t hlen,
         }
     }
 
-    x = &a->al[a->n++];
+    x = &a->al[a->n];
     memset(x, 0, sizeof(*x));
+    x->hash = alert_hash(overall, host, hlen, method, mlen, path, plen,
+                         metric, level);
     x->overall = overall;
     x->metric = metric;
     x->level = level;
+    index_insert(a, x->hash, a->n);
+    a->n++;
 
     if (p != NULL) {
         x->host = p;
@@ -273,6 +357,7 @@ ps_alerts_end(ps_alerts_t *a, uint64_t now_us)
 {
     alert_t  *x;
     size_t    i;
+    int       removed = 0;
 
     for (i = 0; i < a->n; /* void */) {
         x = &a->al[i];
@@ -287,10 +372,15 @@ ps_alerts_end(ps_alerts_t *a, uint64_t now_us)
             free(x->host);
             memmove(x, x + 1, (a->n - i - 1) * sizeof(alert_t));
             a->n--;
+            removed = 1;
             continue;
         }
 
         i++;
+    }
+
+    if (removed) {
+        index_rebuild(a);
     }
 }
 

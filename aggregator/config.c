@@ -62,7 +62,7 @@ static const cfg_key_t  cfg_keys[] = {
     { "node_id", CFG_NODE_ID, "", F(node_id), 0, 0, 0, NULL },
     { "flush_interval", CFG_DURATION, "1s", F(flush_interval_ms),
       10, MS_PER_HOUR, 1, NULL },
-    { "snapshot_interval", CFG_DURATION, "1s", F(snapshot_interval_ms),
+    { "snapshot_interval", CFG_DURATION, "500ms", F(snapshot_interval_ms),
       10, MS_PER_HOUR, 1, NULL },
     { "log_level", CFG_LOG_LEVEL, "info", F(log_level), 0, 0, 0, NULL },
     { "log_file", CFG_STRING, NULL, F(log_file), 0, 0, 0, NULL },

@@ -196,7 +196,7 @@ hist_reserve(ps_hist_t *h, uint32_t need)
         return 0;
     }
 
-    cap = h->cap ? h->cap : 4;
+    cap = h->cap ? h->cap : 2;     /* most window buckets hold 1 or 2 */
     while (cap < need) {
         cap *= 2;
     }
@@ -267,11 +267,19 @@ ps_hist_merge(ps_hist_t *dst, const ps_hist_t *src)
     uint32_t   i, j, k, fresh;
     uint64_t  *out;
     unsigned   a, b;
+    int        jump;
+
+    /* a few buckets into many (a window's total): binary search each
+     * instead of walking dst */
+    jump = (uint64_t) src->n * 8 < dst->n;
 
     /* count buckets that dst lacks, and refuse counter overflow early */
     fresh = 0;
     for (i = 0, j = 0; j < src->n; j++) {
         b = slot_index(src->slots[j]);
+        if (jump) {
+            i = hist_find(dst, b);
+        }
         while (i < dst->n && slot_index(dst->slots[i]) < b) {
             i++;
         }
@@ -289,6 +297,9 @@ ps_hist_merge(ps_hist_t *dst, const ps_hist_t *src)
     if (fresh == 0) {
         for (i = 0, j = 0; j < src->n; j++) {
             b = slot_index(src->slots[j]);
+            if (jump) {
+                i = hist_find(dst, b);
+            }
             while (slot_index(dst->slots[i]) < b) {
                 i++;
             }
@@ -298,31 +309,31 @@ ps_hist_merge(ps_hist_t *dst, const ps_hist_t *src)
         return 0;
     }
 
-    /* merge into a new array so that a failure leaves dst untouched */
-    out = malloc((size_t) (dst->n + fresh) * sizeof(uint64_t));
-    if (out == NULL) {
+    /* room first, so that a failure leaves dst untouched; then merge in
+     * place from the top down (no new array per merge) */
+    if (hist_reserve(dst, dst->n + fresh) != 0) {
         return -1;
     }
 
-    i = 0;
-    j = 0;
-    k = 0;
-    while (i < dst->n || j < src->n) {
-        a = i < dst->n ? slot_index(dst->slots[i]) : PS_HIST_BUCKETS;
-        b = j < src->n ? slot_index(src->slots[j]) : PS_HIST_BUCKETS;
-        if (a < b) {
-            out[k++] = dst->slots[i++];
-        } else if (b < a) {
-            out[k++] = src->slots[j++];
+    i = dst->n;
+    j = src->n;
+    k = dst->n + fresh;
+    out = dst->slots;
+
+    while (j > 0) {
+        b = slot_index(src->slots[j - 1]);
+        a = i > 0 ? slot_index(out[i - 1]) : 0;
+
+        if (i > 0 && a > b) {
+            out[--k] = out[--i];
+        } else if (i > 0 && a == b) {
+            out[--k] = out[--i] + slot_count(src->slots[--j]);
         } else {
-            out[k++] = dst->slots[i++] + slot_count(src->slots[j++]);
+            out[--k] = src->slots[--j];
         }
     }
 
-    free(dst->slots);
-    dst->slots = out;
-    dst->n = k;
-    dst->cap = k;
+    dst->n += fresh;
     dst->count += src->count;
 
     return 0;

@@ -464,8 +464,11 @@ run_daemon(const ps_config_t *cfg)
         n = ps_pipeline_poll(pipe, POLL_BATCH);
         now = ps_mono_us();
 
-        /* flushes the sinks that are due, releases what they hold */
-        ps_pipeline_flush(pipe, now, 0);
+        /* flushes the sinks that are due, releases what they hold; at
+         * once when a ring is half full of read records, so that a burst
+         * beyond capacity per flush interval is not dropped */
+        ps_pipeline_flush(pipe, now, ps_ring_reader_half_full(rr)
+                                     ? PS_PIPELINE_FLUSH_EARLY : 0);
 
         if (now >= next_snapshot) {
             /* a slow snapshot (very many keys) takes at most a fifth of

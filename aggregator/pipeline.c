@@ -12,9 +12,16 @@
  * growing, and is retried with backoff; nothing is released meanwhile.
  * Until every durable sink's watermarks are known (its database is down
  * at start) no record is read at all: the records wait in the rings,
- * and what does not fit is dropped and counted by nginx.  (The disk
- * spool plugs in here: it would stand in for an unreachable durable
- * sink, see the SPOOL HOOK comments.)
+ * and what does not fit is dropped and counted by nginx.
+ *
+ * SPOOL: with spool_dir set (and one durable sink), the disk spool
+ * (spool.h) stands in for that sink while it is unreachable: a flush
+ * that fails, or any flush while segments wait, goes to the spool and
+ * counts as committed, so the rings keep draining; reading starts at
+ * once, past what the sink and the spool hold.  Segments are replayed
+ * in order through the sink's own flush before any live flush, and a
+ * segment whose end positions the sink's watermarks already reach is
+ * removed without applying it: exactly once, across restarts too.
  */
 
 #include <stdio.h>
@@ -26,14 +33,17 @@
 #include "agg_table.h"
 #include "clock.h"
 #include "log.h"
+#include "key_limit.h"
 #include "pipeline.h"
 #include "sink.h"
 #include "sink_pg.h"
 #include "sink_redis.h"
+#include "spool.h"
 
 #define BACKOFF_MIN_MS     100
 #define BACKOFF_MAX_MS     10000
 #define HEARTBEAT_US       10000000   /* flush an unchanged sink this often */
+#define SPOOL_RETRY_MAX_MS 2000       /* a spool waits at most this long */
 
 typedef struct {
     ps_sink_t        *sink;
@@ -67,12 +77,21 @@ struct ps_pipeline_s {
     void                *observer_ctx;
 
     ps_rec_scratch_t     scratch;
+    ps_key_limit_t      *key_limit;  /* max_keys_per_hour, all flushes */
     char                 hash_key[65];
     const char          *key;
 
     uint64_t            *pos;        /* [nrings] scratch */
     uint64_t             records;
     int                  crash_after_commit;   /* test hook */
+
+    /* SPOOL: stands in for *spooled while it is down; NULL: no spool */
+    ps_spool_t          *spool;
+    pipe_sink_t         *spooled;
+    uint64_t            *spool_wm;             /* scratch watermarks */
+    uint32_t             spool_wm_n;
+    uint64_t             replay_due;           /* monotonic */
+    uint64_t             replay_backoff_ms;
 };
 
 
@@ -159,13 +178,15 @@ try_start(ps_pipeline_t *p, uint64_t now)
     for (i = 0; i < p->nsinks; i++) {
         s = &p->sinks[i];
 
-        if (!s->ready && now >= s->next_due) {
+        /* SPOOL: once reading, the spooled sink comes back through
+         * spool_replay() */
+        if (!s->ready && now >= s->next_due
+            && !(s == p->spooled && p->started))
+        {
             (void) sink_try_ready(p, s, now);
         }
 
-        if (s->sink->durable && !s->ready) {
-            /* SPOOL HOOK: with a disk spool, reading could start here and
-             * the spool would hold this sink's flushes */
+        if (s->sink->durable && !s->ready && s != p->spooled) {
             return;
         }
     }
@@ -174,17 +195,44 @@ try_start(ps_pipeline_t *p, uint64_t now)
         return;
     }
 
+    /* SPOOL: what is before the ring's head is in the sink or in the
+     * spool, and so is what the spool's newest segment ends at */
+    if (p->spooled) {
+        for (r = 0; r < p->nrings; r++) {
+            p->pos[r] = p->spooled->ready ? p->spooled->watermark[r] : 0;
+        }
+        ps_spool_last_end(p->spool, p->zone_id, p->pos, p->nrings);
+    }
+
     for (r = 0; r < p->nrings && p->ndurable; r++) {
         min = UINT64_MAX;
 
         for (i = 0; i < p->nsinks; i++) {
             s = &p->sinks[i];
-            if (s->sink->durable && s->watermark[r] < min) {
+            if (s == p->spooled) {
+                if (p->pos[r] < min) {
+                    min = p->pos[r];
+                }
+            } else if (s->sink->durable && s->watermark[r] < min) {
                 min = s->watermark[r];
             }
         }
 
         ps_ring_reader_skip_to(p->rr, r, min);
+    }
+
+    if (p->spooled) {
+        s = p->spooled;
+        for (r = 0; r < p->nrings; r++) {
+            s->watermark[r] = ps_ring_reader_position(p->rr, r);
+            s->committed[r] = s->watermark[r];
+        }
+        if (!s->ready) {
+            ps_log(PS_LOG_WARN, "event=spool_standin sink=%s "
+                   "segments=%llu reason=\"unreachable at start: reading "
+                   "goes on, flushes go to the spool\"", s->sink->ops->name,
+                   (unsigned long long) ps_spool_pending(p->spool));
+        }
     }
 
     p->started = 1;
@@ -216,8 +264,9 @@ ps_pipeline_create_with(const ps_config_t *cfg, ps_zone_t *zone,
     p->nsinks = nsinks;
 
     p->pos = calloc(p->nrings, sizeof(uint64_t));
+    p->key_limit = ps_key_limit_create(cfg->max_keys_per_hour);
     p->sinks = calloc(nsinks ? nsinks : 1, sizeof(pipe_sink_t));
-    if (p->pos == NULL || p->sinks == NULL) {
+    if (p->pos == NULL || p->sinks == NULL || p->key_limit == NULL) {
         goto fail;
     }
 
@@ -250,6 +299,27 @@ ps_pipeline_create_with(const ps_config_t *cfg, ps_zone_t *zone,
         }
     }
 
+    /* SPOOL: stands in for the one durable sink */
+    if (cfg->spool_dir && cfg->spool_dir[0]) {
+        if (p->ndurable != 1) {
+            ps_log(PS_LOG_WARN, "event=spool_unused dir=\"%s\" "
+                   "reason=\"the spool needs exactly one durable sink "
+                   "(postgres)\"", cfg->spool_dir);
+        } else {
+            p->spool = ps_spool_open(cfg->spool_dir, cfg->spool_max_bytes,
+                                     cfg->node_id, cfg->max_keys_per_hour);
+            if (p->spool == NULL) {
+                goto fail_spool;
+            }
+            for (i = 0; i < nsinks; i++) {
+                if (p->sinks[i].sink->durable) {
+                    p->spooled = &p->sinks[i];
+                    p->sinks[i].sink->spooled = 1;
+                }
+            }
+        }
+    }
+
     crash = getenv("PATHSTATS_TEST_CRASH_AFTER_COMMIT");
     p->crash_after_commit = crash && crash[0] == '1';
 
@@ -268,6 +338,13 @@ ps_pipeline_create_with(const ps_config_t *cfg, ps_zone_t *zone,
     }
 
     return p;
+
+fail_spool:
+
+    /* SPOOL: a spool that cannot be opened is a startup error */
+    ps_pipeline_destroy(p);
+
+    return NULL;
 
 fail:
 
@@ -344,7 +421,10 @@ ps_pipeline_destroy(ps_pipeline_t *p)
         free(p->sinks[i].committed);
     }
 
+    ps_spool_close(p->spool);          /* SPOOL */
+    free(p->spool_wm);
     free(p->sinks);
+    ps_key_limit_destroy(p->key_limit);
     free(p->pos);
     free(p);
 }
@@ -370,12 +450,25 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     ps_rec_decode(&rec, &p->scratch, ring, pos, raw, p->cfg->client_address,
                   p->key);
 
+    if (!ps_key_limit_admit(p->key_limit, rec.hour, rec.host, rec.host_len,
+                            rec.method, rec.method_len, rec.path,
+                            rec.path_len))
+    {
+        rec.host = PS_AGG_OTHER_HOST;
+        rec.host_len = sizeof(PS_AGG_OTHER_HOST) - 1;
+        rec.method = PS_AGG_OTHER_METHOD;
+        rec.method_len = sizeof(PS_AGG_OTHER_METHOD) - 1;
+        rec.path = PS_AGG_OTHER_PATH;
+        rec.path_len = sizeof(PS_AGG_OTHER_PATH) - 1;
+    }
+
     p->records++;
 
     for (i = 0; i < p->nsinks; i++) {
         s = &p->sinks[i];
 
-        if (!s->ready || pos < s->watermark[ring]) {
+        /* SPOOL: the spool takes what its sink cannot yet */
+        if ((!s->ready && s != p->spooled) || pos < s->watermark[ring]) {
             continue;
         }
 
@@ -420,7 +513,11 @@ flush_sink(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
     uint32_t  r;
     uint64_t  read;
 
-    if (!force && now < s->next_due) {
+    /* an early flush (rings filling up) skips the interval, not the
+     * backoff of a failing sink */
+    if (now < s->next_due
+        && (!force || (force == PS_PIPELINE_FLUSH_EARLY && s->backoff_ms)))
+    {
         return 0;
     }
 
@@ -486,6 +583,213 @@ flush_sink(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
 }
 
 
+/* SPOOL: scratch watermarks for n rings; NULL when memory ran out. */
+static uint64_t *
+spool_wm(ps_pipeline_t *p, uint32_t n)
+{
+    uint64_t  *wm;
+
+    if (n > p->spool_wm_n) {
+        wm = realloc(p->spool_wm, n * sizeof(uint64_t));
+        if (wm == NULL) {
+            return NULL;
+        }
+        p->spool_wm = wm;
+        p->spool_wm_n = n;
+    }
+
+    return p->spool_wm;
+}
+
+
+/* SPOOL: replays the spool's segments in order through the sink, each
+ * unless the sink's watermarks show it applied already, then takes the
+ * sink back (ready, up) once the spool is empty; 0, or -1 when the sink
+ * is still unreachable (retried with backoff). */
+static int
+spool_replay(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now)
+{
+    int             applied, overlap, rc;
+    unsigned        budget;
+    uint32_t        r;
+    uint64_t       *wm;
+    ps_spool_seg_t  seg;
+
+    for (budget = 32; budget; budget--) {
+        rc = ps_spool_head(p->spool, &seg);
+        if (rc == 1) {
+            break;
+        }
+
+        if (rc != 0 || (wm = spool_wm(p, seg.nrings)) == NULL
+            || s->sink->ops->load_watermarks(s->sink, seg.zone_id, wm,
+                                             seg.nrings) != 0)
+        {
+            goto fail;
+        }
+
+        applied = 1;
+        overlap = 0;
+
+        for (r = 0; r < seg.nrings; r++) {
+            if (seg.end[r] > wm[r]) {
+                applied = 0;
+                overlap |= seg.start[r] < wm[r];
+            }
+        }
+
+        if (!applied) {
+            if (overlap) {
+                ps_log(PS_LOG_ERROR, "event=spool_overlap seq=%llu "
+                       "error=\"the sink holds part of this segment "
+                       "already: it may count some requests twice\"",
+                       (unsigned long long) seg.seq);
+            }
+
+            if (s->sink->ops->flush(s->sink, seg.zone_id, seg.delta,
+                                    seg.end, seg.nrings) != 0)
+            {
+                goto fail;
+            }
+
+            s->flushes++;
+            s->last_flush_us = ps_now_us();
+        }
+
+        ps_log(PS_LOG_INFO, "event=spool_replayed sink=%s seq=%llu "
+               "records=%llu applied=%s", s->sink->ops->name,
+               (unsigned long long) seg.seq,
+               (unsigned long long) seg.records,
+               applied ? "already" : "now");
+
+        if (ps_spool_pop(p->spool) != 0) {
+            goto fail;
+        }
+    }
+
+    if (ps_spool_pending(p->spool)) {
+        p->replay_due = now;           /* more next time round */
+        return 0;
+    }
+
+    if (!s->ready || !s->up) {
+        wm = spool_wm(p, p->nrings);
+
+        if (wm == NULL
+            || s->sink->ops->load_watermarks(s->sink, p->zone_id, wm,
+                                             p->nrings) != 0)
+        {
+            goto fail;
+        }
+
+        for (r = 0; r < p->nrings; r++) {
+            if (wm[r] > s->committed[r]) {
+                ps_log(PS_LOG_ERROR, "event=spool_overlap ring=%u "
+                       "error=\"the sink holds more than the spool "
+                       "knew: it may count some requests twice\"", r);
+                s->committed[r] = wm[r];
+            }
+        }
+
+        ps_log(PS_LOG_INFO, "event=sink_recovered sink=%s failures=%llu "
+               "spool=empty", s->sink->ops->name,
+               (unsigned long long) s->failures);
+
+        s->ready = 1;
+        s->up = 1;
+        s->backoff_ms = 0;
+        s->sink->last_error[0] = '\0';
+    }
+
+    p->replay_backoff_ms = 0;
+
+    return 0;
+
+fail:
+
+    if (s->up) {
+        ps_log(PS_LOG_WARN, "event=sink_down sink=%s spool=on",
+               s->sink->ops->name);
+    }
+
+    s->up = 0;
+    s->failures++;
+    p->replay_backoff_ms = p->replay_backoff_ms ? p->replay_backoff_ms * 2
+                                                : BACKOFF_MIN_MS;
+    if (p->replay_backoff_ms > BACKOFF_MAX_MS) {
+        p->replay_backoff_ms = BACKOFF_MAX_MS;
+    }
+    if (p->replay_backoff_ms > SPOOL_RETRY_MAX_MS) {
+        p->replay_backoff_ms = SPOOL_RETRY_MAX_MS;
+    }
+    p->replay_due = now + p->replay_backoff_ms * 1000;
+
+    return -1;
+}
+
+
+/* SPOOL: flushes the spooled sink: live when it is up and nothing
+ * waits in the spool, else (or when the live flush fails) into the
+ * spool, which commits the positions so that the rings drain.  0, or -1
+ * when the delta could be kept nowhere (it stays, and is retried). */
+static int
+flush_spooled(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
+{
+    int        changed, rc;
+    uint32_t   r;
+    uint64_t   read;
+
+    if ((!s->ready || !s->up || ps_spool_pending(p->spool))
+        && now >= p->replay_due)
+    {
+        (void) spool_replay(p, s, now);
+    }
+
+    if (s->ready && s->up && ps_spool_pending(p->spool) == 0) {
+        if (flush_sink(p, s, now, force) == 0) {
+            return 0;
+        }
+
+        /* the sink went down: its delta goes to the spool now */
+        p->replay_backoff_ms = s->backoff_ms;
+        p->replay_due = s->next_due;
+        force = 1;
+    }
+
+    if (!force && now < s->next_due) {
+        return 0;
+    }
+
+    changed = ps_agg_count(s->delta) > 0 || s->pending > 0;
+
+    for (r = 0; r < p->nrings; r++) {
+        read = ps_ring_reader_position(p->rr, r);
+        p->pos[r] = read > s->committed[r] ? read : s->committed[r];
+        changed |= p->pos[r] != s->committed[r];
+    }
+
+    s->next_due = now + p->cfg->flush_interval_ms * 1000;
+
+    if (!changed) {
+        return 0;
+    }
+
+    rc = ps_spool_write(p->spool, p->zone_id, s->delta, s->committed,
+                        p->pos, p->nrings, s->pending);
+    if (rc < 0) {
+        s->next_due = now + BACKOFF_MAX_MS / 10 * 1000;
+        return -1;
+    }
+
+    memcpy(s->committed, p->pos, p->nrings * sizeof(uint64_t));
+    ps_agg_table_clear(s->delta);
+    s->pending = 0;
+    s->last_flush_mono = now;
+
+    return 0;
+}
+
+
 void
 ps_pipeline_flush(ps_pipeline_t *p, uint64_t now_mono_us, int force)
 {
@@ -503,12 +807,12 @@ ps_pipeline_flush(ps_pipeline_t *p, uint64_t now_mono_us, int force)
 
     for (i = 0; i < p->nsinks; i++) {
         s = &p->sinks[i];
-        if (s->ready) {
+        if (s == p->spooled) {
+            (void) flush_spooled(p, s, now_mono_us, force);    /* SPOOL */
+        } else if (s->ready) {
             (void) flush_sink(p, s, now_mono_us, force);
         }
     }
-
-    /* SPOOL HOOK: a spooled flush would count as committed here */
 
     if (p->ndurable == 0) {
         ps_ring_reader_release_all(p->rr);
@@ -567,6 +871,32 @@ ps_pipeline_sink_status(const ps_pipeline_t *p, unsigned i,
         snprintf(st->last_error, sizeof(st->last_error), "%s",
                  s->sink->last_error[0] ? s->sink->last_error
                  : (s->ready ? "flush failed" : "unreachable"));
+    }
+
+    /* SPOOL */
+    if (s == p->spooled) {
+        ps_spool_stats_t  ss;
+        size_t            n;
+
+        ps_spool_stats(p->spool, &ss);
+        st->spool = 1;
+        st->spool_segments = ss.segments;
+        st->spool_bytes = ss.bytes;
+        st->spool_dropped = ss.dropped_records;
+        st->spool_corrupt = ss.corrupt;
+
+        n = strlen(st->last_error);
+        if (!st->up && n < sizeof(st->last_error)) {
+            snprintf(st->last_error + n, sizeof(st->last_error) - n,
+                     "; spooling to disk: %llu flushes wait",
+                     (unsigned long long) ss.segments);
+            n = strlen(st->last_error);
+        }
+        if (ss.dropped_records && n < sizeof(st->last_error)) {
+            snprintf(st->last_error + n, sizeof(st->last_error) - n,
+                     "%sspool full: %llu requests lost", n ? "; " : "",
+                     (unsigned long long) ss.dropped_records);
+        }
     }
 }
 

@@ -33,7 +33,15 @@ typedef struct {
     uint64_t     last_flush_us;     /* wall clock of the last success */
     uint64_t     lag_records;       /* read but not yet in this sink */
     uint64_t     pending_keys;      /* keys in its delta table */
-    char         last_error[256];   /* empty when up */
+    char         last_error[256];   /* empty when up, unless the spool
+                                       lost requests */
+
+    /* the disk spool standing in for this sink (all 0 without one) */
+    int          spool;             /* has a spool */
+    uint64_t     spool_segments;    /* flushes waiting for replay */
+    uint64_t     spool_bytes;
+    uint64_t     spool_dropped;     /* requests lost: the spool was full */
+    uint64_t     spool_corrupt;     /* segments moved to corrupt/ */
 } ps_sink_status_t;
 
 /* Creates the pipeline with the sinks the config names (none: embedded
@@ -57,6 +65,10 @@ void ps_pipeline_set_observer(ps_pipeline_t *p, ps_rec_observer_fn fn,
 /* Polls up to max records from the reader through the pipeline;
  * returns how many. */
 size_t ps_pipeline_poll(ps_pipeline_t *p, size_t max);
+
+/* force for ps_pipeline_flush(): a ring is more than half full of read,
+ * unreleased records; flush now, except a sink in failure backoff. */
+#define PS_PIPELINE_FLUSH_EARLY  2
 
 /* Flushes every sink that is due (or all when force) and releases the
  * rings as far as the durable sinks allow. */

@@ -27,6 +27,32 @@ sanitise(char *dst, const char *src, size_t len)
     const unsigned char  *s = (const unsigned char *) src;
 
     for (i = 0, o = 0; i < len; i += n) {
+
+        /* fast path: a run of ASCII (NUL excluded) is copied as is;
+         * 8 bytes at a time: none is 0 and none >= 0x80 exactly when
+         * no byte of (w - 0x01..) | w has its top bit set */
+        for (n = i; n + 8 <= len; n += 8) {
+            uint64_t  w;
+
+            memcpy(&w, s + n, 8);
+            if (((w - 0x0101010101010101ULL) | w) & 0x8080808080808080ULL) {
+                break;
+            }
+        }
+
+        for ( /* void */ ; n < len && (unsigned char) (s[n] - 1) < 0x7f;
+             n++)
+        {
+            /* void */
+        }
+
+        if (n > i) {
+            memcpy(dst + o, s + i, n - i);
+            o += n - i;
+            n -= i;
+            continue;
+        }
+
         n = (s[i] == '\0') ? 0 : ps_utf8_sequence(s + i, len - i);
 
         if (n == 0) {
@@ -46,13 +72,40 @@ sanitise(char *dst, const char *src, size_t len)
 }
 
 
+/* Dotted-quad text of an IPv4 address (inet_ntop's, without its cost);
+ * returns its length, at most 15, not NUL-terminated. */
+static size_t
+ipv4_text(char *out, const uint8_t *a)
+{
+    size_t    o = 0;
+    unsigned  i, v;
+
+    for (i = 0; i < 4; i++) {
+        v = a[i];
+        if (v >= 100) {
+            out[o++] = (char) ('0' + v / 100);
+            v %= 100;
+            out[o++] = (char) ('0' + v / 10);
+        } else if (v >= 10) {
+            out[o++] = (char) ('0' + v / 10);
+        }
+        out[o++] = (char) ('0' + v % 10);
+        if (i < 3) {
+            out[o++] = '.';
+        }
+    }
+
+    return o;
+}
+
+
 /* Keeps what the client mode allows of the address in addr (zeroing the
  * rest) and writes its text; returns the number of address bytes. */
 static size_t
 client_text(ps_rec_scratch_t *sc, const ps_record_t *rec, int mode,
     uint8_t *addr)
 {
-    size_t  alen;
+    size_t  alen, len;
     char    txt[INET6_ADDRSTRLEN];
     int     af;
 
@@ -67,18 +120,43 @@ client_text(ps_rec_scratch_t *sc, const ps_record_t *rec, int mode,
         memset(addr + (af == AF_INET ? 3 : 6), 0, af == AF_INET ? 1 : 10);
     }
 
-    if (inet_ntop(af, addr, txt, sizeof(txt)) == NULL) {
-        txt[0] = '\0';
+    if (af == AF_INET) {
+        len = ipv4_text(txt, addr);
+
+    } else if (inet_ntop(af, addr, txt, sizeof(txt)) != NULL) {
+        len = strlen(txt);
+
+    } else {
+        len = 0;
     }
+
+    /* sizeof(sc->client) > INET6_ADDRSTRLEN + 3: no truncation */
+    memcpy(sc->client, txt, len);
 
     if (mode == PS_CLIENT_TRUNCATED) {
-        snprintf(sc->client, sizeof(sc->client), "%s/%s", txt,
-                 af == AF_INET ? "24" : "48");
-    } else {
-        snprintf(sc->client, sizeof(sc->client), "%s", txt);
+        memcpy(sc->client + len, af == AF_INET ? "/24" : "/48", 3);
+        len += 3;
     }
 
+    sc->client[len] = '\0';
+
     return alen;
+}
+
+
+/* 16 lower-case hex digits of v and a NUL ("%016llx"). */
+static void
+hex64(char *out, uint64_t v)
+{
+    static const char  digits[] = "0123456789abcdef";
+    int                i;
+
+    for (i = 15; i >= 0; i--) {
+        out[i] = digits[v & 0xf];
+        v >>= 4;
+    }
+
+    out[16] = '\0';
 }
 
 
@@ -150,8 +228,7 @@ ps_rec_decode(ps_rec_t *out, ps_rec_scratch_t *scratch, uint32_t ring,
 
     if (client_mode == PS_CLIENT_HASHED) {
         scratch->client_hash = keyed_hash(hash_key, addr, alen);
-        snprintf(scratch->client, sizeof(scratch->client), "%016llx",
-                 (unsigned long long) scratch->client_hash);
+        hex64(scratch->client, scratch->client_hash);
     } else {
         scratch->client_hash = ps_murmur3_hll_hash(addr, alen);
     }

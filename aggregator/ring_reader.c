@@ -174,6 +174,26 @@ ps_ring_reader_position(const ps_ring_reader_t *rr, uint32_t ring)
 }
 
 
+int
+ps_ring_reader_half_full(const ps_ring_reader_t *rr)
+{
+    uint32_t   ring;
+    uint64_t   head, half;
+
+    half = rr->zone->header->ring_capacity / 2;
+
+    for (ring = 0; ring < rr->nrings; ring++) {
+        /* head is ours: only the consumer moves it */
+        head = ps_load_acquire(&ps_zone_ring(rr->zone, ring)->head);
+        if (rr->pos[ring] - head > half) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 void
 ps_ring_reader_release(ps_ring_reader_t *rr, uint32_t ring, uint64_t pos)
 {

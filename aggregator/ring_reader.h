@@ -44,6 +44,12 @@ size_t ps_ring_reader_poll(ps_ring_reader_t *rr, size_t max,
 /* Position up to which records of ring have been handed out. */
 uint64_t ps_ring_reader_position(const ps_ring_reader_t *rr, uint32_t ring);
 
+/* 1 when some ring holds more than half its capacity of records handed
+ * out but not yet released (position - head), else 0: a flush now would
+ * free that room before the producer fills the ring and drops.  Only
+ * read records count, as a flush cannot release unread ones. */
+int ps_ring_reader_half_full(const ps_ring_reader_t *rr);
+
 /* Releases every handed-out record of every ring (head := position). */
 void ps_ring_reader_release_all(ps_ring_reader_t *rr);
 

@@ -55,6 +55,10 @@ struct ps_sink_s {
     int                   durable;      /* holds the ring's head back */
     char                  last_error[256];  /* the sink's last failure,
                                                empty when it is up */
+    int                   spooled;      /* set by the pipeline: a failed
+                                           flush goes to the disk spool,
+                                           whose replay checks the
+                                           watermarks first (spool.h) */
 };
 
 #endif /* PS_SINK_H */

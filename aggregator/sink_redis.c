@@ -58,6 +58,52 @@
  * clients never trimmed away are exact).  The :top zset of paths is never
  * trimmed (readers take ZREVRANGE 0 top_n-1): its size is bounded by
  * max_keys_per_hour per node already, and its scores stay exact.
+ *
+ * Repair after Redis lost its data (FLUSHALL, a restart without
+ * persistence, a failover to an empty replica).  The sink remembers
+ * (redis_repair.h) everything it has handed to Redis for the live hour,
+ * the previous hour during its first PS_REDIS_REPAIR_GRACE_S seconds
+ * and a next hour (clock skew): per field the counters Redis stores,
+ * per client text its requests.  A batch of an hour this process has
+ * written before (and remembers whole) carries mode '1'; the script then
+ * treats "none of this node's and zone's watermark fields exists" as a
+ * loss: it applies nothing and answers "lost", and the sink replaces the
+ * batch by a repair batch (mode 'R'): the whole remembered contribution
+ * to the hour, the batch's own delta included, with the batch's
+ * positions.  The repair script writes only while those watermark fields
+ * are still missing, in the same atomic step that sets them, so a
+ * repair resent after an unknown outcome is a no-op, and each node and
+ * zone writes back exactly its own part: several nodes add up exactly
+ * again.  A kept hour this process wrote gets a batch at every flush even
+ * without a delta, so the repair comes with the pipeline's heartbeat
+ * while no request arrives.  Logged as redis_state_lost, then
+ * redis_repaired (hour, node, zone_id, keys, requests).
+ *
+ * An outage without data loss (the watermarks are still there) is no
+ * loss: batches are resent unchanged, applied or skipped as above.
+ *
+ * Limits of the repair (Redis is a cache, PostgreSQL stays exact):
+ *  - an aggregator restarted during the hour remembers only what it
+ *    handed over since: the repaired hour lacks what its earlier process
+ *    wrote, and a loss that happened while it was down is not seen (its
+ *    first batch of the hour is then a first write);
+ *  - only whole hours kept in memory are repaired; older hours stay lost;
+ *  - per hour at most max_keys_per_hour fields (further ones are
+ *    written back in "*\t*\t{other}") and PS_REDIS_REPAIR_CLIENTS_MAX
+ *    clients: the requests of further clients go to "{other}" of
+ *    clients:top and they are missing from clients:uniq, which is then
+ *    an underestimate; clients trimmed from clients:top come back with
+ *    their whole hour's requests;
+ *  - a batch dropped after repeated error replies is remembered and
+ *    written by a later repair after all;
+ *  - a loss is recognised by the watermark hash: an eviction policy that
+ *    evicts that hash alone while the counters stay (configure Redis with
+ *    noeviction) would make the repair count the node's hour twice; a
+ *    partial loss that keeps older watermarks (a restore from an older
+ *    snapshot, a failover to a lagging replica) is not repaired;
+ *  - a repair is one script: for an hour near max_keys_per_hour (100 000
+ *    fields by default) it keeps Redis busy for seconds, and may outlast
+ *    the command timeout (the resend is then a no-op).
  */
 
 #include <stdarg.h>
@@ -71,12 +117,15 @@
 
 #include "hour.h"
 #include "log.h"
+#include "redis_repair.h"
 #include "sink_redis.h"
 #include "strbuf.h"
 
 #define PS_REDIS_CONNECT_TIMEOUT_MS  2000
 #define PS_REDIS_COMMAND_TIMEOUT_MS  5000
 #define PS_REDIS_CLIENTS_MAX         16384
+#define PS_REDIS_REPAIR_CLIENTS_MAX  16384  /* per hour, for a repair */
+#define PS_REDIS_REPAIR_GRACE_S      600    /* previous hour kept */
 #define PS_REDIS_CLIENT_SLOTS        (2 * (PS_REDIS_CLIENTS_MAX + 64))
 #define PS_REDIS_TOP_CLIENTS_MIN     1000
 #define PS_REDIS_BATCH_MAX_ERRORS    10   /* error replies before a drop */
@@ -91,20 +140,24 @@ static const char ps_redis_script[] =
     "  return a >= b\n"
     "end\n"
     "local zone, n = ARGV[2], tonumber(ARGV[3])\n"
-    "local wm = KEYS[12]\n"
-    "local lost = 0\n"
-    "if ARGV[n + 5] == '1' and redis.call('EXISTS', wm) == 0 then\n"
-    "  lost = 1\n"
-    "end\n"
+    "local wm, mode = KEYS[12], ARGV[n + 5]\n"
     "local fields = {}\n"
     "for i = 1, n do fields[i] = zone .. '.' .. (i - 1) end\n"
     "local stored = redis.call('HMGET', wm, unpack(fields))\n"
-    "local newer = false\n"
-    "for i = 1, n do\n"
-    "  local s = stored[i]\n"
-    "  if not s or not ge(s, ARGV[3 + i]) then newer = true break end\n"
+    "local lost = true\n"
+    "for i = 1, n do if stored[i] then lost = false break end end\n"
+    "if mode == 'R' then\n"
+    "  if not lost then return {0, 0} end\n"
+    "elseif mode == '1' and lost then\n"
+    "  return {0, 1}\n"
+    "else\n"
+    "  local newer = false\n"
+    "  for i = 1, n do\n"
+    "    local s = stored[i]\n"
+    "    if not s or not ge(s, ARGV[3 + i]) then newer = true break end\n"
+    "  end\n"
+    "  if not newer then return {0, 0} end\n"
     "end\n"
-    "if not newer then return {0, lost} end\n"
     "local m = tonumber(ARGV[n + 6])\n"
     "local a = n + 7\n"
     "for e = 1, m do\n"
@@ -151,7 +204,8 @@ static const char ps_redis_script[] =
     "for i = 1, n do redis.call('HSET', wm, fields[i], ARGV[3 + i]) end\n"
     "redis.call('SADD', KEYS[11], ARGV[1])\n"
     "for k = 1, #KEYS do redis.call('PEXPIREAT', KEYS[k], ARGV[n + 4]) end\n"
-    "return {1, lost}\n";
+    "if mode == 'R' then return {1, 1} end\n"
+    "return {1, 0}\n";
 
 static const char *ps_redis_key_suffix[PS_REDIS_NKEYS] = {
     "totals", "req", "err", "bytes_in", "bytes_out", "lat_sum_us",
@@ -168,6 +222,13 @@ typedef struct {
     size_t     argc;
     size_t     cap;
     unsigned   errors;                      /* error replies so far */
+    size_t     mode_arg;                    /* index of the mode byte */
+    uint64_t   zone_id;                     /* for a repair of the hour */
+    uint64_t  *pos;
+    uint32_t   nrings;
+    uint64_t   expire_ms;
+    size_t     repair_keys;                 /* a repair batch: logged */
+    uint64_t   repair_requests;
 } ps_redis_batch_t;
 
 /* One (hour, client) of the client buffer; len 0 is the hour's fold. */
@@ -200,6 +261,8 @@ typedef struct {
 
     int64_t            flushed[8];          /* hours this process wrote */
     unsigned           nflushed;
+
+    ps_redis_repair_t *repair;              /* what it handed per hour */
 } ps_redis_t;
 
 static int ps_redis_connect_ctx(const char *host, unsigned port,
@@ -292,8 +355,10 @@ ps_sink_redis_create(const ps_config_t *cfg)
     r->node_id = strdup(cfg->node_id ? cfg->node_id : "default");
     r->clients = malloc((PS_REDIS_CLIENTS_MAX + 64) * sizeof(*r->clients));
     r->slots = calloc(PS_REDIS_CLIENT_SLOTS, sizeof(*r->slots));
+    r->repair = ps_redis_repair_create(cfg->max_keys_per_hour,
+                                       PS_REDIS_REPAIR_CLIENTS_MAX);
     if (r->host == NULL || r->node_id == NULL || r->clients == NULL
-        || r->slots == NULL)
+        || r->slots == NULL || r->repair == NULL)
     {
         goto fail;
     }
@@ -318,6 +383,7 @@ fail:
         free(r->node_id);
         free(r->clients);
         free(r->slots);
+        ps_redis_repair_destroy(r->repair);
         free(r);
     }
     free(sink);
@@ -671,6 +737,7 @@ ps_redis_batch_free(ps_redis_batch_t *bt)
     ps_buf_free(&bt->bytes);
     free(bt->off);
     free(bt->len);
+    free(bt->pos);
     memset(bt, 0, sizeof(*bt));
 }
 
@@ -721,25 +788,51 @@ ps_redis_mark_flushed(ps_redis_t *r, int64_t hour)
 }
 
 
-/* Builds the script keys and arguments of one hour; 0 or -1. */
+/* Appends a count argument patched by ps_redis_patch_count(); its index. */
 static int
-ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
-    uint64_t zone_id, const ps_agg_table_t *delta, const uint64_t *pos,
-    uint32_t nrings, uint64_t expire_ms)
+ps_redis_count_placeholder(ps_redis_batch_t *bt, size_t *idx)
 {
-    char                   prefix[64], key[160];
-    size_t                 i, n, cnt_off, ncnt;
-    uint32_t               ring;
-    uint64_t               tot[11], folded;
-    const ps_agg_entry_t  *e;
-    const ps_redis_client_t *c;
-    unsigned               k;
-    int                    kn;
+    *idx = bt->argc;
+    return ps_redis_arg(bt, "0000000000", 10);
+}
+
+
+static void
+ps_redis_patch_count(ps_redis_batch_t *bt, size_t idx, size_t n)
+{
+    char  s[16];
+
+    /* the script reads it with tonumber(): leading zeros are fine */
+    snprintf(s, sizeof(s), "%010zu", n);
+    memcpy(bt->bytes.data + bt->off[idx], s, 10);
+}
+
+
+/* Starts a batch of hour: keys, node, zone, positions, expiry and mode
+ * ('0' first write, '1' this sink wrote the hour before and can repair
+ * it, 'R' repair); 0 or -1. */
+static int
+ps_redis_batch_head(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
+    uint64_t zone_id, const uint64_t *pos, uint32_t nrings,
+    uint64_t expire_ms, char mode)
+{
+    char      prefix[64], key[160];
+    uint32_t  ring;
+    unsigned  k;
+    int       kn;
 
     memset(bt, 0, sizeof(*bt));
     bt->hour = hour;
-    ps_redis_key_prefix(prefix, sizeof(prefix), hour);
+    bt->zone_id = zone_id;
+    bt->nrings = nrings;
+    bt->expire_ms = expire_ms;
+    bt->pos = malloc((nrings ? nrings : 1) * sizeof(*bt->pos));
+    if (bt->pos == NULL) {
+        return -1;
+    }
+    memcpy(bt->pos, pos, nrings * sizeof(*bt->pos));
 
+    ps_redis_key_prefix(prefix, sizeof(prefix), hour);
     for (k = 0; k < PS_REDIS_NKEYS; k++) {
         kn = snprintf(key, sizeof(key), "%s%s%s", prefix,
                       ps_redis_key_suffix[k],
@@ -760,16 +853,110 @@ ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
             return -1;
         }
     }
-    if (ps_redis_arg_u64(bt, expire_ms) != 0
-        || ps_redis_arg(bt, ps_redis_was_flushed(r, hour) ? "1" : "0", 1)
-           != 0)
+    if (ps_redis_arg_u64(bt, expire_ms) != 0) {
+        return -1;
+    }
+    bt->mode_arg = bt->argc;
+    return ps_redis_arg(bt, &mode, 1);
+}
+
+
+/* Appends one field (the parts joined by tabs) with its counters and
+ * adds them to tot[11]; 0 or -1. */
+static int
+ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
+    const size_t *plen, unsigned nparts, const ps_redis_repair_entry_t *v,
+    uint64_t *tot)
+{
+    unsigned  k;
+
+    if (ps_redis_arg(bt, part[0], plen[0]) != 0) {
+        return -1;
+    }
+    for (k = 1; k < nparts; k++) {
+        if (ps_buf_putc(&bt->bytes, '\t') != 0
+            || ps_buf_append(&bt->bytes, part[k], plen[k]) != 0)
+        {
+            return -1;
+        }
+    }
+    bt->len[bt->argc - 1] = bt->bytes.len - bt->off[bt->argc - 1];
+
+    if (ps_redis_arg_u64(bt, v->requests) != 0
+        || ps_redis_arg_u64(bt, v->errors) != 0
+        || ps_redis_arg_u64(bt, v->bytes_in) != 0
+        || ps_redis_arg_u64(bt, v->bytes_out) != 0
+        || ps_redis_arg_u64(bt, v->latency_sum_us) != 0
+        || ps_redis_arg_u64(bt, v->latency_max_us) != 0)
     {
         return -1;
     }
 
-    /* entry count, patched once known */
-    cnt_off = bt->argc;
-    if (ps_redis_arg(bt, "0000000000", 10) != 0) {
+    tot[0] += v->requests;
+    tot[1] += v->errors;
+    for (k = 0; k < 5; k++) {
+        tot[2 + k] += v->status[k];
+    }
+    tot[7] += v->bytes_in;
+    tot[8] += v->bytes_out;
+    tot[9] += v->latency_sum_us;
+    if (v->latency_max_us > tot[10]) {
+        tot[10] = v->latency_max_us;
+    }
+    return 0;
+}
+
+
+static int
+ps_redis_batch_totals(ps_redis_batch_t *bt, const uint64_t *tot)
+{
+    unsigned  k;
+
+    for (k = 0; k < 11; k++) {
+        if (ps_redis_arg_u64(bt, tot[k]) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+/* Ends a batch: the folded clients' requests and the clients:top size. */
+static int
+ps_redis_batch_tail(ps_redis_t *r, ps_redis_batch_t *bt, uint64_t folded)
+{
+    if (ps_redis_arg_u64(bt, folded) != 0) {
+        return -1;
+    }
+    return ps_redis_arg_u64(bt, r->top_clients);
+}
+
+
+/* Builds the script keys and arguments of one hour from the delta and
+ * the client buffer; 0 or -1. */
+static int
+ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
+    uint64_t zone_id, const ps_agg_table_t *delta, const uint64_t *pos,
+    uint32_t nrings, uint64_t expire_ms)
+{
+    size_t                    i, n, cnt, ncnt;
+    uint64_t                  tot[11], folded;
+    const ps_agg_entry_t     *e;
+    const ps_redis_client_t  *c;
+    ps_redis_repair_entry_t   v;
+    const char               *part[3];
+    size_t                    plen[3];
+    char                      mode;
+
+    /* the loss of an hour is repaired only by a sink that wrote it
+     * before and holds its whole contribution */
+    mode = ps_redis_was_flushed(r, hour)
+           && ps_redis_repair_hour(r->repair, hour) != NULL ? '1' : '0';
+
+    if (ps_redis_batch_head(r, bt, hour, zone_id, pos, nrings, expire_ms,
+                            mode) != 0
+        || ps_redis_count_placeholder(bt, &cnt) != 0)
+    {
         return -1;
     }
 
@@ -782,55 +969,32 @@ ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
             continue;
         }
 
-        /* field: host \t method \t path */
-        if (ps_redis_arg(bt, e->host, e->host_len) != 0
-            || ps_buf_putc(&bt->bytes, '\t') != 0
-            || ps_buf_append(&bt->bytes, e->method, e->method_len) != 0
-            || ps_buf_putc(&bt->bytes, '\t') != 0
-            || ps_buf_append(&bt->bytes, e->path, e->path_len) != 0)
-        {
+        part[0] = e->host;
+        plen[0] = e->host_len;
+        part[1] = e->method;
+        plen[1] = e->method_len;
+        part[2] = e->path;
+        plen[2] = e->path_len;
+        v.requests = e->requests;
+        memcpy(v.status, e->status, sizeof(v.status));
+        v.errors = e->errors;
+        v.bytes_in = e->bytes_in;
+        v.bytes_out = e->bytes_out;
+        v.latency_sum_us = e->latency_sum_us;
+        v.latency_max_us = e->latency_max_us;
+        if (ps_redis_batch_field(bt, part, plen, 3, &v, tot) != 0) {
             return -1;
-        }
-        bt->len[bt->argc - 1] = bt->bytes.len - bt->off[bt->argc - 1];
-
-        if (ps_redis_arg_u64(bt, e->requests) != 0
-            || ps_redis_arg_u64(bt, e->errors) != 0
-            || ps_redis_arg_u64(bt, e->bytes_in) != 0
-            || ps_redis_arg_u64(bt, e->bytes_out) != 0
-            || ps_redis_arg_u64(bt, e->latency_sum_us) != 0
-            || ps_redis_arg_u64(bt, e->latency_max_us) != 0)
-        {
-            return -1;
-        }
-
-        tot[0] += e->requests;
-        tot[1] += e->errors;
-        for (k = 0; k < 5; k++) {
-            tot[2 + k] += e->status[k];
-        }
-        tot[7] += e->bytes_in;
-        tot[8] += e->bytes_out;
-        tot[9] += e->latency_sum_us;
-        if (e->latency_max_us > tot[10]) {
-            tot[10] = e->latency_max_us;
         }
         ncnt++;
     }
+    ps_redis_patch_count(bt, cnt, ncnt);
 
-    snprintf(key, sizeof(key), "%010zu", ncnt);
-    memcpy(bt->bytes.data + bt->off[cnt_off], key, 10);
-    /* the script reads it with tonumber(): leading zeros are fine */
-
-    for (k = 0; k < 11; k++) {
-        if (ps_redis_arg_u64(bt, tot[k]) != 0) {
-            return -1;
-        }
-    }
-
-    cnt_off = bt->argc;
-    if (ps_redis_arg(bt, "0000000000", 10) != 0) {
+    if (ps_redis_batch_totals(bt, tot) != 0
+        || ps_redis_count_placeholder(bt, &cnt) != 0)
+    {
         return -1;
     }
+
     ncnt = 0;
     folded = 0;
     for (i = 0; i < r->nclients; i++) {
@@ -849,19 +1013,85 @@ ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
         }
         ncnt++;
     }
-    snprintf(key, sizeof(key), "%010zu", ncnt);
-    memcpy(bt->bytes.data + bt->off[cnt_off], key, 10);
+    ps_redis_patch_count(bt, cnt, ncnt);
 
-    if (ps_redis_arg_u64(bt, folded) != 0) {
+    return ps_redis_batch_tail(r, bt, folded);
+}
+
+
+/* Replaces bt by the repair of its hour: this sink's whole contribution
+ * to the hour (the batch's own delta included, see ps_redis_remember()),
+ * with the batch's positions; 0, or -1 (bt is then unchanged). */
+static int
+ps_redis_build_repair(ps_redis_t *r, ps_redis_batch_t *bt)
+{
+    const ps_redis_repair_hour_t  *h;
+    ps_redis_batch_t               rb;
+    size_t                         i, cnt;
+    uint64_t                       tot[11];
+    const char                    *part[1];
+    size_t                         plen[1];
+
+    h = ps_redis_repair_hour(r->repair, bt->hour);
+    if (h == NULL) {
         return -1;
     }
 
-    return ps_redis_arg_u64(bt, r->top_clients);
+    if (ps_redis_batch_head(r, &rb, bt->hour, bt->zone_id, bt->pos,
+                            bt->nrings, bt->expire_ms, 'R') != 0
+        || ps_redis_count_placeholder(&rb, &cnt) != 0)
+    {
+        goto fail;
+    }
+
+    memset(tot, 0, sizeof(tot));
+    for (i = 0; i < h->nentries; i++) {
+        part[0] = h->entries[i].field;
+        plen[0] = h->entries[i].field_len;
+        if (ps_redis_batch_field(&rb, part, plen, 1, &h->entries[i], tot)
+            != 0)
+        {
+            goto fail;
+        }
+    }
+    ps_redis_patch_count(&rb, cnt, h->nentries);
+
+    if (ps_redis_batch_totals(&rb, tot) != 0
+        || ps_redis_count_placeholder(&rb, &cnt) != 0)
+    {
+        goto fail;
+    }
+    for (i = 0; i < h->nclients; i++) {
+        if (ps_redis_arg(&rb, h->clients[i].text, h->clients[i].len) != 0
+            || ps_redis_arg_u64(&rb, h->clients[i].requests) != 0)
+        {
+            goto fail;
+        }
+    }
+    ps_redis_patch_count(&rb, cnt, h->nclients);
+
+    if (ps_redis_batch_tail(r, &rb, h->clients_folded) != 0) {
+        goto fail;
+    }
+
+    rb.repair_keys = h->nentries;
+    rb.repair_requests = tot[0];
+    ps_redis_batch_free(bt);
+    *bt = rb;
+    return 0;
+
+fail:
+
+    ps_redis_batch_free(&rb);
+    ps_log(PS_LOG_ERROR, "event=redis_repair_failed error=out_of_memory");
+    return -1;
 }
 
 
 /* Sends one batch (EVALSHA, EVAL after NOSCRIPT); 0 when Redis confirmed
- * it (applied now or before), -1 otherwise (the batch stays). */
+ * it (applied now or before), 1 when Redis lost the hour that this sink
+ * wrote before (nothing applied: send its repair), -1 otherwise (the
+ * batch stays). */
 static int
 ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
 {
@@ -871,6 +1101,7 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
     redisReply    *reply = NULL;
     char           nkeys[8], prefix[64];
     int            rc = -1, attempt;
+    long long      applied, lost;
 
     argc = 3 + bt->argc;
     argv = malloc(argc * sizeof(*argv));
@@ -935,7 +1166,10 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
         goto done;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+    {
         bt->errors++;
         ps_log(PS_LOG_WARN, "event=redis_script_error errors=%u "
                "error=\"unexpected reply type %d\"", bt->errors,
@@ -943,13 +1177,26 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
         goto done;
     }
 
-    if (reply->element[1]->integer == 1) {
-        ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
+    applied = reply->element[0]->integer;
+    lost = reply->element[1]->integer;
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
+
+    if (lost && !applied) {
+        /* nothing applied: the caller sends the repair of the hour */
         ps_log(PS_LOG_WARN, "event=redis_state_lost hour=%.10s "
-               "node=%s", prefix + 11, r->node_id);
+               "node=%s zone_id=%llu", prefix + 11, r->node_id,
+               (unsigned long long) bt->zone_id);
+        rc = 1;
+        goto done;
     }
 
-    if (reply->element[0]->integer == 0) {
+    if (lost) {
+        ps_log(PS_LOG_WARN, "event=redis_repaired hour=%.10s node=%s "
+               "zone_id=%llu keys=%zu requests=%llu", prefix + 11,
+               r->node_id, (unsigned long long) bt->zone_id,
+               bt->repair_keys, (unsigned long long) bt->repair_requests);
+
+    } else if (!applied) {
         ps_log(PS_LOG_DEBUG, "event=redis_batch_already_applied "
                "hour=%lld", (long long) bt->hour);
     }
@@ -973,10 +1220,19 @@ static int
 ps_redis_drain(ps_redis_t *r)
 {
     ps_redis_batch_t  *bt;
+    int                rc;
 
     while (r->next < r->nbatches) {
         bt = &r->batches[r->next];
-        if (ps_redis_send_batch(r, bt) != 0) {
+        rc = ps_redis_send_batch(r, bt);
+        if (rc == 1) {
+            if (ps_redis_build_repair(r, bt) != 0) {
+                /* cannot repair: the delta alone, as a first write */
+                bt->bytes.data[bt->off[bt->mode_arg]] = '0';
+            }
+            continue;
+        }
+        if (rc != 0) {
             if (bt->errors < PS_REDIS_BATCH_MAX_ERRORS) {
                 return -1;
             }
@@ -1012,13 +1268,64 @@ ps_redis_clients_clear(ps_redis_t *r)
 }
 
 
+/* Forgets the repair state of hours no longer repaired: all but the
+ * live hour and, for PS_REDIS_REPAIR_GRACE_S into it, the previous one
+ * (later hours are kept: clock skew between nginx and this host). */
+static void
+ps_redis_forget_old_hours(ps_redis_t *r, uint64_t now_ms)
+{
+    int64_t  now_s, live;
+
+    now_s = (int64_t) (now_ms / 1000);
+    live = ps_hour_of(now_s * PS_US_PER_SEC);
+    ps_redis_repair_keep_from(r->repair,
+                              now_s - live < PS_REDIS_REPAIR_GRACE_S
+                              ? live - 3600 : live);
+}
+
+
+/* Adds the delta and the client buffer, just taken into batches, to
+ * the repair state of their hours.  A batch is resent until Redis
+ * confirms it, so what is handed over here is what Redis will hold
+ * (short of a batch dropped after repeated error replies, which a later
+ * repair then writes after all). */
+static void
+ps_redis_remember(ps_redis_t *r, const ps_agg_table_t *delta)
+{
+    size_t                    i, n;
+    const ps_redis_client_t  *c;
+    int                       rc = 0;
+
+    n = ps_agg_count(delta);
+    for (i = 0; i < n; i++) {
+        if (ps_redis_repair_add_entry(r->repair, ps_agg_entry_at(delta, i))
+            < 0)
+        {
+            rc = -1;
+        }
+    }
+    for (i = 0; i < r->nclients; i++) {
+        c = &r->clients[i];
+        if (ps_redis_repair_add_client(r->repair, c->hour, c->text, c->len,
+                                       c->requests) < 0)
+        {
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
+        ps_log(PS_LOG_ERROR, "event=redis_repair_state_dropped "
+               "error=out_of_memory");
+    }
+}
+
+
 static int
 ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     const ps_agg_table_t *delta, const uint64_t *pos, uint32_t nrings)
 {
     ps_redis_t   *r = sink->impl;
-    int64_t      *hours;
-    size_t        nhours = 0, i, j, n;
+    int64_t      *hours, kept[PS_REDIS_REPAIR_HOURS];
+    size_t        nhours = 0, nkept, i, j, n;
     uint64_t      now_ms, expire_ms, dropped = 0;
 
     if (ps_redis_connect(sink) != 0) {
@@ -1030,9 +1337,15 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
         return -1;
     }
 
-    /* the distinct hours, oldest first */
+    now_ms = ps_redis_now_ms();
+    ps_redis_forget_old_hours(r, now_ms);
+
+    /* the distinct hours, oldest first; a kept hour this sink wrote
+     * before gets a batch even without a delta, so that a loss of Redis
+     * is found and repaired while no request comes */
     n = ps_agg_count(delta);
-    hours = malloc((n + r->nclients + 1) * sizeof(*hours));
+    hours = malloc((n + r->nclients + PS_REDIS_REPAIR_HOURS + 1)
+                   * sizeof(*hours));
     if (hours == NULL) {
         ps_log(PS_LOG_ERROR, "event=redis_flush_failed error=out_of_memory");
         return -1;
@@ -1040,6 +1353,12 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     for (i = 0; i < n + r->nclients; i++) {
         hours[nhours++] = i < n ? ps_agg_entry_at(delta, i)->hour
                                 : r->clients[i - n].hour;
+    }
+    nkept = ps_redis_repair_hours(r->repair, kept);
+    for (i = 0; i < nkept; i++) {
+        if (ps_redis_was_flushed(r, kept[i])) {
+            hours[nhours++] = kept[i];
+        }
     }
     qsort(hours, nhours, sizeof(hours[0]), ps_redis_cmp_hour);
     for (i = 0, j = 0; i < nhours; i++) {
@@ -1056,7 +1375,6 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
         return -1;
     }
 
-    now_ms = ps_redis_now_ms();
     for (i = 0; i < nhours; i++) {
         expire_ms = (uint64_t) (hours[i] + 3600) * 1000 + r->ttl_ms;
         if (hours[i] < 0 || expire_ms <= now_ms) {
@@ -1091,6 +1409,7 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     }
 
     /* the delta now lives in the batches: the pipeline may drop it */
+    ps_redis_remember(r, delta);
     ps_redis_clients_clear(r);
 
     if (ps_redis_drain(r) != 0) {
@@ -1194,6 +1513,7 @@ ps_redis_destroy(ps_sink_t *sink)
         free(r->node_id);
         free(r->clients);
         free(r->slots);
+        ps_redis_repair_destroy(r->repair);
         free(r);
     }
     free(sink);

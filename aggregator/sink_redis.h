@@ -2,7 +2,9 @@
  * Redis sink: a hot cache of per-hour counters, top-N sorted sets, unique
  * clients and top client addresses, every key under "pathstats:" with a
  * TTL, one hash tag per hour so that an hour's update is one Lua script
- * on one Redis Cluster slot.  Not durable: it never holds a ring back.
+ * on one Redis Cluster slot.  Not durable: it never holds a ring back;
+ * when Redis loses its data, the sink writes its own contribution to the
+ * live hour again from memory (see sink_redis.c).
  */
 
 #ifndef PS_SINK_REDIS_H

@@ -40,6 +40,7 @@ typedef struct {
     const char  *method;
     const char  *path;
     uint32_t     hlen, mlen, plen;
+    uint32_t     le_at;                /* 24h: its le[] in the window's */
     uint64_t     requests;
     uint64_t     errors;
     uint64_t     status[5];
@@ -51,13 +52,22 @@ typedef struct {
     uint64_t     last_us;
     double       p50, p95, p99;        /* us, capped at the max */
     uint64_t     unique;
-    uint64_t     le[PS_HIST_PROM_NLE]; /* 24h only */
 } snap_row_t;
 
 typedef struct {
     snap_row_t      *rows;             /* most requested first */
     size_t           n;
     size_t           cap;
+    uint64_t        *le;               /* 24h: PS_HIST_PROM_NLE per row,
+                                          apart: 88 bytes a row less */
+    size_t           le_cap;           /* rows */
+    size_t           total_rows;       /* keys in the window */
+    struct {                           /* the keys beyond the rows kept */
+        uint64_t     requests, errors, bytes_in, bytes_out;
+        uint64_t     latency_sum_us;
+        uint64_t     status[5];
+        uint64_t     le[PS_HIST_PROM_NLE];
+    } rest;
     ps_win_stats_t   total;
     int              shrunk;           /* rows cut to fit the buffer */
 } snap_window_t;
@@ -79,6 +89,8 @@ struct ps_snapshot_s {
     uint32_t           *order;
     size_t              order_cap;
     ps_snap_row_t      *prow[PS_SNAP_WINDOWS];
+    size_t              fit[PS_SNAP_WINDOWS];  /* rows that fit, when
+                                                  the last build shrank */
     uint32_t           *porder[PS_SNAP_WINDOWS][PS_SNAP_SORTS];
     uint64_t           *out;               /* 8-byte aligned */
     size_t              out_cap;
@@ -89,6 +101,10 @@ typedef struct {
     int             win;
     uint64_t        now_us;
 } collect_ctx_t;
+
+static int row_by_requests(const void *a, const void *b);
+static size_t rows_needed(const ps_snapshot_t *s);
+static void row_swap(snap_row_t *a, snap_row_t *b);
 
 
 ps_snapshot_t *
@@ -145,6 +161,7 @@ ps_snapshot_destroy(ps_snapshot_t *s)
 
     for (i = 0; i < PS_SNAP_WINDOWS; i++) {
         free(s->win[i].rows);
+        free(s->win[i].le);
         ps_win_stats_free(&s->win[i].total);
         free(s->prow[i]);
         for (k = 0; k < PS_SNAP_SORTS; k++) {
@@ -214,26 +231,144 @@ capped_percentile(const ps_hist_t *h, double q, uint64_t max_us)
 }
 
 
+/* The keys beyond the rows kept count in the window's rest. */
+static void
+rest_add(snap_window_t *sw, const snap_row_t *r, const uint64_t *le)
+{
+    int  i;
+
+    sw->rest.requests += r->requests;
+    sw->rest.errors += r->errors;
+    sw->rest.bytes_in += r->bytes_in;
+    sw->rest.bytes_out += r->bytes_out;
+    sw->rest.latency_sum_us += r->latency_sum_us;
+    for (i = 0; i < 5; i++) {
+        sw->rest.status[i] += r->status[i];
+    }
+    for (i = 0; le != NULL && i < PS_HIST_PROM_NLE; i++) {
+        sw->rest.le[i] += le[i];
+    }
+}
+
+
+/* rows[] is a heap while collecting: every row sorts before its
+ * parent, so the root is the row that sorts last (the one to drop) */
+static void
+heap_up(snap_row_t *rows, size_t i)
+{
+    size_t  p;
+
+    while (i > 0) {
+        p = (i - 1) / 2;
+        if (row_by_requests(&rows[i], &rows[p]) <= 0) {
+            break;
+        }
+        row_swap(&rows[i], &rows[p]);
+        i = p;
+    }
+}
+
+
+static void
+heap_down(snap_row_t *rows, size_t n, size_t i)
+{
+    size_t  l, w;
+
+    for ( ;; ) {
+        l = 2 * i + 1;
+        w = i;
+        if (l < n && row_by_requests(&rows[l], &rows[w]) > 0) {
+            w = l;
+        }
+        if (l + 1 < n && row_by_requests(&rows[l + 1], &rows[w]) > 0) {
+            w = l + 1;
+        }
+        if (w == i) {
+            return;
+        }
+        row_swap(&rows[i], &rows[w]);
+        i = w;
+    }
+}
+
+
+/*
+ * Keeps r (and its le, 24h only) if it is among the keep most requested
+ * rows so far, else adds it (or the row it pushes out) to the rest: the
+ * rows take keep x their size, not the number of keys.
+ */
+static int
+row_keep(snap_window_t *sw, const snap_row_t *r, const uint64_t *le,
+    size_t keep)
+{
+    snap_row_t  *rows;
+    uint64_t    *l;
+    size_t       cap, at;
+
+    if (sw->n < keep) {
+        if (sw->n == sw->cap) {
+            cap = sw->cap ? sw->cap * 2 : 256;
+            cap = cap < keep ? cap : keep;
+            rows = realloc(sw->rows, cap * sizeof(snap_row_t));
+            if (rows == NULL) {
+                return -1;
+            }
+            sw->rows = rows;
+            sw->cap = cap;
+        }
+
+        if (le != NULL && sw->le_cap < sw->cap) {
+            l = realloc(sw->le, sw->cap * PS_HIST_PROM_NLE
+                                * sizeof(uint64_t));
+            if (l == NULL) {
+                return -1;
+            }
+            sw->le = l;
+            sw->le_cap = sw->cap;
+        }
+
+        at = sw->n++;
+        sw->rows[at] = *r;
+        if (le != NULL) {
+            sw->rows[at].le_at = (uint32_t) at;
+            memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
+                   PS_HIST_PROM_NLE * sizeof(uint64_t));
+        }
+        heap_up(sw->rows, at);
+
+        return 0;
+    }
+
+    if (row_by_requests(r, &sw->rows[0]) >= 0) {
+        rest_add(sw, r, le);
+        return 0;
+    }
+
+    /* r sorts before the last row kept: that one goes */
+    at = sw->rows[0].le_at;
+    rest_add(sw, &sw->rows[0],
+             le != NULL ? &sw->le[at * PS_HIST_PROM_NLE] : NULL);
+    sw->rows[0] = *r;
+    if (le != NULL) {
+        sw->rows[0].le_at = (uint32_t) at;
+        memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
+               PS_HIST_PROM_NLE * sizeof(uint64_t));
+    }
+    heap_down(sw->rows, sw->n, 0);
+
+    return 0;
+}
+
+
 static int
 collect_row(void *ctx, const char *host, size_t hlen, const char *method,
     size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
 {
     collect_ctx_t  *c = ctx;
     snap_window_t  *sw = &c->s->win[c->win];
-    snap_row_t     *r;
-    size_t          cap;
+    snap_row_t      row, *r = &row;
+    uint64_t        le[PS_HIST_PROM_NLE];
 
-    if (sw->n == sw->cap) {
-        cap = sw->cap ? sw->cap * 2 : 256;
-        r = realloc(sw->rows, cap * sizeof(snap_row_t));
-        if (r == NULL) {
-            return -1;
-        }
-        sw->rows = r;
-        sw->cap = cap;
-    }
-
-    r = &sw->rows[sw->n++];
     memset(r, 0, sizeof(*r));
 
     r->host = host;
@@ -258,12 +393,20 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
 
     if (c->win == PS_SNAP_WIN_24H) {
         ps_hist_cumulative(&st->latency, ps_hist_prom_le_us,
-                           PS_HIST_PROM_NLE, r->le);
+                           PS_HIST_PROM_NLE, le);
     }
 
     if (c->win == PS_SNAP_WIN_1M) {
         ps_alerts_check(c->s->alerts, host, hlen, method, mlen, path, plen,
                         r->requests, r->errors, r->p95 / 1000, c->now_us);
+    }
+
+    sw->total_rows++;
+
+    if (row_keep(sw, r, c->win == PS_SNAP_WIN_24H ? le : NULL,
+                 rows_needed(c->s)) != 0)
+    {
+        return -1;
     }
 
     return ps_win_stats_merge(&sw->total, st);
@@ -371,6 +514,33 @@ order_cmp(const void *a, const void *b, void *arg)
 }
 
 
+/* How many rows, most requested first, a build can use: the rows shown
+ * (snapshot_max_rows) and the metrics' top_n (one more: the overflow
+ * key does not count there).  The rest is only summed. */
+static size_t
+rows_needed(const ps_snapshot_t *s)
+{
+    size_t  max_rows, top;
+
+    max_rows = s->cfg->snapshot_max_rows ? s->cfg->snapshot_max_rows
+                                         : 10000;
+    top = s->cfg->top_n + 1;
+
+    return max_rows > top ? max_rows : top;
+}
+
+
+static void
+row_swap(snap_row_t *a, snap_row_t *b)
+{
+    snap_row_t  t;
+
+    t = *a;
+    *a = *b;
+    *b = t;
+}
+
+
 static int
 is_other_key(const snap_row_t *r)
 {
@@ -394,6 +564,8 @@ collect(ps_snapshot_t *s, uint64_t now_us)
     for (i = 0; i < PS_SNAP_WINDOWS; i++) {
         sw = &s->win[i];
         sw->n = 0;
+        sw->total_rows = 0;
+        memset(&sw->rest, 0, sizeof(sw->rest));
         sw->shrunk = 0;
         ps_win_stats_reset(&sw->total);
 
@@ -406,6 +578,7 @@ collect(ps_snapshot_t *s, uint64_t now_us)
             return -1;
         }
 
+        /* the rows kept, most requested first */
         if (sw->n > 1) {
             qsort(sw->rows, sw->n, sizeof(snap_row_t), row_by_requests);
         }
@@ -515,8 +688,13 @@ static int
 render_window_info(ps_snapshot_t *s, int win, size_t shown, ps_buf_t *b)
 {
     snap_window_t  *sw = &s->win[win];
-    uint64_t        req = 0, err = 0, bin = 0, bout = 0;
+    uint64_t        req, err, bin, bout;
     size_t          i;
+
+    req = sw->rest.requests;
+    err = sw->rest.errors;
+    bin = sw->rest.bytes_in;
+    bout = sw->rest.bytes_out;
 
     for (i = shown; i < sw->n; i++) {
         req += sw->rows[i].requests;
@@ -530,9 +708,9 @@ render_window_info(ps_snapshot_t *s, int win, size_t shown, ps_buf_t *b)
                          "\"limited_by\":%s,"
                          "\"other\":{\"requests\":%llu,\"errors\":%llu,"
                          "\"bytes_in\":%llu,\"bytes_out\":%llu}}",
-                         window_names[win], window_seconds[win], sw->n,
-                         shown,
-                         shown == sw->n ? "null"
+                         window_names[win], window_seconds[win],
+                         sw->total_rows, shown,
+                         shown == sw->total_rows ? "null"
                          : sw->shrunk ? "\"snapshot_size\""
                          : "\"snapshot_max_rows\"",
                          (unsigned long long) req, (unsigned long long) err,
@@ -602,7 +780,7 @@ render_window_summary(ps_snapshot_t *s, int win, ps_buf_t *b)
                   (unsigned long long) t->errors, rate,
                   (double) t->requests / window_seconds[win],
                   (unsigned long long) t->bytes_in,
-                  (unsigned long long) t->bytes_out, sw->n,
+                  (unsigned long long) t->bytes_out, sw->total_rows,
                   (unsigned long long)
                       llround(ps_hll_cardinality(&t->clients))) != 0
            || put_ms(b, "avg", avg) != 0 || ps_buf_putc(b, ',') != 0
@@ -753,7 +931,7 @@ render_summary(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
 
 
 static void
-metrics_row(ps_metrics_path_t *m, const snap_row_t *r)
+metrics_row(ps_metrics_path_t *m, const snap_row_t *r, const uint64_t *le)
 {
     m->host = r->host;
     m->method = r->method;
@@ -764,7 +942,8 @@ metrics_row(ps_metrics_path_t *m, const snap_row_t *r)
     m->requests = r->requests;
     memcpy(m->status, r->status, sizeof(m->status));
     m->latency_sum_us = r->latency_sum_us;
-    memcpy(m->le, r->le, sizeof(m->le));
+    memcpy(m->le, &le[(size_t) r->le_at * PS_HIST_PROM_NLE],
+           sizeof(m->le));
 }
 
 
@@ -794,7 +973,7 @@ render_metrics(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
 
     for (i = 0; i < sw->n; i++) {
         if (n < max && !is_other_key(&sw->rows[i])) {
-            metrics_row(&top[n++], &sw->rows[i]);
+            metrics_row(&top[n++], &sw->rows[i], sw->le);
             continue;
         }
 
@@ -804,8 +983,19 @@ render_metrics(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
             other.status[c] += sw->rows[i].status[c];
         }
         for (k = 0; k < PS_HIST_PROM_NLE; k++) {
-            other.le[k] += sw->rows[i].le[k];
+            other.le[k] += sw->le[(size_t) sw->rows[i].le_at
+                                  * PS_HIST_PROM_NLE + k];
         }
+    }
+
+    /* and the keys beyond the rows kept */
+    other.requests += sw->rest.requests;
+    other.latency_sum_us += sw->rest.latency_sum_us;
+    for (c = 0; c < 5; c++) {
+        other.status[c] += sw->rest.status[c];
+    }
+    for (k = 0; k < PS_HIST_PROM_NLE; k++) {
+        other.le[k] += sw->rest.le[k];
     }
 
     memset(&overall, 0, sizeof(overall));
@@ -1051,7 +1241,7 @@ int
 ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     uint64_t now_us, size_t cap, const void **out, size_t *len)
 {
-    size_t    limit[PS_SNAP_WINDOWS], total, max_rows;
+    size_t    limit[PS_SNAP_WINDOWS], total, max_rows, n;
     uint64_t  t0;
     int       w, any;
 
@@ -1068,6 +1258,14 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
 
     for (w = 0; w < PS_SNAP_WINDOWS; w++) {
         limit[w] = s->win[w].n < max_rows ? s->win[w].n : max_rows;
+
+        /* the last build had to shrink: start near what fitted then
+         * (an eighth more, so that it grows back) rather than render
+         * everything once more only to find it too large */
+        if (s->fit[w] > 0 && s->fit[w] + s->fit[w] / 8 + 1 < limit[w]) {
+            limit[w] = s->fit[w] + s->fit[w] / 8 + 1;
+            s->win[w].shrunk = 1;
+        }
     }
 
     for ( ;; ) {
@@ -1081,10 +1279,14 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
             break;
         }
 
+        /* rows make up most of the size: scale them to fit, with a
+         * margin (halve when that would not shrink them) */
         any = 0;
         for (w = 0; w < PS_SNAP_WINDOWS; w++) {
             if (limit[w] > 0) {
-                limit[w] /= 2;
+                n = (size_t) ((double) limit[w] * 0.9 * (double) cap
+                              / (double) total);
+                limit[w] = n < limit[w] ? n : limit[w] / 2;
                 s->win[w].shrunk = 1;
                 any = 1;
             }
@@ -1102,6 +1304,10 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
                    "reason=too_large size=%zu buffer=%zu", total, cap);
             return -1;
         }
+    }
+
+    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+        s->fit[w] = s->win[w].shrunk ? limit[w] : 0;
     }
 
     s->last_gen_seconds = (double) (ps_mono_us() - t0) / 1e6;

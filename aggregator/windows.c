@@ -35,16 +35,47 @@ typedef struct {
     uint32_t       cap;
 } win_level_t;
 
+/*
+ * A second bucket: what a second needs of ps_win_stats_t in 96 bytes
+ * instead of 168 (there are up to 60 a key): 32-bit counts (no key gets
+ * 2^32 requests in one second), first and last seen as offsets in the
+ * second, errors = the 5xx count (as stats_add() counts them), and no
+ * clients.
+ */
+typedef struct {
+    int64_t     t;
+    uint32_t    requests;
+    uint32_t    status[5];
+    uint32_t    first_off;          /* us after the second's start */
+    uint32_t    last_off;
+    uint64_t    bytes_in;
+    uint64_t    bytes_out;
+    uint64_t    latency_sum_us;
+    uint64_t    latency_max_us;
+    ps_hist_t   latency;
+} win_sec_t;
+
+typedef struct {
+    win_sec_t  *b;                  /* ascending t */
+    uint32_t    n;
+    uint32_t    cap;
+} win_sec_level_t;
+
 typedef struct win_key_s  win_key_t;
 
 struct win_key_s {
     win_key_t    *next;             /* hash chain */
     uint64_t      hash;
-    char         *host;             /* one allocation: host, method, path */
+    char         *host;             /* into text: host, method, path */
     char         *method;
     char         *path;
     uint32_t      hlen, mlen, plen;
+    int64_t       sealed_hour;      /* minutes of hours up to this one
+                                       are in the hour level */
+    win_sec_level_t  sec;           /* the seconds: level[LEVEL_SEC]
+                                       stays empty */
     win_level_t   level[PS_WIN_COUNT];
+    char          text[];           /* allocated with the key */
 };
 
 typedef struct win_client_s  win_client_t;
@@ -76,27 +107,53 @@ struct ps_windows_s {
 };
 
 
+static inline uint64_t
+win_mix(uint64_t h, uint64_t v)
+{
+    h ^= v * 0x9e3779b97f4a7c15ULL;
+    h = (h << 31) | (h >> 33);
+    return h * 0xbf58476d1ce4e5b9ULL;
+}
+
+
+/* Multiply-rotate over 8-byte words (a byte at a time costs a multiply
+ * per byte on the per-record path); the length goes into the last word
+ * so that "ab"+"c" and "a"+"bc" differ. */
+static uint64_t
+win_hash_bytes(uint64_t h, const char *p, size_t len)
+{
+    uint64_t  w;
+    size_t    left;
+
+    for (left = len; left >= 8; left -= 8, p += 8) {
+        memcpy(&w, p, 8);
+        h = win_mix(h, w);
+    }
+
+    w = 0;
+    if (left > 0) {
+        memcpy(&w, p, left);
+    }
+
+    return win_mix(h, w ^ ((uint64_t) len << 56));
+}
+
+
 static uint64_t
 win_hash(const char *host, size_t hlen, const char *method, size_t mlen,
     const char *path, size_t plen)
 {
     uint64_t  h = 0xcbf29ce484222325ULL;
-    size_t    i;
 
-#define FNV(p, n)                                                            \
-    for (i = 0; i < (n); i++) {                                              \
-        h ^= (unsigned char) (p)[i];                                         \
-        h *= 0x100000001b3ULL;                                               \
-    }                                                                        \
-    h ^= 0xff;                                                               \
-    h *= 0x100000001b3ULL;
+    h = win_hash_bytes(h, host, hlen);
+    h = win_hash_bytes(h, method, mlen);
+    h = win_hash_bytes(h, path, plen);
 
-    FNV(host, hlen)
-    FNV(method, mlen)
-    FNV(path, plen)
-#undef FNV
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
 
-    return h ^ (h >> 29);
+    return h;
 }
 
 
@@ -222,7 +279,11 @@ key_free(win_key_t *k)
         free(k->level[l].b);
     }
 
-    free(k->host);
+    for (i = 0; i < k->sec.n; i++) {
+        ps_hist_free(&k->sec.b[i].latency);
+    }
+    free(k->sec.b);
+
     free(k);
 }
 
@@ -317,14 +378,12 @@ key_get(ps_windows_t *w, const char *host, size_t hlen, const char *method,
         return NULL;
     }
 
-    k = calloc(1, sizeof(*k));
-    p = malloc(hlen + mlen + plen + 3);
-    if (k == NULL || p == NULL) {
-        free(k);
-        free(p);
+    k = calloc(1, sizeof(*k) + hlen + mlen + plen + 3);
+    if (k == NULL) {
         return NULL;
     }
 
+    p = k->text;
     k->host = p;
     memcpy(p, host, hlen);
     p[hlen] = '\0';
@@ -338,12 +397,13 @@ key_get(ps_windows_t *w, const char *host, size_t hlen, const char *method,
     k->mlen = (uint32_t) mlen;
     k->plen = (uint32_t) plen;
     k->hash = h;
+    k->sealed_hour = INT64_MIN;
 
     k->next = w->table[h & w->mask];
     w->table[h & w->mask] = k;
     w->nkeys++;
 
-    if (w->nkeys > (w->mask + 1) * 2) {
+    if (w->nkeys > w->mask + 1) {
         table_grow(w);
     }
 
@@ -399,7 +459,8 @@ level_bucket(win_level_t *lv, int64_t t)
     }
 
     if (lv->n == lv->cap) {
-        cap = lv->cap ? lv->cap * 2 : 2;
+        /* most keys have one minute and one hour bucket: start at 1 */
+        cap = lv->cap ? lv->cap * 2 : 1;
         b = realloc(lv->b, cap * sizeof(win_bucket_t));
         if (b == NULL) {
             return NULL;
@@ -417,12 +478,129 @@ level_bucket(win_level_t *lv, int64_t t)
 }
 
 
+/* The second bucket t, created in order if needed (as level_bucket()). */
+static win_sec_t *
+sec_bucket(win_sec_level_t *lv, int64_t t)
+{
+    win_sec_t  *b;
+    uint32_t    i, cap;
+
+    if (lv->n > 0 && lv->b[lv->n - 1].t == t) {
+        return &lv->b[lv->n - 1];
+    }
+
+    i = lv->n;
+    while (i > 0 && lv->b[i - 1].t > t) {
+        i--;
+    }
+
+    if (i > 0 && lv->b[i - 1].t == t) {
+        return &lv->b[i - 1];
+    }
+
+    if (lv->n == lv->cap) {
+        cap = lv->cap ? lv->cap * 2 : 2;
+        b = realloc(lv->b, cap * sizeof(win_sec_t));
+        if (b == NULL) {
+            return NULL;
+        }
+        lv->b = b;
+        lv->cap = cap;
+    }
+
+    memmove(&lv->b[i + 1], &lv->b[i], (lv->n - i) * sizeof(win_sec_t));
+    lv->n++;
+    memset(&lv->b[i], 0, sizeof(win_sec_t));
+    lv->b[i].t = t;
+    ps_hist_init(&lv->b[i].latency);
+
+    return &lv->b[i];
+}
+
+
 static int
-stats_add(ps_win_stats_t *st, unsigned status, uint64_t request_us,
-    uint64_t bytes_in, uint64_t bytes_out, const uint64_t *client_hash,
+sec_add(win_sec_t *b, unsigned status, uint64_t request_us,
+    unsigned hist_index, uint64_t bytes_in, uint64_t bytes_out,
     uint64_t time_us)
 {
-    if (ps_hist_add(&st->latency, request_us) != 0) {
+    uint32_t  off;
+
+    if (ps_hist_add_bucket(&b->latency, hist_index, 1) != 0) {
+        return -1;
+    }
+
+    off = (uint32_t) (time_us - (uint64_t) b->t * 1000000ULL);
+
+    if (b->requests == 0 || off < b->first_off) {
+        b->first_off = off;
+    }
+    if (off > b->last_off) {
+        b->last_off = off;
+    }
+
+    b->requests++;
+    if (status >= 100 && status <= 599) {
+        b->status[status / 100 - 1]++;
+    }
+
+    b->bytes_in += bytes_in;
+    b->bytes_out += bytes_out;
+    b->latency_sum_us += request_us;
+    if (request_us > b->latency_max_us) {
+        b->latency_max_us = request_us;
+    }
+
+    return 0;
+}
+
+
+/* dst += a second bucket; 0 or -1. */
+static int
+sec_merge(ps_win_stats_t *dst, const win_sec_t *b)
+{
+    uint64_t  first, last;
+    int       i;
+
+    if (b->requests == 0) {
+        return 0;
+    }
+
+    if (ps_hist_merge(&dst->latency, &b->latency) != 0) {
+        return -1;
+    }
+
+    first = (uint64_t) b->t * 1000000ULL + b->first_off;
+    last = (uint64_t) b->t * 1000000ULL + b->last_off;
+
+    if (dst->requests == 0 || first < dst->first_seen_us) {
+        dst->first_seen_us = first;
+    }
+    if (last > dst->last_seen_us) {
+        dst->last_seen_us = last;
+    }
+    if (b->latency_max_us > dst->latency_max_us) {
+        dst->latency_max_us = b->latency_max_us;
+    }
+
+    dst->requests += b->requests;
+    dst->errors += b->status[4];
+    for (i = 0; i < 5; i++) {
+        dst->status[i] += b->status[i];
+    }
+    dst->bytes_in += b->bytes_in;
+    dst->bytes_out += b->bytes_out;
+    dst->latency_sum_us += b->latency_sum_us;
+
+    return 0;
+}
+
+
+static int
+stats_add(ps_win_stats_t *st, unsigned status, uint64_t request_us,
+    unsigned hist_index, uint64_t bytes_in, uint64_t bytes_out,
+    const uint64_t *client_hash, uint64_t time_us)
+{
+    if (ps_hist_add_bucket(&st->latency, hist_index, 1) != 0) {
         return -1;
     }
 
@@ -528,6 +706,8 @@ ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
 {
     win_key_t     *k;
     win_bucket_t  *b;
+    win_sec_t     *sb;
+    unsigned       hist_index;
     int            l, rc = 0;
 
     k = key_get_or_other(w, host, hlen, method, mlen, path, plen, 1);
@@ -535,12 +715,37 @@ ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
         return -1;
     }
 
-    for (l = 0; l < PS_WIN_COUNT; l++) {
+    hist_index = ps_hist_bucket_of(request_us);
+
+    sb = sec_bucket(&k->sec, (int64_t) (time_us / 1000000ULL));
+    if (sb == NULL
+        || sec_add(sb, status, request_us, hist_index, bytes_in, bytes_out,
+                   time_us) != 0)
+    {
+        rc = -1;
+    }
+
+    /*
+     * Seconds and minutes only: the hour level gets the minutes of an
+     * hour once the hour is over (seal(), from ps_windows_expire()), and
+     * the 24h window adds the minutes not sealed yet.  A late record of
+     * an hour already sealed goes to its hour bucket directly.
+     */
+    for (l = LEVEL_MIN; l < PS_WIN_COUNT; l++) {
+        if (l == LEVEL_HOUR && (int64_t) (time_us / level_period_us[l])
+                               > k->sealed_hour)
+        {
+            break;
+        }
+
         b = level_bucket(&k->level[l],
                          (int64_t) (time_us / level_period_us[l]));
+
+        /* no clients in second buckets: the 1m window takes its unique
+         * clients from the minute level (see ps_windows_foreach) */
         if (b == NULL
-            || stats_add(&b->st, status, request_us, bytes_in, bytes_out,
-                         client_hash, time_us) != 0)
+            || stats_add(&b->st, status, request_us, hist_index, bytes_in,
+                         bytes_out, client_hash, time_us) != 0)
         {
             rc = -1;
         }
@@ -593,6 +798,42 @@ ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
 }
 
 
+/* Merges the minute buckets of the hours before now_hour that are not
+ * sealed yet into their hour buckets; 0 or -1 (out of memory). */
+static int
+seal(win_key_t *k, int64_t now_hour)
+{
+    win_level_t   *mlv = &k->level[LEVEL_MIN];
+    win_bucket_t  *hb;
+    int64_t        hour;
+    uint32_t       i;
+    int            rc = 0;
+
+    if (now_hour - 1 <= k->sealed_hour) {
+        return 0;
+    }
+
+    for (i = 0; i < mlv->n; i++) {
+        hour = mlv->b[i].t / 60;
+        if (hour <= k->sealed_hour) {
+            continue;
+        }
+        if (hour >= now_hour) {
+            break;
+        }
+
+        hb = level_bucket(&k->level[LEVEL_HOUR], hour);
+        if (hb == NULL || ps_win_stats_merge(&hb->st, &mlv->b[i].st) != 0) {
+            rc = -1;
+        }
+    }
+
+    k->sealed_hour = now_hour - 1;
+
+    return rc;
+}
+
+
 void
 ps_windows_expire(ps_windows_t *w, uint64_t now_us)
 {
@@ -609,6 +850,14 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
 
         while ((k = *pk) != NULL) {
             live = 0;
+
+            /* before any minute bucket leaves */
+            if (seal(k, (int64_t) (now_us / level_period_us[LEVEL_HOUR]))
+                != 0)
+            {
+                ps_log(PS_LOG_WARN, "event=windows_seal_failed "
+                       "reason=no_memory");
+            }
 
             for (l = 0; l < PS_WIN_COUNT; l++) {
                 lv = &k->level[l];
@@ -635,6 +884,28 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
 
                 live |= (lv->n > 0);
             }
+
+            oldest = (int64_t) (now_us / 1000000ULL) - 60;
+
+            for (drop = 0; drop < k->sec.n && k->sec.b[drop].t <= oldest;
+                 drop++)
+            {
+                ps_hist_free(&k->sec.b[drop].latency);
+            }
+
+            if (drop > 0) {
+                memmove(k->sec.b, k->sec.b + drop,
+                        (k->sec.n - drop) * sizeof(win_sec_t));
+                k->sec.n -= drop;
+            }
+
+            if (k->sec.n == 0 && k->sec.cap > 0) {
+                free(k->sec.b);
+                k->sec.b = NULL;
+                k->sec.cap = 0;
+            }
+
+            live |= (k->sec.n > 0);
 
             if (!live) {
                 *pk = k->next;
@@ -676,6 +947,141 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
 }
 
 
+/*
+ * One key of the 1m window: the second buckets from first on, and as
+ * unique clients the union of the key's minute buckets that overlap the
+ * window (second buckets keep no clients).  So the 1m unique_clients
+ * is exact when the window is one whole minute and otherwise counts the
+ * clients of up to 59 seconds before the window too: an upper bound
+ * over at most the last two minutes.  Requests, statuses, bytes and
+ * latencies stay exact.
+ */
+static int
+foreach_1m(ps_windows_t *w, win_key_t *k, int64_t oldest,
+    int64_t first_minute, ps_win_key_fn fn, void *ctx)
+{
+    win_level_t  *mlv = &k->level[LEVEL_MIN];
+    uint32_t      i, m, nm;
+    int           rc, borrowed = 0;
+
+    /* buckets are ascending: skip the expired ones */
+    for (i = 0; i < k->sec.n && k->sec.b[i].t <= oldest; i++) {
+        /* void */
+    }
+
+    if (i == k->sec.n) {
+        return 0;
+    }
+
+    ps_win_stats_reset(&w->scratch);
+
+    for ( /* void */ ; i < k->sec.n; i++) {
+        if (sec_merge(&w->scratch, &k->sec.b[i]) != 0) {
+            return -1;
+        }
+    }
+
+    if (w->scratch.requests == 0) {
+        return 0;
+    }
+
+    for (m = 0; m < mlv->n && mlv->b[m].t < first_minute; m++) {
+        /* void */
+    }
+
+    nm = mlv->n - m;
+
+    if (nm == 1) {
+        /* one minute: lend its clients, no copy (given back below) */
+        w->scratch.clients = mlv->b[m].st.clients;
+        borrowed = 1;
+
+    } else {
+        for ( /* void */ ; m < mlv->n; m++) {
+            if (ps_hll_merge(&w->scratch.clients, &mlv->b[m].st.clients)
+                != 0)
+            {
+                return -1;
+            }
+        }
+    }
+
+    rc = fn(ctx, k->host, k->hlen, k->method, k->mlen, k->path, k->plen,
+            &w->scratch);
+
+    if (borrowed) {
+        ps_hll_init(&w->scratch.clients);
+    }
+
+    return rc;
+}
+
+
+/*
+ * One key of the 24h window: its hour buckets after oldest and the
+ * minute buckets not sealed into them yet (the current hour's).
+ */
+static int
+foreach_24h(ps_windows_t *w, win_key_t *k, int64_t oldest, ps_win_key_fn fn,
+    void *ctx)
+{
+    win_level_t           *hlv = &k->level[LEVEL_HOUR];
+    win_level_t           *mlv = &k->level[LEVEL_MIN];
+    const ps_win_stats_t  *one = NULL;
+    int64_t                hour;
+    uint32_t               i, n = 0;
+
+    for (i = 0; i < hlv->n; i++) {
+        if (hlv->b[i].t > oldest) {
+            one = &hlv->b[i].st;
+            n++;
+        }
+    }
+
+    for (i = 0; i < mlv->n; i++) {
+        hour = mlv->b[i].t / 60;
+        if (hour > k->sealed_hour && hour > oldest) {
+            one = &mlv->b[i].st;
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    if (n > 1) {
+        ps_win_stats_reset(&w->scratch);
+
+        for (i = 0; i < hlv->n; i++) {
+            if (hlv->b[i].t > oldest
+                && ps_win_stats_merge(&w->scratch, &hlv->b[i].st) != 0)
+            {
+                return -1;
+            }
+        }
+
+        for (i = 0; i < mlv->n; i++) {
+            hour = mlv->b[i].t / 60;
+            if (hour > k->sealed_hour && hour > oldest
+                && ps_win_stats_merge(&w->scratch, &mlv->b[i].st) != 0)
+            {
+                return -1;
+            }
+        }
+
+        one = &w->scratch;     /* else one bucket: no copy */
+    }
+
+    if (one->requests == 0) {
+        return 0;
+    }
+
+    return fn(ctx, k->host, k->hlen, k->method, k->mlen, k->path, k->plen,
+              one);
+}
+
+
 int
 ps_windows_foreach(ps_windows_t *w, int win, uint64_t now_us,
     ps_win_key_fn fn, void *ctx)
@@ -683,7 +1089,7 @@ ps_windows_foreach(ps_windows_t *w, int win, uint64_t now_us,
     win_key_t             *k;
     win_level_t           *lv;
     const ps_win_stats_t  *st;
-    int64_t                oldest;
+    int64_t                oldest, first_minute;
     uint32_t               i, first;
     size_t                 j;
     int                    rc;
@@ -694,8 +1100,27 @@ ps_windows_foreach(ps_windows_t *w, int win, uint64_t now_us,
 
     oldest = (int64_t) (now_us / level_period_us[win]) - level_span[win];
 
+    /* the minutes that overlap the 1m window: its unique clients */
+    first_minute = (oldest + 1) / 60;
+
     for (j = 0; j <= w->mask; j++) {
         for (k = w->table[j]; k != NULL; k = k->next) {
+            if (win == PS_WIN_24H) {
+                rc = foreach_24h(w, k, oldest, fn, ctx);
+                if (rc != 0) {
+                    return rc;
+                }
+                continue;
+            }
+
+            if (win == PS_WIN_1M) {
+                rc = foreach_1m(w, k, oldest, first_minute, fn, ctx);
+                if (rc != 0) {
+                    return rc;
+                }
+                continue;
+            }
+
             lv = &k->level[win];
 
             /* buckets are ascending: skip the expired ones */

@@ -4,8 +4,11 @@
  *
  * Each key keeps three sparse levels of buckets, only non-empty ones:
  * seconds (for 1m), minutes (for 1h) and hours (for 24h).  A record is
- * counted into the current bucket of every level.  At time now the
- * windows are
+ * counted into its second and its minute bucket; an hour's minute
+ * buckets are merged into its hour bucket once the hour is over
+ * (ps_windows_expire(), before they can leave), and the 24h window adds
+ * the minute buckets not merged yet (a late record of a merged hour
+ * goes to its hour bucket directly).  At time now the windows are
  *
  *   1m   the current second and the 59 before it
  *   1h   the current minute and the 59 before it
@@ -13,6 +16,13 @@
  *
  * so a bucket leaves its window exactly when its period is 60 (24)
  * periods old.  A key with no bucket left in any level is dropped.
+ *
+ * Requests, statuses, bytes, latencies (histogram, sum, max) and
+ * first/last seen are exact to the bucket in every window.  Second
+ * buckets keep no clients: unique_clients of the 1m window is the union
+ * of the key's minute buckets that overlap it, exact when the window is
+ * one whole minute, else an upper bound that may count clients of up to
+ * 59 seconds before the window.
  * Memory is bounded by max_keys: a new key beyond it is counted in the
  * overflow key ("*", "*", "{other}", as in agg_table.h), so totals stay
  * exact.  Top client addresses (client text) are kept for the 1h window

@@ -417,6 +417,8 @@ main(int argc, char **argv)
     klen = malloc(o.paths);
     if (keys == NULL || klen == NULL) {
         fprintf(stderr, "ring-producer: out of memory\n");
+        free(keys);
+        free(klen);
         return 1;
     }
 
@@ -426,6 +428,8 @@ main(int argc, char **argv)
     }
 
     if (claim_ring(base, &ring) != 0) {
+        free(keys);
+        free(klen);
         return 1;
     }
 
@@ -546,6 +550,9 @@ main(int argc, char **argv)
            ",\"seconds\":%.3f,\"recorded_per_s\":%.0f}\n",
            ring, (int) getpid(), seen, written, dropped, full_waits, secs,
            secs > 0 ? (double) written / secs : 0.0);
+
+    free(keys);
+    free(klen);
 
     return 0;
 }

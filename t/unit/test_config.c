@@ -106,7 +106,7 @@ test_defaults(void)
        && cfg.log_file == NULL && cfg.spool_dir == NULL && cfg.file == NULL,
        "zone, redis, postgres, log_file, spool_dir unset");
     is_u64(cfg.flush_interval_ms, 1000, "flush_interval 1s");
-    is_u64(cfg.snapshot_interval_ms, 1000, "snapshot_interval 1s");
+    is_u64(cfg.snapshot_interval_ms, 500, "snapshot_interval 500ms");
     is_int(cfg.log_level, PS_LOG_INFO, "log_level info");
     is_u64(cfg.redis_ttl_ms, 48ULL * 3600 * 1000, "redis_ttl 48h");
     is_u64(cfg.spool_max_bytes, 1ULL << 30, "spool_max 1g");

@@ -280,6 +280,58 @@ test_merge(void)
     ps_hist_free(&all);
 }
 
+/* Merges of small sparse histograms (in place, top down): interleaved,
+ * overlapping and disjoint buckets, against adding the values. */
+static void
+test_merge_sparse(void)
+{
+    ps_hist_t  a, b, all;
+    uint8_t    ba[PS_HIST_BUCKETS * 10 + 1], ball[PS_HIST_BUCKETS * 10 + 1];
+    uint64_t   x = 0x2545f4914f6cdd1dULL, v;
+    size_t     la, lall;
+    int        round, i, n, same = 1;
+
+    for (round = 0; round < 2000; round++) {
+        ps_hist_init(&a);
+        ps_hist_init(&b);
+        ps_hist_init(&all);
+
+        /* a third of the rounds merge into a histogram of many
+         * buckets (the binary-search path) */
+        for (n = round % 3 == 0 ? 3000 : 0; n > 0; n--) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            v = (x >> 8) % 50000000;
+            ps_hist_add(&a, v);
+            ps_hist_add(&all, v);
+        }
+
+        for (i = 0; i < 2; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            for (n = (int) (x % 12); n > 0; n--) {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                v = (x >> 8) % (round % 2 ? 200 : 5000000);
+                ps_hist_add(i ? &b : &a, v);
+                ps_hist_add(&all, v);
+            }
+        }
+
+        if (ps_hist_merge(&a, &b) != 0 || a.count != all.count) {
+            same = 0;
+        }
+        la = ps_hist_encode(&a, ba, sizeof(ba));
+        lall = ps_hist_encode(&all, ball, sizeof(ball));
+        if (la != lall || memcmp(ba, ball, la) != 0) {
+            same = 0;
+        }
+
+        ps_hist_free(&a);
+        ps_hist_free(&b);
+        ps_hist_free(&all);
+    }
+
+    ok(same, "2000 merges of small histograms equal the histogram of A+B");
+}
+
 static void
 test_cumulative(void)
 {
@@ -409,6 +461,7 @@ main(void)
     test_distribution("small 0..149us", gen_small);
     test_distribution("log-uniform 1us..1h", gen_wide);
     test_merge();
+    test_merge_sparse();
     test_cumulative();
     test_encoding();
 

@@ -379,6 +379,69 @@ test_late_cache(ps_config_t *cfg)
 }
 
 
+/* A ring more than half full of read records: an early flush releases
+ * it before the interval, but does not hurry a sink in backoff. */
+static void
+test_early_flush(ps_config_t *cfg)
+{
+    fake_t             a;
+    uint64_t           now;
+    ps_zone_t         *zone;
+    ps_sink_t         *sinks[1];
+    ps_pipeline_t     *p;
+    ps_zone_header_t  *h;
+    ps_ring_reader_t  *rr;
+    ps_sink_status_t   st;
+    int                half;
+
+    h = make_zone();
+    half = (int) (h->ring_capacity / 2);
+
+    zone = ps_zone_open(zone_path, 1);
+    rr = ps_ring_reader_create(zone);
+
+    fake_init(&a, 1);
+    sinks[0] = &a.sink;
+
+    p = ps_pipeline_create_with(cfg, zone, rr, sinks, 1);
+    now = ps_mono_us();
+    ps_pipeline_flush(p, now, 1);              /* next one due in 1 s */
+
+    produce(h, 0, half);
+    is_int(ps_pipeline_poll(p, 100000), half, "early: half a ring read");
+    is_int(ps_ring_reader_half_full(rr), 0, "  exactly half: not over");
+    produce(h, 0, 1);
+    is_int(ps_pipeline_poll(p, 100000), 1, "  one more");
+    is_int(ps_ring_reader_half_full(rr), 1, "  over half: half full");
+
+    ps_pipeline_flush(p, now + 1000, 0);
+    is_u64(head(h, 0), 0, "  not due: nothing released");
+    ps_pipeline_flush(p, now + 1000, PS_PIPELINE_FLUSH_EARLY);
+    is_u64(head(h, 0), (uint64_t) half + 1, "  early flush releases");
+    is_u64(a.requests, (uint64_t) half + 1, "  into the sink");
+    is_int(ps_ring_reader_half_full(rr), 0, "  no longer half full");
+
+    /* the sink fails: the early flush waits for its backoff */
+    a.fail = 1;
+    produce(h, 0, half + 1);
+    ps_pipeline_poll(p, 100000);
+    ps_pipeline_flush(p, now + 2000, PS_PIPELINE_FLUSH_EARLY);
+    ps_pipeline_flush(p, now + 3000, PS_PIPELINE_FLUSH_EARLY);
+    ps_pipeline_sink_status(p, 0, &st);
+    is_u64(st.failures, 1, "failing sink: one attempt, then backoff");
+    is_u64(head(h, 0), (uint64_t) half + 1, "  nothing released");
+
+    a.fail = 0;
+    ps_pipeline_flush(p, now + 20000000, PS_PIPELINE_FLUSH_EARLY);
+    is_u64(head(h, 0), 2 * (uint64_t) half + 2, "  after the backoff: "
+           "released");
+
+    ps_pipeline_destroy(p);
+    ps_ring_reader_destroy(rr);
+    ps_zone_close(zone);
+}
+
+
 int
 main(void)
 {
@@ -399,6 +462,7 @@ main(void)
     test_no_durable_sink(&cfg);
     test_unreachable_at_start(&cfg);
     test_late_cache(&cfg);
+    test_early_flush(&cfg);
 
     unlink(zone_path);
 

@@ -6,10 +6,12 @@
  */
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config.h"
 #include "hour.h"
+#include "json_escape.h"
 #include "murmur3.h"
 #include "rec.h"
 #include "tap.h"
@@ -145,11 +147,116 @@ test_clients(void)
 }
 
 
+/* The byte-at-a-time rule: what the word-at-a-time fast path must do. */
+static size_t
+sanitise_ref(char *dst, const unsigned char *s, size_t len)
+{
+    static const char  hex[] = "0123456789ABCDEF";
+    size_t             i, n, o = 0;
+
+    for (i = 0; i < len; i += n) {
+        n = s[i] == 0 ? 0 : ps_utf8_sequence(s + i, len - i);
+        if (n == 0) {
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[s[i] >> 4];
+            dst[o++] = hex[s[i] & 0xF];
+            n = 1;
+            continue;
+        }
+        memcpy(dst + o, s + i, n);
+        o += n;
+    }
+
+    return o;
+}
+
+
+static void
+test_strings_random(void)
+{
+    static const unsigned char  alphabet[] = {
+        'a', '/', '0', 'Z', 0x01, 0x7f, 0x00, 0x80, 0xc3, 0xa9, 0xe2, 0x82,
+        0xac, 0xf0, 0x9f, 0xff, 0xed, 0xa0
+    };
+    ps_rec_t          out;
+    ps_record_t       r;
+    ps_rec_scratch_t  sc;
+    unsigned char     key[200];
+    char              want[4 * sizeof(key)];
+    uint64_t          x = 0x9e3779b97f4a7c15ULL;
+    size_t            len, i, wlen;
+    int               round, same = 1;
+
+    for (round = 0; round < 5000; round++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        len = x % sizeof(key);
+        for (i = 0; i < len; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            /* mostly ASCII, so that long clean runs occur */
+            key[i] = (x & 7) ? (unsigned char) ('a' + (x >> 8) % 26)
+                             : alphabet[(x >> 8) % sizeof(alphabet)];
+        }
+        make(&r, (const char *) key, len);
+        ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_OFF, NULL);
+        wlen = sanitise_ref(want, key, len);
+        if (out.path_len != wlen || memcmp(out.path, want, wlen) != 0) {
+            same = 0;
+        }
+    }
+
+    ok(same, "5000 random keys sanitised as byte by byte");
+}
+
+
+/* The aggregator formats IPv4 and the hashed text itself: the same
+ * text as inet_ntop() and "%016llx". */
+static void
+test_client_text(void)
+{
+    static const uint8_t  addrs[][4] = {
+        { 0, 0, 0, 0 }, { 255, 255, 255, 255 }, { 10, 0, 100, 9 },
+        { 1, 20, 199, 200 }, { 99, 100, 101, 7 }, { 127, 0, 0, 1 }
+    };
+    ps_rec_t          out;
+    ps_record_t       r;
+    ps_rec_scratch_t  sc;
+    char              want[64];
+    size_t            i;
+    int               same = 1;
+
+    make(&r, "/", 1);
+    r.addr_family = PS_AF_INET;
+
+    for (i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        memcpy(r.addr, addrs[i], 4);
+        ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_FULL, NULL);
+        inet_ntop(AF_INET, addrs[i], want, sizeof(want));
+        if (strcmp(out.client, want) != 0) {
+            diag("got %s, want %s", out.client, want);
+            same = 0;
+        }
+    }
+    ok(same, "IPv4 text as inet_ntop's");
+
+    memcpy(r.addr, addrs[1], 4);
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_TRUNCATED, NULL);
+    is_str(out.client, "255.255.255.0/24", "truncated 255.255.255.255");
+
+    ps_rec_decode(&out, &sc, 0, 0, &r, PS_CLIENT_HASHED, "k");
+    snprintf(want, sizeof(want), "%016llx",
+             (unsigned long long) *out.client_hash);
+    is_str(out.client, want, "hashed text: 16 hex digits of the hash");
+}
+
+
 int
 main(void)
 {
     test_strings();
+    test_strings_random();
     test_clients();
+    test_client_text();
 
     return done_testing();
 }

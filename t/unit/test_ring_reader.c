@@ -409,7 +409,9 @@ test_lock(ps_zone_t *zone)
     pid = fork();
     if (pid == 0) {
         other = ps_zone_open(zone_path, 1);
-        _exit(other && ps_zone_lock_consumer(other) == -1 ? 7 : 0);
+        status = other && ps_zone_lock_consumer(other) == -1 ? 7 : 0;
+        ps_zone_close(other);   /* valgrind checks the child for leaks too */
+        _exit(status);
     }
     waitpid(pid, &status, 0);
     ok(WIFEXITED(status) && WEXITSTATUS(status) == 7,

@@ -389,6 +389,12 @@ main(void)
            "snapshot_max_rows", "limited_by snapshot_max_rows");
     json_decref(j);
     is_int(check_orders(&v), 0, "capped orders sorted");
+    x = load_ref(&v, v.rows[PS_SNAP_WIN_1M][0].json);
+    is_int((int) num(x, "requests"), 120, "capped: the most requested first");
+    json_decref(x);
+    x = load_ref(&v, v.rows[PS_SNAP_WIN_1M][4].json);
+    is_int((int) num(x, "requests"), 80, "  and the fifth most requested");
+    json_decref(x);
 
     /* a small buffer: rows halved until it fits */
     cfg.snapshot_max_rows = 10000;

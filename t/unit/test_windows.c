@@ -20,6 +20,7 @@ typedef struct {
     uint64_t  requests, errors, status2, status5, bytes_out, keys;
     uint64_t  unique;
     uint64_t  max_us;
+    uint64_t  first, last, sum_us, bytes_in;
 } sum_t;
 
 
@@ -39,6 +40,14 @@ sum_key(void *ctx, const char *host, size_t hlen, const char *method,
     if (st->latency_max_us > s->max_us) {
         s->max_us = st->latency_max_us;
     }
+    if (s->first == 0 || st->first_seen_us < s->first) {
+        s->first = st->first_seen_us;
+    }
+    if (st->last_seen_us > s->last) {
+        s->last = st->last_seen_us;
+    }
+    s->sum_us += st->latency_sum_us;
+    s->bytes_in += st->bytes_in;
 
     return 0;
 }
@@ -190,6 +199,78 @@ main(void)
     is_u64(s.keys, 1, "one key for both");
     is_u64(window(w, PS_WIN_1H, T0 + 2 * SEC).requests, 1,
            "history is not in 1h");
+    ps_windows_destroy(w);
+
+    /* the hour level gets an hour's minutes once the hour is over:
+     * counted once before, at and after that, late records included */
+    w = ps_windows_create(10);
+    for (i = 0; i < 30; i++) {
+        add(w, "/s", i < 3 ? 500 : 200, T0 + i * MIN, i);
+    }
+    t = T0 + 30 * MIN;
+    ps_windows_expire(w, t);
+    s = window(w, PS_WIN_24H, t);
+    is_u64(s.requests, 30, "24h from unsealed minutes");
+    is_u64(s.unique, 30, "  with their clients");
+    t = T0 + HOUR + 5 * MIN;
+    ps_windows_expire(w, t);
+    add(w, "/s", 200, T0 + HOUR + 6 * MIN, 100);
+    s = window(w, PS_WIN_24H, t + 2 * MIN);
+    is_u64(s.requests, 31, "24h after the hour is sealed: counted once");
+    is_u64(s.errors, 3, "  errors once");
+    add(w, "/s", 200, T0 + 59 * MIN, 101);     /* late, sealed hour */
+    t = T0 + HOUR + 10 * MIN;
+    ps_windows_expire(w, t);
+    s = window(w, PS_WIN_24H, t);
+    is_u64(s.requests, 32, "a late record of a sealed hour counts");
+    is_u64(s.unique, 32, "  its client too");
+    is_u64(window(w, PS_WIN_1H, t).requests, 21,
+           "1h: minutes 11..29 and 59 of hour 0, minute 6 of hour 1");
+    t = T0 + 3 * HOUR;
+    ps_windows_expire(w, t);
+    is_u64(window(w, PS_WIN_24H, t).requests, 32,
+           "24h from hour buckets alone, minutes gone");
+    is_u64(window(w, PS_WIN_1H, t).requests, 0, "1h empty");
+    t = T0 + 24 * HOUR;
+    ps_windows_expire(w, t);
+    is_u64(window(w, PS_WIN_24H, t).requests, 1,
+           "24h at T0+24h: hour 1 left");
+    ps_windows_destroy(w);
+
+    /* 1m unique clients come from the minutes that overlap the window:
+     * exact for a whole minute, else an upper bound (documented) */
+    w = ps_windows_create(10);
+    add(w, "/u", 200, T0 + 5 * SEC, 1);        /* minute 0, not in 1m */
+    add(w, "/u", 200, T0 + 50 * SEC, 2);       /* minute 0, in 1m */
+    add(w, "/u", 200, T0 + 70 * SEC, 3);       /* minute 1 */
+    s = window(w, PS_WIN_1M, T0 + 70 * SEC);
+    is_u64(s.requests, 2, "1m requests exact (seconds 11..70)");
+    is_u64(s.unique, 3, "1m unique: clients of minutes 0 and 1");
+    s = window(w, PS_WIN_1M, T0 + 119 * SEC);
+    is_u64(s.requests, 1, "1m = minute 1 exactly");
+    is_u64(s.unique, 1, "  unique exact then");
+    ps_windows_destroy(w);
+
+    /* compact second buckets: first/last seen to the microsecond, sums */
+    w = ps_windows_create(10);
+    add(w, "/c", 503, T0 + 10 * SEC + 500000, 7);
+    add(w, "/c", 200, T0 + 10 * SEC + 250000, 9);
+    add(w, "/c", 404, T0 + 20 * SEC + 999999, 11);
+    s = window(w, PS_WIN_1M, T0 + 30 * SEC);
+    is_u64(s.requests, 3, "1m from second buckets: requests");
+    is_u64(s.errors, 1, "  errors (the 5xx)");
+    is_u64(s.status5, 1, "  5xx");
+    is_u64(s.first, T0 + 10 * SEC + 250000, "  first seen, to the us");
+    is_u64(s.last, T0 + 20 * SEC + 999999, "  last seen, to the us");
+    is_u64(s.sum_us, 3000 + 7 + 9 + 11, "  latency sum");
+    is_u64(s.max_us, 1011, "  latency max");
+    is_u64(s.bytes_in, 30, "  bytes in");
+    is_u64(s.bytes_out, 300, "  bytes out");
+    ps_windows_expire(w, T0 + 81 * SEC);
+    is_u64(window(w, PS_WIN_1M, T0 + 81 * SEC).requests, 0,
+           "  seconds expire after 60 s");
+    is_u64(window(w, PS_WIN_1H, T0 + 81 * SEC).requests, 3,
+           "  the minute keeps them");
     ps_windows_destroy(w);
 
     return done_testing();

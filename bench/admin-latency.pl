@@ -1,0 +1,498 @@
+#!/usr/bin/perl
+# Latency of the admin location: /pathstats/api/paths with 10 000 paths
+# in the snapshot, idle and while nginx is under load (target: p99 <=
+# 2 ms).  See bench/README.md.
+#
+# One throwaway nginx and one pathstats-aggregator in the embedded mode
+# (no PostgreSQL, no Redis), both on 127.0.0.1.
+#
+# 1. fill: one request each to /fill/00000 .. /fill/<PATHS-1> (pathstats
+#    on, pathstats_normalize off), 100 pipelined on a keep-alive
+#    connection at a time; then the script waits until the snapshot's
+#    pagination.total is PATHS.
+# 2. idle: REQUESTS sequential /api/paths requests on one keep-alive
+#    connection, one every INTERVAL_MS (so that they span several
+#    snapshot publications), REQUESTS / 5 for each parameter set in
+#    turn, nothing else running.  The nginx workers' CPU time per
+#    request (/proc/PID/schedstat) is the handler's cost, which other
+#    jobs on the machine do not move much.
+# 3. load: the same while wrk (-t1 -c CONNS, at most LOAD_SECONDS)
+#    requests the same PATHS paths round robin, so that the snapshot
+#    keeps its PATHS rows and the aggregator republishes it every
+#    second.
+#
+# Each request is timed in this process from before its write to the
+# last byte of the answer (Content-Length or chunked, parsed here).
+# Pinning (PIN=1, the default): nginx worker i on CPU i mod 2 (one
+# worker by default: the admin request shares it with the load), wrk and
+# the aggregator on LOAD_CPU (1), this script on CLIENT_CPU (0).
+#
+# Environment: BUILD (build directory, default <repo>/build), PATHS
+# (10000), REQUESTS (2000 per phase), LOAD_SECONDS (40, a bound on each
+# phase; the load stops when the requests are done), INTERVAL_MS (5,
+# 0: back to back), CONNS (8), WORKERS (1), PIN (1), LOAD_CPU (1),
+# CLIENT_CPU (0), IDLE (1: run the idle phase), PORT (18710), ZONE_DIR
+# (/dev/shm), KEEP (1 keeps the directory and the zone).
+
+use strict;
+use warnings;
+
+use FindBin ();
+use Cwd qw(abs_path);
+
+my $REPO;
+
+BEGIN {
+    $REPO = abs_path("$FindBin::Bin/..");
+    $ENV{PS_BUILD_DIR} = abs_path($ENV{BUILD} // "$REPO/build")
+                         // ($ENV{BUILD} // "$REPO/build");
+    $ENV{PS_KEEP} = 1 if $ENV{KEEP};
+}
+
+use lib "$FindBin::Bin/../t/lib";
+use PathStats::Test;
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP ();
+use POSIX qw(_exit);
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Time::HiRes qw(time sleep);
+
+$| = 1;
+
+my $PATHS = $ENV{PATHS} // 10000;
+my $REQUESTS = $ENV{REQUESTS} // 2000;
+my $LOAD_SECONDS = $ENV{LOAD_SECONDS} // 40;
+my $CONNS = $ENV{CONNS} // 8;
+my $WORKERS = $ENV{WORKERS} // 1;
+my $PIN = $ENV{PIN} // 1;
+my $LOAD_CPU = $ENV{LOAD_CPU} // 1;
+my $CLIENT_CPU = $ENV{CLIENT_CPU} // 0;
+my $IDLE = $ENV{IDLE} // 1;
+my $INTERVAL = ($ENV{INTERVAL_MS} // 5) / 1000;
+my $PORT = $ENV{PORT} // 18710;
+my $TARGET_MS = 2;
+
+my @SETS = (
+    [ 'default',   '/pathstats/api/paths' ],
+    [ 'sort=p95',  '/pathstats/api/paths?sort=p95' ],
+    [ 'q=',        '/pathstats/api/paths?q=/fill/0042' ],
+    [ 'page=50',   '/pathstats/api/paths?page=50' ],
+    [ 'limit=200', '/pathstats/api/paths?limit=200' ],
+);
+
+my $JSON = JSON::PP->new->utf8;
+
+
+# A minimal HTTP/1.1 keep-alive client (Content-Length or chunked) --------
+
+sub ka_new { return { port => $_[0], s => undef, buf => '' } }
+
+sub ka_close {
+    my ($c) = @_;
+    close $c->{s} if $c->{s};
+    $c->{s} = undef;
+    $c->{buf} = '';
+}
+
+# ($status, $body) once a whole response is in $c->{buf}, else ()
+sub ka_parse {
+    my ($c) = @_;
+    my $end = index($c->{buf}, "\r\n\r\n");
+    return () if $end < 0;
+    my $head = substr($c->{buf}, 0, $end);
+    my ($status) = $head =~ m{^HTTP/1\.\d (\d{3})} or die "bad response\n";
+    my ($len) = $head =~ /^content-length:\s*(\d+)/mi;
+    my $chunked = $head =~ /^transfer-encoding:\s*chunked/mi;
+    $c->{close} = $head =~ /^connection:\s*close/mi;
+    ($c->{pid}) = $head =~ /^x-worker-pid:\s*(\d+)/mi;
+    my $pos = $end + 4;
+    if (defined $len) {
+        return () if length($c->{buf}) < $pos + $len;
+        my $body = substr($c->{buf}, $pos, $len);
+        substr($c->{buf}, 0, $pos + $len, '');
+        return ($status, $body);
+    }
+    die "response with neither Content-Length nor chunked\n" unless $chunked;
+    my $body = '';
+    while (1) {
+        my $eol = index($c->{buf}, "\r\n", $pos);
+        return () if $eol < 0;
+        my $n = hex substr($c->{buf}, $pos, $eol - $pos);
+        if ($n == 0) {
+            my $fin = index($c->{buf}, "\r\n", $eol + 2);  # no trailers
+            return () if $fin < 0;
+            substr($c->{buf}, 0, $fin + 2, '');
+            return ($status, $body);
+        }
+        return () if length($c->{buf}) < $eol + 2 + $n + 2;
+        $body .= substr($c->{buf}, $eol + 2, $n);
+        $pos = $eol + 2 + $n + 2;
+    }
+}
+
+# GET $path on the keep-alive connection; reconnects once when the
+# server closed an idle connection.  Returns ($status, $body).
+sub ka_get {
+    my ($c, $path) = @_;
+    for my $attempt (1, 2) {
+        if (!$c->{s}) {
+            $c->{s} = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                            PeerPort => $c->{port},
+                                            Proto => 'tcp', Timeout => 5)
+                or die "connect 127.0.0.1:$c->{port}: $!\n";
+            setsockopt($c->{s}, IPPROTO_TCP, TCP_NODELAY, 1);
+            binmode $c->{s};
+            $c->{buf} = '';
+        }
+        my $req = "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        my $w = syswrite($c->{s}, $req);
+        if (!defined $w || $w != length $req) {
+            ka_close($c);
+            next;
+        }
+        my $sel = IO::Select->new($c->{s});
+        my $deadline = time + 10;
+        my $got = 0;
+        while (1) {
+            my @r = ka_parse($c);
+            if (@r) {
+                ka_close($c) if $c->{close};
+                return @r;
+            }
+            die "response timeout for $path\n"
+                unless $sel->can_read($deadline - time);
+            my $n = sysread($c->{s}, $c->{buf}, 262144, length $c->{buf});
+            if (!$n) {
+                last if $got == 0 && $attempt == 1;   # stale keep-alive
+                die "connection lost reading $path\n";
+            }
+            $got += $n;
+        }
+        ka_close($c);
+    }
+    die "cannot send $path\n";
+}
+
+
+# Sends GET @paths in one write on the keep-alive connection and reads
+# the answers; returns their statuses.
+sub ka_pipeline {
+    my ($c, @paths) = @_;
+    ka_get($c, '/pathstats/health') unless $c->{s};     # connect
+    my $req = join '', map { "GET $_ HTTP/1.1\r\nHost: localhost\r\n\r\n" }
+                       @paths;
+    my $off = 0;
+    while ($off < length $req) {
+        my $w = syswrite($c->{s}, $req, length($req) - $off, $off);
+        die "write: $!\n" unless defined $w;
+        $off += $w;
+    }
+    my $sel = IO::Select->new($c->{s});
+    my $deadline = time + 10;
+    my @st;
+    while (@st < @paths) {
+        my @r = ka_parse($c);
+        if (@r) {
+            push @st, $r[0];
+            if ($c->{close}) {
+                die "the server closed the pipeline\n" if @st < @paths;
+                ka_close($c);
+            }
+            next;
+        }
+        die "pipeline timeout\n" unless $sel->can_read($deadline - time);
+        my $n = sysread($c->{s}, $c->{buf}, 262144, length $c->{buf});
+        die "connection lost in the pipeline\n" unless $n;
+    }
+    return @st;
+}
+
+# Statistics ---------------------------------------------------------------
+
+sub pct {
+    my ($sorted, $p) = @_;
+    return undef unless @$sorted;
+    my $i = int($p / 100 * @$sorted + 0.999999) - 1;   # nearest rank
+    $i = 0 if $i < 0;
+    $i = $#$sorted if $i > $#$sorted;
+    return $sorted->[$i];
+}
+
+
+# Processes ----------------------------------------------------------------
+
+my @WRK;                      # pids of wrk runs still going
+
+END {
+    for my $pid (@WRK) {
+        kill 'TERM', $pid;
+        waitpid $pid, 0;
+    }
+}
+
+sub pin {
+    my ($cpu, $pid) = @_;
+    return unless $PIN;
+    system("taskset -a -pc $cpu $pid >/dev/null") == 0
+        or die "taskset -a -pc $cpu $pid failed\n";
+}
+
+# wrk round robin over /fill/00000 .. /fill/<PATHS-1>; returns its pid,
+# its output goes to $out.
+sub start_wrk {
+    my ($threads, $conns, $seconds, $out) = @_;
+    my $lua = test_dir() . '/fill.lua';
+    spew($lua, <<"LUA") unless -e $lua;
+local tid = 0
+local nthreads = $threads
+setup = function(thread)
+    thread:set("id", tid)
+    tid = tid + 1
+end
+local k = 0
+request = function()
+    local i = (id + nthreads * k) % $PATHS
+    k = k + 1
+    return wrk.format("GET", string.format("/fill/%05d", i))
+end
+LUA
+    my @cmd = ('wrk', "-t$threads", "-c$conns", "-d${seconds}s", '-s', $lua,
+               "http://127.0.0.1:$PORT/");
+    unshift @cmd, 'taskset', '-c', $LOAD_CPU if $PIN;
+    my $pid = fork // die "fork: $!\n";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $out;
+        open STDERR, '>&', \*STDOUT;
+        exec @cmd or _exit(127);
+    }
+    push @WRK, $pid;
+    return $pid;
+}
+
+sub wait_wrk {
+    my ($pid) = @_;
+    waitpid $pid, 0;
+    @WRK = grep { $_ != $pid } @WRK;
+    return $?;
+}
+
+sub stop_wrk {
+    my ($pid) = @_;
+    kill 'INT', $pid;            # wrk prints its summary on SIGINT
+    my $deadline = time + 5;
+    while (time < $deadline) {
+        if (waitpid($pid, POSIX::WNOHANG()) == $pid) {
+            @WRK = grep { $_ != $pid } @WRK;
+            return;
+        }
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    wait_wrk($pid);
+}
+
+sub wrk_rate {
+    my ($out) = @_;
+    my ($rps) = (slurp($out) // '') =~ m{Requests/sec:\s+([\d.]+)};
+    return $rps // 0;
+}
+
+
+# The bench ----------------------------------------------------------------
+
+my $affinity = $PIN ? 'worker_cpu_affinity '
+                      . join(' ', map { $_ % 2 ? '10' : '01' }
+                             0 .. $WORKERS - 1) . ";\n"
+             : '';
+
+# the zone on tmpfs, as in production (conf.example), not in the test
+# directory on the disk
+my $ZONE_DIR = $ENV{ZONE_DIR} // '/dev/shm';
+my $ZONE = "$ZONE_DIR/pathstats-bench-$$.zone";
+my $OWNER = $$;
+END { unlink $ZONE if $$ == $OWNER && !$ENV{KEEP} }
+
+my $nginx_conf = <<'EOF';
+http {
+    pathstats_zone ZONE size=64m snapshot=32m;
+    access_log off;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        keepalive_requests 100000;
+
+        location /pathstats/ {
+            pathstats_admin;
+            add_header X-Worker-Pid $pid always;
+        }
+        location /fill/ {
+            pathstats on;
+            pathstats_normalize off;
+            return 200 "ok\n";
+        }
+    }
+}
+EOF
+$nginx_conf =~ s/\bZONE\b/$ZONE/;
+start_nginx($affinity . $nginx_conf, workers => $WORKERS, port => $PORT);
+
+my $agg = start_aggregator('--zone', $ZONE);
+pin($LOAD_CPU, $agg->{pid});
+pin($CLIENT_CPU, $$);
+
+my $admin = ka_new($PORT);
+
+sub api {
+    my ($path) = @_;
+    my ($st, $body) = ka_get($admin, $path);
+    return ($st, eval { $JSON->decode($body) } // {});
+}
+
+wait_until(sub { (eval { ka_get($admin, '/pathstats/health') })[0] // 0
+                 == 200 }, 10)
+    or die "the aggregator did not make /pathstats/health 200\n";
+
+# 1. fill
+
+my $t = time;
+for (my $i = 0; $i < $PATHS; $i += 100) {
+    my $n = $PATHS - $i < 100 ? $PATHS - $i : 100;
+    my @r = ka_pipeline($admin, map { sprintf '/fill/%05d', $_ }
+                                    $i .. $i + $n - 1);
+    die "fill: status $r[0]\n" if grep { $_ != 200 } @r;
+}
+my $sent = time - $t;
+my $total = wait_until(sub {
+    my ($st, $d) = api('/pathstats/api/paths?limit=1');
+    my $n = $d->{pagination}{total} // 0;
+    return $n >= $PATHS ? $n : 0;
+}, 20, 0.2);
+die "the snapshot did not reach $PATHS paths\n" unless $total;
+printf "fill: %d requests sent in %.1f s (pipelined, 100 a write), "
+       . "%d paths in the snapshot after %.1f s\n", $PATHS, $sent, $total,
+       time - $t;
+
+# 2., 3. the timed requests
+
+# % of @$l over the target
+sub over {
+    my ($l) = @_;
+    return 0 unless @$l;
+    return 100 * (grep { $_ * 1000 > $TARGET_MS } @$l) / @$l;
+}
+
+# CPU time (ns) of a process: /proc/PID/schedstat, all its threads
+sub cpu_ns {
+    my ($pid) = @_;
+    my $ns = 0;
+    for my $f (glob "/proc/$pid/task/*/schedstat") {
+        my ($run) = split ' ', slurp($f) // '0';
+        $ns += $run // 0;
+    }
+    return $ns;
+}
+
+sub workers_cpu_ns {
+    my $ns = 0;
+    $ns += cpu_ns($_) for worker_pids();
+    return $ns;
+}
+
+sub worker_cpu {
+    my ($pid) = @_;
+    my $stat = slurp("/proc/$pid/stat") // return '?';
+    $stat =~ s/.*\)\s+//s;
+    return (split ' ', $stat)[36] // '?';    # field 39: last CPU
+}
+
+sub measure {
+    my ($name) = @_;
+    my (%lat, %versions, %workers, %cpu);
+    my $t0 = time;
+    my $agg0 = cpu_ns($agg->{pid});
+    my $per_set = int($REQUESTS / @SETS) || 1;
+    # one block of requests per parameter set, so that the workers' CPU
+    # time can be charged to it
+    for my $s (@SETS) {
+        my ($set, $path) = @$s;
+        my $w0 = workers_cpu_ns();
+        my $n = 0;
+        for my $i (1 .. $per_set) {
+            last if time - $t0 > $LOAD_SECONDS - 2;
+            my $t1 = time;
+            my ($st, $body) = ka_get($admin, $path);
+            my $t2 = time;
+            die "$path: status $st\n" unless $st == 200;
+            $workers{ $admin->{pid} // '?' }++;
+            push @{ $lat{$set} }, $t2 - $t1;
+            $versions{$1} = 1 if $body =~ /"version"\s*:\s*(\d+)/;
+            $n++;
+            my $left = $t1 + $INTERVAL - time;
+            sleep $left if $left > 0;
+        }
+        $cpu{$set} = $n ? (workers_cpu_ns() - $w0) / $n / 1e6 : 0;
+    }
+    my $secs = time - $t0;
+    my @all = sort { $a <=> $b } map { @$_ } values %lat;
+    printf "%s: %d requests in %.1f s, %d snapshot versions seen, "
+           . "aggregator CPU %.0f%%, served by worker %s\n", $name,
+           scalar @all, $secs, scalar keys %versions,
+           (cpu_ns($agg->{pid}) - $agg0) / 1e7 / $secs,
+           join(', ', map { "$_ (CPU " . worker_cpu($_) . ")" }
+                      sort keys %workers);
+    printf "  %-10s %6s %7s %7s %7s %7s %7s %9s\n", 'params', 'n', 'p50',
+           'p99', 'max', ">${TARGET_MS}ms", 'bytes', 'nginx-cpu';
+    for my $s (@SETS) {
+        my @l = sort { $a <=> $b } @{ $lat{ $s->[0] } || [] };
+        my ($st, $body) = ka_get($admin, $s->[1]);
+        printf "  %-10s %6d %7.3f %7.3f %7.3f %6.1f%% %7d %9s\n", $s->[0],
+               scalar @l,
+               map({ ($_ // 0) * 1000 } pct(\@l, 50), pct(\@l, 99), $l[-1]),
+               over(\@l), length $body,
+               $name eq 'idle' ? sprintf('%.3f', $cpu{ $s->[0] }) : '-';
+    }
+    printf "  %-10s %6d %7.3f %7.3f %7.3f %6.1f%%   (ms)\n", 'overall',
+           scalar @all,
+           map({ ($_ // 0) * 1000 } pct(\@all, 50), pct(\@all, 99),
+               $all[-1]), over(\@all);
+    return pct(\@all, 99);
+}
+
+# the answers are what they claim to be
+for my $s (@SETS) {
+    my ($st, $d) = api($s->[1]);
+    die "$s->[1]: status $st\n" unless $st == 200;
+    die "$s->[1]: total $d->{pagination}{total}, want $PATHS\n"
+        if $s->[0] ne 'q=' && $d->{pagination}{total} != $PATHS;
+}
+
+printf "GET /pathstats/api/paths, %d paths, one keep-alive connection, "
+       . "pinning %s\n", $total,
+       $PIN ? "nginx workers on CPUs " . join(',', map { $_ % 2 }
+                                                  0 .. $WORKERS - 1)
+              . ", wrk and the aggregator on CPU $LOAD_CPU, "
+              . "this client on CPU $CLIENT_CPU" : 'off';
+
+my $idle_p99;
+$idle_p99 = measure('idle') if $IDLE;
+
+my $load_out = test_dir() . '/wrk-load.out';
+my $wrk = start_wrk(1, $CONNS, $LOAD_SECONDS, $load_out);
+sleep 1;                          # let the load settle
+my $load_p99 = measure("load (wrk -t1 -c$CONNS on /fill/*)");
+stop_wrk($wrk);
+printf "  wrk during the load phase: %.0f req/s\n", wrk_rate($load_out);
+
+my ($st, $d) = api('/pathstats/api/paths?limit=1');
+printf "after the load: %d paths, snapshot age %.2f s\n",
+       $d->{pagination}{total} // 0, $d->{metadata}{age_seconds} // -1;
+printf "target p99 <= %d ms under load: %s (p99 %.3f ms%s)\n", $TARGET_MS,
+       $load_p99 * 1000 <= $TARGET_MS ? 'MET' : 'NOT MET', $load_p99 * 1000,
+       defined $idle_p99 ? sprintf(', idle %.3f ms', $idle_p99 * 1000) : '';
+
+my @bad = grep { /\[(alert|emerg)\]/ }
+          split /\n/, slurp(error_log_path()) // '';
+print "nginx error log: ", (@bad ? "\n" . join("\n", @bad) : 'clean'), "\n";
+exit 0;

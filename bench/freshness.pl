@@ -1,0 +1,409 @@
+#!/usr/bin/perl
+# Freshness of the admin location: the time from a request to its count
+# in /pathstats/api/paths (target: p99 <= 1 s with the aggregator's
+# defaults).  See bench/README.md.
+#
+# One throwaway nginx (the module, one recording location, the admin
+# location) and one pathstats-aggregator in the embedded mode (no
+# PostgreSQL, no Redis), both on 127.0.0.1.  Each sample requests a path
+# that was never requested before (/fresh/<run>/<n>); every POLL_MS one
+# request on a keep-alive connection, /pathstats/api/paths with
+# q=/fresh/<run>/&window=1m&sort=last_seen&limit=200, shows which of the
+# outstanding samples have reached requests == 1.  The requests are sent
+# at random gaps (uniform in 0.5..1.5 x GAP_MS) that do not depend on
+# when earlier samples showed up, so that they fall at every phase of
+# the aggregator's snapshot cycle; several samples are outstanding at
+# once (at most INFLIGHT).
+#
+# Runs: "default" (no config file: flush_interval and snapshot_interval
+# at their default, 1 s), then "fast" (FAST=1, the default: a config file
+# with snapshot_interval = FAST_INTERVAL and --flush-interval
+# FAST_INTERVAL, 200ms) to show the knob.
+#
+# FILL=N first requests N other paths (/bg/RUN/NNNNN) once each before
+# each run, so that every snapshot has N more rows to build; keep FILL +
+# SAMPLES under the aggregator's snapshot_max_rows (10000), or the new
+# paths are not in the snapshot at all.
+#
+# Environment: BUILD (build directory, default <repo>/build), SAMPLES
+# (200 per run), RUN_SECONDS (60: each run stops there even if SAMPLES
+# are not in), GAP_MS (100), INFLIGHT (50), POLL_MS (5), FAST (1),
+# FAST_INTERVAL (200ms), FILL (0), WORKERS (2), PORT (18700), ZONE_DIR
+# (/dev/shm), KEEP (1 keeps the directory and the zone).
+
+use strict;
+use warnings;
+
+use FindBin ();
+use Cwd qw(abs_path);
+
+my $REPO;
+
+BEGIN {
+    $REPO = abs_path("$FindBin::Bin/..");
+    $ENV{PS_BUILD_DIR} = abs_path($ENV{BUILD} // "$REPO/build")
+                         // ($ENV{BUILD} // "$REPO/build");
+    $ENV{PS_KEEP} = 1 if $ENV{KEEP};
+}
+
+use lib "$FindBin::Bin/../t/lib";
+use PathStats::Test;
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP ();
+use Socket qw(IPPROTO_TCP TCP_NODELAY);
+use Time::HiRes qw(time sleep);
+
+$| = 1;
+
+my $SAMPLES = $ENV{SAMPLES} // 200;
+my $RUN_SECONDS = $ENV{RUN_SECONDS} // 60;
+my $GAP = ($ENV{GAP_MS} // 100) / 1000;
+my $INFLIGHT = $ENV{INFLIGHT} // 50;
+my $POLL = ($ENV{POLL_MS} // 5) / 1000;
+my $FAST = $ENV{FAST} // 1;
+my $FAST_INTERVAL = $ENV{FAST_INTERVAL} // '200ms';
+my $PORT = $ENV{PORT} // 18700;
+my $WORKERS = $ENV{WORKERS} // 2;
+my $FILL = $ENV{FILL} // 0;
+my $SAMPLE_TIMEOUT = 10;          # a sample that never shows is a failure
+
+my $JSON = JSON::PP->new->utf8;
+
+
+# A minimal HTTP/1.1 keep-alive client (Content-Length or chunked) --------
+
+sub ka_new { return { port => $_[0], s => undef, buf => '' } }
+
+sub ka_close {
+    my ($c) = @_;
+    close $c->{s} if $c->{s};
+    $c->{s} = undef;
+    $c->{buf} = '';
+}
+
+# ($status, $body) once a whole response is in $c->{buf}, else ()
+sub ka_parse {
+    my ($c) = @_;
+    my $end = index($c->{buf}, "\r\n\r\n");
+    return () if $end < 0;
+    my $head = substr($c->{buf}, 0, $end);
+    my ($status) = $head =~ m{^HTTP/1\.\d (\d{3})} or die "bad response\n";
+    my ($len) = $head =~ /^content-length:\s*(\d+)/mi;
+    my $chunked = $head =~ /^transfer-encoding:\s*chunked/mi;
+    $c->{close} = $head =~ /^connection:\s*close/mi;
+    my $pos = $end + 4;
+    if (defined $len) {
+        return () if length($c->{buf}) < $pos + $len;
+        my $body = substr($c->{buf}, $pos, $len);
+        substr($c->{buf}, 0, $pos + $len, '');
+        return ($status, $body);
+    }
+    die "response with neither Content-Length nor chunked\n" unless $chunked;
+    my $body = '';
+    while (1) {
+        my $eol = index($c->{buf}, "\r\n", $pos);
+        return () if $eol < 0;
+        my $n = hex substr($c->{buf}, $pos, $eol - $pos);
+        if ($n == 0) {
+            my $fin = index($c->{buf}, "\r\n", $eol + 2);  # no trailers
+            return () if $fin < 0;
+            substr($c->{buf}, 0, $fin + 2, '');
+            return ($status, $body);
+        }
+        return () if length($c->{buf}) < $eol + 2 + $n + 2;
+        $body .= substr($c->{buf}, $eol + 2, $n);
+        $pos = $eol + 2 + $n + 2;
+    }
+}
+
+# GET $path on the keep-alive connection; reconnects once when the
+# server closed an idle connection.  Returns ($status, $body).
+sub ka_get {
+    my ($c, $path) = @_;
+    for my $attempt (1, 2) {
+        if (!$c->{s}) {
+            $c->{s} = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                            PeerPort => $c->{port},
+                                            Proto => 'tcp', Timeout => 5)
+                or die "connect 127.0.0.1:$c->{port}: $!\n";
+            setsockopt($c->{s}, IPPROTO_TCP, TCP_NODELAY, 1);
+            binmode $c->{s};
+            $c->{buf} = '';
+        }
+        my $req = "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        my $w = syswrite($c->{s}, $req);
+        if (!defined $w || $w != length $req) {
+            ka_close($c);
+            next;
+        }
+        my $sel = IO::Select->new($c->{s});
+        my $deadline = time + 10;
+        my $got = 0;
+        while (1) {
+            my @r = ka_parse($c);
+            if (@r) {
+                ka_close($c) if $c->{close};
+                return @r;
+            }
+            die "response timeout for $path\n"
+                unless $sel->can_read($deadline - time);
+            my $n = sysread($c->{s}, $c->{buf}, 262144, length $c->{buf});
+            if (!$n) {
+                last if $got == 0 && $attempt == 1;   # stale keep-alive
+                die "connection lost reading $path\n";
+            }
+            $got += $n;
+        }
+        ka_close($c);
+    }
+    die "cannot send $path\n";
+}
+
+
+# Sends GET @paths in one write on the keep-alive connection and reads
+# the answers; returns their statuses.
+sub ka_pipeline {
+    my ($c, @paths) = @_;
+    ka_get($c, '/pathstats/health') unless $c->{s};     # connect
+    my $req = join '', map { "GET $_ HTTP/1.1\r\nHost: localhost\r\n\r\n" }
+                       @paths;
+    my $off = 0;
+    while ($off < length $req) {
+        my $w = syswrite($c->{s}, $req, length($req) - $off, $off);
+        die "write: $!\n" unless defined $w;
+        $off += $w;
+    }
+    my $sel = IO::Select->new($c->{s});
+    my $deadline = time + 10;
+    my @st;
+    while (@st < @paths) {
+        my @r = ka_parse($c);
+        if (@r) {
+            push @st, $r[0];
+            if ($c->{close}) {
+                die "the server closed the pipeline\n" if @st < @paths;
+                ka_close($c);
+            }
+            next;
+        }
+        die "pipeline timeout\n" unless $sel->can_read($deadline - time);
+        my $n = sysread($c->{s}, $c->{buf}, 262144, length $c->{buf});
+        die "connection lost in the pipeline\n" unless $n;
+    }
+    return @st;
+}
+
+# Statistics ---------------------------------------------------------------
+
+sub pct {
+    my ($sorted, $p) = @_;
+    return undef unless @$sorted;
+    my $i = int($p / 100 * @$sorted + 0.999999) - 1;   # nearest rank
+    $i = 0 if $i < 0;
+    $i = $#$sorted if $i > $#$sorted;
+    return $sorted->[$i];
+}
+
+
+# The bench ----------------------------------------------------------------
+
+# the zone on tmpfs, as in production (conf.example), not in the test
+# directory on the disk
+my $ZONE_DIR = $ENV{ZONE_DIR} // '/dev/shm';
+my $ZONE = "$ZONE_DIR/pathstats-bench-$$.zone";
+my $OWNER = $$;
+END { unlink $ZONE if $$ == $OWNER && !$ENV{KEEP} }
+
+my $nginx_conf = <<'EOF';
+http {
+    pathstats_zone ZONE size=64m snapshot=32m;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        keepalive_requests 100000;
+
+        location /pathstats/ { pathstats_admin; }
+        location /bg/ {
+            pathstats on;
+            pathstats_normalize off;
+            return 200 "ok\n";
+        }
+        location /fresh/ {
+            pathstats on;
+            pathstats_normalize off;
+            return 200 "ok\n";
+        }
+    }
+}
+EOF
+$nginx_conf =~ s/\bZONE\b/$ZONE/;
+start_nginx($nginx_conf, workers => $WORKERS, port => $PORT);
+
+my $admin = ka_new($PORT);
+my $agg;
+
+sub wait_healthy {
+    return wait_until(sub {
+        my ($st) = eval { ka_get($admin, '/pathstats/health') };
+        return ($st // 0) == 200;
+    }, 10, 0.05);
+}
+
+# Requests FILL other paths once each (the aggregator's windows start
+# empty when it starts without PostgreSQL), then waits for the snapshot.
+sub fill {
+    my ($name) = @_;
+    return unless $FILL;
+    for (my $i = 0; $i < $FILL; $i += 100) {
+        my $n = $FILL - $i < 100 ? $FILL - $i : 100;
+        my @st = ka_pipeline($admin, map { sprintf '/bg/%s/%05d', $name, $_ }
+                                         $i .. $i + $n - 1);
+        die "fill: status $st[0]\n" if grep { $_ != 200 } @st;
+    }
+    my $total = wait_until(sub {
+        my ($st, $body) = ka_get($admin, '/pathstats/api/paths?limit=1');
+        my $d = eval { $JSON->decode($body) } // {};
+        return ($d->{pagination}{total} // 0) >= $FILL;
+    }, 20, 0.2);
+    die "the snapshot did not reach $FILL paths\n" unless $total;
+}
+
+# CPU time (ns) of a process: /proc/PID/schedstat, all its threads
+sub cpu_ns {
+    my ($pid) = @_;
+    my $ns = 0;
+    for my $f (glob "/proc/$pid/task/*/schedstat") {
+        my ($run) = split ' ', slurp($f) // '0';
+        $ns += $run // 0;
+    }
+    return $ns;
+}
+
+# One run: returns a hash of figures.
+sub run {
+    my ($name) = @_;
+    my $cpu0 = cpu_ns($agg->{pid});
+    my (@delays, @cycles, %out, $failed);
+    my (@periods, $last_v, $last_vt);      # snapshot versions seen
+    my $seq = 0;
+    my $t_start = time;
+    my $t_end = $t_start + $RUN_SECONDS;
+    my $next_send = $t_start;
+    my $last_cycle;
+    my $polls = 0;
+
+    while ((@delays + ($failed // 0) < $SAMPLES || %out) && time < $t_end) {
+        my $now = time;
+        push @cycles, $now - $last_cycle if defined $last_cycle;
+        $last_cycle = $now;
+
+        if (keys %out < $INFLIGHT && $seq < $SAMPLES && $now >= $next_send) {
+            my $path = sprintf '/fresh/%s/%06d', $name, $seq++;
+            my $t0 = time;
+            my ($st) = http_get($path, port => $PORT);
+            die "GET $path: " . ($st // 'no answer') . "\n"
+                unless ($st // 0) == 200;
+            $out{$path} = $t0;
+            # a random gap, independent of when samples show up: the
+            # sends fall at every phase of the snapshot cycle
+            $next_send += $GAP * (0.5 + rand(1));
+            $next_send = time if $next_send < time - $GAP;
+        }
+
+        if (%out) {
+            # one poll for every outstanding sample: a single scan of the
+            # snapshot in nginx, whatever the number in flight
+            my ($st, $body) = ka_get($admin, "/pathstats/api/paths?q=/fresh/"
+                                     . "$name/&window=1m&sort=last_seen"
+                                     . "&limit=200");
+            my $t = time;
+            $polls++;
+            $body = '' unless ($st // 0) == 200;
+            if ($body =~ /"version":(\d+)/) {
+                my $v = $1;
+                if (!defined $last_v || $v != $last_v) {
+                    push @periods, $t - $last_vt if defined $last_v;
+                    ($last_v, $last_vt) = ($v, $t);
+                }
+            }
+            # rows are rendered by the aggregator: "path":"..","requests":N
+            while ($body =~ /"path":"((?:[^"\\]|\\.)*)","requests":(\d+)/g) {
+                my ($path, $n) = ($1, $2);
+                $path =~ s{\\/}{/}g;
+                next unless exists $out{$path} && $n >= 1;
+                die "$path: requests $n, want 1\n" if $n != 1;
+                push @delays, $t - $out{$path};
+                delete $out{$path};
+            }
+            for my $path (keys %out) {
+                next unless $t - $out{$path} > $SAMPLE_TIMEOUT;
+                $failed++;
+                delete $out{$path};
+            }
+        }
+
+        my $left = $last_cycle + $POLL - time;
+        sleep $left if $left > 0;
+    }
+
+    my @s = sort { $a <=> $b } @delays;
+    my @c = sort { $a <=> $b } @cycles;
+    my @p = sort { $a <=> $b } @periods;
+    return {
+        name => $name, samples => scalar @s, failed => $failed // 0,
+        unfinished => scalar keys %out, seconds => time - $t_start,
+        p50 => pct(\@s, 50), p99 => pct(\@s, 99), max => $s[-1],
+        min => $s[0], cycle => pct(\@c, 50), polls => $polls,
+        period50 => pct(\@p, 50), period_max => $p[-1],
+        agg_cpu => (cpu_ns($agg->{pid}) - $cpu0) / 1e9 / (time - $t_start),
+        agg_cpu_snap => @p ? (cpu_ns($agg->{pid}) - $cpu0) / 1e9 / @p : 0,
+    };
+}
+
+sub report {
+    my ($r, $what) = @_;
+    printf "%-8s %-44s %4d samples (%d failed) in %4.1f s: "
+           . "min %4.0f  p50 %4.0f  p99 %4.0f  max %4.0f ms  "
+           . "(poll cycle p50 %.1f ms; new snapshot every p50 %.0f ms, "
+           . "max %.0f ms; aggregator CPU %.0f%%, %.0f ms a snapshot)\n",
+           $r->{name}, $what, $r->{samples}, $r->{failed} + $r->{unfinished},
+           $r->{seconds}, map({ ($r->{$_} // 0) * 1000 } qw(min p50 p99 max)),
+           $r->{cycle} * 1000, ($r->{period50} // 0) * 1000,
+           ($r->{period_max} // 0) * 1000, $r->{agg_cpu} * 100,
+           $r->{agg_cpu_snap} * 1000;
+}
+
+$agg = start_aggregator('--zone', $ZONE);
+wait_healthy() or die "the aggregator did not make /pathstats/health 200\n";
+
+printf "freshness: request -> its count in /pathstats/api/paths?window=1m"
+       . "%s\n", $FILL ? ", $FILL other paths in the snapshot" : '';
+fill('default');
+my $def = run('default');
+report($def, 'flush_interval 1s, snapshot_interval 1s');
+stop_aggregator($agg);
+
+my $fast;
+if ($FAST) {
+    my $conf = test_dir() . '/fast.conf';
+    spew($conf, "zone = " . $ZONE . "\n"
+                . "snapshot_interval = $FAST_INTERVAL\n");
+    $agg = start_aggregator('-c', $conf, '--flush-interval', $FAST_INTERVAL);
+    wait_healthy() or die "the aggregator (-c $conf) did not start\n";
+    fill('fast');
+    $fast = run('fast');
+    report($fast, "flush_interval $FAST_INTERVAL, "
+                  . "snapshot_interval $FAST_INTERVAL");
+    stop_aggregator($agg);
+}
+
+my $ok = $def->{samples} > 0 && $def->{failed} == 0
+         && $def->{p99} <= 1.0;
+printf "target p99 <= 1000 ms at the defaults: %s (p99 %.0f ms)\n",
+       $ok ? 'MET' : 'NOT MET', ($def->{p99} // 0) * 1000;
+
+my @bad = grep { /\[(alert|emerg)\]/ }
+          split /\n/, slurp(error_log_path()) // '';
+print "nginx error log: ", (@bad ? "\n" . join("\n", @bad) : 'clean'), "\n";
+exit 0;

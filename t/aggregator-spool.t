@@ -1,0 +1,149 @@
+#!/usr/bin/perl
+# Nothing lost, nothing doubled while PostgreSQL is away: with spool_dir
+# set, flushes that cannot reach PostgreSQL go to the disk spool, the
+# rings keep draining, and when PostgreSQL is back the spool is replayed
+# in order, exactly once: after an outage under load, after the daemon is
+# killed with SIGKILL during the outage and restarted before PostgreSQL
+# is back, and, with a spool too small, everything but the requests the
+# daemon counted and logged as lost (event=spool_full).
+
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Time::HiRes qw(sleep);
+use PathStats::Test;
+
+start_nginx(<<'EOF', workers => 2);
+http {
+    pathstats_zone %%ZONE%% size=8m;
+
+    server {
+        listen 127.0.0.1:%%PORT%% reuseport;
+        server_name spool.test;
+        pathstats on;
+
+        location = /a   { return 200 "a\n"; }
+        location = /b   { return 404; }
+        location /c/    { return 500; }
+        location /big/  { pathstats_normalize off; return 200 "big\n"; }
+    }
+}
+EOF
+
+my $pg = start_postgres();
+my ($rc, $out, $err) = run_aggregator('--postgres', $pg, '--migrate');
+is($rc, 0, 'schema migrated') or diag($err);
+
+my $dir = test_dir();
+my $spool = "$dir/spool";
+spew("$dir/spool.conf", "spool_dir = $spool\nspool_max = 64m\n");
+spew("$dir/tiny.conf", "spool_dir = $dir/tiny\nspool_max = 1m\n");
+
+my @args = ('--zone', zone_file(), '--postgres', $pg, '--flush-interval',
+            '100ms', '--node-id', 'spool-1');
+my @paths = ('/a', '/b', '/c/1', '/c/2', '/a?q=1');
+
+sub db_total {
+    return psql_query('SELECT coalesce(sum(requests), 0) FROM '
+                      . 'pathstats_hourly') // 0;
+}
+
+sub wait_total {
+    my ($want, $what) = @_;
+    wait_until(sub { db_total() >= $want }, 20, 0.2);
+    sleep 0.5;    # a late double count would show up now
+    is(db_total(), $want, $what);
+}
+
+sub segments {
+    my ($d) = @_;
+    opendir my $dh, $d or return 0;
+    my $n = grep { /^[0-9a-f]{16}\.seg$/ } readdir $dh;
+    closedir $dh;
+    return $n;
+}
+
+sub in_ring { zone_stats()->{totals}{in_ring} }
+
+my $total = 0;
+
+# 1. PostgreSQL stops under load: the rings keep draining into the spool
+my $agg = start_aggregator('-c', "$dir/spool.conf", @args);
+ok(wait_until(sub { slurp($agg->{stderr}) =~ /event=pipeline_started/ }, 10),
+   'started with a spool');
+my $load = start_load(clients => 3, requests => 1200,
+                      path => sub { my ($c, $i) = @_;
+                                    sleep 0.001;     # a few seconds of load
+                                    $paths[($c + $i) % @paths] });
+sleep 0.5;
+stop_postgres(mode => 'immediate');
+my $c1 = zone_stats()->{totals}{consumed};
+sleep 1;
+my $s = zone_stats();
+ok($s->{totals}{consumed} > $c1, "PostgreSQL down: consumed keeps advancing "
+   . "($c1 -> $s->{totals}{consumed})");
+ok(segments($spool) > 0, '  into spool segments');
+my $res = $load->wait;
+is($res->{failures}, 0, 'load: no client failures');
+$total += $res->{responses};
+ok(wait_until(sub { in_ring() == 0 }, 10),
+   '  the rings are drained while PostgreSQL is down');
+ok(PathStats::Test::pid_alive($agg->{pid}), 'the daemon survives the outage')
+    or diag(slurp($agg->{stderr}));
+start_postgres();
+wait_total($total, "PostgreSQL back: exactly $total requests");
+ok(wait_until(sub { segments($spool) == 0 }, 10), '  the spool is empty');
+like(slurp($agg->{stderr}), qr/event=spool_replayed/, '  it was replayed');
+
+# 2. SIGKILL during the outage with a spool on disk, restart, then
+#    PostgreSQL comes back
+stop_postgres(mode => 'fast');
+my $n = parallel_load(clients => 2, requests => 100, paths => \@paths);
+$total += $n;
+ok(wait_until(sub { in_ring() == 0 }, 10), "$n more spooled");
+ok(segments($spool) > 0, '  segments on disk');
+stop_aggregator($agg, 'KILL');
+$n = parallel_load(clients => 2, requests => 40, paths => \@paths);
+$total += $n;
+is(in_ring(), $n, "$n wait in the rings while no daemon runs");
+$agg = start_aggregator('-c', "$dir/spool.conf", @args);
+ok(wait_until(sub { slurp($agg->{stderr}) =~ /event=spool_standin/ }, 10),
+   'restarted with PostgreSQL down: the spool stands in');
+ok(wait_until(sub { in_ring() == 0 }, 10), '  and reading goes on');
+start_postgres();
+wait_total($total, "PostgreSQL back: exactly $total requests, none doubled");
+ok(wait_until(sub { segments($spool) == 0 }, 10), '  the spool is empty');
+my $st = zone_stats();
+ok(wait_until(sub {
+    psql_query("SELECT sum(committed_pos) FROM pathstats_watermark WHERE "
+               . "node_id = 'spool-1'") == $st->{totals}{consumed} }, 5),
+   'watermarks equal the consumed count');
+is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
+
+# 3. a spool too small: what does not fit is counted and logged, the
+#    rest is exact
+$agg = start_aggregator('-c', "$dir/tiny.conf", @args);
+ok(wait_until(sub { slurp($agg->{stderr}) =~ /event=sink_ready/ }, 10),
+   'restarted with a 1 MB spool');
+stop_postgres(mode => 'fast');
+my $long = 'x' x 240;
+$n = parallel_load(clients => 4, requests => 1200,
+                   path => sub { my ($c, $i) = @_;
+                                 my $k = join '', map { chr(97 + $_) }
+                                         split //, sprintf('%d%05d', $c, $i);
+                                 "/big/$k/$long" });
+$total += $n;
+ok(wait_until(sub { in_ring() == 0 }, 15), "$n long-path requests drained");
+ok(wait_until(sub { slurp($agg->{stderr}) =~ /event=spool_full/ }, 5),
+   'the spool filled up: event=spool_full');
+my @drops = slurp($agg->{stderr}) =~ /event=spool_full .*?dropped_total=(\d+)/g;
+my $lost = $drops[-1] // 0;
+ok($lost > 0 && $lost < $n, "$lost requests counted as lost");
+start_postgres();
+wait_total($total - $lost, "PostgreSQL back: exactly the served "
+           . "requests minus the $lost counted as lost");
+ok(wait_until(sub { segments("$dir/tiny") == 0 }, 10), '  the spool is empty');
+is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
+
+finish();

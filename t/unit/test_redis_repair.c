@@ -1,0 +1,152 @@
+/*
+ * Unit tests for aggregator/redis_repair.c: the Redis sink's memory of
+ * what it handed to Redis per live hour sums entries and clients
+ * exactly, folds keys and clients beyond its bounds without losing
+ * requests, and forgets old hours for good.  Prints TAP.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "agg_table.h"
+#include "redis_repair.h"
+#include "tap.h"
+
+#define H0  (1795000000LL / 3600 * 3600)
+
+static const ps_redis_repair_entry_t *
+find(const ps_redis_repair_hour_t *h, const char *field)
+{
+    size_t  i;
+
+    for (i = 0; h != NULL && i < h->nentries; i++) {
+        if (strcmp(h->entries[i].field, field) == 0) {
+            return &h->entries[i];
+        }
+    }
+    return NULL;
+}
+
+
+static uint64_t
+client_requests(const ps_redis_repair_hour_t *h, const char *text)
+{
+    size_t  i;
+
+    for (i = 0; h != NULL && i < h->nclients; i++) {
+        if (h->clients[i].len == strlen(text)
+            && memcmp(h->clients[i].text, text, h->clients[i].len) == 0)
+        {
+            return h->clients[i].requests;
+        }
+    }
+    return 0;
+}
+
+
+int
+main(void)
+{
+    ps_redis_repair_t             *rp;
+    ps_agg_table_t                *t;
+    const ps_redis_repair_hour_t  *h;
+    const ps_redis_repair_entry_t *e;
+    int64_t                        hours[PS_REDIS_REPAIR_HOURS];
+    char                           path[32], client[32];
+    size_t                         i;
+    int                            k;
+
+    rp = ps_redis_repair_create(3, 100);
+    t = ps_agg_table_create(100);
+    if (rp == NULL || t == NULL) {
+        bail_out("create");
+    }
+
+    /* two flushes of one key sum up; max is a max */
+    (void) ps_agg_add(t, H0, "h", 1, "GET", 3, "/a", 2, 200, 10, 1, 100,
+                      NULL, 0);
+    (void) ps_agg_add(t, H0, "h", 1, "GET", 3, "/a", 2, 503, 30, 2, 200,
+                      NULL, 0);
+    for (i = 0; i < ps_agg_count(t); i++) {
+        is_int(ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, i)), 0,
+               "entry added");
+    }
+    ps_agg_table_clear(t);
+    (void) ps_agg_add(t, H0, "h", 1, "GET", 3, "/a", 2, 200, 20, 4, 400,
+                      NULL, 0);
+    (void) ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, 0));
+
+    h = ps_redis_repair_hour(rp, H0);
+    ok(h != NULL, "hour kept");
+    e = find(h, "h\tGET\t/a");
+    ok(e != NULL, "field is host\\tmethod\\tpath");
+    if (e != NULL) {
+        is_u64(e->requests, 3, "requests summed");
+        is_u64(e->errors, 1, "errors summed");
+        is_u64(e->status[1], 2, "2xx summed");
+        is_u64(e->bytes_in, 7, "bytes_in summed");
+        is_u64(e->bytes_out, 700, "bytes_out summed");
+        is_u64(e->latency_sum_us, 60, "latency sum summed");
+        is_u64(e->latency_max_us, 30, "latency max is the max");
+    }
+
+    /* beyond max_keys (3): the overflow field, requests stay exact */
+    ps_agg_table_clear(t);
+    for (k = 0; k < 10; k++) {
+        snprintf(path, sizeof(path), "/p%d", k);
+        (void) ps_agg_add(t, H0, "h", 1, "GET", 3, path, strlen(path), 200,
+                          1, 1, 1, NULL, 0);
+    }
+    for (i = 0; i < ps_agg_count(t); i++) {
+        (void) ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, i));
+    }
+    h = ps_redis_repair_hour(rp, H0);
+    is_int((long long) h->nentries, 4, "three keys and the overflow field");
+    e = find(h, "*\t*\t{other}");
+    ok(e != NULL && e->requests == 8, "overflow field holds the rest");
+    is_u64(ps_redis_repair_requests(h), 13, "requests of the hour exact");
+
+    /* clients: summed, folded beyond max_clients (100) */
+    for (k = 0; k < 150; k++) {
+        snprintf(client, sizeof(client), "10.0.0.%d", k);
+        (void) ps_redis_repair_add_client(rp, H0, client, strlen(client),
+                                          2);
+    }
+    (void) ps_redis_repair_add_client(rp, H0, "10.0.0.1", 8, 5);
+    (void) ps_redis_repair_add_client(rp, H0, "", 0, 3);
+    h = ps_redis_repair_hour(rp, H0);
+    is_int((long long) h->nclients, 100, "at most 100 clients kept");
+    is_u64(client_requests(h, "10.0.0.1"), 7, "client requests summed");
+    is_u64(h->clients_folded, 50 * 2 + 3, "the rest is folded");
+
+    /* hours: at most PS_REDIS_REPAIR_HOURS, the oldest evicted */
+    ps_agg_table_clear(t);
+    for (k = 1; k <= PS_REDIS_REPAIR_HOURS; k++) {
+        (void) ps_agg_add(t, H0 + k * 3600, "h", 1, "GET", 3, "/", 1, 200,
+                          1, 1, 1, NULL, 0);
+    }
+    for (i = 0; i < ps_agg_count(t); i++) {
+        is_int(ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, i)), 0,
+               "newer hour kept");
+    }
+    ok(ps_redis_repair_hour(rp, H0) == NULL, "oldest hour evicted");
+    is_int((long long) ps_redis_repair_hours(rp, hours),
+           PS_REDIS_REPAIR_HOURS, "kept hours listed");
+    ok(hours[0] == H0 + 3600 && hours[1] == H0 + 7200, "oldest first");
+    ps_agg_table_clear(t);
+    (void) ps_agg_add(t, H0, "h", 1, "GET", 3, "/", 1, 200, 1, 1, 1, NULL,
+                      0);
+    is_int(ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, 0)), 1,
+           "an evicted hour is never kept again (it would be partial)");
+
+    ps_redis_repair_keep_from(rp, H0 + 3 * 3600);
+    is_int((long long) ps_redis_repair_hours(rp, hours), 1,
+           "keep_from forgets older hours");
+    ok(ps_redis_repair_hour(rp, H0 + 3600) == NULL, "forgotten");
+    is_int(ps_redis_repair_add_client(rp, H0 + 3600, "x", 1, 1), 1,
+           "a forgotten hour is not kept again");
+
+    ps_redis_repair_destroy(rp);
+    ps_agg_table_destroy(t);
+    return done_testing();
+}

@@ -1,0 +1,707 @@
+/*
+ * Unit tests for aggregator/spool.c: segments written and read back in
+ * order with every field (counters, histogram, HyperLogLog, positions),
+ * kept across a reopen, unfinished temporary files removed, corrupt or
+ * truncated segments moved to corrupt/ and counted, the size bound
+ * enforced with the lost records counted; and the pipeline with a spool
+ * standing in for an unreachable durable sink (fake sink): reading
+ * starts at once, the rings drain, the spool is replayed in order and
+ * exactly once, across a "crash" too.
+ */
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agg_table.h"
+#include "clock.h"
+#include "config.h"
+#include "log.h"
+#include "murmur3.h"
+#include "pipeline.h"
+#include "ring_reader.h"
+#include "sink.h"
+#include "spool.h"
+#include "tap.h"
+#include "zone.h"
+
+#define NRINGS  2
+
+typedef struct {
+    ps_sink_t  sink;
+    uint64_t   wm[NRINGS];          /* what load_watermarks answers */
+    int        unreachable;         /* load_watermarks fails */
+    int        fail;                /* flush fails */
+    unsigned   flushes;             /* successful */
+    uint64_t   requests;            /* sum over every applied delta */
+    uint64_t   pos[NRINGS];         /* last committed positions */
+} fake_t;
+
+static char  zone_path[256];
+
+
+static int
+fake_connect(ps_sink_t *s)
+{
+    return 0;
+}
+
+
+static int
+fake_load(ps_sink_t *s, uint64_t zone_id, uint64_t *pos, uint32_t n)
+{
+    fake_t  *f = s->impl;
+
+    if (f->unreachable) {
+        return -1;
+    }
+
+    memcpy(pos, f->wm, n * sizeof(uint64_t));
+
+    return 0;
+}
+
+
+static int
+fake_flush(ps_sink_t *s, uint64_t zone_id, const ps_agg_table_t *delta,
+    const uint64_t *pos, uint32_t n)
+{
+    size_t   i;
+    fake_t  *f = s->impl;
+
+    if (f->fail) {
+        return -1;
+    }
+
+    for (i = 0; i < ps_agg_count(delta); i++) {
+        f->requests += ps_agg_entry_at(delta, i)->requests;
+    }
+
+    memcpy(f->pos, pos, n * sizeof(uint64_t));
+    f->flushes++;
+
+    return 0;
+}
+
+
+static void
+fake_destroy(ps_sink_t *s)
+{
+    /* the fakes live in main()'s frame */
+}
+
+
+static const ps_sink_ops_t  fake_ops = {
+    "fake", fake_connect, fake_load, fake_flush, fake_destroy, NULL
+};
+
+
+static void
+fake_init(fake_t *f, int durable)
+{
+    memset(f, 0, sizeof(*f));
+    f->sink.ops = &fake_ops;
+    f->sink.impl = f;
+    f->sink.durable = durable;
+}
+
+
+/* A zone file as nginx makes it; returns the producer's mapping. */
+static ps_zone_header_t *
+make_zone(void)
+{
+    int                fd;
+    void              *base;
+    uint64_t           size;
+    ps_zone_header_t   want, *h;
+
+    memset(&want, 0, sizeof(want));
+    size = ps_zone_layout(&want, NRINGS, 64, 16384);
+    want.zone_id = 0x1122334455667788ULL;
+    want.created_us = ps_now_us();
+    want.master_pid = 1;
+    want.attach_count = 1;
+
+    unlink(zone_path);
+    fd = open(zone_path, O_RDWR|O_CREAT|O_EXCL, 0600);
+    if (fd == -1 || ftruncate(fd, (off_t) size) != 0) {
+        bail_out("cannot create %s", zone_path);
+    }
+
+    base = mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED) {
+        bail_out("mmap %s", zone_path);
+    }
+
+    h = base;
+    memcpy(h, &want, sizeof(want));
+    ps_store_release(&h->magic, PS_ZONE_MAGIC);
+
+    return h;
+}
+
+
+static void
+produce(ps_zone_header_t *h, uint32_t ring, int n)
+{
+    int              i;
+    uint64_t         tail;
+    ps_record_t     *rec;
+    ps_ring_desc_t  *d;
+
+    d = ps_zone_ring_desc(h, ring);
+
+    for (i = 0; i < n; i++) {
+        tail = ps_load_relaxed(&d->tail);
+        rec = ps_zone_ring_slot(h, ring, tail);
+        memset(rec, 0, sizeof(*rec));
+        rec->time_us = ps_now_us();
+        rec->status = 200;
+        rec->key_len = (uint16_t) snprintf(rec->key, sizeof(rec->key),
+                                           "/r%u/%d", ring, i % 3);
+        ps_store_release(&d->tail, tail + 1);
+    }
+}
+
+
+static uint64_t
+head(ps_zone_header_t *h, uint32_t ring)
+{
+    return ps_load_acquire(&ps_zone_ring_desc(h, ring)->head);
+}
+
+
+static char  spool_dir[256];
+
+
+static void
+rm_rf(const char *dir)
+{
+    char  cmd[600];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        diag("cannot remove %s", dir);
+    }
+}
+
+
+static int
+count_files(const char *dir, const char *suffix)
+{
+    int             n = 0;
+    size_t          l, sl = strlen(suffix);
+    DIR            *d;
+    struct dirent  *de;
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return -1;
+    }
+    while ((de = readdir(d)) != NULL) {
+        l = strlen(de->d_name);
+        if (l > sl && strcmp(de->d_name + l - sl, suffix) == 0) {
+            n++;
+        }
+    }
+    closedir(d);
+
+    return n;
+}
+
+
+static char *
+seg_path(uint64_t seq)
+{
+    static char  path[400];
+
+    snprintf(path, sizeof(path), "%s/%016llx.seg", spool_dir,
+             (unsigned long long) seq);
+
+    return path;
+}
+
+
+/* a delta of n requests over a few keys, with latencies and clients */
+static ps_agg_table_t *
+make_delta(int n, int salt)
+{
+    int              i;
+    uint64_t         h;
+    char             addr[32];
+    ps_agg_table_t  *t;
+
+    t = ps_agg_table_create(100);
+
+    for (i = 0; i < n; i++) {
+        snprintf(addr, sizeof(addr), "10.0.%d.%d", salt, i);
+        h = ps_murmur3_hll_hash(addr, strlen(addr));
+        (void) ps_agg_add(t, 3600 * (1000 + salt), "host", 4, "GET", 3,
+                          i % 2 ? "/a" : "/b\0x", i % 2 ? 2 : 4,
+                          i % 3 ? 200 : 503, 100 + 37 * i, 10, 20 + i, &h,
+                          1000000 + i);
+    }
+
+    return t;
+}
+
+
+static uint64_t
+requests_of(const ps_agg_table_t *t)
+{
+    size_t    i;
+    uint64_t  n = 0;
+
+    for (i = 0; i < ps_agg_count(t); i++) {
+        n += ps_agg_entry_at(t, i)->requests;
+    }
+
+    return n;
+}
+
+
+static int
+same_entries(const ps_agg_table_t *a, const ps_agg_table_t *b)
+{
+    size_t                 i;
+    const ps_agg_entry_t  *x, *y;
+
+    if (ps_agg_count(a) != ps_agg_count(b)) {
+        return 0;
+    }
+
+    for (i = 0; i < ps_agg_count(a); i++) {
+        x = ps_agg_entry_at(a, i);
+        y = ps_agg_find(b, x->hour, x->host, x->host_len, x->method,
+                        x->method_len, x->path, x->path_len);
+        if (y == NULL || x->requests != y->requests
+            || memcmp(x->status, y->status, sizeof(x->status)) != 0
+            || x->errors != y->errors || x->bytes_in != y->bytes_in
+            || x->bytes_out != y->bytes_out
+            || x->latency_sum_us != y->latency_sum_us
+            || x->latency_max_us != y->latency_max_us
+            || x->first_seen_us != y->first_seen_us
+            || x->last_seen_us != y->last_seen_us
+            || x->latency.count != y->latency.count
+            || ps_hist_percentile(&x->latency, 0.95)
+               != ps_hist_percentile(&y->latency, 0.95)
+            || ps_hll_cardinality(&x->clients)
+               != ps_hll_cardinality(&y->clients))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static void
+test_write_read(void)
+{
+    int               i, fd;
+    uint64_t          start[NRINGS], end[NRINGS], last[NRINGS];
+    ps_spool_t       *sp;
+    ps_spool_seg_t    seg;
+    ps_agg_table_t   *d[3];
+    ps_spool_stats_t  st;
+    char              path[400];
+
+    rm_rf(spool_dir);
+
+    sp = ps_spool_open(spool_dir, 1 << 20, "unit", 100);
+    ok(sp != NULL, "spool opened, directory created");
+    is_u64(ps_spool_pending(sp), 0, "empty");
+    is_int(ps_spool_head(sp, &seg), 1, "head of an empty spool: 1");
+
+    for (i = 0; i < 3; i++) {
+        d[i] = make_delta(10 * (i + 1), i);
+        start[0] = 100 * i;
+        start[1] = 7 * i;
+        end[0] = 100 * (i + 1);
+        end[1] = 7 * (i + 1);
+        is_int(ps_spool_write(sp, 42, d[i], start, end, NRINGS,
+                              10 * (i + 1)), 0, "segment %d written", i);
+    }
+
+    is_u64(ps_spool_pending(sp), 3, "3 segments pending");
+    is_int(count_files(spool_dir, ".seg"), 3, "3 files");
+    is_int(count_files(spool_dir, ".tmp"), 0, "no temporary file left");
+    ps_spool_close(sp);
+
+    /* an unfinished write from a crash */
+    snprintf(path, sizeof(path), "%s/0000000000000009.tmp", spool_dir);
+    fd = open(path, O_WRONLY | O_CREAT, 0600);
+    if (fd >= 0) {
+        (void) write(fd, "PSSP", 4);
+        close(fd);
+    }
+
+    sp = ps_spool_open(spool_dir, 1 << 20, "unit", 100);
+    ok(sp != NULL, "reopened");
+    is_u64(ps_spool_pending(sp), 3, "the 3 segments survive a reopen");
+    is_int(count_files(spool_dir, ".tmp"), 0, "the unfinished one removed");
+
+    last[0] = 50;
+    last[1] = 900;
+    ps_spool_last_end(sp, 42, last, NRINGS);
+    ok(last[0] == 300 && last[1] == 900, "last_end raises to the newest end");
+    last[0] = 0;
+    ps_spool_last_end(sp, 43, last, NRINGS);
+    is_u64(last[0], 0, "  of its own zone only");
+
+    for (i = 0; i < 3; i++) {
+        is_int(ps_spool_head(sp, &seg), 0, "head %d loaded", i);
+        is_u64(seg.seq, (uint64_t) i + 1, "  in write order");
+        ok(seg.zone_id == 42 && seg.nrings == NRINGS
+           && seg.records == (uint64_t) 10 * (i + 1), "  zone, rings, records");
+        ok(seg.start[0] == (uint64_t) 100 * i
+           && seg.end[0] == (uint64_t) 100 * (i + 1)
+           && seg.start[1] == (uint64_t) 7 * i
+           && seg.end[1] == (uint64_t) 7 * (i + 1), "  positions");
+        ok(same_entries(d[i], seg.delta) && same_entries(seg.delta, d[i]),
+           "  every entry identical (counters, histogram, clients)");
+        is_int(ps_spool_head(sp, &seg), 0, "  head again: same");
+        is_u64(seg.seq, (uint64_t) i + 1, "  not popped yet");
+        is_int(ps_spool_pop(sp), 0, "  popped");
+        ps_agg_table_destroy(d[i]);
+    }
+
+    is_int(ps_spool_head(sp, &seg), 1, "empty again");
+    is_int(count_files(spool_dir, ".seg"), 0, "no segment file left");
+    ps_spool_stats(sp, &st);
+    ok(st.written == 0 && st.replayed == 3 && st.bytes == 0
+       && st.corrupt == 0, "stats: none written since the reopen, 3 "
+       "replayed, 0 bytes");
+
+    /* numbering goes on after the last one */
+    d[0] = make_delta(1, 0);
+    is_int(ps_spool_write(sp, 42, d[0], start, end, NRINGS, 1), 0,
+           "one more");
+    ok(access(seg_path(4), F_OK) == 0, "  numbered after the last");
+    ps_agg_table_destroy(d[0]);
+    ps_spool_close(sp);
+}
+
+
+static void
+corrupt_byte(const char *path, off_t at)
+{
+    int            fd;
+    unsigned char  c = 0;
+
+    fd = open(path, O_RDWR);
+    if (fd < 0 || pread(fd, &c, 1, at) != 1) {
+        bail_out("cannot read %s", path);
+    }
+    c ^= 0x5a;
+    if (pwrite(fd, &c, 1, at) != 1) {
+        bail_out("cannot write %s", path);
+    }
+    close(fd);
+}
+
+
+static void
+test_corrupt(void)
+{
+    int               i;
+    char              cpath[400];
+    uint64_t          start[NRINGS] = { 0, 0 }, end[NRINGS] = { 0, 0 };
+    uint64_t          last[NRINGS];
+    ps_spool_t       *sp;
+    ps_spool_seg_t    seg;
+    ps_agg_table_t   *d;
+    ps_spool_stats_t  st;
+
+    rm_rf(spool_dir);
+
+    sp = ps_spool_open(spool_dir, 1 << 20, "unit", 100);
+    d = make_delta(5, 1);
+    for (i = 0; i < 5; i++) {
+        end[0] = 10 * (i + 1);
+        end[1] = i + 1;
+        (void) ps_spool_write(sp, 7, d, start, end, NRINGS, 5);
+        start[0] = end[0];
+        start[1] = end[1];
+    }
+    ps_spool_close(sp);
+
+    corrupt_byte(seg_path(2), 200);                 /* bad CRC */
+    if (truncate(seg_path(3), 100) != 0) {          /* torn */
+        bail_out("truncate");
+    }
+    if (truncate(seg_path(5), 50) != 0) {           /* newest torn */
+        bail_out("truncate");
+    }
+
+    sp = ps_spool_open(spool_dir, 1 << 20, "unit", 100);
+    ok(sp != NULL, "opened with corrupt segments");
+    is_u64(ps_spool_pending(sp), 4, "the torn newest one moved aside at open");
+    last[0] = last[1] = 0;
+    ps_spool_last_end(sp, 7, last, NRINGS);
+    ok(last[0] == 40 && last[1] == 4, "  so last_end is the one before");
+
+    is_int(ps_spool_head(sp, &seg), 0, "head");
+    is_u64(seg.seq, 1, "  segment 1 is fine");
+    is_u64(requests_of(seg.delta), 5, "  its 5 requests");
+    (void) ps_spool_pop(sp);
+
+    is_int(ps_spool_head(sp, &seg), 0, "next head");
+    is_u64(seg.seq, 4, "  segments 2 (bad CRC) and 3 (truncated) skipped");
+    (void) ps_spool_pop(sp);
+    is_int(ps_spool_head(sp, &seg), 1, "then empty");
+
+    ps_spool_stats(sp, &st);
+    is_u64(st.corrupt, 3, "3 corrupt segments counted");
+    snprintf(cpath, sizeof(cpath), "%s/corrupt", spool_dir);
+    is_int(count_files(cpath, ".seg"), 3, "  and kept in corrupt/");
+
+    ps_agg_table_destroy(d);
+    ps_spool_close(sp);
+}
+
+
+static void
+test_bound(void)
+{
+    int               i, rc, full = 0;
+    uint64_t          start[NRINGS] = { 0, 0 }, end[NRINGS] = { 1, 1 };
+    uint64_t          dropped = 0;
+    ps_spool_t       *sp;
+    ps_agg_table_t   *d;
+    ps_spool_stats_t  st;
+
+    rm_rf(spool_dir);
+
+    sp = ps_spool_open(spool_dir, 4096, "unit", 100);
+    d = make_delta(20, 2);
+
+    for (i = 0; i < 20; i++) {
+        rc = ps_spool_write(sp, 7, d, start, end, NRINGS, 20 + i);
+        if (rc == 1) {
+            full++;
+            dropped += 20 + i;
+        } else if (rc != 0) {
+            break;
+        }
+    }
+
+    ps_spool_stats(sp, &st);
+    ok(full > 0 && st.written > 0, "some written (%llu), then full (%d)",
+       (unsigned long long) st.written, full);
+    ok(st.bytes <= 4096, "bytes %llu within the bound",
+       (unsigned long long) st.bytes);
+    is_u64(st.dropped_flushes, (uint64_t) full, "dropped flushes counted");
+    is_u64(st.dropped_records, dropped, "dropped records counted exactly");
+    is_u64(st.written + st.dropped_flushes, 20, "every flush accounted for");
+
+    ps_agg_table_destroy(d);
+    ps_spool_close(sp);
+}
+
+
+static ps_pipeline_t *
+spool_pipeline(ps_config_t *cfg, fake_t *a, ps_zone_t **zone,
+    ps_ring_reader_t **rr)
+{
+    ps_sink_t  *sinks[1];
+
+    *zone = ps_zone_open(zone_path, 1);
+    *rr = ps_ring_reader_create(*zone);
+    sinks[0] = &a->sink;
+
+    return ps_pipeline_create_with(cfg, *zone, *rr, sinks, 1);
+}
+
+
+static void
+test_pipeline_spool(ps_config_t *cfg)
+{
+    fake_t             a;
+    uint64_t           t;
+    ps_zone_t         *zone;
+    ps_pipeline_t     *p;
+    ps_zone_header_t  *h;
+    ps_ring_reader_t  *rr;
+    ps_sink_status_t   st;
+
+    rm_rf(spool_dir);
+    cfg->spool_dir = spool_dir;
+    cfg->spool_max_bytes = 1 << 20;
+
+    h = make_zone();
+    produce(h, 0, 10);
+    produce(h, 1, 3);
+
+    fake_init(&a, 1);
+    a.unreachable = 1;
+    a.fail = 1;
+
+    p = spool_pipeline(cfg, &a, &zone, &rr);
+    ok(p != NULL, "pipeline with a spool, sink unreachable at start");
+    is_int(ps_pipeline_poll(p, 100), 13, "reading starts at once");
+
+    t = ps_mono_us();
+    ps_pipeline_flush(p, t, 1);
+    ok(head(h, 0) == 10 && head(h, 1) == 3, "the spool took the flush: "
+       "rings released");
+    is_int(count_files(spool_dir, ".seg"), 1, "  one segment");
+
+    produce(h, 0, 5);
+    is_int(ps_pipeline_poll(p, 100), 5, "5 more");
+    ps_pipeline_flush(p, t + 1, 1);
+    is_u64(head(h, 0), 15, "  released again");
+    is_int(count_files(spool_dir, ".seg"), 2, "  two segments");
+    ps_pipeline_sink_status(p, 0, &st);
+    ok(!st.up && st.spool && st.spool_segments == 2 && st.lag_records == 0,
+       "status: down, spooling 2 segments, no lag");
+
+    /* the sink comes back: replay in order, then live */
+    a.unreachable = 0;
+    a.fail = 0;
+    produce(h, 1, 4);
+    is_int(ps_pipeline_poll(p, 100), 4, "4 more");
+    t += 5000000;
+    ps_pipeline_flush(p, t, 1);
+    is_u64(a.requests, 22, "back: 13 + 5 replayed and 4 live, exactly");
+    is_u64(a.flushes, 3, "  in 3 flushes");
+    ok(a.pos[0] == 15 && a.pos[1] == 7, "  positions up to date");
+    is_int(count_files(spool_dir, ".seg"), 0, "  spool empty");
+    ps_pipeline_sink_status(p, 0, &st);
+    ok(st.up && st.spool_segments == 0, "status: up");
+
+    /* a live flush fails: it goes to the spool, the rings drain */
+    produce(h, 0, 6);
+    is_int(ps_pipeline_poll(p, 100), 6, "6 more");
+    a.fail = 1;
+    a.unreachable = 1;
+    t += 5000000;
+    ps_pipeline_flush(p, t, 1);
+    is_u64(head(h, 0), 21, "flush failed: spooled and released");
+    is_int(count_files(spool_dir, ".seg"), 1, "  one segment");
+    is_u64(a.requests, 22, "  nothing applied");
+
+    /* "crash": the pipeline goes away with a segment on disk */
+    produce(h, 0, 2);
+    ps_pipeline_destroy(p);
+    ps_ring_reader_destroy(rr);
+    ps_zone_close(zone);
+
+    /* restart while the sink is still down */
+    p = spool_pipeline(cfg, &a, &zone, &rr);
+    ok(p != NULL, "restarted, sink still down");
+    is_int(ps_pipeline_poll(p, 100), 2, "reads only what is not spooled");
+    t = ps_mono_us();
+    ps_pipeline_flush(p, t, 1);
+    is_int(count_files(spool_dir, ".seg"), 2, "  spooled: 2 segments");
+    ps_pipeline_destroy(p);
+    ps_ring_reader_destroy(rr);
+    ps_zone_close(zone);
+
+    /* the first segment was applied just before the crash (unlink lost):
+     * the watermark says so */
+    a.pos[0] = 21;
+    a.requests += 6;
+    memcpy(a.wm, a.pos, sizeof(a.wm));
+    a.unreachable = 0;
+    a.fail = 0;
+
+    p = spool_pipeline(cfg, &a, &zone, &rr);
+    ok(p != NULL, "restarted, sink back");
+    is_int(ps_pipeline_poll(p, 100), 0, "nothing to read");
+    ps_pipeline_flush(p, ps_mono_us(), 1);
+    is_u64(a.requests, 30, "the applied segment skipped, the other "
+           "applied: 30 exactly");
+    ok(a.pos[0] == 23 && a.pos[1] == 7, "  positions");
+    is_int(count_files(spool_dir, ".seg"), 0, "  spool empty");
+
+    ps_pipeline_destroy(p);
+    ps_ring_reader_destroy(rr);
+    ps_zone_close(zone);
+    cfg->spool_dir = NULL;
+}
+
+
+static void
+test_pipeline_spool_full(ps_config_t *cfg)
+{
+    fake_t             a;
+    uint64_t           t;
+    ps_zone_t         *zone;
+    ps_pipeline_t     *p;
+    ps_zone_header_t  *h;
+    ps_ring_reader_t  *rr;
+    ps_sink_status_t   st;
+
+    rm_rf(spool_dir);
+    cfg->spool_dir = spool_dir;
+    cfg->spool_max_bytes = 1;      /* nothing fits */
+
+    h = make_zone();
+    fake_init(&a, 1);
+    a.unreachable = 1;
+    a.fail = 1;
+
+    p = spool_pipeline(cfg, &a, &zone, &rr);
+    produce(h, 0, 9);
+    produce(h, 1, 4);
+    is_int(ps_pipeline_poll(p, 100), 13, "13 read");
+    t = ps_mono_us();
+    ps_pipeline_flush(p, t, 1);
+    ok(head(h, 0) == 9 && head(h, 1) == 4, "spool full: released anyway");
+    ps_pipeline_sink_status(p, 0, &st);
+    is_u64(st.spool_dropped, 13, "  13 requests counted as lost");
+    ok(strstr(st.last_error, "spool full: 13 requests lost") != NULL,
+       "  and said so: %s", st.last_error);
+
+    a.unreachable = 0;
+    a.fail = 0;
+    produce(h, 0, 3);
+    is_int(ps_pipeline_poll(p, 100), 3, "3 more");
+    ps_pipeline_flush(p, t + 5000000, 1);
+    is_u64(a.requests, 3, "back: the sink has the rest, exactly");
+    ok(a.pos[0] == 12 && a.pos[1] == 4, "  positions past the lost ones");
+
+    ps_pipeline_destroy(p);
+    ps_ring_reader_destroy(rr);
+    ps_zone_close(zone);
+    cfg->spool_dir = NULL;
+}
+
+
+int
+main(void)
+{
+    ps_config_t  cfg;
+
+    snprintf(zone_path, sizeof(zone_path), "/tmp/ps-test-spool-%d.zone",
+             (int) getpid());
+    snprintf(spool_dir, sizeof(spool_dir), "/tmp/ps-test-spool-%d.d",
+             (int) getpid());
+
+    ps_log_set_level((ps_log_level_t) (PS_LOG_ERROR + 1));
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.flush_interval_ms = 1000;
+    cfg.max_keys_per_hour = 1000;
+    cfg.client_address = PS_CLIENT_FULL;
+    cfg.node_id = "unit";
+
+    test_write_read();
+    test_corrupt();
+    test_bound();
+    test_pipeline_spool(&cfg);
+    test_pipeline_spool_full(&cfg);
+
+    unlink(zone_path);
+    rm_rf(spool_dir);
+
+    return done_testing();
+}
