@@ -511,7 +511,7 @@ flush_sink(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
 {
     int       changed;
     uint32_t  r;
-    uint64_t  read;
+    uint64_t  read, started;
 
     /* an early flush (rings filling up) skips the interval, not the
      * backoff of a failing sink */
@@ -533,6 +533,8 @@ flush_sink(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
         s->next_due = now + p->cfg->flush_interval_ms * 1000;
         return 0;
     }
+
+    started = ps_mono_us();
 
     if (s->sink->ops->flush(s->sink, p->zone_id, s->delta, p->pos,
                             p->nrings) != 0)
@@ -560,9 +562,10 @@ flush_sink(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
                s->sink->ops->name, (unsigned long long) s->failures);
     }
 
-    ps_log(PS_LOG_DEBUG, "event=flush sink=%s keys=%zu records=%llu",
-           s->sink->ops->name, ps_agg_count(s->delta),
-           (unsigned long long) s->pending);
+    ps_log(PS_LOG_DEBUG, "event=flush sink=%s keys=%zu records=%llu "
+           "duration_ms=%.1f", s->sink->ops->name, ps_agg_count(s->delta),
+           (unsigned long long) s->pending,
+           (double) (ps_mono_us() - started) / 1000.0);
 
     if (p->crash_after_commit && s->sink->durable && s->pending) {
         ps_log(PS_LOG_WARN, "event=test_crash_after_commit");

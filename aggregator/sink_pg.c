@@ -4,22 +4,35 @@
  *   1. daily partitions for the delta's hours (cached per connection; a
  *      partition that cannot be created leaves its rows to the DEFAULT
  *      partition rather than failing the flush);
- *   2. COPY the delta into a temporary table;
- *   3. insert the missing keys (ON CONFLICT DO NOTHING), then lock every
- *      key's row in key order (FOR UPDATE), so that nodes flushing the
- *      same rows take turns instead of losing updates, and read their
- *      histograms;
- *   4. merge the histograms here in C and COPY the results back;
- *   5. one UPDATE adds the counters and unions the HyperLogLogs;
- *   6. the node's watermarks and its pathstats_nodes row;
- *   7. COMMIT.
+ *   2. COPY (binary) the delta, sorted by key, each key with its complete
+ *      values, into a temporary table;
+ *   3. insert the keys not known to have a row (see "known keys" below)
+ *      with their values, ON CONFLICT DO NOTHING, in key order: a new row
+ *      needs no merge, and when every key was new the flush is done with
+ *      its rows;
+ *   4. lock the rows that existed before (FOR UPDATE, in key order, so
+ *      that nodes flushing the same rows take turns instead of losing
+ *      updates; the rows this transaction inserted are told apart by
+ *      their xmin), reading their partition, ctid and values;
+ *   5. merge here in C: counters, first/last seen, the histograms and the
+ *      HyperLogLogs (bit-compatible with postgresql-hll; one that does not
+ *      read as ours is left to hll_union()), and COPY the results back
+ *      with the rows' ctids;
+ *   6. per partition, one UPDATE by ctid (a TID scan: no second index
+ *      lookup; the rows are locked, so their ctids cannot change) sets
+ *      the merged values;
+ *   7. the node's watermarks and its pathstats_nodes row;
+ *   8. COMMIT.
  *
  * Any error rolls back everything, so the pipeline's retry sends the same
  * delta again.  If the connection breaks during COMMIT the outcome is
  * unknown: the watermarks, read back after reconnecting, tell.
+ *
+ * The session runs with jit = off: compiling a flush's statements, whose
+ * cost estimates grow with the partitions, takes longer than running
+ * them.
  */
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,18 +41,27 @@
 #include <libpq-fe.h>
 
 #include "clock.h"
+#include "histogram.h"
+#include "hll.h"
 #include "hour.h"
 #include "log.h"
 #include "migrate.h"
+#include "murmur3.h"
 #include "pg_conn.h"
 #include "sink_pg.h"
 #include "strbuf.h"
 
 #define DAY_CACHE      64          /* partitions known to exist */
 #define DAY_SECONDS    86400
-/* rows are updated every flush: room on each page keeps those updates
- * HOT (no index insert for the new row version) */
-#define PARTITION_FILLFACTOR  "70"
+/* rows are updated at every flush: room on each page keeps those updates
+ * HOT (no index insert for the new row version).  At 50 every row's next
+ * version fits on its page, the first update after the insert included
+ * (the hour's second flush: with 70 its UPDATE took twice as long);
+ * later ones reuse the space of the versions pruned since */
+#define PARTITION_FILLFACTOR  "50"
+/* keys known to have a row: at most this many, then forgotten */
+#define KNOWN_MAX      (1u << 20)
+#define KNOWN_HOURS    4           /* hours whose known keys are counted */
 
 typedef struct {
     ps_sink_t   sink;
@@ -51,6 +73,20 @@ typedef struct {
     unsigned    ndays;
     unsigned    next_day;          /* replaced next when full */
     ps_buf_t    copy;              /* COPY data, reused */
+    uint8_t    *enc;               /* histogram encoding scratch */
+    size_t      enc_cap;
+    const ps_agg_entry_t **order;  /* the delta in key order; idx is the
+                                      position in it */
+    size_t      order_cap;
+    size_t      norder;
+    size_t      inserted;          /* last flush: rows inserted */
+    uint64_t   *known;             /* hashes of keys that have a row, open
+                                      addressing, 0 = empty slot */
+    size_t      known_slots;       /* a power of two, or 0 */
+    size_t      known_n;
+    ps_buf_t    keybuf;            /* key hashing scratch */
+    int64_t     known_hour[KNOWN_HOURS];   /* the latest hours, and */
+    size_t      known_count[KNOWN_HOURS];  /* how many keys each */
     int         schema_bad;        /* refused: logged once per connect */
 } pg_sink_t;
 
@@ -62,58 +98,73 @@ static const char  create_temp_sql[] =
     " status_3xx bigint, status_4xx bigint, status_5xx bigint,"
     " errors bigint, bytes_in bigint, bytes_out bigint,"
     " latency_sum_us bigint, latency_max_us bigint, unique_clients hll,"
-    " first_seen timestamptz, last_seen timestamptz, latency_hist bytea"
+    " first_seen timestamptz, last_seen timestamptz, latency_hist bytea,"
+    " fresh boolean"
     ") ON COMMIT DELETE ROWS;"
-    "CREATE TEMP TABLE IF NOT EXISTS ps_hist ("
-    " idx integer, latency_hist bytea"
+    "CREATE TEMP TABLE IF NOT EXISTS ps_merged ("
+    " part oid, tid tid, requests bigint, status_1xx bigint,"
+    " status_2xx bigint, status_3xx bigint, status_4xx bigint,"
+    " status_5xx bigint, errors bigint, bytes_in bigint, bytes_out bigint,"
+    " latency_sum_us bigint, latency_max_us bigint, unique_clients hll,"
+    " first_seen timestamptz, last_seen timestamptz, latency_hist bytea,"
+    " hll_sql boolean"
     ") ON COMMIT DELETE ROWS";
 
-static const char  insert_keys_sql[] =
-    "INSERT INTO pathstats_hourly (hour, host, method, path) "
-    "SELECT hour, host, method, path FROM ps_delta d "
-    "WHERE NOT EXISTS (SELECT 1 FROM pathstats_hourly h"
-    " WHERE h.hour = d.hour AND h.host = d.host AND h.method = d.method"
-    " AND h.path = d.path) "
+static const char  insert_rows_sql[] =
+    "INSERT INTO pathstats_hourly (hour, host, method, path, requests,"
+    " status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, errors,"
+    " bytes_in, bytes_out, latency_sum_us, latency_max_us, latency_hist,"
+    " unique_clients, first_seen, last_seen) "
+    "SELECT hour, host, method, path, requests,"
+    " status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, errors,"
+    " bytes_in, bytes_out, latency_sum_us, latency_max_us, latency_hist,"
+    " unique_clients, first_seen, last_seen FROM ps_delta WHERE fresh "
     "ORDER BY hour, host, method, path "
     "ON CONFLICT DO NOTHING";
 
+/* the rows that existed before this transaction (xmin: the ones it just
+ * inserted are not merged again), with the values the merge needs; the
+ * bounds on hour prune partitions */
 static const char  lock_rows_sql[] =
-    "SELECT d.idx, h.latency_hist FROM ps_delta d "
+    "SELECT d.idx, h.tableoid, h.ctid, h.requests, h.status_1xx,"
+    " h.status_2xx, h.status_3xx, h.status_4xx, h.status_5xx, h.errors,"
+    " h.bytes_in, h.bytes_out, h.latency_sum_us, h.latency_max_us,"
+    " h.first_seen, h.last_seen, h.latency_hist, h.unique_clients "
+    "FROM ps_delta d "
     "JOIN pathstats_hourly h ON h.hour = d.hour AND h.host = d.host "
     " AND h.method = d.method AND h.path = d.path "
+    "WHERE h.hour >= $1::timestamptz AND h.hour <= $2::timestamptz"
+    " AND h.xmin <> pg_current_xact_id()::xid "
     "ORDER BY d.hour, d.host, d.method, d.path "
     "FOR UPDATE OF h";
 
-static const char  update_sql[] =
-    "UPDATE pathstats_hourly h SET"
-    " requests = h.requests + d.requests,"
-    " status_1xx = h.status_1xx + d.status_1xx,"
-    " status_2xx = h.status_2xx + d.status_2xx,"
-    " status_3xx = h.status_3xx + d.status_3xx,"
-    " status_4xx = h.status_4xx + d.status_4xx,"
-    " status_5xx = h.status_5xx + d.status_5xx,"
-    " errors = h.errors + d.errors,"
-    " bytes_in = h.bytes_in + d.bytes_in,"
-    " bytes_out = h.bytes_out + d.bytes_out,"
-    " latency_sum_us = h.latency_sum_us + d.latency_sum_us,"
-    " latency_max_us = GREATEST(h.latency_max_us, d.latency_max_us),"
-    " latency_hist = d.latency_hist,"
-    " unique_clients = hll_union(coalesce(h.unique_clients, hll_empty()),"
-    "                            d.unique_clients),"
-    " first_seen = LEAST(h.first_seen, d.first_seen),"
-    " last_seen = GREATEST(h.last_seen, d.last_seen),"
-    " updated_at = now() "
-    "FROM ps_delta d "
-    "WHERE h.hour = d.hour AND h.host = d.host AND h.method = d.method"
-    " AND h.path = d.path";
+/* the columns of lock_rows_sql */
+enum {
+    L_IDX, L_PART, L_TID, L_REQUESTS, L_STATUS, L_ERRORS = L_STATUS + 5,
+    L_BYTES_IN, L_BYTES_OUT, L_LAT_SUM, L_LAT_MAX, L_FIRST, L_LAST, L_HIST,
+    L_HLL, L_COLUMNS
+};
 
-/* the merged histograms join the delta by idx first, so that the update
- * of pathstats_hourly joins one table: the key join's row estimate is
- * far too low (correlated columns), which must not pick a nested loop
- * over a third table */
-static const char  set_hist_sql[] =
-    "UPDATE ps_delta d SET latency_hist = x.latency_hist "
-    "FROM ps_hist x WHERE x.idx = d.idx";
+/* one partition's locked rows, found by ctid (%s: the partition, %u its
+ * oid), set to the values merged in C (a HyperLogLog that C could not
+ * read, hll_sql, is unioned here); the key columns do not change, so the
+ * row stays in it */
+static const char  update_sql[] =
+    "UPDATE %s h SET"
+    " requests = x.requests, status_1xx = x.status_1xx,"
+    " status_2xx = x.status_2xx, status_3xx = x.status_3xx,"
+    " status_4xx = x.status_4xx, status_5xx = x.status_5xx,"
+    " errors = x.errors, bytes_in = x.bytes_in, bytes_out = x.bytes_out,"
+    " latency_sum_us = x.latency_sum_us, latency_max_us = x.latency_max_us,"
+    " latency_hist = x.latency_hist,"
+    " unique_clients = CASE WHEN x.hll_sql"
+    "  THEN hll_union(coalesce(h.unique_clients, hll_empty()),"
+    "                 x.unique_clients)"
+    "  ELSE x.unique_clients END,"
+    " first_seen = x.first_seen, last_seen = x.last_seen,"
+    " updated_at = now() "
+    "FROM ps_merged x "
+    "WHERE h.ctid = x.tid AND x.part = %u";
 
 static const char  watermark_sql[] =
     "INSERT INTO pathstats_watermark AS w"
@@ -183,6 +234,9 @@ exec_cmd(pg_sink_t *pg, const char *step, const char *sql)
 }
 
 
+static void known_clear(pg_sink_t *pg);
+
+
 static void
 drop_conn(pg_sink_t *pg)
 {
@@ -190,6 +244,7 @@ drop_conn(pg_sink_t *pg)
     pg->conn = NULL;
     pg->ndays = 0;
     pg->next_day = 0;
+    known_clear(pg);
 }
 
 
@@ -225,7 +280,11 @@ pg_connect(ps_sink_t *sink)
         return -1;
     }
 
-    if (exec_cmd(pg, "create_temp", create_temp_sql) != 0) {
+    /* JIT compiling a flush's statements (their cost estimates grow
+     * with the partitions) takes longer than running them */
+    if (exec_cmd(pg, "create_temp", create_temp_sql) != 0
+        || exec_cmd(pg, "session_setup", "SET jit = off") != 0)
+    {
         drop_conn(pg);
         return -1;
     }
@@ -284,101 +343,123 @@ pg_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
 }
 
 
-/* COPY text format: escape backslash, tab, newline and CR. */
-static int
-copy_text(ps_buf_t *b, const char *s, size_t len)
+/* Encodes h into pg->enc; its length, or 0 if memory ran out. */
+static size_t
+encode_hist(pg_sink_t *pg, const ps_hist_t *h)
 {
-    size_t  i, start;
-    char    esc[2] = { '\\', 0 };
+    size_t    len;
+    uint8_t  *p;
 
-    for (i = 0, start = 0; i < len; i++) {
-        switch (s[i]) {
-        case '\\': esc[1] = '\\'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        default: continue;
-        }
+    len = ps_hist_encoded_size(h);
 
-        if (ps_buf_append(b, s + start, i - start) != 0
-            || ps_buf_append(b, esc, 2) != 0)
-        {
-            return -1;
+    if (len > pg->enc_cap) {
+        p = realloc(pg->enc, len * 2);
+        if (p == NULL) {
+            return 0;
         }
-        start = i + 1;
+        pg->enc = p;
+        pg->enc_cap = len * 2;
     }
 
-    return ps_buf_append(b, s + start, len - start);
+    return ps_hist_encode(h, pg->enc, pg->enc_cap);
 }
 
 
-/* A bytea (or hll) value in COPY text format: \\x and hex digits. */
-static int
-copy_hex(ps_buf_t *b, const uint8_t *p, size_t len)
-{
-    static const char  hex[] = "0123456789abcdef";
-    size_t             i;
-    char              *o;
+/* COPY binary format: the header (signature, flags, no extension) and
+ * the trailer. */
+static const char  copy_bin_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0";
+static const char  copy_bin_trailer[2] = "\377\377";
 
-    if (ps_buf_reserve(b, 3 + 2 * len) != 0) {
+/* microseconds between the unix epoch and PostgreSQL's (2000-01-01) */
+#define PG_EPOCH_US   INT64_C(946684800000000)
+#define DELTA_FIELDS  21
+#define MERGED_FIELDS 18
+
+
+static char *
+put_be(char *o, uint64_t v, int bytes)
+{
+    int  i;
+
+    for (i = bytes - 1; i >= 0; i--) {
+        o[i] = (char) (v & 0xFF);
+        v >>= 8;
+    }
+
+    return o + bytes;
+}
+
+
+/* A field: its length (4 bytes) and len bytes of p. */
+static char *
+put_field(char *o, const void *p, size_t len)
+{
+    o = put_be(o, len, 4);
+    memcpy(o, p, len);
+
+    return o + len;
+}
+
+
+static char *
+put_int8(char *o, uint64_t v)
+{
+    o = put_be(o, 8, 4);
+
+    return put_be(o, v, 8);
+}
+
+
+/* One ps_delta row in COPY binary format; fresh: the INSERT tries it. */
+static int
+copy_row(pg_sink_t *pg, size_t idx, const ps_agg_entry_t *e, int fresh)
+{
+    int        i;
+    char      *o;
+    size_t     n, hn;
+    uint8_t    hll[PS_HLL_MAX_BYTES];
+    ps_buf_t  *b = &pg->copy;
+
+    n = ps_hll_serialize(&e->clients, hll, sizeof(hll));
+
+    /* a new row takes the delta's histogram as it is */
+    hn = encode_hist(pg, &e->latency);
+
+    if (hn == 0
+        || ps_buf_reserve(b, 2 + DELTA_FIELDS * 4 + 4 + 3 * 8 + 11 * 8 + 1
+                             + e->host_len + e->method_len + e->path_len
+                             + n + hn) != 0)
+    {
         return -1;
     }
 
     o = b->data + b->len;
-    *o++ = '\\';
-    *o++ = '\\';
-    *o++ = 'x';
+    o = put_be(o, DELTA_FIELDS, 2);
+    o = put_be(o, 4, 4);
+    o = put_be(o, idx, 4);
+    o = put_int8(o, (uint64_t) (e->hour * PS_US_PER_SEC - PG_EPOCH_US));
+    o = put_field(o, e->host, e->host_len);
+    o = put_field(o, e->method, e->method_len);
+    o = put_field(o, e->path, e->path_len);
+    o = put_int8(o, e->requests);
 
-    for (i = 0; i < len; i++) {
-        *o++ = hex[p[i] >> 4];
-        *o++ = hex[p[i] & 0xF];
+    for (i = 0; i < 5; i++) {
+        o = put_int8(o, e->status[i]);
     }
+
+    o = put_int8(o, e->errors);
+    o = put_int8(o, e->bytes_in);
+    o = put_int8(o, e->bytes_out);
+    o = put_int8(o, e->latency_sum_us);
+    o = put_int8(o, e->latency_max_us);
+    o = put_field(o, hll, n);
+    o = put_int8(o, (uint64_t) ((int64_t) e->first_seen_us - PG_EPOCH_US));
+    o = put_int8(o, (uint64_t) ((int64_t) e->last_seen_us - PG_EPOCH_US));
+    o = put_field(o, pg->enc, hn);
+    o = put_be(o, 1, 4);
+    *o++ = fresh ? 1 : 0;
 
     b->len = (size_t) (o - b->data);
-    b->data[b->len] = '\0';
-
-    return 0;
-}
-
-
-static int
-copy_row(ps_buf_t *b, size_t idx, const ps_agg_entry_t *e)
-{
-    size_t   n;
-    char     hour[PS_ISO8601_MAX], first[PS_ISO8601_MAX],
-             last[PS_ISO8601_MAX];
-    uint8_t  hll[PS_HLL_MAX_BYTES];
-
-    ps_format_iso8601(e->hour * PS_US_PER_SEC, hour);
-    ps_format_iso8601_frac((int64_t) e->first_seen_us, first, 6);
-    ps_format_iso8601_frac((int64_t) e->last_seen_us, last, 6);
-
-    n = ps_hll_serialize(&e->clients, hll, sizeof(hll));
-
-    if (ps_buf_printf(b, "%zu\t%s\t", idx, hour) != 0
-        || copy_text(b, e->host, e->host_len) != 0
-        || ps_buf_putc(b, '\t') != 0
-        || copy_text(b, e->method, e->method_len) != 0
-        || ps_buf_putc(b, '\t') != 0
-        || copy_text(b, e->path, e->path_len) != 0
-        || ps_buf_printf(b, "\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu"
-                         "\t%llu\t%llu\t%llu\t%llu\t",
-                         (unsigned long long) e->requests,
-                         (unsigned long long) e->status[0],
-                         (unsigned long long) e->status[1],
-                         (unsigned long long) e->status[2],
-                         (unsigned long long) e->status[3],
-                         (unsigned long long) e->status[4],
-                         (unsigned long long) e->errors,
-                         (unsigned long long) e->bytes_in,
-                         (unsigned long long) e->bytes_out,
-                         (unsigned long long) e->latency_sum_us,
-                         (unsigned long long) e->latency_max_us) != 0
-        || copy_hex(b, hll, n) != 0
-        || ps_buf_printf(b, "\t%s\t%s\t\\N\n", first, last) != 0)
-    {
-        return -1;
-    }
 
     return 0;
 }
@@ -509,8 +590,11 @@ ensure_partition(pg_sink_t *pg, int64_t day)
                             ps_pg_error(pg->conn, res, msg, sizeof(msg))));
         PQclear(res);
 
+        /* RELEASE too: the rest of the flush must run in the top
+         * transaction, whose xid tells the rows it inserts */
         if (exec_cmd(pg, "partition_rollback",
-                     "ROLLBACK TO SAVEPOINT ps_partition") != 0)
+                     "ROLLBACK TO SAVEPOINT ps_partition; "
+                     "RELEASE SAVEPOINT ps_partition") != 0)
         {
             return -1;
         }
@@ -559,112 +643,339 @@ ensure_partitions(pg_sink_t *pg, const ps_agg_table_t *delta)
 }
 
 
-/* Steps 3 and 4: lock the rows, merge their histograms with the delta's,
- * COPY the merged ones into ps_hist. */
-static int
-merge_histograms(pg_sink_t *pg, const ps_agg_table_t *delta)
+/* A big-endian unsigned of size bytes from a binary result field. */
+static uint32_t
+be_field(const PGresult *res, int row, int col)
 {
-    int                    i, rows, rc;
-    size_t                 n, len, cap;
-    uint32_t               idx;
-    uint8_t               *enc;
-    PGresult              *res;
-    ps_hist_t              h;
-    const ps_agg_entry_t  *e;
+    size_t          i, len;
+    uint32_t        v;
+    const uint8_t  *p;
 
-    res = PQexecParams(pg->conn, lock_rows_sql, 0, NULL, NULL, NULL, NULL, 1);
+    p = (const uint8_t *) PQgetvalue(res, row, col);
+    len = (size_t) PQgetlength(res, row, col);
+
+    for (i = 0, v = 0; i < len && i < 4; i++) {
+        v = (v << 8) | p[i];
+    }
+
+    return v;
+}
+
+
+/* Step 6: one UPDATE by ctid for the locked rows of partition part;
+ * adds the rows it updated to *updated.  0 or -1. */
+static int
+update_partition(pg_sink_t *pg, uint32_t part, size_t *updated)
+{
+    char         oid[16], *sql;
+    size_t       len;
+    PGresult    *res;
+    const char  *params[1];
+
+    snprintf(oid, sizeof(oid), "%u", part);
+    params[0] = oid;
+
+    res = PQexecParams(pg->conn, "SELECT $1::oid::regclass::text", 1, NULL,
+                       params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        return fail_res(pg, "partition_name", res);
+    }
+
+    len = sizeof(update_sql) + PQgetlength(res, 0, 0) + 16;
+    sql = malloc(len);
+    if (sql == NULL) {
+        PQclear(res);
+        set_error(pg, "update", "out of memory");
+        return -1;
+    }
+
+    snprintf(sql, len, update_sql, PQgetvalue(res, 0, 0), part);
+    PQclear(res);
+
+    res = PQexec(pg->conn, sql);
+    free(sql);
+
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        return fail_res(pg, "update", res);
+    }
+
+    *updated += strtoull(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+
+    return 0;
+}
+
+
+/* A bigint or timestamptz column of a binary result: 0, or -1 if it is
+ * NULL or not 8 bytes. */
+static int
+int8_field(const PGresult *res, int row, int col, uint64_t *v)
+{
+    int             i;
+    const uint8_t  *p;
+
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8) {
+        return -1;
+    }
+
+    p = (const uint8_t *) PQgetvalue(res, row, col);
+
+    for (i = 0, *v = 0; i < 8; i++) {
+        *v = (*v << 8) | p[i];
+    }
+
+    return 0;
+}
+
+
+/* One ps_merged row (COPY binary) for the locked row i of res and the
+ * delta entry e: the row's counters plus the delta's, its histogram
+ * merged with the delta's (in *h), its HyperLogLog unioned with the
+ * delta's (in *u; one that does not read as ours, say other parameters,
+ * is left to hll_union() in the UPDATE).  0, or -1 with the error set. */
+static int
+merged_row(pg_sink_t *pg, const PGresult *res, int i,
+    const ps_agg_entry_t *e, ps_hist_t *h, ps_hll_t *u)
+{
+    int        k, hll_sql;
+    char      *o;
+    size_t     n, hn;
+    int64_t    first, last;
+    uint64_t   v[L_LAT_MAX + 1], fs, ls, add;
+    uint8_t    hll[PS_HLL_MAX_BYTES];
+    ps_buf_t  *b = &pg->copy;
+
+    for (k = L_REQUESTS; k <= L_LAT_MAX; k++) {
+        if (int8_field(res, i, k, &v[k]) != 0) {
+            set_error(pg, "lock_rows", "unexpected counter");
+            return -1;
+        }
+    }
+
+    for (k = L_REQUESTS; k < L_LAT_MAX; k++) {
+        switch (k) {
+        case L_REQUESTS: add = e->requests; break;
+        case L_ERRORS: add = e->errors; break;
+        case L_BYTES_IN: add = e->bytes_in; break;
+        case L_BYTES_OUT: add = e->bytes_out; break;
+        case L_LAT_SUM: add = e->latency_sum_us; break;
+        default: add = e->status[k - L_STATUS]; break;
+        }
+        v[k] += add;
+    }
+
+    if (e->latency_max_us > v[L_LAT_MAX]) {
+        v[L_LAT_MAX] = e->latency_max_us;
+    }
+
+    /* NULL (a row never counted) takes the delta's */
+    first = (int64_t) e->first_seen_us - PG_EPOCH_US;
+    last = (int64_t) e->last_seen_us - PG_EPOCH_US;
+
+    if (int8_field(res, i, L_FIRST, &fs) == 0 && (int64_t) fs < first) {
+        first = (int64_t) fs;
+    }
+    if (int8_field(res, i, L_LAST, &ls) == 0 && (int64_t) ls > last) {
+        last = (int64_t) ls;
+    }
+
+    ps_hist_reset(h);
+
+    if (!PQgetisnull(res, i, L_HIST)
+        && ps_hist_decode(h, (const uint8_t *) PQgetvalue(res, i, L_HIST),
+                          (size_t) PQgetlength(res, i, L_HIST)) != 0)
+    {
+        /* not ours to repair: keep counting from what we have */
+        ps_log(PS_LOG_WARN, "event=bad_histogram sink=postgres "
+               "action=replaced");
+        ps_hist_reset(h);
+    }
+
+    if (ps_hist_merge(h, &e->latency) != 0) {
+        set_error(pg, "merge_histograms", "out of memory");
+        return -1;
+    }
+
+    hn = encode_hist(pg, h);
+
+    hll_sql = 0;
+    ps_hll_free(u);
+
+    if (!PQgetisnull(res, i, L_HLL)
+        && ps_hll_deserialize(u, (const uint8_t *) PQgetvalue(res, i, L_HLL),
+                              (size_t) PQgetlength(res, i, L_HLL)) != 0)
+    {
+        hll_sql = 1;
+    }
+
+    if (ps_hll_merge(u, &e->clients) != 0) {
+        set_error(pg, "merge_hll", "out of memory");
+        return -1;
+    }
+
+    /* with hll_sql, u is the delta's alone */
+    n = ps_hll_serialize(u, hll, sizeof(hll));
+
+    if (hn == 0
+        || ps_buf_reserve(b, 2 + MERGED_FIELDS * 4 + 4 + 6 + 13 * 8 + n + hn
+                             + 1) != 0)
+    {
+        set_error(pg, "merge_histograms", "out of memory");
+        return -1;
+    }
+
+    o = b->data + b->len;
+    o = put_be(o, MERGED_FIELDS, 2);
+    o = put_field(o, PQgetvalue(res, i, L_PART), 4);
+    o = put_field(o, PQgetvalue(res, i, L_TID), 6);
+
+    for (k = L_REQUESTS; k <= L_LAT_MAX; k++) {
+        o = put_int8(o, v[k]);
+    }
+
+    o = put_field(o, hll, n);
+    o = put_int8(o, (uint64_t) first);
+    o = put_int8(o, (uint64_t) last);
+    o = put_field(o, pg->enc, hn);
+    o = put_be(o, 1, 4);
+    *o++ = (char) hll_sql;
+
+    b->len = (size_t) (o - b->data);
+
+    return 0;
+}
+
+
+/* Steps 4 to 6 for the expected rows that existed before this
+ * transaction (hours first to last): lock them, merge them with the
+ * delta (pg->order) here, COPY the results into ps_merged, update them.
+ * 0, -1, or 1 when fewer rows than expected exist. */
+static int
+merge_existing(pg_sink_t *pg, size_t expected, int64_t first, int64_t last)
+{
+    int            i, rows, rc;
+    char           lo[PS_ISO8601_MAX], hi[PS_ISO8601_MAX];
+    size_t         k, n, updated, nparts;
+    uint32_t       idx, part, *parts, *p;
+    ps_hll_t       u;
+    PGresult      *res;
+    ps_hist_t      h;
+    const char    *params[2];
+
+    ps_format_iso8601(first * PS_US_PER_SEC, lo);
+    ps_format_iso8601(last * PS_US_PER_SEC, hi);
+    params[0] = lo;
+    params[1] = hi;
+
+    res = PQexecParams(pg->conn, lock_rows_sql, 2, NULL, params, NULL, NULL,
+                       1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return fail_res(pg, "lock_rows", res);
     }
 
-    n = ps_agg_count(delta);
+    n = pg->norder;
     rows = PQntuples(res);
 
-    if ((size_t) rows != n) {
+    if ((size_t) rows != expected) {
         PQclear(res);
-        set_error(pg, "lock_rows", "locked fewer rows than the delta has");
+        return 1;
+    }
+
+    if (PQnfields(res) != L_COLUMNS) {
+        PQclear(res);
+        set_error(pg, "lock_rows", "unexpected columns");
         return -1;
     }
 
     ps_buf_reset(&pg->copy);
     ps_hist_init(&h);
-    enc = NULL;
-    cap = 0;
+    ps_hll_init(&u);
+    parts = NULL;
+    nparts = 0;
     rc = -1;
 
+    if (ps_buf_append(&pg->copy, copy_bin_header, sizeof(copy_bin_header))
+        != 0)
+    {
+        set_error(pg, "merge_histograms", "out of memory");
+        goto done;
+    }
+
     for (i = 0; i < rows; i++) {
-        if (PQgetlength(res, i, 0) != 4) {
-            set_error(pg, "lock_rows", "unexpected idx");
+        if (PQgetlength(res, i, L_IDX) != 4
+            || PQgetlength(res, i, L_PART) != 4
+            || PQgetlength(res, i, L_TID) != 6)
+        {
+            set_error(pg, "lock_rows", "unexpected idx, tableoid or ctid");
             goto done;
         }
 
-        memcpy(&idx, PQgetvalue(res, i, 0), 4);
-        idx = ntohl(idx);
+        idx = be_field(res, i, L_IDX);
+        part = be_field(res, i, L_PART);
 
         if (idx >= n) {
             set_error(pg, "lock_rows", "idx out of range");
             goto done;
         }
 
-        e = ps_agg_entry_at(delta, idx);
-        ps_hist_reset(&h);
+        if (nparts == 0 || parts[nparts - 1] != part) {
+            for (k = 0; k < nparts && parts[k] != part; k++) {
+                /* void */
+            }
 
-        if (!PQgetisnull(res, i, 1)
-            && ps_hist_decode(&h, (const uint8_t *) PQgetvalue(res, i, 1),
-                              (size_t) PQgetlength(res, i, 1)) != 0)
-        {
-            /* not ours to repair: keep counting from what we have */
-            ps_log(PS_LOG_WARN, "event=bad_histogram sink=postgres "
-                   "action=replaced");
-            ps_hist_reset(&h);
-        }
-
-        if (ps_hist_merge(&h, &e->latency) != 0) {
-            set_error(pg, "merge_histograms", "out of memory");
-            goto done;
-        }
-
-        len = ps_hist_encoded_size(&h);
-        if (len > cap) {
-            free(enc);
-            cap = len * 2;
-            enc = malloc(cap);
-            if (enc == NULL) {
-                cap = 0;
-                set_error(pg, "merge_histograms", "out of memory");
-                goto done;
+            if (k == nparts) {
+                p = realloc(parts, (nparts + 1) * sizeof(uint32_t));
+                if (p == NULL) {
+                    set_error(pg, "merge_histograms", "out of memory");
+                    goto done;
+                }
+                parts = p;
+                parts[nparts++] = part;
             }
         }
 
-        len = ps_hist_encode(&h, enc, cap);
-
-        if (ps_buf_printf(&pg->copy, "%u\t", idx) != 0
-            || copy_hex(&pg->copy, enc, len) != 0
-            || ps_buf_putc(&pg->copy, '\n') != 0)
-        {
-            set_error(pg, "merge_histograms", "out of memory");
+        if (merged_row(pg, res, i, pg->order[idx], &h, &u) != 0) {
             goto done;
         }
+    }
+
+    if (ps_buf_append(&pg->copy, copy_bin_trailer, sizeof(copy_bin_trailer))
+        != 0)
+    {
+        set_error(pg, "merge_histograms", "out of memory");
+        goto done;
     }
 
     rc = 0;
 
 done:
 
-    free(enc);
     ps_hist_free(&h);
+    ps_hll_free(&u);
     PQclear(res);
 
     if (rc == 0) {
-        rc = copy_in(pg, "copy_hist", "COPY ps_hist FROM STDIN", &pg->copy);
+        rc = copy_in(pg, "copy_merged",
+                     "COPY ps_merged FROM STDIN (FORMAT binary)", &pg->copy);
     }
 
+    /* a nested loop of TID scans, which does not read the partition */
     if (rc == 0) {
-        rc = exec_cmd(pg, "analyze_hist", "ANALYZE ps_hist (idx)");
+        rc = exec_cmd(pg, "join_settings", "SET LOCAL enable_mergejoin = off; "
+                      "SET LOCAL enable_hashjoin = off");
     }
 
-    if (rc == 0) {
-        rc = exec_cmd(pg, "set_hist", set_hist_sql);
+    updated = 0;
+
+    for (k = 0; rc == 0 && k < nparts; k++) {
+        rc = update_partition(pg, parts[k], &updated);
+    }
+
+    free(parts);
+
+    if (rc == 0 && updated != expected) {
+        set_error(pg, "update", "updated fewer rows than the delta has");
+        rc = -1;
     }
 
     return rc;
@@ -765,6 +1076,18 @@ commit_outcome(ps_sink_t *sink, uint64_t zone_id, const uint64_t *pos,
     now = calloc(nrings ? nrings : 1, sizeof(uint64_t));
 
     if (now == NULL || pg_load_watermarks(sink, zone_id, now, nrings) != 0) {
+        if (sink->spooled) {
+            /* SPOOL: the failed flush goes to the spool with its
+             * positions, and the replay reads the watermarks before
+             * applying it, so an applied flush is skipped there */
+            ps_log(PS_LOG_WARN, "event=commit_outcome_unknown "
+                   "sink=postgres action=spool reason=\"the connection "
+                   "broke during COMMIT; the spool's replay checks the "
+                   "watermarks\"");
+            free(now);
+            return -1;
+        }
+
         ps_log(PS_LOG_ERROR, "event=commit_outcome_unknown sink=postgres "
                "action=exit reason=\"the connection broke during COMMIT; "
                "restarting replays the rings from the committed "
@@ -782,11 +1105,376 @@ commit_outcome(ps_sink_t *sink, uint64_t zone_id, const uint64_t *pos,
 }
 
 
+/*
+ * Keys known to have a row: every key of a committed flush.  The INSERT
+ * skips them, which saves its conflict checks when a flush finds its
+ * rows (the common case within an hour).  Skipping an existing row is
+ * what ON CONFLICT DO NOTHING would have done, so locks are taken as
+ * without it.  A key known wrongly (the row was deleted, or two keys'
+ * hashes collide) shows as a row missing from the lock: the flush is
+ * rolled back and done again with every key tried.
+ */
+
+static uint64_t
+key_hash(pg_sink_t *pg, const ps_agg_entry_t *e)
+{
+    uint64_t  h[2];
+
+    ps_buf_reset(&pg->keybuf);
+
+    if (ps_buf_append(&pg->keybuf, (const char *) &e->hour, sizeof(e->hour))
+        != 0
+        || ps_buf_append(&pg->keybuf, e->host, e->host_len) != 0
+        || ps_buf_putc(&pg->keybuf, '\0') != 0
+        || ps_buf_append(&pg->keybuf, e->method, e->method_len) != 0
+        || ps_buf_putc(&pg->keybuf, '\0') != 0
+        || ps_buf_append(&pg->keybuf, e->path, e->path_len) != 0)
+    {
+        return 0;                      /* never known */
+    }
+
+    ps_murmur3_x64_128(pg->keybuf.data, pg->keybuf.len, 0x70677331, h);
+
+    return h[0] ? h[0] : 1;
+}
+
+
+static void
+known_clear(pg_sink_t *pg)
+{
+    free(pg->known);
+    pg->known = NULL;
+    pg->known_slots = 0;
+    pg->known_n = 0;
+    memset(pg->known_hour, 0, sizeof(pg->known_hour));
+    memset(pg->known_count, 0, sizeof(pg->known_count));
+}
+
+
+/* Counts a newly known key of hour (the latest KNOWN_HOURS hours). */
+static void
+known_count_hour(pg_sink_t *pg, int64_t hour)
+{
+    unsigned  i, oldest;
+
+    for (i = 0, oldest = 0; i < KNOWN_HOURS; i++) {
+        if (pg->known_hour[i] == hour) {
+            pg->known_count[i]++;
+            return;
+        }
+        if (pg->known_hour[i] < pg->known_hour[oldest]) {
+            oldest = i;
+        }
+    }
+
+    if (hour > pg->known_hour[oldest]) {
+        pg->known_hour[oldest] = hour;
+        pg->known_count[oldest] = 1;
+    }
+}
+
+
+/* Keys known in the hours first to last, of the latest hours only. */
+static size_t
+known_in_hours(const pg_sink_t *pg, int64_t first, int64_t last)
+{
+    size_t    n;
+    unsigned  i;
+
+    for (i = 0, n = 0; i < KNOWN_HOURS; i++) {
+        if (pg->known_hour[i] >= first && pg->known_hour[i] <= last) {
+            n += pg->known_count[i];
+        }
+    }
+
+    return n;
+}
+
+
+static int
+known_has(const pg_sink_t *pg, uint64_t h)
+{
+    size_t  i, mask;
+
+    if (pg->known_slots == 0 || h == 0) {
+        return 0;
+    }
+
+    mask = pg->known_slots - 1;
+
+    for (i = (size_t) h & mask; pg->known[i]; i = (i + 1) & mask) {
+        if (pg->known[i] == h) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+known_put(uint64_t *slots, size_t nslots, uint64_t h)
+{
+    size_t  i, mask;
+
+    mask = nslots - 1;
+
+    for (i = (size_t) h & mask; slots[i]; i = (i + 1) & mask) {
+        if (slots[i] == h) {
+            return;
+        }
+    }
+
+    slots[i] = h;
+}
+
+
+/* Remembers the keys of a committed delta (best effort: a key that is
+ * not remembered is only tried by the INSERT again). */
+static void
+known_add(pg_sink_t *pg, size_t n)
+{
+    size_t     i, slots;
+    uint64_t  *t, h;
+
+    if (pg->known_n + n > KNOWN_MAX) {
+        known_clear(pg);
+        if (n > KNOWN_MAX) {
+            return;
+        }
+    }
+
+    if (2 * (pg->known_n + n) > pg->known_slots) {
+        for (slots = pg->known_slots ? pg->known_slots : 1024;
+             slots < 2 * (pg->known_n + n);
+             slots *= 2)
+        {
+            /* void */
+        }
+
+        t = calloc(slots, sizeof(uint64_t));
+        if (t == NULL) {
+            known_clear(pg);
+            return;
+        }
+
+        for (i = 0; i < pg->known_slots; i++) {
+            if (pg->known[i]) {
+                known_put(t, slots, pg->known[i]);
+            }
+        }
+
+        free(pg->known);
+        pg->known = t;
+        pg->known_slots = slots;
+    }
+
+    for (i = 0; i < n; i++) {
+        h = key_hash(pg, pg->order[i]);
+        if (h && !known_has(pg, h)) {
+            known_put(pg->known, pg->known_slots, h);
+            pg->known_n++;
+            known_count_hour(pg, pg->order[i]->hour);
+        }
+    }
+}
+
+
+static int
+cmp_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int  c;
+
+    c = memcmp(a, b, alen < blen ? alen : blen);
+
+    if (c != 0) {
+        return c;
+    }
+
+    return alen < blen ? -1 : alen > blen;
+}
+
+
+static int
+cmp_key(const void *x, const void *y)
+{
+    int                    c;
+    const ps_agg_entry_t  *a = *(const ps_agg_entry_t *const *) x;
+    const ps_agg_entry_t  *b = *(const ps_agg_entry_t *const *) y;
+
+    if (a->hour != b->hour) {
+        return a->hour < b->hour ? -1 : 1;
+    }
+
+    c = cmp_bytes(a->host, a->host_len, b->host, b->host_len);
+    if (c == 0) {
+        c = cmp_bytes(a->method, a->method_len, b->method, b->method_len);
+    }
+    if (c == 0) {
+        c = cmp_bytes(a->path, a->path_len, b->path, b->path_len);
+    }
+
+    return c;
+}
+
+
+/* pg->order: the delta's entries in key order (bytewise, as the C
+ * collation sorts), so that the server's sorts find their input sorted
+ * and the new rows go into the partition in index order; 0 or -1. */
+static int
+sort_delta(pg_sink_t *pg, const ps_agg_table_t *delta)
+{
+    size_t                  i, n;
+    const ps_agg_entry_t  **o;
+
+    n = ps_agg_count(delta);
+
+    if (n > pg->order_cap) {
+        o = realloc(pg->order, n * sizeof(*o));
+        if (o == NULL) {
+            return -1;
+        }
+        pg->order = o;
+        pg->order_cap = n;
+    }
+
+    for (i = 0; i < n; i++) {
+        pg->order[i] = ps_agg_entry_at(delta, i);
+    }
+
+    qsort(pg->order, n, sizeof(*pg->order), cmp_key);
+    pg->norder = n;
+
+    return 0;
+}
+
+
+/* Steps 1 to 6 inside the open transaction; 0, -1 on error, or 1 when
+ * a key taken as known has no row (roll back, forget, do it again). */
+static int
+apply_delta(pg_sink_t *pg, const ps_agg_table_t *delta)
+{
+    int                    fresh, rc;
+    size_t                 i, n, nfresh, inserted;
+    int64_t                first, last;
+    PGresult              *res;
+    const ps_agg_entry_t  *e;
+
+    n = ps_agg_count(delta);
+
+    if (ensure_partitions(pg, delta) != 0) {
+        return -1;
+    }
+
+    if (sort_delta(pg, delta) != 0) {
+        set_error(pg, "sort_delta", "out of memory");
+        return -1;
+    }
+
+    ps_buf_reset(&pg->copy);
+    first = INT64_MAX;
+    last = INT64_MIN;
+    nfresh = 0;
+
+    if (ps_buf_append(&pg->copy, copy_bin_header, sizeof(copy_bin_header))
+        != 0)
+    {
+        set_error(pg, "copy_delta", "out of memory");
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        e = pg->order[i];
+
+        if (e->hour < first) {
+            first = e->hour;
+        }
+        if (e->hour > last) {
+            last = e->hour;
+        }
+
+        fresh = !known_has(pg, key_hash(pg, e));
+        nfresh += fresh;
+
+        if (copy_row(pg, i, e, fresh) != 0) {
+            set_error(pg, "copy_delta", "out of memory");
+            return -1;
+        }
+    }
+
+    if (ps_buf_append(&pg->copy, copy_bin_trailer, sizeof(copy_bin_trailer))
+        != 0)
+    {
+        set_error(pg, "copy_delta", "out of memory");
+        return -1;
+    }
+
+    if (copy_in(pg, "copy_delta", "COPY ps_delta FROM STDIN (FORMAT binary)",
+                &pg->copy) != 0)
+    {
+        return -1;
+    }
+
+    inserted = 0;
+    pg->inserted = 0;
+
+    if (nfresh) {
+        res = PQexec(pg->conn, insert_rows_sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            return fail_res(pg, "insert_rows", res);
+        }
+
+        inserted = strtoull(PQcmdTuples(res), NULL, 10);
+        pg->inserted = inserted;
+        PQclear(res);
+    }
+
+    if (inserted == n) {
+        return 0;
+    }
+
+    /* when the hours hold many more rows than the delta has keys, the
+     * rows are found by index, one probe per key: the planner, misled by
+     * the key columns' correlation, would rather read and sort every row
+     * of those hours for a merge join (which is the better plan when the
+     * delta has most of them, its input being sorted already) */
+    if (known_in_hours(pg, first, last) > 2 * n
+        && exec_cmd(pg, "join_settings", "SET LOCAL enable_mergejoin = off; "
+                    "SET LOCAL enable_hashjoin = off") != 0)
+    {
+        return -1;
+    }
+
+    /* row counts for the planner: the temporary tables are never
+     * analyzed otherwise */
+    if (exec_cmd(pg, "analyze_delta", "ANALYZE ps_delta (idx)") != 0) {
+        return -1;
+    }
+
+    rc = merge_existing(pg, n - inserted, first, last);
+
+    if (rc == 1) {
+        if (nfresh < n) {
+            ps_log(PS_LOG_INFO, "event=known_keys_missing sink=postgres "
+                   "action=retry_with_every_key");
+            return 1;
+        }
+
+        set_error(pg, "lock_rows", "locked fewer rows than the delta has");
+        return -1;
+    }
+
+    return rc;
+}
+
+
 static int
 pg_flush(ps_sink_t *sink, uint64_t zone_id, const ps_agg_table_t *delta,
     const uint64_t *pos, uint32_t nrings)
 {
-    size_t      i, n;
+    int         rc;
+    size_t      n;
+    uint64_t    start;
     PGresult   *res;
     pg_sink_t  *pg = sink->impl;
 
@@ -794,49 +1482,32 @@ pg_flush(ps_sink_t *sink, uint64_t zone_id, const ps_agg_table_t *delta,
         return -1;
     }
 
+    start = ps_mono_us();
     n = ps_agg_count(delta);
+    pg->inserted = 0;
+
+again:
 
     if (exec_cmd(pg, "begin", "BEGIN") != 0) {
         goto fail;
     }
 
     if (n) {
-        if (ensure_partitions(pg, delta) != 0) {
-            goto fail;
-        }
+        rc = apply_delta(pg, delta);
 
-        ps_buf_reset(&pg->copy);
-
-        for (i = 0; i < n; i++) {
-            if (copy_row(&pg->copy, i, ps_agg_entry_at(delta, i)) != 0) {
-                set_error(pg, "copy_delta", "out of memory");
+        if (rc == 1) {
+            if (exec_cmd(pg, "rollback", "ROLLBACK") != 0) {
                 goto fail;
             }
+            known_clear(pg);
+            pg->ndays = 0;
+            pg->next_day = 0;
+            goto again;
         }
 
-        /* ANALYZE: without row counts the planner may join the temporary
-         * tables by nested loops, quadratic in the delta */
-        if (copy_in(pg, "copy_delta", "COPY ps_delta FROM STDIN",
-                    &pg->copy) != 0
-            || exec_cmd(pg, "analyze_delta", "ANALYZE ps_delta (idx)") != 0
-            || exec_cmd(pg, "insert_keys", insert_keys_sql) != 0
-            || merge_histograms(pg, delta) != 0)
-        {
+        if (rc != 0) {
             goto fail;
         }
-
-        res = PQexec(pg->conn, update_sql);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            fail_res(pg, "update", res);
-            goto fail;
-        }
-
-        if (strtoull(PQcmdTuples(res), NULL, 10) != n) {
-            PQclear(res);
-            set_error(pg, "update", "updated fewer rows than the delta has");
-            goto fail;
-        }
-        PQclear(res);
     }
 
     if (write_watermarks(pg, zone_id, pos, nrings) != 0) {
@@ -858,6 +1529,12 @@ pg_flush(ps_sink_t *sink, uint64_t zone_id, const ps_agg_table_t *delta,
 
     PQclear(res);
 
+    known_add(pg, n);
+
+    ps_log(PS_LOG_DEBUG, "event=sink_flush sink=postgres keys=%zu "
+           "inserted=%zu merged=%zu duration_ms=%.1f", n, pg->inserted,
+           n - pg->inserted, (double) (ps_mono_us() - start) / 1000.0);
+
     /* a large delta's COPY buffer is not kept between flushes */
     if (pg->copy.cap > 16 * 1024 * 1024) {
         ps_buf_free(&pg->copy);
@@ -872,6 +1549,10 @@ fail:
     if (pg->conn && PQstatus(pg->conn) == CONNECTION_OK) {
         (void) exec_cmd(pg, "rollback", "ROLLBACK");
     }
+
+    /* partitions created by the rolled back transaction are gone */
+    pg->ndays = 0;
+    pg->next_day = 0;
 
     if (pg->conn && PQstatus(pg->conn) != CONNECTION_OK) {
         drop_conn(pg);
@@ -894,6 +1575,9 @@ pg_destroy(ps_sink_t *sink)
 
     drop_conn(pg);
     ps_buf_free(&pg->copy);
+    ps_buf_free(&pg->keybuf);
+    free(pg->enc);
+    free(pg->order);
     free(pg->conninfo);
     free(pg->node_id);
     free(pg);

@@ -5,12 +5,16 @@
  * key bytes that need COPY escaping, histograms merged in C, HyperLogLogs
  * that PostgreSQL reads as it counts them, watermarks that round-trip
  * with the zone id's high bit set, the DEFAULT partition as the fallback,
- * and a failed flush that leaves nothing behind.
+ * a failed flush that leaves nothing behind, new and existing keys of
+ * two partitions in one flush, a row deleted behind the sink's back, and
+ * two nodes flushing the same rows at once.
  */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -86,8 +90,161 @@ hist_is(int64_t hour, const ps_hist_t *want, const char *name)
 }
 
 
+/* requests of the row (hour, path), "" if none */
+static char *
+requests_of(int64_t hour, const char *path)
+{
+    char  sql[256];
+
+    snprintf(sql, sizeof(sql), "SELECT coalesce((SELECT requests::text FROM "
+             "pathstats_hourly WHERE hour = to_timestamp(%lld) AND path = "
+             "'%s'), '')", (long long) hour, path);
+
+    return query1(sql);
+}
+
+
+/* The histogram of row (H1, path) counts want values. */
 static void
-run(const char *conninfo)
+hist_count_is(const char *path, uint64_t want, const char *name)
+{
+    char        sql[256];
+    PGresult   *res;
+    ps_hist_t   h;
+
+    snprintf(sql, sizeof(sql), "SELECT latency_hist FROM pathstats_hourly "
+             "WHERE hour = to_timestamp(%lld) AND path = '%s'",
+             (long long) H1, path);
+    res = PQexecParams(db, sql, 0, NULL, NULL, NULL, NULL, 1);
+    ps_hist_init(&h);
+
+    ok(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
+       && ps_hist_decode(&h, (const uint8_t *) PQgetvalue(res, 0, 0),
+                         (size_t) PQgetlength(res, 0, 0)) == 0
+       && ps_hist_count(&h) == want, "%s", name);
+
+    ps_hist_free(&h);
+    PQclear(res);
+}
+
+
+/* One node (a child process): rounds flushes of the same keys, half of
+ * them new in each round; each flush retried until it commits.  Exits
+ * 0 when every flush committed. */
+static void
+node(const char *conninfo, const char *id, int rounds, int keys)
+{
+    int              r, k, tries;
+    char             path[32];
+    uint64_t         pos[1] = { 0 };
+    ps_sink_t       *sink;
+    ps_config_t      cfg;
+    ps_agg_table_t  *t;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.postgres = (char *) conninfo;
+    cfg.node_id = (char *) id;
+
+    sink = ps_sink_pg_create(&cfg);
+    t = ps_agg_table_create((size_t) keys * 2);
+    if (sink == NULL || t == NULL) {
+        _exit(1);
+    }
+
+    for (r = 0; r < rounds; r++) {
+        for (k = 0; k < keys; k++) {
+            snprintf(path, sizeof(path), "/n/%d", k < keys / 2 ? k
+                     : r * keys + k);
+            add(t, H1, path, strlen(path), 200, 10 + (uint64_t) k, 1);
+        }
+        pos[0] += (uint64_t) keys;
+
+        for (tries = 0; sink->ops->flush(sink, 7, t, pos, 1) != 0; tries++) {
+            if (tries == 5) {
+                _exit(2);
+            }
+        }
+        ps_agg_table_clear(t);
+    }
+
+    ps_agg_table_destroy(t);
+    sink->ops->destroy(sink);
+    _exit(0);
+}
+
+
+static void
+run_more(ps_sink_t *sink, ps_agg_table_t *t, int go, const pid_t *pid)
+{
+    int       i, st, okn;
+    char      sql[256];
+    uint64_t  pos[2] = { 100, 100 };
+
+    /* new and existing keys of two partitions in one flush */
+    add(t, H1, "/m1", 3, 200, 5, 1);
+    add(t, H2, "/m2", 3, 200, 5, 1);
+    ok(sink->ops->flush(sink, ZONE_ID, t, pos, 2) == 0, "flush of new keys");
+    ps_agg_table_clear(t);
+    add(t, H1, "/m1", 3, 200, 7, 1);
+    add(t, H2, "/m2", 3, 200, 5, 1);
+    add(t, H1, "/m3", 3, 200, 5, 1);
+    add(t, H2, "/m4", 3, 200, 5, 1);
+    ok(sink->ops->flush(sink, ZONE_ID, t, pos, 2) == 0,
+       "flush of existing and new keys in two partitions");
+    ps_agg_table_clear(t);
+    is_str(requests_of(H1, "/m1"), "2", "  existing key, day 1: added");
+    snprintf(sql, sizeof(sql), "SELECT latency_sum_us || ',' || "
+             "latency_max_us || ',' || (first_seen = to_timestamp(%lld) + "
+             "interval '5 us') || ',' || (last_seen = to_timestamp(%lld) + "
+             "interval '7 us') FROM pathstats_hourly WHERE path = '/m1'",
+             (long long) H1, (long long) H1);
+    is_str(query1(sql), "12,7,true,true",
+           "  latency sum and max, first_seen and last_seen merged");
+    is_str(requests_of(H2, "/m2"), "2", "  existing key, day 2: added");
+    is_str(requests_of(H1, "/m3"), "1", "  new key, day 1: inserted");
+    is_str(requests_of(H2, "/m4"), "1", "  new key, day 2: inserted");
+
+    /* a row the sink knows deleted behind its back */
+    PQclear(PQexec(db, "DELETE FROM pathstats_hourly WHERE path = '/m1'"));
+    add(t, H1, "/m1", 3, 200, 5, 1);
+    add(t, H1, "/m3", 3, 200, 5, 1);
+    ps_log_set_level(PS_LOG_ERROR + 1);
+    ok(sink->ops->flush(sink, ZONE_ID, t, pos, 2) == 0,
+       "a flush onto a row deleted meanwhile commits");
+    ps_log_set_level(PS_LOG_ERROR);
+    ps_agg_table_clear(t);
+    is_str(requests_of(H1, "/m1"), "1", "  the deleted row is back, once");
+    is_str(requests_of(H1, "/m3"), "2", "  the other row counted once");
+
+    /* two nodes flushing the same rows at once, new ones among them
+     * (forked before anything was allocated, waiting for their go) */
+    if (write(go, "gg", 2) != 2) {
+        diag("cannot start the nodes");
+    }
+    close(go);
+
+    okn = 0;
+    for (i = 0; i < 2; i++) {
+        if (pid[i] > 0 && waitpid(pid[i], &st, 0) == pid[i]
+            && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        {
+            okn++;
+        }
+    }
+
+    ok(okn == 2, "two nodes flushed the same rows concurrently");
+    snprintf(sql, sizeof(sql), "SELECT count(*) || ',' || sum(requests) || "
+             "',' || sum(latency_sum_us) FROM pathstats_hourly WHERE path "
+             "LIKE '/n/%%'");
+    /* shared keys: 100 with 2 x 20 requests; own keys: 2 x 20 x 100 */
+    is_str(query1(sql), "2100,8000,876000", "  every request counted once");
+    hist_count_is("/n/0", 40, "  histogram of a shared key merged exactly");
+    hist_count_is("/n/150", 2, "  histogram of a key both nodes inserted");
+}
+
+
+static void
+run(const char *conninfo, int go, const pid_t *pid)
 {
     int              i;
     char             sql[512];
@@ -214,12 +371,24 @@ run(const char *conninfo)
                    "path, requests) VALUES ('2020-01-01 00:00+00', 'x', "
                    "'GET', '/', 1)"));
     add(t, OLD_HOUR, "/old", 4, 200, 5, 1);
+    {
+        /* and the row already there: new and existing keys */
+        uint64_t  c = 1, h = ps_murmur3_hll_hash(&c, sizeof(c));
+
+        ps_agg_add(t, OLD_HOUR - 5 * 3600, "x", 1, "GET", 3, "/", 1, 200, 5,
+                   10, 100, &h, (uint64_t) OLD_HOUR * 1000000);
+    }
     ps_log_set_level(PS_LOG_ERROR + 1);
     ok(sink->ops->flush(sink, ZONE_ID, t, pos, 2) == 0,
        "a day whose partition cannot be created still flushes");
     ps_log_set_level(PS_LOG_ERROR);
-    is_str(query1("SELECT sum(requests) FROM pathstats_hourly_default"), "2",
+    is_str(query1("SELECT sum(requests) FROM pathstats_hourly_default"), "3",
            "  into the DEFAULT partition");
+    is_str(query1("SELECT requests FROM pathstats_hourly WHERE host = 'x'"),
+           "2", "  the existing row there counted once");
+    ps_agg_table_clear(t);
+
+    run_more(sink, t, go, pid);
 
     ps_hist_free(&want);
     ps_hll_free(&clients);
@@ -241,7 +410,31 @@ main(void)
         return done_testing();
     }
 
-    run(conninfo);
+    {
+        int    i, go[2];
+        char   c;
+        pid_t  pid[2];
+
+        if (pipe(go) != 0) {
+            bail_out("pipe failed");
+        }
+
+        fflush(stdout);
+
+        for (i = 0; i < 2; i++) {
+            pid[i] = fork();
+            if (pid[i] == 0) {
+                close(go[1]);
+                if (read(go[0], &c, 1) == 1) {
+                    node(conninfo, i ? "unit-pg-b" : "unit-pg-a", 20, 200);
+                }
+                _exit(3);
+            }
+        }
+
+        close(go[0]);
+        run(conninfo, go[1], pid);
+    }
 
     return done_testing();
 }
