@@ -70,7 +70,7 @@ my $total = 0;
 
 # 1. PostgreSQL stops under load: the rings keep draining into the spool
 my $agg = start_aggregator('-c', "$dir/spool.conf", @args);
-ok(wait_until(sub { slurp($agg->{stderr}) =~ /event=pipeline_started/ }, 10),
+ok(wait_until(sub { (slurp($agg->{stderr}) // "") =~ /event=pipeline_started/ }, 10),
    'started with a spool');
 my $load = start_load(clients => 3, requests => 1200,
                       path => sub { my ($c, $i) = @_;
@@ -108,7 +108,7 @@ $n = parallel_load(clients => 2, requests => 40, paths => \@paths);
 $total += $n;
 is(in_ring(), $n, "$n wait in the rings while no daemon runs");
 $agg = start_aggregator('-c', "$dir/spool.conf", @args);
-ok(wait_until(sub { slurp($agg->{stderr}) =~ /event=spool_standin/ }, 10),
+ok(wait_until(sub { (slurp($agg->{stderr}) // "") =~ /event=spool_standin/ }, 10),
    'restarted with PostgreSQL down: the spool stands in');
 ok(wait_until(sub { in_ring() == 0 }, 10), '  and reading goes on');
 start_postgres();
@@ -124,7 +124,7 @@ is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
 # 3. a spool too small: what does not fit is counted and logged, the
 #    rest is exact
 $agg = start_aggregator('-c', "$dir/tiny.conf", @args);
-ok(wait_until(sub { slurp($agg->{stderr}) =~ /event=sink_ready/ }, 10),
+ok(wait_until(sub { (slurp($agg->{stderr}) // "") =~ /event=sink_ready/ }, 10),
    'restarted with a 1 MB spool');
 stop_postgres(mode => 'fast');
 my $long = 'x' x 240;
@@ -135,9 +135,9 @@ $n = parallel_load(clients => 4, requests => 1200,
                                  "/big/$k/$long" });
 $total += $n;
 ok(wait_until(sub { in_ring() == 0 }, 15), "$n long-path requests drained");
-ok(wait_until(sub { slurp($agg->{stderr}) =~ /event=spool_full/ }, 5),
+ok(wait_until(sub { (slurp($agg->{stderr}) // "") =~ /event=spool_full/ }, 5),
    'the spool filled up: event=spool_full');
-my @drops = slurp($agg->{stderr}) =~ /event=spool_full .*?dropped_total=(\d+)/g;
+my @drops = (slurp($agg->{stderr}) // "") =~ /event=spool_full .*?dropped_total=(\d+)/g;
 my $lost = $drops[-1] // 0;
 ok($lost > 0 && $lost < $n, "$lost requests counted as lost");
 start_postgres();
