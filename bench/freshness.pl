@@ -381,7 +381,7 @@ printf "freshness: request -> its count in /pathstats/api/paths?window=1m"
        . "%s\n", $FILL ? ", $FILL other paths in the snapshot" : '';
 fill('default');
 my $def = run('default');
-report($def, 'flush_interval 1s, snapshot_interval 1s');
+report($def, 'defaults (flush 1s, snapshot 500ms)');
 stop_aggregator($agg);
 
 my $fast;
