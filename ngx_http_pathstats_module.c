@@ -132,7 +132,12 @@ typedef struct {
 static ngx_int_t ngx_http_pathstats_log_handler(ngx_http_request_t *r);
 static size_t ngx_http_pathstats_normalize(u_char *dst, size_t size,
     u_char *src, size_t len, ngx_uint_t *flags);
-static ngx_str_t *ngx_http_pathstats_placeholder(u_char *seg, size_t len);
+static size_t ngx_http_pathstats_normalize_long(u_char *dst, size_t size,
+    u_char *src, size_t len, ngx_uint_t *flags);
+static ngx_inline void ngx_http_pathstats_copy(u_char *dst,
+    const u_char *src, size_t n);
+static ngx_inline const u_char *ngx_http_pathstats_placeholder(u_char *seg,
+    size_t len, ngx_uint_t m, size_t *n);
 static void ngx_http_pathstats_set_addr(ps_record_t *rec,
     struct sockaddr *sa, ngx_uint_t mode);
 
@@ -325,12 +330,6 @@ ngx_module_t  ngx_http_pathstats_module = {
  * owner dead, since a worker that is stopped, not gone, may resume.
  */
 static ngx_http_pathstats_worker_t  ngx_http_pathstats_worker;
-
-
-static ngx_str_t  ngx_http_pathstats_ph_id = ngx_string("{id}");
-static ngx_str_t  ngx_http_pathstats_ph_uuid = ngx_string("{uuid}");
-static ngx_str_t  ngx_http_pathstats_ph_hex = ngx_string("{hex}");
-static ngx_str_t  ngx_http_pathstats_ph_token = ngx_string("{token}");
 
 
 /* the admin location */
@@ -554,8 +553,9 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
     ngx_http_pathstats_set_addr(rec, r->connection->sockaddr,
                                 plcf->client_address);
 
+    /* data is NULL in a request refused before its method was parsed */
     n = ngx_min(r->method_name.len, PS_METHOD_MAX);
-    ngx_memcpy(rec->method, r->method_name.data, n);
+    ngx_http_pathstats_copy((u_char *) rec->method, r->method_name.data, n);
     rec->method_len = (uint8_t) n;
 
     /* the server that matched, never the client's Host header */
@@ -599,7 +599,7 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
             flags |= PS_REC_KEY_TRUNCATED;
         }
 
-        ngx_memcpy(rec->key, key.data, n);
+        ngx_http_pathstats_copy((u_char *) rec->key, key.data, n);
     }
 
     rec->key_len = (uint16_t) n;
@@ -628,15 +628,214 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
  * Pure: writes at most size bytes to dst and returns how many it wrote;
  * ORs PS_REC_NORMALIZED into flags if a segment was replaced and
  * PS_REC_KEY_TRUNCATED if the result did not fit.
+ *
+ * It runs for every request, so it is one pass over the key: each byte
+ * is classified by a table lookup and copied in the same loop, and a
+ * segment's placeholder follows from the OR of its bytes' classes and
+ * its length alone (only a UUID candidate is looked at again).
  */
+
+#define NGX_HTTP_PATHSTATS_C_DIGIT   0x01      /* 0-9 */
+#define NGX_HTTP_PATHSTATS_C_HEX     0x02      /* a-f A-F */
+#define NGX_HTTP_PATHSTATS_C_ALPHA   0x04      /* g-z G-Z */
+#define NGX_HTTP_PATHSTATS_C_DASH    0x08      /* - _ */
+#define NGX_HTTP_PATHSTATS_C_OTHER   0x10      /* anything else but '/' */
+#define NGX_HTTP_PATHSTATS_C_SLASH   0x20
+
+/* the longest placeholder, and how many bytes one is copied as */
+#define NGX_HTTP_PATHSTATS_PH_COPY   8
+
+
+static const u_char  ngx_http_pathstats_class[256] = {
+
+#define D  NGX_HTTP_PATHSTATS_C_DIGIT
+#define H  NGX_HTTP_PATHSTATS_C_HEX
+#define A  NGX_HTTP_PATHSTATS_C_ALPHA
+#define T  NGX_HTTP_PATHSTATS_C_DASH
+#define O  NGX_HTTP_PATHSTATS_C_OTHER
+#define S  NGX_HTTP_PATHSTATS_C_SLASH
+
+    O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O,     /* 0x00 */
+    O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O,     /* 0x10 */
+    O, O, O, O, O, O, O, O, O, O, O, O, O, T, O, S,     /*  !"#$%&'()*+,-./ */
+    D, D, D, D, D, D, D, D, D, D, O, O, O, O, O, O,     /* 0123456789:;<=>? */
+    O, H, H, H, H, H, H, A, A, A, A, A, A, A, A, A,     /* @ABCDEFGHIJKLMNO */
+    A, A, A, A, A, A, A, A, A, A, A, O, O, O, O, T,     /* PQRSTUVWXYZ[\]^_ */
+    O, H, H, H, H, H, H, A, A, A, A, A, A, A, A, A,     /* `abcdefghijklmno */
+    A, A, A, A, A, A, A, A, A, A, A, O, O, O, O, O,     /* pqrstuvwxyz{|}~  */
+    O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O,     /* 0x80 */
+    O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O,
+    O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O,
+    O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O,
+    O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O,
+    O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O,
+    O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O,
+    O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O
+
+#undef D
+#undef H
+#undef A
+#undef T
+#undef O
+#undef S
+};
+
+
+/* NUL-padded to NGX_HTTP_PATHSTATS_PH_COPY bytes: copied as one word */
+static const u_char  ngx_http_pathstats_ph_id[NGX_HTTP_PATHSTATS_PH_COPY] =
+    "{id}";
+static const u_char  ngx_http_pathstats_ph_uuid[NGX_HTTP_PATHSTATS_PH_COPY] =
+    "{uuid}";
+static const u_char  ngx_http_pathstats_ph_hex[NGX_HTTP_PATHSTATS_PH_COPY] =
+    "{hex}";
+static const u_char  ngx_http_pathstats_ph_token[NGX_HTTP_PATHSTATS_PH_COPY] =
+    "{token}";
+
 
 static size_t
 ngx_http_pathstats_normalize(u_char *dst, size_t size, u_char *src,
     size_t len, ngx_uint_t *flags)
 {
-    u_char     *p, *last, *s, *end, *seg, *out;
-    size_t      n;
-    ngx_str_t  *ph;
+    u_char         k, m;
+    size_t         i, n, o, seg;
+    ngx_uint_t     copied;
+    const u_char  *ph;
+
+    if (len > size) {
+        return ngx_http_pathstats_normalize_long(dst, size, src, len, flags);
+    }
+
+    /*
+     * The key fits: copy it whole, then only rewrite what changes.  Until
+     * the first placeholder, a kept segment is already in place.
+     */
+
+    ngx_http_pathstats_copy(dst, src, len);
+
+    i = 0;
+    o = 0;
+    copied = 1;
+
+    for ( ;; ) {
+
+        seg = i;
+        m = 0;
+
+        while (i < len) {
+            k = ngx_http_pathstats_class[src[i]];
+
+            if (k & NGX_HTTP_PATHSTATS_C_SLASH) {
+                break;
+            }
+
+            m |= k;
+            i++;
+        }
+
+        /* the segment src[seg .. i), empty before a '/' or at the end */
+
+        if (i > seg) {
+            ph = ngx_http_pathstats_placeholder(src + seg, i - seg, m, &n);
+
+            if (ph) {
+                *flags |= PS_REC_NORMALIZED;
+
+                /* the copied key after the placeholder is overwritten */
+                copied = 0;
+
+                if (size - o >= NGX_HTTP_PATHSTATS_PH_COPY) {
+                    ngx_memcpy(dst + o, ph, NGX_HTTP_PATHSTATS_PH_COPY);
+                    o += n;
+                    goto slash;
+                }
+
+            } else if (copied) {
+                o = i;
+                goto slash;
+
+            } else {
+                ph = src + seg;
+                n = i - seg;
+            }
+
+            if (n > size - o) {
+                ngx_memcpy(dst + o, ph, size - o);
+                *flags |= PS_REC_KEY_TRUNCATED;
+                return size;
+            }
+
+            ngx_http_pathstats_copy(dst + o, ph, n);
+            o += n;
+        }
+
+    slash:
+
+        if (i == len) {
+            return o;
+        }
+
+        if (o == size) {
+            *flags |= PS_REC_KEY_TRUNCATED;
+            return o;
+        }
+
+        dst[o++] = '/';
+        i++;
+    }
+}
+
+
+/*
+ * memcpy() for the short, non-overlapping copies of the log handler,
+ * inline: word-sized loads and stores, the last ones overlapping, never
+ * touching a byte outside src[0 .. n) or dst[0 .. n); src may be NULL
+ * if n is 0
+ */
+
+static ngx_inline void
+ngx_http_pathstats_copy(u_char *dst, const u_char *src, size_t n)
+{
+    size_t    i;
+    uint16_t  h;
+    uint32_t  v;
+    uint64_t  w;
+
+    if (n >= 8) {
+        for (i = 0; i < n - 8; i += 8) {
+            ngx_memcpy(&w, src + i, 8);
+            ngx_memcpy(dst + i, &w, 8);
+        }
+
+        ngx_memcpy(&w, src + n - 8, 8);
+        ngx_memcpy(dst + n - 8, &w, 8);
+
+    } else if (n >= 4) {
+        ngx_memcpy(&v, src, 4);
+        ngx_memcpy(dst, &v, 4);
+        ngx_memcpy(&v, src + n - 4, 4);
+        ngx_memcpy(dst + n - 4, &v, 4);
+
+    } else if (n >= 2) {
+        ngx_memcpy(&h, src, 2);
+        ngx_memcpy(dst, &h, 2);
+        ngx_memcpy(&h, src + n - 2, 2);
+        ngx_memcpy(dst + n - 2, &h, 2);
+
+    } else if (n) {
+        dst[0] = src[0];
+    }
+}
+
+
+/* the general case: the key is longer than size */
+
+static size_t
+ngx_http_pathstats_normalize_long(u_char *dst, size_t size, u_char *src,
+    size_t len, ngx_uint_t *flags)
+{
+    u_char        c, k, m, *p, *q, *last, *s, *end, *seg;
+    size_t        i, n, room, rest;
+    const u_char  *ph;
 
     p = dst;
     last = dst + size;
@@ -656,92 +855,135 @@ ngx_http_pathstats_normalize(u_char *dst, size_t size, u_char *src,
         }
 
         seg = s;
+        m = 0;
+        room = last - p;
+        rest = end - s;
 
-        while (s < end && *s != '/') {
-            s++;
+        if (rest <= room) {
+
+            /* the rest of the key fits: classify and copy in one loop */
+
+            i = 0;
+
+            do {
+                c = seg[i];
+                k = ngx_http_pathstats_class[c];
+
+                if (k & NGX_HTTP_PATHSTATS_C_SLASH) {
+                    break;
+                }
+
+                m |= k;
+                p[i] = c;
+
+            } while (++i < rest);
+
+            s = seg + i;
+            q = p + i;
+
+        } else {
+            q = NULL;
+
+            do {
+                k = ngx_http_pathstats_class[*s];
+
+                if (k & NGX_HTTP_PATHSTATS_C_SLASH) {
+                    break;
+                }
+
+                m |= k;
+
+            } while (++s < end);
         }
 
-        ph = ngx_http_pathstats_placeholder(seg, s - seg);
+        n = s - seg;
+        ph = ngx_http_pathstats_placeholder(seg, n, m, &n);
 
         if (ph) {
             *flags |= PS_REC_NORMALIZED;
-            out = ph->data;
-            n = ph->len;
+
+            if (room >= NGX_HTTP_PATHSTATS_PH_COPY) {
+                ngx_memcpy(p, ph, NGX_HTTP_PATHSTATS_PH_COPY);
+                p += n;
+                continue;
+            }
+
+        } else if (q) {
+            p = q;
+            continue;
 
         } else {
-            out = seg;
-            n = s - seg;
+            ph = seg;
         }
 
-        if (n > (size_t) (last - p)) {
-            p = ngx_cpymem(p, out, last - p);
+        if (n > room) {
+            p = ngx_cpymem(p, ph, room);
             *flags |= PS_REC_KEY_TRUNCATED;
             break;
         }
 
-        p = ngx_cpymem(p, out, n);
+        p = ngx_cpymem(p, ph, n);
     }
 
     return p - dst;
 }
 
 
-static ngx_str_t *
-ngx_http_pathstats_placeholder(u_char *seg, size_t len)
+/*
+ * The placeholder for a segment of len bytes whose classes OR to m, or
+ * NULL; *n is set to the placeholder's length.
+ */
+
+static ngx_inline const u_char *
+ngx_http_pathstats_placeholder(u_char *seg, size_t len, ngx_uint_t m,
+    size_t *n)
 {
-    u_char      c;
-    size_t      i;
-    ngx_uint_t  digits, hex, letters, other;
+    size_t  i;
 
-    digits = 0;
-    hex = 0;        /* a-f, A-F */
-    letters = 0;
-    other = 0;      /* neither letter, digit, '-' nor '_' */
-
-    for (i = 0; i < len; i++) {
-        c = seg[i];
-
-        if (c >= '0' && c <= '9') {
-            digits++;
-            continue;
-        }
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-            letters++;
-
-            if ((c | 0x20) <= 'f') {
-                hex++;
-            }
-
-            continue;
-        }
-
-        if (c != '-' && c != '_') {
-            other++;
-        }
+    if (m == NGX_HTTP_PATHSTATS_C_DIGIT) {
+        *n = sizeof("{id}") - 1;
+        return ngx_http_pathstats_ph_id;
     }
 
-    if (len == 0 || other) {
+    if (len < 16 || (m & NGX_HTTP_PATHSTATS_C_OTHER)) {
         return NULL;
     }
 
-    if (digits == len) {
-        return &ngx_http_pathstats_ph_id;
-    }
-
     if (len == 36
-        && seg[8] == '-' && seg[13] == '-' && seg[18] == '-' && seg[23] == '-'
-        && digits + hex == 32)
+        && (m & (NGX_HTTP_PATHSTATS_C_ALPHA | NGX_HTTP_PATHSTATS_C_DASH))
+           == NGX_HTTP_PATHSTATS_C_DASH
+        && seg[8] == '-' && seg[13] == '-' && seg[18] == '-' && seg[23] == '-')
     {
-        return &ngx_http_pathstats_ph_uuid;
+        for (i = 0; i < 36; i++) {
+            if (i != 8 && i != 13 && i != 18 && i != 23
+                && (ngx_http_pathstats_class[seg[i]]
+                    & (NGX_HTTP_PATHSTATS_C_DIGIT | NGX_HTTP_PATHSTATS_C_HEX))
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == 36) {
+            *n = sizeof("{uuid}") - 1;
+            return ngx_http_pathstats_ph_uuid;
+        }
     }
 
-    if (len >= 16 && digits + hex == len && digits) {
-        return &ngx_http_pathstats_ph_hex;
+    if (!(m & NGX_HTTP_PATHSTATS_C_DIGIT)) {
+        return NULL;
     }
 
-    if (len >= 20 && letters && digits) {
-        return &ngx_http_pathstats_ph_token;
+    if ((m & ~(NGX_HTTP_PATHSTATS_C_DIGIT | NGX_HTTP_PATHSTATS_C_HEX)) == 0) {
+        *n = sizeof("{hex}") - 1;
+        return ngx_http_pathstats_ph_hex;
+    }
+
+    if (len >= 20
+        && (m & (NGX_HTTP_PATHSTATS_C_HEX | NGX_HTTP_PATHSTATS_C_ALPHA)))
+    {
+        *n = sizeof("{token}") - 1;
+        return ngx_http_pathstats_ph_token;
     }
 
     return NULL;

@@ -1342,7 +1342,9 @@ sort_delta(pg_sink_t *pg, const ps_agg_table_t *delta)
         pg->order[i] = ps_agg_entry_at(delta, i);
     }
 
-    qsort(pg->order, n, sizeof(*pg->order), cmp_key);
+    if (n > 1) {
+        qsort(pg->order, n, sizeof(*pg->order), cmp_key);
+    }
     pg->norder = n;
 
     return 0;

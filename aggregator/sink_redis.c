@@ -1360,7 +1360,9 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
             hours[nhours++] = kept[i];
         }
     }
-    qsort(hours, nhours, sizeof(hours[0]), ps_redis_cmp_hour);
+    if (nhours > 1) {
+        qsort(hours, nhours, sizeof(hours[0]), ps_redis_cmp_hour);
+    }
     for (i = 0, j = 0; i < nhours; i++) {
         if (j == 0 || hours[j - 1] != hours[i]) {
             hours[j++] = hours[i];

@@ -445,7 +445,9 @@ scan(ps_spool_t *sp)
 
     closedir(d);
 
-    qsort(sp->files, sp->nfiles, sizeof(spool_file_t), cmp_file);
+    if (sp->nfiles > 1) {
+        qsort(sp->files, sp->nfiles, sizeof(spool_file_t), cmp_file);
+    }
 
     sp->next_seq = sp->nfiles ? sp->files[sp->nfiles - 1].seq + 1 : 1;
 

@@ -61,6 +61,7 @@ our @EXPORT = qw(
     run_aggregator start_aggregator stop_aggregator
     zone_stats tail_once decode_json_lines wait_for_stats
     wait_until slurp spew check_error_logs finish
+    sanitize nginx_env
 );
 
 my $OWNER = $$;              # only this process cleans up, never a fork
@@ -82,6 +83,22 @@ my $T_SEQ = 0;               # nginx -t config counter
 my %ALLOW_DIRTY;             # error log lines a test expects
 
 my $JSON = JSON::PP->new->utf8->canonical;
+
+# A sanitizer build (cmake -DPATHSTATS_SANITIZE=ON; PS_SANITIZE=1 or 0
+# overrides the detection): the aggregator gets leak detection, nginx gets
+# libasan preloaded (the module needs it and Debian's nginx has none), and
+# every report goes to a file under <test dir>/sanitizer that
+# check_error_logs fails on.
+my $SANITIZE = $ENV{PS_SANITIZE} // do {
+    my $cache = "$BUILD/CMakeCache.txt";
+    my $on = 0;
+    if (open my $fh, '<', $cache) {
+        $on = grep { /^PATHSTATS_SANITIZE:BOOL=(?:ON|1|TRUE|YES)$/i } <$fh>;
+        close $fh;
+    }
+    $on ? 1 : 0;
+};
+my $LIBASAN;                 # gcc -print-file-name=libasan.so, once
 
 sub note_v { diag(@_) if $ENV{PS_VERBOSE} }
 
@@ -126,8 +143,44 @@ sub test_dir {
         }
     }
 
+    if ($SANITIZE) {
+        # world-writable: nginx workers (nobody) write their reports here
+        my $san = "$DIR/sanitizer";
+        mkdir $san or croak "mkdir $san: $!";
+        chmod 01777, $san or croak "chmod $san: $!";
+        # every ASan/UBSan program the tests start (the aggregator, tools)
+        $ENV{ASAN_OPTIONS} = "detect_leaks=1:abort_on_error=1"
+                             . ":log_path=$san/asan";
+        $ENV{UBSAN_OPTIONS} = "print_stacktrace=1:halt_on_error=1"
+                              . ":log_path=$san/ubsan";
+    }
+
     diag("test directory kept: $DIR") if $ENV{PS_KEEP};
     return $DIR;
+}
+
+# 1 if the tests run against a sanitizer build.
+sub sanitize { $SANITIZE }
+
+# The environment nginx runs with: in a sanitizer build, libasan
+# preloaded (it must come first) and no leak detection, since nginx
+# leaves its pools to exit by design.
+sub nginx_env {
+    my (%extra) = @_;
+    return { %extra } unless $SANITIZE;
+    my $san = test_dir() . '/sanitizer';
+    if (!defined $LIBASAN) {
+        $LIBASAN = qx{gcc -print-file-name=libasan.so 2>/dev/null} // '';
+        chomp $LIBASAN;
+        croak "sanitizer build, but libasan.so not found ('$LIBASAN')"
+            unless $LIBASAN =~ m{^/} && -e $LIBASAN;
+    }
+    return { LD_PRELOAD => $LIBASAN,
+             ASAN_OPTIONS => "detect_leaks=0:abort_on_error=1"
+                             . ":log_path=$san/nginx-asan",
+             UBSAN_OPTIONS => "print_stacktrace=1:halt_on_error=1"
+                              . ":log_path=$san/nginx-ubsan",
+             %extra };
 }
 
 # The zone file path used by %%ZONE%%.
@@ -193,6 +246,10 @@ sub port {
 # and stdout/stderr appended to files.  %o: stdout, stderr, chdir, env.
 sub spawn {
     my ($cmd, %o) = @_;
+    # any nginx a test starts, through start_nginx or not
+    if ($SANITIZE && $cmd->[0] =~ m{(?:^|/)nginx$}) {
+        $o{env} = nginx_env(%{ $o{env} || {} });
+    }
     my $pid = fork;
     croak "fork: $!" unless defined $pid;
     if ($pid == 0) {
@@ -331,6 +388,10 @@ sub nginx_preamble {
     }
     # workers run unprivileged, as in production
     $p .= "user nobody nogroup;\n" if $IS_ROOT;
+    # a sanitizer build: keep libasan and its options across a binary
+    # upgrade (nginx passes only "env" variables to the new binary)
+    $p .= "env LD_PRELOAD;\nenv ASAN_OPTIONS;\nenv UBSAN_OPTIONS;\n"
+        if $SANITIZE && ($o{module} // 1);
     $p .= <<"EOF";
 pid $dir/nginx.pid;
 error_log $error_log $o{log_level};
@@ -389,7 +450,7 @@ sub start_nginx {
     my $pid = spawn([$NGINX_BIN, '-p', "$dir/", '-c', $conf],
                     stdout => "$dir/nginx.stdout",
                     stderr => "$dir/nginx.stderr", chdir => $dir,
-                    env => $o{env});
+                    env => nginx_env(%{ $o{env} || {} }));
     $NGINX = { pid => $pid, workers => $o{workers}, conf => $conf,
                port => $port, opts => \%o };
 
@@ -500,7 +561,8 @@ sub nginx_t {
     $o{error_log} //= "$dir/nginx-t-$n.error.log";
     spew($conf, build_conf($body, $o{port} // port('nginx-t'), %o));
     my ($rc, $out, $err) = run_cmd([$NGINX_BIN, '-t', '-p', "$dir/", '-c',
-                                    $conf], chdir => $dir, timeout => 30);
+                                    $conf], chdir => $dir, timeout => 30,
+                                   env => nginx_env());
     return ($rc, $out . $err, $conf);
 }
 
@@ -1157,6 +1219,16 @@ sub check_error_logs {
     }
     for my $h (@AGGREGATORS) {
         check_sanitizer("aggregator", slurp($h->{stderr}) // '');
+    }
+    # the report files of a sanitizer build (ASAN/UBSAN_OPTIONS log_path)
+    for my $f (sort glob "$dir/sanitizer/*") {
+        my $text = slurp($f) // next;
+        next unless $text =~ /\S/;
+        my ($line) = $text =~ /^(.*(?:ERROR|runtime error|SUMMARY).*)$/m;
+        ($line) = $text =~ /^\s*(\S.*)$/m unless defined $line;
+        my $name = $f;
+        $name =~ s{.*/}{};
+        push @bad, "sanitizer report $name: $line";
     }
     push @bad, @SANITIZER_HITS;
     my $ok = ok(!@bad, 'no [alert], [emerg] or sanitizer report in the logs');
