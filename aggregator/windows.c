@@ -437,44 +437,75 @@ key_get_or_other(ps_windows_t *w, const char *host, size_t hlen,
 }
 
 
+/*
+ * The bucket of period t in an array (*base, *n, *cap) of buckets of size
+ * bytes, ascending by the int64_t t that each begins with (win_bucket_t,
+ * win_sec_t), inserted in order if needed: the array grows to cap0, then
+ * doubles.  *created tells the caller to initialize a new bucket, t
+ * included.  NULL when out of memory.
+ */
+static void *
+sorted_bucket(void **base, uint32_t *n, uint32_t *cap, uint32_t cap0,
+    size_t size, int64_t t, int *created)
+{
+    char      *b;
+    uint32_t   i, c;
+
+    *created = 0;
+    b = *base;
+
+    /* records of several rings arrive nearly, not exactly, in order */
+    i = *n;
+    while (i > 0 && *(int64_t *) (b + (i - 1) * size) > t) {
+        i--;
+    }
+
+    if (i > 0 && *(int64_t *) (b + (i - 1) * size) == t) {
+        return b + (i - 1) * size;
+    }
+
+    if (*n == *cap) {
+        c = *cap ? *cap * 2 : cap0;
+        b = realloc(b, c * size);
+        if (b == NULL) {
+            return NULL;
+        }
+        *base = b;
+        *cap = c;
+    }
+
+    memmove(b + (i + 1) * size, b + i * size, (*n - i) * size);
+    (*n)++;
+    *created = 1;
+
+    return b + i * size;
+}
+
+
 /* The bucket of period t in a level, created in order if needed. */
 static win_bucket_t *
 level_bucket(win_level_t *lv, int64_t t)
 {
+    int            created;
+    void          *base;
     win_bucket_t  *b;
-    uint32_t       i, cap;
 
     if (lv->n > 0 && lv->b[lv->n - 1].t == t) {
         return &lv->b[lv->n - 1];
     }
 
-    /* records of several rings arrive nearly, not exactly, in order */
-    i = lv->n;
-    while (i > 0 && lv->b[i - 1].t > t) {
-        i--;
+    /* most keys have one minute and one hour bucket: start at 1 */
+    base = lv->b;
+    b = sorted_bucket(&base, &lv->n, &lv->cap, 1, sizeof(win_bucket_t), t,
+                      &created);
+    lv->b = base;
+
+    if (b != NULL && created) {
+        b->t = t;
+        ps_win_stats_init(&b->st);
     }
 
-    if (i > 0 && lv->b[i - 1].t == t) {
-        return &lv->b[i - 1];
-    }
-
-    if (lv->n == lv->cap) {
-        /* most keys have one minute and one hour bucket: start at 1 */
-        cap = lv->cap ? lv->cap * 2 : 1;
-        b = realloc(lv->b, cap * sizeof(win_bucket_t));
-        if (b == NULL) {
-            return NULL;
-        }
-        lv->b = b;
-        lv->cap = cap;
-    }
-
-    memmove(&lv->b[i + 1], &lv->b[i], (lv->n - i) * sizeof(win_bucket_t));
-    lv->n++;
-    lv->b[i].t = t;
-    ps_win_stats_init(&lv->b[i].st);
-
-    return &lv->b[i];
+    return b;
 }
 
 
@@ -482,39 +513,26 @@ level_bucket(win_level_t *lv, int64_t t)
 static win_sec_t *
 sec_bucket(win_sec_level_t *lv, int64_t t)
 {
+    int         created;
+    void       *base;
     win_sec_t  *b;
-    uint32_t    i, cap;
 
     if (lv->n > 0 && lv->b[lv->n - 1].t == t) {
         return &lv->b[lv->n - 1];
     }
 
-    i = lv->n;
-    while (i > 0 && lv->b[i - 1].t > t) {
-        i--;
+    base = lv->b;
+    b = sorted_bucket(&base, &lv->n, &lv->cap, 2, sizeof(win_sec_t), t,
+                      &created);
+    lv->b = base;
+
+    if (b != NULL && created) {
+        memset(b, 0, sizeof(win_sec_t));
+        b->t = t;
+        ps_hist_init(&b->latency);
     }
 
-    if (i > 0 && lv->b[i - 1].t == t) {
-        return &lv->b[i - 1];
-    }
-
-    if (lv->n == lv->cap) {
-        cap = lv->cap ? lv->cap * 2 : 2;
-        b = realloc(lv->b, cap * sizeof(win_sec_t));
-        if (b == NULL) {
-            return NULL;
-        }
-        lv->b = b;
-        lv->cap = cap;
-    }
-
-    memmove(&lv->b[i + 1], &lv->b[i], (lv->n - i) * sizeof(win_sec_t));
-    lv->n++;
-    memset(&lv->b[i], 0, sizeof(win_sec_t));
-    lv->b[i].t = t;
-    ps_hist_init(&lv->b[i].latency);
-
-    return &lv->b[i];
+    return b;
 }
 
 

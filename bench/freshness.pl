@@ -48,10 +48,9 @@ BEGIN {
 
 use lib "$FindBin::Bin/../t/lib";
 use PathStats::Test;
-use IO::Select;
-use IO::Socket::INET;
+use lib "$FindBin::Bin/lib";
+use PathStatsBench;
 use JSON::PP ();
-use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time sleep);
 
 $| = 1;
@@ -71,149 +70,10 @@ my $SAMPLE_TIMEOUT = 10;          # a sample that never shows is a failure
 my $JSON = JSON::PP->new->utf8;
 
 
-# A minimal HTTP/1.1 keep-alive client (Content-Length or chunked) --------
-
-sub ka_new { return { port => $_[0], s => undef, buf => '' } }
-
-sub ka_close {
-    my ($c) = @_;
-    close $c->{s} if $c->{s};
-    $c->{s} = undef;
-    $c->{buf} = '';
-}
-
-# ($status, $body) once a whole response is in $c->{buf}, else ()
-sub ka_parse {
-    my ($c) = @_;
-    my $end = index($c->{buf}, "\r\n\r\n");
-    return () if $end < 0;
-    my $head = substr($c->{buf}, 0, $end);
-    my ($status) = $head =~ m{^HTTP/1\.\d (\d{3})} or die "bad response\n";
-    my ($len) = $head =~ /^content-length:\s*(\d+)/mi;
-    my $chunked = $head =~ /^transfer-encoding:\s*chunked/mi;
-    $c->{close} = $head =~ /^connection:\s*close/mi;
-    my $pos = $end + 4;
-    if (defined $len) {
-        return () if length($c->{buf}) < $pos + $len;
-        my $body = substr($c->{buf}, $pos, $len);
-        substr($c->{buf}, 0, $pos + $len, '');
-        return ($status, $body);
-    }
-    die "response with neither Content-Length nor chunked\n" unless $chunked;
-    my $body = '';
-    while (1) {
-        my $eol = index($c->{buf}, "\r\n", $pos);
-        return () if $eol < 0;
-        my $n = hex substr($c->{buf}, $pos, $eol - $pos);
-        if ($n == 0) {
-            my $fin = index($c->{buf}, "\r\n", $eol + 2);  # no trailers
-            return () if $fin < 0;
-            substr($c->{buf}, 0, $fin + 2, '');
-            return ($status, $body);
-        }
-        return () if length($c->{buf}) < $eol + 2 + $n + 2;
-        $body .= substr($c->{buf}, $eol + 2, $n);
-        $pos = $eol + 2 + $n + 2;
-    }
-}
-
-# GET $path on the keep-alive connection; reconnects once when the
-# server closed an idle connection.  Returns ($status, $body).
-sub ka_get {
-    my ($c, $path) = @_;
-    for my $attempt (1, 2) {
-        if (!$c->{s}) {
-            $c->{s} = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                            PeerPort => $c->{port},
-                                            Proto => 'tcp', Timeout => 5)
-                or die "connect 127.0.0.1:$c->{port}: $!\n";
-            setsockopt($c->{s}, IPPROTO_TCP, TCP_NODELAY, 1);
-            binmode $c->{s};
-            $c->{buf} = '';
-        }
-        my $req = "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n";
-        my $w = syswrite($c->{s}, $req);
-        if (!defined $w || $w != length $req) {
-            ka_close($c);
-            next;
-        }
-        my $sel = IO::Select->new($c->{s});
-        my $deadline = time + 10;
-        my $got = 0;
-        while (1) {
-            my @r = ka_parse($c);
-            if (@r) {
-                ka_close($c) if $c->{close};
-                return @r;
-            }
-            die "response timeout for $path\n"
-                unless $sel->can_read($deadline - time);
-            my $n = sysread($c->{s}, $c->{buf}, 262144, length $c->{buf});
-            if (!$n) {
-                last if $got == 0 && $attempt == 1;   # stale keep-alive
-                die "connection lost reading $path\n";
-            }
-            $got += $n;
-        }
-        ka_close($c);
-    }
-    die "cannot send $path\n";
-}
-
-
-# Sends GET @paths in one write on the keep-alive connection and reads
-# the answers; returns their statuses.
-sub ka_pipeline {
-    my ($c, @paths) = @_;
-    ka_get($c, '/pathstats/health') unless $c->{s};     # connect
-    my $req = join '', map { "GET $_ HTTP/1.1\r\nHost: localhost\r\n\r\n" }
-                       @paths;
-    my $off = 0;
-    while ($off < length $req) {
-        my $w = syswrite($c->{s}, $req, length($req) - $off, $off);
-        die "write: $!\n" unless defined $w;
-        $off += $w;
-    }
-    my $sel = IO::Select->new($c->{s});
-    my $deadline = time + 10;
-    my @st;
-    while (@st < @paths) {
-        my @r = ka_parse($c);
-        if (@r) {
-            push @st, $r[0];
-            if ($c->{close}) {
-                die "the server closed the pipeline\n" if @st < @paths;
-                ka_close($c);
-            }
-            next;
-        }
-        die "pipeline timeout\n" unless $sel->can_read($deadline - time);
-        my $n = sysread($c->{s}, $c->{buf}, 262144, length $c->{buf});
-        die "connection lost in the pipeline\n" unless $n;
-    }
-    return @st;
-}
-
-# Statistics ---------------------------------------------------------------
-
-sub pct {
-    my ($sorted, $p) = @_;
-    return undef unless @$sorted;
-    my $i = int($p / 100 * @$sorted + 0.999999) - 1;   # nearest rank
-    $i = 0 if $i < 0;
-    $i = $#$sorted if $i > $#$sorted;
-    return $sorted->[$i];
-}
-
-
 # The bench ----------------------------------------------------------------
 
-# the zone on tmpfs, as in production (conf.example), not in the test
-# directory on the disk
-my $ZONE_DIR = $ENV{ZONE_DIR} // '/dev/shm';
-my $ZONE = "$ZONE_DIR/pathstats-bench-$$.zone";
-my $OWNER = $$;
-END { unlink $ZONE if $$ == $OWNER && !$ENV{KEEP} }
+# the zone on tmpfs, removed at exit (PathStatsBench)
+my $ZONE = bench_zone();
 
 my $nginx_conf = <<'EOF';
 http {
@@ -267,17 +127,6 @@ sub fill {
         return ($d->{pagination}{total} // 0) >= $FILL;
     }, 20, 0.2);
     die "the snapshot did not reach $FILL paths\n" unless $total;
-}
-
-# CPU time (ns) of a process: /proc/PID/schedstat, all its threads
-sub cpu_ns {
-    my ($pid) = @_;
-    my $ns = 0;
-    for my $f (glob "/proc/$pid/task/*/schedstat") {
-        my ($run) = split ' ', slurp($f) // '0';
-        $ns += $run // 0;
-    }
-    return $ns;
 }
 
 # One run: returns a hash of figures.

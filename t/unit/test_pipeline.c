@@ -7,168 +7,21 @@
  * a durable sink's watermarks are unknown.
  */
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "agg_table.h"
 #include "clock.h"
 #include "config.h"
+#include "fake_sink.h"
 #include "log.h"
 #include "pipeline.h"
 #include "ring_reader.h"
 #include "sink.h"
 #include "tap.h"
 #include "zone.h"
-
-#define NRINGS  2
-
-typedef struct {
-    ps_sink_t  sink;
-    uint64_t   wm[NRINGS];          /* what load_watermarks answers */
-    int        unreachable;         /* load_watermarks fails */
-    int        fail;                /* flush fails */
-    unsigned   flushes;             /* successful */
-    uint64_t   requests;            /* sum over every applied delta */
-    uint64_t   pos[NRINGS];         /* last committed positions */
-} fake_t;
-
-static char  zone_path[256];
-
-
-static int
-fake_connect(ps_sink_t *s)
-{
-    return 0;
-}
-
-
-static int
-fake_load(ps_sink_t *s, uint64_t zone_id, uint64_t *pos, uint32_t n)
-{
-    fake_t  *f = s->impl;
-
-    if (f->unreachable) {
-        return -1;
-    }
-
-    memcpy(pos, f->wm, n * sizeof(uint64_t));
-
-    return 0;
-}
-
-
-static int
-fake_flush(ps_sink_t *s, uint64_t zone_id, const ps_agg_table_t *delta,
-    const uint64_t *pos, uint32_t n)
-{
-    size_t   i;
-    fake_t  *f = s->impl;
-
-    if (f->fail) {
-        return -1;
-    }
-
-    for (i = 0; i < ps_agg_count(delta); i++) {
-        f->requests += ps_agg_entry_at(delta, i)->requests;
-    }
-
-    memcpy(f->pos, pos, n * sizeof(uint64_t));
-    f->flushes++;
-
-    return 0;
-}
-
-
-static void
-fake_destroy(ps_sink_t *s)
-{
-    /* the fakes live in main()'s frame */
-}
-
-
-static const ps_sink_ops_t  fake_ops = {
-    "fake", fake_connect, fake_load, fake_flush, fake_destroy, NULL
-};
-
-
-static void
-fake_init(fake_t *f, int durable)
-{
-    memset(f, 0, sizeof(*f));
-    f->sink.ops = &fake_ops;
-    f->sink.impl = f;
-    f->sink.durable = durable;
-}
-
-
-/* A zone file as nginx makes it; returns the producer's mapping. */
-static ps_zone_header_t *
-make_zone(void)
-{
-    int                fd;
-    void              *base;
-    uint64_t           size;
-    ps_zone_header_t   want, *h;
-
-    memset(&want, 0, sizeof(want));
-    size = ps_zone_layout(&want, NRINGS, 64, 16384);
-    want.zone_id = 0x1122334455667788ULL;
-    want.created_us = ps_now_us();
-    want.master_pid = 1;
-    want.attach_count = 1;
-
-    unlink(zone_path);
-    fd = open(zone_path, O_RDWR|O_CREAT|O_EXCL, 0600);
-    if (fd == -1 || ftruncate(fd, (off_t) size) != 0) {
-        bail_out("cannot create %s", zone_path);
-    }
-
-    base = mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (base == MAP_FAILED) {
-        bail_out("mmap %s", zone_path);
-    }
-
-    h = base;
-    memcpy(h, &want, sizeof(want));
-    ps_store_release(&h->magic, PS_ZONE_MAGIC);
-
-    return h;
-}
-
-
-static void
-produce(ps_zone_header_t *h, uint32_t ring, int n)
-{
-    int              i;
-    uint64_t         tail;
-    ps_record_t     *rec;
-    ps_ring_desc_t  *d;
-
-    d = ps_zone_ring_desc(h, ring);
-
-    for (i = 0; i < n; i++) {
-        tail = ps_load_relaxed(&d->tail);
-        rec = ps_zone_ring_slot(h, ring, tail);
-        memset(rec, 0, sizeof(*rec));
-        rec->time_us = ps_now_us();
-        rec->status = 200;
-        rec->key_len = (uint16_t) snprintf(rec->key, sizeof(rec->key),
-                                           "/r%u/%d", ring, i % 3);
-        ps_store_release(&d->tail, tail + 1);
-    }
-}
-
-
-static uint64_t
-head(ps_zone_header_t *h, uint32_t ring)
-{
-    return ps_load_acquire(&ps_zone_ring_desc(h, ring)->head);
-}
 
 
 static void
@@ -181,7 +34,7 @@ count_rec(void *ctx, const ps_rec_t *rec)
 static void
 test_watermarks_and_release(ps_config_t *cfg)
 {
-    fake_t             a, b;
+    fake_sink_t        a, b;
     uint64_t           seen;
     ps_zone_t         *zone;
     ps_sink_t         *sinks[2];
@@ -190,23 +43,24 @@ test_watermarks_and_release(ps_config_t *cfg)
     ps_ring_reader_t  *rr;
     ps_sink_status_t   st;
 
-    h = make_zone();
-    produce(h, 0, 10);
-    produce(h, 1, 3);
+    h = fake_zone_make();
+    fake_zone_produce(h, 0, 10);
+    fake_zone_produce(h, 1, 3);
 
-    zone = ps_zone_open(zone_path, 1);
+    zone = ps_zone_open(fake_zone_path, 1);
     rr = ps_ring_reader_create(zone);
 
-    fake_init(&a, 1);              /* durable, holds ring 0 up to 5 */
+    fake_sink_init(&a, 1);         /* durable, holds ring 0 up to 5 */
     a.wm[0] = 5;
-    fake_init(&b, 0);              /* a cache, holds ring 0 up to 7 */
+    fake_sink_init(&b, 0);         /* a cache, holds ring 0 up to 7 */
     b.wm[0] = 7;
     sinks[0] = &a.sink;
     sinks[1] = &b.sink;
 
     p = ps_pipeline_create_with(cfg, zone, rr, sinks, 2);
     ok(p != NULL, "pipeline created");
-    is_u64(head(h, 0), 5, "start: ring 0 released to the durable watermark");
+    is_u64(fake_zone_head(h, 0), 5,
+           "start: ring 0 released to the durable watermark");
 
     seen = 0;
     ps_pipeline_set_observer(p, count_rec, &seen);
@@ -219,15 +73,17 @@ test_watermarks_and_release(ps_config_t *cfg)
     is_u64(b.requests, 6, "cache: only records at or after its watermark 7");
     is_u64(a.pos[0], 10, "committed position ring 0");
     is_u64(a.pos[1], 3, "committed position ring 1");
-    is_u64(head(h, 0), 10, "released after the durable flush (ring 0)");
-    is_u64(head(h, 1), 3, "  (ring 1)");
+    is_u64(fake_zone_head(h, 0), 10,
+           "released after the durable flush (ring 0)");
+    is_u64(fake_zone_head(h, 1), 3, "  (ring 1)");
 
     /* the durable sink fails: nothing is released, its delta waits */
-    produce(h, 0, 4);
+    fake_zone_produce(h, 0, 4);
     is_int(ps_pipeline_poll(p, 100), 4, "4 more read");
     a.fail = 1;
     ps_pipeline_flush(p, ps_mono_us(), 1);
-    is_u64(head(h, 0), 10, "durable flush failed: ring not released");
+    is_u64(fake_zone_head(h, 0), 10,
+           "durable flush failed: ring not released");
     is_u64(b.requests, 10, "the cache got them anyway");
     ps_pipeline_sink_status(p, 0, &st);
     ok(!st.up, "status: down");
@@ -239,7 +95,7 @@ test_watermarks_and_release(ps_config_t *cfg)
     a.fail = 0;
     ps_pipeline_flush(p, ps_mono_us(), 1);
     is_u64(a.requests, 12, "retry: the kept delta applied once");
-    is_u64(head(h, 0), 14, "then released");
+    is_u64(fake_zone_head(h, 0), 14, "then released");
     ps_pipeline_sink_status(p, 0, &st);
     ok(st.up && st.lag_records == 0 && st.pending_keys == 0,
        "status: up, nothing pending");
@@ -253,37 +109,37 @@ test_watermarks_and_release(ps_config_t *cfg)
 static void
 test_no_durable_sink(ps_config_t *cfg)
 {
-    fake_t             b;
+    fake_sink_t        b;
     ps_zone_t         *zone;
     ps_sink_t         *sinks[1];
     ps_pipeline_t     *p;
     ps_zone_header_t  *h;
     ps_ring_reader_t  *rr;
 
-    h = make_zone();
-    produce(h, 0, 6);
+    h = fake_zone_make();
+    fake_zone_produce(h, 0, 6);
 
-    zone = ps_zone_open(zone_path, 1);
+    zone = ps_zone_open(fake_zone_path, 1);
     rr = ps_ring_reader_create(zone);
 
-    fake_init(&b, 0);
+    fake_sink_init(&b, 0);
     b.fail = 1;
     sinks[0] = &b.sink;
 
     p = ps_pipeline_create_with(cfg, zone, rr, sinks, 1);
     is_int(ps_pipeline_poll(p, 100), 6, "no durable sink: reads");
     ps_pipeline_flush(p, ps_mono_us(), 1);
-    is_u64(head(h, 0), 6, "  and releases everything read, even when the "
-           "cache failed");
+    is_u64(fake_zone_head(h, 0), 6, "  and releases everything read, even "
+           "when the cache failed");
 
     ps_pipeline_destroy(p);
 
     /* embedded mode: no sink at all */
-    produce(h, 1, 2);
+    fake_zone_produce(h, 1, 2);
     p = ps_pipeline_create_with(cfg, zone, rr, NULL, 0);
     is_int(ps_pipeline_poll(p, 100), 2, "no sink: reads");
     ps_pipeline_flush(p, ps_mono_us(), 0);
-    is_u64(head(h, 1), 2, "  and releases");
+    is_u64(fake_zone_head(h, 1), 2, "  and releases");
     is_int(ps_pipeline_sink_count(p), 0, "  no sink");
 
     ps_pipeline_destroy(p);
@@ -295,20 +151,20 @@ test_no_durable_sink(ps_config_t *cfg)
 static void
 test_unreachable_at_start(ps_config_t *cfg)
 {
-    fake_t             a;
+    fake_sink_t        a;
     ps_zone_t         *zone;
     ps_sink_t         *sinks[1];
     ps_pipeline_t     *p;
     ps_zone_header_t  *h;
     ps_ring_reader_t  *rr;
 
-    h = make_zone();
-    produce(h, 0, 5);
+    h = fake_zone_make();
+    fake_zone_produce(h, 0, 5);
 
-    zone = ps_zone_open(zone_path, 1);
+    zone = ps_zone_open(fake_zone_path, 1);
     rr = ps_ring_reader_create(zone);
 
-    fake_init(&a, 1);
+    fake_sink_init(&a, 1);
     a.unreachable = 1;
     a.wm[0] = 2;
     sinks[0] = &a.sink;
@@ -317,14 +173,14 @@ test_unreachable_at_start(ps_config_t *cfg)
     is_int(ps_pipeline_poll(p, 100), 0,
            "durable sink unreachable: nothing read");
     ps_pipeline_flush(p, ps_mono_us(), 1);
-    is_u64(head(h, 0), 0, "  nothing released");
+    is_u64(fake_zone_head(h, 0), 0, "  nothing released");
 
     a.unreachable = 0;
     ps_pipeline_flush(p, ps_mono_us() + 20000000, 0);   /* past backoff */
     is_int(ps_pipeline_poll(p, 100), 3, "reachable: reads from watermark 2");
     ps_pipeline_flush(p, ps_mono_us() + 40000000, 0);
     is_u64(a.requests, 3, "  and flushes them");
-    is_u64(head(h, 0), 5, "  and releases");
+    is_u64(fake_zone_head(h, 0), 5, "  and releases");
 
     ps_pipeline_destroy(p);
     ps_ring_reader_destroy(rr);
@@ -335,7 +191,7 @@ test_unreachable_at_start(ps_config_t *cfg)
 static void
 test_late_cache(ps_config_t *cfg)
 {
-    fake_t             a, b;
+    fake_sink_t        a, b;
     ps_zone_t         *zone;
     ps_sink_t         *sinks[2];
     ps_pipeline_t     *p;
@@ -343,14 +199,14 @@ test_late_cache(ps_config_t *cfg)
     ps_ring_reader_t  *rr;
     ps_sink_status_t   st;
 
-    h = make_zone();
-    produce(h, 0, 5);
+    h = fake_zone_make();
+    fake_zone_produce(h, 0, 5);
 
-    zone = ps_zone_open(zone_path, 1);
+    zone = ps_zone_open(fake_zone_path, 1);
     rr = ps_ring_reader_create(zone);
 
-    fake_init(&a, 1);
-    fake_init(&b, 0);
+    fake_sink_init(&a, 1);
+    fake_sink_init(&b, 0);
     b.unreachable = 1;
     sinks[0] = &a.sink;
     sinks[1] = &b.sink;
@@ -360,13 +216,13 @@ test_late_cache(ps_config_t *cfg)
            "cache unreachable: the durable sink alone lets reading start");
     ps_pipeline_flush(p, ps_mono_us(), 1);
     is_u64(a.requests, 5, "  the durable sink has them");
-    is_u64(head(h, 0), 5, "  released");
+    is_u64(fake_zone_head(h, 0), 5, "  released");
     ps_pipeline_sink_status(p, 1, &st);
     ok(!st.up, "  the cache's status is down");
 
     b.unreachable = 0;
     ps_pipeline_flush(p, ps_mono_us() + 20000000, 0);
-    produce(h, 0, 3);
+    fake_zone_produce(h, 0, 3);
     is_int(ps_pipeline_poll(p, 100), 3, "3 more");
     ps_pipeline_flush(p, ps_mono_us() + 40000000, 1);
     is_u64(b.requests, 3, "the cache, back, gets what came after it joined");
@@ -384,7 +240,7 @@ test_late_cache(ps_config_t *cfg)
 static void
 test_early_flush(ps_config_t *cfg)
 {
-    fake_t             a;
+    fake_sink_t        a;
     uint64_t           now;
     ps_zone_t         *zone;
     ps_sink_t         *sinks[1];
@@ -394,47 +250,48 @@ test_early_flush(ps_config_t *cfg)
     ps_sink_status_t   st;
     int                half;
 
-    h = make_zone();
+    h = fake_zone_make();
     half = (int) (h->ring_capacity / 2);
 
-    zone = ps_zone_open(zone_path, 1);
+    zone = ps_zone_open(fake_zone_path, 1);
     rr = ps_ring_reader_create(zone);
 
-    fake_init(&a, 1);
+    fake_sink_init(&a, 1);
     sinks[0] = &a.sink;
 
     p = ps_pipeline_create_with(cfg, zone, rr, sinks, 1);
     now = ps_mono_us();
     ps_pipeline_flush(p, now, 1);              /* next one due in 1 s */
 
-    produce(h, 0, half);
+    fake_zone_produce(h, 0, half);
     is_int(ps_pipeline_poll(p, 100000), half, "early: half a ring read");
     is_int(ps_ring_reader_half_full(rr), 0, "  exactly half: not over");
-    produce(h, 0, 1);
+    fake_zone_produce(h, 0, 1);
     is_int(ps_pipeline_poll(p, 100000), 1, "  one more");
     is_int(ps_ring_reader_half_full(rr), 1, "  over half: half full");
 
     ps_pipeline_flush(p, now + 1000, 0);
-    is_u64(head(h, 0), 0, "  not due: nothing released");
+    is_u64(fake_zone_head(h, 0), 0, "  not due: nothing released");
     ps_pipeline_flush(p, now + 1000, PS_PIPELINE_FLUSH_EARLY);
-    is_u64(head(h, 0), (uint64_t) half + 1, "  early flush releases");
+    is_u64(fake_zone_head(h, 0), (uint64_t) half + 1,
+           "  early flush releases");
     is_u64(a.requests, (uint64_t) half + 1, "  into the sink");
     is_int(ps_ring_reader_half_full(rr), 0, "  no longer half full");
 
     /* the sink fails: the early flush waits for its backoff */
     a.fail = 1;
-    produce(h, 0, half + 1);
+    fake_zone_produce(h, 0, half + 1);
     ps_pipeline_poll(p, 100000);
     ps_pipeline_flush(p, now + 2000, PS_PIPELINE_FLUSH_EARLY);
     ps_pipeline_flush(p, now + 3000, PS_PIPELINE_FLUSH_EARLY);
     ps_pipeline_sink_status(p, 0, &st);
     is_u64(st.failures, 1, "failing sink: one attempt, then backoff");
-    is_u64(head(h, 0), (uint64_t) half + 1, "  nothing released");
+    is_u64(fake_zone_head(h, 0), (uint64_t) half + 1, "  nothing released");
 
     a.fail = 0;
     ps_pipeline_flush(p, now + 20000000, PS_PIPELINE_FLUSH_EARLY);
-    is_u64(head(h, 0), 2 * (uint64_t) half + 2, "  after the backoff: "
-           "released");
+    is_u64(fake_zone_head(h, 0), 2 * (uint64_t) half + 2,
+           "  after the backoff: released");
 
     ps_pipeline_destroy(p);
     ps_ring_reader_destroy(rr);
@@ -447,8 +304,8 @@ main(void)
 {
     ps_config_t  cfg;
 
-    snprintf(zone_path, sizeof(zone_path), "/tmp/ps-test-pipeline-%d.zone",
-             (int) getpid());
+    snprintf(fake_zone_path, sizeof(fake_zone_path),
+             "/tmp/ps-test-pipeline-%d.zone", (int) getpid());
 
     ps_log_set_level(PS_LOG_ERROR);
 
@@ -464,7 +321,7 @@ main(void)
     test_late_cache(&cfg);
     test_early_flush(&cfg);
 
-    unlink(zone_path);
+    unlink(fake_zone_path);
 
     return done_testing();
 }

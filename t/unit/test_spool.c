@@ -21,6 +21,7 @@
 #include "agg_table.h"
 #include "clock.h"
 #include "config.h"
+#include "fake_sink.h"
 #include "log.h"
 #include "murmur3.h"
 #include "pipeline.h"
@@ -29,152 +30,6 @@
 #include "spool.h"
 #include "tap.h"
 #include "zone.h"
-
-#define NRINGS  2
-
-typedef struct {
-    ps_sink_t  sink;
-    uint64_t   wm[NRINGS];          /* what load_watermarks answers */
-    int        unreachable;         /* load_watermarks fails */
-    int        fail;                /* flush fails */
-    unsigned   flushes;             /* successful */
-    uint64_t   requests;            /* sum over every applied delta */
-    uint64_t   pos[NRINGS];         /* last committed positions */
-} fake_t;
-
-static char  zone_path[256];
-
-
-static int
-fake_connect(ps_sink_t *s)
-{
-    return 0;
-}
-
-
-static int
-fake_load(ps_sink_t *s, uint64_t zone_id, uint64_t *pos, uint32_t n)
-{
-    fake_t  *f = s->impl;
-
-    if (f->unreachable) {
-        return -1;
-    }
-
-    memcpy(pos, f->wm, n * sizeof(uint64_t));
-
-    return 0;
-}
-
-
-static int
-fake_flush(ps_sink_t *s, uint64_t zone_id, const ps_agg_table_t *delta,
-    const uint64_t *pos, uint32_t n)
-{
-    size_t   i;
-    fake_t  *f = s->impl;
-
-    if (f->fail) {
-        return -1;
-    }
-
-    for (i = 0; i < ps_agg_count(delta); i++) {
-        f->requests += ps_agg_entry_at(delta, i)->requests;
-    }
-
-    memcpy(f->pos, pos, n * sizeof(uint64_t));
-    f->flushes++;
-
-    return 0;
-}
-
-
-static void
-fake_destroy(ps_sink_t *s)
-{
-    /* the fakes live in main()'s frame */
-}
-
-
-static const ps_sink_ops_t  fake_ops = {
-    "fake", fake_connect, fake_load, fake_flush, fake_destroy, NULL
-};
-
-
-static void
-fake_init(fake_t *f, int durable)
-{
-    memset(f, 0, sizeof(*f));
-    f->sink.ops = &fake_ops;
-    f->sink.impl = f;
-    f->sink.durable = durable;
-}
-
-
-/* A zone file as nginx makes it; returns the producer's mapping. */
-static ps_zone_header_t *
-make_zone(void)
-{
-    int                fd;
-    void              *base;
-    uint64_t           size;
-    ps_zone_header_t   want, *h;
-
-    memset(&want, 0, sizeof(want));
-    size = ps_zone_layout(&want, NRINGS, 64, 16384);
-    want.zone_id = 0x1122334455667788ULL;
-    want.created_us = ps_now_us();
-    want.master_pid = 1;
-    want.attach_count = 1;
-
-    unlink(zone_path);
-    fd = open(zone_path, O_RDWR|O_CREAT|O_EXCL, 0600);
-    if (fd == -1 || ftruncate(fd, (off_t) size) != 0) {
-        bail_out("cannot create %s", zone_path);
-    }
-
-    base = mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0);
-    close(fd);
-    if (base == MAP_FAILED) {
-        bail_out("mmap %s", zone_path);
-    }
-
-    h = base;
-    memcpy(h, &want, sizeof(want));
-    ps_store_release(&h->magic, PS_ZONE_MAGIC);
-
-    return h;
-}
-
-
-static void
-produce(ps_zone_header_t *h, uint32_t ring, int n)
-{
-    int              i;
-    uint64_t         tail;
-    ps_record_t     *rec;
-    ps_ring_desc_t  *d;
-
-    d = ps_zone_ring_desc(h, ring);
-
-    for (i = 0; i < n; i++) {
-        tail = ps_load_relaxed(&d->tail);
-        rec = ps_zone_ring_slot(h, ring, tail);
-        memset(rec, 0, sizeof(*rec));
-        rec->time_us = ps_now_us();
-        rec->status = 200;
-        rec->key_len = (uint16_t) snprintf(rec->key, sizeof(rec->key),
-                                           "/r%u/%d", ring, i % 3);
-        ps_store_release(&d->tail, tail + 1);
-    }
-}
-
-
-static uint64_t
-head(ps_zone_header_t *h, uint32_t ring)
-{
-    return ps_load_acquire(&ps_zone_ring_desc(h, ring)->head);
-}
 
 
 static char  spool_dir[256];
@@ -306,7 +161,7 @@ static void
 test_write_read(void)
 {
     int               i, fd;
-    uint64_t          start[NRINGS], end[NRINGS], last[NRINGS];
+    uint64_t          start[FAKE_NRINGS], end[FAKE_NRINGS], last[FAKE_NRINGS];
     ps_spool_t       *sp;
     ps_spool_seg_t    seg;
     ps_agg_table_t   *d[3];
@@ -326,7 +181,7 @@ test_write_read(void)
         start[1] = 7 * i;
         end[0] = 100 * (i + 1);
         end[1] = 7 * (i + 1);
-        is_int(ps_spool_write(sp, 42, d[i], start, end, NRINGS,
+        is_int(ps_spool_write(sp, 42, d[i], start, end, FAKE_NRINGS,
                               10 * (i + 1)), 0, "segment %d written", i);
     }
 
@@ -350,16 +205,16 @@ test_write_read(void)
 
     last[0] = 50;
     last[1] = 900;
-    ps_spool_last_end(sp, 42, last, NRINGS);
+    ps_spool_last_end(sp, 42, last, FAKE_NRINGS);
     ok(last[0] == 300 && last[1] == 900, "last_end raises to the newest end");
     last[0] = 0;
-    ps_spool_last_end(sp, 43, last, NRINGS);
+    ps_spool_last_end(sp, 43, last, FAKE_NRINGS);
     is_u64(last[0], 0, "  of its own zone only");
 
     for (i = 0; i < 3; i++) {
         is_int(ps_spool_head(sp, &seg), 0, "head %d loaded", i);
         is_u64(seg.seq, (uint64_t) i + 1, "  in write order");
-        ok(seg.zone_id == 42 && seg.nrings == NRINGS
+        ok(seg.zone_id == 42 && seg.nrings == FAKE_NRINGS
            && seg.records == (uint64_t) 10 * (i + 1), "  zone, rings, records");
         ok(seg.start[0] == (uint64_t) 100 * i
            && seg.end[0] == (uint64_t) 100 * (i + 1)
@@ -382,7 +237,7 @@ test_write_read(void)
 
     /* numbering goes on after the last one */
     d[0] = make_delta(1, 0);
-    is_int(ps_spool_write(sp, 42, d[0], start, end, NRINGS, 1), 0,
+    is_int(ps_spool_write(sp, 42, d[0], start, end, FAKE_NRINGS, 1), 0,
            "one more");
     ok(access(seg_path(4), F_OK) == 0, "  numbered after the last");
     ps_agg_table_destroy(d[0]);
@@ -413,8 +268,9 @@ test_corrupt(void)
 {
     int               i;
     char              cpath[400];
-    uint64_t          start[NRINGS] = { 0, 0 }, end[NRINGS] = { 0, 0 };
-    uint64_t          last[NRINGS];
+    uint64_t          start[FAKE_NRINGS] = { 0, 0 };
+    uint64_t          end[FAKE_NRINGS] = { 0, 0 };
+    uint64_t          last[FAKE_NRINGS];
     ps_spool_t       *sp;
     ps_spool_seg_t    seg;
     ps_agg_table_t   *d;
@@ -427,7 +283,7 @@ test_corrupt(void)
     for (i = 0; i < 5; i++) {
         end[0] = 10 * (i + 1);
         end[1] = i + 1;
-        (void) ps_spool_write(sp, 7, d, start, end, NRINGS, 5);
+        (void) ps_spool_write(sp, 7, d, start, end, FAKE_NRINGS, 5);
         start[0] = end[0];
         start[1] = end[1];
     }
@@ -445,7 +301,7 @@ test_corrupt(void)
     ok(sp != NULL, "opened with corrupt segments");
     is_u64(ps_spool_pending(sp), 4, "the torn newest one moved aside at open");
     last[0] = last[1] = 0;
-    ps_spool_last_end(sp, 7, last, NRINGS);
+    ps_spool_last_end(sp, 7, last, FAKE_NRINGS);
     ok(last[0] == 40 && last[1] == 4, "  so last_end is the one before");
 
     is_int(ps_spool_head(sp, &seg), 0, "head");
@@ -472,7 +328,8 @@ static void
 test_bound(void)
 {
     int               i, rc, full = 0;
-    uint64_t          start[NRINGS] = { 0, 0 }, end[NRINGS] = { 1, 1 };
+    uint64_t          start[FAKE_NRINGS] = { 0, 0 };
+    uint64_t          end[FAKE_NRINGS] = { 1, 1 };
     uint64_t          dropped = 0;
     ps_spool_t       *sp;
     ps_agg_table_t   *d;
@@ -484,7 +341,7 @@ test_bound(void)
     d = make_delta(20, 2);
 
     for (i = 0; i < 20; i++) {
-        rc = ps_spool_write(sp, 7, d, start, end, NRINGS, 20 + i);
+        rc = ps_spool_write(sp, 7, d, start, end, FAKE_NRINGS, 20 + i);
         if (rc == 1) {
             full++;
             dropped += 20 + i;
@@ -508,12 +365,12 @@ test_bound(void)
 
 
 static ps_pipeline_t *
-spool_pipeline(ps_config_t *cfg, fake_t *a, ps_zone_t **zone,
+spool_pipeline(ps_config_t *cfg, fake_sink_t *a, ps_zone_t **zone,
     ps_ring_reader_t **rr)
 {
     ps_sink_t  *sinks[1];
 
-    *zone = ps_zone_open(zone_path, 1);
+    *zone = ps_zone_open(fake_zone_path, 1);
     *rr = ps_ring_reader_create(*zone);
     sinks[0] = &a->sink;
 
@@ -524,7 +381,7 @@ spool_pipeline(ps_config_t *cfg, fake_t *a, ps_zone_t **zone,
 static void
 test_pipeline_spool(ps_config_t *cfg)
 {
-    fake_t             a;
+    fake_sink_t        a;
     uint64_t           t;
     ps_zone_t         *zone;
     ps_pipeline_t     *p;
@@ -536,11 +393,11 @@ test_pipeline_spool(ps_config_t *cfg)
     cfg->spool_dir = spool_dir;
     cfg->spool_max_bytes = 1 << 20;
 
-    h = make_zone();
-    produce(h, 0, 10);
-    produce(h, 1, 3);
+    h = fake_zone_make();
+    fake_zone_produce(h, 0, 10);
+    fake_zone_produce(h, 1, 3);
 
-    fake_init(&a, 1);
+    fake_sink_init(&a, 1);
     a.unreachable = 1;
     a.fail = 1;
 
@@ -550,14 +407,14 @@ test_pipeline_spool(ps_config_t *cfg)
 
     t = ps_mono_us();
     ps_pipeline_flush(p, t, 1);
-    ok(head(h, 0) == 10 && head(h, 1) == 3, "the spool took the flush: "
-       "rings released");
+    ok(fake_zone_head(h, 0) == 10 && fake_zone_head(h, 1) == 3,
+       "the spool took the flush: rings released");
     is_int(count_files(spool_dir, ".seg"), 1, "  one segment");
 
-    produce(h, 0, 5);
+    fake_zone_produce(h, 0, 5);
     is_int(ps_pipeline_poll(p, 100), 5, "5 more");
     ps_pipeline_flush(p, t + 1, 1);
-    is_u64(head(h, 0), 15, "  released again");
+    is_u64(fake_zone_head(h, 0), 15, "  released again");
     is_int(count_files(spool_dir, ".seg"), 2, "  two segments");
     ps_pipeline_sink_status(p, 0, &st);
     ok(!st.up && st.spool && st.spool_segments == 2 && st.lag_records == 0,
@@ -566,7 +423,7 @@ test_pipeline_spool(ps_config_t *cfg)
     /* the sink comes back: replay in order, then live */
     a.unreachable = 0;
     a.fail = 0;
-    produce(h, 1, 4);
+    fake_zone_produce(h, 1, 4);
     is_int(ps_pipeline_poll(p, 100), 4, "4 more");
     t += 5000000;
     ps_pipeline_flush(p, t, 1);
@@ -578,18 +435,18 @@ test_pipeline_spool(ps_config_t *cfg)
     ok(st.up && st.spool_segments == 0, "status: up");
 
     /* a live flush fails: it goes to the spool, the rings drain */
-    produce(h, 0, 6);
+    fake_zone_produce(h, 0, 6);
     is_int(ps_pipeline_poll(p, 100), 6, "6 more");
     a.fail = 1;
     a.unreachable = 1;
     t += 5000000;
     ps_pipeline_flush(p, t, 1);
-    is_u64(head(h, 0), 21, "flush failed: spooled and released");
+    is_u64(fake_zone_head(h, 0), 21, "flush failed: spooled and released");
     is_int(count_files(spool_dir, ".seg"), 1, "  one segment");
     is_u64(a.requests, 22, "  nothing applied");
 
     /* "crash": the pipeline goes away with a segment on disk */
-    produce(h, 0, 2);
+    fake_zone_produce(h, 0, 2);
     ps_pipeline_destroy(p);
     ps_ring_reader_destroy(rr);
     ps_zone_close(zone);
@@ -632,7 +489,7 @@ test_pipeline_spool(ps_config_t *cfg)
 static void
 test_pipeline_spool_full(ps_config_t *cfg)
 {
-    fake_t             a;
+    fake_sink_t        a;
     uint64_t           t;
     ps_zone_t         *zone;
     ps_pipeline_t     *p;
@@ -644,18 +501,19 @@ test_pipeline_spool_full(ps_config_t *cfg)
     cfg->spool_dir = spool_dir;
     cfg->spool_max_bytes = 1;      /* nothing fits */
 
-    h = make_zone();
-    fake_init(&a, 1);
+    h = fake_zone_make();
+    fake_sink_init(&a, 1);
     a.unreachable = 1;
     a.fail = 1;
 
     p = spool_pipeline(cfg, &a, &zone, &rr);
-    produce(h, 0, 9);
-    produce(h, 1, 4);
+    fake_zone_produce(h, 0, 9);
+    fake_zone_produce(h, 1, 4);
     is_int(ps_pipeline_poll(p, 100), 13, "13 read");
     t = ps_mono_us();
     ps_pipeline_flush(p, t, 1);
-    ok(head(h, 0) == 9 && head(h, 1) == 4, "spool full: released anyway");
+    ok(fake_zone_head(h, 0) == 9 && fake_zone_head(h, 1) == 4,
+       "spool full: released anyway");
     ps_pipeline_sink_status(p, 0, &st);
     is_u64(st.spool_dropped, 13, "  13 requests counted as lost");
     ok(strstr(st.last_error, "spool full: 13 requests lost") != NULL,
@@ -663,7 +521,7 @@ test_pipeline_spool_full(ps_config_t *cfg)
 
     a.unreachable = 0;
     a.fail = 0;
-    produce(h, 0, 3);
+    fake_zone_produce(h, 0, 3);
     is_int(ps_pipeline_poll(p, 100), 3, "3 more");
     ps_pipeline_flush(p, t + 5000000, 1);
     is_u64(a.requests, 3, "back: the sink has the rest, exactly");
@@ -681,8 +539,8 @@ main(void)
 {
     ps_config_t  cfg;
 
-    snprintf(zone_path, sizeof(zone_path), "/tmp/ps-test-spool-%d.zone",
-             (int) getpid());
+    snprintf(fake_zone_path, sizeof(fake_zone_path),
+             "/tmp/ps-test-spool-%d.zone", (int) getpid());
     snprintf(spool_dir, sizeof(spool_dir), "/tmp/ps-test-spool-%d.d",
              (int) getpid());
 
@@ -700,7 +558,7 @@ main(void)
     test_pipeline_spool(&cfg);
     test_pipeline_spool_full(&cfg);
 
-    unlink(zone_path);
+    unlink(fake_zone_path);
     rm_rf(spool_dir);
 
     return done_testing();
