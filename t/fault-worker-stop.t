@@ -45,16 +45,28 @@ sub ring_of {
     return $r[0];
 }
 
+# $unlogged: responses a killed worker may have sent whose log phase
+# never ran (nginx logs after the last byte is written, so a SIGKILL in
+# between loses the request before the recorder sees it: at most one per
+# connection the worker was serving).  0 everywhere else.
 sub check_invariant {
-    my ($served, $what) = @_;
+    my ($served, $what, $unlogged) = @_;
     my $t;
+    $unlogged //= 0;
     wait_until(sub { $t = zone_stats()->{totals}; $t->{in_ring} == 0 }, 15);
     my $drops = $t->{dropped} + $t->{lost} + $t->{no_ring};
     my $exp = $served - $drops;
-    wait_until(sub { db_total() >= $exp }, 20);
+    wait_until(sub { db_total() >= $exp - $unlogged }, 20);
     sleep 0.5;    # a late double count would show up now
-    is(db_total(), $exp, "$what: PostgreSQL SUM = served $served - drops "
-                         . "$drops");
+    my $got = db_total();
+    if ($unlogged) {
+        ok($got <= $exp && $got >= $exp - $unlogged,
+           "$what: PostgreSQL SUM $got = served $served - drops $drops, "
+           . "less at most $unlogged unlogged by the killed worker");
+    } else {
+        is($got, $exp, "$what: PostgreSQL SUM = served $served - drops "
+                       . "$drops");
+    }
     is($t->{seen}, $t->{recorded} + $t->{dropped},
        "$what: seen = recorded + dropped");
     return $t;
@@ -114,7 +126,7 @@ $served += $res->{responses};
 
 ok(wait_until(sub { !ring_of($victim) }, 15),
    "the killed worker's ring was reaped");
-$t = check_invariant($served, 'SIGKILL');
+$t = check_invariant($served, 'SIGKILL', 3);    # 3 client connections
 ok($t->{lost} <= 1, "at most one record lost ($t->{lost})");
 is($t->{dropped}, 0, 'SIGKILL: nothing dropped');
 my %live = map { $_ => 1 } worker_pids();
