@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "pathstats_shm.h"
+#include "proc.h"
 
 #define KEY_FMT        "/bench/api/v1/items/%08u/detail"
 #define KEY_BUF        64
@@ -96,55 +97,6 @@ xorshift(uint64_t *s)
     return x;
 }
 
-
-/* field 22 of /proc/self/stat: start time in clock ticks since boot */
-static int
-self_start_time(uint64_t *start)
-{
-    int     n;
-    char    buf[1024], *p;
-    FILE   *f;
-    size_t  len;
-
-    f = fopen("/proc/self/stat", "r");
-    if (f == NULL) {
-        return -1;
-    }
-
-    len = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-
-    /* the command name may hold spaces and parentheses: skip past the
-     * last ')', which is followed by field 3 */
-    p = strrchr(buf, ')');
-    if (p == NULL) {
-        return -1;
-    }
-
-    p++;
-
-    for (n = 3; n <= 22; n++) {
-        while (*p == ' ') {
-            p++;
-        }
-
-        if (*p == '\0') {
-            return -1;
-        }
-
-        if (n == 22) {
-            *start = strtoull(p, NULL, 10);
-            return 0;
-        }
-
-        while (*p && *p != ' ') {
-            p++;
-        }
-    }
-
-    return -1;
-}
 
 
 /* Maps the zone file, creating it when it does not exist; NULL on error. */
@@ -246,11 +198,12 @@ static int
 claim_ring(void *base, uint32_t *ring)
 {
     uint32_t           i;
-    uint64_t           me, start, expected;
+    uint32_t           start;
+    uint64_t           me, expected;
     ps_ring_desc_t    *d;
     ps_zone_header_t  *h = base;
 
-    if (self_start_time(&start) != 0) {
+    if (ps_proc_self_start(&start) != 0) {
         fprintf(stderr, "ring-producer: cannot read /proc/self/stat\n");
         return -1;
     }
