@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential cmake pkg-config perl libjson-pp-perl \
 nginx nginx-dev libhiredis-dev libpq-dev libjansson-dev zlib1g-dev \
-redis-server postgresql postgresql-15-hll prometheus wrk curl clang"
+redis-server postgresql postgresql-15-hll prometheus wrk curl clang \
+libclang-rt-14-dev valgrind"
 
 missing=""
 for p in $PKGS; do
