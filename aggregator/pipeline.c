@@ -22,6 +22,10 @@
  * in order through the sink's own flush before any live flush, and a
  * segment whose end positions the sink's watermarks already reach is
  * removed without applying it: exactly once, across restarts too.
+ * Before each live flush its positions are recorded on disk (intent.h):
+ * restarted while the sink is unreachable, the pipeline spools the flush
+ * that was in flight as a segment of its own, which the replay then
+ * skips or applies whole, whatever became of its COMMIT.
  */
 
 #include <stdio.h>
@@ -32,6 +36,7 @@
 
 #include "agg_table.h"
 #include "clock.h"
+#include "intent.h"
 #include "log.h"
 #include "key_limit.h"
 #include "pipeline.h"
@@ -44,6 +49,7 @@
 #define BACKOFF_MAX_MS     10000
 #define HEARTBEAT_US       10000000   /* flush an unchanged sink this often */
 #define SPOOL_RETRY_MAX_MS 2000       /* a spool waits at most this long */
+#define INTENT_WAIT_US     2000000    /* to read up to the intent's end */
 
 typedef struct {
     ps_sink_t        *sink;
@@ -92,6 +98,15 @@ struct ps_pipeline_s {
     uint32_t             spool_wm_n;
     uint64_t             replay_due;           /* monotonic */
     uint64_t             replay_backoff_ms;
+
+    /* SPOOL: the flush in flight, on disk; while limited, reading stops
+     * at the end of the one the last run left in doubt */
+    ps_intent_t         *intent;
+    uint64_t            *in_start;             /* [nrings] */
+    uint64_t            *in_end;               /* [nrings] */
+    int                  limited;
+    uint64_t             limited_until;        /* monotonic */
+    uint64_t             intent_retry;         /* monotonic */
 };
 
 
@@ -165,6 +180,109 @@ sink_try_ready(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now)
 }
 
 
+/* SPOOL: the spooled sink's watermarks are unknown at start.  If the
+ * last run's final live flush (its intent) reaches past where reading
+ * resumes, that flush's COMMIT may or may not have happened: reading
+ * resumes at its start and stops at its end, so that the first spool
+ * segment is exactly that flush, and the replay, which compares a
+ * segment's end with the sink's watermarks, skips it or applies it
+ * whole.  Either way nothing counts twice. */
+static void
+intent_resume(ps_pipeline_t *p, uint64_t now)
+{
+    int        ahead, exact;
+    uint32_t   r;
+    uint64_t   read, records;
+
+    if (p->intent == NULL
+        || ps_intent_read(p->intent, p->zone_id, p->in_start, p->in_end)
+           != 0)
+    {
+        return;
+    }
+
+    ahead = 0;
+    for (r = 0; r < p->nrings; r++) {
+        ahead |= p->in_end[r] > ps_ring_reader_position(p->rr, r);
+    }
+
+    if (!ahead) {
+        return;                        /* settled: released or spooled */
+    }
+
+    exact = 1;
+    records = 0;
+
+    for (r = 0; r < p->nrings; r++) {
+        ps_ring_reader_skip_to(p->rr, r, p->in_start[r]);
+        read = ps_ring_reader_position(p->rr, r);
+        exact &= read == p->in_start[r];
+        records += p->in_end[r] > read ? p->in_end[r] - read : 0;
+        ps_ring_reader_limit(p->rr, r, p->in_end[r]);
+    }
+
+    p->limited = 1;
+    p->limited_until = now + INTENT_WAIT_US;
+
+    if (!exact) {
+        ps_log(PS_LOG_ERROR, "event=intent_inexact records=%llu "
+               "error=\"the rings were released past the start of the "
+               "flush in doubt: spooling what is left of it\"",
+               (unsigned long long) records);
+        return;
+    }
+
+    ps_log(PS_LOG_WARN, "event=intent_resume records=%llu reason=\"the "
+           "last run's final flush may or may not be in the sink, which is "
+           "unreachable: it goes to the spool alone, and the replay skips "
+           "or applies it whole\"", (unsigned long long) records);
+}
+
+
+/* SPOOL: 1 while reading must stop at the intent's end, which is reached
+ * (0) on every ring, or given up after INTENT_WAIT_US. */
+static int
+intent_pending(ps_pipeline_t *p, uint64_t now)
+{
+    uint32_t  r;
+
+    for (r = 0; r < p->nrings; r++) {
+        if (ps_ring_reader_position(p->rr, r) < p->in_end[r]) {
+            break;
+        }
+    }
+
+    if (r == p->nrings) {
+        return 0;
+    }
+
+    if (now < p->limited_until) {
+        return 1;
+    }
+
+    ps_log(PS_LOG_ERROR, "event=intent_unreachable ring=%u position=%llu "
+           "end=%llu error=\"the ring ends before the flush in doubt did: "
+           "spooling what there is\"", r,
+           (unsigned long long) ps_ring_reader_position(p->rr, r),
+           (unsigned long long) p->in_end[r]);
+
+    return 0;
+}
+
+
+static void
+intent_lift(ps_pipeline_t *p)
+{
+    uint32_t  r;
+
+    for (r = 0; r < p->nrings; r++) {
+        ps_ring_reader_limit(p->rr, r, UINT64_MAX);
+    }
+
+    p->limited = 0;
+}
+
+
 /* Starts reading once every durable sink is ready: skips the reader past
  * what all of them hold. */
 static void
@@ -219,6 +337,10 @@ try_start(ps_pipeline_t *p, uint64_t now)
         }
 
         ps_ring_reader_skip_to(p->rr, r, min);
+    }
+
+    if (p->spooled && !p->spooled->ready) {
+        intent_resume(p, now);
     }
 
     if (p->spooled) {
@@ -308,9 +430,15 @@ ps_pipeline_create_with(const ps_config_t *cfg, ps_zone_t *zone,
         } else {
             p->spool = ps_spool_open(cfg->spool_dir, cfg->spool_max_bytes,
                                      cfg->node_id, cfg->max_keys_per_hour);
-            if (p->spool == NULL) {
+            p->intent = ps_intent_open(cfg->spool_dir, p->nrings);
+            p->in_start = calloc(2 * (size_t) p->nrings, sizeof(uint64_t));
+            if (p->spool == NULL || p->intent == NULL) {
                 goto fail_spool;
             }
+            if (p->in_start == NULL) {
+                goto fail;
+            }
+            p->in_end = p->in_start + p->nrings;
             for (i = 0; i < nsinks; i++) {
                 if (p->sinks[i].sink->durable) {
                     p->spooled = &p->sinks[i];
@@ -422,6 +550,8 @@ ps_pipeline_destroy(ps_pipeline_t *p)
     }
 
     ps_spool_close(p->spool);          /* SPOOL */
+    ps_intent_close(p->intent);
+    free(p->in_start);
     free(p->spool_wm);
     free(p->sinks);
     ps_key_limit_destroy(p->key_limit);
@@ -535,6 +665,13 @@ flush_sink(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
     }
 
     started = ps_mono_us();
+
+    /* SPOOL: on disk before the COMMIT; a failure costs exactness only
+     * if the process dies before the next flush and the sink is
+     * unreachable when it restarts, so the flush goes on */
+    if (s == p->spooled && p->intent) {
+        (void) ps_intent_write(p->intent, p->zone_id, s->committed, p->pos);
+    }
 
     if (s->sink->ops->flush(s->sink, p->zone_id, s->delta, p->pos,
                             p->nrings) != 0)
@@ -742,6 +879,15 @@ flush_spooled(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
     uint32_t   r;
     uint64_t   read;
 
+    /* the flush in doubt goes to the spool first, and alone */
+    if (p->limited) {
+        if (intent_pending(p, now) || now < p->intent_retry) {
+            return 0;
+        }
+        force = 1;
+        goto spool;
+    }
+
     if ((!s->ready || !s->up || ps_spool_pending(p->spool))
         && now >= p->replay_due)
     {
@@ -759,6 +905,8 @@ flush_spooled(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
         force = 1;
     }
 
+spool:
+
     if (!force && now < s->next_due) {
         return 0;
     }
@@ -774,6 +922,9 @@ flush_spooled(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
     s->next_due = now + p->cfg->flush_interval_ms * 1000;
 
     if (!changed) {
+        if (p->limited) {
+            intent_lift(p);
+        }
         return 0;
     }
 
@@ -781,6 +932,7 @@ flush_spooled(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
                         p->pos, p->nrings, s->pending);
     if (rc < 0) {
         s->next_due = now + BACKOFF_MAX_MS / 10 * 1000;
+        p->intent_retry = s->next_due;
         return -1;
     }
 
@@ -788,6 +940,10 @@ flush_spooled(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
     ps_agg_table_clear(s->delta);
     s->pending = 0;
     s->last_flush_mono = now;
+
+    if (p->limited) {
+        intent_lift(p);
+    }
 
     return 0;
 }

@@ -22,6 +22,7 @@ struct ps_ring_reader_s {
     uint32_t    nrings;
     uint32_t    next;           /* ring the next poll starts with */
     uint64_t   *pos;            /* per ring: handed out up to here */
+    uint64_t   *limit;          /* per ring: poll stops here */
     uint64_t    corrupt_logged; /* ps_mono_us() of the last such line */
 };
 
@@ -50,12 +51,14 @@ ps_ring_reader_create(ps_zone_t *zone)
     rr->nrings = zone->header->ring_count;
 
     rr->pos = calloc(rr->nrings, sizeof(uint64_t));
-    if (rr->pos == NULL) {
+    rr->limit = calloc(rr->nrings, sizeof(uint64_t));
+    if (rr->pos == NULL || rr->limit == NULL) {
         goto fail;
     }
 
     for (i = 0; i < rr->nrings; i++) {
         rr->pos[i] = ps_load_acquire(&ps_zone_ring(zone, i)->head);
+        rr->limit[i] = UINT64_MAX;
     }
 
     return rr;
@@ -77,6 +80,7 @@ ps_ring_reader_destroy(ps_ring_reader_t *rr)
     }
 
     free(rr->pos);
+    free(rr->limit);
     free(rr);
 }
 
@@ -151,6 +155,9 @@ ps_ring_reader_poll(ps_ring_reader_t *rr, size_t max, ps_record_fn fn,
     for (i = 0; i < rr->nrings && n < max; i++) {
         ring = (rr->next + i) % rr->nrings;
         tail = ring_tail(rr, ring);
+        if (tail > rr->limit[ring]) {
+            tail = rr->limit[ring];
+        }
 
         for (pos = rr->pos[ring]; pos < tail && n < max; pos++, n++) {
             fn(ctx, ring, pos, ps_zone_slot(rr->zone, ring, pos));
@@ -164,6 +171,13 @@ ps_ring_reader_poll(ps_ring_reader_t *rr, size_t max, ps_record_fn fn,
     }
 
     return n;
+}
+
+
+void
+ps_ring_reader_limit(ps_ring_reader_t *rr, uint32_t ring, uint64_t limit)
+{
+    rr->limit[ring] = limit;
 }
 
 

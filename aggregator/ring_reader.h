@@ -41,6 +41,11 @@ void ps_ring_reader_skip_to(ps_ring_reader_t *rr, uint32_t ring,
 size_t ps_ring_reader_poll(ps_ring_reader_t *rr, size_t max,
     ps_record_fn fn, void *ctx);
 
+/* Makes ps_ring_reader_poll() stop at position limit of ring until it
+ * is lifted (UINT64_MAX: no limit, the default). */
+void ps_ring_reader_limit(ps_ring_reader_t *rr, uint32_t ring,
+    uint64_t limit);
+
 /* Position up to which records of ring have been handed out. */
 uint64_t ps_ring_reader_position(const ps_ring_reader_t *rr, uint32_t ring);
 

@@ -4,8 +4,10 @@
 # rings keep draining, and when PostgreSQL is back the spool is replayed
 # in order, exactly once: after an outage under load, after the daemon is
 # killed with SIGKILL during the outage and restarted before PostgreSQL
-# is back, and, with a spool too small, everything but the requests the
-# daemon counted and logged as lost (event=spool_full).
+# is back, after a crash between a COMMIT and the rings' release with
+# PostgreSQL down at restart (the flush in doubt is spooled alone and
+# skipped at replay), and, with a spool too small, everything but the
+# requests the daemon counted and logged as lost (event=spool_full).
 
 use strict;
 use warnings;
@@ -121,7 +123,43 @@ ok(wait_until(sub {
    'watermarks equal the consumed count');
 is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
 
-# 3. a spool too small: what does not fit is counted and logged, the
+# 3. the daemon dies right after a COMMIT, before it releases the rings,
+#    and restarts while PostgreSQL is down: the records of that flush are
+#    still in the rings and already in PostgreSQL
+$agg = start_aggregator({ env => { PATHSTATS_TEST_CRASH_AFTER_COMMIT => 1 } },
+                        '-c', "$dir/spool.conf", @args);
+ok(wait_until(sub { (slurp($agg->{stderr}) // "") =~ /event=sink_ready/ }, 10),
+   'started with the crash-after-commit test hook');
+$n = parallel_load(clients => 2, requests => 60, paths => \@paths);
+ok(wait_until(sub { !PathStats::Test::pid_alive($agg->{pid}) }, 10),
+   '  it died right after its first COMMIT');
+is(stop_aggregator($agg), 1, '  exit 1 (event=test_crash_after_commit)');
+my $committed = db_total() - $total;
+$total += $n;
+my $held = in_ring();
+ok($committed > 0 && $held >= $committed, "  $committed committed "
+   . "records are still among the $held in the rings");
+$n = parallel_load(clients => 2, requests => 15, paths => \@paths);
+$total += $n;
+is(in_ring(), $held + $n, "  and $n more behind them, not yet read");
+stop_postgres(mode => 'fast');
+$agg = start_aggregator('-c', "$dir/spool.conf", @args);
+ok(wait_until(sub { (slurp($agg->{stderr}) // "") =~ /event=intent_resume/ },
+              10), 'restarted with PostgreSQL down: the flush in doubt is '
+                   . 'spooled alone (event=intent_resume)')
+    or diag(slurp($agg->{stderr}));
+$n = parallel_load(clients => 2, requests => 40, paths => \@paths);
+$total += $n;
+ok(wait_until(sub { in_ring() == 0 }, 10), "  $n more, and the rings drain");
+start_postgres();
+wait_total($total, "PostgreSQL back: exactly $total requests, the "
+           . "committed flush not counted again");
+ok(wait_until(sub { segments($spool) == 0 }, 10), '  the spool is empty');
+unlike(slurp($agg->{stderr}) // '', qr/event=spool_overlap/,
+       '  no segment straddled a watermark');
+is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
+
+# 4. a spool too small: what does not fit is counted and logged, the
 #    rest is exact
 $agg = start_aggregator('-c', "$dir/tiny.conf", @args);
 ok(wait_until(sub { (slurp($agg->{stderr}) // "") =~ /event=sink_ready/ }, 10),

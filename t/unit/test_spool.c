@@ -6,7 +6,8 @@
  * enforced with the lost records counted; and the pipeline with a spool
  * standing in for an unreachable durable sink (fake sink): reading
  * starts at once, the rings drain, the spool is replayed in order and
- * exactly once, across a "crash" too.
+ * exactly once, across a "crash" too, and a flush in doubt at a crash
+ * (committed or not) is spooled alone and counted once either way.
  */
 
 #include <dirent.h>
@@ -68,6 +69,19 @@ count_files(const char *dir, const char *suffix)
     closedir(d);
 
     return n;
+}
+
+
+/* Removes dir's segments, as if they had never been written. */
+static void
+rm_segments(const char *dir)
+{
+    char  cmd[600];
+
+    snprintf(cmd, sizeof(cmd), "rm -f '%s'/*.seg", dir);
+    if (system(cmd) != 0) {
+        diag("cannot remove the segments of %s", dir);
+    }
 }
 
 
@@ -534,6 +548,149 @@ test_pipeline_spool_full(ps_config_t *cfg)
 }
 
 
+/* Crash between a flush's COMMIT and the rings' release: the process
+ * dies with the rings still holding records the sink may have. */
+static void
+crash_before_release(ps_zone_header_t *h, ps_pipeline_t **p, ps_zone_t **zone,
+    ps_ring_reader_t **rr, const uint64_t *head)
+{
+    uint32_t  r;
+
+    ps_pipeline_destroy(*p);
+    ps_ring_reader_destroy(*rr);
+    ps_zone_close(*zone);
+
+    for (r = 0; r < FAKE_NRINGS; r++) {
+        ps_store_release(&ps_zone_ring_desc(h, r)->head, head[r]);
+    }
+}
+
+
+/* The flush in flight when the process died may or may not be in the
+ * sink, which is down at restart: it is spooled alone (intent.h), and
+ * the replay skips it or applies it whole, never in part. */
+static void
+test_pipeline_intent(ps_config_t *cfg)
+{
+    fake_sink_t        a;
+    uint64_t           t;
+    ps_zone_t         *zone;
+    ps_pipeline_t     *p;
+    ps_zone_header_t  *h;
+    ps_ring_reader_t  *rr;
+    uint64_t           head1[FAKE_NRINGS] = { 10, 5 };
+    uint64_t           head2[FAKE_NRINGS] = { 21, 8 };
+
+    rm_rf(spool_dir);
+    cfg->spool_dir = spool_dir;
+    cfg->spool_max_bytes = 1 << 20;
+
+    h = fake_zone_make();
+    fake_sink_init(&a, 1);
+
+    p = spool_pipeline(cfg, &a, &zone, &rr);
+    fake_zone_produce(h, 0, 10);
+    fake_zone_produce(h, 1, 5);
+    is_int(ps_pipeline_poll(p, 100), 15, "intent: 15 read");
+    t = ps_mono_us();
+    ps_pipeline_flush(p, t, 1);
+    fake_zone_produce(h, 0, 7);
+    fake_zone_produce(h, 1, 3);
+    is_int(ps_pipeline_poll(p, 100), 10, "  10 more");
+    ps_pipeline_flush(p, t + 5000000, 1);
+    ok(a.requests == 25 && a.pos[0] == 17 && a.pos[1] == 8,
+       "  both flushes live: 25");
+
+    /* 1. the second flush committed, the rings were not released */
+    crash_before_release(h, &p, &zone, &rr, head1);
+    memcpy(a.wm, a.pos, sizeof(a.wm));
+    a.unreachable = 1;
+    a.fail = 1;
+
+    p = spool_pipeline(cfg, &a, &zone, &rr);
+    ok(p != NULL, "restarted with the sink down, 10 committed records "
+       "still in the rings");
+    fake_zone_produce(h, 0, 4);
+    is_int(ps_pipeline_poll(p, 100), 10, "  reading stops at the end of "
+           "the flush in doubt");
+    t = ps_mono_us();
+    ps_pipeline_flush(p, t, 0);
+    is_int(count_files(spool_dir, ".seg"), 1, "  which is spooled alone");
+    is_int(ps_pipeline_poll(p, 100), 4, "  then reading goes on");
+    ps_pipeline_flush(p, t + 5000000, 1);
+    is_int(count_files(spool_dir, ".seg"), 2, "  2 segments");
+
+    a.unreachable = 0;
+    a.fail = 0;
+    ps_pipeline_flush(p, t + 10000000, 1);
+    is_u64(a.requests, 29, "the sink had it: skipped at replay, 25 + 4 "
+           "exactly");
+    ok(a.pos[0] == 21 && a.pos[1] == 8, "  positions");
+    is_int(count_files(spool_dir, ".seg"), 0, "  spool empty");
+
+    /* 2. a flush whose COMMIT did not happen, and the process died
+     * before its delta reached the spool */
+    fake_zone_produce(h, 0, 6);
+    is_int(ps_pipeline_poll(p, 100), 6, "6 more");
+    memcpy(a.wm, a.pos, sizeof(a.wm));
+    a.fail = 1;
+    ps_pipeline_flush(p, t + 15000000, 1);
+    is_u64(a.requests, 29, "  the flush failed");
+    crash_before_release(h, &p, &zone, &rr, head2);
+    rm_rf(spool_dir);                  /* its segment never made it */
+    if (mkdir(spool_dir, 0700) != 0) {
+        diag("mkdir %s failed", spool_dir);
+    }
+
+    a.unreachable = 1;
+    p = spool_pipeline(cfg, &a, &zone, &rr);
+    ok(p != NULL, "restarted with the sink down, no intent file");
+    is_int(ps_pipeline_poll(p, 100), 6, "  the 6 read again");
+    ps_pipeline_flush(p, ps_mono_us(), 1);
+    is_int(count_files(spool_dir, ".seg"), 1, "  spooled");
+    a.unreachable = 0;
+    a.fail = 0;
+    ps_pipeline_flush(p, ps_mono_us() + 5000000, 1);
+    is_u64(a.requests, 35, "replayed: 29 + 6 exactly");
+    ps_pipeline_destroy(p);
+    ps_ring_reader_destroy(rr);
+    ps_zone_close(zone);
+
+    /* 3. same, the intent on disk */
+    fake_zone_produce(h, 0, 2);
+    fake_zone_produce(h, 1, 2);
+    p = spool_pipeline(cfg, &a, &zone, &rr);
+    is_int(ps_pipeline_poll(p, 100), 4, "4 more");
+    memcpy(a.wm, a.pos, sizeof(a.wm));
+    a.fail = 1;
+    ps_pipeline_flush(p, ps_mono_us() + 5000000, 1);
+    head2[0] = 27;
+    head2[1] = 8;
+    crash_before_release(h, &p, &zone, &rr, head2);
+    rm_segments(spool_dir);
+    a.unreachable = 1;
+    p = spool_pipeline(cfg, &a, &zone, &rr);
+    fake_zone_produce(h, 1, 1);
+    is_int(ps_pipeline_poll(p, 100), 4, "restarted, the sink down: the 4 "
+           "in doubt read alone");
+    ps_pipeline_flush(p, ps_mono_us(), 0);
+    is_int(ps_pipeline_poll(p, 100), 1, "  then the 1 after them");
+    ps_pipeline_flush(p, ps_mono_us() + 5000000, 1);
+    is_int(count_files(spool_dir, ".seg"), 2, "  2 segments");
+    a.unreachable = 0;
+    a.fail = 0;
+    ps_pipeline_flush(p, ps_mono_us() + 10000000, 1);
+    is_u64(a.requests, 40, "the sink did not have it: applied whole, "
+           "35 + 4 + 1 exactly");
+    ok(a.pos[0] == 29 && a.pos[1] == 11, "  positions");
+
+    ps_pipeline_destroy(p);
+    ps_ring_reader_destroy(rr);
+    ps_zone_close(zone);
+    cfg->spool_dir = NULL;
+}
+
+
 int
 main(void)
 {
@@ -557,6 +714,7 @@ main(void)
     test_bound();
     test_pipeline_spool(&cfg);
     test_pipeline_spool_full(&cfg);
+    test_pipeline_intent(&cfg);
 
     unlink(fake_zone_path);
     rm_rf(spool_dir);
