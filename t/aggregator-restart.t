@@ -1,5 +1,5 @@
 #!/usr/bin/perl
-# Exactly once across aggregator deaths: killed with SIGKILL five times
+# Exactly once across aggregator deaths: killed with SIGKILL ten times
 # under load, stopped while requests keep arriving, or crashing between
 # its COMMIT and releasing the rings, the aggregator never loses and never
 # doubles a request in PostgreSQL.
@@ -52,16 +52,22 @@ sub recorded {
     return ($s->{totals}{recorded}, $s->{totals}{dropped});
 }
 
-# 1. SIGKILL five times during load
-my $load = start_load(clients => 3, requests => 400, paths => \@paths);
-for my $i (1 .. 5) {
+# 1. SIGKILL ten times during load, at varying points of its flush cycle
+my $load = start_load(clients => 3, requests => 100000, duration => 30,
+                      path => sub { my ($c, $i) = @_;
+                                    sleep 0.002;    # a steady pace
+                                    $paths[($c + $i) % @paths] });
+my $kills = 0;
+for my $i (1 .. 10) {
     my $agg = start_aggregator(@args);
-    sleep 0.3 + 0.1 * $i;
+    sleep 0.2 + 0.05 * $i;
+    $kills++ unless $load->done;
     kill 'KILL', $agg->{pid};
     stop_aggregator($agg, 'KILL');
     sleep 0.1;
 }
-my $res = $load->wait;
+my $res = $load->stop;
+is($kills, 10, 'all ten kills came while the load ran');
 is($res->{failures}, 0, 'load: no client failures');
 my $total = $res->{responses};
 
@@ -69,7 +75,7 @@ my $agg = start_aggregator(@args);
 my ($recorded, $dropped) = recorded();
 is($dropped, 0, 'nothing dropped on a full ring');
 is($recorded, $total, 'every response was recorded');
-wait_total($total, "after 5 x SIGKILL: exactly $total requests in the "
+wait_total($total, "after 10 x SIGKILL: exactly $total requests in the "
                    . 'database');
 
 # 2. SIGTERM, requests while stopped, restart

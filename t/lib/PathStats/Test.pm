@@ -786,6 +786,14 @@ package PathStats::Test::Load;
 use Time::HiRes qw(time sleep);
 use POSIX qw(:sys_wait_h);
 
+# 1 once every client has finished sending (its result file is there).
+sub done {
+    my ($self) = @_;
+    my @left = grep { !-e "$self->{dir}/.load-$self->{id}-$_.json" }
+               0 .. $self->{clients} - 1;
+    return @left ? 0 : 1;
+}
+
 # Tells every client to stop after its current request, then waits.
 sub stop {
     my ($self) = @_;
