@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "agg_table.h"
+#include "key_hash.h"
 
 #define ARENA_CHUNK     (64 * 1024)
 #define INDEX_MIN       64
@@ -63,72 +64,6 @@ struct ps_agg_table_s {
 
     uint64_t         overflowed;
 };
-
-
-static inline uint64_t
-rotl64(uint64_t x, int r)
-{
-    return (x << r) | (x >> (64 - r));
-}
-
-
-static inline uint64_t
-mix(uint64_t h, uint64_t v)
-{
-    h ^= v * 0x9e3779b97f4a7c15ULL;
-    return rotl64(h, 29) * 0xbf58476d1ce4e5b9ULL;
-}
-
-
-/* Multiply-rotate over 8-byte words; the length goes into the last
- * word so that "ab"+"c" and "a"+"bc" differ. */
-static uint64_t
-hash_bytes(uint64_t h, const char *p, size_t len)
-{
-    const uint8_t  *u;
-    uint64_t        w;
-    size_t          left;
-
-    for (left = len; left >= 8; left -= 8, p += 8) {
-        memcpy(&w, p, 8);
-        h = mix(h, w);
-    }
-
-    /* the 0..7 byte tail, without a variable-length memcpy */
-    u = (const uint8_t *) p;
-    w = (uint64_t) len << 56;
-    if (left >= 4) {
-        uint32_t  lo, hi;
-
-        memcpy(&lo, u, 4);
-        memcpy(&hi, u + left - 4, 4);
-        w ^= (uint64_t) lo | (uint64_t) hi << 32;
-    } else if (left > 0) {
-        w ^= (uint64_t) u[0] | (uint64_t) u[left / 2] << 8
-             | (uint64_t) u[left - 1] << 16;
-    }
-
-    return mix(h, w);
-}
-
-
-static uint64_t
-key_hash(const ps_agg_key_t *k)
-{
-    uint64_t  h;
-
-    h = mix(0x243f6a8885a308d3ULL, (uint64_t) k->hour);
-    h = hash_bytes(h, k->host, k->hlen);
-    h = hash_bytes(h, k->method, k->mlen);
-    h = hash_bytes(h, k->path, k->plen);
-
-    /* final avalanche: the index uses the low bits, the tag the high */
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-
-    return h;
-}
 
 
 static int
@@ -359,9 +294,11 @@ entry_set_key(ps_agg_table_t *t, ps_agg_entry_t *e, const ps_agg_key_t *k)
 }
 
 
+/* key_hash: ps_key_hash() of host, method and path */
 static void
-key_make(ps_agg_key_t *k, int64_t hour, const char *host, size_t hlen,
-    const char *method, size_t mlen, const char *path, size_t plen)
+key_make(ps_agg_key_t *k, uint64_t key_hash, int64_t hour, const char *host,
+    size_t hlen, const char *method, size_t mlen, const char *path,
+    size_t plen)
 {
     k->hour = hour;
     k->host = host;
@@ -370,7 +307,17 @@ key_make(ps_agg_key_t *k, int64_t hour, const char *host, size_t hlen,
     k->mlen = mlen;
     k->path = path;
     k->plen = plen;
-    k->hash = key_hash(k);
+    k->hash = ps_key_hash_hour(key_hash, hour);
+}
+
+
+static void
+key_make_hashing(ps_agg_key_t *k, int64_t hour, const char *host,
+    size_t hlen, const char *method, size_t mlen, const char *path,
+    size_t plen)
+{
+    key_make(k, ps_key_hash(host, hlen, method, mlen, path, plen), hour,
+             host, hlen, method, mlen, path, plen);
 }
 
 
@@ -410,9 +357,10 @@ entry_for(ps_agg_table_t *t, const ps_agg_key_t *k, int *overflow)
 
     if (!is_other && h->keys >= t->max_keys) {
         *overflow = 1;
-        key_make(&other, k->hour, PS_AGG_OTHER_HOST, OTHER_HOST_LEN,
-                 PS_AGG_OTHER_METHOD, OTHER_METHOD_LEN,
-                 PS_AGG_OTHER_PATH, OTHER_PATH_LEN);
+        key_make_hashing(&other, k->hour, PS_AGG_OTHER_HOST,
+                         OTHER_HOST_LEN, PS_AGG_OTHER_METHOD,
+                         OTHER_METHOD_LEN, PS_AGG_OTHER_PATH,
+                         OTHER_PATH_LEN);
         k = &other;
         is_other = 1;
         slot = index_probe(t, k);
@@ -502,19 +450,15 @@ ps_agg_table_destroy(ps_agg_table_t *t)
 }
 
 
-int
-ps_agg_add(ps_agg_table_t *t, int64_t hour, const char *host, size_t hlen,
-    const char *method, size_t mlen, const char *path, size_t plen,
-    unsigned status, uint64_t request_us, uint64_t bytes_in,
-    uint64_t bytes_out, const uint64_t *client_hash, uint64_t time_us)
+static int
+agg_add(ps_agg_table_t *t, const ps_agg_key_t *k, unsigned status,
+    uint64_t request_us, uint64_t bytes_in, uint64_t bytes_out,
+    const uint64_t *client_hash, uint64_t time_us)
 {
-    ps_agg_key_t     k;
     ps_agg_entry_t  *e;
     int              overflow;
 
-    key_make(&k, hour, host, hlen, method, mlen, path, plen);
-
-    e = entry_for(t, &k, &overflow);
+    e = entry_for(t, k, &overflow);
     if (e == NULL) {
         return -1;
     }
@@ -557,14 +501,42 @@ ps_agg_add(ps_agg_table_t *t, int64_t hour, const char *host, size_t hlen,
 
 
 int
+ps_agg_add(ps_agg_table_t *t, int64_t hour, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen,
+    unsigned status, uint64_t request_us, uint64_t bytes_in,
+    uint64_t bytes_out, const uint64_t *client_hash, uint64_t time_us)
+{
+    ps_agg_key_t  k;
+
+    key_make_hashing(&k, hour, host, hlen, method, mlen, path, plen);
+
+    return agg_add(t, &k, status, request_us, bytes_in, bytes_out,
+                   client_hash, time_us);
+}
+
+
+int
+ps_agg_add_rec(ps_agg_table_t *t, const ps_rec_t *rec)
+{
+    ps_agg_key_t  k;
+
+    key_make(&k, rec->key_hash, rec->hour, rec->host, rec->host_len,
+             rec->method, rec->method_len, rec->path, rec->path_len);
+
+    return agg_add(t, &k, rec->status, rec->request_us, rec->bytes_in,
+                   rec->bytes_out, rec->client_hash, rec->time_us);
+}
+
+
+int
 ps_agg_merge_entry(ps_agg_table_t *t, const ps_agg_entry_t *src)
 {
     ps_agg_key_t     k;
     ps_agg_entry_t  *e;
     int              overflow, i;
 
-    key_make(&k, src->hour, src->host, src->host_len, src->method,
-             src->method_len, src->path, src->path_len);
+    key_make_hashing(&k, src->hour, src->host, src->host_len, src->method,
+                     src->method_len, src->path, src->path_len);
 
     e = entry_for(t, &k, &overflow);
     if (e == NULL) {
@@ -614,7 +586,7 @@ ps_agg_find(const ps_agg_table_t *t, int64_t hour, const char *host,
     ps_agg_key_t  k;
     size_t        slot;
 
-    key_make(&k, hour, host, hlen, method, mlen, path, plen);
+    key_make_hashing(&k, hour, host, hlen, method, mlen, path, plen);
 
     slot = index_probe(t, &k);
     if (t->index[slot] == 0) {

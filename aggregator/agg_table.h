@@ -34,6 +34,7 @@
 
 #include "histogram.h"
 #include "hll.h"
+#include "rec.h"
 
 #define PS_AGG_OTHER_HOST     "*"
 #define PS_AGG_OTHER_METHOD   "*"
@@ -85,6 +86,9 @@ int ps_agg_add(ps_agg_table_t *t, int64_t hour, const char *host,
     size_t hlen, const char *method, size_t mlen, const char *path,
     size_t plen, unsigned status, uint64_t request_us, uint64_t bytes_in,
     uint64_t bytes_out, const uint64_t *client_hash, uint64_t time_us);
+
+/* ps_agg_add() of a decoded record, whose key_hash is set. */
+int ps_agg_add_rec(ps_agg_table_t *t, const ps_rec_t *rec);
 
 /* Adds everything in src (an entry of another table, never of t) into
  * the entry of the same key in t, creating it or using the overflow key

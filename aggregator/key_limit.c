@@ -23,43 +23,6 @@ struct ps_key_limit_s {
 };
 
 
-static uint64_t
-kl_hash_part(uint64_t h, const char *s, size_t len)
-{
-    size_t  i;
-
-    /* FNV-1a, then a separator byte that no length can fake */
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char) s[i];
-        h *= 0x100000001b3ULL;
-    }
-
-    h ^= 0x1f;
-    h *= 0x100000001b3ULL;
-
-    return h;
-}
-
-
-static uint64_t
-kl_hash(const char *host, size_t hl, const char *method, size_t ml,
-    const char *path, size_t pl)
-{
-    uint64_t  h = 0xcbf29ce484222325ULL;
-
-    h = kl_hash_part(h, host, hl);
-    h = kl_hash_part(h, method, ml);
-    h = kl_hash_part(h, path, pl);
-
-    /* finalise so that the low bits index well */
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-
-    return h ? h : 1;
-}
-
-
 ps_key_limit_t *
 ps_key_limit_create(size_t max_keys)
 {
@@ -148,12 +111,9 @@ kl_hour(ps_key_limit_t *kl, int64_t hour)
 
 
 int
-ps_key_limit_admit(ps_key_limit_t *kl, int64_t hour,
-    const char *host, size_t host_len, const char *method,
-    size_t method_len, const char *path, size_t path_len)
+ps_key_limit_admit(ps_key_limit_t *kl, int64_t hour, uint64_t h)
 {
     size_t      i;
-    uint64_t    h;
     kl_hour_t  *set;
 
     set = kl_hour(kl, hour);
@@ -161,8 +121,6 @@ ps_key_limit_admit(ps_key_limit_t *kl, int64_t hour,
         kl->overflowed++;
         return 0;
     }
-
-    h = kl_hash(host, host_len, method, method_len, path, path_len);
 
     for (i = h & set->mask; set->slots[i] != 0; i = (i + 1) & set->mask) {
         if (set->slots[i] == h) {

@@ -25,11 +25,10 @@ ps_key_limit_t *ps_key_limit_create(size_t max_keys);
 /* Frees it; NULL is allowed. */
 void ps_key_limit_destroy(ps_key_limit_t *kl);
 
-/* 1 when the key may have its own row in hour (known, or admitted now),
- * 0 when it must be counted as overflow. */
-int ps_key_limit_admit(ps_key_limit_t *kl, int64_t hour,
-    const char *host, size_t host_len, const char *method,
-    size_t method_len, const char *path, size_t path_len);
+/* 1 when the key whose ps_key_hash() is key_hash (key_hash.h, never 0)
+ * may have its own row in hour (known, or admitted now), 0 when it must
+ * be counted as overflow. */
+int ps_key_limit_admit(ps_key_limit_t *kl, int64_t hour, uint64_t key_hash);
 
 /* Records counted as overflow so far. */
 uint64_t ps_key_limit_overflowed(const ps_key_limit_t *kl);

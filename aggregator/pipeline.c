@@ -37,6 +37,7 @@
 #include "agg_table.h"
 #include "clock.h"
 #include "intent.h"
+#include "key_hash.h"
 #include "log.h"
 #include "key_limit.h"
 #include "pipeline.h"
@@ -85,6 +86,7 @@ struct ps_pipeline_s {
     ps_rec_scratch_t     scratch;
     ps_key_limit_t      *key_limit;  /* max_keys_per_hour, all flushes */
     char                 hash_key[65];
+    uint64_t             other_hash;  /* ps_key_hash() of the overflow key */
     const char          *key;
 
     uint64_t            *pos;        /* [nrings] scratch */
@@ -387,6 +389,12 @@ ps_pipeline_create_with(const ps_config_t *cfg, ps_zone_t *zone,
 
     p->pos = calloc(p->nrings, sizeof(uint64_t));
     p->key_limit = ps_key_limit_create(cfg->max_keys_per_hour);
+    p->other_hash = ps_key_hash(PS_AGG_OTHER_HOST,
+                                sizeof(PS_AGG_OTHER_HOST) - 1,
+                                PS_AGG_OTHER_METHOD,
+                                sizeof(PS_AGG_OTHER_METHOD) - 1,
+                                PS_AGG_OTHER_PATH,
+                                sizeof(PS_AGG_OTHER_PATH) - 1);
     p->sinks = calloc(nsinks ? nsinks : 1, sizeof(pipe_sink_t));
     if (p->pos == NULL || p->sinks == NULL || p->key_limit == NULL) {
         goto fail;
@@ -580,16 +588,17 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     ps_rec_decode(&rec, &p->scratch, ring, pos, raw, p->cfg->client_address,
                   p->key);
 
-    if (!ps_key_limit_admit(p->key_limit, rec.hour, rec.host, rec.host_len,
-                            rec.method, rec.method_len, rec.path,
-                            rec.path_len))
-    {
+    rec.key_hash = ps_key_hash(rec.host, rec.host_len, rec.method,
+                               rec.method_len, rec.path, rec.path_len);
+
+    if (!ps_key_limit_admit(p->key_limit, rec.hour, rec.key_hash)) {
         rec.host = PS_AGG_OTHER_HOST;
         rec.host_len = sizeof(PS_AGG_OTHER_HOST) - 1;
         rec.method = PS_AGG_OTHER_METHOD;
         rec.method_len = sizeof(PS_AGG_OTHER_METHOD) - 1;
         rec.path = PS_AGG_OTHER_PATH;
         rec.path_len = sizeof(PS_AGG_OTHER_PATH) - 1;
+        rec.key_hash = p->other_hash;
     }
 
     p->records++;
@@ -602,11 +611,7 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
             continue;
         }
 
-        if (ps_agg_add(s->delta, rec.hour, rec.host, rec.host_len,
-                       rec.method, rec.method_len, rec.path, rec.path_len,
-                       rec.status, rec.request_us, rec.bytes_in,
-                       rec.bytes_out, rec.client_hash, rec.time_us) != 0)
-        {
+        if (ps_agg_add_rec(s->delta, &rec) != 0) {
             ps_log(PS_LOG_ERROR, "event=aggregate_failed sink=%s "
                    "error=\"out of memory\"", s->sink->ops->name);
         }

@@ -29,6 +29,7 @@ typedef struct {
     size_t       method_len;
     const char  *path;
     size_t       path_len;
+    uint64_t     key_hash;          /* key_hash.h; set by the pipeline */
 
     unsigned     status;
     uint64_t     request_us;

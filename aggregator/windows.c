@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "agg_table.h"
+#include "key_hash.h"
 #include "log.h"
 #include "windows.h"
 
@@ -105,56 +106,6 @@ struct ps_windows_s {
     ps_win_client_t *ctop;          /* scratch for top clients */
     size_t           ctop_cap;
 };
-
-
-static inline uint64_t
-win_mix(uint64_t h, uint64_t v)
-{
-    h ^= v * 0x9e3779b97f4a7c15ULL;
-    h = (h << 31) | (h >> 33);
-    return h * 0xbf58476d1ce4e5b9ULL;
-}
-
-
-/* Multiply-rotate over 8-byte words (a byte at a time costs a multiply
- * per byte on the per-record path); the length goes into the last word
- * so that "ab"+"c" and "a"+"bc" differ. */
-static uint64_t
-win_hash_bytes(uint64_t h, const char *p, size_t len)
-{
-    uint64_t  w;
-    size_t    left;
-
-    for (left = len; left >= 8; left -= 8, p += 8) {
-        memcpy(&w, p, 8);
-        h = win_mix(h, w);
-    }
-
-    w = 0;
-    if (left > 0) {
-        memcpy(&w, p, left);
-    }
-
-    return win_mix(h, w ^ ((uint64_t) len << 56));
-}
-
-
-static uint64_t
-win_hash(const char *host, size_t hlen, const char *method, size_t mlen,
-    const char *path, size_t plen)
-{
-    uint64_t  h = 0xcbf29ce484222325ULL;
-
-    h = win_hash_bytes(h, host, hlen);
-    h = win_hash_bytes(h, method, mlen);
-    h = win_hash_bytes(h, path, plen);
-
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-
-    return h;
-}
 
 
 void
@@ -348,11 +299,11 @@ table_grow(ps_windows_t *w)
 
 
 static win_key_t *
-key_get(ps_windows_t *w, const char *host, size_t hlen, const char *method,
-    size_t mlen, const char *path, size_t plen, int *overflow)
+key_get(ps_windows_t *w, uint64_t h, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen,
+    int *overflow)
 {
     win_key_t  *k;
-    uint64_t    h;
     char       *p;
 
     *overflow = 0;
@@ -360,8 +311,6 @@ key_get(ps_windows_t *w, const char *host, size_t hlen, const char *method,
     if (hlen > UINT32_MAX || mlen > UINT32_MAX || plen > UINT32_MAX) {
         return NULL;
     }
-
-    h = win_hash(host, hlen, method, mlen, path, plen);
 
     for (k = w->table[h & w->mask]; k != NULL; k = k->next) {
         if (k->hash == h && k->hlen == hlen && k->mlen == mlen
@@ -412,19 +361,22 @@ key_get(ps_windows_t *w, const char *host, size_t hlen, const char *method,
 
 
 static win_key_t *
-key_get_or_other(ps_windows_t *w, const char *host, size_t hlen,
+key_get_or_other(ps_windows_t *w, uint64_t h, const char *host, size_t hlen,
     const char *method, size_t mlen, const char *path, size_t plen,
     uint64_t requests)
 {
     win_key_t  *k;
     int         overflow;
 
-    k = key_get(w, host, hlen, method, mlen, path, plen, &overflow);
+    k = key_get(w, h, host, hlen, method, mlen, path, plen, &overflow);
 
     if (k == NULL && overflow) {
         /* the overflow key does not count toward the limit */
         w->max_keys++;
-        k = key_get(w, PS_AGG_OTHER_HOST, 1, PS_AGG_OTHER_METHOD, 1,
+        k = key_get(w, ps_key_hash(PS_AGG_OTHER_HOST, 1,
+                                   PS_AGG_OTHER_METHOD, 1, PS_AGG_OTHER_PATH,
+                                   sizeof(PS_AGG_OTHER_PATH) - 1),
+                    PS_AGG_OTHER_HOST, 1, PS_AGG_OTHER_METHOD, 1,
                     PS_AGG_OTHER_PATH, sizeof(PS_AGG_OTHER_PATH) - 1,
                     &overflow);
         w->max_keys--;
@@ -715,10 +667,10 @@ client_add(ps_windows_t *w, const char *text, uint64_t time_us)
 }
 
 
-int
-ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
-    const char *method, size_t mlen, const char *path, size_t plen,
-    unsigned status, uint64_t request_us, uint64_t bytes_in,
+static int
+windows_add(ps_windows_t *w, uint64_t key_hash, const char *host,
+    size_t hlen, const char *method, size_t mlen, const char *path,
+    size_t plen, unsigned status, uint64_t request_us, uint64_t bytes_in,
     uint64_t bytes_out, const uint64_t *client_hash, const char *client,
     uint64_t time_us)
 {
@@ -728,7 +680,8 @@ ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
     unsigned       hist_index;
     int            l, rc = 0;
 
-    k = key_get_or_other(w, host, hlen, method, mlen, path, plen, 1);
+    k = key_get_or_other(w, key_hash, host, hlen, method, mlen, path, plen,
+                         1);
     if (k == NULL) {
         return -1;
     }
@@ -777,16 +730,29 @@ ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
 }
 
 
+int
+ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen,
+    unsigned status, uint64_t request_us, uint64_t bytes_in,
+    uint64_t bytes_out, const uint64_t *client_hash, const char *client,
+    uint64_t time_us)
+{
+    return windows_add(w, ps_key_hash(host, hlen, method, mlen, path, plen),
+                       host, hlen, method, mlen, path, plen, status,
+                       request_us, bytes_in, bytes_out, client_hash, client,
+                       time_us);
+}
+
+
 void
 ps_windows_observe(void *ctx, const ps_rec_t *rec)
 {
     ps_windows_t  *w = ctx;
 
-    if (ps_windows_add(w, rec->host, rec->host_len, rec->method,
-                       rec->method_len, rec->path, rec->path_len,
-                       rec->status, rec->request_us, rec->bytes_in,
-                       rec->bytes_out, rec->client_hash, rec->client,
-                       rec->time_us) != 0)
+    if (windows_add(w, rec->key_hash, rec->host, rec->host_len, rec->method,
+                    rec->method_len, rec->path, rec->path_len, rec->status,
+                    rec->request_us, rec->bytes_in, rec->bytes_out,
+                    rec->client_hash, rec->client, rec->time_us) != 0)
     {
         ps_log(PS_LOG_WARN, "event=windows_add_failed reason=no_memory");
     }
@@ -801,7 +767,9 @@ ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
     win_key_t     *k;
     win_bucket_t  *b;
 
-    k = key_get_or_other(w, host, hlen, method, mlen, path, plen,
+    k = key_get_or_other(w, ps_key_hash(host, hlen, method, mlen, path,
+                                        plen),
+                         host, hlen, method, mlen, path, plen,
                          st->requests);
     if (k == NULL) {
         return -1;

@@ -6,14 +6,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "key_hash.h"
 #include "key_limit.h"
 #include "tap.h"
 
 static int
 admit_path(ps_key_limit_t *kl, int64_t hour, const char *path)
 {
-    return ps_key_limit_admit(kl, hour, "h", 1, "GET", 3, path,
-                              strlen(path));
+    return ps_key_limit_admit(kl, hour, ps_key_hash("h", 1, "GET", 3, path,
+                                                    strlen(path)));
 }
 
 int
@@ -39,7 +40,8 @@ main(void)
     ok(admit_path(kl, 3600, "/p/7"), "an admitted key stays admitted");
     ok(!admit_path(kl, 3600, "/p/999"), "an overflowed key stays out");
 
-    ok(ps_key_limit_admit(kl, 3600, "h", 1, "POST", 4, "/p/7", 4) == 0,
+    ok(ps_key_limit_admit(kl, 3600, ps_key_hash("h", 1, "POST", 4, "/p/7", 4))
+       == 0,
        "another method is another key");
 
     admitted = 0;

@@ -1,0 +1,93 @@
+/*
+ * Key hash: the one 64-bit hash of a (host, method, path) key that the
+ * pipeline computes once per record and hands to the key limit, the
+ * flush tables and the windows (ps_rec_t.key_hash), each of which used to
+ * hash the key again.  In memory only: nothing stored depends on it.
+ *
+ * Multiply-rotate over 8-byte words, each part's length mixed into its
+ * last word (so "ab"+"c" and "a"+"bc" differ), and a final avalanche, as
+ * the tables index by the low bits and tag by the high ones.  Never 0, so
+ * that 0 can mark an empty slot.
+ */
+
+#ifndef PS_KEY_HASH_H
+#define PS_KEY_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+
+static inline uint64_t
+ps_key_mix(uint64_t h, uint64_t v)
+{
+    h ^= v * 0x9e3779b97f4a7c15ULL;
+    h = (h << 29) | (h >> 35);
+    return h * 0xbf58476d1ce4e5b9ULL;
+}
+
+
+static inline uint64_t
+ps_key_hash_part(uint64_t h, const char *p, size_t len)
+{
+    uint64_t        w;
+    uint32_t        lo, hi;
+    size_t          left;
+    const uint8_t  *u;
+
+    for (left = len; left >= 8; left -= 8, p += 8) {
+        memcpy(&w, p, 8);
+        h = ps_key_mix(h, w);
+    }
+
+    /* the 0..7 byte tail, without a variable-length memcpy */
+    u = (const uint8_t *) p;
+    w = (uint64_t) len << 56;
+
+    if (left >= 4) {
+        memcpy(&lo, u, 4);
+        memcpy(&hi, u + left - 4, 4);
+        w ^= (uint64_t) lo | (uint64_t) hi << 32;
+
+    } else if (left > 0) {
+        w ^= (uint64_t) u[0] | (uint64_t) u[left / 2] << 8
+             | (uint64_t) u[left - 1] << 16;
+    }
+
+    return ps_key_mix(h, w);
+}
+
+
+static inline uint64_t
+ps_key_avalanche(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+
+    return h ? h : 1;
+}
+
+
+static inline uint64_t
+ps_key_hash(const char *host, size_t hlen, const char *method, size_t mlen,
+    const char *path, size_t plen)
+{
+    uint64_t  h = 0x243f6a8885a308d3ULL;
+
+    h = ps_key_hash_part(h, host, hlen);
+    h = ps_key_hash_part(h, method, mlen);
+    h = ps_key_hash_part(h, path, plen);
+
+    return ps_key_avalanche(h);
+}
+
+
+/* The key's hash within one hour, for tables keyed by (hour, key). */
+static inline uint64_t
+ps_key_hash_hour(uint64_t key_hash, int64_t hour)
+{
+    return ps_key_avalanche(ps_key_mix(key_hash, (uint64_t) hour));
+}
+
+#endif /* PS_KEY_HASH_H */
