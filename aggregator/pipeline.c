@@ -36,6 +36,7 @@
 
 #include "agg_table.h"
 #include "clock.h"
+#include "hour.h"
 #include "intent.h"
 #include "key_hash.h"
 #include "log.h"
@@ -87,6 +88,8 @@ struct ps_pipeline_s {
     ps_key_limit_t      *key_limit;  /* max_keys_per_hour, all flushes */
     char                 hash_key[65];
     uint64_t             other_hash;  /* ps_key_hash() of the overflow key */
+    int                  keys_seeded; /* key_limit has the sink's keys */
+    int64_t              seed_hour;
     const char          *key;
 
     uint64_t            *pos;        /* [nrings] scratch */
@@ -285,6 +288,56 @@ intent_lift(ps_pipeline_t *p)
 }
 
 
+static void
+seed_key(void *ctx, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen)
+{
+    ps_pipeline_t  *p = ctx;
+
+    (void) ps_key_limit_admit(p->key_limit, p->seed_hour,
+                              ps_key_hash(host, hlen, method, mlen, path,
+                                          plen));
+}
+
+
+/* Once, when a durable sink is first up: the keys that already have a
+ * row in the current hour count toward max_keys_per_hour, so that a
+ * restart within the hour cannot take the hour past it.  Done before
+ * reading starts; a sink that comes up later (the spool stood in) is
+ * asked then, when some keys may have been admitted already. */
+static void
+seed_keys(ps_pipeline_t *p)
+{
+    unsigned      i;
+    pipe_sink_t  *s;
+
+    for (i = 0; i < p->nsinks; i++) {
+        s = &p->sinks[i];
+
+        if (!s->sink->durable || !s->ready || !s->up
+            || s->sink->ops->load_keys == NULL)
+        {
+            continue;
+        }
+
+        p->keys_seeded = 1;
+        p->seed_hour = ps_hour_of((int64_t) ps_now_us());
+
+        if (s->sink->ops->load_keys(s->sink, p->seed_hour,
+                                    p->cfg->max_keys_per_hour, seed_key, p)
+            != 0)
+        {
+            ps_log(PS_LOG_WARN, "event=key_seed_failed sink=%s "
+                   "reason=\"the keys of the hour's rows could not be "
+                   "read: this hour may get up to max_keys_per_hour more\"",
+                   s->sink->ops->name);
+        }
+
+        return;
+    }
+}
+
+
 /* Starts reading once every durable sink is ready: skips the reader past
  * what all of them hold. */
 static void
@@ -358,6 +411,9 @@ try_start(ps_pipeline_t *p, uint64_t now)
                    (unsigned long long) ps_spool_pending(p->spool));
         }
     }
+
+    /* before the first record is admitted */
+    seed_keys(p);
 
     p->started = 1;
 
@@ -981,6 +1037,10 @@ ps_pipeline_flush(ps_pipeline_t *p, uint64_t now_mono_us, int force)
     if (p->ndurable == 0) {
         ps_ring_reader_release_all(p->rr);
         return;
+    }
+
+    if (!p->keys_seeded) {
+        seed_keys(p);
     }
 
     for (r = 0; r < p->nrings; r++) {

@@ -20,6 +20,10 @@
 
 typedef struct ps_sink_s  ps_sink_t;
 
+/* Called by load_keys for each key. */
+typedef void (*ps_sink_key_fn)(void *ctx, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen);
+
 typedef struct {
     const char  *name;                  /* "postgres", "redis" */
 
@@ -47,6 +51,14 @@ typedef struct {
      * for PFADD and the top clients); what it keeps belongs to the next
      * flush, as the delta does. */
     void  (*observe)(ps_sink_t *sink, const ps_rec_t *rec);
+
+    /* Optional: calls fn for each key (host, method, path) that has a
+     * row in hour already, the overflow key aside, at most max of them;
+     * 0, or -1 when the sink is unreachable.  The pipeline counts them
+     * toward its per-hour key limit, so that an aggregator restarted
+     * within an hour does not admit max_keys new keys on top. */
+    int   (*load_keys)(ps_sink_t *sink, int64_t hour, size_t max,
+                       ps_sink_key_fn fn, void *ctx);
 } ps_sink_ops_t;
 
 struct ps_sink_s {

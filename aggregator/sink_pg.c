@@ -187,6 +187,13 @@ static const char  load_sql[] =
     "SELECT ring, committed_pos FROM pathstats_watermark "
     "WHERE node_id = $1 AND zone_id = $2::bigint";
 
+static const char  load_keys_sql[] =
+    "SELECT host, method, path FROM pathstats_hourly "
+    "WHERE hour = to_timestamp($1::bigint) "
+    "AND NOT (host = '" PS_AGG_OTHER_HOST "' AND method = '"
+    PS_AGG_OTHER_METHOD "' AND path = '" PS_AGG_OTHER_PATH "') "
+    "LIMIT $2::bigint";
+
 
 static void
 set_error(pg_sink_t *pg, const char *step, const char *msg)
@@ -335,6 +342,50 @@ pg_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
         if (ring >= 0 && ring < (long long) nrings) {
             pos[ring] = strtoull(PQgetvalue(res, i, 1), NULL, 10);
         }
+    }
+
+    PQclear(res);
+
+    return 0;
+}
+
+
+static int
+pg_load_keys(ps_sink_t *sink, int64_t hour, size_t max, ps_sink_key_fn fn,
+    void *ctx)
+{
+    int          i, n;
+    char         h[32], m[32];
+    PGresult    *res;
+    pg_sink_t   *pg = sink->impl;
+    const char  *params[2];
+
+    if (pg_connect(sink) != 0) {
+        return -1;
+    }
+
+    snprintf(h, sizeof(h), "%lld", (long long) hour);
+    snprintf(m, sizeof(m), "%llu", (unsigned long long) max);
+    params[0] = h;
+    params[1] = m;
+
+    res = PQexecParams(pg->conn, load_keys_sql, 2, NULL, params, NULL, NULL,
+                       0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail_res(pg, "load_keys", res);
+        if (PQstatus(pg->conn) != CONNECTION_OK) {
+            drop_conn(pg);
+        }
+        return -1;
+    }
+
+    n = PQntuples(res);
+
+    for (i = 0; i < n; i++) {
+        fn(ctx, PQgetvalue(res, i, 0), (size_t) PQgetlength(res, i, 0),
+           PQgetvalue(res, i, 1), (size_t) PQgetlength(res, i, 1),
+           PQgetvalue(res, i, 2), (size_t) PQgetlength(res, i, 2));
     }
 
     PQclear(res);
@@ -1592,7 +1643,8 @@ static const ps_sink_ops_t  pg_ops = {
     pg_load_watermarks,
     pg_flush,
     pg_destroy,
-    NULL
+    NULL,
+    pg_load_keys
 };
 
 

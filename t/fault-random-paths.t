@@ -11,7 +11,9 @@
 # the zone's rings with the module's exact producer protocol (--block: a
 # fixed count arrives whole).  On top, 2 000 real requests over 2 000
 # distinct random paths go through nginx with pathstats_normalize off, to
-# cover the module's side of the same zone.
+# cover the module's side of the same zone.  Then the aggregator is
+# restarted and more random paths arrive: the hour's existing rows count
+# toward the limit (no max_keys_per_hour more rows after a restart).
 
 use strict;
 use warnings;
@@ -164,6 +166,37 @@ my $rss_max = slurp($rss_file) // 0;
 my $rss_now = rss_kb();
 ok($rss_max > 0 && $rss_max < 64 * 1024,
    "aggregator peak VmRSS ${rss_max} kB < 64 MB (now ${rss_now} kB)");
+
+# 3. restarted within the hour: the keys that the hour's rows already
+#    have count toward max_keys_per_hour, so new random paths go to
+#    '{other}' instead of adding up to max_keys_per_hour rows more
+is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
+my %before = map { $_->[0] => $_->[1] } @hours;
+$agg = start_aggregator('-c', $cfg);
+my ($served2, $res2) = parallel_load(
+    clients => 2, requests => 300,
+    path => sub {
+        my ($c, $i) = @_;
+        sprintf '/after/%d/%08x%08x', $c, int(rand(2**32)), $i;
+    });
+is($res2->{failures}, 0, "restarted: $served2 more random paths answered");
+wait_until(sub { $t = zone_stats()->{totals}; $t->{in_ring} == 0 }, 30, 0.2);
+$drops = $t->{dropped} + $t->{lost} + $t->{no_ring};
+$exp = $written + $served + $served2 - $drops;
+wait_until(sub { db_total() >= $exp }, 30, 0.2);
+sleep 0.5;
+is(db_total(), $exp, "PostgreSQL SUM = $exp after the restart");
+like(slurp($agg->{stderr}) // '', qr/event=pipeline_started/,
+     '  the aggregator started') ;
+@hours = psql_query(
+    "SELECT hour, count(*) FILTER (WHERE path <> '{other}') "
+    . 'FROM pathstats_hourly GROUP BY hour ORDER BY hour');
+for my $h (@hours) {
+    my ($hour, $keys) = @$h;
+    ok($keys <= $MAX_KEYS, "after the restart, hour $hour: $keys path rows "
+       . "<= $MAX_KEYS" . (defined $before{$hour} ? " (was $before{$hour})"
+                                                  : ' (a new hour)'));
+}
 
 is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
 finish();

@@ -69,7 +69,7 @@ fake_destroy(ps_sink_t *s)
 
 
 static const ps_sink_ops_t  fake_ops = {
-    "fake", fake_connect, fake_load, fake_flush, fake_destroy, NULL
+    "fake", fake_connect, fake_load, fake_flush, fake_destroy, NULL, NULL
 };
 
 
