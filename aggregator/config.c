@@ -485,6 +485,34 @@ apply(ps_config_t *cfg, const cfg_key_t *k, const char *value, char *buf,
 }
 
 
+/* 1 when a value of key may be logged: not for the keys that may carry
+ * a password or a secret, nor for an unknown key (a misspelt one of
+ * those). */
+static int
+value_loggable(const char *key)
+{
+    size_t  i;
+
+    if (key == NULL) {
+        return 1;
+    }
+
+    if (strcmp(key, "postgres") == 0 || strcmp(key, "redis") == 0
+        || strcmp(key, "client_hash_key") == 0)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < NKEYS; i++) {
+        if (strcmp(key, cfg_keys[i].key) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static void
 report(const cfg_source_t *src, const char *key, const char *value,
     const char *reason)
@@ -492,6 +520,10 @@ report(const cfg_source_t *src, const char *key, const char *value,
     char  qfile[512], qvalue[256], qreason[256];
 
     ps_log_quote(qreason, sizeof(qreason), reason);
+    if (value != NULL && !value_loggable(key)) {
+        value = "(not shown: may hold a secret)";
+    }
+
     ps_log_quote(qvalue, sizeof(qvalue), value ? value : "");
 
     if (src->file) {
