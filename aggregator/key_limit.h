@@ -7,8 +7,10 @@
  *
  * Keys are remembered by a 64-bit hash (a collision merely lets a new key
  * share an admitted key's slot in this set, never merges two rows), for
- * the three most recent hours seen.  The set starts empty at startup, so
- * an aggregator restarted within an hour may admit up to max_keys more.
+ * the three most recent hours seen.  At startup the pipeline admits the
+ * keys that PostgreSQL already has rows for in the current hour
+ * (sink.h: load_keys), so a restart within an hour does not add up to
+ * max_keys more.
  */
 
 #ifndef PS_KEY_LIMIT_H
