@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "intent.h"
+#include "le.h"
 #include "log.h"
 
 #define INTENT_MAGIC    "PSINTNT"        /* 8 bytes with its NUL */
@@ -33,39 +34,6 @@ struct ps_intent_s {
 };
 
 
-static void
-le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t) v;
-    p[1] = (uint8_t) (v >> 8);
-    p[2] = (uint8_t) (v >> 16);
-    p[3] = (uint8_t) (v >> 24);
-}
-
-
-static void
-le64(uint8_t *p, uint64_t v)
-{
-    le32(p, (uint32_t) v);
-    le32(p + 4, (uint32_t) (v >> 32));
-}
-
-
-static uint32_t
-rd32(const uint8_t *p)
-{
-    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16
-           | (uint32_t) p[3] << 24;
-}
-
-
-static uint64_t
-rd64(const uint8_t *p)
-{
-    return (uint64_t) rd32(p) | (uint64_t) rd32(p + 4) << 32;
-}
-
-
 /* Reads slot i into in->buf: its sequence number, or 0 when it is not a
  * valid intent for in->nrings rings. */
 static uint64_t
@@ -77,15 +45,15 @@ load_slot(ps_intent_t *in, unsigned i)
 
     if (n != (ssize_t) in->len
         || memcmp(in->buf, INTENT_MAGIC, 8) != 0
-        || rd32(in->buf + 8) != INTENT_VERSION
-        || rd32(in->buf + 12) != in->nrings
-        || rd32(in->buf + in->len - 4)
+        || ps_le32_get(in->buf + 8) != INTENT_VERSION
+        || ps_le32_get(in->buf + 12) != in->nrings
+        || ps_le32_get(in->buf + in->len - 4)
            != (uint32_t) crc32(0L, in->buf, (uInt) (in->len - 4)))
     {
         return 0;
     }
 
-    return rd64(in->buf + 16);
+    return ps_le64_get(in->buf + 16);
 }
 
 
@@ -176,20 +144,20 @@ ps_intent_write(ps_intent_t *in, uint64_t zone_id, const uint64_t *start,
 
     p = in->buf;
     memcpy(p, INTENT_MAGIC, 8);
-    le32(p + 8, INTENT_VERSION);
-    le32(p + 12, in->nrings);
-    le64(p + 16, in->seq + 1);
-    le64(p + 24, zone_id);
+    ps_le32_put(p + 8, INTENT_VERSION);
+    ps_le32_put(p + 12, in->nrings);
+    ps_le64_put(p + 16, in->seq + 1);
+    ps_le64_put(p + 24, zone_id);
     p += INTENT_HEADER;
 
     for (r = 0; r < in->nrings; r++, p += 8) {
-        le64(p, start[r]);
+        ps_le64_put(p, start[r]);
     }
     for (r = 0; r < in->nrings; r++, p += 8) {
-        le64(p, end[r]);
+        ps_le64_put(p, end[r]);
     }
 
-    le32(p, (uint32_t) crc32(0L, in->buf, (uInt) (in->len - 4)));
+    ps_le32_put(p, (uint32_t) crc32(0L, in->buf, (uInt) (in->len - 4)));
 
     do {
         n = pwrite(in->fd, in->buf, in->len, (off_t) (in->next * in->slot));
@@ -228,17 +196,17 @@ ps_intent_read(ps_intent_t *in, uint64_t zone_id, uint64_t *start,
     }
 
     i = seq[0] > seq[1] ? 0 : 1;
-    if (load_slot(in, i) == 0 || rd64(in->buf + 24) != zone_id) {
+    if (load_slot(in, i) == 0 || ps_le64_get(in->buf + 24) != zone_id) {
         return 1;
     }
 
     p = in->buf + INTENT_HEADER;
 
     for (r = 0; r < in->nrings; r++, p += 8) {
-        start[r] = rd64(p);
+        start[r] = ps_le64_get(p);
     }
     for (r = 0; r < in->nrings; r++, p += 8) {
-        end[r] = rd64(p);
+        end[r] = ps_le64_get(p);
     }
 
     return 0;

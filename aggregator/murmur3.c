@@ -4,6 +4,7 @@
  * what postgresql-hll computes there.
  */
 
+#include "le.h"
 #include "murmur3.h"
 
 #define C1  0x87c37b91114253d5ULL
@@ -13,16 +14,6 @@ static inline uint64_t
 rotl64(uint64_t x, int r)
 {
     return (x << r) | (x >> (64 - r));
-}
-
-
-static inline uint64_t
-load_le64(const uint8_t *p)
-{
-    return (uint64_t) p[0] | (uint64_t) p[1] << 8
-           | (uint64_t) p[2] << 16 | (uint64_t) p[3] << 24
-           | (uint64_t) p[4] << 32 | (uint64_t) p[5] << 40
-           | (uint64_t) p[6] << 48 | (uint64_t) p[7] << 56;
 }
 
 
@@ -52,8 +43,8 @@ ps_murmur3_x64_128(const void *key, size_t len, uint32_t seed,
     nblocks = len / 16;
 
     for (i = 0; i < nblocks; i++) {
-        k1 = load_le64(p + 16 * i);
-        k2 = load_le64(p + 16 * i + 8);
+        k1 = ps_le64_get(p + 16 * i);
+        k2 = ps_le64_get(p + 16 * i + 8);
 
         k1 *= C1;
         k1 = rotl64(k1, 31);

@@ -36,15 +36,23 @@
 static char  spool_dir[256];
 
 
+/* Runs "rm <flags> '<dir>'<suffix>". */
 static void
-rm_rf(const char *dir)
+rm_in(const char *flags, const char *dir, const char *suffix)
 {
     char  cmd[600];
 
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    snprintf(cmd, sizeof(cmd), "rm %s '%s'%s", flags, dir, suffix);
     if (system(cmd) != 0) {
-        diag("cannot remove %s", dir);
+        diag("cannot run: %s", cmd);
     }
+}
+
+
+static void
+rm_rf(const char *dir)
+{
+    rm_in("-rf", dir, "");
 }
 
 
@@ -76,12 +84,7 @@ count_files(const char *dir, const char *suffix)
 static void
 rm_segments(const char *dir)
 {
-    char  cmd[600];
-
-    snprintf(cmd, sizeof(cmd), "rm -f '%s'/*.seg", dir);
-    if (system(cmd) != 0) {
-        diag("cannot remove the segments of %s", dir);
-    }
+    rm_in("-f", dir, "/*.seg");
 }
 
 
