@@ -61,11 +61,6 @@ for my $m (@methods) {
     }
 }
 
-sub db_total {
-    return psql_query('SELECT coalesce(sum(requests), 0) FROM '
-                      . 'pathstats_hourly') // 0;
-}
-
 my $total = 0;
 my %want;
 for my $round (1 .. 2) {    # the second round updates existing rows
@@ -78,9 +73,9 @@ for my $round (1 .. 2) {    # the second round updates existing rows
         $want{"$m $p"}{n} += $res->{by_path}{$k};
         $want{"$m $p"}{ substr($s, 0, 1) . 'xx' } += $res->{by_path}{$k};
     }
-    ok(wait_until(sub { db_total() == $total }, 15),
+    ok(wait_until(sub { pg_requests() == $total }, 15),
        "round $round: all $total requests are in pathstats_hourly")
-        or diag('have ' . db_total());
+        or diag('have ' . pg_requests());
 }
 
 # the expected sums, from what nginx logged

@@ -35,18 +35,6 @@ my @args = ('--zone', zone_file(), '--postgres', $pg, '--flush-interval',
             '100ms', '--node-id', 'restart-1');
 my @paths = ('/a', '/b', '/c/1', '/c/2', '/a?q=1');
 
-sub db_total {
-    return psql_query('SELECT coalesce(sum(requests), 0) FROM '
-                      . 'pathstats_hourly') // 0;
-}
-
-sub wait_total {
-    my ($want, $what) = @_;
-    my $ok = wait_until(sub { db_total() >= $want }, 20);
-    sleep 0.5;    # a late double count would show up now
-    is(db_total(), $want, $what);
-}
-
 sub recorded {
     my $s = zone_stats();
     return ($s->{totals}{recorded}, $s->{totals}{dropped});
@@ -75,8 +63,8 @@ my $agg = start_aggregator(@args);
 my ($recorded, $dropped) = recorded();
 is($dropped, 0, 'nothing dropped on a full ring');
 is($recorded, $total, 'every response was recorded');
-wait_total($total, "after 10 x SIGKILL: exactly $total requests in the "
-                   . 'database');
+is_pg_requests($total, "after 10 x SIGKILL: exactly $total requests in the "
+                       . 'database');
 
 # 2. SIGTERM, requests while stopped, restart
 is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
@@ -85,7 +73,7 @@ $total += $n;
 my $s = zone_stats();
 is($s->{totals}{in_ring}, $n, "$n requests wait in the rings");
 $agg = start_aggregator(@args);
-wait_total($total, 'restart: the waiting requests counted once');
+is_pg_requests($total, 'restart: the waiting requests counted once');
 
 # 3. crash after COMMIT, before the rings are released
 is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
@@ -100,10 +88,10 @@ like(slurp($agg->{stderr}), qr/event=test_crash_after_commit/,
      '  and logged it');
 $s = zone_stats();
 is($s->{totals}{in_ring}, $n, '  leaving the committed records in the rings');
-is(db_total(), $total, '  while the database already has them');
+is(pg_requests(), $total, '  while the database already has them');
 
 $agg = start_aggregator(@args);
-wait_total($total, 'restart after the crash: nothing doubled');
+is_pg_requests($total, 'restart after the crash: nothing doubled');
 ok(wait_until(sub { zone_stats()->{totals}{in_ring} == 0 }, 10),
    'the rings are released');
 
@@ -120,7 +108,7 @@ $total += $n;
 sleep 0.5;
 ok(PathStats::Test::pid_alive($agg->{pid}), 'the daemon survives the outage');
 start_postgres();
-wait_total($total, 'PostgreSQL back: the outage\'s requests counted once');
+is_pg_requests($total, 'PostgreSQL back: the outage\'s requests counted once');
 
 is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
 stop_postgres();
@@ -131,7 +119,7 @@ ok(wait_until(sub { slurp($agg->{stderr}) =~ /event=sink_down sink=postgres/ },
               5), 'unreachable at start: event=sink_down sink=postgres');
 is(zone_stats()->{totals}{in_ring}, $n, '  the records wait in the rings');
 start_postgres();
-wait_total($total, '  PostgreSQL back: counted once');
+is_pg_requests($total, '  PostgreSQL back: counted once');
 like(slurp($agg->{stderr}), qr/event=pipeline_started/, '  reading started');
 
 is(stop_aggregator($agg), 0, 'SIGTERM exits 0');

@@ -46,18 +46,6 @@ my @args = ('--zone', zone_file(), '--postgres', $pg, '--flush-interval',
             '100ms', '--node-id', 'spool-1');
 my @paths = ('/a', '/b', '/c/1', '/c/2', '/a?q=1');
 
-sub db_total {
-    return psql_query('SELECT coalesce(sum(requests), 0) FROM '
-                      . 'pathstats_hourly') // 0;
-}
-
-sub wait_total {
-    my ($want, $what) = @_;
-    wait_until(sub { db_total() >= $want }, 20, 0.2);
-    sleep 0.5;    # a late double count would show up now
-    is(db_total(), $want, $what);
-}
-
 sub segments {
     my ($d) = @_;
     opendir my $dh, $d or return 0;
@@ -94,7 +82,7 @@ ok(wait_until(sub { in_ring() == 0 }, 10),
 ok(PathStats::Test::pid_alive($agg->{pid}), 'the daemon survives the outage')
     or diag(slurp($agg->{stderr}));
 start_postgres();
-wait_total($total, "PostgreSQL back: exactly $total requests");
+is_pg_requests($total, "PostgreSQL back: exactly $total requests");
 ok(wait_until(sub { segments($spool) == 0 }, 10), '  the spool is empty');
 like(slurp($agg->{stderr}), qr/event=spool_replayed/, '  it was replayed');
 
@@ -114,7 +102,7 @@ ok(wait_until(sub { (slurp($agg->{stderr}) // "") =~ /event=spool_standin/ }, 10
    'restarted with PostgreSQL down: the spool stands in');
 ok(wait_until(sub { in_ring() == 0 }, 10), '  and reading goes on');
 start_postgres();
-wait_total($total, "PostgreSQL back: exactly $total requests, none doubled");
+is_pg_requests($total, "PostgreSQL back: exactly $total requests, none doubled");
 ok(wait_until(sub { segments($spool) == 0 }, 10), '  the spool is empty');
 my $st = zone_stats();
 ok(wait_until(sub {
@@ -134,7 +122,7 @@ $n = parallel_load(clients => 2, requests => 60, paths => \@paths);
 ok(wait_until(sub { !PathStats::Test::pid_alive($agg->{pid}) }, 10),
    '  it died right after its first COMMIT');
 is(stop_aggregator($agg), 1, '  exit 1 (event=test_crash_after_commit)');
-my $committed = db_total() - $total;
+my $committed = pg_requests() - $total;
 $total += $n;
 my $held = in_ring();
 ok($committed > 0 && $held >= $committed, "  $committed committed "
@@ -152,8 +140,8 @@ $n = parallel_load(clients => 2, requests => 40, paths => \@paths);
 $total += $n;
 ok(wait_until(sub { in_ring() == 0 }, 10), "  $n more, and the rings drain");
 start_postgres();
-wait_total($total, "PostgreSQL back: exactly $total requests, the "
-           . "committed flush not counted again");
+is_pg_requests($total, "PostgreSQL back: exactly $total requests, the "
+               . "committed flush not counted again");
 ok(wait_until(sub { segments($spool) == 0 }, 10), '  the spool is empty');
 unlike(slurp($agg->{stderr}) // '', qr/event=spool_overlap/,
        '  no segment straddled a watermark');
@@ -179,8 +167,8 @@ my @drops = (slurp($agg->{stderr}) // "") =~ /event=spool_full .*?dropped_total=
 my $lost = $drops[-1] // 0;
 ok($lost > 0 && $lost < $n, "$lost requests counted as lost");
 start_postgres();
-wait_total($total - $lost, "PostgreSQL back: exactly the served "
-           . "requests minus the $lost counted as lost");
+is_pg_requests($total - $lost, "PostgreSQL back: exactly the served "
+               . "requests minus the $lost counted as lost");
 ok(wait_until(sub { segments("$dir/tiny") == 0 }, 10), '  the spool is empty');
 is(stop_aggregator($agg), 0, 'SIGTERM exits 0');
 

@@ -49,13 +49,6 @@ my $logs = '';    # the stderr of every aggregator run
 
 my @paths = map { "/p/$_" } 'a' .. 'p';
 
-sub db_total {
-    my $v = eval {
-        psql_query('SELECT coalesce(sum(requests), 0) FROM pathstats_hourly')
-    };
-    return $v // -1;
-}
-
 # Restarts the aggregator if it exited, like systemd's Restart=always.
 sub supervise {
     return if PathStats::Test::pid_alive($agg->{pid});
@@ -85,8 +78,8 @@ sub crash_phase {
     my $restarts = 0;
     for my $i (1 .. $n) {
         # wait until a flush has landed since the last restart
-        my $before = db_total();
-        wait_supervised(sub { db_total() > $before }, 10);
+        my $before = pg_requests();
+        wait_supervised(sub { pg_requests() > $before }, 10);
         sleep 0.1 * $i;
         stop_postgres(mode => 'immediate');
         sleep 0.7;
@@ -107,11 +100,11 @@ sub crash_phase {
     my $t;
     wait_supervised(sub { $t = zone_stats()->{totals}; $t->{in_ring} == 0 },
                     30);
-    my $drops = $t->{dropped} + $t->{lost} + $t->{no_ring};
+    my $drops = zone_drops($t);
     my $exp = $served - $drops;
-    wait_supervised(sub { db_total() >= $exp }, 30);
+    wait_supervised(sub { pg_requests() >= $exp }, 30);
     wait_supervised(sub { 0 }, 0.5);    # a late double count shows now
-    is(db_total(), $exp, "$what: PostgreSQL SUM = served $served - "
+    is(pg_requests(), $exp, "$what: PostgreSQL SUM = served $served - "
                          . "drops $drops");
     unlike($logs . (slurp($agg->{stderr}) // ''), qr/event=spool_overlap/,
            "$what: no spool segment straddled a watermark");

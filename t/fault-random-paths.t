@@ -63,11 +63,6 @@ spew($cfg, join '', map { "$_\n" }
      "max_keys_per_hour = $MAX_KEYS");
 my $agg = start_aggregator('-c', $cfg);
 
-sub db_total {
-    return psql_query('SELECT coalesce(sum(requests), 0) FROM '
-                      . 'pathstats_hourly') // 0;
-}
-
 sub rss_kb {
     my $st = slurp("/proc/$agg->{pid}/status") // return 0;
     return $st =~ /^VmRSS:\s+(\d+)\s+kB/m ? $1 : 0;
@@ -115,11 +110,11 @@ is($served, $HTTP_CLIENTS * $HTTP_PER_CLIENT, "$served requests answered");
 my $t;
 wait_until(sub { $t = zone_stats()->{totals}; $t->{in_ring} == 0 }, 60, 0.2);
 is($t->{in_ring}, 0, 'the aggregator drained the rings');
-my $drops = $t->{dropped} + $t->{lost} + $t->{no_ring};
+my $drops = zone_drops($t);
 my $exp = $written + $served - $drops;
-wait_until(sub { db_total() >= $exp }, 30, 0.2);
+wait_until(sub { pg_requests() >= $exp }, 30, 0.2);
 sleep 0.5;
-is(db_total(), $exp, "PostgreSQL SUM = $written produced + $served served - "
+is(pg_requests(), $exp, "PostgreSQL SUM = $written produced + $served served - "
                      . "$drops drops");
 is($t->{seen}, $t->{recorded} + $t->{dropped}, 'seen = recorded + dropped');
 
@@ -181,11 +176,11 @@ my ($served2, $res2) = parallel_load(
     });
 is($res2->{failures}, 0, "restarted: $served2 more random paths answered");
 wait_until(sub { $t = zone_stats()->{totals}; $t->{in_ring} == 0 }, 30, 0.2);
-$drops = $t->{dropped} + $t->{lost} + $t->{no_ring};
+$drops = zone_drops($t);
 $exp = $written + $served + $served2 - $drops;
-wait_until(sub { db_total() >= $exp }, 30, 0.2);
+wait_until(sub { pg_requests() >= $exp }, 30, 0.2);
 sleep 0.5;
-is(db_total(), $exp, "PostgreSQL SUM = $exp after the restart");
+is(pg_requests(), $exp, "PostgreSQL SUM = $exp after the restart");
 like(slurp($agg->{stderr}) // '', qr/event=pipeline_started/,
      '  the aggregator started') ;
 @hours = psql_query(

@@ -41,11 +41,6 @@ my $agg = start_aggregator('--zone', zone_file(), '--postgres', $pg,
 
 my @paths = map { "/r/$_" } 'a' .. 'h';
 
-sub db_total {
-    return psql_query('SELECT coalesce(sum(requests), 0) FROM '
-                      . 'pathstats_hourly') // 0;
-}
-
 # hour (YYYYMMDDHH) => requests, from PostgreSQL and from Redis
 sub pg_hours {
     my %h;
@@ -81,11 +76,11 @@ sub pg_exact {
     my ($served, $what) = @_;
     my $t;
     wait_until(sub { $t = zone_stats()->{totals}; $t->{in_ring} == 0 }, 20);
-    my $drops = $t->{dropped} + $t->{lost} + $t->{no_ring};
+    my $drops = zone_drops($t);
     my $exp = $served - $drops;
-    wait_until(sub { db_total() >= $exp }, 20);
+    wait_until(sub { pg_requests() >= $exp }, 20);
     sleep 0.5;    # a late double count would show up now
-    is(db_total(), $exp, "$what: PostgreSQL SUM = served $served - drops "
+    is(pg_requests(), $exp, "$what: PostgreSQL SUM = served $served - drops "
                          . "$drops");
     is($t->{seen}, $t->{recorded} + $t->{dropped},
        "$what: seen = recorded + dropped");

@@ -34,11 +34,6 @@ my $agg = start_aggregator('--zone', zone_file(), '--postgres', $pg,
 
 my @paths = ('/a', '/b', '/c/d', '/e?x=1');
 
-sub db_total {
-    return psql_query('SELECT coalesce(sum(requests), 0) FROM '
-                      . 'pathstats_hourly') // 0;
-}
-
 sub ring_of {
     my ($pid) = @_;
     my @r = grep { $_->{owner_pid} == $pid } @{ zone_stats()->{rings} };
@@ -54,11 +49,11 @@ sub check_invariant {
     my $t;
     $unlogged //= 0;
     wait_until(sub { $t = zone_stats()->{totals}; $t->{in_ring} == 0 }, 15);
-    my $drops = $t->{dropped} + $t->{lost} + $t->{no_ring};
+    my $drops = zone_drops($t);
     my $exp = $served - $drops;
-    wait_until(sub { db_total() >= $exp - $unlogged }, 20);
+    wait_until(sub { pg_requests() >= $exp - $unlogged }, 20);
     sleep 0.5;    # a late double count would show up now
-    my $got = db_total();
+    my $got = pg_requests();
     if ($unlogged) {
         ok($got <= $exp && $got >= $exp - $unlogged,
            "$what: PostgreSQL SUM $got = served $served - drops $drops, "

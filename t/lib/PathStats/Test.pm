@@ -58,6 +58,7 @@ our @EXPORT = qw(
     http_get http_request parallel_load start_load
     start_redis stop_redis redis_cmd redis_port
     start_postgres stop_postgres psql_query pg_conninfo pg_port
+    pg_requests is_pg_requests zone_drops
     run_aggregator start_aggregator stop_aggregator
     zone_stats tail_once decode_json_lines wait_for_stats
     wait_until slurp spew check_error_logs finish
@@ -1078,6 +1079,35 @@ sub psql_query {
     my @rows = map { [ split /\|/, $_, -1 ] } grep { length } split /\n/, $out;
     return @rows if wantarray;
     return @rows ? $rows[0][0] : undef;
+}
+
+# SUM(requests) of pathstats_hourly in the harness's PostgreSQL: what the
+# exactness tests compare with the requests served.  -1 while it cannot
+# be queried (stopped, restarting).
+sub pg_requests {
+    my $v = eval {
+        psql_query('SELECT coalesce(sum(requests), 0) FROM pathstats_hourly')
+    };
+    return $v // -1;
+}
+
+# Waits up to $timeout seconds (default 20) for PostgreSQL to hold at
+# least $want requests, then half a second more, in which a late double
+# count would show, and tests that it holds exactly $want.
+sub is_pg_requests {
+    my ($want, $what, $timeout) = @_;
+    wait_until(sub { pg_requests() >= $want }, $timeout // 20, 0.2);
+    sleep 0.5;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    return is(pg_requests(), $want, $what);
+}
+
+# The requests nginx served but counted as not recorded, from a zone's
+# totals (zone_stats()->{totals}): dropped on a full ring, lost in a
+# dead worker's slot, or without a ring.
+sub zone_drops {
+    my ($t) = @_;
+    return $t->{dropped} + $t->{lost} + $t->{no_ring};
 }
 
 
