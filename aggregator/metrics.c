@@ -2,6 +2,7 @@
  * Prometheus text of the snapshot: see metrics.h.
  */
 
+#include <stddef.h>
 #include <string.h>
 
 #include "json_escape.h"
@@ -154,6 +155,44 @@ counter(ps_buf_t *b, const char *name, const char *help, uint64_t v)
 }
 
 
+/* One family with a row per sink that has a spool: the uint64_t field
+ * of ps_sink_status_t at offset off.  Nothing when no sink has one. */
+static int
+spool_family(ps_buf_t *b, const ps_metrics_input_t *in, const char *name,
+    const char *type, const char *help, size_t off)
+{
+    unsigned                 s;
+    int                      head = 0;
+    const ps_sink_status_t  *st;
+
+    for (s = 0; s < in->nsinks; s++) {
+        st = &in->sinks[s];
+        if (!st->spool) {
+            continue;
+        }
+
+        if (!head
+            && ps_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+                             name, type) != 0)
+        {
+            return -1;
+        }
+        head = 1;
+
+        if (ps_buf_printf(b, "%s{sink=\"", name) != 0
+            || ps_metrics_label_escape(b, st->name, strlen(st->name)) != 0
+            || ps_buf_printf(b, "\"} %llu\n", (unsigned long long)
+                             *(const uint64_t *) ((const char *) st + off))
+               != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
 int
 ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
 {
@@ -224,6 +263,24 @@ ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
         {
             return -1;
         }
+    }
+
+    if (spool_family(b, in, "pathstats_spool_segments", "gauge",
+                     "Flushes waiting in the disk spool for their sink.",
+                     offsetof(ps_sink_status_t, spool_segments)) != 0
+        || spool_family(b, in, "pathstats_spool_bytes", "gauge",
+                        "Size of the disk spool's segments.",
+                        offsetof(ps_sink_status_t, spool_bytes)) != 0
+        || spool_family(b, in, "pathstats_spool_dropped_requests_total",
+                        "counter", "Requests lost because the disk spool "
+                        "was full (spool_max).",
+                        offsetof(ps_sink_status_t, spool_dropped)) != 0
+        || spool_family(b, in, "pathstats_spool_corrupt_segments_total",
+                        "counter", "Spool segments that failed their "
+                        "checks, moved to corrupt/ and not applied.",
+                        offsetof(ps_sink_status_t, spool_corrupt)) != 0)
+    {
+        return -1;
     }
 
     return ps_buf_printf(b,

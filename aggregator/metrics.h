@@ -2,7 +2,8 @@
  * The Prometheus text (format 0.0.4) of the snapshot: request counters
  * and latency histograms of the 24h window for the top paths plus one
  * {other} row (bounded cardinality), the overall latency histogram, the
- * rings' flow counters, sink up gauges and the snapshot generation time.
+ * rings' flow counters, sink up gauges, the disk spool's gauges and
+ * counters (of sinks with a spool) and the snapshot generation time.
  * Label values are escaped as the format says (\\, \", \n); a byte that
  * is not valid UTF-8 is written as the text \xHH, as in json_escape.h.
  */

@@ -1108,6 +1108,15 @@ ps_pipeline_sink_status(const ps_pipeline_t *p, unsigned i,
         st->spool_bytes = ss.bytes;
         st->spool_dropped = ss.dropped_records;
         st->spool_corrupt = ss.corrupt;
+        st->spool_max_bytes = ss.max_bytes;
+
+        /* a sink that is up with nothing spooled no longer needs the
+         * spool: what it could not keep before is moot */
+        if (!st->up || ss.segments) {
+            st->spool_full = ss.full;
+            snprintf(st->spool_error, sizeof(st->spool_error), "%s",
+                     ss.error);
+        }
 
         n = strlen(st->last_error);
         if (!st->up && n < sizeof(st->last_error)) {

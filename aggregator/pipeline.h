@@ -42,6 +42,10 @@ typedef struct {
     uint64_t     spool_bytes;
     uint64_t     spool_dropped;     /* requests lost: the spool was full */
     uint64_t     spool_corrupt;     /* segments moved to corrupt/ */
+    uint64_t     spool_max_bytes;   /* spool_max */
+    int          spool_full;        /* flushes are being dropped now */
+    char         spool_error[160];  /* why the spool cannot write now,
+                                       empty when it can */
 } ps_sink_status_t;
 
 /* Creates the pipeline with the sinks the config names (none: embedded

@@ -719,6 +719,22 @@ render_window_info(ps_snapshot_t *s, int win, size_t shown, ps_buf_t *b)
 }
 
 
+/* Appends msg as the next string of the health array; 0 or -1. */
+static int
+health_reason(ps_buf_t *b, const ps_buf_t *msg, int *problems)
+{
+    if ((*problems && ps_buf_putc(b, ',') != 0)
+        || ps_json_quote(b, msg->data, msg->len) != 0)
+    {
+        return -1;
+    }
+
+    (*problems)++;
+
+    return 0;
+}
+
+
 static int
 render_health(const ps_snapshot_inputs_t *in, ps_buf_t *b, int *problems)
 {
@@ -735,21 +751,39 @@ render_health(const ps_snapshot_inputs_t *in, ps_buf_t *b, int *problems)
 
     for (i = 0; i < in->nsinks; i++) {
         st = &in->sinks[i];
-        if (st->up) {
-            continue;
+
+        if (!st->up) {
+            ps_buf_reset(&msg);
+            if (ps_buf_printf(&msg, "sink %s is down%s%s", st->name,
+                              st->last_error[0] ? ": " : "",
+                              st->last_error) != 0
+                || health_reason(b, &msg, problems) != 0)
+            {
+                goto done;
+            }
         }
 
-        ps_buf_reset(&msg);
-        if (ps_buf_printf(&msg, "sink %s is down%s%s", st->name,
-                          st->last_error[0] ? ": " : "", st->last_error)
-               != 0
-            || (*problems && ps_buf_putc(b, ',') != 0)
-            || ps_json_quote(b, msg.data, msg.len) != 0)
-        {
-            goto done;
+        /* the spool loses what it cannot keep: say so while it does */
+        if (st->spool_full && st->spool_dropped) {
+            ps_buf_reset(&msg);
+            if (ps_buf_printf(&msg, "spool of sink %s is full: %llu "
+                              "requests lost", st->name,
+                              (unsigned long long) st->spool_dropped) != 0
+                || health_reason(b, &msg, problems) != 0)
+            {
+                goto done;
+            }
         }
 
-        (*problems)++;
+        if (st->spool_error[0]) {
+            ps_buf_reset(&msg);
+            if (ps_buf_printf(&msg, "spool of sink %s cannot write: %s",
+                              st->name, st->spool_error) != 0
+                || health_reason(b, &msg, problems) != 0)
+            {
+                goto done;
+            }
+        }
     }
 
     rc = ps_buf_putc(b, ']');
@@ -798,6 +832,29 @@ render_window_summary(ps_snapshot_t *s, int win, ps_buf_t *b)
 }
 
 
+/* ,"spool":{...} of a sink with a disk spool; 0 or -1. */
+static int
+render_spool(const ps_sink_status_t *st, ps_buf_t *b)
+{
+    return ps_buf_printf(b, ",\"spool\":{\"segments\":%llu,\"bytes\":%llu,"
+                         "\"max_bytes\":%llu,\"dropped_requests\":%llu,"
+                         "\"corrupt_segments\":%llu,\"full\":%s,"
+                         "\"last_error\":",
+                         (unsigned long long) st->spool_segments,
+                         (unsigned long long) st->spool_bytes,
+                         (unsigned long long) st->spool_max_bytes,
+                         (unsigned long long) st->spool_dropped,
+                         (unsigned long long) st->spool_corrupt,
+                         st->spool_full ? "true" : "false") != 0
+           || (st->spool_error[0]
+               ? ps_json_quote(b, st->spool_error,
+                               strnlen(st->spool_error,
+                                       sizeof(st->spool_error)))
+               : ps_buf_puts(b, "null")) != 0
+           || ps_buf_putc(b, '}') != 0 ? -1 : 0;
+}
+
+
 static int
 render_sinks(const ps_snapshot_inputs_t *in, ps_buf_t *b)
 {
@@ -830,6 +887,7 @@ render_sinks(const ps_snapshot_inputs_t *in, ps_buf_t *b)
                                 strnlen(st->last_error,
                                         sizeof(st->last_error)))
                 : ps_buf_puts(b, "null")) != 0
+            || (st->spool && render_spool(st, b) != 0)
             || ps_buf_putc(b, '}') != 0)
         {
             return -1;

@@ -693,12 +693,15 @@ ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
     const ps_agg_table_t *delta, const uint64_t *start,
     const uint64_t *end, uint32_t nrings, uint64_t records)
 {
-    int    fd = -1;
-    char  *tmp = NULL, *path = NULL;
+    int          fd = -1, err;
+    char        *tmp = NULL, *path = NULL;
+    const char  *op, *name;
 
     if (encode(sp, zone_id, delta, start, end, nrings, records) != 0) {
         ps_log(PS_LOG_ERROR, "event=spool_write_failed error=\"out of "
                "memory\"");
+        snprintf(sp->st.error, sizeof(sp->st.error),
+                 "encode: out of memory");
         return -1;
     }
 
@@ -710,6 +713,7 @@ ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
                " dropped_total=%" PRIu64 " error=\"spool full: these "
                "requests are lost\"", sp->dir, sp->st.bytes, sp->max_bytes,
                records, sp->st.dropped_records);
+        sp->st.full = 1;
         return 1;
     }
 
@@ -718,25 +722,36 @@ ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
 
     /* no allocation may fail once the segment has its name: a retry
      * would then write the same flush twice */
+    op = "allocate";
     if (tmp == NULL || path == NULL || reserve_file(sp) != 0) {
         errno = ENOMEM;
         goto fail;
     }
 
+    op = "open";
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0
-        || write_all(fd, sp->buf.data, sp->buf.len) != 0
-        || fsync(fd) != 0)
-    {
+    if (fd < 0) {
         goto fail;
     }
 
+    op = "write";
+    if (write_all(fd, sp->buf.data, sp->buf.len) != 0) {
+        goto fail;
+    }
+
+    op = "fsync";
+    if (fsync(fd) != 0) {
+        goto fail;
+    }
+
+    op = "close";
     if (close(fd) != 0) {
         fd = -1;
         goto fail;
     }
     fd = -1;
 
+    op = "rename";
     if (rename(tmp, path) != 0) {
         goto fail;
     }
@@ -759,6 +774,8 @@ ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
     sp->next_seq++;
     sp->st.written++;
     sp->st.segments = sp->nfiles;
+    sp->st.full = 0;
+    sp->st.error[0] = '\0';
 
     free(tmp);
     free(path);
@@ -767,8 +784,15 @@ ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
 
 fail:
 
-    ps_log(PS_LOG_ERROR, "event=spool_write_failed file=\"%s\" error=\"%s\"",
-           tmp ? tmp : "?", strerror(errno));
+    err = errno;
+
+    ps_log(PS_LOG_ERROR, "event=spool_write_failed file=\"%s\" op=%s "
+           "error=\"%s\"", tmp ? tmp : "?", op, strerror(err));
+
+    /* kept for the summary and /health until a write succeeds */
+    name = tmp ? strrchr(tmp, '/') : NULL;
+    snprintf(sp->st.error, sizeof(sp->st.error), "%s %s: %s", op,
+             name ? name + 1 : "segment", strerror(err));
 
     if (fd >= 0) {
         close(fd);
@@ -996,6 +1020,10 @@ ps_spool_pop(ps_spool_t *sp)
     sp->nfiles--;
     sp->st.segments = sp->nfiles;
     sp->st.replayed++;
+
+    if (sp->nfiles == 0) {
+        sp->st.full = 0;           /* replay made room */
+    }
 
     return 0;
 }

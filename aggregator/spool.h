@@ -59,6 +59,12 @@ typedef struct {
     uint64_t  dropped_flushes;   /* flushes that did not fit */
     uint64_t  dropped_records;   /* their records: lost, and said so */
     uint64_t  corrupt;           /* segments moved to corrupt/ */
+    int       full;              /* the last flush did not fit; cleared
+                                    by a write or when replay empties it */
+    char      error[160];        /* the last write's I/O error ("write
+                                    00000000000000a4.tmp: No space left
+                                    on device"), empty after a
+                                    successful write */
 } ps_spool_stats_t;
 
 /* Opens dir (creating it and dir/corrupt), removes unfinished temporary
@@ -75,7 +81,8 @@ void ps_spool_close(ps_spool_t *sp);
  * zone_id, with the number of records it counts: 0 when it is durable,
  * 1 when it does not fit in max_bytes (nothing written; its records are
  * counted as dropped and logged as event=spool_full), -1 on an I/O error
- * (logged; nothing written, nothing counted). */
+ * (logged and kept in the stats' error; nothing written, nothing
+ * counted). */
 int ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
     const ps_agg_table_t *delta, const uint64_t *start,
     const uint64_t *end, uint32_t nrings, uint64_t records);
