@@ -91,6 +91,9 @@ struct ps_snapshot_s {
     ps_snap_row_t      *prow[PS_SNAP_WINDOWS];
     size_t              fit[PS_SNAP_WINDOWS];  /* rows that fit, when
                                                   the last build shrank */
+    size_t              top;               /* metrics' paths this build */
+    size_t              fit_top;           /* those that fit, when the
+                                              last build shrank them */
     uint32_t           *porder[PS_SNAP_WINDOWS][PS_SNAP_SORTS];
     uint64_t           *out;               /* 8-byte aligned */
     size_t              out_cap;
@@ -1015,7 +1018,7 @@ render_metrics(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     size_t               i, n = 0, max;
     int                  c, k, rc;
 
-    max = s->cfg->top_n;
+    max = s->top;
     top = calloc(max ? max : 1, sizeof(ps_metrics_path_t));
     if (top == NULL) {
         return -1;
@@ -1301,7 +1304,8 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
 {
     size_t    limit[PS_SNAP_WINDOWS], total, max_rows, n;
     uint64_t  t0;
-    int       w, any;
+    int       w, any, top_shrunk;
+    double    f;
 
     t0 = ps_mono_us();
     s->sequence++;
@@ -1326,6 +1330,15 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         }
     }
 
+    /* the same for the metrics' top paths, whose series (a histogram
+     * each) can outweigh the rows when paths are long */
+    s->top = s->cfg->top_n;
+    top_shrunk = 0;
+    if (s->fit_top > 0 && s->fit_top + s->fit_top / 8 + 1 < s->top) {
+        s->top = s->fit_top + s->fit_top / 8 + 1;
+        top_shrunk = 1;
+    }
+
     for ( ;; ) {
         total = assemble(s, in, now_us, limit, 0);
         if (total == 0) {
@@ -1337,23 +1350,33 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
             break;
         }
 
-        /* rows make up most of the size: scale them to fit, with a
-         * margin (halve when that would not shrink them) */
+        /* rows and the metrics' paths make up most of the size: scale
+         * them to fit, with a margin (halve when that would not shrink
+         * them) */
         any = 0;
+        f = 0.9 * (double) cap / (double) total;
+
         for (w = 0; w < PS_SNAP_WINDOWS; w++) {
             if (limit[w] > 0) {
-                n = (size_t) ((double) limit[w] * 0.9 * (double) cap
-                              / (double) total);
+                n = (size_t) ((double) limit[w] * f);
                 limit[w] = n < limit[w] ? n : limit[w] / 2;
                 s->win[w].shrunk = 1;
                 any = 1;
             }
         }
 
+        if (s->top > 0) {
+            n = (size_t) ((double) s->top * f);
+            s->top = n < s->top ? n : s->top / 2;
+            top_shrunk = 1;
+            any = 1;
+        }
+
         if (!s->shrink_logged) {
             ps_log(PS_LOG_WARN, "event=snapshot_shrunk size=%zu "
-                   "buffer=%zu rows_1m=%zu rows_1h=%zu rows_24h=%zu",
-                   total, cap, limit[0], limit[1], limit[2]);
+                   "buffer=%zu rows_1m=%zu rows_1h=%zu rows_24h=%zu "
+                   "metrics_paths=%zu", total, cap, limit[0], limit[1],
+                   limit[2], s->top);
             s->shrink_logged = 1;
         }
 
@@ -1367,6 +1390,7 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     for (w = 0; w < PS_SNAP_WINDOWS; w++) {
         s->fit[w] = s->win[w].shrunk ? limit[w] : 0;
     }
+    s->fit_top = top_shrunk ? s->top : 0;
 
     s->last_gen_seconds = (double) (ps_mono_us() - t0) / 1e6;
 

@@ -408,6 +408,44 @@ main(void)
            "snapshot_size", "limited_by snapshot_size");
     json_decref(j);
 
+    /* 100 paths of 4000 bytes: the metrics' series alone (a histogram
+     * per path) are megabytes, so the metrics' top paths shrink with the
+     * rows until the snapshot fits */
+    {
+        ps_windows_t   *w2 = ps_windows_create(1000);
+        ps_snapshot_t  *s2 = ps_snapshot_create(&cfg, w2);
+        char            lp[4000], tag[16];
+        size_t          shown = 0, keep_top = cfg.top_n;
+
+        cfg.top_n = 100;
+        memset(lp, 'x', sizeof(lp));
+        for (i = 0; i < 100; i++) {
+            snprintf(tag, sizeof(tag), "/long/%03zu/", i);
+            memcpy(lp, tag, strlen(tag));
+            add(w2, lp, sizeof(lp), 200, 1000 + i, 10, t, i % 7);
+        }
+        rc = ps_snapshot_build(s2, &in, t, 262144, &buf, &len);
+        ok(rc == 0 && len <= 262144 && ps_snap_validate(buf, len, &v) == NULL,
+           "long paths: the snapshot fits (%zu bytes)", len);
+        for (i = 0; rc == 0 && i < 100; i++) {
+            snprintf(tag, sizeof(tag), "/long/%03zu/", i);
+            shown += memmem(v.blob + v.metrics.off, v.metrics.len, tag,
+                            strlen(tag)) != NULL;
+        }
+        ok(shown > 0 && shown < 100, "  metrics label %zu of the 100 paths",
+           shown);
+        ok(rc == 0 && memmem(v.blob + v.metrics.off, v.metrics.len,
+                             "path=\"{other}\"", 14) != NULL,
+           "  the rest in path=\"{other}\"");
+        rc = ps_snapshot_build(s2, &in, t, 262144, &buf, &len);
+        ok(rc == 0 && len <= 262144, "  and the next build starts from "
+           "what fitted (%zu bytes)", len);
+
+        cfg.top_n = keep_top;
+        ps_snapshot_destroy(s2);
+        ps_windows_destroy(w2);
+    }
+
     /* publishing into a zone's double buffer */
     {
         ps_zone_t          zone;
