@@ -188,6 +188,9 @@ if grep -qE '(^|[[:space:]])-c[[:space:],]' <<<"$help"; then
             say "aggregator --migrate failed: $(tail -1 "$state/aggregator.log")"
         fi
     fi
+    # the spool rides out a PostgreSQL outage (a config file key)
+    printf 'spool_dir = %s\n' "$state/spool" > "$state/aggregator.conf"
+    args=(-c "$state/aggregator.conf" "${args[@]}")
     nohup "$aggregator" "${args[@]}" >>"$state/aggregator.log" 2>&1 &
     echo $! > "$state/aggregator.pid"
     sleep 0.5
