@@ -395,6 +395,16 @@ spool_pipeline(ps_config_t *cfg, fake_sink_t *a, ps_zone_t **zone,
 }
 
 
+/* The pipeline goes away, as at a crash: it releases nothing more. */
+static void
+spool_pipeline_close(ps_pipeline_t *p, ps_ring_reader_t *rr, ps_zone_t *zone)
+{
+    ps_pipeline_destroy(p);
+    ps_ring_reader_destroy(rr);
+    ps_zone_close(zone);
+}
+
+
 static void
 test_pipeline_spool(ps_config_t *cfg)
 {
@@ -464,9 +474,7 @@ test_pipeline_spool(ps_config_t *cfg)
 
     /* "crash": the pipeline goes away with a segment on disk */
     fake_zone_produce(h, 0, 2);
-    ps_pipeline_destroy(p);
-    ps_ring_reader_destroy(rr);
-    ps_zone_close(zone);
+    spool_pipeline_close(p, rr, zone);
 
     /* restart while the sink is still down */
     p = spool_pipeline(cfg, &a, &zone, &rr);
@@ -475,9 +483,7 @@ test_pipeline_spool(ps_config_t *cfg)
     t = ps_mono_us();
     ps_pipeline_flush(p, t, 1);
     is_int(count_files(spool_dir, ".seg"), 2, "  spooled: 2 segments");
-    ps_pipeline_destroy(p);
-    ps_ring_reader_destroy(rr);
-    ps_zone_close(zone);
+    spool_pipeline_close(p, rr, zone);
 
     /* the first segment was applied just before the crash (unlink lost):
      * the watermark says so */
@@ -496,9 +502,7 @@ test_pipeline_spool(ps_config_t *cfg)
     ok(a.pos[0] == 23 && a.pos[1] == 7, "  positions");
     is_int(count_files(spool_dir, ".seg"), 0, "  spool empty");
 
-    ps_pipeline_destroy(p);
-    ps_ring_reader_destroy(rr);
-    ps_zone_close(zone);
+    spool_pipeline_close(p, rr, zone);
     cfg->spool_dir = NULL;
 }
 
@@ -544,9 +548,7 @@ test_pipeline_spool_full(ps_config_t *cfg)
     is_u64(a.requests, 3, "back: the sink has the rest, exactly");
     ok(a.pos[0] == 12 && a.pos[1] == 4, "  positions past the lost ones");
 
-    ps_pipeline_destroy(p);
-    ps_ring_reader_destroy(rr);
-    ps_zone_close(zone);
+    spool_pipeline_close(p, rr, zone);
     cfg->spool_dir = NULL;
 }
 
@@ -559,9 +561,7 @@ crash_before_release(ps_zone_header_t *h, ps_pipeline_t **p, ps_zone_t **zone,
 {
     uint32_t  r;
 
-    ps_pipeline_destroy(*p);
-    ps_ring_reader_destroy(*rr);
-    ps_zone_close(*zone);
+    spool_pipeline_close(*p, *rr, *zone);
 
     for (r = 0; r < FAKE_NRINGS; r++) {
         ps_store_release(&ps_zone_ring_desc(h, r)->head, head[r]);
@@ -655,9 +655,7 @@ test_pipeline_intent(ps_config_t *cfg)
     a.fail = 0;
     ps_pipeline_flush(p, ps_mono_us() + 5000000, 1);
     is_u64(a.requests, 35, "replayed: 29 + 6 exactly");
-    ps_pipeline_destroy(p);
-    ps_ring_reader_destroy(rr);
-    ps_zone_close(zone);
+    spool_pipeline_close(p, rr, zone);
 
     /* 3. same, the intent on disk */
     fake_zone_produce(h, 0, 2);
@@ -687,9 +685,7 @@ test_pipeline_intent(ps_config_t *cfg)
            "35 + 4 + 1 exactly");
     ok(a.pos[0] == 29 && a.pos[1] == 11, "  positions");
 
-    ps_pipeline_destroy(p);
-    ps_ring_reader_destroy(rr);
-    ps_zone_close(zone);
+    spool_pipeline_close(p, rr, zone);
     cfg->spool_dir = NULL;
 }
 
