@@ -423,3 +423,51 @@ ps_redis_repair_requests(const ps_redis_repair_hour_t *h)
     }
     return sum;
 }
+
+
+/* chunk in cost units, bounded so that no product below overflows */
+static size_t
+ps_repair_chunk_units(size_t chunk)
+{
+    size_t  max = SIZE_MAX / 4 / PS_REDIS_REPAIR_CLIENT_COST;
+
+    if (chunk == 0) {
+        chunk = 1;
+    }
+    return (chunk < max ? chunk : max) * PS_REDIS_REPAIR_CLIENT_COST;
+}
+
+
+size_t
+ps_redis_repair_nchunks(size_t nfields, size_t nclients, size_t chunk)
+{
+    size_t  units, total;
+
+    units = ps_repair_chunk_units(chunk);
+    total = nfields * PS_REDIS_REPAIR_CLIENT_COST + nclients;
+    return total == 0 ? 1 : (total - 1) / units + 1;
+}
+
+
+void
+ps_redis_repair_span(size_t nfields, size_t nclients, size_t chunk,
+    size_t k, ps_redis_repair_span_t *span)
+{
+    size_t  units, lo, hi, f, c0, c1;
+
+    units = ps_repair_chunk_units(chunk);
+    lo = k * units;
+    hi = lo + units;
+
+    /* a field costs PS_REDIS_REPAIR_CLIENT_COST units and the fields
+     * start at unit 0, so no field straddles two chunks */
+    f = nfields * PS_REDIS_REPAIR_CLIENT_COST;
+    span->field0 = lo < f ? lo / PS_REDIS_REPAIR_CLIENT_COST : nfields;
+    span->nfields = (hi < f ? hi / PS_REDIS_REPAIR_CLIENT_COST : nfields)
+                    - span->field0;
+
+    c0 = lo > f ? lo - f : 0;
+    c1 = hi > f ? hi - f : 0;
+    span->client0 = c0 < nclients ? c0 : nclients;
+    span->nclients = (c1 < nclients ? c1 : nclients) - span->client0;
+}

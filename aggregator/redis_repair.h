@@ -81,8 +81,8 @@ void ps_redis_repair_keep_from(ps_redis_repair_t *rp, int64_t hour);
 int ps_redis_repair_add_entry(ps_redis_repair_t *rp,
     const ps_agg_entry_t *e);
 
-/* Adds requests of client text (len bytes, < PS_REC_CLIENT_MAX; len 0: a client that
- * was folded already) into hour; 0, 1 or -1 as above. */
+/* Adds requests of client text (len bytes, < PS_REC_CLIENT_MAX; len 0:
+ * a client that was folded already) into hour; 0, 1 or -1 as above. */
 int ps_redis_repair_add_client(ps_redis_repair_t *rp, int64_t hour,
     const char *text, size_t len, uint64_t requests);
 
@@ -96,5 +96,30 @@ size_t ps_redis_repair_hours(const ps_redis_repair_t *rp, int64_t *hours);
 
 /* Sum of requests of the hour's fields (0 when not kept). */
 uint64_t ps_redis_repair_requests(const ps_redis_repair_hour_t *h);
+
+/* A chunk of an hour's repair, written by one script: the fields
+ * [field0, field0 + nfields) and the clients [client0, client0 +
+ * nclients) of the hour's arrays.  The fields come first, then the
+ * clients; a chunk holds at most chunk fields, a client costing
+ * 1 / PS_REDIS_REPAIR_CLIENT_COST of a field (a client is one PFADD and
+ * one ZINCRBY, a field seven commands). */
+typedef struct {
+    size_t      field0;
+    size_t      nfields;
+    size_t      client0;
+    size_t      nclients;
+} ps_redis_repair_span_t;
+
+#define PS_REDIS_REPAIR_CLIENT_COST  4
+
+/* How many chunks of at most chunk (>= 1) fields the repair of nfields
+ * fields and nclients clients takes; at least 1 (an hour without fields
+ * still writes its totals and watermarks). */
+size_t ps_redis_repair_nchunks(size_t nfields, size_t nclients,
+    size_t chunk);
+
+/* Fills span with chunk k (< ps_redis_repair_nchunks()) of that repair. */
+void ps_redis_repair_span(size_t nfields, size_t nclients, size_t chunk,
+    size_t k, ps_redis_repair_span_t *span);
 
 #endif /* PS_REDIS_REPAIR_H */

@@ -16,7 +16,9 @@
  *   pathstats:{H}:clients:uniq  HyperLogLog of client address texts
  *   pathstats:{H}:clients:top   zset: client text, score = requests
  *   pathstats:{H}:nodes         set: node ids that wrote this hour
- *   pathstats:{H}:wm:<node>     hash: "<zone_id>.<ring>" -> ring position
+ *   pathstats:{H}:wm:<node>     hash: "<zone_id>.<ring>" -> ring position,
+ *                               and while a repair is under way
+ *                               "repair:<zone_id>" -> "<id>:<next chunk>"
  *
  * Every key expires ttl after the end of its hour (PEXPIREAT).
  *
@@ -66,18 +68,46 @@
  * and a next hour (clock skew): per field the counters Redis stores,
  * per client text its requests.  A batch of an hour this process has
  * written before (and remembers whole) carries mode '1'; the script then
- * treats "none of this node's and zone's watermark fields exists" as a
- * loss: it applies nothing and answers "lost", and the sink replaces the
- * batch by a repair batch (mode 'R'): the whole remembered contribution
- * to the hour, the batch's own delta included, with the batch's
- * positions.  The repair script writes only while those watermark fields
- * are still missing, in the same atomic step that sets them, so a
- * repair resent after an unknown outcome is a no-op, and each node and
- * zone writes back exactly its own part: several nodes add up exactly
- * again.  A kept hour this process wrote gets a batch at every flush even
- * without a delta, so the repair comes with the pipeline's heartbeat
- * while no request arrives.  Logged as redis_state_lost, then
- * redis_repaired (hour, node, zone_id, keys, requests).
+ * treats "none of this node's and zone's watermark fields exists, nor
+ * its repair marker" as a loss: it applies nothing and answers "lost",
+ * and the sink replaces the batch by a repair (mode 'R'): the whole
+ * remembered contribution to the hour, the batch's own delta included,
+ * with the batch's positions, each node and zone writing back exactly
+ * its own part, so that several nodes add up exactly again.  A kept hour
+ * this process wrote gets a batch at every flush even without a delta,
+ * so the repair comes with the pipeline's heartbeat while no request
+ * arrives.  Logged as redis_state_lost, redis_repair_started, then
+ * redis_repaired (hour, node, zone_id, keys, requests, chunks).
+ *
+ * A repair is a sequence of scripts (chunks) of at most
+ * PS_REDIS_REPAIR_CHUNK fields each (a client counts for a quarter of a
+ * field), sent one after the other in place of the batch: Redis serves
+ * its other clients between two chunks.  Each repair has an id; while it
+ * is under way the watermark hash holds the marker "repair:<zone_id>" =
+ * "<id>:<next chunk>".  Chunk 0 writes only while the watermark fields
+ * and the marker are missing (the loss is still there) and stores the
+ * repair's positions with its counts; chunk k > 0 writes only when the
+ * marker says k; each chunk moves the marker on in the same atomic step,
+ * the last one deletes it.  So a chunk resent after an unknown outcome is
+ * a no-op whose answer (the marker) tells the sink where to go on; Redis
+ * losing its data again during the repair (marker and watermarks gone)
+ * makes the next chunk answer "lost" and the repair starts again from
+ * chunk 0; Redis back from a snapshot taken during the repair (the
+ * marker at an earlier chunk) makes it go on from there.  The chunks of
+ * one repair are fixed when it starts and go before any later batch, so
+ * a batch of this sink never meets its own marker; one that meets
+ * another's (a repair abandoned, below) writes as usual and deletes it.
+ * A process that dies during a repair is followed by one that starts
+ * after the repair's positions (load_watermarks()): the chunks not yet
+ * written are lost to Redis, never doubled.
+ *
+ * Measured (bench/redis-repair.sh, Redis 7.0, 2 cores, 1000 fields per
+ * chunk): an hour of 10 000 fields was one script of 90-165 ms, now
+ * 12-16 scripts of at most 18-32 ms; an hour of 100 000 fields and
+ * 16 384 clients was one script of 1.05-1.13 s, during which every
+ * other client of that Redis waited, now 106 scripts of at most
+ * 19-27 ms (other clients wait at most as long), 1.0-1.3 s of Redis
+ * time in all and 1.2-1.5 s for the flush that repairs.
  *
  * An outage without data loss (the watermarks are still there) is no
  * loss: batches are resent unchanged, applied or skipped as above.
@@ -95,15 +125,23 @@
  *    an underestimate; clients trimmed from clients:top come back with
  *    their whole hour's requests;
  *  - a batch dropped after repeated error replies is remembered and
- *    written by a later repair after all;
+ *    written by a later repair after all; a repair dropped so in its
+ *    middle, or that meets another repair's marker where its watermarks
+ *    are missing, leaves the hour short of its chunks not yet written
+ *    (never doubled) until the next loss;
  *  - a loss is recognised by the watermark hash: an eviction policy that
  *    evicts that hash alone while the counters stay (configure Redis with
  *    noeviction) would make the repair count the node's hour twice; a
  *    partial loss that keeps older watermarks (a restore from an older
  *    snapshot, a failover to a lagging replica) is not repaired;
- *  - a repair is one script: for an hour near max_keys_per_hour (100 000
- *    fields by default) it keeps Redis busy for seconds, and may outlast
- *    the command timeout (the resend is then a no-op).
+ *  - the flush that repairs sends all the chunks: for an hour near
+ *    max_keys_per_hour (100 000 fields by default) the pipeline waits
+ *    about 1.5 s for it, though Redis is busy for at most one chunk at a
+ *    time;
+ *  - a normal batch is still one script: a flush whose delta holds a
+ *    great many keys of one hour (the first flush after a long Redis
+ *    outage, a flood of new paths) keeps Redis busy for ~1 s per 100 000
+ *    fields.
  */
 
 #include <stdarg.h>
@@ -112,9 +150,11 @@
 #include <string.h>
 #include <time.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "hour.h"
 #include "log.h"
 #include "redis_repair.h"
@@ -131,9 +171,18 @@
 #define PS_REDIS_BATCH_MAX_ERRORS    10   /* error replies before a drop */
 #define PS_REDIS_NKEYS               12
 #define PS_REDIS_OTHER_CLIENT        "{other}"
+#define PS_REDIS_REPAIR_CHUNK        1000   /* fields per repair script */
 
 /* The hour script: KEYS as in ps_redis_key_suffix[], ARGV as built by
- * ps_redis_build_batch(). */
+ * ps_redis_batch_head() and ps_redis_build_batch().  Answers {applied,
+ * code, next}, code one of PS_REDIS_SCRIPT_*. */
+#define PS_REDIS_SCRIPT_SKIPPED   0   /* applied before, or no loss */
+#define PS_REDIS_SCRIPT_APPLIED   1
+#define PS_REDIS_SCRIPT_LOST      2   /* nothing applied: (re)start repair */
+#define PS_REDIS_SCRIPT_NEXT      3   /* the repair goes on at chunk next */
+#define PS_REDIS_SCRIPT_REPAIRED  4   /* the last chunk was applied */
+#define PS_REDIS_SCRIPT_FOREIGN   5   /* another repair's marker */
+
 static const char ps_redis_script[] =
     "local function ge(a, b)\n"
     "  if #a ~= #b then return #a > #b end\n"
@@ -141,32 +190,48 @@ static const char ps_redis_script[] =
     "end\n"
     "local zone, n = ARGV[2], tonumber(ARGV[3])\n"
     "local wm, mode = KEYS[12], ARGV[n + 5]\n"
+    "local rid, k = ARGV[n + 6], tonumber(ARGV[n + 7])\n"
+    "local last = tonumber(ARGV[n + 8]) - 1\n"
+    "local mk = 'repair:' .. zone\n"
     "local fields = {}\n"
     "for i = 1, n do fields[i] = zone .. '.' .. (i - 1) end\n"
     "local stored = redis.call('HMGET', wm, unpack(fields))\n"
     "local lost = true\n"
     "for i = 1, n do if stored[i] then lost = false break end end\n"
+    "local marker = redis.call('HGET', wm, mk)\n"
     "if mode == 'R' then\n"
-    "  if not lost then return {0, 0} end\n"
-    "elseif mode == '1' and lost then\n"
-    "  return {0, 1}\n"
+    "  local j\n"
+    "  if marker and string.sub(marker, 1, #rid + 1) == rid .. ':' then\n"
+    "    j = tonumber(string.sub(marker, #rid + 2))\n"
+    "  end\n"
+    "  if j then\n"
+    "    if j ~= k then return {0, 3, j} end\n"
+    "  elseif not lost then\n"
+    "    return {0, 0, 0}\n"
+    "  elseif marker then\n"
+    "    return {0, 5, 0}\n"
+    "  elseif k > 0 then\n"
+    "    return {0, 2, 0}\n"
+    "  end\n"
+    "elseif mode == '1' and lost and not marker then\n"
+    "  return {0, 2, 0}\n"
     "else\n"
     "  local newer = false\n"
     "  for i = 1, n do\n"
     "    local s = stored[i]\n"
     "    if not s or not ge(s, ARGV[3 + i]) then newer = true break end\n"
     "  end\n"
-    "  if not newer then return {0, 0} end\n"
+    "  if not newer then return {0, 0, 0} end\n"
     "end\n"
-    "local m = tonumber(ARGV[n + 6])\n"
-    "local a = n + 7\n"
+    "local m = tonumber(ARGV[n + 9])\n"
+    "local a = n + 10\n"
     "for e = 1, m do\n"
     "  local f = ARGV[a]\n"
     "  redis.call('HINCRBY', KEYS[2], f, ARGV[a + 1])\n"
     "  redis.call('ZINCRBY', KEYS[8], ARGV[a + 1], f)\n"
-    "  for k = 2, 5 do\n"
-    "    if ARGV[a + k] ~= '0' then\n"
-    "      redis.call('HINCRBY', KEYS[k + 1], f, ARGV[a + k])\n"
+    "  for j = 2, 5 do\n"
+    "    if ARGV[a + j] ~= '0' then\n"
+    "      redis.call('HINCRBY', KEYS[j + 1], f, ARGV[a + j])\n"
     "    end\n"
     "  end\n"
     "  local mx = redis.call('HGET', KEYS[7], f)\n"
@@ -202,10 +267,16 @@ static const char ps_redis_script[] =
     "  redis.call('ZREMRANGEBYRANK', KEYS[10], 0, -keep - 1)\n"
     "end\n"
     "for i = 1, n do redis.call('HSET', wm, fields[i], ARGV[3 + i]) end\n"
+    "if mode == 'R' and k < last then\n"
+    "  redis.call('HSET', wm, mk, rid .. ':' .. (k + 1))\n"
+    "elseif marker then\n"
+    "  redis.call('HDEL', wm, mk)\n"
+    "end\n"
     "redis.call('SADD', KEYS[11], ARGV[1])\n"
-    "for k = 1, #KEYS do redis.call('PEXPIREAT', KEYS[k], ARGV[n + 4]) end\n"
-    "if mode == 'R' then return {1, 1} end\n"
-    "return {1, 0}\n";
+    "for j = 1, #KEYS do redis.call('PEXPIREAT', KEYS[j], ARGV[n + 4]) end\n"
+    "if mode ~= 'R' then return {1, 1, 0} end\n"
+    "if k < last then return {1, 3, k + 1} end\n"
+    "return {1, 4, 0}\n";
 
 static const char *ps_redis_key_suffix[PS_REDIS_NKEYS] = {
     "totals", "req", "err", "bytes_in", "bytes_out", "lat_sum_us",
@@ -227,7 +298,11 @@ typedef struct {
     uint64_t  *pos;
     uint32_t   nrings;
     uint64_t   expire_ms;
+    size_t    *chunk_arg;                   /* a repair: nchunks + 1 */
+    size_t     nchunks;                     /* 0: one script of all args */
+    size_t     chunk;                       /* the repair's next chunk */
     size_t     repair_keys;                 /* a repair batch: logged */
+    size_t     repair_clients;
     uint64_t   repair_requests;
 } ps_redis_batch_t;
 
@@ -263,6 +338,10 @@ typedef struct {
     unsigned           nflushed;
 
     ps_redis_repair_t *repair;              /* what it handed per hour */
+    size_t             repair_chunk;        /* fields per repair script */
+    unsigned           repairs;             /* built so far: repair ids */
+    unsigned           test_pause_ms;       /* between repair chunks */
+    int                test_lose_reply;     /* of the chunk being sent */
 } ps_redis_t;
 
 static int ps_redis_connect_ctx(const char *host, unsigned port,
@@ -335,6 +414,24 @@ ps_redis_key_prefix(char *buf, size_t size, int64_t hour)
 }
 
 
+/* A test hook's value: the environment variable name as a positive
+ * number, or def. */
+static size_t
+ps_redis_test_env(const char *name, size_t def)
+{
+    const char  *v;
+    char        *end;
+    size_t       n;
+
+    v = getenv(name);
+    if (v == NULL || *v == '\0') {
+        return def;
+    }
+    n = strtoul(v, &end, 10);
+    return *end == '\0' && n > 0 ? n : def;
+}
+
+
 ps_sink_t *
 ps_sink_redis_create(const ps_config_t *cfg)
 {
@@ -365,6 +462,10 @@ ps_sink_redis_create(const ps_config_t *cfg)
 
     r->port = cfg->redis_port;
     r->db = cfg->redis_db;
+    r->repair_chunk = ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_CHUNK",
+                                        PS_REDIS_REPAIR_CHUNK);
+    r->test_pause_ms = (unsigned)
+        ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_PAUSE_MS", 0);
     r->ttl_ms = cfg->redis_ttl_ms;
     r->top_clients = cfg->top_n * 10 > PS_REDIS_TOP_CLIENTS_MIN
                      ? cfg->top_n * 10 : PS_REDIS_TOP_CLIENTS_MIN;
@@ -738,6 +839,7 @@ ps_redis_batch_free(ps_redis_batch_t *bt)
     free(bt->off);
     free(bt->len);
     free(bt->pos);
+    free(bt->chunk_arg);
     memset(bt, 0, sizeof(*bt));
 }
 
@@ -808,19 +910,11 @@ ps_redis_patch_count(ps_redis_batch_t *bt, size_t idx, size_t n)
 }
 
 
-/* Starts a batch of hour: keys, node, zone, positions, expiry and mode
- * ('0' first write, '1' this sink wrote the hour before and can repair
- * it, 'R' repair); 0 or -1. */
+/* Starts an empty batch of hour with the positions it stores; 0 or -1. */
 static int
-ps_redis_batch_head(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
-    uint64_t zone_id, const uint64_t *pos, uint32_t nrings,
-    uint64_t expire_ms, char mode)
+ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour, uint64_t zone_id,
+    const uint64_t *pos, uint32_t nrings, uint64_t expire_ms)
 {
-    char      prefix[64], key[160];
-    uint32_t  ring;
-    unsigned  k;
-    int       kn;
-
     memset(bt, 0, sizeof(*bt));
     bt->hour = hour;
     bt->zone_id = zone_id;
@@ -831,8 +925,24 @@ ps_redis_batch_head(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
         return -1;
     }
     memcpy(bt->pos, pos, nrings * sizeof(*bt->pos));
+    return 0;
+}
 
-    ps_redis_key_prefix(prefix, sizeof(prefix), hour);
+
+/* Appends the head of one script of the batch: keys, node, zone,
+ * positions, expiry, mode ('0' first write, '1' this sink wrote the
+ * hour before and can repair it, 'R' repair), and for a repair its id,
+ * this chunk's number and the number of chunks; 0 or -1. */
+static int
+ps_redis_batch_head(ps_redis_t *r, ps_redis_batch_t *bt, char mode,
+    const char *rid, size_t chunk, size_t nchunks)
+{
+    char      prefix[64], key[160];
+    uint32_t  ring;
+    unsigned  k;
+    int       kn;
+
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
     for (k = 0; k < PS_REDIS_NKEYS; k++) {
         kn = snprintf(key, sizeof(key), "%s%s%s", prefix,
                       ps_redis_key_suffix[k],
@@ -843,21 +953,28 @@ ps_redis_batch_head(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
     }
 
     if (ps_redis_arg(bt, r->node_id, strlen(r->node_id)) != 0
-        || ps_redis_arg_u64(bt, zone_id) != 0
-        || ps_redis_arg_u64(bt, nrings) != 0)
+        || ps_redis_arg_u64(bt, bt->zone_id) != 0
+        || ps_redis_arg_u64(bt, bt->nrings) != 0)
     {
         return -1;
     }
-    for (ring = 0; ring < nrings; ring++) {
-        if (ps_redis_arg_u64(bt, pos[ring]) != 0) {
+    for (ring = 0; ring < bt->nrings; ring++) {
+        if (ps_redis_arg_u64(bt, bt->pos[ring]) != 0) {
             return -1;
         }
     }
-    if (ps_redis_arg_u64(bt, expire_ms) != 0) {
+    if (ps_redis_arg_u64(bt, bt->expire_ms) != 0) {
         return -1;
     }
     bt->mode_arg = bt->argc;
-    return ps_redis_arg(bt, &mode, 1);
+    if (ps_redis_arg(bt, &mode, 1) != 0
+        || ps_redis_arg(bt, rid, strlen(rid)) != 0
+        || ps_redis_arg_u64(bt, chunk) != 0
+        || ps_redis_arg_u64(bt, nchunks) != 0)
+    {
+        return -1;
+    }
+    return 0;
 }
 
 
@@ -953,8 +1070,8 @@ ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
     mode = ps_redis_was_flushed(r, hour)
            && ps_redis_repair_hour(r->repair, hour) != NULL ? '1' : '0';
 
-    if (ps_redis_batch_head(r, bt, hour, zone_id, pos, nrings, expire_ms,
-                            mode) != 0
+    if (ps_redis_batch_init(bt, hour, zone_id, pos, nrings, expire_ms) != 0
+        || ps_redis_batch_head(r, bt, mode, "", 0, 1) != 0
         || ps_redis_count_placeholder(bt, &cnt) != 0)
     {
         return -1;
@@ -1019,65 +1136,115 @@ ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
 }
 
 
+/* Appends chunk k of nchunks of the repair of hour h to rb: its span
+ * of fields (and their totals), its span of clients, and with the last
+ * chunk the folded clients; 0 or -1. */
+static int
+ps_redis_repair_chunk(ps_redis_t *r, ps_redis_batch_t *rb,
+    const ps_redis_repair_hour_t *h, const char *rid, size_t k,
+    size_t nchunks)
+{
+    ps_redis_repair_span_t  sp;
+    size_t                  i, cnt;
+    uint64_t                tot[11];
+    const char             *part[1];
+    size_t                  plen[1];
+
+    ps_redis_repair_span(h->nentries, h->nclients, r->repair_chunk, k, &sp);
+
+    rb->chunk_arg[k] = rb->argc;
+    if (ps_redis_batch_head(r, rb, 'R', rid, k, nchunks) != 0
+        || ps_redis_count_placeholder(rb, &cnt) != 0)
+    {
+        return -1;
+    }
+
+    memset(tot, 0, sizeof(tot));
+    for (i = sp.field0; i < sp.field0 + sp.nfields; i++) {
+        part[0] = h->entries[i].field;
+        plen[0] = h->entries[i].field_len;
+        if (ps_redis_batch_field(rb, part, plen, 1, &h->entries[i], tot)
+            != 0)
+        {
+            return -1;
+        }
+    }
+    ps_redis_patch_count(rb, cnt, sp.nfields);
+    rb->repair_requests += tot[0];
+
+    if (ps_redis_batch_totals(rb, tot) != 0
+        || ps_redis_count_placeholder(rb, &cnt) != 0)
+    {
+        return -1;
+    }
+    for (i = sp.client0; i < sp.client0 + sp.nclients; i++) {
+        if (ps_redis_arg(rb, h->clients[i].text, h->clients[i].len) != 0
+            || ps_redis_arg_u64(rb, h->clients[i].requests) != 0)
+        {
+            return -1;
+        }
+    }
+    ps_redis_patch_count(rb, cnt, sp.nclients);
+
+    return ps_redis_batch_tail(r, rb, k + 1 == nchunks ? h->clients_folded
+                                                       : 0);
+}
+
+
 /* Replaces bt by the repair of its hour: this sink's whole contribution
  * to the hour (the batch's own delta included, see ps_redis_remember()),
- * with the batch's positions; 0, or -1 (bt is then unchanged). */
+ * with the batch's positions, as a sequence of chunks that share one
+ * repair id; 0, or -1 (bt is then unchanged). */
 static int
 ps_redis_build_repair(ps_redis_t *r, ps_redis_batch_t *bt)
 {
     const ps_redis_repair_hour_t  *h;
     ps_redis_batch_t               rb;
-    size_t                         i, cnt;
-    uint64_t                       tot[11];
-    const char                    *part[1];
-    size_t                         plen[1];
+    size_t                         k, nchunks;
+    char                           rid[48], prefix[64];
 
     h = ps_redis_repair_hour(r->repair, bt->hour);
     if (h == NULL) {
         return -1;
     }
 
-    if (ps_redis_batch_head(r, &rb, bt->hour, bt->zone_id, bt->pos,
-                            bt->nrings, bt->expire_ms, 'R') != 0
-        || ps_redis_count_placeholder(&rb, &cnt) != 0)
+    /* unique per repair of this node, also across its restarts */
+    snprintf(rid, sizeof(rid), "%llx.%lx.%x",
+             (unsigned long long) ps_redis_now_ms(), (long) getpid(),
+             ++r->repairs);
+
+    nchunks = ps_redis_repair_nchunks(h->nentries, h->nclients,
+                                      r->repair_chunk);
+
+    if (ps_redis_batch_init(&rb, bt->hour, bt->zone_id, bt->pos, bt->nrings,
+                            bt->expire_ms) != 0)
     {
         goto fail;
     }
+    rb.chunk_arg = malloc((nchunks + 1) * sizeof(*rb.chunk_arg));
+    if (rb.chunk_arg == NULL) {
+        goto fail;
+    }
+    rb.nchunks = nchunks;
 
-    memset(tot, 0, sizeof(tot));
-    for (i = 0; i < h->nentries; i++) {
-        part[0] = h->entries[i].field;
-        plen[0] = h->entries[i].field_len;
-        if (ps_redis_batch_field(&rb, part, plen, 1, &h->entries[i], tot)
-            != 0)
-        {
+    for (k = 0; k < nchunks; k++) {
+        if (ps_redis_repair_chunk(r, &rb, h, rid, k, nchunks) != 0) {
             goto fail;
         }
     }
-    ps_redis_patch_count(&rb, cnt, h->nentries);
-
-    if (ps_redis_batch_totals(&rb, tot) != 0
-        || ps_redis_count_placeholder(&rb, &cnt) != 0)
-    {
-        goto fail;
-    }
-    for (i = 0; i < h->nclients; i++) {
-        if (ps_redis_arg(&rb, h->clients[i].text, h->clients[i].len) != 0
-            || ps_redis_arg_u64(&rb, h->clients[i].requests) != 0)
-        {
-            goto fail;
-        }
-    }
-    ps_redis_patch_count(&rb, cnt, h->nclients);
-
-    if (ps_redis_batch_tail(r, &rb, h->clients_folded) != 0) {
-        goto fail;
-    }
+    rb.chunk_arg[nchunks] = rb.argc;
 
     rb.repair_keys = h->nentries;
-    rb.repair_requests = tot[0];
+    rb.repair_clients = h->nclients;
     ps_redis_batch_free(bt);
     *bt = rb;
+
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
+    ps_log(PS_LOG_INFO, "event=redis_repair_started hour=%.10s node=%s "
+           "zone_id=%llu keys=%zu clients=%zu chunks=%zu", prefix + 11,
+           r->node_id,
+           (unsigned long long) bt->zone_id, bt->repair_keys,
+           bt->repair_clients, nchunks);
     return 0;
 
 fail:
@@ -1088,22 +1255,28 @@ fail:
 }
 
 
-/* Sends one batch (EVALSHA, EVAL after NOSCRIPT); 0 when Redis confirmed
- * it (applied now or before), 1 when Redis lost the hour that this sink
- * wrote before (nothing applied: send its repair), -1 otherwise (the
- * batch stays). */
+/* What ps_redis_send_batch() found. */
+#define PS_REDIS_SENT_DONE  0     /* confirmed: applied now or before */
+#define PS_REDIS_SENT_LOST  1     /* Redis lost the hour: send its repair */
+#define PS_REDIS_SENT_MORE  2     /* a repair goes on at bt->chunk */
+
+/* Sends one script of a batch (EVALSHA, EVAL after NOSCRIPT): the whole
+ * batch, or the next chunk of a repair; PS_REDIS_SENT_*, or -1 when the
+ * outcome is unknown or Redis refused it (the batch stays). */
 static int
 ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
 {
     const char   **argv = NULL;
     size_t        *argvlen = NULL;
-    size_t         argc, i;
+    size_t         argc, first, i;
     redisReply    *reply = NULL;
     char           nkeys[8], prefix[64];
     int            rc = -1, attempt;
-    long long      applied, lost;
+    long long      applied, code, next;
 
-    argc = 3 + bt->argc;
+    first = bt->nchunks ? bt->chunk_arg[bt->chunk] : 0;
+    argc = 3 + (bt->nchunks ? bt->chunk_arg[bt->chunk + 1] : bt->argc)
+           - first;
     argv = malloc(argc * sizeof(*argv));
     argvlen = malloc(argc * sizeof(*argvlen));
     if (argv == NULL || argvlen == NULL) {
@@ -1114,9 +1287,9 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
     snprintf(nkeys, sizeof(nkeys), "%d", PS_REDIS_NKEYS);
     argv[2] = nkeys;
     argvlen[2] = strlen(nkeys);
-    for (i = 0; i < bt->argc; i++) {
-        argv[3 + i] = bt->bytes.data + bt->off[i];
-        argvlen[3 + i] = bt->len[i];
+    for (i = 3; i < argc; i++) {
+        argv[i] = bt->bytes.data + bt->off[first + i - 3];
+        argvlen[i] = bt->len[first + i - 3];
     }
 
     for (attempt = 0; attempt < 2; attempt++) {
@@ -1158,6 +1331,15 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
         goto done;
     }
 
+    if (r->test_lose_reply) {
+        /* test hook: the script ran, but the sink never learns it */
+        ps_log(PS_LOG_WARN, "event=redis_test_reply_lost chunk=%zu",
+               bt->chunk);
+        ps_redis_set_error(r, "test: reply lost");
+        ps_redis_disconnect(r);
+        goto done;
+    }
+
     if (reply->type == REDIS_REPLY_ERROR) {
         bt->errors++;
         ps_log(PS_LOG_WARN, "event=redis_script_error errors=%u "
@@ -1166,43 +1348,103 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
         goto done;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
         || reply->element[0]->type != REDIS_REPLY_INTEGER
-        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_INTEGER)
     {
         bt->errors++;
         ps_log(PS_LOG_WARN, "event=redis_script_error errors=%u "
                "error=\"unexpected reply type %d\"", bt->errors,
                reply->type);
+        ps_redis_set_error(r, "script: unexpected reply");
         goto done;
     }
 
     applied = reply->element[0]->integer;
-    lost = reply->element[1]->integer;
+    code = reply->element[1]->integer;
+    next = reply->element[2]->integer;
     ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
 
-    if (lost && !applied) {
-        /* nothing applied: the caller sends the repair of the hour */
-        ps_log(PS_LOG_WARN, "event=redis_state_lost hour=%.10s "
-               "node=%s zone_id=%llu", prefix + 11, r->node_id,
-               (unsigned long long) bt->zone_id);
-        rc = 1;
-        goto done;
-    }
+    switch (code) {
 
-    if (lost) {
-        ps_log(PS_LOG_WARN, "event=redis_repaired hour=%.10s node=%s "
-               "zone_id=%llu keys=%zu requests=%llu", prefix + 11,
-               r->node_id, (unsigned long long) bt->zone_id,
-               bt->repair_keys, (unsigned long long) bt->repair_requests);
-
-    } else if (!applied) {
+    case PS_REDIS_SCRIPT_SKIPPED:
         ps_log(PS_LOG_DEBUG, "event=redis_batch_already_applied "
-               "hour=%lld", (long long) bt->hour);
+               "hour=%.10s chunk=%zu", prefix + 11, bt->chunk);
+        rc = PS_REDIS_SENT_DONE;
+        break;
+
+    case PS_REDIS_SCRIPT_APPLIED:
+        rc = PS_REDIS_SENT_DONE;
+        break;
+
+    case PS_REDIS_SCRIPT_LOST:
+        /* nothing applied: the caller sends the repair of the hour, or
+         * a repair under way starts again (Redis lost its first chunks
+         * too) */
+        ps_log(PS_LOG_WARN, "event=redis_state_lost hour=%.10s "
+               "node=%s zone_id=%llu%s", prefix + 11, r->node_id,
+               (unsigned long long) bt->zone_id,
+               bt->nchunks ? " during_repair=1" : "");
+        if (bt->nchunks == 0) {
+            rc = PS_REDIS_SENT_LOST;
+            goto done;
+        }
+        bt->chunk = 0;
+        rc = PS_REDIS_SENT_MORE;
+        goto done;
+
+    case PS_REDIS_SCRIPT_NEXT:
+        if (bt->nchunks == 0 || next <= 0 || (size_t) next >= bt->nchunks) {
+            goto unexpected;
+        }
+        if (!applied) {
+            /* a chunk resent after an unknown outcome, or Redis came
+             * back from a snapshot taken during the repair */
+            ps_log(PS_LOG_INFO, "event=redis_repair_resumed hour=%.10s "
+                   "node=%s zone_id=%llu chunk=%lld", prefix + 11,
+                   r->node_id, (unsigned long long) bt->zone_id, next);
+        }
+        bt->chunk = (size_t) next;
+        rc = PS_REDIS_SENT_MORE;
+        goto done;
+
+    case PS_REDIS_SCRIPT_REPAIRED:
+        if (bt->nchunks == 0) {
+            goto unexpected;
+        }
+        ps_log(PS_LOG_WARN, "event=redis_repaired hour=%.10s node=%s "
+               "zone_id=%llu keys=%zu requests=%llu chunks=%zu",
+               prefix + 11, r->node_id, (unsigned long long) bt->zone_id,
+               bt->repair_keys, (unsigned long long) bt->repair_requests,
+               bt->nchunks);
+        rc = PS_REDIS_SENT_DONE;
+        break;
+
+    case PS_REDIS_SCRIPT_FOREIGN:
+        /* another repair of this node and zone is half done (an earlier
+         * process's): adding ours would count its part twice; the next
+         * batch writes over its marker and the hour stays short */
+        ps_log(PS_LOG_WARN, "event=redis_repair_abandoned hour=%.10s "
+               "node=%s zone_id=%llu reason=other_repair_marker",
+               prefix + 11, r->node_id, (unsigned long long) bt->zone_id);
+        rc = PS_REDIS_SENT_DONE;
+        break;
+
+    default:
+        goto unexpected;
     }
 
     ps_redis_mark_flushed(r, bt->hour);
-    rc = 0;
+    goto done;
+
+unexpected:
+
+    bt->errors++;
+    ps_log(PS_LOG_WARN, "event=redis_script_error errors=%u "
+           "error=\"unexpected reply %lld %lld %lld\"", bt->errors,
+           applied, code, next);
+    ps_redis_set_error(r, "script: unexpected reply");
 
 done:
 
@@ -1220,19 +1462,33 @@ static int
 ps_redis_drain(ps_redis_t *r)
 {
     ps_redis_batch_t  *bt;
+    size_t             lose, chunks = 0;
     int                rc;
+
+    /* test hook: the reply to the n-th repair chunk sent by this drain
+     * is lost (read here, so that a test can change it between flushes) */
+    lose = ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_LOSE_REPLY", 0);
 
     while (r->next < r->nbatches) {
         bt = &r->batches[r->next];
+        r->test_lose_reply = bt->nchunks && lose && ++chunks == lose;
         rc = ps_redis_send_batch(r, bt);
-        if (rc == 1) {
+        r->test_lose_reply = 0;
+        if (rc == PS_REDIS_SENT_LOST) {
             if (ps_redis_build_repair(r, bt) != 0) {
                 /* cannot repair: the delta alone, as a first write */
                 bt->bytes.data[bt->off[bt->mode_arg]] = '0';
             }
             continue;
         }
-        if (rc != 0) {
+        if (rc == PS_REDIS_SENT_MORE) {
+            /* other clients of Redis run between two chunks */
+            if (r->test_pause_ms) {
+                ps_sleep_ms(r->test_pause_ms);
+            }
+            continue;
+        }
+        if (rc != PS_REDIS_SENT_DONE) {
             if (bt->errors < PS_REDIS_BATCH_MAX_ERRORS) {
                 return -1;
             }

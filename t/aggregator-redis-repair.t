@@ -6,7 +6,9 @@
 # Redis outage without data loss is not repaired (nothing doubles).
 # Every sum is over all hours present, so crossing a UTC hour boundary
 # during the test changes nothing (the previous hour is repaired too for
-# its first 10 minutes).
+# its first 10 minutes).  Then a repair in many small chunks, with a
+# second FLUSHALL in its middle, and the sink's repair protocol script by
+# script (the C test t/unit/test_sink_redis.c against this Redis).
 
 use strict;
 use warnings;
@@ -127,8 +129,9 @@ $n += $res->{responses};
 converged($n, 'after FLUSHALL under load');
 ok(log_count($agg1, qr/event=redis_state_lost hour=\d{10} node=n1 /),
    'the loss is logged');
-ok(log_count($agg1, qr/event=redis_repaired hour=\d{10} node=n1 zone_id=\d+ keys=4 requests=\d+$/),
-   'the repair is logged with keys and requests');
+ok(log_count($agg1, qr/event=redis_repaired\ hour=\d{10}\ node=n1
+                       \ zone_id=\d+\ keys=4\ requests=\d+\ chunks=1$/x),
+   'the repair is logged with keys, requests and chunks');
 
 # --- FLUSHALL with no traffic: repaired by the next heartbeat ---------------
 redis_cmd('FLUSHALL');
@@ -189,5 +192,152 @@ is_deeply([sort keys %members], ['n1', 'n2'], 'nodes: n1 and n2');
 
 is(stop_aggregator($agg2), 0, 'second aggregator exits 0');
 is(stop_aggregator($agg1), 0, 'first aggregator exits 0');
+
+# --- a repair in many chunks ------------------------------------------------
+# 7 fields per script (PATHSTATS_TEST_REDIS_REPAIR_CHUNK) and 150 ms
+# between two scripts (PATHSTATS_TEST_REDIS_REPAIR_PAUSE_MS): 60 paths
+# and a client take 9 chunks.  Node n3 alone writes the host chunk.test;
+# Redis must hold per hour and path exactly what PostgreSQL holds, after
+# a FLUSHALL and after a second FLUSHALL in the middle of the repair.
+
+# per "YYYYMMDDHH\tfield": requests, errors, bytes_in, bytes_out,
+# latency_sum_us, latency_max_us, top score
+sub chunk_redis {
+    my %v;
+    my @kinds = qw(req err bytes_in bytes_out lat_sum_us lat_max_us top);
+    for my $i (0 .. $#kinds) {
+        for my $k (hour_keys($kinds[$i])) {
+            my ($h) = $k =~ /\{(\d{10})\}/;
+            my %x = $kinds[$i] eq 'top'
+                  ? @{ redis_cmd('ZRANGE', $k, 0, -1, 'WITHSCORES') }
+                  : @{ redis_cmd('HGETALL', $k) };
+            for my $f (grep { /^chunk\.test\t/ } keys %x) {
+                $v{"$h\t$f"} //= [(0) x @kinds];
+                $v{"$h\t$f"}[$i] = $x{$f};
+            }
+        }
+    }
+    return \%v;
+}
+
+sub chunk_pg {
+    my %v;
+    for my $r (psql_query(
+            "SELECT to_char(hour AT TIME ZONE 'UTC', 'YYYYMMDDHH24'), "
+            . "host, method, path, requests, errors, bytes_in, bytes_out, "
+            . "latency_sum_us, latency_max_us, requests "
+            . "FROM pathstats_hourly WHERE host = 'chunk.test'")) {
+        my ($h, $host, $m, $path, @c) = @$r;
+        $v{"$h\t$host\t$m\t$path"} = [@c];
+    }
+    return \%v;
+}
+
+sub chunk_total {
+    my $sum = 0;
+    $sum += $_->[0] for values %{ chunk_redis() };
+    return $sum;
+}
+
+sub repair_markers {
+    return grep { /^repair:/ } map { @{ redis_cmd('HKEYS', $_) } }
+           hour_keys('wm:n3');
+}
+
+# Waits until Redis holds per hour and field exactly what PostgreSQL
+# holds for chunk.test ($n requests, no repair under way), then checks.
+sub chunk_exact {
+    my ($n, $what) = @_;
+    wait_until(sub {
+        my $v = eval { psql_query("SELECT coalesce(sum(requests), 0) "
+                                  . "FROM pathstats_hourly "
+                                  . "WHERE host = 'chunk.test'") } // -1;
+        $v == $n && chunk_total() == $n && redis_total() == $n
+            && !repair_markers();
+    }, 30);
+    sleep 0.5;
+    my ($r, $p) = (chunk_redis(), chunk_pg());
+    is(scalar(keys %$r), 60, "$what: Redis holds the 60 paths");
+    is_deeply($r, $p, "$what: per hour and path, every counter as in "
+                      . "PostgreSQL");
+    is(redis_total(), $n, "$what: totals exact ($n requests)");
+    is(zset_sum('clients:top')->{'127.0.0.1'}, $n,
+       "$what: top clients exact");
+    is(scalar(repair_markers()), 0, "$what: no repair marker left");
+}
+
+redis_cmd('FLUSHALL');
+stop_nginx();
+start_nginx(<<'EOF', workers => 2);
+http {
+    pathstats_zone %%DIR%%/zone3 size=4m;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        server_name chunk.test;
+        pathstats on;
+        pathstats_normalize off;
+
+        location /p/ { return 200 "p\n"; }
+        location /e/ { return 503; }
+    }
+}
+EOF
+my $agg3 = start_aggregator(
+    { env => { PATHSTATS_TEST_REDIS_REPAIR_CHUNK => 7,
+               PATHSTATS_TEST_REDIS_REPAIR_PAUSE_MS => 150 } },
+    '-c', aggregator_conf('agg3', test_dir() . '/zone3', $url, 'n3', $pg));
+my @cpaths = ((map { "/p/$_" } 1 .. 50), (map { "/e/$_" } 1 .. 10));
+my $cn = parallel_load(clients => 3, requests => 120, paths => \@cpaths);
+is($cn, 360, '360 requests on 60 paths answered');
+chunk_exact($cn, 'chunks: before any loss');
+
+redis_cmd('FLUSHALL');
+chunk_exact($cn, 'chunks: after FLUSHALL');
+my @rep = grep { /event=redis_repaired \S+ node=n3 / }
+          split /\n/, slurp($agg3->{stderr}) // '';
+# 4 units per field, 1 per client, 28 per chunk: 60 paths take 9 chunks
+ok(@rep && $rep[-1] =~ /keys=(\d+) requests=\d+ chunks=(\d+)$/
+   && $2 == int(($1 * 4 + 1 + 27) / 28) && $2 > 1,
+   'the repair took several chunks') or diag($rep[-1] // 'none logged');
+
+# a second FLUSHALL while the repair is at one of its first chunks
+my $restart_re = qr/event=redis_state_lost \S+ node=n3 .*during_repair=1/;
+my $restarts = log_count($agg3, $restart_re);
+redis_cmd('FLUSHALL');
+my $marker;
+wait_until(sub {
+    for my $k (hour_keys('wm:n3')) {
+        my %h = @{ redis_cmd('HGETALL', $k) };
+        ($marker) = map { $h{$_} } grep { /^repair:/ } keys %h;
+        return 1 if defined $marker;
+    }
+    return 0;
+}, 25, 0.01);
+ok(defined $marker && $marker =~ /:(\d+)$/ && $1 < 8,
+   'a repair is under way (marker ' . ($marker // 'none') . ')');
+redis_cmd('FLUSHALL');
+chunk_exact($cn, 'chunks: after a FLUSHALL in the middle of a repair');
+is(log_count($agg3, $restart_re), $restarts + 1,
+   'the repair started again from its first chunk');
+
+is(stop_aggregator($agg3), 0, 'third aggregator exits 0');
+
+# --- the sink's repair protocol, script by script ---------------------------
+# t/unit/test_sink_redis.c against this Redis (it FLUSHALLs it)
+my ($urc, $uout, $uerr) = PathStats::Test::run_cmd(
+    [build_dir() . '/unit/unit-test_sink_redis'], timeout => 120,
+    env => { PS_TEST_REDIS => redis_port() });
+my $un = 0;
+for my $line (split /\n/, $uout) {
+    if ($line =~ /^(not )?ok\b\s*\d*\s*(?:- )?(.*)$/) {
+        ok(!$1, "C: $2");
+        $un++;
+    } elsif ($line =~ /^#\s?(.*)$/) {
+        diag($1);
+    }
+}
+ok($un > 40, "the C test ran ($un tests)");
+is($urc, 0, 'and exited 0') or diag($uerr);
 
 finish();

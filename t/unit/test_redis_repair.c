@@ -2,7 +2,9 @@
  * Unit tests for aggregator/redis_repair.c: the Redis sink's memory of
  * what it handed to Redis per live hour sums entries and clients
  * exactly, folds keys and clients beyond its bounds without losing
- * requests, and forgets old hours for good.  Prints TAP.
+ * requests, and forgets old hours for good; a repair split into chunks
+ * writes every field and client exactly once, in bounded chunks.
+ * Prints TAP.
  */
 
 #include <stdio.h>
@@ -41,6 +43,44 @@ client_requests(const ps_redis_repair_hour_t *h, const char *text)
         }
     }
     return 0;
+}
+
+
+/* Every field and client in exactly one chunk, in order, no chunk
+ * over its budget; 0 on success. */
+static int
+check_chunks(size_t nf, size_t nc, size_t chunk)
+{
+    ps_redis_repair_span_t  sp;
+    size_t                  k, n, f = 0, c = 0, units;
+
+    n = ps_redis_repair_nchunks(nf, nc, chunk);
+    if (n == 0) {
+        return -1;
+    }
+    for (k = 0; k < n; k++) {
+        ps_redis_repair_span(nf, nc, chunk, k, &sp);
+        units = sp.nfields * PS_REDIS_REPAIR_CLIENT_COST + sp.nclients;
+        if (sp.field0 != f || sp.client0 != c
+            || units > chunk * PS_REDIS_REPAIR_CLIENT_COST
+            || (units == 0 && n > 1)
+            || (sp.nclients > 0 && f + sp.nfields != nf))
+        {
+            diag("nf %zu nc %zu chunk %zu: chunk %zu of %zu: fields %zu+%zu "
+                 "clients %zu+%zu", nf, nc, chunk, k, n, sp.field0,
+                 sp.nfields, sp.client0, sp.nclients);
+            return -1;
+        }
+        /* only the last chunk may be short */
+        if (k + 1 < n && units != chunk * PS_REDIS_REPAIR_CLIENT_COST) {
+            diag("nf %zu nc %zu chunk %zu: chunk %zu short", nf, nc, chunk,
+                 k);
+            return -1;
+        }
+        f += sp.nfields;
+        c += sp.nclients;
+    }
+    return f == nf && c == nc ? 0 : -1;
 }
 
 
@@ -148,5 +188,48 @@ main(void)
 
     ps_redis_repair_destroy(rp);
     ps_agg_table_destroy(t);
+
+    /* chunks of a repair */
+    {
+        ps_redis_repair_span_t  sp;
+        size_t                  nf, nc, chunk, bad = 0;
+
+        is_int((long long) ps_redis_repair_nchunks(0, 0, 1000), 1,
+               "an hour without fields or clients is one chunk");
+        ps_redis_repair_span(0, 0, 1000, 0, &sp);
+        ok(sp.nfields == 0 && sp.nclients == 0, "and an empty one");
+        is_int((long long) ps_redis_repair_nchunks(100000, 16384, 1000),
+               105, "100 000 fields and 16 384 clients: 105 chunks of 1000");
+        is_int((long long) ps_redis_repair_nchunks(7, 0, 7), 1,
+               "7 fields, chunk 7: one chunk");
+        is_int((long long) ps_redis_repair_nchunks(8, 0, 7), 2,
+               "8 fields: two");
+        is_int((long long) ps_redis_repair_nchunks(7, 1, 7), 2,
+               "7 fields and a client: two");
+        ps_redis_repair_span(7, 1, 7, 1, &sp);
+        ok(sp.field0 == 7 && sp.nfields == 0 && sp.client0 == 0
+           && sp.nclients == 1, "the client alone in the second");
+        ps_redis_repair_span(5, 100, 7, 0, &sp);
+        ok(sp.nfields == 5 && sp.client0 == 0
+           && sp.nclients == 2 * PS_REDIS_REPAIR_CLIENT_COST,
+           "a chunk's room left by its fields goes to clients");
+        is_int((long long) ps_redis_repair_nchunks(3, 5, 0), 5,
+               "chunk 0 counts as 1 (3 fields, 5 clients: 17 / 4)");
+
+        for (nf = 0; nf < 40; nf++) {
+            for (nc = 0; nc < 40; nc += 3) {
+                for (chunk = 1; chunk < 12; chunk++) {
+                    if (check_chunks(nf, nc, chunk) != 0) {
+                        bad++;
+                    }
+                }
+            }
+        }
+        is_int((long long) bad, 0, "every field and client once, in order, "
+               "chunks full but the last (%d sizes)", 40 * 14 * 11);
+        ok(check_chunks(100000, 16384, 1000) == 0
+           && check_chunks(99999, 16383, 2000) == 0, "large hours too");
+    }
+
     return done_testing();
 }

@@ -1,0 +1,369 @@
+/*
+ * Redis repair benchmark: how long the repair of one hour keeps Redis
+ * busy.  The sink writes an hour of N fields and C client texts (one
+ * flush, a first write), Redis loses everything (FLUSHALL), and the
+ * next flush (no delta: the heartbeat) repairs the hour.  INFO
+ * commandstats gives the number of scripts and their total time, the
+ * SLOWLOG (1 ms threshold: Redis 7 logs the commands a script calls as
+ * well, which slowlog-log-slower-than 0 would count and slow down) the
+ * longest one; a second connection PINGs Redis in a loop meanwhile and
+ * reports the longest answer it waited for, which is what any other
+ * client of that Redis sees.  Then checks that Redis holds the hour
+ * exactly (fields and requests).  bench/redis-repair.sh runs it.
+ *
+ *   bench-redis_repair PORT [N [CLIENTS [REPEAT]]]
+ *
+ * Redis on 127.0.0.1:PORT is FLUSHALLed: use a throwaway one, e.g.
+ *   redis-server --port 18590 --save '' --appendonly no
+ * PATHSTATS_TEST_REDIS_REPAIR_CHUNK sets the repair's chunk size;
+ * BENCH_VERBOSE=1 prints the sink's log and every script over 1 ms.
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "agg_table.h"
+#include "clock.h"
+#include "config.h"
+#include "hour.h"
+#include "log.h"
+#include "sink.h"
+#include "sink_redis.h"
+
+#define NRINGS  4
+
+typedef struct {
+    unsigned     port;
+    atomic_int   stop;
+    uint64_t     pings;
+    uint64_t     max_us;
+} pinger_t;
+
+
+static redisContext *
+connect_redis(unsigned port)
+{
+    redisContext  *c;
+
+    c = redisConnect("127.0.0.1", (int) port);
+    if (c == NULL || c->err) {
+        fprintf(stderr, "cannot connect to 127.0.0.1:%u: %s\n", port,
+                c ? c->errstr : "out of memory");
+        exit(1);
+    }
+    return c;
+}
+
+
+/* Runs cmd; exits on an error. */
+static redisReply *
+command(redisContext *c, const char *cmd)
+{
+    redisReply  *reply;
+
+    reply = redisCommand(c, cmd);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "%s: %s\n", cmd,
+                reply ? reply->str : c->errstr);
+        exit(1);
+    }
+    return reply;
+}
+
+
+static void
+run(redisContext *c, const char *cmd)
+{
+    freeReplyObject(command(c, cmd));
+}
+
+
+static void *
+pinger_main(void *arg)
+{
+    pinger_t      *p = arg;
+    redisContext  *c;
+    redisReply    *reply;
+    uint64_t       t0, t;
+
+    c = connect_redis(p->port);
+    while (!atomic_load(&p->stop)) {
+        t0 = ps_mono_us();
+        reply = redisCommand(c, "PING");
+        if (reply == NULL) {
+            break;
+        }
+        freeReplyObject(reply);
+        t = ps_mono_us() - t0;
+        if (t > p->max_us) {
+            p->max_us = t;
+        }
+        p->pings++;
+    }
+    redisFree(c);
+    return NULL;
+}
+
+
+/* Calls and time of EVAL and EVALSHA from INFO commandstats (since the
+ * last CONFIG RESETSTAT), in us. */
+static void
+script_stats(redisContext *c, size_t *n, uint64_t *sum)
+{
+    redisReply  *reply;
+    const char  *p, *names[] = { "cmdstat_evalsha:", "cmdstat_eval:" };
+    unsigned     i;
+
+    *n = 0;
+    *sum = 0;
+    reply = command(c, "INFO commandstats");
+    for (i = 0; i < 2; i++) {
+        p = strstr(reply->str, names[i]);
+        if (p == NULL) {
+            continue;
+        }
+        p = strstr(p, "calls=");
+        *n += strtoull(p + 6, NULL, 10);
+        p = strstr(p, "usec=");
+        *sum += strtoull(p + 5, NULL, 10);
+    }
+    freeReplyObject(reply);
+}
+
+
+/* The longest script in the slow log, in us (0: none took a
+ * millisecond).  Redis 7 logs the commands a script calls as well: the
+ * threshold of 1 ms keeps them out. */
+static uint64_t
+slowlog_max_script(redisContext *c)
+{
+    redisReply  *reply, *e, *args;
+    size_t       i;
+    uint64_t     us, max = 0;
+
+    reply = command(c, "SLOWLOG GET 100000");
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 4) {
+            continue;
+        }
+        args = e->element[3];
+        if (args->type != REDIS_REPLY_ARRAY || args->elements == 0
+            || strncasecmp(args->element[0]->str, "EVAL", 4) != 0)
+        {
+            continue;
+        }
+        us = (uint64_t) e->element[2]->integer;
+        if (getenv("BENCH_VERBOSE")) {
+            fprintf(stderr, "script %llu us\n", (unsigned long long) us);
+        }
+        if (us > max) {
+            max = us;
+        }
+    }
+    freeReplyObject(reply);
+    return max;
+}
+
+
+/* Starts a measured phase. */
+static void
+stats_reset(redisContext *c)
+{
+    run(c, "SLOWLOG RESET");
+    run(c, "CONFIG RESETSTAT");
+}
+
+
+static long long
+hash_get(redisContext *c, const char *key, const char *field)
+{
+    redisReply  *reply;
+    long long    v;
+
+    reply = redisCommand(c, "HGET %s %s", key, field);
+    v = reply && reply->type == REDIS_REPLY_STRING
+        ? strtoll(reply->str, NULL, 10) : -1;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    return v;
+}
+
+
+static long long
+integer(redisContext *c, const char *fmt, const char *key)
+{
+    redisReply  *reply;
+    long long    v;
+
+    reply = redisCommand(c, fmt, key);
+    v = reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    return v;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    ps_config_t      cfg;
+    ps_sink_t       *sink;
+    ps_agg_table_t  *delta, *empty;
+    ps_rec_t         rec;
+    redisContext    *admin;
+    pinger_t         pinger;
+    pthread_t        tid;
+    uint64_t         pos[NRINGS], t0, first_us, repair_us, sum, max;
+    size_t           n, nclients, repeat, rep, i, nscripts;
+    int64_t          hour;
+    struct tm        tm;
+    time_t           t;
+    char             path[160], client[32], key[96], url[64];
+    char             host[] = "127.0.0.1", node[] = "bench";
+    long long        fields, requests;
+    unsigned         port, k;
+    int              rc = 0;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench-redis_repair PORT [N [CLIENTS "
+                "[REPEAT]]]\n");
+        return 2;
+    }
+
+    port = (unsigned) strtoul(argv[1], NULL, 10);
+    n = argc > 2 ? strtoul(argv[2], NULL, 10) : 100000;
+    nclients = argc > 3 ? strtoul(argv[3], NULL, 10) : 16384;
+    repeat = argc > 4 ? strtoul(argv[4], NULL, 10) : 1;
+    if (n == 0 || repeat == 0) {
+        return 2;
+    }
+
+    ps_log_set_level(getenv("BENCH_VERBOSE") ? PS_LOG_INFO : PS_LOG_ERROR);
+    admin = connect_redis(port);
+    run(admin, "CONFIG SET slowlog-log-slower-than 1000");
+    run(admin, "CONFIG SET slowlog-max-len 10000");
+
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%u", port);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.redis = url;
+    cfg.redis_host = host;
+    cfg.redis_port = port;
+    cfg.redis_ttl_ms = 2ULL * 3600 * 1000;
+    cfg.node_id = node;
+    cfg.top_n = 100;
+    cfg.max_keys_per_hour = n > 100000 ? n : 100000;
+
+    for (rep = 0; rep < repeat; rep++) {
+        run(admin, "FLUSHALL");
+
+        sink = ps_sink_redis_create(&cfg);
+        delta = ps_agg_table_create(n + 1);
+        empty = ps_agg_table_create(1);
+        if (sink == NULL || delta == NULL || empty == NULL) {
+            return 1;
+        }
+
+        hour = ps_hour_of((int64_t) ps_now_us());
+        for (i = 0; i < n; i++) {
+            snprintf(path, sizeof(path), "/api/v1/items/%zu/detail", i);
+            ps_agg_add(delta, hour, "bench.example.com", 17, "GET", 3, path,
+                       strlen(path), 200 + (i % 4) * 100, 100 + i % 5000,
+                       120, 900, NULL, 0);
+        }
+        memset(&rec, 0, sizeof(rec));
+        rec.hour = hour;
+        for (i = 0; i < nclients; i++) {
+            snprintf(client, sizeof(client), "10.%zu.%zu.%zu", i >> 16,
+                     (i >> 8) & 255, i & 255);
+            rec.client = client;
+            sink->ops->observe(sink, &rec);
+        }
+
+        for (k = 0; k < NRINGS; k++) {
+            pos[k] = 1000;
+        }
+        stats_reset(admin);
+        t0 = ps_mono_us();
+        if (sink->ops->flush(sink, 1, delta, pos, NRINGS) != 0
+            || sink->last_error[0] != '\0')
+        {
+            fprintf(stderr, "first flush failed: %s\n", sink->last_error);
+            return 1;
+        }
+        first_us = ps_mono_us() - t0;
+        script_stats(admin, &nscripts, &sum);
+        max = slowlog_max_script(admin);
+        printf("fields %zu clients %zu: first write: %zu script(s), "
+               "longest %.1f ms, %.1f ms in Redis, flush %.1f ms\n", n,
+               nclients, nscripts, max / 1000.0, sum / 1000.0,
+               first_us / 1000.0);
+
+        run(admin, "FLUSHALL");
+        stats_reset(admin);
+
+        memset(&pinger, 0, sizeof(pinger));
+        pinger.port = port;
+        if (pthread_create(&tid, NULL, pinger_main, &pinger) != 0) {
+            return 1;
+        }
+
+        for (k = 0; k < NRINGS; k++) {
+            pos[k] = 2000;
+        }
+        t0 = ps_mono_us();
+        if (sink->ops->flush(sink, 1, empty, pos, NRINGS) != 0) {
+            fprintf(stderr, "repair flush failed: %s\n", sink->last_error);
+            return 1;
+        }
+        /* a chunked repair that is not finished continues at the next
+         * flushes */
+        for (i = 0; i < 100000 && sink->last_error[0] != '\0'; i++) {
+            (void) sink->ops->flush(sink, 1, empty, pos, NRINGS);
+        }
+        repair_us = ps_mono_us() - t0;
+
+        atomic_store(&pinger.stop, 1);
+        pthread_join(tid, NULL);
+        script_stats(admin, &nscripts, &sum);
+        max = slowlog_max_script(admin);
+
+        t = (time_t) hour;
+        gmtime_r(&t, &tm);
+        snprintf(key, sizeof(key), "pathstats:{%04d%02d%02d%02d}:",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+        fields = integer(admin, "HLEN %sreq", key);
+        snprintf(path, sizeof(path), "%stotals", key);
+        requests = hash_get(admin, path, "requests");
+
+        printf("fields %zu clients %zu: repair: %zu script(s), "
+               "longest %.1f ms, %.1f ms in Redis, flush %.1f ms; "
+               "PING: %llu answered, longest wait %.1f ms\n",
+               n, nclients, nscripts, max / 1000.0, sum / 1000.0,
+               repair_us / 1000.0, (unsigned long long) pinger.pings,
+               pinger.max_us / 1000.0);
+
+        if (fields != (long long) n || requests != (long long) n) {
+            printf("MISMATCH: Redis holds %lld fields, %lld requests\n",
+                   fields, requests);
+            rc = 1;
+        }
+
+        sink->ops->destroy(sink);
+        ps_agg_table_destroy(delta);
+        ps_agg_table_destroy(empty);
+    }
+
+    /* Redis's defaults */
+    run(admin, "CONFIG SET slowlog-log-slower-than 10000");
+    run(admin, "CONFIG SET slowlog-max-len 128");
+    redisFree(admin);
+    return rc;
+}
