@@ -17,17 +17,19 @@
  *   pathstats:{H}:clients:top   zset: client text, score = requests
  *   pathstats:{H}:nodes         set: node ids that wrote this hour
  *   pathstats:{H}:wm:<node>     hash: "<zone_id>.<ring>" -> ring position,
- *                               and while a repair is under way
- *                               "repair:<zone_id>" -> "<id>:<next chunk>"
+ *                               and while a chunked batch or repair is
+ *                               under way "repair:<zone_id>" ->
+ *                               "<id>:<next chunk>"
  *
  * Every key expires ttl after the end of its hour (PEXPIREAT).
  *
- * Exactly once.  A flush becomes one batch per hour, each a script that
- * first compares the positions of the batch with the hour's watermark
- * hash of this node and zone: when every stored position is at or past
- * the batch's, the batch was applied already and the script does nothing;
- * otherwise it adds the counts and stores the positions, in one atomic
- * step.  A batch whose outcome is unknown (timeout, lost connection,
+ * Exactly once.  A flush becomes one batch per hour, each a script (a
+ * batch larger than a chunk: a sequence of scripts, see Chunks below)
+ * that first compares the positions of the batch with the hour's
+ * watermark hash of this node and zone: when every stored position is at
+ * or past the batch's, the batch was applied already and the script does
+ * nothing; otherwise it adds the counts and stores the positions, in one
+ * atomic step.  A batch whose outcome is unknown (timeout, lost connection,
  * error) stays in this sink, unchanged, and is resent before anything
  * else: a resend that had been applied is then a no-op.  flush() returns
  * 0 once the sink has taken the delta into its batches, so the pipeline
@@ -43,9 +45,10 @@
  * below the returned position and is not fed again, unless its hour has
  * expired, and then flush() drops it (an hour past its expiry is never
  * written).  Records below the returned position that were not applied
- * (a crash between the batches of the two hours of one flush, batches
- * still undelivered at exit) are lost to Redis, never doubled: Redis is
- * a cache, PostgreSQL holds the truth.
+ * (a crash between the batches of the two hours of one flush or between
+ * two chunks of one batch, batches still undelivered at exit) are lost
+ * to Redis, never doubled: Redis is a cache, PostgreSQL holds the
+ * truth.
  *
  * Clients: the delta holds client HyperLogLogs in postgresql-hll form,
  * which Redis cannot merge, so observe() buffers the client texts per
@@ -79,35 +82,51 @@
  * arrives.  Logged as redis_state_lost, redis_repair_started, then
  * redis_repaired (hour, node, zone_id, keys, requests, chunks).
  *
- * A repair is a sequence of scripts (chunks) of at most
- * PS_REDIS_REPAIR_CHUNK fields each (a client counts for a quarter of a
- * field), sent one after the other in place of the batch: Redis serves
- * its other clients between two chunks.  Each repair has an id; while it
- * is under way the watermark hash holds the marker "repair:<zone_id>" =
- * "<id>:<next chunk>".  Chunk 0 writes only while the watermark fields
- * and the marker are missing (the loss is still there) and stores the
- * repair's positions with its counts; chunk k > 0 writes only when the
- * marker says k; each chunk moves the marker on in the same atomic step,
- * the last one deletes it.  So a chunk resent after an unknown outcome is
- * a no-op whose answer (the marker) tells the sink where to go on; Redis
- * losing its data again during the repair (marker and watermarks gone)
- * makes the next chunk answer "lost" and the repair starts again from
- * chunk 0; Redis back from a snapshot taken during the repair (the
- * marker at an earlier chunk) makes it go on from there.  The chunks of
- * one repair are fixed when it starts and go before any later batch, so
- * a batch of this sink never meets its own marker; one that meets
- * another's (a repair abandoned, below) writes as usual and deletes it.
- * A process that dies during a repair is followed by one that starts
- * after the repair's positions (load_watermarks()): the chunks not yet
- * written are lost to Redis, never doubled.
+ * Chunks.  A repair, and a normal batch (mode '0' or '1') that holds
+ * more than PS_REDIS_REPAIR_CHUNK fields (a client counts for a quarter
+ * of a field), is a sequence of scripts (chunks) of at most that many
+ * fields each, sent one after the other in place of one script: Redis
+ * serves its other clients between two chunks.  A batch that fits in
+ * one chunk stays one script, as above.  Each sequence has an id; while
+ * it is under way the watermark hash holds the marker "repair:<zone_id>"
+ * = "<id>:<next chunk>" (named after the repair, which came first).
+ * Chunk 0 checks what a single script would: a batch, its positions
+ * against the watermarks (skipped when applied before; "lost" in mode
+ * '1'); a repair, that the loss is still there (watermark fields and
+ * marker missing).  When it writes, it stores the positions and the
+ * marker with its counts, in one atomic step; chunk k > 0 writes only
+ * when the marker says k; each chunk moves the marker on, the last one
+ * deletes it.  So a chunk resent after an unknown outcome is a no-op
+ * whose answer (the marker) tells the sink where to go on; a later
+ * chunk of a batch that finds neither its marker nor a loss finds the
+ * batch done (its positions stored) or Redis back from a snapshot taken
+ * before the batch, which then starts again from chunk 0.  Redis losing
+ * its data in the middle of a sequence (marker and watermarks gone)
+ * makes the next chunk answer "lost": a repair starts again from chunk
+ * 0; a batch is replaced by the repair of its hour, which holds the
+ * batch's delta and what its chunks wrote before the loss (a batch of
+ * an hour the sink does not keep is written again from chunk 0, as a
+ * first write).  Redis back from a snapshot taken during a sequence
+ * (the marker at an earlier chunk) makes it go on from there.  The
+ * chunks of one sequence are fixed when it starts and go before any
+ * later batch, so a batch of this sink never meets its own marker; one
+ * that meets another's (a sequence abandoned, below) writes as usual
+ * and replaces or deletes it.  A process that dies during a sequence is
+ * followed by one that starts after its positions (load_watermarks();
+ * chunk 0 stored them): the chunks not yet written, of a batch or of a
+ * repair, are lost to Redis, never doubled.
  *
  * Measured (bench/redis-repair.sh, Redis 7.0, 2 cores, 1000 fields per
- * chunk): an hour of 10 000 fields was one script of 90-165 ms, now
- * 12-16 scripts of at most 18-32 ms; an hour of 100 000 fields and
- * 16 384 clients was one script of 1.05-1.13 s, during which every
- * other client of that Redis waited, now 106 scripts of at most
- * 19-27 ms (other clients wait at most as long), 1.0-1.3 s of Redis
- * time in all and 1.2-1.5 s for the flush that repairs.
+ * chunk): the repair of an hour of 10 000 fields was one script of
+ * 90-165 ms, now 12-16 scripts of at most 18-32 ms; of an hour of
+ * 100 000 fields and 16 384 clients, one script of 1.05-1.13 s, during
+ * which every other client of that Redis waited, now 106 scripts of at
+ * most 19-27 ms (other clients wait at most as long), 1.0-1.3 s of
+ * Redis time in all and 1.2-1.5 s for the flush that repairs.  The
+ * first write of such an hour (one flush's batch) was one script of
+ * 0.95-1.44 s (a client PINGing Redis meanwhile waited up to 0.96-1.45
+ * s), now 105 scripts of at most 17-31 ms (PING waits at most 18-31
+ * ms), 1.0-1.3 s of Redis time in all and 1.2-1.6 s for the flush.
  *
  * An outage without data loss (the watermarks are still there) is no
  * loss: batches are resent unchanged, applied or skipped as above.
@@ -125,23 +144,19 @@
  *    an underestimate; clients trimmed from clients:top come back with
  *    their whole hour's requests;
  *  - a batch dropped after repeated error replies is remembered and
- *    written by a later repair after all; a repair dropped so in its
- *    middle, or that meets another repair's marker where its watermarks
- *    are missing, leaves the hour short of its chunks not yet written
- *    (never doubled) until the next loss;
+ *    written by a later repair after all; a chunked batch or repair
+ *    dropped so in its middle, or that meets another sequence's marker
+ *    where its watermarks are missing, leaves the hour short of its
+ *    chunks not yet written (never doubled) until the next loss;
  *  - a loss is recognised by the watermark hash: an eviction policy that
  *    evicts that hash alone while the counters stay (configure Redis with
  *    noeviction) would make the repair count the node's hour twice; a
  *    partial loss that keeps older watermarks (a restore from an older
  *    snapshot, a failover to a lagging replica) is not repaired;
- *  - the flush that repairs sends all the chunks: for an hour near
- *    max_keys_per_hour (100 000 fields by default) the pipeline waits
- *    about 1.5 s for it, though Redis is busy for at most one chunk at a
- *    time;
- *  - a normal batch is still one script: a flush whose delta holds a
- *    great many keys of one hour (the first flush after a long Redis
- *    outage, a flood of new paths) keeps Redis busy for ~1 s per 100 000
- *    fields.
+ *  - the flush that repairs, or that writes a chunked batch, sends all
+ *    its chunks: for an hour near max_keys_per_hour (100 000 fields by
+ *    default) the pipeline waits about 1.2-1.6 s for it, though Redis is
+ *    busy for at most one chunk at a time.
  */
 
 #include <stdarg.h>
@@ -174,14 +189,14 @@
 #define PS_REDIS_REPAIR_CHUNK        1000   /* fields per repair script */
 
 /* The hour script: KEYS as in ps_redis_key_suffix[], ARGV as built by
- * ps_redis_batch_head() and ps_redis_build_batch().  Answers {applied,
+ * ps_redis_batch_head() and ps_redis_build_chunk().  Answers {applied,
  * code, next}, code one of PS_REDIS_SCRIPT_*. */
 #define PS_REDIS_SCRIPT_SKIPPED   0   /* applied before, or no loss */
-#define PS_REDIS_SCRIPT_APPLIED   1
+#define PS_REDIS_SCRIPT_APPLIED   1   /* a batch (its last chunk) applied */
 #define PS_REDIS_SCRIPT_LOST      2   /* nothing applied: (re)start repair */
-#define PS_REDIS_SCRIPT_NEXT      3   /* the repair goes on at chunk next */
-#define PS_REDIS_SCRIPT_REPAIRED  4   /* the last chunk was applied */
-#define PS_REDIS_SCRIPT_FOREIGN   5   /* another repair's marker */
+#define PS_REDIS_SCRIPT_NEXT      3   /* go on at chunk next */
+#define PS_REDIS_SCRIPT_REPAIRED  4   /* a repair's last chunk applied */
+#define PS_REDIS_SCRIPT_FOREIGN   5   /* another sequence's marker */
 
 static const char ps_redis_script[] =
     "local function ge(a, b)\n"
@@ -198,30 +213,34 @@ static const char ps_redis_script[] =
     "local stored = redis.call('HMGET', wm, unpack(fields))\n"
     "local lost = true\n"
     "for i = 1, n do if stored[i] then lost = false break end end\n"
-    "local marker = redis.call('HGET', wm, mk)\n"
-    "if mode == 'R' then\n"
-    "  local j\n"
-    "  if marker and string.sub(marker, 1, #rid + 1) == rid .. ':' then\n"
-    "    j = tonumber(string.sub(marker, #rid + 2))\n"
+    "local function done()\n"
+    "  for i = 1, n do\n"
+    "    local s = stored[i]\n"
+    "    if not s or not ge(s, ARGV[3 + i]) then return false end\n"
     "  end\n"
-    "  if j then\n"
-    "    if j ~= k then return {0, 3, j} end\n"
-    "  elseif not lost then\n"
+    "  return true\n"
+    "end\n"
+    "local marker = redis.call('HGET', wm, mk)\n"
+    "local j\n"
+    "if rid ~= '' and marker\n"
+    "    and string.sub(marker, 1, #rid + 1) == rid .. ':' then\n"
+    "  j = tonumber(string.sub(marker, #rid + 2))\n"
+    "end\n"
+    "if j then\n"
+    "  if j ~= k then return {0, 3, j} end\n"
+    "elseif k > 0 or mode == 'R' then\n"
+    "  if lost then\n"
+    "    if marker then return {0, 5, 0} end\n"
+    "    if k > 0 then return {0, 2, 0} end\n"
+    "  elseif mode == 'R' or done() then\n"
     "    return {0, 0, 0}\n"
-    "  elseif marker then\n"
-    "    return {0, 5, 0}\n"
-    "  elseif k > 0 then\n"
-    "    return {0, 2, 0}\n"
+    "  else\n"
+    "    return {0, 3, 0}\n"
     "  end\n"
     "elseif mode == '1' and lost and not marker then\n"
     "  return {0, 2, 0}\n"
-    "else\n"
-    "  local newer = false\n"
-    "  for i = 1, n do\n"
-    "    local s = stored[i]\n"
-    "    if not s or not ge(s, ARGV[3 + i]) then newer = true break end\n"
-    "  end\n"
-    "  if not newer then return {0, 0, 0} end\n"
+    "elseif done() then\n"
+    "  return {0, 0, 0}\n"
     "end\n"
     "local m = tonumber(ARGV[n + 9])\n"
     "local a = n + 10\n"
@@ -267,16 +286,16 @@ static const char ps_redis_script[] =
     "  redis.call('ZREMRANGEBYRANK', KEYS[10], 0, -keep - 1)\n"
     "end\n"
     "for i = 1, n do redis.call('HSET', wm, fields[i], ARGV[3 + i]) end\n"
-    "if mode == 'R' and k < last then\n"
+    "if k < last then\n"
     "  redis.call('HSET', wm, mk, rid .. ':' .. (k + 1))\n"
     "elseif marker then\n"
     "  redis.call('HDEL', wm, mk)\n"
     "end\n"
     "redis.call('SADD', KEYS[11], ARGV[1])\n"
-    "for j = 1, #KEYS do redis.call('PEXPIREAT', KEYS[j], ARGV[n + 4]) end\n"
-    "if mode ~= 'R' then return {1, 1, 0} end\n"
+    "for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], ARGV[n + 4]) end\n"
     "if k < last then return {1, 3, k + 1} end\n"
-    "return {1, 4, 0}\n";
+    "if mode == 'R' then return {1, 4, 0} end\n"
+    "return {1, 1, 0}\n";
 
 static const char *ps_redis_key_suffix[PS_REDIS_NKEYS] = {
     "totals", "req", "err", "bytes_in", "bytes_out", "lat_sum_us",
@@ -293,17 +312,17 @@ typedef struct {
     size_t     argc;
     size_t     cap;
     unsigned   errors;                      /* error replies so far */
-    size_t     mode_arg;                    /* index of the mode byte */
+    char       mode;                        /* '0', '1' or 'R' (repair) */
     uint64_t   zone_id;                     /* for a repair of the hour */
     uint64_t  *pos;
     uint32_t   nrings;
     uint64_t   expire_ms;
-    size_t    *chunk_arg;                   /* a repair: nchunks + 1 */
+    size_t    *chunk_arg;                   /* chunked: nchunks + 1 */
     size_t     nchunks;                     /* 0: one script of all args */
-    size_t     chunk;                       /* the repair's next chunk */
-    size_t     repair_keys;                 /* a repair batch: logged */
-    size_t     repair_clients;
-    uint64_t   repair_requests;
+    size_t     chunk;                       /* the next chunk to send */
+    size_t     keys;                        /* fields and clients written, */
+    size_t     clients;                     /* logged */
+    uint64_t   requests;
 } ps_redis_batch_t;
 
 /* One (hour, client) of the client buffer; len 0 is the hour's fold. */
@@ -339,8 +358,8 @@ typedef struct {
 
     ps_redis_repair_t *repair;              /* what it handed per hour */
     size_t             repair_chunk;        /* fields per repair script */
-    unsigned           repairs;             /* built so far: repair ids */
-    unsigned           test_pause_ms;       /* between repair chunks */
+    unsigned           sequences;           /* chunked so far: their ids */
+    unsigned           test_pause_ms;       /* between two chunks */
     int                test_lose_reply;     /* of the chunk being sent */
 } ps_redis_t;
 
@@ -931,8 +950,9 @@ ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour, uint64_t zone_id,
 
 /* Appends the head of one script of the batch: keys, node, zone,
  * positions, expiry, mode ('0' first write, '1' this sink wrote the
- * hour before and can repair it, 'R' repair), and for a repair its id,
- * this chunk's number and the number of chunks; 0 or -1. */
+ * hour before and can repair it, 'R' repair), the id of a sequence of
+ * chunks ("" for a batch of one script), this chunk's number and the
+ * number of chunks; 0 or -1. */
 static int
 ps_redis_batch_head(ps_redis_t *r, ps_redis_batch_t *bt, char mode,
     const char *rid, size_t chunk, size_t nchunks)
@@ -966,7 +986,6 @@ ps_redis_batch_head(ps_redis_t *r, ps_redis_batch_t *bt, char mode,
     if (ps_redis_arg_u64(bt, bt->expire_ms) != 0) {
         return -1;
     }
-    bt->mode_arg = bt->argc;
     if (ps_redis_arg(bt, &mode, 1) != 0
         || ps_redis_arg(bt, rid, strlen(rid)) != 0
         || ps_redis_arg_u64(bt, chunk) != 0
@@ -1049,193 +1068,279 @@ ps_redis_batch_tail(ps_redis_t *r, ps_redis_batch_t *bt, uint64_t folded)
 }
 
 
-/* Builds the script keys and arguments of one hour from the delta and
- * the client buffer; 0 or -1. */
+/* What the scripts of a batch write: the fields and clients of one
+ * hour, from the delta and the client buffer (a normal batch) or from
+ * the repair state of the hour (a repair). */
+typedef struct {
+    const ps_agg_table_t          *delta;   /* NULL: a repair, from h */
+    size_t                        *fidx;    /* the hour's delta entries */
+    uint32_t                      *cidx;    /* its r->clients, unfolded */
+    const ps_redis_repair_hour_t  *h;
+    size_t                         nfields;
+    size_t                         nclients;
+    uint64_t                       folded;  /* requests of folded clients */
+} ps_redis_src_t;
+
+
+/* Appends field i of src with its counters, adds them to tot[11]. */
 static int
-ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
-    uint64_t zone_id, const ps_agg_table_t *delta, const uint64_t *pos,
-    uint32_t nrings, uint64_t expire_ms)
+ps_redis_src_field(ps_redis_batch_t *bt, const ps_redis_src_t *src,
+    size_t i, uint64_t *tot)
 {
-    size_t                    i, n, cnt, ncnt;
-    uint64_t                  tot[11], folded;
     const ps_agg_entry_t     *e;
-    const ps_redis_client_t  *c;
     ps_redis_repair_entry_t   v;
     const char               *part[3];
     size_t                    plen[3];
-    char                      mode;
 
-    /* the loss of an hour is repaired only by a sink that wrote it
-     * before and holds its whole contribution */
-    mode = ps_redis_was_flushed(r, hour)
-           && ps_redis_repair_hour(r->repair, hour) != NULL ? '1' : '0';
-
-    if (ps_redis_batch_init(bt, hour, zone_id, pos, nrings, expire_ms) != 0
-        || ps_redis_batch_head(r, bt, mode, "", 0, 1) != 0
-        || ps_redis_count_placeholder(bt, &cnt) != 0)
-    {
-        return -1;
+    if (src->delta == NULL) {
+        part[0] = src->h->entries[i].field;
+        plen[0] = src->h->entries[i].field_len;
+        return ps_redis_batch_field(bt, part, plen, 1, &src->h->entries[i],
+                                    tot);
     }
 
-    memset(tot, 0, sizeof(tot));
-    ncnt = 0;
-    n = ps_agg_count(delta);
-    for (i = 0; i < n; i++) {
-        e = ps_agg_entry_at(delta, i);
-        if (e->hour != hour) {
-            continue;
-        }
-
-        part[0] = e->host;
-        plen[0] = e->host_len;
-        part[1] = e->method;
-        plen[1] = e->method_len;
-        part[2] = e->path;
-        plen[2] = e->path_len;
-        v.requests = e->requests;
-        memcpy(v.status, e->status, sizeof(v.status));
-        v.errors = e->errors;
-        v.bytes_in = e->bytes_in;
-        v.bytes_out = e->bytes_out;
-        v.latency_sum_us = e->latency_sum_us;
-        v.latency_max_us = e->latency_max_us;
-        if (ps_redis_batch_field(bt, part, plen, 3, &v, tot) != 0) {
-            return -1;
-        }
-        ncnt++;
-    }
-    ps_redis_patch_count(bt, cnt, ncnt);
-
-    if (ps_redis_batch_totals(bt, tot) != 0
-        || ps_redis_count_placeholder(bt, &cnt) != 0)
-    {
-        return -1;
-    }
-
-    ncnt = 0;
-    folded = 0;
-    for (i = 0; i < r->nclients; i++) {
-        c = &r->clients[i];
-        if (c->hour != hour) {
-            continue;
-        }
-        if (c->len == 0) {
-            folded += c->requests;
-            continue;
-        }
-        if (ps_redis_arg(bt, c->text, c->len) != 0
-            || ps_redis_arg_u64(bt, c->requests) != 0)
-        {
-            return -1;
-        }
-        ncnt++;
-    }
-    ps_redis_patch_count(bt, cnt, ncnt);
-
-    return ps_redis_batch_tail(r, bt, folded);
+    e = ps_agg_entry_at(src->delta, src->fidx[i]);
+    part[0] = e->host;
+    plen[0] = e->host_len;
+    part[1] = e->method;
+    plen[1] = e->method_len;
+    part[2] = e->path;
+    plen[2] = e->path_len;
+    v.requests = e->requests;
+    memcpy(v.status, e->status, sizeof(v.status));
+    v.errors = e->errors;
+    v.bytes_in = e->bytes_in;
+    v.bytes_out = e->bytes_out;
+    v.latency_sum_us = e->latency_sum_us;
+    v.latency_max_us = e->latency_max_us;
+    return ps_redis_batch_field(bt, part, plen, 3, &v, tot);
 }
 
 
-/* Appends chunk k of nchunks of the repair of hour h to rb: its span
- * of fields (and their totals), its span of clients, and with the last
- * chunk the folded clients; 0 or -1. */
+/* Appends client i of src with its requests. */
 static int
-ps_redis_repair_chunk(ps_redis_t *r, ps_redis_batch_t *rb,
-    const ps_redis_repair_hour_t *h, const char *rid, size_t k,
-    size_t nchunks)
+ps_redis_src_client(const ps_redis_t *r, ps_redis_batch_t *bt,
+    const ps_redis_src_t *src, size_t i)
+{
+    const char  *text;
+    size_t       len;
+    uint64_t     requests;
+
+    if (src->delta == NULL) {
+        text = src->h->clients[i].text;
+        len = src->h->clients[i].len;
+        requests = src->h->clients[i].requests;
+    } else {
+        text = r->clients[src->cidx[i]].text;
+        len = r->clients[src->cidx[i]].len;
+        requests = r->clients[src->cidx[i]].requests;
+    }
+    if (ps_redis_arg(bt, text, len) != 0
+        || ps_redis_arg_u64(bt, requests) != 0)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+
+/* Appends chunk k of nchunks of bt (one script: the whole batch when
+ * nchunks is 1): its span of src's fields (and their totals), its span
+ * of clients, and with the last chunk the folded clients; 0 or -1. */
+static int
+ps_redis_build_chunk(ps_redis_t *r, ps_redis_batch_t *bt,
+    const ps_redis_src_t *src, const char *rid, size_t k, size_t nchunks)
 {
     ps_redis_repair_span_t  sp;
     size_t                  i, cnt;
     uint64_t                tot[11];
-    const char             *part[1];
-    size_t                  plen[1];
 
-    ps_redis_repair_span(h->nentries, h->nclients, r->repair_chunk, k, &sp);
+    ps_redis_repair_span(src->nfields, src->nclients, r->repair_chunk, k,
+                         &sp);
 
-    rb->chunk_arg[k] = rb->argc;
-    if (ps_redis_batch_head(r, rb, 'R', rid, k, nchunks) != 0
-        || ps_redis_count_placeholder(rb, &cnt) != 0)
+    if (bt->chunk_arg != NULL) {
+        bt->chunk_arg[k] = bt->argc;
+    }
+    if (ps_redis_batch_head(r, bt, bt->mode, rid, k, nchunks) != 0
+        || ps_redis_count_placeholder(bt, &cnt) != 0)
     {
         return -1;
     }
 
     memset(tot, 0, sizeof(tot));
     for (i = sp.field0; i < sp.field0 + sp.nfields; i++) {
-        part[0] = h->entries[i].field;
-        plen[0] = h->entries[i].field_len;
-        if (ps_redis_batch_field(rb, part, plen, 1, &h->entries[i], tot)
-            != 0)
-        {
+        if (ps_redis_src_field(bt, src, i, tot) != 0) {
             return -1;
         }
     }
-    ps_redis_patch_count(rb, cnt, sp.nfields);
-    rb->repair_requests += tot[0];
+    ps_redis_patch_count(bt, cnt, sp.nfields);
+    bt->requests += tot[0];
 
-    if (ps_redis_batch_totals(rb, tot) != 0
-        || ps_redis_count_placeholder(rb, &cnt) != 0)
+    if (ps_redis_batch_totals(bt, tot) != 0
+        || ps_redis_count_placeholder(bt, &cnt) != 0)
     {
         return -1;
     }
     for (i = sp.client0; i < sp.client0 + sp.nclients; i++) {
-        if (ps_redis_arg(rb, h->clients[i].text, h->clients[i].len) != 0
-            || ps_redis_arg_u64(rb, h->clients[i].requests) != 0)
-        {
+        if (ps_redis_src_client(r, bt, src, i) != 0) {
             return -1;
         }
     }
-    ps_redis_patch_count(rb, cnt, sp.nclients);
+    ps_redis_patch_count(bt, cnt, sp.nclients);
 
-    return ps_redis_batch_tail(r, rb, k + 1 == nchunks ? h->clients_folded
-                                                       : 0);
+    return ps_redis_batch_tail(r, bt, k + 1 == nchunks ? src->folded : 0);
+}
+
+
+/* Builds the scripts of bt (started by ps_redis_batch_init(), bt->mode
+ * set) from src: one script when its fields and clients fit in one
+ * chunk (a normal batch), else a sequence of chunks with an id; a
+ * repair is always a sequence (of one chunk at least); 0 or -1. */
+static int
+ps_redis_build_chunks(ps_redis_t *r, ps_redis_batch_t *bt,
+    const ps_redis_src_t *src)
+{
+    size_t  k, nchunks;
+    char    rid[48];
+
+    nchunks = ps_redis_repair_nchunks(src->nfields, src->nclients,
+                                      r->repair_chunk);
+    rid[0] = '\0';
+    if (nchunks > 1 || bt->mode == 'R') {
+        /* unique per sequence of this node, also across its restarts */
+        snprintf(rid, sizeof(rid), "%llx.%lx.%x",
+                 (unsigned long long) ps_redis_now_ms(), (long) getpid(),
+                 ++r->sequences);
+        bt->chunk_arg = malloc((nchunks + 1) * sizeof(*bt->chunk_arg));
+        if (bt->chunk_arg == NULL) {
+            return -1;
+        }
+        bt->nchunks = nchunks;
+    }
+
+    for (k = 0; k < nchunks; k++) {
+        if (ps_redis_build_chunk(r, bt, src, rid, k, nchunks) != 0) {
+            return -1;
+        }
+    }
+    if (bt->chunk_arg != NULL) {
+        bt->chunk_arg[nchunks] = bt->argc;
+    }
+    bt->keys = src->nfields;
+    bt->clients = src->nclients;
+    return 0;
+}
+
+
+/* Sets the mode byte of every script of bt. */
+static void
+ps_redis_batch_set_mode(ps_redis_batch_t *bt, char mode)
+{
+    size_t  k, n, a;
+
+    n = bt->nchunks ? bt->nchunks : 1;
+    for (k = 0; k < n; k++) {
+        /* the head: keys, node, zone, nrings, positions, expiry, mode */
+        a = (bt->nchunks ? bt->chunk_arg[k] : 0) + PS_REDIS_NKEYS + 4
+            + bt->nrings;
+        bt->bytes.data[bt->off[a]] = mode;
+    }
+    bt->mode = mode;
+}
+
+
+/* Builds the scripts of one hour from the delta and the client buffer;
+ * 0 or -1. */
+static int
+ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
+    uint64_t zone_id, const ps_agg_table_t *delta, const uint64_t *pos,
+    uint32_t nrings, uint64_t expire_ms)
+{
+    ps_redis_src_t            src;
+    const ps_redis_client_t  *c;
+    size_t                    i, n;
+    int                       rc = -1;
+
+    if (ps_redis_batch_init(bt, hour, zone_id, pos, nrings, expire_ms)
+        != 0)
+    {
+        return -1;
+    }
+
+    /* the loss of an hour is repaired only by a sink that wrote it
+     * before and holds its whole contribution */
+    bt->mode = ps_redis_was_flushed(r, hour)
+               && ps_redis_repair_hour(r->repair, hour) != NULL ? '1' : '0';
+
+    memset(&src, 0, sizeof(src));
+    src.delta = delta;
+    n = ps_agg_count(delta);
+    src.fidx = malloc((n ? n : 1) * sizeof(*src.fidx));
+    src.cidx = malloc((r->nclients ? r->nclients : 1) * sizeof(*src.cidx));
+    if (src.fidx == NULL || src.cidx == NULL) {
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ps_agg_entry_at(delta, i)->hour == hour) {
+            src.fidx[src.nfields++] = i;
+        }
+    }
+    for (i = 0; i < r->nclients; i++) {
+        c = &r->clients[i];
+        if (c->hour != hour) {
+            continue;
+        }
+        if (c->len == 0) {
+            src.folded += c->requests;
+        } else {
+            src.cidx[src.nclients++] = (uint32_t) i;
+        }
+    }
+
+    rc = ps_redis_build_chunks(r, bt, &src);
+
+done:
+
+    free(src.fidx);
+    free(src.cidx);
+    return rc;
 }
 
 
 /* Replaces bt by the repair of its hour: this sink's whole contribution
  * to the hour (the batch's own delta included, see ps_redis_remember()),
  * with the batch's positions, as a sequence of chunks that share one
- * repair id; 0, or -1 (bt is then unchanged). */
+ * id; 0, or -1 (bt is then unchanged). */
 static int
 ps_redis_build_repair(ps_redis_t *r, ps_redis_batch_t *bt)
 {
     const ps_redis_repair_hour_t  *h;
     ps_redis_batch_t               rb;
-    size_t                         k, nchunks;
-    char                           rid[48], prefix[64];
+    ps_redis_src_t                 src;
+    char                           prefix[64];
 
     h = ps_redis_repair_hour(r->repair, bt->hour);
     if (h == NULL) {
         return -1;
     }
 
-    /* unique per repair of this node, also across its restarts */
-    snprintf(rid, sizeof(rid), "%llx.%lx.%x",
-             (unsigned long long) ps_redis_now_ms(), (long) getpid(),
-             ++r->repairs);
-
-    nchunks = ps_redis_repair_nchunks(h->nentries, h->nclients,
-                                      r->repair_chunk);
-
     if (ps_redis_batch_init(&rb, bt->hour, bt->zone_id, bt->pos, bt->nrings,
                             bt->expire_ms) != 0)
     {
         goto fail;
     }
-    rb.chunk_arg = malloc((nchunks + 1) * sizeof(*rb.chunk_arg));
-    if (rb.chunk_arg == NULL) {
+    rb.mode = 'R';
+
+    memset(&src, 0, sizeof(src));
+    src.h = h;
+    src.nfields = h->nentries;
+    src.nclients = h->nclients;
+    src.folded = h->clients_folded;
+    if (ps_redis_build_chunks(r, &rb, &src) != 0) {
         goto fail;
     }
-    rb.nchunks = nchunks;
 
-    for (k = 0; k < nchunks; k++) {
-        if (ps_redis_repair_chunk(r, &rb, h, rid, k, nchunks) != 0) {
-            goto fail;
-        }
-    }
-    rb.chunk_arg[nchunks] = rb.argc;
-
-    rb.repair_keys = h->nentries;
-    rb.repair_clients = h->nclients;
     ps_redis_batch_free(bt);
     *bt = rb;
 
@@ -1243,8 +1348,8 @@ ps_redis_build_repair(ps_redis_t *r, ps_redis_batch_t *bt)
     ps_log(PS_LOG_INFO, "event=redis_repair_started hour=%.10s node=%s "
            "zone_id=%llu keys=%zu clients=%zu chunks=%zu", prefix + 11,
            r->node_id,
-           (unsigned long long) bt->zone_id, bt->repair_keys,
-           bt->repair_clients, nchunks);
+           (unsigned long long) bt->zone_id, bt->keys,
+           bt->clients, bt->nchunks);
     return 0;
 
 fail:
@@ -1258,11 +1363,12 @@ fail:
 /* What ps_redis_send_batch() found. */
 #define PS_REDIS_SENT_DONE  0     /* confirmed: applied now or before */
 #define PS_REDIS_SENT_LOST  1     /* Redis lost the hour: send its repair */
-#define PS_REDIS_SENT_MORE  2     /* a repair goes on at bt->chunk */
+#define PS_REDIS_SENT_MORE  2     /* a sequence goes on at bt->chunk */
 
 /* Sends one script of a batch (EVALSHA, EVAL after NOSCRIPT): the whole
- * batch, or the next chunk of a repair; PS_REDIS_SENT_*, or -1 when the
- * outcome is unknown or Redis refused it (the batch stays). */
+ * batch, or the next chunk of a chunked batch or repair;
+ * PS_REDIS_SENT_*, or -1 when the outcome is unknown or Redis refused
+ * it (the batch stays). */
 static int
 ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
 {
@@ -1375,18 +1481,33 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
         break;
 
     case PS_REDIS_SCRIPT_APPLIED:
+        if (bt->mode == 'R'
+            || (bt->nchunks && bt->chunk + 1 != bt->nchunks))
+        {
+            goto unexpected;
+        }
+        if (bt->nchunks) {
+            ps_log(PS_LOG_INFO, "event=redis_batch_chunked hour=%.10s "
+                   "node=%s zone_id=%llu keys=%zu clients=%zu "
+                   "requests=%llu chunks=%zu", prefix + 11, r->node_id,
+                   (unsigned long long) bt->zone_id, bt->keys, bt->clients,
+                   (unsigned long long) bt->requests, bt->nchunks);
+        }
         rc = PS_REDIS_SENT_DONE;
         break;
 
     case PS_REDIS_SCRIPT_LOST:
-        /* nothing applied: the caller sends the repair of the hour, or
-         * a repair under way starts again (Redis lost its first chunks
-         * too) */
+        /* nothing applied: the caller sends the repair of the hour in
+         * place of the batch (found by a mode '1' batch, or in the
+         * middle of a chunked batch: its first chunks are gone too, and
+         * the repair holds them), or a repair under way starts again
+         * (Redis lost its first chunks too) */
         ps_log(PS_LOG_WARN, "event=redis_state_lost hour=%.10s "
                "node=%s zone_id=%llu%s", prefix + 11, r->node_id,
                (unsigned long long) bt->zone_id,
-               bt->nchunks ? " during_repair=1" : "");
-        if (bt->nchunks == 0) {
+               bt->mode == 'R' ? " during_repair=1"
+               : bt->chunk > 0 ? " during_batch=1" : "");
+        if (bt->mode != 'R') {
             rc = PS_REDIS_SENT_LOST;
             goto done;
         }
@@ -1395,14 +1516,19 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
         goto done;
 
     case PS_REDIS_SCRIPT_NEXT:
-        if (bt->nchunks == 0 || next <= 0 || (size_t) next >= bt->nchunks) {
+        /* 0 only for a batch: Redis is back from a snapshot taken
+         * before its first chunk */
+        if (bt->nchunks == 0 || next < (bt->mode == 'R' ? 1 : 0)
+            || (size_t) next >= bt->nchunks)
+        {
             goto unexpected;
         }
         if (!applied) {
             /* a chunk resent after an unknown outcome, or Redis came
-             * back from a snapshot taken during the repair */
-            ps_log(PS_LOG_INFO, "event=redis_repair_resumed hour=%.10s "
-                   "node=%s zone_id=%llu chunk=%lld", prefix + 11,
+             * back from a snapshot taken during the sequence */
+            ps_log(PS_LOG_INFO, "event=redis_%s_resumed hour=%.10s "
+                   "node=%s zone_id=%llu chunk=%lld",
+                   bt->mode == 'R' ? "repair" : "batch", prefix + 11,
                    r->node_id, (unsigned long long) bt->zone_id, next);
         }
         bt->chunk = (size_t) next;
@@ -1410,24 +1536,26 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
         goto done;
 
     case PS_REDIS_SCRIPT_REPAIRED:
-        if (bt->nchunks == 0) {
+        if (bt->mode != 'R' || bt->chunk + 1 != bt->nchunks) {
             goto unexpected;
         }
         ps_log(PS_LOG_WARN, "event=redis_repaired hour=%.10s node=%s "
                "zone_id=%llu keys=%zu requests=%llu chunks=%zu",
                prefix + 11, r->node_id, (unsigned long long) bt->zone_id,
-               bt->repair_keys, (unsigned long long) bt->repair_requests,
+               bt->keys, (unsigned long long) bt->requests,
                bt->nchunks);
         rc = PS_REDIS_SENT_DONE;
         break;
 
     case PS_REDIS_SCRIPT_FOREIGN:
-        /* another repair of this node and zone is half done (an earlier
-         * process's): adding ours would count its part twice; the next
-         * batch writes over its marker and the hour stays short */
-        ps_log(PS_LOG_WARN, "event=redis_repair_abandoned hour=%.10s "
-               "node=%s zone_id=%llu reason=other_repair_marker",
-               prefix + 11, r->node_id, (unsigned long long) bt->zone_id);
+        /* another sequence of this node and zone is half done (an
+         * earlier process's) where our watermarks are missing: adding
+         * ours would count its part twice; the next batch writes over
+         * its marker and the hour stays short */
+        ps_log(PS_LOG_WARN, "event=redis_%s_abandoned hour=%.10s "
+               "node=%s zone_id=%llu chunk=%zu reason=other_repair_marker",
+               bt->mode == 'R' ? "repair" : "batch", prefix + 11,
+               r->node_id, (unsigned long long) bt->zone_id, bt->chunk);
         rc = PS_REDIS_SENT_DONE;
         break;
 
@@ -1465,8 +1593,9 @@ ps_redis_drain(ps_redis_t *r)
     size_t             lose, chunks = 0;
     int                rc;
 
-    /* test hook: the reply to the n-th repair chunk sent by this drain
-     * is lost (read here, so that a test can change it between flushes) */
+    /* test hook: the reply to the n-th chunk (of a chunked batch or a
+     * repair) sent by this drain is lost (read here, so that a test can
+     * change it between flushes) */
     lose = ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_LOSE_REPLY", 0);
 
     while (r->next < r->nbatches) {
@@ -1477,7 +1606,11 @@ ps_redis_drain(ps_redis_t *r)
         if (rc == PS_REDIS_SENT_LOST) {
             if (ps_redis_build_repair(r, bt) != 0) {
                 /* cannot repair: the delta alone, as a first write */
-                bt->bytes.data[bt->off[bt->mode_arg]] = '0';
+                ps_log(PS_LOG_INFO, "event=redis_batch_rewritten "
+                       "hour=%lld chunks=%zu reason=hour_not_kept",
+                       (long long) bt->hour, bt->nchunks);
+                ps_redis_batch_set_mode(bt, '0');
+                bt->chunk = 0;
             }
             continue;
         }

@@ -1,18 +1,19 @@
 #!/bin/bash
-# Redis repair: how long the repair of one hour after a FLUSHALL keeps
-# Redis busy, with the repair in one script (CHUNK=1000000, what the
-# sink did before it chunked) and in chunks of the default size.  Runs
+# Redis repair: how long the first write of one hour and its repair
+# after a FLUSHALL keep Redis busy, each in one script (CHUNK=1000000,
+# what the sink did before it chunked) and in chunks of the default
+# size.  Runs
 # bench/bench-redis_repair against a throwaway redis-server for each
 # hour size (fields x clients) and chunk size, ROUNDS times each.
 #
 #   bench/redis-repair.sh                     # build dir: ./build
 #   BUILD=/tmp/b-redis bench/redis-repair.sh
 #
-# Per round the bench prints the first write (one script, the normal
-# batch of a flush) and the repair: number of scripts, the longest one
-# (SLOWLOG, 1 ms threshold), their sum (INFO commandstats), the flush's
-# wall time, and the longest wait of a client PINGing Redis in a loop
-# meanwhile (what every other client of that Redis sees).
+# Per round the bench prints the first write (the normal batch of a
+# flush) and the repair: number of scripts, the longest one (SLOWLOG,
+# 1 ms threshold), their sum (INFO commandstats), the flush's wall time,
+# and the longest wait of a client PINGing Redis in a loop meanwhile
+# (what every other client of that Redis sees).
 #
 # Environment (defaults in brackets):
 #   BUILD [repo/build]  REDIS_PORT [18590]  ROUNDS [3]

@@ -1,21 +1,23 @@
 /*
- * Redis repair benchmark: how long the repair of one hour keeps Redis
- * busy.  The sink writes an hour of N fields and C client texts (one
- * flush, a first write), Redis loses everything (FLUSHALL), and the
- * next flush (no delta: the heartbeat) repairs the hour.  INFO
+ * Redis repair benchmark: how long the first write and the repair of
+ * one hour keep Redis busy.  The sink writes an hour of N fields and C
+ * client texts (one flush, a first write: one batch, in chunks when it
+ * holds more than a chunk), Redis loses everything (FLUSHALL), and the
+ * next flush (no delta: the heartbeat) repairs the hour.  For each, INFO
  * commandstats gives the number of scripts and their total time, the
  * SLOWLOG (1 ms threshold: Redis 7 logs the commands a script calls as
  * well, which slowlog-log-slower-than 0 would count and slow down) the
  * longest one; a second connection PINGs Redis in a loop meanwhile and
  * reports the longest answer it waited for, which is what any other
- * client of that Redis sees.  Then checks that Redis holds the hour
- * exactly (fields and requests).  bench/redis-repair.sh runs it.
+ * client of that Redis sees.  After each, checks that Redis holds the
+ * hour exactly (fields and requests).  bench/redis-repair.sh runs it.
  *
  *   bench-redis_repair PORT [N [CLIENTS [REPEAT]]]
  *
  * Redis on 127.0.0.1:PORT is FLUSHALLed: use a throwaway one, e.g.
  *   redis-server --port 18590 --save '' --appendonly no
- * PATHSTATS_TEST_REDIS_REPAIR_CHUNK sets the repair's chunk size;
+ * PATHSTATS_TEST_REDIS_REPAIR_CHUNK sets the chunk size (of batches
+ * and repairs);
  * BENCH_VERBOSE=1 prints the sink's log and every script over 1 ms.
  */
 
@@ -107,6 +109,26 @@ pinger_main(void *arg)
     }
     redisFree(c);
     return NULL;
+}
+
+
+static void
+pinger_start(pinger_t *p, pthread_t *tid, unsigned port)
+{
+    memset(p, 0, sizeof(*p));
+    p->port = port;
+    if (pthread_create(tid, NULL, pinger_main, p) != 0) {
+        fprintf(stderr, "cannot start the PING thread\n");
+        exit(1);
+    }
+}
+
+
+static void
+pinger_stop(pinger_t *p, pthread_t tid)
+{
+    atomic_store(&p->stop, 1);
+    pthread_join(tid, NULL);
 }
 
 
@@ -211,6 +233,31 @@ integer(redisContext *c, const char *fmt, const char *key)
 }
 
 
+/* 0 when Redis holds the hour exactly: n fields of one request each;
+ * 1 (and says so) otherwise. */
+static int
+check_hour(redisContext *c, int64_t hour, size_t n, const char *what)
+{
+    struct tm   tm;
+    time_t      t = (time_t) hour;
+    char        key[96], totals[112];
+    long long   fields, requests;
+
+    gmtime_r(&t, &tm);
+    snprintf(key, sizeof(key), "pathstats:{%04d%02d%02d%02d}:",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+    fields = integer(c, "HLEN %sreq", key);
+    snprintf(totals, sizeof(totals), "%stotals", key);
+    requests = hash_get(c, totals, "requests");
+    if (fields != (long long) n || requests != (long long) n) {
+        printf("MISMATCH after the %s: Redis holds %lld fields, %lld "
+               "requests\n", what, fields, requests);
+        return 1;
+    }
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -224,11 +271,8 @@ main(int argc, char **argv)
     uint64_t         pos[NRINGS], t0, first_us, repair_us, sum, max;
     size_t           n, nclients, repeat, rep, i, nscripts;
     int64_t          hour;
-    struct tm        tm;
-    time_t           t;
-    char             path[160], client[32], key[96], url[64];
+    char             path[160], client[32], url[64];
     char             host[] = "127.0.0.1", node[] = "bench";
-    long long        fields, requests;
     unsigned         port, k;
     int              rc = 0;
 
@@ -291,6 +335,7 @@ main(int argc, char **argv)
             pos[k] = 1000;
         }
         stats_reset(admin);
+        pinger_start(&pinger, &tid, port);
         t0 = ps_mono_us();
         if (sink->ops->flush(sink, 1, delta, pos, NRINGS) != 0
             || sink->last_error[0] != '\0')
@@ -299,21 +344,21 @@ main(int argc, char **argv)
             return 1;
         }
         first_us = ps_mono_us() - t0;
+        pinger_stop(&pinger, tid);
         script_stats(admin, &nscripts, &sum);
         max = slowlog_max_script(admin);
         printf("fields %zu clients %zu: first write: %zu script(s), "
-               "longest %.1f ms, %.1f ms in Redis, flush %.1f ms\n", n,
+               "longest %.1f ms, %.1f ms in Redis, flush %.1f ms; "
+               "PING: %llu answered, longest wait %.1f ms\n", n,
                nclients, nscripts, max / 1000.0, sum / 1000.0,
-               first_us / 1000.0);
+               first_us / 1000.0, (unsigned long long) pinger.pings,
+               pinger.max_us / 1000.0);
+        rc |= check_hour(admin, hour, n, "first write");
 
         run(admin, "FLUSHALL");
         stats_reset(admin);
 
-        memset(&pinger, 0, sizeof(pinger));
-        pinger.port = port;
-        if (pthread_create(&tid, NULL, pinger_main, &pinger) != 0) {
-            return 1;
-        }
+        pinger_start(&pinger, &tid, port);
 
         for (k = 0; k < NRINGS; k++) {
             pos[k] = 2000;
@@ -330,18 +375,9 @@ main(int argc, char **argv)
         }
         repair_us = ps_mono_us() - t0;
 
-        atomic_store(&pinger.stop, 1);
-        pthread_join(tid, NULL);
+        pinger_stop(&pinger, tid);
         script_stats(admin, &nscripts, &sum);
         max = slowlog_max_script(admin);
-
-        t = (time_t) hour;
-        gmtime_r(&t, &tm);
-        snprintf(key, sizeof(key), "pathstats:{%04d%02d%02d%02d}:",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
-        fields = integer(admin, "HLEN %sreq", key);
-        snprintf(path, sizeof(path), "%stotals", key);
-        requests = hash_get(admin, path, "requests");
 
         printf("fields %zu clients %zu: repair: %zu script(s), "
                "longest %.1f ms, %.1f ms in Redis, flush %.1f ms; "
@@ -350,11 +386,7 @@ main(int argc, char **argv)
                repair_us / 1000.0, (unsigned long long) pinger.pings,
                pinger.max_us / 1000.0);
 
-        if (fields != (long long) n || requests != (long long) n) {
-            printf("MISMATCH: Redis holds %lld fields, %lld requests\n",
-                   fields, requests);
-            rc = 1;
-        }
+        rc |= check_hour(admin, hour, n, "repair");
 
         sink->ops->destroy(sink);
         ps_agg_table_destroy(delta);

@@ -7,8 +7,10 @@
 # Every sum is over all hours present, so crossing a UTC hour boundary
 # during the test changes nothing (the previous hour is repaired too for
 # its first 10 minutes).  Then a repair in many small chunks, with a
-# second FLUSHALL in its middle, and the sink's repair protocol script by
-# script (the C test t/unit/test_sink_redis.c against this Redis).
+# second FLUSHALL in its middle; a normal batch larger than a chunk,
+# written in chunks too, with a FLUSHALL in its middle; and the sink's
+# protocol script by script (the C test t/unit/test_sink_redis.c
+# against this Redis).
 
 use strict;
 use warnings;
@@ -320,6 +322,58 @@ redis_cmd('FLUSHALL');
 chunk_exact($cn, 'chunks: after a FLUSHALL in the middle of a repair');
 is(log_count($agg3, $restart_re), $restarts + 1,
    'the repair started again from its first chunk');
+
+# --- a normal batch in many chunks ------------------------------------------
+# An outage without loss (a snapshot taken while idle): the requests
+# served meanwhile reach Redis in one batch of the 60 paths once it is
+# back, written in chunks of 7 fields like a repair.
+my $chunked_re = qr/event=redis_batch_chunked \S+ node=n3 .* chunks=(\d+)$/;
+my $rdb = test_dir() . '/redis/dump.rdb';
+sub outage_load {
+    redis_cmd('SAVE');
+    stop_redis();
+    my $m = parallel_load(clients => 3, requests => 120, paths => \@cpaths);
+    is($m, 360, 'outage: 360 requests answered');
+    sleep 1;
+    start_redis();
+    return $m;
+}
+my $nchunked = log_count($agg3, $chunked_re);
+my $rep_before = log_count($agg3, qr/event=redis_repaired/);
+$cn += outage_load();
+chunk_exact($cn, 'chunked batch after an outage');
+my @chunked = grep { /$chunked_re/ } split /\n/, slurp($agg3->{stderr});
+ok(@chunked > $nchunked && $chunked[-1] =~ /keys=(\d+) .*chunks=(\d+)$/
+   && $2 == int(($1 * 4 + 1 + 27) / 28) && $2 > 1,
+   'the batch was written in several chunks')
+    or diag($chunked[-1] // 'none logged');
+is(log_count($agg3, qr/event=redis_repaired/), $rep_before,
+   'and nothing was repaired');
+
+# the same with a FLUSHALL in the middle of that batch: its next chunk
+# finds the hour lost and the sink repairs the whole hour, the batch
+# included
+my $lost_re = qr/event=redis_state_lost \S+ node=n3 .*during_batch=1/;
+my $lost_before = log_count($agg3, $lost_re);
+$cn += outage_load();
+undef $marker;
+wait_until(sub {
+    for my $k (hour_keys('wm:n3')) {
+        my %h = @{ redis_cmd('HGETALL', $k) };
+        ($marker) = map { $h{$_} } grep { /^repair:/ } keys %h;
+        return 1 if defined $marker;
+    }
+    return 0;
+}, 25, 0.01);
+ok(defined $marker && $marker =~ /:(\d+)$/ && $1 < 8,
+   'a chunked batch is under way (marker ' . ($marker // 'none') . ')');
+redis_cmd('FLUSHALL');
+chunk_exact($cn, 'chunks: after a FLUSHALL in the middle of a batch');
+is(log_count($agg3, $lost_re), $lost_before + 1,
+   'the loss was found in the middle of the batch');
+ok(log_count($agg3, qr/event=redis_repaired/) > $rep_before,
+   'and the hour repaired');
+unlink $rdb;
 
 is(stop_aggregator($agg3), 0, 'third aggregator exits 0');
 

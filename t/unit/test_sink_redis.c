@@ -13,8 +13,14 @@
  * in the middle of a repair, a repair that meets another's marker, a
  * process that dies in the middle of a repair, and a normal batch that
  * meets a marker.  After each, the hour in Redis is compared with what
- * it held before the loss, key by key.  t/aggregator-redis.t covers the
- * sink further.  Prints TAP.
+ * it held before the loss, key by key.  Then normal batches larger than
+ * a chunk, written in chunks like a repair: key by key as the same
+ * flushes written by one script each (a chunk size of 1000000), with a
+ * lost reply to their first, a middle and their last chunk, a FLUSHALL
+ * in their middle (repaired), Redis back from a snapshot taken before
+ * one, an hour the sink cannot repair, and a process that dies in the
+ * middle of one.  t/aggregator-redis.t covers the sink further.  Prints
+ * TAP.
  */
 
 #include <netinet/in.h>
@@ -254,17 +260,47 @@ flush_at(ps_sink_t *sink, const ps_agg_table_t *delta, uint64_t p)
 
 
 static ps_sink_t *
-live_sink(ps_config_t *cfg)
+chunk_sink(ps_config_t *cfg, const char *chunk)
 {
     ps_sink_t  *sink;
 
-    setenv("PATHSTATS_TEST_REDIS_REPAIR_CHUNK", "3", 1);
+    setenv("PATHSTATS_TEST_REDIS_REPAIR_CHUNK", chunk, 1);
     sink = ps_sink_redis_create(cfg);
     unsetenv("PATHSTATS_TEST_REDIS_REPAIR_CHUNK");
     if (sink == NULL) {
         bail_out("cannot create the sink");
     }
     return sink;
+}
+
+
+static ps_sink_t *
+live_sink(ps_config_t *cfg)
+{
+    return chunk_sink(cfg, "3");
+}
+
+
+/* Scripts Redis ran since the last call (INFO commandstats). */
+static long long
+scripts_run(void)
+{
+    static const char  *names[] = { "cmdstat_evalsha:", "cmdstat_eval:" };
+    redisReply         *reply;
+    const char         *q;
+    long long           n = 0;
+    unsigned            i;
+
+    reply = cmd("INFO commandstats");
+    for (i = 0; i < 2; i++) {
+        q = strstr(reply->str, names[i]);
+        if (q != NULL && (q = strstr(q, "calls=")) != NULL) {
+            n += strtoll(q + 6, NULL, 10);
+        }
+    }
+    freeReplyObject(reply);
+    run("CONFIG RESETSTAT");
+    return n;
 }
 
 
@@ -548,6 +584,335 @@ live_tests(unsigned port)
 }
 
 
+/* Ten clients of hour, client i with i + 1 requests. */
+static void
+observe_clients(ps_sink_t *sink, int64_t hour)
+{
+    ps_rec_t  rec;
+    char      client[32];
+    size_t    i;
+    int       j;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.hour = hour;
+    for (i = 0; i < NCLIENTS; i++) {
+        snprintf(client, sizeof(client), "192.0.2.%zu", i);
+        rec.client = client;
+        for (j = 0; j <= (int) i; j++) {
+            sink->ops->observe(sink, &rec);
+        }
+    }
+}
+
+
+/* a: NFIELDS fields, b: NFIELDS - 1 fields of hour */
+static void
+fill(ps_agg_table_t *a, ps_agg_table_t *b, int64_t hour)
+{
+    char    path[64];
+    size_t  i;
+    int     j;
+
+    for (i = 0; i < NFIELDS; i++) {
+        snprintf(path, sizeof(path), "/f/%zu", i);
+        for (j = 0; j <= (int) i; j++) {
+            (void) ps_agg_add(j % 2 ? b : a, hour, "unit.test", 9, "GET", 3,
+                              path, strlen(path), 200 + (i % 4) * 100,
+                              100 + i * 7 + j, 10 + i, 100 + j, NULL, 0);
+        }
+    }
+}
+
+
+static void
+chunked_batch_tests(unsigned port)
+{
+    ps_config_t      cfg;
+    ps_sink_t       *sink;
+    ps_agg_table_t  *a, *b, *empty, *old;
+    uint64_t         p = 100000, pos[NRINGS];
+    int64_t          hour;
+    time_t           t;
+    struct tm        tm;
+    char             host[] = "127.0.0.1", node[] = "unit", url[64];
+    char            *ref, *ref_old, *now, *keys[16], live_prefix[64];
+    redisReply      *vals[16], *reply;
+    size_t           nsnap, i;
+    long long        sum;
+
+    admin = redisConnect("127.0.0.1", (int) port);
+    if (admin == NULL || admin->err) {
+        bail_out("cannot connect to Redis on port %u", port);
+    }
+    run("FLUSHALL");
+
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%u", port);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.redis = url;
+    cfg.redis_host = host;
+    cfg.redis_port = port;
+    cfg.redis_ttl_ms = 2ULL * 3600 * 1000;
+    cfg.node_id = node;
+    cfg.top_n = 100;
+    cfg.max_keys_per_hour = 1000;
+
+    hour = ps_hour_of((int64_t) ps_now_us());
+    t = (time_t) hour;
+    gmtime_r(&t, &tm);
+    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d}:",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+    memcpy(live_prefix, prefix, sizeof(prefix));
+
+    a = ps_agg_table_create(1000);
+    b = ps_agg_table_create(1000);
+    old = ps_agg_table_create(1000);
+    empty = ps_agg_table_create(1);
+    fill(a, b, hour);
+    /* two hours back: still in Redis (ttl 2 h), no longer kept for a
+     * repair */
+    fill(old, old, hour - 7200);
+
+    /* the reference: every flush one script */
+    sink = chunk_sink(&cfg, "1000000");
+    observe_clients(sink, hour);
+    (void) scripts_run();
+    is_int(flush_at(sink, a, p += 100), 0, "batch: reference, first flush");
+    is_int(scripts_run(), 1, "in one script");
+    is_int(flush_at(sink, b, p += 100), 0, "reference: second flush");
+    ref = dump_hour();
+    run("FLUSHALL");
+    is_int(flush_at(sink, old, p += 100), 0, "reference: an older hour");
+    t = (time_t) (hour - 7200);
+    gmtime_r(&t, &tm);
+    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d}:",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+    ref_old = dump_hour();
+    memcpy(prefix, live_prefix, sizeof(prefix));
+    sink->ops->destroy(sink);
+
+    /* chunks of 3 fields (12 clients): a with the clients is 8 chunks,
+     * b 7 */
+    run("FLUSHALL");
+    sink = live_sink(&cfg);
+    observe_clients(sink, hour);
+    (void) scripts_run();
+    is_int(flush_at(sink, a, p += 100), 0, "batch: first flush, chunked");
+    is_int(scripts_run(), 8, "in 8 scripts");
+    is_str(marker(), "", "no marker left");
+    is_int(flush_at(sink, b, p += 100), 0, "second flush, chunked");
+    is_int(scripts_run(), 7, "in 7 scripts");
+    now = dump_hour();
+    is_str(now, ref, "chunked batches: exactly as one script each");
+    free(now);
+    ok(settled(p), "chunked batches: settled");
+
+    /* a batch of exactly one chunk stays one script; one more client
+     * makes it two */
+    ps_agg_table_clear(a);
+    for (i = 0; i < 3; i++) {
+        char  path[16];
+
+        snprintf(path, sizeof(path), "/one/%zu", i);
+        (void) ps_agg_add(a, hour, "unit.test", 9, "GET", 3, path,
+                          strlen(path), 200, 1, 1, 1, NULL, 0);
+    }
+    is_int(flush_at(sink, a, p += 100), 0, "3 fields");
+    is_int(scripts_run(), 1, "one script, as before chunking");
+    {
+        ps_rec_t  rec;
+
+        memset(&rec, 0, sizeof(rec));
+        rec.hour = hour;
+        rec.client = "192.0.2.200";
+        sink->ops->observe(sink, &rec);
+    }
+    is_int(flush_at(sink, a, p += 100), 0, "3 fields and a client");
+    is_int(scripts_run(), 2, "two scripts");
+    is_int(hget("req", "unit.test\tGET\t/one/2"), 2, "both applied once");
+    sink->ops->destroy(sink);
+    ps_agg_table_clear(a);
+    ps_agg_table_clear(b);
+    fill(a, b, hour);
+
+    /* the reply to chunk 0 is lost (it ran): the resend is a no-op
+     * that says where to go on */
+    run("FLUSHALL");
+    sink = live_sink(&cfg);
+    observe_clients(sink, hour);
+    lose_reply(1);
+    is_int(flush_at(sink, a, p += 100), 0,
+           "lost reply to chunk 0: the flush took the delta");
+    ok(sink->last_error[0] != '\0', "and says the batch is pending: %s",
+       sink->last_error);
+    is_int(marker_chunk(), 1, "marker: chunk 0 applied");
+    is_int(hget("wm:unit", "7.0"), (long long) p,
+           "chunk 0 stored the batch's positions");
+    lose_reply(0);
+    is_int(flush_at(sink, b, p += 100), 0, "next flush: chunk 0 resent "
+           "(a no-op), then the rest, then b");
+    is_str(sink->last_error, "", "nothing pending");
+    now = dump_hour();
+    is_str(now, ref, "lost reply to chunk 0: exact");
+    free(now);
+    ok(settled(p), "lost reply to chunk 0: settled");
+
+    /* the reply to chunk 3 of b (a mode '1' batch) is lost */
+    run("FLUSHALL");
+    sink->ops->destroy(sink);
+    sink = live_sink(&cfg);
+    observe_clients(sink, hour);
+    is_int(flush_at(sink, a, p += 100), 0, "middle: first flush");
+    lose_reply(4);
+    (void) flush_at(sink, b, p += 100);
+    is_int(marker_chunk(), 4, "middle: chunks 0-3 of b applied");
+    lose_reply(0);
+    (void) scripts_run();
+    is_int(flush_at(sink, empty, p), 0, "middle: chunk 3 resent");
+    is_int(scripts_run(), 5, "a no-op, then chunks 4-6, then the "
+           "heartbeat");
+    now = dump_hour();
+    is_str(now, ref, "lost reply in the middle: exact");
+    free(now);
+    ok(settled(p), "lost reply in the middle: settled");
+
+    /* the reply to the last chunk of b (7) is lost */
+    run("FLUSHALL");
+    sink->ops->destroy(sink);
+    sink = live_sink(&cfg);
+    observe_clients(sink, hour);
+    is_int(flush_at(sink, a, p += 100), 0, "last chunk: first flush");
+    lose_reply(7);
+    (void) flush_at(sink, b, p += 100);
+    is_str(marker(), "", "last chunk: ran, and removed the marker");
+    lose_reply(0);
+    is_int(flush_at(sink, empty, p), 0, "last chunk resent: a no-op");
+    is_str(sink->last_error, "", "and the batch is done");
+    now = dump_hour();
+    is_str(now, ref, "lost reply to the last chunk: exact");
+    free(now);
+    ok(settled(p), "lost reply to the last chunk: settled");
+
+    /* FLUSHALL in the middle of b: its next chunk answers "lost" and
+     * the sink repairs the hour, b included */
+    run("FLUSHALL");
+    sink->ops->destroy(sink);
+    sink = live_sink(&cfg);
+    observe_clients(sink, hour);
+    is_int(flush_at(sink, a, p += 100), 0, "FLUSHALL mid-batch: first flush");
+    lose_reply(4);
+    (void) flush_at(sink, b, p += 100);
+    is_int(marker_chunk(), 4, "FLUSHALL mid-batch: chunks 0-3 applied");
+    run("FLUSHALL");
+    lose_reply(0);
+    is_int(flush_at(sink, empty, p), 0, "FLUSHALL mid-batch: repaired");
+    is_str(sink->last_error, "", "in that flush");
+    now = dump_hour();
+    is_str(now, ref, "FLUSHALL mid-batch: exact");
+    free(now);
+    ok(settled(p), "FLUSHALL mid-batch: settled");
+
+    /* the same in the middle of the sink's first batch of the hour
+     * (mode '0'): the hour is kept, so repaired the same way */
+    run("FLUSHALL");
+    sink->ops->destroy(sink);
+    sink = live_sink(&cfg);
+    observe_clients(sink, hour);
+    lose_reply(4);
+    (void) flush_at(sink, a, p += 100);
+    is_int(marker_chunk(), 4, "FLUSHALL mid-first-batch: chunks 0-3");
+    run("FLUSHALL");
+    lose_reply(0);
+    is_int(flush_at(sink, b, p += 100), 0,
+           "FLUSHALL mid-first-batch: repaired, then b");
+    now = dump_hour();
+    is_str(now, ref, "FLUSHALL mid-first-batch: exact");
+    free(now);
+    ok(settled(p), "FLUSHALL mid-first-batch: settled");
+
+    /* Redis back from a snapshot taken before b: no marker, older
+     * watermarks: b starts again from chunk 0 */
+    run("FLUSHALL");
+    sink->ops->destroy(sink);
+    sink = live_sink(&cfg);
+    observe_clients(sink, hour);
+    is_int(flush_at(sink, a, p += 100), 0, "snapshot: first flush");
+    nsnap = snapshot(keys, vals, 16);
+    lose_reply(4);
+    (void) flush_at(sink, b, p += 100);
+    is_int(marker_chunk(), 4, "snapshot: chunks 0-3 of b applied");
+    restore(keys, vals, nsnap);
+    is_str(marker(), "", "Redis is back from before b");
+    lose_reply(0);
+    is_int(flush_at(sink, empty, p), 0, "snapshot: b starts again");
+    now = dump_hour();
+    is_str(now, ref, "snapshot before the batch: exact");
+    free(now);
+    ok(settled(p), "snapshot before the batch: settled");
+
+    /* an hour the sink does not keep: a loss in the middle of its batch
+     * writes the batch again from chunk 0, as a first write */
+    run("FLUSHALL");
+    sink->ops->destroy(sink);
+    sink = live_sink(&cfg);
+    lose_reply(4);
+    (void) flush_at(sink, old, p += 100);
+    run("FLUSHALL");
+    lose_reply(0);
+    is_int(flush_at(sink, empty, p), 0, "hour not kept: the flush");
+    is_str(sink->last_error, "", "nothing pending");
+    t = (time_t) (hour - 7200);
+    gmtime_r(&t, &tm);
+    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d}:",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+    now = dump_hour();
+    is_str(now, ref_old, "hour not kept: the batch written again, exact");
+    free(now);
+    ok(settled(p), "hour not kept: settled");
+    memcpy(prefix, live_prefix, sizeof(prefix));
+
+    /* the process dies in the middle of a batch: the next one starts
+     * after its positions; the rest of the batch is lost, never
+     * doubled */
+    run("FLUSHALL");
+    sink->ops->destroy(sink);
+    sink = live_sink(&cfg);
+    observe_clients(sink, hour);
+    lose_reply(4);
+    (void) flush_at(sink, a, p += 100);
+    lose_reply(0);
+    sink->ops->destroy(sink);
+    sink = live_sink(&cfg);
+    is_int(sink->ops->load_watermarks(sink, ZONE, pos, NRINGS), 0,
+           "crash mid-batch: the next process loads its watermarks");
+    ok(pos[0] == p && pos[1] == p, "the batch's positions");
+    reply = cmd("HGETALL %sreq", prefix);
+    sum = 0;
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        sum += strtoll(reply->element[i + 1]->str, NULL, 10);
+    }
+    is_int((long long) reply->elements / 2, 12,
+           "crash mid-batch: the 12 fields of chunks 0-3");
+    freeReplyObject(reply);
+    is_int(hget("totals", "requests"), sum, "totals agree with them");
+    ps_agg_table_clear(a);
+    (void) ps_agg_add(a, hour, "unit.test", 9, "GET", 3, "/new", 4, 200,
+                      1, 1, 1, NULL, 0);
+    is_int(flush_at(sink, a, p += 100), 0, "crash mid-batch: a first write");
+    is_str(marker(), "", "clears the stale marker");
+    is_int(hget("totals", "requests"), sum + 1, "nothing doubled");
+
+    sink->ops->destroy(sink);
+    free(ref);
+    free(ref_old);
+    ps_agg_table_destroy(a);
+    ps_agg_table_destroy(b);
+    ps_agg_table_destroy(old);
+    ps_agg_table_destroy(empty);
+    run("FLUSHALL");
+    redisFree(admin);
+}
+
+
 int
 main(void)
 {
@@ -563,7 +928,7 @@ main(void)
     int64_t          hour;
     int              i;
 
-    ps_log_set_level(PS_LOG_ERROR);
+    ps_log_set_level(getenv("TEST_VERBOSE") ? PS_LOG_INFO : PS_LOG_ERROR);
 
     memset(&cfg, 0, sizeof(cfg));
     ok(ps_sink_redis_create(&cfg) == NULL, "no redis configured: no sink");
@@ -620,6 +985,8 @@ main(void)
 
     if (getenv("PS_TEST_REDIS") != NULL) {
         live_tests((unsigned) strtoul(getenv("PS_TEST_REDIS"), NULL, 10));
+        chunked_batch_tests((unsigned) strtoul(getenv("PS_TEST_REDIS"),
+                                               NULL, 10));
     } else {
         diag("PS_TEST_REDIS not set: the chunked repair against a live "
              "Redis is skipped");
