@@ -351,6 +351,43 @@ restore(char **keys, redisReply **vals, size_t n)
 }
 
 
+/* Connects admin to the Redis on port and empties it, sets cfg up for
+ * a sink on it (url: its buffer for the URL) and prefix for the current
+ * hour, which it returns. */
+static int64_t
+live_setup(unsigned port, ps_config_t *cfg, char *url, size_t url_size)
+{
+    int64_t      hour;
+    time_t       t;
+    struct tm    tm;
+    static char  host[] = "127.0.0.1", node[] = "unit";
+
+    admin = redisConnect("127.0.0.1", (int) port);
+    if (admin == NULL || admin->err) {
+        bail_out("cannot connect to Redis on port %u", port);
+    }
+    run("FLUSHALL");
+
+    snprintf(url, url_size, "redis://127.0.0.1:%u", port);
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->redis = url;
+    cfg->redis_host = host;
+    cfg->redis_port = port;
+    cfg->redis_ttl_ms = 2ULL * 3600 * 1000;
+    cfg->node_id = node;
+    cfg->top_n = 100;
+    cfg->max_keys_per_hour = 1000;
+
+    hour = ps_hour_of((int64_t) ps_now_us());
+    t = (time_t) hour;
+    gmtime_r(&t, &tm);
+    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d}:",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+
+    return hour;
+}
+
+
 static void
 live_tests(unsigned port)
 {
@@ -360,36 +397,14 @@ live_tests(unsigned port)
     ps_rec_t         rec;
     uint64_t         p = 100, pos[NRINGS];
     int64_t          hour;
-    time_t           t;
-    struct tm        tm;
-    char             host[] = "127.0.0.1", node[] = "unit", url[64];
+    char             url[64];
     char             path[64], client[32], *truth, *now, *keys[16];
     redisReply      *vals[16], *reply;
     size_t           nsnap, i;
     long long        sum, held;
     int              j;
 
-    admin = redisConnect("127.0.0.1", (int) port);
-    if (admin == NULL || admin->err) {
-        bail_out("cannot connect to Redis on port %u", port);
-    }
-    run("FLUSHALL");
-
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%u", port);
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.redis = url;
-    cfg.redis_host = host;
-    cfg.redis_port = port;
-    cfg.redis_ttl_ms = 2ULL * 3600 * 1000;
-    cfg.node_id = node;
-    cfg.top_n = 100;
-    cfg.max_keys_per_hour = 1000;
-
-    hour = ps_hour_of((int64_t) ps_now_us());
-    t = (time_t) hour;
-    gmtime_r(&t, &tm);
-    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d}:",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+    hour = live_setup(port, &cfg, url, sizeof(url));
 
     /* two flushes: what the sink remembers of the hour is their sum */
     a = ps_agg_table_create(1000);
@@ -634,33 +649,13 @@ chunked_batch_tests(unsigned port)
     int64_t          hour;
     time_t           t;
     struct tm        tm;
-    char             host[] = "127.0.0.1", node[] = "unit", url[64];
+    char             url[64];
     char            *ref, *ref_old, *now, *keys[16], live_prefix[64];
     redisReply      *vals[16], *reply;
     size_t           nsnap, i;
     long long        sum;
 
-    admin = redisConnect("127.0.0.1", (int) port);
-    if (admin == NULL || admin->err) {
-        bail_out("cannot connect to Redis on port %u", port);
-    }
-    run("FLUSHALL");
-
-    snprintf(url, sizeof(url), "redis://127.0.0.1:%u", port);
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.redis = url;
-    cfg.redis_host = host;
-    cfg.redis_port = port;
-    cfg.redis_ttl_ms = 2ULL * 3600 * 1000;
-    cfg.node_id = node;
-    cfg.top_n = 100;
-    cfg.max_keys_per_hour = 1000;
-
-    hour = ps_hour_of((int64_t) ps_now_us());
-    t = (time_t) hour;
-    gmtime_r(&t, &tm);
-    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d}:",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+    hour = live_setup(port, &cfg, url, sizeof(url));
     memcpy(live_prefix, prefix, sizeof(prefix));
 
     a = ps_agg_table_create(1000);
