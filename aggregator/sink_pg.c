@@ -6,7 +6,7 @@
  *      partition rather than failing the flush);
  *   2. COPY (binary) the delta, sorted by key, each key with its complete
  *      values, into a temporary table;
- *   3. insert the keys not known to have a row (see "known keys" below)
+ *   3. insert the keys not known to have a row (pg_known.h)
  *      with their values, ON CONFLICT DO NOTHING, in key order: a new row
  *      needs no merge, and when every key was new the flush is done with
  *      its rows;
@@ -46,8 +46,8 @@
 #include "hour.h"
 #include "log.h"
 #include "migrate.h"
-#include "murmur3.h"
 #include "pg_conn.h"
+#include "pg_known.h"
 #include "sink_pg.h"
 #include "strbuf.h"
 
@@ -61,7 +61,6 @@
 #define PARTITION_FILLFACTOR  "50"
 /* keys known to have a row: at most this many, then forgotten */
 #define KNOWN_MAX      (1u << 20)
-#define KNOWN_HOURS    4           /* hours whose known keys are counted */
 
 typedef struct {
     ps_sink_t   sink;
@@ -80,13 +79,7 @@ typedef struct {
     size_t      order_cap;
     size_t      norder;
     size_t      inserted;          /* last flush: rows inserted */
-    uint64_t   *known;             /* hashes of keys that have a row, open
-                                      addressing, 0 = empty slot */
-    size_t      known_slots;       /* a power of two, or 0 */
-    size_t      known_n;
-    ps_buf_t    keybuf;            /* key hashing scratch */
-    int64_t     known_hour[KNOWN_HOURS];   /* the latest hours, and */
-    size_t      known_count[KNOWN_HOURS];  /* how many keys each */
+    ps_pg_known_t  *known;         /* keys that have a row */
     int         schema_bad;        /* refused: logged once per connect */
 } pg_sink_t;
 
@@ -241,9 +234,6 @@ exec_cmd(pg_sink_t *pg, const char *step, const char *sql)
 }
 
 
-static void known_clear(pg_sink_t *pg);
-
-
 static void
 drop_conn(pg_sink_t *pg)
 {
@@ -251,7 +241,7 @@ drop_conn(pg_sink_t *pg)
     pg->conn = NULL;
     pg->ndays = 0;
     pg->next_day = 0;
-    known_clear(pg);
+    ps_pg_known_clear(pg->known);
 }
 
 
@@ -1156,181 +1146,6 @@ commit_outcome(ps_sink_t *sink, uint64_t zone_id, const uint64_t *pos,
 }
 
 
-/*
- * Keys known to have a row: every key of a committed flush.  The INSERT
- * skips them, which saves its conflict checks when a flush finds its
- * rows (the common case within an hour).  Skipping an existing row is
- * what ON CONFLICT DO NOTHING would have done, so locks are taken as
- * without it.  A key known wrongly (the row was deleted, or two keys'
- * hashes collide) shows as a row missing from the lock: the flush is
- * rolled back and done again with every key tried.
- */
-
-static uint64_t
-key_hash(pg_sink_t *pg, const ps_agg_entry_t *e)
-{
-    uint64_t  h[2];
-
-    ps_buf_reset(&pg->keybuf);
-
-    if (ps_buf_append(&pg->keybuf, (const char *) &e->hour, sizeof(e->hour))
-        != 0
-        || ps_buf_append(&pg->keybuf, e->host, e->host_len) != 0
-        || ps_buf_putc(&pg->keybuf, '\0') != 0
-        || ps_buf_append(&pg->keybuf, e->method, e->method_len) != 0
-        || ps_buf_putc(&pg->keybuf, '\0') != 0
-        || ps_buf_append(&pg->keybuf, e->path, e->path_len) != 0)
-    {
-        return 0;                      /* never known */
-    }
-
-    ps_murmur3_x64_128(pg->keybuf.data, pg->keybuf.len, 0x70677331, h);
-
-    return h[0] ? h[0] : 1;
-}
-
-
-static void
-known_clear(pg_sink_t *pg)
-{
-    free(pg->known);
-    pg->known = NULL;
-    pg->known_slots = 0;
-    pg->known_n = 0;
-    memset(pg->known_hour, 0, sizeof(pg->known_hour));
-    memset(pg->known_count, 0, sizeof(pg->known_count));
-}
-
-
-/* Counts a newly known key of hour (the latest KNOWN_HOURS hours). */
-static void
-known_count_hour(pg_sink_t *pg, int64_t hour)
-{
-    unsigned  i, oldest;
-
-    for (i = 0, oldest = 0; i < KNOWN_HOURS; i++) {
-        if (pg->known_hour[i] == hour) {
-            pg->known_count[i]++;
-            return;
-        }
-        if (pg->known_hour[i] < pg->known_hour[oldest]) {
-            oldest = i;
-        }
-    }
-
-    if (hour > pg->known_hour[oldest]) {
-        pg->known_hour[oldest] = hour;
-        pg->known_count[oldest] = 1;
-    }
-}
-
-
-/* Keys known in the hours first to last, of the latest hours only. */
-static size_t
-known_in_hours(const pg_sink_t *pg, int64_t first, int64_t last)
-{
-    size_t    n;
-    unsigned  i;
-
-    for (i = 0, n = 0; i < KNOWN_HOURS; i++) {
-        if (pg->known_hour[i] >= first && pg->known_hour[i] <= last) {
-            n += pg->known_count[i];
-        }
-    }
-
-    return n;
-}
-
-
-static int
-known_has(const pg_sink_t *pg, uint64_t h)
-{
-    size_t  i, mask;
-
-    if (pg->known_slots == 0 || h == 0) {
-        return 0;
-    }
-
-    mask = pg->known_slots - 1;
-
-    for (i = (size_t) h & mask; pg->known[i]; i = (i + 1) & mask) {
-        if (pg->known[i] == h) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-static void
-known_put(uint64_t *slots, size_t nslots, uint64_t h)
-{
-    size_t  i, mask;
-
-    mask = nslots - 1;
-
-    for (i = (size_t) h & mask; slots[i]; i = (i + 1) & mask) {
-        if (slots[i] == h) {
-            return;
-        }
-    }
-
-    slots[i] = h;
-}
-
-
-/* Remembers the keys of a committed delta (best effort: a key that is
- * not remembered is only tried by the INSERT again). */
-static void
-known_add(pg_sink_t *pg, size_t n)
-{
-    size_t     i, slots;
-    uint64_t  *t, h;
-
-    if (pg->known_n + n > KNOWN_MAX) {
-        known_clear(pg);
-        if (n > KNOWN_MAX) {
-            return;
-        }
-    }
-
-    if (2 * (pg->known_n + n) > pg->known_slots) {
-        for (slots = pg->known_slots ? pg->known_slots : 1024;
-             slots < 2 * (pg->known_n + n);
-             slots *= 2)
-        {
-            /* void */
-        }
-
-        t = calloc(slots, sizeof(uint64_t));
-        if (t == NULL) {
-            known_clear(pg);
-            return;
-        }
-
-        for (i = 0; i < pg->known_slots; i++) {
-            if (pg->known[i]) {
-                known_put(t, slots, pg->known[i]);
-            }
-        }
-
-        free(pg->known);
-        pg->known = t;
-        pg->known_slots = slots;
-    }
-
-    for (i = 0; i < n; i++) {
-        h = key_hash(pg, pg->order[i]);
-        if (h && !known_has(pg, h)) {
-            known_put(pg->known, pg->known_slots, h);
-            pg->known_n++;
-            known_count_hour(pg, pg->order[i]->hour);
-        }
-    }
-}
-
-
 static int
 cmp_bytes(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -1446,7 +1261,7 @@ apply_delta(pg_sink_t *pg, const ps_agg_table_t *delta)
             last = e->hour;
         }
 
-        fresh = !known_has(pg, key_hash(pg, e));
+        fresh = !ps_pg_known_has(pg->known, e);
         nfresh += fresh;
 
         if (copy_row(pg, i, e, fresh) != 0) {
@@ -1491,7 +1306,7 @@ apply_delta(pg_sink_t *pg, const ps_agg_table_t *delta)
      * the key columns' correlation, would rather read and sort every row
      * of those hours for a merge join (which is the better plan when the
      * delta has most of them, its input being sorted already) */
-    if (known_in_hours(pg, first, last) > 2 * n
+    if (ps_pg_known_in_hours(pg->known, first, last) > 2 * n
         && exec_cmd(pg, "join_settings", "SET LOCAL enable_mergejoin = off; "
                     "SET LOCAL enable_hashjoin = off") != 0)
     {
@@ -1552,7 +1367,7 @@ again:
             if (exec_cmd(pg, "rollback", "ROLLBACK") != 0) {
                 goto fail;
             }
-            known_clear(pg);
+            ps_pg_known_clear(pg->known);
             pg->ndays = 0;
             pg->next_day = 0;
             goto again;
@@ -1582,7 +1397,7 @@ again:
 
     PQclear(res);
 
-    known_add(pg, n);
+    ps_pg_known_add(pg->known, pg->order, n);
 
     ps_log(PS_LOG_DEBUG, "event=sink_flush sink=postgres keys=%zu "
            "inserted=%zu merged=%zu duration_ms=%.1f", n, pg->inserted,
@@ -1628,7 +1443,7 @@ pg_destroy(ps_sink_t *sink)
 
     drop_conn(pg);
     ps_buf_free(&pg->copy);
-    ps_buf_free(&pg->keybuf);
+    ps_pg_known_destroy(pg->known);
     free(pg->enc);
     free(pg->order);
     free(pg->conninfo);
@@ -1660,10 +1475,12 @@ ps_sink_pg_create(const ps_config_t *cfg)
 
     pg->conninfo = strdup(cfg->postgres);
     pg->node_id = strdup(cfg->node_id);
+    pg->known = ps_pg_known_create(KNOWN_MAX);
 
-    if (pg->conninfo == NULL || pg->node_id == NULL) {
+    if (pg->conninfo == NULL || pg->node_id == NULL || pg->known == NULL) {
         free(pg->conninfo);
         free(pg->node_id);
+        ps_pg_known_destroy(pg->known);
         free(pg);
         return NULL;
     }
