@@ -157,210 +157,62 @@
  *    its chunks: for an hour near max_keys_per_hour (100 000 fields by
  *    default) the pipeline waits about 1.2-1.6 s for it, though Redis is
  *    busy for at most one chunk at a time.
+ *
+ * Files: the script, its keys and the encoding of a batch into one
+ * script or its chunks are in redis_batch.c; the client buffer that
+ * observe() fills in redis_clients.c; what a repair writes back in
+ * redis_repair.c.  This file connects, loads the watermarks, turns a
+ * flush into batches and sends them, resends and repairs.
  */
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/time.h>
-#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
 #include "clock.h"
 #include "hour.h"
 #include "log.h"
+#include "redis_batch.h"
+#include "redis_clients.h"
 #include "redis_repair.h"
 #include "sink_redis.h"
 #include "strbuf.h"
 
 #define PS_REDIS_CONNECT_TIMEOUT_MS  2000
 #define PS_REDIS_COMMAND_TIMEOUT_MS  5000
-#define PS_REDIS_CLIENTS_MAX         16384
 #define PS_REDIS_REPAIR_CLIENTS_MAX  16384  /* per hour, for a repair */
 #define PS_REDIS_REPAIR_GRACE_S      600    /* previous hour kept */
-#define PS_REDIS_CLIENT_SLOTS        (2 * (PS_REDIS_CLIENTS_MAX + 64))
 #define PS_REDIS_TOP_CLIENTS_MIN     1000
 #define PS_REDIS_BATCH_MAX_ERRORS    10   /* error replies before a drop */
-#define PS_REDIS_NKEYS               12
-#define PS_REDIS_OTHER_CLIENT        "{other}"
 #define PS_REDIS_REPAIR_CHUNK        1000   /* fields per repair script */
 
-/* The hour script: KEYS as in ps_redis_key_suffix[], ARGV as built by
- * ps_redis_batch_head() and ps_redis_build_chunk().  Answers {applied,
- * code, next}, code one of PS_REDIS_SCRIPT_*. */
-#define PS_REDIS_SCRIPT_SKIPPED   0   /* applied before, or no loss */
-#define PS_REDIS_SCRIPT_APPLIED   1   /* a batch (its last chunk) applied */
-#define PS_REDIS_SCRIPT_LOST      2   /* nothing applied: (re)start repair */
-#define PS_REDIS_SCRIPT_NEXT      3   /* go on at chunk next */
-#define PS_REDIS_SCRIPT_REPAIRED  4   /* a repair's last chunk applied */
-#define PS_REDIS_SCRIPT_FOREIGN   5   /* another sequence's marker */
-
-static const char ps_redis_script[] =
-    "local function ge(a, b)\n"
-    "  if #a ~= #b then return #a > #b end\n"
-    "  return a >= b\n"
-    "end\n"
-    "local zone, n = ARGV[2], tonumber(ARGV[3])\n"
-    "local wm, mode = KEYS[12], ARGV[n + 5]\n"
-    "local rid, k = ARGV[n + 6], tonumber(ARGV[n + 7])\n"
-    "local last = tonumber(ARGV[n + 8]) - 1\n"
-    "local mk = 'repair:' .. zone\n"
-    "local fields = {}\n"
-    "for i = 1, n do fields[i] = zone .. '.' .. (i - 1) end\n"
-    "local stored = redis.call('HMGET', wm, unpack(fields))\n"
-    "local lost = true\n"
-    "for i = 1, n do if stored[i] then lost = false break end end\n"
-    "local function done()\n"
-    "  for i = 1, n do\n"
-    "    local s = stored[i]\n"
-    "    if not s or not ge(s, ARGV[3 + i]) then return false end\n"
-    "  end\n"
-    "  return true\n"
-    "end\n"
-    "local marker = redis.call('HGET', wm, mk)\n"
-    "local j\n"
-    "if rid ~= '' and marker\n"
-    "    and string.sub(marker, 1, #rid + 1) == rid .. ':' then\n"
-    "  j = tonumber(string.sub(marker, #rid + 2))\n"
-    "end\n"
-    "if j then\n"
-    "  if j ~= k then return {0, 3, j} end\n"
-    "elseif k > 0 or mode == 'R' then\n"
-    "  if lost then\n"
-    "    if marker then return {0, 5, 0} end\n"
-    "    if k > 0 then return {0, 2, 0} end\n"
-    "  elseif mode == 'R' or done() then\n"
-    "    return {0, 0, 0}\n"
-    "  else\n"
-    "    return {0, 3, 0}\n"
-    "  end\n"
-    "elseif mode == '1' and lost and not marker then\n"
-    "  return {0, 2, 0}\n"
-    "elseif done() then\n"
-    "  return {0, 0, 0}\n"
-    "end\n"
-    "local m = tonumber(ARGV[n + 9])\n"
-    "local a = n + 10\n"
-    "for e = 1, m do\n"
-    "  local f = ARGV[a]\n"
-    "  redis.call('HINCRBY', KEYS[2], f, ARGV[a + 1])\n"
-    "  redis.call('ZINCRBY', KEYS[8], ARGV[a + 1], f)\n"
-    "  for j = 2, 5 do\n"
-    "    if ARGV[a + j] ~= '0' then\n"
-    "      redis.call('HINCRBY', KEYS[j + 1], f, ARGV[a + j])\n"
-    "    end\n"
-    "  end\n"
-    "  local mx = redis.call('HGET', KEYS[7], f)\n"
-    "  if not mx or not ge(mx, ARGV[a + 6]) then\n"
-    "    redis.call('HSET', KEYS[7], f, ARGV[a + 6])\n"
-    "  end\n"
-    "  a = a + 7\n"
-    "end\n"
-    "local tn = {'requests', 'errors', 'status_1xx', 'status_2xx',\n"
-    "  'status_3xx', 'status_4xx', 'status_5xx', 'bytes_in', 'bytes_out',\n"
-    "  'latency_sum_us'}\n"
-    "for i = 1, #tn do\n"
-    "  redis.call('HINCRBY', KEYS[1], tn[i], ARGV[a])\n"
-    "  a = a + 1\n"
-    "end\n"
-    "local mx = redis.call('HGET', KEYS[1], 'latency_max_us')\n"
-    "if not mx or not ge(mx, ARGV[a]) then\n"
-    "  redis.call('HSET', KEYS[1], 'latency_max_us', ARGV[a])\n"
-    "end\n"
-    "a = a + 1\n"
-    "local c = tonumber(ARGV[a])\n"
-    "a = a + 1\n"
-    "for i = 1, c do\n"
-    "  redis.call('PFADD', KEYS[9], ARGV[a])\n"
-    "  redis.call('ZINCRBY', KEYS[10], ARGV[a + 1], ARGV[a])\n"
-    "  a = a + 2\n"
-    "end\n"
-    "if ARGV[a] ~= '0' then\n"
-    "  redis.call('ZINCRBY', KEYS[10], ARGV[a], '" PS_REDIS_OTHER_CLIENT "')\n"
-    "end\n"
-    "local keep = tonumber(ARGV[a + 1])\n"
-    "if redis.call('ZCARD', KEYS[10]) > 2 * keep then\n"
-    "  redis.call('ZREMRANGEBYRANK', KEYS[10], 0, -keep - 1)\n"
-    "end\n"
-    "for i = 1, n do redis.call('HSET', wm, fields[i], ARGV[3 + i]) end\n"
-    "if k < last then\n"
-    "  redis.call('HSET', wm, mk, rid .. ':' .. (k + 1))\n"
-    "elseif marker then\n"
-    "  redis.call('HDEL', wm, mk)\n"
-    "end\n"
-    "redis.call('SADD', KEYS[11], ARGV[1])\n"
-    "for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], ARGV[n + 4]) end\n"
-    "if k < last then return {1, 3, k + 1} end\n"
-    "if mode == 'R' then return {1, 4, 0} end\n"
-    "return {1, 1, 0}\n";
-
-static const char *ps_redis_key_suffix[PS_REDIS_NKEYS] = {
-    "totals", "req", "err", "bytes_in", "bytes_out", "lat_sum_us",
-    "lat_max_us", "top", "clients:uniq", "clients:top", "nodes",
-    "wm:"                                   /* + node id */
-};
-
-/* One hour's script call, kept until Redis has confirmed it. */
 typedef struct {
-    int64_t    hour;
-    ps_buf_t   bytes;                       /* all keys and args */
-    size_t    *off;                         /* into bytes.data */
-    size_t    *len;
-    size_t     argc;
-    size_t     cap;
-    unsigned   errors;                      /* error replies so far */
-    char       mode;                        /* '0', '1' or 'R' (repair) */
-    uint64_t   zone_id;                     /* for a repair of the hour */
-    uint64_t  *pos;
-    uint32_t   nrings;
-    uint64_t   expire_ms;
-    size_t    *chunk_arg;                   /* chunked: nchunks + 1 */
-    size_t     nchunks;                     /* 0: one script of all args */
-    size_t     chunk;                       /* the next chunk to send */
-    size_t     keys;                        /* fields and clients written, */
-    size_t     clients;                     /* logged */
-    uint64_t   requests;
-} ps_redis_batch_t;
+    ps_sink_t           *sink;              /* for sink->last_error */
+    char                *host;
+    unsigned             port;
+    unsigned             db;
+    uint64_t             ttl_ms;
+    char                *node_id;
+    redisContext        *ctx;
+    char                 sha[41];           /* empty: not loaded */
 
-/* One (hour, client) of the client buffer; len 0 is the hour's fold. */
-typedef struct {
-    int64_t    hour;
-    uint64_t   requests;
-    uint8_t    len;
-    char       text[PS_REC_CLIENT_MAX];
-} ps_redis_client_t;
+    ps_redis_batcher_t   batcher;           /* what the batches share */
+    ps_redis_batch_t    *batches;           /* undelivered, in order */
+    size_t               nbatches;
+    size_t               next;              /* first not yet confirmed */
 
-typedef struct {
-    ps_sink_t         *sink;                /* for sink->last_error */
-    char              *host;
-    unsigned           port;
-    unsigned           db;
-    uint64_t           ttl_ms;
-    uint64_t           top_clients;         /* kept in clients:top */
-    char              *node_id;
-    redisContext      *ctx;
-    char               sha[41];             /* empty: not loaded */
+    ps_redis_clients_t   clients;           /* since the last flush */
 
-    ps_redis_batch_t  *batches;             /* undelivered, in order */
-    size_t             nbatches;
-    size_t             next;                /* first not yet confirmed */
+    int64_t              flushed[8];        /* hours this process wrote */
+    unsigned             nflushed;
 
-    ps_redis_client_t *clients;             /* PS_REDIS_CLIENTS_MAX + 64 */
-    uint32_t          *slots;               /* index + 1, 0 = free */
-    size_t             nclients;
-    uint64_t           clients_folded;      /* requests, since last log */
-
-    int64_t            flushed[8];          /* hours this process wrote */
-    unsigned           nflushed;
-
-    ps_redis_repair_t *repair;              /* what it handed per hour */
-    size_t             repair_chunk;        /* fields per repair script */
-    unsigned           sequences;           /* chunked so far: their ids */
-    unsigned           test_pause_ms;       /* between two chunks */
-    int                test_lose_reply;     /* of the chunk being sent */
+    ps_redis_repair_t   *repair;            /* what it handed per hour */
+    unsigned             test_pause_ms;     /* between two chunks */
+    int                  test_lose_reply;   /* of the chunk being sent */
 } ps_redis_t;
 
 static int ps_redis_connect_ctx(const char *host, unsigned port,
@@ -410,29 +262,6 @@ ps_redis_tv(unsigned ms)
 }
 
 
-static uint64_t
-ps_redis_now_ms(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-
-/* Writes "pathstats:{YYYYMMDDHH}:" into buf (at least 32 bytes). */
-static void
-ps_redis_key_prefix(char *buf, size_t size, int64_t hour)
-{
-    time_t     t = (time_t) hour;
-    struct tm  tm;
-
-    gmtime_r(&t, &tm);
-    snprintf(buf, size, "pathstats:{%04d%02d%02d%02d}:",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
-}
-
-
 /* A test hook's value: the environment variable name as a positive
  * number, or def. */
 static size_t
@@ -469,25 +298,24 @@ ps_sink_redis_create(const ps_config_t *cfg)
 
     r->host = strdup(cfg->redis_host ? cfg->redis_host : "127.0.0.1");
     r->node_id = strdup(cfg->node_id ? cfg->node_id : "default");
-    r->clients = malloc((PS_REDIS_CLIENTS_MAX + 64) * sizeof(*r->clients));
-    r->slots = calloc(PS_REDIS_CLIENT_SLOTS, sizeof(*r->slots));
     r->repair = ps_redis_repair_create(cfg->max_keys_per_hour,
                                        PS_REDIS_REPAIR_CLIENTS_MAX);
-    if (r->host == NULL || r->node_id == NULL || r->clients == NULL
-        || r->slots == NULL || r->repair == NULL)
+    if (r->host == NULL || r->node_id == NULL
+        || ps_redis_clients_init(&r->clients) != 0 || r->repair == NULL)
     {
         goto fail;
     }
 
     r->port = cfg->redis_port;
     r->db = cfg->redis_db;
-    r->repair_chunk = ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_CHUNK",
-                                        PS_REDIS_REPAIR_CHUNK);
+    r->batcher.node_id = r->node_id;
+    r->batcher.chunk = ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_CHUNK",
+                                         PS_REDIS_REPAIR_CHUNK);
     r->test_pause_ms = (unsigned)
         ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_PAUSE_MS", 0);
     r->ttl_ms = cfg->redis_ttl_ms;
-    r->top_clients = cfg->top_n * 10 > PS_REDIS_TOP_CLIENTS_MIN
-                     ? cfg->top_n * 10 : PS_REDIS_TOP_CLIENTS_MIN;
+    r->batcher.top_clients = cfg->top_n * 10 > PS_REDIS_TOP_CLIENTS_MIN
+                             ? cfg->top_n * 10 : PS_REDIS_TOP_CLIENTS_MIN;
 
     r->sink = sink;
     sink->ops = &ps_redis_ops;
@@ -501,8 +329,7 @@ fail:
     if (r != NULL) {
         free(r->host);
         free(r->node_id);
-        free(r->clients);
-        free(r->slots);
+        ps_redis_clients_free(&r->clients);
         ps_redis_repair_destroy(r->repair);
         free(r);
     }
@@ -695,7 +522,7 @@ ps_redis_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
     }
 
     /* every hour whose keys may still exist, and one ahead for skew */
-    now_s = (int64_t) (ps_redis_now_ms() / 1000);
+    now_s = (int64_t) (ps_now_us() / 1000000);
     first = ps_hour_of((now_s - 3600 - (int64_t) (r->ttl_ms / 1000))
                        * PS_US_PER_SEC);
     last = ps_hour_of(now_s * PS_US_PER_SEC) + 3600;
@@ -810,59 +637,6 @@ done:
 }
 
 
-/* Appends one argument of n bytes to the batch; 0 or -1. */
-static int
-ps_redis_arg(ps_redis_batch_t *bt, const void *p, size_t n)
-{
-    size_t  ncap, *noff, *nlen;
-
-    if (bt->argc == bt->cap) {
-        ncap = bt->cap ? 2 * bt->cap : 64;
-        noff = realloc(bt->off, ncap * sizeof(*noff));
-        if (noff == NULL) {
-            return -1;
-        }
-        bt->off = noff;
-        nlen = realloc(bt->len, ncap * sizeof(*nlen));
-        if (nlen == NULL) {
-            return -1;
-        }
-        bt->len = nlen;
-        bt->cap = ncap;
-    }
-
-    bt->off[bt->argc] = bt->bytes.len;
-    if (ps_buf_append(&bt->bytes, p, n) != 0) {
-        return -1;
-    }
-    bt->len[bt->argc++] = n;
-    return 0;
-}
-
-
-static int
-ps_redis_arg_u64(ps_redis_batch_t *bt, uint64_t v)
-{
-    char  s[24];
-    int   n;
-
-    n = snprintf(s, sizeof(s), "%llu", (unsigned long long) v);
-    return ps_redis_arg(bt, s, (size_t) n);
-}
-
-
-static void
-ps_redis_batch_free(ps_redis_batch_t *bt)
-{
-    ps_buf_free(&bt->bytes);
-    free(bt->off);
-    free(bt->len);
-    free(bt->pos);
-    free(bt->chunk_arg);
-    memset(bt, 0, sizeof(*bt));
-}
-
-
 static void
 ps_redis_batches_clear(ps_redis_t *r)
 {
@@ -909,346 +683,6 @@ ps_redis_mark_flushed(ps_redis_t *r, int64_t hour)
 }
 
 
-/* Appends a count argument patched by ps_redis_patch_count(); its index. */
-static int
-ps_redis_count_placeholder(ps_redis_batch_t *bt, size_t *idx)
-{
-    *idx = bt->argc;
-    return ps_redis_arg(bt, "0000000000", 10);
-}
-
-
-static void
-ps_redis_patch_count(ps_redis_batch_t *bt, size_t idx, size_t n)
-{
-    char  s[16];
-
-    /* the script reads it with tonumber(): leading zeros are fine */
-    snprintf(s, sizeof(s), "%010zu", n);
-    memcpy(bt->bytes.data + bt->off[idx], s, 10);
-}
-
-
-/* Starts an empty batch of hour with the positions it stores; 0 or -1. */
-static int
-ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour, uint64_t zone_id,
-    const uint64_t *pos, uint32_t nrings, uint64_t expire_ms)
-{
-    memset(bt, 0, sizeof(*bt));
-    bt->hour = hour;
-    bt->zone_id = zone_id;
-    bt->nrings = nrings;
-    bt->expire_ms = expire_ms;
-    bt->pos = malloc((nrings ? nrings : 1) * sizeof(*bt->pos));
-    if (bt->pos == NULL) {
-        return -1;
-    }
-    memcpy(bt->pos, pos, nrings * sizeof(*bt->pos));
-    return 0;
-}
-
-
-/* Appends the head of one script of the batch: keys, node, zone,
- * positions, expiry, mode ('0' first write, '1' this sink wrote the
- * hour before and can repair it, 'R' repair), the id of a sequence of
- * chunks ("" for a batch of one script), this chunk's number and the
- * number of chunks; 0 or -1. */
-static int
-ps_redis_batch_head(ps_redis_t *r, ps_redis_batch_t *bt, char mode,
-    const char *rid, size_t chunk, size_t nchunks)
-{
-    char      prefix[64], key[160];
-    uint32_t  ring;
-    unsigned  k;
-    int       kn;
-
-    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
-    for (k = 0; k < PS_REDIS_NKEYS; k++) {
-        kn = snprintf(key, sizeof(key), "%s%s%s", prefix,
-                      ps_redis_key_suffix[k],
-                      k == PS_REDIS_NKEYS - 1 ? r->node_id : "");
-        if (ps_redis_arg(bt, key, (size_t) kn) != 0) {
-            return -1;
-        }
-    }
-
-    if (ps_redis_arg(bt, r->node_id, strlen(r->node_id)) != 0
-        || ps_redis_arg_u64(bt, bt->zone_id) != 0
-        || ps_redis_arg_u64(bt, bt->nrings) != 0)
-    {
-        return -1;
-    }
-    for (ring = 0; ring < bt->nrings; ring++) {
-        if (ps_redis_arg_u64(bt, bt->pos[ring]) != 0) {
-            return -1;
-        }
-    }
-    if (ps_redis_arg_u64(bt, bt->expire_ms) != 0) {
-        return -1;
-    }
-    if (ps_redis_arg(bt, &mode, 1) != 0
-        || ps_redis_arg(bt, rid, strlen(rid)) != 0
-        || ps_redis_arg_u64(bt, chunk) != 0
-        || ps_redis_arg_u64(bt, nchunks) != 0)
-    {
-        return -1;
-    }
-    return 0;
-}
-
-
-/* Appends one field (the parts joined by tabs) with its counters and
- * adds them to tot[11]; 0 or -1. */
-static int
-ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
-    const size_t *plen, unsigned nparts, const ps_redis_repair_entry_t *v,
-    uint64_t *tot)
-{
-    unsigned  k;
-
-    if (ps_redis_arg(bt, part[0], plen[0]) != 0) {
-        return -1;
-    }
-    for (k = 1; k < nparts; k++) {
-        if (ps_buf_putc(&bt->bytes, '\t') != 0
-            || ps_buf_append(&bt->bytes, part[k], plen[k]) != 0)
-        {
-            return -1;
-        }
-    }
-    bt->len[bt->argc - 1] = bt->bytes.len - bt->off[bt->argc - 1];
-
-    if (ps_redis_arg_u64(bt, v->requests) != 0
-        || ps_redis_arg_u64(bt, v->errors) != 0
-        || ps_redis_arg_u64(bt, v->bytes_in) != 0
-        || ps_redis_arg_u64(bt, v->bytes_out) != 0
-        || ps_redis_arg_u64(bt, v->latency_sum_us) != 0
-        || ps_redis_arg_u64(bt, v->latency_max_us) != 0)
-    {
-        return -1;
-    }
-
-    tot[0] += v->requests;
-    tot[1] += v->errors;
-    for (k = 0; k < 5; k++) {
-        tot[2 + k] += v->status[k];
-    }
-    tot[7] += v->bytes_in;
-    tot[8] += v->bytes_out;
-    tot[9] += v->latency_sum_us;
-    if (v->latency_max_us > tot[10]) {
-        tot[10] = v->latency_max_us;
-    }
-    return 0;
-}
-
-
-static int
-ps_redis_batch_totals(ps_redis_batch_t *bt, const uint64_t *tot)
-{
-    unsigned  k;
-
-    for (k = 0; k < 11; k++) {
-        if (ps_redis_arg_u64(bt, tot[k]) != 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-
-/* Ends a batch: the folded clients' requests and the clients:top size. */
-static int
-ps_redis_batch_tail(ps_redis_t *r, ps_redis_batch_t *bt, uint64_t folded)
-{
-    if (ps_redis_arg_u64(bt, folded) != 0) {
-        return -1;
-    }
-    return ps_redis_arg_u64(bt, r->top_clients);
-}
-
-
-/* What the scripts of a batch write: the fields and clients of one
- * hour, from the delta and the client buffer (a normal batch) or from
- * the repair state of the hour (a repair). */
-typedef struct {
-    const ps_agg_table_t          *delta;   /* NULL: a repair, from h */
-    size_t                        *fidx;    /* the hour's delta entries */
-    uint32_t                      *cidx;    /* its r->clients, unfolded */
-    const ps_redis_repair_hour_t  *h;
-    size_t                         nfields;
-    size_t                         nclients;
-    uint64_t                       folded;  /* requests of folded clients */
-} ps_redis_src_t;
-
-
-/* Appends field i of src with its counters, adds them to tot[11]. */
-static int
-ps_redis_src_field(ps_redis_batch_t *bt, const ps_redis_src_t *src,
-    size_t i, uint64_t *tot)
-{
-    const ps_agg_entry_t     *e;
-    ps_redis_repair_entry_t   v;
-    const char               *part[3];
-    size_t                    plen[3];
-
-    if (src->delta == NULL) {
-        part[0] = src->h->entries[i].field;
-        plen[0] = src->h->entries[i].field_len;
-        return ps_redis_batch_field(bt, part, plen, 1, &src->h->entries[i],
-                                    tot);
-    }
-
-    e = ps_agg_entry_at(src->delta, src->fidx[i]);
-    part[0] = e->host;
-    plen[0] = e->host_len;
-    part[1] = e->method;
-    plen[1] = e->method_len;
-    part[2] = e->path;
-    plen[2] = e->path_len;
-    v.requests = e->requests;
-    memcpy(v.status, e->status, sizeof(v.status));
-    v.errors = e->errors;
-    v.bytes_in = e->bytes_in;
-    v.bytes_out = e->bytes_out;
-    v.latency_sum_us = e->latency_sum_us;
-    v.latency_max_us = e->latency_max_us;
-    return ps_redis_batch_field(bt, part, plen, 3, &v, tot);
-}
-
-
-/* Appends client i of src with its requests. */
-static int
-ps_redis_src_client(const ps_redis_t *r, ps_redis_batch_t *bt,
-    const ps_redis_src_t *src, size_t i)
-{
-    const char  *text;
-    size_t       len;
-    uint64_t     requests;
-
-    if (src->delta == NULL) {
-        text = src->h->clients[i].text;
-        len = src->h->clients[i].len;
-        requests = src->h->clients[i].requests;
-    } else {
-        text = r->clients[src->cidx[i]].text;
-        len = r->clients[src->cidx[i]].len;
-        requests = r->clients[src->cidx[i]].requests;
-    }
-    if (ps_redis_arg(bt, text, len) != 0
-        || ps_redis_arg_u64(bt, requests) != 0)
-    {
-        return -1;
-    }
-    return 0;
-}
-
-
-/* Appends chunk k of nchunks of bt (one script: the whole batch when
- * nchunks is 1): its span of src's fields (and their totals), its span
- * of clients, and with the last chunk the folded clients; 0 or -1. */
-static int
-ps_redis_build_chunk(ps_redis_t *r, ps_redis_batch_t *bt,
-    const ps_redis_src_t *src, const char *rid, size_t k, size_t nchunks)
-{
-    ps_redis_repair_span_t  sp;
-    size_t                  i, cnt;
-    uint64_t                tot[11];
-
-    ps_redis_repair_span(src->nfields, src->nclients, r->repair_chunk, k,
-                         &sp);
-
-    if (bt->chunk_arg != NULL) {
-        bt->chunk_arg[k] = bt->argc;
-    }
-    if (ps_redis_batch_head(r, bt, bt->mode, rid, k, nchunks) != 0
-        || ps_redis_count_placeholder(bt, &cnt) != 0)
-    {
-        return -1;
-    }
-
-    memset(tot, 0, sizeof(tot));
-    for (i = sp.field0; i < sp.field0 + sp.nfields; i++) {
-        if (ps_redis_src_field(bt, src, i, tot) != 0) {
-            return -1;
-        }
-    }
-    ps_redis_patch_count(bt, cnt, sp.nfields);
-    bt->requests += tot[0];
-
-    if (ps_redis_batch_totals(bt, tot) != 0
-        || ps_redis_count_placeholder(bt, &cnt) != 0)
-    {
-        return -1;
-    }
-    for (i = sp.client0; i < sp.client0 + sp.nclients; i++) {
-        if (ps_redis_src_client(r, bt, src, i) != 0) {
-            return -1;
-        }
-    }
-    ps_redis_patch_count(bt, cnt, sp.nclients);
-
-    return ps_redis_batch_tail(r, bt, k + 1 == nchunks ? src->folded : 0);
-}
-
-
-/* Builds the scripts of bt (started by ps_redis_batch_init(), bt->mode
- * set) from src: one script when its fields and clients fit in one
- * chunk (a normal batch), else a sequence of chunks with an id; a
- * repair is always a sequence (of one chunk at least); 0 or -1. */
-static int
-ps_redis_build_chunks(ps_redis_t *r, ps_redis_batch_t *bt,
-    const ps_redis_src_t *src)
-{
-    size_t  k, nchunks;
-    char    rid[48];
-
-    nchunks = ps_redis_repair_nchunks(src->nfields, src->nclients,
-                                      r->repair_chunk);
-    rid[0] = '\0';
-    if (nchunks > 1 || bt->mode == 'R') {
-        /* unique per sequence of this node, also across its restarts */
-        snprintf(rid, sizeof(rid), "%llx.%lx.%x",
-                 (unsigned long long) ps_redis_now_ms(), (long) getpid(),
-                 ++r->sequences);
-        bt->chunk_arg = malloc((nchunks + 1) * sizeof(*bt->chunk_arg));
-        if (bt->chunk_arg == NULL) {
-            return -1;
-        }
-        bt->nchunks = nchunks;
-    }
-
-    for (k = 0; k < nchunks; k++) {
-        if (ps_redis_build_chunk(r, bt, src, rid, k, nchunks) != 0) {
-            return -1;
-        }
-    }
-    if (bt->chunk_arg != NULL) {
-        bt->chunk_arg[nchunks] = bt->argc;
-    }
-    bt->keys = src->nfields;
-    bt->clients = src->nclients;
-    return 0;
-}
-
-
-/* Sets the mode byte of every script of bt. */
-static void
-ps_redis_batch_set_mode(ps_redis_batch_t *bt, char mode)
-{
-    size_t  k, n, a;
-
-    n = bt->nchunks ? bt->nchunks : 1;
-    for (k = 0; k < n; k++) {
-        /* the head: keys, node, zone, nrings, positions, expiry, mode */
-        a = (bt->nchunks ? bt->chunk_arg[k] : 0) + PS_REDIS_NKEYS + 4
-            + bt->nrings;
-        bt->bytes.data[bt->off[a]] = mode;
-    }
-    bt->mode = mode;
-}
-
-
 /* Builds the scripts of one hour from the delta and the client buffer;
  * 0 or -1. */
 static int
@@ -1256,11 +690,6 @@ ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
     uint64_t zone_id, const ps_agg_table_t *delta, const uint64_t *pos,
     uint32_t nrings, uint64_t expire_ms)
 {
-    ps_redis_src_t            src;
-    const ps_redis_client_t  *c;
-    size_t                    i, n;
-    int                       rc = -1;
-
     if (ps_redis_batch_init(bt, hour, zone_id, pos, nrings, expire_ms)
         != 0)
     {
@@ -1272,39 +701,7 @@ ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
     bt->mode = ps_redis_was_flushed(r, hour)
                && ps_redis_repair_hour(r->repair, hour) != NULL ? '1' : '0';
 
-    memset(&src, 0, sizeof(src));
-    src.delta = delta;
-    n = ps_agg_count(delta);
-    src.fidx = malloc((n ? n : 1) * sizeof(*src.fidx));
-    src.cidx = malloc((r->nclients ? r->nclients : 1) * sizeof(*src.cidx));
-    if (src.fidx == NULL || src.cidx == NULL) {
-        goto done;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (ps_agg_entry_at(delta, i)->hour == hour) {
-            src.fidx[src.nfields++] = i;
-        }
-    }
-    for (i = 0; i < r->nclients; i++) {
-        c = &r->clients[i];
-        if (c->hour != hour) {
-            continue;
-        }
-        if (c->len == 0) {
-            src.folded += c->requests;
-        } else {
-            src.cidx[src.nclients++] = (uint32_t) i;
-        }
-    }
-
-    rc = ps_redis_build_chunks(r, bt, &src);
-
-done:
-
-    free(src.fidx);
-    free(src.cidx);
-    return rc;
+    return ps_redis_batch_from_delta(&r->batcher, bt, delta, &r->clients);
 }
 
 
@@ -1317,7 +714,6 @@ ps_redis_build_repair(ps_redis_t *r, ps_redis_batch_t *bt)
 {
     const ps_redis_repair_hour_t  *h;
     ps_redis_batch_t               rb;
-    ps_redis_src_t                 src;
     char                           prefix[64];
 
     h = ps_redis_repair_hour(r->repair, bt->hour);
@@ -1331,13 +727,7 @@ ps_redis_build_repair(ps_redis_t *r, ps_redis_batch_t *bt)
         goto fail;
     }
     rb.mode = 'R';
-
-    memset(&src, 0, sizeof(src));
-    src.h = h;
-    src.nfields = h->nentries;
-    src.nclients = h->nclients;
-    src.folded = h->clients_folded;
-    if (ps_redis_build_chunks(r, &rb, &src) != 0) {
+    if (ps_redis_batch_from_repair(&r->batcher, &rb, h) != 0) {
         goto fail;
     }
 
@@ -1374,15 +764,14 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
 {
     const char   **argv = NULL;
     size_t        *argvlen = NULL;
-    size_t         argc, first, i;
+    size_t         argc, first, end, i;
     redisReply    *reply = NULL;
     char           nkeys[8], prefix[64];
     int            rc = -1, attempt;
     long long      applied, code, next;
 
-    first = bt->nchunks ? bt->chunk_arg[bt->chunk] : 0;
-    argc = 3 + (bt->nchunks ? bt->chunk_arg[bt->chunk + 1] : bt->argc)
-           - first;
+    ps_redis_batch_script_args(bt, &first, &end);
+    argc = 3 + end - first;
     argv = malloc(argc * sizeof(*argv));
     argvlen = malloc(argc * sizeof(*argvlen));
     if (argv == NULL || argvlen == NULL) {
@@ -1412,7 +801,7 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
         } else {
             argv[0] = "EVAL";
             argv[1] = ps_redis_script;
-            argvlen[1] = sizeof(ps_redis_script) - 1;
+            argvlen[1] = ps_redis_script_len;
         }
         argvlen[0] = strlen(argv[0]);
 
@@ -1649,14 +1038,6 @@ ps_redis_cmp_hour(const void *a, const void *b)
 }
 
 
-static void
-ps_redis_clients_clear(ps_redis_t *r)
-{
-    memset(r->slots, 0, PS_REDIS_CLIENT_SLOTS * sizeof(*r->slots));
-    r->nclients = 0;
-}
-
-
 /* Forgets the repair state of hours no longer repaired: all but the
  * live hour and, for PS_REDIS_REPAIR_GRACE_S into it, the previous one
  * (later hours are kept: clock skew between nginx and this host). */
@@ -1693,8 +1074,8 @@ ps_redis_remember(ps_redis_t *r, const ps_agg_table_t *delta)
             rc = -1;
         }
     }
-    for (i = 0; i < r->nclients; i++) {
-        c = &r->clients[i];
+    for (i = 0; i < r->clients.nclients; i++) {
+        c = &r->clients.clients[i];
         if (ps_redis_repair_add_client(r->repair, c->hour, c->text, c->len,
                                        c->requests) < 0)
         {
@@ -1726,22 +1107,22 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
         return -1;
     }
 
-    now_ms = ps_redis_now_ms();
+    now_ms = ps_now_us() / 1000;
     ps_redis_forget_old_hours(r, now_ms);
 
     /* the distinct hours, oldest first; a kept hour this sink wrote
      * before gets a batch even without a delta, so that a loss of Redis
      * is found and repaired while no request comes */
     n = ps_agg_count(delta);
-    hours = malloc((n + r->nclients + PS_REDIS_REPAIR_HOURS + 1)
+    hours = malloc((n + r->clients.nclients + PS_REDIS_REPAIR_HOURS + 1)
                    * sizeof(*hours));
     if (hours == NULL) {
         ps_log(PS_LOG_ERROR, "event=redis_flush_failed error=out_of_memory");
         return -1;
     }
-    for (i = 0; i < n + r->nclients; i++) {
+    for (i = 0; i < n + r->clients.nclients; i++) {
         hours[nhours++] = i < n ? ps_agg_entry_at(delta, i)->hour
-                                : r->clients[i - n].hour;
+                                : r->clients.clients[i - n].hour;
     }
     nkept = ps_redis_repair_hours(r->repair, kept);
     for (i = 0; i < nkept; i++) {
@@ -1792,71 +1173,21 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
         ps_log(PS_LOG_INFO, "event=redis_expired_hours_skipped hours=%llu",
                (unsigned long long) dropped);
     }
-    if (r->clients_folded) {
+    if (r->clients.folded) {
         ps_log(PS_LOG_WARN, "event=redis_clients_overflow requests=%llu "
-               "max=%d", (unsigned long long) r->clients_folded,
+               "max=%d", (unsigned long long) r->clients.folded,
                PS_REDIS_CLIENTS_MAX);
-        r->clients_folded = 0;
+        r->clients.folded = 0;
     }
 
     /* the delta now lives in the batches: the pipeline may drop it */
     ps_redis_remember(r, delta);
-    ps_redis_clients_clear(r);
+    ps_redis_clients_clear(&r->clients);
 
     if (ps_redis_drain(r) != 0) {
         ps_log(PS_LOG_WARN, "event=redis_flush_deferred batches=%zu",
                r->nbatches - r->next);
     }
-    return 0;
-}
-
-
-static uint32_t
-ps_redis_client_hash(int64_t hour, const char *s, size_t n)
-{
-    uint64_t  h = 1469598103934665603ULL ^ (uint64_t) hour;
-    size_t    i;
-
-    for (i = 0; i < n; i++) {
-        h ^= (unsigned char) s[i];
-        h *= 1099511628211ULL;
-    }
-    return (uint32_t) (h ^ (h >> 32));
-}
-
-
-/* Counts one request of client s (n bytes, 0: the hour's fold). */
-static int
-ps_redis_client_count(ps_redis_t *r, int64_t hour, const char *s, size_t n)
-{
-    uint32_t            slot, idx;
-    ps_redis_client_t  *c;
-
-    slot = ps_redis_client_hash(hour, s, n) % PS_REDIS_CLIENT_SLOTS;
-    for ( ;; ) {
-        idx = r->slots[slot];
-        if (idx == 0) {
-            break;
-        }
-        c = &r->clients[idx - 1];
-        if (c->hour == hour && c->len == n && memcmp(c->text, s, n) == 0) {
-            c->requests++;
-            return 0;
-        }
-        slot = (slot + 1) % PS_REDIS_CLIENT_SLOTS;
-    }
-
-    if (r->nclients >= (n ? PS_REDIS_CLIENTS_MAX : PS_REDIS_CLIENTS_MAX + 64))
-    {
-        return -1;
-    }
-
-    c = &r->clients[r->nclients++];
-    c->hour = hour;
-    c->requests = 1;
-    c->len = (uint8_t) n;
-    memcpy(c->text, s, n);
-    r->slots[slot] = (uint32_t) r->nclients;
     return 0;
 }
 
@@ -1876,10 +1207,7 @@ ps_redis_observe(ps_sink_t *sink, const ps_rec_t *rec)
         return;
     }
 
-    if (ps_redis_client_count(r, rec->hour, rec->client, n) != 0) {
-        r->clients_folded++;
-        (void) ps_redis_client_count(r, rec->hour, "", 0);
-    }
+    ps_redis_clients_add(&r->clients, rec->hour, rec->client, n);
 }
 
 
@@ -1902,8 +1230,7 @@ ps_redis_destroy(ps_sink_t *sink)
         ps_redis_disconnect(r);
         free(r->host);
         free(r->node_id);
-        free(r->clients);
-        free(r->slots);
+        ps_redis_clients_free(&r->clients);
         ps_redis_repair_destroy(r->repair);
         free(r);
     }
