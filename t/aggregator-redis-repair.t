@@ -303,19 +303,26 @@ ok(@rep && $rep[-1] =~ /keys=(\d+) requests=\d+ chunks=(\d+)$/
    && $2 == int(($1 * 4 + 1 + 27) / 28) && $2 > 1,
    'the repair took several chunks') or diag($rep[-1] // 'none logged');
 
+# Waits (25 s at most) for node n3's chunk marker "repair:<zone_id>" in
+# an hour's watermark hash; its value "<id>:<next chunk>", or undef.
+sub wait_marker {
+    my $marker;
+    wait_until(sub {
+        for my $k (hour_keys('wm:n3')) {
+            my %h = @{ redis_cmd('HGETALL', $k) };
+            ($marker) = map { $h{$_} } grep { /^repair:/ } keys %h;
+            return 1 if defined $marker;
+        }
+        return 0;
+    }, 25, 0.01);
+    return $marker;
+}
+
 # a second FLUSHALL while the repair is at one of its first chunks
 my $restart_re = qr/event=redis_state_lost \S+ node=n3 .*during_repair=1/;
 my $restarts = log_count($agg3, $restart_re);
 redis_cmd('FLUSHALL');
-my $marker;
-wait_until(sub {
-    for my $k (hour_keys('wm:n3')) {
-        my %h = @{ redis_cmd('HGETALL', $k) };
-        ($marker) = map { $h{$_} } grep { /^repair:/ } keys %h;
-        return 1 if defined $marker;
-    }
-    return 0;
-}, 25, 0.01);
+my $marker = wait_marker();
 ok(defined $marker && $marker =~ /:(\d+)$/ && $1 < 8,
    'a repair is under way (marker ' . ($marker // 'none') . ')');
 redis_cmd('FLUSHALL');
@@ -356,15 +363,7 @@ is(log_count($agg3, qr/event=redis_repaired/), $rep_before,
 my $lost_re = qr/event=redis_state_lost \S+ node=n3 .*during_batch=1/;
 my $lost_before = log_count($agg3, $lost_re);
 $cn += outage_load();
-undef $marker;
-wait_until(sub {
-    for my $k (hour_keys('wm:n3')) {
-        my %h = @{ redis_cmd('HGETALL', $k) };
-        ($marker) = map { $h{$_} } grep { /^repair:/ } keys %h;
-        return 1 if defined $marker;
-    }
-    return 0;
-}, 25, 0.01);
+$marker = wait_marker();
 ok(defined $marker && $marker =~ /:(\d+)$/ && $1 < 8,
    'a chunked batch is under way (marker ' . ($marker // 'none') . ')');
 redis_cmd('FLUSHALL');
