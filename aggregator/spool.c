@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "clock.h"
+#include "le.h"
 #include "log.h"
 #include "spool.h"
 #include "strbuf.h"
@@ -73,11 +74,8 @@ static void
 put_u32(ps_buf_t *b, uint32_t v, int *err)
 {
     uint8_t  x[4];
-    int      i;
 
-    for (i = 0; i < 4; i++) {
-        x[i] = (uint8_t) (v >> (8 * i));
-    }
+    ps_le32_put(x, v);
     *err |= ps_buf_append(b, x, 4);
 }
 
@@ -86,27 +84,9 @@ static void
 put_u64(ps_buf_t *b, uint64_t v, int *err)
 {
     uint8_t  x[8];
-    int      i;
 
-    for (i = 0; i < 8; i++) {
-        x[i] = (uint8_t) (v >> (8 * i));
-    }
+    ps_le64_put(x, v);
     *err |= ps_buf_append(b, x, 8);
-}
-
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16
-           | (uint32_t) p[3] << 24;
-}
-
-
-static uint64_t
-get_u64(const uint8_t *p)
-{
-    return (uint64_t) get_u32(p) | (uint64_t) get_u32(p + 4) << 32;
 }
 
 
@@ -138,7 +118,7 @@ rd_u64(rd_t *r)
 {
     const uint8_t  *p = rd_take(r, 8);
 
-    return p ? get_u64(p) : 0;
+    return p ? ps_le64_get(p) : 0;
 }
 
 
@@ -147,7 +127,7 @@ rd_u32(rd_t *r)
 {
     const uint8_t  *p = rd_take(r, 4);
 
-    return p ? get_u32(p) : 0;
+    return p ? ps_le32_get(p) : 0;
 }
 
 
@@ -204,12 +184,12 @@ parse_header(const uint8_t *data, size_t len, spool_hdr_t *h,
         return -1;
     }
 
-    if (get_u64(data + 16) != len) {
+    if (ps_le64_get(data + 16) != len) {
         *why = "truncated";
         return -1;
     }
 
-    if (get_u32(data + len - 4) != (uint32_t) crc32(0L, data, len - 4)) {
+    if (ps_le32_get(data + len - 4) != (uint32_t) crc32(0L, data, len - 4)) {
         *why = "bad checksum";
         return -1;
     }
@@ -473,7 +453,7 @@ scan(ps_spool_t *sp)
             return -1;
         }
         for (r = 0; r < h.nrings; r++) {
-            end[r] = get_u64(h.pos + (h.nrings + r) * 8);
+            end[r] = ps_le64_get(h.pos + (h.nrings + r) * 8);
         }
         r = (uint32_t) set_last_end(sp, h.zone_id, h.nrings, end);
         free(end);
@@ -657,9 +637,7 @@ encode(ps_spool_t *sp, uint64_t zone_id, const ps_agg_table_t *delta,
     }
 
     len = b->len + 4;
-    for (i = 0; i < 8; i++) {
-        b->data[16 + i] = (char) (uint8_t) ((uint64_t) len >> (8 * i));
-    }
+    ps_le64_put((uint8_t *) b->data + 16, (uint64_t) len);
 
     put_u32(b, (uint32_t) crc32(0L, (const Bytef *) b->data, b->len), &err);
 
@@ -961,7 +939,7 @@ ps_spool_head(ps_spool_t *sp, ps_spool_seg_t *seg)
         sp->head_pos = pos;
 
         for (r = 0; r < 2 * h.nrings; r++) {
-            pos[r] = get_u64(h.pos + r * 8);
+            pos[r] = ps_le64_get(h.pos + r * 8);
         }
 
         if (decode_body(sp, &h, &why) != 0) {
