@@ -111,9 +111,7 @@ my @paths = (('/a') x 4, ('/b') x 3, ('/c') x 2, '/err');
 
 start_nginx(nginx_conf('%%ZONE%%'), workers => 2);
 my $url = start_redis();
-my $pg = start_postgres();
-my ($rc, undef, $err) = run_aggregator('--postgres', $pg, '--migrate');
-is($rc, 0, '--migrate exits 0') or diag($err);
+my $pg = start_migrated_postgres();
 
 my $agg1 = start_aggregator('-c',
     aggregator_conf('agg1', zone_file(), $url, 'n1', $pg));

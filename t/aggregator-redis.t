@@ -195,9 +195,7 @@ is(stop_aggregator($agg1), 0, 'first aggregator exits 0');
 # With PostgreSQL (durable) the rings are held back to what PostgreSQL
 # committed, so a restart rereads records that Redis already has: Redis
 # skips them by its own watermarks.
-my $pg = start_postgres();
-my ($rc, undef, $err) = run_aggregator('--postgres', $pg, '--migrate');
-is($rc, 0, '--migrate exits 0') or diag($err);
+my $pg = start_migrated_postgres();
 my $conf3 = aggregator_conf('agg3', $zone2, $url, 'n2');
 spew($conf3, slurp($conf3) . "postgres = \"$pg\"\n");
 $base = total_requests();

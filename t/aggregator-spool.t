@@ -33,9 +33,7 @@ http {
 }
 EOF
 
-my $pg = start_postgres();
-my ($rc, $out, $err) = run_aggregator('--postgres', $pg, '--migrate');
-is($rc, 0, 'schema migrated') or diag($err);
+my $pg = start_migrated_postgres();
 
 my $dir = test_dir();
 my $spool = "$dir/spool";

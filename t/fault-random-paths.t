@@ -49,9 +49,7 @@ EOF
 my $producer = build_dir() . '/bench/bench-ring-producer';
 plan skip_all => "$producer not built" unless -x $producer;
 
-my $pg = start_postgres();
-my ($rc, $out, $err) = run_aggregator('--postgres', $pg, '--migrate');
-is($rc, 0, 'schema migrated') or diag($err);
+my $pg = start_migrated_postgres();
 
 my $cfg = test_dir() . '/aggregator.conf';
 spew($cfg, join '', map { "$_\n" }

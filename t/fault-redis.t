@@ -31,10 +31,8 @@ http {
 EOF
 
 my @redis_args = (args => ['--save', '3600 1']);
-my $pg = start_postgres();
+my $pg = start_migrated_postgres();
 my $redis = start_redis(@redis_args);
-my ($rc, $out, $err) = run_aggregator('--postgres', $pg, '--migrate');
-is($rc, 0, 'schema migrated') or diag($err);
 my $agg = start_aggregator('--zone', zone_file(), '--postgres', $pg,
                            '--redis', $redis, '--flush-interval', '100ms',
                            '--node-id', 'rf-1');

@@ -63,9 +63,7 @@ http {
 EOF
 
 my $JSON = JSON::PP->new->utf8;
-my $pg = start_postgres();
-my ($rc, $out, $err) = run_aggregator('--postgres', $pg, '--migrate');
-is($rc, 0, 'schema migrated') or diag($err);
+my $pg = start_migrated_postgres();
 
 my @args = ('--zone', zone_file(), '--postgres', $pg, '--flush-interval',
             '100ms', '--node-id', 'spoolfull-1');

@@ -26,9 +26,7 @@ http {
 }
 EOF
 
-my $pg = start_postgres();
-my ($rc, $out, $err) = run_aggregator('--postgres', $pg, '--migrate');
-is($rc, 0, 'schema migrated') or diag($err);
+my $pg = start_migrated_postgres();
 my $agg = start_aggregator('--zone', zone_file(), '--postgres', $pg,
                            '--flush-interval', '100ms', '--node-id', 'ws-1');
 

@@ -58,7 +58,7 @@ our @EXPORT = qw(
     http_get http_request parallel_load start_load
     start_redis stop_redis redis_cmd redis_port
     start_postgres stop_postgres psql_query pg_conninfo pg_port
-    pg_requests is_pg_requests zone_drops
+    pg_requests is_pg_requests zone_drops start_migrated_postgres
     run_aggregator start_aggregator stop_aggregator
     zone_stats tail_once decode_json_lines wait_for_stats
     wait_until slurp spew check_error_logs finish
@@ -1079,6 +1079,16 @@ sub psql_query {
     my @rows = map { [ split /\|/, $_, -1 ] } grep { length } split /\n/, $out;
     return @rows if wantarray;
     return @rows ? $rows[0][0] : undef;
+}
+
+# start_postgres(), then the aggregator's --migrate against it, tested to
+# exit 0; returns the conninfo.
+sub start_migrated_postgres {
+    my $pg = start_postgres(@_);
+    my ($rc, undef, $err) = run_aggregator('--postgres', $pg, '--migrate');
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    is($rc, 0, 'schema migrated (--migrate exits 0)') or diag($err);
+    return $pg;
 }
 
 # SUM(requests) of pathstats_hourly in the harness's PostgreSQL: what the
