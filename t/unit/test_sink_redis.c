@@ -639,6 +639,35 @@ fill(ps_agg_table_t *a, ps_agg_table_t *b, int64_t hour)
 }
 
 
+/* Empties Redis and replaces old (destroyed) by a new sink on it that
+ * has observed the clients of hour. */
+static ps_sink_t *
+fresh_sink(ps_sink_t *old, ps_config_t *cfg, int64_t hour)
+{
+    ps_sink_t  *sink;
+
+    run("FLUSHALL");
+    old->ops->destroy(old);
+    sink = live_sink(cfg);
+    observe_clients(sink, hour);
+
+    return sink;
+}
+
+
+/* Tests that Redis holds the hour exactly as ref and that every
+ * watermark is at p. */
+static void
+is_hour(const char *ref, uint64_t p, const char *what)
+{
+    char  *now = dump_hour();
+
+    is_str(now, ref, "%s: exact", what);
+    free(now);
+    ok(settled(p), "%s: settled", what);
+}
+
+
 static void
 chunked_batch_tests(unsigned port)
 {
@@ -746,16 +775,10 @@ chunked_batch_tests(unsigned port)
     is_int(flush_at(sink, b, p += 100), 0, "next flush: chunk 0 resent "
            "(a no-op), then the rest, then b");
     is_str(sink->last_error, "", "nothing pending");
-    now = dump_hour();
-    is_str(now, ref, "lost reply to chunk 0: exact");
-    free(now);
-    ok(settled(p), "lost reply to chunk 0: settled");
+    is_hour(ref, p, "lost reply to chunk 0");
 
     /* the reply to chunk 3 of b (a mode '1' batch) is lost */
-    run("FLUSHALL");
-    sink->ops->destroy(sink);
-    sink = live_sink(&cfg);
-    observe_clients(sink, hour);
+    sink = fresh_sink(sink, &cfg, hour);
     is_int(flush_at(sink, a, p += 100), 0, "middle: first flush");
     lose_reply(4);
     (void) flush_at(sink, b, p += 100);
@@ -765,16 +788,10 @@ chunked_batch_tests(unsigned port)
     is_int(flush_at(sink, empty, p), 0, "middle: chunk 3 resent");
     is_int(scripts_run(), 5, "a no-op, then chunks 4-6, then the "
            "heartbeat");
-    now = dump_hour();
-    is_str(now, ref, "lost reply in the middle: exact");
-    free(now);
-    ok(settled(p), "lost reply in the middle: settled");
+    is_hour(ref, p, "lost reply in the middle");
 
     /* the reply to the last chunk of b (7) is lost */
-    run("FLUSHALL");
-    sink->ops->destroy(sink);
-    sink = live_sink(&cfg);
-    observe_clients(sink, hour);
+    sink = fresh_sink(sink, &cfg, hour);
     is_int(flush_at(sink, a, p += 100), 0, "last chunk: first flush");
     lose_reply(7);
     (void) flush_at(sink, b, p += 100);
@@ -782,17 +799,11 @@ chunked_batch_tests(unsigned port)
     lose_reply(0);
     is_int(flush_at(sink, empty, p), 0, "last chunk resent: a no-op");
     is_str(sink->last_error, "", "and the batch is done");
-    now = dump_hour();
-    is_str(now, ref, "lost reply to the last chunk: exact");
-    free(now);
-    ok(settled(p), "lost reply to the last chunk: settled");
+    is_hour(ref, p, "lost reply to the last chunk");
 
     /* FLUSHALL in the middle of b: its next chunk answers "lost" and
      * the sink repairs the hour, b included */
-    run("FLUSHALL");
-    sink->ops->destroy(sink);
-    sink = live_sink(&cfg);
-    observe_clients(sink, hour);
+    sink = fresh_sink(sink, &cfg, hour);
     is_int(flush_at(sink, a, p += 100), 0, "FLUSHALL mid-batch: first flush");
     lose_reply(4);
     (void) flush_at(sink, b, p += 100);
@@ -801,17 +812,11 @@ chunked_batch_tests(unsigned port)
     lose_reply(0);
     is_int(flush_at(sink, empty, p), 0, "FLUSHALL mid-batch: repaired");
     is_str(sink->last_error, "", "in that flush");
-    now = dump_hour();
-    is_str(now, ref, "FLUSHALL mid-batch: exact");
-    free(now);
-    ok(settled(p), "FLUSHALL mid-batch: settled");
+    is_hour(ref, p, "FLUSHALL mid-batch");
 
     /* the same in the middle of the sink's first batch of the hour
      * (mode '0'): the hour is kept, so repaired the same way */
-    run("FLUSHALL");
-    sink->ops->destroy(sink);
-    sink = live_sink(&cfg);
-    observe_clients(sink, hour);
+    sink = fresh_sink(sink, &cfg, hour);
     lose_reply(4);
     (void) flush_at(sink, a, p += 100);
     is_int(marker_chunk(), 4, "FLUSHALL mid-first-batch: chunks 0-3");
@@ -819,17 +824,11 @@ chunked_batch_tests(unsigned port)
     lose_reply(0);
     is_int(flush_at(sink, b, p += 100), 0,
            "FLUSHALL mid-first-batch: repaired, then b");
-    now = dump_hour();
-    is_str(now, ref, "FLUSHALL mid-first-batch: exact");
-    free(now);
-    ok(settled(p), "FLUSHALL mid-first-batch: settled");
+    is_hour(ref, p, "FLUSHALL mid-first-batch");
 
     /* Redis back from a snapshot taken before b: no marker, older
      * watermarks: b starts again from chunk 0 */
-    run("FLUSHALL");
-    sink->ops->destroy(sink);
-    sink = live_sink(&cfg);
-    observe_clients(sink, hour);
+    sink = fresh_sink(sink, &cfg, hour);
     is_int(flush_at(sink, a, p += 100), 0, "snapshot: first flush");
     nsnap = snapshot(keys, vals, 16);
     lose_reply(4);
@@ -839,10 +838,7 @@ chunked_batch_tests(unsigned port)
     is_str(marker(), "", "Redis is back from before b");
     lose_reply(0);
     is_int(flush_at(sink, empty, p), 0, "snapshot: b starts again");
-    now = dump_hour();
-    is_str(now, ref, "snapshot before the batch: exact");
-    free(now);
-    ok(settled(p), "snapshot before the batch: settled");
+    is_hour(ref, p, "snapshot before the batch");
 
     /* an hour the sink does not keep: a loss in the middle of its batch
      * writes the batch again from chunk 0, as a first write */
@@ -868,10 +864,7 @@ chunked_batch_tests(unsigned port)
     /* the process dies in the middle of a batch: the next one starts
      * after its positions; the rest of the batch is lost, never
      * doubled */
-    run("FLUSHALL");
-    sink->ops->destroy(sink);
-    sink = live_sink(&cfg);
-    observe_clients(sink, hour);
+    sink = fresh_sink(sink, &cfg, hour);
     lose_reply(4);
     (void) flush_at(sink, a, p += 100);
     lose_reply(0);
