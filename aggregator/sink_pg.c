@@ -295,6 +295,38 @@ pg_connect(ps_sink_t *sink)
 }
 
 
+/* Runs a SELECT of two text parameters outside a flush, connecting
+ * first if needed: its rows, or NULL (logged, and the connection dropped
+ * if it broke). */
+static PGresult *
+select_rows(ps_sink_t *sink, const char *step, const char *sql,
+    const char *p1, const char *p2)
+{
+    PGresult    *res;
+    pg_sink_t   *pg = sink->impl;
+    const char  *params[2];
+
+    if (pg_connect(sink) != 0) {
+        return NULL;
+    }
+
+    params[0] = p1;
+    params[1] = p2;
+
+    res = PQexecParams(pg->conn, sql, 2, NULL, params, NULL, NULL, 0);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        fail_res(pg, step, res);
+        if (PQstatus(pg->conn) != CONNECTION_OK) {
+            drop_conn(pg);
+        }
+        return NULL;
+    }
+
+    return res;
+}
+
+
 static int
 pg_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
     uint32_t nrings)
@@ -304,23 +336,11 @@ pg_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
     char         zid[32];
     PGresult    *res;
     pg_sink_t   *pg = sink->impl;
-    const char  *params[2];
-
-    if (pg_connect(sink) != 0) {
-        return -1;
-    }
 
     snprintf(zid, sizeof(zid), "%lld", (long long) (int64_t) zone_id);
-    params[0] = pg->node_id;
-    params[1] = zid;
 
-    res = PQexecParams(pg->conn, load_sql, 2, NULL, params, NULL, NULL, 0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fail_res(pg, "load_watermarks", res);
-        if (PQstatus(pg->conn) != CONNECTION_OK) {
-            drop_conn(pg);
-        }
+    res = select_rows(sink, "load_watermarks", load_sql, pg->node_id, zid);
+    if (res == NULL) {
         return -1;
     }
 
@@ -347,26 +367,12 @@ pg_load_keys(ps_sink_t *sink, int64_t hour, size_t max, ps_sink_key_fn fn,
     int          i, n;
     char         h[32], m[32];
     PGresult    *res;
-    pg_sink_t   *pg = sink->impl;
-    const char  *params[2];
-
-    if (pg_connect(sink) != 0) {
-        return -1;
-    }
 
     snprintf(h, sizeof(h), "%lld", (long long) hour);
     snprintf(m, sizeof(m), "%llu", (unsigned long long) max);
-    params[0] = h;
-    params[1] = m;
 
-    res = PQexecParams(pg->conn, load_keys_sql, 2, NULL, params, NULL, NULL,
-                       0);
-
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        fail_res(pg, "load_keys", res);
-        if (PQstatus(pg->conn) != CONNECTION_OK) {
-            drop_conn(pg);
-        }
+    res = select_rows(sink, "load_keys", load_keys_sql, h, m);
+    if (res == NULL) {
         return -1;
     }
 
