@@ -18,19 +18,19 @@
 
 #include <jansson.h>
 
-#include "clock.h"
-#include "config.h"
-#include "log.h"
-#include "migrate.h"
-#include "pipeline.h"
-#include "record_json.h"
-#include "ring_reader.h"
-#include "snapshot.h"
-#include "sink_redis.h"
-#include "stats.h"
-#include "strbuf.h"
-#include "windows.h"
-#include "zone.h"
+#include "lib/clock.h"
+#include "config/config.h"
+#include "lib/log.h"
+#include "store/pg/migrate.h"
+#include "pipeline/pipeline.h"
+#include "ring/record_json.h"
+#include "ring/ring_reader.h"
+#include "snapshot/snapshot.h"
+#include "store/redis/sink_redis.h"
+#include "ring/stats.h"
+#include "lib/strbuf.h"
+#include "agg/windows.h"
+#include "ring/zone.h"
 
 /* exit statuses */
 #define EXIT_RUNTIME     1

@@ -13,14 +13,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agg_table.h"
-#include "clock.h"
-#include "config.h"
-#include "hour.h"
-#include "log.h"
-#include "murmur3.h"
-#include "sink.h"
-#include "sink_pg.h"
+#include "agg/agg_table.h"
+#include "lib/clock.h"
+#include "config/config.h"
+#include "lib/hour.h"
+#include "lib/log.h"
+#include "lib/murmur3.h"
+#include "pipeline/sink.h"
+#include "store/pg/sink_pg.h"
 
 #define ROUNDS  3
 

@@ -29,13 +29,13 @@
 
 #include <hiredis/hiredis.h>
 
-#include "agg_table.h"
-#include "clock.h"
-#include "config.h"
-#include "hour.h"
-#include "log.h"
-#include "sink.h"
-#include "sink_redis.h"
+#include "agg/agg_table.h"
+#include "lib/clock.h"
+#include "config/config.h"
+#include "lib/hour.h"
+#include "lib/log.h"
+#include "pipeline/sink.h"
+#include "store/redis/sink_redis.h"
 
 #define NRINGS  4
 

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "pathstats_shm.h"
-#include "proc.h"
+#include "ring/proc.h"
 
 #define KEY_FMT        "/bench/api/v1/items/%08u/detail"
 #define KEY_BUF        64

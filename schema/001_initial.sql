@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS pathstats_schema_version (
 
 -- One row per (UTC hour, server name, method, path template).  Counters
 -- are sums over every node of the fleet; latency_hist is the aggregator's
--- log-linear histogram (format in aggregator/histogram.h), merged by the
+-- log-linear histogram (format in aggregator/lib/histogram.h), merged by the
 -- aggregator in C under a row lock; unique_clients is a postgresql-hll
 -- value, mergeable across hours and nodes with hll_union_agg().
 CREATE TABLE IF NOT EXISTS pathstats_hourly (

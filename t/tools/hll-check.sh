@@ -1,6 +1,6 @@
 #!/bin/sh
 #
-# hll-check.sh: checks that aggregator/hll.c and aggregator/murmur3.c are
+# hll-check.sh: checks that aggregator/lib/hll.c and aggregator/lib/murmur3.c are
 # bit-compatible with PostgreSQL's postgresql-hll extension.
 #
 # Usage: t/tools/hll-check.sh
@@ -35,8 +35,8 @@ cat > "$work/hll-gen.c" <<'EOF'
 #include <stdlib.h>
 #include <string.h>
 
-#include "hll.h"
-#include "murmur3.h"
+#include "lib/hll.h"
+#include "lib/murmur3.h"
 
 static void
 addr_of(uint64_t i, uint8_t *a, size_t *len)
@@ -153,7 +153,7 @@ main(int argc, char **argv)
 EOF
 
 cc -O2 -std=c11 -Wall -Wextra -I"$top/aggregator" -o "$work/hll-gen" \
-    "$work/hll-gen.c" "$top/aggregator/hll.c" "$top/aggregator/murmur3.c" \
+    "$work/hll-gen.c" "$top/aggregator/lib/hll.c" "$top/aggregator/lib/murmur3.c" \
     -lm || { echo "Bail out! cannot compile the generator"; exit 1; }
 
 gen="$work/hll-gen"

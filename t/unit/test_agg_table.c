@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/agg_table.c and aggregator/hour.c: exact
+ * Unit tests for aggregator/agg/agg_table.c and aggregator/lib/hour.c: exact
  * counts, status classes, the {other} overflow, hour rollover, merge,
  * iteration, removal, bounded memory, plus a throughput measurement.
  * Prints TAP.
@@ -12,9 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "agg_table.h"
-#include "hour.h"
-#include "murmur3.h"
+#include "agg/agg_table.h"
+#include "lib/hour.h"
+#include "lib/murmur3.h"
 
 /* minimal TAP */
 static int tap_n, tap_failed;

@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/alerts.c: the alert state machine with a
+ * Unit tests for aggregator/agg/alerts.c: the alert state machine with a
  * fake clock (fire, no duplicate, hold above 90 %, resolve, cooldown,
  * per-path minimum, JSON).
  */
@@ -9,8 +9,8 @@
 
 #include <jansson.h>
 
-#include "alerts.h"
-#include "hour.h"
+#include "agg/alerts.h"
+#include "lib/hour.h"
 #include "tap.h"
 
 #define SEC  1000000ULL

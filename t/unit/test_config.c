@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/config.c: defaults, the file syntax, flags
+ * Unit tests for aggregator/config/config.c: defaults, the file syntax, flags
  * overriding the file, every value parser, and errors that name the
  * file, the line and the key.  Prints TAP.
  */
@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "config/config.h"
+#include "lib/log.h"
 #include "tap.h"
 
 static char  conf_path[] = "/tmp/ps-test-config-XXXXXX";

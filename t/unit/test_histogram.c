@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/histogram.c: bucket layout, percentile
+ * Unit tests for aggregator/lib/histogram.c: bucket layout, percentile
  * accuracy against exact percentiles, merge, Prometheus buckets and the
  * serialised form.  Prints TAP.
  */
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "histogram.h"
+#include "lib/histogram.h"
 
 /* minimal TAP */
 static int tap_n, tap_failed;

@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/murmur3.c and aggregator/hll.c.  The golden
+ * Unit tests for aggregator/lib/murmur3.c and aggregator/lib/hll.c.  The golden
  * values were computed by PostgreSQL 15 with postgresql-hll 2.17
  * (hll_hash_bytea, hll_add_agg, hll_cardinality); t/tools/hll-check.sh
  * repeats the comparison against a live server.  Prints TAP.
@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hll.h"
-#include "murmur3.h"
+#include "lib/hll.h"
+#include "lib/murmur3.h"
 
 /* minimal TAP */
 static int tap_n, tap_failed;

@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/intent.c: the flush in flight is read back
+ * Unit tests for aggregator/pipeline/intent.c: the flush in flight is read back
  * as written, the newer of the two slots wins, a torn or corrupt newest
  * slot leaves the previous intent, another zone or ring count reads as
  * none, and the file survives a reopen.
@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "intent.h"
-#include "log.h"
+#include "pipeline/intent.h"
+#include "lib/log.h"
 #include "tap.h"
 
 #define NRINGS  3

@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "key_hash.h"
-#include "key_limit.h"
+#include "lib/key_hash.h"
+#include "agg/key_limit.h"
 #include "tap.h"
 
 static int

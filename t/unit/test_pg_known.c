@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agg_table.h"
-#include "pg_known.h"
+#include "agg/agg_table.h"
+#include "store/pg/pg_known.h"
 #include "tap.h"
 
 #define NKEYS  3000

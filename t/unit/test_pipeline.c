@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/pipeline.c with fake in-memory sinks: records
+ * Unit tests for aggregator/pipeline/pipeline.c with fake in-memory sinks: records
  * below a sink's watermark are not fed to it, the reader starts past what
  * every durable sink holds, the rings are released only to what every
  * durable sink has committed (everything read when none is durable), a
@@ -12,16 +12,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agg_table.h"
-#include "clock.h"
-#include "config.h"
+#include "agg/agg_table.h"
+#include "lib/clock.h"
+#include "config/config.h"
 #include "fake_sink.h"
-#include "log.h"
-#include "pipeline.h"
-#include "ring_reader.h"
-#include "sink.h"
+#include "lib/log.h"
+#include "pipeline/pipeline.h"
+#include "ring/ring_reader.h"
+#include "pipeline/sink.h"
 #include "tap.h"
-#include "zone.h"
+#include "ring/zone.h"
 
 
 static void

@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/rec.c: what every output sees of a record's
+ * Unit tests for aggregator/ring/rec.c: what every output sees of a record's
  * strings (valid UTF-8 kept, NUL and invalid bytes as \xHH, other
  * control characters kept) and of its client address in each
  * client_address mode.
@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
-#include "hour.h"
-#include "json_escape.h"
-#include "murmur3.h"
-#include "rec.h"
+#include "config/config.h"
+#include "lib/hour.h"
+#include "lib/json_escape.h"
+#include "lib/murmur3.h"
+#include "ring/rec.h"
 #include "tap.h"
 
 

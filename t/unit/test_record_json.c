@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/json_escape.c and record_json.c: every byte
+ * Unit tests for aggregator/lib/json_escape.c and record_json.c: every byte
  * string becomes valid JSON in valid UTF-8; valid UTF-8 passes through;
  * bytes that are not UTF-8 read as the text \xHH; records come out with
  * every field.  Prints TAP.
@@ -13,9 +13,9 @@
 
 #include <jansson.h>
 
-#include "json_escape.h"
-#include "record_json.h"
-#include "strbuf.h"
+#include "lib/json_escape.h"
+#include "ring/record_json.h"
+#include "lib/strbuf.h"
 #include "tap.h"
 
 typedef struct {

@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/redis_repair.c: the Redis sink's memory of
+ * Unit tests for aggregator/store/redis/redis_repair.c: the Redis sink's memory of
  * what it handed to Redis per live hour sums entries and clients
  * exactly, folds keys and clients beyond its bounds without losing
  * requests, and forgets old hours for good; a repair split into chunks
@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agg_table.h"
-#include "redis_repair.h"
+#include "agg/agg_table.h"
+#include "store/redis/redis_repair.h"
 #include "tap.h"
 
 #define H0  (1795000000LL / 3600 * 3600)

@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/ring_reader.c, zone.c, proc.c and stats.c
+ * Unit tests for aggregator/ring/ring_reader.c, zone.c, proc.c and stats.c
  * against a zone file built here with ps_zone_layout(), this test acting
  * as the producer (the worker's protocol: seen++, drop when full, else
  * fill the slot and publish tail with a release store).  Dead owners are
@@ -19,13 +19,13 @@
 
 #include <jansson.h>
 
-#include "clock.h"
-#include "log.h"
-#include "proc.h"
-#include "ring_reader.h"
-#include "stats.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "ring/proc.h"
+#include "ring/ring_reader.h"
+#include "ring/stats.h"
 #include "tap.h"
-#include "zone.h"
+#include "ring/zone.h"
 
 #define RINGS     4
 #define CAPACITY  16

@@ -18,14 +18,14 @@
 
 #include <libpq-fe.h>
 
-#include "agg_table.h"
-#include "config.h"
-#include "histogram.h"
-#include "hll.h"
-#include "log.h"
-#include "murmur3.h"
-#include "sink.h"
-#include "sink_pg.h"
+#include "agg/agg_table.h"
+#include "config/config.h"
+#include "lib/histogram.h"
+#include "lib/hll.h"
+#include "lib/log.h"
+#include "lib/murmur3.h"
+#include "pipeline/sink.h"
+#include "store/pg/sink_pg.h"
 #include "tap.h"
 
 #define ZONE_ID  0xF00000000000002AULL

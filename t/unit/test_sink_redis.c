@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/sink_redis.c.  Without a Redis server: what
+ * Unit tests for aggregator/store/redis/sink_redis.c.  Without a Redis server: what
  * the pipeline sees when Redis is unreachable (every call fails quickly,
  * says why, and takes nothing from the delta), and that the client
  * buffer copes with more distinct clients than it keeps.
@@ -34,11 +34,11 @@
 
 #include <hiredis/hiredis.h>
 
-#include "agg_table.h"
-#include "clock.h"
-#include "hour.h"
-#include "log.h"
-#include "sink_redis.h"
+#include "agg/agg_table.h"
+#include "lib/clock.h"
+#include "lib/hour.h"
+#include "lib/log.h"
+#include "store/redis/sink_redis.h"
 #include "tap.h"
 
 #define ZONE     7

@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/snapshot.c and metrics.c: a snapshot built
+ * Unit tests for aggregator/snapshot/snapshot.c and metrics.c: a snapshot built
  * from live windows passes ps_snap_validate(), every JSON fragment
  * parses, the orders are sorted, rows beyond the cap are summarised,
  * hostile keys stay valid JSON and valid Prometheus text (promtool),
@@ -15,10 +15,10 @@
 #include <jansson.h>
 
 #include "pathstats_snapshot.h"
-#include "snapshot.h"
+#include "snapshot/snapshot.h"
 #include "tap.h"
-#include "trends.h"
-#include "windows.h"
+#include "store/pg/trends.h"
+#include "agg/windows.h"
 
 #define SEC   1000000ULL
 #define T0    (1795000000ULL / 3600 * 3600 * SEC + 1800 * SEC)

@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/spool.c: segments written and read back in
+ * Unit tests for aggregator/pipeline/spool.c: segments written and read back in
  * order with every field (counters, histogram, HyperLogLog, positions),
  * kept across a reopen, unfinished temporary files removed, corrupt or
  * truncated segments moved to corrupt/ and counted, the size bound
@@ -19,18 +19,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agg_table.h"
-#include "clock.h"
-#include "config.h"
+#include "agg/agg_table.h"
+#include "lib/clock.h"
+#include "config/config.h"
 #include "fake_sink.h"
-#include "log.h"
-#include "murmur3.h"
-#include "pipeline.h"
-#include "ring_reader.h"
-#include "sink.h"
-#include "spool.h"
+#include "lib/log.h"
+#include "lib/murmur3.h"
+#include "pipeline/pipeline.h"
+#include "ring/ring_reader.h"
+#include "pipeline/sink.h"
+#include "pipeline/spool.h"
 #include "tap.h"
-#include "zone.h"
+#include "ring/zone.h"
 
 
 static char  spool_dir[256];

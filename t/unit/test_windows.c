@@ -1,5 +1,5 @@
 /*
- * Unit tests for aggregator/windows.c: exact counts per window, bucket
+ * Unit tests for aggregator/agg/windows.c: exact counts per window, bucket
  * expiry at the window boundary, the overflow key, top clients.
  */
 
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "tap.h"
-#include "windows.h"
+#include "agg/windows.h"
 
 #define SEC   1000000ULL
 #define MIN   (60 * SEC)

@@ -9,8 +9,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "agg_table.h"
-#include "clock.h"
+#include "agg/agg_table.h"
+#include "lib/clock.h"
 #include "fake_sink.h"
 #include "tap.h"
 

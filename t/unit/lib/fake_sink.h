@@ -1,5 +1,5 @@
 /*
- * Shared helpers for the unit tests that drive aggregator/pipeline.c
+ * Shared helpers for the unit tests that drive aggregator/pipeline/pipeline.c
  * (test_pipeline.c, test_spool.c): a fake in-memory sink whose
  * watermarks, reachability and flush outcome the test sets, and a
  * temporary zone file with FAKE_NRINGS rings that the test produces
@@ -14,8 +14,8 @@
 
 #include <stdint.h>
 
-#include "sink.h"
-#include "zone.h"
+#include "pipeline/sink.h"
+#include "ring/zone.h"
 
 #define FAKE_NRINGS  2
 

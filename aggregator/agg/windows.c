@@ -1,0 +1,1376 @@
+/*
+ * Live per-path windows: see windows.h.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "agg/agg_table.h"
+#include "lib/key_hash.h"
+#include "lib/log.h"
+#include "agg/windows.h"
+
+#define LEVEL_SEC    0
+#define LEVEL_MIN    1
+#define LEVEL_HOUR   2
+
+#define CLIENT_SLOTS 60            /* minutes of the 1h window */
+
+static const uint64_t  level_period_us[PS_WIN_COUNT] = {
+    1000000ULL, 60000000ULL, 3600000000ULL
+};
+
+static const int64_t   level_span[PS_WIN_COUNT] = { 60, 60, 24 };
+
+typedef struct {
+    int64_t         t;              /* time_us / period */
+    ps_win_stats_t  st;
+} win_bucket_t;
+
+typedef struct {
+    win_bucket_t  *b;               /* ascending t */
+    uint32_t       n;
+    uint32_t       cap;
+} win_level_t;
+
+/*
+ * A second bucket: what a second needs of ps_win_stats_t in 96 bytes
+ * instead of 168 (there are up to 60 a key): 32-bit counts (no key gets
+ * 2^32 requests in one second), first and last seen as offsets in the
+ * second, errors = the 5xx count (as stats_add() counts them), and no
+ * clients.
+ */
+typedef struct {
+    int64_t     t;
+    uint32_t    requests;
+    uint32_t    status[5];
+    uint32_t    first_off;          /* us after the second's start */
+    uint32_t    last_off;
+    uint64_t    bytes_in;
+    uint64_t    bytes_out;
+    uint64_t    latency_sum_us;
+    uint64_t    latency_max_us;
+    ps_hist_t   latency;
+} win_sec_t;
+
+typedef struct {
+    win_sec_t  *b;                  /* ascending t */
+    uint32_t    n;
+    uint32_t    cap;
+} win_sec_level_t;
+
+typedef struct win_key_s  win_key_t;
+
+struct win_key_s {
+    win_key_t    *next;             /* hash chain */
+    uint64_t      hash;
+    char         *host;             /* into text: host, method, path */
+    char         *method;
+    char         *path;
+    uint32_t      hlen, mlen, plen;
+    int64_t       sealed_hour;      /* minutes of hours up to this one
+                                       are in the hour level */
+    win_sec_level_t  sec;           /* the seconds: level[LEVEL_SEC]
+                                       stays empty */
+    win_level_t   level[PS_WIN_COUNT];
+    char          text[];           /* allocated with the key */
+};
+
+typedef struct win_client_s  win_client_t;
+
+struct win_client_s {
+    win_client_t  *next;
+    uint64_t       hash;
+    char           text[PS_REC_CLIENT_MAX];
+    int64_t        minute[CLIENT_SLOTS];
+    uint64_t       count[CLIENT_SLOTS];
+};
+
+struct ps_windows_s {
+    win_key_t      **table;
+    size_t           mask;          /* table size - 1 */
+    size_t           nkeys;
+    size_t           max_keys;
+    uint64_t         overflowed;
+
+    win_client_t   **ctable;
+    size_t           cmask;
+    size_t           nclients;
+    int64_t          cother_minute[CLIENT_SLOTS];
+    uint64_t         cother_count[CLIENT_SLOTS];
+
+    ps_win_stats_t   scratch;
+    ps_win_client_t *ctop;          /* scratch for top clients */
+    size_t           ctop_cap;
+};
+
+
+void
+ps_win_stats_init(ps_win_stats_t *st)
+{
+    memset(st, 0, sizeof(*st));
+    ps_hist_init(&st->latency);
+    ps_hll_init(&st->clients);
+}
+
+
+void
+ps_win_stats_reset(ps_win_stats_t *st)
+{
+    ps_hist_t  h = st->latency;
+
+    ps_hist_reset(&h);
+    ps_hll_free(&st->clients);
+    memset(st, 0, sizeof(*st));
+    st->latency = h;
+    ps_hll_init(&st->clients);
+}
+
+
+void
+ps_win_stats_free(ps_win_stats_t *st)
+{
+    ps_hist_free(&st->latency);
+    ps_hll_free(&st->clients);
+    memset(st, 0, sizeof(*st));
+}
+
+
+int
+ps_win_stats_merge(ps_win_stats_t *dst, const ps_win_stats_t *src)
+{
+    int  i;
+
+    if (src->requests == 0) {
+        return 0;
+    }
+
+    if (ps_hist_merge(&dst->latency, &src->latency) != 0
+        || ps_hll_merge(&dst->clients, &src->clients) != 0)
+    {
+        return -1;
+    }
+
+    if (dst->requests == 0 || src->first_seen_us < dst->first_seen_us) {
+        dst->first_seen_us = src->first_seen_us;
+    }
+
+    if (src->last_seen_us > dst->last_seen_us) {
+        dst->last_seen_us = src->last_seen_us;
+    }
+
+    if (src->latency_max_us > dst->latency_max_us) {
+        dst->latency_max_us = src->latency_max_us;
+    }
+
+    dst->requests += src->requests;
+    dst->errors += src->errors;
+    for (i = 0; i < 5; i++) {
+        dst->status[i] += src->status[i];
+    }
+    dst->bytes_in += src->bytes_in;
+    dst->bytes_out += src->bytes_out;
+    dst->latency_sum_us += src->latency_sum_us;
+
+    return 0;
+}
+
+
+ps_windows_t *
+ps_windows_create(size_t max_keys)
+{
+    ps_windows_t  *w;
+
+    if (max_keys == 0) {
+        max_keys = 1;
+    }
+
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        goto fail;
+    }
+
+    w->mask = 1023;
+    w->table = calloc(w->mask + 1, sizeof(win_key_t *));
+    w->cmask = 1023;
+    w->ctable = calloc(w->cmask + 1, sizeof(win_client_t *));
+    if (w->table == NULL || w->ctable == NULL) {
+        goto fail;
+    }
+
+    w->max_keys = max_keys;
+    ps_win_stats_init(&w->scratch);
+
+    return w;
+
+fail:
+
+    ps_log(PS_LOG_ERROR, "event=windows_create_failed reason=no_memory");
+    if (w != NULL) {
+        free(w->table);
+        free(w->ctable);
+        free(w);
+    }
+    return NULL;
+}
+
+
+static void
+key_free(win_key_t *k)
+{
+    uint32_t  l, i;
+
+    for (l = 0; l < PS_WIN_COUNT; l++) {
+        for (i = 0; i < k->level[l].n; i++) {
+            ps_win_stats_free(&k->level[l].b[i].st);
+        }
+        free(k->level[l].b);
+    }
+
+    for (i = 0; i < k->sec.n; i++) {
+        ps_hist_free(&k->sec.b[i].latency);
+    }
+    free(k->sec.b);
+
+    free(k);
+}
+
+
+void
+ps_windows_destroy(ps_windows_t *w)
+{
+    win_key_t     *k, *next;
+    win_client_t  *c, *cnext;
+    size_t         i;
+
+    if (w == NULL) {
+        return;
+    }
+
+    for (i = 0; i <= w->mask; i++) {
+        for (k = w->table[i]; k != NULL; k = next) {
+            next = k->next;
+            key_free(k);
+        }
+    }
+
+    for (i = 0; i <= w->cmask; i++) {
+        for (c = w->ctable[i]; c != NULL; c = cnext) {
+            cnext = c->next;
+            free(c);
+        }
+    }
+
+    ps_win_stats_free(&w->scratch);
+    free(w->table);
+    free(w->ctable);
+    free(w->ctop);
+    free(w);
+}
+
+
+static void
+table_grow(ps_windows_t *w)
+{
+    win_key_t  **t, *k, *next;
+    size_t       i, mask;
+
+    mask = w->mask * 2 + 1;
+    t = calloc(mask + 1, sizeof(win_key_t *));
+    if (t == NULL) {
+        return;     /* longer chains, still correct */
+    }
+
+    for (i = 0; i <= w->mask; i++) {
+        for (k = w->table[i]; k != NULL; k = next) {
+            next = k->next;
+            k->next = t[k->hash & mask];
+            t[k->hash & mask] = k;
+        }
+    }
+
+    free(w->table);
+    w->table = t;
+    w->mask = mask;
+}
+
+
+static win_key_t *
+key_get(ps_windows_t *w, uint64_t h, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen,
+    int *overflow)
+{
+    win_key_t  *k;
+    char       *p;
+
+    *overflow = 0;
+
+    if (hlen > UINT32_MAX || mlen > UINT32_MAX || plen > UINT32_MAX) {
+        return NULL;
+    }
+
+    for (k = w->table[h & w->mask]; k != NULL; k = k->next) {
+        if (k->hash == h && k->hlen == hlen && k->mlen == mlen
+            && k->plen == plen && memcmp(k->host, host, hlen) == 0
+            && memcmp(k->method, method, mlen) == 0
+            && memcmp(k->path, path, plen) == 0)
+        {
+            return k;
+        }
+    }
+
+    if (w->nkeys >= w->max_keys) {
+        *overflow = 1;
+        return NULL;
+    }
+
+    k = calloc(1, sizeof(*k) + hlen + mlen + plen + 3);
+    if (k == NULL) {
+        return NULL;
+    }
+
+    p = k->text;
+    k->host = p;
+    memcpy(p, host, hlen);
+    p[hlen] = '\0';
+    k->method = p + hlen + 1;
+    memcpy(k->method, method, mlen);
+    k->method[mlen] = '\0';
+    k->path = k->method + mlen + 1;
+    memcpy(k->path, path, plen);
+    k->path[plen] = '\0';
+    k->hlen = (uint32_t) hlen;
+    k->mlen = (uint32_t) mlen;
+    k->plen = (uint32_t) plen;
+    k->hash = h;
+    k->sealed_hour = INT64_MIN;
+
+    k->next = w->table[h & w->mask];
+    w->table[h & w->mask] = k;
+    w->nkeys++;
+
+    if (w->nkeys > w->mask + 1) {
+        table_grow(w);
+    }
+
+    return k;
+}
+
+
+static win_key_t *
+key_get_or_other(ps_windows_t *w, uint64_t h, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen,
+    uint64_t requests)
+{
+    win_key_t  *k;
+    int         overflow;
+
+    k = key_get(w, h, host, hlen, method, mlen, path, plen, &overflow);
+
+    if (k == NULL && overflow) {
+        /* the overflow key does not count toward the limit */
+        w->max_keys++;
+        k = key_get(w, ps_key_hash(PS_AGG_OTHER_HOST, 1,
+                                   PS_AGG_OTHER_METHOD, 1, PS_AGG_OTHER_PATH,
+                                   sizeof(PS_AGG_OTHER_PATH) - 1),
+                    PS_AGG_OTHER_HOST, 1, PS_AGG_OTHER_METHOD, 1,
+                    PS_AGG_OTHER_PATH, sizeof(PS_AGG_OTHER_PATH) - 1,
+                    &overflow);
+        w->max_keys--;
+        if (k != NULL) {
+            w->overflowed += requests;
+        }
+    }
+
+    return k;
+}
+
+
+/*
+ * The bucket of period t in an array (*base, *n, *cap) of buckets of size
+ * bytes, ascending by the int64_t t that each begins with (win_bucket_t,
+ * win_sec_t), inserted in order if needed: the array grows to cap0, then
+ * doubles.  *created tells the caller to initialize a new bucket, t
+ * included.  NULL when out of memory.
+ */
+static void *
+sorted_bucket(void **base, uint32_t *n, uint32_t *cap, uint32_t cap0,
+    size_t size, int64_t t, int *created)
+{
+    char      *b;
+    uint32_t   i, c;
+
+    *created = 0;
+    b = *base;
+
+    /* records of several rings arrive nearly, not exactly, in order */
+    i = *n;
+    while (i > 0 && *(int64_t *) (b + (i - 1) * size) > t) {
+        i--;
+    }
+
+    if (i > 0 && *(int64_t *) (b + (i - 1) * size) == t) {
+        return b + (i - 1) * size;
+    }
+
+    if (*n == *cap) {
+        c = *cap ? *cap * 2 : cap0;
+        b = realloc(b, c * size);
+        if (b == NULL) {
+            return NULL;
+        }
+        *base = b;
+        *cap = c;
+    }
+
+    memmove(b + (i + 1) * size, b + i * size, (*n - i) * size);
+    (*n)++;
+    *created = 1;
+
+    return b + i * size;
+}
+
+
+/* The bucket of period t in a level, created in order if needed. */
+static win_bucket_t *
+level_bucket(win_level_t *lv, int64_t t)
+{
+    int            created;
+    void          *base;
+    win_bucket_t  *b;
+
+    if (lv->n > 0 && lv->b[lv->n - 1].t == t) {
+        return &lv->b[lv->n - 1];
+    }
+
+    /* most keys have one minute and one hour bucket: start at 1 */
+    base = lv->b;
+    b = sorted_bucket(&base, &lv->n, &lv->cap, 1, sizeof(win_bucket_t), t,
+                      &created);
+    lv->b = base;
+
+    if (b != NULL && created) {
+        b->t = t;
+        ps_win_stats_init(&b->st);
+    }
+
+    return b;
+}
+
+
+/* The second bucket t, created in order if needed (as level_bucket()). */
+static win_sec_t *
+sec_bucket(win_sec_level_t *lv, int64_t t)
+{
+    int         created;
+    void       *base;
+    win_sec_t  *b;
+
+    if (lv->n > 0 && lv->b[lv->n - 1].t == t) {
+        return &lv->b[lv->n - 1];
+    }
+
+    base = lv->b;
+    b = sorted_bucket(&base, &lv->n, &lv->cap, 2, sizeof(win_sec_t), t,
+                      &created);
+    lv->b = base;
+
+    if (b != NULL && created) {
+        memset(b, 0, sizeof(win_sec_t));
+        b->t = t;
+        ps_hist_init(&b->latency);
+    }
+
+    return b;
+}
+
+
+static int
+sec_add(win_sec_t *b, unsigned status, uint64_t request_us,
+    unsigned hist_index, uint64_t bytes_in, uint64_t bytes_out,
+    uint64_t time_us)
+{
+    uint32_t  off;
+
+    if (ps_hist_add_bucket(&b->latency, hist_index, 1) != 0) {
+        return -1;
+    }
+
+    off = (uint32_t) (time_us - (uint64_t) b->t * 1000000ULL);
+
+    if (b->requests == 0 || off < b->first_off) {
+        b->first_off = off;
+    }
+    if (off > b->last_off) {
+        b->last_off = off;
+    }
+
+    b->requests++;
+    if (status >= 100 && status <= 599) {
+        b->status[status / 100 - 1]++;
+    }
+
+    b->bytes_in += bytes_in;
+    b->bytes_out += bytes_out;
+    b->latency_sum_us += request_us;
+    if (request_us > b->latency_max_us) {
+        b->latency_max_us = request_us;
+    }
+
+    return 0;
+}
+
+
+/* dst += a second bucket; 0 or -1. */
+static int
+sec_merge(ps_win_stats_t *dst, const win_sec_t *b)
+{
+    uint64_t  first, last;
+    int       i;
+
+    if (b->requests == 0) {
+        return 0;
+    }
+
+    if (ps_hist_merge(&dst->latency, &b->latency) != 0) {
+        return -1;
+    }
+
+    first = (uint64_t) b->t * 1000000ULL + b->first_off;
+    last = (uint64_t) b->t * 1000000ULL + b->last_off;
+
+    if (dst->requests == 0 || first < dst->first_seen_us) {
+        dst->first_seen_us = first;
+    }
+    if (last > dst->last_seen_us) {
+        dst->last_seen_us = last;
+    }
+    if (b->latency_max_us > dst->latency_max_us) {
+        dst->latency_max_us = b->latency_max_us;
+    }
+
+    dst->requests += b->requests;
+    dst->errors += b->status[4];
+    for (i = 0; i < 5; i++) {
+        dst->status[i] += b->status[i];
+    }
+    dst->bytes_in += b->bytes_in;
+    dst->bytes_out += b->bytes_out;
+    dst->latency_sum_us += b->latency_sum_us;
+
+    return 0;
+}
+
+
+static int
+stats_add(ps_win_stats_t *st, unsigned status, uint64_t request_us,
+    unsigned hist_index, uint64_t bytes_in, uint64_t bytes_out,
+    const uint64_t *client_hash, uint64_t time_us)
+{
+    if (ps_hist_add_bucket(&st->latency, hist_index, 1) != 0) {
+        return -1;
+    }
+
+    if (client_hash != NULL && ps_hll_add_hash(&st->clients, *client_hash))
+    {
+        return -1;
+    }
+
+    if (st->requests == 0 || time_us < st->first_seen_us) {
+        st->first_seen_us = time_us;
+    }
+
+    if (time_us > st->last_seen_us) {
+        st->last_seen_us = time_us;
+    }
+
+    st->requests++;
+
+    if (status >= 100 && status <= 599) {
+        st->status[status / 100 - 1]++;
+        if (status >= 500) {
+            st->errors++;
+        }
+    }
+
+    st->bytes_in += bytes_in;
+    st->bytes_out += bytes_out;
+    st->latency_sum_us += request_us;
+    if (request_us > st->latency_max_us) {
+        st->latency_max_us = request_us;
+    }
+
+    return 0;
+}
+
+
+static uint64_t
+client_hash_text(const char *s)
+{
+    uint64_t  h = 0xcbf29ce484222325ULL;
+
+    while (*s) {
+        h ^= (unsigned char) *s++;
+        h *= 0x100000001b3ULL;
+    }
+
+    return h ^ (h >> 31);
+}
+
+
+static void
+client_add(ps_windows_t *w, const char *text, uint64_t time_us)
+{
+    win_client_t  *c;
+    int64_t        minute;
+    uint64_t       h;
+    unsigned       slot;
+
+    minute = (int64_t) (time_us / level_period_us[LEVEL_MIN]);
+    slot = (unsigned) (minute % CLIENT_SLOTS);
+    h = client_hash_text(text);
+
+    for (c = w->ctable[h & w->cmask]; c != NULL; c = c->next) {
+        if (c->hash == h && strcmp(c->text, text) == 0) {
+            break;
+        }
+    }
+
+    if (c == NULL && w->nclients < PS_WIN_CLIENTS_MAX) {
+        c = calloc(1, sizeof(*c));
+        if (c != NULL) {
+            c->hash = h;
+            strncpy(c->text, text, sizeof(c->text) - 1);
+            c->next = w->ctable[h & w->cmask];
+            w->ctable[h & w->cmask] = c;
+            w->nclients++;
+        }
+    }
+
+    if (c == NULL) {
+        if (w->cother_minute[slot] != minute) {
+            w->cother_minute[slot] = minute;
+            w->cother_count[slot] = 0;
+        }
+        w->cother_count[slot]++;
+        return;
+    }
+
+    if (c->minute[slot] != minute) {
+        c->minute[slot] = minute;
+        c->count[slot] = 0;
+    }
+    c->count[slot]++;
+}
+
+
+static int
+windows_add(ps_windows_t *w, uint64_t key_hash, const char *host,
+    size_t hlen, const char *method, size_t mlen, const char *path,
+    size_t plen, unsigned status, uint64_t request_us, uint64_t bytes_in,
+    uint64_t bytes_out, const uint64_t *client_hash, const char *client,
+    uint64_t time_us)
+{
+    win_key_t     *k;
+    win_bucket_t  *b;
+    win_sec_t     *sb;
+    unsigned       hist_index;
+    int            l, rc = 0;
+
+    k = key_get_or_other(w, key_hash, host, hlen, method, mlen, path, plen,
+                         1);
+    if (k == NULL) {
+        return -1;
+    }
+
+    hist_index = ps_hist_bucket_of(request_us);
+
+    sb = sec_bucket(&k->sec, (int64_t) (time_us / 1000000ULL));
+    if (sb == NULL
+        || sec_add(sb, status, request_us, hist_index, bytes_in, bytes_out,
+                   time_us) != 0)
+    {
+        rc = -1;
+    }
+
+    /*
+     * Seconds and minutes only: the hour level gets the minutes of an
+     * hour once the hour is over (seal(), from ps_windows_expire()), and
+     * the 24h window adds the minutes not sealed yet.  A late record of
+     * an hour already sealed goes to its hour bucket directly.
+     */
+    for (l = LEVEL_MIN; l < PS_WIN_COUNT; l++) {
+        if (l == LEVEL_HOUR && (int64_t) (time_us / level_period_us[l])
+                               > k->sealed_hour)
+        {
+            break;
+        }
+
+        b = level_bucket(&k->level[l],
+                         (int64_t) (time_us / level_period_us[l]));
+
+        /* no clients in second buckets: the 1m window takes its unique
+         * clients from the minute level (see ps_windows_foreach) */
+        if (b == NULL
+            || stats_add(&b->st, status, request_us, hist_index, bytes_in,
+                         bytes_out, client_hash, time_us) != 0)
+        {
+            rc = -1;
+        }
+    }
+
+    if (client != NULL && client[0] != '\0') {
+        client_add(w, client, time_us);
+    }
+
+    return rc;
+}
+
+
+int
+ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen,
+    unsigned status, uint64_t request_us, uint64_t bytes_in,
+    uint64_t bytes_out, const uint64_t *client_hash, const char *client,
+    uint64_t time_us)
+{
+    return windows_add(w, ps_key_hash(host, hlen, method, mlen, path, plen),
+                       host, hlen, method, mlen, path, plen, status,
+                       request_us, bytes_in, bytes_out, client_hash, client,
+                       time_us);
+}
+
+
+void
+ps_windows_observe(void *ctx, const ps_rec_t *rec)
+{
+    ps_windows_t  *w = ctx;
+
+    if (windows_add(w, rec->key_hash, rec->host, rec->host_len, rec->method,
+                    rec->method_len, rec->path, rec->path_len, rec->status,
+                    rec->request_us, rec->bytes_in, rec->bytes_out,
+                    rec->client_hash, rec->client, rec->time_us) != 0)
+    {
+        ps_log(PS_LOG_WARN, "event=windows_add_failed reason=no_memory");
+    }
+}
+
+
+int
+ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen,
+    int64_t hour, const ps_win_stats_t *st)
+{
+    win_key_t     *k;
+    win_bucket_t  *b;
+
+    k = key_get_or_other(w, ps_key_hash(host, hlen, method, mlen, path,
+                                        plen),
+                         host, hlen, method, mlen, path, plen,
+                         st->requests);
+    if (k == NULL) {
+        return -1;
+    }
+
+    b = level_bucket(&k->level[LEVEL_HOUR], hour / 3600);
+    if (b == NULL) {
+        return -1;
+    }
+
+    return ps_win_stats_merge(&b->st, st);
+}
+
+
+/* Merges the minute buckets of the hours before now_hour that are not
+ * sealed yet into their hour buckets; 0 or -1 (out of memory). */
+static int
+seal(win_key_t *k, int64_t now_hour)
+{
+    win_level_t   *mlv = &k->level[LEVEL_MIN];
+    win_bucket_t  *hb;
+    int64_t        hour;
+    uint32_t       i;
+    int            rc = 0;
+
+    if (now_hour - 1 <= k->sealed_hour) {
+        return 0;
+    }
+
+    for (i = 0; i < mlv->n; i++) {
+        hour = mlv->b[i].t / 60;
+        if (hour <= k->sealed_hour) {
+            continue;
+        }
+        if (hour >= now_hour) {
+            break;
+        }
+
+        hb = level_bucket(&k->level[LEVEL_HOUR], hour);
+        if (hb == NULL || ps_win_stats_merge(&hb->st, &mlv->b[i].st) != 0) {
+            rc = -1;
+        }
+    }
+
+    k->sealed_hour = now_hour - 1;
+
+    return rc;
+}
+
+
+void
+ps_windows_expire(ps_windows_t *w, uint64_t now_us)
+{
+    win_key_t     **pk, *k;
+    win_client_t  **pc, *c;
+    win_level_t    *lv;
+    int64_t         oldest, minute;
+    uint32_t        i, drop;
+    size_t          j;
+    int             l, s, live;
+
+    for (j = 0; j <= w->mask; j++) {
+        pk = &w->table[j];
+
+        while ((k = *pk) != NULL) {
+            live = 0;
+
+            /* before any minute bucket leaves */
+            if (seal(k, (int64_t) (now_us / level_period_us[LEVEL_HOUR]))
+                != 0)
+            {
+                ps_log(PS_LOG_WARN, "event=windows_seal_failed "
+                       "reason=no_memory");
+            }
+
+            for (l = 0; l < PS_WIN_COUNT; l++) {
+                lv = &k->level[l];
+                oldest = (int64_t) (now_us / level_period_us[l])
+                         - level_span[l];
+
+                for (drop = 0; drop < lv->n && lv->b[drop].t <= oldest;
+                     drop++)
+                {
+                    ps_win_stats_free(&lv->b[drop].st);
+                }
+
+                if (drop > 0) {
+                    memmove(lv->b, lv->b + drop,
+                            (lv->n - drop) * sizeof(win_bucket_t));
+                    lv->n -= drop;
+                }
+
+                if (lv->n == 0 && lv->cap > 0) {
+                    free(lv->b);
+                    lv->b = NULL;
+                    lv->cap = 0;
+                }
+
+                live |= (lv->n > 0);
+            }
+
+            oldest = (int64_t) (now_us / 1000000ULL) - 60;
+
+            for (drop = 0; drop < k->sec.n && k->sec.b[drop].t <= oldest;
+                 drop++)
+            {
+                ps_hist_free(&k->sec.b[drop].latency);
+            }
+
+            if (drop > 0) {
+                memmove(k->sec.b, k->sec.b + drop,
+                        (k->sec.n - drop) * sizeof(win_sec_t));
+                k->sec.n -= drop;
+            }
+
+            if (k->sec.n == 0 && k->sec.cap > 0) {
+                free(k->sec.b);
+                k->sec.b = NULL;
+                k->sec.cap = 0;
+            }
+
+            live |= (k->sec.n > 0);
+
+            if (!live) {
+                *pk = k->next;
+                key_free(k);
+                w->nkeys--;
+                continue;
+            }
+
+            pk = &k->next;
+        }
+    }
+
+    minute = (int64_t) (now_us / level_period_us[LEVEL_MIN]);
+
+    for (j = 0; j <= w->cmask; j++) {
+        pc = &w->ctable[j];
+
+        while ((c = *pc) != NULL) {
+            live = 0;
+            for (s = 0; s < CLIENT_SLOTS; s++) {
+                if (c->minute[s] > minute - CLIENT_SLOTS && c->count[s]) {
+                    live = 1;
+                    break;
+                }
+            }
+
+            if (!live) {
+                *pc = c->next;
+                free(c);
+                w->nclients--;
+                continue;
+            }
+
+            pc = &c->next;
+        }
+    }
+
+    (void) i;
+}
+
+
+/*
+ * One key of the 1m window: the second buckets from first on, and as
+ * unique clients the union of the key's minute buckets that overlap the
+ * window (second buckets keep no clients).  So the 1m unique_clients
+ * is exact when the window is one whole minute and otherwise counts the
+ * clients of up to 59 seconds before the window too: an upper bound
+ * over at most the last two minutes.  Requests, statuses, bytes and
+ * latencies stay exact.
+ */
+static int
+foreach_1m(ps_windows_t *w, win_key_t *k, int64_t oldest,
+    int64_t first_minute, ps_win_key_fn fn, void *ctx)
+{
+    win_level_t  *mlv = &k->level[LEVEL_MIN];
+    uint32_t      i, m, nm;
+    int           rc, borrowed = 0;
+
+    /* buckets are ascending: skip the expired ones */
+    for (i = 0; i < k->sec.n && k->sec.b[i].t <= oldest; i++) {
+        /* void */
+    }
+
+    if (i == k->sec.n) {
+        return 0;
+    }
+
+    ps_win_stats_reset(&w->scratch);
+
+    for ( /* void */ ; i < k->sec.n; i++) {
+        if (sec_merge(&w->scratch, &k->sec.b[i]) != 0) {
+            return -1;
+        }
+    }
+
+    if (w->scratch.requests == 0) {
+        return 0;
+    }
+
+    for (m = 0; m < mlv->n && mlv->b[m].t < first_minute; m++) {
+        /* void */
+    }
+
+    nm = mlv->n - m;
+
+    if (nm == 1) {
+        /* one minute: lend its clients, no copy (given back below) */
+        w->scratch.clients = mlv->b[m].st.clients;
+        borrowed = 1;
+
+    } else {
+        for ( /* void */ ; m < mlv->n; m++) {
+            if (ps_hll_merge(&w->scratch.clients, &mlv->b[m].st.clients)
+                != 0)
+            {
+                return -1;
+            }
+        }
+    }
+
+    rc = fn(ctx, k->host, k->hlen, k->method, k->mlen, k->path, k->plen,
+            &w->scratch);
+
+    if (borrowed) {
+        ps_hll_init(&w->scratch.clients);
+    }
+
+    return rc;
+}
+
+
+/*
+ * One key of the 24h window: its hour buckets after oldest and the
+ * minute buckets not sealed into them yet (the current hour's).
+ */
+static int
+foreach_24h(ps_windows_t *w, win_key_t *k, int64_t oldest, ps_win_key_fn fn,
+    void *ctx)
+{
+    win_level_t           *hlv = &k->level[LEVEL_HOUR];
+    win_level_t           *mlv = &k->level[LEVEL_MIN];
+    const ps_win_stats_t  *one = NULL;
+    int64_t                hour;
+    uint32_t               i, n = 0;
+
+    for (i = 0; i < hlv->n; i++) {
+        if (hlv->b[i].t > oldest) {
+            one = &hlv->b[i].st;
+            n++;
+        }
+    }
+
+    for (i = 0; i < mlv->n; i++) {
+        hour = mlv->b[i].t / 60;
+        if (hour > k->sealed_hour && hour > oldest) {
+            one = &mlv->b[i].st;
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    if (n > 1) {
+        ps_win_stats_reset(&w->scratch);
+
+        for (i = 0; i < hlv->n; i++) {
+            if (hlv->b[i].t > oldest
+                && ps_win_stats_merge(&w->scratch, &hlv->b[i].st) != 0)
+            {
+                return -1;
+            }
+        }
+
+        for (i = 0; i < mlv->n; i++) {
+            hour = mlv->b[i].t / 60;
+            if (hour > k->sealed_hour && hour > oldest
+                && ps_win_stats_merge(&w->scratch, &mlv->b[i].st) != 0)
+            {
+                return -1;
+            }
+        }
+
+        one = &w->scratch;     /* else one bucket: no copy */
+    }
+
+    if (one->requests == 0) {
+        return 0;
+    }
+
+    return fn(ctx, k->host, k->hlen, k->method, k->mlen, k->path, k->plen,
+              one);
+}
+
+
+int
+ps_windows_foreach(ps_windows_t *w, int win, uint64_t now_us,
+    ps_win_key_fn fn, void *ctx)
+{
+    win_key_t             *k;
+    win_level_t           *lv;
+    const ps_win_stats_t  *st;
+    int64_t                oldest, first_minute;
+    uint32_t               i, first;
+    size_t                 j;
+    int                    rc;
+
+    if (win < 0 || win >= PS_WIN_COUNT) {
+        return -1;
+    }
+
+    oldest = (int64_t) (now_us / level_period_us[win]) - level_span[win];
+
+    /* the minutes that overlap the 1m window: its unique clients */
+    first_minute = (oldest + 1) / 60;
+
+    for (j = 0; j <= w->mask; j++) {
+        for (k = w->table[j]; k != NULL; k = k->next) {
+            if (win == PS_WIN_24H) {
+                rc = foreach_24h(w, k, oldest, fn, ctx);
+                if (rc != 0) {
+                    return rc;
+                }
+                continue;
+            }
+
+            if (win == PS_WIN_1M) {
+                rc = foreach_1m(w, k, oldest, first_minute, fn, ctx);
+                if (rc != 0) {
+                    return rc;
+                }
+                continue;
+            }
+
+            lv = &k->level[win];
+
+            /* buckets are ascending: skip the expired ones */
+            for (first = 0; first < lv->n && lv->b[first].t <= oldest;
+                 first++)
+            {
+                /* void */
+            }
+
+            if (first == lv->n) {
+                continue;
+            }
+
+            if (first == lv->n - 1) {
+                st = &lv->b[first].st;     /* one bucket: no copy */
+
+            } else {
+                ps_win_stats_reset(&w->scratch);
+
+                for (i = first; i < lv->n; i++) {
+                    if (ps_win_stats_merge(&w->scratch, &lv->b[i].st) != 0)
+                    {
+                        return -1;
+                    }
+                }
+
+                st = &w->scratch;
+            }
+
+            if (st->requests == 0) {
+                continue;
+            }
+
+            rc = fn(ctx, k->host, k->hlen, k->method, k->mlen, k->path,
+                    k->plen, st);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+size_t
+ps_windows_keys(const ps_windows_t *w)
+{
+    return w->nkeys;
+}
+
+
+uint64_t
+ps_windows_overflowed(const ps_windows_t *w)
+{
+    return w->overflowed;
+}
+
+
+static int
+client_cmp(const void *a, const void *b)
+{
+    const ps_win_client_t  *x = a, *y = b;
+
+    if (x->requests != y->requests) {
+        return x->requests > y->requests ? -1 : 1;
+    }
+
+    return strcmp(x->client, y->client);
+}
+
+
+size_t
+ps_windows_top_clients(ps_windows_t *w, uint64_t now_us,
+    ps_win_client_t *out, size_t n, uint64_t *other)
+{
+    win_client_t     *c;
+    ps_win_client_t  *t;
+    int64_t           minute;
+    uint64_t          sum, rest = 0;
+    size_t            j, m = 0, i;
+    int               s;
+
+    minute = (int64_t) (now_us / level_period_us[LEVEL_MIN]);
+
+    for (s = 0; s < CLIENT_SLOTS; s++) {
+        if (w->cother_minute[s] > minute - CLIENT_SLOTS
+            && w->cother_minute[s] <= minute)
+        {
+            rest += w->cother_count[s];
+        }
+    }
+
+    if (w->ctop_cap < w->nclients) {
+        t = realloc(w->ctop, w->nclients * sizeof(ps_win_client_t));
+        if (t == NULL) {
+            *other = rest;
+            return 0;
+        }
+        w->ctop = t;
+        w->ctop_cap = w->nclients;
+    }
+
+    for (j = 0; j <= w->cmask; j++) {
+        for (c = w->ctable[j]; c != NULL; c = c->next) {
+            sum = 0;
+            for (s = 0; s < CLIENT_SLOTS; s++) {
+                if (c->minute[s] > minute - CLIENT_SLOTS
+                    && c->minute[s] <= minute)
+                {
+                    sum += c->count[s];
+                }
+            }
+            if (sum > 0 && m < w->ctop_cap) {
+                w->ctop[m].client = c->text;
+                w->ctop[m].requests = sum;
+                m++;
+            }
+        }
+    }
+
+    if (m > 1) {
+        qsort(w->ctop, m, sizeof(ps_win_client_t), client_cmp);
+    }
+
+    for (i = 0; i < m; i++) {
+        if (i < n) {
+            out[i] = w->ctop[i];
+        } else {
+            rest += w->ctop[i].requests;
+        }
+    }
+
+    *other = rest;
+
+    return m < n ? m : n;
+}
+
+
+/* The hours of the last day, the current one included: what was flushed
+ * before a restart (records after the durable watermark are read again
+ * from the rings, so nothing is counted twice). */
+static const char  load_sql[] =
+    "SELECT extract(epoch FROM hour)::bigint, host, method, path,"
+    " requests, status_1xx, status_2xx, status_3xx, status_4xx,"
+    " status_5xx, errors, bytes_in, bytes_out, latency_sum_us,"
+    " latency_max_us, latency_hist, unique_clients::text,"
+    " (extract(epoch FROM first_seen) * 1000000)::bigint,"
+    " (extract(epoch FROM last_seen) * 1000000)::bigint"
+    " FROM pathstats_hourly WHERE hour >= to_timestamp($1)";
+
+
+static uint64_t
+pg_u64(const PGresult *res, int row, int col)
+{
+    const char  *v = PQgetvalue(res, row, col);
+
+    return PQgetisnull(res, row, col) ? 0 : strtoull(v, NULL, 10);
+}
+
+
+int
+ps_windows_load_pg(ps_windows_t *w, const char *conninfo, uint64_t now_us)
+{
+    PGconn          *conn;
+    PGresult        *res = NULL;
+    ps_win_stats_t   st;
+    const char      *params[1];
+    unsigned char   *bytes;
+    char             since[32], err[300];
+    int64_t          hour;
+    size_t           blen;
+    int              i, rows, s, rc = -1;
+    uint64_t         total = 0;
+
+    ps_win_stats_init(&st);
+
+    conn = PQconnectdb(conninfo);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        ps_log(PS_LOG_WARN, "event=windows_load_failed reason=connect "
+               "error=%s", ps_log_quote(err, sizeof(err),
+                                        PQerrorMessage(conn)));
+        goto done;
+    }
+
+    hour = (int64_t) (now_us / 3600000000ULL) * 3600 - 23 * 3600;
+    snprintf(since, sizeof(since), "%lld", (long long) hour);
+    params[0] = since;
+
+    res = PQexecParams(conn, load_sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ps_log(PS_LOG_WARN, "event=windows_load_failed reason=query "
+               "error=%s", ps_log_quote(err, sizeof(err),
+                                        PQresultErrorMessage(res)));
+        goto done;
+    }
+
+    rows = PQntuples(res);
+
+    for (i = 0; i < rows; i++) {
+        ps_win_stats_reset(&st);
+
+        st.requests = pg_u64(res, i, 4);
+        for (s = 0; s < 5; s++) {
+            st.status[s] = pg_u64(res, i, 5 + s);
+        }
+        st.errors = pg_u64(res, i, 10);
+        st.bytes_in = pg_u64(res, i, 11);
+        st.bytes_out = pg_u64(res, i, 12);
+        st.latency_sum_us = pg_u64(res, i, 13);
+        st.latency_max_us = pg_u64(res, i, 14);
+
+        if (!PQgetisnull(res, i, 15)) {
+            bytes = PQunescapeBytea((const unsigned char *)
+                                    PQgetvalue(res, i, 15), &blen);
+            if (bytes != NULL) {
+                (void) ps_hist_decode(&st.latency, bytes, blen);
+                PQfreemem(bytes);
+            }
+        }
+
+        if (!PQgetisnull(res, i, 16)) {
+            bytes = PQunescapeBytea((const unsigned char *)
+                                    PQgetvalue(res, i, 16), &blen);
+            if (bytes != NULL) {
+                (void) ps_hll_deserialize(&st.clients, bytes, blen);
+                PQfreemem(bytes);
+            }
+        }
+
+        st.first_seen_us = pg_u64(res, i, 17);
+        st.last_seen_us = pg_u64(res, i, 18);
+
+        if (st.requests == 0) {
+            continue;
+        }
+
+        hour = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+
+        if (ps_windows_add_hour(w, PQgetvalue(res, i, 1),
+                                (size_t) PQgetlength(res, i, 1),
+                                PQgetvalue(res, i, 2),
+                                (size_t) PQgetlength(res, i, 2),
+                                PQgetvalue(res, i, 3),
+                                (size_t) PQgetlength(res, i, 3),
+                                hour, &st) != 0)
+        {
+            ps_log(PS_LOG_WARN, "event=windows_load_failed "
+                   "reason=no_memory");
+            goto done;
+        }
+
+        total += st.requests;
+    }
+
+    ps_log(PS_LOG_INFO, "event=windows_loaded rows=%d requests=%llu",
+           rows, (unsigned long long) total);
+    rc = 0;
+
+done:
+
+    PQclear(res);
+    PQfinish(conn);
+    ps_win_stats_free(&st);
+
+    return rc;
+}

@@ -1,0 +1,136 @@
+/*
+ * Live per-path windows for the snapshot: for every (host, method, path)
+ * the requests of the last minute, hour and day, exact to the bucket.
+ *
+ * Each key keeps three sparse levels of buckets, only non-empty ones:
+ * seconds (for 1m), minutes (for 1h) and hours (for 24h).  A record is
+ * counted into its second and its minute bucket; an hour's minute
+ * buckets are merged into its hour bucket once the hour is over
+ * (ps_windows_expire(), before they can leave), and the 24h window adds
+ * the minute buckets not merged yet (a late record of a merged hour
+ * goes to its hour bucket directly).  At time now the windows are
+ *
+ *   1m   the current second and the 59 before it
+ *   1h   the current minute and the 59 before it
+ *   24h  the current UTC hour and the 23 before it
+ *
+ * so a bucket leaves its window exactly when its period is 60 (24)
+ * periods old.  A key with no bucket left in any level is dropped.
+ *
+ * Requests, statuses, bytes, latencies (histogram, sum, max) and
+ * first/last seen are exact to the bucket in every window.  Second
+ * buckets keep no clients: unique_clients of the 1m window is the union
+ * of the key's minute buckets that overlap it, exact when the window is
+ * one whole minute, else an upper bound that may count clients of up to
+ * 59 seconds before the window.
+ * Memory is bounded by max_keys: a new key beyond it is counted in the
+ * overflow key ("*", "*", "{other}", as in agg_table.h), so totals stay
+ * exact.  Top client addresses (client text) are kept for the 1h window
+ * in a separate bounded table.  Not thread-safe.
+ */
+
+#ifndef PS_WINDOWS_H
+#define PS_WINDOWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/histogram.h"
+#include "lib/hll.h"
+#include "ring/rec.h"
+
+enum {
+    PS_WIN_1M = 0,
+    PS_WIN_1H,
+    PS_WIN_24H,
+    PS_WIN_COUNT
+};
+
+#define PS_WIN_CLIENTS_MAX  10000   /* client addresses tracked */
+
+typedef struct ps_windows_s  ps_windows_t;
+
+/* One key's aggregate over a window (or a bucket). */
+typedef struct {
+    uint64_t   requests;
+    uint64_t   errors;          /* 5xx */
+    uint64_t   status[5];       /* 1xx .. 5xx */
+    uint64_t   bytes_in;
+    uint64_t   bytes_out;
+    uint64_t   latency_sum_us;
+    uint64_t   latency_max_us;
+    uint64_t   first_seen_us;
+    uint64_t   last_seen_us;
+    ps_hist_t  latency;
+    ps_hll_t   clients;
+} ps_win_stats_t;
+
+/* Called per key by ps_windows_foreach() with the key's window stats. */
+typedef int (*ps_win_key_fn)(void *ctx, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen,
+    const ps_win_stats_t *st);
+
+/* A client address and its requests in the 1h window. */
+typedef struct {
+    const char  *client;
+    uint64_t     requests;
+} ps_win_client_t;
+
+/* Creates empty windows holding at most max_keys (>= 1) keys; NULL on
+ * failure. */
+ps_windows_t *ps_windows_create(size_t max_keys);
+
+/* Frees everything; NULL is allowed. */
+void ps_windows_destroy(ps_windows_t *w);
+
+/* Counts one request at time_us; 0, or -1 if memory ran out. */
+int ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen,
+    unsigned status, uint64_t request_us, uint64_t bytes_in,
+    uint64_t bytes_out, const uint64_t *client_hash, const char *client,
+    uint64_t time_us);
+
+/* ps_rec_observer_fn for the pipeline: ctx is the ps_windows_t. */
+void ps_windows_observe(void *ctx, const ps_rec_t *rec);
+
+/* Merges stats counted for one whole past hour (rebuilt from history)
+ * into that hour's bucket of the key; 0 or -1. */
+int ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen,
+    int64_t hour, const ps_win_stats_t *st);
+
+/* Drops buckets that left their window at now_us, and empty keys. */
+void ps_windows_expire(ps_windows_t *w, uint64_t now_us);
+
+/* Calls fn for every key with requests in window win at now_us (after
+ * ps_windows_expire()); st is valid during the call only.  0, -1 if
+ * memory ran out, or the first non-zero value of fn. */
+int ps_windows_foreach(ps_windows_t *w, int win, uint64_t now_us,
+    ps_win_key_fn fn, void *ctx);
+
+/* Keys held (the overflow key included) and requests that went to the
+ * overflow key since creation. */
+size_t ps_windows_keys(const ps_windows_t *w);
+uint64_t ps_windows_overflowed(const ps_windows_t *w);
+
+/* Fills out with up to n client addresses of the 1h window at now_us,
+ * most requests first (ties by address); returns how many.  The
+ * pointers are valid until the next add or expire.  *other gets the
+ * requests of clients not listed (including those beyond the table). */
+size_t ps_windows_top_clients(ps_windows_t *w, uint64_t now_us,
+    ps_win_client_t *out, size_t n, uint64_t *other);
+
+/* Rebuilds the 24h level from PostgreSQL's pathstats_hourly (the hours
+ * of the last day, before the current one) with a short connection of
+ * its own; best effort: 0, or -1 logged. */
+int ps_windows_load_pg(ps_windows_t *w, const char *conninfo,
+    uint64_t now_us);
+
+/* Stats helpers: init (empty, owns nothing), reset (keep memory), free,
+ * and dst += src. */
+void ps_win_stats_init(ps_win_stats_t *st);
+void ps_win_stats_reset(ps_win_stats_t *st);
+void ps_win_stats_free(ps_win_stats_t *st);
+int ps_win_stats_merge(ps_win_stats_t *dst, const ps_win_stats_t *src);
+
+#endif /* PS_WINDOWS_H */

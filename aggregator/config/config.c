@@ -1,0 +1,826 @@
+/*
+ * Aggregator configuration: see config.h.  To add a key, add a field to
+ * ps_config_t and a row to the table below; a command-line flag for it
+ * is the key with '-' for '_' (main.c lists the flags it accepts).
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "lib/log.h"
+
+#define MS_PER_S     1000ULL
+#define MS_PER_MIN   (60 * MS_PER_S)
+#define MS_PER_HOUR  (60 * MS_PER_MIN)
+#define MS_PER_DAY   (24 * MS_PER_HOUR)
+#define KIB          1024ULL
+#define MIB          (1024 * KIB)
+#define GIB          (1024 * MIB)
+
+#define NODE_ID_MAX  64
+
+typedef enum {
+    CFG_STRING,       /* char *; empty means unset (NULL) unless min = 1 */
+    CFG_DURATION,     /* uint64_t ms in [min, max]; bare numbers in unit */
+    CFG_SIZE,         /* uint64_t bytes in [min, max] */
+    CFG_UINT,         /* uint64_t in [min, max] */
+    CFG_ENUM,         /* int: index of the value in names */
+    CFG_LOG_LEVEL,    /* int: ps_log_level_t */
+    CFG_REDIS,        /* char * URL, and redis_host/port/db from it */
+    CFG_NODE_ID       /* char *; empty means the host name */
+} cfg_type_t;
+
+typedef struct {
+    const char          *key;
+    cfg_type_t           type;
+    const char          *dflt;    /* the default, as it would be written in
+                                     the file; NULL: unset */
+    size_t               off;     /* of the field in ps_config_t */
+    uint64_t             min, max;
+    uint64_t             unit;    /* CFG_DURATION: ms of a bare number */
+    const char *const   *names;   /* CFG_ENUM */
+} cfg_key_t;
+
+#define F(field)  offsetof(ps_config_t, field)
+
+static const char *const  client_modes[] = {
+    "full", "truncated", "hashed", "off", NULL   /* ps_client_mode_t */
+};
+
+/* Every key, with its default: the one place they are written down. */
+static const cfg_key_t  cfg_keys[] = {
+    { "zone", CFG_STRING, NULL, F(zone), 1, 0, 0, NULL },
+    { "redis", CFG_REDIS, NULL, F(redis), 0, 0, 0, NULL },
+    { "redis_ttl", CFG_DURATION, "48h", F(redis_ttl_ms),
+      MS_PER_S, 365 * MS_PER_DAY, MS_PER_S, NULL },
+    { "postgres", CFG_STRING, NULL, F(postgres), 0, 0, 0, NULL },
+    { "node_id", CFG_NODE_ID, "", F(node_id), 0, 0, 0, NULL },
+    { "flush_interval", CFG_DURATION, "1s", F(flush_interval_ms),
+      10, MS_PER_HOUR, 1, NULL },
+    { "snapshot_interval", CFG_DURATION, "500ms", F(snapshot_interval_ms),
+      10, MS_PER_HOUR, 1, NULL },
+    { "log_level", CFG_LOG_LEVEL, "info", F(log_level), 0, 0, 0, NULL },
+    { "log_file", CFG_STRING, NULL, F(log_file), 0, 0, 0, NULL },
+    { "spool_dir", CFG_STRING, NULL, F(spool_dir), 0, 0, 0, NULL },
+    { "spool_max", CFG_SIZE, "1g", F(spool_max_bytes),
+      MIB, UINT64_MAX, 0, NULL },
+    { "max_keys_per_hour", CFG_UINT, "100000", F(max_keys_per_hour),
+      1, 100000000, 0, NULL },
+    { "client_address", CFG_ENUM, "full", F(client_address), 0, 0, 0,
+      client_modes },
+    { "top_n", CFG_UINT, "100", F(top_n), 1, 10000, 0, NULL },
+    { "snapshot_max_rows", CFG_UINT, "10000", F(snapshot_max_rows),
+      1, 1000000, 0, NULL },
+    { "alert_error_rate_warning_bp", CFG_UINT, "50",
+      F(alert_error_rate_warning_bp), 1, 10000, 0, NULL },
+    { "alert_error_rate_critical_bp", CFG_UINT, "100",
+      F(alert_error_rate_critical_bp), 1, 10000, 0, NULL },
+    { "alert_p95_warning", CFG_DURATION, "100ms", F(alert_p95_warning_ms),
+      1, MS_PER_HOUR, 1, NULL },
+    { "alert_p95_critical", CFG_DURATION, "200ms", F(alert_p95_critical_ms),
+      1, MS_PER_HOUR, 1, NULL },
+    { "alert_min_requests", CFG_UINT, "20", F(alert_min_requests),
+      1, 1000000000, 0, NULL },
+    { "alert_cooldown", CFG_DURATION, "5m", F(alert_cooldown_ms),
+      0, 7 * MS_PER_DAY, MS_PER_S, NULL },
+    { "client_hash_key", CFG_STRING, NULL, F(client_hash_key), 0, 0, 0,
+      NULL },
+    { "schema_dir", CFG_STRING, PATHSTATS_SCHEMA_DIR, F(schema_dir), 0, 0, 0,
+      NULL },
+};
+
+#define NKEYS  (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+
+/* where a value came from, for error messages */
+typedef struct {
+    const char  *file;       /* NULL for a command-line option */
+    unsigned     line;
+    const char  *option;
+} cfg_source_t;
+
+
+const char *
+ps_client_mode_name(int mode)
+{
+    if (mode < 0 || mode >= (int) (sizeof(client_modes) / sizeof(char *)) - 1)
+    {
+        return "unknown";
+    }
+
+    return client_modes[mode];
+}
+
+
+/* Parses digits and the suffix after them; NULL or the reason. */
+static const char *
+parse_number(const char *s, uint64_t *n, const char **suffix)
+{
+    uint64_t  v;
+
+    if (!isdigit((unsigned char) *s)) {
+        return "expected a number";
+    }
+
+    for (v = 0; isdigit((unsigned char) *s); s++) {
+        if (v > (UINT64_MAX - 9) / 10) {
+            return "number too large";
+        }
+        v = v * 10 + (uint64_t) (*s - '0');
+    }
+
+    *n = v;
+    *suffix = s;
+
+    return NULL;
+}
+
+
+static const char *
+scale(uint64_t v, uint64_t unit, uint64_t *out)
+{
+    if (unit && v > UINT64_MAX / unit) {
+        return "number too large";
+    }
+
+    *out = v * unit;
+
+    return NULL;
+}
+
+
+const char *
+ps_parse_duration_ms(const char *s, uint64_t bare_unit_ms, uint64_t *ms)
+{
+    uint64_t     v, unit;
+    const char  *err, *sfx;
+
+    err = parse_number(s, &v, &sfx);
+    if (err) {
+        return "expected a duration such as 500ms, 10s, 5m, 48h or 7d";
+    }
+
+    if (*sfx == '\0') {
+        unit = bare_unit_ms;
+    } else if (strcmp(sfx, "ms") == 0) {
+        unit = 1;
+    } else if (strcmp(sfx, "s") == 0) {
+        unit = MS_PER_S;
+    } else if (strcmp(sfx, "m") == 0) {
+        unit = MS_PER_MIN;
+    } else if (strcmp(sfx, "h") == 0) {
+        unit = MS_PER_HOUR;
+    } else if (strcmp(sfx, "d") == 0) {
+        unit = MS_PER_DAY;
+    } else {
+        return "unknown duration unit (use ms, s, m, h or d)";
+    }
+
+    return scale(v, unit, ms);
+}
+
+
+const char *
+ps_parse_size(const char *s, uint64_t *bytes)
+{
+    uint64_t     v, unit;
+    const char  *err, *sfx;
+
+    err = parse_number(s, &v, &sfx);
+    if (err) {
+        return "expected a size such as 4096, 64k, 512m or 1g";
+    }
+
+    switch (tolower((unsigned char) *sfx)) {
+    case '\0': unit = 1; break;
+    case 'k':  unit = KIB; sfx++; break;
+    case 'm':  unit = MIB; sfx++; break;
+    case 'g':  unit = GIB; sfx++; break;
+    case 't':  unit = 1024 * GIB; sfx++; break;
+    default:   unit = 0;
+    }
+
+    if (unit > 1 && tolower((unsigned char) *sfx) == 'b') {
+        sfx++;
+    }
+
+    if (unit == 0 || *sfx != '\0') {
+        return "unknown size unit (use k, m, g or t)";
+    }
+
+    return scale(v, unit, bytes);
+}
+
+
+/* ms in the largest unit that divides it: "1h", "10ms" */
+static const char *
+format_duration(uint64_t ms, char *buf, size_t size)
+{
+    size_t  i;
+    static const struct { uint64_t ms; const char *unit; } units[] = {
+        { MS_PER_DAY, "d" }, { MS_PER_HOUR, "h" }, { MS_PER_MIN, "m" },
+        { MS_PER_S, "s" }, { 1, "ms" }
+    };
+
+    for (i = 0; ms && units[i].ms > 1 && ms % units[i].ms != 0; i++) {
+        /* void */
+    }
+
+    (void) snprintf(buf, size, "%llu%s",
+                    (unsigned long long) (ms ? ms / units[i].ms : 0),
+                    ms ? units[i].unit : "ms");
+
+    return buf;
+}
+
+
+/* bytes in the largest unit that divides it: "1m", "4096" */
+static const char *
+format_size(uint64_t bytes, char *buf, size_t size)
+{
+    const char  *unit;
+
+    unit = "";
+
+    if (bytes && bytes % GIB == 0) {
+        bytes /= GIB;
+        unit = "g";
+    } else if (bytes && bytes % MIB == 0) {
+        bytes /= MIB;
+        unit = "m";
+    } else if (bytes && bytes % KIB == 0) {
+        bytes /= KIB;
+        unit = "k";
+    }
+
+    (void) snprintf(buf, size, "%llu%s", (unsigned long long) bytes, unit);
+
+    return buf;
+}
+
+
+/* Parses redis://HOST[:PORT][/DB] into the config; NULL or the reason. */
+static const char *
+parse_redis(ps_config_t *cfg, const char *url)
+{
+    char        *host;
+    size_t       hlen;
+    uint64_t     port, db;
+    const char  *p, *h, *end;
+
+    if (strncmp(url, "redis://", 8) != 0) {
+        return "expected redis://HOST:PORT[/DB]";
+    }
+
+    p = url + 8;
+
+    if (*p == '[') {
+        /* an IPv6 address */
+        h = p + 1;
+        end = strchr(h, ']');
+        if (end == NULL || end == h
+            || strspn(h, "0123456789abcdefABCDEF:.") != (size_t) (end - h))
+        {
+            return "bad IPv6 address in brackets";
+        }
+        hlen = (size_t) (end - h);
+        p = end + 1;
+
+    } else {
+        h = p;
+        hlen = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                         "0123456789.-_");
+        if (hlen == 0) {
+            return "missing host (expected redis://HOST:PORT[/DB])";
+        }
+        p = h + hlen;
+    }
+
+    port = 6379;
+    db = 0;
+
+    if (*p == ':') {
+        if (parse_number(p + 1, &port, &p) != NULL || port < 1
+            || port > 65535)
+        {
+            return "bad port (1-65535)";
+        }
+    }
+
+    if (*p == '/' && p[1] != '\0') {
+        if (parse_number(p + 1, &db, &p) != NULL || db > 1000000) {
+            return "bad database number";
+        }
+    } else if (*p == '/') {
+        p++;
+    }
+
+    if (*p != '\0') {
+        return "unexpected text after the address "
+               "(expected redis://HOST:PORT[/DB])";
+    }
+
+    host = strndup(h, hlen);
+    if (host == NULL) {
+        return "out of memory";
+    }
+
+    free(cfg->redis_host);
+    cfg->redis_host = host;
+    cfg->redis_port = (unsigned) port;
+    cfg->redis_db = (unsigned) db;
+
+    return NULL;
+}
+
+
+static const char *
+check_node_id(const char *s)
+{
+    size_t  n;
+
+    n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                  "0123456789._-");
+
+    if (n == 0 || s[n] != '\0' || n > NODE_ID_MAX) {
+        return "must be 1 to 64 of A-Z a-z 0-9 . _ -";
+    }
+
+    return NULL;
+}
+
+
+static const char *
+set_string(char **field, const char *value)
+{
+    char  *copy;
+
+    copy = NULL;
+
+    if (value && (copy = strdup(value)) == NULL) {
+        return "out of memory";
+    }
+
+    free(*field);
+    *field = copy;
+
+    return NULL;
+}
+
+
+/* Sets key k of cfg from its text; NULL or the reason it is invalid (in
+ * buf, size bytes, when it needs formatting). */
+static const char *
+apply(ps_config_t *cfg, const cfg_key_t *k, const char *value, char *buf,
+    size_t size)
+{
+    int          i;
+    size_t       n;
+    char         host[256], lo[32], hi[32];
+    void        *field;
+    uint64_t     v;
+    const char  *err, *rest;
+
+    field = (char *) cfg + k->off;
+
+    switch (k->type) {
+
+    case CFG_STRING:
+        if (value[0] == '\0') {
+            if (k->min) {
+                return "must not be empty";
+            }
+            value = NULL;
+        }
+        return set_string(field, value);
+
+    case CFG_REDIS:
+        if (value[0] == '\0') {
+            free(cfg->redis_host);
+            cfg->redis_host = NULL;
+            return set_string(field, NULL);
+        }
+        err = parse_redis(cfg, value);
+        return err ? err : set_string(field, value);
+
+    case CFG_NODE_ID:
+        if (value[0] == '\0') {
+            if (gethostname(host, sizeof(host)) != 0) {
+                return "cannot read the host name; set node_id";
+            }
+            host[sizeof(host) - 1] = '\0';
+            if (check_node_id(host) != NULL) {
+                return "the host name is not a valid node_id (1 to 64 of "
+                       "A-Z a-z 0-9 . _ -); set node_id";
+            }
+            value = host;
+        }
+        err = check_node_id(value);
+        return err ? err : set_string(field, value);
+
+    case CFG_DURATION:
+    case CFG_SIZE:
+    case CFG_UINT:
+        if (k->type == CFG_DURATION) {
+            err = ps_parse_duration_ms(value, k->unit, &v);
+        } else if (k->type == CFG_SIZE) {
+            err = ps_parse_size(value, &v);
+        } else {
+            err = parse_number(value, &v, &rest);
+            if (err == NULL && *rest != '\0') {
+                err = "expected a whole number";
+            }
+        }
+
+        if (err) {
+            return err;
+        }
+
+        if (v < k->min || v > k->max) {
+            if (k->type == CFG_DURATION) {
+                (void) snprintf(buf, size, "out of range (%s to %s)",
+                                format_duration(k->min, lo, sizeof(lo)),
+                                format_duration(k->max, hi, sizeof(hi)));
+            } else if (k->type == CFG_SIZE) {
+                (void) snprintf(buf, size, "too small (at least %s)",
+                                format_size(k->min, lo, sizeof(lo)));
+            } else {
+                (void) snprintf(buf, size, "out of range (%llu to %llu)",
+                                (unsigned long long) k->min,
+                                (unsigned long long) k->max);
+            }
+            return buf;
+        }
+
+        *(uint64_t *) field = v;
+        return NULL;
+
+    case CFG_ENUM:
+        for (i = 0; k->names[i]; i++) {
+            if (strcmp(value, k->names[i]) == 0) {
+                *(int *) field = i;
+                return NULL;
+            }
+        }
+        n = (size_t) snprintf(buf, size, "expected one of:");
+        for (i = 0; k->names[i] && n < size; i++) {
+            n += (size_t) snprintf(buf + n, size - n, " %s", k->names[i]);
+        }
+        return buf;
+
+    case CFG_LOG_LEVEL:
+        i = ps_log_level_parse(value);
+        if (i < 0) {
+            return "expected debug, info, warn or error";
+        }
+        *(int *) field = i;
+        return NULL;
+    }
+
+    return "bad key type";
+}
+
+
+/* 1 when a value of key may be logged: not for the keys that may carry
+ * a password or a secret, nor for an unknown key (a misspelt one of
+ * those). */
+static int
+value_loggable(const char *key)
+{
+    size_t  i;
+
+    if (key == NULL) {
+        return 1;
+    }
+
+    if (strcmp(key, "postgres") == 0 || strcmp(key, "redis") == 0
+        || strcmp(key, "client_hash_key") == 0)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < NKEYS; i++) {
+        if (strcmp(key, cfg_keys[i].key) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+report(const cfg_source_t *src, const char *key, const char *value,
+    const char *reason)
+{
+    char  qfile[512], qvalue[256], qreason[256];
+
+    ps_log_quote(qreason, sizeof(qreason), reason);
+    if (value != NULL && !value_loggable(key)) {
+        value = "(not shown: may hold a secret)";
+    }
+
+    ps_log_quote(qvalue, sizeof(qvalue), value ? value : "");
+
+    if (src->file) {
+        ps_log(PS_LOG_ERROR, "event=config_invalid file=%s line=%u key=%s "
+               "value=%s error=%s",
+               ps_log_quote(qfile, sizeof(qfile), src->file), src->line,
+               key ? key : "-", qvalue, qreason);
+    } else {
+        ps_log(PS_LOG_ERROR, "event=config_invalid option=--%s key=%s "
+               "value=%s error=%s", src->option, key ? key : "-", qvalue,
+               qreason);
+    }
+}
+
+
+static const cfg_key_t *
+find_key(const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < NKEYS; i++) {
+        if (strcmp(cfg_keys[i].key, name) == 0) {
+            return &cfg_keys[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Splits one line in place into key and value.  Returns 0 for a blank or
+ * comment line, 1 for a pair, -1 with *err set for a syntax error (then
+ * *key may name the key).
+ */
+static int
+split_line(char *line, char **key, char **value, const char **err)
+{
+    char  *p, *q, *end;
+
+    *key = NULL;
+
+    for (p = line; *p == ' ' || *p == '\t'; p++) { /* void */ }
+
+    end = p + strlen(p);
+    while (end > p && (end[-1] == '\n' || end[-1] == '\r')) {
+        *--end = '\0';
+    }
+
+    if (*p == '\0' || *p == '#') {
+        return 0;
+    }
+
+    *key = p;
+    p += strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+    if (p == *key) {
+        *key = NULL;
+        *err = "expected key = value";
+        return -1;
+    }
+
+    q = p;
+    for ( /* void */ ; *p == ' ' || *p == '\t'; p++) { /* void */ }
+
+    if (*p != '=') {
+        *q = '\0';
+        *err = "expected '=' after the key";
+        return -1;
+    }
+
+    *q = '\0';
+    for (p++; *p == ' ' || *p == '\t'; p++) { /* void */ }
+
+    if (*p == '"') {
+        /* unescape in place up to the closing quote */
+        *value = q = ++p;
+
+        for ( /* void */ ; *p && *p != '"'; p++) {
+            if (*p == '\\') {
+                p++;
+                if (*p != '"' && *p != '\\') {
+                    *err = "only \\\" and \\\\ may follow a backslash in "
+                           "quotes";
+                    return -1;
+                }
+            }
+            *q++ = *p;
+        }
+
+        if (*p != '"') {
+            *err = "missing closing quote";
+            return -1;
+        }
+
+        *q = '\0';
+        for (p++; *p == ' ' || *p == '\t'; p++) { /* void */ }
+
+        if (*p != '\0' && *p != '#') {
+            *err = "unexpected text after the closing quote";
+            return -1;
+        }
+
+        return 1;
+    }
+
+    /* unquoted: up to a " #" comment, trailing blanks cut */
+    *value = p;
+
+    for (q = p; *q; q++) {
+        if (*q == '#' && q > p && (q[-1] == ' ' || q[-1] == '\t')) {
+            *q = '\0';
+            break;
+        }
+    }
+
+    end = p + strlen(p);
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t')) {
+        *--end = '\0';
+    }
+
+    if (*p == '\0') {
+        *err = "missing value (write \"\" for an empty one)";
+        return -1;
+    }
+
+    return 1;
+}
+
+
+/* Reads path into cfg; 0, or -1 after reporting every bad line. */
+static int
+load_file(ps_config_t *cfg, const char *path)
+{
+    int               rc;
+    char             *line, *key, *value, q[512], ebuf[128];
+    FILE             *f;
+    size_t            cap, i;
+    ssize_t           n;
+    unsigned          first[NKEYS];
+    const char       *err;
+    cfg_source_t      src;
+    const cfg_key_t  *k;
+
+    f = fopen(path, "re");
+    if (f == NULL) {
+        ps_log(PS_LOG_ERROR, "event=config_invalid file=%s error=\"%s\"",
+               ps_log_quote(q, sizeof(q), path), strerror(errno));
+        return -1;
+    }
+
+    memset(first, 0, sizeof(first));
+    src.file = path;
+    src.line = 0;
+    src.option = NULL;
+    line = NULL;
+    cap = 0;
+    rc = 0;
+
+    while ((n = getline(&line, &cap, f)) != -1) {
+        src.line++;
+
+        if (memchr(line, '\0', (size_t) n) != NULL) {
+            report(&src, NULL, NULL, "NUL byte in the line");
+            rc = -1;
+            continue;
+        }
+
+        switch (split_line(line, &key, &value, &err)) {
+        case 0:
+            continue;
+        case -1:
+            report(&src, key, NULL, err);
+            rc = -1;
+            continue;
+        }
+
+        k = find_key(key);
+        if (k == NULL) {
+            report(&src, key, value, "unknown key");
+            rc = -1;
+            continue;
+        }
+
+        i = (size_t) (k - cfg_keys);
+        if (first[i]) {
+            char  msg[64];
+
+            (void) snprintf(msg, sizeof(msg), "key already set on line %u",
+                            first[i]);
+            report(&src, key, value, msg);
+            rc = -1;
+            continue;
+        }
+        first[i] = src.line;
+
+        err = apply(cfg, k, value, ebuf, sizeof(ebuf));
+        if (err) {
+            report(&src, key, value, err);
+            rc = -1;
+        }
+    }
+
+    if (ferror(f)) {
+        ps_log(PS_LOG_ERROR, "event=config_invalid file=%s error=\"%s\"",
+               ps_log_quote(q, sizeof(q), path), strerror(errno));
+        rc = -1;
+    }
+
+    free(line);
+    (void) fclose(f);
+
+    return rc;
+}
+
+
+int
+ps_config_load(ps_config_t *cfg, const char *path,
+    const ps_config_override_t *overrides, size_t n)
+{
+    int               rc;
+    char              key[64], ebuf[128];
+    size_t            i, j;
+    const char       *err;
+    cfg_source_t      src;
+    const cfg_key_t  *k;
+
+    memset(cfg, 0, sizeof(ps_config_t));
+    rc = 0;
+
+    src.file = "(built-in default)";
+    src.line = 0;
+    src.option = NULL;
+
+    for (i = 0; i < NKEYS; i++) {
+        k = &cfg_keys[i];
+        if (k->dflt
+            && (err = apply(cfg, k, k->dflt, ebuf, sizeof(ebuf))) != NULL)
+        {
+            report(&src, k->key, k->dflt, err);
+            rc = -1;
+        }
+    }
+
+    if (path) {
+        if (set_string(&cfg->file, path) != NULL) {
+            rc = -1;
+        } else if (load_file(cfg, path) != 0) {
+            rc = -1;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        src.file = NULL;
+        src.option = overrides[i].option;
+
+        for (j = 0; overrides[i].option[j] && j < sizeof(key) - 1; j++) {
+            key[j] = overrides[i].option[j] == '-' ? '_'
+                                                   : overrides[i].option[j];
+        }
+        key[j] = '\0';
+
+        k = find_key(key);
+        err = k ? apply(cfg, k, overrides[i].value, ebuf, sizeof(ebuf))
+                : "unknown key";
+        if (err) {
+            report(&src, key, overrides[i].value, err);
+            rc = -1;
+        }
+    }
+
+    if (rc != 0) {
+        ps_config_free(cfg);
+    }
+
+    return rc;
+}
+
+
+void
+ps_config_free(ps_config_t *cfg)
+{
+    size_t  i;
+
+    for (i = 0; i < NKEYS; i++) {
+        switch (cfg_keys[i].type) {
+        case CFG_STRING:
+        case CFG_REDIS:
+        case CFG_NODE_ID:
+            free(*(char **) ((char *) cfg + cfg_keys[i].off));
+            break;
+        default:
+            break;
+        }
+    }
+
+    free(cfg->redis_host);
+    free(cfg->file);
+    memset(cfg, 0, sizeof(ps_config_t));
+}

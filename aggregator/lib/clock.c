@@ -1,0 +1,44 @@
+/*
+ * Clocks: see clock.h.
+ */
+
+#include <time.h>
+
+#include "lib/clock.h"
+
+
+static uint64_t
+timespec_us(clockid_t clock)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(clock, &ts);
+
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+
+uint64_t
+ps_now_us(void)
+{
+    return timespec_us(CLOCK_REALTIME);
+}
+
+
+uint64_t
+ps_mono_us(void)
+{
+    return timespec_us(CLOCK_MONOTONIC);
+}
+
+
+void
+ps_sleep_ms(unsigned ms)
+{
+    struct timespec  ts;
+
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long) (ms % 1000) * 1000000;
+
+    (void) nanosleep(&ts, NULL);
+}

@@ -1,0 +1,130 @@
+/*
+ * UTC hour buckets and ISO 8601 formatting: see hour.h.
+ */
+
+#include "lib/hour.h"
+
+
+/* floor(a / b) for b > 0 */
+static int64_t
+floor_div(int64_t a, int64_t b)
+{
+    int64_t  q;
+
+    q = a / b;
+    if (a % b != 0 && a < 0) {
+        q--;
+    }
+
+    return q;
+}
+
+
+int64_t
+ps_hour_of(int64_t time_us)
+{
+    return floor_div(time_us, PS_US_PER_HOUR) * 3600;
+}
+
+
+/*
+ * Proleptic Gregorian date of a day number (days since 1970-01-01), by
+ * counting 400-year eras that start on March 1st so that the leap day is
+ * the last day of each year.
+ */
+static void
+civil_from_days(int64_t days, int64_t *year, int *month, int *day)
+{
+    int64_t  era, doe, yoe, doy, mp;
+
+    days += 719468;                     /* 0000-03-01 to 1970-01-01 */
+    era = floor_div(days, 146097);
+    doe = days - era * 146097;          /* [0, 146096] */
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;           /* March = 0 */
+
+    *day = (int) (doy - (153 * mp + 2) / 5 + 1);
+    *month = (int) (mp < 10 ? mp + 3 : mp - 9);
+    *year = yoe + era * 400 + (*month <= 2);
+}
+
+
+/* Writes v in decimal, zero-padded to at least width digits. */
+static char *
+put_num(char *p, int64_t v, int width)
+{
+    char      tmp[24];
+    int       n;
+    uint64_t  u;
+
+    if (v < 0) {
+        *p++ = '-';
+        u = (uint64_t) -(v + 1) + 1;
+    } else {
+        u = (uint64_t) v;
+    }
+
+    n = 0;
+    do {
+        tmp[n++] = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+
+    while (width-- > n) {
+        *p++ = '0';
+    }
+    while (n > 0) {
+        *p++ = tmp[--n];
+    }
+
+    return p;
+}
+
+
+char *
+ps_format_iso8601_frac(int64_t us, char *buf, int digits)
+{
+    int64_t   secs, days, rem, year, frac;
+    int       month, day;
+    char     *p;
+
+    secs = floor_div(us, PS_US_PER_SEC);
+    frac = us - secs * PS_US_PER_SEC;
+    days = floor_div(secs, 86400);
+    rem = secs - days * 86400;
+
+    civil_from_days(days, &year, &month, &day);
+
+    p = put_num(buf, year, 4);
+    *p++ = '-';
+    p = put_num(p, month, 2);
+    *p++ = '-';
+    p = put_num(p, day, 2);
+    *p++ = 'T';
+    p = put_num(p, rem / 3600, 2);
+    *p++ = ':';
+    p = put_num(p, rem / 60 % 60, 2);
+    *p++ = ':';
+    p = put_num(p, rem % 60, 2);
+
+    if (digits >= 6) {
+        *p++ = '.';
+        p = put_num(p, frac, 6);
+    } else if (digits >= 1) {
+        *p++ = '.';
+        p = put_num(p, frac / 1000, 3);
+    }
+
+    *p++ = 'Z';
+    *p = '\0';
+
+    return buf;
+}
+
+
+char *
+ps_format_iso8601(int64_t us, char *buf)
+{
+    return ps_format_iso8601_frac(us, buf, 0);
+}

@@ -1,0 +1,76 @@
+/*
+ * Sinks: where aggregated deltas go (PostgreSQL, Redis).  main.c and the
+ * pipeline see only this ops struct, never a libpq or hiredis type.
+ *
+ * Exactly-once contract: each sink keeps, per (node, zone_id, ring), the
+ * ring position up to which its data already holds every record.  The
+ * pipeline loads those watermarks at start, feeds a sink only records at
+ * or after its watermark, and hands it the delta together with the new
+ * positions; the sink applies both atomically (one transaction, one
+ * script), so a retry or a replay after a crash never counts twice.
+ */
+
+#ifndef PS_SINK_H
+#define PS_SINK_H
+
+#include <stdint.h>
+
+#include "agg/agg_table.h"
+#include "ring/rec.h"
+
+typedef struct ps_sink_s  ps_sink_t;
+
+/* Called by load_keys for each key. */
+typedef void (*ps_sink_key_fn)(void *ctx, const char *host, size_t hlen,
+    const char *method, size_t mlen, const char *path, size_t plen);
+
+typedef struct {
+    const char  *name;                  /* "postgres", "redis" */
+
+    /* Connects (or reconnects); 0 on success, -1 logged on failure. */
+    int   (*connect)(ps_sink_t *sink);
+
+    /* Fills pos[0..nrings) with committed positions for zone_id (0 where
+     * none); 0 on success, -1 when the sink is unreachable. */
+    int   (*load_watermarks)(ps_sink_t *sink, uint64_t zone_id,
+                             uint64_t *pos, uint32_t nrings);
+
+    /* Applies delta and advances the watermarks to pos atomically;
+     * 0 on success, -1 on failure (nothing applied, or applied and
+     * recorded so that a retry is a no-op). */
+    int   (*flush)(ps_sink_t *sink, uint64_t zone_id,
+                   const ps_agg_table_t *delta,
+                   const uint64_t *pos, uint32_t nrings);
+
+    /* Closes the connection and frees the sink. */
+    void  (*destroy)(ps_sink_t *sink);
+
+    /* Optional (NULL: not needed): sees every record the pipeline adds
+     * to this sink's delta, in the same order, so that the sink can keep
+     * what the delta cannot hold (the Redis sink: client address texts
+     * for PFADD and the top clients); what it keeps belongs to the next
+     * flush, as the delta does. */
+    void  (*observe)(ps_sink_t *sink, const ps_rec_t *rec);
+
+    /* Optional: calls fn for each key (host, method, path) that has a
+     * row in hour already, the overflow key aside, at most max of them;
+     * 0, or -1 when the sink is unreachable.  The pipeline counts them
+     * toward its per-hour key limit, so that an aggregator restarted
+     * within an hour does not admit max_keys new keys on top. */
+    int   (*load_keys)(ps_sink_t *sink, int64_t hour, size_t max,
+                       ps_sink_key_fn fn, void *ctx);
+} ps_sink_ops_t;
+
+struct ps_sink_s {
+    const ps_sink_ops_t  *ops;
+    void                 *impl;         /* the sink's private state */
+    int                   durable;      /* holds the ring's head back */
+    char                  last_error[256];  /* the sink's last failure,
+                                               empty when it is up */
+    int                   spooled;      /* set by the pipeline: a failed
+                                           flush goes to the disk spool,
+                                           whose replay checks the
+                                           watermarks first (spool.h) */
+};
+
+#endif /* PS_SINK_H */

@@ -1,0 +1,434 @@
+/*
+ * Trends from PostgreSQL: see trends.h.
+ */
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "lib/clock.h"
+#include "lib/hour.h"
+#include "lib/log.h"
+#include "pathstats_snapshot.h"
+#include "store/pg/trends.h"
+
+#define HOURS          (PS_TRENDS_DAYS * 24)
+#define HOUR_S         3600
+
+static const int64_t  range_hours[PS_SNAP_RANGES] = { 24, 7 * 24, HOURS };
+static const int64_t  range_step_s[PS_SNAP_RANGES] = {
+    HOUR_S, 6 * HOUR_S, 24 * HOUR_S
+};
+
+static const char  trends_sql[] =
+    "SELECT extract(epoch FROM hour)::bigint, requests, errors,"
+    " latency_hist FROM pathstats_hourly WHERE hour >= to_timestamp($1)";
+
+struct ps_trends_s {
+    pthread_t         thread;
+    pthread_mutex_t   mu;
+    pthread_cond_t    cv;
+    int               stop;         /* under mu */
+    int               fresh;        /* under mu */
+    ps_buf_t          json[PS_SNAP_RANGES];   /* under mu */
+
+    char             *conninfo;
+    uint64_t          interval_ms;
+
+    /* the thread's own */
+    PGconn           *conn;
+    int64_t           first_hour;   /* of hours[0]; 0 before the first */
+    ps_trend_hour_t   hours[HOURS];
+    uint8_t           loaded[HOURS];
+};
+
+
+int
+ps_trends_render(const ps_trend_hour_t *hours, size_t n, int64_t first_hour,
+    int range, ps_buf_t *b)
+{
+    ps_hist_t   h;
+    int64_t     last, start, block, t, step;
+    uint64_t    req, err;
+    size_t      i;
+    double      p95;
+    char        iso[PS_ISO8601_MAX];
+    int         first = 1, rc = -1;
+
+    ps_hist_init(&h);
+
+    if (n == 0 || range < 0 || range >= PS_SNAP_RANGES) {
+        return ps_buf_puts(b, "[]");
+    }
+
+    step = range_step_s[range];
+    last = first_hour + (int64_t) (n - 1) * HOUR_S;
+    start = last - (range_hours[range] - 1) * HOUR_S;
+    if (start < first_hour) {
+        start = first_hour;
+    }
+
+    if (ps_buf_putc(b, '[') != 0) {
+        goto done;
+    }
+
+    for (block = start - (((start % step) + step) % step); block <= last;
+         block += step)
+    {
+        req = 0;
+        err = 0;
+        ps_hist_reset(&h);
+
+        for (t = block; t < block + step && t <= last; t += HOUR_S) {
+            if (t < start) {
+                continue;
+            }
+            i = (size_t) ((t - first_hour) / HOUR_S);
+            req += hours[i].requests;
+            err += hours[i].errors;
+            if (ps_hist_merge(&h, &hours[i].hist) != 0) {
+                goto done;
+            }
+        }
+
+        p95 = ps_hist_percentile(&h, 0.95) / 1000;
+
+        if (ps_buf_printf(b, "%s{\"t\":\"%s\",\"requests\":%llu,"
+                          "\"errors\":%llu,\"p95_ms\":", first ? "" : ",",
+                          ps_format_iso8601(block * PS_US_PER_SEC, iso),
+                          (unsigned long long) req,
+                          (unsigned long long) err) != 0
+            || (ps_hist_count(&h) ? ps_buf_printf(b, "%.3f}", p95)
+                                  : ps_buf_puts(b, "null}")) != 0)
+        {
+            goto done;
+        }
+
+        first = 0;
+    }
+
+    rc = ps_buf_putc(b, ']');
+
+done:
+
+    ps_hist_free(&h);
+    return rc;
+}
+
+
+/* Moves the cache so that its last hour is now_hour. */
+static void
+shift_to(ps_trends_t *t, int64_t now_hour)
+{
+    int64_t  first = now_hour - (HOURS - 1) * HOUR_S, d;
+    size_t   i, k;
+
+    if (t->first_hour == first) {
+        return;
+    }
+
+    d = (first - t->first_hour) / HOUR_S;
+
+    if (t->first_hour == 0 || d <= 0 || d >= HOURS) {
+        for (i = 0; i < HOURS; i++) {
+            ps_hist_reset(&t->hours[i].hist);
+            t->hours[i].requests = 0;
+            t->hours[i].errors = 0;
+            t->loaded[i] = 0;
+        }
+        t->first_hour = first;
+        return;
+    }
+
+    k = (size_t) d;
+
+    for (i = 0; i < HOURS; i++) {
+        if (i + k < HOURS) {
+            ps_hist_t  tmp = t->hours[i].hist;
+
+            t->hours[i] = t->hours[i + k];
+            t->hours[i + k].hist = tmp;
+            t->loaded[i] = t->loaded[i + k];
+        } else {
+            ps_hist_reset(&t->hours[i].hist);
+            t->hours[i].requests = 0;
+            t->hours[i].errors = 0;
+            t->loaded[i] = 0;
+        }
+    }
+
+    t->first_hour = first;
+}
+
+
+static int
+refresh(ps_trends_t *t)
+{
+    const char    *keys[] = { "connect_timeout", "dbname", NULL };
+    const char    *vals[] = { "5", t->conninfo, NULL };
+    const char    *params[1];
+    PGresult      *res;
+    unsigned char *bytes;
+    size_t         from, i, blen;
+    int64_t        now_hour, hour;
+    char           since[32], err[300];
+    int            rc = 0;
+
+    if (t->conn == NULL || PQstatus(t->conn) != CONNECTION_OK) {
+        PQfinish(t->conn);
+        t->conn = PQconnectdbParams(keys, vals, 1);
+        if (PQstatus(t->conn) != CONNECTION_OK) {
+            ps_log(PS_LOG_WARN, "event=trends_failed reason=connect "
+                   "error=%s",
+                   ps_log_quote(err, sizeof(err), PQerrorMessage(t->conn)));
+            PQfinish(t->conn);
+            t->conn = NULL;
+            return -1;
+        }
+        PQclear(PQexec(t->conn, "SET statement_timeout = '30s'"));
+    }
+
+    now_hour = ps_hour_of((int64_t) ps_now_us());
+    shift_to(t, now_hour);
+
+    /* the last two hours always (late flushes), and anything not yet
+     * loaded */
+    from = HOURS - 2;
+    for (i = 0; i < HOURS - 2; i++) {
+        if (!t->loaded[i]) {
+            from = i;
+            break;
+        }
+    }
+
+    for (i = from; i < HOURS; i++) {
+        ps_hist_reset(&t->hours[i].hist);
+        t->hours[i].requests = 0;
+        t->hours[i].errors = 0;
+    }
+
+    snprintf(since, sizeof(since), "%lld",
+             (long long) (t->first_hour + (int64_t) from * HOUR_S));
+    params[0] = since;
+
+    if (!PQsendQueryParams(t->conn, trends_sql, 1, NULL, params, NULL, NULL,
+                           0)
+        || !PQsetSingleRowMode(t->conn))
+    {
+        ps_log(PS_LOG_WARN, "event=trends_failed reason=query "
+               "error=%s",
+                   ps_log_quote(err, sizeof(err), PQerrorMessage(t->conn)));
+        return -1;
+    }
+
+    while ((res = PQgetResult(t->conn)) != NULL) {
+        if (PQresultStatus(res) == PGRES_SINGLE_TUPLE) {
+            hour = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            if (hour >= t->first_hour
+                && hour < t->first_hour + HOURS * HOUR_S)
+            {
+                i = (size_t) ((hour - t->first_hour) / HOUR_S);
+                t->hours[i].requests += strtoull(PQgetvalue(res, 0, 1),
+                                                 NULL, 10);
+                t->hours[i].errors += strtoull(PQgetvalue(res, 0, 2), NULL,
+                                               10);
+                if (!PQgetisnull(res, 0, 3)) {
+                    bytes = PQunescapeBytea((const unsigned char *)
+                                            PQgetvalue(res, 0, 3), &blen);
+                    if (bytes != NULL) {
+                        (void) ps_hist_decode(&t->hours[i].hist, bytes,
+                                              blen);
+                        PQfreemem(bytes);
+                    }
+                }
+            }
+
+        } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            ps_log(PS_LOG_WARN, "event=trends_failed reason=query "
+                   "error=%s",
+                   ps_log_quote(err, sizeof(err),
+                                PQresultErrorMessage(res)));
+            rc = -1;
+        }
+
+        PQclear(res);
+    }
+
+    if (rc == 0) {
+        for (i = from; i < HOURS; i++) {
+            t->loaded[i] = 1;
+        }
+    }
+
+    return rc;
+}
+
+
+static void *
+trends_main(void *arg)
+{
+    ps_trends_t      *t = arg;
+    ps_buf_t          out[PS_SNAP_RANGES];
+    struct timespec   ts;
+    int               r, ok;
+
+    memset(out, 0, sizeof(out));
+
+    pthread_mutex_lock(&t->mu);
+
+    while (!t->stop) {
+        pthread_mutex_unlock(&t->mu);
+
+        ok = (refresh(t) == 0);
+
+        for (r = 0; ok && r < PS_SNAP_RANGES; r++) {
+            ps_buf_reset(&out[r]);
+            if (ps_trends_render(t->hours, HOURS, t->first_hour, r, &out[r])
+                != 0)
+            {
+                ok = 0;
+            }
+        }
+
+        pthread_mutex_lock(&t->mu);
+
+        if (ok) {
+            for (r = 0; r < PS_SNAP_RANGES; r++) {
+                ps_buf_t  tmp = t->json[r];
+
+                t->json[r] = out[r];
+                out[r] = tmp;
+            }
+            t->fresh = 1;
+        }
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t) (t->interval_ms / 1000);
+        ts.tv_nsec += (long) (t->interval_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+
+        while (!t->stop
+               && pthread_cond_timedwait(&t->cv, &t->mu, &ts) == 0)
+        {
+            /* spurious wakeups wait again */
+        }
+    }
+
+    pthread_mutex_unlock(&t->mu);
+
+    for (r = 0; r < PS_SNAP_RANGES; r++) {
+        ps_buf_free(&out[r]);
+    }
+
+    return NULL;
+}
+
+
+ps_trends_t *
+ps_trends_start(const char *conninfo, uint64_t interval_ms)
+{
+    ps_trends_t  *t;
+    size_t        i;
+
+    t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        goto fail;
+    }
+
+    t->conninfo = strdup(conninfo);
+    if (t->conninfo == NULL) {
+        free(t);
+        goto fail;
+    }
+
+    t->interval_ms = interval_ms ? interval_ms : 60000;
+
+    for (i = 0; i < HOURS; i++) {
+        ps_hist_init(&t->hours[i].hist);
+    }
+
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+
+    if (pthread_create(&t->thread, NULL, trends_main, t) != 0) {
+        pthread_mutex_destroy(&t->mu);
+        pthread_cond_destroy(&t->cv);
+        free(t->conninfo);
+        free(t);
+        goto fail;
+    }
+
+    return t;
+
+fail:
+
+    ps_log(PS_LOG_ERROR, "event=trends_start_failed");
+    return NULL;
+}
+
+
+void
+ps_trends_stop(ps_trends_t *t)
+{
+    size_t  i;
+
+    if (t == NULL) {
+        return;
+    }
+
+    pthread_mutex_lock(&t->mu);
+    t->stop = 1;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+
+    pthread_join(t->thread, NULL);
+
+    PQfinish(t->conn);
+
+    for (i = 0; i < HOURS; i++) {
+        ps_hist_free(&t->hours[i].hist);
+    }
+
+    for (i = 0; i < PS_SNAP_RANGES; i++) {
+        ps_buf_free(&t->json[i]);
+    }
+
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+    free(t->conninfo);
+    free(t);
+}
+
+
+int
+ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges)
+{
+    size_t  r;
+    int     rc = 0;
+
+    pthread_mutex_lock(&t->mu);
+
+    if (t->fresh) {
+        rc = 1;
+        for (r = 0; r < nranges && r < PS_SNAP_RANGES; r++) {
+            ps_buf_reset(&out[r]);
+            if (ps_buf_append(&out[r], t->json[r].data, t->json[r].len)
+                != 0)
+            {
+                rc = -1;
+            }
+        }
+        t->fresh = 0;
+    }
+
+    pthread_mutex_unlock(&t->mu);
+
+    return rc;
+}

@@ -1,0 +1,52 @@
+/*
+ * Trends for the snapshot: requests, errors and p95 latency over time
+ * from PostgreSQL's pathstats_hourly (fleet-wide), for the ranges of
+ * /api/trends: 24h hourly, 7d 6-hourly, 30d daily, each an array
+ *
+ *   [{"t": "2026-11-23T09:00:00Z", "requests": N, "errors": N,
+ *     "p95_ms": X or null}]
+ *
+ * oldest first, one point per period (zeros when empty).  A thread of
+ * its own with its own connection refreshes them every interval, so a
+ * slow or absent PostgreSQL never stalls the draining loop; closed hours
+ * are fetched once and cached, the last two hours every time.
+ */
+
+#ifndef PS_TRENDS_H
+#define PS_TRENDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/histogram.h"
+#include "lib/strbuf.h"
+
+#define PS_TRENDS_DAYS  30
+
+typedef struct ps_trends_s  ps_trends_t;
+
+/* Starts the refresh thread for conninfo every interval_ms; NULL on
+ * failure (logged). */
+ps_trends_t *ps_trends_start(const char *conninfo, uint64_t interval_ms);
+
+/* Stops the thread and frees everything; NULL is allowed. */
+void ps_trends_stop(ps_trends_t *t);
+
+/* If the trends changed since the last call, copies the JSON of each
+ * range (PS_SNAP_RANGE_*) into out[] and returns 1; 0 otherwise, -1 if
+ * memory ran out. */
+int ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges);
+
+/* Renders the trend arrays from per-hour values: hours[i] is the hour
+ * starting at first_hour + 3600 * i (unix seconds), n hours up to and
+ * including the current one.  For tests and the thread. */
+typedef struct {
+    uint64_t    requests;
+    uint64_t    errors;
+    ps_hist_t   hist;       /* latency of the hour */
+} ps_trend_hour_t;
+
+int ps_trends_render(const ps_trend_hour_t *hours, size_t n,
+    int64_t first_hour, int range, ps_buf_t *b);
+
+#endif /* PS_TRENDS_H */

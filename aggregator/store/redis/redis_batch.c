@@ -1,0 +1,600 @@
+/*
+ * Redis batches: see redis_batch.h; what the script does and why is
+ * described in sink_redis.c.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "store/redis/redis_batch.h"
+
+#define PS_REDIS_OTHER_CLIENT  "{other}"
+
+
+/* The hour script: KEYS as in ps_redis_key_suffix[], ARGV as built by
+ * ps_redis_batch_head() and ps_redis_build_chunk().  Answers {applied,
+ * code, next}, code one of PS_REDIS_SCRIPT_* (redis_batch.h). */
+const char ps_redis_script[] =
+    "local function ge(a, b)\n"
+    "  if #a ~= #b then return #a > #b end\n"
+    "  return a >= b\n"
+    "end\n"
+    "local zone, n = ARGV[2], tonumber(ARGV[3])\n"
+    "local wm, mode = KEYS[12], ARGV[n + 5]\n"
+    "local rid, k = ARGV[n + 6], tonumber(ARGV[n + 7])\n"
+    "local last = tonumber(ARGV[n + 8]) - 1\n"
+    "local mk = 'repair:' .. zone\n"
+    "local fields = {}\n"
+    "for i = 1, n do fields[i] = zone .. '.' .. (i - 1) end\n"
+    "local stored = redis.call('HMGET', wm, unpack(fields))\n"
+    "local lost = true\n"
+    "for i = 1, n do if stored[i] then lost = false break end end\n"
+    "local function done()\n"
+    "  for i = 1, n do\n"
+    "    local s = stored[i]\n"
+    "    if not s or not ge(s, ARGV[3 + i]) then return false end\n"
+    "  end\n"
+    "  return true\n"
+    "end\n"
+    "local marker = redis.call('HGET', wm, mk)\n"
+    "local j\n"
+    "if rid ~= '' and marker\n"
+    "    and string.sub(marker, 1, #rid + 1) == rid .. ':' then\n"
+    "  j = tonumber(string.sub(marker, #rid + 2))\n"
+    "end\n"
+    "if j then\n"
+    "  if j ~= k then return {0, 3, j} end\n"
+    "elseif k > 0 or mode == 'R' then\n"
+    "  if lost then\n"
+    "    if marker then return {0, 5, 0} end\n"
+    "    if k > 0 then return {0, 2, 0} end\n"
+    "  elseif mode == 'R' or done() then\n"
+    "    return {0, 0, 0}\n"
+    "  else\n"
+    "    return {0, 3, 0}\n"
+    "  end\n"
+    "elseif mode == '1' and lost and not marker then\n"
+    "  return {0, 2, 0}\n"
+    "elseif done() then\n"
+    "  return {0, 0, 0}\n"
+    "end\n"
+    "local m = tonumber(ARGV[n + 9])\n"
+    "local a = n + 10\n"
+    "for e = 1, m do\n"
+    "  local f = ARGV[a]\n"
+    "  redis.call('HINCRBY', KEYS[2], f, ARGV[a + 1])\n"
+    "  redis.call('ZINCRBY', KEYS[8], ARGV[a + 1], f)\n"
+    "  for j = 2, 5 do\n"
+    "    if ARGV[a + j] ~= '0' then\n"
+    "      redis.call('HINCRBY', KEYS[j + 1], f, ARGV[a + j])\n"
+    "    end\n"
+    "  end\n"
+    "  local mx = redis.call('HGET', KEYS[7], f)\n"
+    "  if not mx or not ge(mx, ARGV[a + 6]) then\n"
+    "    redis.call('HSET', KEYS[7], f, ARGV[a + 6])\n"
+    "  end\n"
+    "  a = a + 7\n"
+    "end\n"
+    "local tn = {'requests', 'errors', 'status_1xx', 'status_2xx',\n"
+    "  'status_3xx', 'status_4xx', 'status_5xx', 'bytes_in', 'bytes_out',\n"
+    "  'latency_sum_us'}\n"
+    "for i = 1, #tn do\n"
+    "  redis.call('HINCRBY', KEYS[1], tn[i], ARGV[a])\n"
+    "  a = a + 1\n"
+    "end\n"
+    "local mx = redis.call('HGET', KEYS[1], 'latency_max_us')\n"
+    "if not mx or not ge(mx, ARGV[a]) then\n"
+    "  redis.call('HSET', KEYS[1], 'latency_max_us', ARGV[a])\n"
+    "end\n"
+    "a = a + 1\n"
+    "local c = tonumber(ARGV[a])\n"
+    "a = a + 1\n"
+    "for i = 1, c do\n"
+    "  redis.call('PFADD', KEYS[9], ARGV[a])\n"
+    "  redis.call('ZINCRBY', KEYS[10], ARGV[a + 1], ARGV[a])\n"
+    "  a = a + 2\n"
+    "end\n"
+    "if ARGV[a] ~= '0' then\n"
+    "  redis.call('ZINCRBY', KEYS[10], ARGV[a], '" PS_REDIS_OTHER_CLIENT "')\n"
+    "end\n"
+    "local keep = tonumber(ARGV[a + 1])\n"
+    "if redis.call('ZCARD', KEYS[10]) > 2 * keep then\n"
+    "  redis.call('ZREMRANGEBYRANK', KEYS[10], 0, -keep - 1)\n"
+    "end\n"
+    "for i = 1, n do redis.call('HSET', wm, fields[i], ARGV[3 + i]) end\n"
+    "if k < last then\n"
+    "  redis.call('HSET', wm, mk, rid .. ':' .. (k + 1))\n"
+    "elseif marker then\n"
+    "  redis.call('HDEL', wm, mk)\n"
+    "end\n"
+    "redis.call('SADD', KEYS[11], ARGV[1])\n"
+    "for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], ARGV[n + 4]) end\n"
+    "if k < last then return {1, 3, k + 1} end\n"
+    "if mode == 'R' then return {1, 4, 0} end\n"
+    "return {1, 1, 0}\n";
+
+const size_t ps_redis_script_len = sizeof(ps_redis_script) - 1;
+
+static const char *ps_redis_key_suffix[PS_REDIS_NKEYS] = {
+    "totals", "req", "err", "bytes_in", "bytes_out", "lat_sum_us",
+    "lat_max_us", "top", "clients:uniq", "clients:top", "nodes",
+    "wm:"                                   /* + node id */
+};
+
+
+void
+ps_redis_key_prefix(char *buf, size_t size, int64_t hour)
+{
+    time_t     t = (time_t) hour;
+    struct tm  tm;
+
+    gmtime_r(&t, &tm);
+    snprintf(buf, size, "pathstats:{%04d%02d%02d%02d}:",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
+}
+
+
+/* Appends one argument of n bytes to the batch; 0 or -1. */
+static int
+ps_redis_arg(ps_redis_batch_t *bt, const void *p, size_t n)
+{
+    size_t  ncap, *noff, *nlen;
+
+    if (bt->argc == bt->cap) {
+        ncap = bt->cap ? 2 * bt->cap : 64;
+        noff = realloc(bt->off, ncap * sizeof(*noff));
+        if (noff == NULL) {
+            return -1;
+        }
+        bt->off = noff;
+        nlen = realloc(bt->len, ncap * sizeof(*nlen));
+        if (nlen == NULL) {
+            return -1;
+        }
+        bt->len = nlen;
+        bt->cap = ncap;
+    }
+
+    bt->off[bt->argc] = bt->bytes.len;
+    if (ps_buf_append(&bt->bytes, p, n) != 0) {
+        return -1;
+    }
+    bt->len[bt->argc++] = n;
+    return 0;
+}
+
+
+static int
+ps_redis_arg_u64(ps_redis_batch_t *bt, uint64_t v)
+{
+    char  s[24];
+    int   n;
+
+    n = snprintf(s, sizeof(s), "%llu", (unsigned long long) v);
+    return ps_redis_arg(bt, s, (size_t) n);
+}
+
+
+void
+ps_redis_batch_free(ps_redis_batch_t *bt)
+{
+    ps_buf_free(&bt->bytes);
+    free(bt->off);
+    free(bt->len);
+    free(bt->pos);
+    free(bt->chunk_arg);
+    memset(bt, 0, sizeof(*bt));
+}
+
+
+/* Appends a count argument patched by ps_redis_patch_count(); its index. */
+static int
+ps_redis_count_placeholder(ps_redis_batch_t *bt, size_t *idx)
+{
+    *idx = bt->argc;
+    return ps_redis_arg(bt, "0000000000", 10);
+}
+
+
+static void
+ps_redis_patch_count(ps_redis_batch_t *bt, size_t idx, size_t n)
+{
+    char  s[16];
+
+    /* the script reads it with tonumber(): leading zeros are fine */
+    snprintf(s, sizeof(s), "%010zu", n);
+    memcpy(bt->bytes.data + bt->off[idx], s, 10);
+}
+
+
+int
+ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour, uint64_t zone_id,
+    const uint64_t *pos, uint32_t nrings, uint64_t expire_ms)
+{
+    memset(bt, 0, sizeof(*bt));
+    bt->hour = hour;
+    bt->zone_id = zone_id;
+    bt->nrings = nrings;
+    bt->expire_ms = expire_ms;
+    bt->pos = malloc((nrings ? nrings : 1) * sizeof(*bt->pos));
+    if (bt->pos == NULL) {
+        return -1;
+    }
+    memcpy(bt->pos, pos, nrings * sizeof(*bt->pos));
+    return 0;
+}
+
+
+/* Appends the head of one script of the batch: keys, node, zone,
+ * positions, expiry, mode ('0' first write, '1' this sink wrote the
+ * hour before and can repair it, 'R' repair), the id of a sequence of
+ * chunks ("" for a batch of one script), this chunk's number and the
+ * number of chunks; 0 or -1. */
+static int
+ps_redis_batch_head(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    char mode, const char *rid, size_t chunk, size_t nchunks)
+{
+    char      prefix[64], key[160];
+    uint32_t  ring;
+    unsigned  k;
+    int       kn;
+
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
+    for (k = 0; k < PS_REDIS_NKEYS; k++) {
+        kn = snprintf(key, sizeof(key), "%s%s%s", prefix,
+                      ps_redis_key_suffix[k],
+                      k == PS_REDIS_NKEYS - 1 ? rb->node_id : "");
+        if (ps_redis_arg(bt, key, (size_t) kn) != 0) {
+            return -1;
+        }
+    }
+
+    if (ps_redis_arg(bt, rb->node_id, strlen(rb->node_id)) != 0
+        || ps_redis_arg_u64(bt, bt->zone_id) != 0
+        || ps_redis_arg_u64(bt, bt->nrings) != 0)
+    {
+        return -1;
+    }
+    for (ring = 0; ring < bt->nrings; ring++) {
+        if (ps_redis_arg_u64(bt, bt->pos[ring]) != 0) {
+            return -1;
+        }
+    }
+    if (ps_redis_arg_u64(bt, bt->expire_ms) != 0) {
+        return -1;
+    }
+    if (ps_redis_arg(bt, &mode, 1) != 0
+        || ps_redis_arg(bt, rid, strlen(rid)) != 0
+        || ps_redis_arg_u64(bt, chunk) != 0
+        || ps_redis_arg_u64(bt, nchunks) != 0)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+
+/* Appends one field (the parts joined by tabs) with its counters and
+ * adds them to tot[11]; 0 or -1. */
+static int
+ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
+    const size_t *plen, unsigned nparts, const ps_redis_repair_entry_t *v,
+    uint64_t *tot)
+{
+    unsigned  k;
+
+    if (ps_redis_arg(bt, part[0], plen[0]) != 0) {
+        return -1;
+    }
+    for (k = 1; k < nparts; k++) {
+        if (ps_buf_putc(&bt->bytes, '\t') != 0
+            || ps_buf_append(&bt->bytes, part[k], plen[k]) != 0)
+        {
+            return -1;
+        }
+    }
+    bt->len[bt->argc - 1] = bt->bytes.len - bt->off[bt->argc - 1];
+
+    if (ps_redis_arg_u64(bt, v->requests) != 0
+        || ps_redis_arg_u64(bt, v->errors) != 0
+        || ps_redis_arg_u64(bt, v->bytes_in) != 0
+        || ps_redis_arg_u64(bt, v->bytes_out) != 0
+        || ps_redis_arg_u64(bt, v->latency_sum_us) != 0
+        || ps_redis_arg_u64(bt, v->latency_max_us) != 0)
+    {
+        return -1;
+    }
+
+    tot[0] += v->requests;
+    tot[1] += v->errors;
+    for (k = 0; k < 5; k++) {
+        tot[2 + k] += v->status[k];
+    }
+    tot[7] += v->bytes_in;
+    tot[8] += v->bytes_out;
+    tot[9] += v->latency_sum_us;
+    if (v->latency_max_us > tot[10]) {
+        tot[10] = v->latency_max_us;
+    }
+    return 0;
+}
+
+
+static int
+ps_redis_batch_totals(ps_redis_batch_t *bt, const uint64_t *tot)
+{
+    unsigned  k;
+
+    for (k = 0; k < 11; k++) {
+        if (ps_redis_arg_u64(bt, tot[k]) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+/* Ends a batch: the folded clients' requests and the clients:top size. */
+static int
+ps_redis_batch_tail(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    uint64_t folded)
+{
+    if (ps_redis_arg_u64(bt, folded) != 0) {
+        return -1;
+    }
+    return ps_redis_arg_u64(bt, rb->top_clients);
+}
+
+
+/* What the scripts of a batch write: the fields and clients of one
+ * hour, from the delta and the client buffer (a normal batch) or from
+ * the repair state of the hour (a repair). */
+typedef struct {
+    const ps_agg_table_t          *delta;   /* NULL: a repair, from h */
+    size_t                        *fidx;    /* the hour's delta entries */
+    const ps_redis_clients_t      *cb;
+    uint32_t                      *cidx;    /* its cb->clients, unfolded */
+    const ps_redis_repair_hour_t  *h;
+    size_t                         nfields;
+    size_t                         nclients;
+    uint64_t                       folded;  /* requests of folded clients */
+} ps_redis_src_t;
+
+
+/* Appends field i of src with its counters, adds them to tot[11]. */
+static int
+ps_redis_src_field(ps_redis_batch_t *bt, const ps_redis_src_t *src,
+    size_t i, uint64_t *tot)
+{
+    const ps_agg_entry_t     *e;
+    ps_redis_repair_entry_t   v;
+    const char               *part[3];
+    size_t                    plen[3];
+
+    if (src->delta == NULL) {
+        part[0] = src->h->entries[i].field;
+        plen[0] = src->h->entries[i].field_len;
+        return ps_redis_batch_field(bt, part, plen, 1, &src->h->entries[i],
+                                    tot);
+    }
+
+    e = ps_agg_entry_at(src->delta, src->fidx[i]);
+    part[0] = e->host;
+    plen[0] = e->host_len;
+    part[1] = e->method;
+    plen[1] = e->method_len;
+    part[2] = e->path;
+    plen[2] = e->path_len;
+    v.requests = e->requests;
+    memcpy(v.status, e->status, sizeof(v.status));
+    v.errors = e->errors;
+    v.bytes_in = e->bytes_in;
+    v.bytes_out = e->bytes_out;
+    v.latency_sum_us = e->latency_sum_us;
+    v.latency_max_us = e->latency_max_us;
+    return ps_redis_batch_field(bt, part, plen, 3, &v, tot);
+}
+
+
+/* Appends client i of src with its requests. */
+static int
+ps_redis_src_client(ps_redis_batch_t *bt, const ps_redis_src_t *src,
+    size_t i)
+{
+    const char  *text;
+    size_t       len;
+    uint64_t     requests;
+
+    if (src->delta == NULL) {
+        text = src->h->clients[i].text;
+        len = src->h->clients[i].len;
+        requests = src->h->clients[i].requests;
+    } else {
+        text = src->cb->clients[src->cidx[i]].text;
+        len = src->cb->clients[src->cidx[i]].len;
+        requests = src->cb->clients[src->cidx[i]].requests;
+    }
+    if (ps_redis_arg(bt, text, len) != 0
+        || ps_redis_arg_u64(bt, requests) != 0)
+    {
+        return -1;
+    }
+    return 0;
+}
+
+
+/* Appends chunk k of nchunks of bt (one script: the whole batch when
+ * nchunks is 1): its span of src's fields (and their totals), its span
+ * of clients, and with the last chunk the folded clients; 0 or -1. */
+static int
+ps_redis_build_chunk(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    const ps_redis_src_t *src, const char *rid, size_t k, size_t nchunks)
+{
+    ps_redis_repair_span_t  sp;
+    size_t                  i, cnt;
+    uint64_t                tot[11];
+
+    ps_redis_repair_span(src->nfields, src->nclients, rb->chunk, k, &sp);
+
+    if (bt->chunk_arg != NULL) {
+        bt->chunk_arg[k] = bt->argc;
+    }
+    if (ps_redis_batch_head(rb, bt, bt->mode, rid, k, nchunks) != 0
+        || ps_redis_count_placeholder(bt, &cnt) != 0)
+    {
+        return -1;
+    }
+
+    memset(tot, 0, sizeof(tot));
+    for (i = sp.field0; i < sp.field0 + sp.nfields; i++) {
+        if (ps_redis_src_field(bt, src, i, tot) != 0) {
+            return -1;
+        }
+    }
+    ps_redis_patch_count(bt, cnt, sp.nfields);
+    bt->requests += tot[0];
+
+    if (ps_redis_batch_totals(bt, tot) != 0
+        || ps_redis_count_placeholder(bt, &cnt) != 0)
+    {
+        return -1;
+    }
+    for (i = sp.client0; i < sp.client0 + sp.nclients; i++) {
+        if (ps_redis_src_client(bt, src, i) != 0) {
+            return -1;
+        }
+    }
+    ps_redis_patch_count(bt, cnt, sp.nclients);
+
+    return ps_redis_batch_tail(rb, bt, k + 1 == nchunks ? src->folded : 0);
+}
+
+
+/* Builds the scripts of bt (started by ps_redis_batch_init(), bt->mode
+ * set) from src: one script when its fields and clients fit in one
+ * chunk (a normal batch), else a sequence of chunks with an id; a
+ * repair is always a sequence (of one chunk at least); 0 or -1. */
+static int
+ps_redis_build_chunks(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    const ps_redis_src_t *src)
+{
+    size_t  k, nchunks;
+    char    rid[48];
+
+    nchunks = ps_redis_repair_nchunks(src->nfields, src->nclients,
+                                      rb->chunk);
+    rid[0] = '\0';
+    if (nchunks > 1 || bt->mode == 'R') {
+        /* unique per sequence of this node, also across its restarts */
+        snprintf(rid, sizeof(rid), "%llx.%lx.%x",
+                 (unsigned long long) (ps_now_us() / 1000), (long) getpid(),
+                 ++rb->sequences);
+        bt->chunk_arg = malloc((nchunks + 1) * sizeof(*bt->chunk_arg));
+        if (bt->chunk_arg == NULL) {
+            return -1;
+        }
+        bt->nchunks = nchunks;
+    }
+
+    for (k = 0; k < nchunks; k++) {
+        if (ps_redis_build_chunk(rb, bt, src, rid, k, nchunks) != 0) {
+            return -1;
+        }
+    }
+    if (bt->chunk_arg != NULL) {
+        bt->chunk_arg[nchunks] = bt->argc;
+    }
+    bt->keys = src->nfields;
+    bt->clients = src->nclients;
+    return 0;
+}
+
+
+void
+ps_redis_batch_set_mode(ps_redis_batch_t *bt, char mode)
+{
+    size_t  k, n, a;
+
+    n = bt->nchunks ? bt->nchunks : 1;
+    for (k = 0; k < n; k++) {
+        /* the head: keys, node, zone, nrings, positions, expiry, mode */
+        a = (bt->nchunks ? bt->chunk_arg[k] : 0) + PS_REDIS_NKEYS + 4
+            + bt->nrings;
+        bt->bytes.data[bt->off[a]] = mode;
+    }
+    bt->mode = mode;
+}
+
+
+int
+ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    const ps_agg_table_t *delta, const ps_redis_clients_t *cb)
+{
+    ps_redis_src_t            src;
+    const ps_redis_client_t  *c;
+    size_t                    i, n;
+    int                       rc = -1;
+
+    memset(&src, 0, sizeof(src));
+    src.delta = delta;
+    src.cb = cb;
+    n = ps_agg_count(delta);
+    src.fidx = malloc((n ? n : 1) * sizeof(*src.fidx));
+    src.cidx = malloc((cb->nclients ? cb->nclients : 1) * sizeof(*src.cidx));
+    if (src.fidx == NULL || src.cidx == NULL) {
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ps_agg_entry_at(delta, i)->hour == bt->hour) {
+            src.fidx[src.nfields++] = i;
+        }
+    }
+    for (i = 0; i < cb->nclients; i++) {
+        c = &cb->clients[i];
+        if (c->hour != bt->hour) {
+            continue;
+        }
+        if (c->len == 0) {
+            src.folded += c->requests;
+        } else {
+            src.cidx[src.nclients++] = (uint32_t) i;
+        }
+    }
+
+    rc = ps_redis_build_chunks(rb, bt, &src);
+
+done:
+
+    free(src.fidx);
+    free(src.cidx);
+    return rc;
+}
+
+
+int
+ps_redis_batch_from_repair(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    const ps_redis_repair_hour_t *h)
+{
+    ps_redis_src_t  src;
+
+    memset(&src, 0, sizeof(src));
+    src.h = h;
+    src.nfields = h->nentries;
+    src.nclients = h->nclients;
+    src.folded = h->clients_folded;
+    return ps_redis_build_chunks(rb, bt, &src);
+}
+
+
+void
+ps_redis_batch_script_args(const ps_redis_batch_t *bt, size_t *first,
+    size_t *end)
+{
+    *first = bt->nchunks ? bt->chunk_arg[bt->chunk] : 0;
+    *end = bt->nchunks ? bt->chunk_arg[bt->chunk + 1] : bt->argc;
+}

@@ -1,0 +1,100 @@
+/*
+ * Redis batches: the Lua script that writes one hour's update to Redis
+ * in one atomic step, its keys, and a batch, the arguments of that
+ * script for one hour of a flush (from the delta and the client buffer)
+ * or of a repair (from the repair state of the hour), encoded once and
+ * kept until Redis confirms them.  A batch is one script, or a sequence
+ * of chunks of at most a chunk's size of fields each, sharing an id.
+ * The key layout, the exactly-once check, the modes and the chunk
+ * markers are described in sink_redis.c, which sends the batches.
+ */
+
+#ifndef PS_REDIS_BATCH_H
+#define PS_REDIS_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agg/agg_table.h"
+#include "store/redis/redis_clients.h"
+#include "store/redis/redis_repair.h"
+#include "lib/strbuf.h"
+
+#define PS_REDIS_NKEYS  12
+
+/* The hour script: KEYS as in ps_redis_key_suffix[], ARGV as built by
+ * ps_redis_batch_head() and ps_redis_build_chunk() (redis_batch.c).
+ * Answers {applied, code, next}, code one of PS_REDIS_SCRIPT_*. */
+#define PS_REDIS_SCRIPT_SKIPPED   0   /* applied before, or no loss */
+#define PS_REDIS_SCRIPT_APPLIED   1   /* a batch (its last chunk) applied */
+#define PS_REDIS_SCRIPT_LOST      2   /* nothing applied: (re)start repair */
+#define PS_REDIS_SCRIPT_NEXT      3   /* go on at chunk next */
+#define PS_REDIS_SCRIPT_REPAIRED  4   /* a repair's last chunk applied */
+#define PS_REDIS_SCRIPT_FOREIGN   5   /* another sequence's marker */
+
+/* The script's text (for SCRIPT LOAD and EVAL) and its length. */
+extern const char    ps_redis_script[];
+extern const size_t  ps_redis_script_len;
+
+/* What the batches of one sink share. */
+typedef struct {
+    const char  *node_id;
+    uint64_t     top_clients;               /* kept in clients:top */
+    size_t       chunk;                     /* fields per chunk (>= 1) */
+    unsigned     sequences;                 /* chunked so far: their ids */
+} ps_redis_batcher_t;
+
+/* One hour's script call, kept until Redis has confirmed it. */
+typedef struct {
+    int64_t    hour;
+    ps_buf_t   bytes;                       /* all keys and args */
+    size_t    *off;                         /* into bytes.data */
+    size_t    *len;
+    size_t     argc;
+    size_t     cap;
+    unsigned   errors;                      /* error replies so far */
+    char       mode;                        /* '0', '1' or 'R' (repair) */
+    uint64_t   zone_id;                     /* for a repair of the hour */
+    uint64_t  *pos;
+    uint32_t   nrings;
+    uint64_t   expire_ms;
+    size_t    *chunk_arg;                   /* chunked: nchunks + 1 */
+    size_t     nchunks;                     /* 0: one script of all args */
+    size_t     chunk;                       /* the next chunk to send */
+    size_t     keys;                        /* fields and clients written, */
+    size_t     clients;                     /* logged */
+    uint64_t   requests;
+} ps_redis_batch_t;
+
+/* Writes "pathstats:{YYYYMMDDHH}:" into buf (at least 32 bytes). */
+void ps_redis_key_prefix(char *buf, size_t size, int64_t hour);
+
+/* Starts an empty batch of hour with the positions it stores; the
+ * caller sets bt->mode then; 0 or -1. */
+int ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour,
+    uint64_t zone_id, const uint64_t *pos, uint32_t nrings,
+    uint64_t expire_ms);
+
+/* Builds the scripts of bt (mode '0' or '1') from the fields of delta
+ * and the clients of cb of its hour: one script when they fit in one
+ * chunk, else a sequence of chunks; 0 or -1. */
+int ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    const ps_agg_table_t *delta, const ps_redis_clients_t *cb);
+
+/* Builds the scripts of bt (mode 'R') from the repair state h of its
+ * hour: always a sequence (of one chunk at least); 0 or -1. */
+int ps_redis_batch_from_repair(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    const ps_redis_repair_hour_t *h);
+
+/* The arguments [*first, *end) of bt's next script: all of them, or
+ * those of chunk bt->chunk. */
+void ps_redis_batch_script_args(const ps_redis_batch_t *bt, size_t *first,
+    size_t *end);
+
+/* Sets the mode byte of every script of bt. */
+void ps_redis_batch_set_mode(ps_redis_batch_t *bt, char mode);
+
+/* Frees what bt holds and zeroes it. */
+void ps_redis_batch_free(ps_redis_batch_t *bt);
+
+#endif /* PS_REDIS_BATCH_H */

@@ -1,0 +1,102 @@
+/*
+ * Redis client buffer: see redis_clients.h.  An open-addressing hash
+ * table of (hour, client text) over an array in insertion order.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/redis/redis_clients.h"
+
+#define PS_REDIS_CLIENT_SLOTS  (2 * (PS_REDIS_CLIENTS_MAX + 64))
+
+
+int
+ps_redis_clients_init(ps_redis_clients_t *cb)
+{
+    memset(cb, 0, sizeof(*cb));
+    cb->clients = malloc((PS_REDIS_CLIENTS_MAX + 64) * sizeof(*cb->clients));
+    cb->slots = calloc(PS_REDIS_CLIENT_SLOTS, sizeof(*cb->slots));
+    return cb->clients != NULL && cb->slots != NULL ? 0 : -1;
+}
+
+
+void
+ps_redis_clients_free(ps_redis_clients_t *cb)
+{
+    free(cb->clients);
+    free(cb->slots);
+    memset(cb, 0, sizeof(*cb));
+}
+
+
+static uint32_t
+ps_redis_client_hash(int64_t hour, const char *s, size_t n)
+{
+    uint64_t  h = 1469598103934665603ULL ^ (uint64_t) hour;
+    size_t    i;
+
+    for (i = 0; i < n; i++) {
+        h ^= (unsigned char) s[i];
+        h *= 1099511628211ULL;
+    }
+    return (uint32_t) (h ^ (h >> 32));
+}
+
+
+/* Counts one request of client s (n bytes, 0: the hour's fold); 0, or
+ * -1 when the buffer is full. */
+static int
+ps_redis_client_count(ps_redis_clients_t *cb, int64_t hour, const char *s,
+    size_t n)
+{
+    uint32_t            slot, idx;
+    ps_redis_client_t  *c;
+
+    slot = ps_redis_client_hash(hour, s, n) % PS_REDIS_CLIENT_SLOTS;
+    for ( ;; ) {
+        idx = cb->slots[slot];
+        if (idx == 0) {
+            break;
+        }
+        c = &cb->clients[idx - 1];
+        if (c->hour == hour && c->len == n && memcmp(c->text, s, n) == 0) {
+            c->requests++;
+            return 0;
+        }
+        slot = (slot + 1) % PS_REDIS_CLIENT_SLOTS;
+    }
+
+    if (cb->nclients >= (n ? PS_REDIS_CLIENTS_MAX
+                           : PS_REDIS_CLIENTS_MAX + 64))
+    {
+        return -1;
+    }
+
+    c = &cb->clients[cb->nclients++];
+    c->hour = hour;
+    c->requests = 1;
+    c->len = (uint8_t) n;
+    memcpy(c->text, s, n);
+    cb->slots[slot] = (uint32_t) cb->nclients;
+    return 0;
+}
+
+
+void
+ps_redis_clients_add(ps_redis_clients_t *cb, int64_t hour, const char *text,
+    size_t len)
+{
+    if (ps_redis_client_count(cb, hour, text, len) != 0) {
+        cb->folded++;
+        (void) ps_redis_client_count(cb, hour, "", 0);
+    }
+}
+
+
+void
+ps_redis_clients_clear(ps_redis_clients_t *cb)
+{
+    memset(cb->slots, 0, PS_REDIS_CLIENT_SLOTS * sizeof(*cb->slots));
+    cb->nclients = 0;
+}

@@ -1,0 +1,1238 @@
+/*
+ * Redis sink.  Key layout (H = the UTC hour as YYYYMMDDHH; the braces are
+ * a Redis Cluster hash tag, so all keys of one hour live in one slot and
+ * one Lua script updates them atomically):
+ *
+ *   pathstats:{H}:totals        hash: requests, errors, status_1xx ..
+ *                               status_5xx, bytes_in, bytes_out,
+ *                               latency_sum_us, latency_max_us
+ *   pathstats:{H}:req           hash: "<host>\t<method>\t<path>" -> requests
+ *   pathstats:{H}:err           hash: same field -> 5xx responses
+ *   pathstats:{H}:bytes_in      hash: same field -> request bytes
+ *   pathstats:{H}:bytes_out     hash: same field -> response bytes
+ *   pathstats:{H}:lat_sum_us    hash: same field -> sum of request times
+ *   pathstats:{H}:lat_max_us    hash: same field -> longest request time
+ *   pathstats:{H}:top           zset: same field, score = requests
+ *   pathstats:{H}:clients:uniq  HyperLogLog of client address texts
+ *   pathstats:{H}:clients:top   zset: client text, score = requests
+ *   pathstats:{H}:nodes         set: node ids that wrote this hour
+ *   pathstats:{H}:wm:<node>     hash: "<zone_id>.<ring>" -> ring position,
+ *                               and while a chunked batch or repair is
+ *                               under way "repair:<zone_id>" ->
+ *                               "<id>:<next chunk>"
+ *
+ * Every key expires ttl after the end of its hour (PEXPIREAT).
+ *
+ * Exactly once.  A flush becomes one batch per hour, each a script (a
+ * batch larger than a chunk: a sequence of scripts, see Chunks below)
+ * that first compares the positions of the batch with the hour's
+ * watermark hash of this node and zone: when every stored position is at
+ * or past the batch's, the batch was applied already and the script does
+ * nothing; otherwise it adds the counts and stores the positions, in one
+ * atomic step.  A batch whose outcome is unknown (timeout, lost connection,
+ * error) stays in this sink, unchanged, and is resent before anything
+ * else: a resend that had been applied is then a no-op.  flush() returns
+ * 0 once the sink has taken the delta into its batches, so the pipeline
+ * never hands the same records twice in a larger delta; it returns -1
+ * while older batches cannot be delivered, and the pipeline keeps
+ * accumulating.
+ *
+ * At start, load_watermarks() returns per ring the largest position
+ * stored for this node and zone in any hour whose keys may still exist
+ * (from ttl + 1 h ago to the next hour).  A record that was applied was
+ * applied in a batch whose positions are past it and were stored in the
+ * watermark of the record's hour, in the same script: so the record lies
+ * below the returned position and is not fed again, unless its hour has
+ * expired, and then flush() drops it (an hour past its expiry is never
+ * written).  Records below the returned position that were not applied
+ * (a crash between the batches of the two hours of one flush or between
+ * two chunks of one batch, batches still undelivered at exit) are lost
+ * to Redis, never doubled: Redis is a cache, PostgreSQL holds the
+ * truth.
+ *
+ * Clients: the delta holds client HyperLogLogs in postgresql-hll form,
+ * which Redis cannot merge, so observe() buffers the client texts per
+ * hour with their request counts (PFADD is idempotent, ZINCRBY rides in
+ * the same guarded script).  At most PS_REDIS_CLIENTS_MAX distinct
+ * (hour, client) pairs per flush; the requests of further clients count
+ * in the member "{other}" of clients:top and are missing from
+ * clients:uniq (logged as redis_clients_overflow).  clients:top is
+ * trimmed to its top max(10 x top_n, 1000) members whenever it grows past
+ * twice that, so its memory stays bounded: a client trimmed away that
+ * comes back starts again from the requests of that flush (the scores of
+ * clients never trimmed away are exact).  The :top zset of paths is never
+ * trimmed (readers take ZREVRANGE 0 top_n-1): its size is bounded by
+ * max_keys_per_hour per node already, and its scores stay exact.
+ *
+ * Repair after Redis lost its data (FLUSHALL, a restart without
+ * persistence, a failover to an empty replica).  The sink remembers
+ * (redis_repair.h) everything it has handed to Redis for the live hour,
+ * the previous hour during its first PS_REDIS_REPAIR_GRACE_S seconds
+ * and a next hour (clock skew): per field the counters Redis stores,
+ * per client text its requests.  A batch of an hour this process has
+ * written before (and remembers whole) carries mode '1'; the script then
+ * treats "none of this node's and zone's watermark fields exists, nor
+ * its repair marker" as a loss: it applies nothing and answers "lost",
+ * and the sink replaces the batch by a repair (mode 'R'): the whole
+ * remembered contribution to the hour, the batch's own delta included,
+ * with the batch's positions, each node and zone writing back exactly
+ * its own part, so that several nodes add up exactly again.  A kept hour
+ * this process wrote gets a batch at every flush even without a delta,
+ * so the repair comes with the pipeline's heartbeat while no request
+ * arrives.  Logged as redis_state_lost, redis_repair_started, then
+ * redis_repaired (hour, node, zone_id, keys, requests, chunks).
+ *
+ * Chunks.  A repair, and a normal batch (mode '0' or '1') that holds
+ * more than PS_REDIS_REPAIR_CHUNK fields (a client counts for a quarter
+ * of a field), is a sequence of scripts (chunks) of at most that many
+ * fields each, sent one after the other in place of one script: Redis
+ * serves its other clients between two chunks.  A batch that fits in
+ * one chunk stays one script, as above.  Each sequence has an id; while
+ * it is under way the watermark hash holds the marker "repair:<zone_id>"
+ * = "<id>:<next chunk>" (named after the repair, which came first).
+ * Chunk 0 checks what a single script would: a batch, its positions
+ * against the watermarks (skipped when applied before; "lost" in mode
+ * '1'); a repair, that the loss is still there (watermark fields and
+ * marker missing).  When it writes, it stores the positions and the
+ * marker with its counts, in one atomic step; chunk k > 0 writes only
+ * when the marker says k; each chunk moves the marker on, the last one
+ * deletes it.  So a chunk resent after an unknown outcome is a no-op
+ * whose answer (the marker) tells the sink where to go on; a later
+ * chunk of a batch that finds neither its marker nor a loss finds the
+ * batch done (its positions stored) or Redis back from a snapshot taken
+ * before the batch, which then starts again from chunk 0.  Redis losing
+ * its data in the middle of a sequence (marker and watermarks gone)
+ * makes the next chunk answer "lost": a repair starts again from chunk
+ * 0; a batch is replaced by the repair of its hour, which holds the
+ * batch's delta and what its chunks wrote before the loss (a batch of
+ * an hour the sink does not keep is written again from chunk 0, as a
+ * first write).  Redis back from a snapshot taken during a sequence
+ * (the marker at an earlier chunk) makes it go on from there.  The
+ * chunks of one sequence are fixed when it starts and go before any
+ * later batch, so a batch of this sink never meets its own marker; one
+ * that meets another's (a sequence abandoned, below) writes as usual
+ * and replaces or deletes it.  A process that dies during a sequence is
+ * followed by one that starts after its positions (load_watermarks();
+ * chunk 0 stored them): the chunks not yet written, of a batch or of a
+ * repair, are lost to Redis, never doubled.
+ *
+ * Measured (bench/redis-repair.sh, Redis 7.0, 2 cores, 1000 fields per
+ * chunk): the repair of an hour of 10 000 fields was one script of
+ * 90-165 ms, now 12-16 scripts of at most 18-32 ms; of an hour of
+ * 100 000 fields and 16 384 clients, one script of 1.05-1.13 s, during
+ * which every other client of that Redis waited, now 106 scripts of at
+ * most 19-27 ms (other clients wait at most as long), 1.0-1.3 s of
+ * Redis time in all and 1.2-1.5 s for the flush that repairs.  The
+ * first write of such an hour (one flush's batch) was one script of
+ * 0.95-1.44 s (a client PINGing Redis meanwhile waited up to 0.96-1.45
+ * s), now 105 scripts of at most 17-31 ms (PING waits at most 18-31
+ * ms), 1.0-1.3 s of Redis time in all and 1.2-1.6 s for the flush.
+ *
+ * An outage without data loss (the watermarks are still there) is no
+ * loss: batches are resent unchanged, applied or skipped as above.
+ *
+ * Limits of the repair (Redis is a cache, PostgreSQL stays exact):
+ *  - an aggregator restarted during the hour remembers only what it
+ *    handed over since: the repaired hour lacks what its earlier process
+ *    wrote, and a loss that happened while it was down is not seen (its
+ *    first batch of the hour is then a first write);
+ *  - only whole hours kept in memory are repaired; older hours stay lost;
+ *  - per hour at most max_keys_per_hour fields (further ones are
+ *    written back in "*\t*\t{other}") and PS_REDIS_REPAIR_CLIENTS_MAX
+ *    clients: the requests of further clients go to "{other}" of
+ *    clients:top and they are missing from clients:uniq, which is then
+ *    an underestimate; clients trimmed from clients:top come back with
+ *    their whole hour's requests;
+ *  - a batch dropped after repeated error replies is remembered and
+ *    written by a later repair after all; a chunked batch or repair
+ *    dropped so in its middle, or that meets another sequence's marker
+ *    where its watermarks are missing, leaves the hour short of its
+ *    chunks not yet written (never doubled) until the next loss;
+ *  - a loss is recognised by the watermark hash: an eviction policy that
+ *    evicts that hash alone while the counters stay (configure Redis with
+ *    noeviction) would make the repair count the node's hour twice; a
+ *    partial loss that keeps older watermarks (a restore from an older
+ *    snapshot, a failover to a lagging replica) is not repaired;
+ *  - the flush that repairs, or that writes a chunked batch, sends all
+ *    its chunks: for an hour near max_keys_per_hour (100 000 fields by
+ *    default) the pipeline waits about 1.2-1.6 s for it, though Redis is
+ *    busy for at most one chunk at a time.
+ *
+ * Files: the script, its keys and the encoding of a batch into one
+ * script or its chunks are in redis_batch.c; the client buffer that
+ * observe() fills in redis_clients.c; what a repair writes back in
+ * redis_repair.c.  This file connects, loads the watermarks, turns a
+ * flush into batches and sends them, resends and repairs.
+ */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "lib/clock.h"
+#include "lib/hour.h"
+#include "lib/log.h"
+#include "store/redis/redis_batch.h"
+#include "store/redis/redis_clients.h"
+#include "store/redis/redis_repair.h"
+#include "store/redis/sink_redis.h"
+#include "lib/strbuf.h"
+
+#define PS_REDIS_CONNECT_TIMEOUT_MS  2000
+#define PS_REDIS_COMMAND_TIMEOUT_MS  5000
+#define PS_REDIS_REPAIR_CLIENTS_MAX  16384  /* per hour, for a repair */
+#define PS_REDIS_REPAIR_GRACE_S      600    /* previous hour kept */
+#define PS_REDIS_TOP_CLIENTS_MIN     1000
+#define PS_REDIS_BATCH_MAX_ERRORS    10   /* error replies before a drop */
+#define PS_REDIS_REPAIR_CHUNK        1000   /* fields per repair script */
+
+typedef struct {
+    ps_sink_t           *sink;              /* for sink->last_error */
+    char                *host;
+    unsigned             port;
+    unsigned             db;
+    uint64_t             ttl_ms;
+    char                *node_id;
+    redisContext        *ctx;
+    char                 sha[41];           /* empty: not loaded */
+
+    ps_redis_batcher_t   batcher;           /* what the batches share */
+    ps_redis_batch_t    *batches;           /* undelivered, in order */
+    size_t               nbatches;
+    size_t               next;              /* first not yet confirmed */
+
+    ps_redis_clients_t   clients;           /* since the last flush */
+
+    int64_t              flushed[8];        /* hours this process wrote */
+    unsigned             nflushed;
+
+    ps_redis_repair_t   *repair;            /* what it handed per hour */
+    unsigned             test_pause_ms;     /* between two chunks */
+    int                  test_lose_reply;   /* of the chunk being sent */
+} ps_redis_t;
+
+static int ps_redis_connect_ctx(const char *host, unsigned port,
+    unsigned db, redisContext **out, char *err, size_t errlen);
+static int ps_redis_connect(ps_sink_t *sink);
+static void ps_redis_disconnect(ps_redis_t *r);
+static void ps_redis_io_failed(ps_redis_t *r, const char *what);
+static void ps_redis_set_error(ps_redis_t *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int ps_redis_load_watermarks(ps_sink_t *sink, uint64_t zone_id,
+    uint64_t *pos, uint32_t nrings);
+static int ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
+    const ps_agg_table_t *delta, const uint64_t *pos, uint32_t nrings);
+static void ps_redis_destroy(ps_sink_t *sink);
+static void ps_redis_observe(ps_sink_t *sink, const ps_rec_t *rec);
+
+static const ps_sink_ops_t ps_redis_ops = {
+    .name = "redis",
+    .connect = ps_redis_connect,
+    .load_watermarks = ps_redis_load_watermarks,
+    .flush = ps_redis_flush,
+    .destroy = ps_redis_destroy,
+    .observe = ps_redis_observe,
+};
+
+
+/* What the status shows until the next success. */
+static void
+ps_redis_set_error(ps_redis_t *r, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    vsnprintf(r->sink->last_error, sizeof(r->sink->last_error), fmt, ap);
+    va_end(ap);
+}
+
+
+static struct timeval
+ps_redis_tv(unsigned ms)
+{
+    struct timeval  tv;
+
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    return tv;
+}
+
+
+/* A test hook's value: the environment variable name as a positive
+ * number, or def. */
+static size_t
+ps_redis_test_env(const char *name, size_t def)
+{
+    const char  *v;
+    char        *end;
+    size_t       n;
+
+    v = getenv(name);
+    if (v == NULL || *v == '\0') {
+        return def;
+    }
+    n = strtoul(v, &end, 10);
+    return *end == '\0' && n > 0 ? n : def;
+}
+
+
+ps_sink_t *
+ps_sink_redis_create(const ps_config_t *cfg)
+{
+    ps_sink_t   *sink = NULL;
+    ps_redis_t  *r = NULL;
+
+    if (cfg->redis == NULL) {
+        return NULL;
+    }
+
+    sink = calloc(1, sizeof(*sink));
+    r = calloc(1, sizeof(*r));
+    if (sink == NULL || r == NULL) {
+        goto fail;
+    }
+
+    r->host = strdup(cfg->redis_host ? cfg->redis_host : "127.0.0.1");
+    r->node_id = strdup(cfg->node_id ? cfg->node_id : "default");
+    r->repair = ps_redis_repair_create(cfg->max_keys_per_hour,
+                                       PS_REDIS_REPAIR_CLIENTS_MAX);
+    if (r->host == NULL || r->node_id == NULL
+        || ps_redis_clients_init(&r->clients) != 0 || r->repair == NULL)
+    {
+        goto fail;
+    }
+
+    r->port = cfg->redis_port;
+    r->db = cfg->redis_db;
+    r->batcher.node_id = r->node_id;
+    r->batcher.chunk = ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_CHUNK",
+                                         PS_REDIS_REPAIR_CHUNK);
+    r->test_pause_ms = (unsigned)
+        ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_PAUSE_MS", 0);
+    r->ttl_ms = cfg->redis_ttl_ms;
+    r->batcher.top_clients = cfg->top_n * 10 > PS_REDIS_TOP_CLIENTS_MIN
+                             ? cfg->top_n * 10 : PS_REDIS_TOP_CLIENTS_MIN;
+
+    r->sink = sink;
+    sink->ops = &ps_redis_ops;
+    sink->impl = r;
+    sink->durable = 0;
+    return sink;
+
+fail:
+
+    ps_log(PS_LOG_ERROR, "event=redis_create_failed error=out_of_memory");
+    if (r != NULL) {
+        free(r->host);
+        free(r->node_id);
+        ps_redis_clients_free(&r->clients);
+        ps_redis_repair_destroy(r->repair);
+        free(r);
+    }
+    free(sink);
+    return NULL;
+}
+
+
+/* Connects, PINGs and SELECTs db; 0, or -1 with the reason in err. */
+static int
+ps_redis_connect_ctx(const char *host, unsigned port, unsigned db,
+    redisContext **out, char *err, size_t errlen)
+{
+    redisContext  *c;
+    redisReply    *reply = NULL;
+    char           dbs[16];
+
+    c = redisConnectWithTimeout(host, (int) port,
+                                ps_redis_tv(PS_REDIS_CONNECT_TIMEOUT_MS));
+    if (c == NULL) {
+        snprintf(err, errlen, "cannot allocate a redis context");
+        return -1;
+    }
+
+    if (c->err) {
+        snprintf(err, errlen, "connect to %s:%u: %s", host, port, c->errstr);
+        goto fail;
+    }
+
+    if (redisSetTimeout(c, ps_redis_tv(PS_REDIS_COMMAND_TIMEOUT_MS))
+        != REDIS_OK)
+    {
+        snprintf(err, errlen, "set timeout: %s", c->errstr);
+        goto fail;
+    }
+
+    reply = redisCommand(c, "PING");
+    if (reply == NULL) {
+        snprintf(err, errlen, "PING: %s", c->errstr);
+        goto fail;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "PING: %s", reply->str);
+        goto fail;
+    }
+
+    freeReplyObject(reply);
+    reply = NULL;
+
+    if (db != 0) {
+        snprintf(dbs, sizeof(dbs), "%u", db);
+        reply = redisCommand(c, "SELECT %s", dbs);
+        if (reply == NULL) {
+            snprintf(err, errlen, "SELECT %u: %s", db, c->errstr);
+            goto fail;
+        }
+
+        if (reply->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "SELECT %u: %s", db, reply->str);
+            goto fail;
+        }
+
+        freeReplyObject(reply);
+        reply = NULL;
+    }
+
+    *out = c;
+    return 0;
+
+fail:
+
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    redisFree(c);
+    return -1;
+}
+
+
+int
+ps_sink_redis_check(const ps_config_t *cfg, char *err, size_t errlen)
+{
+    redisContext  *c;
+
+    if (cfg->redis == NULL) {
+        snprintf(err, errlen, "no redis configured");
+        return -1;
+    }
+
+    if (ps_redis_connect_ctx(cfg->redis_host ? cfg->redis_host
+                                             : "127.0.0.1",
+                             cfg->redis_port, cfg->redis_db, &c,
+                             err, errlen) != 0)
+    {
+        return -1;
+    }
+
+    redisFree(c);
+    return 0;
+}
+
+
+static int
+ps_redis_connect(ps_sink_t *sink)
+{
+    ps_redis_t  *r = sink->impl;
+    redisReply  *reply;
+    char         err[256];
+
+    if (r->ctx != NULL) {
+        return 0;
+    }
+
+    if (ps_redis_connect_ctx(r->host, r->port, r->db, &r->ctx,
+                             err, sizeof(err)) != 0)
+    {
+        ps_log(PS_LOG_WARN, "event=redis_connect_failed host=%s port=%u "
+               "error=\"%s\"", r->host, r->port, err);
+        ps_redis_set_error(r, "%s", err);
+        return -1;
+    }
+
+    r->sha[0] = '\0';
+    reply = redisCommand(r->ctx, "SCRIPT LOAD %s", ps_redis_script);
+    if (reply == NULL) {
+        ps_redis_io_failed(r, "SCRIPT LOAD");
+        return -1;
+    }
+    if (reply->type == REDIS_REPLY_STRING && reply->len == 40) {
+        memcpy(r->sha, reply->str, 40);
+        r->sha[40] = '\0';
+    } else {
+        /* EVAL still works */
+        ps_log(PS_LOG_WARN, "event=redis_script_load_failed error=\"%.200s\"",
+               reply->type == REDIS_REPLY_ERROR ? reply->str : "reply type");
+    }
+    freeReplyObject(reply);
+
+    ps_log(PS_LOG_INFO, "event=redis_connected host=%s port=%u db=%u",
+           r->host, r->port, r->db);
+    return 0;
+}
+
+
+static void
+ps_redis_disconnect(ps_redis_t *r)
+{
+    if (r->ctx != NULL) {
+        redisFree(r->ctx);
+        r->ctx = NULL;
+    }
+    r->sha[0] = '\0';
+}
+
+
+/* After a NULL reply: the context is unusable (I/O error, timeout). */
+static void
+ps_redis_io_failed(ps_redis_t *r, const char *what)
+{
+    ps_log(PS_LOG_WARN, "event=redis_io_error command=%s error=\"%s\"",
+           what, r->ctx ? r->ctx->errstr : "no connection");
+    ps_redis_set_error(r, "%s: %s", what,
+                       r->ctx ? r->ctx->errstr : "no connection");
+    ps_redis_disconnect(r);
+}
+
+
+static int
+ps_redis_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
+    uint32_t nrings)
+{
+    ps_redis_t    *r = sink->impl;
+    int64_t        now_s, first, last, h;
+    size_t         nhours, i, argc;
+    uint32_t       ring;
+    ps_buf_t       b = PS_BUF_INIT;
+    size_t        *off = NULL, *len = NULL;
+    const char   **argv = NULL;
+    redisReply    *reply = NULL;
+    char           prefix[64];
+    int            rc = -1;
+
+    for (ring = 0; ring < nrings; ring++) {
+        pos[ring] = 0;
+    }
+
+    if (ps_redis_connect(sink) != 0) {
+        return -1;
+    }
+
+    /* every hour whose keys may still exist, and one ahead for skew */
+    now_s = (int64_t) (ps_now_us() / 1000000);
+    first = ps_hour_of((now_s - 3600 - (int64_t) (r->ttl_ms / 1000))
+                       * PS_US_PER_SEC);
+    last = ps_hour_of(now_s * PS_US_PER_SEC) + 3600;
+    if ((last - first) / 3600 > 24 * 400) {
+        first = last - (int64_t) 3600 * 24 * 400;
+    }
+
+    argc = 2 + nrings;
+    off = malloc(argc * sizeof(*off));
+    len = malloc(argc * sizeof(*len));
+    argv = malloc(argc * sizeof(*argv));
+    if (off == NULL || len == NULL || argv == NULL) {
+        ps_log(PS_LOG_ERROR, "event=redis_watermarks_failed "
+               "error=out_of_memory");
+        goto done;
+    }
+
+    nhours = 0;
+    for (h = first; h <= last; h += 3600) {
+        ps_buf_reset(&b);
+        ps_redis_key_prefix(prefix, sizeof(prefix), h);
+        off[0] = b.len;
+        if (ps_buf_puts(&b, "HMGET") != 0) {
+            goto done;
+        }
+        len[0] = b.len - off[0];
+        off[1] = b.len;
+        if (ps_buf_printf(&b, "%swm:%s", prefix, r->node_id) != 0) {
+            goto done;
+        }
+        len[1] = b.len - off[1];
+        for (ring = 0; ring < nrings; ring++) {
+            off[2 + ring] = b.len;
+            if (ps_buf_printf(&b, "%llu.%u", (unsigned long long) zone_id,
+                              ring) != 0)
+            {
+                goto done;
+            }
+            len[2 + ring] = b.len - off[2 + ring];
+        }
+        for (i = 0; i < argc; i++) {
+            argv[i] = b.data + off[i];
+        }
+        if (redisAppendCommandArgv(r->ctx, (int) argc, argv, len)
+            != REDIS_OK)
+        {
+            ps_redis_io_failed(r, "HMGET");
+            goto done;
+        }
+        nhours++;
+    }
+
+    for (i = 0; i < nhours; i++) {
+        if (redisGetReply(r->ctx, (void **) &reply) != REDIS_OK
+            || reply == NULL)
+        {
+            ps_redis_io_failed(r, "HMGET");
+            goto done;
+        }
+
+        if (reply->type != REDIS_REPLY_ARRAY
+            || reply->elements != nrings)
+        {
+            ps_log(PS_LOG_WARN, "event=redis_watermarks_failed "
+                   "error=\"unexpected HMGET reply type %d\"", reply->type);
+            /* the remaining replies cannot be matched: start afresh */
+            freeReplyObject(reply);
+            reply = NULL;
+            ps_redis_disconnect(r);
+            goto done;
+        }
+
+        for (ring = 0; ring < nrings; ring++) {
+            redisReply  *el = reply->element[ring];
+            uint64_t     v;
+
+            if (el->type != REDIS_REPLY_STRING) {
+                continue;
+            }
+            v = strtoull(el->str, NULL, 10);
+            if (v > pos[ring]) {
+                pos[ring] = v;
+            }
+        }
+
+        freeReplyObject(reply);
+        reply = NULL;
+    }
+
+    ps_log(PS_LOG_INFO, "event=redis_watermarks_loaded zone_id=%llu "
+           "rings=%u hours=%zu", (unsigned long long) zone_id, nrings,
+           nhours);
+    rc = 0;
+
+done:
+
+    if (rc != 0) {
+        for (ring = 0; ring < nrings; ring++) {
+            pos[ring] = 0;
+        }
+        /* replies may still be pending: never read them as others' */
+        ps_redis_disconnect(r);
+        if (r->sink->last_error[0] == '\0') {
+            ps_redis_set_error(r, "cannot load watermarks");
+        }
+    }
+    ps_buf_free(&b);
+    free(off);
+    free(len);
+    free(argv);
+    return rc;
+}
+
+
+static void
+ps_redis_batches_clear(ps_redis_t *r)
+{
+    size_t  i;
+
+    for (i = 0; i < r->nbatches; i++) {
+        ps_redis_batch_free(&r->batches[i]);
+    }
+    free(r->batches);
+    r->batches = NULL;
+    r->nbatches = 0;
+    r->next = 0;
+}
+
+
+static int
+ps_redis_was_flushed(const ps_redis_t *r, int64_t hour)
+{
+    unsigned  i;
+
+    for (i = 0; i < r->nflushed; i++) {
+        if (r->flushed[i] == hour) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+static void
+ps_redis_mark_flushed(ps_redis_t *r, int64_t hour)
+{
+    unsigned  n = sizeof(r->flushed) / sizeof(r->flushed[0]);
+
+    if (ps_redis_was_flushed(r, hour)) {
+        return;
+    }
+    if (r->nflushed < n) {
+        r->flushed[r->nflushed++] = hour;
+        return;
+    }
+    memmove(r->flushed, r->flushed + 1, (n - 1) * sizeof(r->flushed[0]));
+    r->flushed[n - 1] = hour;
+}
+
+
+/* Builds the scripts of one hour from the delta and the client buffer;
+ * 0 or -1. */
+static int
+ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
+    uint64_t zone_id, const ps_agg_table_t *delta, const uint64_t *pos,
+    uint32_t nrings, uint64_t expire_ms)
+{
+    if (ps_redis_batch_init(bt, hour, zone_id, pos, nrings, expire_ms)
+        != 0)
+    {
+        return -1;
+    }
+
+    /* the loss of an hour is repaired only by a sink that wrote it
+     * before and holds its whole contribution */
+    bt->mode = ps_redis_was_flushed(r, hour)
+               && ps_redis_repair_hour(r->repair, hour) != NULL ? '1' : '0';
+
+    return ps_redis_batch_from_delta(&r->batcher, bt, delta, &r->clients);
+}
+
+
+/* Replaces bt by the repair of its hour: this sink's whole contribution
+ * to the hour (the batch's own delta included, see ps_redis_remember()),
+ * with the batch's positions, as a sequence of chunks that share one
+ * id; 0, or -1 (bt is then unchanged). */
+static int
+ps_redis_build_repair(ps_redis_t *r, ps_redis_batch_t *bt)
+{
+    const ps_redis_repair_hour_t  *h;
+    ps_redis_batch_t               rb;
+    char                           prefix[64];
+
+    h = ps_redis_repair_hour(r->repair, bt->hour);
+    if (h == NULL) {
+        return -1;
+    }
+
+    if (ps_redis_batch_init(&rb, bt->hour, bt->zone_id, bt->pos, bt->nrings,
+                            bt->expire_ms) != 0)
+    {
+        goto fail;
+    }
+    rb.mode = 'R';
+    if (ps_redis_batch_from_repair(&r->batcher, &rb, h) != 0) {
+        goto fail;
+    }
+
+    ps_redis_batch_free(bt);
+    *bt = rb;
+
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
+    ps_log(PS_LOG_INFO, "event=redis_repair_started hour=%.10s node=%s "
+           "zone_id=%llu keys=%zu clients=%zu chunks=%zu", prefix + 11,
+           r->node_id,
+           (unsigned long long) bt->zone_id, bt->keys,
+           bt->clients, bt->nchunks);
+    return 0;
+
+fail:
+
+    ps_redis_batch_free(&rb);
+    ps_log(PS_LOG_ERROR, "event=redis_repair_failed error=out_of_memory");
+    return -1;
+}
+
+
+/* What ps_redis_send_batch() found. */
+#define PS_REDIS_SENT_DONE  0     /* confirmed: applied now or before */
+#define PS_REDIS_SENT_LOST  1     /* Redis lost the hour: send its repair */
+#define PS_REDIS_SENT_MORE  2     /* a sequence goes on at bt->chunk */
+
+/* Sends one script of a batch (EVALSHA, EVAL after NOSCRIPT): the whole
+ * batch, or the next chunk of a chunked batch or repair;
+ * PS_REDIS_SENT_*, or -1 when the outcome is unknown or Redis refused
+ * it (the batch stays). */
+static int
+ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
+{
+    const char   **argv = NULL;
+    size_t        *argvlen = NULL;
+    size_t         argc, first, end, i;
+    redisReply    *reply = NULL;
+    char           nkeys[8], prefix[64];
+    int            rc = -1, attempt;
+    long long      applied, code, next;
+
+    ps_redis_batch_script_args(bt, &first, &end);
+    argc = 3 + end - first;
+    argv = malloc(argc * sizeof(*argv));
+    argvlen = malloc(argc * sizeof(*argvlen));
+    if (argv == NULL || argvlen == NULL) {
+        ps_log(PS_LOG_ERROR, "event=redis_flush_failed error=out_of_memory");
+        goto done;
+    }
+
+    snprintf(nkeys, sizeof(nkeys), "%d", PS_REDIS_NKEYS);
+    argv[2] = nkeys;
+    argvlen[2] = strlen(nkeys);
+    for (i = 3; i < argc; i++) {
+        argv[i] = bt->bytes.data + bt->off[first + i - 3];
+        argvlen[i] = bt->len[first + i - 3];
+    }
+
+    for (attempt = 0; attempt < 2; attempt++) {
+        if (r->ctx == NULL) {
+            goto done;
+        }
+
+        if (r->sha[0] != '\0' && attempt == 0) {
+            /* EVALSHA first; NOSCRIPT (a restarted or flushed Redis, a
+             * failover) falls back to EVAL, which caches it again */
+            argv[0] = "EVALSHA";
+            argv[1] = r->sha;
+            argvlen[1] = 40;
+        } else {
+            argv[0] = "EVAL";
+            argv[1] = ps_redis_script;
+            argvlen[1] = ps_redis_script_len;
+        }
+        argvlen[0] = strlen(argv[0]);
+
+        reply = redisCommandArgv(r->ctx, (int) argc, argv, argvlen);
+        if (reply == NULL) {
+            ps_redis_io_failed(r, argv[0]);
+            goto done;
+        }
+
+        if (reply->type == REDIS_REPLY_ERROR
+            && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+        {
+            freeReplyObject(reply);
+            reply = NULL;
+            r->sha[0] = '\0';
+            continue;
+        }
+        break;
+    }
+
+    if (reply == NULL) {
+        goto done;
+    }
+
+    if (r->test_lose_reply) {
+        /* test hook: the script ran, but the sink never learns it */
+        ps_log(PS_LOG_WARN, "event=redis_test_reply_lost chunk=%zu",
+               bt->chunk);
+        ps_redis_set_error(r, "test: reply lost");
+        ps_redis_disconnect(r);
+        goto done;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        bt->errors++;
+        ps_log(PS_LOG_WARN, "event=redis_script_error errors=%u "
+               "error=\"%.200s\"", bt->errors, reply->str);
+        ps_redis_set_error(r, "script: %.200s", reply->str);
+        goto done;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_INTEGER)
+    {
+        bt->errors++;
+        ps_log(PS_LOG_WARN, "event=redis_script_error errors=%u "
+               "error=\"unexpected reply type %d\"", bt->errors,
+               reply->type);
+        ps_redis_set_error(r, "script: unexpected reply");
+        goto done;
+    }
+
+    applied = reply->element[0]->integer;
+    code = reply->element[1]->integer;
+    next = reply->element[2]->integer;
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
+
+    switch (code) {
+
+    case PS_REDIS_SCRIPT_SKIPPED:
+        ps_log(PS_LOG_DEBUG, "event=redis_batch_already_applied "
+               "hour=%.10s chunk=%zu", prefix + 11, bt->chunk);
+        rc = PS_REDIS_SENT_DONE;
+        break;
+
+    case PS_REDIS_SCRIPT_APPLIED:
+        if (bt->mode == 'R'
+            || (bt->nchunks && bt->chunk + 1 != bt->nchunks))
+        {
+            goto unexpected;
+        }
+        if (bt->nchunks) {
+            ps_log(PS_LOG_INFO, "event=redis_batch_chunked hour=%.10s "
+                   "node=%s zone_id=%llu keys=%zu clients=%zu "
+                   "requests=%llu chunks=%zu", prefix + 11, r->node_id,
+                   (unsigned long long) bt->zone_id, bt->keys, bt->clients,
+                   (unsigned long long) bt->requests, bt->nchunks);
+        }
+        rc = PS_REDIS_SENT_DONE;
+        break;
+
+    case PS_REDIS_SCRIPT_LOST:
+        /* nothing applied: the caller sends the repair of the hour in
+         * place of the batch (found by a mode '1' batch, or in the
+         * middle of a chunked batch: its first chunks are gone too, and
+         * the repair holds them), or a repair under way starts again
+         * (Redis lost its first chunks too) */
+        ps_log(PS_LOG_WARN, "event=redis_state_lost hour=%.10s "
+               "node=%s zone_id=%llu%s", prefix + 11, r->node_id,
+               (unsigned long long) bt->zone_id,
+               bt->mode == 'R' ? " during_repair=1"
+               : bt->chunk > 0 ? " during_batch=1" : "");
+        if (bt->mode != 'R') {
+            rc = PS_REDIS_SENT_LOST;
+            goto done;
+        }
+        bt->chunk = 0;
+        rc = PS_REDIS_SENT_MORE;
+        goto done;
+
+    case PS_REDIS_SCRIPT_NEXT:
+        /* 0 only for a batch: Redis is back from a snapshot taken
+         * before its first chunk */
+        if (bt->nchunks == 0 || next < (bt->mode == 'R' ? 1 : 0)
+            || (size_t) next >= bt->nchunks)
+        {
+            goto unexpected;
+        }
+        if (!applied) {
+            /* a chunk resent after an unknown outcome, or Redis came
+             * back from a snapshot taken during the sequence */
+            ps_log(PS_LOG_INFO, "event=redis_%s_resumed hour=%.10s "
+                   "node=%s zone_id=%llu chunk=%lld",
+                   bt->mode == 'R' ? "repair" : "batch", prefix + 11,
+                   r->node_id, (unsigned long long) bt->zone_id, next);
+        }
+        bt->chunk = (size_t) next;
+        rc = PS_REDIS_SENT_MORE;
+        goto done;
+
+    case PS_REDIS_SCRIPT_REPAIRED:
+        if (bt->mode != 'R' || bt->chunk + 1 != bt->nchunks) {
+            goto unexpected;
+        }
+        ps_log(PS_LOG_WARN, "event=redis_repaired hour=%.10s node=%s "
+               "zone_id=%llu keys=%zu requests=%llu chunks=%zu",
+               prefix + 11, r->node_id, (unsigned long long) bt->zone_id,
+               bt->keys, (unsigned long long) bt->requests,
+               bt->nchunks);
+        rc = PS_REDIS_SENT_DONE;
+        break;
+
+    case PS_REDIS_SCRIPT_FOREIGN:
+        /* another sequence of this node and zone is half done (an
+         * earlier process's) where our watermarks are missing: adding
+         * ours would count its part twice; the next batch writes over
+         * its marker and the hour stays short */
+        ps_log(PS_LOG_WARN, "event=redis_%s_abandoned hour=%.10s "
+               "node=%s zone_id=%llu chunk=%zu reason=other_repair_marker",
+               bt->mode == 'R' ? "repair" : "batch", prefix + 11,
+               r->node_id, (unsigned long long) bt->zone_id, bt->chunk);
+        rc = PS_REDIS_SENT_DONE;
+        break;
+
+    default:
+        goto unexpected;
+    }
+
+    ps_redis_mark_flushed(r, bt->hour);
+    goto done;
+
+unexpected:
+
+    bt->errors++;
+    ps_log(PS_LOG_WARN, "event=redis_script_error errors=%u "
+           "error=\"unexpected reply %lld %lld %lld\"", bt->errors,
+           applied, code, next);
+    ps_redis_set_error(r, "script: unexpected reply");
+
+done:
+
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+    free(argv);
+    free(argvlen);
+    return rc;
+}
+
+
+/* Sends the undelivered batches in order; 0 when all are confirmed. */
+static int
+ps_redis_drain(ps_redis_t *r)
+{
+    ps_redis_batch_t  *bt;
+    size_t             lose, chunks = 0;
+    int                rc;
+
+    /* test hook: the reply to the n-th chunk (of a chunked batch or a
+     * repair) sent by this drain is lost (read here, so that a test can
+     * change it between flushes) */
+    lose = ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_LOSE_REPLY", 0);
+
+    while (r->next < r->nbatches) {
+        bt = &r->batches[r->next];
+        r->test_lose_reply = bt->nchunks && lose && ++chunks == lose;
+        rc = ps_redis_send_batch(r, bt);
+        r->test_lose_reply = 0;
+        if (rc == PS_REDIS_SENT_LOST) {
+            if (ps_redis_build_repair(r, bt) != 0) {
+                /* cannot repair: the delta alone, as a first write */
+                ps_log(PS_LOG_INFO, "event=redis_batch_rewritten "
+                       "hour=%lld chunks=%zu reason=hour_not_kept",
+                       (long long) bt->hour, bt->nchunks);
+                ps_redis_batch_set_mode(bt, '0');
+                bt->chunk = 0;
+            }
+            continue;
+        }
+        if (rc == PS_REDIS_SENT_MORE) {
+            /* other clients of Redis run between two chunks */
+            if (r->test_pause_ms) {
+                ps_sleep_ms(r->test_pause_ms);
+            }
+            continue;
+        }
+        if (rc != PS_REDIS_SENT_DONE) {
+            if (bt->errors < PS_REDIS_BATCH_MAX_ERRORS) {
+                return -1;
+            }
+            /* Redis keeps refusing it (wrong key type, memory): a cache
+             * must not stall forever on one hour */
+            ps_log(PS_LOG_ERROR, "event=redis_batch_dropped hour=%lld "
+                   "errors=%u", (long long) bt->hour, bt->errors);
+        }
+        ps_redis_batch_free(bt);
+        r->next++;
+    }
+
+    ps_redis_batches_clear(r);
+    r->sink->last_error[0] = '\0';
+    return 0;
+}
+
+
+static int
+ps_redis_cmp_hour(const void *a, const void *b)
+{
+    int64_t  x = *(const int64_t *) a, y = *(const int64_t *) b;
+
+    return (x > y) - (x < y);
+}
+
+
+/* Forgets the repair state of hours no longer repaired: all but the
+ * live hour and, for PS_REDIS_REPAIR_GRACE_S into it, the previous one
+ * (later hours are kept: clock skew between nginx and this host). */
+static void
+ps_redis_forget_old_hours(ps_redis_t *r, uint64_t now_ms)
+{
+    int64_t  now_s, live;
+
+    now_s = (int64_t) (now_ms / 1000);
+    live = ps_hour_of(now_s * PS_US_PER_SEC);
+    ps_redis_repair_keep_from(r->repair,
+                              now_s - live < PS_REDIS_REPAIR_GRACE_S
+                              ? live - 3600 : live);
+}
+
+
+/* Adds the delta and the client buffer, just taken into batches, to
+ * the repair state of their hours.  A batch is resent until Redis
+ * confirms it, so what is handed over here is what Redis will hold
+ * (short of a batch dropped after repeated error replies, which a later
+ * repair then writes after all). */
+static void
+ps_redis_remember(ps_redis_t *r, const ps_agg_table_t *delta)
+{
+    size_t                    i, n;
+    const ps_redis_client_t  *c;
+    int                       rc = 0;
+
+    n = ps_agg_count(delta);
+    for (i = 0; i < n; i++) {
+        if (ps_redis_repair_add_entry(r->repair, ps_agg_entry_at(delta, i))
+            < 0)
+        {
+            rc = -1;
+        }
+    }
+    for (i = 0; i < r->clients.nclients; i++) {
+        c = &r->clients.clients[i];
+        if (ps_redis_repair_add_client(r->repair, c->hour, c->text, c->len,
+                                       c->requests) < 0)
+        {
+            rc = -1;
+        }
+    }
+    if (rc != 0) {
+        ps_log(PS_LOG_ERROR, "event=redis_repair_state_dropped "
+               "error=out_of_memory");
+    }
+}
+
+
+static int
+ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
+    const ps_agg_table_t *delta, const uint64_t *pos, uint32_t nrings)
+{
+    ps_redis_t   *r = sink->impl;
+    int64_t      *hours, kept[PS_REDIS_REPAIR_HOURS];
+    size_t        nhours = 0, nkept, i, j, n;
+    uint64_t      now_ms, expire_ms, dropped = 0;
+
+    if (ps_redis_connect(sink) != 0) {
+        return -1;
+    }
+
+    /* batches of an earlier flush come first, unchanged */
+    if (ps_redis_drain(r) != 0) {
+        return -1;
+    }
+
+    now_ms = ps_now_us() / 1000;
+    ps_redis_forget_old_hours(r, now_ms);
+
+    /* the distinct hours, oldest first; a kept hour this sink wrote
+     * before gets a batch even without a delta, so that a loss of Redis
+     * is found and repaired while no request comes */
+    n = ps_agg_count(delta);
+    hours = malloc((n + r->clients.nclients + PS_REDIS_REPAIR_HOURS + 1)
+                   * sizeof(*hours));
+    if (hours == NULL) {
+        ps_log(PS_LOG_ERROR, "event=redis_flush_failed error=out_of_memory");
+        return -1;
+    }
+    for (i = 0; i < n + r->clients.nclients; i++) {
+        hours[nhours++] = i < n ? ps_agg_entry_at(delta, i)->hour
+                                : r->clients.clients[i - n].hour;
+    }
+    nkept = ps_redis_repair_hours(r->repair, kept);
+    for (i = 0; i < nkept; i++) {
+        if (ps_redis_was_flushed(r, kept[i])) {
+            hours[nhours++] = kept[i];
+        }
+    }
+    if (nhours > 1) {
+        qsort(hours, nhours, sizeof(hours[0]), ps_redis_cmp_hour);
+    }
+    for (i = 0, j = 0; i < nhours; i++) {
+        if (j == 0 || hours[j - 1] != hours[i]) {
+            hours[j++] = hours[i];
+        }
+    }
+    nhours = j;
+
+    r->batches = calloc(nhours ? nhours : 1, sizeof(*r->batches));
+    if (r->batches == NULL) {
+        free(hours);
+        ps_log(PS_LOG_ERROR, "event=redis_flush_failed error=out_of_memory");
+        return -1;
+    }
+
+    for (i = 0; i < nhours; i++) {
+        expire_ms = (uint64_t) (hours[i] + 3600) * 1000 + r->ttl_ms;
+        if (hours[i] < 0 || expire_ms <= now_ms) {
+            dropped++;
+            continue;
+        }
+        if (ps_redis_build_batch(r, &r->batches[r->nbatches], hours[i],
+                                 zone_id, delta, pos, nrings, expire_ms)
+            != 0)
+        {
+            ps_redis_batch_free(&r->batches[r->nbatches]);
+            ps_redis_batches_clear(r);
+            free(hours);
+            ps_log(PS_LOG_ERROR, "event=redis_flush_failed "
+                   "error=out_of_memory");
+            return -1;
+        }
+        r->nbatches++;
+    }
+
+    free(hours);
+
+    if (dropped) {
+        ps_log(PS_LOG_INFO, "event=redis_expired_hours_skipped hours=%llu",
+               (unsigned long long) dropped);
+    }
+    if (r->clients.folded) {
+        ps_log(PS_LOG_WARN, "event=redis_clients_overflow requests=%llu "
+               "max=%d", (unsigned long long) r->clients.folded,
+               PS_REDIS_CLIENTS_MAX);
+        r->clients.folded = 0;
+    }
+
+    /* the delta now lives in the batches: the pipeline may drop it */
+    ps_redis_remember(r, delta);
+    ps_redis_clients_clear(&r->clients);
+
+    if (ps_redis_drain(r) != 0) {
+        ps_log(PS_LOG_WARN, "event=redis_flush_deferred batches=%zu",
+               r->nbatches - r->next);
+    }
+    return 0;
+}
+
+
+static void
+ps_redis_observe(ps_sink_t *sink, const ps_rec_t *rec)
+{
+    ps_redis_t  *r = sink->impl;
+    size_t       n;
+
+    if (rec->client == NULL) {
+        return;
+    }
+
+    n = strnlen(rec->client, PS_REC_CLIENT_MAX - 1);
+    if (n == 0) {
+        return;
+    }
+
+    ps_redis_clients_add(&r->clients, rec->hour, rec->client, n);
+}
+
+
+static void
+ps_redis_destroy(ps_sink_t *sink)
+{
+    ps_redis_t  *r;
+
+    if (sink == NULL) {
+        return;
+    }
+
+    r = sink->impl;
+    if (r != NULL) {
+        if (r->next < r->nbatches) {
+            ps_log(PS_LOG_WARN, "event=redis_batches_discarded count=%zu",
+                   r->nbatches - r->next);
+        }
+        ps_redis_batches_clear(r);
+        ps_redis_disconnect(r);
+        free(r->host);
+        free(r->node_id);
+        ps_redis_clients_free(&r->clients);
+        ps_redis_repair_destroy(r->repair);
+        free(r);
+    }
+    free(sink);
+}
