@@ -1,13 +1,14 @@
 
 /*
- * pathstats: per-path request statistics.
+ * pathstats: per-path request statistics, the recorder.
  *
- * The recorder half of the module.  The master creates (or reattaches) a
- * named zone file and maps it; every worker inherits the mapping, claims
- * one single-producer ring of it in init_process and, in the log phase,
- * copies one fixed-size record per request into that ring and publishes
- * it with a release store of the ring's tail.  The aggregator maps the
- * same file and drains the rings.  The layout is include/pathstats_shm.h.
+ * The master creates (or reattaches) a named zone file and maps it; every
+ * worker inherits the mapping, claims one single-producer ring of it in
+ * init_process and, in the log phase, copies one fixed-size record per
+ * request into that ring and publishes it with a release store of the
+ * ring's tail.  The aggregator maps the same file and drains the rings.
+ * The layout is include/pathstats_shm.h; the admin location, which serves
+ * what the aggregator publishes back, is ngx_http_pathstats_admin.c.
  */
 
 
@@ -15,8 +16,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "pathstats_shm.h"
-#include "pathstats_snapshot.h"
+#include "ngx_http_pathstats_module.h"
 
 
 #define NGX_HTTP_PATHSTATS_ADDR_FULL       0
@@ -31,50 +31,6 @@
 
 /* host names are stored with at most this many bytes */
 #define NGX_HTTP_PATHSTATS_HOST_LEN        (PS_HOST_MAX - 1)
-
-#define NGX_HTTP_PATHSTATS_STALE           10000
-#define NGX_HTTP_PATHSTATS_SNAP_TRIES      3
-#define NGX_HTTP_PATHSTATS_LIMIT_DEFAULT   50
-#define NGX_HTTP_PATHSTATS_LIMIT_MAX       200
-#define NGX_HTTP_PATHSTATS_FILTER_MAX      512
-#define NGX_HTTP_PATHSTATS_PATH_SCAN       1024
-#define NGX_HTTP_PATHSTATS_META_LEN        256
-#define NGX_HTTP_PATHSTATS_REASON_LEN      256
-#define NGX_HTTP_PATHSTATS_NONE            ((ngx_uint_t) -1)
-
-#define ngx_http_pathstats_space(c)                                          \
-    ((c) == ' ' || (c) == '\n' || (c) == '\t' || (c) == '\r')
-
-
-typedef struct {
-    ngx_str_t                    file;          /* zone file, full path */
-    off_t                        size;          /* ring area budget */
-    size_t                       snapshot;      /* snapshot area */
-    ngx_uint_t                   rings;         /* 0: from workers */
-
-    /* where pathstats_zone was declared, for errors found later */
-    ngx_str_t                    zone_conf_file;
-    ngx_uint_t                   zone_conf_line;
-
-    /* the first "pathstats on", to report it if there is no zone */
-    ngx_str_t                    on_conf_file;
-    ngx_uint_t                   on_conf_line;
-
-    ngx_cycle_t                 *cycle;
-    u_char                      *base;          /* mapping of this cycle */
-    size_t                       mapped;
-} ngx_http_pathstats_main_conf_t;
-
-
-typedef struct {
-    ngx_flag_t                   enable;
-    ngx_flag_t                   normalize;
-    ngx_http_complex_value_t    *key;           /* NULL: $uri */
-    ngx_int_t                    key_max_length;
-    ngx_uint_t                   client_address;
-    ngx_flag_t                   admin;         /* pathstats_admin here */
-    ngx_msec_t                   admin_stale;
-} ngx_http_pathstats_loc_conf_t;
 
 
 /*
@@ -91,45 +47,15 @@ typedef struct {
 } ngx_http_pathstats_worker_t;
 
 
-/* a worker's private copy of the latest snapshot */
-typedef struct {
-    u_char                      *buf;           /* 8-byte aligned */
-    size_t                       size;
-    u_char                      *scratch;       /* the next copy goes here */
-    size_t                       scratch_size;
-    uint64_t                     version;       /* of buf, 0: none */
-    ps_snap_view_t               view;          /* into buf */
-    const char                  *invalid;       /* why buf is unusable */
-    uint64_t                     logged;        /* version logged invalid */
-} ngx_http_pathstats_snap_cache_t;
-
-
-/* what one admin request knows about the snapshot and the aggregator */
-typedef struct {
-    ps_zone_header_t            *header;        /* NULL: no zone */
-    ps_snap_view_t              *view;          /* NULL: nothing to serve */
-    const char                  *reason;        /* why view is NULL */
-    ngx_uint_t                   invalid;       /* it failed validation */
-    ngx_uint_t                   stale;
-    uint64_t                     now_ms;
-    uint64_t                     generated_ms;
-    uint64_t                     age_ms;
-    uint64_t                     heartbeat_us;
-    ngx_msec_t                   stale_ms;
-} ngx_http_pathstats_admin_ctx_t;
-
-
-typedef ngx_int_t (*ngx_http_pathstats_endpoint_pt)(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx);
-
-
-typedef struct {
-    ngx_str_t                        name;  /* after the location prefix */
-    ngx_http_pathstats_endpoint_pt   handler;
-} ngx_http_pathstats_endpoint_t;
-
-
 static ngx_int_t ngx_http_pathstats_log_handler(ngx_http_request_t *r);
+static void ngx_http_pathstats_fill(ngx_http_request_t *r,
+    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec);
+static uint64_t ngx_http_pathstats_upstream_us(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_pathstats_status(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_pathstats_set_host(ngx_http_request_t *r,
+    ps_record_t *rec);
+static ngx_uint_t ngx_http_pathstats_set_key(ngx_http_request_t *r,
+    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec);
 static size_t ngx_http_pathstats_normalize(u_char *dst, size_t size,
     u_char *src, size_t len, ngx_uint_t *flags);
 static size_t ngx_http_pathstats_normalize_long(u_char *dst, size_t size,
@@ -165,55 +91,15 @@ static ngx_int_t ngx_http_pathstats_owner_dead(uint64_t owner);
 static ngx_int_t ngx_http_pathstats_proc_stat(ngx_pid_t pid, u_char *state,
     uint64_t *start);
 
-static ngx_int_t ngx_http_pathstats_admin_handler(ngx_http_request_t *r);
-static u_char *ngx_http_pathstats_admin_tail(u_char *p, u_char *last);
-static void ngx_http_pathstats_admin_ctx_init(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx);
-static ps_snap_view_t *ngx_http_pathstats_admin_snapshot(
-    ngx_http_request_t *r, ngx_http_pathstats_main_conf_t *pmcf,
-    ngx_http_pathstats_admin_ctx_t *ctx);
-static ngx_int_t ngx_http_pathstats_admin_paths(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx);
-static ngx_uint_t ngx_http_pathstats_admin_match(ps_snap_view_t *v,
-    const ps_snap_row_t *row, ngx_str_t *q, ngx_str_t *host,
-    ngx_str_t *method);
-static ngx_int_t ngx_http_pathstats_admin_arg(ngx_http_request_t *r,
-    char *name, ngx_str_t *value);
-static ngx_uint_t ngx_http_pathstats_admin_lookup(ngx_str_t *value,
-    ngx_str_t *names);
-static ngx_int_t ngx_http_pathstats_admin_summary(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx);
-static ngx_int_t ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx);
-static ngx_int_t ngx_http_pathstats_admin_wrap(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx, ps_snap_ref_t *ref,
-    ngx_str_t *range);
-static u_char *ngx_http_pathstats_admin_meta(u_char *p,
-    ngx_http_pathstats_admin_ctx_t *ctx);
-static u_char *ngx_http_pathstats_admin_iso(u_char *p, uint64_t ms);
-static ngx_int_t ngx_http_pathstats_admin_metrics(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx);
-static ngx_int_t ngx_http_pathstats_admin_health(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx);
-static ngx_int_t ngx_http_pathstats_admin_unavailable(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx);
-static ngx_int_t ngx_http_pathstats_admin_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *error, const char *parameter,
-    const char *message);
-static ngx_int_t ngx_http_pathstats_admin_dashboard(ngx_http_request_t *r);
-static ngx_int_t ngx_http_pathstats_admin_redirect(ngx_http_request_t *r);
-static ngx_int_t ngx_http_pathstats_admin_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *type, ngx_buf_t *b);
-
 static void *ngx_http_pathstats_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_pathstats_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_pathstats_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_pathstats_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_pathstats_zone_param(ngx_conf_t *cf, ngx_str_t *param,
+    off_t *size, ssize_t *snapshot, ngx_int_t *rings);
 static char *ngx_http_pathstats(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_pathstats_admin(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_pathstats_init(ngx_conf_t *cf);
 
@@ -275,20 +161,6 @@ static ngx_command_t  ngx_http_pathstats_commands[] = {
       offsetof(ngx_http_pathstats_loc_conf_t, client_address),
       &ngx_http_pathstats_client_address },
 
-    { ngx_string("pathstats_admin"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_pathstats_admin,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("pathstats_admin_stale"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_pathstats_loc_conf_t, admin_stale),
-      NULL },
-
       ngx_null_command
 };
 
@@ -332,126 +204,14 @@ ngx_module_t  ngx_http_pathstats_module = {
 static ngx_http_pathstats_worker_t  ngx_http_pathstats_worker;
 
 
-/* the admin location */
-
-static ngx_http_pathstats_endpoint_t  ngx_http_pathstats_endpoints[] = {
-    { ngx_string("api/paths"), ngx_http_pathstats_admin_paths },
-    { ngx_string("api/summary"), ngx_http_pathstats_admin_summary },
-    { ngx_string("api/trends"), ngx_http_pathstats_admin_trends },
-    { ngx_string("metrics"), ngx_http_pathstats_admin_metrics },
-    { ngx_string("health"), ngx_http_pathstats_admin_health },
-    { ngx_null_string, NULL }
-};
-
-
-static ngx_str_t  ngx_http_pathstats_windows[] = {   /* PS_SNAP_WIN_* */
-    ngx_string("1m"),
-    ngx_string("1h"),
-    ngx_string("24h"),
-    ngx_null_string
-};
-
-
-static ngx_str_t  ngx_http_pathstats_sorts[] = {     /* PS_SNAP_SORT_* */
-    ngx_string("requests"),
-    ngx_string("errors"),
-    ngx_string("error_rate"),
-    ngx_string("p95"),
-    ngx_string("bytes"),
-    ngx_string("last_seen"),
-    ngx_null_string
-};
-
-
-static ngx_str_t  ngx_http_pathstats_ranges[] = {    /* PS_SNAP_RANGE_* */
-    ngx_string("24h"),
-    ngx_string("7d"),
-    ngx_string("30d"),
-    ngx_null_string
-};
-
-
-static ngx_str_t  ngx_http_pathstats_type_json =
-    ngx_string("application/json");
-static ngx_str_t  ngx_http_pathstats_type_html =
-    ngx_string("text/html; charset=utf-8");
-static ngx_str_t  ngx_http_pathstats_type_metrics =
-    ngx_string("text/plain; version=0.0.4; charset=utf-8");
-
-
-/* what the module adds to the aggregator's metrics */
-
-static char  ngx_http_pathstats_own_metrics[] =
-    "# HELP pathstats_snapshot_age_seconds Age of the snapshot served "
-    "by this nginx worker.\n"
-    "# TYPE pathstats_snapshot_age_seconds gauge\n"
-    "pathstats_snapshot_age_seconds %uL.%03uL\n"
-    "# HELP pathstats_snapshot_stale 1 when the snapshot is older than "
-    "pathstats_admin_stale.\n"
-    "# TYPE pathstats_snapshot_stale gauge\n"
-    "pathstats_snapshot_stale %ui\n"
-    "# HELP pathstats_aggregator_heartbeat_age_seconds Time since the "
-    "aggregator's last loop iteration.\n"
-    "# TYPE pathstats_aggregator_heartbeat_age_seconds gauge\n"
-    "pathstats_aggregator_heartbeat_age_seconds %uL.%03uL\n";
-
-
-/* a placeholder until the dashboard lands; links are relative */
-
-static u_char  ngx_http_pathstats_dashboard[] =
-"<!DOCTYPE html>\n"
-"<html lang=\"en\">\n"
-"<head>\n"
-"<meta charset=\"utf-8\">\n"
-"<title>pathstats</title>\n"
-"<style>\n"
-"body { font: 15px/1.5 system-ui, sans-serif; margin: 2em auto;"
-" max-width: 44em; padding: 0 1em; color: #222; }\n"
-"code { background: #f2f2f2; padding: 0 .25em; }\n"
-"</style>\n"
-"</head>\n"
-"<body>\n"
-"<h1>pathstats</h1>\n"
-"<p>Per-path request statistics of this nginx, served from the "
-"aggregator's latest snapshot.</p>\n"
-"<ul>\n"
-"<li><a href=\"api/paths\">api/paths</a> &mdash; paths; query "
-"<code>q</code>, <code>host</code>, <code>method</code>, "
-"<code>window</code> (1m, 1h, 24h), <code>sort</code> (requests, errors, "
-"error_rate, p95, bytes, last_seen), <code>order</code> (desc, asc), "
-"<code>page</code>, <code>limit</code> (1&ndash;200)</li>\n"
-"<li><a href=\"api/summary\">api/summary</a> &mdash; totals, rates, "
-"latency, top clients, alerts, pipeline health</li>\n"
-"<li><a href=\"api/trends?range=24h\">api/trends</a> &mdash; history; "
-"<code>range</code> 24h, 7d, 30d</li>\n"
-"<li><a href=\"metrics\">metrics</a> &mdash; Prometheus</li>\n"
-"<li><a href=\"health\">health</a> &mdash; 200 when the pipeline is "
-"healthy, 503 with reasons otherwise</li>\n"
-"</ul>\n"
-"</body>\n"
-"</html>\n";
-
-
-/* worker-local, like ngx_http_pathstats_worker */
-static ngx_http_pathstats_snap_cache_t  ngx_http_pathstats_snap;
-
-
 /* the recorder: log phase */
 
 static ngx_int_t
 ngx_http_pathstats_log_handler(ngx_http_request_t *r)
 {
-    size_t                          n;
-    uint64_t                        tail, upstream_us;
-    ngx_str_t                       key, *host;
-    ngx_uint_t                      i, status, flags;
-    ngx_time_t                     *tp;
-    ps_record_t                    *rec;
-    ngx_msec_int_t                  ms;
+    uint64_t                        tail;
     ps_ring_desc_t                 *desc;
-    ngx_http_upstream_state_t      *state;
     ngx_http_pathstats_worker_t    *w;
-    ngx_http_core_srv_conf_t       *cscf;
     ngx_http_pathstats_loc_conf_t  *plcf;
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pathstats_module);
@@ -488,7 +248,24 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
         }
     }
 
-    rec = &w->slots[tail & (w->capacity - 1)];
+    ngx_http_pathstats_fill(r, plcf, &w->slots[tail & (w->capacity - 1)]);
+
+    ps_store_release(&desc->tail, tail + 1);
+
+    return NGX_DECLINED;
+}
+
+
+/* the record of one request, written into its slot */
+
+static void
+ngx_http_pathstats_fill(ngx_http_request_t *r,
+    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec)
+{
+    size_t           n;
+    ngx_uint_t       status, flags;
+    ngx_time_t      *tp;
+    ngx_msec_int_t   ms;
 
     tp = ngx_timeofday();
 
@@ -500,46 +277,12 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
     ms = ngx_max(ms, 0);
     rec->request_us = (uint64_t) ms * 1000;
 
-    /*
-     * $upstream_response_time, summed over all attempts; the entries
-     * that separate internal redirects are zeroed and add nothing
-     */
-    if (r->upstream_states && r->upstream_states->nelts) {
-        upstream_us = 0;
-        state = r->upstream_states->elts;
-
-        for (i = 0; i < r->upstream_states->nelts; i++) {
-            ms = (ngx_msec_int_t) state[i].response_time;
-
-            /* -1: the attempt has no response time */
-            if (ms != -1) {
-                upstream_us += (uint64_t) ngx_max(ms, 0) * 1000;
-            }
-        }
-
-    } else {
-        upstream_us = PS_NO_UPSTREAM;
-    }
-
-    rec->upstream_us = upstream_us;
+    rec->upstream_us = ngx_http_pathstats_upstream_us(r);
 
     rec->bytes_in = (uint64_t) ngx_max(r->request_length, 0);
     rec->bytes_out = (uint64_t) ngx_max(r->connection->sent, 0);
 
-    /* $status */
-    if (r->err_status) {
-        status = r->err_status;
-
-    } else if (r->headers_out.status) {
-        status = r->headers_out.status;
-
-    } else if (r->http_version == NGX_HTTP_VERSION_9) {
-        status = 9;
-
-    } else {
-        status = 0;
-    }
-
+    status = ngx_http_pathstats_status(r);
     rec->status = (uint16_t) status;
 
     flags = 0;
@@ -558,10 +301,81 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
     ngx_http_pathstats_copy((u_char *) rec->method, r->method_name.data, n);
     rec->method_len = (uint8_t) n;
 
-    /* the server that matched, never the client's Host header */
+    flags |= ngx_http_pathstats_set_host(r, rec);
+    flags |= ngx_http_pathstats_set_key(r, plcf, rec);
+
+    rec->flags = (uint8_t) flags;
+}
+
+
+/*
+ * $upstream_response_time, summed over all attempts; the entries that
+ * separate internal redirects are zeroed and add nothing
+ */
+
+static uint64_t
+ngx_http_pathstats_upstream_us(ngx_http_request_t *r)
+{
+    uint64_t                    us;
+    ngx_uint_t                  i;
+    ngx_msec_int_t              ms;
+    ngx_http_upstream_state_t  *state;
+
+    if (r->upstream_states == NULL || r->upstream_states->nelts == 0) {
+        return PS_NO_UPSTREAM;
+    }
+
+    us = 0;
+    state = r->upstream_states->elts;
+
+    for (i = 0; i < r->upstream_states->nelts; i++) {
+        ms = (ngx_msec_int_t) state[i].response_time;
+
+        /* -1: the attempt has no response time */
+        if (ms != -1) {
+            us += (uint64_t) ngx_max(ms, 0) * 1000;
+        }
+    }
+
+    return us;
+}
+
+
+/* $status */
+
+static ngx_uint_t
+ngx_http_pathstats_status(ngx_http_request_t *r)
+{
+    if (r->err_status) {
+        return r->err_status;
+    }
+
+    if (r->headers_out.status) {
+        return r->headers_out.status;
+    }
+
+    if (r->http_version == NGX_HTTP_VERSION_9) {
+        return 9;
+    }
+
+    return 0;
+}
+
+
+/* the server that matched, never the client's Host header; its flags */
+
+static ngx_uint_t
+ngx_http_pathstats_set_host(ngx_http_request_t *r, ps_record_t *rec)
+{
+    size_t                     n;
+    ngx_str_t                 *host;
+    ngx_uint_t                 flags;
+    ngx_http_core_srv_conf_t  *cscf;
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
     host = &cscf->server_name;
+
+    flags = 0;
 
     if (host->len == 0) {
         rec->host[0] = '_';
@@ -572,7 +386,7 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
 
         if (n > NGX_HTTP_PATHSTATS_HOST_LEN) {
             n = NGX_HTTP_PATHSTATS_HOST_LEN;
-            flags |= PS_REC_HOST_TRUNCATED;
+            flags = PS_REC_HOST_TRUNCATED;
         }
 
         ngx_memcpy(rec->host, host->data, n);
@@ -580,11 +394,27 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
 
     rec->host_len = (uint8_t) n;
 
+    return flags;
+}
+
+
+/* the key: pathstats_key or $uri, normalized or cut; its flags */
+
+static ngx_uint_t
+ngx_http_pathstats_set_key(ngx_http_request_t *r,
+    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec)
+{
+    size_t      n;
+    ngx_str_t   key;
+    ngx_uint_t  flags;
+
     if (plcf->key == NULL
         || ngx_http_complex_value(r, plcf->key, &key) != NGX_OK)
     {
         key = r->uri;
     }
+
+    flags = 0;
 
     if (plcf->normalize) {
         n = ngx_http_pathstats_normalize((u_char *) rec->key,
@@ -596,18 +426,15 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
 
         if (n > (size_t) plcf->key_max_length) {
             n = plcf->key_max_length;
-            flags |= PS_REC_KEY_TRUNCATED;
+            flags = PS_REC_KEY_TRUNCATED;
         }
 
         ngx_http_pathstats_copy((u_char *) rec->key, key.data, n);
     }
 
     rec->key_len = (uint16_t) n;
-    rec->flags = (uint8_t) flags;
 
-    ps_store_release(&desc->tail, tail + 1);
-
-    return NGX_DECLINED;
+    return flags;
 }
 
 
@@ -1682,1139 +1509,6 @@ ngx_http_pathstats_proc_stat(ngx_pid_t pid, u_char *state, uint64_t *start)
 }
 
 
-/*
- * The admin location.  Every answer is built from a worker-private copy
- * of the latest snapshot: the shared buffer is read only by the copy,
- * under its sequence lock, and the copy is validated before anything is
- * served from it (include/pathstats_snapshot.h).  A request never waits
- * for the aggregator: a buffer that is being rewritten is retried a few
- * times, then the previous copy is served.
- */
-
-static ngx_int_t
-ngx_http_pathstats_admin_handler(ngx_http_request_t *r)
-{
-    u_char                          *p, *last;
-    ngx_int_t                        rc;
-    ngx_str_t                        rest;
-    ngx_table_elt_t                 *allow;
-    ngx_http_core_loc_conf_t        *clcf;
-    ngx_http_pathstats_endpoint_t   *ep;
-    ngx_http_pathstats_admin_ctx_t   ctx;
-
-    rc = ngx_http_discard_request_body(r);
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "Allow");
-        ngx_str_set(&allow->value, "GET, HEAD");
-
-        return ngx_http_pathstats_admin_error(r, NGX_HTTP_NOT_ALLOWED,
-                                              "method not allowed", NULL,
-                                              NULL);
-    }
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    /* the part of the URI after the location's prefix */
-
-    p = r->uri.data;
-    last = r->uri.data + r->uri.len;
-
-#if (NGX_PCRE)
-    if (clcf->regex == NULL
-        && r->uri.len >= clcf->name.len
-        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
-#else
-    if (r->uri.len >= clcf->name.len
-        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
-#endif
-    {
-        p += clcf->name.len;
-
-    } else {
-        /* a regex or named location: the endpoint is the URI's tail */
-        p = ngx_http_pathstats_admin_tail(p, last);
-    }
-
-    while (p < last && *p == '/') {
-        p++;
-    }
-
-    rest.data = p;
-    rest.len = last - p;
-
-    if (rest.len == 0) {
-
-        if (r->uri.len == 0 || r->uri.data[r->uri.len - 1] != '/') {
-            /* relative links of the page need the trailing slash */
-            return ngx_http_pathstats_admin_redirect(r);
-        }
-
-        return ngx_http_pathstats_admin_dashboard(r);
-    }
-
-    for (ep = ngx_http_pathstats_endpoints; ep->name.len; ep++) {
-        if (rest.len == ep->name.len
-            && ngx_strncmp(rest.data, ep->name.data, rest.len) == 0)
-        {
-            ngx_http_pathstats_admin_ctx_init(r, &ctx);
-            return ep->handler(r, &ctx);
-        }
-    }
-
-    return ngx_http_pathstats_admin_error(r, NGX_HTTP_NOT_FOUND,
-                                          "not found", NULL, NULL);
-}
-
-
-/* the URI's tail that names an endpoint, for locations without a prefix */
-
-static u_char *
-ngx_http_pathstats_admin_tail(u_char *p, u_char *last)
-{
-    size_t                          len;
-    ngx_http_pathstats_endpoint_t  *ep;
-
-    len = last - p;
-
-    for (ep = ngx_http_pathstats_endpoints; ep->name.len; ep++) {
-        if (len > ep->name.len
-            && *(last - ep->name.len - 1) == '/'
-            && ngx_strncmp(last - ep->name.len, ep->name.data,
-                           ep->name.len) == 0)
-        {
-            return last - ep->name.len;
-        }
-    }
-
-    /* anything else is the page, if it ends with a slash */
-
-    if (len && last[-1] == '/') {
-        return last;
-    }
-
-    return p;
-}
-
-
-static void
-ngx_http_pathstats_admin_ctx_init(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx)
-{
-    ngx_time_t                      *tp;
-    ngx_http_pathstats_loc_conf_t   *plcf;
-    ngx_http_pathstats_main_conf_t  *pmcf;
-
-    ngx_memzero(ctx, sizeof(ngx_http_pathstats_admin_ctx_t));
-
-    pmcf = ngx_http_get_module_main_conf(r, ngx_http_pathstats_module);
-    plcf = ngx_http_get_module_loc_conf(r, ngx_http_pathstats_module);
-
-    tp = ngx_timeofday();
-
-    ctx->now_ms = (uint64_t) tp->sec * 1000 + tp->msec;
-    ctx->stale_ms = plcf->admin_stale;
-
-    if (pmcf->base == NULL) {
-        ctx->reason = "pathstats_zone is not configured";
-        return;
-    }
-
-    ctx->header = (ps_zone_header_t *) pmcf->base;
-    ctx->heartbeat_us = ps_load_acquire(&ctx->header->aggregator_heartbeat_us);
-
-    ctx->view = ngx_http_pathstats_admin_snapshot(r, pmcf, ctx);
-
-    if (ctx->view == NULL) {
-        return;
-    }
-
-    ctx->generated_ms = ctx->view->header->generated_us / 1000;
-    ctx->age_ms = ctx->now_ms > ctx->generated_ms
-                  ? ctx->now_ms - ctx->generated_ms : 0;
-    ctx->stale = (ctx->age_ms > ctx->stale_ms);
-}
-
-
-/*
- * Returns the validated view of this worker's copy of the latest
- * snapshot, refreshing the copy if the aggregator published a newer one,
- * or NULL with a reason.
- */
-
-static ps_snap_view_t *
-ngx_http_pathstats_admin_snapshot(ngx_http_request_t *r,
-    ngx_http_pathstats_main_conf_t *pmcf, ngx_http_pathstats_admin_ctx_t *ctx)
-{
-    u_char                           *tmp;
-    size_t                            tmp_size;
-    uint64_t                          version, seq, off, size, len;
-    ngx_uint_t                        i, try;
-    ps_snapshot_ctl_t                *ctl;
-    ngx_http_pathstats_snap_cache_t  *c;
-
-    c = &ngx_http_pathstats_snap;
-    ctl = &((ps_zone_header_t *) pmcf->base)->snapshot;
-
-    version = ps_load_acquire(&ctl->version);
-
-    if (version == 0) {
-        ctx->reason = "the aggregator has not published a snapshot";
-        return NULL;
-    }
-
-    if (version == c->version) {
-        goto done;
-    }
-
-    for (try = 0; try < NGX_HTTP_PATHSTATS_SNAP_TRIES; try++) {
-
-        if (try) {
-            /*
-             * The newest version's buffer is the one the writer left
-             * last, so it is the one least likely to be rewritten now.
-             */
-            version = ps_load_acquire(&ctl->version);
-
-            if (version == c->version) {
-                goto done;
-            }
-        }
-
-        i = version % 2;
-
-        /* the geometry is the aggregator's to write: checked too */
-
-        off = ps_load_relaxed(&ctl->buf_off[i]);
-        size = ps_load_relaxed(&ctl->buf_size);
-
-        if (off > pmcf->mapped || size > pmcf->mapped - off) {
-            ctx->reason = "buffer outside the zone file";
-            ctx->invalid = 1;
-            return NULL;
-        }
-
-        seq = ps_load_acquire(&ctl->buf_seq[i]);
-
-        if (seq & 1) {
-            continue;
-        }
-
-        len = ngx_min(ps_load_relaxed(&ctl->buf_len[i]), size);
-
-        if (c->scratch_size < len || c->scratch == NULL) {
-            tmp_size = ngx_max((size_t) len, (size_t) 4096);
-
-            /* malloc() memory is aligned enough for the validator */
-            tmp = ngx_alloc(tmp_size, r->connection->log);
-            if (tmp == NULL) {
-                ctx->reason = "out of memory for the snapshot copy";
-                return NULL;
-            }
-
-            if (c->scratch) {
-                ngx_free(c->scratch);
-            }
-
-            c->scratch = tmp;
-            c->scratch_size = tmp_size;
-        }
-
-        ngx_memcpy(c->scratch, pmcf->base + off, (size_t) len);
-
-        /* the copy must be complete before the sequence is read again */
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-
-        if (ps_load_acquire(&ctl->buf_seq[i]) != seq) {
-            continue;
-        }
-
-        tmp = c->scratch;
-        tmp_size = c->scratch_size;
-        c->scratch = c->buf;
-        c->scratch_size = c->size;
-        c->buf = tmp;
-        c->size = tmp_size;
-
-        c->version = version;
-        c->invalid = ps_snap_validate(c->buf, len, &c->view);
-
-        if (c->invalid && c->logged != version) {
-            c->logged = version;
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "pathstats: snapshot version %uL is invalid: %s",
-                          version, c->invalid);
-        }
-
-        goto done;
-    }
-
-    /* the aggregator kept rewriting the buffer: keep the previous copy */
-
-    if (c->version == 0) {
-        ctx->reason = "the snapshot is being written";
-        return NULL;
-    }
-
-done:
-
-    if (c->invalid) {
-        ctx->reason = c->invalid;
-        ctx->invalid = 1;
-        return NULL;
-    }
-
-    return &c->view;
-}
-
-
-static ngx_int_t
-ngx_http_pathstats_admin_paths(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx)
-{
-    size_t                  len;
-    u_char                 *p;
-    uint32_t                n, i, idx, *page_rows, found;
-    uint64_t                start, total, pages;
-    ngx_buf_t              *b;
-    ngx_int_t               page, limit;
-    ngx_str_t               q, host, method, value;
-    ngx_uint_t              asc, w, k;
-    ps_snap_view_t         *v;
-    const ps_snap_row_t    *row;
-
-    /* parameters first: a bad one is the client's error, whatever else */
-
-    w = PS_SNAP_WIN_24H;
-    k = PS_SNAP_SORT_REQUESTS;
-    asc = 0;
-    page = 1;
-    limit = NGX_HTTP_PATHSTATS_LIMIT_DEFAULT;
-
-    if (ngx_http_arg(r, (u_char *) "window", 6, &value) == NGX_OK) {
-        w = ngx_http_pathstats_admin_lookup(&value,
-                                            ngx_http_pathstats_windows);
-        if (w == NGX_HTTP_PATHSTATS_NONE) {
-            return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "invalid parameter", "window",
-                                     "window must be 1m, 1h or 24h");
-        }
-    }
-
-    if (ngx_http_arg(r, (u_char *) "sort", 4, &value) == NGX_OK) {
-        k = ngx_http_pathstats_admin_lookup(&value, ngx_http_pathstats_sorts);
-        if (k == NGX_HTTP_PATHSTATS_NONE) {
-            return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "invalid parameter", "sort",
-                                     "sort must be requests, errors, "
-                                     "error_rate, p95, bytes or last_seen");
-        }
-    }
-
-    if (ngx_http_arg(r, (u_char *) "order", 5, &value) == NGX_OK) {
-        if (value.len == 3 && ngx_strncasecmp(value.data,
-                                              (u_char *) "asc", 3) == 0)
-        {
-            asc = 1;
-
-        } else if (!(value.len == 4
-                     && ngx_strncasecmp(value.data, (u_char *) "desc", 4)
-                        == 0))
-        {
-            return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "invalid parameter", "order",
-                                     "order must be desc or asc");
-        }
-    }
-
-    if (ngx_http_arg(r, (u_char *) "page", 4, &value) == NGX_OK) {
-        page = ngx_atoi(value.data, value.len);
-        if (page == NGX_ERROR || page < 1) {
-            return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "invalid parameter", "page",
-                                     "page must be an integer >= 1");
-        }
-    }
-
-    if (ngx_http_arg(r, (u_char *) "limit", 5, &value) == NGX_OK) {
-        limit = ngx_atoi(value.data, value.len);
-        if (limit == NGX_ERROR || limit < 1
-            || limit > NGX_HTTP_PATHSTATS_LIMIT_MAX)
-        {
-            return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "invalid parameter", "limit",
-                                     "limit must be an integer from 1 "
-                                     "to 200");
-        }
-    }
-
-    if (ngx_http_pathstats_admin_arg(r, "q", &q) != NGX_OK
-        || ngx_http_pathstats_admin_arg(r, "host", &host) != NGX_OK
-        || ngx_http_pathstats_admin_arg(r, "method", &method) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (q.len > NGX_HTTP_PATHSTATS_FILTER_MAX) {
-        return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
-                                 "invalid parameter", "q",
-                                 "q is longer than 512 bytes");
-    }
-
-    v = ctx->view;
-
-    if (v == NULL) {
-        return ngx_http_pathstats_admin_unavailable(r, ctx);
-    }
-
-    if (v->rows[w] == NULL) {
-        return ngx_http_pathstats_admin_error(r,
-                                 NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "window not in the snapshot", NULL, NULL);
-    }
-
-    n = v->row_count[w];
-
-    page_rows = ngx_palloc(r->pool, limit * sizeof(uint32_t));
-    if (page_rows == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    start = ((uint64_t) page - 1 > 0xffffffff)
-            ? UINT64_MAX : ((uint64_t) page - 1) * (uint64_t) limit;
-
-    total = 0;
-    found = 0;
-    len = 0;
-
-    for (i = 0; i < n; i++) {
-        idx = ps_snap_row_index(v, w, k, asc, i);
-        row = &v->rows[w][idx];
-
-        if (!ngx_http_pathstats_admin_match(v, row, &q, &host, &method)) {
-            continue;
-        }
-
-        if (total >= start && found < (uint32_t) limit) {
-            page_rows[found++] = idx;
-            len += row->json.len + 1;
-        }
-
-        total++;
-    }
-
-    /* a page of distinct rows cannot be larger than the blob */
-
-    if (len > (size_t) v->blob_len + found) {
-        return ngx_http_pathstats_admin_error(r,
-                                 NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "snapshot invalid: rows overlap",
-                                 NULL, NULL);
-    }
-
-    pages = (total + limit - 1) / limit;
-
-    len += sizeof("{\"data\":[],\"pagination\":{\"page\":,\"limit\":,"
-                  "\"total\":,\"total_pages\":,\"has_next\":false,"
-                  "\"has_prev\":false},\"metadata\":{,\"window\":\"24h\""
-                  ",\"window_info\":}}") - 1
-           + 4 * NGX_INT64_LEN + NGX_HTTP_PATHSTATS_META_LEN;
-
-    if (v->has_window_info[w]) {
-        len += v->window_info[w].len;
-    }
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_cpymem(b->last, "{\"data\":[", sizeof("{\"data\":[") - 1);
-
-    for (i = 0; i < found; i++) {
-        row = &v->rows[w][page_rows[i]];
-
-        if (i) {
-            *p++ = ',';
-        }
-
-        p = ngx_cpymem(p, v->blob + row->json.off, row->json.len);
-    }
-
-    p = ngx_sprintf(p, "],\"pagination\":{\"page\":%i,\"limit\":%i,"
-                    "\"total\":%uL,\"total_pages\":%uL,\"has_next\":%s,"
-                    "\"has_prev\":%s},\"metadata\":{",
-                    page, limit, total, pages,
-                    (uint64_t) page < pages ? "true" : "false",
-                    page > 1 ? "true" : "false");
-
-    p = ngx_http_pathstats_admin_meta(p, ctx);
-
-    p = ngx_sprintf(p, ",\"window\":\"%V\"", &ngx_http_pathstats_windows[w]);
-
-    if (v->has_window_info[w]) {
-        p = ngx_cpymem(p, ",\"window_info\":",
-                       sizeof(",\"window_info\":") - 1);
-        p = ngx_cpymem(p, v->blob + v->window_info[w].off,
-                       v->window_info[w].len);
-    }
-
-    *p++ = '}';
-    *p++ = '}';
-
-    b->last = p;
-
-    return ngx_http_pathstats_admin_send(r, NGX_HTTP_OK,
-                                         &ngx_http_pathstats_type_json, b);
-}
-
-
-/* a filter matches the whole value (host, method) or a substring (q) */
-
-static ngx_uint_t
-ngx_http_pathstats_admin_match(ps_snap_view_t *v, const ps_snap_row_t *row,
-    ngx_str_t *q, ngx_str_t *host, ngx_str_t *method)
-{
-    u_char  *s, *last;
-    size_t   len;
-
-    if (host->len) {
-        if (row->host.len != host->len
-            || ngx_strncasecmp((u_char *) v->blob + row->host.off,
-                               host->data, host->len) != 0)
-        {
-            return 0;
-        }
-    }
-
-    if (method->len) {
-        if (row->method.len != method->len
-            || ngx_strncasecmp((u_char *) v->blob + row->method.off,
-                               method->data, method->len) != 0)
-        {
-            return 0;
-        }
-    }
-
-    if (q->len == 0) {
-        return 1;
-    }
-
-    /* bounded, so that a hostile snapshot cannot make this quadratic */
-
-    len = ngx_min(row->path.len, NGX_HTTP_PATHSTATS_PATH_SCAN);
-
-    if (len < q->len) {
-        return 0;
-    }
-
-    s = (u_char *) v->blob + row->path.off;
-    last = s + len - q->len;
-
-    for ( /* void */ ; s <= last; s++) {
-        if (ngx_tolower(*s) == ngx_tolower(q->data[0])
-            && ngx_strncasecmp(s, q->data, q->len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/*
- * A query argument, URL-decoded ("+" is a space, as in forms) into the
- * request pool; an absent argument is the empty string.
- */
-
-static ngx_int_t
-ngx_http_pathstats_admin_arg(ngx_http_request_t *r, char *name,
-    ngx_str_t *value)
-{
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-    ngx_uint_t  i;
-
-    value->len = 0;
-    value->data = NULL;
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK
-        || raw.len == 0)
-    {
-        return NGX_OK;
-    }
-
-    src = ngx_pnalloc(r->pool, raw.len);
-    if (src == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < raw.len; i++) {
-        src[i] = (raw.data[i] == '+') ? ' ' : raw.data[i];
-    }
-
-    value->data = src;
-    dst = src;
-
-    ngx_unescape_uri(&dst, &src, raw.len, 0);
-
-    value->len = dst - value->data;
-
-    return NGX_OK;
-}
-
-
-static ngx_uint_t
-ngx_http_pathstats_admin_lookup(ngx_str_t *value, ngx_str_t *names)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; names[i].len; i++) {
-        if (value->len == names[i].len
-            && ngx_strncasecmp(value->data, names[i].data, value->len) == 0)
-        {
-            return i;
-        }
-    }
-
-    return NGX_HTTP_PATHSTATS_NONE;
-}
-
-
-static ngx_int_t
-ngx_http_pathstats_admin_summary(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx)
-{
-    if (ctx->view == NULL) {
-        return ngx_http_pathstats_admin_unavailable(r, ctx);
-    }
-
-    if (!ctx->view->has_summary) {
-        return ngx_http_pathstats_admin_error(r,
-                                 NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "summary not in the snapshot", NULL, NULL);
-    }
-
-    return ngx_http_pathstats_admin_wrap(r, ctx, &ctx->view->summary, NULL);
-}
-
-
-static ngx_int_t
-ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx)
-{
-    ngx_str_t   value;
-    ngx_uint_t  range;
-
-    range = PS_SNAP_RANGE_24H;
-
-    if (ngx_http_arg(r, (u_char *) "range", 5, &value) == NGX_OK) {
-        range = ngx_http_pathstats_admin_lookup(&value,
-                                                ngx_http_pathstats_ranges);
-        if (range == NGX_HTTP_PATHSTATS_NONE) {
-            return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
-                                     "invalid parameter", "range",
-                                     "range must be 24h, 7d or 30d");
-        }
-    }
-
-    if (ctx->view == NULL) {
-        return ngx_http_pathstats_admin_unavailable(r, ctx);
-    }
-
-    if (!ctx->view->has_trends[range]) {
-        return ngx_http_pathstats_admin_error(r,
-                                 NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "trends not in the snapshot", NULL, NULL);
-    }
-
-    return ngx_http_pathstats_admin_wrap(r, ctx, &ctx->view->trends[range],
-                                         &ngx_http_pathstats_ranges[range]);
-}
-
-
-/* {"data":<ref>,"metadata":{...[,"range":"..."]}} */
-
-static ngx_int_t
-ngx_http_pathstats_admin_wrap(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx, ps_snap_ref_t *ref,
-    ngx_str_t *range)
-{
-    u_char      *p;
-    size_t       len;
-    ngx_buf_t   *b;
-
-    len = sizeof("{\"data\":,\"metadata\":{,\"range\":\"\"}}") - 1
-          + ref->len + NGX_HTTP_PATHSTATS_META_LEN + (range ? range->len : 0);
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_cpymem(b->last, "{\"data\":", sizeof("{\"data\":") - 1);
-    p = ngx_cpymem(p, ctx->view->blob + ref->off, ref->len);
-    p = ngx_cpymem(p, ",\"metadata\":{", sizeof(",\"metadata\":{") - 1);
-    p = ngx_http_pathstats_admin_meta(p, ctx);
-
-    if (range) {
-        p = ngx_sprintf(p, ",\"range\":\"%V\"", range);
-    }
-
-    *p++ = '}';
-    *p++ = '}';
-
-    b->last = p;
-
-    return ngx_http_pathstats_admin_send(r, NGX_HTTP_OK,
-                                         &ngx_http_pathstats_type_json, b);
-}
-
-
-/* the common metadata fields, without braces; NGX_HTTP_PATHSTATS_META_LEN */
-
-static u_char *
-ngx_http_pathstats_admin_meta(u_char *p, ngx_http_pathstats_admin_ctx_t *ctx)
-{
-    p = ngx_sprintf(p, "\"source\":\"snapshot\",\"version\":%uL,"
-                    "\"generated_at\":\"",
-                    ctx->view->header->sequence);
-
-    p = ngx_http_pathstats_admin_iso(p, ctx->generated_ms);
-
-    return ngx_sprintf(p, "\",\"age_seconds\":%uL.%03uL,\"stale\":%s",
-                       ctx->age_ms / 1000, ctx->age_ms % 1000,
-                       ctx->stale ? "true" : "false");
-}
-
-
-static u_char *
-ngx_http_pathstats_admin_iso(u_char *p, uint64_t ms)
-{
-    ngx_tm_t  tm;
-
-    /* a hostile time must not overflow time_t arithmetic */
-    ngx_gmtime((time_t) ngx_min(ms / 1000, (uint64_t) 253402300799ULL), &tm);
-
-    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02dZ",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
-}
-
-
-static ngx_int_t
-ngx_http_pathstats_admin_metrics(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx)
-{
-    u_char           *p;
-    size_t            len;
-    uint64_t          hb_ms;
-    ngx_buf_t        *b;
-    ps_snap_view_t   *v;
-
-    v = ctx->view;
-
-    if (v == NULL || !v->has_metrics) {
-        b = ngx_create_temp_buf(r->pool, NGX_HTTP_PATHSTATS_REASON_LEN);
-        if (b == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        b->last = ngx_snprintf(b->last, NGX_HTTP_PATHSTATS_REASON_LEN,
-                               "# pathstats: no metrics: %s%s\n",
-                               ctx->invalid ? "snapshot invalid: " : "",
-                               v ? "metrics not in the snapshot"
-                                 : ctx->reason);
-
-        return ngx_http_pathstats_admin_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                             &ngx_http_pathstats_type_metrics,
-                                             b);
-    }
-
-    len = v->metrics.len + 1 + sizeof(ngx_http_pathstats_own_metrics)
-          + 5 * NGX_INT64_LEN;
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_cpymem(b->last, v->blob + v->metrics.off, v->metrics.len);
-
-    if (v->metrics.len && p[-1] != '\n') {
-        *p++ = '\n';
-    }
-
-    hb_ms = ctx->heartbeat_us / 1000;
-    hb_ms = ctx->now_ms > hb_ms ? ctx->now_ms - hb_ms : 0;
-
-    p = ngx_sprintf(p, ngx_http_pathstats_own_metrics,
-                    ctx->age_ms / 1000, ctx->age_ms % 1000,
-                    (ngx_uint_t) (ctx->stale ? 1 : 0),
-                    hb_ms / 1000, hb_ms % 1000);
-
-    b->last = p;
-
-    return ngx_http_pathstats_admin_send(r, NGX_HTTP_OK,
-                                         &ngx_http_pathstats_type_metrics, b);
-}
-
-
-static ngx_int_t
-ngx_http_pathstats_admin_health(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx)
-{
-    u_char           *p, *s, *e, *reasons, *last;
-    size_t            len;
-    uint64_t          hb_ms, hb_age;
-    ngx_buf_t        *b;
-    ngx_uint_t        n;
-    ps_snap_view_t   *v;
-
-    v = ctx->view;
-
-    hb_ms = ctx->heartbeat_us / 1000;
-    hb_age = ctx->now_ms > hb_ms ? ctx->now_ms - hb_ms : 0;
-
-    /* the aggregator's own problems: the inside of its JSON array */
-
-    s = NULL;
-    e = NULL;
-
-    if (v && v->has_health) {
-        s = (u_char *) v->blob + v->health.off;
-        e = s + v->health.len;
-
-        while (s < e && ngx_http_pathstats_space(*s)) {
-            s++;
-        }
-
-        while (e > s && ngx_http_pathstats_space(e[-1])) {
-            e--;
-        }
-
-        if (e - s >= 2 && *s == '[' && e[-1] == ']') {
-            s++;
-            e--;
-
-            while (s < e && ngx_http_pathstats_space(*s)) {
-                s++;
-            }
-
-        } else {
-            s = (u_char *) "\"aggregator health is not a JSON array\"";
-            e = s + ngx_strlen(s);
-        }
-    }
-
-    /* the reasons first: they decide the status */
-
-    len = 3 * NGX_HTTP_PATHSTATS_REASON_LEN + (e - s);
-
-    if (ctx->reason) {
-        len += 6 * ngx_strlen(ctx->reason);
-    }
-
-    reasons = ngx_pnalloc(r->pool, len);
-    if (reasons == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = reasons;
-    last = reasons + len;
-    n = 0;
-
-    if (v == NULL) {
-        p = ngx_slprintf(p, last, "\"%s", ctx->invalid
-                                          ? "snapshot invalid: " : "");
-        p = (u_char *) ngx_escape_json(p, (u_char *) ctx->reason,
-                                       ngx_strlen(ctx->reason));
-        *p++ = '"';
-        n++;
-
-    } else if (ctx->stale) {
-        p = ngx_slprintf(p, last, "\"snapshot is stale: %uL.%03uL s old, "
-                         "the limit is %M ms\"",
-                         ctx->age_ms / 1000, ctx->age_ms % 1000,
-                         ctx->stale_ms);
-        n++;
-    }
-
-    if (ctx->header) {
-        if (ctx->heartbeat_us == 0) {
-            p = ngx_slprintf(p, last, "%s\"the aggregator has never run\"",
-                             n++ ? "," : "");
-
-        } else if (hb_age > ctx->stale_ms) {
-            p = ngx_slprintf(p, last, "%s\"aggregator heartbeat is stale: "
-                             "%uL.%03uL s old, the limit is %M ms\"",
-                             n++ ? "," : "", hb_age / 1000, hb_age % 1000,
-                             ctx->stale_ms);
-        }
-    }
-
-    if (s < e) {
-        if (n++) {
-            *p++ = ',';
-        }
-
-        p = ngx_cpymem(p, s, e - s);
-    }
-
-    len = sizeof("{\"status\":\"unhealthy\",\"reasons\":[],"
-                 "\"stale_after_seconds\":.,"
-                 "\"aggregator_heartbeat_age_seconds\":.}") - 1
-          + (p - reasons) + NGX_HTTP_PATHSTATS_META_LEN + 4 * NGX_INT64_LEN;
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_sprintf(b->last, "{\"status\":\"%s\",\"reasons\":[",
-                          n ? "unhealthy" : "ok");
-    b->last = ngx_cpymem(b->last, reasons, p - reasons);
-    *b->last++ = ']';
-
-    if (v) {
-        *b->last++ = ',';
-        b->last = ngx_http_pathstats_admin_meta(b->last, ctx);
-    }
-
-    b->last = ngx_sprintf(b->last, ",\"stale_after_seconds\":%M.%03M",
-                          ctx->stale_ms / 1000, ctx->stale_ms % 1000);
-
-    if (ctx->heartbeat_us) {
-        b->last = ngx_sprintf(b->last,
-                              ",\"aggregator_heartbeat_age_seconds\":"
-                              "%uL.%03uL", hb_age / 1000, hb_age % 1000);
-    }
-
-    *b->last++ = '}';
-
-    return ngx_http_pathstats_admin_send(r, n ? NGX_HTTP_SERVICE_UNAVAILABLE
-                                              : NGX_HTTP_OK,
-                                         &ngx_http_pathstats_type_json, b);
-}
-
-
-/* 503: no usable snapshot; the message or the error says why */
-
-static ngx_int_t
-ngx_http_pathstats_admin_unavailable(ngx_http_request_t *r,
-    ngx_http_pathstats_admin_ctx_t *ctx)
-{
-    u_char  *error;
-    size_t   len;
-
-    if (!ctx->invalid) {
-        return ngx_http_pathstats_admin_error(r,
-                                              NGX_HTTP_SERVICE_UNAVAILABLE,
-                                              "no snapshot yet", NULL,
-                                              ctx->reason);
-    }
-
-    len = sizeof("snapshot invalid: ") + ngx_strlen(ctx->reason);
-
-    error = ngx_pnalloc(r->pool, len);
-    if (error == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    (void) ngx_sprintf(error, "snapshot invalid: %s%Z", ctx->reason);
-
-    return ngx_http_pathstats_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          (char *) error, NULL, NULL);
-}
-
-
-/* {"error":"..."[,"parameter":"..."][,"message":"..."]} */
-
-static ngx_int_t
-ngx_http_pathstats_admin_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *error, const char *parameter, const char *message)
-{
-    u_char      *p;
-    size_t       len;
-    ngx_buf_t   *b;
-
-    len = sizeof("{\"error\":\"\",\"parameter\":\"\",\"message\":\"\"}")
-          + 6 * (ngx_strlen(error)
-                 + (parameter ? ngx_strlen(parameter) : 0)
-                 + (message ? ngx_strlen(message) : 0));
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_cpymem(b->last, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, (u_char *) error, ngx_strlen(error));
-    *p++ = '"';
-
-    if (parameter) {
-        p = ngx_cpymem(p, ",\"parameter\":\"",
-                       sizeof(",\"parameter\":\"") - 1);
-        p = (u_char *) ngx_escape_json(p, (u_char *) parameter,
-                                       ngx_strlen(parameter));
-        *p++ = '"';
-    }
-
-    if (message) {
-        p = ngx_cpymem(p, ",\"message\":\"", sizeof(",\"message\":\"") - 1);
-        p = (u_char *) ngx_escape_json(p, (u_char *) message,
-                                       ngx_strlen(message));
-        *p++ = '"';
-    }
-
-    *p++ = '}';
-
-    b->last = p;
-
-    return ngx_http_pathstats_admin_send(r, status,
-                                         &ngx_http_pathstats_type_json, b);
-}
-
-
-static ngx_int_t
-ngx_http_pathstats_admin_dashboard(ngx_http_request_t *r)
-{
-    ngx_buf_t  *b;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = ngx_http_pathstats_dashboard;
-    b->last = ngx_http_pathstats_dashboard
-              + sizeof(ngx_http_pathstats_dashboard) - 1;
-    b->memory = 1;
-
-    return ngx_http_pathstats_admin_send(r, NGX_HTTP_OK,
-                                         &ngx_http_pathstats_type_html, b);
-}
-
-
-static ngx_int_t
-ngx_http_pathstats_admin_redirect(ngx_http_request_t *r)
-{
-    u_char           *p;
-    size_t            len;
-    ngx_table_elt_t  *location;
-
-    len = r->uri.len + 1 + (r->args.len ? r->args.len + 1 : 0);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    location = ngx_list_push(&r->headers_out.headers);
-    if (location == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    location->hash = 1;
-    ngx_str_set(&location->key, "Location");
-    location->value.data = p;
-
-    p = ngx_cpymem(p, r->uri.data, r->uri.len);
-    *p++ = '/';
-
-    if (r->args.len) {
-        *p++ = '?';
-        p = ngx_cpymem(p, r->args.data, r->args.len);
-    }
-
-    location->value.len = p - location->value.data;
-
-    ngx_http_clear_location(r);
-    r->headers_out.location = location;
-
-    return NGX_HTTP_MOVED_PERMANENTLY;
-}
-
-
-/* one buffer, through the whole filter chain (gzip included) */
-
-static ngx_int_t
-ngx_http_pathstats_admin_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, ngx_buf_t *b)
-{
-    u_char           *semi;
-    ngx_int_t         rc;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *cc;
-
-    r->headers_out.status = status;
-    r->headers_out.content_type = *type;
-
-    semi = ngx_strlchr(type->data, type->data + type->len, ';');
-    r->headers_out.content_type_len = semi ? (size_t) (semi - type->data)
-                                           : type->len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    /* every answer describes a moment */
-
-    cc = ngx_list_push(&r->headers_out.headers);
-    if (cc == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cc->hash = 1;
-    ngx_str_set(&cc->key, "Cache-Control");
-    ngx_str_set(&cc->value, "no-store");
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
-static char *
-ngx_http_pathstats_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_pathstats_loc_conf_t  *plcf = conf;
-
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (plcf->admin) {
-        return "is duplicate";
-    }
-
-    plcf->admin = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_pathstats_admin_handler;
-
-    return NGX_CONF_OK;
-}
-
-
 /* configuration */
 
 static void *
@@ -2861,7 +1555,6 @@ ngx_http_pathstats_create_loc_conf(ngx_conf_t *cf)
     conf->normalize = NGX_CONF_UNSET;
     conf->key_max_length = NGX_CONF_UNSET;
     conf->client_address = NGX_CONF_UNSET_UINT;
-    conf->admin_stale = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -2887,8 +1580,6 @@ ngx_http_pathstats_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                          PS_KEY_MAX);
     ngx_conf_merge_uint_value(conf->client_address, prev->client_address,
                               NGX_HTTP_PATHSTATS_ADDR_FULL);
-    ngx_conf_merge_msec_value(conf->admin_stale, prev->admin_stale,
-                              NGX_HTTP_PATHSTATS_STALE);
 
     if (conf->key == NULL) {
         conf->key = prev->key;
@@ -2906,7 +1597,7 @@ ngx_http_pathstats_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     off_t            size;
     ssize_t          snapshot;
     ngx_int_t        rings;
-    ngx_str_t       *value, s, name;
+    ngx_str_t       *value, name;
     ngx_uint_t       i, n;
     ngx_shm_zone_t  *shm_zone;
 
@@ -2921,68 +1612,12 @@ ngx_http_pathstats_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rings = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "size=", 5) == 0) {
-
-            s.len = value[i].len - 5;
-            s.data = value[i].data + 5;
-
-            size = ngx_parse_offset(&s);
-
-            if (size == NGX_ERROR || size == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid size \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
+        if (ngx_http_pathstats_zone_param(cf, &value[i], &size, &snapshot,
+                                          &rings)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
         }
-
-        if (ngx_strncmp(value[i].data, "snapshot=", 9) == 0) {
-
-            s.len = value[i].len - 9;
-            s.data = value[i].data + 9;
-
-            snapshot = ngx_parse_size(&s);
-
-            if (snapshot == NGX_ERROR) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid snapshot size \"%V\"",
-                                   &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            if (snapshot < NGX_HTTP_PATHSTATS_SNAPSHOT_MIN) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "snapshot size \"%V\" is too small, "
-                                   "the minimum is %uz", &value[i],
-                                   (size_t) NGX_HTTP_PATHSTATS_SNAPSHOT_MIN);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "rings=", 6) == 0) {
-
-            rings = ngx_atoi(value[i].data + 6, value[i].len - 6);
-
-            if (rings == NGX_ERROR
-                || rings < PS_RINGS_MIN || rings > PS_RINGS_MAX)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid rings \"%V\", it must be "
-                                   "between %d and %d", &value[i],
-                                   PS_RINGS_MIN, PS_RINGS_MAX);
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
-        return NGX_CONF_ERROR;
     }
 
     /*
@@ -3035,6 +1670,78 @@ ngx_http_pathstats_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     shm_zone->data = pmcf;
 
     return NGX_CONF_OK;
+}
+
+
+/* one "name=value" parameter of pathstats_zone */
+
+static char *
+ngx_http_pathstats_zone_param(ngx_conf_t *cf, ngx_str_t *param,
+    off_t *size, ssize_t *snapshot, ngx_int_t *rings)
+{
+    ngx_str_t  s;
+
+    if (ngx_strncmp(param->data, "size=", 5) == 0) {
+
+        s.len = param->len - 5;
+        s.data = param->data + 5;
+
+        *size = ngx_parse_offset(&s);
+
+        if (*size == NGX_ERROR || *size == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid size \"%V\"", param);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(param->data, "snapshot=", 9) == 0) {
+
+        s.len = param->len - 9;
+        s.data = param->data + 9;
+
+        *snapshot = ngx_parse_size(&s);
+
+        if (*snapshot == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid snapshot size \"%V\"", param);
+            return NGX_CONF_ERROR;
+        }
+
+        if (*snapshot < NGX_HTTP_PATHSTATS_SNAPSHOT_MIN) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "snapshot size \"%V\" is too small, "
+                               "the minimum is %uz", param,
+                               (size_t) NGX_HTTP_PATHSTATS_SNAPSHOT_MIN);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(param->data, "rings=", 6) == 0) {
+
+        *rings = ngx_atoi(param->data + 6, param->len - 6);
+
+        if (*rings == NGX_ERROR
+            || *rings < PS_RINGS_MIN || *rings > PS_RINGS_MAX)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid rings \"%V\", it must be "
+                               "between %d and %d", param,
+                               PS_RINGS_MIN, PS_RINGS_MAX);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", param);
+
+    return NGX_CONF_ERROR;
 }
 
 
