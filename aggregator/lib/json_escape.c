@@ -1,5 +1,5 @@
 /*
- * JSON strings from arbitrary bytes: see json_escape.h for the rules.
+ * JSON strings from arbitrary bytes: see json_escape.h.
  */
 
 #include <stdint.h>
@@ -7,162 +7,7 @@
 
 #include "lib/json_escape.h"
 #include "lib/log.h"
-
-static const char  hex[] = "0123456789ABCDEF";
-
-
-size_t
-ps_utf8_sequence(const unsigned char *p, size_t len)
-{
-    unsigned char  c, lo, hi;
-    size_t         n, i;
-
-    c = p[0];
-
-    if (c < 0x80) {
-        return 1;
-    }
-
-    /* the allowed range of the second byte excludes overlong forms,
-     * surrogates (ED A0..BF) and code points above U+10FFFF (F4 90..) */
-
-    lo = 0x80;
-    hi = 0xBF;
-
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) {
-            lo = 0xA0;
-        } else if (c == 0xED) {
-            hi = 0x9F;
-        }
-
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) {
-            lo = 0x90;
-        } else if (c == 0xF4) {
-            hi = 0x8F;
-        }
-
-    } else {
-        return 0;
-    }
-
-    if (len < n || p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-
-    for (i = 2; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-    }
-
-    return n;
-}
-
-
-/*
- * Writes the escaped form of the unit at src (one ASCII byte, one UTF-8
- * sequence or one invalid byte) into out (at least 7 bytes); returns its
- * length and sets *used to the input bytes it covers.
- */
-static size_t
-escape_unit(char *out, const unsigned char *src, size_t len, size_t *used)
-{
-    unsigned char  c;
-    size_t         n;
-
-    c = src[0];
-    *used = 1;
-
-    if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
-        out[0] = (char) c;
-        return 1;
-    }
-
-    out[0] = '\\';
-
-    switch (c) {
-    case '"':  out[1] = '"';  return 2;
-    case '\\': out[1] = '\\'; return 2;
-    case '\b': out[1] = 'b';  return 2;
-    case '\f': out[1] = 'f';  return 2;
-    case '\n': out[1] = 'n';  return 2;
-    case '\r': out[1] = 'r';  return 2;
-    case '\t': out[1] = 't';  return 2;
-    }
-
-    if (c < 0x80) {
-        /* other control characters and DEL */
-        memcpy(out + 1, "u00", 3);
-        out[4] = hex[c >> 4];
-        out[5] = hex[c & 0xF];
-        return 6;
-    }
-
-    n = ps_utf8_sequence(src, len);
-
-    if (n == 0) {
-        /* the text \xHH, its backslash escaped for JSON */
-        out[1] = '\\';
-        out[2] = 'x';
-        out[3] = hex[c >> 4];
-        out[4] = hex[c & 0xF];
-        return 5;
-    }
-
-    *used = n;
-
-    /* U+2028 and U+2029 (E2 80 A8/A9) end a line in JavaScript */
-    if (n == 3 && c == 0xE2 && src[1] == 0x80
-        && (src[2] == 0xA8 || src[2] == 0xA9))
-    {
-        memcpy(out + 1, src[2] == 0xA8 ? "u2028" : "u2029", 5);
-        return 6;
-    }
-
-    memcpy(out, src, n);
-
-    return n;
-}
-
-
-size_t
-ps_json_escape_mem(char *dst, size_t cap, const void *src, size_t len,
-    size_t *consumed)
-{
-    char                  unit[8];
-    size_t                i, o, n, used;
-    const unsigned char  *s = src;
-
-    i = 0;
-    o = 0;
-
-    while (i < len) {
-        n = escape_unit(unit, s + i, len - i, &used);
-
-        if (o + n + 1 > cap) {
-            break;
-        }
-
-        memcpy(dst + o, unit, n);
-        o += n;
-        i += used;
-    }
-
-    if (cap) {
-        dst[o] = '\0';
-    }
-
-    *consumed = i;
-
-    return o;
-}
+#include "lib/utf8.h"
 
 
 int
@@ -201,32 +46,21 @@ ps_json_quote(ps_buf_t *b, const void *bytes, size_t len)
 json_t *
 ps_json_bytes(const void *bytes, size_t len)
 {
-    json_t               *j;
-    size_t                i, n;
-    ps_buf_t              b = PS_BUF_INIT;
-    const unsigned char  *s = bytes;
-    char                  esc[4] = { '\\', 'x', 0, 0 };
+    json_t    *j;
+    ps_buf_t   b = PS_BUF_INIT;
 
     /* valid UTF-8 with each invalid byte as the text \xHH; jansson does
      * the JSON escaping itself */
 
-    for (i = 0; i < len; i += n) {
-        n = ps_utf8_sequence(s + i, len - i);
-
-        if (n == 0) {
-            esc[2] = hex[s[i] >> 4];
-            esc[3] = hex[s[i] & 0xF];
-            if (ps_buf_append(&b, esc, 4) != 0) {
-                goto fail;
-            }
-            n = 1;
-
-        } else if (ps_buf_append(&b, s + i, n) != 0) {
-            goto fail;
-        }
+    if (len > ((size_t) -1 / 2) / PS_UTF8_SANITISE_MAX_RATIO
+        || ps_buf_reserve(&b, len * PS_UTF8_SANITISE_MAX_RATIO) != 0)
+    {
+        return NULL;
     }
 
-    j = json_stringn_nocheck(b.data ? b.data : "", b.len);
+    b.len = ps_utf8_sanitise(b.data, bytes, len, 1);
+
+    j = json_stringn_nocheck(b.data, b.len);
     if (j == NULL) {
         ps_log(PS_LOG_ERROR, "event=out_of_memory what=json_string");
     }
@@ -234,10 +68,4 @@ ps_json_bytes(const void *bytes, size_t len)
     ps_buf_free(&b);
 
     return j;
-
-fail:
-
-    ps_buf_free(&b);
-
-    return NULL;
 }

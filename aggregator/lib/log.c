@@ -12,8 +12,8 @@
 
 #include "lib/clock.h"
 #include "lib/hour.h"
-#include "lib/json_escape.h"
 #include "lib/log.h"
+#include "lib/utf8.h"
 
 #define PS_LOG_LINE_MAX  4096
 

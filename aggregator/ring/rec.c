@@ -12,64 +12,9 @@
 
 #include "config/config.h"
 #include "lib/hour.h"
-#include "lib/json_escape.h"
 #include "lib/murmur3.h"
+#include "lib/utf8.h"
 #include "ring/rec.h"
-
-
-/* Sanitises len bytes of src into dst (room for 4 * len); returns the
- * length written. */
-static size_t
-sanitise(char *dst, const char *src, size_t len)
-{
-    static const char     hex[] = "0123456789ABCDEF";
-    size_t                i, n, o;
-    const unsigned char  *s = (const unsigned char *) src;
-
-    for (i = 0, o = 0; i < len; i += n) {
-
-        /* fast path: a run of ASCII (NUL excluded) is copied as is;
-         * 8 bytes at a time: none is 0 and none >= 0x80 exactly when
-         * no byte of (w - 0x01..) | w has its top bit set */
-        for (n = i; n + 8 <= len; n += 8) {
-            uint64_t  w;
-
-            memcpy(&w, s + n, 8);
-            if (((w - 0x0101010101010101ULL) | w) & 0x8080808080808080ULL) {
-                break;
-            }
-        }
-
-        for ( /* void */ ; n < len && (unsigned char) (s[n] - 1) < 0x7f;
-             n++)
-        {
-            /* void */
-        }
-
-        if (n > i) {
-            memcpy(dst + o, s + i, n - i);
-            o += n - i;
-            n -= i;
-            continue;
-        }
-
-        n = (s[i] == '\0') ? 0 : ps_utf8_sequence(s + i, len - i);
-
-        if (n == 0) {
-            dst[o++] = '\\';
-            dst[o++] = 'x';
-            dst[o++] = hex[s[i] >> 4];
-            dst[o++] = hex[s[i] & 0xF];
-            n = 1;
-            continue;
-        }
-
-        memcpy(dst + o, s + i, n);
-        o += n;
-    }
-
-    return o;
-}
 
 
 /* Dotted-quad text of an IPv4 address (inet_ntop's, without its cost);
@@ -204,11 +149,11 @@ ps_rec_decode(ps_rec_t *out, ps_rec_scratch_t *scratch, uint32_t ring,
     plen = rec->key_len < PS_KEY_MAX ? rec->key_len : PS_KEY_MAX;
 
     out->host = scratch->host;
-    out->host_len = sanitise(scratch->host, rec->host, hlen);
+    out->host_len = ps_utf8_sanitise(scratch->host, rec->host, hlen, 0);
     out->method = scratch->method;
-    out->method_len = sanitise(scratch->method, rec->method, mlen);
+    out->method_len = ps_utf8_sanitise(scratch->method, rec->method, mlen, 0);
     out->path = scratch->path;
-    out->path_len = sanitise(scratch->path, rec->key, plen);
+    out->path_len = ps_utf8_sanitise(scratch->path, rec->key, plen, 0);
 
     out->status = rec->status;
     out->request_us = rec->request_us;

@@ -1,7 +1,7 @@
 /*
  * A request record as the aggregator works with it: decoded from the
  * ring's ps_record_t, strings sanitised to valid UTF-8 without NUL
- * (invalid bytes become the text \xHH, as in json_escape.h), the client
+ * (invalid bytes become the text \xHH, as in lib/utf8.h), the client
  * address reduced as the client_address setting says.  Windows, sinks
  * and the snapshot all aggregate this, so every output sees one form.
  */

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "lib/json_escape.h"
+#include "lib/utf8.h"
 #include "snapshot/metrics.h"
 
 static const char *const  class_names[5] = {

@@ -5,7 +5,7 @@
  * rings' flow counters, sink up gauges, the disk spool's gauges and
  * counters (of sinks with a spool) and the snapshot generation time.
  * Label values are escaped as the format says (\\, \", \n); a byte that
- * is not valid UTF-8 is written as the text \xHH, as in json_escape.h.
+ * is not valid UTF-8 is written as the text \xHH, as in lib/utf8.h.
  */
 
 #ifndef PS_METRICS_H

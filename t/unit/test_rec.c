@@ -11,7 +11,7 @@
 
 #include "config/config.h"
 #include "lib/hour.h"
-#include "lib/json_escape.h"
+#include "lib/utf8.h"
 #include "lib/murmur3.h"
 #include "ring/rec.h"
 #include "tap.h"

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "lib/json_escape.h"
+#include "lib/utf8.h"
 #include "ring/record_json.h"
 #include "lib/strbuf.h"
 #include "tap.h"
