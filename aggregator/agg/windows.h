@@ -120,12 +120,6 @@ uint64_t ps_windows_overflowed(const ps_windows_t *w);
 size_t ps_windows_top_clients(ps_windows_t *w, uint64_t now_us,
     ps_win_client_t *out, size_t n, uint64_t *other);
 
-/* Rebuilds the 24h level from PostgreSQL's pathstats_hourly (the hours
- * of the last day, before the current one) with a short connection of
- * its own; best effort: 0, or -1 logged. */
-int ps_windows_load_pg(ps_windows_t *w, const char *conninfo,
-    uint64_t now_us);
-
 /* Stats helpers: init (empty, owns nothing), reset (keep memory), free,
  * and dst += src. */
 void ps_win_stats_init(ps_win_stats_t *st);

@@ -43,8 +43,6 @@
 #include "agg/key_limit.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/sink.h"
-#include "store/pg/sink_pg.h"
-#include "store/redis/sink_redis.h"
 #include "pipeline/spool.h"
 
 #define BACKOFF_MIN_MS     100
@@ -423,7 +421,7 @@ try_start(ps_pipeline_t *p, uint64_t now)
 
 
 ps_pipeline_t *
-ps_pipeline_create_with(const ps_config_t *cfg, ps_zone_t *zone,
+ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
     ps_ring_reader_t *rr, ps_sink_t **sinks, unsigned nsinks)
 {
     unsigned        i;
@@ -550,46 +548,6 @@ fail:
     }
 
     ps_pipeline_destroy(p);
-
-    return NULL;
-}
-
-
-ps_pipeline_t *
-ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
-    ps_ring_reader_t *rr)
-{
-    unsigned    n;
-    ps_sink_t  *sinks[2];
-
-    n = 0;
-
-    if (cfg->postgres) {
-        sinks[n] = ps_sink_pg_create(cfg);
-        if (sinks[n] == NULL) {
-            goto fail;
-        }
-        n++;
-    }
-
-    if (cfg->redis) {
-        sinks[n] = ps_sink_redis_create(cfg);
-        if (sinks[n] == NULL) {
-            goto fail;
-        }
-        n++;
-    }
-
-    return ps_pipeline_create_with(cfg, zone, rr, sinks, n);
-
-fail:
-
-    ps_log(PS_LOG_ERROR, "event=pipeline_create_failed error=\"cannot "
-           "create a sink\"");
-
-    while (n--) {
-        sinks[n]->ops->destroy(sinks[n]);
-    }
 
     return NULL;
 }

@@ -23,41 +23,13 @@ typedef struct ps_pipeline_s  ps_pipeline_t;
 /* Called with every decoded record (after the sinks got it). */
 typedef void (*ps_rec_observer_fn)(void *ctx, const ps_rec_t *rec);
 
-/* What the summary reports about one sink. */
-typedef struct {
-    const char  *name;              /* "postgres", "redis" */
-    int          up;                /* last attempt succeeded */
-    int          durable;
-    uint64_t     flushes;           /* successful flushes */
-    uint64_t     failures;          /* failed attempts */
-    uint64_t     last_flush_us;     /* wall clock of the last success */
-    uint64_t     lag_records;       /* read but not yet in this sink */
-    uint64_t     pending_keys;      /* keys in its delta table */
-    char         last_error[256];   /* empty when up, unless the spool
-                                       lost requests */
-
-    /* the disk spool standing in for this sink (all 0 without one) */
-    int          spool;             /* has a spool */
-    uint64_t     spool_segments;    /* flushes waiting for replay */
-    uint64_t     spool_bytes;
-    uint64_t     spool_dropped;     /* requests lost: the spool was full */
-    uint64_t     spool_corrupt;     /* segments moved to corrupt/ */
-    uint64_t     spool_max_bytes;   /* spool_max */
-    int          spool_full;        /* flushes are being dropped now */
-    char         spool_error[160];  /* why the spool cannot write now,
-                                       empty when it can */
-} ps_sink_status_t;
-
-/* Creates the pipeline with the sinks the config names (none: embedded
- * mode) and loads their watermarks, skipping the reader past what every
- * durable sink holds.  NULL on a startup error (logged). */
+/* Creates the pipeline over sinks[0..n) (none: embedded mode; the
+ * configured ones come from store/store.h) and loads their watermarks,
+ * skipping the reader past what every durable sink holds.  Takes
+ * ownership of the sinks even on failure.  NULL on a startup error
+ * (logged). */
 ps_pipeline_t *ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
-    ps_ring_reader_t *rr);
-
-/* The same with the given sinks instead of the configured ones (tests);
- * takes ownership of sinks[0..n) even on failure. */
-ps_pipeline_t *ps_pipeline_create_with(const ps_config_t *cfg,
-    ps_zone_t *zone, ps_ring_reader_t *rr, ps_sink_t **sinks, unsigned n);
+    ps_ring_reader_t *rr, ps_sink_t **sinks, unsigned n);
 
 /* Frees the pipeline and its sinks (no flush). */
 void ps_pipeline_destroy(ps_pipeline_t *p);

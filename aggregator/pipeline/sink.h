@@ -1,6 +1,8 @@
 /*
- * Sinks: where aggregated deltas go (PostgreSQL, Redis).  main.c and the
- * pipeline see only this ops struct, never a libpq or hiredis type.
+ * Sinks: where aggregated deltas go (PostgreSQL, Redis).  main.c, the
+ * pipeline and the snapshot see only this ops struct and the status it
+ * reports, never a libpq or hiredis type; store/store.h builds the
+ * configured ones, so that a new sink touches no pipeline code.
  *
  * Exactly-once contract: each sink keeps, per (node, zone_id, ring), the
  * ring position up to which its data already holds every record.  The
@@ -60,6 +62,31 @@ typedef struct {
     int   (*load_keys)(ps_sink_t *sink, int64_t hour, size_t max,
                        ps_sink_key_fn fn, void *ctx);
 } ps_sink_ops_t;
+
+/* What the summary reports about one sink. */
+typedef struct {
+    const char  *name;              /* "postgres", "redis" */
+    int          up;                /* last attempt succeeded */
+    int          durable;
+    uint64_t     flushes;           /* successful flushes */
+    uint64_t     failures;          /* failed attempts */
+    uint64_t     last_flush_us;     /* wall clock of the last success */
+    uint64_t     lag_records;       /* read but not yet in this sink */
+    uint64_t     pending_keys;      /* keys in its delta table */
+    char         last_error[256];   /* empty when up, unless the spool
+                                       lost requests */
+
+    /* the disk spool standing in for this sink (all 0 without one) */
+    int          spool;             /* has a spool */
+    uint64_t     spool_segments;    /* flushes waiting for replay */
+    uint64_t     spool_bytes;
+    uint64_t     spool_dropped;     /* requests lost: the spool was full */
+    uint64_t     spool_corrupt;     /* segments moved to corrupt/ */
+    uint64_t     spool_max_bytes;   /* spool_max */
+    int          spool_full;        /* flushes are being dropped now */
+    char         spool_error[160];  /* why the spool cannot write now,
+                                       empty when it can */
+} ps_sink_status_t;
 
 struct ps_sink_s {
     const ps_sink_ops_t  *ops;

@@ -218,3 +218,17 @@ ps_zone_heartbeat(ps_zone_t *zone, uint64_t now_us)
 {
     ps_store_release(&zone->header->aggregator_heartbeat_us, now_us);
 }
+
+
+int
+ps_zone_replaced(const ps_zone_t *zone)
+{
+    struct stat  path_st, ours;
+
+    /* a missing file is not a new zone: keep draining this one */
+    if (stat(zone->path, &path_st) == -1 || fstat(zone->fd, &ours) == -1) {
+        return 0;
+    }
+
+    return path_st.st_dev != ours.st_dev || path_st.st_ino != ours.st_ino;
+}

@@ -47,4 +47,8 @@ void ps_zone_set_aggregator(ps_zone_t *zone, uint64_t started_us);
 /* Publishes the aggregator's liveness: heartbeat := now_us. */
 void ps_zone_heartbeat(ps_zone_t *zone, uint64_t now_us);
 
+/* 1 when the zone's path now names another file than the one mapped
+ * (nginx removed it and created a new zone), else 0. */
+int ps_zone_replaced(const ps_zone_t *zone);
+
 #endif /* PS_ZONE_H */

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "lib/histogram.h"
-#include "pipeline/pipeline.h"
+#include "pipeline/sink.h"
 #include "ring/stats.h"
 #include "lib/strbuf.h"
 

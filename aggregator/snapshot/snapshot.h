@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "pipeline/pipeline.h"
+#include "pipeline/sink.h"
 #include "ring/stats.h"
 #include "store/pg/trends.h"
 #include "agg/windows.h"

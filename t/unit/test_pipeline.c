@@ -57,7 +57,7 @@ test_watermarks_and_release(ps_config_t *cfg)
     sinks[0] = &a.sink;
     sinks[1] = &b.sink;
 
-    p = ps_pipeline_create_with(cfg, zone, rr, sinks, 2);
+    p = ps_pipeline_create(cfg, zone, rr, sinks, 2);
     ok(p != NULL, "pipeline created");
     is_u64(fake_zone_head(h, 0), 5,
            "start: ring 0 released to the durable watermark");
@@ -126,7 +126,7 @@ test_no_durable_sink(ps_config_t *cfg)
     b.fail = 1;
     sinks[0] = &b.sink;
 
-    p = ps_pipeline_create_with(cfg, zone, rr, sinks, 1);
+    p = ps_pipeline_create(cfg, zone, rr, sinks, 1);
     is_int(ps_pipeline_poll(p, 100), 6, "no durable sink: reads");
     ps_pipeline_flush(p, ps_mono_us(), 1);
     is_u64(fake_zone_head(h, 0), 6, "  and releases everything read, even "
@@ -136,7 +136,7 @@ test_no_durable_sink(ps_config_t *cfg)
 
     /* embedded mode: no sink at all */
     fake_zone_produce(h, 1, 2);
-    p = ps_pipeline_create_with(cfg, zone, rr, NULL, 0);
+    p = ps_pipeline_create(cfg, zone, rr, NULL, 0);
     is_int(ps_pipeline_poll(p, 100), 2, "no sink: reads");
     ps_pipeline_flush(p, ps_mono_us(), 0);
     is_u64(fake_zone_head(h, 1), 2, "  and releases");
@@ -169,7 +169,7 @@ test_unreachable_at_start(ps_config_t *cfg)
     a.wm[0] = 2;
     sinks[0] = &a.sink;
 
-    p = ps_pipeline_create_with(cfg, zone, rr, sinks, 1);
+    p = ps_pipeline_create(cfg, zone, rr, sinks, 1);
     is_int(ps_pipeline_poll(p, 100), 0,
            "durable sink unreachable: nothing read");
     ps_pipeline_flush(p, ps_mono_us(), 1);
@@ -211,7 +211,7 @@ test_late_cache(ps_config_t *cfg)
     sinks[0] = &a.sink;
     sinks[1] = &b.sink;
 
-    p = ps_pipeline_create_with(cfg, zone, rr, sinks, 2);
+    p = ps_pipeline_create(cfg, zone, rr, sinks, 2);
     is_int(ps_pipeline_poll(p, 100), 5,
            "cache unreachable: the durable sink alone lets reading start");
     ps_pipeline_flush(p, ps_mono_us(), 1);
@@ -259,7 +259,7 @@ test_early_flush(ps_config_t *cfg)
     fake_sink_init(&a, 1);
     sinks[0] = &a.sink;
 
-    p = ps_pipeline_create_with(cfg, zone, rr, sinks, 1);
+    p = ps_pipeline_create(cfg, zone, rr, sinks, 1);
     now = ps_mono_us();
     ps_pipeline_flush(p, now, 1);              /* next one due in 1 s */
 

@@ -391,7 +391,7 @@ spool_pipeline(ps_config_t *cfg, fake_sink_t *a, ps_zone_t **zone,
     *rr = ps_ring_reader_create(*zone);
     sinks[0] = &a->sink;
 
-    return ps_pipeline_create_with(cfg, *zone, *rr, sinks, 1);
+    return ps_pipeline_create(cfg, *zone, *rr, sinks, 1);
 }
 
 
