@@ -7,9 +7,10 @@
 #include <string.h>
 
 #include "agg/agg_table.h"
+#include "agg/windows.h"
+#include "lib/hour.h"
 #include "lib/key_hash.h"
 #include "lib/log.h"
-#include "agg/windows.h"
 
 #define LEVEL_SEC    0
 #define LEVEL_MIN    1
@@ -18,8 +19,18 @@
 #define CLIENT_SLOTS 60            /* minutes of the 1h window */
 
 static const uint64_t  level_period_us[PS_WIN_COUNT] = {
-    1000000ULL, 60000000ULL, 3600000000ULL
+    PS_US_PER_SEC, 60 * PS_US_PER_SEC, PS_US_PER_HOUR
 };
+
+/*
+ * Keys are folded into the overflow key once the table holds more than
+ * FOLD_HIGH / 8 of max_keys, down to FOLD_LOW / 8 (see fold_old_keys()).
+ */
+#define FOLD_HIGH    7
+#define FOLD_LOW     6
+
+/* ages in hours that fold_old_keys() tells apart; older is the oldest */
+#define FOLD_AGES    26
 
 static const int64_t   level_span[PS_WIN_COUNT] = { 60, 60, 24 };
 
@@ -93,6 +104,7 @@ struct ps_windows_s {
     size_t           nkeys;
     size_t           max_keys;
     uint64_t         overflowed;
+    uint64_t         folded;        /* keys folded into the overflow key */
 
     win_client_t   **ctable;
     size_t           cmask;
@@ -358,6 +370,36 @@ key_get(ps_windows_t *w, uint64_t h, const char *host, size_t hlen,
 }
 
 
+/* The overflow key, which does not count toward the limit. */
+static win_key_t *
+other_key(ps_windows_t *w)
+{
+    win_key_t  *k;
+    int         overflow;
+
+    w->max_keys++;
+    k = key_get(w, ps_key_hash(PS_AGG_OTHER_HOST, 1, PS_AGG_OTHER_METHOD, 1,
+                               PS_AGG_OTHER_PATH,
+                               sizeof(PS_AGG_OTHER_PATH) - 1),
+                PS_AGG_OTHER_HOST, 1, PS_AGG_OTHER_METHOD, 1,
+                PS_AGG_OTHER_PATH, sizeof(PS_AGG_OTHER_PATH) - 1, &overflow);
+    w->max_keys--;
+
+    return k;
+}
+
+
+static int
+is_other_key(const win_key_t *k)
+{
+    return k->plen == sizeof(PS_AGG_OTHER_PATH) - 1 && k->hlen == 1
+           && k->mlen == 1
+           && memcmp(k->path, PS_AGG_OTHER_PATH, k->plen) == 0
+           && k->host[0] == PS_AGG_OTHER_HOST[0]
+           && k->method[0] == PS_AGG_OTHER_METHOD[0];
+}
+
+
 static win_key_t *
 key_get_or_other(ps_windows_t *w, uint64_t h, const char *host, size_t hlen,
     const char *method, size_t mlen, const char *path, size_t plen,
@@ -369,15 +411,7 @@ key_get_or_other(ps_windows_t *w, uint64_t h, const char *host, size_t hlen,
     k = key_get(w, h, host, hlen, method, mlen, path, plen, &overflow);
 
     if (k == NULL && overflow) {
-        /* the overflow key does not count toward the limit */
-        w->max_keys++;
-        k = key_get(w, ps_key_hash(PS_AGG_OTHER_HOST, 1,
-                                   PS_AGG_OTHER_METHOD, 1, PS_AGG_OTHER_PATH,
-                                   sizeof(PS_AGG_OTHER_PATH) - 1),
-                    PS_AGG_OTHER_HOST, 1, PS_AGG_OTHER_METHOD, 1,
-                    PS_AGG_OTHER_PATH, sizeof(PS_AGG_OTHER_PATH) - 1,
-                    &overflow);
-        w->max_keys--;
+        k = other_key(w);
         if (k != NULL) {
             w->overflowed += requests;
         }
@@ -497,7 +531,7 @@ sec_add(win_sec_t *b, unsigned status, uint64_t request_us,
         return -1;
     }
 
-    off = (uint32_t) (time_us - (uint64_t) b->t * 1000000ULL);
+    off = (uint32_t) (time_us - (uint64_t) b->t * PS_US_PER_SEC);
 
     if (b->requests == 0 || off < b->first_off) {
         b->first_off = off;
@@ -537,8 +571,8 @@ sec_merge(ps_win_stats_t *dst, const win_sec_t *b)
         return -1;
     }
 
-    first = (uint64_t) b->t * 1000000ULL + b->first_off;
-    last = (uint64_t) b->t * 1000000ULL + b->last_off;
+    first = (uint64_t) b->t * PS_US_PER_SEC + b->first_off;
+    last = (uint64_t) b->t * PS_US_PER_SEC + b->last_off;
 
     if (dst->requests == 0 || first < dst->first_seen_us) {
         dst->first_seen_us = first;
@@ -686,7 +720,7 @@ windows_add(ps_windows_t *w, uint64_t key_hash, const char *host,
 
     hist_index = ps_hist_bucket_of(request_us);
 
-    sb = sec_bucket(&k->sec, (int64_t) (time_us / 1000000ULL));
+    sb = sec_bucket(&k->sec, (int64_t) (time_us / PS_US_PER_SEC));
     if (sb == NULL
         || sec_add(sb, status, request_us, hist_index, bytes_in, bytes_out,
                    time_us) != 0)
@@ -773,7 +807,8 @@ ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
         return -1;
     }
 
-    b = level_bucket(&k->level[LEVEL_HOUR], hour / 3600);
+    b = level_bucket(&k->level[LEVEL_HOUR],
+                     hour * PS_US_PER_SEC / PS_US_PER_HOUR);
     if (b == NULL) {
         return -1;
     }
@@ -815,6 +850,121 @@ seal(win_key_t *k, int64_t now_hour)
     k->sealed_hour = now_hour - 1;
 
     return rc;
+}
+
+
+/*
+ * Age of a key whose only buckets left are hours (not seen for an hour):
+ * whole hours since its last one, at most FOLD_AGES - 1; -1 for a key
+ * that is still in the 1m or 1h window, or the overflow key.
+ */
+static int
+fold_age(const win_key_t *k, int64_t now_hour)
+{
+    const win_level_t  *hlv = &k->level[LEVEL_HOUR];
+    int64_t             age;
+
+    if (k->sec.n > 0 || k->level[LEVEL_MIN].n > 0 || hlv->n == 0
+        || is_other_key(k))
+    {
+        return -1;
+    }
+
+    age = now_hour - hlv->b[hlv->n - 1].t;
+
+    return (int) (age < 0 ? 0 : age >= FOLD_AGES ? FOLD_AGES - 1 : age);
+}
+
+
+/*
+ * Makes room for new keys once the table is nearly full: the keys not
+ * seen for the longest (only in the 24h window by now) are folded into
+ * the overflow key, their hours merged into its hours.  So the 24h
+ * totals stay exact, and a flood of paths leaves the windows as it ages
+ * instead of sending every new path to the overflow key for a day.
+ * Keys seen within the hour are never folded: the pipeline admits at
+ * most max_keys_per_hour keys an hour, and the table holds two hours of
+ * them.
+ */
+static void
+fold_old_keys(ps_windows_t *w, uint64_t now_us)
+{
+    win_key_t     **pk, *k, *other;
+    win_bucket_t   *ob;
+    size_t          j, need, sum, quota, count[FOLD_AGES];
+    int64_t         now_hour;
+    uint32_t        i;
+    int             age, limit;
+
+    if (w->nkeys * 8 <= w->max_keys * FOLD_HIGH) {
+        return;
+    }
+
+    now_hour = (int64_t) (now_us / PS_US_PER_HOUR);
+    need = w->nkeys - w->max_keys * FOLD_LOW / 8;
+
+    memset(count, 0, sizeof(count));
+
+    for (j = 0; j <= w->mask; j++) {
+        for (k = w->table[j]; k != NULL; k = k->next) {
+            age = fold_age(k, now_hour);
+            if (age >= 0) {
+                count[age]++;
+            }
+        }
+    }
+
+    /* the oldest ages first, down to the one that gives enough: all
+     * keys older than limit go, and quota of the keys of age limit */
+    sum = 0;
+    for (limit = FOLD_AGES - 1; limit > 0 && sum + count[limit] < need;
+         limit--)
+    {
+        sum += count[limit];
+    }
+
+    quota = need > sum ? need - sum : 0;
+
+    other = other_key(w);
+    if (other == NULL) {
+        return;
+    }
+
+    for (j = 0; j <= w->mask; j++) {
+        pk = &w->table[j];
+
+        while ((k = *pk) != NULL) {
+            age = fold_age(k, now_hour);
+
+            if (age < limit || (age == limit && quota == 0)) {
+                pk = &k->next;
+                continue;
+            }
+
+            if (age == limit) {
+                quota--;
+            }
+
+            for (i = 0; i < k->level[LEVEL_HOUR].n; i++) {
+                ob = level_bucket(&other->level[LEVEL_HOUR],
+                                  k->level[LEVEL_HOUR].b[i].t);
+                if (ob == NULL
+                    || ps_win_stats_merge(&ob->st,
+                                          &k->level[LEVEL_HOUR].b[i].st)
+                       != 0)
+                {
+                    ps_log(PS_LOG_WARN, "event=windows_fold_failed "
+                           "reason=no_memory");
+                    return;
+                }
+            }
+
+            *pk = k->next;
+            key_free(k);
+            w->nkeys--;
+            w->folded++;
+        }
+    }
 }
 
 
@@ -869,7 +1019,7 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
                 live |= (lv->n > 0);
             }
 
-            oldest = (int64_t) (now_us / 1000000ULL) - 60;
+            oldest = (int64_t) (now_us / PS_US_PER_SEC) - 60;
 
             for (drop = 0; drop < k->sec.n && k->sec.b[drop].t <= oldest;
                  drop++)
@@ -926,6 +1076,8 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
             pc = &c->next;
         }
     }
+
+    fold_old_keys(w, now_us);
 
     (void) i;
 }
@@ -1154,6 +1306,13 @@ size_t
 ps_windows_keys(const ps_windows_t *w)
 {
     return w->nkeys;
+}
+
+
+uint64_t
+ps_windows_folded(const ps_windows_t *w)
+{
+    return w->folded;
 }
 
 

@@ -77,7 +77,10 @@ typedef struct {
 } ps_win_client_t;
 
 /* Creates empty windows holding at most max_keys (>= 1) keys; NULL on
- * failure. */
+ * failure.  Once the table is nearly full, ps_windows_expire() folds the
+ * keys not seen for the longest (an hour at least: they are in the 24h
+ * window only) into the overflow key, so that keys age out with their
+ * windows and a new key finds room. */
 ps_windows_t *ps_windows_create(size_t max_keys);
 
 /* Frees everything; NULL is allowed. */
@@ -99,7 +102,8 @@ int ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
     const char *method, size_t mlen, const char *path, size_t plen,
     int64_t hour, const ps_win_stats_t *st);
 
-/* Drops buckets that left their window at now_us, and empty keys. */
+/* Drops buckets that left their window at now_us, and empty keys; folds
+ * old keys into the overflow key when the table is nearly full. */
 void ps_windows_expire(ps_windows_t *w, uint64_t now_us);
 
 /* Calls fn for every key with requests in window win at now_us (after
@@ -108,10 +112,12 @@ void ps_windows_expire(ps_windows_t *w, uint64_t now_us);
 int ps_windows_foreach(ps_windows_t *w, int win, uint64_t now_us,
     ps_win_key_fn fn, void *ctx);
 
-/* Keys held (the overflow key included) and requests that went to the
- * overflow key since creation. */
+/* Keys held (the overflow key included), requests that went to the
+ * overflow key since creation because the table was full, and keys
+ * folded into it to make room (ps_windows_expire()). */
 size_t ps_windows_keys(const ps_windows_t *w);
 uint64_t ps_windows_overflowed(const ps_windows_t *w);
+uint64_t ps_windows_folded(const ps_windows_t *w);
 
 /* Fills out with up to n client addresses of the 1h window at now_us,
  * most requests first (ties by address); returns how many.  The

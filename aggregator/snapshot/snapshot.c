@@ -966,6 +966,7 @@ render_summary(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
                   "\"consumed\":%llu,\"in_ring\":%llu,\"lost\":%llu},"
                   "\"records_read\":%llu,\"window_keys\":%zu,"
                   "\"window_overflow_requests\":%llu,"
+                  "\"window_folded_keys\":%llu,"
                   "\"snapshot_sequence\":%llu,"
                   "\"snapshot_generation_seconds\":%.6f,\"sinks\":",
                   in->ring_count, (unsigned long long) in->rings.seen,
@@ -977,6 +978,7 @@ render_summary(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
                   (unsigned long long) in->records,
                   ps_windows_keys(s->w),
                   (unsigned long long) ps_windows_overflowed(s->w),
+                  (unsigned long long) ps_windows_folded(s->w),
                   (unsigned long long) s->sequence,
                   s->last_gen_seconds) != 0
         || render_sinks(in, b) != 0

@@ -82,6 +82,38 @@ add(ps_windows_t *w, const char *path, unsigned status, uint64_t t,
 }
 
 
+/* the requests of one path in a window */
+typedef struct {
+    const char  *path;
+    uint64_t     requests;
+} path_sum_t;
+
+
+static int
+path_key(void *ctx, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
+{
+    path_sum_t  *ps = ctx;
+
+    if (plen == strlen(ps->path) && memcmp(path, ps->path, plen) == 0) {
+        ps->requests += st->requests;
+    }
+
+    return 0;
+}
+
+
+static uint64_t
+path_requests(ps_windows_t *w, int win, uint64_t now, const char *path)
+{
+    path_sum_t  ps = { path, 0 };
+
+    ps_windows_foreach(w, win, now, path_key, &ps);
+
+    return ps.requests;
+}
+
+
 int
 main(void)
 {
@@ -271,6 +303,42 @@ main(void)
            "  seconds expire after 60 s");
     is_u64(window(w, PS_WIN_1H, T0 + 81 * SEC).requests, 3,
            "  the minute keeps them");
+    ps_windows_destroy(w);
+
+    /* a flood ages out with the windows: 10 keys fill the table, a key
+     * that comes after them is overflow within the hour, and a new key
+     * two hours later gets its own row again (it used to be overflow
+     * for a whole day) while the 24h totals stay exact */
+    w = ps_windows_create(10);
+    for (i = 0; i < 10; i++) {
+        char  p[16];
+        snprintf(p, sizeof(p), "/flood%llu", (unsigned long long) i);
+        add(w, p, 404, T0 + i * SEC, i);
+    }
+    add(w, "/late", 200, T0 + 30 * SEC, 1);
+    is_u64(path_requests(w, PS_WIN_1M, T0 + 31 * SEC, "/late"), 0,
+           "flood: a key beyond the limit within the hour is overflow");
+    is_u64(path_requests(w, PS_WIN_1M, T0 + 31 * SEC, "{other}"), 1,
+           "  counted in {other}");
+    t = T0 + 2 * HOUR + 5 * MIN;
+    ps_windows_expire(w, t);
+    is_u64(ps_windows_folded(w), 4,
+           "  two hours later 4 flood keys are folded (11 keys, down to 7)");
+    add(w, "/new", 200, t, 1);
+    is_u64(path_requests(w, PS_WIN_1M, t + SEC, "/new"), 1,
+           "  a new key has its own row in the 1m window");
+    is_u64(path_requests(w, PS_WIN_1H, t + SEC, "/new"), 1,
+           "  and in the 1h window");
+    is_u64(path_requests(w, PS_WIN_24H, t + SEC, "/new"), 1,
+           "  and in the 24h window");
+    is_u64(window(w, PS_WIN_24H, t + SEC).requests, 12,
+           "  24h totals exact: 10 flood + /late + /new");
+    is_u64(path_requests(w, PS_WIN_24H, t + SEC, "{other}"), 5,
+           "  {other} holds /late and the 4 folded keys' requests");
+    is_u64(window(w, PS_WIN_24H, t + SEC).keys, 8,
+           "  6 flood keys, {other} and /new");
+    ps_windows_expire(w, t + 2 * SEC);
+    is_u64(ps_windows_folded(w), 4, "  no more folding below the limit");
     ps_windows_destroy(w);
 
     return done_testing();

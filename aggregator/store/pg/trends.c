@@ -14,6 +14,7 @@
 #include "lib/hour.h"
 #include "lib/log.h"
 #include "pathstats_snapshot.h"
+#include "store/pg/pg_conn.h"
 #include "store/pg/trends.h"
 
 #define HOURS          (PS_TRENDS_DAYS * 24)
@@ -168,28 +169,24 @@ shift_to(ps_trends_t *t, int64_t now_hour)
 static int
 refresh(ps_trends_t *t)
 {
-    const char    *keys[] = { "connect_timeout", "dbname", NULL };
-    const char    *vals[] = { "5", t->conninfo, NULL };
     const char    *params[1];
     PGresult      *res;
     unsigned char *bytes;
     size_t         from, i, blen;
     int64_t        now_hour, hour;
-    char           since[32], err[300];
+    char           since[32], msg[256], err[300];
     int            rc = 0;
 
     if (t->conn == NULL || PQstatus(t->conn) != CONNECTION_OK) {
-        PQfinish(t->conn);
-        t->conn = PQconnectdbParams(keys, vals, 1);
-        if (PQstatus(t->conn) != CONNECTION_OK) {
-            ps_log(PS_LOG_WARN, "event=trends_failed reason=connect "
-                   "error=%s",
-                   ps_log_quote(err, sizeof(err), PQerrorMessage(t->conn)));
+        if (t->conn != NULL) {
             PQfinish(t->conn);
-            t->conn = NULL;
+        }
+        t->conn = ps_pg_connect(t->conninfo, msg, sizeof(msg));
+        if (t->conn == NULL) {
+            ps_log(PS_LOG_WARN, "event=trends_failed reason=connect "
+                   "error=%s", ps_log_quote(err, sizeof(err), msg));
             return -1;
         }
-        PQclear(PQexec(t->conn, "SET statement_timeout = '30s'"));
     }
 
     now_hour = ps_hour_of((int64_t) ps_now_us());
