@@ -473,26 +473,14 @@ agg_add(ps_agg_table_t *t, const ps_agg_key_t *k, unsigned status,
         return -1;
     }
 
-    if (e->requests == 0 || time_us < e->first_seen_us) {
+    if (e->counts.requests == 0 || time_us < e->first_seen_us) {
         e->first_seen_us = time_us;
     }
     if (time_us > e->last_seen_us) {
         e->last_seen_us = time_us;
     }
 
-    e->requests++;
-    if (status >= 100 && status <= 599) {
-        e->status[status / 100 - 1]++;
-        if (status >= 500) {
-            e->errors++;
-        }
-    }
-    e->bytes_in += bytes_in;
-    e->bytes_out += bytes_out;
-    e->latency_sum_us += request_us;
-    if (request_us > e->latency_max_us) {
-        e->latency_max_us = request_us;
-    }
+    ps_counts_add(&e->counts, status, request_us, bytes_in, bytes_out);
 
     t->overflowed += overflow;
 
@@ -533,7 +521,7 @@ ps_agg_merge_entry(ps_agg_table_t *t, const ps_agg_entry_t *src)
 {
     ps_agg_key_t     k;
     ps_agg_entry_t  *e;
-    int              overflow, i;
+    int              overflow;
 
     key_make_hashing(&k, src->hour, src->host, src->host_len, src->method,
                      src->method_len, src->path, src->path_len);
@@ -549,8 +537,8 @@ ps_agg_merge_entry(ps_agg_table_t *t, const ps_agg_entry_t *src)
         return -1;
     }
 
-    if (src->requests != 0) {
-        if (e->requests == 0 || src->first_seen_us < e->first_seen_us) {
+    if (src->counts.requests != 0) {
+        if (e->counts.requests == 0 || src->first_seen_us < e->first_seen_us) {
             e->first_seen_us = src->first_seen_us;
         }
         if (src->last_seen_us > e->last_seen_us) {
@@ -558,20 +546,10 @@ ps_agg_merge_entry(ps_agg_table_t *t, const ps_agg_entry_t *src)
         }
     }
 
-    e->requests += src->requests;
-    for (i = 0; i < 5; i++) {
-        e->status[i] += src->status[i];
-    }
-    e->errors += src->errors;
-    e->bytes_in += src->bytes_in;
-    e->bytes_out += src->bytes_out;
-    e->latency_sum_us += src->latency_sum_us;
-    if (src->latency_max_us > e->latency_max_us) {
-        e->latency_max_us = src->latency_max_us;
-    }
+    ps_counts_merge(&e->counts, &src->counts);
 
     if (overflow) {
-        t->overflowed += src->requests;
+        t->overflowed += src->counts.requests;
     }
 
     return 0;

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/counts.h"
 #include "lib/histogram.h"
 #include "lib/hll.h"
 #include "ring/rec.h"
@@ -51,13 +52,7 @@ typedef struct {
     uint32_t     method_len;
     uint32_t     path_len;
 
-    uint64_t     requests;
-    uint64_t     status[5];       /* [0] = 1xx ... [4] = 5xx */
-    uint64_t     errors;          /* = status[4] */
-    uint64_t     bytes_in;
-    uint64_t     bytes_out;
-    uint64_t     latency_sum_us;
-    uint64_t     latency_max_us;
+    ps_counts_t  counts;
     uint64_t     first_seen_us;   /* smallest time_us added */
     uint64_t     last_seen_us;    /* largest time_us added */
     ps_hist_t    latency;         /* request_us of every request */

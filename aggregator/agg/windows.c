@@ -152,9 +152,7 @@ ps_win_stats_free(ps_win_stats_t *st)
 int
 ps_win_stats_merge(ps_win_stats_t *dst, const ps_win_stats_t *src)
 {
-    int  i;
-
-    if (src->requests == 0) {
+    if (src->counts.requests == 0) {
         return 0;
     }
 
@@ -164,7 +162,9 @@ ps_win_stats_merge(ps_win_stats_t *dst, const ps_win_stats_t *src)
         return -1;
     }
 
-    if (dst->requests == 0 || src->first_seen_us < dst->first_seen_us) {
+    if (dst->counts.requests == 0
+        || src->first_seen_us < dst->first_seen_us)
+    {
         dst->first_seen_us = src->first_seen_us;
     }
 
@@ -172,18 +172,7 @@ ps_win_stats_merge(ps_win_stats_t *dst, const ps_win_stats_t *src)
         dst->last_seen_us = src->last_seen_us;
     }
 
-    if (src->latency_max_us > dst->latency_max_us) {
-        dst->latency_max_us = src->latency_max_us;
-    }
-
-    dst->requests += src->requests;
-    dst->errors += src->errors;
-    for (i = 0; i < 5; i++) {
-        dst->status[i] += src->status[i];
-    }
-    dst->bytes_in += src->bytes_in;
-    dst->bytes_out += src->bytes_out;
-    dst->latency_sum_us += src->latency_sum_us;
+    ps_counts_merge(&dst->counts, &src->counts);
 
     return 0;
 }
@@ -574,24 +563,24 @@ sec_merge(ps_win_stats_t *dst, const win_sec_t *b)
     first = (uint64_t) b->t * PS_US_PER_SEC + b->first_off;
     last = (uint64_t) b->t * PS_US_PER_SEC + b->last_off;
 
-    if (dst->requests == 0 || first < dst->first_seen_us) {
+    if (dst->counts.requests == 0 || first < dst->first_seen_us) {
         dst->first_seen_us = first;
     }
     if (last > dst->last_seen_us) {
         dst->last_seen_us = last;
     }
-    if (b->latency_max_us > dst->latency_max_us) {
-        dst->latency_max_us = b->latency_max_us;
+    if (b->latency_max_us > dst->counts.latency_max_us) {
+        dst->counts.latency_max_us = b->latency_max_us;
     }
 
-    dst->requests += b->requests;
-    dst->errors += b->status[4];
+    dst->counts.requests += b->requests;
+    dst->counts.errors += b->status[4];
     for (i = 0; i < 5; i++) {
-        dst->status[i] += b->status[i];
+        dst->counts.status[i] += b->status[i];
     }
-    dst->bytes_in += b->bytes_in;
-    dst->bytes_out += b->bytes_out;
-    dst->latency_sum_us += b->latency_sum_us;
+    dst->counts.bytes_in += b->bytes_in;
+    dst->counts.bytes_out += b->bytes_out;
+    dst->counts.latency_sum_us += b->latency_sum_us;
 
     return 0;
 }
@@ -611,7 +600,7 @@ stats_add(ps_win_stats_t *st, unsigned status, uint64_t request_us,
         return -1;
     }
 
-    if (st->requests == 0 || time_us < st->first_seen_us) {
+    if (st->counts.requests == 0 || time_us < st->first_seen_us) {
         st->first_seen_us = time_us;
     }
 
@@ -619,21 +608,7 @@ stats_add(ps_win_stats_t *st, unsigned status, uint64_t request_us,
         st->last_seen_us = time_us;
     }
 
-    st->requests++;
-
-    if (status >= 100 && status <= 599) {
-        st->status[status / 100 - 1]++;
-        if (status >= 500) {
-            st->errors++;
-        }
-    }
-
-    st->bytes_in += bytes_in;
-    st->bytes_out += bytes_out;
-    st->latency_sum_us += request_us;
-    if (request_us > st->latency_max_us) {
-        st->latency_max_us = request_us;
-    }
+    ps_counts_add(&st->counts, status, request_us, bytes_in, bytes_out);
 
     return 0;
 }
@@ -802,7 +777,7 @@ ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
     k = key_get_or_other(w, ps_key_hash(host, hlen, method, mlen, path,
                                         plen),
                          host, hlen, method, mlen, path, plen,
-                         st->requests);
+                         st->counts.requests);
     if (k == NULL) {
         return -1;
     }
@@ -1117,7 +1092,7 @@ foreach_1m(ps_windows_t *w, win_key_t *k, int64_t oldest,
         }
     }
 
-    if (w->scratch.requests == 0) {
+    if (w->scratch.counts.requests == 0) {
         return 0;
     }
 
@@ -1209,7 +1184,7 @@ foreach_24h(ps_windows_t *w, win_key_t *k, int64_t oldest, ps_win_key_fn fn,
         one = &w->scratch;     /* else one bucket: no copy */
     }
 
-    if (one->requests == 0) {
+    if (one->counts.requests == 0) {
         return 0;
     }
 
@@ -1286,7 +1261,7 @@ ps_windows_foreach(ps_windows_t *w, int win, uint64_t now_us,
                 st = &w->scratch;
             }
 
-            if (st->requests == 0) {
+            if (st->counts.requests == 0) {
                 continue;
             }
 

@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/counts.h"
 #include "lib/histogram.h"
 #include "lib/hll.h"
 #include "ring/rec.h"
@@ -52,13 +53,7 @@ typedef struct ps_windows_s  ps_windows_t;
 
 /* One key's aggregate over a window (or a bucket). */
 typedef struct {
-    uint64_t   requests;
-    uint64_t   errors;          /* 5xx */
-    uint64_t   status[5];       /* 1xx .. 5xx */
-    uint64_t   bytes_in;
-    uint64_t   bytes_out;
-    uint64_t   latency_sum_us;
-    uint64_t   latency_max_us;
+    ps_counts_t  counts;
     uint64_t   first_seen_us;
     uint64_t   last_seen_us;
     ps_hist_t  latency;

@@ -593,15 +593,15 @@ encode(ps_spool_t *sp, uint64_t zone_id, const ps_agg_table_t *delta,
         err |= ps_buf_append(b, e->method, e->method_len);
         err |= ps_buf_append(b, e->path, e->path_len);
 
-        put_u64(b, e->requests, &err);
+        put_u64(b, e->counts.requests, &err);
         for (r = 0; r < 5; r++) {
-            put_u64(b, e->status[r], &err);
+            put_u64(b, e->counts.status[r], &err);
         }
-        put_u64(b, e->errors, &err);
-        put_u64(b, e->bytes_in, &err);
-        put_u64(b, e->bytes_out, &err);
-        put_u64(b, e->latency_sum_us, &err);
-        put_u64(b, e->latency_max_us, &err);
+        put_u64(b, e->counts.errors, &err);
+        put_u64(b, e->counts.bytes_in, &err);
+        put_u64(b, e->counts.bytes_out, &err);
+        put_u64(b, e->counts.latency_sum_us, &err);
+        put_u64(b, e->counts.latency_max_us, &err);
         put_u64(b, e->first_seen_us, &err);
         put_u64(b, e->last_seen_us, &err);
 
@@ -824,15 +824,15 @@ decode_body(ps_spool_t *sp, const spool_hdr_t *h, const char **why)
         e.method = (const char *) rd_take(&r, e.method_len);
         e.path = (const char *) rd_take(&r, e.path_len);
 
-        e.requests = rd_u64(&r);
+        e.counts.requests = rd_u64(&r);
         for (i = 0; i < 5; i++) {
-            e.status[i] = rd_u64(&r);
+            e.counts.status[i] = rd_u64(&r);
         }
-        e.errors = rd_u64(&r);
-        e.bytes_in = rd_u64(&r);
-        e.bytes_out = rd_u64(&r);
-        e.latency_sum_us = rd_u64(&r);
-        e.latency_max_us = rd_u64(&r);
+        e.counts.errors = rd_u64(&r);
+        e.counts.bytes_in = rd_u64(&r);
+        e.counts.bytes_out = rd_u64(&r);
+        e.counts.latency_sum_us = rd_u64(&r);
+        e.counts.latency_max_us = rd_u64(&r);
         e.first_seen_us = rd_u64(&r);
         e.last_seen_us = rd_u64(&r);
 

@@ -86,14 +86,14 @@ requests_rows(ps_buf_t *b, const ps_metrics_path_t *r)
     int  c;
 
     for (c = 0; c < 5; c++) {
-        if (r->status[c] == 0) {
+        if (r->counts.status[c] == 0) {
             continue;
         }
 
         if (ps_buf_puts(b, "pathstats_requests_24h{") != 0
             || path_labels(b, r) != 0
             || ps_buf_printf(b, ",status=\"%s\"} %llu\n", class_names[c],
-                             (unsigned long long) r->status[c]) != 0)
+                             (unsigned long long) r->counts.status[c]) != 0)
         {
             return -1;
         }
@@ -125,16 +125,16 @@ histogram_rows(ps_buf_t *b, const ps_metrics_path_t *r, int labelled)
 
     if (ps_buf_puts(b, NAME "_bucket{") != 0 || LABELS() != 0
         || ps_buf_printf(b, "%sle=\"+Inf\"} %llu\n", sep,
-                         (unsigned long long) r->requests) != 0
+                         (unsigned long long) r->counts.requests) != 0
         || ps_buf_puts(b, NAME "_sum") != 0
         || (labelled && (ps_buf_putc(b, '{') != 0 || LABELS() != 0
                          || ps_buf_putc(b, '}') != 0))
-        || ps_buf_printf(b, " %.6f\n", (double) r->latency_sum_us / 1e6)
+        || ps_buf_printf(b, " %.6f\n", (double) r->counts.latency_sum_us / 1e6)
            != 0
         || ps_buf_puts(b, NAME "_count") != 0
         || (labelled && (ps_buf_putc(b, '{') != 0 || LABELS() != 0
                          || ps_buf_putc(b, '}') != 0))
-        || ps_buf_printf(b, " %llu\n", (unsigned long long) r->requests)
+        || ps_buf_printf(b, " %llu\n", (unsigned long long) r->counts.requests)
            != 0)
     {
         return -1;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/counts.h"
 #include "lib/histogram.h"
 #include "pipeline/sink.h"
 #include "ring/stats.h"
@@ -25,9 +26,7 @@ typedef struct {
     const char  *method;
     const char  *path;
     size_t       hlen, mlen, plen;
-    uint64_t     requests;
-    uint64_t     status[5];                 /* 1xx .. 5xx */
-    uint64_t     latency_sum_us;
+    ps_counts_t  counts;
     uint64_t     le[PS_HIST_PROM_NLE];      /* cumulative at prom edges */
 } ps_metrics_path_t;
 

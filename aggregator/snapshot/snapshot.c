@@ -41,13 +41,7 @@ typedef struct {
     const char  *path;
     uint32_t     hlen, mlen, plen;
     uint32_t     le_at;                /* 24h: its le[] in the window's */
-    uint64_t     requests;
-    uint64_t     errors;
-    uint64_t     status[5];
-    uint64_t     bytes_in;
-    uint64_t     bytes_out;
-    uint64_t     latency_sum_us;
-    uint64_t     latency_max_us;
+    ps_counts_t  counts;
     uint64_t     first_us;
     uint64_t     last_us;
     double       p50, p95, p99;        /* us, capped at the max */
@@ -63,9 +57,7 @@ typedef struct {
     size_t           le_cap;           /* rows */
     size_t           total_rows;       /* keys in the window */
     struct {                           /* the keys beyond the rows kept */
-        uint64_t     requests, errors, bytes_in, bytes_out;
-        uint64_t     latency_sum_us;
-        uint64_t     status[5];
+        ps_counts_t  counts;
         uint64_t     le[PS_HIST_PROM_NLE];
     } rest;
     ps_win_stats_t   total;
@@ -240,14 +232,8 @@ rest_add(snap_window_t *sw, const snap_row_t *r, const uint64_t *le)
 {
     int  i;
 
-    sw->rest.requests += r->requests;
-    sw->rest.errors += r->errors;
-    sw->rest.bytes_in += r->bytes_in;
-    sw->rest.bytes_out += r->bytes_out;
-    sw->rest.latency_sum_us += r->latency_sum_us;
-    for (i = 0; i < 5; i++) {
-        sw->rest.status[i] += r->status[i];
-    }
+    ps_counts_merge(&sw->rest.counts, &r->counts);
+
     for (i = 0; le != NULL && i < PS_HIST_PROM_NLE; i++) {
         sw->rest.le[i] += le[i];
     }
@@ -380,18 +366,12 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
     r->hlen = (uint32_t) hlen;
     r->mlen = (uint32_t) mlen;
     r->plen = (uint32_t) plen;
-    r->requests = st->requests;
-    r->errors = st->errors;
-    memcpy(r->status, st->status, sizeof(r->status));
-    r->bytes_in = st->bytes_in;
-    r->bytes_out = st->bytes_out;
-    r->latency_sum_us = st->latency_sum_us;
-    r->latency_max_us = st->latency_max_us;
+    r->counts = st->counts;
     r->first_us = st->first_seen_us;
     r->last_us = st->last_seen_us;
-    r->p50 = capped_percentile(&st->latency, 0.50, st->latency_max_us);
-    r->p95 = capped_percentile(&st->latency, 0.95, st->latency_max_us);
-    r->p99 = capped_percentile(&st->latency, 0.99, st->latency_max_us);
+    r->p50 = capped_percentile(&st->latency, 0.50, st->counts.latency_max_us);
+    r->p95 = capped_percentile(&st->latency, 0.95, st->counts.latency_max_us);
+    r->p99 = capped_percentile(&st->latency, 0.99, st->counts.latency_max_us);
     r->unique = (uint64_t) llround(ps_hll_cardinality(&st->clients));
 
     if (c->win == PS_SNAP_WIN_24H) {
@@ -401,7 +381,8 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
 
     if (c->win == PS_SNAP_WIN_1M) {
         ps_alerts_check(c->s->alerts, host, hlen, method, mlen, path, plen,
-                        r->requests, r->errors, r->p95 / 1000, c->now_us);
+                        r->counts.requests, r->counts.errors, r->p95 / 1000,
+                        c->now_us);
     }
 
     sw->total_rows++;
@@ -453,15 +434,17 @@ row_sort_value(const snap_row_t *r, int sort)
 {
     switch (sort) {
     case PS_SNAP_SORT_REQUESTS:
-        return (double) r->requests;
+        return (double) r->counts.requests;
     case PS_SNAP_SORT_ERRORS:
-        return (double) r->errors;
+        return (double) r->counts.errors;
     case PS_SNAP_SORT_ERROR_RATE:
-        return r->requests ? (double) r->errors / (double) r->requests : 0;
+        return r->counts.requests ? (double) r->counts.errors
+                                    / (double) r->counts.requests
+                                  : 0;
     case PS_SNAP_SORT_P95:
         return r->p95;
     case PS_SNAP_SORT_BYTES:
-        return (double) r->bytes_out;
+        return (double) r->counts.bytes_out;
     default:
         return (double) r->last_us;
     }
@@ -475,8 +458,8 @@ row_cmp(const snap_row_t *a, const snap_row_t *b, int sort)
     double  x, y;
 
     if (sort == PS_SNAP_SORT_REQUESTS) {
-        if (a->requests != b->requests) {
-            return a->requests > b->requests ? -1 : 1;
+        if (a->counts.requests != b->counts.requests) {
+            return a->counts.requests > b->counts.requests ? -1 : 1;
         }
     } else if (sort == PS_SNAP_SORT_LAST_SEEN) {
         if (a->last_us != b->last_us) {
@@ -589,9 +572,9 @@ collect(ps_snapshot_t *s, uint64_t now_us)
 
     sw = &s->win[PS_SNAP_WIN_1M];
     ps_alerts_check(s->alerts, NULL, 0, NULL, 0, NULL, 0,
-                    sw->total.requests, sw->total.errors,
+                    sw->total.counts.requests, sw->total.counts.errors,
                     capped_percentile(&sw->total.latency, 0.95,
-                                      sw->total.latency_max_us) / 1000,
+                                      sw->total.counts.latency_max_us) / 1000,
                     now_us);
     ps_alerts_end(s->alerts, now_us);
 
@@ -627,8 +610,9 @@ render_row_json(ps_buf_t *b, const snap_row_t *r)
 {
     double  avg;
 
-    avg = r->requests ? (double) r->latency_sum_us / (double) r->requests
-                      : 0;
+    avg = r->counts.requests ? (double) r->counts.latency_sum_us
+                               / (double) r->counts.requests
+                             : 0;
 
     return ps_buf_puts(b, "{\"host\":") != 0
            || ps_json_quote(b, r->host, r->hlen) != 0
@@ -640,20 +624,20 @@ render_row_json(ps_buf_t *b, const snap_row_t *r)
                   "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
                   "\"4xx\":%llu,\"5xx\":%llu},\"bytes_in\":%llu,"
                   "\"bytes_out\":%llu,\"latency_ms\":{",
-                  (unsigned long long) r->requests,
-                  (unsigned long long) r->errors,
-                  (unsigned long long) r->status[0],
-                  (unsigned long long) r->status[1],
-                  (unsigned long long) r->status[2],
-                  (unsigned long long) r->status[3],
-                  (unsigned long long) r->status[4],
-                  (unsigned long long) r->bytes_in,
-                  (unsigned long long) r->bytes_out) != 0
+                  (unsigned long long) r->counts.requests,
+                  (unsigned long long) r->counts.errors,
+                  (unsigned long long) r->counts.status[0],
+                  (unsigned long long) r->counts.status[1],
+                  (unsigned long long) r->counts.status[2],
+                  (unsigned long long) r->counts.status[3],
+                  (unsigned long long) r->counts.status[4],
+                  (unsigned long long) r->counts.bytes_in,
+                  (unsigned long long) r->counts.bytes_out) != 0
            || put_ms(b, "avg", avg) != 0 || ps_buf_putc(b, ',') != 0
            || put_ms(b, "p50", r->p50) != 0 || ps_buf_putc(b, ',') != 0
            || put_ms(b, "p95", r->p95) != 0 || ps_buf_putc(b, ',') != 0
            || put_ms(b, "p99", r->p99) != 0 || ps_buf_putc(b, ',') != 0
-           || put_ms(b, "max", (double) r->latency_max_us) != 0
+           || put_ms(b, "max", (double) r->counts.latency_max_us) != 0
            || ps_buf_printf(b, "},\"unique_clients\":%llu,\"first_seen\":",
                             (unsigned long long) r->unique) != 0
            || put_iso(b, r->first_us) != 0
@@ -694,16 +678,16 @@ render_window_info(ps_snapshot_t *s, int win, size_t shown, ps_buf_t *b)
     uint64_t        req, err, bin, bout;
     size_t          i;
 
-    req = sw->rest.requests;
-    err = sw->rest.errors;
-    bin = sw->rest.bytes_in;
-    bout = sw->rest.bytes_out;
+    req = sw->rest.counts.requests;
+    err = sw->rest.counts.errors;
+    bin = sw->rest.counts.bytes_in;
+    bout = sw->rest.counts.bytes_out;
 
     for (i = shown; i < sw->n; i++) {
-        req += sw->rows[i].requests;
-        err += sw->rows[i].errors;
-        bin += sw->rows[i].bytes_in;
-        bout += sw->rows[i].bytes_out;
+        req += sw->rows[i].counts.requests;
+        err += sw->rows[i].counts.errors;
+        bin += sw->rows[i].counts.bytes_in;
+        bout += sw->rows[i].counts.bytes_out;
     }
 
     return ps_buf_printf(b, "{\"window\":\"%s\",\"seconds\":%.0f,"
@@ -805,32 +789,35 @@ render_window_summary(ps_snapshot_t *s, int win, ps_buf_t *b)
     ps_win_stats_t  *t = &sw->total;
     double           avg, rate;
 
-    avg = t->requests ? (double) t->latency_sum_us / (double) t->requests
-                      : 0;
-    rate = t->requests ? (double) t->errors / (double) t->requests : 0;
+    avg = t->counts.requests ? (double) t->counts.latency_sum_us
+                               / (double) t->counts.requests
+                             : 0;
+    rate = t->counts.requests ? (double) t->counts.errors
+                                / (double) t->counts.requests
+                              : 0;
 
     return ps_buf_printf(b, "\"%s\":{\"requests\":%llu,\"errors\":%llu,"
                   "\"error_rate\":%.6f,\"requests_per_second\":%.3f,"
                   "\"bytes_in\":%llu,\"bytes_out\":%llu,"
                   "\"paths\":%zu,\"unique_clients\":%llu,\"latency_ms\":{",
-                  window_names[win], (unsigned long long) t->requests,
-                  (unsigned long long) t->errors, rate,
-                  (double) t->requests / window_seconds[win],
-                  (unsigned long long) t->bytes_in,
-                  (unsigned long long) t->bytes_out, sw->total_rows,
+                  window_names[win], (unsigned long long) t->counts.requests,
+                  (unsigned long long) t->counts.errors, rate,
+                  (double) t->counts.requests / window_seconds[win],
+                  (unsigned long long) t->counts.bytes_in,
+                  (unsigned long long) t->counts.bytes_out, sw->total_rows,
                   (unsigned long long)
                       llround(ps_hll_cardinality(&t->clients))) != 0
            || put_ms(b, "avg", avg) != 0 || ps_buf_putc(b, ',') != 0
            || put_ms(b, "p50", capped_percentile(&t->latency, 0.50,
-                                                 t->latency_max_us)) != 0
+                                                 t->counts.latency_max_us)) != 0
            || ps_buf_putc(b, ',') != 0
            || put_ms(b, "p95", capped_percentile(&t->latency, 0.95,
-                                                 t->latency_max_us)) != 0
+                                                 t->counts.latency_max_us)) != 0
            || ps_buf_putc(b, ',') != 0
            || put_ms(b, "p99", capped_percentile(&t->latency, 0.99,
-                                                 t->latency_max_us)) != 0
+                                                 t->counts.latency_max_us)) != 0
            || ps_buf_putc(b, ',') != 0
-           || put_ms(b, "max", (double) t->latency_max_us) != 0
+           || put_ms(b, "max", (double) t->counts.latency_max_us) != 0
            || ps_buf_puts(b, "}}") != 0 ? -1 : 0;
 }
 
@@ -926,7 +913,7 @@ render_summary(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         || ps_buf_puts(b, ",\"heartbeat_at\":") != 0
         || put_iso(b, in->heartbeat_us) != 0
         || ps_buf_printf(b, ",\"requests_per_second\":%.3f,\"windows\":{",
-                         (double) s->win[PS_SNAP_WIN_1M].total.requests
+                         (double) s->win[PS_SNAP_WIN_1M].total.counts.requests
                          / 60) != 0)
     {
         return -1;
@@ -1002,9 +989,7 @@ metrics_row(ps_metrics_path_t *m, const snap_row_t *r, const uint64_t *le)
     m->hlen = r->hlen;
     m->mlen = r->mlen;
     m->plen = r->plen;
-    m->requests = r->requests;
-    memcpy(m->status, r->status, sizeof(m->status));
-    m->latency_sum_us = r->latency_sum_us;
+    m->counts = r->counts;
     memcpy(m->le, &le[(size_t) r->le_at * PS_HIST_PROM_NLE],
            sizeof(m->le));
 }
@@ -1018,7 +1003,7 @@ render_metrics(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     ps_metrics_path_t   *top, other, overall;
     ps_metrics_input_t   mi;
     size_t               i, n = 0, max;
-    int                  c, k, rc;
+    int                  k, rc;
 
     max = s->top;
     top = calloc(max ? max : 1, sizeof(ps_metrics_path_t));
@@ -1040,11 +1025,8 @@ render_metrics(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
             continue;
         }
 
-        other.requests += sw->rows[i].requests;
-        other.latency_sum_us += sw->rows[i].latency_sum_us;
-        for (c = 0; c < 5; c++) {
-            other.status[c] += sw->rows[i].status[c];
-        }
+        ps_counts_merge(&other.counts, &sw->rows[i].counts);
+
         for (k = 0; k < PS_HIST_PROM_NLE; k++) {
             other.le[k] += sw->le[(size_t) sw->rows[i].le_at
                                   * PS_HIST_PROM_NLE + k];
@@ -1052,25 +1034,21 @@ render_metrics(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     }
 
     /* and the keys beyond the rows kept */
-    other.requests += sw->rest.requests;
-    other.latency_sum_us += sw->rest.latency_sum_us;
-    for (c = 0; c < 5; c++) {
-        other.status[c] += sw->rest.status[c];
-    }
+    ps_counts_merge(&other.counts, &sw->rest.counts);
+
     for (k = 0; k < PS_HIST_PROM_NLE; k++) {
         other.le[k] += sw->rest.le[k];
     }
 
     memset(&overall, 0, sizeof(overall));
-    overall.requests = sw->total.requests;
-    overall.latency_sum_us = sw->total.latency_sum_us;
+    overall.counts = sw->total.counts;
     ps_hist_cumulative(&sw->total.latency, ps_hist_prom_le_us,
                        PS_HIST_PROM_NLE, overall.le);
 
     memset(&mi, 0, sizeof(mi));
     mi.paths = top;
     mi.npaths = n;
-    mi.other = other.requests ? &other : NULL;
+    mi.other = other.counts.requests ? &other : NULL;
     mi.overall = &overall;
     mi.rings = &in->rings;
     mi.sinks = in->sinks;

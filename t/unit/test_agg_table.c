@@ -162,9 +162,10 @@ test_exact_counts(void)
     bad = 0;
     for (i = 0; i < ps_agg_count(t); i++) {
         e = ps_agg_entry_at(t, i);
-        total += e->requests;
-        bad += e->requests != n / k || e->status[1] != n / k
-               || e->bytes_in != 10 * (n / k) || e->bytes_out != 100 * (n / k)
+        total += e->counts.requests;
+        bad += e->counts.requests != n / k || e->counts.status[1] != n / k
+               || e->counts.bytes_in != 10 * (n / k)
+               || e->counts.bytes_out != 100 * (n / k)
                || ps_hist_count(&e->latency) != n / k;
     }
     is_u64(bad, 0, "each key has exactly 1000 requests, 2xx, bytes, hist");
@@ -172,12 +173,12 @@ test_exact_counts(void)
 
     total = 0;
     for (i = 0; i < ps_agg_count(t); i++) {
-        total += ps_agg_entry_at(t, i)->latency_sum_us;
+        total += ps_agg_entry_at(t, i)->counts.latency_sum_us;
     }
     is_u64(total, sum_us, "latency sums add up");
 
     e = find_s(t, H0, "example.com", "GET", "/p/7");
-    ok(e != NULL && e->latency_max_us == 999 && e->first_seen_us == H0US
+    ok(e != NULL && e->counts.latency_max_us == 999 && e->first_seen_us == H0US
        && e->last_seen_us == H0US + 999,
        "max latency, first and last seen of /p/7");
     ok(find_s(t, H0, "example.com", "GET", "/p/1000") == NULL,
@@ -204,13 +205,14 @@ test_status(void)
         add_s(t, H0, "h", "GET", "/", st[i], 1);
     }
     e = find_s(t, H0, "h", "GET", "/");
-    is_u64(e->requests, 16, "16 requests");
-    ok(e->status[0] == 2 && e->status[1] == 2 && e->status[2] == 2
-       && e->status[3] == 2 && e->status[4] == 3,
+    is_u64(e->counts.requests, 16, "16 requests");
+    ok(e->counts.status[0] == 2 && e->counts.status[1] == 2
+       && e->counts.status[2] == 2 && e->counts.status[3] == 2
+       && e->counts.status[4] == 3,
        "1xx=2 2xx=2 3xx=2 4xx=2 5xx=3");
-    is_u64(e->errors, 3, "errors = 5xx = 3");
-    is_u64(e->status[0] + e->status[1] + e->status[2] + e->status[3]
-           + e->status[4], 11, "0, 99, 600, 999, 65535 are in no class");
+    is_u64(e->counts.errors, 3, "errors = 5xx = 3");
+    is_u64(e->counts.status[0] + e->counts.status[1] + e->counts.status[2]
+           + e->counts.status[3] + e->counts.status[4], 11, "0, 99, 600, 999, 65535 are in no class");
     ps_agg_table_destroy(t);
 }
 
@@ -233,14 +235,15 @@ test_overflow(void)
     e = find_s(t, H0, PS_AGG_OTHER_HOST, PS_AGG_OTHER_METHOD,
                PS_AGG_OTHER_PATH);
     ok(e != NULL, "the overflow key is (hour, *, *, {other})");
-    is_u64(e->requests, 30, "{other} has the 30 requests of 15 keys");
-    ok(e->status[1] == 15 && e->errors == 15 && e->bytes_out == 3000
-       && e->latency_sum_us == 15 * 12 && e->latency_max_us == 7
+    is_u64(e->counts.requests, 30, "{other} has the 30 requests of 15 keys");
+    ok(e->counts.status[1] == 15 && e->counts.errors == 15
+       && e->counts.bytes_out == 3000
+       && e->counts.latency_sum_us == 15 * 12 && e->counts.latency_max_us == 7
        && ps_hist_count(&e->latency) == 30, "{other} counters are exact");
     is_u64(ps_agg_overflowed(t), 30, "overflowed counts 30 requests");
 
     add_s(t, H0, "h", "GET", "/k3", 200, 5);
-    is_u64(find_s(t, H0, "h", "GET", "/k3")->requests, 3,
+    is_u64(find_s(t, H0, "h", "GET", "/k3")->counts.requests, 3,
            "a known key still counts into itself when the hour is full");
     ok(find_s(t, H0, "h", "GET", "/k20") == NULL, "/k20 has no key");
 
@@ -257,7 +260,7 @@ test_overflow(void)
 
     total = 0;
     for (i = 0; i < (int) ps_agg_count(t); i++) {
-        total += ps_agg_entry_at(t, i)->requests;
+        total += ps_agg_entry_at(t, i)->counts.requests;
     }
     is_u64(total, 50 + 1 + 1 + 12, "every request is counted once");
 
@@ -339,11 +342,7 @@ entries_equal(const ps_agg_entry_t *a, const ps_agg_entry_t *b)
     lha = ps_hll_serialize(&a->clients, ha, sizeof(ha));
     lhb = ps_hll_serialize(&b->clients, hb, sizeof(hb));
 
-    return a->requests == b->requests && a->errors == b->errors
-           && memcmp(a->status, b->status, sizeof(a->status)) == 0
-           && a->bytes_in == b->bytes_in && a->bytes_out == b->bytes_out
-           && a->latency_sum_us == b->latency_sum_us
-           && a->latency_max_us == b->latency_max_us
+    return memcmp(&a->counts, &b->counts, sizeof(ps_counts_t)) == 0
            && a->first_seen_us == b->first_seen_us
            && a->last_seen_us == b->last_seen_us
            && la == lb && memcmp(ba, bb, la) == 0
@@ -392,14 +391,14 @@ test_merge(void)
     /* merging into a table with a smaller limit overflows exactly */
     is_u64(ps_agg_count(small), 2 * 101, "max 100: 100 keys + other per hour");
     for (i = 0; i < ps_agg_count(small); i++) {
-        total += ps_agg_entry_at(small, i)->requests;
+        total += ps_agg_entry_at(small, i)->counts.requests;
     }
     is_u64(total, 300000, "all 300000 requests are still counted");
     req = 0;
     for (i = 0; i < ps_agg_count(small); i++) {
         e = ps_agg_entry_at(small, i);
         if (e->path_len == strlen(PS_AGG_OTHER_PATH)) {
-            req += e->requests;
+            req += e->counts.requests;
         }
     }
     is_u64(ps_agg_overflowed(small), req,
@@ -499,7 +498,8 @@ test_remove_and_clear(void)
     }
     is_u64(bad, 0, "no entry of a removed hour is left");
     e = find_s(t, H0 + 3 * 3600, "host", "POST", "/r/3/49");
-    ok(e != NULL && e->requests == 1 && memcmp(e->path, "/r/3/49", 8) == 0,
+    ok(e != NULL && e->counts.requests == 1
+       && memcmp(e->path, "/r/3/49", 8) == 0,
        "surviving keys are found, with their bytes");
     ok(find_s(t, H0, "host", "POST", "/r/0/1") == NULL,
        "removed keys are gone");

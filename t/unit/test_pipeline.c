@@ -1,10 +1,10 @@
 /*
- * Unit tests for aggregator/pipeline/pipeline.c with fake in-memory sinks: records
- * below a sink's watermark are not fed to it, the reader starts past what
- * every durable sink holds, the rings are released only to what every
- * durable sink has committed (everything read when none is durable), a
- * failed flush keeps its delta for the retry, and nothing is read while
- * a durable sink's watermarks are unknown.
+ * Unit tests for aggregator/pipeline/pipeline.c with fake in-memory sinks:
+ * records below a sink's watermark are not fed to it, the reader starts past
+ * what every durable sink holds, the rings are released only to what every
+ * durable sink has committed (everything read when none is durable), a failed
+ * flush keeps its delta for the retry, and nothing is read while a durable
+ * sink's watermarks are unknown.
  */
 
 #include <stdio.h>

@@ -1,10 +1,9 @@
 /*
- * Unit tests for aggregator/store/redis/redis_repair.c: the Redis sink's memory of
- * what it handed to Redis per live hour sums entries and clients
- * exactly, folds keys and clients beyond its bounds without losing
- * requests, and forgets old hours for good; a repair split into chunks
- * writes every field and client exactly once, in bounded chunks.
- * Prints TAP.
+ * Unit tests for aggregator/store/redis/redis_repair.c: the Redis sink's
+ * memory of what it handed to Redis per live hour sums entries and clients
+ * exactly, folds keys and clients beyond its bounds without losing requests,
+ * and forgets old hours for good; a repair split into chunks writes every
+ * field and client exactly once, in bounded chunks. Prints TAP.
  */
 
 #include <stdio.h>
@@ -121,13 +120,13 @@ main(void)
     e = find(h, "h\tGET\t/a");
     ok(e != NULL, "field is host\\tmethod\\tpath");
     if (e != NULL) {
-        is_u64(e->requests, 3, "requests summed");
-        is_u64(e->errors, 1, "errors summed");
-        is_u64(e->status[1], 2, "2xx summed");
-        is_u64(e->bytes_in, 7, "bytes_in summed");
-        is_u64(e->bytes_out, 700, "bytes_out summed");
-        is_u64(e->latency_sum_us, 60, "latency sum summed");
-        is_u64(e->latency_max_us, 30, "latency max is the max");
+        is_u64(e->counts.requests, 3, "requests summed");
+        is_u64(e->counts.errors, 1, "errors summed");
+        is_u64(e->counts.status[1], 2, "2xx summed");
+        is_u64(e->counts.bytes_in, 7, "bytes_in summed");
+        is_u64(e->counts.bytes_out, 700, "bytes_out summed");
+        is_u64(e->counts.latency_sum_us, 60, "latency sum summed");
+        is_u64(e->counts.latency_max_us, 30, "latency max is the max");
     }
 
     /* beyond max_keys (3): the overflow field, requests stay exact */
@@ -143,7 +142,7 @@ main(void)
     h = ps_redis_repair_hour(rp, H0);
     is_int((long long) h->nentries, 4, "three keys and the overflow field");
     e = find(h, "*\t*\t{other}");
-    ok(e != NULL && e->requests == 8, "overflow field holds the rest");
+    ok(e != NULL && e->counts.requests == 8, "overflow field holds the rest");
     is_u64(ps_redis_repair_requests(h), 13, "requests of the hour exact");
 
     /* clients: summed, folded beyond max_clients (100) */

@@ -1,26 +1,24 @@
 /*
- * Unit tests for aggregator/store/redis/sink_redis.c.  Without a Redis server: what
- * the pipeline sees when Redis is unreachable (every call fails quickly,
- * says why, and takes nothing from the delta), and that the client
- * buffer copes with more distinct clients than it keeps.
+ * Unit tests for aggregator/store/redis/sink_redis.c.  Without a Redis server:
+ * what the pipeline sees when Redis is unreachable (every call fails quickly,
+ * says why, and takes nothing from the delta), and that the client buffer
+ * copes with more distinct clients than it keeps.
  *
- * With PS_TEST_REDIS=<port> (t/aggregator-redis-repair.t starts a Redis
- * and sets it; the database is FLUSHALLed), the chunked repair after
- * Redis lost its data, with 3 fields per chunk and the test hook that
- * loses the reply to the n-th chunk (the chunk ran, the sink does not
- * know): a plain repair, a chunk resent after an unknown outcome, a
- * FLUSHALL in the middle of a repair, Redis back from a snapshot taken
- * in the middle of a repair, a repair that meets another's marker, a
- * process that dies in the middle of a repair, and a normal batch that
- * meets a marker.  After each, the hour in Redis is compared with what
- * it held before the loss, key by key.  Then normal batches larger than
- * a chunk, written in chunks like a repair: key by key as the same
- * flushes written by one script each (a chunk size of 1000000), with a
- * lost reply to their first, a middle and their last chunk, a FLUSHALL
- * in their middle (repaired), Redis back from a snapshot taken before
- * one, an hour the sink cannot repair, and a process that dies in the
- * middle of one.  t/aggregator-redis.t covers the sink further.  Prints
- * TAP.
+ * With PS_TEST_REDIS=<port> (t/aggregator-redis-repair.t starts a Redis and
+ * sets it; the database is FLUSHALLed), the chunked repair after Redis lost
+ * its data, with 3 fields per chunk and the test hook that loses the reply to
+ * the n-th chunk (the chunk ran, the sink does not know): a plain repair, a
+ * chunk resent after an unknown outcome, a FLUSHALL in the middle of a repair,
+ * Redis back from a snapshot taken in the middle of a repair, a repair that
+ * meets another's marker, a process that dies in the middle of a repair, and a
+ * normal batch that meets a marker.  After each, the hour in Redis is compared
+ * with what it held before the loss, key by key.  Then normal batches larger
+ * than a chunk, written in chunks like a repair: key by key as the same
+ * flushes written by one script each (a chunk size of 1000000), with a lost
+ * reply to their first, a middle and their last chunk, a FLUSHALL in their
+ * middle (repaired), Redis back from a snapshot taken before one, an hour the
+ * sink cannot repair, and a process that dies in the middle of one.
+ * t/aggregator-redis.t covers the sink further.  Prints TAP.
  */
 
 #include <netinet/in.h>
@@ -965,7 +963,7 @@ main(void)
            "flush fails while Redis is down");
     is_int(sink->ops->flush(sink, 1, delta, pos, 4), -1,
            "and again on the retry");
-    is_u64(ps_agg_find(delta, hour, "h", 1, "GET", 3, "/", 1)->requests,
+    is_u64(ps_agg_find(delta, hour, "h", 1, "GET", 3, "/", 1)->counts.requests,
            40000, "the delta is left to the pipeline");
 
     sink->ops->destroy(sink);

@@ -131,7 +131,7 @@ requests_of(const ps_agg_table_t *t)
     uint64_t  n = 0;
 
     for (i = 0; i < ps_agg_count(t); i++) {
-        n += ps_agg_entry_at(t, i)->requests;
+        n += ps_agg_entry_at(t, i)->counts.requests;
     }
 
     return n;
@@ -152,12 +152,14 @@ same_entries(const ps_agg_table_t *a, const ps_agg_table_t *b)
         x = ps_agg_entry_at(a, i);
         y = ps_agg_find(b, x->hour, x->host, x->host_len, x->method,
                         x->method_len, x->path, x->path_len);
-        if (y == NULL || x->requests != y->requests
-            || memcmp(x->status, y->status, sizeof(x->status)) != 0
-            || x->errors != y->errors || x->bytes_in != y->bytes_in
-            || x->bytes_out != y->bytes_out
-            || x->latency_sum_us != y->latency_sum_us
-            || x->latency_max_us != y->latency_max_us
+        if (y == NULL || x->counts.requests != y->counts.requests
+            || memcmp(x->counts.status, y->counts.status,
+                      sizeof(x->counts.status)) != 0
+            || x->counts.errors != y->counts.errors
+            || x->counts.bytes_in != y->counts.bytes_in
+            || x->counts.bytes_out != y->counts.bytes_out
+            || x->counts.latency_sum_us != y->counts.latency_sum_us
+            || x->counts.latency_max_us != y->counts.latency_max_us
             || x->first_seen_us != y->first_seen_us
             || x->last_seen_us != y->last_seen_us
             || x->latency.count != y->latency.count

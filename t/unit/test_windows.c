@@ -30,15 +30,15 @@ sum_key(void *ctx, const char *host, size_t hlen, const char *method,
 {
     sum_t  *s = ctx;
 
-    s->requests += st->requests;
-    s->errors += st->errors;
-    s->status2 += st->status[1];
-    s->status5 += st->status[4];
-    s->bytes_out += st->bytes_out;
+    s->requests += st->counts.requests;
+    s->errors += st->counts.errors;
+    s->status2 += st->counts.status[1];
+    s->status5 += st->counts.status[4];
+    s->bytes_out += st->counts.bytes_out;
     s->keys++;
     s->unique += (uint64_t) ps_hll_cardinality(&st->clients);
-    if (st->latency_max_us > s->max_us) {
-        s->max_us = st->latency_max_us;
+    if (st->counts.latency_max_us > s->max_us) {
+        s->max_us = st->counts.latency_max_us;
     }
     if (s->first == 0 || st->first_seen_us < s->first) {
         s->first = st->first_seen_us;
@@ -46,8 +46,8 @@ sum_key(void *ctx, const char *host, size_t hlen, const char *method,
     if (st->last_seen_us > s->last) {
         s->last = st->last_seen_us;
     }
-    s->sum_us += st->latency_sum_us;
-    s->bytes_in += st->bytes_in;
+    s->sum_us += st->counts.latency_sum_us;
+    s->bytes_in += st->counts.bytes_in;
 
     return 0;
 }
@@ -96,7 +96,7 @@ path_key(void *ctx, const char *host, size_t hlen, const char *method,
     path_sum_t  *ps = ctx;
 
     if (plen == strlen(ps->path) && memcmp(path, ps->path, plen) == 0) {
-        ps->requests += st->requests;
+        ps->requests += st->counts.requests;
     }
 
     return 0;
@@ -212,10 +212,10 @@ main(void)
         ps_win_stats_t  st;
 
         ps_win_stats_init(&st);
-        st.requests = 50;
-        st.status[1] = 45;
-        st.status[4] = 5;
-        st.errors = 5;
+        st.counts.requests = 50;
+        st.counts.status[1] = 45;
+        st.counts.status[4] = 5;
+        st.counts.errors = 5;
         st.first_seen_us = T0 - HOUR;
         st.last_seen_us = T0 - 1;
         ps_hist_add_bucket(&st.latency, 50, 50);

@@ -73,15 +73,15 @@ ps_pg_windows_load(ps_windows_t *w, const char *conninfo, uint64_t now_us)
     for (i = 0; i < rows; i++) {
         ps_win_stats_reset(&st);
 
-        st.requests = pg_u64(res, i, 4);
+        st.counts.requests = pg_u64(res, i, 4);
         for (s = 0; s < 5; s++) {
-            st.status[s] = pg_u64(res, i, 5 + s);
+            st.counts.status[s] = pg_u64(res, i, 5 + s);
         }
-        st.errors = pg_u64(res, i, 10);
-        st.bytes_in = pg_u64(res, i, 11);
-        st.bytes_out = pg_u64(res, i, 12);
-        st.latency_sum_us = pg_u64(res, i, 13);
-        st.latency_max_us = pg_u64(res, i, 14);
+        st.counts.errors = pg_u64(res, i, 10);
+        st.counts.bytes_in = pg_u64(res, i, 11);
+        st.counts.bytes_out = pg_u64(res, i, 12);
+        st.counts.latency_sum_us = pg_u64(res, i, 13);
+        st.counts.latency_max_us = pg_u64(res, i, 14);
 
         if (!PQgetisnull(res, i, 15)) {
             bytes = PQunescapeBytea((const unsigned char *)
@@ -104,7 +104,7 @@ ps_pg_windows_load(ps_windows_t *w, const char *conninfo, uint64_t now_us)
         st.first_seen_us = pg_u64(res, i, 17);
         st.last_seen_us = pg_u64(res, i, 18);
 
-        if (st.requests == 0) {
+        if (st.counts.requests == 0) {
             continue;
         }
 
@@ -123,7 +123,7 @@ ps_pg_windows_load(ps_windows_t *w, const char *conninfo, uint64_t now_us)
             goto done;
         }
 
-        total += st.requests;
+        total += st.counts.requests;
     }
 
     ps_log(PS_LOG_INFO, "event=windows_loaded rows=%d requests=%llu",

@@ -488,17 +488,17 @@ copy_row(pg_sink_t *pg, size_t idx, const ps_agg_entry_t *e, int fresh)
     o = put_field(o, e->host, e->host_len);
     o = put_field(o, e->method, e->method_len);
     o = put_field(o, e->path, e->path_len);
-    o = put_int8(o, e->requests);
+    o = put_int8(o, e->counts.requests);
 
     for (i = 0; i < 5; i++) {
-        o = put_int8(o, e->status[i]);
+        o = put_int8(o, e->counts.status[i]);
     }
 
-    o = put_int8(o, e->errors);
-    o = put_int8(o, e->bytes_in);
-    o = put_int8(o, e->bytes_out);
-    o = put_int8(o, e->latency_sum_us);
-    o = put_int8(o, e->latency_max_us);
+    o = put_int8(o, e->counts.errors);
+    o = put_int8(o, e->counts.bytes_in);
+    o = put_int8(o, e->counts.bytes_out);
+    o = put_int8(o, e->counts.latency_sum_us);
+    o = put_int8(o, e->counts.latency_max_us);
     o = put_field(o, hll, n);
     o = put_int8(o, (uint64_t) ((int64_t) e->first_seen_us - PG_EPOCH_US));
     o = put_int8(o, (uint64_t) ((int64_t) e->last_seen_us - PG_EPOCH_US));
@@ -801,18 +801,18 @@ merged_row(pg_sink_t *pg, const PGresult *res, int i,
 
     for (k = L_REQUESTS; k < L_LAT_MAX; k++) {
         switch (k) {
-        case L_REQUESTS: add = e->requests; break;
-        case L_ERRORS: add = e->errors; break;
-        case L_BYTES_IN: add = e->bytes_in; break;
-        case L_BYTES_OUT: add = e->bytes_out; break;
-        case L_LAT_SUM: add = e->latency_sum_us; break;
-        default: add = e->status[k - L_STATUS]; break;
+        case L_REQUESTS: add = e->counts.requests; break;
+        case L_ERRORS: add = e->counts.errors; break;
+        case L_BYTES_IN: add = e->counts.bytes_in; break;
+        case L_BYTES_OUT: add = e->counts.bytes_out; break;
+        case L_LAT_SUM: add = e->counts.latency_sum_us; break;
+        default: add = e->counts.status[k - L_STATUS]; break;
         }
         v[k] += add;
     }
 
-    if (e->latency_max_us > v[L_LAT_MAX]) {
-        v[L_LAT_MAX] = e->latency_max_us;
+    if (e->counts.latency_max_us > v[L_LAT_MAX]) {
+        v[L_LAT_MAX] = e->counts.latency_max_us;
     }
 
     /* NULL (a row never counted) takes the delta's */

@@ -299,26 +299,26 @@ ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
     }
     bt->len[bt->argc - 1] = bt->bytes.len - bt->off[bt->argc - 1];
 
-    if (ps_redis_arg_u64(bt, v->requests) != 0
-        || ps_redis_arg_u64(bt, v->errors) != 0
-        || ps_redis_arg_u64(bt, v->bytes_in) != 0
-        || ps_redis_arg_u64(bt, v->bytes_out) != 0
-        || ps_redis_arg_u64(bt, v->latency_sum_us) != 0
-        || ps_redis_arg_u64(bt, v->latency_max_us) != 0)
+    if (ps_redis_arg_u64(bt, v->counts.requests) != 0
+        || ps_redis_arg_u64(bt, v->counts.errors) != 0
+        || ps_redis_arg_u64(bt, v->counts.bytes_in) != 0
+        || ps_redis_arg_u64(bt, v->counts.bytes_out) != 0
+        || ps_redis_arg_u64(bt, v->counts.latency_sum_us) != 0
+        || ps_redis_arg_u64(bt, v->counts.latency_max_us) != 0)
     {
         return -1;
     }
 
-    tot[0] += v->requests;
-    tot[1] += v->errors;
+    tot[0] += v->counts.requests;
+    tot[1] += v->counts.errors;
     for (k = 0; k < 5; k++) {
-        tot[2 + k] += v->status[k];
+        tot[2 + k] += v->counts.status[k];
     }
-    tot[7] += v->bytes_in;
-    tot[8] += v->bytes_out;
-    tot[9] += v->latency_sum_us;
-    if (v->latency_max_us > tot[10]) {
-        tot[10] = v->latency_max_us;
+    tot[7] += v->counts.bytes_in;
+    tot[8] += v->counts.bytes_out;
+    tot[9] += v->counts.latency_sum_us;
+    if (v->counts.latency_max_us > tot[10]) {
+        tot[10] = v->counts.latency_max_us;
     }
     return 0;
 }
@@ -389,13 +389,13 @@ ps_redis_src_field(ps_redis_batch_t *bt, const ps_redis_src_t *src,
     plen[1] = e->method_len;
     part[2] = e->path;
     plen[2] = e->path_len;
-    v.requests = e->requests;
-    memcpy(v.status, e->status, sizeof(v.status));
-    v.errors = e->errors;
-    v.bytes_in = e->bytes_in;
-    v.bytes_out = e->bytes_out;
-    v.latency_sum_us = e->latency_sum_us;
-    v.latency_max_us = e->latency_max_us;
+    v.counts.requests = e->counts.requests;
+    memcpy(v.counts.status, e->counts.status, sizeof(v.counts.status));
+    v.counts.errors = e->counts.errors;
+    v.counts.bytes_in = e->counts.bytes_in;
+    v.counts.bytes_out = e->counts.bytes_out;
+    v.counts.latency_sum_us = e->counts.latency_sum_us;
+    v.counts.latency_max_us = e->counts.latency_max_us;
     return ps_redis_batch_field(bt, part, plen, 3, &v, tot);
 }
 

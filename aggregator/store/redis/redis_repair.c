@@ -251,7 +251,6 @@ ps_redis_repair_add_entry(ps_redis_repair_t *rp, const ps_agg_entry_t *src)
     ps_redis_repair_entry_t  *e;
     char                     *field;
     size_t                    len;
-    unsigned                  k;
 
     h = ps_repair_slot(rp, src->hour);
     if (h == NULL) {
@@ -276,17 +275,8 @@ ps_redis_repair_add_entry(ps_redis_repair_t *rp, const ps_agg_entry_t *src)
         goto fail;
     }
 
-    e->requests += src->requests;
-    for (k = 0; k < 5; k++) {
-        e->status[k] += src->status[k];
-    }
-    e->errors += src->errors;
-    e->bytes_in += src->bytes_in;
-    e->bytes_out += src->bytes_out;
-    e->latency_sum_us += src->latency_sum_us;
-    if (src->latency_max_us > e->latency_max_us) {
-        e->latency_max_us = src->latency_max_us;
-    }
+    ps_counts_merge(&e->counts, &src->counts);
+
     return 0;
 
 fail:
@@ -419,7 +409,7 @@ ps_redis_repair_requests(const ps_redis_repair_hour_t *h)
         return 0;
     }
     for (i = 0; i < h->nentries; i++) {
-        sum += h->entries[i].requests;
+        sum += h->entries[i].counts.requests;
     }
     return sum;
 }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "agg/agg_table.h"
+#include "lib/counts.h"
 #include "ring/rec.h"
 
 #define PS_REDIS_REPAIR_HOURS  3
@@ -32,13 +33,7 @@ typedef struct {
     char       *field;            /* host \t method \t path, NUL-ended */
     uint32_t    field_len;
     uint64_t    hash;
-    uint64_t    requests;
-    uint64_t    status[5];
-    uint64_t    errors;
-    uint64_t    bytes_in;
-    uint64_t    bytes_out;
-    uint64_t    latency_sum_us;
-    uint64_t    latency_max_us;
+    ps_counts_t counts;
 } ps_redis_repair_entry_t;
 
 typedef struct {

@@ -51,7 +51,7 @@ fake_flush(ps_sink_t *s, uint64_t zone_id, const ps_agg_table_t *delta,
     }
 
     for (i = 0; i < ps_agg_count(delta); i++) {
-        f->requests += ps_agg_entry_at(delta, i)->requests;
+        f->requests += ps_agg_entry_at(delta, i)->counts.requests;
     }
 
     memcpy(f->pos, pos, n * sizeof(uint64_t));
