@@ -523,8 +523,10 @@ ps_agg_merge_entry(ps_agg_table_t *t, const ps_agg_entry_t *src)
     ps_agg_entry_t  *e;
     int              overflow;
 
-    key_make_hashing(&k, src->hour, src->host, src->host_len, src->method,
-                     src->method_len, src->path, src->path_len);
+    /* the same hash in every table: src's is not computed again */
+    key_make(&k, 0, src->hour, src->host, src->host_len, src->method,
+             src->method_len, src->path, src->path_len);
+    k.hash = src->hash;
 
     e = entry_for(t, &k, &overflow);
     if (e == NULL) {

@@ -58,7 +58,8 @@ typedef struct {
     ps_hist_t    latency;         /* request_us of every request */
     ps_hll_t     clients;         /* client address hashes */
 
-    uint64_t     hash;            /* of the key; internal */
+    uint64_t     hash;            /* ps_key_hash_hour() of the key: what
+                                     sets of (hour, key) may keep */
 } ps_agg_entry_t;
 
 /* Called per entry by ps_agg_foreach(); a non-zero return stops it. */

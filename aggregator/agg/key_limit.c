@@ -3,17 +3,16 @@
  */
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "agg/key_limit.h"
+#include "lib/u64set.h"
 
 #define KL_HOURS  3
 
 typedef struct {
-    int64_t    hour;
-    size_t     n;
-    size_t     mask;            /* slots - 1 */
-    uint64_t  *slots;           /* 0 = empty */
+    int64_t      hour;
+    int          used;
+    ps_u64set_t  keys;          /* key hashes admitted in hour */
 } kl_hour_t;
 
 struct ps_key_limit_s {
@@ -49,7 +48,7 @@ ps_key_limit_destroy(ps_key_limit_t *kl)
     }
 
     for (i = 0; i < KL_HOURS; i++) {
-        free(kl->hours[i].slots);
+        ps_u64set_free(&kl->hours[i].keys);
     }
 
     free(kl);
@@ -62,17 +61,16 @@ static kl_hour_t *
 kl_hour(ps_key_limit_t *kl, int64_t hour)
 {
     unsigned    i;
-    size_t      slots;
     kl_hour_t  *oldest = NULL;
 
     for (i = 0; i < KL_HOURS; i++) {
-        if (kl->hours[i].slots != NULL && kl->hours[i].hour == hour) {
+        if (kl->hours[i].used && kl->hours[i].hour == hour) {
             return &kl->hours[i];
         }
     }
 
     for (i = 0; i < KL_HOURS; i++) {
-        if (kl->hours[i].slots == NULL) {
+        if (!kl->hours[i].used) {
             oldest = &kl->hours[i];
             break;
         }
@@ -82,29 +80,14 @@ kl_hour(ps_key_limit_t *kl, int64_t hour)
         }
     }
 
-    if (oldest->slots != NULL && oldest->hour > hour) {
+    if (oldest->used && oldest->hour > hour) {
         return NULL;
     }
 
-    /* load factor at most 1/2 when full */
-    for (slots = 16; slots < 2 * kl->max_keys; slots *= 2) {
-        /* void */
-    }
-
-    if (oldest->slots == NULL || oldest->mask + 1 != slots) {
-        free(oldest->slots);
-        oldest->slots = calloc(slots, sizeof(uint64_t));
-        if (oldest->slots == NULL) {
-            return NULL;
-        }
-
-    } else {
-        memset(oldest->slots, 0, slots * sizeof(uint64_t));
-    }
-
+    /* the memory of the hour it replaces is reused */
+    ps_u64set_clear(&oldest->keys);
     oldest->hour = hour;
-    oldest->n = 0;
-    oldest->mask = slots - 1;
+    oldest->used = 1;
 
     return oldest;
 }
@@ -113,30 +96,25 @@ kl_hour(ps_key_limit_t *kl, int64_t hour)
 int
 ps_key_limit_admit(ps_key_limit_t *kl, int64_t hour, uint64_t h)
 {
-    size_t      i;
     kl_hour_t  *set;
 
     set = kl_hour(kl, hour);
-    if (set == NULL) {
-        kl->overflowed++;
-        return 0;
-    }
 
-    for (i = h & set->mask; set->slots[i] != 0; i = (i + 1) & set->mask) {
-        if (set->slots[i] == h) {
+    if (set != NULL) {
+        if (ps_u64set_has(&set->keys, h)) {
+            return 1;
+        }
+
+        if (set->keys.n < kl->max_keys
+            && ps_u64set_add(&set->keys, h) == 1)
+        {
             return 1;
         }
     }
 
-    if (set->n >= kl->max_keys) {
-        kl->overflowed++;
-        return 0;
-    }
+    kl->overflowed++;
 
-    set->slots[i] = h;
-    set->n++;
-
-    return 1;
+    return 0;
 }
 
 

@@ -9,7 +9,8 @@
  * from the lock: the sink rolls the flush back, clears this set and does
  * it again with every key tried.
  *
- * Keys are remembered by a 64-bit hash, at most max_keys of them (then
+ * Keys are remembered by the 64-bit hash the aggregation table holds for
+ * them (ps_agg_entry_t.hash), at most max_keys of them (then
  * all are forgotten), with a count of the keys first known per hour for
  * the latest four hours.  In memory only; not thread-safe.
  */
