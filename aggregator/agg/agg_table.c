@@ -523,10 +523,18 @@ ps_agg_merge_entry(ps_agg_table_t *t, const ps_agg_entry_t *src)
     ps_agg_entry_t  *e;
     int              overflow;
 
-    /* the same hash in every table: src's is not computed again */
-    key_make(&k, 0, src->hour, src->host, src->host_len, src->method,
-             src->method_len, src->path, src->path_len);
-    k.hash = src->hash;
+    /* the same hash in every table: src's is not computed again, unless
+     * src was built outside a table (a spool segment read back) */
+    if (src->hash != 0) {
+        key_make(&k, 0, src->hour, src->host, src->host_len, src->method,
+                 src->method_len, src->path, src->path_len);
+        k.hash = src->hash;
+
+    } else {
+        key_make_hashing(&k, src->hour, src->host, src->host_len,
+                         src->method, src->method_len, src->path,
+                         src->path_len);
+    }
 
     e = entry_for(t, &k, &overflow);
     if (e == NULL) {

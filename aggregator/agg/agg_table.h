@@ -59,7 +59,8 @@ typedef struct {
     ps_hll_t     clients;         /* client address hashes */
 
     uint64_t     hash;            /* ps_key_hash_hour() of the key: what
-                                     sets of (hour, key) may keep */
+                                     sets of (hour, key) may keep; 0 in
+                                     an entry built outside a table */
 } ps_agg_entry_t;
 
 /* Called per entry by ps_agg_foreach(); a non-zero return stops it. */

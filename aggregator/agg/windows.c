@@ -614,20 +614,6 @@ stats_add(ps_win_stats_t *st, unsigned status, uint64_t request_us,
 }
 
 
-static uint64_t
-client_hash_text(const char *s)
-{
-    uint64_t  h = 0xcbf29ce484222325ULL;
-
-    while (*s) {
-        h ^= (unsigned char) *s++;
-        h *= 0x100000001b3ULL;
-    }
-
-    return h ^ (h >> 31);
-}
-
-
 static void
 client_add(ps_windows_t *w, const char *text, uint64_t time_us)
 {
@@ -638,7 +624,7 @@ client_add(ps_windows_t *w, const char *text, uint64_t time_us)
 
     minute = (int64_t) (time_us / level_period_us[LEVEL_MIN]);
     slot = (unsigned) (minute % CLIENT_SLOTS);
-    h = client_hash_text(text);
+    h = ps_bytes_hash(0, text, strlen(text));
 
     for (c = w->ctable[h & w->cmask]; c != NULL; c = c->next) {
         if (c->hash == h && strcmp(c->text, text) == 0) {

@@ -2,7 +2,9 @@
  * Key hash: the one 64-bit hash of a (host, method, path) key that the
  * pipeline computes once per record and hands to the key limit, the
  * flush tables and the windows (ps_rec_t.key_hash), each of which used to
- * hash the key again.  In memory only: nothing stored depends on it.
+ * hash the key again; and the same mixing for any other short string an
+ * in-memory table keys by (ps_bytes_hash()).  In memory only: nothing
+ * stored depends on it.
  *
  * Multiply-rotate over 8-byte words, each part's length mixed into its
  * last word (so "ab"+"c" and "a"+"bc" differ), and a final avalanche, as
@@ -80,6 +82,17 @@ ps_key_hash(const char *host, size_t hlen, const char *method, size_t mlen,
     h = ps_key_hash_part(h, path, plen);
 
     return ps_key_avalanche(h);
+}
+
+
+/* The hash of one short byte string (a client address, a Redis field),
+ * seeded (e.g. with its hour) for tables keyed by more than the bytes;
+ * never 0. */
+static inline uint64_t
+ps_bytes_hash(uint64_t seed, const void *p, size_t len)
+{
+    return ps_key_avalanche(ps_key_hash_part(seed ^ 0x13198a2e03707344ULL,
+                                             p, len));
 }
 
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agg/agg_table.h"
+#include "lib/key_hash.h"
 #include "store/pg/pg_known.h"
 #include "tap.h"
 
@@ -32,6 +33,11 @@ key(ps_agg_entry_t *e, int64_t hour, const char *host, const char *method,
     e->method_len = (uint32_t) strlen(method);
     e->path = path;
     e->path_len = (uint32_t) strlen(path);
+
+    /* as the aggregation table hashes its entries */
+    e->hash = ps_key_hash_hour(ps_key_hash(host, e->host_len, method,
+                                           e->method_len, path,
+                                           e->path_len), hour);
 
     return e;
 }

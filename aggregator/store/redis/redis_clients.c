@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/key_hash.h"
 #include "store/redis/redis_clients.h"
 
 #define PS_REDIS_CLIENT_SLOTS  (2 * (PS_REDIS_CLIENTS_MAX + 64))
@@ -30,20 +31,6 @@ ps_redis_clients_free(ps_redis_clients_t *cb)
 }
 
 
-static uint32_t
-ps_redis_client_hash(int64_t hour, const char *s, size_t n)
-{
-    uint64_t  h = 1469598103934665603ULL ^ (uint64_t) hour;
-    size_t    i;
-
-    for (i = 0; i < n; i++) {
-        h ^= (unsigned char) s[i];
-        h *= 1099511628211ULL;
-    }
-    return (uint32_t) (h ^ (h >> 32));
-}
-
-
 /* Counts one request of client s (n bytes, 0: the hour's fold); 0, or
  * -1 when the buffer is full. */
 static int
@@ -53,7 +40,8 @@ ps_redis_client_count(ps_redis_clients_t *cb, int64_t hour, const char *s,
     uint32_t            slot, idx;
     ps_redis_client_t  *c;
 
-    slot = ps_redis_client_hash(hour, s, n) % PS_REDIS_CLIENT_SLOTS;
+    slot = (uint32_t) (ps_bytes_hash((uint64_t) hour, s, n)
+                       % PS_REDIS_CLIENT_SLOTS);
     for ( ;; ) {
         idx = cb->slots[slot];
         if (idx == 0) {

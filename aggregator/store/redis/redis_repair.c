@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/key_hash.h"
 #include "store/redis/redis_repair.h"
 
 #define PS_REPAIR_OTHER_FIELD  PS_AGG_OTHER_HOST "\t" PS_AGG_OTHER_METHOD \
@@ -17,20 +18,6 @@ struct ps_redis_repair_s {
     size_t                  max_clients;
     int64_t                 keep_from;     /* hours before: never kept */
 };
-
-
-static uint64_t
-ps_repair_hash(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char  *s = p;
-    size_t                i;
-
-    for (i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 1099511628211ULL;
-    }
-    return h ^ (h >> 29);
-}
 
 
 static void
@@ -186,7 +173,7 @@ ps_repair_entry(ps_redis_repair_t *rp, ps_redis_repair_hour_t *h,
     uint64_t                  hash;
     size_t                    slot, ncap;
 
-    hash = ps_repair_hash(1469598103934665603ULL, field, len);
+    hash = ps_bytes_hash(0, field, len);
 
     if (h->index_cap != 0) {
         slot = hash & (h->index_cap - 1);
@@ -305,7 +292,7 @@ ps_redis_repair_add_client(ps_redis_repair_t *rp, int64_t hour,
         return 0;
     }
 
-    hash = ps_repair_hash(1469598103934665603ULL, text, len);
+    hash = ps_bytes_hash(0, text, len);
     if (h->cindex_cap != 0) {
         slot = hash & (h->cindex_cap - 1);
         while (h->cindex[slot] != 0) {
