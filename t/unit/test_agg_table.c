@@ -15,53 +15,7 @@
 #include "agg/agg_table.h"
 #include "lib/hour.h"
 #include "lib/murmur3.h"
-
-/* minimal TAP */
-static int tap_n, tap_failed;
-
-static int
-ok(int cond, const char *fmt, ...)
-{
-    va_list  ap;
-
-    tap_n++;
-    printf("%sok %d - ", cond ? "" : "not ", tap_n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    if (!cond) {
-        tap_failed++;
-    }
-    return cond;
-}
-
-static int
-is_u64(uint64_t got, uint64_t want, const char *name)
-{
-    if (!ok(got == want, "%s", name)) {
-        printf("#   got: %" PRIu64 "\n#  want: %" PRIu64 "\n", got, want);
-        return 0;
-    }
-    return 1;
-}
-
-static int
-is_str(const char *got, const char *want, const char *name)
-{
-    if (!ok(strcmp(got, want) == 0, "%s", name)) {
-        printf("#   got: %s\n#  want: %s\n", got, want);
-        return 0;
-    }
-    return 1;
-}
-
-static int
-done_testing(void)
-{
-    printf("1..%d\n", tap_n);
-    return tap_failed ? 1 : 0;
-}
+#include "tap.h"
 
 static uint64_t rng_state = 7;
 

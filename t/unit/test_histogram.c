@@ -12,43 +12,7 @@
 #include <string.h>
 
 #include "lib/histogram.h"
-
-/* minimal TAP */
-static int tap_n, tap_failed;
-
-static int
-ok(int cond, const char *fmt, ...)
-{
-    va_list  ap;
-
-    tap_n++;
-    printf("%sok %d - ", cond ? "" : "not ", tap_n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    if (!cond) {
-        tap_failed++;
-    }
-    return cond;
-}
-
-static int
-is_u64(uint64_t got, uint64_t want, const char *name)
-{
-    if (!ok(got == want, "%s", name)) {
-        printf("#   got: %" PRIu64 "\n#  want: %" PRIu64 "\n", got, want);
-        return 0;
-    }
-    return 1;
-}
-
-static int
-done_testing(void)
-{
-    printf("1..%d\n", tap_n);
-    return tap_failed ? 1 : 0;
-}
+#include "tap.h"
 
 /* deterministic PRNG (splitmix64) */
 static uint64_t rng_state = 42;
@@ -183,7 +147,7 @@ test_layout(void)
     }
     is_u64(bad_cont, 0, "buckets are contiguous");
     is_u64(bad_map, 0, "bucket_of maps both edges of every bucket to it");
-    is_u64(bad_width, 0, "every bucket's half width is <= 5% of its low");
+    is_u64(bad_width, 0, "every bucket's half width is <= 5%% of its low");
 
     is_u64(ps_hist_bucket_of(0), 0, "0 us -> bucket 0");
     is_u64(ps_hist_bucket_of(100), 100, "100 us -> bucket 100");

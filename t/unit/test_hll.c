@@ -14,33 +14,7 @@
 
 #include "lib/hll.h"
 #include "lib/murmur3.h"
-
-/* minimal TAP */
-static int tap_n, tap_failed;
-
-static int
-ok(int cond, const char *fmt, ...)
-{
-    va_list  ap;
-
-    tap_n++;
-    printf("%sok %d - ", cond ? "" : "not ", tap_n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    if (!cond) {
-        tap_failed++;
-    }
-    return cond;
-}
-
-static int
-done_testing(void)
-{
-    printf("1..%d\n", tap_n);
-    return tap_failed ? 1 : 0;
-}
+#include "tap.h"
 
 /* the address list of t/tools/hll-check.sh: 3 of 4 IPv4, 1 of 4 IPv6 */
 static uint64_t
