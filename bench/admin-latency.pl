@@ -38,21 +38,9 @@ use strict;
 use warnings;
 
 use FindBin ();
-use Cwd qw(abs_path);
-
-my $REPO;
-
-BEGIN {
-    $REPO = abs_path("$FindBin::Bin/..");
-    $ENV{PS_BUILD_DIR} = abs_path($ENV{BUILD} // "$REPO/build")
-                         // ($ENV{BUILD} // "$REPO/build");
-    $ENV{PS_KEEP} = 1 if $ENV{KEEP};
-}
-
-use lib "$FindBin::Bin/../t/lib";
-use PathStats::Test;
 use lib "$FindBin::Bin/lib";
-use PathStatsBench;
+use PathStatsBench;     # first: it sets PS_BUILD_DIR and PS_KEEP
+use PathStats::Test;
 use JSON::PP ();
 use POSIX qw(_exit);
 use Time::HiRes qw(time sleep);

@@ -3,18 +3,32 @@ package PathStatsBench;
 # Shared pieces of the Perl benchmarks (bench/freshness.pl,
 # bench/admin-latency.pl): a minimal HTTP/1.1 keep-alive client
 # (Content-Length or chunked, pipelining), the nearest-rank percentile,
-# a process's CPU time from /proc, and the zone file on tmpfs.  Core Perl
-# only; the scripts load PathStats::Test (t/lib) first.
+# a process's CPU time from /proc, and the zone file on tmpfs; and, when
+# loaded first, BUILD and KEEP (the benchmarks' names) set as
+# PS_BUILD_DIR and PS_KEEP for the test harness (t/lib/PathStats/Test.pm)
+# that it loads.  Core Perl only.
 
 use strict;
 use warnings;
 
+use Cwd qw(abs_path);
 use Exporter qw(import);
+use File::Basename qw(dirname);
 use IO::Select;
 use IO::Socket::INET;
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time);
 
+my $REPO;
+
+BEGIN {
+    $REPO = abs_path(dirname(__FILE__) . '/../..');
+    my $build = $ENV{BUILD} // "$REPO/build";
+    $ENV{PS_BUILD_DIR} = abs_path($build) // $build;
+    $ENV{PS_KEEP} = 1 if $ENV{KEEP};
+}
+
+use lib "$REPO/t/lib";
 use PathStats::Test qw(slurp);
 
 our @EXPORT = qw(ka_new ka_close ka_parse ka_get ka_pipeline pct cpu_ns
