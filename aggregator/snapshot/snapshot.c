@@ -8,15 +8,13 @@
 #include <unistd.h>
 
 #include "agg/alerts.h"
-#include "agg/agg_table.h"
 #include "lib/clock.h"
-#include "lib/hour.h"
-#include "lib/json_escape.h"
 #include "lib/log.h"
-#include "snapshot/metrics.h"
-#include "pathstats_snapshot.h"
-#include "snapshot/snapshot.h"
 #include "lib/strbuf.h"
+#include "pathstats_snapshot.h"
+#include "snapshot/render.h"
+#include "snapshot/rows.h"
+#include "snapshot/snapshot.h"
 
 #ifndef PATHSTATS_VERSION
 #define PATHSTATS_VERSION  "unknown"
@@ -27,49 +25,17 @@
 #define NSECTIONS  (1 + PS_SNAP_WINDOWS * (2 + PS_SNAP_SORTS) + 1 \
                     + PS_SNAP_RANGES + 2)
 
-static const char *const  window_names[PS_SNAP_WINDOWS] = {
-    "1m", "1h", "24h"
-};
-
-static const double  window_seconds[PS_SNAP_WINDOWS] = {
-    60, 3600, 86400
-};
-
 typedef struct {
-    const char  *host;
-    const char  *method;
-    const char  *path;
-    uint32_t     hlen, mlen, plen;
-    uint32_t     le_at;                /* 24h: its le[] in the window's */
-    ps_counts_t  counts;
-    uint64_t     first_us;
-    uint64_t     last_us;
-    double       p50, p95, p99;        /* us, capped at the max */
-    uint64_t     unique;
-} snap_row_t;
-
-typedef struct {
-    snap_row_t      *rows;             /* most requested first */
-    size_t           n;
-    size_t           cap;
-    uint64_t        *le;               /* 24h: PS_HIST_PROM_NLE per row,
-                                          apart: 88 bytes a row less */
-    size_t           le_cap;           /* rows */
-    size_t           total_rows;       /* keys in the window */
-    struct {                           /* the keys beyond the rows kept */
-        ps_counts_t  counts;
-        uint64_t     le[PS_HIST_PROM_NLE];
-    } rest;
-    ps_win_stats_t   total;
-    int              shrunk;           /* rows cut to fit the buffer */
-} snap_window_t;
+    ps_snapshot_t  *s;
+    uint64_t        now_us;
+} collect_ctx_t;
 
 struct ps_snapshot_s {
     const ps_config_t  *cfg;
     ps_windows_t       *w;
     ps_alerts_t        *alerts;
     ps_trends_t        *trends_src;
-    snap_window_t       win[PS_SNAP_WINDOWS];
+    ps_rowset_t         win[PS_SNAP_WINDOWS];
     ps_buf_t            trends[PS_SNAP_RANGES];
     uint64_t            sequence;
     double              last_gen_seconds;
@@ -91,15 +57,7 @@ struct ps_snapshot_s {
     size_t              out_cap;
 };
 
-typedef struct {
-    ps_snapshot_t  *s;
-    int             win;
-    uint64_t        now_us;
-} collect_ctx_t;
-
-static int row_by_requests(const void *a, const void *b);
 static size_t rows_needed(const ps_snapshot_t *s);
-static void row_swap(snap_row_t *a, snap_row_t *b);
 
 
 ps_snapshot_t *
@@ -217,276 +175,9 @@ take_trends(ps_snapshot_t *s)
 
 /* collecting the windows ------------------------------------------------ */
 
-static double
-capped_percentile(const ps_hist_t *h, double q, uint64_t max_us)
-{
-    double  v = ps_hist_percentile(h, q);
-
-    return v > (double) max_us ? (double) max_us : v;
-}
-
-
-/* The keys beyond the rows kept count in the window's rest. */
-static void
-rest_add(snap_window_t *sw, const snap_row_t *r, const uint64_t *le)
-{
-    int  i;
-
-    ps_counts_merge(&sw->rest.counts, &r->counts);
-
-    for (i = 0; le != NULL && i < PS_HIST_PROM_NLE; i++) {
-        sw->rest.le[i] += le[i];
-    }
-}
-
-
-/* rows[] is a heap while collecting: every row sorts before its
- * parent, so the root is the row that sorts last (the one to drop) */
-static void
-heap_up(snap_row_t *rows, size_t i)
-{
-    size_t  p;
-
-    while (i > 0) {
-        p = (i - 1) / 2;
-        if (row_by_requests(&rows[i], &rows[p]) <= 0) {
-            break;
-        }
-        row_swap(&rows[i], &rows[p]);
-        i = p;
-    }
-}
-
-
-static void
-heap_down(snap_row_t *rows, size_t n, size_t i)
-{
-    size_t  l, w;
-
-    for ( ;; ) {
-        l = 2 * i + 1;
-        w = i;
-        if (l < n && row_by_requests(&rows[l], &rows[w]) > 0) {
-            w = l;
-        }
-        if (l + 1 < n && row_by_requests(&rows[l + 1], &rows[w]) > 0) {
-            w = l + 1;
-        }
-        if (w == i) {
-            return;
-        }
-        row_swap(&rows[i], &rows[w]);
-        i = w;
-    }
-}
-
-
-/*
- * Keeps r (and its le, 24h only) if it is among the keep most requested
- * rows so far, else adds it (or the row it pushes out) to the rest: the
- * rows take keep x their size, not the number of keys.
- */
-static int
-row_keep(snap_window_t *sw, const snap_row_t *r, const uint64_t *le,
-    size_t keep)
-{
-    snap_row_t  *rows;
-    uint64_t    *l;
-    size_t       cap, at;
-
-    if (sw->n < keep) {
-        if (sw->n == sw->cap) {
-            cap = sw->cap ? sw->cap * 2 : 256;
-            cap = cap < keep ? cap : keep;
-            rows = realloc(sw->rows, cap * sizeof(snap_row_t));
-            if (rows == NULL) {
-                return -1;
-            }
-            sw->rows = rows;
-            sw->cap = cap;
-        }
-
-        if (le != NULL && sw->le_cap < sw->cap) {
-            l = realloc(sw->le, sw->cap * PS_HIST_PROM_NLE
-                                * sizeof(uint64_t));
-            if (l == NULL) {
-                return -1;
-            }
-            sw->le = l;
-            sw->le_cap = sw->cap;
-        }
-
-        at = sw->n++;
-        sw->rows[at] = *r;
-        if (le != NULL) {
-            sw->rows[at].le_at = (uint32_t) at;
-            memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
-                   PS_HIST_PROM_NLE * sizeof(uint64_t));
-        }
-        heap_up(sw->rows, at);
-
-        return 0;
-    }
-
-    if (row_by_requests(r, &sw->rows[0]) >= 0) {
-        rest_add(sw, r, le);
-        return 0;
-    }
-
-    /* r sorts before the last row kept: that one goes */
-    at = sw->rows[0].le_at;
-    rest_add(sw, &sw->rows[0],
-             le != NULL ? &sw->le[at * PS_HIST_PROM_NLE] : NULL);
-    sw->rows[0] = *r;
-    if (le != NULL) {
-        sw->rows[0].le_at = (uint32_t) at;
-        memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
-               PS_HIST_PROM_NLE * sizeof(uint64_t));
-    }
-    heap_down(sw->rows, sw->n, 0);
-
-    return 0;
-}
-
-
-static int
-collect_row(void *ctx, const char *host, size_t hlen, const char *method,
-    size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
-{
-    collect_ctx_t  *c = ctx;
-    snap_window_t  *sw = &c->s->win[c->win];
-    snap_row_t      row, *r = &row;
-    uint64_t        le[PS_HIST_PROM_NLE];
-
-    memset(r, 0, sizeof(*r));
-
-    r->host = host;
-    r->method = method;
-    r->path = path;
-    r->hlen = (uint32_t) hlen;
-    r->mlen = (uint32_t) mlen;
-    r->plen = (uint32_t) plen;
-    r->counts = st->counts;
-    r->first_us = st->first_seen_us;
-    r->last_us = st->last_seen_us;
-    r->p50 = capped_percentile(&st->latency, 0.50, st->counts.latency_max_us);
-    r->p95 = capped_percentile(&st->latency, 0.95, st->counts.latency_max_us);
-    r->p99 = capped_percentile(&st->latency, 0.99, st->counts.latency_max_us);
-    r->unique = (uint64_t) llround(ps_hll_cardinality(&st->clients));
-
-    if (c->win == PS_SNAP_WIN_24H) {
-        ps_hist_cumulative(&st->latency, ps_hist_prom_le_us,
-                           PS_HIST_PROM_NLE, le);
-    }
-
-    if (c->win == PS_SNAP_WIN_1M) {
-        ps_alerts_check(c->s->alerts, host, hlen, method, mlen, path, plen,
-                        r->counts.requests, r->counts.errors, r->p95 / 1000,
-                        c->now_us);
-    }
-
-    sw->total_rows++;
-
-    if (row_keep(sw, r, c->win == PS_SNAP_WIN_24H ? le : NULL,
-                 rows_needed(c->s)) != 0)
-    {
-        return -1;
-    }
-
-    return ps_win_stats_merge(&sw->total, st);
-}
-
-
-static int
-bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int  rc;
-
-    rc = memcmp(a, b, alen < blen ? alen : blen);
-    if (rc != 0) {
-        return rc;
-    }
-
-    return alen < blen ? -1 : alen > blen;
-}
-
-
-/* ascending by path, host, method: the tie break of every order */
-static int
-row_key_cmp(const snap_row_t *a, const snap_row_t *b)
-{
-    int  rc;
-
-    rc = bytes_cmp(a->path, a->plen, b->path, b->plen);
-    if (rc == 0) {
-        rc = bytes_cmp(a->host, a->hlen, b->host, b->hlen);
-    }
-    if (rc == 0) {
-        rc = bytes_cmp(a->method, a->mlen, b->method, b->mlen);
-    }
-
-    return rc;
-}
-
-
-static double
-row_sort_value(const snap_row_t *r, int sort)
-{
-    switch (sort) {
-    case PS_SNAP_SORT_REQUESTS:
-        return (double) r->counts.requests;
-    case PS_SNAP_SORT_ERRORS:
-        return (double) r->counts.errors;
-    case PS_SNAP_SORT_ERROR_RATE:
-        return r->counts.requests ? (double) r->counts.errors
-                                    / (double) r->counts.requests
-                                  : 0;
-    case PS_SNAP_SORT_P95:
-        return r->p95;
-    case PS_SNAP_SORT_BYTES:
-        return (double) r->counts.bytes_out;
-    default:
-        return (double) r->last_us;
-    }
-}
-
-
-/* descending by the sort value; exact for the integer keys up to 2^53 */
-static int
-row_cmp(const snap_row_t *a, const snap_row_t *b, int sort)
-{
-    double  x, y;
-
-    if (sort == PS_SNAP_SORT_REQUESTS) {
-        if (a->counts.requests != b->counts.requests) {
-            return a->counts.requests > b->counts.requests ? -1 : 1;
-        }
-    } else if (sort == PS_SNAP_SORT_LAST_SEEN) {
-        if (a->last_us != b->last_us) {
-            return a->last_us > b->last_us ? -1 : 1;
-        }
-    } else {
-        x = row_sort_value(a, sort);
-        y = row_sort_value(b, sort);
-        if (x != y) {
-            return x > y ? -1 : 1;
-        }
-    }
-
-    return row_key_cmp(a, b);
-}
-
-
-static int
-row_by_requests(const void *a, const void *b)
-{
-    return row_cmp(a, b, PS_SNAP_SORT_REQUESTS);
-}
-
-
 typedef struct {
-    const snap_row_t  *rows;
-    int                sort;
+    const ps_row_t  *rows;
+    int              sort;
 } order_ctx_t;
 
 
@@ -495,8 +186,8 @@ order_cmp(const void *a, const void *b, void *arg)
 {
     const order_ctx_t  *o = arg;
 
-    return row_cmp(&o->rows[*(const uint32_t *) a],
-                   &o->rows[*(const uint32_t *) b], o->sort);
+    return ps_row_cmp(&o->rows[*(const uint32_t *) a],
+                      &o->rows[*(const uint32_t *) b], o->sort);
 }
 
 
@@ -516,24 +207,15 @@ rows_needed(const ps_snapshot_t *s)
 }
 
 
+/* The 1m window's rows are what the per-path alerts watch. */
 static void
-row_swap(snap_row_t *a, snap_row_t *b)
+alert_row(void *ctx, const ps_row_t *r)
 {
-    snap_row_t  t;
+    collect_ctx_t  *c = ctx;
 
-    t = *a;
-    *a = *b;
-    *b = t;
-}
-
-
-static int
-is_other_key(const snap_row_t *r)
-{
-    return r->hlen == 1 && r->mlen == 1
-           && r->plen == sizeof(PS_AGG_OTHER_PATH) - 1
-           && memcmp(r->path, PS_AGG_OTHER_PATH, r->plen) == 0
-           && r->host[0] == '*' && r->method[0] == '*';
+    ps_alerts_check(c->s->alerts, r->host, r->hlen, r->method, r->mlen,
+                    r->path, r->plen, r->counts.requests, r->counts.errors,
+                    r->p95 / 1000, c->now_us);
 }
 
 
@@ -541,111 +223,39 @@ static int
 collect(ps_snapshot_t *s, uint64_t now_us)
 {
     collect_ctx_t   c;
-    snap_window_t  *sw;
+    ps_rowset_t    *sw;
     int             i;
 
     ps_windows_expire(s->w, now_us);
     ps_alerts_begin(s->alerts);
 
+    c.s = s;
+    c.now_us = now_us;
+
     for (i = 0; i < PS_SNAP_WINDOWS; i++) {
-        sw = &s->win[i];
-        sw->n = 0;
-        sw->total_rows = 0;
-        memset(&sw->rest, 0, sizeof(sw->rest));
-        sw->shrunk = 0;
-        ps_win_stats_reset(&sw->total);
-
-        c.s = s;
-        c.win = i;
-        c.now_us = now_us;
-
-        if (ps_windows_foreach(s->w, i, now_us, collect_row, &c) != 0) {
+        if (ps_rowset_collect(&s->win[i], s->w, i, now_us, rows_needed(s),
+                              i == PS_SNAP_WIN_24H,
+                              i == PS_SNAP_WIN_1M ? alert_row : NULL, &c)
+            != 0)
+        {
             ps_log(PS_LOG_ERROR, "event=snapshot_failed reason=no_memory");
             return -1;
-        }
-
-        /* the rows kept, most requested first */
-        if (sw->n > 1) {
-            qsort(sw->rows, sw->n, sizeof(snap_row_t), row_by_requests);
         }
     }
 
     sw = &s->win[PS_SNAP_WIN_1M];
     ps_alerts_check(s->alerts, NULL, 0, NULL, 0, NULL, 0,
                     sw->total.counts.requests, sw->total.counts.errors,
-                    capped_percentile(&sw->total.latency, 0.95,
-                                      sw->total.counts.latency_max_us) / 1000,
-                    now_us);
+                    ps_row_percentile(&sw->total.latency, 0.95,
+                                      sw->total.counts.latency_max_us)
+                    / 1000, now_us);
     ps_alerts_end(s->alerts, now_us);
 
     return 0;
 }
 
 
-/* rendering ------------------------------------------------------------- */
-
-static int
-put_ms(ps_buf_t *b, const char *name, double us)
-{
-    return ps_buf_printf(b, "\"%s\":%.3f", name, us / 1000);
-}
-
-
-static int
-put_iso(ps_buf_t *b, uint64_t us)
-{
-    char  iso[PS_ISO8601_MAX];
-
-    if (us == 0) {
-        return ps_buf_puts(b, "null");
-    }
-
-    return ps_buf_printf(b, "\"%s\"",
-                         ps_format_iso8601_frac((int64_t) us, iso, 3));
-}
-
-
-static int
-render_row_json(ps_buf_t *b, const snap_row_t *r)
-{
-    double  avg;
-
-    avg = r->counts.requests ? (double) r->counts.latency_sum_us
-                               / (double) r->counts.requests
-                             : 0;
-
-    return ps_buf_puts(b, "{\"host\":") != 0
-           || ps_json_quote(b, r->host, r->hlen) != 0
-           || ps_buf_puts(b, ",\"method\":") != 0
-           || ps_json_quote(b, r->method, r->mlen) != 0
-           || ps_buf_puts(b, ",\"path\":") != 0
-           || ps_json_quote(b, r->path, r->plen) != 0
-           || ps_buf_printf(b, ",\"requests\":%llu,\"errors\":%llu,"
-                  "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
-                  "\"4xx\":%llu,\"5xx\":%llu},\"bytes_in\":%llu,"
-                  "\"bytes_out\":%llu,\"latency_ms\":{",
-                  (unsigned long long) r->counts.requests,
-                  (unsigned long long) r->counts.errors,
-                  (unsigned long long) r->counts.status[0],
-                  (unsigned long long) r->counts.status[1],
-                  (unsigned long long) r->counts.status[2],
-                  (unsigned long long) r->counts.status[3],
-                  (unsigned long long) r->counts.status[4],
-                  (unsigned long long) r->counts.bytes_in,
-                  (unsigned long long) r->counts.bytes_out) != 0
-           || put_ms(b, "avg", avg) != 0 || ps_buf_putc(b, ',') != 0
-           || put_ms(b, "p50", r->p50) != 0 || ps_buf_putc(b, ',') != 0
-           || put_ms(b, "p95", r->p95) != 0 || ps_buf_putc(b, ',') != 0
-           || put_ms(b, "p99", r->p99) != 0 || ps_buf_putc(b, ',') != 0
-           || put_ms(b, "max", (double) r->counts.latency_max_us) != 0
-           || ps_buf_printf(b, "},\"unique_clients\":%llu,\"first_seen\":",
-                            (unsigned long long) r->unique) != 0
-           || put_iso(b, r->first_us) != 0
-           || ps_buf_puts(b, ",\"last_seen\":") != 0
-           || put_iso(b, r->last_us) != 0
-           || ps_buf_putc(b, '}') != 0 ? -1 : 0;
-}
-
+/* assembling ------------------------------------------------------------ */
 
 static int
 blob_ref(ps_buf_t *blob, ps_snap_ref_t *ref, size_t start)
@@ -671,400 +281,6 @@ blob_bytes(ps_buf_t *blob, ps_snap_ref_t *ref, const char *p, size_t len)
 }
 
 
-static int
-render_window_info(ps_snapshot_t *s, int win, size_t shown, ps_buf_t *b)
-{
-    snap_window_t  *sw = &s->win[win];
-    uint64_t        req, err, bin, bout;
-    size_t          i;
-
-    req = sw->rest.counts.requests;
-    err = sw->rest.counts.errors;
-    bin = sw->rest.counts.bytes_in;
-    bout = sw->rest.counts.bytes_out;
-
-    for (i = shown; i < sw->n; i++) {
-        req += sw->rows[i].counts.requests;
-        err += sw->rows[i].counts.errors;
-        bin += sw->rows[i].counts.bytes_in;
-        bout += sw->rows[i].counts.bytes_out;
-    }
-
-    return ps_buf_printf(b, "{\"window\":\"%s\",\"seconds\":%.0f,"
-                         "\"rows_total\":%zu,\"rows_shown\":%zu,"
-                         "\"limited_by\":%s,"
-                         "\"other\":{\"requests\":%llu,\"errors\":%llu,"
-                         "\"bytes_in\":%llu,\"bytes_out\":%llu}}",
-                         window_names[win], window_seconds[win],
-                         sw->total_rows, shown,
-                         shown == sw->total_rows ? "null"
-                         : sw->shrunk ? "\"snapshot_size\""
-                         : "\"snapshot_max_rows\"",
-                         (unsigned long long) req, (unsigned long long) err,
-                         (unsigned long long) bin,
-                         (unsigned long long) bout);
-}
-
-
-/* Appends msg as the next string of the health array; 0 or -1. */
-static int
-health_reason(ps_buf_t *b, const ps_buf_t *msg, int *problems)
-{
-    if ((*problems && ps_buf_putc(b, ',') != 0)
-        || ps_json_quote(b, msg->data, msg->len) != 0)
-    {
-        return -1;
-    }
-
-    (*problems)++;
-
-    return 0;
-}
-
-
-static int
-render_health(const ps_snapshot_inputs_t *in, ps_buf_t *b, int *problems)
-{
-    const ps_sink_status_t  *st;
-    unsigned                 i;
-    ps_buf_t                 msg = PS_BUF_INIT;
-    int                      rc = -1;
-
-    *problems = 0;
-
-    if (ps_buf_putc(b, '[') != 0) {
-        goto done;
-    }
-
-    for (i = 0; i < in->nsinks; i++) {
-        st = &in->sinks[i];
-
-        if (!st->up) {
-            ps_buf_reset(&msg);
-            if (ps_buf_printf(&msg, "sink %s is down%s%s", st->name,
-                              st->last_error[0] ? ": " : "",
-                              st->last_error) != 0
-                || health_reason(b, &msg, problems) != 0)
-            {
-                goto done;
-            }
-        }
-
-        /* the spool loses what it cannot keep: say so while it does */
-        if (st->spool_full && st->spool_dropped) {
-            ps_buf_reset(&msg);
-            if (ps_buf_printf(&msg, "spool of sink %s is full: %llu "
-                              "requests lost", st->name,
-                              (unsigned long long) st->spool_dropped) != 0
-                || health_reason(b, &msg, problems) != 0)
-            {
-                goto done;
-            }
-        }
-
-        if (st->spool_error[0]) {
-            ps_buf_reset(&msg);
-            if (ps_buf_printf(&msg, "spool of sink %s cannot write: %s",
-                              st->name, st->spool_error) != 0
-                || health_reason(b, &msg, problems) != 0)
-            {
-                goto done;
-            }
-        }
-    }
-
-    rc = ps_buf_putc(b, ']');
-
-done:
-
-    ps_buf_free(&msg);
-    return rc;
-}
-
-
-static int
-render_window_summary(ps_snapshot_t *s, int win, ps_buf_t *b)
-{
-    snap_window_t   *sw = &s->win[win];
-    ps_win_stats_t  *t = &sw->total;
-    double           avg, rate;
-
-    avg = t->counts.requests ? (double) t->counts.latency_sum_us
-                               / (double) t->counts.requests
-                             : 0;
-    rate = t->counts.requests ? (double) t->counts.errors
-                                / (double) t->counts.requests
-                              : 0;
-
-    return ps_buf_printf(b, "\"%s\":{\"requests\":%llu,\"errors\":%llu,"
-                  "\"error_rate\":%.6f,\"requests_per_second\":%.3f,"
-                  "\"bytes_in\":%llu,\"bytes_out\":%llu,"
-                  "\"paths\":%zu,\"unique_clients\":%llu,\"latency_ms\":{",
-                  window_names[win], (unsigned long long) t->counts.requests,
-                  (unsigned long long) t->counts.errors, rate,
-                  (double) t->counts.requests / window_seconds[win],
-                  (unsigned long long) t->counts.bytes_in,
-                  (unsigned long long) t->counts.bytes_out, sw->total_rows,
-                  (unsigned long long)
-                      llround(ps_hll_cardinality(&t->clients))) != 0
-           || put_ms(b, "avg", avg) != 0 || ps_buf_putc(b, ',') != 0
-           || put_ms(b, "p50", capped_percentile(&t->latency, 0.50,
-                                                 t->counts.latency_max_us)) != 0
-           || ps_buf_putc(b, ',') != 0
-           || put_ms(b, "p95", capped_percentile(&t->latency, 0.95,
-                                                 t->counts.latency_max_us)) != 0
-           || ps_buf_putc(b, ',') != 0
-           || put_ms(b, "p99", capped_percentile(&t->latency, 0.99,
-                                                 t->counts.latency_max_us)) != 0
-           || ps_buf_putc(b, ',') != 0
-           || put_ms(b, "max", (double) t->counts.latency_max_us) != 0
-           || ps_buf_puts(b, "}}") != 0 ? -1 : 0;
-}
-
-
-/* ,"spool":{...} of a sink with a disk spool; 0 or -1. */
-static int
-render_spool(const ps_sink_status_t *st, ps_buf_t *b)
-{
-    return ps_buf_printf(b, ",\"spool\":{\"segments\":%llu,\"bytes\":%llu,"
-                         "\"max_bytes\":%llu,\"dropped_requests\":%llu,"
-                         "\"corrupt_segments\":%llu,\"full\":%s,"
-                         "\"last_error\":",
-                         (unsigned long long) st->spool_segments,
-                         (unsigned long long) st->spool_bytes,
-                         (unsigned long long) st->spool_max_bytes,
-                         (unsigned long long) st->spool_dropped,
-                         (unsigned long long) st->spool_corrupt,
-                         st->spool_full ? "true" : "false") != 0
-           || (st->spool_error[0]
-               ? ps_json_quote(b, st->spool_error,
-                               strnlen(st->spool_error,
-                                       sizeof(st->spool_error)))
-               : ps_buf_puts(b, "null")) != 0
-           || ps_buf_putc(b, '}') != 0 ? -1 : 0;
-}
-
-
-static int
-render_sinks(const ps_snapshot_inputs_t *in, ps_buf_t *b)
-{
-    const ps_sink_status_t  *st;
-    unsigned                 i;
-
-    if (ps_buf_putc(b, '[') != 0) {
-        return -1;
-    }
-
-    for (i = 0; i < in->nsinks; i++) {
-        st = &in->sinks[i];
-
-        if (ps_buf_puts(b, i ? ",{\"name\":" : "{\"name\":") != 0
-            || ps_json_quote(b, st->name, strlen(st->name)) != 0
-            || ps_buf_printf(b, ",\"up\":%s,\"durable\":%s,"
-                             "\"flushes\":%llu,\"failures\":%llu,"
-                             "\"lag_records\":%llu,\"pending_keys\":%llu,"
-                             "\"last_flush_at\":",
-                             st->up ? "true" : "false",
-                             st->durable ? "true" : "false",
-                             (unsigned long long) st->flushes,
-                             (unsigned long long) st->failures,
-                             (unsigned long long) st->lag_records,
-                             (unsigned long long) st->pending_keys) != 0
-            || put_iso(b, st->last_flush_us) != 0
-            || ps_buf_puts(b, ",\"last_error\":") != 0
-            || (st->last_error[0]
-                ? ps_json_quote(b, st->last_error,
-                                strnlen(st->last_error,
-                                        sizeof(st->last_error)))
-                : ps_buf_puts(b, "null")) != 0
-            || (st->spool && render_spool(st, b) != 0)
-            || ps_buf_putc(b, '}') != 0)
-        {
-            return -1;
-        }
-    }
-
-    return ps_buf_putc(b, ']');
-}
-
-
-static int
-render_summary(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
-    uint64_t now_us, const char *health, size_t health_len, ps_buf_t *b)
-{
-    ps_win_client_t  top[PS_SNAPSHOT_TOP_CLIENTS];
-    uint64_t         other, uptime;
-    size_t           n, i;
-    int              w;
-
-    uptime = (in->started_us && now_us > in->started_us)
-             ? (now_us - in->started_us) / 1000000 : 0;
-
-    if (ps_buf_puts(b, "{\"generated_at\":") != 0
-        || put_iso(b, now_us) != 0
-        || ps_buf_puts(b, ",\"node_id\":") != 0
-        || ps_json_quote(b, in->node_id ? in->node_id : "",
-                         in->node_id ? strlen(in->node_id) : 0) != 0
-        || ps_buf_printf(b, ",\"version\":\"%s\",\"pid\":%llu,"
-                         "\"uptime_seconds\":%llu,\"started_at\":",
-                         PATHSTATS_VERSION, (unsigned long long) in->pid,
-                         (unsigned long long) uptime) != 0
-        || put_iso(b, in->started_us) != 0
-        || ps_buf_puts(b, ",\"heartbeat_at\":") != 0
-        || put_iso(b, in->heartbeat_us) != 0
-        || ps_buf_printf(b, ",\"requests_per_second\":%.3f,\"windows\":{",
-                         (double) s->win[PS_SNAP_WIN_1M].total.counts.requests
-                         / 60) != 0)
-    {
-        return -1;
-    }
-
-    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
-        if ((w && ps_buf_putc(b, ',') != 0)
-            || render_window_summary(s, w, b) != 0)
-        {
-            return -1;
-        }
-    }
-
-    n = ps_windows_top_clients(s->w, now_us, top, PS_SNAPSHOT_TOP_CLIENTS,
-                               &other);
-
-    if (ps_buf_puts(b, "},\"top_clients\":[") != 0) {
-        return -1;
-    }
-
-    for (i = 0; i < n; i++) {
-        if (ps_buf_puts(b, i ? ",{\"client\":" : "{\"client\":") != 0
-            || ps_json_quote(b, top[i].client, strlen(top[i].client)) != 0
-            || ps_buf_printf(b, ",\"requests\":%llu}",
-                             (unsigned long long) top[i].requests) != 0)
-        {
-            return -1;
-        }
-    }
-
-    if (ps_buf_printf(b, "],\"top_clients_window\":\"1h\","
-                      "\"top_clients_other\":%llu,\"alerts\":",
-                      (unsigned long long) other) != 0
-        || ps_alerts_json(s->alerts, b) != 0
-        || ps_buf_printf(b, ",\"pipeline\":{\"rings\":{\"count\":%u,"
-                  "\"seen\":%llu,\"recorded\":%llu,\"dropped\":%llu,"
-                  "\"consumed\":%llu,\"in_ring\":%llu,\"lost\":%llu},"
-                  "\"records_read\":%llu,\"window_keys\":%zu,"
-                  "\"window_overflow_requests\":%llu,"
-                  "\"window_folded_keys\":%llu,"
-                  "\"snapshot_sequence\":%llu,"
-                  "\"snapshot_generation_seconds\":%.6f,\"sinks\":",
-                  in->ring_count, (unsigned long long) in->rings.seen,
-                  (unsigned long long) in->rings.recorded,
-                  (unsigned long long) in->rings.dropped,
-                  (unsigned long long) in->rings.consumed,
-                  (unsigned long long) in->rings.in_ring,
-                  (unsigned long long) in->rings.lost,
-                  (unsigned long long) in->records,
-                  ps_windows_keys(s->w),
-                  (unsigned long long) ps_windows_overflowed(s->w),
-                  (unsigned long long) ps_windows_folded(s->w),
-                  (unsigned long long) s->sequence,
-                  s->last_gen_seconds) != 0
-        || render_sinks(in, b) != 0
-        || ps_buf_puts(b, "},\"health\":") != 0
-        || ps_buf_append(b, health, health_len) != 0
-        || ps_buf_putc(b, '}') != 0)
-    {
-        return -1;
-    }
-
-    return 0;
-}
-
-
-static void
-metrics_row(ps_metrics_path_t *m, const snap_row_t *r, const uint64_t *le)
-{
-    m->host = r->host;
-    m->method = r->method;
-    m->path = r->path;
-    m->hlen = r->hlen;
-    m->mlen = r->mlen;
-    m->plen = r->plen;
-    m->counts = r->counts;
-    memcpy(m->le, &le[(size_t) r->le_at * PS_HIST_PROM_NLE],
-           sizeof(m->le));
-}
-
-
-static int
-render_metrics(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
-    ps_buf_t *b)
-{
-    snap_window_t       *sw = &s->win[PS_SNAP_WIN_24H];
-    ps_metrics_path_t   *top, other, overall;
-    ps_metrics_input_t   mi;
-    size_t               i, n = 0, max;
-    int                  k, rc;
-
-    max = s->top;
-    top = calloc(max ? max : 1, sizeof(ps_metrics_path_t));
-    if (top == NULL) {
-        return -1;
-    }
-
-    memset(&other, 0, sizeof(other));
-    other.host = PS_AGG_OTHER_HOST;
-    other.method = PS_AGG_OTHER_METHOD;
-    other.path = PS_AGG_OTHER_PATH;
-    other.hlen = 1;
-    other.mlen = 1;
-    other.plen = sizeof(PS_AGG_OTHER_PATH) - 1;
-
-    for (i = 0; i < sw->n; i++) {
-        if (n < max && !is_other_key(&sw->rows[i])) {
-            metrics_row(&top[n++], &sw->rows[i], sw->le);
-            continue;
-        }
-
-        ps_counts_merge(&other.counts, &sw->rows[i].counts);
-
-        for (k = 0; k < PS_HIST_PROM_NLE; k++) {
-            other.le[k] += sw->le[(size_t) sw->rows[i].le_at
-                                  * PS_HIST_PROM_NLE + k];
-        }
-    }
-
-    /* and the keys beyond the rows kept */
-    ps_counts_merge(&other.counts, &sw->rest.counts);
-
-    for (k = 0; k < PS_HIST_PROM_NLE; k++) {
-        other.le[k] += sw->rest.le[k];
-    }
-
-    memset(&overall, 0, sizeof(overall));
-    overall.counts = sw->total.counts;
-    ps_hist_cumulative(&sw->total.latency, ps_hist_prom_le_us,
-                       PS_HIST_PROM_NLE, overall.le);
-
-    memset(&mi, 0, sizeof(mi));
-    mi.paths = top;
-    mi.npaths = n;
-    mi.other = other.counts.requests ? &other : NULL;
-    mi.overall = &overall;
-    mi.rings = &in->rings;
-    mi.sinks = in->sinks;
-    mi.nsinks = in->nsinks;
-    mi.generation_seconds = s->last_gen_seconds;
-    mi.snapshot_sequence = s->sequence;
-
-    rc = ps_metrics_render(b, &mi);
-    free(top);
-
-    return rc;
-}
-
-
-/* assembling ------------------------------------------------------------ */
-
 static size_t
 align8(size_t n)
 {
@@ -1087,118 +303,147 @@ grow_u32(uint32_t **p, size_t n)
 }
 
 
-/*
- * Renders everything with at most limit[w] rows per window into s->out;
- * returns its length, or 0 on failure.
- */
-static size_t
-assemble(ps_snapshot_t *s, const ps_snapshot_inputs_t *in, uint64_t now_us,
-    const size_t *limit, int problems)
+/* the rows of window w a build with limit[] shows */
+#define snap_rows_in(s, w, limit)                                            \
+    ((s)->win[w].n < (limit)[w] ? (s)->win[w].n : (limit)[w])
+
+/* what the sections refer to in the blob */
+typedef struct {
+    ps_snap_ref_t  info[PS_SNAP_WINDOWS];
+    ps_snap_ref_t  summary;
+    ps_snap_ref_t  trends[PS_SNAP_RANGES];
+    ps_snap_ref_t  metrics;
+    ps_snap_ref_t  health;
+} snap_refs_t;
+
+
+/* Window w's first n rows into the blob (key text and JSON), their
+ * orders and its window info; 0 or -1. */
+static int
+assemble_window(ps_snapshot_t *s, int w, size_t n, ps_snap_ref_t *info)
 {
-    ps_buf_t            *blob = &s->blob;
-    ps_snap_header_t    *h;
-    ps_snap_section_t   *sec;
-    ps_snap_ref_t        info[PS_SNAP_WINDOWS], summary, metrics, health;
-    ps_snap_ref_t        trends[PS_SNAP_RANGES];
-    snap_window_t       *sw;
-    order_ctx_t          oc;
-    size_t               off, total, start, i, n, nsec;
-    uint64_t            *out;
-    char                *p;
-    int                  w, k;
+    ps_buf_t       *blob = &s->blob;
+    ps_rowset_t    *sw = &s->win[w];
+    ps_snap_row_t  *pr;
+    ps_row_t       *r;
+    order_ctx_t     oc;
+    size_t          i, start;
+    int             k;
 
-    ps_buf_reset(blob);
+    free(s->prow[w]);
+    s->prow[w] = calloc(n ? n : 1, sizeof(ps_snap_row_t));
+    if (s->prow[w] == NULL) {
+        return -1;
+    }
 
-    /* rows, raw key text and JSON, and their orders */
+    for (i = 0; i < n; i++) {
+        pr = &s->prow[w][i];
+        r = &sw->rows[i];
 
-    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
-        sw = &s->win[w];
-        n = sw->n < limit[w] ? sw->n : limit[w];
-
-        free(s->prow[w]);
-        s->prow[w] = calloc(n ? n : 1, sizeof(ps_snap_row_t));
-        if (s->prow[w] == NULL) {
-            return 0;
-        }
-
-        for (i = 0; i < n; i++) {
-            ps_snap_row_t  *pr = &s->prow[w][i];
-            snap_row_t     *r = &sw->rows[i];
-
-            if (blob_bytes(blob, &pr->host, r->host, r->hlen) != 0
-                || blob_bytes(blob, &pr->method, r->method, r->mlen) != 0
-                || blob_bytes(blob, &pr->path, r->path, r->plen) != 0)
-            {
-                return 0;
-            }
-
-            start = blob->len;
-            if (render_row_json(blob, r) != 0
-                || blob_ref(blob, &pr->json, start) != 0)
-            {
-                return 0;
-            }
-        }
-
-        oc.rows = sw->rows;
-
-        for (k = 0; k < PS_SNAP_SORTS; k++) {
-            if (grow_u32(&s->porder[w][k], n) != 0) {
-                return 0;
-            }
-
-            for (i = 0; i < n; i++) {
-                s->porder[w][k][i] = (uint32_t) i;
-            }
-
-            /* the rows themselves are in the order of requests */
-            if (k != PS_SNAP_SORT_REQUESTS && n > 1) {
-                oc.sort = k;
-                qsort_r(s->porder[w][k], n, sizeof(uint32_t), order_cmp,
-                        &oc);
-            }
+        if (blob_bytes(blob, &pr->host, r->host, r->hlen) != 0
+            || blob_bytes(blob, &pr->method, r->method, r->mlen) != 0
+            || blob_bytes(blob, &pr->path, r->path, r->plen) != 0)
+        {
+            return -1;
         }
 
         start = blob->len;
-        if (render_window_info(s, w, n, blob) != 0
-            || blob_ref(blob, &info[w], start) != 0)
+        if (ps_render_row(blob, r) != 0
+            || blob_ref(blob, &pr->json, start) != 0)
         {
-            return 0;
+            return -1;
         }
     }
+
+    oc.rows = sw->rows;
+
+    for (k = 0; k < PS_SNAP_SORTS; k++) {
+        if (grow_u32(&s->porder[w][k], n) != 0) {
+            return -1;
+        }
+
+        for (i = 0; i < n; i++) {
+            s->porder[w][k][i] = (uint32_t) i;
+        }
+
+        /* the rows themselves are in the order of requests */
+        if (k != PS_SNAP_SORT_REQUESTS && n > 1) {
+            oc.sort = k;
+            qsort_r(s->porder[w][k], n, sizeof(uint32_t), order_cmp, &oc);
+        }
+    }
+
+    start = blob->len;
+
+    return ps_render_window_info(sw, w, n, blob) != 0
+           || blob_ref(blob, info, start) != 0 ? -1 : 0;
+}
+
+
+/* The health, summary, trends and metrics texts into the blob; 0 or -1. */
+static int
+assemble_texts(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
+    uint64_t now_us, int *problems, snap_refs_t *refs)
+{
+    ps_buf_t         *blob = &s->blob;
+    size_t            start;
+    int               k;
+    ps_render_ctx_t   rc;
+
+    rc.win = s->win;
+    rc.w = s->w;
+    rc.alerts = s->alerts;
+    rc.in = in;
+    rc.sequence = s->sequence;
+    rc.gen_seconds = s->last_gen_seconds;
+    rc.top = s->top;
+    rc.now_us = now_us;
 
     /* health first: the summary embeds it */
 
     ps_buf_reset(&s->text);
-    if (render_health(in, &s->text, &problems) != 0
-        || blob_bytes(blob, &health, s->text.data, s->text.len) != 0)
+    if (ps_render_health(in, &s->text, problems) != 0
+        || blob_bytes(blob, &refs->health, s->text.data, s->text.len) != 0)
     {
-        return 0;
+        return -1;
     }
 
     start = blob->len;
-    if (render_summary(s, in, now_us, s->text.data, s->text.len, blob) != 0
-        || blob_ref(blob, &summary, start) != 0)
+    if (ps_render_summary(&rc, s->text.data, s->text.len, blob) != 0
+        || blob_ref(blob, &refs->summary, start) != 0)
     {
-        return 0;
+        return -1;
     }
 
     for (k = 0; k < PS_SNAP_RANGES; k++) {
-        if (blob_bytes(blob, &trends[k], s->trends[k].data,
+        if (blob_bytes(blob, &refs->trends[k], s->trends[k].data,
                        s->trends[k].len) != 0)
         {
-            return 0;
+            return -1;
         }
     }
 
     ps_buf_reset(&s->text);
-    if (render_metrics(s, in, &s->text) != 0
-        || blob_bytes(blob, &metrics, s->text.data, s->text.len) != 0)
-    {
-        return 0;
-    }
 
-    /* layout: header, table, ref bodies, rows, orders, blob */
+    return ps_render_metrics(&rc, &s->text) != 0
+           || blob_bytes(blob, &refs->metrics, s->text.data, s->text.len)
+              != 0 ? -1 : 0;
+}
+
+
+/* The snapshot itself: header, section table, ref bodies, rows, orders,
+ * blob, into s->out; its size, or 0 if memory ran out. */
+static size_t
+assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
+    uint64_t now_us, const size_t *limit, int problems,
+    const snap_refs_t *refs)
+{
+    ps_snap_header_t   *h;
+    ps_snap_section_t  *sec;
+    size_t              off, total, i, n, nsec;
+    uint64_t           *out;
+    char               *p;
+    int                 w, k;
 
     nsec = NSECTIONS;
     off = align8(sizeof(ps_snap_header_t) + nsec * sizeof(ps_snap_section_t));
@@ -1206,12 +451,12 @@ assemble(ps_snapshot_t *s, const ps_snapshot_inputs_t *in, uint64_t now_us,
                   * sizeof(ps_snap_ref_t);
 
     for (w = 0; w < PS_SNAP_WINDOWS; w++) {
-        n = s->win[w].n < limit[w] ? s->win[w].n : limit[w];
+        n = snap_rows_in(s, w, limit);
         total += align8(n * sizeof(ps_snap_row_t));
         total += PS_SNAP_SORTS * align8(n * sizeof(uint32_t));
     }
 
-    total += align8(blob->len);
+    total += align8(s->blob.len);
 
     if (total > s->out_cap) {
         out = realloc(s->out, total);
@@ -1252,17 +497,18 @@ assemble(ps_snapshot_t *s, const ps_snapshot_inputs_t *in, uint64_t now_us,
     } while (0)
 
     for (w = 0; w < PS_SNAP_WINDOWS; w++) {
-        SECTION(PS_SNAP_WINDOW_INFO, w, &info[w], sizeof(ps_snap_ref_t));
+        SECTION(PS_SNAP_WINDOW_INFO, w, &refs->info[w],
+                sizeof(ps_snap_ref_t));
     }
-    SECTION(PS_SNAP_SUMMARY, 0, &summary, sizeof(ps_snap_ref_t));
+    SECTION(PS_SNAP_SUMMARY, 0, &refs->summary, sizeof(ps_snap_ref_t));
     for (k = 0; k < PS_SNAP_RANGES; k++) {
-        SECTION(PS_SNAP_TRENDS, k, &trends[k], sizeof(ps_snap_ref_t));
+        SECTION(PS_SNAP_TRENDS, k, &refs->trends[k], sizeof(ps_snap_ref_t));
     }
-    SECTION(PS_SNAP_METRICS, 0, &metrics, sizeof(ps_snap_ref_t));
-    SECTION(PS_SNAP_HEALTH, 0, &health, sizeof(ps_snap_ref_t));
+    SECTION(PS_SNAP_METRICS, 0, &refs->metrics, sizeof(ps_snap_ref_t));
+    SECTION(PS_SNAP_HEALTH, 0, &refs->health, sizeof(ps_snap_ref_t));
 
     for (w = 0; w < PS_SNAP_WINDOWS; w++) {
-        n = s->win[w].n < limit[w] ? s->win[w].n : limit[w];
+        n = snap_rows_in(s, w, limit);
         SECTION(PS_SNAP_ROWS, w, s->prow[w], n * sizeof(ps_snap_row_t));
         for (k = 0; k < PS_SNAP_SORTS; k++) {
             SECTION(PS_SNAP_ORDER, w * PS_SNAP_SORTS + k, s->porder[w][k],
@@ -1270,11 +516,40 @@ assemble(ps_snapshot_t *s, const ps_snapshot_inputs_t *in, uint64_t now_us,
         }
     }
 
-    SECTION(PS_SNAP_BLOB, 0, blob->data, blob->len);
+    SECTION(PS_SNAP_BLOB, 0, s->blob.data, s->blob.len);
 
 #undef SECTION
 
     return total;
+}
+
+
+/*
+ * Renders everything with at most limit[w] rows per window into s->out;
+ * returns its length, or 0 on failure.
+ */
+static size_t
+assemble(ps_snapshot_t *s, const ps_snapshot_inputs_t *in, uint64_t now_us,
+    const size_t *limit, int problems)
+{
+    int          w;
+    snap_refs_t  refs;
+
+    ps_buf_reset(&s->blob);
+
+    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+        if (assemble_window(s, w, snap_rows_in(s, w, limit), &refs.info[w])
+            != 0)
+        {
+            return 0;
+        }
+    }
+
+    if (assemble_texts(s, in, now_us, &problems, &refs) != 0) {
+        return 0;
+    }
+
+    return assemble_layout(s, in, now_us, limit, problems, &refs);
 }
 
 

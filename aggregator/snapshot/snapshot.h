@@ -20,29 +20,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agg/windows.h"
 #include "config/config.h"
 #include "pipeline/sink.h"
-#include "ring/stats.h"
-#include "store/pg/trends.h"
-#include "agg/windows.h"
 #include "ring/zone.h"
-
-#define PS_SNAPSHOT_TOP_CLIENTS  10
+#include "snapshot/render.h"
+#include "store/pg/trends.h"
 
 typedef struct ps_snapshot_s  ps_snapshot_t;
-
-/* What the summary and health say about the aggregator and pipeline. */
-typedef struct {
-    const char              *node_id;
-    uint64_t                 pid;
-    uint64_t                 started_us;
-    uint64_t                 heartbeat_us;
-    uint32_t                 ring_count;
-    ps_ring_stats_t          rings;         /* totals over every ring */
-    const ps_sink_status_t  *sinks;
-    unsigned                 nsinks;
-    uint64_t                 records;       /* read by the pipeline */
-} ps_snapshot_inputs_t;
 
 /* A writer for the windows w with cfg's limits (both must outlive it);
  * NULL on failure. */

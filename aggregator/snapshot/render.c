@@ -1,0 +1,484 @@
+/*
+ * Rendering: see render.h.
+ */
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg/agg_table.h"
+#include "lib/hour.h"
+#include "lib/json_escape.h"
+#include "pathstats_snapshot.h"
+#include "snapshot/metrics.h"
+#include "snapshot/render.h"
+
+#ifndef PATHSTATS_VERSION
+#define PATHSTATS_VERSION  "unknown"
+#endif
+
+static const char *const  window_names[PS_SNAP_WINDOWS] = {
+    "1m", "1h", "24h"
+};
+
+static const double  window_seconds[PS_SNAP_WINDOWS] = {
+    60, 3600, 86400
+};
+
+
+static int
+put_ms(ps_buf_t *b, const char *name, double us)
+{
+    return ps_buf_printf(b, "\"%s\":%.3f", name, us / 1000);
+}
+
+
+static int
+put_iso(ps_buf_t *b, uint64_t us)
+{
+    char  iso[PS_ISO8601_MAX];
+
+    if (us == 0) {
+        return ps_buf_puts(b, "null");
+    }
+
+    return ps_buf_printf(b, "\"%s\"",
+                         ps_format_iso8601_frac((int64_t) us, iso, 3));
+}
+
+
+int
+ps_render_row(ps_buf_t *b, const ps_row_t *r)
+{
+    double  avg;
+
+    avg = r->counts.requests ? (double) r->counts.latency_sum_us
+                               / (double) r->counts.requests
+                             : 0;
+
+    return ps_buf_puts(b, "{\"host\":") != 0
+           || ps_json_quote(b, r->host, r->hlen) != 0
+           || ps_buf_puts(b, ",\"method\":") != 0
+           || ps_json_quote(b, r->method, r->mlen) != 0
+           || ps_buf_puts(b, ",\"path\":") != 0
+           || ps_json_quote(b, r->path, r->plen) != 0
+           || ps_buf_printf(b, ",\"requests\":%llu,\"errors\":%llu,"
+                  "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
+                  "\"4xx\":%llu,\"5xx\":%llu},\"bytes_in\":%llu,"
+                  "\"bytes_out\":%llu,\"latency_ms\":{",
+                  (unsigned long long) r->counts.requests,
+                  (unsigned long long) r->counts.errors,
+                  (unsigned long long) r->counts.status[0],
+                  (unsigned long long) r->counts.status[1],
+                  (unsigned long long) r->counts.status[2],
+                  (unsigned long long) r->counts.status[3],
+                  (unsigned long long) r->counts.status[4],
+                  (unsigned long long) r->counts.bytes_in,
+                  (unsigned long long) r->counts.bytes_out) != 0
+           || put_ms(b, "avg", avg) != 0 || ps_buf_putc(b, ',') != 0
+           || put_ms(b, "p50", r->p50) != 0 || ps_buf_putc(b, ',') != 0
+           || put_ms(b, "p95", r->p95) != 0 || ps_buf_putc(b, ',') != 0
+           || put_ms(b, "p99", r->p99) != 0 || ps_buf_putc(b, ',') != 0
+           || put_ms(b, "max", (double) r->counts.latency_max_us) != 0
+           || ps_buf_printf(b, "},\"unique_clients\":%llu,\"first_seen\":",
+                            (unsigned long long) r->unique) != 0
+           || put_iso(b, r->first_us) != 0
+           || ps_buf_puts(b, ",\"last_seen\":") != 0
+           || put_iso(b, r->last_us) != 0
+           || ps_buf_putc(b, '}') != 0 ? -1 : 0;
+}
+
+
+int
+ps_render_window_info(const ps_rowset_t *sw, int win, size_t shown,
+    ps_buf_t *b)
+{
+    uint64_t        req, err, bin, bout;
+    size_t          i;
+
+    req = sw->rest.counts.requests;
+    err = sw->rest.counts.errors;
+    bin = sw->rest.counts.bytes_in;
+    bout = sw->rest.counts.bytes_out;
+
+    for (i = shown; i < sw->n; i++) {
+        req += sw->rows[i].counts.requests;
+        err += sw->rows[i].counts.errors;
+        bin += sw->rows[i].counts.bytes_in;
+        bout += sw->rows[i].counts.bytes_out;
+    }
+
+    return ps_buf_printf(b, "{\"window\":\"%s\",\"seconds\":%.0f,"
+                         "\"rows_total\":%zu,\"rows_shown\":%zu,"
+                         "\"limited_by\":%s,"
+                         "\"other\":{\"requests\":%llu,\"errors\":%llu,"
+                         "\"bytes_in\":%llu,\"bytes_out\":%llu}}",
+                         window_names[win], window_seconds[win],
+                         sw->total_rows, shown,
+                         shown == sw->total_rows ? "null"
+                         : sw->shrunk ? "\"snapshot_size\""
+                         : "\"snapshot_max_rows\"",
+                         (unsigned long long) req, (unsigned long long) err,
+                         (unsigned long long) bin,
+                         (unsigned long long) bout);
+}
+
+
+/* Appends msg as the next string of the health array; 0 or -1. */
+static int
+health_reason(ps_buf_t *b, const ps_buf_t *msg, int *problems)
+{
+    if ((*problems && ps_buf_putc(b, ',') != 0)
+        || ps_json_quote(b, msg->data, msg->len) != 0)
+    {
+        return -1;
+    }
+
+    (*problems)++;
+
+    return 0;
+}
+
+
+int
+ps_render_health(const ps_snapshot_inputs_t *in, ps_buf_t *b, int *problems)
+{
+    const ps_sink_status_t  *st;
+    unsigned                 i;
+    ps_buf_t                 msg = PS_BUF_INIT;
+    int                      rc = -1;
+
+    *problems = 0;
+
+    if (ps_buf_putc(b, '[') != 0) {
+        goto done;
+    }
+
+    for (i = 0; i < in->nsinks; i++) {
+        st = &in->sinks[i];
+
+        if (!st->up) {
+            ps_buf_reset(&msg);
+            if (ps_buf_printf(&msg, "sink %s is down%s%s", st->name,
+                              st->last_error[0] ? ": " : "",
+                              st->last_error) != 0
+                || health_reason(b, &msg, problems) != 0)
+            {
+                goto done;
+            }
+        }
+
+        /* the spool loses what it cannot keep: say so while it does */
+        if (st->spool_full && st->spool_dropped) {
+            ps_buf_reset(&msg);
+            if (ps_buf_printf(&msg, "spool of sink %s is full: %llu "
+                              "requests lost", st->name,
+                              (unsigned long long) st->spool_dropped) != 0
+                || health_reason(b, &msg, problems) != 0)
+            {
+                goto done;
+            }
+        }
+
+        if (st->spool_error[0]) {
+            ps_buf_reset(&msg);
+            if (ps_buf_printf(&msg, "spool of sink %s cannot write: %s",
+                              st->name, st->spool_error) != 0
+                || health_reason(b, &msg, problems) != 0)
+            {
+                goto done;
+            }
+        }
+    }
+
+    rc = ps_buf_putc(b, ']');
+
+done:
+
+    ps_buf_free(&msg);
+    return rc;
+}
+
+
+static int
+render_window_summary(const ps_rowset_t *sw, int win, ps_buf_t *b)
+{
+    const ps_win_stats_t  *t = &sw->total;
+    double           avg, rate;
+
+    avg = t->counts.requests ? (double) t->counts.latency_sum_us
+                               / (double) t->counts.requests
+                             : 0;
+    rate = t->counts.requests ? (double) t->counts.errors
+                                / (double) t->counts.requests
+                              : 0;
+
+    return ps_buf_printf(b, "\"%s\":{\"requests\":%llu,\"errors\":%llu,"
+                  "\"error_rate\":%.6f,\"requests_per_second\":%.3f,"
+                  "\"bytes_in\":%llu,\"bytes_out\":%llu,"
+                  "\"paths\":%zu,\"unique_clients\":%llu,\"latency_ms\":{",
+                  window_names[win], (unsigned long long) t->counts.requests,
+                  (unsigned long long) t->counts.errors, rate,
+                  (double) t->counts.requests / window_seconds[win],
+                  (unsigned long long) t->counts.bytes_in,
+                  (unsigned long long) t->counts.bytes_out, sw->total_rows,
+                  (unsigned long long)
+                      llround(ps_hll_cardinality(&t->clients))) != 0
+           || put_ms(b, "avg", avg) != 0 || ps_buf_putc(b, ',') != 0
+           || put_ms(b, "p50", ps_row_percentile(&t->latency, 0.50,
+                                                 t->counts.latency_max_us)) != 0
+           || ps_buf_putc(b, ',') != 0
+           || put_ms(b, "p95", ps_row_percentile(&t->latency, 0.95,
+                                                 t->counts.latency_max_us)) != 0
+           || ps_buf_putc(b, ',') != 0
+           || put_ms(b, "p99", ps_row_percentile(&t->latency, 0.99,
+                                                 t->counts.latency_max_us)) != 0
+           || ps_buf_putc(b, ',') != 0
+           || put_ms(b, "max", (double) t->counts.latency_max_us) != 0
+           || ps_buf_puts(b, "}}") != 0 ? -1 : 0;
+}
+
+
+/* ,"spool":{...} of a sink with a disk spool; 0 or -1. */
+static int
+render_spool(const ps_sink_status_t *st, ps_buf_t *b)
+{
+    return ps_buf_printf(b, ",\"spool\":{\"segments\":%llu,\"bytes\":%llu,"
+                         "\"max_bytes\":%llu,\"dropped_requests\":%llu,"
+                         "\"corrupt_segments\":%llu,\"full\":%s,"
+                         "\"last_error\":",
+                         (unsigned long long) st->spool_segments,
+                         (unsigned long long) st->spool_bytes,
+                         (unsigned long long) st->spool_max_bytes,
+                         (unsigned long long) st->spool_dropped,
+                         (unsigned long long) st->spool_corrupt,
+                         st->spool_full ? "true" : "false") != 0
+           || (st->spool_error[0]
+               ? ps_json_quote(b, st->spool_error,
+                               strnlen(st->spool_error,
+                                       sizeof(st->spool_error)))
+               : ps_buf_puts(b, "null")) != 0
+           || ps_buf_putc(b, '}') != 0 ? -1 : 0;
+}
+
+
+static int
+render_sinks(const ps_snapshot_inputs_t *in, ps_buf_t *b)
+{
+    const ps_sink_status_t  *st;
+    unsigned                 i;
+
+    if (ps_buf_putc(b, '[') != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < in->nsinks; i++) {
+        st = &in->sinks[i];
+
+        if (ps_buf_puts(b, i ? ",{\"name\":" : "{\"name\":") != 0
+            || ps_json_quote(b, st->name, strlen(st->name)) != 0
+            || ps_buf_printf(b, ",\"up\":%s,\"durable\":%s,"
+                             "\"flushes\":%llu,\"failures\":%llu,"
+                             "\"lag_records\":%llu,\"pending_keys\":%llu,"
+                             "\"last_flush_at\":",
+                             st->up ? "true" : "false",
+                             st->durable ? "true" : "false",
+                             (unsigned long long) st->flushes,
+                             (unsigned long long) st->failures,
+                             (unsigned long long) st->lag_records,
+                             (unsigned long long) st->pending_keys) != 0
+            || put_iso(b, st->last_flush_us) != 0
+            || ps_buf_puts(b, ",\"last_error\":") != 0
+            || (st->last_error[0]
+                ? ps_json_quote(b, st->last_error,
+                                strnlen(st->last_error,
+                                        sizeof(st->last_error)))
+                : ps_buf_puts(b, "null")) != 0
+            || (st->spool && render_spool(st, b) != 0)
+            || ps_buf_putc(b, '}') != 0)
+        {
+            return -1;
+        }
+    }
+
+    return ps_buf_putc(b, ']');
+}
+
+
+int
+ps_render_summary(const ps_render_ctx_t *c, const char *health,
+    size_t health_len, ps_buf_t *b)
+{
+    const ps_snapshot_inputs_t  *in = c->in;
+    uint64_t                     now_us = c->now_us;
+
+    ps_win_client_t  top[PS_SNAPSHOT_TOP_CLIENTS];
+    uint64_t         other, uptime;
+    size_t           n, i;
+    int              w;
+
+    uptime = (in->started_us && now_us > in->started_us)
+             ? (now_us - in->started_us) / 1000000 : 0;
+
+    if (ps_buf_puts(b, "{\"generated_at\":") != 0
+        || put_iso(b, now_us) != 0
+        || ps_buf_puts(b, ",\"node_id\":") != 0
+        || ps_json_quote(b, in->node_id ? in->node_id : "",
+                         in->node_id ? strlen(in->node_id) : 0) != 0
+        || ps_buf_printf(b, ",\"version\":\"%s\",\"pid\":%llu,"
+                         "\"uptime_seconds\":%llu,\"started_at\":",
+                         PATHSTATS_VERSION, (unsigned long long) in->pid,
+                         (unsigned long long) uptime) != 0
+        || put_iso(b, in->started_us) != 0
+        || ps_buf_puts(b, ",\"heartbeat_at\":") != 0
+        || put_iso(b, in->heartbeat_us) != 0
+        || ps_buf_printf(b, ",\"requests_per_second\":%.3f,\"windows\":{",
+                         (double) c->win[PS_SNAP_WIN_1M].total.counts.requests
+                         / 60) != 0)
+    {
+        return -1;
+    }
+
+    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+        if ((w && ps_buf_putc(b, ',') != 0)
+            || render_window_summary(&c->win[w], w, b) != 0)
+        {
+            return -1;
+        }
+    }
+
+    n = ps_windows_top_clients(c->w, now_us, top, PS_SNAPSHOT_TOP_CLIENTS,
+                               &other);
+
+    if (ps_buf_puts(b, "},\"top_clients\":[") != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (ps_buf_puts(b, i ? ",{\"client\":" : "{\"client\":") != 0
+            || ps_json_quote(b, top[i].client, strlen(top[i].client)) != 0
+            || ps_buf_printf(b, ",\"requests\":%llu}",
+                             (unsigned long long) top[i].requests) != 0)
+        {
+            return -1;
+        }
+    }
+
+    if (ps_buf_printf(b, "],\"top_clients_window\":\"1h\","
+                      "\"top_clients_other\":%llu,\"alerts\":",
+                      (unsigned long long) other) != 0
+        || ps_alerts_json(c->alerts, b) != 0
+        || ps_buf_printf(b, ",\"pipeline\":{\"rings\":{\"count\":%u,"
+                  "\"seen\":%llu,\"recorded\":%llu,\"dropped\":%llu,"
+                  "\"consumed\":%llu,\"in_ring\":%llu,\"lost\":%llu},"
+                  "\"records_read\":%llu,\"window_keys\":%zu,"
+                  "\"window_overflow_requests\":%llu,"
+                  "\"window_folded_keys\":%llu,"
+                  "\"snapshot_sequence\":%llu,"
+                  "\"snapshot_generation_seconds\":%.6f,\"sinks\":",
+                  in->ring_count, (unsigned long long) in->rings.seen,
+                  (unsigned long long) in->rings.recorded,
+                  (unsigned long long) in->rings.dropped,
+                  (unsigned long long) in->rings.consumed,
+                  (unsigned long long) in->rings.in_ring,
+                  (unsigned long long) in->rings.lost,
+                  (unsigned long long) in->records,
+                  ps_windows_keys(c->w),
+                  (unsigned long long) ps_windows_overflowed(c->w),
+                  (unsigned long long) ps_windows_folded(c->w),
+                  (unsigned long long) c->sequence,
+                  c->gen_seconds) != 0
+        || render_sinks(in, b) != 0
+        || ps_buf_puts(b, "},\"health\":") != 0
+        || ps_buf_append(b, health, health_len) != 0
+        || ps_buf_putc(b, '}') != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+metrics_row(ps_metrics_path_t *m, const ps_row_t *r, const uint64_t *le)
+{
+    m->host = r->host;
+    m->method = r->method;
+    m->path = r->path;
+    m->hlen = r->hlen;
+    m->mlen = r->mlen;
+    m->plen = r->plen;
+    m->counts = r->counts;
+    memcpy(m->le, &le[(size_t) r->le_at * PS_HIST_PROM_NLE],
+           sizeof(m->le));
+}
+
+
+int
+ps_render_metrics(const ps_render_ctx_t *c, ps_buf_t *b)
+{
+    const ps_snapshot_inputs_t  *in = c->in;
+
+    const ps_rowset_t   *sw = &c->win[PS_SNAP_WIN_24H];
+    ps_metrics_path_t   *top, other, overall;
+    ps_metrics_input_t   mi;
+    size_t               i, n = 0, max;
+    int                  k, rc;
+
+    max = c->top;
+    top = calloc(max ? max : 1, sizeof(ps_metrics_path_t));
+    if (top == NULL) {
+        return -1;
+    }
+
+    memset(&other, 0, sizeof(other));
+    other.host = PS_AGG_OTHER_HOST;
+    other.method = PS_AGG_OTHER_METHOD;
+    other.path = PS_AGG_OTHER_PATH;
+    other.hlen = 1;
+    other.mlen = 1;
+    other.plen = sizeof(PS_AGG_OTHER_PATH) - 1;
+
+    for (i = 0; i < sw->n; i++) {
+        if (n < max && !ps_row_is_other(&sw->rows[i])) {
+            metrics_row(&top[n++], &sw->rows[i], sw->le);
+            continue;
+        }
+
+        ps_counts_merge(&other.counts, &sw->rows[i].counts);
+
+        for (k = 0; k < PS_HIST_PROM_NLE; k++) {
+            other.le[k] += sw->le[(size_t) sw->rows[i].le_at
+                                  * PS_HIST_PROM_NLE + k];
+        }
+    }
+
+    /* and the keys beyond the rows kept */
+    ps_counts_merge(&other.counts, &sw->rest.counts);
+
+    for (k = 0; k < PS_HIST_PROM_NLE; k++) {
+        other.le[k] += sw->rest.le[k];
+    }
+
+    memset(&overall, 0, sizeof(overall));
+    overall.counts = sw->total.counts;
+    ps_hist_cumulative(&sw->total.latency, ps_hist_prom_le_us,
+                       PS_HIST_PROM_NLE, overall.le);
+
+    memset(&mi, 0, sizeof(mi));
+    mi.paths = top;
+    mi.npaths = n;
+    mi.other = other.counts.requests ? &other : NULL;
+    mi.overall = &overall;
+    mi.rings = &in->rings;
+    mi.sinks = in->sinks;
+    mi.nsinks = in->nsinks;
+    mi.generation_seconds = c->gen_seconds;
+    mi.snapshot_sequence = c->sequence;
+
+    rc = ps_metrics_render(b, &mi);
+    free(top);
+
+    return rc;
+}

@@ -1,0 +1,359 @@
+/*
+ * Row selection: see rows.h.
+ */
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agg/agg_table.h"
+#include "pathstats_snapshot.h"
+#include "snapshot/rows.h"
+
+typedef struct {
+    ps_rowset_t  *rs;
+    size_t        keep;
+    int           with_le;
+    ps_row_fn     fn;
+    void         *fn_ctx;
+} collect_ctx_t;
+
+static int row_by_requests(const void *a, const void *b);
+
+
+double
+ps_row_percentile(const ps_hist_t *h, double q, uint64_t max_us)
+{
+    double  v = ps_hist_percentile(h, q);
+
+    return v > (double) max_us ? (double) max_us : v;
+}
+
+
+/* The keys beyond the rows kept count in the window's rest. */
+static void
+rest_add(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le)
+{
+    int  i;
+
+    ps_counts_merge(&sw->rest.counts, &r->counts);
+
+    for (i = 0; le != NULL && i < PS_HIST_PROM_NLE; i++) {
+        sw->rest.le[i] += le[i];
+    }
+}
+
+
+/* rows[] is a heap while collecting: every row sorts before its
+ * parent, so the root is the row that sorts last (the one to drop) */
+static void
+heap_up(ps_row_t *rows, size_t i)
+{
+    size_t  p;
+
+    while (i > 0) {
+        p = (i - 1) / 2;
+        if (row_by_requests(&rows[i], &rows[p]) <= 0) {
+            break;
+        }
+        ps_row_swap(&rows[i], &rows[p]);
+        i = p;
+    }
+}
+
+
+static void
+heap_down(ps_row_t *rows, size_t n, size_t i)
+{
+    size_t  l, w;
+
+    for ( ;; ) {
+        l = 2 * i + 1;
+        w = i;
+        if (l < n && row_by_requests(&rows[l], &rows[w]) > 0) {
+            w = l;
+        }
+        if (l + 1 < n && row_by_requests(&rows[l + 1], &rows[w]) > 0) {
+            w = l + 1;
+        }
+        if (w == i) {
+            return;
+        }
+        ps_row_swap(&rows[i], &rows[w]);
+        i = w;
+    }
+}
+
+
+/*
+ * Keeps r (and its le, 24h only) if it is among the keep most requested
+ * rows so far, else adds it (or the row it pushes out) to the rest: the
+ * rows take keep x their size, not the number of keys.
+ */
+static int
+row_keep(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le,
+    size_t keep)
+{
+    ps_row_t  *rows;
+    uint64_t    *l;
+    size_t       cap, at;
+
+    if (sw->n < keep) {
+        if (sw->n == sw->cap) {
+            cap = sw->cap ? sw->cap * 2 : 256;
+            cap = cap < keep ? cap : keep;
+            rows = realloc(sw->rows, cap * sizeof(ps_row_t));
+            if (rows == NULL) {
+                return -1;
+            }
+            sw->rows = rows;
+            sw->cap = cap;
+        }
+
+        if (le != NULL && sw->le_cap < sw->cap) {
+            l = realloc(sw->le, sw->cap * PS_HIST_PROM_NLE
+                                * sizeof(uint64_t));
+            if (l == NULL) {
+                return -1;
+            }
+            sw->le = l;
+            sw->le_cap = sw->cap;
+        }
+
+        at = sw->n++;
+        sw->rows[at] = *r;
+        if (le != NULL) {
+            sw->rows[at].le_at = (uint32_t) at;
+            memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
+                   PS_HIST_PROM_NLE * sizeof(uint64_t));
+        }
+        heap_up(sw->rows, at);
+
+        return 0;
+    }
+
+    if (row_by_requests(r, &sw->rows[0]) >= 0) {
+        rest_add(sw, r, le);
+        return 0;
+    }
+
+    /* r sorts before the last row kept: that one goes */
+    at = sw->rows[0].le_at;
+    rest_add(sw, &sw->rows[0],
+             le != NULL ? &sw->le[at * PS_HIST_PROM_NLE] : NULL);
+    sw->rows[0] = *r;
+    if (le != NULL) {
+        sw->rows[0].le_at = (uint32_t) at;
+        memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
+               PS_HIST_PROM_NLE * sizeof(uint64_t));
+    }
+    heap_down(sw->rows, sw->n, 0);
+
+    return 0;
+}
+
+
+static int
+bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int  rc;
+
+    rc = memcmp(a, b, alen < blen ? alen : blen);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return alen < blen ? -1 : alen > blen;
+}
+
+
+/* ascending by path, host, method: the tie break of every order */
+static int
+row_key_cmp(const ps_row_t *a, const ps_row_t *b)
+{
+    int  rc;
+
+    rc = bytes_cmp(a->path, a->plen, b->path, b->plen);
+    if (rc == 0) {
+        rc = bytes_cmp(a->host, a->hlen, b->host, b->hlen);
+    }
+    if (rc == 0) {
+        rc = bytes_cmp(a->method, a->mlen, b->method, b->mlen);
+    }
+
+    return rc;
+}
+
+
+static double
+row_sort_value(const ps_row_t *r, int sort)
+{
+    switch (sort) {
+    case PS_SNAP_SORT_REQUESTS:
+        return (double) r->counts.requests;
+    case PS_SNAP_SORT_ERRORS:
+        return (double) r->counts.errors;
+    case PS_SNAP_SORT_ERROR_RATE:
+        return r->counts.requests ? (double) r->counts.errors
+                                    / (double) r->counts.requests
+                                  : 0;
+    case PS_SNAP_SORT_P95:
+        return r->p95;
+    case PS_SNAP_SORT_BYTES:
+        return (double) r->counts.bytes_out;
+    default:
+        return (double) r->last_us;
+    }
+}
+
+
+/* descending by the sort value; exact for the integer keys up to 2^53 */
+int
+ps_row_cmp(const ps_row_t *a, const ps_row_t *b, int sort)
+{
+    double  x, y;
+
+    if (sort == PS_SNAP_SORT_REQUESTS) {
+        if (a->counts.requests != b->counts.requests) {
+            return a->counts.requests > b->counts.requests ? -1 : 1;
+        }
+    } else if (sort == PS_SNAP_SORT_LAST_SEEN) {
+        if (a->last_us != b->last_us) {
+            return a->last_us > b->last_us ? -1 : 1;
+        }
+    } else {
+        x = row_sort_value(a, sort);
+        y = row_sort_value(b, sort);
+        if (x != y) {
+            return x > y ? -1 : 1;
+        }
+    }
+
+    return row_key_cmp(a, b);
+}
+
+
+static int
+row_by_requests(const void *a, const void *b)
+{
+    return ps_row_cmp(a, b, PS_SNAP_SORT_REQUESTS);
+}
+
+
+void
+ps_row_swap(ps_row_t *a, ps_row_t *b)
+{
+    ps_row_t  t;
+
+    t = *a;
+    *a = *b;
+    *b = t;
+}
+
+
+int
+ps_row_is_other(const ps_row_t *r)
+{
+    return r->hlen == 1 && r->mlen == 1
+           && r->plen == sizeof(PS_AGG_OTHER_PATH) - 1
+           && memcmp(r->path, PS_AGG_OTHER_PATH, r->plen) == 0
+           && r->host[0] == '*' && r->method[0] == '*';
+}
+
+
+static int
+collect_row(void *ctx, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
+{
+    collect_ctx_t  *c = ctx;
+    ps_rowset_t    *rs = c->rs;
+    ps_row_t        row, *r = &row;
+    uint64_t        le[PS_HIST_PROM_NLE];
+
+    memset(r, 0, sizeof(*r));
+
+    r->host = host;
+    r->method = method;
+    r->path = path;
+    r->hlen = (uint32_t) hlen;
+    r->mlen = (uint32_t) mlen;
+    r->plen = (uint32_t) plen;
+    r->counts = st->counts;
+    r->first_us = st->first_seen_us;
+    r->last_us = st->last_seen_us;
+    r->p50 = ps_row_percentile(&st->latency, 0.50,
+                               st->counts.latency_max_us);
+    r->p95 = ps_row_percentile(&st->latency, 0.95,
+                               st->counts.latency_max_us);
+    r->p99 = ps_row_percentile(&st->latency, 0.99,
+                               st->counts.latency_max_us);
+    r->unique = (uint64_t) llround(ps_hll_cardinality(&st->clients));
+
+    if (c->with_le) {
+        ps_hist_cumulative(&st->latency, ps_hist_prom_le_us,
+                           PS_HIST_PROM_NLE, le);
+    }
+
+    if (c->fn != NULL) {
+        c->fn(c->fn_ctx, r);
+    }
+
+    rs->total_rows++;
+
+    if (row_keep(rs, r, c->with_le ? le : NULL, c->keep) != 0) {
+        return -1;
+    }
+
+    return ps_win_stats_merge(&rs->total, st);
+}
+
+
+int
+ps_rowset_init(ps_rowset_t *rs)
+{
+    memset(rs, 0, sizeof(*rs));
+    ps_win_stats_init(&rs->total);
+
+    return 0;
+}
+
+
+void
+ps_rowset_free(ps_rowset_t *rs)
+{
+    free(rs->rows);
+    free(rs->le);
+    ps_win_stats_free(&rs->total);
+    memset(rs, 0, sizeof(*rs));
+}
+
+
+int
+ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
+    uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx)
+{
+    collect_ctx_t  c;
+
+    rs->n = 0;
+    rs->total_rows = 0;
+    memset(&rs->rest, 0, sizeof(rs->rest));
+    rs->shrunk = 0;
+    ps_win_stats_reset(&rs->total);
+
+    c.rs = rs;
+    c.keep = keep;
+    c.with_le = with_le;
+    c.fn = fn;
+    c.fn_ctx = ctx;
+
+    if (ps_windows_foreach(w, win, now_us, collect_row, &c) != 0) {
+        return -1;
+    }
+
+    /* the rows kept, most requested first */
+    if (rs->n > 1) {
+        qsort(rs->rows, rs->n, sizeof(ps_row_t), row_by_requests);
+    }
+
+    return 0;
+}

@@ -1,0 +1,80 @@
+/*
+ * Row selection: the rows of one window that a snapshot shows.  Every key
+ * of the window is visited once; the keep most requested become rows (a
+ * heap while collecting, most requested first after), the others are
+ * only summed into the rest, and the window's totals are merged, so that
+ * what the rows leave out is still counted.  Each row carries what every
+ * output needs: its counters, percentiles (capped at the maximum, as the
+ * histogram's buckets are wider than one value), unique clients, and for
+ * the 24h window its cumulative Prometheus buckets (le, apart: 88 bytes a
+ * row less in the other windows).
+ */
+
+#ifndef PS_ROWS_H
+#define PS_ROWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agg/windows.h"
+#include "lib/counts.h"
+#include "lib/histogram.h"
+
+typedef struct {
+    const char  *host;
+    const char  *method;
+    const char  *path;
+    uint32_t     hlen, mlen, plen;
+    uint32_t     le_at;                /* its le[] in the set's, if any */
+    ps_counts_t  counts;
+    uint64_t     first_us;
+    uint64_t     last_us;
+    double       p50, p95, p99;        /* us, capped at the max */
+    uint64_t     unique;
+} ps_row_t;
+
+typedef struct {
+    ps_row_t        *rows;             /* most requested first */
+    size_t           n;
+    size_t           cap;
+    uint64_t        *le;               /* PS_HIST_PROM_NLE per row */
+    size_t           le_cap;           /* rows */
+    size_t           total_rows;       /* keys in the window */
+    struct {                           /* the keys beyond the rows kept */
+        ps_counts_t  counts;
+        uint64_t     le[PS_HIST_PROM_NLE];
+    } rest;
+    ps_win_stats_t   total;
+    int              shrunk;           /* rows cut to fit the buffer */
+} ps_rowset_t;
+
+/* Called with each row as it is collected (before it is kept or not). */
+typedef void (*ps_row_fn)(void *ctx, const ps_row_t *r);
+
+/* An empty set; 0. */
+int ps_rowset_init(ps_rowset_t *rs);
+
+/* Frees what the set holds; it is then empty and uninitialised. */
+void ps_rowset_free(ps_rowset_t *rs);
+
+/* Replaces the set's rows with window win of w at now_us (after
+ * ps_windows_expire()): the keep most requested keys as rows, with their
+ * le when with_le; fn (may be NULL) sees every key's row.  Row strings
+ * point into w until it changes.  0, or -1 if memory ran out. */
+int ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
+    uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx);
+
+/* Percentile q of h, capped at max_us. */
+double ps_row_percentile(const ps_hist_t *h, double q, uint64_t max_us);
+
+/* Order of two rows by sort (PS_SNAP_SORT_*): descending by its value,
+ * then ascending by path, host and method; <0, 0 or >0. */
+int ps_row_cmp(const ps_row_t *a, const ps_row_t *b, int sort);
+
+/* 1 for the overflow key's row (agg_table.h: "*", "*", "{other}"). */
+int ps_row_is_other(const ps_row_t *r);
+
+/* Swaps two rows. */
+void ps_row_swap(ps_row_t *a, ps_row_t *b);
+
+#endif /* PS_ROWS_H */
