@@ -755,20 +755,17 @@ fail:
 #define PS_REDIS_SENT_LOST  1     /* Redis lost the hour: send its repair */
 #define PS_REDIS_SENT_MORE  2     /* a sequence goes on at bt->chunk */
 
-/* Sends one script of a batch (EVALSHA, EVAL after NOSCRIPT): the whole
- * batch, or the next chunk of a chunked batch or repair;
- * PS_REDIS_SENT_*, or -1 when the outcome is unknown or Redis refused
- * it (the batch stays). */
-static int
-ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
+/* Runs one script of a batch (EVALSHA, EVAL after NOSCRIPT): its reply,
+ * or NULL (logged) when Redis did not answer. */
+static redisReply *
+ps_redis_eval(ps_redis_t *r, ps_redis_batch_t *bt)
 {
-    const char   **argv = NULL;
-    size_t        *argvlen = NULL;
+    const char   **argv;
+    size_t        *argvlen;
     size_t         argc, first, end, i;
     redisReply    *reply = NULL;
-    char           nkeys[8], prefix[64];
-    int            rc = -1, attempt;
-    long long      applied, code, next;
+    char           nkeys[8];
+    int            attempt;
 
     ps_redis_batch_script_args(bt, &first, &end);
     argc = 3 + end - first;
@@ -787,10 +784,7 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
         argvlen[i] = bt->len[first + i - 3];
     }
 
-    for (attempt = 0; attempt < 2; attempt++) {
-        if (r->ctx == NULL) {
-            goto done;
-        }
+    for (attempt = 0; attempt < 2 && r->ctx != NULL; attempt++) {
 
         if (r->sha[0] != '\0' && attempt == 0) {
             /* EVALSHA first; NOSCRIPT (a restarted or flushed Redis, a
@@ -808,57 +802,77 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
         reply = redisCommandArgv(r->ctx, (int) argc, argv, argvlen);
         if (reply == NULL) {
             ps_redis_io_failed(r, argv[0]);
-            goto done;
+            break;
         }
 
-        if (reply->type == REDIS_REPLY_ERROR
-            && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+        if (reply->type != REDIS_REPLY_ERROR
+            || strncmp(reply->str, "NOSCRIPT", 8) != 0)
         {
-            freeReplyObject(reply);
-            reply = NULL;
-            r->sha[0] = '\0';
-            continue;
+            break;
         }
-        break;
+
+        freeReplyObject(reply);
+        reply = NULL;
+        r->sha[0] = '\0';
     }
 
-    if (reply == NULL) {
-        goto done;
-    }
+done:
 
-    if (r->test_lose_reply) {
-        /* test hook: the script ran, but the sink never learns it */
-        ps_log(PS_LOG_WARN, "event=redis_test_reply_lost chunk=%zu",
-               bt->chunk);
-        ps_redis_set_error(r, "test: reply lost");
-        ps_redis_disconnect(r);
-        goto done;
-    }
+    free(argv);
+    free(argvlen);
+
+    return reply;
+}
+
+
+/* The script's answer {applied, code, next} into v[3]; 0, or -1 (logged)
+ * for an error or a reply of another shape. */
+static int
+ps_redis_script_reply(ps_redis_t *r, ps_redis_batch_t *bt,
+    const redisReply *reply, long long *v)
+{
+    size_t  i;
 
     if (reply->type == REDIS_REPLY_ERROR) {
         bt->errors++;
         ps_log(PS_LOG_WARN, "event=redis_script_error errors=%u "
                "error=\"%.200s\"", bt->errors, reply->str);
         ps_redis_set_error(r, "script: %.200s", reply->str);
-        goto done;
+        return -1;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
-        || reply->element[0]->type != REDIS_REPLY_INTEGER
-        || reply->element[1]->type != REDIS_REPLY_INTEGER
-        || reply->element[2]->type != REDIS_REPLY_INTEGER)
-    {
-        bt->errors++;
-        ps_log(PS_LOG_WARN, "event=redis_script_error errors=%u "
-               "error=\"unexpected reply type %d\"", bt->errors,
-               reply->type);
-        ps_redis_set_error(r, "script: unexpected reply");
-        goto done;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+        goto unexpected;
     }
 
-    applied = reply->element[0]->integer;
-    code = reply->element[1]->integer;
-    next = reply->element[2]->integer;
+    for (i = 0; i < 3; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+            goto unexpected;
+        }
+        v[i] = reply->element[i]->integer;
+    }
+
+    return 0;
+
+unexpected:
+
+    bt->errors++;
+    ps_log(PS_LOG_WARN, "event=redis_script_error errors=%u "
+           "error=\"unexpected reply type %d\"", bt->errors, reply->type);
+    ps_redis_set_error(r, "script: unexpected reply");
+
+    return -1;
+}
+
+
+/* What the script's code means for the batch: PS_REDIS_SENT_*, or -1
+ * (logged) for an answer that does not fit the batch. */
+static int
+ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
+    long long applied, long long code, long long next)
+{
+    char  prefix[64];
+
     ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
 
     switch (code) {
@@ -866,14 +880,14 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
     case PS_REDIS_SCRIPT_SKIPPED:
         ps_log(PS_LOG_DEBUG, "event=redis_batch_already_applied "
                "hour=%.10s chunk=%zu", prefix + 11, bt->chunk);
-        rc = PS_REDIS_SENT_DONE;
-        break;
+        ps_redis_mark_flushed(r, bt->hour);
+        return PS_REDIS_SENT_DONE;
 
     case PS_REDIS_SCRIPT_APPLIED:
         if (bt->mode == 'R'
             || (bt->nchunks && bt->chunk + 1 != bt->nchunks))
         {
-            goto unexpected;
+            break;
         }
         if (bt->nchunks) {
             ps_log(PS_LOG_INFO, "event=redis_batch_chunked hour=%.10s "
@@ -882,8 +896,8 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
                    (unsigned long long) bt->zone_id, bt->keys, bt->clients,
                    (unsigned long long) bt->requests, bt->nchunks);
         }
-        rc = PS_REDIS_SENT_DONE;
-        break;
+        ps_redis_mark_flushed(r, bt->hour);
+        return PS_REDIS_SENT_DONE;
 
     case PS_REDIS_SCRIPT_LOST:
         /* nothing applied: the caller sends the repair of the hour in
@@ -897,12 +911,10 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
                bt->mode == 'R' ? " during_repair=1"
                : bt->chunk > 0 ? " during_batch=1" : "");
         if (bt->mode != 'R') {
-            rc = PS_REDIS_SENT_LOST;
-            goto done;
+            return PS_REDIS_SENT_LOST;
         }
         bt->chunk = 0;
-        rc = PS_REDIS_SENT_MORE;
-        goto done;
+        return PS_REDIS_SENT_MORE;
 
     case PS_REDIS_SCRIPT_NEXT:
         /* 0 only for a batch: Redis is back from a snapshot taken
@@ -910,7 +922,7 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
         if (bt->nchunks == 0 || next < (bt->mode == 'R' ? 1 : 0)
             || (size_t) next >= bt->nchunks)
         {
-            goto unexpected;
+            break;
         }
         if (!applied) {
             /* a chunk resent after an unknown outcome, or Redis came
@@ -921,20 +933,19 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
                    r->node_id, (unsigned long long) bt->zone_id, next);
         }
         bt->chunk = (size_t) next;
-        rc = PS_REDIS_SENT_MORE;
-        goto done;
+        return PS_REDIS_SENT_MORE;
 
     case PS_REDIS_SCRIPT_REPAIRED:
         if (bt->mode != 'R' || bt->chunk + 1 != bt->nchunks) {
-            goto unexpected;
+            break;
         }
         ps_log(PS_LOG_WARN, "event=redis_repaired hour=%.10s node=%s "
                "zone_id=%llu keys=%zu requests=%llu chunks=%zu",
                prefix + 11, r->node_id, (unsigned long long) bt->zone_id,
                bt->keys, (unsigned long long) bt->requests,
                bt->nchunks);
-        rc = PS_REDIS_SENT_DONE;
-        break;
+        ps_redis_mark_flushed(r, bt->hour);
+        return PS_REDIS_SENT_DONE;
 
     case PS_REDIS_SCRIPT_FOREIGN:
         /* another sequence of this node and zone is half done (an
@@ -945,17 +956,12 @@ ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
                "node=%s zone_id=%llu chunk=%zu reason=other_repair_marker",
                bt->mode == 'R' ? "repair" : "batch", prefix + 11,
                r->node_id, (unsigned long long) bt->zone_id, bt->chunk);
-        rc = PS_REDIS_SENT_DONE;
-        break;
+        ps_redis_mark_flushed(r, bt->hour);
+        return PS_REDIS_SENT_DONE;
 
     default:
-        goto unexpected;
+        break;
     }
-
-    ps_redis_mark_flushed(r, bt->hour);
-    goto done;
-
-unexpected:
 
     bt->errors++;
     ps_log(PS_LOG_WARN, "event=redis_script_error errors=%u "
@@ -963,13 +969,40 @@ unexpected:
            applied, code, next);
     ps_redis_set_error(r, "script: unexpected reply");
 
-done:
+    return -1;
+}
 
-    if (reply != NULL) {
-        freeReplyObject(reply);
+
+/* Sends one script of a batch: the whole batch, or the next chunk of a
+ * chunked batch or repair; PS_REDIS_SENT_*, or -1 when the outcome is
+ * unknown or Redis refused it (the batch stays). */
+static int
+ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
+{
+    int          rc;
+    long long    v[3];
+    redisReply  *reply;
+
+    reply = ps_redis_eval(r, bt);
+    if (reply == NULL) {
+        return -1;
     }
-    free(argv);
-    free(argvlen);
+
+    if (r->test_lose_reply) {
+        /* test hook: the script ran, but the sink never learns it */
+        ps_log(PS_LOG_WARN, "event=redis_test_reply_lost chunk=%zu",
+               bt->chunk);
+        ps_redis_set_error(r, "test: reply lost");
+        ps_redis_disconnect(r);
+        freeReplyObject(reply);
+        return -1;
+    }
+
+    rc = ps_redis_script_reply(r, bt, reply, v) == 0
+         ? ps_redis_script_outcome(r, bt, v[0], v[1], v[2]) : -1;
+
+    freeReplyObject(reply);
+
     return rc;
 }
 
