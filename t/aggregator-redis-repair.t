@@ -20,59 +20,24 @@ use PathStats::Test;
 
 sub nginx_conf {
     my ($zone) = @_;
-    return <<"EOF";
-http {
-    pathstats_zone $zone size=4m;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name repair.test;
-        pathstats on;
-
-        location = /a   { return 200 "a\\n"; }
-        location = /b   { return 200 "b\\n"; }
-        location = /c   { return 204; }
-        location = /err { return 503; }
-    }
-}
+    return site_conf(name => 'repair.test', zone_file => $zone,
+                     zone => 'size=4m', reuseport => 0,
+                     locations => <<'EOF');
+location = /a   { return 200 "a\n"; }
+location = /b   { return 200 "b\n"; }
+location = /c   { return 204; }
+location = /err { return 503; }
 EOF
 }
 
 sub aggregator_conf {
     my ($name, $zone, $url, $node, $pg) = @_;
-    my $file = test_dir() . "/$name.conf";
-    spew($file, "zone = $zone\nredis = $url\nnode_id = $node\n"
-                . "flush_interval = 200ms\nredis_ttl = 2h\n"
-                . "postgres = \"$pg\"\n");
-    return $file;
+    return write_aggregator_conf($name, zone => $zone, redis => $url,
+                                 node_id => $node, flush_interval => '200ms',
+                                 redis_ttl => '2h', postgres => $pg);
 }
 
-sub hour_keys {
-    my ($kind) = @_;
-    return sort @{ redis_cmd('KEYS', "pathstats:{*}:$kind") };
-}
-
-sub hash_sum {
-    my ($kind) = @_;
-    my %sum;
-    for my $k (hour_keys($kind)) {
-        my %h = @{ redis_cmd('HGETALL', $k) };
-        $sum{$_} += $h{$_} for keys %h;
-    }
-    return \%sum;
-}
-
-sub zset_sum {
-    my ($kind) = @_;
-    my %sum;
-    for my $k (hour_keys($kind)) {
-        my %z = @{ redis_cmd('ZRANGE', $k, 0, -1, 'WITHSCORES') };
-        $sum{$_} += $z{$_} for keys %z;
-    }
-    return \%sum;
-}
-
-sub redis_total { hash_sum('totals')->{requests} // 0 }
+sub redis_total { redis_hash_sum('totals')->{requests} // 0 }
 
 sub pg_total {
     return psql_query('SELECT coalesce(sum(requests), 0) '
@@ -94,14 +59,14 @@ sub converged {
     sleep 0.5;
     is(redis_total(), $n, "$what: Redis holds exactly $n requests");
     is(pg_total(), redis_total(), "$what: as many as PostgreSQL");
-    my $req = hash_sum('req');
+    my $req = redis_hash_sum('req');
     is_deeply([map { $req->{ field($_) } // 0 } qw(/a /b /c /err)],
               [map { $n * $_ / 10 } 4, 3, 2, 1], "$what: per path exact");
-    is(zset_sum('top')->{ field('/a') }, $n * 4 / 10, "$what: top exact");
-    is(hash_sum('err')->{ field('/err') }, $n / 10, "$what: errors exact");
-    is(zset_sum('clients:top')->{'127.0.0.1'}, $n,
+    is(redis_zset_sum('top')->{ field('/a') }, $n * 4 / 10, "$what: top exact");
+    is(redis_hash_sum('err')->{ field('/err') }, $n / 10, "$what: errors exact");
+    is(redis_zset_sum('clients:top')->{'127.0.0.1'}, $n,
        "$what: top clients exact");
-    my @u = hour_keys('clients:uniq');
+    my @u = redis_hour_keys('clients:uniq');
     is(redis_cmd('PFCOUNT', @u), 1, "$what: one unique client");
     return $ok;
 }
@@ -186,7 +151,7 @@ ok(log_count($agg1, qr/event=redis_repaired \S+ node=n1 /) > $before{n1},
    'node n1 repaired its part');
 ok(log_count($agg2, qr/event=redis_repaired \S+ node=n2 /) > $before{n2},
    'node n2 repaired its part');
-my @nodes = hour_keys('nodes');
+my @nodes = redis_hour_keys('nodes');
 my %members = map { $_ => 1 } map { @{ redis_cmd('SMEMBERS', $_) } } @nodes;
 is_deeply([sort keys %members], ['n1', 'n2'], 'nodes: n1 and n2');
 
@@ -206,7 +171,7 @@ sub chunk_redis {
     my %v;
     my @kinds = qw(req err bytes_in bytes_out lat_sum_us lat_max_us top);
     for my $i (0 .. $#kinds) {
-        for my $k (hour_keys($kinds[$i])) {
+        for my $k (redis_hour_keys($kinds[$i])) {
             my ($h) = $k =~ /\{(\d{10})\}/;
             my %x = $kinds[$i] eq 'top'
                   ? @{ redis_cmd('ZRANGE', $k, 0, -1, 'WITHSCORES') }
@@ -241,7 +206,7 @@ sub chunk_total {
 
 sub repair_markers {
     return grep { /^repair:/ } map { @{ redis_cmd('HKEYS', $_) } }
-           hour_keys('wm:n3');
+           redis_hour_keys('wm:n3');
 }
 
 # Waits until Redis holds per hour and field exactly what PostgreSQL
@@ -261,7 +226,7 @@ sub chunk_exact {
     is_deeply($r, $p, "$what: per hour and path, every counter as in "
                       . "PostgreSQL");
     is(redis_total(), $n, "$what: totals exact ($n requests)");
-    is(zset_sum('clients:top')->{'127.0.0.1'}, $n,
+    is(redis_zset_sum('clients:top')->{'127.0.0.1'}, $n,
        "$what: top clients exact");
     is(scalar(repair_markers()), 0, "$what: no repair marker left");
 }
@@ -306,7 +271,7 @@ ok(@rep && $rep[-1] =~ /keys=(\d+) requests=\d+ chunks=(\d+)$/
 sub wait_marker {
     my $marker;
     wait_until(sub {
-        for my $k (hour_keys('wm:n3')) {
+        for my $k (redis_hour_keys('wm:n3')) {
             my %h = @{ redis_cmd('HGETALL', $k) };
             ($marker) = map { $h{$_} } grep { /^repair:/ } keys %h;
             return 1 if defined $marker;

@@ -14,64 +14,26 @@ my $TTL_MS = 2 * 3600 * 1000;
 
 sub nginx_conf {
     my ($zone) = @_;
-    return <<"EOF";
-http {
-    pathstats_zone $zone size=4m;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name redis.test;
-        pathstats on;
-
-        location = /a   { return 200 "a\\n"; }
-        location = /b   { return 200 "b\\n"; }
-        location = /c   { return 204; }
-        location = /err { return 503; }
-    }
-}
+    return site_conf(name => 'redis.test', zone_file => $zone,
+                     zone => 'size=4m', reuseport => 0,
+                     locations => <<'EOF');
+location = /a   { return 200 "a\n"; }
+location = /b   { return 200 "b\n"; }
+location = /c   { return 204; }
+location = /err { return 503; }
 EOF
 }
 
 sub aggregator_conf {
     my ($name, $zone, $url, $node) = @_;
-    my $file = test_dir() . "/$name.conf";
-    spew($file, "zone = $zone\nredis = $url\nnode_id = $node\n"
-                . "flush_interval = 200ms\nredis_ttl = 2h\n");
-    return $file;
+    return write_aggregator_conf($name, zone => $zone, redis => $url,
+                                 node_id => $node, flush_interval => '200ms',
+                                 redis_ttl => '2h');
 }
 
-# Every key of kind $kind (req, totals, ...), one per hour present.
-sub hour_keys {
-    my ($kind) = @_;
-    my $keys = redis_cmd('KEYS', "pathstats:{*}:$kind");
-    return sort @$keys;
-}
+sub hour_count { my @k = redis_hour_keys($_[0]); return scalar @k }
 
-# A hash, summed over every hour.
-sub hash_sum {
-    my ($kind) = @_;
-    my %sum;
-    for my $k (hour_keys($kind)) {
-        my %h = @{ redis_cmd('HGETALL', $k) };
-        $sum{$_} += $h{$_} for keys %h;
-    }
-    return \%sum;
-}
-
-# A sorted set, summed over every hour.
-sub zset_sum {
-    my ($kind) = @_;
-    my %sum;
-    for my $k (hour_keys($kind)) {
-        my %z = @{ redis_cmd('ZRANGE', $k, 0, -1, 'WITHSCORES') };
-        $sum{$_} += $z{$_} for keys %z;
-    }
-    return \%sum;
-}
-
-sub hour_count { my @k = hour_keys($_[0]); return scalar @k }
-
-sub total_requests { hash_sum('totals')->{requests} // 0 }
+sub total_requests { redis_hash_sum('totals')->{requests} // 0 }
 
 sub field { "redis.test\tGET\t$_[0]" }
 
@@ -91,17 +53,17 @@ is($n, 200, '200 requests answered');
 ok(wait_until(sub { total_requests() >= $n }, 15), 'Redis caught up');
 sleep 0.5;
 
-my $req = hash_sum('req');
-my $top = zset_sum('top');
+my $req = redis_hash_sum('req');
+my $top = redis_zset_sum('top');
 for my $p (sort keys %weight) {
     is($req->{ field($p) }, $weight{$p} * 20, "req of $p is exact");
     is($top->{ field($p) }, $weight{$p} * 20, "top score of $p is exact");
 }
 is(scalar keys %$req, 4, 'no other fields in req');
-is(hash_sum('err')->{ field('/err') }, 20, 'err counts the 503s');
-ok(!defined hash_sum('err')->{ field('/a') }, 'no errors for /a');
+is(redis_hash_sum('err')->{ field('/err') }, 20, 'err counts the 503s');
+ok(!defined redis_hash_sum('err')->{ field('/a') }, 'no errors for /a');
 
-my $tot = hash_sum('totals');
+my $tot = redis_hash_sum('totals');
 is($tot->{requests}, 200, 'totals: requests');
 is($tot->{errors}, 20, 'totals: errors');
 is($tot->{status_2xx}, 180, 'totals: 2xx');
@@ -112,15 +74,15 @@ ok(defined $tot->{latency_sum_us} && defined $tot->{latency_max_us},
 
 SKIP: {
     skip 'an hour boundary was crossed', 1 if hour_count('top') != 1;
-    my ($hkey) = hour_keys('top');
+    my ($hkey) = redis_hour_keys('top');
     is_deeply(redis_cmd('ZREVRANGE', $hkey, 0, -1),
               [map { field($_) } qw(/a /b /c /err)],
               'top is ordered by requests');
 }
 
-is(zset_sum('clients:top')->{'127.0.0.1'}, 200,
+is(redis_zset_sum('clients:top')->{'127.0.0.1'}, 200,
    'top clients: 127.0.0.1 made every request');
-my ($ukey) = hour_keys('clients:uniq');
+my ($ukey) = redis_hour_keys('clients:uniq');
 is(redis_cmd('PFCOUNT', $ukey), 1, 'unique clients: one');
 
 my @all = @{ redis_cmd('KEYS', '*') };
@@ -132,11 +94,11 @@ my @nottl = grep {
 } @all;
 is("@nottl", '', 'every key expires ttl after the end of its hour');
 
-my ($wm) = hour_keys('wm:n1');
+my ($wm) = redis_hour_keys('wm:n1');
 ok($wm, 'watermark hash of node n1');
 my %wmh = $wm ? @{ redis_cmd('HGETALL', $wm) } : ();
 ok((grep { $_ > 0 } values %wmh), 'watermark positions stored');
-is_deeply(redis_cmd('SMEMBERS', (hour_keys('nodes'))[0]), ['n1'],
+is_deeply(redis_cmd('SMEMBERS', (redis_hour_keys('nodes'))[0]), ['n1'],
           'nodes: n1');
 
 # --- clean restart: requests served while it was down count once --------
@@ -146,7 +108,7 @@ $agg1 = start_aggregator('-c', $conf1);
 ok(wait_until(sub { total_requests() >= $n }, 15), 'caught up after restart');
 sleep 1;
 is(total_requests(), $n, "after a clean restart: exactly $n");
-is(hash_sum('req')->{ field('/a') }, $n * 4 / 10, '/a exact');
+is(redis_hash_sum('req')->{ field('/a') }, $n * 4 / 10, '/a exact');
 
 # --- kill -9 during load: never doubled ----------------------------------
 # Without a durable sink (PostgreSQL) the rings are released as soon as
@@ -166,7 +128,7 @@ my $got = total_requests();
 ok($got <= $n, "after kill -9: nothing doubled ($got <= $n)");
 note('lost to kill -9 without a durable sink: ' . ($n - $got));
 my $sum = 0;
-$sum += $_ for values %{ hash_sum('req') };
+$sum += $_ for values %{ redis_hash_sum('req') };
 is($sum, $got, 'per-path counts add up to the totals');
 
 # --- two nodes, two zones, one Redis -------------------------------------
@@ -183,7 +145,7 @@ sleep 1;
 is(total_requests(), $base + $m, 'two nodes add up exactly');
 SKIP: {
     skip 'an hour boundary was crossed', 1 if hour_count('nodes') != 1;
-    is_deeply([sort @{ redis_cmd('SMEMBERS', (hour_keys('nodes'))[0]) }],
+    is_deeply([sort @{ redis_cmd('SMEMBERS', (redis_hour_keys('nodes'))[0]) }],
               ['n1', 'n2'], 'nodes: n1 and n2');
 }
 ok(hour_count('wm:n2') >= 1, 'node n2 has its own watermark');
@@ -200,7 +162,7 @@ my $conf3 = aggregator_conf('agg3', $zone2, $url, 'n2');
 spew($conf3, slurp($conf3) . "postgres = \"$pg\"\n");
 $base = total_requests();
 # a kill -9 above may have lost part of a round of 10 paths
-my $a_base = hash_sum('req')->{ field('/a') } // 0;
+my $a_base = redis_hash_sum('req')->{ field('/a') } // 0;
 
 # both sinks up: the records of zone2 were released already, so
 # PostgreSQL starts from the rings' current positions
@@ -229,7 +191,7 @@ ok(wait_until(sub {
 }, 20), 'PostgreSQL caught up after the restart');
 sleep 1;
 is(total_requests(), $base + $k, 'kill -9 and replay: Redis exact');
-is(hash_sum('req')->{ field('/a') }, $a_base + $k * 4 / 10, '/a exact');
+is(redis_hash_sum('req')->{ field('/a') }, $a_base + $k * 4 / 10, '/a exact');
 is(psql_query('SELECT sum(requests) FROM pathstats_hourly'), $k,
    'PostgreSQL holds the requests served since it joined');
 # --- Redis loses its data (FLUSHALL): repaired, counting goes on --------

@@ -11,20 +11,11 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use PathStats::Test;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=8m;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;
-        server_name restart.test;
-        pathstats on;
-
-        location = /a   { return 200 "a\n"; }
-        location = /b   { return 404; }
-        location /c/    { return 500; }
-    }
-}
+start_nginx(site_conf(name => 'restart.test',
+                      locations => <<'EOF'), workers => 2);
+location = /a   { return 200 "a\n"; }
+location = /b   { return 404; }
+location /c/    { return 500; }
 EOF
 
 my $pg = start_migrated_postgres();

@@ -16,21 +16,12 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use PathStats::Test;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=8m;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;
-        server_name spool.test;
-        pathstats on;
-
-        location = /a   { return 200 "a\n"; }
-        location = /b   { return 404; }
-        location /c/    { return 500; }
-        location /big/  { pathstats_normalize off; return 200 "big\n"; }
-    }
-}
+start_nginx(site_conf(name => 'spool.test',
+                      locations => <<'EOF'), workers => 2);
+location = /a   { return 200 "a\n"; }
+location = /b   { return 404; }
+location /c/    { return 500; }
+location /big/  { pathstats_normalize off; return 200 "big\n"; }
 EOF
 
 my $pg = start_migrated_postgres();

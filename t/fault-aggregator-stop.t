@@ -14,18 +14,8 @@ use PathStats::Test;
 
 # 1m over 8 rings (4 x 2 workers) of 512-byte records: 256 records a ring,
 # 512 for the two live workers
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=1m;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;
-        server_name stop.test;
-        pathstats on;
-        location /  { return 200 "ok\n"; }
-    }
-}
-EOF
+start_nginx(site_conf(name => 'stop.test',
+                      zone => 'size=1m'), workers => 2);
 
 my $pg = start_migrated_postgres();
 

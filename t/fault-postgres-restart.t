@@ -23,18 +23,8 @@ use Time::HiRes qw(sleep time);
 use PathStats::Test;
 
 # 64m over 8 rings: 16384 records per ring, several seconds of this load
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=64m;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;
-        server_name pgcrash.test;
-        pathstats on;
-        location /  { return 200 "ok\n"; }
-    }
-}
-EOF
+start_nginx(site_conf(name => 'pgcrash.test',
+                      zone => 'size=64m'), workers => 2);
 
 my $pg = start_postgres();
 my ($rc, $out, $err) = run_aggregator('--postgres', $pg, '--migrate');

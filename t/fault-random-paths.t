@@ -31,19 +31,11 @@ my $HTTP_CLIENTS = 4;
 my $HTTP_PER_CLIENT = 500;
 
 # 64m over 8 rings: 16384 records per ring
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=64m;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;
-        server_name random.test;
-        pathstats on;
-        pathstats_normalize off;
-        location /            { return 200 "ok\n"; }
-        location /pathstats/  { pathstats off; pathstats_admin; }
-    }
-}
+start_nginx(site_conf(name => 'random.test', zone => 'size=64m',
+                      server => 'pathstats_normalize off;',
+                      locations => <<'EOF'), workers => 2);
+location /            { return 200 "ok\n"; }
+location /pathstats/  { pathstats off; pathstats_admin; }
 EOF
 
 my $producer = build_dir() . '/bench/bench-ring-producer';

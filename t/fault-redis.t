@@ -17,18 +17,8 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use PathStats::Test;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=64m;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;
-        server_name redis-fault.test;
-        pathstats on;
-        location /  { return 200 "ok\n"; }
-    }
-}
-EOF
+start_nginx(site_conf(name => 'redis-fault.test',
+                      zone => 'size=64m'), workers => 2);
 
 my @redis_args = (args => ['--save', '3600 1']);
 my $pg = start_migrated_postgres();

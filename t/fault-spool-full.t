@@ -46,20 +46,12 @@ END {
 }
 
 # 4m over 8 rings: 1024 records per ring, filled in a second of this load
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=4m snapshot=4m;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;
-        server_name spoolfull.test;
-        pathstats on;
-
-        location /pathstats/ { pathstats off; pathstats_admin; }
-        location = /a   { return 200 "a\n"; }
-        location /big/  { pathstats_normalize off; return 200 "big\n"; }
-    }
-}
+start_nginx(site_conf(name => 'spoolfull.test',
+                      zone => 'size=4m snapshot=4m',
+                      locations => <<'EOF'), workers => 2);
+location /pathstats/ { pathstats off; pathstats_admin; }
+location = /a   { return 200 "a\n"; }
+location /big/  { pathstats_normalize off; return 200 "big\n"; }
 EOF
 
 my $JSON = JSON::PP->new->utf8;

@@ -13,18 +13,8 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use PathStats::Test;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=8m rings=8;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;
-        server_name wstop.test;
-        pathstats on;
-        location /  { return 200 "ok\n"; }
-    }
-}
-EOF
+start_nginx(site_conf(name => 'wstop.test',
+                      zone => 'size=8m rings=8'), workers => 2);
 
 my $pg = start_migrated_postgres();
 my $agg = start_aggregator('--zone', zone_file(), '--postgres', $pg,

@@ -11,18 +11,8 @@ use Test::More;
 use PathStats::Test;
 
 # the smallest zone the module accepts: 4 rings of 16 records
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=32k rings=4;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;
-        server_name full.test;
-        pathstats on;
-        location / { return 200 "ok\n"; }
-    }
-}
-EOF
+start_nginx(site_conf(name => 'full.test',
+                      zone => 'size=32k rings=4'), workers => 2);
 
 my $stats = zone_stats();
 my $cap = $stats->{ring_capacity} // $stats->{zone}{ring_capacity};

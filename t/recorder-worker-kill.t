@@ -10,19 +10,8 @@ use lib 't/lib';
 use Test::More;
 use PathStats::Test;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=4m rings=8;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;
-        server_name kill.test;
-        pathstats on;
-        pathstats_normalize off;
-        location / { return 200 "ok\n"; }
-    }
-}
-EOF
+start_nginx(site_conf(name => 'kill.test', zone => 'size=4m rings=8',
+                      server => 'pathstats_normalize off;'), workers => 2);
 
 my $tail = start_aggregator({ name => 'tail' }, '--zone', zone_file(),
                             '--tail');

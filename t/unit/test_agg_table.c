@@ -15,6 +15,7 @@
 #include "agg/agg_table.h"
 #include "lib/hour.h"
 #include "lib/murmur3.h"
+#include "rng.h"
 #include "tap.h"
 
 static uint64_t rng_state = 7;
@@ -22,12 +23,7 @@ static uint64_t rng_state = 7;
 static uint64_t
 rng(void)
 {
-    uint64_t  z;
-
-    z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return rng_next(&rng_state);
 }
 
 static double

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "lib/histogram.h"
+#include "rng.h"
 #include "tap.h"
 
 /* deterministic PRNG (splitmix64) */
@@ -20,18 +21,13 @@ static uint64_t rng_state = 42;
 static uint64_t
 rng(void)
 {
-    uint64_t  z;
-
-    z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+    return rng_next(&rng_state);
 }
 
 static double
 rng_unit(void)            /* (0, 1) */
 {
-    return ((double) (rng() >> 11) + 0.5) / 9007199254740992.0;
+    return rng_unit_next(&rng_state);
 }
 
 static double

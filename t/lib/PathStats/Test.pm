@@ -53,13 +53,15 @@ use Time::HiRes qw(time sleep);
 our @EXPORT = qw(
     repo_dir build_dir test_dir zone_file module_path aggregator_path
     free_port port
-    start_nginx reload_nginx stop_nginx nginx_t master_pid worker_pids
+    start_nginx site_conf reload_nginx stop_nginx nginx_t master_pid
+    worker_pids
     worker_pids_all nginx_conf_path error_log_path
     http_get http_request parallel_load start_load
-    start_redis stop_redis redis_cmd redis_port
+    start_redis stop_redis redis_cmd redis_port redis_hour_keys
+    redis_hash_sum redis_zset_sum
     start_postgres stop_postgres psql_query pg_conninfo pg_port
     pg_requests is_pg_requests zone_drops start_migrated_postgres
-    run_aggregator start_aggregator stop_aggregator
+    run_aggregator start_aggregator stop_aggregator write_aggregator_conf
     zone_stats tail_once decode_json_lines wait_for_stats
     wait_until slurp spew check_error_logs finish
     sanitize nginx_env
@@ -427,6 +429,36 @@ sub build_conf {
     # a config without an http block gets none
     $body =~ s/^(\s*http\s*\{)/$1\n$http/m;
     return nginx_preamble(%o) . $body;
+}
+
+# The http block of the common test site: one server on %%PORT%%
+# (reuseport unless $o{reuseport} is 0) named $o{name} that records
+# (pathstats on), the zone file $o{zone_file} (default %%ZONE%%) with the
+# parameters $o{zone} (default "size=8m"), the server's own lines
+# $o{server} and its locations $o{locations} (default one location /
+# answering 200 "ok").  For start_nginx and reload_nginx.
+sub site_conf {
+    my (%o) = @_;
+    my $zone = ($o{zone_file} // '%%ZONE%%') . ' ' . ($o{zone} // 'size=8m');
+    my $name = $o{name} // 'site.test';
+    my $listen = '127.0.0.1:%%PORT%%' . (($o{reuseport} // 1) ? ' reuseport'
+                                                                : '');
+    my $server = join '', map { "        $_\n" }
+                          split /\n/, $o{server} // '';
+    my $locations = join '', map { "        $_\n" }
+                             split /\n/, $o{locations}
+                                        // 'location / { return 200 "ok\n"; }';
+    return <<"EOF";
+http {
+    pathstats_zone $zone;
+
+    server {
+        listen $listen;
+        server_name $name;
+        pathstats on;
+$server$locations    }
+}
+EOF
 }
 
 # Starts nginx (master + $o{workers} workers, default 2) with $body
@@ -916,6 +948,35 @@ sub redis_cmd {
     return $reply;
 }
 
+# The Redis keys of one kind (the part after the hour, e.g. "totals",
+# "req", "top") of every hour, sorted.
+sub redis_hour_keys {
+    my ($kind) = @_;
+    return sort @{ redis_cmd('KEYS', "pathstats:{*}:$kind") };
+}
+
+# A hash kind summed field by field over every hour.
+sub redis_hash_sum {
+    my ($kind) = @_;
+    my %sum;
+    for my $k (redis_hour_keys($kind)) {
+        my %h = @{ redis_cmd('HGETALL', $k) };
+        $sum{$_} += $h{$_} for keys %h;
+    }
+    return \%sum;
+}
+
+# A sorted set kind summed member by member over every hour.
+sub redis_zset_sum {
+    my ($kind) = @_;
+    my %sum;
+    for my $k (redis_hour_keys($kind)) {
+        my %z = @{ redis_cmd('ZRANGE', $k, 0, -1, 'WITHSCORES') };
+        $sum{$_} += $z{$_} for keys %z;
+    }
+    return \%sum;
+}
+
 sub resp_line {
     my ($sock) = @_;
     my $sel = IO::Select->new($sock);
@@ -1122,6 +1183,21 @@ sub zone_drops {
 
 
 # Aggregator ----------------------------------------------------------------
+
+# Writes the aggregator configuration test_dir()/$name.conf from key,
+# value pairs, in order (values with a space are quoted); returns its
+# path.
+sub write_aggregator_conf {
+    my ($name, @kv) = @_;
+    my $file = test_dir() . "/$name.conf";
+    my $text = '';
+    while (my ($k, $v) = splice @kv, 0, 2) {
+        $v = qq{"$v"} if $v =~ /\s/;
+        $text .= "$k = $v\n";
+    }
+    spew($file, $text);
+    return $file;
+}
 
 # Runs the aggregator to completion with @args; returns ($exit_code,
 # $stdout, $stderr).  A leading hash ref gives options: timeout (30 s),
