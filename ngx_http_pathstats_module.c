@@ -17,6 +17,7 @@
 
 #include "pathstats_shm.h"
 #include "pathstats_snapshot.h"
+#include "ngx_http_pathstats_dashboard.h"
 
 
 #define NGX_HTTP_PATHSTATS_ADDR_FULL       0
@@ -200,7 +201,6 @@ static ngx_int_t ngx_http_pathstats_admin_unavailable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pathstats_admin_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *parameter,
     const char *message);
-static ngx_int_t ngx_http_pathstats_admin_dashboard(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pathstats_admin_redirect(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pathstats_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_buf_t *b);
@@ -373,8 +373,6 @@ static ngx_str_t  ngx_http_pathstats_ranges[] = {    /* PS_SNAP_RANGE_* */
 
 static ngx_str_t  ngx_http_pathstats_type_json =
     ngx_string("application/json");
-static ngx_str_t  ngx_http_pathstats_type_html =
-    ngx_string("text/html; charset=utf-8");
 static ngx_str_t  ngx_http_pathstats_type_metrics =
     ngx_string("text/plain; version=0.0.4; charset=utf-8");
 
@@ -394,42 +392,6 @@ static char  ngx_http_pathstats_own_metrics[] =
     "aggregator's last loop iteration.\n"
     "# TYPE pathstats_aggregator_heartbeat_age_seconds gauge\n"
     "pathstats_aggregator_heartbeat_age_seconds %uL.%03uL\n";
-
-
-/* a placeholder until the dashboard lands; links are relative */
-
-static u_char  ngx_http_pathstats_dashboard[] =
-"<!DOCTYPE html>\n"
-"<html lang=\"en\">\n"
-"<head>\n"
-"<meta charset=\"utf-8\">\n"
-"<title>pathstats</title>\n"
-"<style>\n"
-"body { font: 15px/1.5 system-ui, sans-serif; margin: 2em auto;"
-" max-width: 44em; padding: 0 1em; color: #222; }\n"
-"code { background: #f2f2f2; padding: 0 .25em; }\n"
-"</style>\n"
-"</head>\n"
-"<body>\n"
-"<h1>pathstats</h1>\n"
-"<p>Per-path request statistics of this nginx, served from the "
-"aggregator's latest snapshot.</p>\n"
-"<ul>\n"
-"<li><a href=\"api/paths\">api/paths</a> &mdash; paths; query "
-"<code>q</code>, <code>host</code>, <code>method</code>, "
-"<code>window</code> (1m, 1h, 24h), <code>sort</code> (requests, errors, "
-"error_rate, p95, bytes, last_seen), <code>order</code> (desc, asc), "
-"<code>page</code>, <code>limit</code> (1&ndash;200)</li>\n"
-"<li><a href=\"api/summary\">api/summary</a> &mdash; totals, rates, "
-"latency, top clients, alerts, pipeline health</li>\n"
-"<li><a href=\"api/trends?range=24h\">api/trends</a> &mdash; history; "
-"<code>range</code> 24h, 7d, 30d</li>\n"
-"<li><a href=\"metrics\">metrics</a> &mdash; Prometheus</li>\n"
-"<li><a href=\"health\">health</a> &mdash; 200 when the pipeline is "
-"healthy, 503 with reasons otherwise</li>\n"
-"</ul>\n"
-"</body>\n"
-"</html>\n";
 
 
 /* worker-local, like ngx_http_pathstats_worker */
@@ -1760,7 +1722,7 @@ ngx_http_pathstats_admin_handler(ngx_http_request_t *r)
             return ngx_http_pathstats_admin_redirect(r);
         }
 
-        return ngx_http_pathstats_admin_dashboard(r);
+        return ngx_http_pathstats_dashboard_handler(r, &rest);
     }
 
     for (ep = ngx_http_pathstats_endpoints; ep->name.len; ep++) {
@@ -1770,6 +1732,14 @@ ngx_http_pathstats_admin_handler(ngx_http_request_t *r)
             ngx_http_pathstats_admin_ctx_init(r, &ctx);
             return ep->handler(r, &ctx);
         }
+    }
+
+    /* the dashboard's scripts and style sheet */
+
+    rc = ngx_http_pathstats_dashboard_handler(r, &rest);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     return ngx_http_pathstats_admin_error(r, NGX_HTTP_NOT_FOUND,
@@ -1796,6 +1766,14 @@ ngx_http_pathstats_admin_tail(u_char *p, u_char *last)
             return last - ep->name.len;
         }
     }
+
+    p = ngx_http_pathstats_dashboard_tail(p, last);
+
+    if (p != NULL) {
+        return p;
+    }
+
+    p = last - len;
 
     /* anything else is the page, if it ends with a slash */
 
@@ -2684,26 +2662,6 @@ ngx_http_pathstats_admin_error(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_http_pathstats_admin_send(r, status,
                                          &ngx_http_pathstats_type_json, b);
-}
-
-
-static ngx_int_t
-ngx_http_pathstats_admin_dashboard(ngx_http_request_t *r)
-{
-    ngx_buf_t  *b;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = ngx_http_pathstats_dashboard;
-    b->last = ngx_http_pathstats_dashboard
-              + sizeof(ngx_http_pathstats_dashboard) - 1;
-    b->memory = 1;
-
-    return ngx_http_pathstats_admin_send(r, NGX_HTTP_OK,
-                                         &ngx_http_pathstats_type_html, b);
 }
 
 
