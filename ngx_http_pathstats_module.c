@@ -2292,8 +2292,13 @@ static ngx_int_t
 ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx)
 {
-    ngx_str_t   value;
-    ngx_uint_t  range;
+    char                 *missing;
+    ngx_str_t             value, key[3];
+    ngx_uint_t            range, i, n, given;
+    ps_snap_view_t       *v;
+    const ps_snap_row_t  *row;
+
+    static char          *names[] = { "host", "method", "path" };
 
     range = PS_SNAP_RANGE_24H;
 
@@ -2307,18 +2312,77 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
         }
     }
 
+    /* one path's trend: host, method and path name its key together */
+
+    given = 0;
+    missing = NULL;
+
+    for (i = 0; i < 3; i++) {
+        if (ngx_http_arg(r, (u_char *) names[i], ngx_strlen(names[i]),
+                         &value)
+            == NGX_OK)
+        {
+            given++;
+
+        } else if (missing == NULL) {
+            missing = names[i];
+        }
+
+        if (ngx_http_pathstats_admin_arg(r, names[i], &key[i]) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (given && missing) {
+        return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "invalid parameter", missing,
+                                 "host, method and path go together");
+    }
+
     if (ctx->view == NULL) {
         return ngx_http_pathstats_admin_unavailable(r, ctx);
     }
 
-    if (!ctx->view->has_trends[range]) {
-        return ngx_http_pathstats_admin_error(r,
-                                 NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "trends not in the snapshot", NULL, NULL);
+    v = ctx->view;
+
+    if (given == 0) {
+        if (!v->has_trends[range]) {
+            return ngx_http_pathstats_admin_error(r,
+                                     NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "trends not in the snapshot", NULL,
+                                     NULL);
+        }
+
+        return ngx_http_pathstats_admin_wrap(r, ctx, &v->trends[range],
+                                     &ngx_http_pathstats_ranges[range]);
     }
 
-    return ngx_http_pathstats_admin_wrap(r, ctx, &ctx->view->trends[range],
-                                         &ngx_http_pathstats_ranges[range]);
+    n = v->path_trends[range] ? v->path_trend_count[range] : 0;
+
+    for (i = 0; i < n; i++) {
+        row = &v->path_trends[range][i];
+
+        if (row->path.len == key[2].len
+            && row->host.len == key[0].len
+            && row->method.len == key[1].len
+            && ngx_memcmp(v->blob + row->path.off, key[2].data, key[2].len)
+               == 0
+            && ngx_strncasecmp((u_char *) v->blob + row->host.off,
+                               key[0].data, key[0].len) == 0
+            && ngx_strncasecmp((u_char *) v->blob + row->method.off,
+                               key[1].data, key[1].len) == 0)
+        {
+            return ngx_http_pathstats_admin_wrap(r, ctx,
+                                     (ps_snap_ref_t *) &row->json,
+                                     &ngx_http_pathstats_ranges[range]);
+        }
+    }
+
+    return ngx_http_pathstats_admin_error(r, NGX_HTTP_NOT_FOUND,
+                             "no trend for this path", "path",
+                             "trends are kept for the most requested paths "
+                             "of the last 24 hours (the aggregator's "
+                             "trend_paths, with PostgreSQL)");
 }
 
 
