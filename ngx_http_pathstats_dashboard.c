@@ -52,6 +52,7 @@ ngx_http_pathstats_embed(ngx_http_pathstats_file_api, "api.js");
 ngx_http_pathstats_embed(ngx_http_pathstats_file_chart, "chart.js");
 ngx_http_pathstats_embed(ngx_http_pathstats_file_dom, "dom.js");
 ngx_http_pathstats_embed(ngx_http_pathstats_file_drill, "drill.js");
+ngx_http_pathstats_embed(ngx_http_pathstats_file_icon, "favicon.svg");
 ngx_http_pathstats_embed(ngx_http_pathstats_file_format, "format.js");
 ngx_http_pathstats_embed(ngx_http_pathstats_file_panels, "panels.js");
 ngx_http_pathstats_embed(ngx_http_pathstats_file_state, "state.js");
@@ -81,6 +82,8 @@ static ngx_http_pathstats_file_t  ngx_http_pathstats_files[] = {
                             ngx_http_pathstats_file_dom),
     ngx_http_pathstats_file("drill.js", ngx_http_pathstats_js,
                             ngx_http_pathstats_file_drill),
+    ngx_http_pathstats_file("favicon.svg", "image/svg+xml",
+                            ngx_http_pathstats_file_icon),
     ngx_http_pathstats_file("format.js", ngx_http_pathstats_js,
                             ngx_http_pathstats_file_format),
     ngx_http_pathstats_file("panels.js", ngx_http_pathstats_js,

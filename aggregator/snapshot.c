@@ -861,11 +861,18 @@ render_window_summary(ps_snapshot_t *s, int win, ps_buf_t *b)
 
     return ps_buf_printf(b, "\"%s\":{\"requests\":%llu,\"errors\":%llu,"
                   "\"error_rate\":%.6f,\"requests_per_second\":%.3f,"
+                  "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
+                  "\"4xx\":%llu,\"5xx\":%llu},"
                   "\"bytes_in\":%llu,\"bytes_out\":%llu,"
                   "\"paths\":%zu,\"unique_clients\":%llu,\"latency_ms\":{",
                   window_names[win], (unsigned long long) t->requests,
                   (unsigned long long) t->errors, rate,
                   (double) t->requests / window_seconds[win],
+                  (unsigned long long) t->status[0],
+                  (unsigned long long) t->status[1],
+                  (unsigned long long) t->status[2],
+                  (unsigned long long) t->status[3],
+                  (unsigned long long) t->status[4],
                   (unsigned long long) t->bytes_in,
                   (unsigned long long) t->bytes_out, sw->total_rows,
                   (unsigned long long)
