@@ -39,12 +39,20 @@ function options(select, values, current, label) {
   }));
 }
 
+// range buttons; drawn once, then only their pressed state changes (a
+// button that keeps the focus must not be replaced)
 function tabs(box, values, current, onPick) {
+  if (box.childElementCount === values.length) {
+    for (const b of box.children) {
+      b.setAttribute('aria-pressed', String(b.dataset.range === current));
+    }
+    return;
+  }
   fill(box, values.map((v) => {
     const b = el('button', {type: 'button', 'data-range': v,
                             'aria-pressed': String(v === current)});
     b.textContent = v;
-    b.addEventListener('click', () => onPick(v));
+    b.addEventListener('click', () => onPick(b.dataset.range));
     return b;
   }));
 }

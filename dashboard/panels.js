@@ -94,12 +94,13 @@ export function drawCards(summary) {
   }));
 }
 
+// a table in its own horizontal scroller (phones)
 function table(head, rows, cls) {
-  return el('table', {class: cls || 'small'},
+  return el('div', {class: 'scroll'}, el('table', {class: cls || 'small'},
     el('thead', {}, el('tr', {}, head.map((h) => el('th', {
       scope: 'col', class: h.num ? 'num' : null, text: h.label})))),
     el('tbody', {}, rows.map((r) => el('tr', {}, r.map((c, i) => el('td', {
-      class: head[i].num ? 'num' : null}, c))))));
+      class: head[i].num ? 'num' : null}, c)))))));
 }
 
 function scope(a) {

@@ -18,6 +18,8 @@ const COLUMNS = [
   {id: 'last_seen', label: 'Last seen', sort: 'last_seen'},
 ];
 
+let drawnRows = '';
+
 function cell(col, value, text, title) {
   return el('td', {class: col.num ? 'num' : null, 'data-col': col.id,
                    'data-value': value, title}, text);
@@ -57,9 +59,13 @@ function rowOf(row, onOpen) {
   return tr;
 }
 
-// The header row: sortable columns are buttons; onSort(sortKey).
+// The header row: sortable columns are buttons; onSort(sortKey).  Drawn
+// again only when the sort changed, so that a focused button stays.
 export function drawHead(state, onSort) {
   const head = byId('paths-head');
+  const drawn = `${state.sort} ${state.order}`;
+  if (head.dataset.drawn === drawn) return;
+  head.dataset.drawn = drawn;
   fill(head, COLUMNS.map((col) => {
     if (!col.sort) {
       return el('th', {scope: 'col', text: col.label});
@@ -81,16 +87,31 @@ export function drawHead(state, onSort) {
 }
 
 // The rows of one /api/paths answer; onOpen(row) opens a drill-down.
+// Rows that did not change are not drawn again, and a focused row's
+// button keeps the focus when they did.
 export function drawRows(answer, state, onOpen) {
   const body = byId('paths-body');
   const rows = answer.data || [];
-  if (rows.length === 0) {
+  const drawn = JSON.stringify(rows);
+  const focused = [...body.querySelectorAll('button')]
+    .indexOf(document.activeElement);
+  if (drawnRows === drawn) {
+    // the same rows: only "last seen" moves on
+    body.querySelectorAll('[data-col="last_seen"]').forEach((td, i) => {
+      td.textContent = fmt.ago(rows[i].last_seen);
+    });
+  } else if (rows.length === 0) {
     fill(body, el('tr', {}, el('td', {colspan: COLUMNS.length,
                                       class: 'note',
                                       text: 'No path matches.'})));
   } else {
     fill(body, rows.map((r) => rowOf(r, onOpen)));
+    const buttons = body.querySelectorAll('button');
+    if (focused >= 0 && buttons.length) {
+      buttons[Math.min(focused, buttons.length - 1)].focus();
+    }
   }
+  drawnRows = drawn;
 
   const pg = answer.pagination || {};
   const info = answer.metadata && answer.metadata.window_info;

@@ -121,8 +121,12 @@ const commands = {
     return true;
   },
   async type({selector, text}) {
-    await page.click(selector, {clickCount: 3});
-    await page.$eval(selector, (e) => { e.value = ''; });
+    // as a person would: select what is there, delete it, type
+    await page.focus(selector);
+    await page.keyboard.down('Control');
+    await page.keyboard.press('KeyA');
+    await page.keyboard.up('Control');
+    await page.keyboard.press('Backspace');
     await page.type(selector, text);
     return true;
   },
