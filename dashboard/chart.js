@@ -106,7 +106,7 @@ export function drawChart(container, points, range) {
 
   const readout = el('p', {class: 'readout', 'aria-live': 'polite'});
   const legend = el('p', {class: 'legend'},
-                    SERIES.map((s) => el('span', {class: `key ${s.cls}`,
+                    SERIES.map((s) => el('span', {class: `swatch ${s.cls}`,
                                                   text: s.label})));
 
   let at = -1;
