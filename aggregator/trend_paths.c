@@ -182,6 +182,7 @@ ps_trend_paths_apply(ps_trend_paths_t *p, const ps_buf_t *keys)
     tp_key_t        *next = NULL, *k;
     size_t          *index = NULL, mask, pos, n = 0, cap, i, j;
     uint64_t         hash;
+    const char      *reason = "no_memory";
     int              rc;
 
     /* the keys now held, by hash: open addressing, n + 1 = empty */
@@ -257,6 +258,7 @@ ps_trend_paths_apply(ps_trend_paths_t *p, const ps_buf_t *keys)
     }
 
     if (rc != 0) {
+        reason = "bad_key_list";
         goto fail;
     }
 
@@ -291,7 +293,7 @@ fail:
 
     free(next);
     free(index);
-    ps_log(PS_LOG_WARN, "event=trends_failed reason=no_memory");
+    ps_log(PS_LOG_WARN, "event=trends_failed reason=%s", reason);
 
     return -1;
 }
