@@ -250,5 +250,6 @@ function setup() {
   table.drawHead(state, sortBy);
 }
 
+performance.mark('pathstats-start');
 setup();
 refresh();
