@@ -15,6 +15,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_pathstats_dashboard.h"
 #include "ngx_http_pathstats_module.h"
 #include "pathstats_snapshot.h"
 
@@ -143,7 +144,6 @@ static ngx_int_t ngx_http_pathstats_admin_unavailable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pathstats_admin_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *parameter,
     const char *message);
-static ngx_int_t ngx_http_pathstats_admin_dashboard(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pathstats_admin_redirect(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pathstats_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_buf_t *b);
@@ -247,8 +247,6 @@ static ngx_str_t  ngx_http_pathstats_ranges[] = {    /* PS_SNAP_RANGE_* */
 
 static ngx_str_t  ngx_http_pathstats_type_json =
     ngx_string("application/json");
-static ngx_str_t  ngx_http_pathstats_type_html =
-    ngx_string("text/html; charset=utf-8");
 static ngx_str_t  ngx_http_pathstats_type_metrics =
     ngx_string("text/plain; version=0.0.4; charset=utf-8");
 
@@ -268,42 +266,6 @@ static char  ngx_http_pathstats_own_metrics[] =
     "aggregator's last loop iteration.\n"
     "# TYPE pathstats_aggregator_heartbeat_age_seconds gauge\n"
     "pathstats_aggregator_heartbeat_age_seconds %uL.%03uL\n";
-
-
-/* a placeholder until the dashboard lands; links are relative */
-
-static u_char  ngx_http_pathstats_dashboard[] =
-"<!DOCTYPE html>\n"
-"<html lang=\"en\">\n"
-"<head>\n"
-"<meta charset=\"utf-8\">\n"
-"<title>pathstats</title>\n"
-"<style>\n"
-"body { font: 15px/1.5 system-ui, sans-serif; margin: 2em auto;"
-" max-width: 44em; padding: 0 1em; color: #222; }\n"
-"code { background: #f2f2f2; padding: 0 .25em; }\n"
-"</style>\n"
-"</head>\n"
-"<body>\n"
-"<h1>pathstats</h1>\n"
-"<p>Per-path request statistics of this nginx, served from the "
-"aggregator's latest snapshot.</p>\n"
-"<ul>\n"
-"<li><a href=\"api/paths\">api/paths</a> &mdash; paths; query "
-"<code>q</code>, <code>host</code>, <code>method</code>, "
-"<code>window</code> (1m, 1h, 24h), <code>sort</code> (requests, errors, "
-"error_rate, p95, bytes, last_seen), <code>order</code> (desc, asc), "
-"<code>page</code>, <code>limit</code> (1&ndash;200)</li>\n"
-"<li><a href=\"api/summary\">api/summary</a> &mdash; totals, rates, "
-"latency, top clients, alerts, pipeline health</li>\n"
-"<li><a href=\"api/trends?range=24h\">api/trends</a> &mdash; history; "
-"<code>range</code> 24h, 7d, 30d</li>\n"
-"<li><a href=\"metrics\">metrics</a> &mdash; Prometheus</li>\n"
-"<li><a href=\"health\">health</a> &mdash; 200 when the pipeline is "
-"healthy, 503 with reasons otherwise</li>\n"
-"</ul>\n"
-"</body>\n"
-"</html>\n";
 
 
 /* worker-local: every worker keeps its own copy */
@@ -388,7 +350,7 @@ ngx_http_pathstats_admin_handler(ngx_http_request_t *r)
             return ngx_http_pathstats_admin_redirect(r);
         }
 
-        return ngx_http_pathstats_admin_dashboard(r);
+        return ngx_http_pathstats_dashboard_handler(r, &rest);
     }
 
     for (ep = ngx_http_pathstats_endpoints; ep->name.len; ep++) {
@@ -398,6 +360,14 @@ ngx_http_pathstats_admin_handler(ngx_http_request_t *r)
             ngx_http_pathstats_admin_ctx_init(r, &ctx);
             return ep->handler(r, &ctx);
         }
+    }
+
+    /* the dashboard's scripts and style sheet */
+
+    rc = ngx_http_pathstats_dashboard_handler(r, &rest);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     return ngx_http_pathstats_admin_error(r, NGX_HTTP_NOT_FOUND,
@@ -424,6 +394,14 @@ ngx_http_pathstats_admin_tail(u_char *p, u_char *last)
             return last - ep->name.len;
         }
     }
+
+    p = ngx_http_pathstats_dashboard_tail(p, last);
+
+    if (p != NULL) {
+        return p;
+    }
+
+    p = last - len;
 
     /* anything else is the page, if it ends with a slash */
 
@@ -1013,8 +991,13 @@ static ngx_int_t
 ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx)
 {
-    ngx_str_t   value;
-    ngx_uint_t  range;
+    char                 *missing;
+    ngx_str_t             value, key[3];
+    ngx_uint_t            range, i, n, given;
+    ps_snap_view_t       *v;
+    const ps_snap_row_t  *row;
+
+    static char          *names[] = { "host", "method", "path" };
 
     range = PS_SNAP_RANGE_24H;
 
@@ -1028,18 +1011,77 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
         }
     }
 
+    /* one path's trend: host, method and path name its key together */
+
+    given = 0;
+    missing = NULL;
+
+    for (i = 0; i < 3; i++) {
+        if (ngx_http_arg(r, (u_char *) names[i], ngx_strlen(names[i]),
+                         &value)
+            == NGX_OK)
+        {
+            given++;
+
+        } else if (missing == NULL) {
+            missing = names[i];
+        }
+
+        if (ngx_http_pathstats_admin_arg(r, names[i], &key[i]) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (given && missing) {
+        return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "invalid parameter", missing,
+                                 "host, method and path go together");
+    }
+
     if (ctx->view == NULL) {
         return ngx_http_pathstats_admin_unavailable(r, ctx);
     }
 
-    if (!ctx->view->has_trends[range]) {
-        return ngx_http_pathstats_admin_error(r,
-                                 NGX_HTTP_SERVICE_UNAVAILABLE,
-                                 "trends not in the snapshot", NULL, NULL);
+    v = ctx->view;
+
+    if (given == 0) {
+        if (!v->has_trends[range]) {
+            return ngx_http_pathstats_admin_error(r,
+                                     NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "trends not in the snapshot", NULL,
+                                     NULL);
+        }
+
+        return ngx_http_pathstats_admin_wrap(r, ctx, &v->trends[range],
+                                     &ngx_http_pathstats_ranges[range]);
     }
 
-    return ngx_http_pathstats_admin_wrap(r, ctx, &ctx->view->trends[range],
-                                         &ngx_http_pathstats_ranges[range]);
+    n = v->path_trends[range] ? v->path_trend_count[range] : 0;
+
+    for (i = 0; i < n; i++) {
+        row = &v->path_trends[range][i];
+
+        if (row->path.len == key[2].len
+            && row->host.len == key[0].len
+            && row->method.len == key[1].len
+            && ngx_memcmp(v->blob + row->path.off, key[2].data, key[2].len)
+               == 0
+            && ngx_strncasecmp((u_char *) v->blob + row->host.off,
+                               key[0].data, key[0].len) == 0
+            && ngx_strncasecmp((u_char *) v->blob + row->method.off,
+                               key[1].data, key[1].len) == 0)
+        {
+            return ngx_http_pathstats_admin_wrap(r, ctx,
+                                     (ps_snap_ref_t *) &row->json,
+                                     &ngx_http_pathstats_ranges[range]);
+        }
+    }
+
+    return ngx_http_pathstats_admin_error(r, NGX_HTTP_NOT_FOUND,
+                             "no trend for this path", "path",
+                             "trends are kept for the most requested paths "
+                             "of the last 24 hours (the aggregator's "
+                             "trend_paths, with PostgreSQL)");
 }
 
 
@@ -1383,26 +1425,6 @@ ngx_http_pathstats_admin_error(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_http_pathstats_admin_send(r, status,
                                          &ngx_http_pathstats_type_json, b);
-}
-
-
-static ngx_int_t
-ngx_http_pathstats_admin_dashboard(ngx_http_request_t *r)
-{
-    ngx_buf_t  *b;
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = ngx_http_pathstats_dashboard;
-    b->last = ngx_http_pathstats_dashboard
-              + sizeof(ngx_http_pathstats_dashboard) - 1;
-    b->memory = 1;
-
-    return ngx_http_pathstats_admin_send(r, NGX_HTTP_OK,
-                                         &ngx_http_pathstats_type_html, b);
 }
 
 

@@ -23,6 +23,9 @@
  *   PS_SNAP_ROWS      ps_snap_row_t[n] for one window
  *   PS_SNAP_ORDER     uint32_t[n] row indexes of one window, descending
  *                     by one sort key (ascending = read it backwards)
+ *   PS_SNAP_PATH_TRENDS  ps_snap_row_t[n] for one range: a path's key
+ *                     and its trend array (json), for the paths whose
+ *                     trends the aggregator keeps
  *   the JSON/text sections are ps_snap_ref_t into the blob
  */
 
@@ -74,8 +77,9 @@ enum {
     PS_SNAP_TRENDS,         /* arg = range; ref: a JSON value */
     PS_SNAP_METRICS,        /* ref: Prometheus text 0.0.4 */
     PS_SNAP_HEALTH,         /* ref: JSON array of problem strings */
-    PS_SNAP_WINDOW_INFO     /* arg = window; ref: JSON object of extra
+    PS_SNAP_WINDOW_INFO,    /* arg = window; ref: JSON object of extra
                                window fields, e.g. rows left out */
+    PS_SNAP_PATH_TRENDS     /* arg = range; rows: key + JSON array */
 };
 
 
@@ -141,6 +145,8 @@ typedef struct {
     ps_snap_ref_t            window_info[PS_SNAP_WINDOWS];
     ps_snap_ref_t            summary;
     ps_snap_ref_t            trends[PS_SNAP_RANGES];
+    const ps_snap_row_t     *path_trends[PS_SNAP_RANGES];
+    uint32_t                 path_trend_count[PS_SNAP_RANGES];
     ps_snap_ref_t            metrics;
     ps_snap_ref_t            health;
     uint8_t                  has_window_info[PS_SNAP_WINDOWS];
@@ -275,6 +281,18 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
                 (uint32_t) (s->len / sizeof(ps_snap_row_t));
             break;
 
+        case PS_SNAP_PATH_TRENDS:
+            if (s->arg >= PS_SNAP_RANGES || view->path_trends[s->arg] != NULL
+                || s->len % sizeof(ps_snap_row_t) != 0
+                || s->len / sizeof(ps_snap_row_t) > PS_SNAP_MAX_ROWS)
+            {
+                return "bad snapshot path trends section";
+            }
+            view->path_trends[s->arg] = (const ps_snap_row_t *) (p + s->off);
+            view->path_trend_count[s->arg] =
+                (uint32_t) (s->len / sizeof(ps_snap_row_t));
+            break;
+
         default:
             break;
         }
@@ -295,6 +313,7 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
 
         case PS_SNAP_BLOB:
         case PS_SNAP_ROWS:
+        case PS_SNAP_PATH_TRENDS:
             break;
 
         case PS_SNAP_ORDER:
@@ -394,6 +413,20 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
                 if (view->order[w][k] == NULL) {
                     return "snapshot window lacks a sort order";
                 }
+            }
+        }
+    }
+
+    for (w = 0; w < PS_SNAP_RANGES; w++) {
+        rows = view->path_trends[w];
+
+        for (j = 0; j < view->path_trend_count[w]; j++) {
+            if (!ps_snap_ref_ok(rows[j].host, blob_len)
+                || !ps_snap_ref_ok(rows[j].method, blob_len)
+                || !ps_snap_ref_ok(rows[j].path, blob_len)
+                || !ps_snap_ref_ok(rows[j].json, blob_len))
+            {
+                return "snapshot path trend reference out of bounds";
             }
         }
     }

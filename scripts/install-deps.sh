@@ -6,7 +6,14 @@ set -eu
 PKGS="build-essential cmake pkg-config perl libjson-pp-perl \
 nginx nginx-dev libhiredis-dev libpq-dev libjansson-dev zlib1g-dev \
 redis-server postgresql postgresql-15-hll prometheus wrk curl clang \
-libclang-rt-14-dev valgrind"
+libclang-rt-14-dev valgrind chromium fonts-dejavu-core"
+
+# Node.js and npm drive Chromium in the dashboard tests; a node that is
+# there already (with its npm) is used as it is
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1
+then
+    PKGS="$PKGS nodejs npm"
+fi
 
 missing=""
 for p in $PKGS; do
@@ -30,3 +37,16 @@ if [ -n "$missing" ]; then
         fi
     done
 fi
+
+# puppeteer-core for the dashboard tests, exactly as package-lock.json
+# pins it, into ./node_modules; it drives Debian's /usr/bin/chromium and
+# downloads no browser.  Skipped when the lock file's packages are there.
+cd "$(dirname "$0")/.."
+if [ ! -f node_modules/.package-lock.json ] \
+   || ! cmp -s package-lock.json node_modules/.pathstats-lock
+then
+    PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefer-offline --no-audit --no-fund \
+        --ignore-scripts --loglevel=error
+    cp package-lock.json node_modules/.pathstats-lock
+fi
+

@@ -173,6 +173,7 @@ ps_win_stats_merge(ps_win_stats_t *dst, const ps_win_stats_t *src)
     }
 
     ps_counts_merge(&dst->counts, &src->counts);
+    dst->flags |= src->flags;
 
     return 0;
 }
@@ -589,7 +590,7 @@ sec_merge(ps_win_stats_t *dst, const win_sec_t *b)
 static int
 stats_add(ps_win_stats_t *st, unsigned status, uint64_t request_us,
     unsigned hist_index, uint64_t bytes_in, uint64_t bytes_out,
-    const uint64_t *client_hash, uint64_t time_us)
+    const uint64_t *client_hash, uint64_t time_us, unsigned flags)
 {
     if (ps_hist_add_bucket(&st->latency, hist_index, 1) != 0) {
         return -1;
@@ -609,6 +610,8 @@ stats_add(ps_win_stats_t *st, unsigned status, uint64_t request_us,
     }
 
     ps_counts_add(&st->counts, status, request_us, bytes_in, bytes_out);
+
+    st->flags |= flags;
 
     return 0;
 }
@@ -665,7 +668,7 @@ windows_add(ps_windows_t *w, uint64_t key_hash, const char *host,
     size_t hlen, const char *method, size_t mlen, const char *path,
     size_t plen, unsigned status, uint64_t request_us, uint64_t bytes_in,
     uint64_t bytes_out, const uint64_t *client_hash, const char *client,
-    uint64_t time_us)
+    uint64_t time_us, unsigned flags)
 {
     win_key_t     *k;
     win_bucket_t  *b;
@@ -709,7 +712,7 @@ windows_add(ps_windows_t *w, uint64_t key_hash, const char *host,
          * clients from the minute level (see ps_windows_foreach) */
         if (b == NULL
             || stats_add(&b->st, status, request_us, hist_index, bytes_in,
-                         bytes_out, client_hash, time_us) != 0)
+                         bytes_out, client_hash, time_us, flags) != 0)
         {
             rc = -1;
         }
@@ -733,7 +736,7 @@ ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
     return windows_add(w, ps_key_hash(host, hlen, method, mlen, path, plen),
                        host, hlen, method, mlen, path, plen, status,
                        request_us, bytes_in, bytes_out, client_hash, client,
-                       time_us);
+                       time_us, 0);
 }
 
 
@@ -745,7 +748,9 @@ ps_windows_observe(void *ctx, const ps_rec_t *rec)
     if (windows_add(w, rec->key_hash, rec->host, rec->host_len, rec->method,
                     rec->method_len, rec->path, rec->path_len, rec->status,
                     rec->request_us, rec->bytes_in, rec->bytes_out,
-                    rec->client_hash, rec->client, rec->time_us) != 0)
+                    rec->client_hash, rec->client, rec->time_us,
+                    rec->flags & (PS_REC_KEY_TRUNCATED | PS_REC_NORMALIZED))
+        != 0)
     {
         ps_log(PS_LOG_WARN, "event=windows_add_failed reason=no_memory");
     }
@@ -1088,13 +1093,18 @@ foreach_1m(ps_windows_t *w, win_key_t *k, int64_t oldest,
 
     nm = mlv->n - m;
 
+    /* seconds keep no flags either: the minutes have them */
+
     if (nm == 1) {
         /* one minute: lend its clients, no copy (given back below) */
         w->scratch.clients = mlv->b[m].st.clients;
+        w->scratch.flags |= mlv->b[m].st.flags;
         borrowed = 1;
 
     } else {
         for ( /* void */ ; m < mlv->n; m++) {
+            w->scratch.flags |= mlv->b[m].st.flags;
+
             if (ps_hll_merge(&w->scratch.clients, &mlv->b[m].st.clients)
                 != 0)
             {

@@ -58,6 +58,8 @@ typedef struct {
     uint64_t   last_seen_us;
     ps_hist_t  latency;
     ps_hll_t   clients;
+    unsigned   flags;           /* PS_REC_KEY_TRUNCATED, PS_REC_NORMALIZED
+                                   of any request counted */
 } ps_win_stats_t;
 
 /* Called per key by ps_windows_foreach() with the key's window stats. */

@@ -88,6 +88,7 @@ static const cfg_key_t  cfg_keys[] = {
       1, 1000000000, 0, NULL },
     { "alert_cooldown", CFG_DURATION, "5m", F(alert_cooldown_ms),
       0, 7 * MS_PER_DAY, MS_PER_S, NULL },
+    { "trend_paths", CFG_UINT, "200", F(trend_paths), 0, 10000, 0, NULL },
     { "client_hash_key", CFG_STRING, NULL, F(client_hash_key), 0, 0, 0,
       NULL },
     { "schema_dir", CFG_STRING, PATHSTATS_SCHEMA_DIR, F(schema_dir), 0, 0, 0,

@@ -62,6 +62,10 @@ typedef struct {
     uint64_t   alert_p95_critical_ms;
     uint64_t   alert_min_requests;    /* per path, in the 1m window */
     uint64_t   alert_cooldown_ms;
+
+    /* per-path trends (trends.c): the most requested paths of the 24h
+     * window; 0: none */
+    uint64_t   trend_paths;
 } ps_config_t;
 
 /* A command-line value; option is the long name, "flush-interval" for the

@@ -85,6 +85,10 @@ ps_render_row(ps_buf_t *b, const ps_row_t *r)
            || put_iso(b, r->first_us) != 0
            || ps_buf_puts(b, ",\"last_seen\":") != 0
            || put_iso(b, r->last_us) != 0
+           || ((r->flags & PS_REC_KEY_TRUNCATED)
+               && ps_buf_puts(b, ",\"key_truncated\":true") != 0)
+           || ((r->flags & PS_REC_NORMALIZED)
+               && ps_buf_puts(b, ",\"normalized\":true") != 0)
            || ps_buf_putc(b, '}') != 0 ? -1 : 0;
 }
 
@@ -215,11 +219,18 @@ render_window_summary(const ps_rowset_t *sw, int win, ps_buf_t *b)
 
     return ps_buf_printf(b, "\"%s\":{\"requests\":%llu,\"errors\":%llu,"
                   "\"error_rate\":%.6f,\"requests_per_second\":%.3f,"
+                  "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
+                  "\"4xx\":%llu,\"5xx\":%llu},"
                   "\"bytes_in\":%llu,\"bytes_out\":%llu,"
                   "\"paths\":%zu,\"unique_clients\":%llu,\"latency_ms\":{",
                   window_names[win], (unsigned long long) t->counts.requests,
                   (unsigned long long) t->counts.errors, rate,
                   (double) t->counts.requests / window_seconds[win],
+                  (unsigned long long) t->counts.status[0],
+                  (unsigned long long) t->counts.status[1],
+                  (unsigned long long) t->counts.status[2],
+                  (unsigned long long) t->counts.status[3],
+                  (unsigned long long) t->counts.status[4],
                   (unsigned long long) t->counts.bytes_in,
                   (unsigned long long) t->counts.bytes_out, sw->total_rows,
                   (unsigned long long)

@@ -288,6 +288,7 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
     r->p99 = ps_row_percentile(&st->latency, 0.99,
                                st->counts.latency_max_us);
     r->unique = (uint64_t) llround(ps_hll_cardinality(&st->clients));
+    r->flags = st->flags;
 
     if (c->with_le) {
         ps_hist_cumulative(&st->latency, ps_hist_prom_le_us,

@@ -31,6 +31,7 @@ typedef struct {
     uint64_t     last_us;
     double       p50, p95, p99;        /* us, capped at the max */
     uint64_t     unique;
+    unsigned     flags;                /* PS_REC_KEY_TRUNCATED, _NORMALIZED */
 } ps_row_t;
 
 typedef struct {

@@ -15,15 +15,16 @@
 #include "snapshot/render.h"
 #include "snapshot/rows.h"
 #include "snapshot/snapshot.h"
+#include "store/pg/trend_paths.h"
 
 #ifndef PATHSTATS_VERSION
 #define PATHSTATS_VERSION  "unknown"
 #endif
 
 /* sections: blob, 3 rows, 18 orders, 3 window infos, summary, 3 trends,
- * metrics, health */
+ * metrics, health, 3 path trends */
 #define NSECTIONS  (1 + PS_SNAP_WINDOWS * (2 + PS_SNAP_SORTS) + 1 \
-                    + PS_SNAP_RANGES + 2)
+                    + PS_SNAP_RANGES + 2 + PS_SNAP_RANGES)
 
 typedef struct {
     ps_snapshot_t  *s;
@@ -37,6 +38,8 @@ struct ps_snapshot_s {
     ps_trends_t        *trends_src;
     ps_rowset_t         win[PS_SNAP_WINDOWS];
     ps_buf_t            trends[PS_SNAP_RANGES];
+    ps_buf_t            path_trends;       /* packed, trend_paths.h */
+    ps_buf_t            trend_keys;        /* the paths asked for */
     uint64_t            sequence;
     double              last_gen_seconds;
     int                 shrink_logged;
@@ -52,6 +55,10 @@ struct ps_snapshot_s {
     size_t              top;               /* metrics' paths this build */
     size_t              fit_top;           /* those that fit, when the
                                               last build shrank them */
+    size_t              trend_limit;       /* path trends this build */
+    size_t              fit_trends;        /* those that fit, when the
+                                              last build shrank them */
+    ps_snap_row_t      *ptrend[PS_SNAP_RANGES];
     uint32_t           *porder[PS_SNAP_WINDOWS][PS_SNAP_SORTS];
     uint64_t           *out;               /* 8-byte aligned */
     size_t              out_cap;
@@ -124,8 +131,11 @@ ps_snapshot_destroy(ps_snapshot_t *s)
 
     for (i = 0; i < PS_SNAP_RANGES; i++) {
         ps_buf_free(&s->trends[i]);
+        free(s->ptrend[i]);
     }
 
+    ps_buf_free(&s->path_trends);
+    ps_buf_free(&s->trend_keys);
     ps_buf_free(&s->blob);
     ps_buf_free(&s->text);
     free(s->order);
@@ -161,7 +171,8 @@ take_trends(ps_snapshot_t *s)
     int  r;
 
     if (s->trends_src == NULL
-        || ps_trends_take(s->trends_src, s->trends, PS_SNAP_RANGES) >= 0)
+        || ps_trends_take(s->trends_src, s->trends, PS_SNAP_RANGES,
+                          &s->path_trends) >= 0)
     {
         return;
     }
@@ -170,6 +181,39 @@ take_trends(ps_snapshot_t *s)
         ps_buf_reset(&s->trends[r]);
         (void) ps_buf_puts(&s->trends[r], "[]");
     }
+
+    ps_buf_reset(&s->path_trends);
+}
+
+
+/* Asks the trends for the most requested paths of the 24h window. */
+static void
+want_trends(ps_snapshot_t *s)
+{
+    ps_rowset_t     *sw = &s->win[PS_SNAP_WIN_24H];
+    ps_trend_key_t   k;
+    size_t           i;
+
+    if (s->trends_src == NULL) {
+        return;
+    }
+
+    ps_buf_reset(&s->trend_keys);
+
+    for (i = 0; i < sw->n && i < s->cfg->trend_paths; i++) {
+        k.host = sw->rows[i].host;
+        k.method = sw->rows[i].method;
+        k.path = sw->rows[i].path;
+        k.hlen = sw->rows[i].hlen;
+        k.mlen = sw->rows[i].mlen;
+        k.plen = sw->rows[i].plen;
+
+        if (ps_trend_keys_add(&s->trend_keys, &k) != 0) {
+            return;
+        }
+    }
+
+    (void) ps_trends_set_paths(s->trends_src, &s->trend_keys);
 }
 
 
@@ -281,6 +325,65 @@ blob_bytes(ps_buf_t *blob, ps_snap_ref_t *ref, const char *p, size_t len)
 }
 
 
+/* The path trends' rows of each range: key and JSON refs into the blob,
+ * at most limit paths; 0 or -1. */
+static int
+assemble_path_trends(ps_snapshot_t *s, ps_buf_t *blob, size_t limit,
+    size_t *n)
+{
+    ps_trend_path_json_t   pj;
+    ps_snap_row_t         *row;
+    ps_snap_ref_t          host, method, path;
+    size_t                 pos, cap;
+    int                    r;
+
+    *n = 0;
+    pos = 0;
+    cap = 0;
+
+    for (r = 0; r < PS_SNAP_RANGES; r++) {
+        free(s->ptrend[r]);
+        s->ptrend[r] = NULL;
+    }
+
+    while (*n < limit && ps_trend_paths_next(&s->path_trends, &pos, &pj) == 1)
+    {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            for (r = 0; r < PS_SNAP_RANGES; r++) {
+                row = realloc(s->ptrend[r], cap * sizeof(ps_snap_row_t));
+                if (row == NULL) {
+                    return -1;
+                }
+                s->ptrend[r] = row;
+            }
+        }
+
+        /* the key's text once for the three ranges */
+        if (blob_bytes(blob, &host, pj.key.host, pj.key.hlen) != 0
+            || blob_bytes(blob, &method, pj.key.method, pj.key.mlen) != 0
+            || blob_bytes(blob, &path, pj.key.path, pj.key.plen) != 0)
+        {
+            return -1;
+        }
+
+        for (r = 0; r < PS_SNAP_RANGES; r++) {
+            row = &s->ptrend[r][*n];
+            row->host = host;
+            row->method = method;
+            row->path = path;
+            if (blob_bytes(blob, &row->json, pj.json[r], pj.jlen[r]) != 0) {
+                return -1;
+            }
+        }
+
+        (*n)++;
+    }
+
+    return 0;
+}
+
+
 static size_t
 align8(size_t n)
 {
@@ -314,6 +417,7 @@ typedef struct {
     ps_snap_ref_t  trends[PS_SNAP_RANGES];
     ps_snap_ref_t  metrics;
     ps_snap_ref_t  health;
+    size_t         ntrends;             /* path trends of each range */
 } snap_refs_t;
 
 
@@ -423,6 +527,10 @@ assemble_texts(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         }
     }
 
+    if (assemble_path_trends(s, blob, s->trend_limit, &refs->ntrends) != 0) {
+        return -1;
+    }
+
     ps_buf_reset(&s->text);
 
     return ps_render_metrics(&rc, &s->text) != 0
@@ -456,6 +564,7 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         total += PS_SNAP_SORTS * align8(n * sizeof(uint32_t));
     }
 
+    total += PS_SNAP_RANGES * align8(refs->ntrends * sizeof(ps_snap_row_t));
     total += align8(s->blob.len);
 
     if (total > s->out_cap) {
@@ -506,6 +615,11 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     }
     SECTION(PS_SNAP_METRICS, 0, &refs->metrics, sizeof(ps_snap_ref_t));
     SECTION(PS_SNAP_HEALTH, 0, &refs->health, sizeof(ps_snap_ref_t));
+
+    for (k = 0; k < PS_SNAP_RANGES; k++) {
+        SECTION(PS_SNAP_PATH_TRENDS, k, s->ptrend[k],
+                refs->ntrends * sizeof(ps_snap_row_t));
+    }
 
     for (w = 0; w < PS_SNAP_WINDOWS; w++) {
         n = snap_rows_in(s, w, limit);
@@ -570,6 +684,8 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         return -1;
     }
 
+    want_trends(s);
+
     max_rows = s->cfg->snapshot_max_rows ? s->cfg->snapshot_max_rows
                                          : 10000;
 
@@ -591,6 +707,15 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     top_shrunk = 0;
     if (s->fit_top > 0 && s->fit_top + s->fit_top / 8 + 1 < s->top) {
         s->top = s->fit_top + s->fit_top / 8 + 1;
+        top_shrunk = 1;
+    }
+
+    /* and the path trends, a few kB each */
+    s->trend_limit = s->cfg->trend_paths;
+    if (s->fit_trends > 0
+        && s->fit_trends + s->fit_trends / 8 + 1 < s->trend_limit)
+    {
+        s->trend_limit = s->fit_trends + s->fit_trends / 8 + 1;
         top_shrunk = 1;
     }
 
@@ -627,11 +752,18 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
             any = 1;
         }
 
+        if (s->trend_limit > 0) {
+            n = (size_t) ((double) s->trend_limit * f);
+            s->trend_limit = n < s->trend_limit ? n : s->trend_limit / 2;
+            top_shrunk = 1;
+            any = 1;
+        }
+
         if (!s->shrink_logged) {
             ps_log(PS_LOG_WARN, "event=snapshot_shrunk size=%zu "
                    "buffer=%zu rows_1m=%zu rows_1h=%zu rows_24h=%zu "
-                   "metrics_paths=%zu", total, cap, limit[0], limit[1],
-                   limit[2], s->top);
+                   "metrics_paths=%zu trend_paths=%zu", total, cap,
+                   limit[0], limit[1], limit[2], s->top, s->trend_limit);
             s->shrink_logged = 1;
         }
 
@@ -646,6 +778,7 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         s->fit[w] = s->win[w].shrunk ? limit[w] : 0;
     }
     s->fit_top = top_shrunk ? s->top : 0;
+    s->fit_trends = top_shrunk ? s->trend_limit : 0;
 
     s->last_gen_seconds = (double) (ps_mono_us() - t0) / 1e6;
 

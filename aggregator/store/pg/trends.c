@@ -15,10 +15,18 @@
 #include "lib/log.h"
 #include "pathstats_snapshot.h"
 #include "store/pg/pg_conn.h"
+#include "store/pg/trend_paths.h"
 #include "store/pg/trends.h"
 
 #define HOURS          (PS_TRENDS_DAYS * 24)
 #define HOUR_S         3600
+
+/* paths new to the set wait this long after it changed (their latest
+ * flush), and path loads are this far apart at least */
+#define PATHS_SETTLE_US  2000000
+#define PATHS_GAP_US     5000000
+
+_Static_assert(PS_TREND_RANGES == PS_SNAP_RANGES, "one JSON array a range");
 
 static const int64_t  range_hours[PS_SNAP_RANGES] = { 24, 7 * 24, HOURS };
 static const int64_t  range_step_s[PS_SNAP_RANGES] = {
@@ -36,11 +44,17 @@ struct ps_trends_s {
     int               stop;         /* under mu */
     int               fresh;        /* under mu */
     ps_buf_t          json[PS_SNAP_RANGES];   /* under mu */
+    int               paths_fresh;  /* under mu */
+    ps_buf_t          paths_json;   /* under mu: packed */
+    ps_buf_t          want;         /* under mu: packed keys */
+    int               want_changed; /* under mu */
+    uint64_t          want_changed_us;        /* under mu, monotonic */
 
     char             *conninfo;
     uint64_t          interval_ms;
 
     /* the thread's own */
+    ps_trend_paths_t *paths;
     PGconn           *conn;
     int64_t           first_hour;   /* of hours[0]; 0 before the first */
     ps_trend_hour_t   hours[HOURS];
@@ -265,30 +279,108 @@ refresh(ps_trends_t *t)
 }
 
 
+/* Waits until stop, the next full refresh or the paths' load is due. */
+static void
+trends_wait(ps_trends_t *t, uint64_t next_full, uint64_t last_paths)
+{
+    struct timespec   ts;
+    uint64_t          deadline, at, now, wait_us;
+
+    for ( ;; ) {
+        deadline = next_full;
+
+        if (t->want_changed) {
+            at = t->want_changed_us + PATHS_SETTLE_US;
+            if (at < last_paths + PATHS_GAP_US) {
+                at = last_paths + PATHS_GAP_US;
+            }
+            if (at < deadline) {
+                deadline = at;
+            }
+        }
+
+        now = ps_mono_us();
+
+        if (t->stop || now >= deadline) {
+            return;
+        }
+
+        /* the condition variable's clock is the wall clock */
+        wait_us = deadline - now;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t) (wait_us / 1000000);
+        ts.tv_nsec += (long) (wait_us % 1000000) * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+
+        /* a signal, a timeout or a spurious wakeup: look again */
+        (void) pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+    }
+}
+
+
 static void *
 trends_main(void *arg)
 {
-    ps_trends_t      *t = arg;
-    ps_buf_t          out[PS_SNAP_RANGES];
-    struct timespec   ts;
-    int               r, ok;
+    ps_trends_t  *t = arg;
+    ps_buf_t      out[PS_SNAP_RANGES];
+    ps_buf_t      want = PS_BUF_INIT, paths = PS_BUF_INIT;
+    uint64_t      now, next_full = 0, last_paths = 0;
+    int           r, ok, full, apply, paths_ok;
 
     memset(out, 0, sizeof(out));
 
     pthread_mutex_lock(&t->mu);
 
     while (!t->stop) {
+        now = ps_mono_us();
+        full = (now >= next_full);
+        apply = t->want_changed;
+
+        if (apply) {
+            ps_buf_reset(&want);
+            if (ps_buf_append(&want, t->want.data, t->want.len) != 0) {
+                apply = 0;
+            }
+            t->want_changed = 0;
+        }
+
         pthread_mutex_unlock(&t->mu);
 
-        ok = (refresh(t) == 0);
+        ok = 0;
 
-        for (r = 0; ok && r < PS_SNAP_RANGES; r++) {
-            ps_buf_reset(&out[r]);
-            if (ps_trends_render(t->hours, HOURS, t->first_hour, r, &out[r])
-                != 0)
-            {
-                ok = 0;
+        if (full) {
+            ok = (refresh(t) == 0);
+
+            for (r = 0; ok && r < PS_SNAP_RANGES; r++) {
+                ps_buf_reset(&out[r]);
+                if (ps_trends_render(t->hours, HOURS, t->first_hour, r,
+                                     &out[r])
+                    != 0)
+                {
+                    ok = 0;
+                }
             }
+        }
+
+        if (apply) {
+            (void) ps_trend_paths_apply(t->paths, &want);
+        }
+
+        /* paths: the new ones whenever the set changed, the last two
+         * hours of all at each full refresh */
+        paths_ok = 0;
+
+        if ((full || apply) && t->conn != NULL && t->first_hour != 0) {
+            (void) ps_trend_paths_refresh(t->paths, t->conn, t->first_hour,
+                                          full ? t->first_hour
+                                                 + (HOURS - 2) * HOUR_S
+                                               : 0);
+            paths_ok = (ps_trend_paths_render(t->paths, t->first_hour,
+                                              HOURS, &paths) == 0);
+            last_paths = now;
         }
 
         pthread_mutex_lock(&t->mu);
@@ -303,19 +395,19 @@ trends_main(void *arg)
             t->fresh = 1;
         }
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t) (t->interval_ms / 1000);
-        ts.tv_nsec += (long) (t->interval_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
+        if (paths_ok) {
+            ps_buf_t  tmp = t->paths_json;
+
+            t->paths_json = paths;
+            paths = tmp;
+            t->paths_fresh = 1;
         }
 
-        while (!t->stop
-               && pthread_cond_timedwait(&t->cv, &t->mu, &ts) == 0)
-        {
-            /* spurious wakeups wait again */
+        if (full) {
+            next_full = now + t->interval_ms * 1000;
         }
+
+        trends_wait(t, next_full, last_paths);
     }
 
     pthread_mutex_unlock(&t->mu);
@@ -323,6 +415,9 @@ trends_main(void *arg)
     for (r = 0; r < PS_SNAP_RANGES; r++) {
         ps_buf_free(&out[r]);
     }
+
+    ps_buf_free(&want);
+    ps_buf_free(&paths);
 
     return NULL;
 }
@@ -347,6 +442,13 @@ ps_trends_start(const char *conninfo, uint64_t interval_ms)
 
     t->interval_ms = interval_ms ? interval_ms : 60000;
 
+    t->paths = ps_trend_paths_create();
+    if (t->paths == NULL) {
+        free(t->conninfo);
+        free(t);
+        goto fail;
+    }
+
     for (i = 0; i < HOURS; i++) {
         ps_hist_init(&t->hours[i].hist);
     }
@@ -357,6 +459,7 @@ ps_trends_start(const char *conninfo, uint64_t interval_ms)
     if (pthread_create(&t->thread, NULL, trends_main, t) != 0) {
         pthread_mutex_destroy(&t->mu);
         pthread_cond_destroy(&t->cv);
+        ps_trend_paths_destroy(t->paths);
         free(t->conninfo);
         free(t);
         goto fail;
@@ -397,6 +500,10 @@ ps_trends_stop(ps_trends_t *t)
         ps_buf_free(&t->json[i]);
     }
 
+    ps_trend_paths_destroy(t->paths);
+    ps_buf_free(&t->paths_json);
+    ps_buf_free(&t->want);
+
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
     free(t->conninfo);
@@ -405,7 +512,8 @@ ps_trends_stop(ps_trends_t *t)
 
 
 int
-ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges)
+ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges,
+    ps_buf_t *paths)
 {
     size_t  r;
     int     rc = 0;
@@ -423,6 +531,49 @@ ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges)
             }
         }
         t->fresh = 0;
+    }
+
+    if (t->paths_fresh && paths != NULL) {
+        if (rc == 0) {
+            rc = 1;
+        }
+        ps_buf_reset(paths);
+        if (ps_buf_append(paths, t->paths_json.data, t->paths_json.len)
+            != 0)
+        {
+            rc = -1;
+        }
+        t->paths_fresh = 0;
+    }
+
+    pthread_mutex_unlock(&t->mu);
+
+    return rc;
+}
+
+
+int
+ps_trends_set_paths(ps_trends_t *t, const ps_buf_t *keys)
+{
+    int  rc = 0;
+
+    pthread_mutex_lock(&t->mu);
+
+    if (keys->len != t->want.len
+        || (keys->len && memcmp(keys->data, t->want.data, keys->len) != 0))
+    {
+        ps_buf_reset(&t->want);
+
+        if (ps_buf_append(&t->want, keys->data, keys->len) != 0) {
+            rc = -1;
+
+        } else {
+            if (!t->want_changed) {
+                t->want_changed = 1;
+                t->want_changed_us = ps_mono_us();
+            }
+            pthread_cond_signal(&t->cv);
+        }
     }
 
     pthread_mutex_unlock(&t->mu);

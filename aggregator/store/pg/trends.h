@@ -9,7 +9,8 @@
  * oldest first, one point per period (zeros when empty).  A thread of
  * its own with its own connection refreshes them every interval, so a
  * slow or absent PostgreSQL never stalls the draining loop; closed hours
- * are fetched once and cached, the last two hours every time.
+ * are fetched once and cached, the last two hours every time.  The same
+ * thread keeps the trends of the paths it is given (trend_paths.h).
  */
 
 #ifndef PS_TRENDS_H
@@ -33,9 +34,18 @@ ps_trends_t *ps_trends_start(const char *conninfo, uint64_t interval_ms);
 void ps_trends_stop(ps_trends_t *t);
 
 /* If the trends changed since the last call, copies the JSON of each
- * range (PS_SNAP_RANGE_*) into out[] and returns 1; 0 otherwise, -1 if
- * memory ran out. */
-int ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges);
+ * range (PS_SNAP_RANGE_*) into out[] and, when paths is not NULL, the
+ * per-path trends (packed, trend_paths.h) into paths, and returns 1; 0
+ * otherwise, -1 if memory ran out. */
+int ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges,
+    ps_buf_t *paths);
+
+/* Names the paths to keep per-path trends for: a packed list of keys
+ * (trend_paths.h), most requested first.  The thread loads paths new
+ * to the list a few seconds after it changed (once their latest
+ * requests are likely in PostgreSQL), and at most every few seconds.
+ * 0, or -1 if memory ran out. */
+int ps_trends_set_paths(ps_trends_t *t, const ps_buf_t *keys);
 
 /* Renders the trend arrays from per-hour values: hours[i] is the hour
  * starting at first_hour + 3600 * i (unix seconds), n hours up to and
