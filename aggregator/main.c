@@ -233,6 +233,7 @@ main(int argc, char **argv)
     }
 
     ps_log_set_level(cfg.log_level);
+    ps_log_set_json(cfg.log_format == PS_LOG_FORMAT_JSON);
 
     if (mode != MODE_MIGRATE && cfg.zone == NULL) {
         ps_log(PS_LOG_ERROR, "event=config_invalid key=zone error=\"no zone "
