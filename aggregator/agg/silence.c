@@ -88,6 +88,19 @@ ps_silences_match(const ps_silences_t *l, uint64_t now_us, int overall,
 }
 
 
+size_t
+ps_silences_in_force(const ps_silences_t *l, uint64_t now_us)
+{
+    size_t  i, n = 0;
+
+    for (i = 0; i < l->n; i++) {
+        n += l->s[i].starts_us <= now_us && now_us < l->s[i].ends_us;
+    }
+
+    return n;
+}
+
+
 int
 ps_silences_add(ps_silences_t *l, int64_t id, const char *scope,
     const char *created_by, uint64_t starts_us, uint64_t ends_us)

@@ -54,6 +54,9 @@ int ps_silence_covers(const char *scope, int overall, const char *path,
 int ps_silences_match(const ps_silences_t *l, uint64_t now_us, int overall,
     const char *path, size_t plen);
 
+/* Number of silences of l in force at now_us. */
+size_t ps_silences_in_force(const ps_silences_t *l, uint64_t now_us);
+
 /* Appends a silence (strings copied; created_by may be NULL); 0 or -1
  * (no memory, or PS_SILENCES_MAX reached). */
 int ps_silences_add(ps_silences_t *l, int64_t id, const char *scope,

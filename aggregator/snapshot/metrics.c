@@ -68,20 +68,27 @@ ps_metrics_label_escape(ps_buf_t *b, const char *s, size_t len)
 
 
 static int
-path_labels(ps_buf_t *b, const ps_metrics_path_t *r)
+labels(ps_buf_t *b, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen)
 {
     return ps_buf_puts(b, "host=\"") != 0
-           || ps_metrics_label_escape(b, r->host, r->hlen) != 0
+           || ps_metrics_label_escape(b, host, hlen) != 0
            || ps_buf_puts(b, "\",method=\"") != 0
-           || ps_metrics_label_escape(b, r->method, r->mlen) != 0
+           || ps_metrics_label_escape(b, method, mlen) != 0
            || ps_buf_puts(b, "\",path=\"") != 0
-           || ps_metrics_label_escape(b, r->path, r->plen) != 0
+           || ps_metrics_label_escape(b, path, plen) != 0
            || ps_buf_puts(b, "\"") != 0 ? -1 : 0;
 }
 
 
+#define ROW_LABELS(b, r)                                                     \
+    labels(b, (r)->host, (r)->hlen, (r)->method, (r)->mlen, (r)->path,      \
+           (r)->plen)
+
+
+/* pathstats_requests_window_24h of one row, its non-zero classes */
 static int
-requests_rows(ps_buf_t *b, const ps_metrics_path_t *r)
+window_rows(ps_buf_t *b, const ps_metrics_path_t *r)
 {
     int  c;
 
@@ -90,8 +97,8 @@ requests_rows(ps_buf_t *b, const ps_metrics_path_t *r)
             continue;
         }
 
-        if (ps_buf_puts(b, "pathstats_requests_24h{") != 0
-            || path_labels(b, r) != 0
+        if (ps_buf_puts(b, "pathstats_requests_window_24h{") != 0
+            || ROW_LABELS(b, r) != 0
             || ps_buf_printf(b, ",status=\"%s\"} %llu\n", class_names[c],
                              (unsigned long long) r->counts.status[c]) != 0)
         {
@@ -103,21 +110,58 @@ requests_rows(ps_buf_t *b, const ps_metrics_path_t *r)
 }
 
 
+/* pathstats_requests_total of one series: every class, so that rate()
+ * sees a class from its first request on; requests without a class
+ * (status < 100) only once there are some */
 static int
-histogram_rows(ps_buf_t *b, const ps_metrics_path_t *r, int labelled)
+requests_total_rows(ps_buf_t *b, const ps_lifetime_series_t *s)
+{
+    int  c;
+
+    for (c = 0; c < PS_LIFETIME_CLASSES; c++) {
+        if (c == 5 && s->status[c] == 0) {
+            continue;
+        }
+
+        if (ps_buf_puts(b, "pathstats_requests_total{") != 0
+            || ROW_LABELS(b, s) != 0
+            || ps_buf_printf(b, ",status=\"%s\"} %llu\n",
+                             c < 5 ? class_names[c] : "none",
+                             (unsigned long long) s->status[c]) != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+bytes_total_row(ps_buf_t *b, const ps_lifetime_series_t *s)
+{
+    return ps_buf_puts(b, "pathstats_response_bytes_total{") != 0
+           || ROW_LABELS(b, s) != 0
+           || ps_buf_printf(b, "} %llu\n",
+                            (unsigned long long) s->bytes_out) != 0 ? -1 : 0;
+}
+
+
+/* one series of the duration histogram: labelled by path, or not */
+static int
+histogram_rows(ps_buf_t *b, const ps_lifetime_series_t *s, int labelled)
 {
     const char  *sep = labelled ? "," : "";
     int          i;
 
 #define NAME  "pathstats_request_duration_seconds"
-#define LABELS()                                                             \
-    (labelled ? path_labels(b, r) : 0)
+#define LABELS()  (labelled ? ROW_LABELS(b, s) : 0)
 
     for (i = 0; i < PS_HIST_PROM_NLE; i++) {
         if (ps_buf_puts(b, NAME "_bucket{") != 0 || LABELS() != 0
             || ps_buf_printf(b, "%sle=\"%s\"} %llu\n", sep,
                              ps_hist_prom_le_str[i],
-                             (unsigned long long) r->le[i]) != 0)
+                             (unsigned long long) s->le[i]) != 0)
         {
             return -1;
         }
@@ -125,16 +169,16 @@ histogram_rows(ps_buf_t *b, const ps_metrics_path_t *r, int labelled)
 
     if (ps_buf_puts(b, NAME "_bucket{") != 0 || LABELS() != 0
         || ps_buf_printf(b, "%sle=\"+Inf\"} %llu\n", sep,
-                         (unsigned long long) r->counts.requests) != 0
+                         (unsigned long long) s->requests) != 0
         || ps_buf_puts(b, NAME "_sum") != 0
         || (labelled && (ps_buf_putc(b, '{') != 0 || LABELS() != 0
                          || ps_buf_putc(b, '}') != 0))
-        || ps_buf_printf(b, " %.6f\n", (double) r->counts.latency_sum_us / 1e6)
+        || ps_buf_printf(b, " %.6f\n", (double) s->latency_sum_us / 1e6)
            != 0
         || ps_buf_puts(b, NAME "_count") != 0
         || (labelled && (ps_buf_putc(b, '{') != 0 || LABELS() != 0
                          || ps_buf_putc(b, '}') != 0))
-        || ps_buf_printf(b, " %llu\n", (unsigned long long) r->counts.requests)
+        || ps_buf_printf(b, " %llu\n", (unsigned long long) s->requests)
            != 0)
     {
         return -1;
@@ -142,6 +186,125 @@ histogram_rows(ps_buf_t *b, const ps_metrics_path_t *r, int labelled)
 
 #undef LABELS
 #undef NAME
+
+    return 0;
+}
+
+
+static int
+head(ps_buf_t *b, const char *name, const char *type, const char *help)
+{
+    return ps_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+                         name, type);
+}
+
+
+/* The counters since start: every exported path, then {other}. */
+static int
+lifetime_families(ps_buf_t *b, const ps_metrics_input_t *in)
+{
+    size_t  i;
+
+    if (head(b, "pathstats_requests_total", "counter",
+             "Requests since the aggregator started, by path and status "
+             "class: the top paths, the rest in path=\"{other}\".") != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < in->nseries; i++) {
+        if (requests_total_rows(b, &in->series[i]) != 0) {
+            return -1;
+        }
+    }
+
+    if (in->series_other && requests_total_rows(b, in->series_other) != 0) {
+        return -1;
+    }
+
+    if (head(b, "pathstats_response_bytes_total", "counter",
+             "Bytes sent in responses since the aggregator started, by "
+             "path.") != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < in->nseries; i++) {
+        if (bytes_total_row(b, &in->series[i]) != 0) {
+            return -1;
+        }
+    }
+
+    if (in->series_other && bytes_total_row(b, in->series_other) != 0) {
+        return -1;
+    }
+
+    if (head(b, "pathstats_request_duration_seconds", "histogram",
+             "Request latency since the aggregator started: all requests "
+             "(no labels), and by path (the top paths and {other}).") != 0
+        || (in->series_total && histogram_rows(b, in->series_total, 0) != 0))
+    {
+        return -1;
+    }
+
+    for (i = 0; i < in->nseries; i++) {
+        if (histogram_rows(b, &in->series[i], 1) != 0) {
+            return -1;
+        }
+    }
+
+    if (in->series_other && histogram_rows(b, in->series_other, 1) != 0) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* The gauges of the rolling 24h window. */
+static int
+window_families(ps_buf_t *b, const ps_metrics_input_t *in)
+{
+    size_t  i;
+
+    if (head(b, "pathstats_requests_window_24h", "gauge",
+             "Requests in the rolling window of the last 24 hours (a "
+             "gauge: use pathstats_requests_total for rates), by path and "
+             "status class: the top paths, the rest in "
+             "path=\"{other}\".") != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < in->npaths; i++) {
+        if (window_rows(b, &in->paths[i]) != 0) {
+            return -1;
+        }
+    }
+
+    if (in->other != NULL && window_rows(b, in->other) != 0) {
+        return -1;
+    }
+
+    if (head(b, "pathstats_unique_clients_window_24h", "gauge",
+             "Distinct client addresses in the rolling window of the last "
+             "24 hours (estimated): all requests (no labels) and the top "
+             "paths.") != 0
+        || ps_buf_printf(b, "pathstats_unique_clients_window_24h %llu\n",
+                         (unsigned long long) in->unique_24h) != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < in->npaths; i++) {
+        if (ps_buf_puts(b, "pathstats_unique_clients_window_24h{") != 0
+            || ROW_LABELS(b, &in->paths[i]) != 0
+            || ps_buf_printf(b, "} %llu\n",
+                             (unsigned long long) in->paths[i].unique) != 0)
+        {
+            return -1;
+        }
+    }
 
     return 0;
 }
@@ -196,41 +359,12 @@ spool_family(ps_buf_t *b, const ps_metrics_input_t *in, const char *name,
 int
 ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
 {
-    size_t    i;
     unsigned  s;
 
-    if (ps_buf_puts(b,
-            "# HELP pathstats_requests_24h Requests of the last 24 hours "
-            "by path and status class: the top paths, the rest in "
-            "path=\"{other}\".\n"
-            "# TYPE pathstats_requests_24h gauge\n") != 0)
+    if (lifetime_families(b, in) != 0 || window_families(b, in) != 0
+        || ps_metrics_render_alerts(b, in) != 0)
     {
         return -1;
-    }
-
-    for (i = 0; i < in->npaths; i++) {
-        if (requests_rows(b, &in->paths[i]) != 0) {
-            return -1;
-        }
-    }
-
-    if (in->other != NULL && requests_rows(b, in->other) != 0) {
-        return -1;
-    }
-
-    if (ps_buf_puts(b,
-            "# HELP pathstats_request_duration_seconds Request latency of "
-            "the last 24 hours: overall (no labels) and of the top paths.\n"
-            "# TYPE pathstats_request_duration_seconds histogram\n") != 0
-        || histogram_rows(b, in->overall, 0) != 0)
-    {
-        return -1;
-    }
-
-    for (i = 0; i < in->npaths; i++) {
-        if (histogram_rows(b, &in->paths[i], 1) != 0) {
-            return -1;
-        }
     }
 
     if (counter(b, "pathstats_ring_seen_total",
