@@ -359,7 +359,9 @@ update_open(ps_incidents_t *in, ps_incident_fn fn, void *ctx,
         x->value = g->top.value;
         prev = x->level;
 
-        if (g->top.level != prev && !g->silenced) {
+        /* only an escalation is news; when the level goes down again the
+         * incident stays as notified until it resolves */
+        if (g->top.level > prev && !g->silenced) {
             x->level = g->top.level;
             x->threshold = g->top.threshold;
             event_of(&ev, x, PS_INCIDENT_FIRED, now_us);
@@ -433,7 +435,9 @@ ps_incidents_update(ps_incidents_t *in, ps_alerts_t *a,
     for (i = 0; i < nfresh; i++) {
         g = in->fresh[i];
 
-        if (open_paths >= in->max_paths) {
+        /* while some are grouped, every new one joins them: slots that
+         * free up as paths recover are not refilled one by one */
+        if (open_paths >= in->max_paths || in->group_open) {
             folded++;
             folded_level = g->top.level > folded_level ? g->top.level
                                                        : folded_level;

@@ -12,7 +12,8 @@
  *              (also when it is silenced now: every fire gets its
  *              resolve)
  *   fired      with previous_level, an open incident whose highest
- *              active level changed (escalated to critical, or back)
+ *              active level went up (a warning escalated to critical);
+ *              when it goes down again nothing is sent until it resolves
  *   fired      a new incident, at its highest active level: critical
  *              supersedes warning, one notification rather than two
  *   fired /    the grouped incident: per-path incidents beyond
@@ -53,7 +54,7 @@ typedef struct {
     size_t       hlen, mlen, plen;
     int          metric;            /* PS_ALERT_*; -1 for "paths" */
     int          level;             /* PS_ALERT_WARNING, _CRITICAL */
-    int          previous_level;    /* a level change; -1 otherwise */
+    int          previous_level;    /* an escalation; -1 otherwise */
     double       value;             /* "paths": how many are folded */
     double       threshold;         /* "paths": 0 */
     uint64_t     since_us;          /* the incident's start */

@@ -1,8 +1,8 @@
 /*
  * Unit tests for aggregator/agg/incidents.c: which alerts notify.  One
  * notification per incident at its highest level (critical supersedes
- * warning), level changes as one "fired" with previous_level, one
- * "resolved"; at most max_paths per-path incidents with the rest folded
+ * warning), an escalation as one "fired" with previous_level, nothing
+ * when the level goes down, one "resolved"; at most max_paths per-path incidents with the rest folded
  * into one grouped incident; silences keep new incidents quiet but not
  * the resolve of one already notified; each alert's notice.
  */
@@ -183,18 +183,19 @@ main(void)
     round_(0, "/a", 0, 100, NULL);
     is_u64(ngot, 0, "still failing: nothing more");
 
-    /* back to 10 %: critical resolves, warning stays: one level change */
+    /* back to 10 %: critical resolves, warning stays: nothing to say */
     round_(0, "/a", 0, 10, NULL);
-    is_u64(ngot, 1, "de-escalation: one notification");
-    ok(got[0].event == PS_INCIDENT_FIRED && got[0].level == PS_ALERT_WARNING
-       && got[0].previous == PS_ALERT_CRITICAL && got[0].id == first_id,
-       "fired: warning, previous critical, same incident");
+    is_u64(ngot, 0, "de-escalation: no notification");
+    j = alerts_json();
+    is_str(notice(j, "/a", "warning"), "sent",
+           "the warning left: its incident was sent");
+    json_decref(j);
 
     round_(0, "/a", 0, 0, NULL);
     is_u64(ngot, 1, "recovered: one notification");
     ok(got[0].event == PS_INCIDENT_RESOLVED && got[0].id == first_id
-       && got[0].level == PS_ALERT_WARNING,
-       "resolved: the same incident, at its last level");
+       && got[0].level == PS_ALERT_CRITICAL,
+       "resolved: the same incident, at the level notified");
 
     /* escalation: warning first, then critical */
     round_(0, "/b", 0, 10, NULL);
@@ -236,9 +237,33 @@ main(void)
     round_(0, NULL, 12, 100, NULL);
     is_u64(ngot, 0, "12 paths failing next round: nothing new");
 
+    /* /p00 recovers: its slot is not handed to a grouped path */
+    t += SEC;
+    ngot = 0;
+    ps_alerts_begin(a);
+    ps_alerts_check(a, NULL, 0, NULL, 0, NULL, 0, 1000, 0, 1, t);
+    {
+        char    path[8];
+        size_t  i;
+
+        for (i = 1; i < 12; i++) {
+            snprintf(path, sizeof(path), "/p%02zu", i);
+            ps_alerts_check(a, "h", 1, "GET", 3, path, strlen(path), 100,
+                            100, 1, t);
+        }
+    }
+    ps_alerts_end(a, t);
+    (void) ps_incidents_update(in, a, NULL, t, on_event, NULL);
+    ok(ngot == 1 && got[0].event == PS_INCIDENT_RESOLVED
+       && strcmp(got[0].path, "/p00") == 0,
+       "/p00 recovered: resolved, and no grouped path takes its slot");
+    ps_incidents_stats(in, &st);
+    ok(st.open == 3 && st.grouped == 9, "stats: 3 open (2 + the group), "
+       "9 grouped");
+
     round_(0, NULL, 0, 0, NULL);
-    is_u64(ngot, 4, "all recovered: 4 notifications");
-    is_u64(count(PS_INCIDENT_RESOLVED, "path"), 3, "3 per-path resolved");
+    is_u64(ngot, 3, "all recovered: 3 notifications");
+    is_u64(count(PS_INCIDENT_RESOLVED, "path"), 2, "2 per-path resolved");
     is_u64(count(PS_INCIDENT_RESOLVED, "paths"), 1, "1 grouped resolved");
 
     /* silences */
