@@ -319,28 +319,24 @@ counter(ps_buf_t *b, const char *name, const char *help, uint64_t v)
 
 
 /* One family with a row per sink that has a spool: the uint64_t field
- * of ps_sink_status_t at offset off.  Nothing when no sink has one. */
+ * of ps_sink_status_t at offset off.  Declared even when no sink has one,
+ * so that rules and dashboards find the name. */
 static int
 spool_family(ps_buf_t *b, const ps_metrics_input_t *in, const char *name,
     const char *type, const char *help, size_t off)
 {
     unsigned                 s;
-    int                      head = 0;
     const ps_sink_status_t  *st;
+
+    if (head(b, name, type, help) != 0) {
+        return -1;
+    }
 
     for (s = 0; s < in->nsinks; s++) {
         st = &in->sinks[s];
         if (!st->spool) {
             continue;
         }
-
-        if (!head
-            && ps_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
-                             name, type) != 0)
-        {
-            return -1;
-        }
-        head = 1;
 
         if (ps_buf_printf(b, "%s{sink=\"", name) != 0
             || ps_metrics_label_escape(b, st->name, strlen(st->name)) != 0

@@ -19,8 +19,9 @@
  * path).
  *
  * Alerts and notifications (metrics_alerts.c), the rings' flow counters,
- * sink up gauges, the disk spool's gauges and counters (of sinks with a
- * spool) and the snapshot's generation time and sequence.
+ * sink up gauges, the disk spool's gauges and counters (a series per
+ * sink with a spool) and the snapshot's generation time and sequence.
+ * Every family is declared (# HELP, # TYPE) even when it has no series.
  *
  * Label values are escaped as the format says (\\, \", \n); a byte that
  * is not valid UTF-8 is written as the text \xHH, as in lib/utf8.h.

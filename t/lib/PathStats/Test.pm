@@ -63,7 +63,7 @@ our @EXPORT = qw(
     pg_requests is_pg_requests zone_drops start_migrated_postgres
     run_aggregator start_aggregator stop_aggregator write_aggregator_conf
     zone_stats tail_once decode_json_lines wait_for_stats
-    start_receiver metrics_get
+    start_receiver metrics_get run_cmd
     wait_until slurp spew check_error_logs finish
     sanitize nginx_env
 );
