@@ -37,7 +37,8 @@ sub summary {
 my ($rc, $out, $err) = run_aggregator('-c', $conf, '--silence', 'api',
                                       '--for', '2h');
 is($rc, 2, 'a bad scope: exit 2');
-like($err, qr/event=silence_failed option=--silence error="expected all, overall/,
+like($err,
+     qr/event=silence_failed option=--silence error="expected all, overall/,
      '  saying what a scope is');
 ($rc, $out, $err) = run_aggregator('-c', $conf, '--silence', '/x',
                                    '--for', 'soon');

@@ -85,7 +85,8 @@ is_deeply([missing_metrics(\%have, @exprs)], [],
 # the check itself fails on a name /metrics lacks
 is_deeply([missing_metrics(\%have,
     'sum by (path) (rate(pathstats_requests_24h{instance=~"$instance"}[5m]))',
-    'histogram_quantile(0.9, sum by (le) (rate(nope_bucket[$__rate_interval])))',
+    'histogram_quantile(0.9, sum by (le) '
+    . '(rate(nope_bucket[$__rate_interval])))',
     'label_values(pathstats_gone, instance)')],
           ['nope_bucket', 'pathstats_gone', 'pathstats_requests_24h'],
           'a query naming an unexported metric is caught');

@@ -36,7 +36,10 @@ mkdir "$dir/t";
 mkdir "$dir/t/rules";
 my $text = slurp($rules);
 my $moved = $text;
-my $n = ($moved =~ s/(\/ sum by \(instance, host, method, path\) \(rate\(pathstats_requests_total\{path!="\{other\}"\}\[5m\]\)\)\n\s+)>= 0\.01\n/${1}>= 0.03\n/);
+my $n = ($moved =~ s{(/\ sum\ by\ \(instance,\ host,\ method,\ path\)
+                      \ \(rate\(pathstats_requests_total
+                      \{path!="\{other\}"\}\[5m\]\)\)\n\s+)>=\ 0\.01\n}
+                     {${1}>= 0.03\n}x);
 is($n, 1, 'a copy with the per-path critical threshold at 3 %');
 spew("$dir/conf.example/pathstats-alerts.yml", $moved);
 copy($_, "$dir/t/rules/") for @tests;
@@ -52,7 +55,8 @@ my %d = $agg =~ /^#\s*(alert_\w+)\s*=\s*(\S+)/mg;
 is_deeply([@d{qw(alert_error_rate_warning_bp alert_error_rate_critical_bp
                  alert_p95_warning alert_p95_critical alert_min_requests)}],
           [50, 100, '100ms', '200ms', 20], 'the aggregator defaults');
-my @er = $text =~ /rate\(pathstats_requests_total(?:\{[^}]*\})?\[5m\]\)\)\n\s+>= ([\d.]+)(?: < ([\d.]+))?\n/g;
+my @er = $text =~ /rate\(pathstats_requests_total(?:\{[^}]*\})?\[5m\]\)\)\n
+                   \s+>=\ ([\d.]+)(?:\ <\ ([\d.]+))?\n/gx;
 my @lat = $text =~ /\[5m\]\)\)\)\n\s+>= ([\d.]+)(?: < ([\d.]+))?\n/g;
 my %th = map { $_ => 1 } grep { defined } @er, @lat;
 is_deeply([sort { $a <=> $b } keys %th], [0.005, 0.01, 0.1, 0.2],

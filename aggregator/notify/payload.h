@@ -8,7 +8,8 @@
  *    "method":"GET","path":"/api/users","value":0.125,"threshold":0.01,
  *    "paths":null,"since":"2026-11-23T09:00:00Z",
  *    "at":"2026-11-23T09:00:00Z","node":"web-1",
- *    "message":"critical: 5xx error rate 12.5% on GET example.com/api/users (threshold 1%)",
+ *    "message":"critical: 5xx error rate 12.5% on GET
+ *               example.com/api/users (threshold 1%)",
  *    "suggestion":"..."}
  *
  *   event      "fired" or "resolved"; a "fired" with previous_level set

@@ -2,9 +2,10 @@
  * Unit tests for aggregator/agg/incidents.c: which alerts notify.  One
  * notification per incident at its highest level (critical supersedes
  * warning), an escalation as one "fired" with previous_level, nothing
- * when the level goes down, one "resolved"; at most max_paths per-path incidents with the rest folded
- * into one grouped incident; silences keep new incidents quiet but not
- * the resolve of one already notified; each alert's notice.
+ * when the level goes down, one "resolved"; at most max_paths per-path
+ * incidents with the rest folded into one grouped incident; silences
+ * keep new incidents quiet but not the resolve of one already notified;
+ * each alert's notice.
  */
 
 #include <stdio.h>

@@ -42,14 +42,14 @@ sub expr_metrics {
     my @names;
 
     # label_values(metric, label) of a Grafana variable
-    while ($expr =~ s/\blabel_values\(\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*,[^)]*\)//) {
+    while ($expr =~ s/\blabel_values\(\s*([a-zA-Z_:][\w:]*)\s*,[^)]*\)//) {
         push @names, $1;
     }
 
     $expr =~ s/"(?:[^"\\]|\\.)*"//g;            # strings
     $expr =~ s/\{[^}]*\}//g;                    # label matchers
     $expr =~ s/\[[^\]]*\]//g;                   # ranges, subqueries
-    $expr =~ s/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)//g;
+    $expr =~ s/\b(?:by|without|on|ignoring|group_(?:left|right))\s*\([^)]*\)//g;
     $expr =~ s/\$\{?\w+\}?//g;                  # Grafana variables
     $expr =~ s/\b\d[\w.]*//g;                   # numbers, durations
 
