@@ -191,11 +191,36 @@ histogram_rows(ps_buf_t *b, const ps_lifetime_series_t *s, int labelled)
 }
 
 
-static int
-head(ps_buf_t *b, const char *name, const char *type, const char *help)
+int
+ps_metrics_family(ps_buf_t *b, const char *name, const char *type,
+    const char *help)
 {
     return ps_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
                          name, type);
+}
+
+
+static int
+histogram_path_rows(ps_buf_t *b, const ps_lifetime_series_t *s)
+{
+    return histogram_rows(b, s, 1);
+}
+
+
+/* fn for every exported path, then {other}; 0 or -1 */
+static int
+each_series(ps_buf_t *b, const ps_metrics_input_t *in,
+    int (*fn)(ps_buf_t *b, const ps_lifetime_series_t *s))
+{
+    size_t  i;
+
+    for (i = 0; i < in->nseries; i++) {
+        if (fn(b, &in->series[i]) != 0) {
+            return -1;
+        }
+    }
+
+    return in->series_other ? fn(b, in->series_other) : 0;
 }
 
 
@@ -203,61 +228,23 @@ head(ps_buf_t *b, const char *name, const char *type, const char *help)
 static int
 lifetime_families(ps_buf_t *b, const ps_metrics_input_t *in)
 {
-    size_t  i;
-
-    if (head(b, "pathstats_requests_total", "counter",
-             "Requests since the aggregator started, by path and status "
-             "class: the top paths, the rest in path=\"{other}\".") != 0)
-    {
-        return -1;
-    }
-
-    for (i = 0; i < in->nseries; i++) {
-        if (requests_total_rows(b, &in->series[i]) != 0) {
-            return -1;
-        }
-    }
-
-    if (in->series_other && requests_total_rows(b, in->series_other) != 0) {
-        return -1;
-    }
-
-    if (head(b, "pathstats_response_bytes_total", "counter",
-             "Bytes sent in responses since the aggregator started, by "
-             "path.") != 0)
-    {
-        return -1;
-    }
-
-    for (i = 0; i < in->nseries; i++) {
-        if (bytes_total_row(b, &in->series[i]) != 0) {
-            return -1;
-        }
-    }
-
-    if (in->series_other && bytes_total_row(b, in->series_other) != 0) {
-        return -1;
-    }
-
-    if (head(b, "pathstats_request_duration_seconds", "histogram",
-             "Request latency since the aggregator started: all requests "
-             "(no labels), and by path (the top paths and {other}).") != 0
-        || (in->series_total && histogram_rows(b, in->series_total, 0) != 0))
-    {
-        return -1;
-    }
-
-    for (i = 0; i < in->nseries; i++) {
-        if (histogram_rows(b, &in->series[i], 1) != 0) {
-            return -1;
-        }
-    }
-
-    if (in->series_other && histogram_rows(b, in->series_other, 1) != 0) {
-        return -1;
-    }
-
-    return 0;
+    return ps_metrics_family(b, "pathstats_requests_total", "counter",
+                             "Requests since the aggregator started, by path "
+                             "and status class: the top paths, the rest in "
+                             "path=\"{other}\".") != 0
+           || each_series(b, in, requests_total_rows) != 0
+           || ps_metrics_family(b, "pathstats_response_bytes_total", "counter",
+                                "Bytes sent in responses since the aggregator "
+                                "started, by path.") != 0
+           || each_series(b, in, bytes_total_row) != 0
+           || ps_metrics_family(b, "pathstats_request_duration_seconds",
+                                "histogram",
+                                "Request latency since the aggregator started: "
+                                "all requests (no labels), and by path (the "
+                                "top paths and {other}).") != 0
+           || (in->series_total && histogram_rows(b, in->series_total, 0)
+                                   != 0)
+           || each_series(b, in, histogram_path_rows) != 0 ? -1 : 0;
 }
 
 
@@ -267,11 +254,11 @@ window_families(ps_buf_t *b, const ps_metrics_input_t *in)
 {
     size_t  i;
 
-    if (head(b, "pathstats_requests_window_24h", "gauge",
-             "Requests in the rolling window of the last 24 hours (a "
-             "gauge: use pathstats_requests_total for rates), by path and "
-             "status class: the top paths, the rest in "
-             "path=\"{other}\".") != 0)
+    if (ps_metrics_family(b, "pathstats_requests_window_24h", "gauge",
+                          "Requests in the rolling window of the last 24 hours "
+                          "(a gauge: use pathstats_requests_total for rates), "
+                          "by path and status class: the top paths, the "
+                          "rest in path=\"{other}\".") != 0)
     {
         return -1;
     }
@@ -286,10 +273,10 @@ window_families(ps_buf_t *b, const ps_metrics_input_t *in)
         return -1;
     }
 
-    if (head(b, "pathstats_unique_clients_window_24h", "gauge",
-             "Distinct client addresses in the rolling window of the last "
-             "24 hours (estimated): all requests (no labels) and the top "
-             "paths.") != 0
+    if (ps_metrics_family(b, "pathstats_unique_clients_window_24h", "gauge",
+                          "Distinct client addresses in the rolling window of "
+                          "the last 24 hours (estimated): all requests (no "
+                          "labels) and the top paths.") != 0
         || ps_buf_printf(b, "pathstats_unique_clients_window_24h %llu\n",
                          (unsigned long long) in->unique_24h) != 0)
     {
@@ -328,7 +315,7 @@ spool_family(ps_buf_t *b, const ps_metrics_input_t *in, const char *name,
     unsigned                 s;
     const ps_sink_status_t  *st;
 
-    if (head(b, name, type, help) != 0) {
+    if (ps_metrics_family(b, name, type, help) != 0) {
         return -1;
     }
 

@@ -82,6 +82,10 @@ typedef struct {
 /* Appends the escaped label value (without quotes); 0 or -1. */
 int ps_metrics_label_escape(ps_buf_t *b, const char *s, size_t len);
 
+/* Appends a family's # HELP and # TYPE lines; 0 or -1. */
+int ps_metrics_family(ps_buf_t *b, const char *name, const char *type,
+    const char *help);
+
 /* Appends the whole exposition; 0 or -1. */
 int ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in);
 

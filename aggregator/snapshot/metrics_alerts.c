@@ -9,14 +9,6 @@
 
 
 static int
-head(ps_buf_t *b, const char *name, const char *type, const char *help)
-{
-    return ps_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
-                         name, type);
-}
-
-
-static int
 str_label(ps_buf_t *b, const char *name, const char *s, size_t len,
     int comma)
 {
@@ -44,74 +36,72 @@ active_row(void *ctx, const ps_alert_info_t *al)
 }
 
 
+/* name{webhook="N",host="H"[,result="R"]} v */
+static int
+webhook_row(ps_buf_t *b, const char *name, const ps_webhook_stats_t *w,
+    const char *result, unsigned long long v)
+{
+    return ps_buf_printf(b, "%s{webhook=\"%u\"", name, w->number) != 0
+           || str_label(b, "host", w->host, strlen(w->host), 1) != 0
+           || (result && ps_buf_printf(b, ",result=\"%s\"", result) != 0)
+           || ps_buf_printf(b, "} %llu\n", v) != 0 ? -1 : 0;
+}
+
+
 static int
 webhook_families(ps_buf_t *b, const ps_metrics_input_t *in)
 {
     const ps_webhook_stats_t  *w;
     unsigned                   i;
-    int                        r;
-    static const char *const   results[3] = { "sent", "failed", "dropped" };
-    uint64_t                   v[3];
 
-    if (head(b, "pathstats_webhook_notifications_total", "counter",
-             "Alert notifications by alert_webhook (number in the "
-             "configuration, host) and result: sent (2xx), failed (after "
-             "its retries), dropped (queue full, or left at shutdown).")
-        != 0)
+    if (ps_metrics_family(b, "pathstats_webhook_notifications_total", "counter",
+                          "Alert notifications by alert_webhook (number in the "
+                          "configuration, host) and result: sent (2xx), failed "
+                          "(after its retries), dropped (queue full, or left "
+                          "at shutdown).") != 0)
     {
         return -1;
     }
 
     for (i = 0; i < in->nwebhooks; i++) {
         w = &in->webhooks[i];
-        v[0] = w->sent;
-        v[1] = w->failed;
-        v[2] = w->dropped;
-
-        for (r = 0; r < 3; r++) {
-            if (ps_buf_printf(b, "pathstats_webhook_notifications_total{"
-                              "webhook=\"%u\"", w->number) != 0
-                || str_label(b, "host", w->host, strlen(w->host), 1) != 0
-                || ps_buf_printf(b, ",result=\"%s\"} %llu\n", results[r],
-                                 (unsigned long long) v[r]) != 0)
-            {
-                return -1;
-            }
-        }
-    }
-
-    if (head(b, "pathstats_webhook_retries_total", "counter",
-             "Attempts to deliver a notification after its first one "
-             "failed.") != 0)
-    {
-        return -1;
-    }
-
-    for (i = 0; i < in->nwebhooks; i++) {
-        w = &in->webhooks[i];
-        if (ps_buf_printf(b, "pathstats_webhook_retries_total{webhook="
-                          "\"%u\"", w->number) != 0
-            || str_label(b, "host", w->host, strlen(w->host), 1) != 0
-            || ps_buf_printf(b, "} %llu\n",
-                             (unsigned long long) w->retries) != 0)
+        if (webhook_row(b, "pathstats_webhook_notifications_total", w,
+                        "sent", w->sent) != 0
+            || webhook_row(b, "pathstats_webhook_notifications_total", w,
+                           "failed", w->failed) != 0
+            || webhook_row(b, "pathstats_webhook_notifications_total", w,
+                           "dropped", w->dropped) != 0)
         {
             return -1;
         }
     }
 
-    if (head(b, "pathstats_webhook_queue_length", "gauge",
-             "Notifications waiting for their webhook (the one in flight "
-             "included).") != 0)
+    if (ps_metrics_family(b, "pathstats_webhook_retries_total", "counter",
+                          "Attempts to deliver a notification after its first "
+                          "one failed.") != 0)
     {
         return -1;
     }
 
     for (i = 0; i < in->nwebhooks; i++) {
-        w = &in->webhooks[i];
-        if (ps_buf_printf(b, "pathstats_webhook_queue_length{webhook="
-                          "\"%u\"", w->number) != 0
-            || str_label(b, "host", w->host, strlen(w->host), 1) != 0
-            || ps_buf_printf(b, "} %zu\n", w->queued) != 0)
+        if (webhook_row(b, "pathstats_webhook_retries_total",
+                        &in->webhooks[i], NULL, in->webhooks[i].retries)
+            != 0)
+        {
+            return -1;
+        }
+    }
+
+    if (ps_metrics_family(b, "pathstats_webhook_queue_length", "gauge",
+                          "Notifications waiting for their webhook (the one in "
+                          "flight included).") != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < in->nwebhooks; i++) {
+        if (webhook_row(b, "pathstats_webhook_queue_length",
+                        &in->webhooks[i], NULL, in->webhooks[i].queued) != 0)
         {
             return -1;
         }
@@ -126,17 +116,18 @@ ps_metrics_render_alerts(ps_buf_t *b, const ps_metrics_input_t *in)
 {
     int  overall, metric, level;
 
-    if (head(b, "pathstats_alert_active", "gauge",
-             "1 while an alert of the aggregator fires (error_rate, p95_ms; "
-             "warning, critical), overall or on a path.") != 0
+    if (ps_metrics_family(b, "pathstats_alert_active", "gauge",
+                          "1 while an alert of the aggregator fires "
+                          "(error_rate, p95_ms; warning, critical), overall or "
+                          "on a path.") != 0
         || (in->alerts != NULL
             && ps_alerts_foreach(in->alerts, active_row, b) != 0))
     {
         return -1;
     }
 
-    if (head(b, "pathstats_alerts_fired_total", "counter",
-             "Alerts fired since the aggregator started.") != 0)
+    if (ps_metrics_family(b, "pathstats_alerts_fired_total", "counter",
+                          "Alerts fired since the aggregator started.") != 0)
     {
         return -1;
     }
@@ -160,28 +151,30 @@ ps_metrics_render_alerts(ps_buf_t *b, const ps_metrics_input_t *in)
         }
     }
 
-    return head(b, "pathstats_alert_notifications_total", "counter",
-                "Alert notifications made (fired includes level changes), "
-                "whether or not a webhook is configured.") != 0
+    return ps_metrics_family(b, "pathstats_alert_notifications_total",
+                             "counter",
+                             "Alert notifications made (fired includes "
+                             "escalations), whether or not a webhook is "
+                             "configured.") != 0
            || ps_buf_printf(b, "pathstats_alert_notifications_total{event="
                             "\"fired\"} %llu\n"
                             "pathstats_alert_notifications_total{event="
                             "\"resolved\"} %llu\n",
                             (unsigned long long) in->incidents.fired,
                             (unsigned long long) in->incidents.resolved) != 0
-           || head(b, "pathstats_alerts_silenced", "gauge",
-                   "Active alerts whose notification a silence holds "
-                   "back.") != 0
+           || ps_metrics_family(b, "pathstats_alerts_silenced", "gauge",
+                                "Active alerts whose notification a silence "
+                                "holds back.") != 0
            || ps_buf_printf(b, "pathstats_alerts_silenced %zu\n",
                             in->incidents.silenced) != 0
-           || head(b, "pathstats_alert_paths_grouped", "gauge",
-                   "Paths alerting beyond alert_max_paths, notified as one "
-                   "grouped alert.") != 0
+           || ps_metrics_family(b, "pathstats_alert_paths_grouped", "gauge",
+                                "Paths alerting beyond alert_max_paths, "
+                                "notified as one grouped alert.") != 0
            || ps_buf_printf(b, "pathstats_alert_paths_grouped %zu\n",
                             in->incidents.grouped) != 0
-           || head(b, "pathstats_silences", "gauge",
-                   "Silences in force (pathstats-aggregator --silence).")
-              != 0
+           || ps_metrics_family(b, "pathstats_silences", "gauge",
+                                "Silences in force (pathstats-aggregator "
+                                "--silence).") != 0
            || ps_buf_printf(b, "pathstats_silences %zu\n", in->silences) != 0
            || webhook_families(b, in) != 0 ? -1 : 0;
 }
