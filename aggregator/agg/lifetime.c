@@ -52,24 +52,43 @@ struct ps_lifetime_s {
 };
 
 
+/* what a request adds: its class and bucket, found once for the two
+ * series it counts in (its own or {other}, and the total) */
+typedef struct {
+    unsigned  cls;
+    unsigned  bucket;
+    uint64_t  bytes_out;
+    uint64_t  us;
+} sample_t;
+
+
 static void
-counters_add(counters_t *c, const ps_rec_t *rec)
+sample_of(sample_t *x, const ps_rec_t *rec)
 {
     unsigned  i;
 
-    c->requests++;
-    c->status[rec->status >= 100 && rec->status <= 599
-              ? rec->status / 100 - 1 : PS_LIFETIME_CLASSES - 1]++;
-    c->bytes_out += rec->bytes_out;
-    c->latency_sum_us += rec->request_us;
+    x->cls = rec->status >= 100 && rec->status <= 599
+             ? rec->status / 100 - 1 : PS_LIFETIME_CLASSES - 1;
+    x->bytes_out = rec->bytes_out;
+    x->us = rec->request_us;
 
-    for (i = 0; i < PS_HIST_PROM_NLE
-                && rec->request_us > ps_hist_prom_le_us[i]; i++)
+    for (i = 0; i < PS_HIST_PROM_NLE && x->us > ps_hist_prom_le_us[i]; i++)
     {
         /* most requests stop at the first edge */
     }
 
-    c->bucket[i]++;
+    x->bucket = i;
+}
+
+
+static void
+counters_add(counters_t *c, const sample_t *x)
+{
+    c->requests++;
+    c->status[x->cls]++;
+    c->bytes_out += x->bytes_out;
+    c->latency_sum_us += x->us;
+    c->bucket[x->bucket]++;
 }
 
 
@@ -289,13 +308,15 @@ is_other(const ps_lifetime_t *lt, uint64_t hash, const char *path,
 void
 ps_lifetime_add(ps_lifetime_t *lt, const ps_rec_t *rec)
 {
-    size_t  slot;
-    long    k;
+    sample_t  x;
+    size_t    slot;
+    long      k;
 
-    counters_add(&lt->total, rec);
+    sample_of(&x, rec);
+    counters_add(&lt->total, &x);
 
     if (is_other(lt, rec->key_hash, rec->path, rec->path_len)) {
-        counters_add(&lt->other, rec);
+        counters_add(&lt->other, &x);
         return;
     }
 
@@ -304,7 +325,7 @@ ps_lifetime_add(ps_lifetime_t *lt, const ps_rec_t *rec)
     k = (long) lt->index[slot] - 1;
 
     if (k >= 0 && lt->ent[k].exported) {
-        counters_add(&lt->ent[k].c, rec);
+        counters_add(&lt->ent[k].c, &x);
         return;
     }
 
@@ -318,12 +339,12 @@ ps_lifetime_add(ps_lifetime_t *lt, const ps_rec_t *rec)
 
         if (k >= 0) {
             export_entry(lt, (size_t) k);
-            counters_add(&lt->ent[k].c, rec);
+            counters_add(&lt->ent[k].c, &x);
             return;
         }
     }
 
-    counters_add(&lt->other, rec);
+    counters_add(&lt->other, &x);
 }
 
 
