@@ -81,16 +81,29 @@ labels(ps_buf_t *b, const char *host, size_t hlen, const char *method,
 }
 
 
-#define ROW_LABELS(b, r)                                                     \
-    labels(b, (r)->host, (r)->hlen, (r)->method, (r)->mlen, (r)->path,      \
-           (r)->plen)
+/* The escaped labels of a series, made once for all its lines. */
+#define SERIES_LABELS(lab, r)                                                \
+    (ps_buf_reset(lab),                                                     \
+     labels(lab, (r)->host, (r)->hlen, (r)->method, (r)->mlen, (r)->path,   \
+            (r)->plen))
+
+
+static int
+put_labels(ps_buf_t *b, const ps_buf_t *lab)
+{
+    return lab->len ? ps_buf_append(b, lab->data, lab->len) : 0;
+}
 
 
 /* pathstats_requests_window_24h of one row, its non-zero classes */
 static int
-window_rows(ps_buf_t *b, const ps_metrics_path_t *r)
+window_rows(ps_buf_t *b, const ps_metrics_path_t *r, ps_buf_t *lab)
 {
     int  c;
+
+    if (SERIES_LABELS(lab, r) != 0) {
+        return -1;
+    }
 
     for (c = 0; c < 5; c++) {
         if (r->counts.status[c] == 0) {
@@ -98,7 +111,7 @@ window_rows(ps_buf_t *b, const ps_metrics_path_t *r)
         }
 
         if (ps_buf_puts(b, "pathstats_requests_window_24h{") != 0
-            || ROW_LABELS(b, r) != 0
+            || put_labels(b, lab) != 0
             || ps_buf_printf(b, ",status=\"%s\"} %llu\n", class_names[c],
                              (unsigned long long) r->counts.status[c]) != 0)
         {
@@ -114,7 +127,8 @@ window_rows(ps_buf_t *b, const ps_metrics_path_t *r)
  * sees a class from its first request on; requests without a class
  * (status < 100) only once there are some */
 static int
-requests_total_rows(ps_buf_t *b, const ps_lifetime_series_t *s)
+requests_total_rows(ps_buf_t *b, const ps_lifetime_series_t *s,
+    const ps_buf_t *lab)
 {
     int  c;
 
@@ -124,7 +138,7 @@ requests_total_rows(ps_buf_t *b, const ps_lifetime_series_t *s)
         }
 
         if (ps_buf_puts(b, "pathstats_requests_total{") != 0
-            || ROW_LABELS(b, s) != 0
+            || put_labels(b, lab) != 0
             || ps_buf_printf(b, ",status=\"%s\"} %llu\n",
                              c < 5 ? class_names[c] : "none",
                              (unsigned long long) s->status[c]) != 0)
@@ -138,27 +152,29 @@ requests_total_rows(ps_buf_t *b, const ps_lifetime_series_t *s)
 
 
 static int
-bytes_total_row(ps_buf_t *b, const ps_lifetime_series_t *s)
+bytes_total_row(ps_buf_t *b, const ps_lifetime_series_t *s,
+    const ps_buf_t *lab)
 {
     return ps_buf_puts(b, "pathstats_response_bytes_total{") != 0
-           || ROW_LABELS(b, s) != 0
+           || put_labels(b, lab) != 0
            || ps_buf_printf(b, "} %llu\n",
                             (unsigned long long) s->bytes_out) != 0 ? -1 : 0;
 }
 
 
-/* one series of the duration histogram: labelled by path, or not */
+/* one series of the duration histogram: labelled by path (lab), or not
+ * (lab empty) */
 static int
-histogram_rows(ps_buf_t *b, const ps_lifetime_series_t *s, int labelled)
+histogram_rows(ps_buf_t *b, const ps_lifetime_series_t *s,
+    const ps_buf_t *lab)
 {
-    const char  *sep = labelled ? "," : "";
+    const char  *sep = lab->len ? "," : "";
     int          i;
 
 #define NAME  "pathstats_request_duration_seconds"
-#define LABELS()  (labelled ? ROW_LABELS(b, s) : 0)
 
     for (i = 0; i < PS_HIST_PROM_NLE; i++) {
-        if (ps_buf_puts(b, NAME "_bucket{") != 0 || LABELS() != 0
+        if (ps_buf_puts(b, NAME "_bucket{") != 0 || put_labels(b, lab) != 0
             || ps_buf_printf(b, "%sle=\"%s\"} %llu\n", sep,
                              ps_hist_prom_le_str[i],
                              (unsigned long long) s->le[i]) != 0)
@@ -167,16 +183,16 @@ histogram_rows(ps_buf_t *b, const ps_lifetime_series_t *s, int labelled)
         }
     }
 
-    if (ps_buf_puts(b, NAME "_bucket{") != 0 || LABELS() != 0
+    if (ps_buf_puts(b, NAME "_bucket{") != 0 || put_labels(b, lab) != 0
         || ps_buf_printf(b, "%sle=\"+Inf\"} %llu\n", sep,
                          (unsigned long long) s->requests) != 0
         || ps_buf_puts(b, NAME "_sum") != 0
-        || (labelled && (ps_buf_putc(b, '{') != 0 || LABELS() != 0
+        || (lab->len && (ps_buf_putc(b, '{') != 0 || put_labels(b, lab) != 0
                          || ps_buf_putc(b, '}') != 0))
         || ps_buf_printf(b, " %.6f\n", (double) s->latency_sum_us / 1e6)
            != 0
         || ps_buf_puts(b, NAME "_count") != 0
-        || (labelled && (ps_buf_putc(b, '{') != 0 || LABELS() != 0
+        || (lab->len && (ps_buf_putc(b, '{') != 0 || put_labels(b, lab) != 0
                          || ps_buf_putc(b, '}') != 0))
         || ps_buf_printf(b, " %llu\n", (unsigned long long) s->requests)
            != 0)
@@ -184,7 +200,6 @@ histogram_rows(ps_buf_t *b, const ps_lifetime_series_t *s, int labelled)
         return -1;
     }
 
-#undef LABELS
 #undef NAME
 
     return 0;
@@ -200,57 +215,56 @@ ps_metrics_family(ps_buf_t *b, const char *name, const char *type,
 }
 
 
+/* fn for every exported path, then {other}, with its labels; 0 or -1 */
 static int
-histogram_path_rows(ps_buf_t *b, const ps_lifetime_series_t *s)
-{
-    return histogram_rows(b, s, 1);
-}
-
-
-/* fn for every exported path, then {other}; 0 or -1 */
-static int
-each_series(ps_buf_t *b, const ps_metrics_input_t *in,
-    int (*fn)(ps_buf_t *b, const ps_lifetime_series_t *s))
+each_series(ps_buf_t *b, const ps_metrics_input_t *in, ps_buf_t *lab,
+    int (*fn)(ps_buf_t *b, const ps_lifetime_series_t *s,
+              const ps_buf_t *lab))
 {
     size_t  i;
 
     for (i = 0; i < in->nseries; i++) {
-        if (fn(b, &in->series[i]) != 0) {
+        if (SERIES_LABELS(lab, &in->series[i]) != 0
+            || fn(b, &in->series[i], lab) != 0)
+        {
             return -1;
         }
     }
 
-    return in->series_other ? fn(b, in->series_other) : 0;
+    return in->series_other == NULL ? 0
+           : SERIES_LABELS(lab, in->series_other) != 0
+             || fn(b, in->series_other, lab) != 0 ? -1 : 0;
 }
 
 
 /* The counters since start: every exported path, then {other}. */
 static int
-lifetime_families(ps_buf_t *b, const ps_metrics_input_t *in)
+lifetime_families(ps_buf_t *b, const ps_metrics_input_t *in, ps_buf_t *lab)
 {
     return ps_metrics_family(b, "pathstats_requests_total", "counter",
                              "Requests since the aggregator started, by path "
                              "and status class: the top paths, the rest in "
                              "path=\"{other}\".") != 0
-           || each_series(b, in, requests_total_rows) != 0
+           || each_series(b, in, lab, requests_total_rows) != 0
            || ps_metrics_family(b, "pathstats_response_bytes_total", "counter",
                                 "Bytes sent in responses since the aggregator "
                                 "started, by path.") != 0
-           || each_series(b, in, bytes_total_row) != 0
+           || each_series(b, in, lab, bytes_total_row) != 0
            || ps_metrics_family(b, "pathstats_request_duration_seconds",
                                 "histogram",
                                 "Request latency since the aggregator started: "
                                 "all requests (no labels), and by path (the "
                                 "top paths and {other}).") != 0
-           || (in->series_total && histogram_rows(b, in->series_total, 0)
-                                   != 0)
-           || each_series(b, in, histogram_path_rows) != 0 ? -1 : 0;
+           || (in->series_total
+               && (ps_buf_reset(lab),
+                   histogram_rows(b, in->series_total, lab)) != 0)
+           || each_series(b, in, lab, histogram_rows) != 0 ? -1 : 0;
 }
 
 
 /* The gauges of the rolling 24h window. */
 static int
-window_families(ps_buf_t *b, const ps_metrics_input_t *in)
+window_families(ps_buf_t *b, const ps_metrics_input_t *in, ps_buf_t *lab)
 {
     size_t  i;
 
@@ -264,12 +278,12 @@ window_families(ps_buf_t *b, const ps_metrics_input_t *in)
     }
 
     for (i = 0; i < in->npaths; i++) {
-        if (window_rows(b, &in->paths[i]) != 0) {
+        if (window_rows(b, &in->paths[i], lab) != 0) {
             return -1;
         }
     }
 
-    if (in->other != NULL && window_rows(b, in->other) != 0) {
+    if (in->other != NULL && window_rows(b, in->other, lab) != 0) {
         return -1;
     }
 
@@ -284,8 +298,9 @@ window_families(ps_buf_t *b, const ps_metrics_input_t *in)
     }
 
     for (i = 0; i < in->npaths; i++) {
-        if (ps_buf_puts(b, "pathstats_unique_clients_window_24h{") != 0
-            || ROW_LABELS(b, &in->paths[i]) != 0
+        if (SERIES_LABELS(lab, &in->paths[i]) != 0
+            || ps_buf_puts(b, "pathstats_unique_clients_window_24h{") != 0
+            || put_labels(b, lab) != 0
             || ps_buf_printf(b, "} %llu\n",
                              (unsigned long long) in->paths[i].unique) != 0)
         {
@@ -339,16 +354,11 @@ spool_family(ps_buf_t *b, const ps_metrics_input_t *in, const char *name,
 }
 
 
-int
-ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
+/* The rings, the sinks, the spools and the snapshot. */
+static int
+pipeline_families(ps_buf_t *b, const ps_metrics_input_t *in)
 {
     unsigned  s;
-
-    if (lifetime_families(b, in) != 0 || window_families(b, in) != 0
-        || ps_metrics_render_alerts(b, in) != 0)
-    {
-        return -1;
-    }
 
     if (counter(b, "pathstats_ring_seen_total",
                 "Requests seen by the nginx workers.", in->rings->seen) != 0
@@ -410,4 +420,21 @@ ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
         "pathstats_snapshot_sequence %llu\n",
         in->generation_seconds,
         (unsigned long long) in->snapshot_sequence);
+}
+
+
+int
+ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
+{
+    ps_buf_t  lab = PS_BUF_INIT;
+    int       rc;
+
+    rc = lifetime_families(b, in, &lab) != 0
+         || window_families(b, in, &lab) != 0
+         || ps_metrics_render_alerts(b, in) != 0
+         || pipeline_families(b, in) != 0 ? -1 : 0;
+
+    ps_buf_free(&lab);
+
+    return rc;
 }
