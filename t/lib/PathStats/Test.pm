@@ -432,31 +432,30 @@ sub build_conf {
 }
 
 # The http block of the common test site: one server on %%PORT%%
-# (reuseport unless $o{reuseport} is 0) named $o{name} that records
-# (pathstats on), the zone file $o{zone_file} (default %%ZONE%%) with the
-# parameters $o{zone} (default "size=8m"), the server's own lines
-# $o{server} and its locations $o{locations} (default one location /
-# answering 200 "ok").  For start_nginx and reload_nginx.
+# (reuseport unless $o{reuseport} is 0) named $o{name} (none when
+# undef) that records (pathstats on; $o{record} 0: the locations say),
+# the zone file $o{zone_file} (default %%ZONE%%) with the parameters
+# $o{zone} (default "size=8m"), the server's own lines $o{server} and its
+# locations $o{locations} (default one location / answering 200 "ok").
+# For start_nginx and reload_nginx.
 sub site_conf {
     my (%o) = @_;
     my $zone = ($o{zone_file} // '%%ZONE%%') . ' ' . ($o{zone} // 'size=8m');
-    my $name = $o{name} // 'site.test';
     my $listen = '127.0.0.1:%%PORT%%' . (($o{reuseport} // 1) ? ' reuseport'
                                                                 : '');
-    my $server = join '', map { "        $_\n" }
-                          split /\n/, $o{server} // '';
-    my $locations = join '', map { "        $_\n" }
-                             split /\n/, $o{locations}
-                                        // 'location / { return 200 "ok\n"; }';
+    my $lines = exists $o{name} && !defined $o{name} ? ''
+              : "server_name " . ($o{name} // 'site.test') . ";\n";
+    $lines .= "pathstats on;\n" if $o{record} // 1;
+    $lines .= "$o{server}\n" if defined $o{server};
+    $lines .= $o{locations} // 'location / { return 200 "ok\n"; }';
+    my $body = join '', map { "        $_\n" } split /\n/, $lines;
     return <<"EOF";
 http {
     pathstats_zone $zone;
 
     server {
         listen $listen;
-        server_name $name;
-        pathstats on;
-$server$locations    }
+$body    }
 }
 EOF
 }
