@@ -53,7 +53,7 @@ use Time::HiRes qw(time sleep);
 our @EXPORT = qw(
     repo_dir build_dir test_dir zone_file module_path aggregator_path
     free_port port
-    start_nginx site_conf reload_nginx stop_nginx nginx_t master_pid
+    start_nginx site_conf static_site_conf reload_nginx stop_nginx nginx_t master_pid
     worker_pids
     worker_pids_all nginx_conf_path error_log_path
     http_get http_request parallel_load start_load
@@ -458,6 +458,24 @@ http {
 $body    }
 }
 EOF
+}
+
+# The http block of the small static site that recording tests compare
+# with nginx's own access log (%%DIR%%/ps.log: method|status|uri|
+# request length|bytes sent): /ok, /fail (500), /moved (301), /api/
+# (JSON), a static 404 (405 for DELETE) anything else, server $name.
+sub static_site_conf {
+    my ($name) = @_;
+    my $conf = site_conf(name => $name, zone => 'size=1m',
+                         server => "root %%DIR%%/html;\nlog_not_found off;",
+                         locations => <<'EOF');
+location = /ok      { return 200 "ok\n"; }
+location = /fail    { return 500; }
+location = /moved   { return 301 /ok; }
+location /api/      { return 200 '{"ok":true}'; }
+EOF
+    $conf =~ s{^(http \{\n.*\n)}{$1    log_format ps '\$request_method|\$status|\$uri|\$request_length|\$bytes_sent';\n    access_log %%DIR%%/ps.log ps;\n};
+    return $conf;
 }
 
 # Starts nginx (master + $o{workers} workers, default 2) with $body
