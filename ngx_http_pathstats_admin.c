@@ -458,6 +458,12 @@ ngx_http_pathstats_admin_ctx_init(ngx_http_request_t *r,
         return;
     }
 
+    if (ngx_http_pathstats_zone_lost()) {
+        ctx->reason = "the zone file shrank under nginx: remove it and "
+                      "restart nginx";
+        return;
+    }
+
     ctx->header = (ps_zone_header_t *) pmcf->base;
     ctx->heartbeat_us = ps_load_acquire(&ctx->header->aggregator_heartbeat_us);
 
@@ -521,16 +527,14 @@ ngx_http_pathstats_admin_snapshot(ngx_http_request_t *r,
 
         i = version % 2;
 
-        /* the geometry is the aggregator's to write: checked too */
+        /*
+         * Where the buffers are comes from the geometry the master
+         * validated, never from the header: whoever writes the file
+         * could point them anywhere.
+         */
 
-        off = ps_load_relaxed(&ctl->buf_off[i]);
-        size = ps_load_relaxed(&ctl->buf_size);
-
-        if (off > pmcf->mapped || size > pmcf->mapped - off) {
-            ctx->reason = "buffer outside the zone file";
-            ctx->invalid = 1;
-            return NULL;
-        }
+        off = pmcf->geo.snap_buf_off[i];
+        size = pmcf->geo.snap_buf_size;
 
         seq = ps_load_acquire(&ctl->buf_seq[i]);
 

@@ -464,6 +464,10 @@ main(void)
         memset(&zone, 0, sizeof(zone));
         zone.header = zh;
         zone.size = PS_HEADER_SIZE + 2 * bsz;
+        /* the layout is the zone's validated copy, not the header */
+        zone.geo.snap_buf_off[0] = PS_HEADER_SIZE;
+        zone.geo.snap_buf_off[1] = PS_HEADER_SIZE + bsz;
+        zone.geo.snap_buf_size = bsz;
 
         for (ver = 1; ver <= 3; ver++) {
             rc = ps_snapshot_publish(s, &zone, sinks, 2, 7, t + ver * SEC);
