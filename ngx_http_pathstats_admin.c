@@ -23,8 +23,10 @@
 #define NGX_HTTP_PATHSTATS_SNAP_TRIES      3
 #define NGX_HTTP_PATHSTATS_LIMIT_DEFAULT   50
 #define NGX_HTTP_PATHSTATS_LIMIT_MAX       200
-#define NGX_HTTP_PATHSTATS_FILTER_MAX      512
+#define NGX_HTTP_PATHSTATS_Q_MAX           64   /* bytes: one bitap word */
 #define NGX_HTTP_PATHSTATS_PATH_SCAN       1024
+#define NGX_HTTP_PATHSTATS_LANES           8
+#define NGX_HTTP_PATHSTATS_NO_ROW          ((uint32_t) -1)
 #define NGX_HTTP_PATHSTATS_META_LEN        256
 #define NGX_HTTP_PATHSTATS_REASON_LEN      256
 #define NGX_HTTP_PATHSTATS_NONE            ((ngx_uint_t) -1)
@@ -81,6 +83,26 @@ typedef struct {
 } ngx_http_pathstats_paths_args_t;
 
 
+/* the parameters of /api/paths: ngx_http_pathstats_paths_params[] */
+#define NGX_HTTP_PATHSTATS_P_WINDOW        0
+#define NGX_HTTP_PATHSTATS_P_SORT          1
+#define NGX_HTTP_PATHSTATS_P_ORDER         2
+#define NGX_HTTP_PATHSTATS_P_PAGE          3
+#define NGX_HTTP_PATHSTATS_P_LIMIT         4
+#define NGX_HTTP_PATHSTATS_P_Q             5
+#define NGX_HTTP_PATHSTATS_P_HOST          6
+#define NGX_HTTP_PATHSTATS_P_METHOD        7
+#define NGX_HTTP_PATHSTATS_P_COUNT         9   /* with the null entry */
+
+
+/* the compiled q of one request: ngx_http_pathstats_admin_search() */
+typedef struct {
+    uint64_t                     mask[256];
+    uint64_t                     last;          /* bit |q| - 1 */
+    u_char                       idle[NGX_HTTP_PATHSTATS_PATH_SCAN];
+} ngx_http_pathstats_search_t;
+
+
 /* one page of /api/paths: row indexes into the window's rows */
 typedef struct {
     uint32_t                    *rows;
@@ -118,10 +140,18 @@ static ngx_int_t ngx_http_pathstats_admin_render_page(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx,
     ngx_http_pathstats_paths_args_t *args,
     ngx_http_pathstats_paths_page_t *page);
-static ngx_uint_t ngx_http_pathstats_admin_match(ps_snap_view_t *v,
-    const ps_snap_row_t *row, ngx_http_pathstats_paths_args_t *args);
-static ngx_int_t ngx_http_pathstats_admin_arg(ngx_http_request_t *r,
-    char *name, ngx_str_t *value);
+static u_char *ngx_http_pathstats_admin_filter(ngx_http_request_t *r,
+    ps_snap_view_t *v, ngx_http_pathstats_paths_args_t *args);
+static void ngx_http_pathstats_admin_search_init(
+    ngx_http_pathstats_search_t *s, ngx_str_t *q);
+static void ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
+    ps_snap_view_t *v, const ps_snap_row_t *rows, uint32_t *cand,
+    uint32_t n, u_char *hit);
+static ngx_int_t ngx_http_pathstats_admin_args(ngx_http_request_t *r,
+    ngx_str_t *names, ngx_str_t *values, const char **invalid,
+    const char **message);
+static ngx_int_t ngx_http_pathstats_admin_decode(ngx_pool_t *pool,
+    u_char *src, size_t len, ngx_str_t *out);
 static ngx_uint_t ngx_http_pathstats_admin_lookup(ngx_str_t *value,
     ngx_str_t *names);
 static ngx_int_t ngx_http_pathstats_admin_summary(ngx_http_request_t *r,
@@ -143,6 +173,8 @@ static ngx_int_t ngx_http_pathstats_admin_unavailable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pathstats_admin_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *parameter,
     const char *message);
+static u_char *ngx_http_pathstats_admin_escape_json(u_char *dst,
+    const char *src);
 static ngx_int_t ngx_http_pathstats_admin_dashboard(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pathstats_admin_redirect(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pathstats_admin_send(ngx_http_request_t *r,
@@ -241,6 +273,27 @@ static ngx_str_t  ngx_http_pathstats_ranges[] = {    /* PS_SNAP_RANGE_* */
     ngx_string("24h"),
     ngx_string("7d"),
     ngx_string("30d"),
+    ngx_null_string
+};
+
+
+/* names are NUL-terminated too: they name a bad one in the answer */
+
+static ngx_str_t  ngx_http_pathstats_paths_params[] = {
+    ngx_string("window"),                /* NGX_HTTP_PATHSTATS_P_WINDOW */
+    ngx_string("sort"),
+    ngx_string("order"),
+    ngx_string("page"),
+    ngx_string("limit"),
+    ngx_string("q"),
+    ngx_string("host"),
+    ngx_string("method"),
+    ngx_null_string
+};
+
+
+static ngx_str_t  ngx_http_pathstats_trends_params[] = {
+    ngx_string("range"),
     ngx_null_string
 };
 
@@ -664,7 +717,9 @@ static ngx_int_t
 ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
     ngx_http_pathstats_paths_args_t *args)
 {
-    ngx_str_t  value;
+    ngx_int_t   rc;
+    ngx_str_t  *value;
+    ngx_str_t   values[NGX_HTTP_PATHSTATS_P_COUNT];
 
     args->window = PS_SNAP_WIN_24H;
     args->sort = PS_SNAP_SORT_REQUESTS;
@@ -672,8 +727,17 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
     args->page = 1;
     args->limit = NGX_HTTP_PATHSTATS_LIMIT_DEFAULT;
 
-    if (ngx_http_arg(r, (u_char *) "window", 6, &value) == NGX_OK) {
-        args->window = ngx_http_pathstats_admin_lookup(&value,
+    rc = ngx_http_pathstats_admin_args(r, ngx_http_pathstats_paths_params,
+                                       values, &args->invalid,
+                                       &args->message);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    value = &values[NGX_HTTP_PATHSTATS_P_WINDOW];
+
+    if (value->data) {
+        args->window = ngx_http_pathstats_admin_lookup(value,
                                                 ngx_http_pathstats_windows);
         if (args->window == NGX_HTTP_PATHSTATS_NONE) {
             args->invalid = "window";
@@ -682,8 +746,10 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_arg(r, (u_char *) "sort", 4, &value) == NGX_OK) {
-        args->sort = ngx_http_pathstats_admin_lookup(&value,
+    value = &values[NGX_HTTP_PATHSTATS_P_SORT];
+
+    if (value->data) {
+        args->sort = ngx_http_pathstats_admin_lookup(value,
                                                 ngx_http_pathstats_sorts);
         if (args->sort == NGX_HTTP_PATHSTATS_NONE) {
             args->invalid = "sort";
@@ -693,14 +759,16 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_arg(r, (u_char *) "order", 5, &value) == NGX_OK) {
-        if (value.len == 3 && ngx_strncasecmp(value.data,
-                                              (u_char *) "asc", 3) == 0)
+    value = &values[NGX_HTTP_PATHSTATS_P_ORDER];
+
+    if (value->data) {
+        if (value->len == 3 && ngx_strncasecmp(value->data,
+                                               (u_char *) "asc", 3) == 0)
         {
             args->asc = 1;
 
-        } else if (!(value.len == 4
-                     && ngx_strncasecmp(value.data, (u_char *) "desc", 4)
+        } else if (!(value->len == 4
+                     && ngx_strncasecmp(value->data, (u_char *) "desc", 4)
                         == 0))
         {
             args->invalid = "order";
@@ -709,8 +777,10 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_arg(r, (u_char *) "page", 4, &value) == NGX_OK) {
-        args->page = ngx_atoi(value.data, value.len);
+    value = &values[NGX_HTTP_PATHSTATS_P_PAGE];
+
+    if (value->data) {
+        args->page = ngx_atoi(value->data, value->len);
         if (args->page == NGX_ERROR || args->page < 1) {
             args->invalid = "page";
             args->message = "page must be an integer >= 1";
@@ -718,8 +788,10 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_arg(r, (u_char *) "limit", 5, &value) == NGX_OK) {
-        args->limit = ngx_atoi(value.data, value.len);
+    value = &values[NGX_HTTP_PATHSTATS_P_LIMIT];
+
+    if (value->data) {
+        args->limit = ngx_atoi(value->data, value->len);
         if (args->limit == NGX_ERROR || args->limit < 1
             || args->limit > NGX_HTTP_PATHSTATS_LIMIT_MAX)
         {
@@ -729,17 +801,15 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_pathstats_admin_arg(r, "q", &args->q) != NGX_OK
-        || ngx_http_pathstats_admin_arg(r, "host", &args->host) != NGX_OK
-        || ngx_http_pathstats_admin_arg(r, "method", &args->method)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    /* an absent or empty filter is no filter */
 
-    if (args->q.len > NGX_HTTP_PATHSTATS_FILTER_MAX) {
+    args->q = values[NGX_HTTP_PATHSTATS_P_Q];
+    args->host = values[NGX_HTTP_PATHSTATS_P_HOST];
+    args->method = values[NGX_HTTP_PATHSTATS_P_METHOD];
+
+    if (args->q.len > NGX_HTTP_PATHSTATS_Q_MAX) {
         args->invalid = "q";
-        args->message = "q is longer than 512 bytes";
+        args->message = "q is longer than 64 bytes";
         return NGX_DECLINED;
     }
 
@@ -747,13 +817,19 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
 }
 
 
-/* the rows of the requested page, in the requested order */
+/*
+ * The rows of the requested page, in the requested order.  With a
+ * filter, which rows match is found first, in one pass over the window's
+ * rows (ngx_http_pathstats_admin_search), and the ordered walk only
+ * looks the answer up.
+ */
 
 static ngx_int_t
 ngx_http_pathstats_admin_select(ngx_http_request_t *r, ps_snap_view_t *v,
     ngx_http_pathstats_paths_args_t *args,
     ngx_http_pathstats_paths_page_t *page)
 {
+    u_char               *hit;
     uint32_t              n, i, idx;
     uint64_t              start;
     const ps_snap_row_t  *row;
@@ -764,6 +840,14 @@ ngx_http_pathstats_admin_select(ngx_http_request_t *r, ps_snap_view_t *v,
     }
 
     n = v->row_count[args->window];
+    hit = NULL;
+
+    if (args->q.len || args->host.len || args->method.len) {
+        hit = ngx_http_pathstats_admin_filter(r, v, args);
+        if (hit == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
 
     start = ((uint64_t) args->page - 1 > 0xffffffff)
             ? UINT64_MAX : ((uint64_t) args->page - 1) * args->limit;
@@ -774,13 +858,13 @@ ngx_http_pathstats_admin_select(ngx_http_request_t *r, ps_snap_view_t *v,
 
     for (i = 0; i < n; i++) {
         idx = ps_snap_row_index(v, args->window, args->sort, args->asc, i);
-        row = &v->rows[args->window][idx];
 
-        if (!ngx_http_pathstats_admin_match(v, row, args)) {
+        if (hit && !hit[idx]) {
             continue;
         }
 
         if (page->total >= start && page->found < (uint32_t) args->limit) {
+            row = &v->rows[args->window][idx];
             page->rows[page->found++] = idx;
             page->len += row->json.len + 1;
         }
@@ -877,102 +961,389 @@ ngx_http_pathstats_admin_render_page(ngx_http_request_t *r,
 }
 
 
-/* a filter matches the whole value (host, method) or a substring (q) */
+/*
+ * Which rows of the window match the filters: hit[row] is 1 for each.
+ * host and method match the whole value, q a substring of the path; all
+ * three ignore ASCII case.  NULL when memory ran out.
+ */
 
-static ngx_uint_t
-ngx_http_pathstats_admin_match(ps_snap_view_t *v, const ps_snap_row_t *row,
+static u_char *
+ngx_http_pathstats_admin_filter(ngx_http_request_t *r, ps_snap_view_t *v,
     ngx_http_pathstats_paths_args_t *args)
 {
-    u_char     *s, *last;
-    size_t      len;
-    ngx_str_t  *q, *host, *method;
+    u_char                       *hit;
+    uint32_t                      n, i, *cand, ncand;
+    ngx_str_t                    *host, *method;
+    const ps_snap_row_t          *rows, *row;
+    ngx_http_pathstats_search_t  *s;
 
-    q = &args->q;
+    n = v->row_count[args->window];
+    rows = v->rows[args->window];
     host = &args->host;
     method = &args->method;
 
-    if (host->len) {
-        if (row->host.len != host->len
-            || ngx_strncasecmp((u_char *) v->blob + row->host.off,
-                               host->data, host->len) != 0)
+    hit = ngx_pcalloc(r->pool, n ? n : 1);
+    if (hit == NULL) {
+        return NULL;
+    }
+
+    cand = NULL;
+    s = NULL;
+
+    if (args->q.len) {
+        cand = ngx_palloc(r->pool, (n ? n : 1) * sizeof(uint32_t));
+        s = ngx_palloc(r->pool, sizeof(ngx_http_pathstats_search_t));
+
+        if (cand == NULL || s == NULL) {
+            return NULL;
+        }
+
+        ngx_http_pathstats_admin_search_init(s, &args->q);
+    }
+
+    ncand = 0;
+
+    for (i = 0; i < n; i++) {
+        row = &rows[i];
+
+        if (host->len
+            && (row->host.len != host->len
+                || ngx_strncasecmp((u_char *) v->blob + row->host.off,
+                                   host->data, host->len) != 0))
         {
-            return 0;
+            continue;
+        }
+
+        if (method->len
+            && (row->method.len != method->len
+                || ngx_strncasecmp((u_char *) v->blob + row->method.off,
+                                   method->data, method->len) != 0))
+        {
+            continue;
+        }
+
+        if (s == NULL) {
+            hit[i] = 1;
+
+        } else if (row->path.len >= args->q.len) {
+            cand[ncand++] = i;
         }
     }
 
-    if (method->len) {
-        if (row->method.len != method->len
-            || ngx_strncasecmp((u_char *) v->blob + row->method.off,
-                               method->data, method->len) != 0)
-        {
-            return 0;
-        }
+    if (s) {
+        ngx_http_pathstats_admin_search(s, v, rows, cand, ncand, hit);
     }
 
-    if (q->len == 0) {
-        return 1;
-    }
-
-    /* bounded, so that a hostile snapshot cannot make this quadratic */
-
-    len = ngx_min(row->path.len, NGX_HTTP_PATHSTATS_PATH_SCAN);
-
-    if (len < q->len) {
-        return 0;
-    }
-
-    s = (u_char *) v->blob + row->path.off;
-    last = s + len - q->len;
-
-    for ( /* void */ ; s <= last; s++) {
-        if (ngx_tolower(*s) == ngx_tolower(q->data[0])
-            && ngx_strncasecmp(s, q->data, q->len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
+    return hit;
 }
 
 
 /*
- * A query argument, URL-decoded ("+" is a space, as in forms) into the
- * request pool; an absent argument is the empty string.
+ * The substring search of q, for ngx_http_pathstats_admin_search(): the
+ * Shift-And automaton of the needle, case-insensitive for ASCII letters.
+ * Bit j of mask[c] is set when byte c may stand at position j of q.
+ */
+
+static void
+ngx_http_pathstats_admin_search_init(ngx_http_pathstats_search_t *s,
+    ngx_str_t *q)
+{
+    u_char      c;
+    size_t      j;
+    ngx_uint_t  b;
+
+    ngx_memzero(s->mask, sizeof(s->mask));
+
+    for (j = 0; j < q->len; j++) {
+        c = q->data[j];
+        s->mask[c] |= (uint64_t) 1 << j;
+
+        if (c >= 'a' && c <= 'z') {
+            s->mask[c - 'a' + 'A'] |= (uint64_t) 1 << j;
+
+        } else if (c >= 'A' && c <= 'Z') {
+            s->mask[c - 'A' + 'a'] |= (uint64_t) 1 << j;
+        }
+    }
+
+    s->last = (uint64_t) 1 << (q->len - 1);
+
+    /*
+     * Lanes without a row read a byte that occurs nowhere in q (there is
+     * one: q has at most 64 bytes, 128 with their other case), so that
+     * their state stays 0 and never looks like a match.
+     */
+
+    for (b = 0; b < 256 && s->mask[b]; b++) { /* void */ }
+
+    ngx_memset(s->idle, (u_char) b, NGX_HTTP_PATHSTATS_PATH_SCAN);
+}
+
+
+/*
+ * Sets hit[] for the candidate rows whose path (its first
+ * NGX_HTTP_PATHSTATS_PATH_SCAN bytes) contains q.
+ *
+ * Each byte of a path costs one table lookup, a shift and an AND,
+ * whatever q and the paths hold (Shift-And, or bitap): the work is
+ * linear in the bytes of the window's paths, so that no crafted q or path
+ * can hold a worker (a naive search costs rows x path x |q|).  One row's
+ * steps depend on each other, so eight rows are scanned side by side, in
+ * lanes, for the CPU to overlap them: 10 000 paths of 368 bytes take
+ * about 1 ms.  A lane whose row ends or matches takes the next candidate.
+ */
+
+#define NGX_HTTP_PATHSTATS_STEP(d, p)                                         \
+    d = ((d << 1) | 1) & mask[p[i]]
+
+static void
+ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
+    ps_snap_view_t *v, const ps_snap_row_t *rows, uint32_t *cand,
+    uint32_t n, u_char *hit)
+{
+    u_char          *p[NGX_HTTP_PATHSTATS_LANES];
+    u_char          *p0, *p1, *p2, *p3, *p4, *p5, *p6, *p7;
+    size_t           i, steps, left[NGX_HTTP_PATHSTATS_LANES];
+    uint32_t         next, row[NGX_HTTP_PATHSTATS_LANES];
+    uint64_t         d0, d1, d2, d3, d4, d5, d6, d7, last, *mask;
+    uint64_t         d[NGX_HTTP_PATHSTATS_LANES];
+    ngx_uint_t       k, busy;
+
+    mask = s->mask;
+    last = s->last;
+    next = 0;
+
+    for (k = 0; k < NGX_HTTP_PATHSTATS_LANES; k++) {
+        row[k] = NGX_HTTP_PATHSTATS_NO_ROW;
+        d[k] = 0;
+    }
+
+    for ( ;; ) {
+
+        /* each idle lane takes the next candidate, or the idle bytes */
+
+        busy = 0;
+        steps = NGX_HTTP_PATHSTATS_PATH_SCAN;
+
+        for (k = 0; k < NGX_HTTP_PATHSTATS_LANES; k++) {
+
+            if (row[k] == NGX_HTTP_PATHSTATS_NO_ROW && next < n) {
+                row[k] = cand[next++];
+                p[k] = (u_char *) v->blob + rows[row[k]].path.off;
+                left[k] = ngx_min(rows[row[k]].path.len,
+                                  NGX_HTTP_PATHSTATS_PATH_SCAN);
+                d[k] = 0;
+            }
+
+            if (row[k] == NGX_HTTP_PATHSTATS_NO_ROW) {
+                p[k] = s->idle;
+                d[k] = 0;
+                continue;
+            }
+
+            busy++;
+            steps = ngx_min(steps, left[k]);
+        }
+
+        if (busy == 0) {
+            return;
+        }
+
+        /* locals, so that the compiler keeps what it can in registers */
+
+        d0 = d[0]; d1 = d[1]; d2 = d[2]; d3 = d[3];
+        d4 = d[4]; d5 = d[5]; d6 = d[6]; d7 = d[7];
+        p0 = p[0]; p1 = p[1]; p2 = p[2]; p3 = p[3];
+        p4 = p[4]; p5 = p[5]; p6 = p[6]; p7 = p[7];
+
+        for (i = 0; i < steps; /* void */ ) {
+            NGX_HTTP_PATHSTATS_STEP(d0, p0);
+            NGX_HTTP_PATHSTATS_STEP(d1, p1);
+            NGX_HTTP_PATHSTATS_STEP(d2, p2);
+            NGX_HTTP_PATHSTATS_STEP(d3, p3);
+            NGX_HTTP_PATHSTATS_STEP(d4, p4);
+            NGX_HTTP_PATHSTATS_STEP(d5, p5);
+            NGX_HTTP_PATHSTATS_STEP(d6, p6);
+            NGX_HTTP_PATHSTATS_STEP(d7, p7);
+
+            i++;
+
+            if ((d0 | d1 | d2 | d3 | d4 | d5 | d6 | d7) & last) {
+                break;
+            }
+        }
+
+        d[0] = d0; d[1] = d1; d[2] = d2; d[3] = d3;
+        d[4] = d4; d[5] = d5; d[6] = d6; d[7] = d7;
+
+        /* a lane whose row matched or ended is free for the next one */
+
+        for (k = 0; k < NGX_HTTP_PATHSTATS_LANES; k++) {
+
+            if (row[k] == NGX_HTTP_PATHSTATS_NO_ROW) {
+                continue;
+            }
+
+            p[k] += i;
+            left[k] -= i;
+
+            if (d[k] & last) {
+                hit[row[k]] = 1;
+                row[k] = NGX_HTTP_PATHSTATS_NO_ROW;
+
+            } else if (left[k] == 0) {
+                row[k] = NGX_HTTP_PATHSTATS_NO_ROW;
+            }
+        }
+    }
+}
+
+#undef NGX_HTTP_PATHSTATS_STEP
+
+
+/*
+ * Splits the query string into the arguments named in names (compared
+ * without case, once decoded) and decodes each value like a form field:
+ * "+" is a space and "%XX" a byte.  values[i].data is NULL for an
+ * argument that is not there.  Arguments of other names are skipped.
+ * NGX_OK; NGX_DECLINED with *invalid and *message set for a malformed
+ * escape (anywhere) or an argument given twice; NGX_ERROR when memory
+ * ran out.
  */
 
 static ngx_int_t
-ngx_http_pathstats_admin_arg(ngx_http_request_t *r, char *name,
-    ngx_str_t *value)
+ngx_http_pathstats_admin_args(ngx_http_request_t *r, ngx_str_t *names,
+    ngx_str_t *values, const char **invalid, const char **message)
 {
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-    ngx_uint_t  i;
+    u_char      *p, *last, *amp, *eq;
+    ngx_int_t    rc;
+    ngx_str_t    name, value;
+    ngx_uint_t   i;
 
-    value->len = 0;
-    value->data = NULL;
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK
-        || raw.len == 0)
-    {
-        return NGX_OK;
+    for (i = 0; names[i].len; i++) {
+        values[i].len = 0;
+        values[i].data = NULL;
     }
 
-    src = ngx_pnalloc(r->pool, raw.len);
-    if (src == NULL) {
+    p = r->args.data;
+    last = r->args.data + r->args.len;
+
+    for ( /* void */ ; p < last; p = amp + 1) {
+
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        if (amp == p) {
+            continue;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+
+        rc = ngx_http_pathstats_admin_decode(r->pool, p, (eq ? eq : amp) - p,
+                                             &name);
+        if (rc != NGX_OK) {
+            if (rc == NGX_DECLINED) {
+                *invalid = NULL;
+                *message = "a parameter name has an invalid "
+                           "percent-encoding";
+            }
+
+            return rc;
+        }
+
+        rc = ngx_http_pathstats_admin_decode(r->pool, eq ? eq + 1 : amp,
+                                             eq ? amp - eq - 1 : 0, &value);
+
+        for (i = 0; names[i].len; i++) {
+            if (name.len == names[i].len
+                && ngx_strncasecmp(name.data, names[i].data, name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            *invalid = names[i].len ? (char *) names[i].data : NULL;
+            *message = "invalid percent-encoding: \"%\" must be followed "
+                       "by two hexadecimal digits";
+            return NGX_DECLINED;
+        }
+
+        if (names[i].len == 0) {
+            continue;
+        }
+
+        /* which of two values was meant cannot be told */
+
+        if (values[i].data) {
+            *invalid = (char *) names[i].data;
+            *message = "the parameter is given more than once";
+            return NGX_DECLINED;
+        }
+
+        values[i] = value;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * len bytes of a query string, "+" as a space and "%XX" as a byte, into
+ * the pool; out->data is never NULL.  NGX_DECLINED for a "%" that is not
+ * followed by two hexadecimal digits.
+ */
+
+static ngx_int_t
+ngx_http_pathstats_admin_decode(ngx_pool_t *pool, u_char *src, size_t len,
+    ngx_str_t *out)
+{
+    u_char      *dst, c;
+    size_t       i;
+    ngx_int_t    hi, lo;
+
+    dst = ngx_pnalloc(pool, len ? len : 1);
+    if (dst == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < raw.len; i++) {
-        src[i] = (raw.data[i] == '+') ? ' ' : raw.data[i];
+    out->data = dst;
+
+    for (i = 0; i < len; i++) {
+        c = src[i];
+
+        if (c == '+') {
+            *dst++ = ' ';
+            continue;
+        }
+
+        if (c != '%') {
+            *dst++ = c;
+            continue;
+        }
+
+        if (len - i < 3) {
+            return NGX_DECLINED;
+        }
+
+        hi = ngx_hextoi(&src[i + 1], 1);
+        lo = ngx_hextoi(&src[i + 2], 1);
+
+        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+            return NGX_DECLINED;
+        }
+
+        *dst++ = (u_char) (hi * 16 + lo);
+        i += 2;
     }
 
-    value->data = src;
-    dst = src;
-
-    ngx_unescape_uri(&dst, &src, raw.len, 0);
-
-    value->len = dst - value->data;
+    out->len = dst - out->data;
 
     return NGX_OK;
 }
@@ -1017,13 +1388,28 @@ static ngx_int_t
 ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx)
 {
-    ngx_str_t   value;
-    ngx_uint_t  range;
+    ngx_int_t    rc;
+    ngx_str_t    values[2];
+    ngx_uint_t   range;
+    const char  *invalid, *message;
 
     range = PS_SNAP_RANGE_24H;
 
-    if (ngx_http_arg(r, (u_char *) "range", 5, &value) == NGX_OK) {
-        range = ngx_http_pathstats_admin_lookup(&value,
+    rc = ngx_http_pathstats_admin_args(r, ngx_http_pathstats_trends_params,
+                                       values, &invalid, &message);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                              "invalid parameter", invalid,
+                                              message);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (values[0].data) {
+        range = ngx_http_pathstats_admin_lookup(&values[0],
                                                 ngx_http_pathstats_ranges);
         if (range == NGX_HTTP_PATHSTATS_NONE) {
             return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
@@ -1241,8 +1627,7 @@ ngx_http_pathstats_admin_health(ngx_http_request_t *r,
     if (v == NULL) {
         p = ngx_slprintf(p, last, "\"%s", ctx->invalid
                                           ? "snapshot invalid: " : "");
-        p = (u_char *) ngx_escape_json(p, (u_char *) ctx->reason,
-                                       ngx_strlen(ctx->reason));
+        p = ngx_http_pathstats_admin_escape_json(p, ctx->reason);
         *p++ = '"';
         n++;
 
@@ -1363,21 +1748,19 @@ ngx_http_pathstats_admin_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     p = ngx_cpymem(b->last, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, (u_char *) error, ngx_strlen(error));
+    p = ngx_http_pathstats_admin_escape_json(p, error);
     *p++ = '"';
 
     if (parameter) {
         p = ngx_cpymem(p, ",\"parameter\":\"",
                        sizeof(",\"parameter\":\"") - 1);
-        p = (u_char *) ngx_escape_json(p, (u_char *) parameter,
-                                       ngx_strlen(parameter));
+        p = ngx_http_pathstats_admin_escape_json(p, parameter);
         *p++ = '"';
     }
 
     if (message) {
         p = ngx_cpymem(p, ",\"message\":\"", sizeof(",\"message\":\"") - 1);
-        p = (u_char *) ngx_escape_json(p, (u_char *) message,
-                                       ngx_strlen(message));
+        p = ngx_http_pathstats_admin_escape_json(p, message);
         *p++ = '"';
     }
 
@@ -1387,6 +1770,41 @@ ngx_http_pathstats_admin_error(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_http_pathstats_admin_send(r, status,
                                          &ngx_http_pathstats_type_json, b);
+}
+
+
+/*
+ * A JSON string's inside, at most 6 bytes for each of src: ngx_escape_json()
+ * and also "<" as \u003c, so that no answer holds "</script>" or "<!--"
+ * for a browser that takes it for HTML.
+ */
+
+static u_char *
+ngx_http_pathstats_admin_escape_json(u_char *dst, const char *src)
+{
+    u_char  *s, *last, *lt;
+
+    s = (u_char *) src;
+    last = s + ngx_strlen(src);
+
+    while (s < last) {
+        lt = ngx_strlchr(s, last, '<');
+
+        if (lt == NULL) {
+            lt = last;
+        }
+
+        dst = (u_char *) ngx_escape_json(dst, s, lt - s);
+
+        if (lt < last) {
+            dst = ngx_cpymem(dst, "\\u003c", sizeof("\\u003c") - 1);
+            lt++;
+        }
+
+        s = lt;
+    }
+
+    return dst;
 }
 
 
@@ -1459,7 +1877,7 @@ ngx_http_pathstats_admin_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char           *semi;
     ngx_int_t         rc;
     ngx_chain_t       out;
-    ngx_table_elt_t  *cc;
+    ngx_table_elt_t  *cc, *nosniff;
 
     r->headers_out.status = status;
     r->headers_out.content_type = *type;
@@ -1481,6 +1899,17 @@ ngx_http_pathstats_admin_send(ngx_http_request_t *r, ngx_uint_t status,
     cc->hash = 1;
     ngx_str_set(&cc->key, "Cache-Control");
     ngx_str_set(&cc->value, "no-store");
+
+    /* a browser must take JSON for JSON, never sniff HTML in it */
+
+    nosniff = ngx_list_push(&r->headers_out.headers);
+    if (nosniff == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    nosniff->hash = 1;
+    ngx_str_set(&nosniff->key, "X-Content-Type-Options");
+    ngx_str_set(&nosniff->value, "nosniff");
 
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
