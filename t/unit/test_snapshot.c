@@ -349,8 +349,8 @@ main(void)
     rc = ps_snapshot_build(s, &in, t, 64 << 20, &buf, &len);
     ok(rc == 0 && ps_snap_validate(buf, len, &v) == NULL, "rebuilt");
     ok(memmem(v.blob + v.metrics.off, v.metrics.len,
-              "path=\"/h\\\"q\\\\b\x01\\n\t\\\\xFF", 21) != NULL,
-       "hostile label value escaped");
+              "path=\"/h\\\"q\\\\b\\\\x01\\n\\\\x09\\\\xFF", 31) != NULL,
+       "hostile label value escaped, control characters as \\xHH");
     ok(memmem(v.blob + v.metrics.off, v.metrics.len,
               "path=\"{other}\",status", 21) == NULL,
        "no {other} row when all fit");
