@@ -63,7 +63,10 @@ for my $b (@bad) {
 
     my ($rc, $out, $err) = run_aggregator('-c', $conf, '--check');
     is($rc, 2, "$what: --check exits 2 (configuration)");
-    like($err, qr/event=config_invalid file="\Q$conf\E" line=2 key=postgres value="\(not shown: may hold a secret\)" error="[^"]*(?:libpq can parse|percent-encode '\@')/,
+    like($err, qr/event=config_invalid\ file="\Q$conf\E"\ line=2\ key=postgres
+                  \ value="\(not\ shown:\ may\ hold\ a\ secret\)"
+                  \ error="[^"]*(?:libpq
+                  \ can\ parse|percent-encode\ '\@')/x,
          '  naming the file, line and key, the value not shown');
     push @texts, ["--check $n", $out . $err];
 
@@ -100,7 +103,8 @@ is($rc, 0, "a well-formed URI with '\@', ' ' and '%' percent-encoded in "
 push @texts, ['--check good', $out . $err];
 
 spew("$dir/good.conf", "zone = $zone\npostgres = \"$good\"\n"
-                       . "flush_interval = 200ms\nsnapshot_interval = 100ms\n");
+                       . "flush_interval = 200ms\n"
+                       . "snapshot_interval = 100ms\n");
 my $agg = start_aggregator('-c', "$dir/good.conf");
 http_get("/app/p$_") for 1 .. 5;
 is_pg_requests(5, '  the daemon flushes 5 requests to PostgreSQL');

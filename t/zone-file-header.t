@@ -32,13 +32,6 @@ http {
 }
 EOF
 
-sub get_all {
-    my ($prefix, $n) = @_;
-    my @st = map { (http_get("/$prefix/$_", timeout => 3))[0] // 0 }
-             1 .. $n;
-    return scalar grep { $_ == 200 } @st;
-}
-
 # the fields a rewrite targets, to put back
 my @FIELDS = qw(ring_count ring_capacity ring_desc_off rings_off rings_size
                 snapshot_off snapshot_size buf_off0 buf_off1 buf_size);
@@ -75,7 +68,8 @@ for my $w (@wraps) {
     zone_field($field, $value);
     ($rc, $out) = nginx_t($conf);
     isnt($rc, 0, "$what: nginx -t refuses the zone");
-    like($out, qr/\[emerg\].*pathstats zone file "\Q$zone\E" is unusable: [^(]*\Q$reason\E/,
+    like($out, qr/\[emerg\].*pathstats\ zone\ file\ "\Q$zone\E"\ is\ unusable:
+                  \ [^(]*\Q$reason\E/x,
          "  [emerg] naming the file: $reason");
     my ($arc, undef, $aerr) = run_aggregator('--zone', $zone, '--stats');
     is($arc, 3, '  the aggregator refuses it too (exit 3)');
@@ -91,7 +85,8 @@ spew(test_dir() . '/agg.conf', "zone = $zone\nsnapshot_interval = 100ms\n");
 my $agg = start_aggregator('-c', test_dir() . '/agg.conf');
 ok(wait_until(sub { zone_field('snapshot_version') > 0 }, 10),
    'the aggregator publishes snapshots');
-is(get_all('app/before', 10), 10, '10 requests before the rewrite');
+is(http_get_n('/app/before/', 10, timeout => 3), 10,
+   '10 requests before the rewrite');
 
 my $magic = zone_field('magic');
 my @rewrite = (
@@ -115,7 +110,8 @@ ok(wait_until(sub { my @w = worker_pids();
                     @w == 2 && !grep { $_ == $victim } @w }, 10),
    "worker $victim killed and respawned");
 
-is(get_all('app/after', 40), 40, '40 requests after the rewrite: all 200');
+is(http_get_n('/app/after/', 40, timeout => 3), 40,
+   '40 requests after the rewrite: all 200');
 my $v0 = zone_field('snapshot_version');
 ok(wait_until(sub { zone_field('snapshot_version') >= $v0 + 3 }, 10),
    'the aggregator keeps publishing snapshots');
@@ -165,7 +161,8 @@ ok(wait_until(sub {
        substr(slurp(error_log_path()) // '', $mark)
            =~ /\[emerg\].*"\Q$zone\E" is unusable: [^(]*out of bounds/
    }, 10), 'a reload meets the rewritten header: [emerg], refused');
-is(get_all('app/reload', 10), 10, '  the running workers keep recording');
+is(http_get_n('/app/reload/', 10, timeout => 3), 10,
+   '  the running workers keep recording');
 is_deeply([worker_pids()], \@workers, '  unchanged');
 restore_header($good);
 is(zone_stats()->{totals}{recorded}, 60, '  into their real rings (60)');

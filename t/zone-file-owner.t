@@ -62,7 +62,8 @@ system('chown', '-h', "$SQUATTER:$SQUATTER", $link) == 0
 
 my ($rc, $out) = t_zone($link);
 isnt($rc, 0, 'a symbolic link at the zone path: nginx -t fails');
-like($out, qr/\[emerg\].*pathstats zone file "\Q$link\E" is a symbolic link, which nginx does not follow/,
+like($out, qr/\[emerg\].*pathstats\ zone\ file\ "\Q$link\E"\ is\ a
+              \ symbolic\ link,\ which\ nginx\ does\ not\ follow/x,
      '  [emerg]: it is a symbolic link');
 is(slurp($target), "root's data\n", "  root's file is untouched (size "
                                     . (-s $target) . ')');
@@ -71,7 +72,8 @@ is(sprintf('%04o', (stat $target)[2] & 07777), '0644',
 
 my ($arc, $aout, $aerr) = run_aggregator('--zone', $link, '--stats');
 is($arc, 3, 'the aggregator refuses the link too: exit 3');
-like($aerr, qr/event=zone_open_failed zone="\Q$link\E" error="refusing a symbolic link/,
+like($aerr, qr/event=zone_open_failed\ zone="\Q$link\E"\ error="refusing
+               \ a\ symbolic\ link/x,
      '  saying it is a symbolic link');
 
 
@@ -79,13 +81,20 @@ like($aerr, qr/event=zone_open_failed zone="\Q$link\E" error="refusing a symboli
 
 my @cases = (
     [ 'an empty 0666 file of another user', $SQUATTER, $SQUATTER, 0666,
-      qr/is owned by no user \(uid $SQUATTER\), group no group \(gid $SQUATTER\), mode 0666: it must be owned by root or nobody \(uid $nobody\)/ ],
+      qr/is\ owned\ by\ no\ user\ \(uid\ $SQUATTER\),\ group
+         \ no\ group\ \(gid\ $SQUATTER\),\ mode\ 0666:\ it\ must
+         \ be\ owned\ by\ root\ or\ nobody\ \(uid\ $nobody\)/x ],
     [ 'an empty 0600 file of another user', $SQUATTER, $SQUATTER, 0600,
-      qr/is owned by no user \(uid $SQUATTER\), group no group \(gid $SQUATTER\), mode 0600: it must be owned by root or nobody/ ],
+      qr/is\ owned\ by\ no\ user\ \(uid\ $SQUATTER\),\ group
+         \ no\ group\ \(gid\ $SQUATTER\),\ mode\ 0600:\ it\ must
+         \ be\ owned\ by\ root\ or\ nobody/x ],
     [ "a 0666 file of the workers' user", $nobody, $nogroup, 0666,
-      qr/is owned by nobody \(uid $nobody\), group nogroup \(gid $nogroup\), mode 0666: .*writable by no other user or group than root and nogroup/ ],
+      qr/is\ owned\ by\ nobody\ \(uid\ $nobody\),\ group\ nogroup
+         \ \(gid\ $nogroup\),\ mode\ 0666:\ .*writable\ by\ no
+         \ other\ user\ or\ group\ than\ root\ and\ nogroup/x ],
     [ "a root file that another group may write", 0, $SQUATTER, 0660,
-      qr/is owned by root \(uid 0\), group no group \(gid $SQUATTER\), mode 0660/ ],
+      qr/is\ owned\ by\ root\ \(uid\ 0\),\ group\ no\ group\ \(gid
+         \ $SQUATTER\),\ mode\ 0660/x ],
 );
 my $n = 0;
 for my $c (@cases) {
@@ -124,7 +133,9 @@ ok($ost[7] > 0 && $ost[12] * 512 >= $ost[7],
 my $fresh = "$shm/fresh.zone";
 ($rc, $out) = t_zone($fresh);
 is($rc, 0, 'a new zone in the shared directory is made') or diag($out);
-like($out, qr/\[warn\].*pathstats zone file "\Q$fresh\E" is in "\Q$shm\E", which every local user may write.*\/run\/pathstats/,
+like($out, qr/\[warn\].*pathstats\ zone\ file\ "\Q$fresh\E"\ is\ in
+              \ "\Q$shm\E",\ which\ every\ local\ user\ may\ write
+              .*\/run\/pathstats/x,
      '  with a [warn] recommending a private directory');
 my @fst = stat $fresh;
 is(sprintf('%04o:%d:%d', $fst[2] & 07777, $fst[4], $fst[5]),
@@ -139,7 +150,9 @@ is((http_get('/a'))[0], 200, 'nginx runs on the new zone');
 ($arc, $aout, $aerr) = run_aggregator('--zone', $fresh, '--stats');
 is($arc, 3, "the aggregator as root refuses the workers' zone in the "
    . 'shared directory: any process running as nobody could have made it');
-like($aerr, qr/owned by nobody \(uid $nobody\).* in a directory that other users may write.*private directory such as \/run\/pathstats/,
+like($aerr, qr/owned\ by\ nobody\ \(uid\ $nobody\).*\ in\ a\ directory
+               \ that\ other\ users\ may\ write.*private\ directory\ such
+               \ as\ \/run\/pathstats/x,
      '  and says to use a private directory');
 stop_nginx();
 
@@ -150,7 +163,10 @@ chmod(0644, $copy) or die "chmod: $!";
 ($arc, $aout, $aerr) = run_aggregator('--zone', $copy, '--stats');
 is($arc, 3, "a valid zone of another user in the shared directory: the "
    . 'aggregator refuses it (exit 3)');
-like($aerr, qr/error="refusing a zone file owned by no user \(uid $SQUATTER\), group no group \(gid $SQUATTER\), mode 0644, in a directory that other users may write/,
+like($aerr, qr/error="refusing\ a\ zone\ file\ owned\ by\ no\ user
+               \ \(uid\ $SQUATTER\),\ group\ no\ group\ \(gid\ $SQUATTER\),
+               \ mode\ 0644,\ in\ a\ directory\ that\ other\ users\ may
+               \ write/x,
      '  naming the owner and mode');
 
 my $private = "$dir/private";

@@ -27,14 +27,8 @@ http {
 }
 EOF
 
-sub get_all {
-    my ($prefix, $n) = @_;
-    my @st = map { (http_get("/$prefix/$_", timeout => 3))[0] // 0 }
-             1 .. $n;
-    return scalar grep { $_ == 200 } @st;
-}
-
-is(get_all('app/before', 10), 10, '10 requests before the truncation');
+is(http_get_n('/app/before/', 10, timeout => 3), 10,
+   '10 requests before the truncation');
 my $s = zone_stats();
 is($s->{totals}{recorded}, 10, '  all 10 recorded');
 is($s->{totals}{no_ring}, 0, '  none in no_ring');
@@ -45,12 +39,16 @@ truncate($zone, 4096) or die "truncate $zone: $!";
 is(-s $zone, 4096, "the zone is truncated from $size to 4096 bytes");
 
 my @workers = worker_pids();
-is(get_all('app/after', 40), 40, '40 requests after it: all answered 200');
+is(http_get_n('/app/after/', 40, timeout => 3), 40,
+   '40 requests after it: all answered 200');
 is_deeply([worker_pids()], \@workers, '  by the same two workers');
 is(zone_field('no_ring'), 40, '  and all 40 counted in no_ring');
 
 my $log = slurp(error_log_path()) // '';
-my @lost = $log =~ /\[alert\].*pathstats: zone file "\Q$zone\E" is now 4096 bytes, \d+ of them allocated, where $size were validated.*worker (\d+) records nothing more/g;
+my @lost = $log =~ /\[alert\].*pathstats:\ zone\ file\ "\Q$zone\E"\ is\ now
+                    \ 4096\ bytes,\ \d+\ of\ them\ allocated,\ where\ $size
+                    \ were\ validated.*worker\ (\d+)
+                    \ records\ nothing\ more/xg;
 ok(@lost >= 1 && @lost <= 2, 'each worker that met the missing pages '
    . 'said so once (' . scalar(@lost) . ' [alert])');
 unlike($log, qr/exited on signal/, '  and no worker died');
@@ -65,7 +63,8 @@ my ($new) = grep { $_ != $workers[1] } worker_pids();
 ok(wait_until(sub { (slurp(error_log_path()) // '')
                     =~ /is now 4096 bytes.*worker $new records nothing/ },
               5), "  the new worker $new says the zone is short at start-up");
-is(get_all('app/respawn', 20), 20, '  20 more requests answered');
+is(http_get_n('/app/respawn/', 20, timeout => 3), 20,
+   '  20 more requests answered');
 sleep 1;
 is_deeply([worker_pids()], [sort { $a <=> $b } $new, $workers[1]],
           '  and no worker was respawned again: no crash loop');
@@ -80,12 +79,14 @@ my $mark = length(slurp(error_log_path()) // '');
 kill 'HUP', master_pid();
 ok(wait_until(sub {
        substr(slurp(error_log_path()) // '', $mark)
-           =~ /\[emerg\].*pathstats zone file "\Q$zone\E" is unusable: file is shorter than its header says \(truncated\) \(4096 bytes/
+           =~ /\[emerg\].*pathstats\ zone\ file\ "\Q$zone\E"\ is\ unusable:
+               \ file\ is\ shorter\ than\ its\ header\ says\ \(truncated\)
+               \ \(4096\ bytes/x
    }, 10), 'a reload is refused: [emerg] naming the file and why');
 sleep 0.5;
 is_deeply([worker_pids()], [sort { $a <=> $b } $new, $workers[1]],
           '  the workers keep running');
-is(get_all('app/reload', 10), 10, '  and serving');
+is(http_get_n('/app/reload/', 10, timeout => 3), 10, '  and serving');
 is(zone_field('no_ring'), 70, '  no_ring is 70');
 
 # the aggregator refuses the file too
@@ -102,7 +103,8 @@ http {
 }
 EOF
 isnt($trc, 0, 'nginx -t refuses the truncated zone');
-like($tout, qr/\[emerg\].*"\Q$zone\E" is unusable: file is shorter than its header says.*remove it and restart nginx/,
+like($tout, qr/\[emerg\].*"\Q$zone\E"\ is\ unusable:\ file\ is\ shorter
+               \ than\ its\ header\ says.*remove\ it\ and\ restart\ nginx/x,
      '  naming the file, the reason and what to do');
 
 stop_nginx();

@@ -55,7 +55,7 @@ our @EXPORT = qw(
     free_port port
     start_nginx reload_nginx stop_nginx nginx_t master_pid worker_pids
     worker_pids_all nginx_conf_path error_log_path
-    http_get http_request parallel_load start_load
+    http_get http_get_n http_request parallel_load start_load
     start_redis stop_redis redis_cmd redis_port
     start_postgres stop_postgres psql_query pg_conninfo pg_port
     pg_requests is_pg_requests zone_drops start_migrated_postgres
@@ -688,6 +688,15 @@ sub http_get {
     my ($path, %o) = @_;
     my $r = http_request($path, %o);
     return wantarray ? ($r->{status}, $r->{body}, $r) : $r;
+}
+
+# Sends $n GETs one after another, to "$prefix1" .. "$prefix$n", and
+# returns how many were answered 200.  %o as for http_request (e.g. a
+# short timeout where nginx may not answer).
+sub http_get_n {
+    my ($prefix, $n, %o) = @_;
+    return scalar grep { (http_request("$prefix$_", %o)->{status} // 0)
+                         == 200 } 1 .. $n;
 }
 
 # Starts $o{clients} (default 4) forked clients, each sending
