@@ -159,5 +159,6 @@ fake_zone_produce(ps_zone_header_t *h, uint32_t ring, int n)
 uint64_t
 fake_zone_head(ps_zone_header_t *h, uint32_t ring)
 {
-    return ps_load_acquire(&ps_zone_ring_desc(h, fake_zone_geo(h), ring)->head);
+    return ps_load_acquire(&ps_zone_ring_desc(h, fake_zone_geo(h),
+                                              ring)->head);
 }
