@@ -23,7 +23,7 @@
 #define NGX_HTTP_PATHSTATS_SNAP_TRIES      3
 #define NGX_HTTP_PATHSTATS_LIMIT_DEFAULT   50
 #define NGX_HTTP_PATHSTATS_LIMIT_MAX       200
-#define NGX_HTTP_PATHSTATS_Q_MAX           64   /* bytes: one bitap word */
+#define NGX_HTTP_PATHSTATS_Q_MAX           63   /* bytes: see search_init */
 #define NGX_HTTP_PATHSTATS_PATH_SCAN       1024
 #define NGX_HTTP_PATHSTATS_LANES           8
 #define NGX_HTTP_PATHSTATS_NO_ROW          ((uint32_t) -1)
@@ -98,7 +98,8 @@ typedef struct {
 /* the compiled q of one request: ngx_http_pathstats_admin_search() */
 typedef struct {
     uint64_t                     mask[256];
-    uint64_t                     last;          /* bit |q| - 1 */
+    uint64_t                    *pair;          /* [65536] */
+    uint64_t                     match;         /* bits |q| - 1 and up */
     u_char                       idle[NGX_HTTP_PATHSTATS_PATH_SCAN];
 } ngx_http_pathstats_search_t;
 
@@ -142,8 +143,8 @@ static ngx_int_t ngx_http_pathstats_admin_render_page(ngx_http_request_t *r,
     ngx_http_pathstats_paths_page_t *page);
 static u_char *ngx_http_pathstats_admin_filter(ngx_http_request_t *r,
     ps_snap_view_t *v, ngx_http_pathstats_paths_args_t *args);
-static void ngx_http_pathstats_admin_search_init(
-    ngx_http_pathstats_search_t *s, ngx_str_t *q);
+static ngx_int_t ngx_http_pathstats_admin_search_init(
+    ngx_http_pathstats_search_t *s, ngx_str_t *q, ngx_log_t *log);
 static void ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
     ps_snap_view_t *v, const ps_snap_row_t *rows, uint32_t *cand,
     uint32_t n, u_char *hit);
@@ -809,7 +810,7 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
 
     if (args->q.len > NGX_HTTP_PATHSTATS_Q_MAX) {
         args->invalid = "q";
-        args->message = "q is longer than 64 bytes";
+        args->message = "q is longer than 63 bytes";
         return NGX_DECLINED;
     }
 
@@ -994,11 +995,13 @@ ngx_http_pathstats_admin_filter(ngx_http_request_t *r, ps_snap_view_t *v,
         cand = ngx_palloc(r->pool, (n ? n : 1) * sizeof(uint32_t));
         s = ngx_palloc(r->pool, sizeof(ngx_http_pathstats_search_t));
 
-        if (cand == NULL || s == NULL) {
+        if (cand == NULL || s == NULL
+            || ngx_http_pathstats_admin_search_init(s, &args->q,
+                                                    r->connection->log)
+               != NGX_OK)
+        {
             return NULL;
         }
-
-        ngx_http_pathstats_admin_search_init(s, &args->q);
     }
 
     ncand = 0;
@@ -1040,19 +1043,42 @@ ngx_http_pathstats_admin_filter(ngx_http_request_t *r, ps_snap_view_t *v,
 
 /*
  * The substring search of q, for ngx_http_pathstats_admin_search(): the
- * Shift-And automaton of the needle, case-insensitive for ASCII letters.
- * Bit j of mask[c] is set when byte c may stand at position j of q.
+ * Shift-And automaton of the needle, case-insensitive for ASCII letters,
+ * taken two bytes at a time.  Bit j of mask[c] is set when byte c may
+ * stand at position j of q; so are all the bits above q, so that a match
+ * (bit |q| - 1) is never lost in a two-byte step but carried upwards,
+ * which is why q has one bit less than the 64-bit word.  pair[a | b << 8]
+ * is the step over byte a then byte b: starting from state d, the state
+ * after both is ((d << 2) | 3) & pair[a | b << 8].  NGX_ERROR when memory
+ * ran out.
  */
 
-static void
+static ngx_int_t
 ngx_http_pathstats_admin_search_init(ngx_http_pathstats_search_t *s,
-    ngx_str_t *q)
+    ngx_str_t *q, ngx_log_t *log)
 {
-    u_char      c;
-    size_t      j;
-    ngx_uint_t  b;
+    u_char         c;
+    size_t         j;
+    uint64_t       sticky, hi, *pair;
+    ngx_uint_t     a, b;
+    static uint64_t  *pairs;
 
-    ngx_memzero(s->mask, sizeof(s->mask));
+    /* 512 KiB, made once per worker, and rewritten by each search */
+
+    if (pairs == NULL) {
+        pairs = ngx_alloc(65536 * sizeof(uint64_t), log);
+        if (pairs == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    s->pair = pairs;
+
+    sticky = ~(((uint64_t) 1 << q->len) - 1);
+
+    for (a = 0; a < 256; a++) {
+        s->mask[a] = sticky;
+    }
 
     for (j = 0; j < q->len; j++) {
         c = q->data[j];
@@ -1066,17 +1092,29 @@ ngx_http_pathstats_admin_search_init(ngx_http_pathstats_search_t *s,
         }
     }
 
-    s->last = (uint64_t) 1 << (q->len - 1);
+    /* bits |q| - 1 and up: a match, now or in the step before */
+    s->match = ~(((uint64_t) 1 << (q->len - 1)) - 1);
+
+    for (b = 0; b < 256; b++) {
+        hi = s->mask[b];
+        pair = &pairs[b << 8];
+
+        for (a = 0; a < 256; a++) {
+            pair[a] = ((s->mask[a] << 1) | 1) & hi;
+        }
+    }
 
     /*
      * Lanes without a row read a byte that occurs nowhere in q (there is
-     * one: q has at most 64 bytes, 128 with their other case), so that
-     * their state stays 0 and never looks like a match.
+     * one: q has at most 63 bytes, 126 with their other case): their
+     * state stays 0 and never looks like a match.
      */
 
-    for (b = 0; b < 256 && s->mask[b]; b++) { /* void */ }
+    for (a = 0; a < 256 && (s->mask[a] & ~sticky); a++) { /* void */ }
 
-    ngx_memset(s->idle, (u_char) b, NGX_HTTP_PATHSTATS_PATH_SCAN);
+    ngx_memset(s->idle, (u_char) a, NGX_HTTP_PATHSTATS_PATH_SCAN);
+
+    return NGX_OK;
 }
 
 
@@ -1084,17 +1122,19 @@ ngx_http_pathstats_admin_search_init(ngx_http_pathstats_search_t *s,
  * Sets hit[] for the candidate rows whose path (its first
  * NGX_HTTP_PATHSTATS_PATH_SCAN bytes) contains q.
  *
- * Each byte of a path costs one table lookup, a shift and an AND,
+ * Each two bytes of a path cost one table lookup, a shift and an AND,
  * whatever q and the paths hold (Shift-And, or bitap): the work is
  * linear in the bytes of the window's paths, so that no crafted q or path
  * can hold a worker (a naive search costs rows x path x |q|).  One row's
  * steps depend on each other, so eight rows are scanned side by side, in
  * lanes, for the CPU to overlap them: 10 000 paths of 368 bytes take
- * about 1 ms.  A lane whose row ends or matches takes the next candidate.
+ * under a millisecond.  A lane whose row ends or matches takes the next
+ * candidate.
  */
 
 #define NGX_HTTP_PATHSTATS_STEP(d, p)                                         \
-    d = ((d << 1) | 1) & mask[p[i]]
+    ngx_memcpy(&two, p + i, 2);                                               \
+    d = ((d << 2) | 3) & pair[two]
 
 static void
 ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
@@ -1104,13 +1144,14 @@ ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
     u_char          *p[NGX_HTTP_PATHSTATS_LANES];
     u_char          *p0, *p1, *p2, *p3, *p4, *p5, *p6, *p7, *f;
     size_t           i, steps, left[NGX_HTTP_PATHSTATS_LANES];
+    uint16_t         two;
     uint32_t         next, row[NGX_HTTP_PATHSTATS_LANES];
-    uint64_t         d0, d1, d2, d3, d4, d5, d6, d7, last, *mask;
+    uint64_t         d0, d1, d2, d3, d4, d5, d6, d7, match, *pair;
     uint64_t         d[NGX_HTTP_PATHSTATS_LANES];
     ngx_uint_t       k, busy;
 
-    mask = s->mask;
-    last = s->last;
+    pair = s->pair;
+    match = s->match;
     next = 0;
 
     for (k = 0; k < NGX_HTTP_PATHSTATS_LANES; k++) {
@@ -1123,32 +1164,51 @@ ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
         /* each idle lane takes the next candidate, or the idle bytes */
 
         busy = 0;
-        steps = NGX_HTTP_PATHSTATS_PATH_SCAN;
+        steps = NGX_HTTP_PATHSTATS_PATH_SCAN / 2;
 
         for (k = 0; k < NGX_HTTP_PATHSTATS_LANES; k++) {
 
-            if (row[k] == NGX_HTTP_PATHSTATS_NO_ROW && next < n) {
+            for ( ;; ) {
 
-                /*
-                 * The paths lie apart in the blob: ask for the one that
-                 * a lane takes after this one, so that it is in the
-                 * cache by then.
-                 */
-                if (next + NGX_HTTP_PATHSTATS_LANES < n) {
-                    f = (u_char *) v->blob
-                        + rows[cand[next + NGX_HTTP_PATHSTATS_LANES]]
-                          .path.off;
-                    __builtin_prefetch(f);
-                    __builtin_prefetch(f + 64);
-                    __builtin_prefetch(f + 128);
-                    __builtin_prefetch(f + 192);
+                if (row[k] == NGX_HTTP_PATHSTATS_NO_ROW && next < n) {
+
+                    /*
+                     * The paths lie apart in the blob: ask for the one
+                     * that a lane takes after this one, so that it is in
+                     * the cache by then.
+                     */
+                    if (next + NGX_HTTP_PATHSTATS_LANES < n) {
+                        f = (u_char *) v->blob
+                            + rows[cand[next + NGX_HTTP_PATHSTATS_LANES]]
+                              .path.off;
+                        __builtin_prefetch(f);
+                        __builtin_prefetch(f + 64);
+                        __builtin_prefetch(f + 128);
+                        __builtin_prefetch(f + 192);
+                    }
+
+                    row[k] = cand[next++];
+                    p[k] = (u_char *) v->blob + rows[row[k]].path.off;
+                    left[k] = ngx_min(rows[row[k]].path.len,
+                                      NGX_HTTP_PATHSTATS_PATH_SCAN);
+                    d[k] = 0;
                 }
 
-                row[k] = cand[next++];
-                p[k] = (u_char *) v->blob + rows[row[k]].path.off;
-                left[k] = ngx_min(rows[row[k]].path.len,
-                                  NGX_HTTP_PATHSTATS_PATH_SCAN);
-                d[k] = 0;
+                if (row[k] == NGX_HTTP_PATHSTATS_NO_ROW || left[k] >= 2) {
+                    break;
+                }
+
+                /* the last, odd byte of a row, alone */
+
+                if (left[k] == 1) {
+                    d[k] = ((d[k] << 1) | 1) & s->mask[p[k][0]];
+                }
+
+                if (d[k] & match) {
+                    hit[row[k]] = 1;
+                }
+
+                row[k] = NGX_HTTP_PATHSTATS_NO_ROW;
             }
 
             if (row[k] == NGX_HTTP_PATHSTATS_NO_ROW) {
@@ -1158,7 +1218,7 @@ ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
             }
 
             busy++;
-            steps = ngx_min(steps, left[k]);
+            steps = ngx_min(steps, left[k] / 2);
         }
 
         if (busy == 0) {
@@ -1172,7 +1232,7 @@ ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
         p0 = p[0]; p1 = p[1]; p2 = p[2]; p3 = p[3];
         p4 = p[4]; p5 = p[5]; p6 = p[6]; p7 = p[7];
 
-        for (i = 0; i < steps; /* void */ ) {
+        for (i = 0; i < 2 * steps; /* void */ ) {
             NGX_HTTP_PATHSTATS_STEP(d0, p0);
             NGX_HTTP_PATHSTATS_STEP(d1, p1);
             NGX_HTTP_PATHSTATS_STEP(d2, p2);
@@ -1182,9 +1242,9 @@ ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
             NGX_HTTP_PATHSTATS_STEP(d6, p6);
             NGX_HTTP_PATHSTATS_STEP(d7, p7);
 
-            i++;
+            i += 2;
 
-            if ((d0 | d1 | d2 | d3 | d4 | d5 | d6 | d7) & last) {
+            if ((d0 | d1 | d2 | d3 | d4 | d5 | d6 | d7) & match) {
                 break;
             }
         }
@@ -1203,13 +1263,15 @@ ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
             p[k] += i;
             left[k] -= i;
 
-            if (d[k] & last) {
+            if (d[k] & match) {
                 hit[row[k]] = 1;
                 row[k] = NGX_HTTP_PATHSTATS_NO_ROW;
 
             } else if (left[k] == 0) {
                 row[k] = NGX_HTTP_PATHSTATS_NO_ROW;
             }
+
+            /* one byte left: the refill above takes it alone */
         }
     }
 }
