@@ -23,8 +23,9 @@
  * sink with a spool) and the snapshot's generation time and sequence.
  * Every family is declared (# HELP, # TYPE) even when it has no series.
  *
- * Label values are escaped as the format says (\\, \", \n); a byte that
- * is not valid UTF-8 is written as the text \xHH, as in lib/utf8.h.
+ * Label values are escaped as the format says (\\, \", \n); another
+ * control character or a byte that is not valid UTF-8 is written as the
+ * text \xHH (lib/utf8.h).
  */
 
 #ifndef PS_METRICS_H
@@ -79,7 +80,9 @@ typedef struct {
     uint64_t                     snapshot_sequence;
 } ps_metrics_input_t;
 
-/* Appends the escaped label value (without quotes); 0 or -1. */
+/* Appends the escaped label value (without quotes): backslash, '"' and
+ * newline escaped, other control characters and bytes that are not
+ * UTF-8 as the text \xHH, never raw; 0 or -1. */
 int ps_metrics_label_escape(ps_buf_t *b, const char *s, size_t len);
 
 /* Appends a family's # HELP and # TYPE lines; 0 or -1. */
