@@ -41,11 +41,17 @@ int ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges,
     ps_buf_t *paths);
 
 /* Names the paths to keep per-path trends for: a packed list of keys
- * (trend_paths.h), most requested first.  The thread loads paths new
- * to the list a few seconds after it changed (once their latest
- * requests are likely in PostgreSQL), and at most every few seconds.
- * 0, or -1 if memory ran out. */
+ * (trend_paths.h), most requested first.  The first list loads with the
+ * thread's first round; later, the thread loads paths new to the list a
+ * few seconds after it changed (once their latest requests are likely
+ * in PostgreSQL), and at most every few seconds.  0, or -1 if memory
+ * ran out. */
 int ps_trends_set_paths(ps_trends_t *t, const ps_buf_t *keys);
+
+/* 1 once the thread's first round (the overall trend and the paths of
+ * the first list given, if one came within a few seconds) has run,
+ * whether or not PostgreSQL answered; 0 before. */
+int ps_trends_tried(ps_trends_t *t);
 
 /* Renders the trend arrays from per-hour values: hours[i] is the hour
  * starting at first_hour + 3600 * i (unix seconds), n hours up to and
