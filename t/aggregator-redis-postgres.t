@@ -9,20 +9,11 @@ use lib 't/lib';
 use Test::More;
 use PathStats::Test;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=1m;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name both.test;
-        pathstats on;
-
-        location = /ok    { return 200 "ok\n"; }
-        location = /fail  { return 502; }
-        location /users/  { return 200 "user\n"; }
-    }
-}
+start_nginx(site_conf(name => 'both.test', zone => 'size=1m', reuseport => 0,
+                      locations => <<'EOF'), workers => 2);
+location = /ok    { return 200 "ok\n"; }
+location = /fail  { return 502; }
+location /users/  { return 200 "user\n"; }
 EOF
 
 my $pg = start_postgres();

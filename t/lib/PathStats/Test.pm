@@ -53,7 +53,7 @@ use Time::HiRes qw(time sleep);
 our @EXPORT = qw(
     repo_dir build_dir test_dir zone_file module_path aggregator_path
     free_port port
-    start_nginx site_conf reload_nginx stop_nginx nginx_t master_pid
+    start_nginx site_conf static_site_conf reload_nginx stop_nginx nginx_t master_pid
     worker_pids
     worker_pids_all nginx_conf_path error_log_path
     http_get http_request parallel_load start_load
@@ -432,33 +432,50 @@ sub build_conf {
 }
 
 # The http block of the common test site: one server on %%PORT%%
-# (reuseport unless $o{reuseport} is 0) named $o{name} that records
-# (pathstats on), the zone file $o{zone_file} (default %%ZONE%%) with the
-# parameters $o{zone} (default "size=8m"), the server's own lines
-# $o{server} and its locations $o{locations} (default one location /
-# answering 200 "ok").  For start_nginx and reload_nginx.
+# (reuseport unless $o{reuseport} is 0) named $o{name} (none when
+# undef) that records (pathstats on; $o{record} 0: the locations say),
+# the zone file $o{zone_file} (default %%ZONE%%) with the parameters
+# $o{zone} (default "size=8m"), the server's own lines $o{server} and its
+# locations $o{locations} (default one location / answering 200 "ok").
+# For start_nginx and reload_nginx.
 sub site_conf {
     my (%o) = @_;
     my $zone = ($o{zone_file} // '%%ZONE%%') . ' ' . ($o{zone} // 'size=8m');
-    my $name = $o{name} // 'site.test';
     my $listen = '127.0.0.1:%%PORT%%' . (($o{reuseport} // 1) ? ' reuseport'
                                                                 : '');
-    my $server = join '', map { "        $_\n" }
-                          split /\n/, $o{server} // '';
-    my $locations = join '', map { "        $_\n" }
-                             split /\n/, $o{locations}
-                                        // 'location / { return 200 "ok\n"; }';
+    my $lines = exists $o{name} && !defined $o{name} ? ''
+              : "server_name " . ($o{name} // 'site.test') . ";\n";
+    $lines .= "pathstats on;\n" if $o{record} // 1;
+    $lines .= "$o{server}\n" if defined $o{server};
+    $lines .= $o{locations} // 'location / { return 200 "ok\n"; }';
+    my $body = join '', map { "        $_\n" } split /\n/, $lines;
     return <<"EOF";
 http {
     pathstats_zone $zone;
 
     server {
         listen $listen;
-        server_name $name;
-        pathstats on;
-$server$locations    }
+$body    }
 }
 EOF
+}
+
+# The http block of the small static site that recording tests compare
+# with nginx's own access log (%%DIR%%/ps.log: method|status|uri|
+# request length|bytes sent): /ok, /fail (500), /moved (301), /api/
+# (JSON), a static 404 (405 for DELETE) anything else, server $name.
+sub static_site_conf {
+    my ($name) = @_;
+    my $conf = site_conf(name => $name, zone => 'size=1m',
+                         server => "root %%DIR%%/html;\nlog_not_found off;",
+                         locations => <<'EOF');
+location = /ok      { return 200 "ok\n"; }
+location = /fail    { return 500; }
+location = /moved   { return 301 /ok; }
+location /api/      { return 200 '{"ok":true}'; }
+EOF
+    $conf =~ s{^(http \{\n.*\n)}{$1    log_format ps '\$request_method|\$status|\$uri|\$request_length|\$bytes_sent';\n    access_log %%DIR%%/ps.log ps;\n};
+    return $conf;
 }
 
 # Starts nginx (master + $o{workers} workers, default 2) with $body
