@@ -26,10 +26,6 @@
 #define NSECTIONS  (1 + PS_SNAP_WINDOWS * (2 + PS_SNAP_SORTS) + 1 \
                     + PS_SNAP_RANGES + 2 + PS_SNAP_RANGES)
 
-/* how long a (re)started aggregator's first snapshot waits at most for
- * the trends' first round */
-#define TRENDS_FIRST_WAIT_US  2000000
-
 typedef struct {
     ps_snapshot_t  *s;
     uint64_t        now_us;
@@ -44,8 +40,6 @@ struct ps_snapshot_s {
     ps_buf_t            trends[PS_SNAP_RANGES];
     ps_buf_t            path_trends;       /* packed, trend_paths.h */
     ps_buf_t            trend_keys;        /* the paths asked for */
-    uint64_t            trends_wait_until; /* monotonic; 0 = not yet */
-    int                 trends_ready;      /* a snapshot may go out */
     uint64_t            sequence;
     double              last_gen_seconds;
     int                 shrink_logged;
@@ -869,31 +863,10 @@ ps_snapshot_publish(ps_snapshot_t *s, ps_zone_t *zone,
         return -1;
     }
 
-    /*
-     * A restarted aggregator's first snapshot replaces its predecessor's,
-     * which had the trends: none goes out before the trends' first round
-     * has run (the first build names the paths it loads), so that
-     * /api/trends does not answer without them meanwhile; a PostgreSQL
-     * that does not answer delays it by TRENDS_FIRST_WAIT_US at most.
-     * Asked before the build, so that the build takes what it found.
-     */
-    if (!s->trends_ready) {
-        if (s->trends_wait_until == 0) {
-            s->trends_wait_until = ps_mono_us() + TRENDS_FIRST_WAIT_US;
-        }
-        s->trends_ready = s->trends_src == NULL
-                          || ps_trends_tried(s->trends_src)
-                          || ps_mono_us() >= s->trends_wait_until;
-    }
-
     if (ps_snapshot_build(s, &in, now_us, zh->snapshot.buf_size, &buf, &len)
         != 0)
     {
         return -1;
-    }
-
-    if (!s->trends_ready) {
-        return 0;
     }
 
     if (ps_snapshot_write_zone(zone, buf, len, now_us) != 0) {

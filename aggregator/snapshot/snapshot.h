@@ -53,8 +53,7 @@ int ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
 
 /* Gathers the inputs from the zone (rings, aggregator identity) and the
  * given sink statuses, builds and publishes into the zone's next
- * snapshot buffer; with trends, nothing is written until their first
- * round has run (2 s at most).  0, or -1 (logged). */
+ * snapshot buffer.  0, or -1 (logged). */
 int ps_snapshot_publish(ps_snapshot_t *s, ps_zone_t *zone,
     const ps_sink_status_t *sinks, unsigned nsinks, uint64_t records,
     uint64_t now_us);

@@ -50,7 +50,6 @@ struct ps_trends_s {
     int               want_changed; /* under mu */
     uint64_t          want_changed_us;        /* under mu, monotonic */
     int               named;        /* under mu: a list was given */
-    int               tried;        /* under mu: the first round ran */
 
     char             *conninfo;
     uint64_t          interval_ms;
@@ -437,8 +436,6 @@ trends_main(void *arg)
             next_full = now + t->interval_ms * 1000;
         }
 
-        t->tried = 1;
-
         trends_wait(t, next_full, last_paths);
     }
 
@@ -618,15 +615,3 @@ ps_trends_set_paths(ps_trends_t *t, const ps_buf_t *keys)
     return rc;
 }
 
-
-int
-ps_trends_tried(ps_trends_t *t)
-{
-    int  tried;
-
-    pthread_mutex_lock(&t->mu);
-    tried = t->tried;
-    pthread_mutex_unlock(&t->mu);
-
-    return tried;
-}

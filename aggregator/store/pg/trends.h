@@ -48,11 +48,6 @@ int ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges,
  * ran out. */
 int ps_trends_set_paths(ps_trends_t *t, const ps_buf_t *keys);
 
-/* 1 once the thread's first round (the overall trend and the paths of
- * the first list given, if one came within a few seconds) has run,
- * whether or not PostgreSQL answered; 0 before. */
-int ps_trends_tried(ps_trends_t *t);
-
 /* Renders the trend arrays from per-hour values: hours[i] is the hour
  * starting at first_hour + 3600 * i (unix seconds), n hours up to and
  * including the current one.  For tests and the thread. */
