@@ -224,6 +224,8 @@ is($b->js(q{document.querySelectorAll('img, [onerror]').length}), 0,
    'no element was made of it');
 $b->click('#paths-body tr:nth-child(5) button');    # fewest requests
 $b->wait(q{!document.querySelector('#drill').hidden});
+# its trend's answer (a 404: no PostgreSQL) is in when the note says so
+$b->wait(q{!document.querySelector('#drill-note').hidden});
 is($b->js(q{document.querySelector('#drill-key').textContent}),
    "GET page.test $HOSTILE", 'its drill-down shows it as text too');
 $b->shot('hostile');
