@@ -122,9 +122,7 @@ ps_snapshot_destroy(ps_snapshot_t *s)
     ps_alerts_destroy(s->alerts);
 
     for (i = 0; i < PS_SNAP_WINDOWS; i++) {
-        free(s->win[i].rows);
-        free(s->win[i].le);
-        ps_win_stats_free(&s->win[i].total);
+        ps_rowset_free(&s->win[i]);
         free(s->prow[i]);
         for (k = 0; k < PS_SNAP_SORTS; k++) {
             free(s->porder[i][k]);
@@ -286,10 +284,8 @@ collect(ps_snapshot_t *s, uint64_t now_us)
     c.now_us = now_us;
 
     for (i = 0; i < PS_SNAP_WINDOWS; i++) {
-        /* no Prometheus buckets: the histogram of /metrics counts since
-         * start (monitor.h) */
         if (ps_rowset_collect(&s->win[i], s->w, i, now_us, rows_needed(s),
-                              0, i == PS_SNAP_WIN_1M ? alert_row : NULL, &c)
+                              i == PS_SNAP_WIN_1M ? alert_row : NULL, &c)
             != 0)
         {
             ps_log(PS_LOG_ERROR, "event=snapshot_failed reason=no_memory");

@@ -164,13 +164,7 @@ silences_main(void *arg)
             s->fresh = 1;
         }
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += PS_PG_SILENCES_POLL_MS / 1000;
-        ts.tv_nsec += (PS_PG_SILENCES_POLL_MS % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ps_clock_after(CLOCK_REALTIME, PS_PG_SILENCES_POLL_MS * 1000, &ts);
 
         if (!s->stop) {
             (void) pthread_cond_timedwait(&s->cv, &s->mu, &ts);
