@@ -6,6 +6,7 @@
  *   --stats    print the zone's counters as JSON (consumes nothing)
  *   --check    validate the configuration and what it points at
  *   --migrate  apply the PostgreSQL schema migrations
+ *   --silence  silence alert notifications of a scope for a while
  */
 
 #include <errno.h>
@@ -24,7 +25,8 @@ typedef enum {
     MODE_CHECK,
     MODE_MIGRATE,
     MODE_STATS,
-    MODE_TAIL
+    MODE_TAIL,
+    MODE_SILENCE
 } run_mode_t;
 
 static volatile sig_atomic_t  stop_signal;
@@ -38,7 +40,9 @@ enum {
     OPT_MIGRATE,
     OPT_STATS,
     OPT_TAIL,
-    OPT_ONCE
+    OPT_ONCE,
+    OPT_SILENCE,
+    OPT_FOR
 };
 
 /* Options that set a config key carry OPT_OVERRIDE; the key is the name
@@ -57,6 +61,8 @@ static const struct option  options[] = {
     { "stats",          no_argument,       NULL, OPT_STATS },
     { "tail",           no_argument,       NULL, OPT_TAIL },
     { "once",           no_argument,       NULL, OPT_ONCE },
+    { "silence",        required_argument, NULL, OPT_SILENCE },
+    { "for",            required_argument, NULL, OPT_FOR },
     { "help",           no_argument,       NULL, 'h' },
     { "version",        no_argument,       NULL, 'V' },
     { NULL, 0, NULL, 0 }
@@ -81,6 +87,10 @@ usage(FILE *f)
 "  --stats              print the zone's counters as JSON (reads only)\n"
 "  --tail [--once]      print each request as one JSON line, consuming it;\n"
 "                       --once exits when the rings are empty\n"
+"  --silence SCOPE --for DURATION\n"
+"                       notify nobody about the alerts of SCOPE (all,\n"
+"                       overall, /a/path or /a/prefix*) for DURATION (2h;\n"
+"                       0 ends it), on every node (stored in PostgreSQL)\n"
 "\n"
 "options (override the file's keys):\n"
 "  -c, --config FILE    configuration file (optional with --zone)\n"
@@ -144,7 +154,7 @@ main(int argc, char **argv)
 {
     int                   c, idx, rc, once;
     size_t                noverrides;
-    const char           *config_path;
+    const char           *config_path, *silence, *duration;
     run_mode_t            mode;
     ps_config_t           cfg;
     ps_config_override_t  overrides[MAX_OVERRIDES];
@@ -153,6 +163,8 @@ main(int argc, char **argv)
     mode = MODE_DAEMON;
     once = 0;
     config_path = NULL;
+    silence = NULL;
+    duration = NULL;
     noverrides = 0;
     have_zone = 0;
     have_postgres = 0;
@@ -180,14 +192,22 @@ main(int argc, char **argv)
         case OPT_MIGRATE:
         case OPT_STATS:
         case OPT_TAIL:
+        case OPT_SILENCE:
             if (mode != MODE_DAEMON) {
                 fprintf(stderr, "pathstats-aggregator: --check, --migrate, "
-                        "--stats and --tail exclude each other\n");
+                        "--stats, --tail and --silence exclude each "
+                        "other\n");
                 return PS_EXIT_CONFIG;
             }
             mode = (c == OPT_CHECK) ? MODE_CHECK
                  : (c == OPT_MIGRATE) ? MODE_MIGRATE
-                 : (c == OPT_STATS) ? MODE_STATS : MODE_TAIL;
+                 : (c == OPT_STATS) ? MODE_STATS
+                 : (c == OPT_TAIL) ? MODE_TAIL : MODE_SILENCE;
+            silence = (c == OPT_SILENCE) ? optarg : NULL;
+            break;
+
+        case OPT_FOR:
+            duration = optarg;
             break;
 
         case OPT_ONCE:
@@ -220,8 +240,14 @@ main(int argc, char **argv)
         return PS_EXIT_CONFIG;
     }
 
+    if ((mode == MODE_SILENCE) != (duration != NULL)) {
+        fprintf(stderr, "pathstats-aggregator: --silence SCOPE goes with "
+                "--for DURATION\n");
+        return PS_EXIT_CONFIG;
+    }
+
     if (config_path == NULL && !have_zone
-        && !(mode == MODE_MIGRATE && have_postgres))
+        && !((mode == MODE_MIGRATE || mode == MODE_SILENCE) && have_postgres))
     {
         fprintf(stderr, "pathstats-aggregator: pass -c FILE or --zone FILE "
                 "(see --help)\n");
@@ -233,8 +259,9 @@ main(int argc, char **argv)
     }
 
     ps_log_set_level(cfg.log_level);
+    ps_log_set_json(cfg.log_format == PS_LOG_FORMAT_JSON);
 
-    if (mode != MODE_MIGRATE && cfg.zone == NULL) {
+    if (mode != MODE_MIGRATE && mode != MODE_SILENCE && cfg.zone == NULL) {
         ps_log(PS_LOG_ERROR, "event=config_invalid key=zone error=\"no zone "
                "file: set zone in the configuration or pass --zone\"");
         ps_config_free(&cfg);
@@ -264,6 +291,9 @@ main(int argc, char **argv)
         break;
     case MODE_TAIL:
         rc = ps_cmd_tail(&cfg, once, &signals);
+        break;
+    case MODE_SILENCE:
+        rc = ps_cmd_silence(&cfg, silence, duration);
         break;
     default:
         rc = ps_cmd_daemon(&cfg, &signals);

@@ -5,8 +5,9 @@ set -eu
 
 PKGS="build-essential cmake pkg-config perl libjson-pp-perl \
 nginx nginx-dev libhiredis-dev libpq-dev libjansson-dev zlib1g-dev \
-redis-server postgresql postgresql-15-hll prometheus wrk curl clang \
-libclang-rt-14-dev valgrind chromium fonts-dejavu-core"
+libcurl4-openssl-dev redis-server postgresql postgresql-15-hll prometheus \
+logrotate wrk curl clang libclang-rt-14-dev valgrind chromium \
+fonts-dejavu-core"
 
 # Node.js and npm drive Chromium in the dashboard tests; a node that is
 # there already (with its npm) is used as it is

@@ -43,6 +43,11 @@ my $JSON = JSON::PP->new->utf8->canonical;
 
 my $agg = start_aggregator('--zone', zone_file());
 
+# the 633 requests below outnumber the two workers' rings (256 records
+# each): send them once the aggregator drains
+ok(wait_until(sub { (http_get('/pathstats/health'))[0] == 200 }, 10),
+   'the aggregator is up');
+
 my $sent = 0;
 sub send_n {
     my ($n, $path, %o) = @_;

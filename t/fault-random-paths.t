@@ -129,16 +129,23 @@ my $metrics;
 ok(wait_until(sub {
     my ($st, $body) = http_get('/pathstats/metrics');
     $metrics = $body if $st && $st == 200;
-    $metrics && $metrics =~ /pathstats_requests_24h\{/;
+    $metrics && $metrics =~ /pathstats_requests_window_24h\{/;
 }, 10), 'GET /pathstats/metrics');
 my @series = grep { /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{|\s)/ } split /\n/, $metrics // '';
-my @paths24 = grep { /^pathstats_requests_24h\{/ } @series;
+my @paths24 = grep { /^pathstats_requests_window_24h\{/ } @series;
 ok(@series > 0 && @series <= 5000,
    scalar(@series) . ' series in /pathstats/metrics (<= 5000)');
 my %mpaths = map { /path="((?:[^"\\]|\\.)*)"/ ? ($1 => 1) : () } @paths24;
 ok(keys %mpaths <= 200,
-   scalar(keys %mpaths) . ' distinct paths in pathstats_requests_24h (<= 200)');
+   scalar(keys %mpaths) . ' distinct paths in pathstats_requests_window_24h '
+   . '(<= 200)');
 ok($mpaths{'{other}'}, '  the rest in path="{other}"');
+my %cpaths = map { /path="((?:[^"\\]|\\.)*)"/ ? ($1 => 1) : () }
+             grep { /^pathstats_requests_total\{/ } @series;
+ok(keys %cpaths <= 101,
+   scalar(keys %cpaths) . ' distinct paths in pathstats_requests_total '
+   . '(<= top_n 100 + {other})');
+ok($cpaths{'{other}'}, '  the rest in path="{other}"');
 
 # memory: 500 keys with a latency histogram and an HLL sketch each are a
 # few megabytes (measured: about 24 MB RSS in all, the zone's touched

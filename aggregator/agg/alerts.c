@@ -10,8 +10,8 @@
 #include "lib/json_escape.h"
 #include "lib/log.h"
 
-#define METRIC_ERROR_RATE  0
-#define METRIC_P95         1
+#define METRIC_ERROR_RATE  PS_ALERT_ERROR_RATE
+#define METRIC_P95         PS_ALERT_P95
 #define RESOLVE_FRACTION   0.9
 #define INDEX_SIZE         4096    /* power of two >= 2 * PS_ALERTS_MAX */
 
@@ -36,10 +36,12 @@ typedef struct {
     double     threshold;
     uint64_t   since_us;
     uint64_t   resolved_us;
+    const char *notice;            /* ps_alerts_set_notice() */
 } alert_t;
 
 struct ps_alerts_s {
     ps_alert_limits_t  lim;
+    uint64_t           fired[2][2][2];     /* overall, metric, level */
     alert_t           *al;
     size_t             n;
     size_t             cap;
@@ -125,7 +127,8 @@ ps_alert_limits_from_config(ps_alert_limits_t *lim, const ps_config_t *cfg)
     lim->p95_ms[0] = (double) cfg->alert_p95_warning_ms;
     lim->p95_ms[1] = (double) cfg->alert_p95_critical_ms;
     lim->min_requests = cfg->alert_min_requests;
-    lim->cooldown_us = cfg->alert_cooldown_ms * 1000;
+    lim->cooldown_us[0] = cfg->alert_cooldown_warning_ms * 1000;
+    lim->cooldown_us[1] = cfg->alert_cooldown_critical_ms * 1000;
 }
 
 
@@ -172,6 +175,7 @@ ps_alerts_begin(ps_alerts_t *a)
 
     for (i = 0; i < a->n; i++) {
         a->al[i].held = 0;
+        a->al[i].notice = NULL;
     }
 }
 
@@ -306,7 +310,7 @@ check_one(ps_alerts_t *a, int overall, const char *host, size_t hlen,
         return;
     }
 
-    if (x != NULL && now - x->resolved_us < a->lim.cooldown_us) {
+    if (x != NULL && now - x->resolved_us < a->lim.cooldown_us[level]) {
         return;     /* cooling down */
     }
 
@@ -324,6 +328,7 @@ check_one(ps_alerts_t *a, int overall, const char *host, size_t hlen,
     x->value = value;
     x->threshold = threshold;
     x->since_us = now;
+    a->fired[overall][metric][level]++;
     alert_log(x, "alert_fired");
 }
 
@@ -368,7 +373,9 @@ ps_alerts_end(ps_alerts_t *a, uint64_t now_us)
             alert_log(x, "alert_resolved");
         }
 
-        if (!x->active && now_us - x->resolved_us >= a->lim.cooldown_us) {
+        if (!x->active
+            && now_us - x->resolved_us >= a->lim.cooldown_us[x->level])
+        {
             free(x->host);
             memmove(x, x + 1, (a->n - i - 1) * sizeof(alert_t));
             a->n--;
@@ -395,6 +402,75 @@ ps_alerts_active(const ps_alerts_t *a)
     }
 
     return n;
+}
+
+
+int
+ps_alerts_foreach(const ps_alerts_t *a, ps_alert_fn fn, void *ctx)
+{
+    const alert_t    *x;
+    ps_alert_info_t   info;
+    size_t            i;
+    int               rc;
+
+    for (i = 0; i < a->n; i++) {
+        x = &a->al[i];
+        if (!x->active) {
+            continue;
+        }
+
+        info.index = i;
+        info.id = x->id;
+        info.overall = x->overall;
+        info.host = x->host;
+        info.method = x->method;
+        info.path = x->path;
+        info.hlen = x->hlen;
+        info.mlen = x->mlen;
+        info.plen = x->plen;
+        info.metric = x->metric;
+        info.level = x->level;
+        info.value = x->value;
+        info.threshold = x->threshold;
+        info.since_us = x->since_us;
+
+        rc = fn(ctx, &info);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return 0;
+}
+
+
+void
+ps_alerts_set_notice(ps_alerts_t *a, size_t index, const char *notice)
+{
+    if (index < a->n) {
+        a->al[index].notice = notice;
+    }
+}
+
+
+uint64_t
+ps_alerts_fired(const ps_alerts_t *a, int overall, int metric, int level)
+{
+    return a->fired[overall != 0][metric & 1][level & 1];
+}
+
+
+const char *
+ps_alert_metric_name(int metric)
+{
+    return metric_names[metric & 1];
+}
+
+
+const char *
+ps_alert_level_name(int level)
+{
+    return level_names[level & 1];
 }
 
 
@@ -433,10 +509,13 @@ ps_alerts_json(const ps_alerts_t *a, ps_buf_t *b)
             || json_str_or_null(b, x->path, x->plen) != 0
             || ps_buf_printf(b, ",\"metric\":\"%s\",\"level\":\"%s\","
                              "\"value\":%.6g,\"threshold\":%.6g,"
-                             "\"since\":\"%s\"}",
+                             "\"since\":\"%s\",\"notification\":%s%s%s}",
                              metric_names[x->metric], level_names[x->level],
                              x->value, x->threshold,
-                             ps_format_iso8601((int64_t) x->since_us, iso))
+                             ps_format_iso8601((int64_t) x->since_us, iso),
+                             x->notice ? "\"" : "",
+                             x->notice ? x->notice : "null",
+                             x->notice ? "\"" : "")
                != 0)
         {
             return -1;

@@ -43,6 +43,12 @@ int ps_cmd_check(const ps_config_t *cfg);
 /* --migrate: applies the schema migrations. */
 int ps_cmd_migrate(const ps_config_t *cfg);
 
+/* --silence SCOPE --for DURATION: stores a silence of scope for the
+ * duration text (0 ends the silences of scope) in PostgreSQL, where
+ * every node reads it.  0 or an exit status. */
+int ps_cmd_silence(const ps_config_t *cfg, const char *scope,
+    const char *duration);
+
 /* Opens the configured zone for a consumer (read-write, locked) and a
  * reader on it; 0, or the exit status (logged). */
 int ps_cmd_open_consumer(const ps_config_t *cfg, ps_zone_t **zone,

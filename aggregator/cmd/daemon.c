@@ -2,13 +2,15 @@
  * The daemon: see cmd.h.
  *
  * One loop drains the rings through the pipeline (sinks) into the live
- * windows, flushes on the flush interval, publishes snapshots, frees the
- * rings of dead workers and beats the heartbeat.  The zone side (the zone
+ * windows and the monitor's counters, flushes on the flush interval,
+ * publishes snapshots (which run the alerts and queue their
+ * notifications), frees the rings of dead workers and beats the
+ * heartbeat.  The zone side (the zone
  * file, its reader and the pipeline, whose watermarks belong to one zone
  * generation) is attached as a unit, so that a zone file replaced under
  * the daemon (removed and recreated by a restarted nginx) is drained,
- * flushed and then swapped for the new one; the windows, the snapshot and
- * the trends live on across the swap.
+ * flushed and then swapped for the new one; the windows, the monitor, the
+ * snapshot and the trends live on across the swap.
  */
 
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include "lib/log.h"
 #include "pipeline/pipeline.h"
 #include "ring/proc.h"
+#include "snapshot/monitor.h"
 #include "snapshot/snapshot.h"
 #include "store/pg/migrate.h"
 #include "store/pg/pg_windows.h"
@@ -46,6 +49,7 @@ typedef struct {
 
     /* what outlives a zone */
     ps_windows_t       *win;
+    ps_monitor_t       *mon;
     ps_snapshot_t      *snap;
     ps_trends_t        *trends;
 
@@ -85,6 +89,18 @@ daemon_check_schema(const ps_config_t *cfg)
 }
 
 
+/* The pipeline's observer: every record to the windows and the
+ * counters. */
+static void
+daemon_observe(void *ctx, const ps_rec_t *rec)
+{
+    daemon_t  *d = ctx;
+
+    ps_windows_observe(d->win, rec);
+    ps_monitor_observe(d->mon, rec);
+}
+
+
 /* Takes zone and rr (opened by ps_cmd_open_consumer) as the daemon's
  * and builds the pipeline over the configured sinks; 0, or an exit
  * status (logged) with zone and rr closed. */
@@ -112,7 +128,7 @@ daemon_attach(daemon_t *d, ps_zone_t *zone, ps_ring_reader_t *rr)
         return PS_EXIT_RUNTIME;
     }
 
-    ps_pipeline_set_observer(d->pipe, ps_windows_observe, d->win);
+    ps_pipeline_set_observer(d->pipe, daemon_observe, d);
 
     d->next_zone_check = ps_mono_us() + ZONE_CHECK_US;
     d->replaced_since = 0;
@@ -344,11 +360,16 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
      * (windows.h), so a flood ages out with the windows.
      */
     d.win = ps_windows_create(2 * cfg->max_keys_per_hour);
-    d.snap = (d.win != NULL) ? ps_snapshot_create(cfg, d.win) : NULL;
+    d.mon = ps_monitor_create(cfg);
+    d.snap = (d.win != NULL && d.mon != NULL)
+             ? ps_snapshot_create(cfg, d.win) : NULL;
     if (d.snap == NULL) {
+        ps_monitor_destroy(d.mon);
         ps_windows_destroy(d.win);
         return PS_EXIT_RUNTIME;
     }
+
+    ps_snapshot_use_monitor(d.snap, d.mon);
 
     rc = ps_cmd_open_consumer(cfg, &zone, &rr);
     if (rc == 0) {
@@ -357,6 +378,7 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
 
     if (rc != 0) {
         ps_snapshot_destroy(d.snap);
+        ps_monitor_destroy(d.mon);
         ps_windows_destroy(d.win);
         return rc;
     }
@@ -392,6 +414,7 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
 
     ps_trends_stop(d.trends);
     ps_snapshot_destroy(d.snap);
+    ps_monitor_destroy(d.mon);
     ps_windows_destroy(d.win);
     daemon_detach(&d);
 

@@ -35,7 +35,9 @@ typedef enum {
     CFG_LOG_LEVEL,    /* int: ps_log_level_t */
     CFG_REDIS,        /* char * URL, and redis_host/port/db from it */
     CFG_CONNINFO,     /* char *: a libpq connection string; empty: unset */
-    CFG_NODE_ID       /* char *; empty means the host name */
+    CFG_NODE_ID,      /* char *; empty means the host name */
+    CFG_WEBHOOKS      /* char ** + count: an http(s) URL per line, the
+                         one key that may be repeated */
 } cfg_type_t;
 
 typedef struct {
@@ -55,6 +57,18 @@ static const char *const  client_modes[] = {
     "full", "truncated", "hashed", "off", NULL   /* ps_client_mode_t */
 };
 
+static const char *const  webhook_formats[] = {
+    "json", "slack", NULL                        /* ps_webhook_format_t */
+};
+
+static const char *const  log_formats[] = {
+    "text", "json", NULL                         /* ps_log_format_t */
+};
+
+/* what the per-level cooldowns hold until the end of loading: not set,
+ * so they take alert_cooldown's value */
+#define COOLDOWN_UNSET  UINT64_MAX
+
 /* Every key, with its default: the one place they are written down. */
 static const cfg_key_t  cfg_keys[] = {
     { "zone", CFG_STRING, NULL, F(zone), 1, 0, 0, NULL },
@@ -69,6 +83,7 @@ static const cfg_key_t  cfg_keys[] = {
       10, MS_PER_HOUR, 1, NULL },
     { "log_level", CFG_LOG_LEVEL, "info", F(log_level), 0, 0, 0, NULL },
     { "log_file", CFG_STRING, NULL, F(log_file), 0, 0, 0, NULL },
+    { "log_format", CFG_ENUM, "text", F(log_format), 0, 0, 0, log_formats },
     { "spool_dir", CFG_STRING, NULL, F(spool_dir), 0, 0, 0, NULL },
     { "spool_max", CFG_SIZE, "1g", F(spool_max_bytes),
       MIB, UINT64_MAX, 0, NULL },
@@ -91,6 +106,22 @@ static const cfg_key_t  cfg_keys[] = {
       1, 1000000000, 0, NULL },
     { "alert_cooldown", CFG_DURATION, "5m", F(alert_cooldown_ms),
       0, 7 * MS_PER_DAY, MS_PER_S, NULL },
+    { "alert_cooldown_warning", CFG_DURATION, NULL,
+      F(alert_cooldown_warning_ms), 0, 7 * MS_PER_DAY, MS_PER_S, NULL },
+    { "alert_cooldown_critical", CFG_DURATION, NULL,
+      F(alert_cooldown_critical_ms), 0, 7 * MS_PER_DAY, MS_PER_S, NULL },
+    { "alert_max_paths", CFG_UINT, "10", F(alert_max_paths), 1, 1000, 0,
+      NULL },
+    { "alert_webhook", CFG_WEBHOOKS, NULL, F(alert_webhooks), 0, 0, 0,
+      NULL },
+    { "alert_webhook_format", CFG_ENUM, "json", F(alert_webhook_format),
+      0, 0, 0, webhook_formats },
+    { "alert_webhook_timeout", CFG_DURATION, "5s",
+      F(alert_webhook_timeout_ms), 100, 5 * MS_PER_MIN, MS_PER_S, NULL },
+    { "alert_webhook_retries", CFG_UINT, "3", F(alert_webhook_retries),
+      0, 20, 0, NULL },
+    { "alert_webhook_backoff", CFG_DURATION, "1s",
+      F(alert_webhook_backoff_ms), 10, 10 * MS_PER_MIN, MS_PER_S, NULL },
     { "trend_paths", CFG_UINT, "200", F(trend_paths), 0, 10000, 0, NULL },
     { "client_hash_key", CFG_STRING, NULL, F(client_hash_key), 0, 0, 0,
       NULL },
@@ -419,6 +450,49 @@ check_node_id(const char *s)
 }
 
 
+/* Adds one alert_webhook URL: http:// or https://, a host, no blanks;
+ * NULL or the reason (the URL itself is never part of it). */
+static const char *
+add_webhook(ps_config_t *cfg, const char *url)
+{
+    char        **list, *copy;
+    size_t        skip;
+
+    skip = strncmp(url, "http://", 7) == 0 ? 7
+         : strncmp(url, "https://", 8) == 0 ? 8 : 0;
+
+    if (skip == 0) {
+        return "expected an http:// or https:// URL";
+    }
+
+    if (url[skip] == '\0' || url[skip] == '/'
+        || url[strcspn(url, " \t\r\n")] != '\0')
+    {
+        return "expected a URL with a host and no blanks";
+    }
+
+    if (cfg->alert_webhook_count >= PS_CONFIG_WEBHOOKS_MAX) {
+        return "too many alert_webhook lines (at most 16)";
+    }
+
+    list = realloc(cfg->alert_webhooks,
+                   (cfg->alert_webhook_count + 1) * sizeof(char *));
+    if (list == NULL) {
+        return "out of memory";
+    }
+    cfg->alert_webhooks = list;
+
+    copy = strdup(url);
+    if (copy == NULL) {
+        return "out of memory";
+    }
+
+    list[cfg->alert_webhook_count++] = copy;
+
+    return NULL;
+}
+
+
 static const char *
 set_string(char **field, const char *value)
 {
@@ -544,6 +618,9 @@ apply(ps_config_t *cfg, const cfg_key_t *k, const char *value, char *buf,
         }
         return buf;
 
+    case CFG_WEBHOOKS:
+        return add_webhook(cfg, value);
+
     case CFG_LOG_LEVEL:
         i = ps_log_level_parse(value);
         if (i < 0) {
@@ -570,7 +647,8 @@ value_loggable(const char *key)
     }
 
     if (strcmp(key, "postgres") == 0 || strcmp(key, "redis") == 0
-        || strcmp(key, "client_hash_key") == 0)
+        || strcmp(key, "client_hash_key") == 0
+        || strcmp(key, "alert_webhook") == 0)
     {
         return 0;
     }
@@ -781,7 +859,7 @@ load_file(ps_config_t *cfg, const char *path)
         }
 
         i = (size_t) (k - cfg_keys);
-        if (first[i]) {
+        if (first[i] && k->type != CFG_WEBHOOKS) {
             char  msg[64];
 
             (void) snprintf(msg, sizeof(msg), "key already set on line %u",
@@ -840,6 +918,9 @@ ps_config_load(ps_config_t *cfg, const char *path,
         }
     }
 
+    cfg->alert_cooldown_warning_ms = COOLDOWN_UNSET;
+    cfg->alert_cooldown_critical_ms = COOLDOWN_UNSET;
+
     if (path) {
         if (set_string(&cfg->file, path) != NULL) {
             rc = -1;
@@ -865,6 +946,15 @@ ps_config_load(ps_config_t *cfg, const char *path,
             report(&src, key, overrides[i].value, err);
             rc = -1;
         }
+    }
+
+    /* a level's own cooldown, else alert_cooldown */
+    if (cfg->alert_cooldown_warning_ms == COOLDOWN_UNSET) {
+        cfg->alert_cooldown_warning_ms = cfg->alert_cooldown_ms;
+    }
+
+    if (cfg->alert_cooldown_critical_ms == COOLDOWN_UNSET) {
+        cfg->alert_cooldown_critical_ms = cfg->alert_cooldown_ms;
     }
 
     if (rc != 0) {
@@ -893,6 +983,11 @@ ps_config_free(ps_config_t *cfg)
         }
     }
 
+    for (i = 0; i < cfg->alert_webhook_count; i++) {
+        free(cfg->alert_webhooks[i]);
+    }
+
+    free(cfg->alert_webhooks);
     free(cfg->redis_host);
     free(cfg->file);
     memset(cfg, 0, sizeof(ps_config_t));

@@ -17,6 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define PS_CONFIG_WEBHOOKS_MAX  16    /* alert_webhook lines */
+
+/* alert_webhook_format: the body of a webhook notification */
+typedef enum {
+    PS_WEBHOOK_JSON = 0,        /* the documented JSON object */
+    PS_WEBHOOK_SLACK            /* a Slack incoming-webhook message */
+} ps_webhook_format_t;
+
+/* log_format */
+typedef enum {
+    PS_LOG_FORMAT_TEXT = 0,     /* key=value */
+    PS_LOG_FORMAT_JSON          /* one JSON object per line */
+} ps_log_format_t;
+
 /* client_address: what the aggregator keeps of a client address */
 typedef enum {
     PS_CLIENT_FULL = 0,
@@ -43,6 +57,7 @@ typedef struct {
 
     int        log_level;             /* ps_log_level_t */
     char      *log_file;              /* NULL: stderr */
+    int        log_format;            /* ps_log_format_t */
 
     char      *spool_dir;             /* NULL: no spool */
     uint64_t   spool_max_bytes;
@@ -62,6 +77,20 @@ typedef struct {
     uint64_t   alert_p95_critical_ms;
     uint64_t   alert_min_requests;    /* per path, in the 1m window */
     uint64_t   alert_cooldown_ms;
+    uint64_t   alert_cooldown_warning_ms;    /* alert_cooldown unless set */
+    uint64_t   alert_cooldown_critical_ms;
+
+    /* alert notifications (incidents.c, notify/) */
+    uint64_t   alert_max_paths;       /* per-path incidents notified at
+                                         once; the rest are grouped */
+    char     **alert_webhooks;        /* URLs (repeatable key); may hold
+                                         a secret: never logged */
+    size_t     alert_webhook_count;
+    int        alert_webhook_format;  /* ps_webhook_format_t */
+    uint64_t   alert_webhook_timeout_ms;     /* one attempt */
+    uint64_t   alert_webhook_retries;        /* after the first attempt */
+    uint64_t   alert_webhook_backoff_ms;     /* before the first retry,
+                                                doubled for each next */
 
     /* per-path trends (trends.c): the most requested paths of the 24h
      * window; 0: none */

@@ -33,6 +33,21 @@ ps_mono_us(void)
 
 
 void
+ps_clock_after(clockid_t clock, uint64_t us, struct timespec *ts)
+{
+    (void) clock_gettime(clock, ts);
+
+    ts->tv_sec += (time_t) (us / 1000000);
+    ts->tv_nsec += (long) (us % 1000000) * 1000;
+
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+
+void
 ps_sleep_ms(unsigned ms)
 {
     struct timespec  ts;

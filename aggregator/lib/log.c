@@ -13,6 +13,7 @@
 #include "lib/clock.h"
 #include "lib/hour.h"
 #include "lib/log.h"
+#include "lib/log_json.h"
 #include "lib/utf8.h"
 
 #define PS_LOG_LINE_MAX  4096
@@ -20,6 +21,7 @@
 ps_log_level_t  ps_log_min_level = PS_LOG_INFO;
 
 static int    log_fd = STDERR_FILENO;
+static int    log_json;              /* lines as JSON objects */
 static char  *log_path;              /* NULL: stderr */
 
 static const char  *level_names[] = { "debug", "info", "warn", "error" };
@@ -29,14 +31,15 @@ void
 ps_log_write(ps_log_level_t level, const char *fmt, ...)
 {
     int      n;
-    size_t   len;
+    size_t   len, head;
     va_list  ap;
-    char     line[PS_LOG_LINE_MAX], ts[PS_ISO8601_MAX];
+    char     line[PS_LOG_LINE_MAX], ts[PS_ISO8601_MAX], *json;
 
     n = snprintf(line, sizeof(line), "%s level=%s ",
                  ps_format_iso8601_frac((int64_t) ps_now_us(), ts, 3),
                  ps_log_level_name(level));
     len = (size_t) n;
+    head = len;
 
     va_start(ap, fmt);
     n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
@@ -54,10 +57,28 @@ ps_log_write(ps_log_level_t level, const char *fmt, ...)
         memcpy(line + len - 4, " ...", 4);
     }
 
+    if (log_json) {
+        json = ps_log_json_line(ts, ps_log_level_name(level), line + head,
+                                len - head);
+        if (json != NULL) {
+            (void) !write(log_fd, json, strlen(json));
+            free(json);
+            return;
+        }
+        /* no memory for it: the text line says what happened */
+    }
+
     line[len++] = '\n';
 
     /* one write per line; a short write to a full disk is not retried */
     (void) !write(log_fd, line, len);
+}
+
+
+void
+ps_log_set_json(int json)
+{
+    log_json = json;
 }
 
 

@@ -9,7 +9,8 @@
  * that is not ours).  ps_log() checks the level before any formatting, so
  * a disabled debug line costs one comparison.  Lines go to stderr until
  * ps_log_open() names a file; each is written with one write(2), so lines
- * of concurrent threads never interleave.
+ * of concurrent threads never interleave.  ps_log_set_json() turns each
+ * line into one JSON object with the same fields (log_json.h).
  */
 
 #ifndef PS_LOG_H
@@ -40,6 +41,9 @@ void ps_log_write(ps_log_level_t level, const char *fmt, ...)
 
 /* Sets the lowest level that is written. */
 void ps_log_set_level(ps_log_level_t level);
+
+/* Writes lines as JSON objects (json != 0) or key=value text. */
+void ps_log_set_json(int json);
 
 /* Level of a name (debug, info, warn, error); -1 if unknown. */
 int ps_log_level_parse(const char *name);

@@ -71,30 +71,50 @@ ps_metrics_label_escape(ps_buf_t *b, const char *s, size_t len)
 
 
 static int
-path_labels(ps_buf_t *b, const ps_metrics_path_t *r)
+labels(ps_buf_t *b, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen)
 {
     return ps_buf_puts(b, "host=\"") != 0
-           || ps_metrics_label_escape(b, r->host, r->hlen) != 0
+           || ps_metrics_label_escape(b, host, hlen) != 0
            || ps_buf_puts(b, "\",method=\"") != 0
-           || ps_metrics_label_escape(b, r->method, r->mlen) != 0
+           || ps_metrics_label_escape(b, method, mlen) != 0
            || ps_buf_puts(b, "\",path=\"") != 0
-           || ps_metrics_label_escape(b, r->path, r->plen) != 0
+           || ps_metrics_label_escape(b, path, plen) != 0
            || ps_buf_puts(b, "\"") != 0 ? -1 : 0;
 }
 
 
+/* The escaped labels of a series, made once for all its lines. */
+#define SERIES_LABELS(lab, r)                                                \
+    (ps_buf_reset(lab),                                                     \
+     labels(lab, (r)->host, (r)->hlen, (r)->method, (r)->mlen, (r)->path,   \
+            (r)->plen))
+
+
 static int
-requests_rows(ps_buf_t *b, const ps_metrics_path_t *r)
+put_labels(ps_buf_t *b, const ps_buf_t *lab)
+{
+    return lab->len ? ps_buf_append(b, lab->data, lab->len) : 0;
+}
+
+
+/* pathstats_requests_window_24h of one row, its non-zero classes */
+static int
+window_rows(ps_buf_t *b, const ps_metrics_path_t *r, ps_buf_t *lab)
 {
     int  c;
+
+    if (SERIES_LABELS(lab, r) != 0) {
+        return -1;
+    }
 
     for (c = 0; c < 5; c++) {
         if (r->counts.status[c] == 0) {
             continue;
         }
 
-        if (ps_buf_puts(b, "pathstats_requests_24h{") != 0
-            || path_labels(b, r) != 0
+        if (ps_buf_puts(b, "pathstats_requests_window_24h{") != 0
+            || put_labels(b, lab) != 0
             || ps_buf_printf(b, ",status=\"%s\"} %llu\n", class_names[c],
                              (unsigned long long) r->counts.status[c]) != 0)
         {
@@ -106,45 +126,190 @@ requests_rows(ps_buf_t *b, const ps_metrics_path_t *r)
 }
 
 
+/* pathstats_requests_total of one series: every class, so that rate()
+ * sees a class from its first request on; requests without a class
+ * (status < 100) only once there are some */
 static int
-histogram_rows(ps_buf_t *b, const ps_metrics_path_t *r, int labelled)
+requests_total_rows(ps_buf_t *b, const ps_lifetime_series_t *s,
+    const ps_buf_t *lab)
 {
-    const char  *sep = labelled ? "," : "";
-    int          i;
+    int  c;
 
-#define NAME  "pathstats_request_duration_seconds"
-#define LABELS()                                                             \
-    (labelled ? path_labels(b, r) : 0)
+    for (c = 0; c < PS_LIFETIME_CLASSES; c++) {
+        if (c == 5 && s->status[c] == 0) {
+            continue;
+        }
 
-    for (i = 0; i < PS_HIST_PROM_NLE; i++) {
-        if (ps_buf_puts(b, NAME "_bucket{") != 0 || LABELS() != 0
-            || ps_buf_printf(b, "%sle=\"%s\"} %llu\n", sep,
-                             ps_hist_prom_le_str[i],
-                             (unsigned long long) r->le[i]) != 0)
+        if (ps_buf_puts(b, "pathstats_requests_total{") != 0
+            || put_labels(b, lab) != 0
+            || ps_buf_printf(b, ",status=\"%s\"} %llu\n",
+                             c < 5 ? class_names[c] : "none",
+                             (unsigned long long) s->status[c]) != 0)
         {
             return -1;
         }
     }
 
-    if (ps_buf_puts(b, NAME "_bucket{") != 0 || LABELS() != 0
+    return 0;
+}
+
+
+static int
+bytes_total_row(ps_buf_t *b, const ps_lifetime_series_t *s,
+    const ps_buf_t *lab)
+{
+    return ps_buf_puts(b, "pathstats_response_bytes_total{") != 0
+           || put_labels(b, lab) != 0
+           || ps_buf_printf(b, "} %llu\n",
+                            (unsigned long long) s->bytes_out) != 0 ? -1 : 0;
+}
+
+
+/* one series of the duration histogram: labelled by path (lab), or not
+ * (lab empty) */
+static int
+histogram_rows(ps_buf_t *b, const ps_lifetime_series_t *s,
+    const ps_buf_t *lab)
+{
+    const char  *sep = lab->len ? "," : "";
+    int          i;
+
+#define NAME  "pathstats_request_duration_seconds"
+
+    for (i = 0; i < PS_HIST_PROM_NLE; i++) {
+        if (ps_buf_puts(b, NAME "_bucket{") != 0 || put_labels(b, lab) != 0
+            || ps_buf_printf(b, "%sle=\"%s\"} %llu\n", sep,
+                             ps_hist_prom_le_str[i],
+                             (unsigned long long) s->le[i]) != 0)
+        {
+            return -1;
+        }
+    }
+
+    if (ps_buf_puts(b, NAME "_bucket{") != 0 || put_labels(b, lab) != 0
         || ps_buf_printf(b, "%sle=\"+Inf\"} %llu\n", sep,
-                         (unsigned long long) r->counts.requests) != 0
+                         (unsigned long long) s->requests) != 0
         || ps_buf_puts(b, NAME "_sum") != 0
-        || (labelled && (ps_buf_putc(b, '{') != 0 || LABELS() != 0
+        || (lab->len && (ps_buf_putc(b, '{') != 0 || put_labels(b, lab) != 0
                          || ps_buf_putc(b, '}') != 0))
-        || ps_buf_printf(b, " %.6f\n", (double) r->counts.latency_sum_us / 1e6)
+        || ps_buf_printf(b, " %.6f\n", (double) s->latency_sum_us / 1e6)
            != 0
         || ps_buf_puts(b, NAME "_count") != 0
-        || (labelled && (ps_buf_putc(b, '{') != 0 || LABELS() != 0
+        || (lab->len && (ps_buf_putc(b, '{') != 0 || put_labels(b, lab) != 0
                          || ps_buf_putc(b, '}') != 0))
-        || ps_buf_printf(b, " %llu\n", (unsigned long long) r->counts.requests)
+        || ps_buf_printf(b, " %llu\n", (unsigned long long) s->requests)
            != 0)
     {
         return -1;
     }
 
-#undef LABELS
 #undef NAME
+
+    return 0;
+}
+
+
+int
+ps_metrics_family(ps_buf_t *b, const char *name, const char *type,
+    const char *help)
+{
+    return ps_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+                         name, type);
+}
+
+
+/* fn for every exported path, then {other}, with its labels; 0 or -1 */
+static int
+each_series(ps_buf_t *b, const ps_metrics_input_t *in, ps_buf_t *lab,
+    int (*fn)(ps_buf_t *b, const ps_lifetime_series_t *s,
+              const ps_buf_t *lab))
+{
+    size_t  i;
+
+    for (i = 0; i < in->nseries; i++) {
+        if (SERIES_LABELS(lab, &in->series[i]) != 0
+            || fn(b, &in->series[i], lab) != 0)
+        {
+            return -1;
+        }
+    }
+
+    return in->series_other == NULL ? 0
+           : SERIES_LABELS(lab, in->series_other) != 0
+             || fn(b, in->series_other, lab) != 0 ? -1 : 0;
+}
+
+
+/* The counters since start: every exported path, then {other}. */
+static int
+lifetime_families(ps_buf_t *b, const ps_metrics_input_t *in, ps_buf_t *lab)
+{
+    return ps_metrics_family(b, "pathstats_requests_total", "counter",
+                             "Requests since the aggregator started, by path "
+                             "and status class: the top paths, the rest in "
+                             "path=\"{other}\".") != 0
+           || each_series(b, in, lab, requests_total_rows) != 0
+           || ps_metrics_family(b, "pathstats_response_bytes_total", "counter",
+                                "Bytes sent in responses since the aggregator "
+                                "started, by path.") != 0
+           || each_series(b, in, lab, bytes_total_row) != 0
+           || ps_metrics_family(b, "pathstats_request_duration_seconds",
+                                "histogram",
+                                "Request latency since the aggregator started: "
+                                "all requests (no labels), and by path (the "
+                                "top paths and {other}).") != 0
+           || (in->series_total
+               && (ps_buf_reset(lab),
+                   histogram_rows(b, in->series_total, lab)) != 0)
+           || each_series(b, in, lab, histogram_rows) != 0 ? -1 : 0;
+}
+
+
+/* The gauges of the rolling 24h window. */
+static int
+window_families(ps_buf_t *b, const ps_metrics_input_t *in, ps_buf_t *lab)
+{
+    size_t  i;
+
+    if (ps_metrics_family(b, "pathstats_requests_window_24h", "gauge",
+                          "Requests in the rolling window of the last 24 hours "
+                          "(a gauge: use pathstats_requests_total for rates), "
+                          "by path and status class: the top paths, the "
+                          "rest in path=\"{other}\".") != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < in->npaths; i++) {
+        if (window_rows(b, &in->paths[i], lab) != 0) {
+            return -1;
+        }
+    }
+
+    if (in->other != NULL && window_rows(b, in->other, lab) != 0) {
+        return -1;
+    }
+
+    if (ps_metrics_family(b, "pathstats_unique_clients_window_24h", "gauge",
+                          "Distinct client addresses in the rolling window of "
+                          "the last 24 hours (estimated): all requests (no "
+                          "labels) and the top paths.") != 0
+        || ps_buf_printf(b, "pathstats_unique_clients_window_24h %llu\n",
+                         (unsigned long long) in->unique_24h) != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < in->npaths; i++) {
+        if (SERIES_LABELS(lab, &in->paths[i]) != 0
+            || ps_buf_puts(b, "pathstats_unique_clients_window_24h{") != 0
+            || put_labels(b, lab) != 0
+            || ps_buf_printf(b, "} %llu\n",
+                             (unsigned long long) in->paths[i].unique) != 0)
+        {
+            return -1;
+        }
+    }
 
     return 0;
 }
@@ -159,28 +324,24 @@ counter(ps_buf_t *b, const char *name, const char *help, uint64_t v)
 
 
 /* One family with a row per sink that has a spool: the uint64_t field
- * of ps_sink_status_t at offset off.  Nothing when no sink has one. */
+ * of ps_sink_status_t at offset off.  Declared even when no sink has one,
+ * so that rules and dashboards find the name. */
 static int
 spool_family(ps_buf_t *b, const ps_metrics_input_t *in, const char *name,
     const char *type, const char *help, size_t off)
 {
     unsigned                 s;
-    int                      head = 0;
     const ps_sink_status_t  *st;
+
+    if (ps_metrics_family(b, name, type, help) != 0) {
+        return -1;
+    }
 
     for (s = 0; s < in->nsinks; s++) {
         st = &in->sinks[s];
         if (!st->spool) {
             continue;
         }
-
-        if (!head
-            && ps_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
-                             name, type) != 0)
-        {
-            return -1;
-        }
-        head = 1;
 
         if (ps_buf_printf(b, "%s{sink=\"", name) != 0
             || ps_metrics_label_escape(b, st->name, strlen(st->name)) != 0
@@ -196,45 +357,11 @@ spool_family(ps_buf_t *b, const ps_metrics_input_t *in, const char *name,
 }
 
 
-int
-ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
+/* The rings, the sinks, the spools and the snapshot. */
+static int
+pipeline_families(ps_buf_t *b, const ps_metrics_input_t *in)
 {
-    size_t    i;
     unsigned  s;
-
-    if (ps_buf_puts(b,
-            "# HELP pathstats_requests_24h Requests of the last 24 hours "
-            "by path and status class: the top paths, the rest in "
-            "path=\"{other}\".\n"
-            "# TYPE pathstats_requests_24h gauge\n") != 0)
-    {
-        return -1;
-    }
-
-    for (i = 0; i < in->npaths; i++) {
-        if (requests_rows(b, &in->paths[i]) != 0) {
-            return -1;
-        }
-    }
-
-    if (in->other != NULL && requests_rows(b, in->other) != 0) {
-        return -1;
-    }
-
-    if (ps_buf_puts(b,
-            "# HELP pathstats_request_duration_seconds Request latency of "
-            "the last 24 hours: overall (no labels) and of the top paths.\n"
-            "# TYPE pathstats_request_duration_seconds histogram\n") != 0
-        || histogram_rows(b, in->overall, 0) != 0)
-    {
-        return -1;
-    }
-
-    for (i = 0; i < in->npaths; i++) {
-        if (histogram_rows(b, &in->paths[i], 1) != 0) {
-            return -1;
-        }
-    }
 
     if (counter(b, "pathstats_ring_seen_total",
                 "Requests seen by the nginx workers.", in->rings->seen) != 0
@@ -296,4 +423,21 @@ ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
         "pathstats_snapshot_sequence %llu\n",
         in->generation_seconds,
         (unsigned long long) in->snapshot_sequence);
+}
+
+
+int
+ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
+{
+    ps_buf_t  lab = PS_BUF_INIT;
+    int       rc;
+
+    rc = lifetime_families(b, in, &lab) != 0
+         || window_families(b, in, &lab) != 0
+         || ps_metrics_render_alerts(b, in) != 0
+         || pipeline_families(b, in) != 0 ? -1 : 0;
+
+    ps_buf_free(&lab);
+
+    return rc;
 }

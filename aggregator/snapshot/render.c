@@ -316,6 +316,65 @@ render_sinks(const ps_snapshot_inputs_t *in, ps_buf_t *b)
 }
 
 
+/* ,"silences":[...],"notifications":{...}; 0 or -1 */
+static int
+render_notifications(const ps_render_ctx_t *c, ps_buf_t *b)
+{
+    const ps_notifier_t   *nf;
+    ps_incidents_stats_t   st;
+    ps_webhook_stats_t     w;
+    unsigned               i, n;
+
+    if (c->monitor == NULL) {
+        return ps_buf_puts(b, ",\"silences\":[],\"notifications\":null");
+    }
+
+    ps_monitor_incidents(c->monitor, &st);
+    nf = ps_monitor_notifier(c->monitor);
+    n = ps_notifier_count(nf);
+
+    if (ps_buf_puts(b, ",\"silences\":") != 0
+        || ps_silences_json(ps_monitor_silences(c->monitor), c->now_us, b)
+           != 0
+        || ps_buf_printf(b, ",\"notifications\":{\"fired\":%llu,"
+                         "\"resolved\":%llu,\"open_incidents\":%zu,"
+                         "\"silenced_alerts\":%zu,\"grouped_paths\":%zu,"
+                         "\"webhooks\":[",
+                         (unsigned long long) st.fired,
+                         (unsigned long long) st.resolved, st.open,
+                         st.silenced, st.grouped) != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        ps_notifier_stats(nf, i, &w);
+
+        if (ps_buf_printf(b, "%s{\"webhook\":%u,\"host\":", i ? "," : "",
+                          w.number) != 0
+            || ps_json_quote(b, w.host, strlen(w.host)) != 0
+            || ps_buf_printf(b, ",\"sent\":%llu,\"failed\":%llu,"
+                             "\"retries\":%llu,\"dropped\":%llu,"
+                             "\"queued\":%zu,\"last_failure_at\":",
+                             (unsigned long long) w.sent,
+                             (unsigned long long) w.failed,
+                             (unsigned long long) w.retries,
+                             (unsigned long long) w.dropped, w.queued) != 0
+            || put_iso(b, w.last_failure_us) != 0
+            || ps_buf_puts(b, ",\"last_error\":") != 0
+            || (w.last_error[0]
+                ? ps_json_quote(b, w.last_error, strlen(w.last_error))
+                : ps_buf_puts(b, "null")) != 0
+            || ps_buf_putc(b, '}') != 0)
+        {
+            return -1;
+        }
+    }
+
+    return ps_buf_puts(b, "]}");
+}
+
+
 int
 ps_render_summary(const ps_render_ctx_t *c, const char *health,
     size_t health_len, ps_buf_t *b)
@@ -379,6 +438,7 @@ ps_render_summary(const ps_render_ctx_t *c, const char *health,
                       "\"top_clients_other\":%llu,\"alerts\":",
                       (unsigned long long) other) != 0
         || ps_alerts_json(c->alerts, b) != 0
+        || render_notifications(c, b) != 0
         || ps_buf_printf(b, ",\"pipeline\":{\"rings\":{\"count\":%u,"
                   "\"seen\":%llu,\"recorded\":%llu,\"dropped\":%llu,"
                   "\"consumed\":%llu,\"in_ring\":%llu,\"lost\":%llu},"
@@ -412,7 +472,7 @@ ps_render_summary(const ps_render_ctx_t *c, const char *health,
 
 
 static void
-metrics_row(ps_metrics_path_t *m, const ps_row_t *r, const uint64_t *le)
+metrics_row(ps_metrics_path_t *m, const ps_row_t *r)
 {
     m->host = r->host;
     m->method = r->method;
@@ -421,8 +481,7 @@ metrics_row(ps_metrics_path_t *m, const ps_row_t *r, const uint64_t *le)
     m->mlen = r->mlen;
     m->plen = r->plen;
     m->counts = r->counts;
-    memcpy(m->le, &le[(size_t) r->le_at * PS_HIST_PROM_NLE],
-           sizeof(m->le));
+    m->unique = r->unique;
 }
 
 
@@ -431,11 +490,18 @@ ps_render_metrics(const ps_render_ctx_t *c, ps_buf_t *b)
 {
     const ps_snapshot_inputs_t  *in = c->in;
 
-    const ps_rowset_t   *sw = &c->win[PS_SNAP_WIN_24H];
-    ps_metrics_path_t   *top, other, overall;
-    ps_metrics_input_t   mi;
-    size_t               i, n = 0, max;
-    int                  k, rc;
+    const ps_rowset_t     *sw = &c->win[PS_SNAP_WIN_24H];
+    const ps_lifetime_t   *lt;
+    const ps_notifier_t   *nf;
+    ps_metrics_path_t     *top, other;
+    ps_lifetime_series_t  *series = NULL, lt_other, lt_total;
+    ps_webhook_stats_t    *hooks = NULL;
+    ps_metrics_input_t     mi;
+    size_t                 i, n = 0, max;
+    unsigned               k;
+    int                    rc = -1;
+
+    memset(&mi, 0, sizeof(mi));
 
     max = c->top;
     top = calloc(max ? max : 1, sizeof(ps_metrics_path_t));
@@ -453,35 +519,60 @@ ps_render_metrics(const ps_render_ctx_t *c, ps_buf_t *b)
 
     for (i = 0; i < sw->n; i++) {
         if (n < max && !ps_row_is_other(&sw->rows[i])) {
-            metrics_row(&top[n++], &sw->rows[i], sw->le);
+            metrics_row(&top[n++], &sw->rows[i]);
             continue;
         }
 
         ps_counts_merge(&other.counts, &sw->rows[i].counts);
-
-        for (k = 0; k < PS_HIST_PROM_NLE; k++) {
-            other.le[k] += sw->le[(size_t) sw->rows[i].le_at
-                                  * PS_HIST_PROM_NLE + k];
-        }
     }
 
     /* and the keys beyond the rows kept */
     ps_counts_merge(&other.counts, &sw->rest.counts);
 
-    for (k = 0; k < PS_HIST_PROM_NLE; k++) {
-        other.le[k] += sw->rest.le[k];
-    }
-
-    memset(&overall, 0, sizeof(overall));
-    overall.counts = sw->total.counts;
-    ps_hist_cumulative(&sw->total.latency, ps_hist_prom_le_us,
-                       PS_HIST_PROM_NLE, overall.le);
-
-    memset(&mi, 0, sizeof(mi));
     mi.paths = top;
     mi.npaths = n;
     mi.other = other.counts.requests ? &other : NULL;
-    mi.overall = &overall;
+    mi.unique_24h = (uint64_t) llround(ps_hll_cardinality(&sw->total.clients));
+
+    mi.alerts = c->alerts;
+
+    if (c->monitor != NULL) {
+        lt = ps_monitor_lifetime(c->monitor);
+        mi.nseries = ps_lifetime_count(lt);
+        series = calloc(mi.nseries ? mi.nseries : 1,
+                        sizeof(ps_lifetime_series_t));
+        if (series == NULL) {
+            goto done;
+        }
+
+        for (i = 0; i < mi.nseries; i++) {
+            ps_lifetime_get(lt, i, &series[i]);
+        }
+
+        ps_lifetime_other(lt, &lt_other);
+        ps_lifetime_total(lt, &lt_total);
+        mi.series = series;
+        mi.series_other = &lt_other;
+        mi.series_total = &lt_total;
+
+        ps_monitor_incidents(c->monitor, &mi.incidents);
+        mi.silences = ps_silences_in_force(ps_monitor_silences(c->monitor),
+                                           c->now_us);
+
+        nf = ps_monitor_notifier(c->monitor);
+        mi.nwebhooks = ps_notifier_count(nf);
+        hooks = calloc(mi.nwebhooks ? mi.nwebhooks : 1,
+                       sizeof(ps_webhook_stats_t));
+        if (hooks == NULL) {
+            goto done;
+        }
+
+        for (k = 0; k < mi.nwebhooks; k++) {
+            ps_notifier_stats(nf, k, &hooks[k]);
+        }
+        mi.webhooks = hooks;
+    }
+
     mi.rings = &in->rings;
     mi.sinks = in->sinks;
     mi.nsinks = in->nsinks;
@@ -489,6 +580,11 @@ ps_render_metrics(const ps_render_ctx_t *c, ps_buf_t *b)
     mi.snapshot_sequence = c->sequence;
 
     rc = ps_metrics_render(b, &mi);
+
+done:
+
+    free(series);
+    free(hooks);
     free(top);
 
     return rc;

@@ -2,7 +2,8 @@
  * Rendering: the text of a snapshot's parts from the selected rows (rows.h)
  * and the pipeline's state: a path row, a window's info on what was left
  * out, the health array, the summary (windows, top clients, alerts,
- * pipeline, sinks) and the Prometheus metrics (metrics.h).  JSON strings
+ * silences, notifications, pipeline, sinks) and the Prometheus metrics
+ * (metrics.h, with the monitor's counters).  JSON strings
  * go through lib/json_escape.h, so any bytes of a path are valid output.
  */
 
@@ -17,6 +18,7 @@
 #include "lib/strbuf.h"
 #include "pipeline/sink.h"
 #include "ring/stats.h"
+#include "snapshot/monitor.h"
 #include "snapshot/rows.h"
 
 #define PS_SNAPSHOT_TOP_CLIENTS  10
@@ -44,6 +46,8 @@ typedef struct {
     double                       gen_seconds;   /* the last build took */
     size_t                       top;       /* metrics' top paths */
     uint64_t                     now_us;
+    ps_monitor_t                *monitor;   /* NULL: no counters, no
+                                               notifications */
 } ps_render_ctx_t;
 
 /* Appends one path row of /api/paths; 0 or -1. */

@@ -13,7 +13,6 @@
 typedef struct {
     ps_rowset_t  *rs;
     size_t        keep;
-    int           with_le;
     ps_row_fn     fn;
     void         *fn_ctx;
 } collect_ctx_t;
@@ -32,15 +31,9 @@ ps_row_percentile(const ps_hist_t *h, double q, uint64_t max_us)
 
 /* The keys beyond the rows kept count in the window's rest. */
 static void
-rest_add(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le)
+rest_add(ps_rowset_t *sw, const ps_row_t *r)
 {
-    int  i;
-
     ps_counts_merge(&sw->rest.counts, &r->counts);
-
-    for (i = 0; le != NULL && i < PS_HIST_PROM_NLE; i++) {
-        sw->rest.le[i] += le[i];
-    }
 }
 
 
@@ -86,17 +79,15 @@ heap_down(ps_row_t *rows, size_t n, size_t i)
 
 
 /*
- * Keeps r (and its le, 24h only) if it is among the keep most requested
- * rows so far, else adds it (or the row it pushes out) to the rest: the
- * rows take keep x their size, not the number of keys.
+ * Keeps r if it is among the keep most requested rows so far, else adds
+ * it (or the row it pushes out) to the rest: the rows take keep x their
+ * size, not the number of keys.
  */
 static int
-row_keep(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le,
-    size_t keep)
+row_keep(ps_rowset_t *sw, const ps_row_t *r, size_t keep)
 {
     ps_row_t  *rows;
-    uint64_t    *l;
-    size_t       cap, at;
+    size_t     cap, at;
 
     if (sw->n < keep) {
         if (sw->n == sw->cap) {
@@ -110,43 +101,21 @@ row_keep(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le,
             sw->cap = cap;
         }
 
-        if (le != NULL && sw->le_cap < sw->cap) {
-            l = realloc(sw->le, sw->cap * PS_HIST_PROM_NLE
-                                * sizeof(uint64_t));
-            if (l == NULL) {
-                return -1;
-            }
-            sw->le = l;
-            sw->le_cap = sw->cap;
-        }
-
         at = sw->n++;
         sw->rows[at] = *r;
-        if (le != NULL) {
-            sw->rows[at].le_at = (uint32_t) at;
-            memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
-                   PS_HIST_PROM_NLE * sizeof(uint64_t));
-        }
         heap_up(sw->rows, at);
 
         return 0;
     }
 
     if (row_by_requests(r, &sw->rows[0]) >= 0) {
-        rest_add(sw, r, le);
+        rest_add(sw, r);
         return 0;
     }
 
     /* r sorts before the last row kept: that one goes */
-    at = sw->rows[0].le_at;
-    rest_add(sw, &sw->rows[0],
-             le != NULL ? &sw->le[at * PS_HIST_PROM_NLE] : NULL);
+    rest_add(sw, &sw->rows[0]);
     sw->rows[0] = *r;
-    if (le != NULL) {
-        sw->rows[0].le_at = (uint32_t) at;
-        memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
-               PS_HIST_PROM_NLE * sizeof(uint64_t));
-    }
     heap_down(sw->rows, sw->n, 0);
 
     return 0;
@@ -268,7 +237,6 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
     collect_ctx_t  *c = ctx;
     ps_rowset_t    *rs = c->rs;
     ps_row_t        row, *r = &row;
-    uint64_t        le[PS_HIST_PROM_NLE];
 
     memset(r, 0, sizeof(*r));
 
@@ -290,18 +258,13 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
     r->unique = (uint64_t) llround(ps_hll_cardinality(&st->clients));
     r->flags = st->flags;
 
-    if (c->with_le) {
-        ps_hist_cumulative(&st->latency, ps_hist_prom_le_us,
-                           PS_HIST_PROM_NLE, le);
-    }
-
     if (c->fn != NULL) {
         c->fn(c->fn_ctx, r);
     }
 
     rs->total_rows++;
 
-    if (row_keep(rs, r, c->with_le ? le : NULL, c->keep) != 0) {
+    if (row_keep(rs, r, c->keep) != 0) {
         return -1;
     }
 
@@ -323,7 +286,6 @@ void
 ps_rowset_free(ps_rowset_t *rs)
 {
     free(rs->rows);
-    free(rs->le);
     ps_win_stats_free(&rs->total);
     memset(rs, 0, sizeof(*rs));
 }
@@ -331,7 +293,7 @@ ps_rowset_free(ps_rowset_t *rs)
 
 int
 ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
-    uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx)
+    uint64_t now_us, size_t keep, ps_row_fn fn, void *ctx)
 {
     collect_ctx_t  c;
 
@@ -343,7 +305,6 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
 
     c.rs = rs;
     c.keep = keep;
-    c.with_le = with_le;
     c.fn = fn;
     c.fn_ctx = ctx;
 

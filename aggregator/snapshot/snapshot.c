@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "pathstats_snapshot.h"
+#include "snapshot/monitor.h"
 #include "snapshot/render.h"
 #include "snapshot/rows.h"
 #include "snapshot/snapshot.h"
@@ -36,6 +37,7 @@ struct ps_snapshot_s {
     ps_windows_t       *w;
     ps_alerts_t        *alerts;
     ps_trends_t        *trends_src;
+    ps_monitor_t       *monitor;           /* counters, notifications */
     ps_rowset_t         win[PS_SNAP_WINDOWS];
     ps_buf_t            trends[PS_SNAP_RANGES];
     ps_buf_t            path_trends;       /* packed, trend_paths.h */
@@ -120,9 +122,7 @@ ps_snapshot_destroy(ps_snapshot_t *s)
     ps_alerts_destroy(s->alerts);
 
     for (i = 0; i < PS_SNAP_WINDOWS; i++) {
-        free(s->win[i].rows);
-        free(s->win[i].le);
-        ps_win_stats_free(&s->win[i].total);
+        ps_rowset_free(&s->win[i]);
         free(s->prow[i]);
         for (k = 0; k < PS_SNAP_SORTS; k++) {
             free(s->porder[i][k]);
@@ -162,6 +162,13 @@ void
 ps_snapshot_use_trends(ps_snapshot_t *s, ps_trends_t *t)
 {
     s->trends_src = t;
+}
+
+
+void
+ps_snapshot_use_monitor(ps_snapshot_t *s, ps_monitor_t *m)
+{
+    s->monitor = m;
 }
 
 
@@ -278,7 +285,6 @@ collect(ps_snapshot_t *s, uint64_t now_us)
 
     for (i = 0; i < PS_SNAP_WINDOWS; i++) {
         if (ps_rowset_collect(&s->win[i], s->w, i, now_us, rows_needed(s),
-                              i == PS_SNAP_WIN_24H,
                               i == PS_SNAP_WIN_1M ? alert_row : NULL, &c)
             != 0)
         {
@@ -294,6 +300,10 @@ collect(ps_snapshot_t *s, uint64_t now_us)
                                       sw->total.counts.latency_max_us)
                     / 1000, now_us);
     ps_alerts_end(s->alerts, now_us);
+
+    if (s->monitor != NULL) {
+        ps_monitor_alerts(s->monitor, s->alerts, now_us);
+    }
 
     return 0;
 }
@@ -502,6 +512,7 @@ assemble_texts(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     rc.gen_seconds = s->last_gen_seconds;
     rc.top = s->top;
     rc.now_us = now_us;
+    rc.monitor = s->monitor;
 
     /* health first: the summary embeds it */
 
@@ -708,6 +719,11 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     if (s->fit_top > 0 && s->fit_top + s->fit_top / 8 + 1 < s->top) {
         s->top = s->fit_top + s->fit_top / 8 + 1;
         top_shrunk = 1;
+    }
+
+    /* the counters' paths: the most requested of the 24h window */
+    if (s->monitor != NULL) {
+        ps_monitor_rank(s->monitor, &s->win[PS_SNAP_WIN_24H], s->top);
     }
 
     /* and the path trends, a few kB each */

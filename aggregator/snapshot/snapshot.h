@@ -24,6 +24,7 @@
 #include "config/config.h"
 #include "pipeline/sink.h"
 #include "ring/zone.h"
+#include "snapshot/monitor.h"
 #include "snapshot/render.h"
 #include "store/pg/trends.h"
 
@@ -44,6 +45,10 @@ int ps_snapshot_set_trends(ps_snapshot_t *s, int range, const char *json,
 /* Takes the trends from t (may be NULL: "[]") at every build; t must
  * outlive s or be unset first. */
 void ps_snapshot_use_trends(ps_snapshot_t *s, ps_trends_t *t);
+
+/* Uses m (may be NULL: none) for the counters of /metrics and the alert
+ * notifications at every build; m must outlive s or be unset first. */
+void ps_snapshot_use_monitor(ps_snapshot_t *s, ps_monitor_t *m);
 
 /* Builds a snapshot at wall time now_us of at most cap bytes; *out
  * (8-byte aligned, owned by s, valid until the next build) and *len get

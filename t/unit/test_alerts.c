@@ -1,7 +1,8 @@
 /*
  * Unit tests for aggregator/agg/alerts.c: the alert state machine with a
- * fake clock (fire, no duplicate, hold above 90 %, resolve, cooldown,
- * per-path minimum, JSON).
+ * fake clock (fire, no duplicate, hold above 90 %, resolve, cooldown per
+ * level, per-path minimum, fire counters, the walk over active alerts,
+ * notices, JSON).
  */
 
 #include <stdio.h>
@@ -31,6 +32,20 @@ round_(uint64_t now, uint64_t req, uint64_t err, double p95,
                         now);
     }
     ps_alerts_end(a, now);
+}
+
+
+static ps_alert_info_t  got[4];
+static size_t           n_got;
+
+
+static int
+collect(void *ctx, const ps_alert_info_t *al)
+{
+    if (n_got < 4) {
+        got[n_got++] = *al;
+    }
+    return 0;
 }
 
 
@@ -67,7 +82,8 @@ main(void)
     lim.p95_ms[0] = 100;
     lim.p95_ms[1] = 200;
     lim.min_requests = 20;
-    lim.cooldown_us = 300 * SEC;
+    lim.cooldown_us[0] = 300 * SEC;
+    lim.cooldown_us[1] = 300 * SEC;
 
     a = ps_alerts_create(&lim);
     ok(a != NULL, "create");
@@ -157,6 +173,60 @@ main(void)
     t += SEC;
     round_(t, 1000, 0, 10, 5, 0, 150);
     is_u64(ps_alerts_active(a), 0, "path below min_requests: resolved");
+
+    is_u64(ps_alerts_fired(a, 1, PS_ALERT_ERROR_RATE, PS_ALERT_WARNING), 2,
+           "fired: overall error-rate warning twice");
+    is_u64(ps_alerts_fired(a, 1, PS_ALERT_ERROR_RATE, PS_ALERT_CRITICAL), 1,
+           "fired: overall error-rate critical once");
+    is_u64(ps_alerts_fired(a, 0, PS_ALERT_P95, PS_ALERT_CRITICAL), 1,
+           "fired: path p95 critical once");
+    is_u64(ps_alerts_fired(a, 0, PS_ALERT_ERROR_RATE, PS_ALERT_CRITICAL), 0,
+           "fired: path error-rate critical never");
+
+    ps_alerts_destroy(a);
+
+    /* per-level cooldowns: warning 10 s, critical 100 s */
+    lim.cooldown_us[0] = 10 * SEC;
+    lim.cooldown_us[1] = 100 * SEC;
+    a = ps_alerts_create(&lim);
+
+    round_(t, 1000, 20, 10, 0, 0, 0);
+    is_u64(ps_alerts_active(a), 2, "2 %%: warning and critical");
+    t += SEC;
+    round_(t, 1000, 0, 10, 0, 0, 0);
+    is_u64(ps_alerts_active(a), 0, "0 %%: both resolved");
+    t += 11 * SEC;
+    round_(t, 1000, 20, 10, 0, 0, 0);
+    is_u64(ps_alerts_active(a), 1,
+           "after 11 s only the warning (cooldown 10 s) fires again");
+
+    {
+        n_got = 0;
+        (void) ps_alerts_foreach(a, collect, NULL);
+        ok(n_got == 1 && got[0].level == PS_ALERT_WARNING && got[0].overall
+           && got[0].metric == PS_ALERT_ERROR_RATE && got[0].value == 0.02,
+           "foreach: the one active alert, warning, overall, 0.02");
+
+        ps_alerts_set_notice(a, got[0].index, "silenced");
+        j = alerts_json();
+        x = json_array_get(j, 0);
+        is_str(json_string_value(json_object_get(x, "notification")),
+               "silenced", "json: the notice");
+        json_decref(j);
+
+        ps_alerts_begin(a);
+        ps_alerts_check(a, NULL, 0, NULL, 0, NULL, 0, 1000, 20, 10, t);
+        ps_alerts_end(a, t);
+        j = alerts_json();
+        ok(json_is_null(json_object_get(json_array_get(j, 0),
+                                        "notification")),
+           "json: a new round clears the notice");
+        json_decref(j);
+    }
+
+    t += 90 * SEC;
+    round_(t, 1000, 20, 10, 0, 0, 0);
+    is_u64(ps_alerts_active(a), 2, "after 101 s the critical fires too");
 
     ps_alerts_destroy(a);
 

@@ -353,6 +353,66 @@ test_errors(void)
 }
 
 
+/* the keys of alerts, notifications and logs */
+static void
+test_monitoring(void)
+{
+    ps_config_t  cfg;
+
+    is_int(load(&cfg, "zone = /z\n", NULL, 0), 0, "monitoring defaults");
+    ok(cfg.alert_webhook_count == 0 && cfg.alert_webhooks == NULL,
+       "  no webhook");
+    is_int(cfg.alert_webhook_format, PS_WEBHOOK_JSON, "  format json");
+    is_u64(cfg.alert_webhook_timeout_ms, 5000, "  timeout 5s");
+    is_u64(cfg.alert_webhook_retries, 3, "  3 retries");
+    is_u64(cfg.alert_webhook_backoff_ms, 1000, "  backoff 1s");
+    is_u64(cfg.alert_max_paths, 10, "  alert_max_paths 10");
+    ok(cfg.alert_cooldown_warning_ms == 300000
+       && cfg.alert_cooldown_critical_ms == 300000,
+       "  both cooldowns are alert_cooldown's 5m");
+    is_int(cfg.log_format, PS_LOG_FORMAT_TEXT, "  log_format text");
+    ps_config_free(&cfg);
+
+    is_int(load(&cfg, "alert_webhook = https://hooks.example/T1/secret\n"
+                      "alert_webhook = http://127.0.0.1:9000/a?b=c\n"
+                      "alert_webhook_format = slack\n"
+                      "alert_cooldown = 1m\n"
+                      "alert_cooldown_critical = 10m\n"
+                      "alert_max_paths = 3\n"
+                      "log_format = json\n", NULL, 0), 0,
+           "two webhooks and the rest");
+    ok(cfg.alert_webhook_count == 2
+       && strcmp(cfg.alert_webhooks[0], "https://hooks.example/T1/secret")
+          == 0
+       && strcmp(cfg.alert_webhooks[1], "http://127.0.0.1:9000/a?b=c") == 0,
+       "  alert_webhook repeats, in order");
+    is_int(cfg.alert_webhook_format, PS_WEBHOOK_SLACK, "  format slack");
+    ok(cfg.alert_cooldown_warning_ms == 60000
+       && cfg.alert_cooldown_critical_ms == 600000,
+       "  warning takes alert_cooldown (1m), critical its own (10m)");
+    is_u64(cfg.alert_max_paths, 3, "  alert_max_paths 3");
+    is_int(cfg.log_format, PS_LOG_FORMAT_JSON, "  log_format json");
+    ps_config_free(&cfg);
+
+    is_int(load(&cfg, "alert_webhook = ftp://x/very-secret-token\n", NULL,
+                0), -1, "an ftp:// webhook is refused");
+    ok(logged("line=1", "key=alert_webhook", "http:// or https://"),
+       "  naming the line and key");
+    ok(strstr(log_text, "very-secret-token") == NULL,
+       "  never showing the URL (it may hold a token)");
+    is_int(load(&cfg, "alert_webhook = https:///x\n", NULL, 0), -1,
+           "a webhook without a host is refused");
+    is_int(load(&cfg, "alert_webhook_format = xml\n", NULL, 0), -1,
+           "alert_webhook_format xml is refused");
+    ok(logged("key=alert_webhook_format", "json slack", NULL),
+       "  listing json and slack");
+    is_int(load(&cfg, "log_format = yaml\n", NULL, 0), -1,
+           "log_format yaml is refused");
+    is_int(load(&cfg, "alert_max_paths = 0\n", NULL, 0), -1,
+           "alert_max_paths 0 is refused");
+}
+
+
 /* A malformed PostgreSQL conninfo is refused when the configuration is
  * loaded, from the file or --postgres, with a message that holds no part
  * of the value: libpq's own quotes the password around the error. */
@@ -435,6 +495,7 @@ main(void)
     test_parsers();
     test_errors();
     test_conninfo();
+    test_monitoring();
 
     ps_log_open(NULL);
     unlink(conf_path);

@@ -295,13 +295,7 @@ trends_wait_until(ps_trends_t *t, uint64_t deadline)
 
     /* the condition variable's clock is the wall clock */
     wait_us = deadline - now;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t) (wait_us / 1000000);
-    ts.tv_nsec += (long) (wait_us % 1000000) * 1000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    ps_clock_after(CLOCK_REALTIME, wait_us, &ts);
 
     (void) pthread_cond_timedwait(&t->cv, &t->mu, &ts);
 }

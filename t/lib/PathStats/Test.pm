@@ -62,6 +62,7 @@ our @EXPORT = qw(
     pg_requests is_pg_requests zone_drops start_migrated_postgres
     run_aggregator start_aggregator stop_aggregator write_aggregator_conf
     zone_stats tail_once decode_json_lines wait_for_stats zone_field
+    start_receiver metrics_get run_cmd
     wait_until slurp spew check_error_logs finish
     sanitize nginx_env
 );
@@ -80,6 +81,7 @@ my $NGINX;                   # { pid, workers, conf, port, ... }
 my $REDIS;                   # { pid, port, sock }
 my $PG;                      # { port, data, user, conninfo }
 my @AGGREGATORS;             # handles of start_aggregator
+my @RECEIVERS;               # pids of start_receiver
 my @LOADS;                   # pids of parallel_load children
 my $T_SEQ = 0;               # nginx -t config counter
 my %ALLOW_DIRTY;             # error log lines a test expects
@@ -1373,6 +1375,160 @@ sub tail_once {
 }
 
 
+# Webhook receiver ----------------------------------------------------------
+
+# Starts a local HTTP receiver for the aggregator's alert_webhook: a
+# forked process on a loopback port that records every request it gets
+# (method, path, content type and body, one JSON line each) and answers
+# as its mode says.  %o: mode (default "200").  Modes: a status code
+# ("200", "500", ...), "hang" (read the request, answer nothing until the
+# client gives up), "close" (close without an answer).  Returns a handle:
+# ->url, ->port, ->requests (the recorded requests, oldest first, each a
+# hash with method, path, content_type, body, json = the decoded body or
+# undef), ->bodies (the decoded JSON bodies), ->set_mode($mode), ->stop
+# (the port then refuses connections), ->start (again, same port).
+sub start_receiver {
+    my (%o) = @_;
+    my $dir = test_dir();
+    my $n = ++$T_SEQ;
+    my $h = bless { port => $o{port} // free_port(),
+                    log => "$dir/receiver-$n.log",
+                    mode_file => "$dir/receiver-$n.mode" },
+                  'PathStats::Test::Receiver';
+    spew($h->{log}, '');
+    $h->set_mode($o{mode} // '200');
+    $h->start;
+    return $h;
+}
+
+# GET /pathstats/metrics (or $o{path}) parsed: a hash of
+# "name{label="value",...}" (labels as exposed, in their order) => value,
+# and in list context also the raw text.  Empty when the request fails.
+sub metrics_get {
+    my (%o) = @_;
+    my ($st, $body) = http_get($o{path} // '/pathstats/metrics', %o);
+    my %m;
+    if (defined $st && $st == 200) {
+        for my $line (split /\n/, $body // '') {
+            next if $line =~ /^#/ || $line !~ /\S/;
+            my ($k, $v) = $line =~ /^(\S+(?:\{.*\})?)\s+(\S+)$/ or next;
+            $m{$k} = $v;
+        }
+    }
+    return wantarray ? (\%m, $body // '') : \%m;
+}
+
+package PathStats::Test::Receiver;
+
+use IO::Socket::INET;
+use IO::Select;
+use POSIX qw(_exit);
+use Time::HiRes qw(time sleep);
+
+sub url { my ($self) = @_; return "http://127.0.0.1:$self->{port}/hook" }
+sub port { $_[0]{port} }
+
+sub set_mode {
+    my ($self, $mode) = @_;
+    my $tmp = "$self->{mode_file}.tmp";
+    PathStats::Test::spew($tmp, $mode);
+    rename $tmp, $self->{mode_file} or die "rename $tmp: $!";
+}
+
+sub start {
+    my ($self) = @_;
+    my $sock = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                     LocalPort => $self->{port},
+                                     Proto => 'tcp', Listen => 16,
+                                     ReuseAddr => 1)
+        or die "receiver: cannot listen on $self->{port}: $!";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        $SIG{TERM} = sub { _exit(0) };
+        while (my $c = $sock->accept) {
+            $self->serve($c);
+            close $c;
+        }
+        _exit(0);
+    }
+    close $sock;
+    $self->{pid} = $pid;
+    push @RECEIVERS, $pid;
+    return $self;
+}
+
+# One connection: reads one request, records it, answers by the mode.
+sub serve {
+    my ($self, $c) = @_;
+    binmode $c;
+    my $buf = '';
+    my $sel = IO::Select->new($c);
+    my $deadline = time + 10;
+    my ($head, $len);
+    while (time < $deadline) {
+        if (!defined $head && (my $i = index($buf, "\r\n\r\n")) >= 0) {
+            $head = substr($buf, 0, $i);
+            $buf = substr($buf, $i + 4);
+            ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+            $len //= 0;
+        }
+        last if defined $head && length($buf) >= $len;
+        last unless $sel->can_read($deadline - time);
+        my $n = sysread($c, $buf, 65536, length $buf);
+        last unless $n;
+    }
+    return unless defined $head;
+    my ($method, $path) = $head =~ /^(\S+)\s+(\S+)/;
+    my ($ctype) = $head =~ /^Content-Type:\s*([^\r\n]*)/mi;
+    my $rec = JSON::PP->new->canonical->encode({
+        method => $method, path => $path, content_type => $ctype,
+        body => substr($buf, 0, $len), t => time });
+    open my $fh, '>>', $self->{log} or die "$self->{log}: $!";
+    print {$fh} "$rec\n";
+    close $fh;
+
+    my $mode = PathStats::Test::slurp($self->{mode_file}) // '200';
+    if ($mode eq 'hang') {
+        # until the client gives up and closes
+        $sel->can_read(60);
+        return;
+    }
+    return if $mode eq 'close';
+    my $st = $mode =~ /^\d{3}$/ ? $mode : 200;
+    my $r = "HTTP/1.1 $st X\r\nContent-Length: 2\r\nConnection: close\r\n"
+            . "\r\nok";
+    syswrite($c, $r);
+}
+
+sub requests {
+    my ($self) = @_;
+    my @r;
+    for my $line (split /\n/, PathStats::Test::slurp($self->{log}) // '') {
+        my $x = eval { JSON::PP->new->decode($line) } or next;
+        $x->{json} = eval { JSON::PP->new->utf8->decode($x->{body}) };
+        push @r, $x;
+    }
+    return @r;
+}
+
+sub bodies {
+    my ($self) = @_;
+    return map { $_->{json} } $self->requests;
+}
+
+sub stop {
+    my ($self) = @_;
+    return unless $self->{pid};
+    kill 'TERM', $self->{pid};
+    PathStats::Test::wait_pid($self->{pid}, 5);
+    @RECEIVERS = grep { $_ != $self->{pid} } @RECEIVERS;
+    $self->{pid} = undef;
+}
+
+package PathStats::Test;
+
+
 # Logs and teardown ---------------------------------------------------------
 
 my @SANITIZER_HITS;
@@ -1459,6 +1615,11 @@ sub cleanup {
         }
     }
     @AGGREGATORS = ();
+    for my $pid (@RECEIVERS) {
+        kill 'TERM', $pid;
+        wait_pid($pid, 2);
+    }
+    @RECEIVERS = ();
     eval { stop_nginx(timeout => 10) } if $NGINX;
     eval { stop_redis() } if $REDIS;
     eval { stop_postgres(timeout => 20) } if $PG;
