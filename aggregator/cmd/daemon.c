@@ -369,7 +369,8 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
            cfg->redis ? "on" : "off", cfg->postgres ? "on" : "off");
 
     if (cfg->postgres) {
-        (void) ps_pg_windows_load(d.win, cfg->postgres, ps_now_us());
+        (void) ps_pg_windows_load(d.win, cfg->postgres, cfg->node_id,
+                                 ps_now_us());
         d.trends = ps_trends_start(cfg->postgres, TRENDS_INTERVAL_MS);
     }
 

@@ -351,6 +351,12 @@ check_node_id(const char *s)
         return "must be 1 to 64 of A-Z a-z 0-9 . _ -";
     }
 
+    /* the rows schema 002 kept from before nodes had rows of their own */
+    if (strcmp(s, "legacy") == 0) {
+        return "\"legacy\" is reserved for rows kept from before schema "
+               "version 2";
+    }
+
     return NULL;
 }
 
