@@ -58,6 +58,7 @@ static const cfg_key_t  cfg_keys[] = {
     { "redis", CFG_REDIS, NULL, F(redis), 0, 0, 0, NULL },
     { "redis_ttl", CFG_DURATION, "48h", F(redis_ttl_ms),
       MS_PER_S, 365 * MS_PER_DAY, MS_PER_S, NULL },
+    { "redis_shards", CFG_UINT, "16", F(redis_shards), 1, 1024, 0, NULL },
     { "postgres", CFG_STRING, NULL, F(postgres), 0, 0, 0, NULL },
     { "node_id", CFG_NODE_ID, "", F(node_id), 0, 0, 0, NULL },
     { "flush_interval", CFG_DURATION, "1s", F(flush_interval_ms),

@@ -58,7 +58,7 @@ our @EXPORT = qw(
     worker_pids_all nginx_conf_path error_log_path
     http_get http_request parallel_load start_load
     start_redis stop_redis redis_cmd redis_port redis_hour_keys
-    redis_hash_sum redis_zset_sum
+    redis_hash_sum redis_zset_sum redis_paths_sum
     start_postgres stop_postgres psql_query pg_conninfo pg_port
     pg_requests is_pg_requests zone_drops start_migrated_postgres
     run_aggregator start_aggregator stop_aggregator write_aggregator_conf
@@ -948,8 +948,8 @@ sub redis_cmd {
     return $reply;
 }
 
-# The Redis keys of one kind (the part after the hour, e.g. "totals",
-# "req", "top") of every hour, sorted.
+# The Redis keys of one kind (the part after the hour and shard, e.g.
+# "totals", "paths", "top") of every hour and shard, sorted.
 sub redis_hour_keys {
     my ($kind) = @_;
     return sort @{ redis_cmd('KEYS', "pathstats:{*}:$kind") };
@@ -962,6 +962,27 @@ sub redis_hash_sum {
     for my $k (redis_hour_keys($kind)) {
         my %h = @{ redis_cmd('HGETALL', $k) };
         $sum{$_} += $h{$_} for keys %h;
+    }
+    return \%sum;
+}
+
+# The paths hashes summed field by field over every hour and shard: field
+# => { requests, errors, bytes_in, bytes_out, latency_sum_us,
+# latency_max_us (the maximum) }.
+sub redis_paths_sum {
+    my @names = qw(requests errors bytes_in bytes_out latency_sum_us
+                   latency_max_us);
+    my %sum;
+    for my $k (redis_hour_keys('paths')) {
+        my %h = @{ redis_cmd('HGETALL', $k) };
+        for my $f (keys %h) {
+            my @v = split / /, $h{$f};
+            for my $i (0 .. 4) {
+                $sum{$f}{ $names[$i] } += $v[$i];
+            }
+            $sum{$f}{latency_max_us} = $v[5]
+                if ($sum{$f}{latency_max_us} // -1) < $v[5];
+        }
     }
     return \%sum;
 }
