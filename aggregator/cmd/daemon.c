@@ -28,6 +28,8 @@
 #include "store/store.h"
 
 #define POLL_BATCH          4096        /* records per poll */
+#define FINISH_TIMEOUT_US   5000000     /* the write-ahead log's replay at
+                                           a stop */
 #define IDLE_SLEEP_MS       10          /* when the rings are empty */
 #define REAP_INTERVAL_US    100000
 #define ZONE_CHECK_US       1000000     /* is the zone file still ours */
@@ -155,7 +157,7 @@ daemon_drain(daemon_t *d)
         /* void */
     }
 
-    ps_pipeline_flush(d->pipe, ps_mono_us(), 1);
+    ps_pipeline_finish(d->pipe, FINISH_TIMEOUT_US);
 
     daemon_publish(d);
 

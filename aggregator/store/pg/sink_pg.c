@@ -1467,13 +1467,12 @@ pg_destroy(ps_sink_t *sink)
 
 
 static const ps_sink_ops_t  pg_ops = {
-    "postgres",
-    pg_connect,
-    pg_load_watermarks,
-    pg_flush,
-    pg_destroy,
-    NULL,
-    pg_load_keys
+    .name = "postgres",
+    .connect = pg_connect,
+    .load_watermarks = pg_load_watermarks,
+    .flush = pg_flush,
+    .destroy = pg_destroy,
+    .load_keys = pg_load_keys,
 };
 
 

@@ -227,7 +227,9 @@ typedef struct {
     size_t               nbatches;
     size_t               next;              /* first not yet confirmed */
 
-    ps_redis_clients_t   clients;           /* since the last flush */
+    ps_redis_clients_t   clients;           /* what the flush takes */
+    ps_redis_clients_t   observed;          /* since the last hand-over
+                                               (the pipeline's thread) */
 
     ps_redis_written_t   flushed[8];        /* hours this process wrote,
                                                and in which shards */
@@ -253,6 +255,7 @@ static int ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     const ps_agg_table_t *delta, const uint64_t *pos, uint32_t nrings);
 static void ps_redis_destroy(ps_sink_t *sink);
 static void ps_redis_observe(ps_sink_t *sink, const ps_rec_t *rec);
+static void ps_redis_handover(ps_sink_t *sink);
 
 static const ps_sink_ops_t ps_redis_ops = {
     .name = "redis",
@@ -261,6 +264,7 @@ static const ps_sink_ops_t ps_redis_ops = {
     .flush = ps_redis_flush,
     .destroy = ps_redis_destroy,
     .observe = ps_redis_observe,
+    .handover = ps_redis_handover,
 };
 
 
@@ -330,7 +334,8 @@ ps_sink_redis_create(const ps_config_t *cfg)
                                           <= PS_REDIS_SHARDS_MAX
                                        ? (unsigned) cfg->redis_shards : 1);
     if (r->host == NULL || r->node_id == NULL
-        || ps_redis_clients_init(&r->clients) != 0 || r->repair == NULL)
+        || ps_redis_clients_init(&r->clients) != 0
+        || ps_redis_clients_init(&r->observed) != 0 || r->repair == NULL)
     {
         goto fail;
     }
@@ -362,6 +367,7 @@ fail:
         free(r->host);
         free(r->node_id);
         ps_redis_clients_free(&r->clients);
+        ps_redis_clients_free(&r->observed);
         ps_redis_repair_destroy(r->repair);
         free(r);
     }
@@ -1330,7 +1336,16 @@ ps_redis_observe(ps_sink_t *sink, const ps_rec_t *rec)
         return;
     }
 
-    ps_redis_clients_add(&r->clients, rec->hour, rec->client, n);
+    ps_redis_clients_add(&r->observed, rec->hour, rec->client, n);
+}
+
+
+static void
+ps_redis_handover(ps_sink_t *sink)
+{
+    ps_redis_t  *r = sink->impl;
+
+    ps_redis_clients_move(&r->clients, &r->observed);
 }
 
 
@@ -1354,6 +1369,7 @@ ps_redis_destroy(ps_sink_t *sink)
         free(r->host);
         free(r->node_id);
         ps_redis_clients_free(&r->clients);
+        ps_redis_clients_free(&r->observed);
         ps_redis_repair_destroy(r->repair);
         free(r->eshard);
         free(r);

@@ -69,7 +69,11 @@ fake_destroy(ps_sink_t *s)
 
 
 static const ps_sink_ops_t  fake_ops = {
-    "fake", fake_connect, fake_load, fake_flush, fake_destroy, NULL, NULL
+    .name = "fake",
+    .connect = fake_connect,
+    .load_watermarks = fake_load,
+    .flush = fake_flush,
+    .destroy = fake_destroy,
 };
 
 
