@@ -114,7 +114,7 @@ daemon_attach(daemon_t *d, ps_zone_t *zone, ps_ring_reader_t *rr)
         return PS_EXIT_RUNTIME;
     }
 
-    ps_pipeline_set_observer(d->pipe, ps_windows_observe, d->win);
+    ps_pipeline_set_windows(d->pipe, d->win);
 
     d->next_zone_check = ps_mono_us() + ZONE_CHECK_US;
     d->replaced_since = 0;

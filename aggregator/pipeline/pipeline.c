@@ -54,6 +54,7 @@
 
 #include "agg/agg_table.h"
 #include "agg/key_limit.h"
+#include "agg/windows.h"
 #include "lib/clock.h"
 #include "lib/hour.h"
 #include "lib/key_hash.h"
@@ -139,6 +140,7 @@ struct ps_pipeline_s {
 
     ps_rec_observer_fn   observer;
     void                *observer_ctx;
+    ps_windows_t        *win;        /* the key table, when set */
 
     ps_rec_scratch_t     scratch;
     ps_key_limit_t      *key_limit;  /* max_keys_per_hour, all flushes */
@@ -243,6 +245,12 @@ seed_key(void *ctx, const char *host, size_t hlen, const char *method,
 {
     pipeline_t  *p = ctx;
 
+    if (p->win != NULL) {
+        (void) ps_windows_seed(p->win, p->seed_hour, host, hlen, method,
+                               mlen, path, plen);
+        return;
+    }
+
     (void) ps_key_limit_admit(p->key_limit, p->seed_hour,
                               ps_key_hash(host, hlen, method, mlen, path,
                                           plen));
@@ -264,7 +272,8 @@ seed_keys(pipeline_t *p)
         s = &p->sinks[i];
 
         if (!s->sink->durable || !s->ready || !s->up || s->busy
-            || s->sink->ops->load_keys == NULL)
+            || s->sink->ops->load_keys == NULL
+            || (s == p->spooled && p->rp.running))
         {
             continue;
         }
@@ -644,6 +653,9 @@ try_start(pipeline_t *p, uint64_t now)
         ps_ring_reader_skip_to(p->rr, r, min);
     }
 
+    /* before the first record is admitted, from a sink that answered */
+    seed_keys(p);
+
     if (p->spooled) {
         s = p->spooled;
 
@@ -672,9 +684,6 @@ try_start(pipeline_t *p, uint64_t now)
         s->ready = 1;
         s->up = 1;
     }
-
-    /* before the first record is admitted */
-    seed_keys(p);
 
     p->started = 1;
 
@@ -882,6 +891,19 @@ ps_pipeline_set_sync(ps_pipeline_t *p, int sync)
 }
 
 
+void
+ps_pipeline_set_windows(ps_pipeline_t *p, ps_windows_t *w)
+{
+    p->win = w;
+    ps_windows_set_limit(w, p->cfg->max_keys_per_hour);
+
+    /* the keys seeded at the start go to the windows instead */
+    if (p->started && p->keys_seeded) {
+        seed_keys(p);
+    }
+}
+
+
 static void
 pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     const ps_record_t *raw)
@@ -889,6 +911,7 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     unsigned        i;
     ps_rec_t        rec;
     pipe_sink_t    *s;
+    ps_win_key_t   *k = NULL;
     pipeline_t     *p = ctx;
 
     ps_rec_decode(&rec, &p->scratch, ring, pos, raw, p->cfg->client_address,
@@ -897,7 +920,16 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     rec.key_hash = ps_key_hash(rec.host, rec.host_len, rec.method,
                                rec.method_len, rec.path, rec.path_len);
 
-    if (!ps_key_limit_admit(p->key_limit, rec.hour, rec.key_hash)) {
+    /* one probe: the windows are the key table and the key limit */
+    if (p->win != NULL) {
+        rec.key_hash2 = ps_key_hash2(rec.host, rec.host_len, rec.method,
+                                     rec.method_len, rec.path, rec.path_len);
+        k = ps_windows_admit(p->win, &rec);
+    }
+
+    if (p->win != NULL ? k == NULL
+        : !ps_key_limit_admit(p->key_limit, rec.hour, rec.key_hash))
+    {
         rec.host = PS_AGG_OTHER_HOST;
         rec.host_len = sizeof(PS_AGG_OTHER_HOST) - 1;
         rec.method = PS_AGG_OTHER_METHOD;
@@ -905,6 +937,9 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
         rec.path = PS_AGG_OTHER_PATH;
         rec.path_len = sizeof(PS_AGG_OTHER_PATH) - 1;
         rec.key_hash = p->other_hash;
+        if (p->win != NULL) {
+            k = ps_windows_other(p->win);
+        }
     }
 
     p->records++;
@@ -928,6 +963,10 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
         }
 
         s->pending++;
+    }
+
+    if (k != NULL && ps_windows_add_to(p->win, k, &rec) != 0) {
+        ps_log(PS_LOG_WARN, "event=windows_add_failed reason=no_memory");
     }
 
     if (p->observer) {

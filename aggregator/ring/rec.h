@@ -30,6 +30,7 @@ typedef struct {
     const char  *path;
     size_t       path_len;
     uint64_t     key_hash;          /* key_hash.h; set by the pipeline */
+    uint64_t     key_hash2;         /* ps_key_hash2(), likewise */
 
     unsigned     status;
     uint64_t     request_us;

@@ -17,6 +17,8 @@
 #include "ring/proc.h"
 #include "ring/ring_reader.h"
 
+#define PREFETCH_AHEAD  4             /* records */
+
 struct ps_ring_reader_s {
     ps_zone_t  *zone;
     uint32_t    nrings;
@@ -160,6 +162,16 @@ ps_ring_reader_poll(ps_ring_reader_t *rr, size_t max, ps_record_fn fn,
         }
 
         for (pos = rr->pos[ring]; pos < tail && n < max; pos++, n++) {
+            /* the records a few ahead are on their way from memory while
+             * this one is handled (the consumer touches every record
+             * once, far apart in a large zone) */
+            if (pos + PREFETCH_AHEAD < tail) {
+                const char  *ahead = (const char *) ps_zone_slot(
+                                  rr->zone, ring, pos + PREFETCH_AHEAD);
+
+                __builtin_prefetch(ahead);
+                __builtin_prefetch(ahead + 128);
+            }
             fn(ctx, ring, pos, ps_zone_slot(rr->zone, ring, pos));
         }
 
