@@ -11,26 +11,7 @@ use lib 't/lib';
 use Test::More;
 use PathStats::Test;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=1m;
-    log_format ps '$request_method|$status|$uri|$request_length|$bytes_sent';
-    access_log %%DIR%%/ps.log ps;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;
-        server_name pg.test;
-        pathstats on;
-        root %%DIR%%/html;
-        log_not_found off;
-
-        location = /ok      { return 200 "ok\n"; }
-        location = /fail    { return 500; }
-        location = /moved   { return 301 /ok; }
-        location /api/      { return 200 '{"ok":true}'; }
-    }
-}
-EOF
+start_nginx(static_site_conf('pg.test'), workers => 2);
 
 my $pg = start_postgres();
 

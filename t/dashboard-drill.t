@@ -18,21 +18,14 @@ use JSON::PP ();
 use PathStats::Test;
 use PathStats::Browser;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=1m snapshot=2m;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name drill.test;
-
-        location /pathstats/ { pathstats_admin; }
-        location /d/ {
-            pathstats on;
-            if ($arg_fail) { return 500; }
-            return 200 "d\n";
-        }
-    }
+start_nginx(site_conf(name => 'drill.test', zone => 'size=1m snapshot=2m',
+                      reuseport => 0, record => 0,
+                      locations => <<'EOF'), workers => 2);
+location /pathstats/ { pathstats_admin; }
+location /d/ {
+    pathstats on;
+    if ($arg_fail) { return 500; }
+    return 200 "d\n";
 }
 EOF
 

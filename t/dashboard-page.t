@@ -21,24 +21,17 @@ use PathStats::Browser;
 
 my $STALE = 2;
 
-start_nginx(<<"EOF", workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=1m snapshot=1m;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name page.test;
-
-        location /pathstats/ {
-            pathstats_admin;
-            pathstats_admin_stale ${STALE}s;
-        }
-        location /app/ { pathstats on; return 200 "ok\\n"; }
-        location /fail/ { pathstats on; return 500; }
-        location /nf/ { pathstats on; return 404; }
-        location / { pathstats on; pathstats_normalize off; return 200; }
-    }
+start_nginx(site_conf(name => 'page.test', zone => 'size=1m snapshot=1m',
+                      reuseport => 0, record => 0,
+                      locations => <<"EOF"), workers => 2);
+location /pathstats/ {
+    pathstats_admin;
+    pathstats_admin_stale ${STALE}s;
 }
+location /app/ { pathstats on; return 200 "ok\\n"; }
+location /fail/ { pathstats on; return 500; }
+location /nf/ { pathstats on; return 404; }
+location / { pathstats on; pathstats_normalize off; return 200; }
 EOF
 
 my $JSON = JSON::PP->new->utf8;
