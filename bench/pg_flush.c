@@ -1,17 +1,27 @@
 /*
  * PostgreSQL flush benchmark: times the sink's flush of a delta of N keys
  * (default 10000), first as new rows (inserts) and then twice onto the
- * same rows (updates with merges), each flush one transaction; REPEAT
- * times (default 1) with fresh keys each time, then the minimum and the
- * median of each kind.
+ * same rows (updates), each flush one transaction; REPEAT times (default
+ * 1) with fresh keys each time, then the minimum and the median of each
+ * kind.  Each key gets REQS requests per flush (default 4) from a few of
+ * 1000 clients, so that its histogram and HyperLogLog look like a busy
+ * path's.
  *
- *   bench-pg_flush CONNINFO [N [REPEAT]]   (the schema must be migrated)
+ * Besides the wall time it reports the CPU time of the server process
+ * serving the sink (from /proc, so run it on the database's machine, as
+ * root or the server's user) and of this process: on a shared machine
+ * the wall time moves with whatever else runs, CPU time much less.
+ *
+ *   bench-pg_flush CONNINFO [N [REPEAT [REQS]]]   (the schema migrated)
  */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <libpq-fe.h>
 
 #include "agg/agg_table.h"
 #include "lib/clock.h"
@@ -24,6 +34,11 @@
 
 #define ROUNDS  3
 
+typedef struct {
+    double  *wall, *server, *client;
+    size_t   n;
+} series_t;
+
 
 static int
 cmp_double(const void *a, const void *b)
@@ -34,16 +49,107 @@ cmp_double(const void *a, const void *b)
 }
 
 
-static void
-summary(const char *what, double *ms, size_t n)
+static double
+median(double *v, size_t n)
 {
-    if (n == 0) {
+    qsort(v, n, sizeof(double), cmp_double);
+
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+
+static void
+summary(const char *what, series_t *s)
+{
+    double  wmin;
+
+    if (s->n == 0) {
         return;
     }
 
-    qsort(ms, n, sizeof(double), cmp_double);
-    printf("%s: %zu flushes, min %.1f ms, median %.1f ms\n", what, n, ms[0],
-           n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2);
+    qsort(s->wall, s->n, sizeof(double), cmp_double);
+    wmin = s->wall[0];
+
+    printf("%s: %zu flushes, wall min %.1f ms, median %.1f ms; "
+           "server CPU median %.1f ms; aggregator CPU median %.1f ms\n",
+           what, s->n, wmin, median(s->wall, s->n),
+           median(s->server, s->n), median(s->client, s->n));
+}
+
+
+/* utime + stime of pid in ms, or -1. */
+static double
+proc_cpu_ms(long pid)
+{
+    char                path[64], buf[1024], *p;
+    FILE               *f;
+    unsigned long long  ut, st;
+
+    if (pid <= 0) {
+        return -1;
+    }
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return -1;
+    }
+
+    p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+    fclose(f);
+
+    if (p == NULL
+        || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                  "%llu %llu", &ut, &st) != 2)
+    {
+        return -1;
+    }
+
+    return (double) (ut + st) * 1000.0 / (double) sysconf(_SC_CLK_TCK);
+}
+
+
+static double
+self_cpu_ms(void)
+{
+    struct rusage  ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+
+    return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0
+           + (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+}
+
+
+/* The pid of the server process of the sink's connection (the one other
+ * connection of its application name), or 0. */
+static long
+server_pid(PGconn *db)
+{
+    long       pid = 0;
+    PGresult  *res;
+
+    res = PQexec(db, "SELECT pid FROM pg_stat_activity WHERE "
+                 "application_name LIKE 'pathstats%' AND pid <> "
+                 "pg_backend_pid() ORDER BY backend_start DESC LIMIT 1");
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        pid = atol(PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+
+    return pid;
+}
+
+
+static int
+series_init(series_t *s, size_t n)
+{
+    s->wall = calloc(n, sizeof(double));
+    s->server = calloc(n, sizeof(double));
+    s->client = calloc(n, sizeof(double));
+    s->n = 0;
+
+    return s->wall && s->server && s->client ? 0 : -1;
 }
 
 
@@ -52,23 +158,31 @@ main(int argc, char **argv)
 {
     int              round;
     char             path[96];
-    size_t           i, n, rep, repeat, nins, nupd;
-    double           ms, *ins, *upd;
-    uint64_t         t0, t1, now, hash, pos[4] = { 0, 0, 0, 0 };
+    long             spid;
+    size_t           i, r, n, rep, repeat, reqs;
+    double           ms, s0, s1, c0, c1;
+    uint64_t         t0, t1, now, hash, client, pos[4] = { 0, 0, 0, 0 };
     int64_t          hour;
+    PGconn          *db;
+    series_t         ins, upd, *s;
     ps_sink_t       *sink;
     ps_config_t      cfg;
     ps_agg_table_t  *delta;
 
     if (argc < 2) {
-        fprintf(stderr, "usage: bench-pg_flush CONNINFO [N [REPEAT]]\n");
+        fprintf(stderr, "usage: bench-pg_flush CONNINFO [N [REPEAT "
+                "[REQS]]]\n");
         return 2;
     }
 
     n = argc > 2 ? strtoul(argv[2], NULL, 10) : 10000;
     repeat = argc > 3 ? strtoul(argv[3], NULL, 10) : 1;
+    reqs = argc > 4 ? strtoul(argv[4], NULL, 10) : 4;
     if (repeat == 0) {
         repeat = 1;
+    }
+    if (reqs == 0) {
+        reqs = 1;
     }
 
     memset(&cfg, 0, sizeof(cfg));
@@ -77,20 +191,21 @@ main(int argc, char **argv)
 
     ps_log_set_level(PS_LOG_WARN);
 
+    db = PQconnectdb(argv[1]);
     sink = ps_sink_pg_create(&cfg);
     delta = ps_agg_table_create(n + 1);
-    ins = calloc(repeat, sizeof(double));
-    upd = calloc(repeat * (ROUNDS - 1), sizeof(double));
-    if (sink == NULL || delta == NULL || ins == NULL || upd == NULL
+    if (PQstatus(db) != CONNECTION_OK || sink == NULL || delta == NULL
+        || series_init(&ins, repeat) != 0
+        || series_init(&upd, repeat * (ROUNDS - 1)) != 0
         || sink->ops->connect(sink) != 0)
     {
+        fprintf(stderr, "cannot start: %s", PQerrorMessage(db));
         return 1;
     }
 
+    spid = server_pid(db);
     now = ps_now_us();
     hour = ps_hour_of((int64_t) now);
-    nins = 0;
-    nupd = 0;
 
     for (rep = 0; rep < repeat; rep++) {
         for (round = 1; round <= ROUNDS; round++) {
@@ -98,44 +213,51 @@ main(int argc, char **argv)
                 /* keys of earlier runs and repetitions are not reused */
                 snprintf(path, sizeof(path), "/bench/%lld-%zu/%zu/item",
                          (long long) (now / 1000), rep, i);
-                hash = ps_murmur3_hll_hash(&i, sizeof(i));
-                ps_agg_add(delta, hour, "bench.test", 10, "GET", 3, path,
-                           strlen(path), 200 + (i % 4) * 100, 100 + i % 5000,
-                           120, 900, &hash, now);
+                for (r = 0; r < reqs; r++) {
+                    client = (i * 7 + r * 131 + (size_t) round) % 1000;
+                    hash = ps_murmur3_hll_hash(&client, sizeof(client));
+                    ps_agg_add(delta, hour, "bench.test", 10, "GET", 3, path,
+                               strlen(path), 200 + (i % 4) * 100,
+                               100 + (i * 37 + r * 1009) % 50000, 120, 900,
+                               &hash, now);
+                }
             }
 
-            pos[0] += n;
+            pos[0] += n * reqs;
 
+            s0 = proc_cpu_ms(spid);
+            c0 = self_cpu_ms();
             t0 = ps_mono_us();
             if (sink->ops->flush(sink, 0x42, delta, pos, 4) != 0) {
                 fprintf(stderr, "flush failed\n");
                 return 1;
             }
             t1 = ps_mono_us();
+            c1 = self_cpu_ms();
+            s1 = proc_cpu_ms(spid);
             ms = (double) (t1 - t0) / 1000.0;
 
-            if (round == 1) {
-                ins[nins++] = ms;
-            } else {
-                upd[nupd++] = ms;
-            }
+            s = round == 1 ? &ins : &upd;
+            s->wall[s->n] = ms;
+            s->server[s->n] = s0 >= 0 && s1 >= 0 ? s1 - s0 : -1;
+            s->client[s->n] = c1 - c0;
+            s->n++;
 
-            printf("round %d (%s): %zu keys flushed in %.1f ms\n", round,
-                   round == 1 ? "insert" : "update", n, ms);
+            printf("round %d (%s): %zu keys flushed in %.1f ms (server CPU "
+                   "%.0f ms, aggregator CPU %.0f ms)\n", round,
+                   round == 1 ? "insert" : "update", n, ms,
+                   s->server[s->n - 1], s->client[s->n - 1]);
 
             ps_agg_table_clear(delta);
         }
     }
 
-    if (repeat > 1) {
-        summary("insert (all keys new)", ins, nins);
-        summary("update (all keys existing)", upd, nupd);
-    }
+    summary("insert (all keys new)", &ins);
+    summary("update (all keys existing)", &upd);
 
-    free(ins);
-    free(upd);
     ps_agg_table_destroy(delta);
     sink->ops->destroy(sink);
+    PQfinish(db);
 
     return 0;
 }

@@ -18,7 +18,8 @@
  *   redis-server --port 18590 --save '' --appendonly no
  * PATHSTATS_TEST_REDIS_REPAIR_CHUNK sets the chunk size (of batches
  * and repairs);
- * BENCH_VERBOSE=1 prints the sink's log and every script over 1 ms.
+ * BENCH_VERBOSE=1 prints the sink's log and every script over 1 ms;
+ * SHARDS sets redis_shards (default 16, the aggregator's).
  */
 
 #include <pthread.h>
@@ -35,6 +36,7 @@
 #include "lib/hour.h"
 #include "lib/log.h"
 #include "pipeline/sink.h"
+#include "store/redis/redis_shard.h"
 #include "store/redis/sink_redis.h"
 
 #define NRINGS  4
@@ -233,22 +235,26 @@ integer(redisContext *c, const char *fmt, const char *key)
 }
 
 
-/* 0 when Redis holds the hour exactly: n fields of one request each;
- * 1 (and says so) otherwise. */
+/* 0 when Redis holds the hour exactly, over its shards: n fields of
+ * one request each; 1 (and says so) otherwise. */
 static int
-check_hour(redisContext *c, int64_t hour, size_t n, const char *what)
+check_hour(redisContext *c, int64_t hour, unsigned shards, size_t n,
+    const char *what)
 {
-    struct tm   tm;
-    time_t      t = (time_t) hour;
     char        key[96], totals[112];
-    long long   fields, requests;
+    long long   fields, requests, v;
+    unsigned    s;
 
-    gmtime_r(&t, &tm);
-    snprintf(key, sizeof(key), "pathstats:{%04d%02d%02d%02d}:",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
-    fields = integer(c, "HLEN %sreq", key);
-    snprintf(totals, sizeof(totals), "%stotals", key);
-    requests = hash_get(c, totals, "requests");
+    fields = 0;
+    requests = 0;
+    for (s = 0; s < shards; s++) {
+        ps_redis_key_prefix(key, sizeof(key), hour, s);
+        v = integer(c, "HLEN %spaths", key);
+        fields += v > 0 ? v : 0;
+        snprintf(totals, sizeof(totals), "%stotals", key);
+        v = hash_get(c, totals, "requests");
+        requests += v > 0 ? v : 0;
+    }
     if (fields != (long long) n || requests != (long long) n) {
         printf("MISMATCH after the %s: Redis holds %lld fields, %lld "
                "requests\n", what, fields, requests);
@@ -304,6 +310,8 @@ main(int argc, char **argv)
     cfg.node_id = node;
     cfg.top_n = 100;
     cfg.max_keys_per_hour = n > 100000 ? n : 100000;
+    cfg.redis_shards = getenv("SHARDS") ? strtoul(getenv("SHARDS"), NULL, 10)
+                                        : 16;
 
     for (rep = 0; rep < repeat; rep++) {
         run(admin, "FLUSHALL");
@@ -353,7 +361,8 @@ main(int argc, char **argv)
                nclients, nscripts, max / 1000.0, sum / 1000.0,
                first_us / 1000.0, (unsigned long long) pinger.pings,
                pinger.max_us / 1000.0);
-        rc |= check_hour(admin, hour, n, "first write");
+        rc |= check_hour(admin, hour, (unsigned) cfg.redis_shards, n,
+                         "first write");
 
         run(admin, "FLUSHALL");
         stats_reset(admin);
@@ -386,7 +395,8 @@ main(int argc, char **argv)
                repair_us / 1000.0, (unsigned long long) pinger.pings,
                pinger.max_us / 1000.0);
 
-        rc |= check_hour(admin, hour, n, "repair");
+        rc |= check_hour(admin, hour, (unsigned) cfg.redis_shards, n,
+                         "repair");
 
         sink->ops->destroy(sink);
         ps_agg_table_destroy(delta);

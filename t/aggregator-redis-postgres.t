@@ -54,20 +54,12 @@ sub pg_rows {
 
 sub redis_rows {
     my %rows;
-    my $keys = redis_cmd('KEYS', 'pathstats:{*}:req');
-    for my $key (@$keys) {
-        (my $prefix = $key) =~ s/:req$//;
-        my %req = @{ redis_cmd('HGETALL', "$prefix:req") };
-        my %err = @{ redis_cmd('HGETALL', "$prefix:err") };
-        my %out = @{ redis_cmd('HGETALL', "$prefix:bytes_out") };
-        for my $f (keys %req) {
-            my ($host, $method, $path) = split /\t/, $f, 3;
-            next unless $host eq 'both.test';
-            my $r = $rows{"$method $path"} //= {};
-            $r->{requests} += $req{$f};
-            $r->{errors} += $err{$f} // 0;
-            $r->{bytes_out} += $out{$f} // 0;
-        }
+    my $ps = redis_paths_sum();
+    for my $f (keys %$ps) {
+        my ($host, $method, $path) = split /\t/, $f, 3;
+        next unless $host eq 'both.test';
+        $rows{"$method $path"} = { map { $_ => $ps->{$f}{$_} }
+                                   qw(requests errors bytes_out) };
     }
     return \%rows;
 }

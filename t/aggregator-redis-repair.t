@@ -31,10 +31,11 @@ EOF
 }
 
 sub aggregator_conf {
-    my ($name, $zone, $url, $node, $pg) = @_;
+    my ($name, $zone, $url, $node, $pg, $shards) = @_;
     return write_aggregator_conf($name, zone => $zone, redis => $url,
                                  node_id => $node, flush_interval => '200ms',
-                                 redis_ttl => '2h', postgres => $pg);
+                                 redis_ttl => '2h', postgres => $pg,
+                                 redis_shards => $shards // 16);
 }
 
 sub redis_total { redis_hash_sum('totals')->{requests} // 0 }
@@ -59,11 +60,11 @@ sub converged {
     sleep 0.5;
     is(redis_total(), $n, "$what: Redis holds exactly $n requests");
     is(pg_total(), redis_total(), "$what: as many as PostgreSQL");
-    my $req = redis_hash_sum('req');
-    is_deeply([map { $req->{ field($_) } // 0 } qw(/a /b /c /err)],
+    my $ps = redis_paths_sum();
+    is_deeply([map { $ps->{ field($_) }{requests} // 0 } qw(/a /b /c /err)],
               [map { $n * $_ / 10 } 4, 3, 2, 1], "$what: per path exact");
     is(redis_zset_sum('top')->{ field('/a') }, $n * 4 / 10, "$what: top exact");
-    is(redis_hash_sum('err')->{ field('/err') }, $n / 10, "$what: errors exact");
+    is($ps->{ field('/err') }{errors}, $n / 10, "$what: errors exact");
     is(redis_zset_sum('clients:top')->{'127.0.0.1'}, $n,
        "$what: top clients exact");
     my @u = redis_hour_keys('clients:uniq');
@@ -92,11 +93,11 @@ my $res = $load->wait;
 is($res->{responses}, 600, 'load during FLUSHALL answered');
 $n += $res->{responses};
 converged($n, 'after FLUSHALL under load');
-ok(log_count($agg1, qr/event=redis_state_lost hour=\d{10} node=n1 /),
-   'the loss is logged');
-ok(log_count($agg1, qr/event=redis_repaired\ hour=\d{10}\ node=n1
-                       \ zone_id=\d+\ keys=4\ requests=\d+\ chunks=1$/x),
-   'the repair is logged with keys, requests and chunks');
+ok(log_count($agg1, qr/event=redis_state_lost hour=\d{10} shard=\d+ node=n1 /),
+   'the loss is logged, per shard');
+ok(log_count($agg1, qr/event=redis_repaired\ hour=\d{10}\ shard=\d+\ node=n1
+                       \ zone_id=\d+\ keys=[1-4]\ requests=\d+\ chunks=1$/x),
+   'the repair of each shard is logged with keys, requests and chunks');
 
 # --- FLUSHALL with no traffic: repaired by the next heartbeat ---------------
 redis_cmd('FLUSHALL');
@@ -147,9 +148,9 @@ $res = $load->wait;
 is($res->{responses}, 200, 'load during FLUSHALL answered');
 $n += $res->{responses};
 converged($n, 'two nodes after FLUSHALL');
-ok(log_count($agg1, qr/event=redis_repaired \S+ node=n1 /) > $before{n1},
+ok(log_count($agg1, qr/event=redis_repaired hour=\S+ shard=\d+ node=n1 /) > $before{n1},
    'node n1 repaired its part');
-ok(log_count($agg2, qr/event=redis_repaired \S+ node=n2 /) > $before{n2},
+ok(log_count($agg2, qr/event=redis_repaired hour=\S+ shard=\d+ node=n2 /) > $before{n2},
    'node n2 repaired its part');
 my @nodes = redis_hour_keys('nodes');
 my %members = map { $_ => 1 } map { @{ redis_cmd('SMEMBERS', $_) } } @nodes;
@@ -161,7 +162,7 @@ is(stop_aggregator($agg1), 0, 'first aggregator exits 0');
 # --- a repair in many chunks ------------------------------------------------
 # 7 fields per script (PATHSTATS_TEST_REDIS_REPAIR_CHUNK) and 150 ms
 # between two scripts (PATHSTATS_TEST_REDIS_REPAIR_PAUSE_MS): 60 paths
-# and a client take 9 chunks.  Node n3 alone writes the host chunk.test;
+# and a client take 9 chunks, all in one shard (redis_shards = 1).  Node n3 alone writes the host chunk.test;
 # Redis must hold per hour and path exactly what PostgreSQL holds, after
 # a FLUSHALL and after a second FLUSHALL in the middle of the repair.
 
@@ -169,16 +170,17 @@ is(stop_aggregator($agg1), 0, 'first aggregator exits 0');
 # latency_sum_us, latency_max_us, top score
 sub chunk_redis {
     my %v;
-    my @kinds = qw(req err bytes_in bytes_out lat_sum_us lat_max_us top);
-    for my $i (0 .. $#kinds) {
-        for my $k (redis_hour_keys($kinds[$i])) {
-            my ($h) = $k =~ /\{(\d{10})\}/;
-            my %x = $kinds[$i] eq 'top'
-                  ? @{ redis_cmd('ZRANGE', $k, 0, -1, 'WITHSCORES') }
-                  : @{ redis_cmd('HGETALL', $k) };
-            for my $f (grep { /^chunk\.test\t/ } keys %x) {
-                $v{"$h\t$f"} //= [(0) x @kinds];
-                $v{"$h\t$f"}[$i] = $x{$f};
+    for my $k (redis_hour_keys('paths'), redis_hour_keys('top')) {
+        my ($h) = $k =~ /\{(\d{10})\./;
+        my $top = $k =~ /:top$/;
+        my %x = $top ? @{ redis_cmd('ZRANGE', $k, 0, -1, 'WITHSCORES') }
+                     : @{ redis_cmd('HGETALL', $k) };
+        for my $f (grep { /^chunk\.test\t/ } keys %x) {
+            $v{"$h\t$f"} //= [(0) x 7];
+            if ($top) {
+                $v{"$h\t$f"}[6] = $x{$f};
+            } else {
+                @{ $v{"$h\t$f"} }[0 .. 5] = split / /, $x{$f};
             }
         }
     }
@@ -251,7 +253,8 @@ EOF
 my $agg3 = start_aggregator(
     { env => { PATHSTATS_TEST_REDIS_REPAIR_CHUNK => 7,
                PATHSTATS_TEST_REDIS_REPAIR_PAUSE_MS => 150 } },
-    '-c', aggregator_conf('agg3', test_dir() . '/zone3', $url, 'n3', $pg));
+    '-c', aggregator_conf('agg3', test_dir() . '/zone3', $url, 'n3', $pg,
+                          1));
 my @cpaths = ((map { "/p/$_" } 1 .. 50), (map { "/e/$_" } 1 .. 10));
 my $cn = parallel_load(clients => 3, requests => 120, paths => \@cpaths);
 is($cn, 360, '360 requests on 60 paths answered');
@@ -259,7 +262,7 @@ chunk_exact($cn, 'chunks: before any loss');
 
 redis_cmd('FLUSHALL');
 chunk_exact($cn, 'chunks: after FLUSHALL');
-my @rep = grep { /event=redis_repaired \S+ node=n3 / }
+my @rep = grep { /event=redis_repaired hour=\S+ shard=\d+ node=n3 / }
           split /\n/, slurp($agg3->{stderr}) // '';
 # 4 units per field, 1 per client, 28 per chunk: 60 paths take 9 chunks
 ok(@rep && $rep[-1] =~ /keys=(\d+) requests=\d+ chunks=(\d+)$/
@@ -282,7 +285,7 @@ sub wait_marker {
 }
 
 # a second FLUSHALL while the repair is at one of its first chunks
-my $restart_re = qr/event=redis_state_lost \S+ node=n3 .*during_repair=1/;
+my $restart_re = qr/event=redis_state_lost hour=\S+ shard=\d+ node=n3 .*during_repair=1/;
 my $restarts = log_count($agg3, $restart_re);
 redis_cmd('FLUSHALL');
 my $marker = wait_marker();
@@ -297,7 +300,7 @@ is(log_count($agg3, $restart_re), $restarts + 1,
 # An outage without loss (a snapshot taken while idle): the requests
 # served meanwhile reach Redis in one batch of the 60 paths once it is
 # back, written in chunks of 7 fields like a repair.
-my $chunked_re = qr/event=redis_batch_chunked \S+ node=n3 .* chunks=(\d+)$/;
+my $chunked_re = qr/event=redis_batch_chunked hour=\S+ shard=\d+ node=n3 .* chunks=(\d+)$/;
 my $rdb = test_dir() . '/redis/dump.rdb';
 sub outage_load {
     redis_cmd('SAVE');
@@ -323,7 +326,7 @@ is(log_count($agg3, qr/event=redis_repaired/), $rep_before,
 # the same with a FLUSHALL in the middle of that batch: its next chunk
 # finds the hour lost and the sink repairs the whole hour, the batch
 # included
-my $lost_re = qr/event=redis_state_lost \S+ node=n3 .*during_batch=1/;
+my $lost_re = qr/event=redis_state_lost hour=\S+ shard=\d+ node=n3 .*during_batch=1/;
 my $lost_before = log_count($agg3, $lost_re);
 $cn += outage_load();
 $marker = wait_marker();

@@ -1,8 +1,10 @@
 #!/usr/bin/perl
 # What a user sees in Redis: per-hour counters per path, totals, a top
-# sorted set, unique and top clients, every key under pathstats:{HOUR}
-# with a TTL; restarts never count a request twice, and two aggregators
-# (two nginx zones, two node ids) sharing one Redis add up exactly.
+# sorted set, unique and top clients, every key under pathstats:{HOUR.S}
+# (the hour spread over 16 shards, each path and client in the shard its
+# CRC-32 names) with a TTL; restarts never count a request twice, and two
+# aggregators (two nginx zones, two node ids) sharing one Redis add up
+# exactly.
 
 use strict;
 use warnings;
@@ -31,7 +33,13 @@ sub aggregator_conf {
                                  redis_ttl => '2h');
 }
 
-sub hour_count { my @k = redis_hour_keys($_[0]); return scalar @k }
+use Compress::Zlib ();
+
+# the hours with keys of a kind (each has a key per shard written)
+sub hour_count {
+    my %h = map { /\{(\d{10})\./ ? ($1 => 1) : () } redis_hour_keys($_[0]);
+    return scalar keys %h;
+}
 
 sub total_requests { redis_hash_sum('totals')->{requests} // 0 }
 
@@ -53,15 +61,27 @@ is($n, 200, '200 requests answered');
 ok(wait_until(sub { total_requests() >= $n }, 15), 'Redis caught up');
 sleep 0.5;
 
-my $req = redis_hash_sum('req');
+my $ps = redis_paths_sum();
 my $top = redis_zset_sum('top');
 for my $p (sort keys %weight) {
-    is($req->{ field($p) }, $weight{$p} * 20, "req of $p is exact");
+    is($ps->{ field($p) }{requests}, $weight{$p} * 20,
+       "requests of $p are exact");
     is($top->{ field($p) }, $weight{$p} * 20, "top score of $p is exact");
 }
-is(scalar keys %$req, 4, 'no other fields in req');
-is(redis_hash_sum('err')->{ field('/err') }, 20, 'err counts the 503s');
-ok(!defined redis_hash_sum('err')->{ field('/a') }, 'no errors for /a');
+is(scalar keys %$ps, 4, 'no other fields in paths');
+is($ps->{ field('/err') }{errors}, 20, 'errors count the 503s');
+is($ps->{ field('/a') }{errors}, 0, 'no errors for /a');
+ok($ps->{ field('/a') }{bytes_out} > 0 && $ps->{ field('/a') }{bytes_in} > 0
+   && $ps->{ field('/a') }{latency_max_us} <= $ps->{ field('/a') }{latency_sum_us},
+   'bytes and latency per path');
+my $misplaced = 0;
+for my $k (redis_hour_keys('paths')) {
+    my ($shard) = $k =~ /\{\d{10}\.(\d+)\}/;
+    for my $f (@{ redis_cmd('HKEYS', $k) }) {
+        $misplaced++ if Compress::Zlib::crc32($f) % 16 != $shard;
+    }
+}
+is($misplaced, 0, 'each path in the shard crc32(field) mod 16 names');
 
 my $tot = redis_hash_sum('totals');
 is($tot->{requests}, 200, 'totals: requests');
@@ -74,29 +94,34 @@ ok(defined $tot->{latency_sum_us} && defined $tot->{latency_max_us},
 
 SKIP: {
     skip 'an hour boundary was crossed', 1 if hour_count('top') != 1;
-    my ($hkey) = redis_hour_keys('top');
-    is_deeply(redis_cmd('ZREVRANGE', $hkey, 0, -1),
+    my @keys = redis_hour_keys('top');
+    redis_cmd('ZUNIONSTORE', 'ps-test-top', scalar @keys, @keys);
+    is_deeply(redis_cmd('ZREVRANGE', 'ps-test-top', 0, -1),
               [map { field($_) } qw(/a /b /c /err)],
-              'top is ordered by requests');
+              'top over the shards is ordered by requests');
+    redis_cmd('DEL', 'ps-test-top');
 }
 
 is(redis_zset_sum('clients:top')->{'127.0.0.1'}, 200,
    'top clients: 127.0.0.1 made every request');
-my ($ukey) = redis_hour_keys('clients:uniq');
-is(redis_cmd('PFCOUNT', $ukey), 1, 'unique clients: one');
+my @ukeys = redis_hour_keys('clients:uniq');
+is(redis_cmd('PFCOUNT', @ukeys), 1, 'unique clients: one');
+is(scalar @ukeys, 1, '  in the shard of its address');
 
 my @all = @{ redis_cmd('KEYS', '*') };
-is(scalar(grep { !/^pathstats:\{\d{10}\}:/ } @all), 0,
-   'every key is under pathstats:{YYYYMMDDHH}:');
+is(scalar(grep { !/^pathstats:\{\d{10}\.(\d|1[0-5])\}:/ } @all), 0,
+   'every key is under pathstats:{YYYYMMDDHH.S}:, S in 0..15');
 my @nottl = grep {
     my $t = redis_cmd('PTTL', $_);
     !($t > $TTL_MS - 60_000 && $t <= $TTL_MS + 3600 * 1000)
 } @all;
 is("@nottl", '', 'every key expires ttl after the end of its hour');
 
-my ($wm) = redis_hour_keys('wm:n1');
-ok($wm, 'watermark hash of node n1');
-my %wmh = $wm ? @{ redis_cmd('HGETALL', $wm) } : ();
+my @wm = redis_hour_keys('wm:n1');
+my @tk = redis_hour_keys('totals');
+is(scalar @wm, scalar @tk,
+   'a watermark hash of node n1 in every shard written') or diag("@wm / @tk");
+my %wmh = @wm ? @{ redis_cmd('HGETALL', $wm[0]) } : ();
 ok((grep { $_ > 0 } values %wmh), 'watermark positions stored');
 is_deeply(redis_cmd('SMEMBERS', (redis_hour_keys('nodes'))[0]), ['n1'],
           'nodes: n1');
@@ -108,7 +133,7 @@ $agg1 = start_aggregator('-c', $conf1);
 ok(wait_until(sub { total_requests() >= $n }, 15), 'caught up after restart');
 sleep 1;
 is(total_requests(), $n, "after a clean restart: exactly $n");
-is(redis_hash_sum('req')->{ field('/a') }, $n * 4 / 10, '/a exact');
+is(redis_paths_sum()->{ field('/a') }{requests}, $n * 4 / 10, '/a exact');
 
 # --- kill -9 during load: never doubled ----------------------------------
 # Without a durable sink (PostgreSQL) the rings are released as soon as
@@ -128,7 +153,7 @@ my $got = total_requests();
 ok($got <= $n, "after kill -9: nothing doubled ($got <= $n)");
 note('lost to kill -9 without a durable sink: ' . ($n - $got));
 my $sum = 0;
-$sum += $_ for values %{ redis_hash_sum('req') };
+$sum += $_->{requests} for values %{ redis_paths_sum() };
 is($sum, $got, 'per-path counts add up to the totals');
 
 # --- two nodes, two zones, one Redis -------------------------------------
@@ -162,7 +187,7 @@ my $conf3 = aggregator_conf('agg3', $zone2, $url, 'n2');
 spew($conf3, slurp($conf3) . "postgres = \"$pg\"\n");
 $base = total_requests();
 # a kill -9 above may have lost part of a round of 10 paths
-my $a_base = redis_hash_sum('req')->{ field('/a') } // 0;
+my $a_base = redis_paths_sum()->{ field('/a') }{requests} // 0;
 
 # both sinks up: the records of zone2 were released already, so
 # PostgreSQL starts from the rings' current positions
@@ -191,7 +216,8 @@ ok(wait_until(sub {
 }, 20), 'PostgreSQL caught up after the restart');
 sleep 1;
 is(total_requests(), $base + $k, 'kill -9 and replay: Redis exact');
-is(redis_hash_sum('req')->{ field('/a') }, $a_base + $k * 4 / 10, '/a exact');
+is(redis_paths_sum()->{ field('/a') }{requests}, $a_base + $k * 4 / 10,
+   '/a exact');
 is(psql_query('SELECT sum(requests) FROM pathstats_hourly'), $k,
    'PostgreSQL holds the requests served since it joined');
 # --- Redis loses its data (FLUSHALL): repaired, counting goes on --------
@@ -205,10 +231,11 @@ ok(wait_until(sub { total_requests() >= 20 + $j }, 15), 'counting goes on');
 sleep 1;
 is(total_requests(), 20 + $j, 'its own part of the hour is repaired');
 my $log = slurp($agg3->{stderr}) // '';
-ok($log =~ /event=redis_state_lost hour=\d{10} node=n2/,
+ok($log =~ /event=redis_state_lost hour=\d{10} shard=\d+ node=n2/,
    'the loss is logged as redis_state_lost');
-ok($log =~ /event=redis_repaired hour=\d{10} node=n2 \S+ keys=4 /,
-   'and the repair as redis_repaired');
+my $keys = 0;
+$keys += $1 while $log =~ /event=redis_repaired hour=\d{10} shard=\d+ node=n2 \S+ keys=(\d+) /g;
+is($keys, 4, 'and the repairs of its shards as redis_repaired, 4 keys');
 
 # --- Redis outage: what was served meanwhile arrives when it is back ----
 my $before = total_requests();

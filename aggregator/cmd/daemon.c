@@ -31,6 +31,8 @@
 #include "store/store.h"
 
 #define POLL_BATCH          4096        /* records per poll */
+#define FINISH_TIMEOUT_US   5000000     /* the write-ahead log's replay at
+                                           a stop */
 #define IDLE_SLEEP_MS       10          /* when the rings are empty */
 #define REAP_INTERVAL_US    100000
 #define ZONE_CHECK_US       1000000     /* is the zone file still ours */
@@ -129,6 +131,7 @@ daemon_attach(daemon_t *d, ps_zone_t *zone, ps_ring_reader_t *rr)
     }
 
     ps_pipeline_set_observer(d->pipe, daemon_observe, d);
+    ps_pipeline_set_windows(d->pipe, d->win);
 
     d->next_zone_check = ps_mono_us() + ZONE_CHECK_US;
     d->replaced_since = 0;
@@ -171,7 +174,7 @@ daemon_drain(daemon_t *d)
         /* void */
     }
 
-    ps_pipeline_flush(d->pipe, ps_mono_us(), 1);
+    ps_pipeline_finish(d->pipe, FINISH_TIMEOUT_US);
 
     daemon_publish(d);
 
@@ -391,7 +394,8 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
            cfg->redis ? "on" : "off", cfg->postgres ? "on" : "off");
 
     if (cfg->postgres) {
-        (void) ps_pg_windows_load(d.win, cfg->postgres, ps_now_us());
+        (void) ps_pg_windows_load(d.win, cfg->postgres, cfg->node_id,
+                                 ps_now_us());
         d.trends = ps_trends_start(cfg->postgres, TRENDS_INTERVAL_MS);
     }
 

@@ -75,6 +75,7 @@ static const cfg_key_t  cfg_keys[] = {
     { "redis", CFG_REDIS, NULL, F(redis), 0, 0, 0, NULL },
     { "redis_ttl", CFG_DURATION, "48h", F(redis_ttl_ms),
       MS_PER_S, 365 * MS_PER_DAY, MS_PER_S, NULL },
+    { "redis_shards", CFG_UINT, "16", F(redis_shards), 1, 1024, 0, NULL },
     { "postgres", CFG_CONNINFO, NULL, F(postgres), 0, 0, 0, NULL },
     { "node_id", CFG_NODE_ID, "", F(node_id), 0, 0, 0, NULL },
     { "flush_interval", CFG_DURATION, "1s", F(flush_interval_ms),
@@ -444,6 +445,12 @@ check_node_id(const char *s)
 
     if (n == 0 || s[n] != '\0' || n > NODE_ID_MAX) {
         return "must be 1 to 64 of A-Z a-z 0-9 . _ -";
+    }
+
+    /* the rows schema 002 kept from before nodes had rows of their own */
+    if (strcmp(s, "legacy") == 0) {
+        return "\"legacy\" is reserved for rows kept from before schema "
+               "version 2";
     }
 
     return NULL;

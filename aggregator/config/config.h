@@ -48,6 +48,7 @@ typedef struct {
     unsigned   redis_port;
     unsigned   redis_db;
     uint64_t   redis_ttl_ms;
+    uint64_t   redis_shards;          /* hash tags an hour is spread on */
 
     char      *postgres;              /* libpq conninfo or URI; NULL: none */
 

@@ -8,26 +8,44 @@
  *   committed  what the sink holds after its last successful flush;
  *
  * and the rings are released to the smallest committed position of the
- * durable sinks.  A flush that fails keeps its delta, which goes on
- * growing, and is retried with backoff; nothing is released meanwhile.
- * Until every durable sink's watermarks are known (its database is down
- * at start) no record is read at all: the records wait in the rings,
- * and what does not fit is dropped and counted by nginx.
+ * durable sinks.  Records are added to each sink's delta table in this
+ * thread; a flush hands the table over to the sink's flusher thread
+ * (flusher.h) and goes on adding to a fresh one, so that draining the
+ * rings never waits for a round trip.  A flush that fails gives its
+ * table back, merged into the current one, and is retried with backoff;
+ * nothing is released meanwhile.  Until every durable sink's watermarks
+ * are known (its database is down at start) no record is read at all:
+ * the records wait in the rings, and what does not fit is dropped and
+ * counted by nginx.
  *
- * SPOOL: with spool_dir set (and one durable sink), the disk spool
- * (spool.h) stands in for that sink while it is unreachable: a flush
- * that fails, or any flush while segments wait, goes to the spool and
- * counts as committed, so the rings keep draining; reading starts at
- * once, past what the sink and the spool hold.  Segments are replayed
- * in order through the sink's own flush before any live flush, and a
- * segment whose end positions the sink's watermarks already reach is
- * removed without applying it: exactly once, across restarts too.
- * Before each live flush its positions are recorded on disk (intent.h):
- * restarted while the sink is unreachable, the pipeline spools the flush
- * that was in flight as a segment of its own, which the replay then
- * skips or applies whole, whatever became of its COMMIT.
+ * WRITE-AHEAD LOG: with spool_dir set (and one durable sink), the disk
+ * spool (spool.h) is the durable sink's log.  Every flush of that sink
+ * is written there first, as one segment covering its ring positions
+ * (fsync'd before it counts), and counts as committed: the rings are
+ * released at once, at the speed of a local write, whatever PostgreSQL
+ * does.  A replayer thread of its own applies the segments to the sink
+ * in order, several contiguous ones in one transaction when it is
+ * behind (their keys repeat, so the merged delta is smaller than their
+ * sum), each transaction storing the end positions of its last segment
+ * as the sink's watermarks; a segment is removed only after that
+ * COMMIT, and a segment the watermarks already reach is removed without
+ * being applied.  So a crash anywhere counts nothing twice:
+ *
+ *   - before a segment is durable its records are not released: a
+ *     restart reads them again from the rings;
+ *   - once it is, reading resumes past it (past the spool's newest
+ *     segment and the sink's watermarks, whichever is further);
+ *   - a COMMIT whose outcome is unknown (a crash, a lost answer) is
+ *     settled by the watermarks at the next replay: applied segments
+ *     are skipped, the others applied whole.
+ *
+ * A slow or unreachable PostgreSQL costs disk (spool_max bounds it; a
+ * flush that does not fit is counted and logged as lost), not drops in
+ * the rings.  Without spool_dir the rings are released only up to what
+ * the durable sink committed.
  */
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +53,13 @@
 #include <unistd.h>
 
 #include "agg/agg_table.h"
+#include "agg/key_limit.h"
+#include "agg/windows.h"
 #include "lib/clock.h"
 #include "lib/hour.h"
-#include "pipeline/intent.h"
 #include "lib/key_hash.h"
 #include "lib/log.h"
-#include "agg/key_limit.h"
+#include "pipeline/flusher.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/sink.h"
 #include "pipeline/spool.h"
@@ -48,12 +67,15 @@
 #define BACKOFF_MIN_MS     100
 #define BACKOFF_MAX_MS     10000
 #define HEARTBEAT_US       10000000   /* flush an unchanged sink this often */
-#define SPOOL_RETRY_MAX_MS 2000       /* a spool waits at most this long */
-#define INTENT_WAIT_US     2000000    /* to read up to the intent's end */
+#define REPLAY_RETRY_MAX_MS 2000      /* a replay waits at most this long */
+#define REPLAY_GROUP_KEYS  200000     /* keys merged into one replay */
+
+typedef struct ps_pipeline_s  pipeline_t;
 
 typedef struct {
     ps_sink_t        *sink;
-    ps_agg_table_t   *delta;
+    pipeline_t       *p;
+    ps_agg_table_t   *delta;         /* records since the last hand-over */
     uint64_t         *watermark;     /* [nrings] */
     uint64_t         *committed;     /* [nrings] */
     int               ready;         /* watermarks known */
@@ -65,7 +87,43 @@ typedef struct {
     uint64_t          next_due;      /* monotonic */
     uint64_t          backoff_ms;
     uint64_t          pending;       /* records added since last flush */
+
+    /* the flush in the flusher's hands */
+    ps_flusher_t     *flusher;
+    int               busy;
+    ps_agg_table_t   *job_delta;
+    uint64_t         *job_start;     /* [nrings]: committed at hand-over */
+    uint64_t         *job_end;       /* [nrings] */
+    uint64_t          job_records;
+    uint64_t          job_started;   /* monotonic */
+    char              error[256];    /* the sink's last_error, copied when
+                                        a job is collected */
 } pipe_sink_t;
+
+/* WRITE-AHEAD LOG: the replayer's state, under rmu */
+typedef struct {
+    pthread_t         thread;
+    int               running;
+    pthread_mutex_t   sink_mu;       /* held while the sink is used */
+    pthread_mutex_t   mu;
+    pthread_cond_t    cv;
+    int               stop;
+    int               kick;          /* a segment was written */
+    int               up;            /* the last attempt succeeded */
+    uint64_t          flushes;
+    uint64_t          failures;
+    uint64_t          last_flush_us;
+    uint64_t          last_attempt_mono;
+    uint64_t         *applied;       /* [nrings]: the sink's watermarks
+                                        for this zone, as far as known */
+    int               applied_known;
+    char              error[256];
+    uint64_t          backoff_ms;
+    ps_agg_table_t   *group;         /* segments merged for one replay */
+    uint64_t         *wm;            /* scratch: the sink's watermarks and
+                                        the group's end, [2 * wm_n] */
+    uint32_t          wm_n;
+} replayer_t;
 
 struct ps_pipeline_s {
     const ps_config_t   *cfg;
@@ -78,9 +136,11 @@ struct ps_pipeline_s {
     unsigned             nsinks;
     unsigned             ndurable;
     int                  started;    /* reader skipped; reading allowed */
+    int                  sync;       /* tests: every flush waits */
 
     ps_rec_observer_fn   observer;
     void                *observer_ctx;
+    ps_windows_t        *win;        /* the key table, when set */
 
     ps_rec_scratch_t     scratch;
     ps_key_limit_t      *key_limit;  /* max_keys_per_hour, all flushes */
@@ -94,22 +154,10 @@ struct ps_pipeline_s {
     uint64_t             records;
     int                  crash_after_commit;   /* test hook */
 
-    /* SPOOL: stands in for *spooled while it is down; NULL: no spool */
+    /* WRITE-AHEAD LOG: the log of *spooled; NULL: no spool */
     ps_spool_t          *spool;
     pipe_sink_t         *spooled;
-    uint64_t            *spool_wm;             /* scratch watermarks */
-    uint32_t             spool_wm_n;
-    uint64_t             replay_due;           /* monotonic */
-    uint64_t             replay_backoff_ms;
-
-    /* SPOOL: the flush in flight, on disk; while limited, reading stops
-     * at the end of the one the last run left in doubt */
-    ps_intent_t         *intent;
-    uint64_t            *in_start;             /* [nrings] */
-    uint64_t            *in_end;               /* [nrings] */
-    int                  limited;
-    uint64_t             limited_until;        /* monotonic */
-    uint64_t             intent_retry;         /* monotonic */
+    replayer_t           rp;
 };
 
 
@@ -138,9 +186,18 @@ random_key(char *buf, size_t size)
 }
 
 
+static uint64_t
+backoff(uint64_t ms, uint64_t max)
+{
+    ms = ms ? ms * 2 : BACKOFF_MIN_MS;
+
+    return ms > max ? max : ms;
+}
+
+
 /* Loads a sink's watermarks; 0 when it is ready. */
 static int
-sink_try_ready(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now)
+sink_try_ready(pipeline_t *p, pipe_sink_t *s, uint64_t now)
 {
     uint32_t  r;
 
@@ -149,11 +206,9 @@ sink_try_ready(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now)
     {
         s->failures++;
         s->up = 0;
-        s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
-        if (s->backoff_ms > BACKOFF_MAX_MS) {
-            s->backoff_ms = BACKOFF_MAX_MS;
-        }
+        s->backoff_ms = backoff(s->backoff_ms, BACKOFF_MAX_MS);
         s->next_due = now + s->backoff_ms * 1000;
+        snprintf(s->error, sizeof(s->error), "%s", s->sink->last_error);
         return -1;
     }
 
@@ -176,6 +231,7 @@ sink_try_ready(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now)
     s->backoff_ms = 0;
     s->next_due = now + p->cfg->flush_interval_ms * 1000;
     s->last_flush_mono = now;
+    s->error[0] = '\0';
 
     ps_log(PS_LOG_INFO, "event=sink_ready sink=%s", s->sink->ops->name);
 
@@ -183,114 +239,17 @@ sink_try_ready(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now)
 }
 
 
-/* SPOOL: the spooled sink's watermarks are unknown at start.  If the
- * last run's final live flush (its intent) reaches past where reading
- * resumes, that flush's COMMIT may or may not have happened: reading
- * resumes at its start and stops at its end, so that the first spool
- * segment is exactly that flush, and the replay, which compares a
- * segment's end with the sink's watermarks, skips it or applies it
- * whole.  Either way nothing counts twice. */
-static void
-intent_resume(ps_pipeline_t *p, uint64_t now)
-{
-    int        ahead, exact;
-    uint32_t   r;
-    uint64_t   read, records;
-
-    if (p->intent == NULL
-        || ps_intent_read(p->intent, p->zone_id, p->in_start, p->in_end)
-           != 0)
-    {
-        return;
-    }
-
-    ahead = 0;
-    for (r = 0; r < p->nrings; r++) {
-        ahead |= p->in_end[r] > ps_ring_reader_position(p->rr, r);
-    }
-
-    if (!ahead) {
-        return;                        /* settled: released or spooled */
-    }
-
-    exact = 1;
-    records = 0;
-
-    for (r = 0; r < p->nrings; r++) {
-        ps_ring_reader_skip_to(p->rr, r, p->in_start[r]);
-        read = ps_ring_reader_position(p->rr, r);
-        exact &= read == p->in_start[r];
-        records += p->in_end[r] > read ? p->in_end[r] - read : 0;
-        ps_ring_reader_limit(p->rr, r, p->in_end[r]);
-    }
-
-    p->limited = 1;
-    p->limited_until = now + INTENT_WAIT_US;
-
-    if (!exact) {
-        ps_log(PS_LOG_ERROR, "event=intent_inexact records=%llu "
-               "error=\"the rings were released past the start of the "
-               "flush in doubt: spooling what is left of it\"",
-               (unsigned long long) records);
-        return;
-    }
-
-    ps_log(PS_LOG_WARN, "event=intent_resume records=%llu reason=\"the "
-           "last run's final flush may or may not be in the sink, which is "
-           "unreachable: it goes to the spool alone, and the replay skips "
-           "or applies it whole\"", (unsigned long long) records);
-}
-
-
-/* SPOOL: 1 while reading must stop at the intent's end, which is reached
- * (0) on every ring, or given up after INTENT_WAIT_US. */
-static int
-intent_pending(ps_pipeline_t *p, uint64_t now)
-{
-    uint32_t  r;
-
-    for (r = 0; r < p->nrings; r++) {
-        if (ps_ring_reader_position(p->rr, r) < p->in_end[r]) {
-            break;
-        }
-    }
-
-    if (r == p->nrings) {
-        return 0;
-    }
-
-    if (now < p->limited_until) {
-        return 1;
-    }
-
-    ps_log(PS_LOG_ERROR, "event=intent_unreachable ring=%u position=%llu "
-           "end=%llu error=\"the ring ends before the flush in doubt did: "
-           "spooling what there is\"", r,
-           (unsigned long long) ps_ring_reader_position(p->rr, r),
-           (unsigned long long) p->in_end[r]);
-
-    return 0;
-}
-
-
-static void
-intent_lift(ps_pipeline_t *p)
-{
-    uint32_t  r;
-
-    for (r = 0; r < p->nrings; r++) {
-        ps_ring_reader_limit(p->rr, r, UINT64_MAX);
-    }
-
-    p->limited = 0;
-}
-
-
 static void
 seed_key(void *ctx, const char *host, size_t hlen, const char *method,
     size_t mlen, const char *path, size_t plen)
 {
-    ps_pipeline_t  *p = ctx;
+    pipeline_t  *p = ctx;
+
+    if (p->win != NULL) {
+        (void) ps_windows_seed(p->win, p->seed_hour, host, hlen, method,
+                               mlen, path, plen);
+        return;
+    }
 
     (void) ps_key_limit_admit(p->key_limit, p->seed_hour,
                               ps_key_hash(host, hlen, method, mlen, path,
@@ -298,13 +257,13 @@ seed_key(void *ctx, const char *host, size_t hlen, const char *method,
 }
 
 
-/* Once, when a durable sink is first up: the keys that already have a
- * row in the current hour count toward max_keys_per_hour, so that a
- * restart within the hour cannot take the hour past it.  Done before
- * reading starts; a sink that comes up later (the spool stood in) is
- * asked then, when some keys may have been admitted already. */
+/* Once, before reading starts, from a durable sink that is up: the keys
+ * that already have a row of this node in the current hour count toward
+ * max_keys_per_hour, so that a restart within the hour cannot take the
+ * hour past it.  (A sink down at start, whose spool stands in, is not
+ * asked later: its replayer owns it then.) */
 static void
-seed_keys(ps_pipeline_t *p)
+seed_keys(pipeline_t *p)
 {
     unsigned      i;
     pipe_sink_t  *s;
@@ -312,8 +271,9 @@ seed_keys(ps_pipeline_t *p)
     for (i = 0; i < p->nsinks; i++) {
         s = &p->sinks[i];
 
-        if (!s->sink->durable || !s->ready || !s->up
-            || s->sink->ops->load_keys == NULL)
+        if (!s->sink->durable || !s->ready || !s->up || s->busy
+            || s->sink->ops->load_keys == NULL
+            || (s == p->spooled && p->rp.running))
         {
             continue;
         }
@@ -336,10 +296,312 @@ seed_keys(ps_pipeline_t *p)
 }
 
 
+/* WRITE-AHEAD LOG: scratch for n rings (watermarks, then the group's
+ * end); NULL when memory ran out.  The replayer's. */
+static uint64_t *
+replay_wm(pipeline_t *p, uint32_t n)
+{
+    uint64_t  *wm;
+
+    if (n > p->rp.wm_n) {
+        wm = realloc(p->rp.wm, 2 * (size_t) n * sizeof(uint64_t));
+        if (wm == NULL) {
+            return NULL;
+        }
+        p->rp.wm = wm;
+        p->rp.wm_n = n;
+    }
+
+    return p->rp.wm;
+}
+
+
+/* WRITE-AHEAD LOG: one replay: the oldest segments, skipped when the
+ * sink's watermarks show them applied, else merged while contiguous (up
+ * to REPLAY_GROUP_KEYS keys) and applied in one flush whose watermarks
+ * are the last one's end, then removed.  Also the heartbeat flush of an
+ * idle sink.  1 when there is nothing to replay, 2 after a heartbeat,
+ * 0 after progress, -1 when the sink or the disk failed (retried with
+ * backoff).  Runs in the
+ * replayer thread (or the caller's, with sync). */
+static int
+replay_step(pipeline_t *p)
+{
+    int             overlap, applied, rc, n;
+    size_t          i, k;
+    uint32_t        r, nrings;
+    uint64_t       *wm, *end, zone, records;
+    ps_sink_t      *sink = p->spooled->sink;
+    replayer_t     *rp = &p->rp;
+    ps_spool_seg_t  seg;
+
+    rc = ps_spool_head(p->spool, &seg);
+
+    if (rc == 1) {
+        /* idle: a heartbeat of the positions applied, now and then */
+        if (!rp->applied_known
+            || ps_mono_us() < rp->last_attempt_mono + HEARTBEAT_US)
+        {
+            return 1;
+        }
+
+        ps_agg_table_clear(rp->group);
+        rp->last_attempt_mono = ps_mono_us();
+        return sink->ops->flush(sink, p->zone_id, rp->group, rp->applied,
+                                p->nrings) == 0 ? 2 : -1;
+    }
+
+    if (rc != 0 || (wm = replay_wm(p, seg.nrings)) == NULL
+        || sink->ops->load_watermarks(sink, seg.zone_id, wm, seg.nrings)
+           != 0)
+    {
+        return -1;
+    }
+
+    zone = seg.zone_id;
+    nrings = seg.nrings;
+    end = wm + nrings;
+
+    applied = 1;
+    overlap = 0;
+
+    for (r = 0; r < nrings; r++) {
+        if (seg.end[r] > wm[r]) {
+            applied = 0;
+            overlap |= seg.start[r] < wm[r];
+        }
+    }
+
+    if (applied) {
+        ps_log(PS_LOG_INFO, "event=spool_replayed sink=%s seq=%llu "
+               "records=%llu applied=already", sink->ops->name,
+               (unsigned long long) seg.seq,
+               (unsigned long long) seg.records);
+        return ps_spool_pop(p->spool) == 0 ? 0 : -1;
+    }
+
+    if (overlap) {
+        ps_log(PS_LOG_ERROR, "event=spool_overlap seq=%llu error=\"the sink "
+               "holds part of this segment already: it may count some "
+               "requests twice\"", (unsigned long long) seg.seq);
+    }
+
+    /* the group: this segment and the contiguous ones after it */
+    ps_agg_table_clear(rp->group);
+    records = 0;
+    n = 0;
+
+    for (i = 0; ; i++) {
+        if (i > 0) {
+            rc = ps_spool_load(p->spool, i, &seg);
+            if (rc != 0 || seg.zone_id != zone || seg.nrings != nrings
+                || ps_agg_count(rp->group) + ps_agg_count(seg.delta)
+                   > REPLAY_GROUP_KEYS)
+            {
+                break;
+            }
+            for (r = 0; r < nrings && seg.start[r] == end[r]; r++) {
+                /* contiguous */
+            }
+            if (r < nrings) {
+                break;
+            }
+        }
+
+        for (k = 0; k < ps_agg_count(seg.delta); k++) {
+            if (ps_agg_merge_entry(rp->group,
+                                   ps_agg_entry_at(seg.delta, k)) != 0)
+            {
+                ps_log(PS_LOG_ERROR, "event=spool_replay_failed "
+                       "error=\"out of memory\"");
+                return -1;
+            }
+        }
+
+        memcpy(end, seg.end, nrings * sizeof(uint64_t));
+        records += seg.records;
+        n++;
+    }
+
+    if (sink->ops->flush(sink, zone, rp->group, end, nrings) != 0) {
+        return -1;
+    }
+
+    if (p->crash_after_commit && records) {
+        ps_log(PS_LOG_WARN, "event=test_crash_after_commit");
+        _exit(1);
+    }
+
+    for (i = 0; i < (size_t) n; i++) {
+        if (ps_spool_pop(p->spool) != 0) {
+            return -1;
+        }
+    }
+
+    ps_log(PS_LOG_INFO, "event=spool_replayed sink=%s segments=%d "
+           "records=%llu keys=%zu applied=now", sink->ops->name, n,
+           (unsigned long long) records, ps_agg_count(rp->group));
+
+    pthread_mutex_lock(&rp->mu);
+    if (zone == p->zone_id && nrings == p->nrings) {
+        memcpy(rp->applied, end, nrings * sizeof(uint64_t));
+        rp->applied_known = 1;
+    }
+    pthread_mutex_unlock(&rp->mu);
+
+    return 0;
+}
+
+
+/* WRITE-AHEAD LOG: one replay step with its bookkeeping: state, logs,
+ * backoff.  1 when idle (a heartbeat included), 0 after progress, -1
+ * after a failure. */
+static int
+replay_once(pipeline_t *p)
+{
+    int          rc;
+    replayer_t  *rp = &p->rp;
+    ps_sink_t   *sink = p->spooled->sink;
+
+    pthread_mutex_lock(&rp->sink_mu);
+    rc = replay_step(p);
+    pthread_mutex_unlock(&rp->sink_mu);
+
+    pthread_mutex_lock(&rp->mu);
+
+    if (rc < 0) {
+        if (rp->up) {
+            ps_log(PS_LOG_WARN, "event=sink_down sink=%s spool=on",
+                   sink->ops->name);
+        }
+        rp->up = 0;
+        rp->failures++;
+        rp->backoff_ms = backoff(rp->backoff_ms, REPLAY_RETRY_MAX_MS);
+        snprintf(rp->error, sizeof(rp->error), "%s",
+                 sink->last_error[0] ? sink->last_error : "unreachable");
+
+    } else if (rc == 0 || rc == 2 || !rp->up) {
+        if (!rp->up && rc != 1) {
+            ps_log(PS_LOG_INFO, "event=sink_recovered sink=%s "
+                   "failures=%llu", sink->ops->name,
+                   (unsigned long long) rp->failures);
+        }
+        if (rc != 1) {
+            rp->flushes++;
+            rp->last_flush_us = ps_now_us();
+            rp->last_attempt_mono = ps_mono_us();
+            rp->up = 1;
+            rp->error[0] = '\0';
+        }
+        rp->backoff_ms = 0;
+    }
+
+    pthread_mutex_unlock(&rp->mu);
+
+    return rc == 2 ? 1 : rc;
+}
+
+
+static void *
+replayer_main(void *arg)
+{
+    int              rc = 1;
+    uint64_t         wait_ms;
+    struct timespec  ts;
+    pipeline_t      *p = arg;
+    replayer_t      *rp = &p->rp;
+
+    pthread_mutex_lock(&rp->mu);
+
+    while (!rp->stop) {
+        /* after progress go on at once; idle, wait for a segment (or
+         * the heartbeat); after a failure, the backoff */
+        wait_ms = rc == 0 ? 0 : rc < 0 ? rp->backoff_ms : 1000;
+
+        if (wait_ms && !rp->kick) {
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += (time_t) (wait_ms / 1000);
+            ts.tv_nsec += (long) (wait_ms % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            (void) pthread_cond_timedwait(&rp->cv, &rp->mu, &ts);
+        }
+
+        if (rp->stop) {
+            break;
+        }
+
+        rp->kick = 0;
+        pthread_mutex_unlock(&rp->mu);
+
+        rc = replay_once(p);
+
+        pthread_mutex_lock(&rp->mu);
+    }
+
+    pthread_mutex_unlock(&rp->mu);
+
+    return NULL;
+}
+
+
+/* WRITE-AHEAD LOG: wakes the replayer (a segment was written). */
+static void
+replay_kick(pipeline_t *p)
+{
+    if (!p->rp.running) {
+        return;
+    }
+
+    pthread_mutex_lock(&p->rp.mu);
+    p->rp.kick = 1;
+    pthread_cond_signal(&p->rp.cv);
+    pthread_mutex_unlock(&p->rp.mu);
+}
+
+
+static int
+replayer_start(pipeline_t *p)
+{
+    if (p->sync || p->rp.running) {
+        return 0;
+    }
+
+    if (pthread_create(&p->rp.thread, NULL, replayer_main, p) != 0) {
+        ps_log(PS_LOG_ERROR, "event=thread_start_failed thread=replayer");
+        return -1;
+    }
+
+    (void) pthread_setname_np(p->rp.thread, "ps-replay");
+    p->rp.running = 1;
+
+    return 0;
+}
+
+
+static void
+replayer_stop(pipeline_t *p)
+{
+    if (!p->rp.running) {
+        return;
+    }
+
+    pthread_mutex_lock(&p->rp.mu);
+    p->rp.stop = 1;
+    pthread_cond_signal(&p->rp.cv);
+    pthread_mutex_unlock(&p->rp.mu);
+
+    pthread_join(p->rp.thread, NULL);
+    p->rp.running = 0;
+}
+
+
 /* Starts reading once every durable sink is ready: skips the reader past
  * what all of them hold. */
 static void
-try_start(ps_pipeline_t *p, uint64_t now)
+try_start(pipeline_t *p, uint64_t now)
 {
     unsigned      i;
     uint32_t      r;
@@ -349,9 +611,8 @@ try_start(ps_pipeline_t *p, uint64_t now)
     for (i = 0; i < p->nsinks; i++) {
         s = &p->sinks[i];
 
-        /* SPOOL: once reading, the spooled sink comes back through
-         * spool_replay() */
-        if (!s->ready && now >= s->next_due
+        /* WRITE-AHEAD LOG: once reading, the replayer owns the sink */
+        if (!s->ready && !s->busy && now >= s->next_due
             && !(s == p->spooled && p->started))
         {
             (void) sink_try_ready(p, s, now);
@@ -366,8 +627,8 @@ try_start(ps_pipeline_t *p, uint64_t now)
         return;
     }
 
-    /* SPOOL: what is before the ring's head is in the sink or in the
-     * spool, and so is what the spool's newest segment ends at */
+    /* WRITE-AHEAD LOG: what is before the ring's head is in the sink or
+     * in the log, and so is what the log's newest segment ends at */
     if (p->spooled) {
         for (r = 0; r < p->nrings; r++) {
             p->pos[r] = p->spooled->ready ? p->spooled->watermark[r] : 0;
@@ -392,31 +653,42 @@ try_start(ps_pipeline_t *p, uint64_t now)
         ps_ring_reader_skip_to(p->rr, r, min);
     }
 
-    if (p->spooled && !p->spooled->ready) {
-        intent_resume(p, now);
-    }
+    /* before the first record is admitted, from a sink that answered */
+    seed_keys(p);
 
     if (p->spooled) {
         s = p->spooled;
+
+        pthread_mutex_lock(&p->rp.mu);
+        if (s->ready) {
+            memcpy(p->rp.applied, s->watermark,
+                   p->nrings * sizeof(uint64_t));
+            p->rp.applied_known = 1;
+            p->rp.up = 1;
+        }
+        pthread_mutex_unlock(&p->rp.mu);
+
         for (r = 0; r < p->nrings; r++) {
             s->watermark[r] = ps_ring_reader_position(p->rr, r);
             s->committed[r] = s->watermark[r];
         }
+
         if (!s->ready) {
             ps_log(PS_LOG_WARN, "event=spool_standin sink=%s "
                    "segments=%llu reason=\"unreachable at start: reading "
                    "goes on, flushes go to the spool\"", s->sink->ops->name,
                    (unsigned long long) ps_spool_pending(p->spool));
         }
-    }
 
-    /* before the first record is admitted */
-    seed_keys(p);
+        /* fed from here on whatever the sink does: the log takes it */
+        s->ready = 1;
+        s->up = 1;
+    }
 
     p->started = 1;
 
-    ps_log(PS_LOG_INFO, "event=pipeline_started sinks=%u durable=%u",
-           p->nsinks, p->ndurable);
+    ps_log(PS_LOG_INFO, "event=pipeline_started sinks=%u durable=%u%s",
+           p->nsinks, p->ndurable, p->spooled ? " log=spool" : "");
 }
 
 
@@ -426,10 +698,12 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
 {
     unsigned        i;
     uint64_t        now;
+    char            name[16];
     const char     *crash;
-    ps_pipeline_t  *p;
+    pipeline_t     *p;
+    pipe_sink_t    *s;
 
-    p = calloc(1, sizeof(ps_pipeline_t));
+    p = calloc(1, sizeof(pipeline_t));
     if (p == NULL) {
         goto fail;
     }
@@ -440,6 +714,9 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
     p->nrings = zone->geo.ring_count;
     p->zone_id = zone->geo.zone_id;
     p->nsinks = nsinks;
+    pthread_mutex_init(&p->rp.mu, NULL);
+    pthread_mutex_init(&p->rp.sink_mu, NULL);
+    pthread_cond_init(&p->rp.cv, NULL);
 
     p->pos = calloc(p->nrings, sizeof(uint64_t));
     p->key_limit = ps_key_limit_create(cfg->max_keys_per_hour);
@@ -455,19 +732,31 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
     }
 
     for (i = 0; i < nsinks; i++) {
-        p->sinks[i].sink = sinks[i];
+        s = &p->sinks[i];
+        s->p = p;
+        s->sink = sinks[i];
         sinks[i] = NULL;               /* owned by p from here */
-        p->sinks[i].delta = ps_agg_table_create(cfg->max_keys_per_hour);
-        p->sinks[i].watermark = calloc(p->nrings, sizeof(uint64_t));
-        p->sinks[i].committed = calloc(p->nrings, sizeof(uint64_t));
+        s->delta = ps_agg_table_create(cfg->max_keys_per_hour);
+        s->job_delta = ps_agg_table_create(cfg->max_keys_per_hour);
+        s->watermark = calloc(4 * (size_t) p->nrings, sizeof(uint64_t));
 
-        if (p->sinks[i].delta == NULL || p->sinks[i].watermark == NULL
-            || p->sinks[i].committed == NULL)
+        if (s->delta == NULL || s->job_delta == NULL
+            || s->watermark == NULL)
         {
             goto fail;
         }
 
-        p->ndurable += p->sinks[i].sink->durable != 0;
+        s->committed = s->watermark + p->nrings;
+        s->job_start = s->committed + p->nrings;
+        s->job_end = s->job_start + p->nrings;
+
+        snprintf(name, sizeof(name), "ps-%.12s", s->sink->ops->name);
+        s->flusher = ps_flusher_start(name);
+        if (s->flusher == NULL) {
+            goto fail;
+        }
+
+        p->ndurable += s->sink->durable != 0;
     }
 
     if (cfg->client_address == PS_CLIENT_HASHED) {
@@ -483,7 +772,7 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
         }
     }
 
-    /* SPOOL: stands in for the one durable sink */
+    /* WRITE-AHEAD LOG: for the one durable sink */
     if (cfg->spool_dir && cfg->spool_dir[0]) {
         if (p->ndurable != 1) {
             ps_log(PS_LOG_WARN, "event=spool_unused dir=\"%s\" "
@@ -492,15 +781,14 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
         } else {
             p->spool = ps_spool_open(cfg->spool_dir, cfg->spool_max_bytes,
                                      cfg->node_id, cfg->max_keys_per_hour);
-            p->intent = ps_intent_open(cfg->spool_dir, p->nrings);
-            p->in_start = calloc(2 * (size_t) p->nrings, sizeof(uint64_t));
-            if (p->spool == NULL || p->intent == NULL) {
+            if (p->spool == NULL) {
                 goto fail_spool;
             }
-            if (p->in_start == NULL) {
+            p->rp.group = ps_agg_table_create(cfg->max_keys_per_hour);
+            p->rp.applied = calloc(p->nrings, sizeof(uint64_t));
+            if (p->rp.group == NULL || p->rp.applied == NULL) {
                 goto fail;
             }
-            p->in_end = p->in_start + p->nrings;
             for (i = 0; i < nsinks; i++) {
                 if (p->sinks[i].sink->durable) {
                     p->spooled = &p->sinks[i];
@@ -531,7 +819,7 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
 
 fail_spool:
 
-    /* SPOOL: a spool that cannot be opened is a startup error */
+    /* a spool that cannot be opened is a startup error */
     ps_pipeline_destroy(p);
 
     return NULL;
@@ -562,19 +850,25 @@ ps_pipeline_destroy(ps_pipeline_t *p)
         return;
     }
 
+    replayer_stop(p);
+
     for (i = 0; p->sinks && i < p->nsinks; i++) {
+        ps_flusher_stop(p->sinks[i].flusher);
         if (p->sinks[i].sink) {
             p->sinks[i].sink->ops->destroy(p->sinks[i].sink);
         }
         ps_agg_table_destroy(p->sinks[i].delta);
+        ps_agg_table_destroy(p->sinks[i].job_delta);
         free(p->sinks[i].watermark);
-        free(p->sinks[i].committed);
     }
 
-    ps_spool_close(p->spool);          /* SPOOL */
-    ps_intent_close(p->intent);
-    free(p->in_start);
-    free(p->spool_wm);
+    ps_spool_close(p->spool);
+    ps_agg_table_destroy(p->rp.group);
+    free(p->rp.applied);
+    free(p->rp.wm);
+    pthread_cond_destroy(&p->rp.cv);
+    pthread_mutex_destroy(&p->rp.mu);
+    pthread_mutex_destroy(&p->rp.sink_mu);
     free(p->sinks);
     ps_key_limit_destroy(p->key_limit);
     free(p->pos);
@@ -590,6 +884,26 @@ ps_pipeline_set_observer(ps_pipeline_t *p, ps_rec_observer_fn fn, void *ctx)
 }
 
 
+void
+ps_pipeline_set_sync(ps_pipeline_t *p, int sync)
+{
+    p->sync = sync;
+}
+
+
+void
+ps_pipeline_set_windows(ps_pipeline_t *p, ps_windows_t *w)
+{
+    p->win = w;
+    ps_windows_set_limit(w, p->cfg->max_keys_per_hour);
+
+    /* the keys seeded at the start go to the windows instead */
+    if (p->started && p->keys_seeded) {
+        seed_keys(p);
+    }
+}
+
+
 static void
 pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     const ps_record_t *raw)
@@ -597,7 +911,8 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     unsigned        i;
     ps_rec_t        rec;
     pipe_sink_t    *s;
-    ps_pipeline_t  *p = ctx;
+    ps_win_key_t   *k = NULL;
+    pipeline_t     *p = ctx;
 
     ps_rec_decode(&rec, &p->scratch, ring, pos, raw, p->cfg->client_address,
                   p->key);
@@ -605,7 +920,16 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     rec.key_hash = ps_key_hash(rec.host, rec.host_len, rec.method,
                                rec.method_len, rec.path, rec.path_len);
 
-    if (!ps_key_limit_admit(p->key_limit, rec.hour, rec.key_hash)) {
+    /* one probe: the windows are the key table and the key limit */
+    if (p->win != NULL) {
+        rec.key_hash2 = ps_key_hash2(rec.host, rec.host_len, rec.method,
+                                     rec.method_len, rec.path, rec.path_len);
+        k = ps_windows_admit(p->win, &rec);
+    }
+
+    if (p->win != NULL ? k == NULL
+        : !ps_key_limit_admit(p->key_limit, rec.hour, rec.key_hash))
+    {
         rec.host = PS_AGG_OTHER_HOST;
         rec.host_len = sizeof(PS_AGG_OTHER_HOST) - 1;
         rec.method = PS_AGG_OTHER_METHOD;
@@ -613,6 +937,9 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
         rec.path = PS_AGG_OTHER_PATH;
         rec.path_len = sizeof(PS_AGG_OTHER_PATH) - 1;
         rec.key_hash = p->other_hash;
+        if (p->win != NULL) {
+            k = ps_windows_other(p->win);
+        }
     }
 
     p->records++;
@@ -620,8 +947,7 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     for (i = 0; i < p->nsinks; i++) {
         s = &p->sinks[i];
 
-        /* SPOOL: the spool takes what its sink cannot yet */
-        if ((!s->ready && s != p->spooled) || pos < s->watermark[ring]) {
+        if (!s->ready || pos < s->watermark[ring]) {
             continue;
         }
 
@@ -630,11 +956,17 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
                    "error=\"out of memory\"", s->sink->ops->name);
         }
 
+        /* the sink's own memory of what the delta cannot hold; only
+         * this thread adds to it, and its flush takes it over */
         if (s->sink->ops->observe) {
             s->sink->ops->observe(s->sink, &rec);
         }
 
         s->pending++;
+    }
+
+    if (k != NULL && ps_windows_add_to(p->win, k, &rec) != 0) {
+        ps_log(PS_LOG_WARN, "event=windows_add_failed reason=no_memory");
     }
 
     if (p->observer) {
@@ -646,71 +978,152 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
 size_t
 ps_pipeline_poll(ps_pipeline_t *p, size_t max)
 {
+    size_t  n;
+
     if (!p->started) {
         return 0;
     }
 
-    return ps_ring_reader_poll(p->rr, max, pipeline_record, p);
+    n = ps_ring_reader_poll(p->rr, max, pipeline_record, p);
+
+    /* no durable sink: nothing to wait for, the slots are free at once */
+    if (p->ndurable == 0 && n > 0) {
+        ps_ring_reader_release_all(p->rr);
+    }
+
+    return n;
 }
 
 
-/* Flushes one ready sink if it is due; 0 unless it failed. */
+/* WRITE-AHEAD LOG: the flusher's job for the spooled sink: the delta as
+ * a segment.  One that does not fit goes straight to the sink when the
+ * log is empty (a flush larger than spool_max; nothing to keep in
+ * order), waits for the replayer to make room when the sink is up (2:
+ * given back, tried again), and is lost and counted when the sink is
+ * down (1), as are flushes that find the log full during an outage. */
 static int
-flush_sink(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
+log_write(pipeline_t *p, pipe_sink_t *s)
 {
-    int       changed;
-    uint32_t  r;
-    uint64_t  read, started;
+    int          rc, up;
+    replayer_t  *rp = &p->rp;
 
-    /* an early flush (rings filling up) skips the interval, not the
-     * backoff of a failing sink */
-    if (now < s->next_due
-        && (!force || (force == PS_PIPELINE_FLUSH_EARLY && s->backoff_ms)))
-    {
-        return 0;
+    rc = ps_spool_write(p->spool, p->zone_id, s->job_delta, s->job_start,
+                        s->job_end, p->nrings, s->job_records, 0);
+    if (rc != 2) {
+        return rc;
     }
 
-    changed = ps_agg_count(s->delta) > 0;
+    pthread_mutex_lock(&rp->sink_mu);
 
-    for (r = 0; r < p->nrings; r++) {
-        read = ps_ring_reader_position(p->rr, r);
-        p->pos[r] = read > s->committed[r] ? read : s->committed[r];
-        changed |= p->pos[r] != s->committed[r];
-    }
-
-    if (!changed && now < s->last_flush_mono + HEARTBEAT_US) {
-        s->next_due = now + p->cfg->flush_interval_ms * 1000;
-        return 0;
-    }
-
-    started = ps_mono_us();
-
-    /* SPOOL: on disk before the COMMIT; a failure costs exactness only
-     * if the process dies before the next flush and the sink is
-     * unreachable when it restarts, so the flush goes on */
-    if (s == p->spooled && p->intent) {
-        (void) ps_intent_write(p->intent, p->zone_id, s->committed, p->pos);
-    }
-
-    if (s->sink->ops->flush(s->sink, p->zone_id, s->delta, p->pos,
-                            p->nrings) != 0)
-    {
-        s->failures++;
-        s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
-        if (s->backoff_ms > BACKOFF_MAX_MS) {
-            s->backoff_ms = BACKOFF_MAX_MS;
+    if (ps_spool_pending(p->spool) == 0) {
+        rc = s->sink->ops->flush(s->sink, p->zone_id, s->job_delta,
+                                 s->job_end, p->nrings);
+        pthread_mutex_lock(&rp->mu);
+        if (rc == 0) {
+            memcpy(rp->applied, s->job_end, p->nrings * sizeof(uint64_t));
+            rp->applied_known = 1;
+            rp->up = 1;
+            rp->flushes++;
+            rp->last_flush_us = ps_now_us();
+            rp->last_attempt_mono = ps_mono_us();
+        } else {
+            rp->up = 0;
+            rp->failures++;
         }
-        s->next_due = now + s->backoff_ms * 1000;
+        pthread_mutex_unlock(&rp->mu);
 
+    } else {
+        pthread_mutex_lock(&rp->mu);
+        up = rp->up;
+        pthread_mutex_unlock(&rp->mu);
+        rc = up ? 2 : -1;
+    }
+
+    pthread_mutex_unlock(&rp->sink_mu);
+
+    if (rc == 0) {
+        return 0;
+    }
+    if (rc == 2) {
+        return 2;
+    }
+
+    ps_spool_drop(p->spool, s->job_records);
+
+    return 1;
+}
+
+
+/* The flusher's job for a sink: its flush, or the write-ahead log's
+ * segment for the spooled sink. */
+static int
+job_run(void *ctx)
+{
+    int           rc;
+    pipe_sink_t  *s = ctx;
+    pipeline_t   *p = s->p;
+
+    if (s == p->spooled) {
+        return log_write(p, s);
+    }
+
+    rc = s->sink->ops->flush(s->sink, p->zone_id, s->job_delta, s->job_end,
+                             p->nrings);
+
+    if (rc == 0 && p->crash_after_commit && s->sink->durable
+        && s->job_records)
+    {
+        ps_log(PS_LOG_WARN, "event=test_crash_after_commit");
+        _exit(1);
+    }
+
+    return rc;
+}
+
+
+/* Takes the result of a sink's job back, if it is done: its positions
+ * committed (or, failed, its delta back into the current one). */
+static void
+job_collect(pipeline_t *p, pipe_sink_t *s, uint64_t now)
+{
+    int       rc;
+    size_t    i, n;
+
+    if (!s->busy || ps_flusher_done(s->flusher, &rc) != 1) {
+        return;
+    }
+
+    s->busy = 0;
+
+    if (s == p->spooled) {
+        if (rc < 0 || rc == 2) {
+            /* an I/O error, or waiting for room: kept in memory,
+             * written again later */
+            goto failed;
+        }
+
+        /* 1: the spool is full, the flush is lost, counted and logged */
+        memcpy(s->committed, s->job_end, p->nrings * sizeof(uint64_t));
+        ps_agg_table_clear(s->job_delta);
+        s->last_flush_mono = now;
+        s->backoff_ms = 0;
+        s->next_due = now + p->cfg->flush_interval_ms * 1000;
+        if (rc == 0) {
+            replay_kick(p);
+        }
+        return;
+    }
+
+    snprintf(s->error, sizeof(s->error), "%s", s->sink->last_error);
+
+    if (rc != 0) {
         if (s->up) {
             ps_log(PS_LOG_WARN, "event=sink_down sink=%s keys=%zu",
-                   s->sink->ops->name, ps_agg_count(s->delta));
+                   s->sink->ops->name, ps_agg_count(s->job_delta));
         }
-        ps_log(PS_LOG_DEBUG, "event=flush_failed sink=%s retry_in_ms=%llu",
-               s->sink->ops->name, (unsigned long long) s->backoff_ms);
         s->up = 0;
-
-        return -1;
+        s->failures++;
+        goto failed;
     }
 
     if (!s->up) {
@@ -719,252 +1132,117 @@ flush_sink(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
     }
 
     ps_log(PS_LOG_DEBUG, "event=flush sink=%s keys=%zu records=%llu "
-           "duration_ms=%.1f", s->sink->ops->name, ps_agg_count(s->delta),
-           (unsigned long long) s->pending,
-           (double) (ps_mono_us() - started) / 1000.0);
+           "duration_ms=%.1f", s->sink->ops->name,
+           ps_agg_count(s->job_delta),
+           (unsigned long long) s->job_records,
+           (double) (now - s->job_started) / 1000.0);
 
-    if (p->crash_after_commit && s->sink->durable && s->pending) {
-        ps_log(PS_LOG_WARN, "event=test_crash_after_commit");
-        _exit(1);
-    }
-
-    memcpy(s->committed, p->pos, p->nrings * sizeof(uint64_t));
-    ps_agg_table_clear(s->delta);
-    s->pending = 0;
+    memcpy(s->committed, s->job_end, p->nrings * sizeof(uint64_t));
+    ps_agg_table_clear(s->job_delta);
     s->up = 1;
     s->backoff_ms = 0;
     s->flushes++;
     s->last_flush_us = ps_now_us();
     s->last_flush_mono = now;
+    s->error[0] = '\0';
     s->next_due = now + p->cfg->flush_interval_ms * 1000;
 
-    return 0;
-}
+    return;
 
+failed:
 
-/* SPOOL: scratch watermarks for n rings; NULL when memory ran out. */
-static uint64_t *
-spool_wm(ps_pipeline_t *p, uint32_t n)
-{
-    uint64_t  *wm;
-
-    if (n > p->spool_wm_n) {
-        wm = realloc(p->spool_wm, n * sizeof(uint64_t));
-        if (wm == NULL) {
-            return NULL;
-        }
-        p->spool_wm = wm;
-        p->spool_wm_n = n;
-    }
-
-    return p->spool_wm;
-}
-
-
-/* SPOOL: replays the spool's segments in order through the sink, each
- * unless the sink's watermarks show it applied already, then takes the
- * sink back (ready, up) once the spool is empty; 0, or -1 when the sink
- * is still unreachable (retried with backoff). */
-static int
-spool_replay(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now)
-{
-    int             applied, overlap, rc;
-    unsigned        budget;
-    uint32_t        r;
-    uint64_t       *wm;
-    ps_spool_seg_t  seg;
-
-    for (budget = 32; budget; budget--) {
-        rc = ps_spool_head(p->spool, &seg);
-        if (rc == 1) {
-            break;
-        }
-
-        if (rc != 0 || (wm = spool_wm(p, seg.nrings)) == NULL
-            || s->sink->ops->load_watermarks(s->sink, seg.zone_id, wm,
-                                             seg.nrings) != 0)
+    /* the job's records go back to the current delta, the older ones
+     * first, and go with the next attempt */
+    n = ps_agg_count(s->delta);
+    for (i = 0; i < n; i++) {
+        if (ps_agg_merge_entry(s->job_delta, ps_agg_entry_at(s->delta, i))
+            != 0)
         {
-            goto fail;
-        }
-
-        applied = 1;
-        overlap = 0;
-
-        for (r = 0; r < seg.nrings; r++) {
-            if (seg.end[r] > wm[r]) {
-                applied = 0;
-                overlap |= seg.start[r] < wm[r];
-            }
-        }
-
-        if (!applied) {
-            if (overlap) {
-                ps_log(PS_LOG_ERROR, "event=spool_overlap seq=%llu "
-                       "error=\"the sink holds part of this segment "
-                       "already: it may count some requests twice\"",
-                       (unsigned long long) seg.seq);
-            }
-
-            if (s->sink->ops->flush(s->sink, seg.zone_id, seg.delta,
-                                    seg.end, seg.nrings) != 0)
-            {
-                goto fail;
-            }
-
-            s->flushes++;
-            s->last_flush_us = ps_now_us();
-        }
-
-        ps_log(PS_LOG_INFO, "event=spool_replayed sink=%s seq=%llu "
-               "records=%llu applied=%s", s->sink->ops->name,
-               (unsigned long long) seg.seq,
-               (unsigned long long) seg.records,
-               applied ? "already" : "now");
-
-        if (ps_spool_pop(p->spool) != 0) {
-            goto fail;
+            ps_log(PS_LOG_ERROR, "event=aggregate_failed sink=%s "
+                   "error=\"out of memory\"", s->sink->ops->name);
         }
     }
-
-    if (ps_spool_pending(p->spool)) {
-        p->replay_due = now;           /* more next time round */
-        return 0;
-    }
-
-    if (!s->ready || !s->up) {
-        wm = spool_wm(p, p->nrings);
-
-        if (wm == NULL
-            || s->sink->ops->load_watermarks(s->sink, p->zone_id, wm,
-                                             p->nrings) != 0)
-        {
-            goto fail;
-        }
-
-        for (r = 0; r < p->nrings; r++) {
-            if (wm[r] > s->committed[r]) {
-                ps_log(PS_LOG_ERROR, "event=spool_overlap ring=%u "
-                       "error=\"the sink holds more than the spool "
-                       "knew: it may count some requests twice\"", r);
-                s->committed[r] = wm[r];
-            }
-        }
-
-        ps_log(PS_LOG_INFO, "event=sink_recovered sink=%s failures=%llu "
-               "spool=empty", s->sink->ops->name,
-               (unsigned long long) s->failures);
-
-        s->ready = 1;
-        s->up = 1;
-        s->backoff_ms = 0;
-        s->sink->last_error[0] = '\0';
-    }
-
-    p->replay_backoff_ms = 0;
-
-    return 0;
-
-fail:
-
-    if (s->up) {
-        ps_log(PS_LOG_WARN, "event=sink_down sink=%s spool=on",
-               s->sink->ops->name);
-    }
-
-    s->up = 0;
-    s->failures++;
-    p->replay_backoff_ms = p->replay_backoff_ms ? p->replay_backoff_ms * 2
-                                                : BACKOFF_MIN_MS;
-    if (p->replay_backoff_ms > BACKOFF_MAX_MS) {
-        p->replay_backoff_ms = BACKOFF_MAX_MS;
-    }
-    if (p->replay_backoff_ms > SPOOL_RETRY_MAX_MS) {
-        p->replay_backoff_ms = SPOOL_RETRY_MAX_MS;
-    }
-    p->replay_due = now + p->replay_backoff_ms * 1000;
-
-    return -1;
-}
-
-
-/* SPOOL: flushes the spooled sink: live when it is up and nothing
- * waits in the spool, else (or when the live flush fails) into the
- * spool, which commits the positions so that the rings drain.  0, or -1
- * when the delta could be kept nowhere (it stays, and is retried). */
-static int
-flush_spooled(ps_pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
-{
-    int        changed, rc;
-    uint32_t   r;
-    uint64_t   read;
-
-    /* the flush in doubt goes to the spool first, and alone */
-    if (p->limited) {
-        if (intent_pending(p, now) || now < p->intent_retry) {
-            return 0;
-        }
-        force = 1;
-        goto spool;
-    }
-
-    if ((!s->ready || !s->up || ps_spool_pending(p->spool))
-        && now >= p->replay_due)
     {
-        (void) spool_replay(p, s, now);
+        ps_agg_table_t  *t = s->delta;
+
+        s->delta = s->job_delta;
+        s->job_delta = t;
+    }
+    ps_agg_table_clear(s->job_delta);
+    s->pending += s->job_records;
+
+    s->backoff_ms = backoff(s->backoff_ms, BACKOFF_MAX_MS);
+    s->next_due = now + s->backoff_ms * 1000;
+    ps_log(PS_LOG_DEBUG, "event=flush_failed sink=%s retry_in_ms=%llu",
+           s->sink->ops->name, (unsigned long long) s->backoff_ms);
+}
+
+
+/* Hands a sink's delta over to its flusher if it is due and free. */
+static void
+job_submit(pipeline_t *p, pipe_sink_t *s, uint64_t now, int force)
+{
+    int              changed;
+    uint32_t         r;
+    uint64_t         read;
+    ps_agg_table_t  *t;
+
+    if (s->busy || !s->ready) {
+        return;
     }
 
-    if (s->ready && s->up && ps_spool_pending(p->spool) == 0) {
-        if (flush_sink(p, s, now, force) == 0) {
-            return 0;
-        }
-
-        /* the sink went down: its delta goes to the spool now */
-        p->replay_backoff_ms = s->backoff_ms;
-        p->replay_due = s->next_due;
-        force = 1;
-    }
-
-spool:
-
-    if (!force && now < s->next_due) {
-        return 0;
+    /* an early flush (rings filling up) skips the interval, not the
+     * backoff of a failing sink */
+    if (now < s->next_due
+        && (!force || (force == PS_PIPELINE_FLUSH_EARLY && s->backoff_ms)))
+    {
+        return;
     }
 
     changed = ps_agg_count(s->delta) > 0 || s->pending > 0;
 
     for (r = 0; r < p->nrings; r++) {
         read = ps_ring_reader_position(p->rr, r);
-        p->pos[r] = read > s->committed[r] ? read : s->committed[r];
-        changed |= p->pos[r] != s->committed[r];
+        s->job_end[r] = read > s->committed[r] ? read : s->committed[r];
+        changed |= s->job_end[r] != s->committed[r];
     }
 
+    /* the log writes only what changed; the replayer beats the heart */
+    if (!changed && (s == p->spooled
+                     || now < s->last_flush_mono + HEARTBEAT_US))
+    {
+        s->next_due = now + p->cfg->flush_interval_ms * 1000;
+        return;
+    }
+
+    memcpy(s->job_start, s->committed, p->nrings * sizeof(uint64_t));
+    t = s->job_delta;
+    s->job_delta = s->delta;
+    s->delta = t;
+
+    /* what observe() gathered goes with this flush */
+    if (s->sink->ops->handover) {
+        s->sink->ops->handover(s->sink);
+    }
+    s->job_records = s->pending;
+    s->pending = 0;
+    s->job_started = now;
     s->next_due = now + p->cfg->flush_interval_ms * 1000;
 
-    if (!changed) {
-        if (p->limited) {
-            intent_lift(p);
-        }
-        return 0;
+    if (ps_flusher_submit(s->flusher, job_run, s) != 0) {
+        /* cannot happen: the flusher is free when s is not busy */
+        t = s->job_delta;
+        s->job_delta = s->delta;
+        s->delta = t;
+        s->pending += s->job_records;
+        return;
     }
 
-    rc = ps_spool_write(p->spool, p->zone_id, s->delta, s->committed,
-                        p->pos, p->nrings, s->pending);
-    if (rc < 0) {
-        s->next_due = now + BACKOFF_MAX_MS / 10 * 1000;
-        p->intent_retry = s->next_due;
-        return -1;
+    s->busy = 1;
+
+    if (p->sync) {
+        ps_flusher_wait(s->flusher);
     }
-
-    memcpy(s->committed, p->pos, p->nrings * sizeof(uint64_t));
-    ps_agg_table_clear(s->delta);
-    s->pending = 0;
-    s->last_flush_mono = now;
-
-    if (p->limited) {
-        intent_lift(p);
-    }
-
-    return 0;
 }
 
 
@@ -985,11 +1263,20 @@ ps_pipeline_flush(ps_pipeline_t *p, uint64_t now_mono_us, int force)
 
     for (i = 0; i < p->nsinks; i++) {
         s = &p->sinks[i];
-        if (s == p->spooled) {
-            (void) flush_spooled(p, s, now_mono_us, force);    /* SPOOL */
-        } else if (s->ready) {
-            (void) flush_sink(p, s, now_mono_us, force);
+        job_collect(p, s, now_mono_us);
+        job_submit(p, s, now_mono_us, force);
+        if (p->sync) {
+            job_collect(p, s, now_mono_us);
         }
+    }
+
+    /* with sync (tests) the log is replayed here, as far as it goes */
+    if (p->spooled && p->sync) {
+        while (replay_once(p) == 0) {
+            /* void */
+        }
+    } else if (p->spooled && !p->rp.running) {
+        (void) replayer_start(p);
     }
 
     if (p->ndurable == 0) {
@@ -997,7 +1284,7 @@ ps_pipeline_flush(ps_pipeline_t *p, uint64_t now_mono_us, int force)
         return;
     }
 
-    if (!p->keys_seeded) {
+    if (!p->keys_seeded && !p->spooled) {
         seed_keys(p);
     }
 
@@ -1017,6 +1304,49 @@ ps_pipeline_flush(ps_pipeline_t *p, uint64_t now_mono_us, int force)
 }
 
 
+void
+ps_pipeline_finish(ps_pipeline_t *p, uint64_t timeout_us)
+{
+    unsigned      i;
+    uint64_t      deadline, now;
+    pipe_sink_t  *s;
+
+    deadline = ps_mono_us() + timeout_us;
+
+    for (i = 0; i < p->nsinks; i++) {
+        s = &p->sinks[i];
+        if (s->busy) {
+            ps_flusher_wait(s->flusher);
+        }
+    }
+
+    /* the last flush of each sink, waited for */
+    now = ps_mono_us();
+    ps_pipeline_flush(p, now, 1);
+
+    for (i = 0; i < p->nsinks; i++) {
+        s = &p->sinks[i];
+        if (s->busy) {
+            ps_flusher_wait(s->flusher);
+        }
+    }
+
+    ps_pipeline_flush(p, ps_mono_us(), 0);
+
+    /* WRITE-AHEAD LOG: what the replayer can apply in time; the rest is
+     * applied at the next start */
+    while (p->spooled && ps_spool_pending(p->spool) > 0
+           && ps_mono_us() < deadline)
+    {
+        replay_kick(p);
+        ps_sleep_ms(20);
+        if (!p->rp.running || p->rp.backoff_ms >= REPLAY_RETRY_MAX_MS) {
+            break;
+        }
+    }
+}
+
+
 unsigned
 ps_pipeline_sink_count(const ps_pipeline_t *p)
 {
@@ -1028,9 +1358,11 @@ void
 ps_pipeline_sink_status(const ps_pipeline_t *p, unsigned i,
     ps_sink_status_t *st)
 {
+    size_t              n;
     uint32_t            r;
-    uint64_t            read;
+    uint64_t            read, from;
     const pipe_sink_t  *s = &p->sinks[i];
+    replayer_t         *rp = (replayer_t *) &p->rp;
 
     memset(st, 0, sizeof(*st));
 
@@ -1040,25 +1372,43 @@ ps_pipeline_sink_status(const ps_pipeline_t *p, unsigned i,
     st->flushes = s->flushes;
     st->failures = s->failures;
     st->last_flush_us = s->last_flush_us;
-    st->pending_keys = ps_agg_count(s->delta);
+    st->pending_keys = ps_agg_count(s->delta)
+                       + (s->busy ? ps_agg_count(s->job_delta) : 0);
 
-    for (r = 0; r < p->nrings; r++) {
-        read = ps_ring_reader_position(p->rr, r);
-        if (read > s->committed[r]) {
-            st->lag_records += read - s->committed[r];
+    if (s == p->spooled) {
+        pthread_mutex_lock(&rp->mu);
+        st->up = rp->up;
+        st->flushes = rp->flushes;
+        st->failures = rp->failures;
+        st->last_flush_us = rp->last_flush_us;
+        for (r = 0; r < p->nrings; r++) {
+            read = ps_ring_reader_position(p->rr, r);
+            from = rp->applied_known ? rp->applied[r] : s->committed[r];
+            st->lag_records += ps_ring_reader_records(p->rr, r, from, read);
+        }
+        if (!st->up) {
+            snprintf(st->last_error, sizeof(st->last_error), "%s",
+                     rp->error[0] ? rp->error : "unreachable");
+        }
+        pthread_mutex_unlock(&rp->mu);
+
+    } else {
+        for (r = 0; r < p->nrings; r++) {
+            read = ps_ring_reader_position(p->rr, r);
+            st->lag_records += ps_ring_reader_records(p->rr, r,
+                                                      s->committed[r], read);
+        }
+
+        if (!st->up) {
+            snprintf(st->last_error, sizeof(st->last_error), "%s",
+                     s->error[0] ? s->error
+                     : (s->ready ? "flush failed" : "unreachable"));
         }
     }
 
-    if (!st->up) {
-        snprintf(st->last_error, sizeof(st->last_error), "%s",
-                 s->sink->last_error[0] ? s->sink->last_error
-                 : (s->ready ? "flush failed" : "unreachable"));
-    }
-
-    /* SPOOL */
+    /* WRITE-AHEAD LOG */
     if (s == p->spooled) {
         ps_spool_stats_t  ss;
-        size_t            n;
 
         ps_spool_stats(p->spool, &ss);
         st->spool = 1;

@@ -4,6 +4,11 @@
  * reports, never a libpq or hiredis type; store/store.h builds the
  * configured ones, so that a new sink touches no pipeline code.
  *
+ * Threads: flush() (and, through it, whatever it needs) runs in a
+ * thread of the sink's own (pipeline/flusher.h), one at a time, while the
+ * pipeline's thread goes on calling observe(); connect,
+ * load_watermarks and load_keys are called only while no flush runs.
+ *
  * Exactly-once contract: each sink keeps, per (node, zone_id, ring), the
  * ring position up to which its data already holds every record.  The
  * pipeline loads those watermarks at start, feeds a sink only records at
@@ -53,6 +58,12 @@ typedef struct {
      * for PFADD and the top clients); what it keeps belongs to the next
      * flush, as the delta does. */
     void  (*observe)(ps_sink_t *sink, const ps_rec_t *rec);
+
+    /* Optional: called when a flush is handed over, in the thread that
+     * calls observe() and while no flush of this sink runs: what observe()
+     * gathered since the last hand-over belongs to that flush (and to
+     * the next one too, if it fails and its delta comes back). */
+    void  (*handover)(ps_sink_t *sink);
 
     /* Optional: calls fn for each key (host, method, path) that has a
      * row in hour already, the overflow key aside, at most max of them;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,9 @@
 #define SPOOL_VERSION     1
 #define SPOOL_SUFFIX      ".seg"
 #define SPOOL_MAX_RINGS   65536
+#define LAST_MAGIC        "PSLAST"       /* 8 bytes with its NULs */
+#define LAST_VERSION      1
+#define LAST_NAME         "last.end"
 
 typedef struct {
     uint64_t  seq;
@@ -31,6 +35,14 @@ typedef struct {
 } spool_file_t;
 
 struct ps_spool_s {
+    /* mu: the files, the head, the last end and reading or writing a
+     * segment (the writer and the replayer are threads of their own);
+     * st_mu: the stats the main thread reads, never held across I/O */
+    pthread_mutex_t    mu;
+    pthread_mutex_t    st_mu;
+    ps_spool_stats_t   pub;          /* under st_mu: a copy of st */
+    ps_buf_t           wbuf;         /* the segment being written */
+
     char              *dir;
     char              *node_id;
     uint64_t           max_bytes;
@@ -58,6 +70,8 @@ struct ps_spool_s {
     ps_spool_stats_t   st;
 };
 
+static int write_all(int fd, const char *p, size_t n);
+
 /* a parsed segment; positions point into the file's bytes */
 typedef struct {
     uint32_t        nrings;
@@ -68,6 +82,18 @@ typedef struct {
     const uint8_t  *body;
     const uint8_t  *body_end;
 } spool_hdr_t;
+
+
+/* Copies the stats for the readers; under sp->mu. */
+static void
+publish(ps_spool_t *sp)
+{
+    sp->st.segments = sp->nfiles;
+
+    pthread_mutex_lock(&sp->st_mu);
+    sp->pub = sp->st;
+    pthread_mutex_unlock(&sp->st_mu);
+}
 
 
 static void
@@ -366,6 +392,134 @@ set_last_end(ps_spool_t *sp, uint64_t zone_id, uint32_t nrings,
 }
 
 
+/*
+ * The end positions of the last segment removed, kept once the spool is
+ * empty (spool_dir/last.end: "PSLAST\0\0", u32 version, u32 nrings, u64
+ * zone_id, u64 end[nrings], u32 CRC-32 of the bytes before it), so that
+ * a restart resumes reading past what was applied even when the rings
+ * were not released that far before the process died.  Written (to a
+ * temporary name, fsync'd, renamed) before the last segment goes; 0 or
+ * -1 (logged).
+ */
+static int
+write_last(ps_spool_t *sp)
+{
+    int         fd, err = 0;
+    char       *tmp, *path;
+    uint32_t    r;
+    uint8_t     x[4];
+    ps_buf_t    b = PS_BUF_INIT;
+
+    if (sp->last_end == NULL) {
+        return 0;
+    }
+
+    err |= ps_buf_append(&b, LAST_MAGIC "\0", 8);
+    put_u32(&b, LAST_VERSION, &err);
+    put_u32(&b, sp->last_nrings, &err);
+    put_u64(&b, sp->last_zone, &err);
+    for (r = 0; r < sp->last_nrings; r++) {
+        put_u64(&b, sp->last_end[r], &err);
+    }
+    if (!err) {
+        ps_le32_put(x, (uint32_t) crc32(0L, (const Bytef *) b.data,
+                                        (uInt) b.len));
+        err |= ps_buf_append(&b, x, 4);
+    }
+
+    tmp = malloc(strlen(sp->dir) + sizeof("/" LAST_NAME ".tmp"));
+    path = malloc(strlen(sp->dir) + sizeof("/" LAST_NAME));
+    if (err || tmp == NULL || path == NULL) {
+        errno = ENOMEM;
+        goto fail;
+    }
+    sprintf(tmp, "%s/" LAST_NAME ".tmp", sp->dir);
+    sprintf(path, "%s/" LAST_NAME, sp->dir);
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        goto fail;
+    }
+    if (write_all(fd, b.data, b.len) != 0 || fsync(fd) != 0) {
+        close(fd);
+        goto fail;
+    }
+    if (close(fd) != 0 || rename(tmp, path) != 0) {
+        goto fail;
+    }
+    (void) fsync_dir(sp->dir);
+
+    free(tmp);
+    free(path);
+    ps_buf_free(&b);
+
+    return 0;
+
+fail:
+
+    ps_log(PS_LOG_ERROR, "event=spool_write_failed file=\"%s\" "
+           "error=\"%s\"", tmp ? tmp : LAST_NAME, strerror(errno));
+    if (tmp) {
+        (void) unlink(tmp);
+    }
+    free(tmp);
+    free(path);
+    ps_buf_free(&b);
+
+    return -1;
+}
+
+
+/* Reads spool_dir/last.end into the last end positions, if it is there
+ * and sound. */
+static void
+read_last(ps_spool_t *sp)
+{
+    char      *path;
+    size_t     len;
+    uint32_t   nrings, r;
+    uint64_t  *end;
+    const uint8_t  *d;
+
+    path = malloc(strlen(sp->dir) + sizeof("/" LAST_NAME));
+    if (path == NULL) {
+        return;
+    }
+    sprintf(path, "%s/" LAST_NAME, sp->dir);
+
+    if (read_file(sp, path) != 0) {
+        free(path);
+        return;
+    }
+    free(path);
+
+    d = (const uint8_t *) sp->buf.data;
+    len = sp->buf.len;
+
+    if (len < 28 || memcmp(d, LAST_MAGIC "\0", 8) != 0
+        || ps_le32_get(d + 8) != LAST_VERSION
+        || (nrings = ps_le32_get(d + 12)) == 0 || nrings > SPOOL_MAX_RINGS
+        || len != 24 + (size_t) nrings * 8 + 4
+        || ps_le32_get(d + len - 4)
+           != (uint32_t) crc32(0L, (const Bytef *) d, (uInt) (len - 4)))
+    {
+        ps_log(PS_LOG_WARN, "event=spool_last_end_ignored dir=\"%s\" "
+               "reason=malformed", sp->dir);
+        return;
+    }
+
+    end = malloc(nrings * sizeof(uint64_t));
+    if (end == NULL) {
+        return;
+    }
+    for (r = 0; r < nrings; r++) {
+        end[r] = ps_le64_get(d + 24 + (size_t) r * 8);
+    }
+    (void) set_last_end(sp, ps_le64_get(d + 16), nrings, end);
+    free(end);
+}
+
+
 /* Indexes the directory; checks the newest segment for its positions. */
 static int
 scan(ps_spool_t *sp)
@@ -431,6 +585,9 @@ scan(ps_spool_t *sp)
 
     sp->next_seq = sp->nfiles ? sp->files[sp->nfiles - 1].seq + 1 : 1;
 
+    /* where the last removed segment ended; a newer one says more */
+    read_last(sp);
+
     while (sp->nfiles) {
         path = path_of(sp, "", sp->files[sp->nfiles - 1].seq, SPOOL_SUFFIX);
         if (path == NULL || read_file(sp, path) != 0) {
@@ -488,6 +645,8 @@ ps_spool_open(const char *dir, uint64_t max_bytes, const char *node_id,
     sp->max_keys = max_keys ? max_keys : 1;
     sp->head_seq = UINT64_MAX;
     sp->st.max_bytes = max_bytes;
+    pthread_mutex_init(&sp->mu, NULL);
+    pthread_mutex_init(&sp->st_mu, NULL);
 
     if (sp->dir == NULL || sp->node_id == NULL) {
         goto fail;
@@ -517,6 +676,8 @@ ps_spool_open(const char *dir, uint64_t max_bytes, const char *node_id,
         goto fail;
     }
 
+    publish(sp);
+
     ps_log(PS_LOG_INFO, "event=spool_open dir=\"%s\" segments=%zu bytes=%"
            PRIu64 " max_bytes=%" PRIu64, dir, sp->nfiles, sp->st.bytes,
            max_bytes);
@@ -541,6 +702,9 @@ ps_spool_close(ps_spool_t *sp)
 
     ps_agg_table_destroy(sp->head_delta);
     ps_buf_free(&sp->buf);
+    ps_buf_free(&sp->wbuf);
+    pthread_mutex_destroy(&sp->mu);
+    pthread_mutex_destroy(&sp->st_mu);
     free(sp->head_pos);
     free(sp->last_end);
     free(sp->files);
@@ -558,7 +722,7 @@ encode(ps_spool_t *sp, uint64_t zone_id, const ps_agg_table_t *delta,
     int                    err = 0;
     size_t                 i, n, len, at;
     uint32_t               r;
-    ps_buf_t              *b = &sp->buf;
+    ps_buf_t              *b = &sp->wbuf;
     const ps_agg_entry_t  *e;
 
     ps_buf_reset(b);
@@ -666,10 +830,36 @@ write_all(int fd, const char *p, size_t n)
 }
 
 
+/* Counts a flush that did not fit as lost; under sp->mu. */
+static void
+count_dropped(ps_spool_t *sp, uint64_t records, uint64_t bytes)
+{
+    sp->st.dropped_flushes++;
+    sp->st.dropped_records += records;
+    ps_log(PS_LOG_ERROR, "event=spool_full dir=\"%s\" bytes=%" PRIu64
+           " max_bytes=%" PRIu64 " segment_bytes=%" PRIu64
+           " dropped_records=%" PRIu64 " dropped_total=%" PRIu64
+           " error=\"spool full: these requests are lost\"", sp->dir,
+           sp->st.bytes, sp->max_bytes, bytes, records,
+           sp->st.dropped_records);
+    sp->st.full = 1;
+    publish(sp);
+}
+
+
+void
+ps_spool_drop(ps_spool_t *sp, uint64_t records)
+{
+    pthread_mutex_lock(&sp->mu);
+    count_dropped(sp, records, 0);
+    pthread_mutex_unlock(&sp->mu);
+}
+
+
 int
 ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
     const ps_agg_table_t *delta, const uint64_t *start,
-    const uint64_t *end, uint32_t nrings, uint64_t records)
+    const uint64_t *end, uint32_t nrings, uint64_t records, int drop)
 {
     int          fd = -1, err;
     char        *tmp = NULL, *path = NULL;
@@ -678,20 +868,23 @@ ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
     if (encode(sp, zone_id, delta, start, end, nrings, records) != 0) {
         ps_log(PS_LOG_ERROR, "event=spool_write_failed error=\"out of "
                "memory\"");
+        pthread_mutex_lock(&sp->mu);
         snprintf(sp->st.error, sizeof(sp->st.error),
                  "encode: out of memory");
+        publish(sp);
+        pthread_mutex_unlock(&sp->mu);
         return -1;
     }
 
-    if (sp->st.bytes + sp->buf.len > sp->max_bytes) {
-        sp->st.dropped_flushes++;
-        sp->st.dropped_records += records;
-        ps_log(PS_LOG_ERROR, "event=spool_full dir=\"%s\" bytes=%" PRIu64
-               " max_bytes=%" PRIu64 " dropped_records=%" PRIu64
-               " dropped_total=%" PRIu64 " error=\"spool full: these "
-               "requests are lost\"", sp->dir, sp->st.bytes, sp->max_bytes,
-               records, sp->st.dropped_records);
-        sp->st.full = 1;
+    pthread_mutex_lock(&sp->mu);
+
+    if (sp->st.bytes + sp->wbuf.len > sp->max_bytes) {
+        if (!drop) {
+            pthread_mutex_unlock(&sp->mu);
+            return 2;
+        }
+        count_dropped(sp, records, sp->wbuf.len);
+        pthread_mutex_unlock(&sp->mu);
         return 1;
     }
 
@@ -713,7 +906,7 @@ ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
     }
 
     op = "write";
-    if (write_all(fd, sp->buf.data, sp->buf.len) != 0) {
+    if (write_all(fd, sp->wbuf.data, sp->wbuf.len) != 0) {
         goto fail;
     }
 
@@ -740,13 +933,13 @@ ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
                "error=\"%s\"", sp->dir, strerror(errno));
     }
 
-    (void) add_file(sp, sp->next_seq, sp->buf.len);     /* reserved */
+    (void) add_file(sp, sp->next_seq, sp->wbuf.len);    /* reserved */
 
     /* only the open's scan needs it exactly (where reading resumes) */
     (void) set_last_end(sp, zone_id, nrings, end);
 
     ps_log(PS_LOG_DEBUG, "event=spool_write seq=%" PRIu64 " bytes=%zu "
-           "keys=%zu records=%" PRIu64, sp->next_seq, sp->buf.len,
+           "keys=%zu records=%" PRIu64, sp->next_seq, sp->wbuf.len,
            ps_agg_count(delta), records);
 
     sp->next_seq++;
@@ -754,6 +947,13 @@ ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
     sp->st.segments = sp->nfiles;
     sp->st.full = 0;
     sp->st.error[0] = '\0';
+    publish(sp);
+    pthread_mutex_unlock(&sp->mu);
+
+    /* a large segment's buffer is not kept */
+    if (sp->wbuf.cap > 16 * 1024 * 1024) {
+        ps_buf_free(&sp->wbuf);
+    }
 
     free(tmp);
     free(path);
@@ -779,6 +979,9 @@ fail:
         (void) unlink(tmp);
     }
 
+    publish(sp);
+    pthread_mutex_unlock(&sp->mu);
+
     free(tmp);
     free(path);
 
@@ -789,7 +992,13 @@ fail:
 uint64_t
 ps_spool_pending(const ps_spool_t *sp)
 {
-    return sp->nfiles;
+    uint64_t  n;
+
+    pthread_mutex_lock((pthread_mutex_t *) &sp->st_mu);
+    n = sp->pub.segments;
+    pthread_mutex_unlock((pthread_mutex_t *) &sp->st_mu);
+
+    return n;
 }
 
 
@@ -873,8 +1082,10 @@ done:
 }
 
 
-int
-ps_spool_head(ps_spool_t *sp, ps_spool_seg_t *seg)
+/* Loads segment i (0: the oldest) into the head slot; 0, 1 when there
+ * are i segments or fewer, -1 on an I/O error; under sp->mu. */
+static int
+load(ps_spool_t *sp, size_t i, ps_spool_seg_t *seg)
 {
     char         *path;
     uint32_t      r;
@@ -882,9 +1093,9 @@ ps_spool_head(ps_spool_t *sp, ps_spool_seg_t *seg)
     const char   *why;
     spool_hdr_t   h;
 
-    while (sp->nfiles) {
+    while (i < sp->nfiles) {
 
-        if (sp->head_seq == sp->files[0].seq) {
+        if (sp->head_seq == sp->files[i].seq) {
             seg->seq = sp->head_seq;
             seg->zone_id = sp->head_zone;
             seg->nrings = sp->head_nrings;
@@ -895,16 +1106,16 @@ ps_spool_head(ps_spool_t *sp, ps_spool_seg_t *seg)
             return 0;
         }
 
-        path = path_of(sp, "", sp->files[0].seq, SPOOL_SUFFIX);
+        path = path_of(sp, "", sp->files[i].seq, SPOOL_SUFFIX);
         if (path == NULL || read_file(sp, path) != 0) {
             if (path && errno == ENOENT) {
                 /* gone behind our back: nothing to replay */
                 ps_log(PS_LOG_ERROR, "event=spool_segment_missing "
                        "file=\"%s\"", path);
                 free(path);
-                sp->st.bytes -= sp->files[0].size;
-                memmove(&sp->files[0], &sp->files[1],
-                        (sp->nfiles - 1) * sizeof(spool_file_t));
+                sp->st.bytes -= sp->files[i].size;
+                memmove(&sp->files[i], &sp->files[i + 1],
+                        (sp->nfiles - i - 1) * sizeof(spool_file_t));
                 sp->nfiles--;
                 sp->st.segments = sp->nfiles;
                 continue;
@@ -916,10 +1127,13 @@ ps_spool_head(ps_spool_t *sp, ps_spool_seg_t *seg)
         }
         free(path);
 
+        /* the slot is being replaced */
+        sp->head_seq = UINT64_MAX;
+
         if (parse_header((uint8_t *) sp->buf.data, sp->buf.len, &h, &why)
             != 0)
         {
-            quarantine(sp, 0, why);
+            quarantine(sp, i, why);
             sp->st.segments = sp->nfiles;
             continue;
         }
@@ -948,12 +1162,12 @@ ps_spool_head(ps_spool_t *sp, ps_spool_seg_t *seg)
                        "error=\"out of memory\"");
                 return -1;
             }
-            quarantine(sp, 0, why);
+            quarantine(sp, i, why);
             sp->st.segments = sp->nfiles;
             continue;
         }
 
-        sp->head_seq = sp->files[0].seq;
+        sp->head_seq = sp->files[i].seq;
         sp->head_zone = h.zone_id;
         sp->head_nrings = h.nrings;
         sp->head_records = h.records;
@@ -964,16 +1178,47 @@ ps_spool_head(ps_spool_t *sp, ps_spool_seg_t *seg)
 
 
 int
+ps_spool_load(ps_spool_t *sp, size_t i, ps_spool_seg_t *seg)
+{
+    int  rc;
+
+    pthread_mutex_lock(&sp->mu);
+    rc = load(sp, i, seg);
+    publish(sp);
+    pthread_mutex_unlock(&sp->mu);
+
+    return rc;
+}
+
+
+int
+ps_spool_head(ps_spool_t *sp, ps_spool_seg_t *seg)
+{
+    return ps_spool_load(sp, 0, seg);
+}
+
+
+int
 ps_spool_pop(ps_spool_t *sp)
 {
     char  *path;
 
+    pthread_mutex_lock(&sp->mu);
+
     if (sp->nfiles == 0) {
+        pthread_mutex_unlock(&sp->mu);
         return 0;
+    }
+
+    /* the last one: where it ended outlives it */
+    if (sp->nfiles == 1 && write_last(sp) != 0) {
+        pthread_mutex_unlock(&sp->mu);
+        return -1;
     }
 
     path = path_of(sp, "", sp->files[0].seq, SPOOL_SUFFIX);
     if (path == NULL) {
+        pthread_mutex_unlock(&sp->mu);
         return -1;
     }
 
@@ -981,6 +1226,7 @@ ps_spool_pop(ps_spool_t *sp)
         ps_log(PS_LOG_ERROR, "event=spool_unlink_failed file=\"%s\" "
                "error=\"%s\"", path, strerror(errno));
         free(path);
+        pthread_mutex_unlock(&sp->mu);
         return -1;
     }
     free(path);
@@ -1003,33 +1249,39 @@ ps_spool_pop(ps_spool_t *sp)
         sp->st.full = 0;           /* replay made room */
     }
 
+    publish(sp);
+    pthread_mutex_unlock(&sp->mu);
+
     return 0;
 }
 
 
 void
-ps_spool_last_end(const ps_spool_t *sp, uint64_t zone_id, uint64_t *pos,
+ps_spool_last_end(ps_spool_t *sp, uint64_t zone_id, uint64_t *pos,
     uint32_t nrings)
 {
     uint32_t  r;
 
-    if (sp->last_end == NULL || sp->last_zone != zone_id
-        || sp->last_nrings != nrings)
-    {
-        return;
-    }
+    pthread_mutex_lock(&sp->mu);
 
-    for (r = 0; r < nrings; r++) {
-        if (pos[r] < sp->last_end[r]) {
-            pos[r] = sp->last_end[r];
+    if (sp->last_end != NULL && sp->last_zone == zone_id
+        && sp->last_nrings == nrings)
+    {
+        for (r = 0; r < nrings; r++) {
+            if (pos[r] < sp->last_end[r]) {
+                pos[r] = sp->last_end[r];
+            }
         }
     }
+
+    pthread_mutex_unlock(&sp->mu);
 }
 
 
 void
 ps_spool_stats(const ps_spool_t *sp, ps_spool_stats_t *st)
 {
-    *st = sp->st;
-    st->segments = sp->nfiles;
+    pthread_mutex_lock((pthread_mutex_t *) &sp->st_mu);
+    *st = sp->pub;
+    pthread_mutex_unlock((pthread_mutex_t *) &sp->st_mu);
 }

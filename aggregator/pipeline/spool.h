@@ -24,8 +24,16 @@
  * A segment that fails its checks (truncated, bad magic or CRC) is moved
  * to spool_dir/corrupt/, logged and counted, never applied.
  *
+ * When the last segment is removed, its end positions are kept in
+ * spool_dir/last.end (checksummed, fsync'd before the removal), so that
+ * ps_spool_last_end() still knows them after a restart.
+ *
  * Bounded: the segments together stay within max_bytes; a flush that
  * does not fit is not written, and its records are counted as dropped.
+ *
+ * Thread-safe: one thread may write while another loads and pops (the
+ * write-ahead log of pipeline.c), and any thread may read the stats or
+ * the number of segments, which never wait for disk I/O.
  */
 
 #ifndef PS_SPOOL_H
@@ -79,21 +87,30 @@ void ps_spool_close(ps_spool_t *sp);
 
 /* Writes delta as a new segment covering ring positions start..end of
  * zone_id, with the number of records it counts: 0 when it is durable,
- * 1 when it does not fit in max_bytes (nothing written; its records are
- * counted as dropped and logged as event=spool_full), -1 on an I/O error
- * (logged and kept in the stats' error; nothing written, nothing
- * counted). */
+ * 1 when it does not fit in max_bytes and drop is set (nothing written;
+ * its records are counted as dropped and logged as event=spool_full), 2
+ * when it does not fit and drop is not set (nothing written, nothing
+ * counted), -1 on an I/O error (logged and kept in the stats' error;
+ * nothing written, nothing counted). */
 int ps_spool_write(ps_spool_t *sp, uint64_t zone_id,
     const ps_agg_table_t *delta, const uint64_t *start,
-    const uint64_t *end, uint32_t nrings, uint64_t records);
+    const uint64_t *end, uint32_t nrings, uint64_t records, int drop);
+
+/* Counts the records of a flush that did not fit, and is lost, as
+ * ps_spool_write() does with drop set. */
+void ps_spool_drop(ps_spool_t *sp, uint64_t records);
 
 /* Number of segments waiting for replay. */
 uint64_t ps_spool_pending(const ps_spool_t *sp);
 
-/* Loads the oldest segment into seg (valid until the next call on sp):
- * 0, 1 when the spool is empty, -1 on an I/O error (logged).  Corrupt
- * segments on the way are moved aside and counted. */
+/* Loads the oldest segment into seg (valid until the next load or pop
+ * on sp): 0, 1 when the spool is empty, -1 on an I/O error (logged).
+ * Corrupt segments on the way are moved aside and counted. */
 int ps_spool_head(ps_spool_t *sp, ps_spool_seg_t *seg);
+
+/* As ps_spool_head(), for the i-th oldest segment (0: the oldest): 1
+ * when there are only i segments or fewer. */
+int ps_spool_load(ps_spool_t *sp, size_t i, ps_spool_seg_t *seg);
 
 /* Removes the oldest segment (it was applied, or found already applied);
  * 0, or -1 on an I/O error (logged). */
@@ -102,7 +119,7 @@ int ps_spool_pop(ps_spool_t *sp);
 /* Raises pos[0..nrings) to the end positions of the newest segment of
  * zone_id, if there is one: where reading resumes when the sink's own
  * watermarks are unknown or behind. */
-void ps_spool_last_end(const ps_spool_t *sp, uint64_t zone_id,
+void ps_spool_last_end(ps_spool_t *sp, uint64_t zone_id,
     uint64_t *pos, uint32_t nrings);
 
 /* Fills st. */

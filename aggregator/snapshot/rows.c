@@ -3,6 +3,7 @@
  */
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,11 +14,15 @@
 typedef struct {
     ps_rowset_t  *rs;
     size_t        keep;
+    int           with_le;
     ps_row_fn     fn;
     void         *fn_ctx;
+    uint64_t      fn_min;
 } collect_ctx_t;
 
 static int row_by_requests(const void *a, const void *b);
+static int bytes_cmp(const char *a, size_t alen, const char *b,
+    size_t blen);
 
 
 double
@@ -31,9 +36,15 @@ ps_row_percentile(const ps_hist_t *h, double q, uint64_t max_us)
 
 /* The keys beyond the rows kept count in the window's rest. */
 static void
-rest_add(ps_rowset_t *sw, const ps_row_t *r)
+rest_add(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le)
 {
+    int  i;
+
     ps_counts_merge(&sw->rest.counts, &r->counts);
+
+    for (i = 0; le != NULL && i < PS_HIST_PROM_NLE; i++) {
+        sw->rest.le[i] += le[i];
+    }
 }
 
 
@@ -79,15 +90,17 @@ heap_down(ps_row_t *rows, size_t n, size_t i)
 
 
 /*
- * Keeps r if it is among the keep most requested rows so far, else adds
- * it (or the row it pushes out) to the rest: the rows take keep x their
- * size, not the number of keys.
+ * Keeps r (and its le, 24h only) if it is among the keep most requested
+ * rows so far, else adds it (or the row it pushes out) to the rest: the
+ * rows take keep x their size, not the number of keys.
  */
 static int
-row_keep(ps_rowset_t *sw, const ps_row_t *r, size_t keep)
+row_keep(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le,
+    size_t keep)
 {
     ps_row_t  *rows;
-    size_t     cap, at;
+    uint64_t    *l;
+    size_t       cap, at;
 
     if (sw->n < keep) {
         if (sw->n == sw->cap) {
@@ -101,21 +114,43 @@ row_keep(ps_rowset_t *sw, const ps_row_t *r, size_t keep)
             sw->cap = cap;
         }
 
+        if (le != NULL && sw->le_cap < sw->cap) {
+            l = realloc(sw->le, sw->cap * PS_HIST_PROM_NLE
+                                * sizeof(uint64_t));
+            if (l == NULL) {
+                return -1;
+            }
+            sw->le = l;
+            sw->le_cap = sw->cap;
+        }
+
         at = sw->n++;
         sw->rows[at] = *r;
+        if (le != NULL) {
+            sw->rows[at].le_at = (uint32_t) at;
+            memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
+                   PS_HIST_PROM_NLE * sizeof(uint64_t));
+        }
         heap_up(sw->rows, at);
 
         return 0;
     }
 
     if (row_by_requests(r, &sw->rows[0]) >= 0) {
-        rest_add(sw, r);
+        rest_add(sw, r, le);
         return 0;
     }
 
     /* r sorts before the last row kept: that one goes */
-    rest_add(sw, &sw->rows[0]);
+    at = sw->rows[0].le_at;
+    rest_add(sw, &sw->rows[0],
+             le != NULL ? &sw->le[at * PS_HIST_PROM_NLE] : NULL);
     sw->rows[0] = *r;
+    if (le != NULL) {
+        sw->rows[0].le_at = (uint32_t) at;
+        memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
+               PS_HIST_PROM_NLE * sizeof(uint64_t));
+    }
     heap_down(sw->rows, sw->n, 0);
 
     return 0;
@@ -230,6 +265,157 @@ ps_row_is_other(const ps_row_t *r)
 }
 
 
+/* A key chosen in the first pass: its counters and its text, enough to
+ * order it; the heap of the keep best while choosing. */
+typedef struct {
+    ps_win_key_t  *k;
+    ps_counts_t    counts;
+    const char    *host, *method, *path;
+    size_t         hlen, mlen, plen;
+} pick_t;
+
+typedef struct {
+    ps_rowset_t   *rs;
+    size_t         keep;
+    pick_t        *picks;       /* a heap: the root sorts last */
+    size_t         n;
+    ps_win_key_t **cand;        /* keys fn must see */
+    size_t         ncand, cand_cap;
+    uint64_t       fn_min;
+    int            fn_on;
+} choose_ctx_t;
+
+
+static int
+pick_cmp(const pick_t *a, const pick_t *b)
+{
+    int  rc;
+
+    if (a->counts.requests != b->counts.requests) {
+        return a->counts.requests > b->counts.requests ? -1 : 1;
+    }
+
+    rc = bytes_cmp(a->path, a->plen, b->path, b->plen);
+    if (rc == 0) {
+        rc = bytes_cmp(a->host, a->hlen, b->host, b->hlen);
+    }
+    if (rc == 0) {
+        rc = bytes_cmp(a->method, a->mlen, b->method, b->mlen);
+    }
+
+    return rc;
+}
+
+
+static int
+pick_qcmp(const void *a, const void *b)
+{
+    return pick_cmp(a, b);
+}
+
+
+static void
+pick_swap(pick_t *a, pick_t *b)
+{
+    pick_t  t = *a;
+
+    *a = *b;
+    *b = t;
+}
+
+
+static void
+pick_down(pick_t *h, size_t n, size_t i)
+{
+    size_t  l, w;
+
+    for ( ;; ) {
+        l = 2 * i + 1;
+        w = i;
+        if (l < n && pick_cmp(&h[l], &h[w]) > 0) {
+            w = l;
+        }
+        if (l + 1 < n && pick_cmp(&h[l + 1], &h[w]) > 0) {
+            w = l + 1;
+        }
+        if (w == i) {
+            return;
+        }
+        pick_swap(&h[i], &h[w]);
+        i = w;
+    }
+}
+
+
+static void
+pick_up(pick_t *h, size_t i)
+{
+    size_t  p;
+
+    while (i > 0) {
+        p = (i - 1) / 2;
+        if (pick_cmp(&h[i], &h[p]) <= 0) {
+            return;
+        }
+        pick_swap(&h[i], &h[p]);
+        i = p;
+    }
+}
+
+
+/* First pass: every key of the window with its counters: the keep most
+ * requested are picked, the rest only summed; those fn must see are
+ * noted.  */
+static int
+choose_key(void *ctx, ps_win_key_t *k, const ps_counts_t *counts,
+    uint64_t first_us, uint64_t last_us)
+{
+    choose_ctx_t   *c = ctx;
+    pick_t          p;
+    ps_win_key_t  **cand;
+
+    p.k = k;
+    p.counts = *counts;
+    ps_windows_key_text(k, &p.host, &p.hlen, &p.method, &p.mlen, &p.path,
+                        &p.plen);
+
+    c->rs->total_rows++;
+
+    if (c->fn_on && counts->requests >= c->fn_min) {
+        if (c->ncand == c->cand_cap) {
+            c->cand_cap = c->cand_cap ? 2 * c->cand_cap : 256;
+            cand = realloc(c->cand, c->cand_cap * sizeof(*cand));
+            if (cand == NULL) {
+                return -1;
+            }
+            c->cand = cand;
+        }
+        c->cand[c->ncand++] = k;
+    }
+
+    if (c->n < c->keep) {
+        c->picks[c->n] = p;
+        pick_up(c->picks, c->n++);
+        return 0;
+    }
+
+    if (c->keep == 0 || pick_cmp(&p, &c->picks[0]) >= 0) {
+        ps_counts_merge(&c->rs->rest.counts, &p.counts);
+        return 0;
+    }
+
+    ps_counts_merge(&c->rs->rest.counts, &c->picks[0].counts);
+    c->picks[0] = p;
+    pick_down(c->picks, c->n, 0);
+
+    (void) first_us;
+    (void) last_us;
+
+    return 0;
+}
+
+
+/* Second pass: the row of one chosen key. */
 static int
 collect_row(void *ctx, const char *host, size_t hlen, const char *method,
     size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
@@ -237,6 +423,7 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
     collect_ctx_t  *c = ctx;
     ps_rowset_t    *rs = c->rs;
     ps_row_t        row, *r = &row;
+    uint64_t        le[PS_HIST_PROM_NLE];
 
     memset(r, 0, sizeof(*r));
 
@@ -258,17 +445,50 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
     r->unique = (uint64_t) llround(ps_hll_cardinality(&st->clients));
     r->flags = st->flags;
 
-    if (c->fn != NULL) {
+    if (c->fn != NULL && st->counts.requests >= c->fn_min) {
         c->fn(c->fn_ctx, r);
     }
 
-    rs->total_rows++;
-
-    if (row_keep(rs, r, c->keep) != 0) {
-        return -1;
+    if (c->keep == 0) {
+        return 0;                  /* a row for fn alone */
     }
 
+    if (c->with_le) {
+        ps_hist_cumulative(&st->latency, ps_hist_prom_le_us,
+                           PS_HIST_PROM_NLE, le);
+    }
+
+    return row_keep(rs, r, c->with_le ? le : NULL, c->keep);
+}
+
+
+static int
+total_of(void *ctx, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
+{
+    ps_rowset_t  *rs = ctx;
+
     return ps_win_stats_merge(&rs->total, st);
+}
+
+
+static int
+cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t  x = (uintptr_t) *(ps_win_key_t *const *) a;
+    uintptr_t  y = (uintptr_t) *(ps_win_key_t *const *) b;
+
+    return (x > y) - (x < y);
+}
+
+
+static int
+cmp_pick_key(const void *a, const void *b)
+{
+    uintptr_t  x = (uintptr_t) ((const pick_t *) a)->k;
+    uintptr_t  y = (uintptr_t) ((const pick_t *) b)->k;
+
+    return (x > y) - (x < y);
 }
 
 
@@ -286,6 +506,7 @@ void
 ps_rowset_free(ps_rowset_t *rs)
 {
     free(rs->rows);
+    free(rs->le);
     ps_win_stats_free(&rs->total);
     memset(rs, 0, sizeof(*rs));
 }
@@ -293,8 +514,14 @@ ps_rowset_free(ps_rowset_t *rs)
 
 int
 ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
-    uint64_t now_us, size_t keep, ps_row_fn fn, void *ctx)
+    uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx,
+    uint64_t fn_min)
 {
+    int            rc = -1;
+    size_t         i, j, k;
+    uint64_t       le[PS_HIST_PROM_NLE];
+    pick_t        *byk = NULL;
+    choose_ctx_t   ch;
     collect_ctx_t  c;
 
     rs->n = 0;
@@ -303,19 +530,97 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     rs->shrunk = 0;
     ps_win_stats_reset(&rs->total);
 
-    c.rs = rs;
-    c.keep = keep;
-    c.fn = fn;
-    c.fn_ctx = ctx;
-
-    if (ps_windows_foreach(w, win, now_us, collect_row, &c) != 0) {
+    memset(&ch, 0, sizeof(ch));
+    ch.rs = rs;
+    ch.keep = keep;
+    ch.fn_on = fn != NULL;
+    ch.fn_min = fn_min;
+    ch.picks = malloc((keep ? keep : 1) * sizeof(pick_t));
+    if (ch.picks == NULL) {
         return -1;
     }
 
-    /* the rows kept, most requested first */
+    /* first pass: which keys, by their counters alone */
+    if (ps_windows_foreach_counts(w, win, now_us, choose_key, &ch) != 0) {
+        goto done;
+    }
+
+    /* second pass: their rows whole, most requested first */
+    if (ch.n > 1) {
+        qsort(ch.picks, ch.n, sizeof(pick_t), pick_qcmp);
+    }
+
+    c.rs = rs;
+    c.keep = keep;
+    c.with_le = with_le;
+    c.fn = fn;
+    c.fn_ctx = ctx;
+    c.fn_min = fn_min;
+
+    for (i = 0; i < ch.n; i++) {
+        if (ps_windows_key_stats(w, ch.picks[i].k, win, now_us, collect_row,
+                                 &c) != 0)
+        {
+            goto done;
+        }
+    }
+
+    /* row_keep() kept them as a heap */
     if (rs->n > 1) {
         qsort(rs->rows, rs->n, sizeof(ps_row_t), row_by_requests);
     }
 
-    return 0;
+    /* the keys fn must see that are not rows */
+    if (ch.ncand > 0) {
+        byk = malloc((ch.n ? ch.n : 1) * sizeof(pick_t));
+        if (byk == NULL) {
+            goto done;
+        }
+        memcpy(byk, ch.picks, ch.n * sizeof(pick_t));
+        qsort(byk, ch.n, sizeof(pick_t), cmp_pick_key);
+        qsort(ch.cand, ch.ncand, sizeof(ps_win_key_t *), cmp_ptr);
+
+        c.keep = 0;
+
+        for (i = 0, j = 0; i < ch.ncand; i++) {
+            while (j < ch.n && (uintptr_t) byk[j].k < (uintptr_t) ch.cand[i]) {
+                j++;
+            }
+            if (j < ch.n && byk[j].k == ch.cand[i]) {
+                continue;
+            }
+            if (ps_windows_key_stats(w, ch.cand[i], win, now_us, collect_row,
+                                     &c) != 0)
+            {
+                goto done;
+            }
+        }
+    }
+
+    /* the window's totals, and what the rows leave of them */
+    if (ps_windows_total(w, win, now_us, total_of, rs) != 0) {
+        goto done;
+    }
+
+    if (with_le) {
+        ps_hist_cumulative(&rs->total.latency, ps_hist_prom_le_us,
+                           PS_HIST_PROM_NLE, le);
+        for (i = 0; i < rs->n; i++) {
+            for (k = 0; k < PS_HIST_PROM_NLE; k++) {
+                le[k] -= rs->le[(size_t) rs->rows[i].le_at * PS_HIST_PROM_NLE
+                                + k];
+            }
+        }
+        memcpy(rs->rest.le, le, sizeof(le));
+    }
+
+    rc = 0;
+
+done:
+
+    free(ch.picks);
+    free(ch.cand);
+    free(byk);
+
+    return rc;
 }

@@ -285,7 +285,8 @@ collect(ps_snapshot_t *s, uint64_t now_us)
 
     for (i = 0; i < PS_SNAP_WINDOWS; i++) {
         if (ps_rowset_collect(&s->win[i], s->w, i, now_us, rows_needed(s),
-                              i == PS_SNAP_WIN_1M ? alert_row : NULL, &c)
+                              0, i == PS_SNAP_WIN_1M ? alert_row : NULL, &c,
+                              s->cfg->alert_min_requests)
             != 0)
         {
             ps_log(PS_LOG_ERROR, "event=snapshot_failed reason=no_memory");

@@ -58,6 +58,12 @@ test_watermarks_and_release(ps_config_t *cfg)
     sinks[1] = &b.sink;
 
     p = ps_pipeline_create(cfg, zone, rr, sinks, 2);
+
+    if (p != NULL) {
+
+        ps_pipeline_set_sync(p, 1);
+
+    }
     ok(p != NULL, "pipeline created");
     is_u64(fake_zone_head(h, 0), 5,
            "start: ring 0 released to the durable watermark");
@@ -127,6 +133,12 @@ test_no_durable_sink(ps_config_t *cfg)
     sinks[0] = &b.sink;
 
     p = ps_pipeline_create(cfg, zone, rr, sinks, 1);
+
+    if (p != NULL) {
+
+        ps_pipeline_set_sync(p, 1);
+
+    }
     is_int(ps_pipeline_poll(p, 100), 6, "no durable sink: reads");
     ps_pipeline_flush(p, ps_mono_us(), 1);
     is_u64(fake_zone_head(h, 0), 6, "  and releases everything read, even "
@@ -137,6 +149,9 @@ test_no_durable_sink(ps_config_t *cfg)
     /* embedded mode: no sink at all */
     fake_zone_produce(h, 1, 2);
     p = ps_pipeline_create(cfg, zone, rr, NULL, 0);
+    if (p != NULL) {
+        ps_pipeline_set_sync(p, 1);
+    }
     is_int(ps_pipeline_poll(p, 100), 2, "no sink: reads");
     ps_pipeline_flush(p, ps_mono_us(), 0);
     is_u64(fake_zone_head(h, 1), 2, "  and releases");
@@ -170,6 +185,12 @@ test_unreachable_at_start(ps_config_t *cfg)
     sinks[0] = &a.sink;
 
     p = ps_pipeline_create(cfg, zone, rr, sinks, 1);
+
+    if (p != NULL) {
+
+        ps_pipeline_set_sync(p, 1);
+
+    }
     is_int(ps_pipeline_poll(p, 100), 0,
            "durable sink unreachable: nothing read");
     ps_pipeline_flush(p, ps_mono_us(), 1);
@@ -212,6 +233,12 @@ test_late_cache(ps_config_t *cfg)
     sinks[1] = &b.sink;
 
     p = ps_pipeline_create(cfg, zone, rr, sinks, 2);
+
+    if (p != NULL) {
+
+        ps_pipeline_set_sync(p, 1);
+
+    }
     is_int(ps_pipeline_poll(p, 100), 5,
            "cache unreachable: the durable sink alone lets reading start");
     ps_pipeline_flush(p, ps_mono_us(), 1);
@@ -251,7 +278,7 @@ test_early_flush(ps_config_t *cfg)
     int                half;
 
     h = fake_zone_make();
-    half = (int) (h->ring_capacity / 2);
+    half = (int) (h->ring_capacity / 2 / FAKE_U);
 
     zone = ps_zone_open(fake_zone_path, 1);
     rr = ps_ring_reader_create(zone);
@@ -260,6 +287,12 @@ test_early_flush(ps_config_t *cfg)
     sinks[0] = &a.sink;
 
     p = ps_pipeline_create(cfg, zone, rr, sinks, 1);
+
+    if (p != NULL) {
+
+        ps_pipeline_set_sync(p, 1);
+
+    }
     now = ps_mono_us();
     ps_pipeline_flush(p, now, 1);              /* next one due in 1 s */
 

@@ -95,7 +95,7 @@ main(void)
     size_t                         i;
     int                            k;
 
-    rp = ps_redis_repair_create(3, 100);
+    rp = ps_redis_repair_create(3, 100, 1);
     t = ps_agg_table_create(100);
     if (rp == NULL || t == NULL) {
         bail_out("create");

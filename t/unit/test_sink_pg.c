@@ -6,8 +6,9 @@
  * that PostgreSQL reads as it counts them, watermarks that round-trip
  * with the zone id's high bit set, the DEFAULT partition as the fallback,
  * a failed flush that leaves nothing behind, new and existing keys of
- * two partitions in one flush, a row deleted behind the sink's back, and
- * two nodes flushing the same rows at once.
+ * two partitions in one flush, a row deleted behind the sink's back, a
+ * restarted sink that reads the histograms of its rows back, rows per
+ * node, and two nodes flushing the same keys at once.
  */
 
 #include <stdio.h>
@@ -21,7 +22,9 @@
 #include "agg/agg_table.h"
 #include "config/config.h"
 #include "lib/histogram.h"
+#include "lib/clock.h"
 #include "lib/hll.h"
+#include "lib/hour.h"
 #include "lib/log.h"
 #include "lib/murmur3.h"
 #include "pipeline/sink.h"
@@ -104,26 +107,38 @@ requests_of(int64_t hour, const char *path)
 }
 
 
-/* The histogram of row (H1, path) counts want values. */
+/* The histograms of the rows (H1, path) of nrows nodes count want
+ * values together, and each counts what its row's requests say. */
 static void
-hist_count_is(const char *path, uint64_t want, const char *name)
+hist_count_is(const char *path, int nrows, uint64_t want, const char *name)
 {
+    int         i, good;
     char        sql[256];
     PGresult   *res;
-    ps_hist_t   h;
+    ps_hist_t   h, all;
 
-    snprintf(sql, sizeof(sql), "SELECT latency_hist FROM pathstats_hourly "
-             "WHERE hour = to_timestamp(%lld) AND path = '%s'",
-             (long long) H1, path);
+    snprintf(sql, sizeof(sql), "SELECT latency_hist, requests FROM "
+             "pathstats_hourly WHERE hour = to_timestamp(%lld) AND path = "
+             "'%s'", (long long) H1, path);
     res = PQexecParams(db, sql, 0, NULL, NULL, NULL, NULL, 1);
-    ps_hist_init(&h);
+    ps_hist_init(&all);
+    good = PQresultStatus(res) == PGRES_TUPLES_OK
+           && PQntuples(res) == nrows;
 
-    ok(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1
-       && ps_hist_decode(&h, (const uint8_t *) PQgetvalue(res, 0, 0),
-                         (size_t) PQgetlength(res, 0, 0)) == 0
-       && ps_hist_count(&h) == want, "%s", name);
+    for (i = 0; good && i < PQntuples(res); i++) {
+        ps_hist_init(&h);
+        good = ps_hist_decode(&h, (const uint8_t *) PQgetvalue(res, i, 0),
+                              (size_t) PQgetlength(res, i, 0)) == 0
+               && PQgetlength(res, i, 1) == 8
+               && ps_hist_count(&h)
+                  == (uint64_t) (uint8_t) PQgetvalue(res, i, 1)[7]
+               && ps_hist_merge(&all, &h) == 0;
+        ps_hist_free(&h);
+    }
 
-    ps_hist_free(&h);
+    ok(good && ps_hist_count(&all) == want, "%s", name);
+
+    ps_hist_free(&all);
     PQclear(res);
 }
 
@@ -232,14 +247,96 @@ run_more(ps_sink_t *sink, ps_agg_table_t *t, int go, const pid_t *pid)
         }
     }
 
-    ok(okn == 2, "two nodes flushed the same rows concurrently");
-    snprintf(sql, sizeof(sql), "SELECT count(*) || ',' || sum(requests) || "
-             "',' || sum(latency_sum_us) FROM pathstats_hourly WHERE path "
-             "LIKE '/n/%%'");
-    /* shared keys: 100 with 2 x 20 requests; own keys: 2 x 20 x 100 */
-    is_str(query1(sql), "2100,8000,876000", "  every request counted once");
-    hist_count_is("/n/0", 40, "  histogram of a shared key merged exactly");
-    hist_count_is("/n/150", 2, "  histogram of a key both nodes inserted");
+    ok(okn == 2, "two nodes flushed the same keys concurrently");
+    snprintf(sql, sizeof(sql), "SELECT count(*) || ',' || count(DISTINCT "
+             "path) || ',' || sum(requests) || ',' || sum(latency_sum_us) "
+             "FROM pathstats_hourly WHERE path LIKE '/n/%%'");
+    /* keys: 100 kept over the rounds, 20 x 100 new ones; each a row per
+     * node; requests: 2 x 20 x 200 */
+    is_str(query1(sql), "4200,2100,8000,876000",
+           "  a row per node and key, every request counted once");
+    is_str(query1("SELECT string_agg(DISTINCT node_id, ',') FROM "
+                  "pathstats_hourly WHERE path LIKE '/n/%'"),
+           "unit-pg-a,unit-pg-b", "  under the two node ids");
+    hist_count_is("/n/0", 2, 40, "  histograms of a kept key, per node");
+    hist_count_is("/n/150", 2, 2, "  histograms of a key both inserted");
+}
+
+
+/* A sink started anew (a restarted aggregator) onto rows of the hour it
+ * starts in: it reads their histograms back instead of taking them as
+ * new, and its rows stay apart from another node's. */
+static void
+run_restart(const char *conninfo, ps_agg_table_t *t)
+{
+    int              i;
+    int64_t          live;
+    char             sql[256];
+    uint64_t         pos[1] = { 10 };
+    ps_hist_t        want;
+    ps_sink_t       *a, *b;
+    ps_config_t      cfg;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.postgres = (char *) conninfo;
+    cfg.node_id = "unit-pg-r";
+    live = ps_hour_of((int64_t) ps_now_us());
+    ps_hist_init(&want);
+
+    a = ps_sink_pg_create(&cfg);
+    for (i = 0; i < 3; i++) {
+        add(t, live, "/r", 2, 200, 1000 + (uint64_t) i, 1);
+        ps_hist_add(&want, 1000 + (uint64_t) i);
+    }
+    ok(a->ops->flush(a, 9, t, pos, 1) == 0, "restart: first sink flushes");
+    a->ops->destroy(a);
+    ps_agg_table_clear(t);
+
+    b = ps_sink_pg_create(&cfg);
+    for (i = 0; i < 2; i++) {
+        add(t, live, "/r", 2, 200, 50000 + (uint64_t) i, 1);
+        ps_hist_add(&want, 50000 + (uint64_t) i);
+    }
+    pos[0] = 20;
+    ok(b->ops->flush(b, 9, t, pos, 1) == 0,
+       "  the restarted sink flushes onto the same row");
+    ps_agg_table_clear(t);
+    add(t, live, "/r", 2, 200, 7, 1);
+    ps_hist_add(&want, 7);
+    pos[0] = 30;
+    ok(b->ops->flush(b, 9, t, pos, 1) == 0, "  and again, from memory");
+    ps_agg_table_clear(t);
+
+    snprintf(sql, sizeof(sql), "SELECT requests || ',' || latency_max_us "
+             "FROM pathstats_hourly WHERE path = '/r' AND node_id = "
+             "'unit-pg-r'");
+    is_str(query1(sql), "6,50001", "  its row counts all six requests");
+    {
+        uint8_t   enc[256];
+        char      hex[600];
+        size_t    n, j;
+
+        n = ps_hist_encode(&want, enc, sizeof(enc));
+        for (j = 0; j < n; j++) {
+            snprintf(hex + 2 * j, 3, "%02x", enc[j]);
+        }
+        is_str(query1("SELECT encode(latency_hist, 'hex') FROM "
+                      "pathstats_hourly WHERE path = '/r'"), hex,
+               "  and its histogram all six, the first three read back");
+    }
+
+    cfg.node_id = "unit-pg-s";
+    a = ps_sink_pg_create(&cfg);
+    add(t, live, "/r", 2, 200, 3, 1);
+    ok(a->ops->flush(a, 9, t, pos, 1) == 0, "  another node flushes it");
+    a->ops->destroy(a);
+    ps_agg_table_clear(t);
+    is_str(query1("SELECT count(*) || ',' || sum(requests) FROM "
+                  "pathstats_hourly WHERE path = '/r'"), "2,7",
+           "  into a row of its own");
+
+    b->ops->destroy(b);
+    ps_hist_free(&want);
 }
 
 
@@ -368,8 +465,8 @@ run(const char *conninfo, int go, const pid_t *pid)
 
     /* DEFAULT partition fallback: a day that cannot get a partition */
     PQclear(PQexec(db, "INSERT INTO pathstats_hourly (hour, host, method, "
-                   "path, requests) VALUES ('2020-01-01 00:00+00', 'x', "
-                   "'GET', '/', 1)"));
+                   "path, node_id, requests) VALUES ('2020-01-01 00:00+00', "
+                   "'x', 'GET', '/', 'unit-pg', 1)"));
     add(t, OLD_HOUR, "/old", 4, 200, 5, 1);
     {
         /* and the row already there: new and existing keys */
@@ -389,6 +486,7 @@ run(const char *conninfo, int go, const pid_t *pid)
     ps_agg_table_clear(t);
 
     run_more(sink, t, go, pid);
+    run_restart(conninfo, t);
 
     ps_hist_free(&want);
     ps_hll_free(&clients);

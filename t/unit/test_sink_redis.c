@@ -18,6 +18,9 @@
  * reply to their first, a middle and their last chunk, a FLUSHALL in their
  * middle (repaired), Redis back from a snapshot taken before one, an hour the
  * sink cannot repair, and a process that dies in the middle of one.
+ * Last, an hour spread over 4 shards: each field and client in the shard
+ * its CRC-32 names, a watermark per shard, and the keys of one shard
+ * lost (deleted) and repaired without touching the others.
  * t/aggregator-redis.t covers the sink further.  Prints TAP.
  */
 
@@ -36,6 +39,7 @@
 #include "lib/clock.h"
 #include "lib/hour.h"
 #include "lib/log.h"
+#include "store/redis/redis_shard.h"
 #include "store/redis/sink_redis.h"
 #include "tap.h"
 
@@ -71,7 +75,7 @@ closed_port(void)
 
 
 static redisContext  *admin;
-static char           prefix[64];        /* pathstats:{H}: */
+static char           prefix[64];        /* pathstats:{H.0}: */
 
 
 static redisReply *
@@ -118,8 +122,7 @@ cmp_str(const void *a, const void *b)
 static char *
 dump_hour(void)
 {
-    static const char  *hashes[] = { "totals", "req", "err", "bytes_in",
-        "bytes_out", "lat_sum_us", "lat_max_us" };
+    static const char  *hashes[] = { "totals", "paths" };
     static const char  *zsets[] = { "top", "clients:top" };
     redisReply         *reply;
     char              **lines = NULL, *out, line[512];
@@ -136,10 +139,10 @@ dump_hour(void)
         len += strlen(line) + 1;                                            \
     } while (0)
 
-    for (k = 0; k < 9; k++) {
-        const char  *name = k < 7 ? hashes[k] : zsets[k - 7];
+    for (k = 0; k < 4; k++) {
+        const char  *name = k < 2 ? hashes[k] : zsets[k - 2];
 
-        reply = k < 7 ? cmd("HGETALL %s%s", prefix, name)
+        reply = k < 2 ? cmd("HGETALL %s%s", prefix, name)
                       : cmd("ZRANGE %s%s 0 -1 WITHSCORES", prefix, name);
         for (j = 0; j + 1 < reply->elements; j += 2) {
             snprintf(line, sizeof(line), "%s %s %s", name,
@@ -375,11 +378,12 @@ live_setup(unsigned port, ps_config_t *cfg, char *url, size_t url_size)
     cfg->node_id = node;
     cfg->top_n = 100;
     cfg->max_keys_per_hour = 1000;
+    cfg->redis_shards = 1;              /* the chunk tests: one prefix */
 
     hour = ps_hour_of((int64_t) ps_now_us());
     t = (time_t) hour;
     gmtime_r(&t, &tm);
-    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d}:",
+    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d.0}:",
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
 
     return hour;
@@ -430,7 +434,7 @@ live_tests(unsigned port)
     is_int(flush_at(sink, a, p += 100), 0, "live: first flush");
     is_int(flush_at(sink, b, p += 100), 0, "live: second flush");
     truth = dump_hour();
-    reply = cmd("HLEN %sreq", prefix);
+    reply = cmd("HLEN %spaths", prefix);
     is_int(reply->integer, NFIELDS, "live: Redis holds the %d fields",
            NFIELDS);
     freeReplyObject(reply);
@@ -519,12 +523,12 @@ live_tests(unsigned port)
     lose_reply(0);
     run("HDEL %swm:unit 7.0 7.1", prefix);
     run("HSET %swm:unit %s other:1", prefix, MARKER);
-    reply = cmd("HLEN %sreq", prefix);
+    reply = cmd("HLEN %spaths", prefix);
     is_int(reply->integer, 6, "abandon: chunks 0-1 applied");
     freeReplyObject(reply);
     is_int(flush_at(sink, empty, p), 0, "abandon: the sink goes on");
     is_str(sink->last_error, "", "abandon: nothing pending");
-    reply = cmd("HLEN %sreq", prefix);
+    reply = cmd("HLEN %spaths", prefix);
     is_int(reply->integer, 6, "abandon: no further chunk written");
     freeReplyObject(reply);
     ok(settled(p), "abandon: the flush's next batch (a heartbeat) writes "
@@ -553,7 +557,7 @@ live_tests(unsigned port)
                       1, 1, 1, NULL, 0);
     is_int(flush_at(sink2, a, p += 100), 0, "crash: a first write");
     is_str(marker(), "", "clears the stale marker");
-    reply = cmd("HGETALL %sreq", prefix);
+    reply = cmd("HGETALL %spaths", prefix);
     sum = 0;
     held = 0;
     for (i = 0; i + 1 < reply->elements; i += 2) {
@@ -563,7 +567,7 @@ live_tests(unsigned port)
             continue;
         }
         /* each field the repair wrote has its whole count */
-        snprintf(line, sizeof(line), "req %s %s\n",
+        snprintf(line, sizeof(line), "paths %s %s\n",
                  reply->element[i]->str, reply->element[i + 1]->str);
         if (strstr(truth, line) != NULL) {
             held++;
@@ -583,7 +587,7 @@ live_tests(unsigned port)
     (void) ps_agg_add(a, hour, "unit.test", 9, "GET", 3, "/new", 4, 200,
                       1, 1, 1, NULL, 0);
     is_int(flush_at(sink2, a, p += 100), 0, "foreign marker: flush");
-    is_int(hget("req", "unit.test\tGET\t/new"), 1,
+    is_int(hget("paths", "unit.test\tGET\t/new"), 1,
            "foreign marker: the batch applied as a write, no repair");
     ok(settled(p), "and its marker is gone");
 
@@ -706,7 +710,7 @@ chunked_batch_tests(unsigned port)
     is_int(flush_at(sink, old, p += 100), 0, "reference: an older hour");
     t = (time_t) (hour - 7200);
     gmtime_r(&t, &tm);
-    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d}:",
+    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d.0}:",
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
     ref_old = dump_hour();
     memcpy(prefix, live_prefix, sizeof(prefix));
@@ -750,7 +754,7 @@ chunked_batch_tests(unsigned port)
     }
     is_int(flush_at(sink, a, p += 100), 0, "3 fields and a client");
     is_int(scripts_run(), 2, "two scripts");
-    is_int(hget("req", "unit.test\tGET\t/one/2"), 2, "both applied once");
+    is_int(hget("paths", "unit.test\tGET\t/one/2"), 2, "both applied once");
     sink->ops->destroy(sink);
     ps_agg_table_clear(a);
     ps_agg_table_clear(b);
@@ -851,7 +855,7 @@ chunked_batch_tests(unsigned port)
     is_str(sink->last_error, "", "nothing pending");
     t = (time_t) (hour - 7200);
     gmtime_r(&t, &tm);
-    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d}:",
+    snprintf(prefix, sizeof(prefix), "pathstats:{%04d%02d%02d%02d.0}:",
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
     now = dump_hour();
     is_str(now, ref_old, "hour not kept: the batch written again, exact");
@@ -871,7 +875,7 @@ chunked_batch_tests(unsigned port)
     is_int(sink->ops->load_watermarks(sink, ZONE, pos, NRINGS), 0,
            "crash mid-batch: the next process loads its watermarks");
     ok(pos[0] == p && pos[1] == p, "the batch's positions");
-    reply = cmd("HGETALL %sreq", prefix);
+    reply = cmd("HGETALL %spaths", prefix);
     sum = 0;
     for (i = 0; i + 1 < reply->elements; i += 2) {
         sum += strtoll(reply->element[i + 1]->str, NULL, 10);
@@ -893,6 +897,114 @@ chunked_batch_tests(unsigned port)
     ps_agg_table_destroy(a);
     ps_agg_table_destroy(b);
     ps_agg_table_destroy(old);
+    ps_agg_table_destroy(empty);
+    run("FLUSHALL");
+    redisFree(admin);
+}
+
+
+/* The sorted "key field value" lines of every key of hour's shard sh
+ * (wm: aside), as dump_hour() does for one prefix. */
+static char *
+dump_shard(int64_t hour, unsigned sh)
+{
+    char  save[64], *out;
+
+    memcpy(save, prefix, sizeof(save));
+    ps_redis_key_prefix(prefix, sizeof(prefix), hour, sh);
+    out = dump_hour();
+    memcpy(prefix, save, sizeof(save));
+    return out;
+}
+
+
+static void
+shard_tests(unsigned port)
+{
+    ps_config_t      cfg;
+    ps_sink_t       *sink;
+    ps_agg_table_t  *a, *empty;
+    ps_rec_t         rec;
+    uint64_t         p = 100;
+    int64_t          hour;
+    char             url[64], path[64], client[32], key[128], *before[4];
+    char            *now;
+    redisReply      *reply;
+    unsigned         sh, used, misplaced;
+    long long        sum;
+    size_t           i;
+
+    hour = live_setup(port, &cfg, url, sizeof(url));
+    cfg.redis_shards = 4;
+
+    a = ps_agg_table_create(1000);
+    empty = ps_agg_table_create(1);
+    sink = chunk_sink(&cfg, "1000");
+    memset(&rec, 0, sizeof(rec));
+    rec.hour = hour;
+    for (i = 0; i < 40; i++) {
+        snprintf(path, sizeof(path), "/s/%zu", i);
+        (void) ps_agg_add(a, hour, "unit.test", 9, "GET", 3, path,
+                          strlen(path), 200, 10, 1, 1, NULL, 0);
+        snprintf(client, sizeof(client), "198.51.100.%zu", i % 10);
+        rec.client = client;
+        sink->ops->observe(sink, &rec);
+    }
+    is_int(flush_at(sink, a, p += 100), 0, "shards: 40 fields flushed");
+
+    misplaced = 0;
+    for (i = 0; i < 40; i++) {
+        snprintf(path, sizeof(path), "unit.test\tGET\t/s/%zu", i);
+        for (sh = 0; sh < 4; sh++) {
+            ps_redis_key_prefix(key, sizeof(key), hour, sh);
+            reply = cmd("HEXISTS %spaths %s", key, path);
+            misplaced += (reply->integer == 1)
+                         != (sh == ps_redis_shard_of(path, strlen(path), 4));
+            freeReplyObject(reply);
+        }
+    }
+    is_int(misplaced, 0, "shards: each field in the shard CRC-32 names");
+
+    sum = 0;
+    used = 0;
+    for (sh = 0; sh < 4; sh++) {
+        ps_redis_key_prefix(key, sizeof(key), hour, sh);
+        reply = cmd("HGET %stotals requests", key);
+        if (reply->type == REDIS_REPLY_STRING) {
+            sum += strtoll(reply->str, NULL, 10);
+            used++;
+        }
+        freeReplyObject(reply);
+        reply = cmd("HGET %swm:unit 7.0", key);
+        used += reply->type == REDIS_REPLY_STRING
+                && strtoull(reply->str, NULL, 10) == p ? 16 : 0;
+        freeReplyObject(reply);
+        before[sh] = dump_shard(hour, sh);
+    }
+    is_int(sum, 40, "shards: the shards' totals add up to the hour's");
+    is_int(used, 4 * 17, "shards: all four used, each with its watermark");
+
+    /* shard 2 loses its keys: its repair writes it back, alone */
+    ps_redis_key_prefix(key, sizeof(key), hour, 2);
+    reply = cmd("KEYS %s*", key);
+    for (i = 0; i < reply->elements; i++) {
+        run("DEL %s", reply->element[i]->str);
+    }
+    freeReplyObject(reply);
+    (void) scripts_run();
+    is_int(flush_at(sink, empty, p += 100), 0, "shards: heartbeat flush");
+    for (sh = 0; sh < 4; sh++) {
+        now = dump_shard(hour, sh);
+        is_str(now, before[sh], "shards: shard %u as before%s", sh,
+               sh == 2 ? ", repaired" : ", untouched");
+        free(now);
+        free(before[sh]);
+    }
+    is_int(scripts_run(), 4 + 1, "shards: a heartbeat per shard, and one "
+           "repair chunk");
+
+    sink->ops->destroy(sink);
+    ps_agg_table_destroy(a);
     ps_agg_table_destroy(empty);
     run("FLUSHALL");
     redisFree(admin);
@@ -925,6 +1037,7 @@ main(void)
     cfg.redis_ttl_ms = 48ULL * 3600 * 1000;
     cfg.node_id = node;
     cfg.top_n = 100;
+    cfg.redis_shards = 16;
 
     err[0] = '\0';
     is_int(ps_sink_redis_check(&cfg, err, sizeof(err)), -1,
@@ -973,6 +1086,7 @@ main(void)
         live_tests((unsigned) strtoul(getenv("PS_TEST_REDIS"), NULL, 10));
         chunked_batch_tests((unsigned) strtoul(getenv("PS_TEST_REDIS"),
                                                NULL, 10));
+        shard_tests((unsigned) strtoul(getenv("PS_TEST_REDIS"), NULL, 10));
     } else {
         diag("PS_TEST_REDIS not set: the chunked repair against a live "
              "Redis is skipped");

@@ -3,11 +3,12 @@
  * order with every field (counters, histogram, HyperLogLog, positions),
  * kept across a reopen, unfinished temporary files removed, corrupt or
  * truncated segments moved to corrupt/ and counted, the size bound
- * enforced with the lost records counted; and the pipeline with a spool
- * standing in for an unreachable durable sink (fake sink): reading
- * starts at once, the rings drain, the spool is replayed in order and
- * exactly once, across a "crash" too, and a flush in doubt at a crash
- * (committed or not) is spooled alone and counted once either way.
+ * enforced with the lost records counted; and the pipeline with the
+ * spool as the durable sink's write-ahead log (fake sink): reading
+ * starts at once, the rings drain, the log is replayed in order and
+ * exactly once (contiguous segments merged into one flush), across a
+ * "crash" too, with the rings released short of what was applied (the
+ * log's last end outlives its segments) or records read but not logged.
  */
 
 #include <dirent.h>
@@ -77,14 +78,6 @@ count_files(const char *dir, const char *suffix)
     closedir(d);
 
     return n;
-}
-
-
-/* Removes dir's segments, as if they had never been written. */
-static void
-rm_segments(const char *dir)
-{
-    rm_in("-f", dir, "/*.seg");
 }
 
 
@@ -200,8 +193,7 @@ test_write_read(void)
         start[1] = 7 * i;
         end[0] = 100 * (i + 1);
         end[1] = 7 * (i + 1);
-        is_int(ps_spool_write(sp, 42, d[i], start, end, FAKE_NRINGS,
-                              10 * (i + 1)), 0, "segment %d written", i);
+        is_int(ps_spool_write(sp, 42, d[i], start, end, FAKE_NRINGS, 10 * (i + 1), 1), 0, "segment %d written", i);
     }
 
     is_u64(ps_spool_pending(sp), 3, "3 segments pending");
@@ -256,7 +248,7 @@ test_write_read(void)
 
     /* numbering goes on after the last one */
     d[0] = make_delta(1, 0);
-    is_int(ps_spool_write(sp, 42, d[0], start, end, FAKE_NRINGS, 1), 0,
+    is_int(ps_spool_write(sp, 42, d[0], start, end, FAKE_NRINGS, 1, 1), 0,
            "one more");
     ok(access(seg_path(4), F_OK) == 0, "  numbered after the last");
     ps_agg_table_destroy(d[0]);
@@ -302,7 +294,7 @@ test_corrupt(void)
     for (i = 0; i < 5; i++) {
         end[0] = 10 * (i + 1);
         end[1] = i + 1;
-        (void) ps_spool_write(sp, 7, d, start, end, FAKE_NRINGS, 5);
+        (void) ps_spool_write(sp, 7, d, start, end, FAKE_NRINGS, 5, 1);
         start[0] = end[0];
         start[1] = end[1];
     }
@@ -360,7 +352,7 @@ test_bound(void)
     d = make_delta(20, 2);
 
     for (i = 0; i < 20; i++) {
-        rc = ps_spool_write(sp, 7, d, start, end, FAKE_NRINGS, 20 + i);
+        rc = ps_spool_write(sp, 7, d, start, end, FAKE_NRINGS, 20 + i, 1);
         if (rc == 1) {
             full++;
             dropped += 20 + i;
@@ -393,7 +385,13 @@ spool_pipeline(ps_config_t *cfg, fake_sink_t *a, ps_zone_t **zone,
     *rr = ps_ring_reader_create(*zone);
     sinks[0] = &a->sink;
 
-    return ps_pipeline_create(cfg, *zone, *rr, sinks, 1);
+    ps_pipeline_t  *p;
+
+    p = ps_pipeline_create(cfg, *zone, *rr, sinks, 1);
+    if (p != NULL) {
+        ps_pipeline_set_sync(p, 1);
+    }
+    return p;
 }
 
 
@@ -456,8 +454,8 @@ test_pipeline_spool(ps_config_t *cfg)
     is_int(ps_pipeline_poll(p, 100), 4, "4 more");
     t += 5000000;
     ps_pipeline_flush(p, t, 1);
-    is_u64(a.requests, 22, "back: 13 + 5 replayed and 4 live, exactly");
-    is_u64(a.flushes, 3, "  in 3 flushes");
+    is_u64(a.requests, 22, "back: 13 + 5 + 4 replayed, exactly");
+    is_u64(a.flushes, 1, "  in one flush: the three segments merged");
     ok(a.pos[0] == 15 && a.pos[1] == 7, "  positions up to date");
     is_int(count_files(spool_dir, ".seg"), 0, "  spool empty");
     ps_pipeline_sink_status(p, 0, &st);
@@ -555,8 +553,8 @@ test_pipeline_spool_full(ps_config_t *cfg)
 }
 
 
-/* Crash between a flush's COMMIT and the rings' release: the process
- * dies with the rings still holding records the sink may have. */
+/* A crash with the rings not yet released as far as what the process
+ * had: it dies, the heads stay where they were. */
 static void
 crash_before_release(ps_zone_header_t *h, ps_pipeline_t **p, ps_zone_t **zone,
     ps_ring_reader_t **rr, const uint64_t *head)
@@ -567,16 +565,17 @@ crash_before_release(ps_zone_header_t *h, ps_pipeline_t **p, ps_zone_t **zone,
 
     for (r = 0; r < FAKE_NRINGS; r++) {
         ps_store_release(&ps_zone_ring_desc(h, fake_zone_geo(h), r)->head,
-                         head[r]);
+                         head[r] * FAKE_U);
     }
 }
 
 
-/* The flush in flight when the process died may or may not be in the
- * sink, which is down at restart: it is spooled alone (intent.h), and
- * the replay skips it or applies it whole, never in part. */
+/* Crashes around the write-ahead log: flushes written, replayed and
+ * removed while the rings were not released that far (the log's last end
+ * outlives its segments: nothing is read again); records read but never
+ * written to the log (read again, counted once). */
 static void
-test_pipeline_intent(ps_config_t *cfg)
+test_pipeline_log_crash(ps_config_t *cfg)
 {
     fake_sink_t        a;
     uint64_t           t;
@@ -597,7 +596,7 @@ test_pipeline_intent(ps_config_t *cfg)
     p = spool_pipeline(cfg, &a, &zone, &rr);
     fake_zone_produce(h, 0, 10);
     fake_zone_produce(h, 1, 5);
-    is_int(ps_pipeline_poll(p, 100), 15, "intent: 15 read");
+    is_int(ps_pipeline_poll(p, 100), 15, "log: 15 read");
     t = ps_mono_us();
     ps_pipeline_flush(p, t, 1);
     fake_zone_produce(h, 0, 7);
@@ -605,88 +604,48 @@ test_pipeline_intent(ps_config_t *cfg)
     is_int(ps_pipeline_poll(p, 100), 10, "  10 more");
     ps_pipeline_flush(p, t + 5000000, 1);
     ok(a.requests == 25 && a.pos[0] == 17 && a.pos[1] == 8,
-       "  both flushes live: 25");
+       "  both flushes written and replayed: 25");
+    is_int(count_files(spool_dir, ".seg"), 0, "  the log is empty");
 
-    /* 1. the second flush committed, the rings were not released */
+    /* 1. the rings were not released past the first flush */
     crash_before_release(h, &p, &zone, &rr, head1);
     memcpy(a.wm, a.pos, sizeof(a.wm));
     a.unreachable = 1;
     a.fail = 1;
 
     p = spool_pipeline(cfg, &a, &zone, &rr);
-    ok(p != NULL, "restarted with the sink down, 10 committed records "
+    ok(p != NULL, "restarted with the sink down, 10 applied records "
        "still in the rings");
     fake_zone_produce(h, 0, 4);
-    is_int(ps_pipeline_poll(p, 100), 10, "  reading stops at the end of "
-           "the flush in doubt");
-    t = ps_mono_us();
-    ps_pipeline_flush(p, t, 0);
-    is_int(count_files(spool_dir, ".seg"), 1, "  which is spooled alone");
-    is_int(ps_pipeline_poll(p, 100), 4, "  then reading goes on");
-    ps_pipeline_flush(p, t + 5000000, 1);
-    is_int(count_files(spool_dir, ".seg"), 2, "  2 segments");
-
-    a.unreachable = 0;
-    a.fail = 0;
-    ps_pipeline_flush(p, t + 10000000, 1);
-    is_u64(a.requests, 29, "the sink had it: skipped at replay, 25 + 4 "
-           "exactly");
-    ok(a.pos[0] == 21 && a.pos[1] == 8, "  positions");
-    is_int(count_files(spool_dir, ".seg"), 0, "  spool empty");
-
-    /* 2. a flush whose COMMIT did not happen, and the process died
-     * before its delta reached the spool */
-    fake_zone_produce(h, 0, 6);
-    is_int(ps_pipeline_poll(p, 100), 6, "6 more");
-    memcpy(a.wm, a.pos, sizeof(a.wm));
-    a.fail = 1;
-    ps_pipeline_flush(p, t + 15000000, 1);
-    is_u64(a.requests, 29, "  the flush failed");
-    crash_before_release(h, &p, &zone, &rr, head2);
-    rm_rf(spool_dir);                  /* its segment never made it */
-    if (mkdir(spool_dir, 0700) != 0) {
-        diag("mkdir %s failed", spool_dir);
-    }
-
-    a.unreachable = 1;
-    p = spool_pipeline(cfg, &a, &zone, &rr);
-    ok(p != NULL, "restarted with the sink down, no intent file");
-    is_int(ps_pipeline_poll(p, 100), 6, "  the 6 read again");
+    is_int(ps_pipeline_poll(p, 100), 4, "  only the 4 new ones are read: "
+           "the log knows where it ended");
     ps_pipeline_flush(p, ps_mono_us(), 1);
-    is_int(count_files(spool_dir, ".seg"), 1, "  spooled");
-    a.unreachable = 0;
-    a.fail = 0;
-    ps_pipeline_flush(p, ps_mono_us() + 5000000, 1);
-    is_u64(a.requests, 35, "replayed: 29 + 6 exactly");
-    spool_pipeline_close(p, rr, zone);
+    is_int(count_files(spool_dir, ".seg"), 1, "  logged");
 
-    /* 3. same, the intent on disk */
-    fake_zone_produce(h, 0, 2);
-    fake_zone_produce(h, 1, 2);
-    p = spool_pipeline(cfg, &a, &zone, &rr);
-    is_int(ps_pipeline_poll(p, 100), 4, "4 more");
-    memcpy(a.wm, a.pos, sizeof(a.wm));
-    a.fail = 1;
-    ps_pipeline_flush(p, ps_mono_us() + 5000000, 1);
-    head2[0] = 27;
-    head2[1] = 8;
-    crash_before_release(h, &p, &zone, &rr, head2);
-    rm_segments(spool_dir);
-    a.unreachable = 1;
-    p = spool_pipeline(cfg, &a, &zone, &rr);
-    fake_zone_produce(h, 1, 1);
-    is_int(ps_pipeline_poll(p, 100), 4, "restarted, the sink down: the 4 "
-           "in doubt read alone");
-    ps_pipeline_flush(p, ps_mono_us(), 0);
-    is_int(ps_pipeline_poll(p, 100), 1, "  then the 1 after them");
-    ps_pipeline_flush(p, ps_mono_us() + 5000000, 1);
-    is_int(count_files(spool_dir, ".seg"), 2, "  2 segments");
     a.unreachable = 0;
     a.fail = 0;
     ps_pipeline_flush(p, ps_mono_us() + 10000000, 1);
-    is_u64(a.requests, 40, "the sink did not have it: applied whole, "
-           "35 + 4 + 1 exactly");
-    ok(a.pos[0] == 29 && a.pos[1] == 11, "  positions");
+    is_u64(a.requests, 29, "the sink back: 25 + 4 exactly");
+    ok(a.pos[0] == 21 && a.pos[1] == 8, "  positions");
+    is_int(count_files(spool_dir, ".seg"), 0, "  log empty");
+
+    /* 2. records read but not yet written to the log */
+    fake_zone_produce(h, 0, 6);
+    is_int(ps_pipeline_poll(p, 100), 6, "6 more read, not flushed");
+    crash_before_release(h, &p, &zone, &rr, head2);
+    memcpy(a.wm, a.pos, sizeof(a.wm));
+    a.unreachable = 1;
+    a.fail = 1;
+    p = spool_pipeline(cfg, &a, &zone, &rr);
+    is_int(ps_pipeline_poll(p, 100), 6, "restarted, the sink down: the 6 "
+           "read again");
+    ps_pipeline_flush(p, ps_mono_us(), 1);
+    is_int(count_files(spool_dir, ".seg"), 1, "  logged");
+    a.unreachable = 0;
+    a.fail = 0;
+    ps_pipeline_flush(p, ps_mono_us() + 5000000, 1);
+    is_u64(a.requests, 35, "the sink back: 29 + 6 exactly");
+    ok(a.pos[0] == 27 && a.pos[1] == 8, "  positions");
 
     spool_pipeline_close(p, rr, zone);
     cfg->spool_dir = NULL;
@@ -716,7 +675,7 @@ main(void)
     test_bound();
     test_pipeline_spool(&cfg);
     test_pipeline_spool_full(&cfg);
-    test_pipeline_intent(&cfg);
+    test_pipeline_log_crash(&cfg);
 
     unlink(fake_zone_path);
     rm_rf(spool_dir);

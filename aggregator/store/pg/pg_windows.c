@@ -20,7 +20,8 @@ static const char  load_sql[] =
     " latency_max_us, latency_hist, unique_clients::text,"
     " (extract(epoch FROM first_seen) * 1000000)::bigint,"
     " (extract(epoch FROM last_seen) * 1000000)::bigint"
-    " FROM pathstats_hourly WHERE hour >= to_timestamp($1)";
+    " FROM pathstats_hourly WHERE hour >= to_timestamp($1)"
+    " AND node_id = $2";
 
 
 static uint64_t
@@ -33,12 +34,13 @@ pg_u64(const PGresult *res, int row, int col)
 
 
 int
-ps_pg_windows_load(ps_windows_t *w, const char *conninfo, uint64_t now_us)
+ps_pg_windows_load(ps_windows_t *w, const char *conninfo,
+    const char *node_id, uint64_t now_us)
 {
     PGconn          *conn;
     PGresult        *res = NULL;
     ps_win_stats_t   st;
-    const char      *params[1];
+    const char      *params[2];
     unsigned char   *bytes;
     char             since[32], msg[256], err[300];
     int64_t          hour;
@@ -58,8 +60,9 @@ ps_pg_windows_load(ps_windows_t *w, const char *conninfo, uint64_t now_us)
     hour = ps_hour_of((int64_t) now_us) - 23 * 3600;
     snprintf(since, sizeof(since), "%lld", (long long) hour);
     params[0] = since;
+    params[1] = node_id;
 
-    res = PQexecParams(conn, load_sql, 1, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(conn, load_sql, 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         ps_log(PS_LOG_WARN, "event=windows_load_failed reason=query "
                "error=%s", ps_log_quote(err, sizeof(err),

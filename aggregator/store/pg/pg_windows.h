@@ -10,12 +10,13 @@
 
 #include "agg/windows.h"
 
-/* Rebuilds the 24h level of w from pathstats_hourly (the hours of the
- * last day, the current one included: what was flushed before a restart;
- * records after the durable watermark are read again from the rings, so
- * nothing is counted twice) with a short connection of its own; best
- * effort: 0, or -1 logged. */
+/* Rebuilds the 24h level of w from this node's rows of pathstats_hourly
+ * (the hours of the last day, the current one included: what node_id
+ * flushed before a restart; records after the durable watermark are read
+ * again from the rings, so nothing is counted twice, and other nodes'
+ * rows are theirs) with a short connection of its own; best effort: 0,
+ * or -1 logged. */
 int ps_pg_windows_load(ps_windows_t *w, const char *conninfo,
-    uint64_t now_us);
+    const char *node_id, uint64_t now_us);
 
 #endif /* PS_PG_WINDOWS_H */

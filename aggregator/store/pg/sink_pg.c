@@ -1,32 +1,42 @@
 /*
- * PostgreSQL sink: see sink_pg.h.  One flush is one transaction:
+ * PostgreSQL sink: see sink_pg.h.  One flush is one transaction of a few
+ * bulk statements, whatever the number of keys:
  *
  *   1. daily partitions for the delta's hours (cached per connection; a
  *      partition that cannot be created leaves its rows to the DEFAULT
  *      partition rather than failing the flush);
- *   2. COPY (binary) the delta, sorted by key, each key with its complete
- *      values, into a temporary table;
- *   3. insert the keys not known to have a row (pg_known.h)
- *      with their values, ON CONFLICT DO NOTHING, in key order: a new row
- *      needs no merge, and when every key was new the flush is done with
- *      its rows;
- *   4. lock the rows that existed before (FOR UPDATE, in key order, so
- *      that nodes flushing the same rows take turns instead of losing
- *      updates; the rows this transaction inserted are told apart by
- *      their xmin), reading their partition, ctid and values;
- *   5. merge here in C: counters, first/last seen, the histograms and the
- *      HyperLogLogs (bit-compatible with postgresql-hll; one that does not
- *      read as ours is left to hll_union()), and COPY the results back
- *      with the rows' ctids;
- *   6. per partition, one UPDATE by ctid (a TID scan: no second index
- *      lookup; the rows are locked, so their ctids cannot change) sets
- *      the merged values;
- *   7. the node's watermarks and its pathstats_nodes row;
- *   8. COMMIT.
+ *   2. only for keys whose row this sink does not know (pg_rows.h: after
+ *      a restart, in the hour it started in, or a late record's hour):
+ *      COPY them into a temporary table and read their histograms back
+ *      in one SELECT;
+ *   3. COPY (binary) the delta, sorted by key, into a temporary table:
+ *      each key's counters, first/last seen and clients as the delta's,
+ *      its histogram whole (the row's, merged with the delta's here);
+ *   4. one INSERT of the new rows, and one UPDATE of this node's
+ *      existing ones (by index, in key order): SQL adds the counters,
+ *      takes the greater maximum and the wider first/last seen, unions
+ *      the HyperLogLogs (hll_union), and stores the histogram as sent.
+ *      A new row that existed, or an existing one that did not, shows in
+ *      the rows counted: a row changed behind the sink's back, and the
+ *      flush is rolled back and done again with every row read (step 2
+ *      for all);
+ *   5. the node's watermarks and its pathstats_nodes row (one
+ *      statement);
+ *   6. COMMIT; then the memory of the rows takes the delta's
+ *      histograms.
  *
- * Any error rolls back everything, so the pipeline's retry sends the same
- * delta again.  If the connection breaks during COMMIT the outcome is
- * unknown: the watermarks, read back after reconnecting, tell.
+ * A node writes only its own rows (node_id is in the key since schema
+ * version 2): nodes never wait for each other's row locks, and nothing
+ * is read back in the common case.  Any error rolls back everything, so
+ * the pipeline's retry sends the same delta again.  If the connection
+ * breaks during COMMIT the outcome is unknown: the watermarks, read back
+ * after reconnecting, tell.
+ *
+ * Measured (bench/pg_flush.c, 10 000 keys, 2-core VM): see
+ * bench/README.md; the flush before this design (insert the new rows,
+ * lock and read the existing ones, merge in C, COPY the merged rows back
+ * and UPDATE them by ctid) took 90-100 ms on an idle machine and
+ * 0.3-1.4 s under load.
  *
  * The session runs with jit = off: compiling a flush's statements, whose
  * cost estimates grow with the partitions, takes longer than running
@@ -44,12 +54,13 @@
 #include "lib/histogram.h"
 #include "lib/hll.h"
 #include "lib/hour.h"
+#include "lib/key_hash.h"
 #include "lib/log.h"
+#include "lib/strbuf.h"
 #include "store/pg/migrate.h"
 #include "store/pg/pg_conn.h"
-#include "store/pg/pg_known.h"
+#include "store/pg/pg_rows.h"
 #include "store/pg/sink_pg.h"
-#include "lib/strbuf.h"
 
 #define DAY_CACHE      64          /* partitions known to exist */
 #define DAY_SECONDS    86400
@@ -59,8 +70,8 @@
  * (the hour's second flush: with 70 its UPDATE took twice as long);
  * later ones reuse the space of the versions pruned since */
 #define PARTITION_FILLFACTOR  "50"
-/* keys known to have a row: at most this many, then forgotten */
-#define KNOWN_MAX      (1u << 20)
+/* the columns of a delta row, the node id not counted */
+#define DELTA_FIELDS   19
 
 typedef struct {
     ps_sink_t   sink;
@@ -72,106 +83,91 @@ typedef struct {
     unsigned    ndays;
     unsigned    next_day;          /* replaced next when full */
     ps_buf_t    copy;              /* COPY data, reused */
+    ps_buf_t    copy_new;          /* COPY data of the new rows */
+    char        state[6];          /* SQLSTATE of the last COPY error */
     uint8_t    *enc;               /* histogram encoding scratch */
     size_t      enc_cap;
     const ps_agg_entry_t **order;  /* the delta in key order; idx is the
                                       position in it */
+    const ps_hist_t      **base;   /* [idx]: the row's committed
+                                      histogram, NULL for a new row */
+    ps_hist_t  *read;              /* [idx]: histograms read in step 2 */
     size_t      order_cap;
     size_t      norder;
+    size_t      nnew;              /* keys taken as new */
+    size_t      nread;             /* keys read in step 2 */
     size_t      inserted;          /* last flush: rows inserted */
-    ps_pg_known_t  *known;         /* keys that have a row */
-    int         schema_bad;        /* refused: logged once per connect */
+    ps_pg_rows_t  *rows;           /* the rows this sink knows */
 } pg_sink_t;
 
 
 static const char  create_temp_sql[] =
     "CREATE TEMP TABLE IF NOT EXISTS ps_delta ("
-    " idx integer, hour timestamptz, host text, method text, path text,"
+    " hour timestamptz, host text, method text, path text,"
     " requests bigint, status_1xx bigint, status_2xx bigint,"
     " status_3xx bigint, status_4xx bigint, status_5xx bigint,"
     " errors bigint, bytes_in bigint, bytes_out bigint,"
     " latency_sum_us bigint, latency_max_us bigint, unique_clients hll,"
-    " first_seen timestamptz, last_seen timestamptz, latency_hist bytea,"
-    " fresh boolean"
+    " first_seen timestamptz, last_seen timestamptz, latency_hist bytea"
     ") ON COMMIT DELETE ROWS;"
-    "CREATE TEMP TABLE IF NOT EXISTS ps_merged ("
-    " part oid, tid tid, requests bigint, status_1xx bigint,"
-    " status_2xx bigint, status_3xx bigint, status_4xx bigint,"
-    " status_5xx bigint, errors bigint, bytes_in bigint, bytes_out bigint,"
-    " latency_sum_us bigint, latency_max_us bigint, unique_clients hll,"
-    " first_seen timestamptz, last_seen timestamptz, latency_hist bytea,"
-    " hll_sql boolean"
+    "CREATE TEMP TABLE IF NOT EXISTS ps_keys ("
+    " idx integer, hour timestamptz, host text, method text, path text"
     ") ON COMMIT DELETE ROWS";
 
-static const char  insert_rows_sql[] =
-    "INSERT INTO pathstats_hourly (hour, host, method, path, requests,"
-    " status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, errors,"
-    " bytes_in, bytes_out, latency_sum_us, latency_max_us, latency_hist,"
-    " unique_clients, first_seen, last_seen) "
-    "SELECT hour, host, method, path, requests,"
-    " status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, errors,"
-    " bytes_in, bytes_out, latency_sum_us, latency_max_us, latency_hist,"
-    " unique_clients, first_seen, last_seen FROM ps_delta WHERE fresh "
-    "ORDER BY hour, host, method, path "
-    "ON CONFLICT DO NOTHING";
+/* step 2: the histograms of this node's rows of the keys in ps_keys; a
+ * nested loop of index lookups (the keys are a few of the rows) */
+static const char  read_rows_sql[] =
+    "SELECT k.idx, h.latency_hist FROM ps_keys k "
+    "JOIN pathstats_hourly h ON h.hour = k.hour AND h.host = k.host"
+    " AND h.method = k.method AND h.path = k.path AND h.node_id = $1";
 
-/* the rows that existed before this transaction (xmin: the ones it just
- * inserted are not merged again), with the values the merge needs; the
- * bounds on hour prune partitions */
-static const char  lock_rows_sql[] =
-    "SELECT d.idx, h.tableoid, h.ctid, h.requests, h.status_1xx,"
-    " h.status_2xx, h.status_3xx, h.status_4xx, h.status_5xx, h.errors,"
-    " h.bytes_in, h.bytes_out, h.latency_sum_us, h.latency_max_us,"
-    " h.first_seen, h.last_seen, h.latency_hist, h.unique_clients "
-    "FROM ps_delta d "
-    "JOIN pathstats_hourly h ON h.hour = d.hour AND h.host = d.host "
-    " AND h.method = d.method AND h.path = d.path "
-    "WHERE h.hour >= $1::timestamptz AND h.hour <= $2::timestamptz"
-    " AND h.xmin <> pg_current_xact_id()::xid "
-    "ORDER BY d.hour, d.host, d.method, d.path "
-    "FOR UPDATE OF h";
+/* step 4: the new rows straight into their partitions (a row that
+ * exists already fails the COPY: a row written behind the sink's back),
+ * and (a nested loop of index lookups: the delta is a few of the rows)
+ * the existing ones, whose count tells a row deleted behind its back */
+#define COPY_NEW_SQL \
+    "COPY pathstats_hourly (hour, host, method, path, requests,"            \
+    " status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, errors,"  \
+    " bytes_in, bytes_out, latency_sum_us, latency_max_us, unique_clients," \
+    " first_seen, last_seen, latency_hist, node_id) "                       \
+    "FROM STDIN (FORMAT binary)"
 
-/* the columns of lock_rows_sql */
-enum {
-    L_IDX, L_PART, L_TID, L_REQUESTS, L_STATUS, L_ERRORS = L_STATUS + 5,
-    L_BYTES_IN, L_BYTES_OUT, L_LAT_SUM, L_LAT_MAX, L_FIRST, L_LAST, L_HIST,
-    L_HLL, L_COLUMNS
-};
-
-/* one partition's locked rows, found by ctid (%s: the partition, %u its
- * oid), set to the values merged in C (a HyperLogLog that C could not
- * read, hll_sql, is unioned here); the key columns do not change, so the
- * row stays in it */
 static const char  update_sql[] =
-    "UPDATE %s h SET"
-    " requests = x.requests, status_1xx = x.status_1xx,"
-    " status_2xx = x.status_2xx, status_3xx = x.status_3xx,"
-    " status_4xx = x.status_4xx, status_5xx = x.status_5xx,"
-    " errors = x.errors, bytes_in = x.bytes_in, bytes_out = x.bytes_out,"
-    " latency_sum_us = x.latency_sum_us, latency_max_us = x.latency_max_us,"
-    " latency_hist = x.latency_hist,"
-    " unique_clients = CASE WHEN x.hll_sql"
-    "  THEN hll_union(coalesce(h.unique_clients, hll_empty()),"
-    "                 x.unique_clients)"
-    "  ELSE x.unique_clients END,"
-    " first_seen = x.first_seen, last_seen = x.last_seen,"
+    "UPDATE pathstats_hourly h SET"
+    " requests = h.requests + d.requests,"
+    " status_1xx = h.status_1xx + d.status_1xx,"
+    " status_2xx = h.status_2xx + d.status_2xx,"
+    " status_3xx = h.status_3xx + d.status_3xx,"
+    " status_4xx = h.status_4xx + d.status_4xx,"
+    " status_5xx = h.status_5xx + d.status_5xx,"
+    " errors = h.errors + d.errors,"
+    " bytes_in = h.bytes_in + d.bytes_in,"
+    " bytes_out = h.bytes_out + d.bytes_out,"
+    " latency_sum_us = h.latency_sum_us + d.latency_sum_us,"
+    " latency_max_us = greatest(h.latency_max_us, d.latency_max_us),"
+    " latency_hist = d.latency_hist,"
+    " unique_clients = hll_union(coalesce(h.unique_clients, hll_empty()),"
+    "                            d.unique_clients),"
+    " first_seen = least(h.first_seen, d.first_seen),"
+    " last_seen = greatest(h.last_seen, d.last_seen),"
     " updated_at = now() "
-    "FROM ps_merged x "
-    "WHERE h.ctid = x.tid AND x.part = %u";
+    "FROM ps_delta d "
+    "WHERE h.hour = d.hour AND h.host = d.host"
+    " AND h.method = d.method AND h.path = d.path AND h.node_id = $1";
 
+/* step 5 */
 static const char  watermark_sql[] =
+    "WITH w AS ("
     "INSERT INTO pathstats_watermark AS w"
     " (node_id, zone_id, ring, committed_pos, flushes, flushed_at) "
     "SELECT $1, $2::bigint, r, p, 1, now()"
     " FROM unnest($3::integer[], $4::bigint[]) AS u(r, p) "
     "ON CONFLICT (node_id, zone_id, ring) DO UPDATE SET"
     " committed_pos = EXCLUDED.committed_pos,"
-    " flushes = w.flushes + 1, flushed_at = now()";
-
-static const char  node_sql[] =
+    " flushes = w.flushes + 1, flushed_at = now()) "
     "INSERT INTO pathstats_nodes AS n"
     " (node_id, zone_id, version, started_at, last_flush_at) "
-    "VALUES ($1, $2::bigint, $3, to_timestamp($4::double precision), now()) "
+    "VALUES ($1, $2::bigint, $5, to_timestamp($6::double precision), now()) "
     "ON CONFLICT (node_id) DO UPDATE SET zone_id = EXCLUDED.zone_id,"
     " version = EXCLUDED.version, started_at = EXCLUDED.started_at,"
     " last_flush_at = now()";
@@ -180,9 +176,15 @@ static const char  load_sql[] =
     "SELECT ring, committed_pos FROM pathstats_watermark "
     "WHERE node_id = $1 AND zone_id = $2::bigint";
 
+/* step 2: this node's rows of an hour, read whole */
+static const char  read_hour_sql[] =
+    "SELECT host, method, path, latency_hist FROM pathstats_hourly "
+    "WHERE hour = to_timestamp($1::bigint) AND node_id = $2";
+
+/* this node's keys of an hour (its key limit is its own) */
 static const char  load_keys_sql[] =
     "SELECT host, method, path FROM pathstats_hourly "
-    "WHERE hour = to_timestamp($1::bigint) "
+    "WHERE hour = to_timestamp($1::bigint) AND node_id = $3 "
     "AND NOT (host = '" PS_AGG_OTHER_HOST "' AND method = '"
     PS_AGG_OTHER_METHOD "' AND path = '" PS_AGG_OTHER_PATH "') "
     "LIMIT $2::bigint";
@@ -241,7 +243,6 @@ drop_conn(pg_sink_t *pg)
     pg->conn = NULL;
     pg->ndays = 0;
     pg->next_day = 0;
-    ps_pg_known_clear(pg->known);
 }
 
 
@@ -278,9 +279,12 @@ pg_connect(ps_sink_t *sink)
     }
 
     /* JIT compiling a flush's statements (their cost estimates grow
-     * with the partitions) takes longer than running them */
-    if (exec_cmd(pg, "create_temp", create_temp_sql) != 0
-        || exec_cmd(pg, "session_setup", "SET jit = off") != 0)
+     * with the partitions) takes longer than running them; the staging
+     * tables, emptied at every COMMIT, stay in memory (temp_buffers can
+     * only be set before the session's first temporary table) */
+    if (exec_cmd(pg, "session_setup", "SET jit = off; "
+                 "SET temp_buffers = '64MB'") != 0
+        || exec_cmd(pg, "create_temp", create_temp_sql) != 0)
     {
         drop_conn(pg);
         return -1;
@@ -295,25 +299,21 @@ pg_connect(ps_sink_t *sink)
 }
 
 
-/* Runs a SELECT of two text parameters outside a flush, connecting
- * first if needed: its rows, or NULL (logged, and the connection dropped
- * if it broke). */
+/* Runs a SELECT of n text parameters outside a flush, connecting first
+ * if needed: its rows, or NULL (logged, and the connection dropped if it
+ * broke). */
 static PGresult *
-select_rows(ps_sink_t *sink, const char *step, const char *sql,
-    const char *p1, const char *p2)
+select_rows(ps_sink_t *sink, const char *step, const char *sql, int n,
+    const char *const *params)
 {
     PGresult    *res;
     pg_sink_t   *pg = sink->impl;
-    const char  *params[2];
 
     if (pg_connect(sink) != 0) {
         return NULL;
     }
 
-    params[0] = p1;
-    params[1] = p2;
-
-    res = PQexecParams(pg->conn, sql, 2, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(pg->conn, sql, n, NULL, params, NULL, NULL, 0);
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         fail_res(pg, step, res);
@@ -336,10 +336,13 @@ pg_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
     char         zid[32];
     PGresult    *res;
     pg_sink_t   *pg = sink->impl;
+    const char  *params[2];
 
     snprintf(zid, sizeof(zid), "%lld", (long long) (int64_t) zone_id);
+    params[0] = pg->node_id;
+    params[1] = zid;
 
-    res = select_rows(sink, "load_watermarks", load_sql, pg->node_id, zid);
+    res = select_rows(sink, "load_watermarks", load_sql, 2, params);
     if (res == NULL) {
         return -1;
     }
@@ -367,11 +370,16 @@ pg_load_keys(ps_sink_t *sink, int64_t hour, size_t max, ps_sink_key_fn fn,
     int          i, n;
     char         h[32], m[32];
     PGresult    *res;
+    pg_sink_t   *pg = sink->impl;
+    const char  *params[3];
 
     snprintf(h, sizeof(h), "%lld", (long long) hour);
     snprintf(m, sizeof(m), "%llu", (unsigned long long) max);
+    params[0] = h;
+    params[1] = m;
+    params[2] = pg->node_id;
 
-    res = select_rows(sink, "load_keys", load_keys_sql, h, m);
+    res = select_rows(sink, "load_keys", load_keys_sql, 3, params);
     if (res == NULL) {
         return -1;
     }
@@ -419,8 +427,7 @@ static const char  copy_bin_trailer[2] = "\377\377";
 
 /* microseconds between the unix epoch and PostgreSQL's (2000-01-01) */
 #define PG_EPOCH_US   INT64_C(946684800000000)
-#define DELTA_FIELDS  21
-#define MERGED_FIELDS 18
+#define KEYS_FIELDS   5
 
 
 static char *
@@ -457,33 +464,75 @@ put_int8(char *o, uint64_t v)
 }
 
 
-/* One ps_delta row in COPY binary format; fresh: the INSERT tries it. */
+/* One ps_keys row (COPY binary): the key of delta entry idx. */
 static int
-copy_row(pg_sink_t *pg, size_t idx, const ps_agg_entry_t *e, int fresh)
+copy_key_row(pg_sink_t *pg, size_t idx, const ps_agg_entry_t *e)
 {
-    int        i;
     char      *o;
-    size_t     n, hn;
-    uint8_t    hll[PS_HLL_MAX_BYTES];
     ps_buf_t  *b = &pg->copy;
 
-    n = ps_hll_serialize(&e->clients, hll, sizeof(hll));
-
-    /* a new row takes the delta's histogram as it is */
-    hn = encode_hist(pg, &e->latency);
-
-    if (hn == 0
-        || ps_buf_reserve(b, 2 + DELTA_FIELDS * 4 + 4 + 3 * 8 + 11 * 8 + 1
-                             + e->host_len + e->method_len + e->path_len
-                             + n + hn) != 0)
+    if (ps_buf_reserve(b, 2 + KEYS_FIELDS * 4 + 4 + 8 + e->host_len
+                          + e->method_len + e->path_len) != 0)
     {
         return -1;
     }
 
     o = b->data + b->len;
-    o = put_be(o, DELTA_FIELDS, 2);
+    o = put_be(o, KEYS_FIELDS, 2);
     o = put_be(o, 4, 4);
     o = put_be(o, idx, 4);
+    o = put_int8(o, (uint64_t) (e->hour * PS_US_PER_SEC - PG_EPOCH_US));
+    o = put_field(o, e->host, e->host_len);
+    o = put_field(o, e->method, e->method_len);
+    o = put_field(o, e->path, e->path_len);
+
+    b->len = (size_t) (o - b->data);
+
+    return 0;
+}
+
+
+/* The row (COPY binary) of delta entry e with the histogram the row
+ * will hold: base (its committed one) merged with e's.  A new row (base
+ * NULL) goes to pg->copy_new with the node id as its last column, an
+ * existing one to pg->copy (ps_delta); 0 or -1. */
+static int
+delta_row(pg_sink_t *pg, const ps_agg_entry_t *e, const ps_hist_t *base,
+    ps_hist_t *scratch)
+{
+    int        i;
+    char      *o;
+    size_t     n, hn, nlen;
+    uint8_t    hll[PS_HLL_MAX_BYTES];
+    ps_buf_t  *b = base ? &pg->copy : &pg->copy_new;
+
+    n = ps_hll_serialize(&e->clients, hll, sizeof(hll));
+
+    if (base == NULL) {
+        hn = encode_hist(pg, &e->latency);
+
+    } else {
+        ps_hist_reset(scratch);
+        if (ps_hist_merge(scratch, base) != 0
+            || ps_hist_merge(scratch, &e->latency) != 0)
+        {
+            return -1;
+        }
+        hn = encode_hist(pg, scratch);
+    }
+
+    nlen = base ? 0 : strlen(pg->node_id);
+
+    if (hn == 0
+        || ps_buf_reserve(b, 2 + (DELTA_FIELDS + 1) * 4 + 3 * 8 + 11 * 8
+                             + e->host_len + e->method_len + e->path_len
+                             + n + hn + nlen) != 0)
+    {
+        return -1;
+    }
+
+    o = b->data + b->len;
+    o = put_be(o, DELTA_FIELDS + (base == NULL), 2);
     o = put_int8(o, (uint64_t) (e->hour * PS_US_PER_SEC - PG_EPOCH_US));
     o = put_field(o, e->host, e->host_len);
     o = put_field(o, e->method, e->method_len);
@@ -503,8 +552,10 @@ copy_row(pg_sink_t *pg, size_t idx, const ps_agg_entry_t *e, int fresh)
     o = put_int8(o, (uint64_t) ((int64_t) e->first_seen_us - PG_EPOCH_US));
     o = put_int8(o, (uint64_t) ((int64_t) e->last_seen_us - PG_EPOCH_US));
     o = put_field(o, pg->enc, hn);
-    o = put_be(o, 1, 4);
-    *o++ = fresh ? 1 : 0;
+
+    if (base == NULL) {
+        o = put_field(o, pg->node_id, nlen);
+    }
 
     b->len = (size_t) (o - b->data);
 
@@ -533,6 +584,9 @@ copy_in(pg_sink_t *pg, const char *step, const char *sql, const ps_buf_t *b)
 
     res = PQgetResult(pg->conn);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        snprintf(pg->state, sizeof(pg->state), "%s",
+                 PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                 ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "");
         fail_res(pg, step, res);
         while ((res = PQgetResult(pg->conn)) != NULL) {
             PQclear(res);
@@ -690,7 +744,7 @@ ensure_partitions(pg_sink_t *pg, const ps_agg_table_t *delta)
 }
 
 
-/* A big-endian unsigned of size bytes from a binary result field. */
+/* A big-endian unsigned of up to 4 bytes from a binary result field. */
 static uint32_t
 be_field(const PGresult *res, int row, int col)
 {
@@ -709,323 +763,339 @@ be_field(const PGresult *res, int row, int col)
 }
 
 
-/* Step 6: one UPDATE by ctid for the locked rows of partition part;
- * adds the rows it updated to *updated.  0 or -1. */
+/* Grows the per-key arrays to n keys; 0 or -1. */
 static int
-update_partition(pg_sink_t *pg, uint32_t part, size_t *updated)
+order_reserve(pg_sink_t *pg, size_t n)
 {
-    char         oid[16], *sql;
-    size_t       len;
-    PGresult    *res;
-    const char  *params[1];
+    size_t                  i;
+    ps_hist_t              *r;
+    const ps_hist_t       **b;
+    const ps_agg_entry_t  **o;
 
-    snprintf(oid, sizeof(oid), "%u", part);
-    params[0] = oid;
-
-    res = PQexecParams(pg->conn, "SELECT $1::oid::regclass::text", 1, NULL,
-                       params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        return fail_res(pg, "partition_name", res);
+    if (n <= pg->order_cap) {
+        return 0;
     }
 
-    len = sizeof(update_sql) + PQgetlength(res, 0, 0) + 16;
-    sql = malloc(len);
-    if (sql == NULL) {
-        PQclear(res);
-        set_error(pg, "update", "out of memory");
+    o = realloc(pg->order, n * sizeof(*o));
+    if (o != NULL) {
+        pg->order = o;
+    }
+    b = realloc(pg->base, n * sizeof(*b));
+    if (b != NULL) {
+        pg->base = b;
+    }
+    r = realloc(pg->read, n * sizeof(*r));
+    if (r != NULL) {
+        pg->read = r;
+        for (i = pg->order_cap; i < n; i++) {
+            ps_hist_init(&pg->read[i]);
+        }
+    }
+
+    if (o == NULL || b == NULL || r == NULL) {
         return -1;
     }
 
-    snprintf(sql, len, update_sql, PQgetvalue(res, 0, 0), part);
-    PQclear(res);
-
-    res = PQexec(pg->conn, sql);
-    free(sql);
-
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        return fail_res(pg, "update", res);
-    }
-
-    *updated += strtoull(PQcmdTuples(res), NULL, 10);
-    PQclear(res);
+    pg->order_cap = n;
 
     return 0;
 }
 
 
-/* A bigint or timestamptz column of a binary result: 0, or -1 if it is
- * NULL or not 8 bytes. */
+/* Step 2 for a kept hour this sink does not know whole (the hour it
+ * started in): reads every row of this node in it; 0 or -1. */
 static int
-int8_field(const PGresult *res, int row, int col, uint64_t *v)
+read_hour(pg_sink_t *pg, int64_t hour)
 {
-    int             i;
-    const uint8_t  *p;
+    int             i, rows, bad;
+    char            h[32];
+    PGresult       *res;
+    const char     *params[2];
+    ps_agg_entry_t  e;
 
-    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8) {
-        return -1;
+    snprintf(h, sizeof(h), "%lld", (long long) hour);
+    params[0] = h;
+    params[1] = pg->node_id;
+
+    res = PQexecParams(pg->conn, read_hour_sql, 2, NULL, params, NULL, NULL,
+                       1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return fail_res(pg, "read_hour", res);
     }
 
-    p = (const uint8_t *) PQgetvalue(res, row, col);
+    rows = PQntuples(res);
+    bad = 0;
+    memset(&e, 0, sizeof(e));
+    e.hour = hour;
 
-    for (i = 0, *v = 0; i < 8; i++) {
-        *v = (*v << 8) | p[i];
+    for (i = 0; i < rows && !bad; i++) {
+        e.host = PQgetvalue(res, i, 0);
+        e.host_len = (uint32_t) PQgetlength(res, i, 0);
+        e.method = PQgetvalue(res, i, 1);
+        e.method_len = (uint32_t) PQgetlength(res, i, 1);
+        e.path = PQgetvalue(res, i, 2);
+        e.path_len = (uint32_t) PQgetlength(res, i, 2);
+        e.hash = ps_key_hash_hour(ps_key_hash(e.host, e.host_len, e.method,
+                                              e.method_len, e.path,
+                                              e.path_len), hour);
+
+        bad = ps_pg_rows_put(pg->rows, &e, PQgetisnull(res, i, 3) ? NULL
+                             : (const uint8_t *) PQgetvalue(res, i, 3),
+                             (size_t) PQgetlength(res, i, 3)) != 0;
+    }
+
+    PQclear(res);
+
+    /* out of memory: the hour's keys are read one by one instead */
+    if (!bad) {
+        ps_pg_rows_set_complete(pg->rows, hour);
+        pg->nread += (size_t) rows;
     }
 
     return 0;
 }
 
 
-/* One ps_merged row (COPY binary) for the locked row i of res and the
- * delta entry e: the row's counters plus the delta's, its histogram
- * merged with the delta's (in *h), its HyperLogLog unioned with the
- * delta's (in *u; one that does not read as ours, say other parameters,
- * is left to hll_union() in the UPDATE).  0, or -1 with the error set. */
+/* Step 2: pg->base[i] for every key: the histogram of its row as this
+ * sink remembers it, or as read now from the database for the keys of
+ * hours it does not know whole (into pg->read, and remembered); NULL
+ * for a key without a row.  0 or -1. */
 static int
-merged_row(pg_sink_t *pg, const PGresult *res, int i,
-    const ps_agg_entry_t *e, ps_hist_t *h, ps_hll_t *u)
+read_rows(pg_sink_t *pg)
 {
-    int        k, hll_sql;
-    char      *o;
-    size_t     n, hn;
-    int64_t    first, last;
-    uint64_t   v[L_LAT_MAX + 1], fs, ls, add;
-    uint8_t    hll[PS_HLL_MAX_BYTES];
-    ps_buf_t  *b = &pg->copy;
+    int                    i, rows;
+    size_t                 k, n, miss;
+    uint32_t               idx;
+    PGresult              *res;
+    const char            *params[1];
+    const ps_agg_entry_t  *e;
 
-    for (k = L_REQUESTS; k <= L_LAT_MAX; k++) {
-        if (int8_field(res, i, k, &v[k]) != 0) {
-            set_error(pg, "lock_rows", "unexpected counter");
+    n = pg->norder;
+    miss = 0;
+    pg->nnew = 0;
+    pg->nread = 0;
+
+    /* the delta is in hour order */
+    for (k = 0; k < n; k++) {
+        e = pg->order[k];
+        if ((k == 0 || e->hour != pg->order[k - 1]->hour)
+            && !ps_pg_rows_complete(pg->rows, e->hour)
+            && ps_pg_rows_kept(pg->rows, e->hour)
+            && read_hour(pg, e->hour) != 0)
+        {
             return -1;
         }
     }
 
-    for (k = L_REQUESTS; k < L_LAT_MAX; k++) {
-        switch (k) {
-        case L_REQUESTS: add = e->counts.requests; break;
-        case L_ERRORS: add = e->counts.errors; break;
-        case L_BYTES_IN: add = e->counts.bytes_in; break;
-        case L_BYTES_OUT: add = e->counts.bytes_out; break;
-        case L_LAT_SUM: add = e->counts.latency_sum_us; break;
-        default: add = e->counts.status[k - L_STATUS]; break;
-        }
-        v[k] += add;
-    }
-
-    if (e->counts.latency_max_us > v[L_LAT_MAX]) {
-        v[L_LAT_MAX] = e->counts.latency_max_us;
-    }
-
-    /* NULL (a row never counted) takes the delta's */
-    first = (int64_t) e->first_seen_us - PG_EPOCH_US;
-    last = (int64_t) e->last_seen_us - PG_EPOCH_US;
-
-    if (int8_field(res, i, L_FIRST, &fs) == 0 && (int64_t) fs < first) {
-        first = (int64_t) fs;
-    }
-    if (int8_field(res, i, L_LAST, &ls) == 0 && (int64_t) ls > last) {
-        last = (int64_t) ls;
-    }
-
-    ps_hist_reset(h);
-
-    if (!PQgetisnull(res, i, L_HIST)
-        && ps_hist_decode(h, (const uint8_t *) PQgetvalue(res, i, L_HIST),
-                          (size_t) PQgetlength(res, i, L_HIST)) != 0)
-    {
-        /* not ours to repair: keep counting from what we have */
-        ps_log(PS_LOG_WARN, "event=bad_histogram sink=postgres "
-               "action=replaced");
-        ps_hist_reset(h);
-    }
-
-    if (ps_hist_merge(h, &e->latency) != 0) {
-        set_error(pg, "merge_histograms", "out of memory");
-        return -1;
-    }
-
-    hn = encode_hist(pg, h);
-
-    hll_sql = 0;
-    ps_hll_free(u);
-
-    if (!PQgetisnull(res, i, L_HLL)
-        && ps_hll_deserialize(u, (const uint8_t *) PQgetvalue(res, i, L_HLL),
-                              (size_t) PQgetlength(res, i, L_HLL)) != 0)
-    {
-        hll_sql = 1;
-    }
-
-    if (ps_hll_merge(u, &e->clients) != 0) {
-        set_error(pg, "merge_hll", "out of memory");
-        return -1;
-    }
-
-    /* with hll_sql, u is the delta's alone */
-    n = ps_hll_serialize(u, hll, sizeof(hll));
-
-    if (hn == 0
-        || ps_buf_reserve(b, 2 + MERGED_FIELDS * 4 + 4 + 6 + 13 * 8 + n + hn
-                             + 1) != 0)
-    {
-        set_error(pg, "merge_histograms", "out of memory");
-        return -1;
-    }
-
-    o = b->data + b->len;
-    o = put_be(o, MERGED_FIELDS, 2);
-    o = put_field(o, PQgetvalue(res, i, L_PART), 4);
-    o = put_field(o, PQgetvalue(res, i, L_TID), 6);
-
-    for (k = L_REQUESTS; k <= L_LAT_MAX; k++) {
-        o = put_int8(o, v[k]);
-    }
-
-    o = put_field(o, hll, n);
-    o = put_int8(o, (uint64_t) first);
-    o = put_int8(o, (uint64_t) last);
-    o = put_field(o, pg->enc, hn);
-    o = put_be(o, 1, 4);
-    *o++ = (char) hll_sql;
-
-    b->len = (size_t) (o - b->data);
-
-    return 0;
-}
-
-
-/* Steps 4 to 6 for the expected rows that existed before this
- * transaction (hours first to last): lock them, merge them with the
- * delta (pg->order) here, COPY the results into ps_merged, update them.
- * 0, -1, or 1 when fewer rows than expected exist. */
-static int
-merge_existing(pg_sink_t *pg, size_t expected, int64_t first, int64_t last)
-{
-    int            i, rows, rc;
-    char           lo[PS_ISO8601_MAX], hi[PS_ISO8601_MAX];
-    size_t         k, n, updated, nparts;
-    uint32_t       idx, part, *parts, *p;
-    ps_hll_t       u;
-    PGresult      *res;
-    ps_hist_t      h;
-    const char    *params[2];
-
-    ps_format_iso8601(first * PS_US_PER_SEC, lo);
-    ps_format_iso8601(last * PS_US_PER_SEC, hi);
-    params[0] = lo;
-    params[1] = hi;
-
-    res = PQexecParams(pg->conn, lock_rows_sql, 2, NULL, params, NULL, NULL,
-                       1);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        return fail_res(pg, "lock_rows", res);
-    }
-
-    n = pg->norder;
-    rows = PQntuples(res);
-
-    if ((size_t) rows != expected) {
-        PQclear(res);
-        return 1;
-    }
-
-    if (PQnfields(res) != L_COLUMNS) {
-        PQclear(res);
-        set_error(pg, "lock_rows", "unexpected columns");
-        return -1;
-    }
-
     ps_buf_reset(&pg->copy);
-    ps_hist_init(&h);
-    ps_hll_init(&u);
-    parts = NULL;
-    nparts = 0;
-    rc = -1;
 
     if (ps_buf_append(&pg->copy, copy_bin_header, sizeof(copy_bin_header))
         != 0)
     {
-        set_error(pg, "merge_histograms", "out of memory");
-        goto done;
+        set_error(pg, "read_rows", "out of memory");
+        return -1;
     }
 
-    for (i = 0; i < rows; i++) {
-        if (PQgetlength(res, i, L_IDX) != 4
-            || PQgetlength(res, i, L_PART) != 4
-            || PQgetlength(res, i, L_TID) != 6)
-        {
-            set_error(pg, "lock_rows", "unexpected idx, tableoid or ctid");
-            goto done;
+    for (k = 0; k < n; k++) {
+        e = pg->order[k];
+        pg->base[k] = ps_pg_rows_find(pg->rows, e);
+
+        if (pg->base[k] != NULL) {
+            continue;
         }
 
-        idx = be_field(res, i, L_IDX);
-        part = be_field(res, i, L_PART);
-
-        if (idx >= n) {
-            set_error(pg, "lock_rows", "idx out of range");
-            goto done;
+        if (ps_pg_rows_complete(pg->rows, e->hour)) {
+            pg->nnew++;
+            continue;
         }
 
-        if (nparts == 0 || parts[nparts - 1] != part) {
-            for (k = 0; k < nparts && parts[k] != part; k++) {
-                /* void */
-            }
-
-            if (k == nparts) {
-                p = realloc(parts, (nparts + 1) * sizeof(uint32_t));
-                if (p == NULL) {
-                    set_error(pg, "merge_histograms", "out of memory");
-                    goto done;
-                }
-                parts = p;
-                parts[nparts++] = part;
-            }
+        if (copy_key_row(pg, k, e) != 0) {
+            set_error(pg, "read_rows", "out of memory");
+            return -1;
         }
+        miss++;
+    }
 
-        if (merged_row(pg, res, i, pg->order[idx], &h, &u) != 0) {
-            goto done;
-        }
+    pg->nread += miss;
+
+    if (miss == 0) {
+        return 0;
     }
 
     if (ps_buf_append(&pg->copy, copy_bin_trailer, sizeof(copy_bin_trailer))
         != 0)
     {
-        set_error(pg, "merge_histograms", "out of memory");
-        goto done;
+        set_error(pg, "read_rows", "out of memory");
+        return -1;
     }
 
-    rc = 0;
+    if (copy_in(pg, "copy_keys", "COPY ps_keys FROM STDIN (FORMAT binary)",
+                &pg->copy) != 0
+        || exec_cmd(pg, "join_settings", "SET LOCAL enable_mergejoin = off; "
+                    "SET LOCAL enable_hashjoin = off") != 0)
+    {
+        return -1;
+    }
 
-done:
+    params[0] = pg->node_id;
 
-    ps_hist_free(&h);
-    ps_hll_free(&u);
+    res = PQexecParams(pg->conn, read_rows_sql, 1, NULL, params, NULL, NULL,
+                       1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return fail_res(pg, "read_rows", res);
+    }
+
+    rows = PQntuples(res);
+
+    for (i = 0; i < rows; i++) {
+        if (PQgetlength(res, i, 0) != 4) {
+            PQclear(res);
+            set_error(pg, "read_rows", "unexpected idx");
+            return -1;
+        }
+
+        idx = be_field(res, i, 0);
+        if (idx >= n || pg->base[idx] != NULL) {
+            PQclear(res);
+            set_error(pg, "read_rows", "idx out of range");
+            return -1;
+        }
+
+        e = pg->order[idx];
+        ps_hist_reset(&pg->read[idx]);
+
+        if (!PQgetisnull(res, i, 1)
+            && ps_hist_decode(&pg->read[idx],
+                              (const uint8_t *) PQgetvalue(res, i, 1),
+                              (size_t) PQgetlength(res, i, 1)) != 0)
+        {
+            /* not ours to repair: the row counts on from here */
+            ps_log(PS_LOG_WARN, "event=bad_histogram sink=postgres "
+                   "action=replaced");
+            ps_hist_reset(&pg->read[idx]);
+        }
+
+        pg->base[idx] = &pg->read[idx];
+
+        /* committed state: true whatever becomes of this flush (an hour
+         * not kept is simply read again next time) */
+        (void) ps_pg_rows_put(pg->rows, e, PQgetisnull(res, i, 1) ? NULL
+                              : (const uint8_t *) PQgetvalue(res, i, 1),
+                              (size_t) PQgetlength(res, i, 1));
+    }
+
     PQclear(res);
 
-    if (rc == 0) {
-        rc = copy_in(pg, "copy_merged",
-                     "COPY ps_merged FROM STDIN (FORMAT binary)", &pg->copy);
+    pg->nnew += miss - (size_t) rows;
+
+    return 0;
+}
+
+
+/* Step 4 for the existing rows: COPY them into ps_delta, then the one
+ * UPDATE; the rows it updated, or -1. */
+static int64_t
+update_rows(pg_sink_t *pg)
+{
+    int64_t      updated;
+    PGresult    *res;
+    const char  *params[1];
+
+    if (copy_in(pg, "copy_delta", "COPY ps_delta FROM STDIN (FORMAT binary)",
+                &pg->copy) != 0
+        || exec_cmd(pg, "join_settings", "SET LOCAL enable_mergejoin = off; "
+                    "SET LOCAL enable_hashjoin = off") != 0)
+    {
+        return -1;
     }
 
-    /* a nested loop of TID scans, which does not read the partition */
-    if (rc == 0) {
-        rc = exec_cmd(pg, "join_settings", "SET LOCAL enable_mergejoin = off; "
-                      "SET LOCAL enable_hashjoin = off");
+    params[0] = pg->node_id;
+
+    res = PQexecParams(pg->conn, update_sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        return fail_res(pg, "update_rows", res);
     }
 
+    updated = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+
+    return updated;
+}
+
+
+/* Steps 3 and 4: the new rows by COPY, the existing ones by one UPDATE,
+ * each with its whole histogram; 0, -1 on error, or 1 when a row
+ * changed behind the sink's back (roll back, forget, read every row). */
+static int
+upsert_delta(pg_sink_t *pg)
+{
+    size_t       k;
+    int64_t      updated;
+    ps_hist_t    scratch;
+
+    ps_buf_reset(&pg->copy);
+    ps_buf_reset(&pg->copy_new);
+    ps_hist_init(&scratch);
+
+    if (ps_buf_append(&pg->copy, copy_bin_header, sizeof(copy_bin_header))
+        != 0
+        || ps_buf_append(&pg->copy_new, copy_bin_header,
+                         sizeof(copy_bin_header)) != 0)
+    {
+        goto nomem;
+    }
+
+    for (k = 0; k < pg->norder; k++) {
+        if (delta_row(pg, pg->order[k], pg->base[k], &scratch) != 0) {
+            goto nomem;
+        }
+    }
+
+    ps_hist_free(&scratch);
+
+    if (ps_buf_append(&pg->copy, copy_bin_trailer, sizeof(copy_bin_trailer))
+        != 0
+        || ps_buf_append(&pg->copy_new, copy_bin_trailer,
+                         sizeof(copy_bin_trailer)) != 0)
+    {
+        set_error(pg, "copy_delta", "out of memory");
+        return -1;
+    }
+
+    pg->inserted = 0;
     updated = 0;
+    pg->state[0] = '\0';
 
-    for (k = 0; rc == 0 && k < nparts; k++) {
-        rc = update_partition(pg, parts[k], &updated);
+    if (pg->nnew) {
+        if (copy_in(pg, "copy_new_rows", COPY_NEW_SQL, &pg->copy_new) != 0) {
+            /* unique_violation: a row taken as new exists */
+            return strcmp(pg->state, "23505") == 0 ? 1 : -1;
+        }
+        pg->inserted = pg->nnew;
     }
 
-    free(parts);
-
-    if (rc == 0 && updated != expected) {
-        set_error(pg, "update", "updated fewer rows than the delta has");
-        rc = -1;
+    if (pg->nnew < pg->norder) {
+        updated = update_rows(pg);
+        if (updated < 0) {
+            return -1;
+        }
     }
 
-    return rc;
+    if ((size_t) updated != pg->norder - pg->nnew) {
+        ps_log(PS_LOG_WARN, "event=rows_changed_behind sink=postgres "
+               "updated=%lld of %zu action=retry_reading_rows",
+               (long long) updated, pg->norder - pg->nnew);
+        return 1;
+    }
+
+    return 0;
+
+nomem:
+
+    ps_hist_free(&scratch);
+    set_error(pg, "delta_rows", "out of memory");
+
+    return -1;
 }
 
 
@@ -1052,6 +1122,7 @@ array_text(ps_buf_t *b, const uint64_t *pos, uint32_t nrings)
 }
 
 
+/* Step 5: the watermarks and the node's row, in one statement. */
 static int
 write_watermarks(pg_sink_t *pg, uint64_t zone_id, const uint64_t *pos,
     uint32_t nrings)
@@ -1060,9 +1131,11 @@ write_watermarks(pg_sink_t *pg, uint64_t zone_id, const uint64_t *pos,
     char         zid[32], started[32];
     ps_buf_t     rings = PS_BUF_INIT, poss = PS_BUF_INIT;
     PGresult    *res;
-    const char  *params[4];
+    const char  *params[6];
 
     snprintf(zid, sizeof(zid), "%lld", (long long) (int64_t) zone_id);
+    snprintf(started, sizeof(started), "%.6f",
+             (double) pg->started_us / 1e6);
 
     if (array_text(&rings, NULL, nrings) != 0
         || array_text(&poss, pos, nrings) != 0)
@@ -1076,23 +1149,13 @@ write_watermarks(pg_sink_t *pg, uint64_t zone_id, const uint64_t *pos,
     params[1] = zid;
     params[2] = rings.data;
     params[3] = poss.data;
+    params[4] = PATHSTATS_VERSION;
+    params[5] = started;
 
-    res = PQexecParams(pg->conn, watermark_sql, 4, NULL, params, NULL, NULL,
+    res = PQexecParams(pg->conn, watermark_sql, 6, NULL, params, NULL, NULL,
                        0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         rc = fail_res(pg, "watermark", res);
-        goto done;
-    }
-    PQclear(res);
-
-    snprintf(started, sizeof(started), "%.6f",
-             (double) pg->started_us / 1e6);
-    params[2] = PATHSTATS_VERSION;
-    params[3] = started;
-
-    res = PQexecParams(pg->conn, node_sql, 4, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        rc = fail_res(pg, "node", res);
         goto done;
     }
     PQclear(res);
@@ -1196,18 +1259,12 @@ cmp_key(const void *x, const void *y)
 static int
 sort_delta(pg_sink_t *pg, const ps_agg_table_t *delta)
 {
-    size_t                  i, n;
-    const ps_agg_entry_t  **o;
+    size_t  i, n;
 
     n = ps_agg_count(delta);
 
-    if (n > pg->order_cap) {
-        o = realloc(pg->order, n * sizeof(*o));
-        if (o == NULL) {
-            return -1;
-        }
-        pg->order = o;
-        pg->order_cap = n;
+    if (order_reserve(pg, n) != 0) {
+        return -1;
     }
 
     for (i = 0; i < n; i++) {
@@ -1223,19 +1280,11 @@ sort_delta(pg_sink_t *pg, const ps_agg_table_t *delta)
 }
 
 
-/* Steps 1 to 6 inside the open transaction; 0, -1 on error, or 1 when
- * a key taken as known has no row (roll back, forget, do it again). */
+/* Steps 1 to 4 inside the open transaction; 0, -1 on error, or 1 when
+ * a row changed behind the sink's back (roll back, forget, again). */
 static int
 apply_delta(pg_sink_t *pg, const ps_agg_table_t *delta)
 {
-    int                    fresh, rc;
-    size_t                 i, n, nfresh, inserted;
-    int64_t                first, last;
-    PGresult              *res;
-    const ps_agg_entry_t  *e;
-
-    n = ps_agg_count(delta);
-
     if (ensure_partitions(pg, delta) != 0) {
         return -1;
     }
@@ -1245,100 +1294,27 @@ apply_delta(pg_sink_t *pg, const ps_agg_table_t *delta)
         return -1;
     }
 
-    ps_buf_reset(&pg->copy);
-    first = INT64_MAX;
-    last = INT64_MIN;
-    nfresh = 0;
-
-    if (ps_buf_append(&pg->copy, copy_bin_header, sizeof(copy_bin_header))
-        != 0)
-    {
-        set_error(pg, "copy_delta", "out of memory");
+    if (read_rows(pg) != 0) {
         return -1;
     }
 
-    for (i = 0; i < n; i++) {
-        e = pg->order[i];
+    return upsert_delta(pg);
+}
 
-        if (e->hour < first) {
-            first = e->hour;
-        }
-        if (e->hour > last) {
-            last = e->hour;
-        }
 
-        fresh = !ps_pg_known_has(pg->known, e);
-        nfresh += fresh;
+/* Step 6, after the COMMIT: the memory of the rows takes the delta. */
+static void
+remember_rows(pg_sink_t *pg)
+{
+    size_t  k;
 
-        if (copy_row(pg, i, e, fresh) != 0) {
-            set_error(pg, "copy_delta", "out of memory");
-            return -1;
+    for (k = 0; k < pg->norder; k++) {
+        if (ps_pg_rows_commit(pg->rows, pg->order[k]) != 0) {
+            ps_log(PS_LOG_WARN, "event=rows_forgotten sink=postgres "
+                   "reason=no_memory");
+            return;
         }
     }
-
-    if (ps_buf_append(&pg->copy, copy_bin_trailer, sizeof(copy_bin_trailer))
-        != 0)
-    {
-        set_error(pg, "copy_delta", "out of memory");
-        return -1;
-    }
-
-    if (copy_in(pg, "copy_delta", "COPY ps_delta FROM STDIN (FORMAT binary)",
-                &pg->copy) != 0)
-    {
-        return -1;
-    }
-
-    inserted = 0;
-    pg->inserted = 0;
-
-    if (nfresh) {
-        res = PQexec(pg->conn, insert_rows_sql);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            return fail_res(pg, "insert_rows", res);
-        }
-
-        inserted = strtoull(PQcmdTuples(res), NULL, 10);
-        pg->inserted = inserted;
-        PQclear(res);
-    }
-
-    if (inserted == n) {
-        return 0;
-    }
-
-    /* when the hours hold many more rows than the delta has keys, the
-     * rows are found by index, one probe per key: the planner, misled by
-     * the key columns' correlation, would rather read and sort every row
-     * of those hours for a merge join (which is the better plan when the
-     * delta has most of them, its input being sorted already) */
-    if (ps_pg_known_in_hours(pg->known, first, last) > 2 * n
-        && exec_cmd(pg, "join_settings", "SET LOCAL enable_mergejoin = off; "
-                    "SET LOCAL enable_hashjoin = off") != 0)
-    {
-        return -1;
-    }
-
-    /* row counts for the planner: the temporary tables are never
-     * analyzed otherwise */
-    if (exec_cmd(pg, "analyze_delta", "ANALYZE ps_delta (idx)") != 0) {
-        return -1;
-    }
-
-    rc = merge_existing(pg, n - inserted, first, last);
-
-    if (rc == 1) {
-        if (nfresh < n) {
-            ps_log(PS_LOG_INFO, "event=known_keys_missing sink=postgres "
-                   "action=retry_with_every_key");
-            return 1;
-        }
-
-        set_error(pg, "lock_rows", "locked fewer rows than the delta has");
-        return -1;
-    }
-
-    return rc;
 }
 
 
@@ -1346,7 +1322,7 @@ static int
 pg_flush(ps_sink_t *sink, uint64_t zone_id, const ps_agg_table_t *delta,
     const uint64_t *pos, uint32_t nrings)
 {
-    int         rc;
+    int         rc, again;
     size_t      n;
     uint64_t    start;
     PGresult   *res;
@@ -1359,8 +1335,16 @@ pg_flush(ps_sink_t *sink, uint64_t zone_id, const ps_agg_table_t *delta,
     start = ps_mono_us();
     n = ps_agg_count(delta);
     pg->inserted = 0;
+    pg->nread = 0;
+    pg->norder = 0;
+    again = 0;
 
-again:
+    /* the live hour and the one before: late records of older hours
+     * read their rows */
+    ps_pg_rows_keep_from(pg->rows, ps_hour_of((int64_t) ps_now_us())
+                                   - 3600);
+
+retry:
 
     if (exec_cmd(pg, "begin", "BEGIN") != 0) {
         goto fail;
@@ -1369,17 +1353,21 @@ again:
     if (n) {
         rc = apply_delta(pg, delta);
 
-        if (rc == 1) {
+        if (rc == 1 && !again) {
             if (exec_cmd(pg, "rollback", "ROLLBACK") != 0) {
                 goto fail;
             }
-            ps_pg_known_clear(pg->known);
+            ps_pg_rows_clear(pg->rows);
             pg->ndays = 0;
             pg->next_day = 0;
-            goto again;
+            again = 1;
+            goto retry;
         }
 
         if (rc != 0) {
+            if (rc == 1) {
+                set_error(pg, "upsert", "rows changed during the flush");
+            }
             goto fail;
         }
     }
@@ -1395,7 +1383,14 @@ again:
 
         if (PQstatus(pg->conn) != CONNECTION_OK) {
             drop_conn(pg);
-            return commit_outcome(sink, zone_id, pos, nrings);
+            rc = commit_outcome(sink, zone_id, pos, nrings);
+            if (rc == 0) {
+                remember_rows(pg);
+            } else {
+                /* applied or not, the memory cannot tell: read again */
+                ps_pg_rows_clear(pg->rows);
+            }
+            return rc;
         }
 
         goto fail;
@@ -1403,15 +1398,18 @@ again:
 
     PQclear(res);
 
-    ps_pg_known_add(pg->known, pg->order, n);
+    remember_rows(pg);
 
     ps_log(PS_LOG_DEBUG, "event=sink_flush sink=postgres keys=%zu "
-           "inserted=%zu merged=%zu duration_ms=%.1f", n, pg->inserted,
-           n - pg->inserted, (double) (ps_mono_us() - start) / 1000.0);
+           "inserted=%zu read=%zu duration_ms=%.1f", n, pg->inserted,
+           pg->nread, (double) (ps_mono_us() - start) / 1000.0);
 
-    /* a large delta's COPY buffer is not kept between flushes */
+    /* a large delta's COPY buffers are not kept between flushes */
     if (pg->copy.cap > 16 * 1024 * 1024) {
         ps_buf_free(&pg->copy);
+    }
+    if (pg->copy_new.cap > 16 * 1024 * 1024) {
+        ps_buf_free(&pg->copy_new);
     }
 
     sink->last_error[0] = '\0';
@@ -1439,6 +1437,7 @@ fail:
 static void
 pg_destroy(ps_sink_t *sink)
 {
+    size_t      i;
     pg_sink_t  *pg;
 
     if (sink == NULL) {
@@ -1449,7 +1448,16 @@ pg_destroy(ps_sink_t *sink)
 
     drop_conn(pg);
     ps_buf_free(&pg->copy);
-    ps_pg_known_destroy(pg->known);
+    ps_buf_free(&pg->copy_new);
+
+    ps_pg_rows_destroy(pg->rows);
+
+    for (i = 0; pg->read && i < pg->order_cap; i++) {
+        ps_hist_free(&pg->read[i]);
+    }
+
+    free(pg->read);
+    free(pg->base);
     free(pg->enc);
     free(pg->order);
     free(pg->conninfo);
@@ -1459,13 +1467,12 @@ pg_destroy(ps_sink_t *sink)
 
 
 static const ps_sink_ops_t  pg_ops = {
-    "postgres",
-    pg_connect,
-    pg_load_watermarks,
-    pg_flush,
-    pg_destroy,
-    NULL,
-    pg_load_keys
+    .name = "postgres",
+    .connect = pg_connect,
+    .load_watermarks = pg_load_watermarks,
+    .flush = pg_flush,
+    .destroy = pg_destroy,
+    .load_keys = pg_load_keys,
 };
 
 
@@ -1479,19 +1486,19 @@ ps_sink_pg_create(const ps_config_t *cfg)
         return NULL;
     }
 
+    pg->started_us = ps_now_us();
     pg->conninfo = strdup(cfg->postgres);
     pg->node_id = strdup(cfg->node_id);
-    pg->known = ps_pg_known_create(KNOWN_MAX);
+    pg->rows = ps_pg_rows_create(ps_hour_of((int64_t) pg->started_us));
 
-    if (pg->conninfo == NULL || pg->node_id == NULL || pg->known == NULL) {
+    if (pg->conninfo == NULL || pg->node_id == NULL || pg->rows == NULL) {
         free(pg->conninfo);
         free(pg->node_id);
-        ps_pg_known_destroy(pg->known);
+        ps_pg_rows_destroy(pg->rows);
         free(pg);
         return NULL;
     }
 
-    pg->started_us = ps_now_us();
     pg->sink.ops = &pg_ops;
     pg->sink.impl = pg;
     pg->sink.durable = 1;

@@ -341,6 +341,40 @@ hour_cmp(const void *a, const void *b)
 }
 
 
+/* Sorts k's hours and sums the rows of one hour (one per node) into
+ * one; 0, or -1 if memory ran out. */
+static int
+hours_merge(tp_key_t *k)
+{
+    size_t  i, j;
+    int     rc = 0;
+
+    if (k->n < 2) {
+        return 0;
+    }
+
+    qsort(k->hours, k->n, sizeof(tp_hour_t), hour_cmp);
+
+    for (i = 1, j = 0; i < k->n; i++) {
+        if (k->hours[i].hour != k->hours[j].hour) {
+            k->hours[++j] = k->hours[i];
+            continue;
+        }
+
+        k->hours[j].requests += k->hours[i].requests;
+        k->hours[j].errors += k->hours[i].errors;
+        if (ps_hist_merge(&k->hours[j].hist, &k->hours[i].hist) != 0) {
+            rc = -1;
+        }
+        ps_hist_free(&k->hours[i].hist);
+    }
+
+    k->n = j + 1;
+
+    return rc;
+}
+
+
 /* Appends the array literal {"a","b"} of one part of keys to b. */
 static int
 array_literal(ps_buf_t *b, tp_key_t **keys, size_t n, int part)
@@ -476,9 +510,10 @@ load(PGconn *conn, tp_key_t **keys, size_t n, int64_t from)
         PQclear(res);
     }
 
+    /* a row per node and hour: the fleet's hour is their sum */
     for (i = 0; i < n; i++) {
-        if (keys[i]->n > 1) {
-            qsort(keys[i]->hours, keys[i]->n, sizeof(tp_hour_t), hour_cmp);
+        if (hours_merge(keys[i]) != 0) {
+            failed = 1;
         }
     }
 

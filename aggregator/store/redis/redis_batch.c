@@ -23,8 +23,21 @@ const char ps_redis_script[] =
     "  if #a ~= #b then return #a > #b end\n"
     "  return a >= b\n"
     "end\n"
+    /* a variadic command over t in slices (Lua's unpack() takes at most
+     * about 8000 values); HMGET and ZMSCORE answers joined */
+    "local function many(cmd, key, t)\n"
+    "  local r = {}\n"
+    "  for i = 1, #t, 4000 do\n"
+    "    local x = redis.call(cmd, key, unpack(t, i, math.min(#t,"
+    " i + 3999)))\n"
+    "    if type(x) == 'table' then\n"
+    "      for j = 1, #x do r[#r + 1] = x[j] end\n"
+    "    end\n"
+    "  end\n"
+    "  return r\n"
+    "end\n"
     "local zone, n = ARGV[2], tonumber(ARGV[3])\n"
-    "local wm, mode = KEYS[12], ARGV[n + 5]\n"
+    "local wm, mode = KEYS[7], ARGV[n + 5]\n"
     "local rid, k = ARGV[n + 6], tonumber(ARGV[n + 7])\n"
     "local last = tonumber(ARGV[n + 8]) - 1\n"
     "local mk = 'repair:' .. zone\n"
@@ -62,22 +75,42 @@ const char ps_redis_script[] =
     "elseif done() then\n"
     "  return {0, 0, 0}\n"
     "end\n"
+    /* the fields: one HMGET, the sums here, one HSET and one ZADD of the
+     * new totals (numbers are exact below 2^53) */
+    "local pat = '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$'\n"
     "local m = tonumber(ARGV[n + 9])\n"
     "local a = n + 10\n"
-    "for e = 1, m do\n"
-    "  local f = ARGV[a]\n"
-    "  redis.call('HINCRBY', KEYS[2], f, ARGV[a + 1])\n"
-    "  redis.call('ZINCRBY', KEYS[8], ARGV[a + 1], f)\n"
-    "  for j = 2, 5 do\n"
-    "    if ARGV[a + j] ~= '0' then\n"
-    "      redis.call('HINCRBY', KEYS[j + 1], f, ARGV[a + j])\n"
+    "if m > 0 then\n"
+    "  local fs = {}\n"
+    "  for e = 1, m do fs[e] = ARGV[a + 2 * e - 2] end\n"
+    "  local old = many('HMGET', KEYS[2], fs)\n"
+    "  local set, top = {}, {}\n"
+    "  for e = 1, m do\n"
+    "    local d, v = ARGV[a + 2 * e - 1], old[e]\n"
+    "    local r2, er2, bi2, bo2, ls2, lx2\n"
+    "    if v then\n"
+    "      r2, er2, bi2, bo2, ls2, lx2 = string.match(v, pat)\n"
     "    end\n"
+    /* a new field (or one that does not read as ours) takes the
+     * delta as it is */
+    "    if r2 then\n"
+    "      local r, er, bi, bo, ls, lx = string.match(d, pat)\n"
+    "      r = tonumber(r) + tonumber(r2)\n"
+    "      d = string.format('%.0f %.0f %.0f %.0f %.0f %.0f', r,"
+    " tonumber(er) + tonumber(er2), tonumber(bi) + tonumber(bi2),"
+    " tonumber(bo) + tonumber(bo2), tonumber(ls) + tonumber(ls2),"
+    " math.max(tonumber(lx), tonumber(lx2)))\n"
+    "      top[2 * e - 1] = r\n"
+    "    else\n"
+    "      top[2 * e - 1] = tonumber(string.match(d, '^%d+'))\n"
+    "    end\n"
+    "    set[2 * e - 1] = fs[e]\n"
+    "    set[2 * e] = d\n"
+    "    top[2 * e] = fs[e]\n"
     "  end\n"
-    "  local mx = redis.call('HGET', KEYS[7], f)\n"
-    "  if not mx or not ge(mx, ARGV[a + 6]) then\n"
-    "    redis.call('HSET', KEYS[7], f, ARGV[a + 6])\n"
-    "  end\n"
-    "  a = a + 7\n"
+    "  many('HSET', KEYS[2], set)\n"
+    "  many('ZADD', KEYS[3], top)\n"
+    "  a = a + 2 * m\n"
     "end\n"
     "local tn = {'requests', 'errors', 'status_1xx', 'status_2xx',\n"
     "  'status_3xx', 'status_4xx', 'status_5xx', 'bytes_in', 'bytes_out',\n"
@@ -91,19 +124,30 @@ const char ps_redis_script[] =
     "  redis.call('HSET', KEYS[1], 'latency_max_us', ARGV[a])\n"
     "end\n"
     "a = a + 1\n"
+    /* the clients: one PFADD, one ZMSCORE and one ZADD of the new
+     * totals */
     "local c = tonumber(ARGV[a])\n"
     "a = a + 1\n"
-    "for i = 1, c do\n"
-    "  redis.call('PFADD', KEYS[9], ARGV[a])\n"
-    "  redis.call('ZINCRBY', KEYS[10], ARGV[a + 1], ARGV[a])\n"
-    "  a = a + 2\n"
+    "if c > 0 then\n"
+    "  local cs = {}\n"
+    "  for i = 1, c do cs[i] = ARGV[a + 2 * i - 2] end\n"
+    "  many('PFADD', KEYS[4], cs)\n"
+    "  local old = many('ZMSCORE', KEYS[5], cs)\n"
+    "  local add = {}\n"
+    "  for i = 1, c do\n"
+    "    add[2 * i - 1] = tonumber(ARGV[a + 2 * i - 1])"
+    " + (tonumber(old[i]) or 0)\n"
+    "    add[2 * i] = cs[i]\n"
+    "  end\n"
+    "  many('ZADD', KEYS[5], add)\n"
+    "  a = a + 2 * c\n"
     "end\n"
     "if ARGV[a] ~= '0' then\n"
-    "  redis.call('ZINCRBY', KEYS[10], ARGV[a], '" PS_REDIS_OTHER_CLIENT "')\n"
+    "  redis.call('ZINCRBY', KEYS[5], ARGV[a], '" PS_REDIS_OTHER_CLIENT "')\n"
     "end\n"
     "local keep = tonumber(ARGV[a + 1])\n"
-    "if redis.call('ZCARD', KEYS[10]) > 2 * keep then\n"
-    "  redis.call('ZREMRANGEBYRANK', KEYS[10], 0, -keep - 1)\n"
+    "if redis.call('ZCARD', KEYS[5]) > 2 * keep then\n"
+    "  redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -keep - 1)\n"
     "end\n"
     "for i = 1, n do redis.call('HSET', wm, fields[i], ARGV[3 + i]) end\n"
     "if k < last then\n"
@@ -111,7 +155,7 @@ const char ps_redis_script[] =
     "elseif marker then\n"
     "  redis.call('HDEL', wm, mk)\n"
     "end\n"
-    "redis.call('SADD', KEYS[11], ARGV[1])\n"
+    "redis.call('SADD', KEYS[6], ARGV[1])\n"
     "for i = 1, #KEYS do redis.call('PEXPIREAT', KEYS[i], ARGV[n + 4]) end\n"
     "if k < last then return {1, 3, k + 1} end\n"
     "if mode == 'R' then return {1, 4, 0} end\n"
@@ -120,22 +164,9 @@ const char ps_redis_script[] =
 const size_t ps_redis_script_len = sizeof(ps_redis_script) - 1;
 
 static const char *ps_redis_key_suffix[PS_REDIS_NKEYS] = {
-    "totals", "req", "err", "bytes_in", "bytes_out", "lat_sum_us",
-    "lat_max_us", "top", "clients:uniq", "clients:top", "nodes",
+    "totals", "paths", "top", "clients:uniq", "clients:top", "nodes",
     "wm:"                                   /* + node id */
 };
-
-
-void
-ps_redis_key_prefix(char *buf, size_t size, int64_t hour)
-{
-    time_t     t = (time_t) hour;
-    struct tm  tm;
-
-    gmtime_r(&t, &tm);
-    snprintf(buf, size, "pathstats:{%04d%02d%02d%02d}:",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour);
-}
 
 
 /* Appends one argument of n bytes to the batch; 0 or -1. */
@@ -212,11 +243,13 @@ ps_redis_patch_count(ps_redis_batch_t *bt, size_t idx, size_t n)
 
 
 int
-ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour, uint64_t zone_id,
-    const uint64_t *pos, uint32_t nrings, uint64_t expire_ms)
+ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour, unsigned shard,
+    uint64_t zone_id, const uint64_t *pos, uint32_t nrings,
+    uint64_t expire_ms)
 {
     memset(bt, 0, sizeof(*bt));
     bt->hour = hour;
+    bt->shard = shard;
     bt->zone_id = zone_id;
     bt->nrings = nrings;
     bt->expire_ms = expire_ms;
@@ -243,7 +276,7 @@ ps_redis_batch_head(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     unsigned  k;
     int       kn;
 
-    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard);
     for (k = 0; k < PS_REDIS_NKEYS; k++) {
         kn = snprintf(key, sizeof(key), "%s%s%s", prefix,
                       ps_redis_key_suffix[k],
@@ -278,14 +311,18 @@ ps_redis_batch_head(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
 }
 
 
-/* Appends one field (the parts joined by tabs) with its counters and
- * adds them to tot[11]; 0 or -1. */
+/* Appends one field (the parts joined by tabs) and its counters as
+ * one argument "requests errors bytes_in bytes_out latency_sum_us
+ * latency_max_us" (the form of the paths hash), and adds them to
+ * tot[11]; 0 or -1. */
 static int
 ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
     const size_t *plen, unsigned nparts, const ps_redis_repair_entry_t *v,
     uint64_t *tot)
 {
     unsigned  k;
+    char      num[6 * 21];
+    int       n;
 
     if (ps_redis_arg(bt, part[0], plen[0]) != 0) {
         return -1;
@@ -299,13 +336,14 @@ ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
     }
     bt->len[bt->argc - 1] = bt->bytes.len - bt->off[bt->argc - 1];
 
-    if (ps_redis_arg_u64(bt, v->counts.requests) != 0
-        || ps_redis_arg_u64(bt, v->counts.errors) != 0
-        || ps_redis_arg_u64(bt, v->counts.bytes_in) != 0
-        || ps_redis_arg_u64(bt, v->counts.bytes_out) != 0
-        || ps_redis_arg_u64(bt, v->counts.latency_sum_us) != 0
-        || ps_redis_arg_u64(bt, v->counts.latency_max_us) != 0)
-    {
+    n = snprintf(num, sizeof(num), "%llu %llu %llu %llu %llu %llu",
+                 (unsigned long long) v->counts.requests,
+                 (unsigned long long) v->counts.errors,
+                 (unsigned long long) v->counts.bytes_in,
+                 (unsigned long long) v->counts.bytes_out,
+                 (unsigned long long) v->counts.latency_sum_us,
+                 (unsigned long long) v->counts.latency_max_us);
+    if (ps_redis_arg(bt, num, (size_t) n) != 0) {
         return -1;
     }
 
@@ -351,13 +389,15 @@ ps_redis_batch_tail(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
 
 
 /* What the scripts of a batch write: the fields and clients of one
- * hour, from the delta and the client buffer (a normal batch) or from
- * the repair state of the hour (a repair). */
+ * hour and shard, from the delta and the client buffer (a normal batch)
+ * or from the repair state of the hour (a repair). */
 typedef struct {
     const ps_agg_table_t          *delta;   /* NULL: a repair, from h */
-    size_t                        *fidx;    /* the hour's delta entries */
+    size_t                        *fidx;    /* its delta entries, or its
+                                               entries of h */
     const ps_redis_clients_t      *cb;
-    uint32_t                      *cidx;    /* its cb->clients, unfolded */
+    uint32_t                      *cidx;    /* its cb->clients (unfolded)
+                                               or clients of h */
     const ps_redis_repair_hour_t  *h;
     size_t                         nfields;
     size_t                         nclients;
@@ -376,10 +416,10 @@ ps_redis_src_field(ps_redis_batch_t *bt, const ps_redis_src_t *src,
     size_t                    plen[3];
 
     if (src->delta == NULL) {
-        part[0] = src->h->entries[i].field;
-        plen[0] = src->h->entries[i].field_len;
-        return ps_redis_batch_field(bt, part, plen, 1, &src->h->entries[i],
-                                    tot);
+        part[0] = src->h->entries[src->fidx[i]].field;
+        plen[0] = src->h->entries[src->fidx[i]].field_len;
+        return ps_redis_batch_field(bt, part, plen, 1,
+                                    &src->h->entries[src->fidx[i]], tot);
     }
 
     e = ps_agg_entry_at(src->delta, src->fidx[i]);
@@ -410,9 +450,9 @@ ps_redis_src_client(ps_redis_batch_t *bt, const ps_redis_src_t *src,
     uint64_t     requests;
 
     if (src->delta == NULL) {
-        text = src->h->clients[i].text;
-        len = src->h->clients[i].len;
-        requests = src->h->clients[i].requests;
+        text = src->h->clients[src->cidx[i]].text;
+        len = src->h->clients[src->cidx[i]].len;
+        requests = src->h->clients[src->cidx[i]].requests;
     } else {
         text = src->cb->clients[src->cidx[i]].text;
         len = src->cb->clients[src->cidx[i]].len;
@@ -532,7 +572,8 @@ ps_redis_batch_set_mode(ps_redis_batch_t *bt, char mode)
 
 int
 ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
-    const ps_agg_table_t *delta, const ps_redis_clients_t *cb)
+    const ps_agg_table_t *delta, const uint16_t *eshard,
+    const ps_redis_clients_t *cb, const uint16_t *cshard)
 {
     ps_redis_src_t            src;
     const ps_redis_client_t  *c;
@@ -550,7 +591,9 @@ ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     }
 
     for (i = 0; i < n; i++) {
-        if (ps_agg_entry_at(delta, i)->hour == bt->hour) {
+        if (ps_agg_entry_at(delta, i)->hour == bt->hour
+            && eshard[i] == bt->shard)
+        {
             src.fidx[src.nfields++] = i;
         }
     }
@@ -560,8 +603,11 @@ ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
             continue;
         }
         if (c->len == 0) {
-            src.folded += c->requests;
-        } else {
+            /* the folded clients' requests go to shard 0 */
+            if (bt->shard == 0) {
+                src.folded += c->requests;
+            }
+        } else if (cshard[i] == bt->shard) {
             src.cidx[src.nclients++] = (uint32_t) i;
         }
     }
@@ -581,13 +627,36 @@ ps_redis_batch_from_repair(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     const ps_redis_repair_hour_t *h)
 {
     ps_redis_src_t  src;
+    size_t          i;
+    int             rc = -1;
 
     memset(&src, 0, sizeof(src));
     src.h = h;
-    src.nfields = h->nentries;
-    src.nclients = h->nclients;
-    src.folded = h->clients_folded;
-    return ps_redis_build_chunks(rb, bt, &src);
+    src.fidx = malloc((h->nentries ? h->nentries : 1) * sizeof(*src.fidx));
+    src.cidx = malloc((h->nclients ? h->nclients : 1) * sizeof(*src.cidx));
+    if (src.fidx == NULL || src.cidx == NULL) {
+        goto done;
+    }
+
+    for (i = 0; i < h->nentries; i++) {
+        if (h->entries[i].shard == bt->shard) {
+            src.fidx[src.nfields++] = i;
+        }
+    }
+    for (i = 0; i < h->nclients; i++) {
+        if (h->clients[i].shard == bt->shard) {
+            src.cidx[src.nclients++] = (uint32_t) i;
+        }
+    }
+    src.folded = bt->shard == 0 ? h->clients_folded : 0;
+
+    rc = ps_redis_build_chunks(rb, bt, &src);
+
+done:
+
+    free(src.fidx);
+    free(src.cidx);
+    return rc;
 }
 
 

@@ -18,9 +18,10 @@
 #include "agg/agg_table.h"
 #include "store/redis/redis_clients.h"
 #include "store/redis/redis_repair.h"
+#include "store/redis/redis_shard.h"
 #include "lib/strbuf.h"
 
-#define PS_REDIS_NKEYS  12
+#define PS_REDIS_NKEYS  7
 
 /* The hour script: KEYS as in ps_redis_key_suffix[], ARGV as built by
  * ps_redis_batch_head() and ps_redis_build_chunk() (redis_batch.c).
@@ -39,14 +40,17 @@ extern const size_t  ps_redis_script_len;
 /* What the batches of one sink share. */
 typedef struct {
     const char  *node_id;
+    unsigned     shards;                    /* redis_shards */
     uint64_t     top_clients;               /* kept in clients:top */
     size_t       chunk;                     /* fields per chunk (>= 1) */
     unsigned     sequences;                 /* chunked so far: their ids */
 } ps_redis_batcher_t;
 
-/* One hour's script call, kept until Redis has confirmed it. */
+/* One hour and shard's script call, kept until Redis has confirmed
+ * it. */
 typedef struct {
     int64_t    hour;
+    unsigned   shard;
     ps_buf_t   bytes;                       /* all keys and args */
     size_t    *off;                         /* into bytes.data */
     size_t    *len;
@@ -66,23 +70,23 @@ typedef struct {
     uint64_t   requests;
 } ps_redis_batch_t;
 
-/* Writes "pathstats:{YYYYMMDDHH}:" into buf (at least 32 bytes). */
-void ps_redis_key_prefix(char *buf, size_t size, int64_t hour);
-
-/* Starts an empty batch of hour with the positions it stores; the
- * caller sets bt->mode then; 0 or -1. */
-int ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour,
+/* Starts an empty batch of hour and shard with the positions it
+ * stores; the caller sets bt->mode then; 0 or -1. */
+int ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour, unsigned shard,
     uint64_t zone_id, const uint64_t *pos, uint32_t nrings,
     uint64_t expire_ms);
 
 /* Builds the scripts of bt (mode '0' or '1') from the fields of delta
- * and the clients of cb of its hour: one script when they fit in one
- * chunk, else a sequence of chunks; 0 or -1. */
+ * and the clients of cb of its hour and shard (eshard[i], cshard[i]: the
+ * shard of delta entry i and of client i); one script when they fit in
+ * one chunk, else a sequence of chunks; 0 or -1. */
 int ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
-    const ps_agg_table_t *delta, const ps_redis_clients_t *cb);
+    const ps_agg_table_t *delta, const uint16_t *eshard,
+    const ps_redis_clients_t *cb, const uint16_t *cshard);
 
 /* Builds the scripts of bt (mode 'R') from the repair state h of its
- * hour: always a sequence (of one chunk at least); 0 or -1. */
+ * hour, its shard's fields and clients: always a sequence (of one chunk
+ * at least); 0 or -1. */
 int ps_redis_batch_from_repair(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     const ps_redis_repair_hour_t *h);
 

@@ -31,11 +31,11 @@ ps_redis_clients_free(ps_redis_clients_t *cb)
 }
 
 
-/* Counts one request of client s (n bytes, 0: the hour's fold); 0, or
+/* Counts k requests of client s (n bytes, 0: the hour's fold); 0, or
  * -1 when the buffer is full. */
 static int
 ps_redis_client_count(ps_redis_clients_t *cb, int64_t hour, const char *s,
-    size_t n)
+    size_t n, uint64_t k)
 {
     uint32_t            slot, idx;
     ps_redis_client_t  *c;
@@ -49,7 +49,7 @@ ps_redis_client_count(ps_redis_clients_t *cb, int64_t hour, const char *s,
         }
         c = &cb->clients[idx - 1];
         if (c->hour == hour && c->len == n && memcmp(c->text, s, n) == 0) {
-            c->requests++;
+            c->requests += k;
             return 0;
         }
         slot = (slot + 1) % PS_REDIS_CLIENT_SLOTS;
@@ -63,7 +63,7 @@ ps_redis_client_count(ps_redis_clients_t *cb, int64_t hour, const char *s,
 
     c = &cb->clients[cb->nclients++];
     c->hour = hour;
-    c->requests = 1;
+    c->requests = k;
     c->len = (uint8_t) n;
     memcpy(c->text, s, n);
     cb->slots[slot] = (uint32_t) cb->nclients;
@@ -75,10 +75,32 @@ void
 ps_redis_clients_add(ps_redis_clients_t *cb, int64_t hour, const char *text,
     size_t len)
 {
-    if (ps_redis_client_count(cb, hour, text, len) != 0) {
+    if (ps_redis_client_count(cb, hour, text, len, 1) != 0) {
         cb->folded++;
-        (void) ps_redis_client_count(cb, hour, "", 0);
+        (void) ps_redis_client_count(cb, hour, "", 0, 1);
     }
+}
+
+
+void
+ps_redis_clients_move(ps_redis_clients_t *dst, ps_redis_clients_t *src)
+{
+    size_t                    i;
+    const ps_redis_client_t  *c;
+
+    for (i = 0; i < src->nclients; i++) {
+        c = &src->clients[i];
+        if (ps_redis_client_count(dst, c->hour, c->text, c->len,
+                                  c->requests) != 0)
+        {
+            dst->folded += c->requests;
+            (void) ps_redis_client_count(dst, c->hour, "", 0, c->requests);
+        }
+    }
+
+    dst->folded += src->folded;
+    src->folded = 0;
+    ps_redis_clients_clear(src);
 }
 
 

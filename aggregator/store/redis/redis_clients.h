@@ -48,6 +48,10 @@ void ps_redis_clients_free(ps_redis_clients_t *cb);
 void ps_redis_clients_add(ps_redis_clients_t *cb, int64_t hour,
     const char *text, size_t len);
 
+/* Adds every client of src (its requests, its folded ones) to dst and
+ * empties src. */
+void ps_redis_clients_move(ps_redis_clients_t *dst, ps_redis_clients_t *src);
+
 /* Empties the buffer (folded is left to the caller). */
 void ps_redis_clients_clear(ps_redis_clients_t *cb);
 

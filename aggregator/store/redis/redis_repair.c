@@ -8,6 +8,7 @@
 
 #include "lib/key_hash.h"
 #include "store/redis/redis_repair.h"
+#include "store/redis/redis_shard.h"
 
 #define PS_REPAIR_OTHER_FIELD  PS_AGG_OTHER_HOST "\t" PS_AGG_OTHER_METHOD \
                                "\t" PS_AGG_OTHER_PATH
@@ -16,6 +17,7 @@ struct ps_redis_repair_s {
     ps_redis_repair_hour_t  hours[PS_REDIS_REPAIR_HOURS];
     size_t                  max_keys;
     size_t                  max_clients;
+    unsigned                shards;
     int64_t                 keep_from;     /* hours before: never kept */
 };
 
@@ -38,7 +40,7 @@ ps_repair_hour_free(ps_redis_repair_hour_t *h)
 
 
 ps_redis_repair_t *
-ps_redis_repair_create(size_t max_keys, size_t max_clients)
+ps_redis_repair_create(size_t max_keys, size_t max_clients, unsigned shards)
 {
     ps_redis_repair_t  *rp;
     unsigned            i;
@@ -52,6 +54,7 @@ ps_redis_repair_create(size_t max_keys, size_t max_clients)
     }
     rp->max_keys = max_keys ? max_keys : 1;
     rp->max_clients = max_clients;
+    rp->shards = shards ? shards : 1;
     rp->keep_from = 0;
     return rp;
 }
@@ -220,6 +223,7 @@ ps_repair_entry(ps_redis_repair_t *rp, ps_redis_repair_hour_t *h,
     memcpy(e->field, field, len);
     e->field[len] = '\0';
     e->field_len = (uint32_t) len;
+    e->shard = (uint16_t) ps_redis_shard_of(field, len, rp->shards);
     e->hash = hash;
 
     slot = hash & (h->index_cap - 1);
@@ -333,6 +337,7 @@ ps_redis_repair_add_client(ps_redis_repair_t *rp, int64_t hour,
     c = &h->clients[h->nclients];
     c->requests = requests;
     c->hash = hash;
+    c->shard = (uint16_t) ps_redis_shard_of(text, len, rp->shards);
     c->len = (uint8_t) len;
     memcpy(c->text, text, len);
 

@@ -32,6 +32,7 @@ typedef struct ps_redis_repair_s  ps_redis_repair_t;
 typedef struct {
     char       *field;            /* host \t method \t path, NUL-ended */
     uint32_t    field_len;
+    uint16_t    shard;            /* redis_shard.h */
     uint64_t    hash;
     ps_counts_t counts;
 } ps_redis_repair_entry_t;
@@ -39,6 +40,7 @@ typedef struct {
 typedef struct {
     uint64_t    requests;
     uint64_t    hash;
+    uint16_t    shard;            /* redis_shard.h */
     uint8_t     len;
     char        text[PS_REC_CLIENT_MAX];
 } ps_redis_repair_client_t;
@@ -60,9 +62,10 @@ typedef struct {
     uint64_t                   clients_folded; /* requests, not in clients */
 } ps_redis_repair_hour_t;
 
-/* Creates an empty state; NULL when memory ran out. */
+/* Creates an empty state for an hour spread over shards (redis_shard.h:
+ * each entry and client knows its shard); NULL when memory ran out. */
 ps_redis_repair_t *ps_redis_repair_create(size_t max_keys,
-    size_t max_clients);
+    size_t max_clients, unsigned shards);
 
 /* Frees everything; NULL is allowed. */
 void ps_redis_repair_destroy(ps_redis_repair_t *rp);

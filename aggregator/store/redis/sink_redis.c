@@ -1,35 +1,50 @@
 /*
- * Redis sink.  Key layout (H = the UTC hour as YYYYMMDDHH; the braces are
- * a Redis Cluster hash tag, so all keys of one hour live in one slot and
- * one Lua script updates them atomically):
+ * Redis sink.  Key layout (H = the UTC hour as YYYYMMDDHH, S = the shard,
+ * 0 .. redis_shards - 1, see redis_shard.h; the braces are a Redis
+ * Cluster hash tag, so the keys of one hour's shard live in one slot and
+ * one Lua script updates them atomically, while the shards of an hour
+ * spread over the cluster):
  *
- *   pathstats:{H}:totals        hash: requests, errors, status_1xx ..
- *                               status_5xx, bytes_in, bytes_out,
- *                               latency_sum_us, latency_max_us
- *   pathstats:{H}:req           hash: "<host>\t<method>\t<path>" -> requests
- *   pathstats:{H}:err           hash: same field -> 5xx responses
- *   pathstats:{H}:bytes_in      hash: same field -> request bytes
- *   pathstats:{H}:bytes_out     hash: same field -> response bytes
- *   pathstats:{H}:lat_sum_us    hash: same field -> sum of request times
- *   pathstats:{H}:lat_max_us    hash: same field -> longest request time
- *   pathstats:{H}:top           zset: same field, score = requests
- *   pathstats:{H}:clients:uniq  HyperLogLog of client address texts
- *   pathstats:{H}:clients:top   zset: client text, score = requests
- *   pathstats:{H}:nodes         set: node ids that wrote this hour
- *   pathstats:{H}:wm:<node>     hash: "<zone_id>.<ring>" -> ring position,
- *                               and while a chunked batch or repair is
- *                               under way "repair:<zone_id>" ->
- *                               "<id>:<next chunk>"
+ *   pathstats:{H.S}:totals        hash: requests, errors, status_1xx ..
+ *                                 status_5xx, bytes_in, bytes_out,
+ *                                 latency_sum_us, latency_max_us of the
+ *                                 shard's paths (the hour's: the sum over
+ *                                 its shards, the maximum of the maxima)
+ *   pathstats:{H.S}:paths         hash: "<host>\t<method>\t<path>" ->
+ *                                 "requests errors bytes_in bytes_out
+ *                                 latency_sum_us latency_max_us"
+ *   pathstats:{H.S}:top           zset: same field, score = requests
+ *   pathstats:{H.S}:clients:uniq  HyperLogLog of the shard's client texts
+ *   pathstats:{H.S}:clients:top   zset: client text, score = requests
+ *   pathstats:{H.S}:nodes         set: node ids that wrote this shard
+ *   pathstats:{H.S}:wm:<node>     hash: "<zone_id>.<ring>" -> ring position,
+ *                                 and while a chunked batch or repair is
+ *                                 under way "repair:<zone_id>" ->
+ *                                 "<id>:<next chunk>"
  *
- * Every key expires ttl after the end of its hour (PEXPIREAT).
+ * A path goes to the shard crc32(field) mod redis_shards, a client to
+ * crc32(text) mod redis_shards.  Every key expires ttl after the end of
+ * its hour (PEXPIREAT).
  *
- * Exactly once.  A flush becomes one batch per hour, each a script (a
- * batch larger than a chunk: a sequence of scripts, see Chunks below)
- * that first compares the positions of the batch with the hour's
- * watermark hash of this node and zone: when every stored position is at
- * or past the batch's, the batch was applied already and the script does
- * nothing; otherwise it adds the counts and stores the positions, in one
- * atomic step.  A batch whose outcome is unknown (timeout, lost connection,
+ * One field of paths holds a path's six counters, so that a flush costs
+ * Redis a few commands per chunk of fields instead of seven per field:
+ * one HMGET of the fields, the sums in Lua (numbers exact below 2^53),
+ * one HSET and one ZADD of the new totals (a field new to the hour takes
+ * the delta as sent); the clients likewise (PFADD, ZMSCORE, ZADD).
+ * Measured (bench/redis-repair.sh, 10 000 fields): 45-50 ms of Redis
+ * time for the first write of an hour, against 120-180 ms with a hash
+ * per counter and a command per field and counter.
+ *
+ * Exactly once, per shard.  A flush becomes one batch per hour and
+ * shard, each a script (a batch larger than a chunk: a sequence of
+ * scripts, see Chunks below) that first compares the positions of the
+ * batch with the hour's shard's watermark hash of this node and zone:
+ * when every stored position is at or past the batch's, the batch was
+ * applied already and the script does nothing; otherwise it adds the
+ * counts and stores the positions, in one atomic step.  So the shards of
+ * one flush are exactly-once each, and a loss of one shard (a FLUSHALL
+ * of one cluster master, a failover) is found and repaired in that
+ * shard alone.  A batch whose outcome is unknown (timeout, lost connection,
  * error) stays in this sink, unchanged, and is resent before anything
  * else: a resend that had been applied is then a no-op.  flush() returns
  * 0 once the sink has taken the delta into its batches, so the pipeline
@@ -38,7 +53,8 @@
  * accumulating.
  *
  * At start, load_watermarks() returns per ring the largest position
- * stored for this node and zone in any hour whose keys may still exist
+ * stored for this node and zone in any hour and shard whose keys may
+ * still exist
  * (from ttl + 1 h ago to the next hour).  A record that was applied was
  * applied in a batch whose positions are past it and were stored in the
  * watermark of the record's hour, in the same script: so the record lies
@@ -52,8 +68,8 @@
  *
  * Clients: the delta holds client HyperLogLogs in postgresql-hll form,
  * which Redis cannot merge, so observe() buffers the client texts per
- * hour with their request counts (PFADD is idempotent, ZINCRBY rides in
- * the same guarded script).  At most PS_REDIS_CLIENTS_MAX distinct
+ * hour with their request counts (PFADD is idempotent, the counts ride
+ * in the same guarded script).  At most PS_REDIS_CLIENTS_MAX distinct
  * (hour, client) pairs per flush; the requests of further clients count
  * in the member "{other}" of clients:top and are missing from
  * clients:uniq (logged as redis_clients_overflow).  clients:top is
@@ -190,6 +206,12 @@
 #define PS_REDIS_BATCH_MAX_ERRORS    10   /* error replies before a drop */
 #define PS_REDIS_REPAIR_CHUNK        1000   /* fields per repair script */
 
+/* An hour this process wrote, and the shards it wrote. */
+typedef struct {
+    int64_t              hour;
+    uint8_t              shards[PS_REDIS_SHARDS_MAX / 8];
+} ps_redis_written_t;
+
 typedef struct {
     ps_sink_t           *sink;              /* for sink->last_error */
     char                *host;
@@ -205,10 +227,15 @@ typedef struct {
     size_t               nbatches;
     size_t               next;              /* first not yet confirmed */
 
-    ps_redis_clients_t   clients;           /* since the last flush */
+    ps_redis_clients_t   clients;           /* what the flush takes */
+    ps_redis_clients_t   observed;          /* since the last hand-over
+                                               (the pipeline's thread) */
 
-    int64_t              flushed[8];        /* hours this process wrote */
+    ps_redis_written_t   flushed[8];        /* hours this process wrote,
+                                               and in which shards */
     unsigned             nflushed;
+    uint16_t            *eshard;            /* per delta entry, per client */
+    uint16_t            *cshard;            /*   of the current flush */
 
     ps_redis_repair_t   *repair;            /* what it handed per hour */
     unsigned             test_pause_ms;     /* between two chunks */
@@ -228,6 +255,7 @@ static int ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     const ps_agg_table_t *delta, const uint64_t *pos, uint32_t nrings);
 static void ps_redis_destroy(ps_sink_t *sink);
 static void ps_redis_observe(ps_sink_t *sink, const ps_rec_t *rec);
+static void ps_redis_handover(ps_sink_t *sink);
 
 static const ps_sink_ops_t ps_redis_ops = {
     .name = "redis",
@@ -236,6 +264,7 @@ static const ps_sink_ops_t ps_redis_ops = {
     .flush = ps_redis_flush,
     .destroy = ps_redis_destroy,
     .observe = ps_redis_observe,
+    .handover = ps_redis_handover,
 };
 
 
@@ -299,9 +328,14 @@ ps_sink_redis_create(const ps_config_t *cfg)
     r->host = strdup(cfg->redis_host ? cfg->redis_host : "127.0.0.1");
     r->node_id = strdup(cfg->node_id ? cfg->node_id : "default");
     r->repair = ps_redis_repair_create(cfg->max_keys_per_hour,
-                                       PS_REDIS_REPAIR_CLIENTS_MAX);
+                                       PS_REDIS_REPAIR_CLIENTS_MAX,
+                                       cfg->redis_shards >= 1
+                                       && cfg->redis_shards
+                                          <= PS_REDIS_SHARDS_MAX
+                                       ? (unsigned) cfg->redis_shards : 1);
     if (r->host == NULL || r->node_id == NULL
-        || ps_redis_clients_init(&r->clients) != 0 || r->repair == NULL)
+        || ps_redis_clients_init(&r->clients) != 0
+        || ps_redis_clients_init(&r->observed) != 0 || r->repair == NULL)
     {
         goto fail;
     }
@@ -309,6 +343,9 @@ ps_sink_redis_create(const ps_config_t *cfg)
     r->port = cfg->redis_port;
     r->db = cfg->redis_db;
     r->batcher.node_id = r->node_id;
+    r->batcher.shards = cfg->redis_shards >= 1
+                        && cfg->redis_shards <= PS_REDIS_SHARDS_MAX
+                        ? (unsigned) cfg->redis_shards : 1;
     r->batcher.chunk = ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_CHUNK",
                                          PS_REDIS_REPAIR_CHUNK);
     r->test_pause_ms = (unsigned)
@@ -330,6 +367,7 @@ fail:
         free(r->host);
         free(r->node_id);
         ps_redis_clients_free(&r->clients);
+        ps_redis_clients_free(&r->observed);
         ps_redis_repair_destroy(r->repair);
         free(r);
     }
@@ -506,6 +544,7 @@ ps_redis_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
     int64_t        now_s, first, last, h;
     size_t         nhours, i, argc;
     uint32_t       ring;
+    unsigned       shard;
     ps_buf_t       b = PS_BUF_INIT;
     size_t        *off = NULL, *len = NULL;
     const char   **argv = NULL;
@@ -540,10 +579,13 @@ ps_redis_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
         goto done;
     }
 
+    /* an HMGET per hour and shard, pipelined */
     nhours = 0;
-    for (h = first; h <= last; h += 3600) {
+    for (h = first, shard = 0; h <= last;
+         shard = (shard + 1) % r->batcher.shards, h += shard ? 0 : 3600)
+    {
         ps_buf_reset(&b);
-        ps_redis_key_prefix(prefix, sizeof(prefix), h);
+        ps_redis_key_prefix(prefix, sizeof(prefix), h, shard);
         off[0] = b.len;
         if (ps_buf_puts(&b, "HMGET") != 0) {
             goto done;
@@ -613,8 +655,8 @@ ps_redis_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
     }
 
     ps_log(PS_LOG_INFO, "event=redis_watermarks_loaded zone_id=%llu "
-           "rings=%u hours=%zu", (unsigned long long) zone_id, nrings,
-           nhours);
+           "rings=%u hours=%zu shards=%u", (unsigned long long) zone_id,
+           nrings, nhours / r->batcher.shards, r->batcher.shards);
     rc = 0;
 
 done:
@@ -652,56 +694,71 @@ ps_redis_batches_clear(ps_redis_t *r)
 }
 
 
-static int
-ps_redis_was_flushed(const ps_redis_t *r, int64_t hour)
+/* The record of hour in r->flushed, or NULL. */
+static ps_redis_written_t *
+ps_redis_written(const ps_redis_t *r, int64_t hour)
 {
     unsigned  i;
 
     for (i = 0; i < r->nflushed; i++) {
-        if (r->flushed[i] == hour) {
-            return 1;
+        if (r->flushed[i].hour == hour) {
+            return (ps_redis_written_t *) &r->flushed[i];
         }
     }
-    return 0;
+    return NULL;
+}
+
+
+static int
+ps_redis_was_flushed(const ps_redis_t *r, int64_t hour, unsigned shard)
+{
+    const ps_redis_written_t  *w = ps_redis_written(r, hour);
+
+    return w != NULL && (w->shards[shard / 8] & (1u << (shard % 8)));
 }
 
 
 static void
-ps_redis_mark_flushed(ps_redis_t *r, int64_t hour)
+ps_redis_mark_flushed(ps_redis_t *r, int64_t hour, unsigned shard)
 {
-    unsigned  n = sizeof(r->flushed) / sizeof(r->flushed[0]);
+    unsigned             n = sizeof(r->flushed) / sizeof(r->flushed[0]);
+    ps_redis_written_t  *w;
 
-    if (ps_redis_was_flushed(r, hour)) {
-        return;
+    w = ps_redis_written(r, hour);
+    if (w == NULL) {
+        if (r->nflushed == n) {
+            memmove(r->flushed, r->flushed + 1,
+                    (n - 1) * sizeof(r->flushed[0]));
+            r->nflushed--;
+        }
+        w = &r->flushed[r->nflushed++];
+        memset(w, 0, sizeof(*w));
+        w->hour = hour;
     }
-    if (r->nflushed < n) {
-        r->flushed[r->nflushed++] = hour;
-        return;
-    }
-    memmove(r->flushed, r->flushed + 1, (n - 1) * sizeof(r->flushed[0]));
-    r->flushed[n - 1] = hour;
+    w->shards[shard / 8] |= (uint8_t) (1u << (shard % 8));
 }
 
 
-/* Builds the scripts of one hour from the delta and the client buffer;
- * 0 or -1. */
+/* Builds the scripts of one hour and shard from the delta and the
+ * client buffer; 0 or -1. */
 static int
 ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
-    uint64_t zone_id, const ps_agg_table_t *delta, const uint64_t *pos,
-    uint32_t nrings, uint64_t expire_ms)
+    unsigned shard, uint64_t zone_id, const ps_agg_table_t *delta,
+    const uint64_t *pos, uint32_t nrings, uint64_t expire_ms)
 {
-    if (ps_redis_batch_init(bt, hour, zone_id, pos, nrings, expire_ms)
-        != 0)
+    if (ps_redis_batch_init(bt, hour, shard, zone_id, pos, nrings,
+                            expire_ms) != 0)
     {
         return -1;
     }
 
-    /* the loss of an hour is repaired only by a sink that wrote it
-     * before and holds its whole contribution */
-    bt->mode = ps_redis_was_flushed(r, hour)
+    /* the loss of an hour's shard is repaired only by a sink that wrote
+     * it before and holds its whole contribution */
+    bt->mode = ps_redis_was_flushed(r, hour, shard)
                && ps_redis_repair_hour(r->repair, hour) != NULL ? '1' : '0';
 
-    return ps_redis_batch_from_delta(&r->batcher, bt, delta, &r->clients);
+    return ps_redis_batch_from_delta(&r->batcher, bt, delta, r->eshard,
+                                     &r->clients, r->cshard);
 }
 
 
@@ -721,8 +778,8 @@ ps_redis_build_repair(ps_redis_t *r, ps_redis_batch_t *bt)
         return -1;
     }
 
-    if (ps_redis_batch_init(&rb, bt->hour, bt->zone_id, bt->pos, bt->nrings,
-                            bt->expire_ms) != 0)
+    if (ps_redis_batch_init(&rb, bt->hour, bt->shard, bt->zone_id, bt->pos,
+                            bt->nrings, bt->expire_ms) != 0)
     {
         goto fail;
     }
@@ -734,10 +791,10 @@ ps_redis_build_repair(ps_redis_t *r, ps_redis_batch_t *bt)
     ps_redis_batch_free(bt);
     *bt = rb;
 
-    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
-    ps_log(PS_LOG_INFO, "event=redis_repair_started hour=%.10s node=%s "
-           "zone_id=%llu keys=%zu clients=%zu chunks=%zu", prefix + 11,
-           r->node_id,
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard);
+    ps_log(PS_LOG_INFO, "event=redis_repair_started hour=%.10s shard=%u "
+           "node=%s zone_id=%llu keys=%zu clients=%zu chunks=%zu",
+           prefix + 11, bt->shard, r->node_id,
            (unsigned long long) bt->zone_id, bt->keys,
            bt->clients, bt->nchunks);
     return 0;
@@ -873,14 +930,15 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
 {
     char  prefix[64];
 
-    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour);
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard);
 
     switch (code) {
 
     case PS_REDIS_SCRIPT_SKIPPED:
         ps_log(PS_LOG_DEBUG, "event=redis_batch_already_applied "
-               "hour=%.10s chunk=%zu", prefix + 11, bt->chunk);
-        ps_redis_mark_flushed(r, bt->hour);
+               "hour=%.10s shard=%u chunk=%zu", prefix + 11, bt->shard,
+               bt->chunk);
+        ps_redis_mark_flushed(r, bt->hour, bt->shard);
         return PS_REDIS_SENT_DONE;
 
     case PS_REDIS_SCRIPT_APPLIED:
@@ -891,12 +949,13 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
         }
         if (bt->nchunks) {
             ps_log(PS_LOG_INFO, "event=redis_batch_chunked hour=%.10s "
-                   "node=%s zone_id=%llu keys=%zu clients=%zu "
-                   "requests=%llu chunks=%zu", prefix + 11, r->node_id,
+                   "shard=%u node=%s zone_id=%llu keys=%zu clients=%zu "
+                   "requests=%llu chunks=%zu", prefix + 11, bt->shard,
+                   r->node_id,
                    (unsigned long long) bt->zone_id, bt->keys, bt->clients,
                    (unsigned long long) bt->requests, bt->nchunks);
         }
-        ps_redis_mark_flushed(r, bt->hour);
+        ps_redis_mark_flushed(r, bt->hour, bt->shard);
         return PS_REDIS_SENT_DONE;
 
     case PS_REDIS_SCRIPT_LOST:
@@ -905,8 +964,8 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
          * middle of a chunked batch: its first chunks are gone too, and
          * the repair holds them), or a repair under way starts again
          * (Redis lost its first chunks too) */
-        ps_log(PS_LOG_WARN, "event=redis_state_lost hour=%.10s "
-               "node=%s zone_id=%llu%s", prefix + 11, r->node_id,
+        ps_log(PS_LOG_WARN, "event=redis_state_lost hour=%.10s shard=%u "
+               "node=%s zone_id=%llu%s", prefix + 11, bt->shard, r->node_id,
                (unsigned long long) bt->zone_id,
                bt->mode == 'R' ? " during_repair=1"
                : bt->chunk > 0 ? " during_batch=1" : "");
@@ -928,9 +987,9 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
             /* a chunk resent after an unknown outcome, or Redis came
              * back from a snapshot taken during the sequence */
             ps_log(PS_LOG_INFO, "event=redis_%s_resumed hour=%.10s "
-                   "node=%s zone_id=%llu chunk=%lld",
+                   "shard=%u node=%s zone_id=%llu chunk=%lld",
                    bt->mode == 'R' ? "repair" : "batch", prefix + 11,
-                   r->node_id, (unsigned long long) bt->zone_id, next);
+                   bt->shard, r->node_id, (unsigned long long) bt->zone_id, next);
         }
         bt->chunk = (size_t) next;
         return PS_REDIS_SENT_MORE;
@@ -939,12 +998,12 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
         if (bt->mode != 'R' || bt->chunk + 1 != bt->nchunks) {
             break;
         }
-        ps_log(PS_LOG_WARN, "event=redis_repaired hour=%.10s node=%s "
-               "zone_id=%llu keys=%zu requests=%llu chunks=%zu",
-               prefix + 11, r->node_id, (unsigned long long) bt->zone_id,
+        ps_log(PS_LOG_WARN, "event=redis_repaired hour=%.10s shard=%u "
+               "node=%s zone_id=%llu keys=%zu requests=%llu chunks=%zu",
+               prefix + 11, bt->shard, r->node_id, (unsigned long long) bt->zone_id,
                bt->keys, (unsigned long long) bt->requests,
                bt->nchunks);
-        ps_redis_mark_flushed(r, bt->hour);
+        ps_redis_mark_flushed(r, bt->hour, bt->shard);
         return PS_REDIS_SENT_DONE;
 
     case PS_REDIS_SCRIPT_FOREIGN:
@@ -952,11 +1011,11 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
          * earlier process's) where our watermarks are missing: adding
          * ours would count its part twice; the next batch writes over
          * its marker and the hour stays short */
-        ps_log(PS_LOG_WARN, "event=redis_%s_abandoned hour=%.10s "
+        ps_log(PS_LOG_WARN, "event=redis_%s_abandoned hour=%.10s shard=%u "
                "node=%s zone_id=%llu chunk=%zu reason=other_repair_marker",
-               bt->mode == 'R' ? "repair" : "batch", prefix + 11,
+               bt->mode == 'R' ? "repair" : "batch", prefix + 11, bt->shard,
                r->node_id, (unsigned long long) bt->zone_id, bt->chunk);
-        ps_redis_mark_flushed(r, bt->hour);
+        ps_redis_mark_flushed(r, bt->hour, bt->shard);
         return PS_REDIS_SENT_DONE;
 
     default:
@@ -1127,9 +1186,12 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     const ps_agg_table_t *delta, const uint64_t *pos, uint32_t nrings)
 {
     ps_redis_t   *r = sink->impl;
-    int64_t      *hours, kept[PS_REDIS_REPAIR_HOURS];
-    size_t        nhours = 0, nkept, i, j, n;
+    int64_t      *hours, kept[PS_REDIS_REPAIR_HOURS], hour;
+    size_t        nhours = 0, nkept, i, j, n, nc;
+    unsigned      shard, shards = r->batcher.shards;
     uint64_t      now_ms, expire_ms, dropped = 0;
+    uint16_t     *sh;
+    const ps_agg_entry_t  *e;
 
     if (ps_redis_connect(sink) != 0) {
         return -1;
@@ -1143,24 +1205,55 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     now_ms = ps_now_us() / 1000;
     ps_redis_forget_old_hours(r, now_ms);
 
-    /* the distinct hours, oldest first; a kept hour this sink wrote
-     * before gets a batch even without a delta, so that a loss of Redis
-     * is found and repaired while no request comes */
+    /* the shard of every field and client */
     n = ps_agg_count(delta);
-    hours = malloc((n + r->clients.nclients + PS_REDIS_REPAIR_HOURS + 1)
-                   * sizeof(*hours));
+    nc = r->clients.nclients;
+    sh = realloc(r->eshard, (n + nc + 1) * sizeof(uint16_t));
+    if (sh == NULL) {
+        ps_log(PS_LOG_ERROR, "event=redis_flush_failed error=out_of_memory");
+        return -1;
+    }
+    r->eshard = sh;
+    r->cshard = sh + n;
+    for (i = 0; i < n; i++) {
+        e = ps_agg_entry_at(delta, i);
+        r->eshard[i] = (uint16_t) ps_redis_shard_of_key(e->host, e->host_len,
+                                                        e->method,
+                                                        e->method_len,
+                                                        e->path, e->path_len,
+                                                        shards);
+    }
+    for (i = 0; i < nc; i++) {
+        r->cshard[i] = (uint16_t) ps_redis_shard_of(r->clients.clients[i].text,
+                                                    r->clients.clients[i].len,
+                                                    shards);
+    }
+
+    /* the distinct hours and shards (hour * PS_REDIS_SHARDS_MAX +
+     * shard), oldest first; a kept hour's shard this sink wrote before
+     * gets a batch even without a delta, so that a loss of Redis is
+     * found and repaired while no request comes */
+    nkept = ps_redis_repair_hours(r->repair, kept);
+    hours = malloc((n + nc + nkept * shards + 1) * sizeof(*hours));
     if (hours == NULL) {
         ps_log(PS_LOG_ERROR, "event=redis_flush_failed error=out_of_memory");
         return -1;
     }
-    for (i = 0; i < n + r->clients.nclients; i++) {
-        hours[nhours++] = i < n ? ps_agg_entry_at(delta, i)->hour
-                                : r->clients.clients[i - n].hour;
+    for (i = 0; i < n + nc; i++) {
+        hour = i < n ? ps_agg_entry_at(delta, i)->hour
+                     : r->clients.clients[i - n].hour;
+        shard = i < n ? r->eshard[i] : r->cshard[i - n];
+        if (i >= n && r->clients.clients[i - n].len == 0) {
+            shard = 0;                  /* the folded clients */
+        }
+        hours[nhours++] = hour * PS_REDIS_SHARDS_MAX + (int64_t) shard;
     }
-    nkept = ps_redis_repair_hours(r->repair, kept);
     for (i = 0; i < nkept; i++) {
-        if (ps_redis_was_flushed(r, kept[i])) {
-            hours[nhours++] = kept[i];
+        for (shard = 0; shard < shards; shard++) {
+            if (ps_redis_was_flushed(r, kept[i], shard)) {
+                hours[nhours++] = kept[i] * PS_REDIS_SHARDS_MAX
+                                  + (int64_t) shard;
+            }
         }
     }
     if (nhours > 1) {
@@ -1181,12 +1274,15 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     }
 
     for (i = 0; i < nhours; i++) {
-        expire_ms = (uint64_t) (hours[i] + 3600) * 1000 + r->ttl_ms;
-        if (hours[i] < 0 || expire_ms <= now_ms) {
+        hour = hours[i] >= 0 ? hours[i] / PS_REDIS_SHARDS_MAX : -1;
+        shard = hours[i] >= 0 ? (unsigned) (hours[i] % PS_REDIS_SHARDS_MAX)
+                              : 0;
+        expire_ms = (uint64_t) (hour + 3600) * 1000 + r->ttl_ms;
+        if (hour < 0 || expire_ms <= now_ms) {
             dropped++;
             continue;
         }
-        if (ps_redis_build_batch(r, &r->batches[r->nbatches], hours[i],
+        if (ps_redis_build_batch(r, &r->batches[r->nbatches], hour, shard,
                                  zone_id, delta, pos, nrings, expire_ms)
             != 0)
         {
@@ -1240,7 +1336,16 @@ ps_redis_observe(ps_sink_t *sink, const ps_rec_t *rec)
         return;
     }
 
-    ps_redis_clients_add(&r->clients, rec->hour, rec->client, n);
+    ps_redis_clients_add(&r->observed, rec->hour, rec->client, n);
+}
+
+
+static void
+ps_redis_handover(ps_sink_t *sink)
+{
+    ps_redis_t  *r = sink->impl;
+
+    ps_redis_clients_move(&r->clients, &r->observed);
 }
 
 
@@ -1264,7 +1369,9 @@ ps_redis_destroy(ps_sink_t *sink)
         free(r->host);
         free(r->node_id);
         ps_redis_clients_free(&r->clients);
+        ps_redis_clients_free(&r->observed);
         ps_redis_repair_destroy(r->repair);
+        free(r->eshard);
         free(r);
     }
     free(sink);

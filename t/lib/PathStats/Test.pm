@@ -57,9 +57,10 @@ our @EXPORT = qw(
     master_pid worker_pids worker_pids_all nginx_conf_path error_log_path
     http_get http_get_n http_request parallel_load start_load
     start_redis stop_redis redis_cmd redis_port redis_hour_keys
-    redis_hash_sum redis_zset_sum
+    redis_hash_sum redis_zset_sum redis_paths_sum
     start_postgres stop_postgres psql_query pg_conninfo pg_port
-    pg_requests is_pg_requests zone_drops start_migrated_postgres
+    pg_requests is_pg_requests zone_drops record_units
+    start_migrated_postgres
     run_aggregator start_aggregator stop_aggregator write_aggregator_conf
     zone_stats tail_once decode_json_lines wait_for_stats zone_field
     start_receiver metrics_get run_cmd
@@ -975,8 +976,8 @@ sub redis_cmd {
     return $reply;
 }
 
-# The Redis keys of one kind (the part after the hour, e.g. "totals",
-# "req", "top") of every hour, sorted.
+# The Redis keys of one kind (the part after the hour and shard, e.g.
+# "totals", "paths", "top") of every hour and shard, sorted.
 sub redis_hour_keys {
     my ($kind) = @_;
     return sort @{ redis_cmd('KEYS', "pathstats:{*}:$kind") };
@@ -989,6 +990,27 @@ sub redis_hash_sum {
     for my $k (redis_hour_keys($kind)) {
         my %h = @{ redis_cmd('HGETALL', $k) };
         $sum{$_} += $h{$_} for keys %h;
+    }
+    return \%sum;
+}
+
+# The paths hashes summed field by field over every hour and shard: field
+# => { requests, errors, bytes_in, bytes_out, latency_sum_us,
+# latency_max_us (the maximum) }.
+sub redis_paths_sum {
+    my @names = qw(requests errors bytes_in bytes_out latency_sum_us
+                   latency_max_us);
+    my %sum;
+    for my $k (redis_hour_keys('paths')) {
+        my %h = @{ redis_cmd('HGETALL', $k) };
+        for my $f (keys %h) {
+            my @v = split / /, $h{$f};
+            for my $i (0 .. 4) {
+                $sum{$f}{ $names[$i] } += $v[$i];
+            }
+            $sum{$f}{latency_max_us} = $v[5]
+                if ($sum{$f}{latency_max_us} // -1) < $v[5];
+        }
     }
     return \%sum;
 }
@@ -1206,6 +1228,19 @@ sub is_pg_requests {
 sub zone_drops {
     my ($t) = @_;
     return $t->{dropped} + $t->{lost} + $t->{no_ring};
+}
+
+# The 32-byte units one request's record takes in a ring (layout 2,
+# include/pathstats_shm.h): a 40-byte header, the client address (addr
+# bytes, 4 for IPv4), 8 bytes of upstream time when proxied, then the
+# method, the host (the server_name) and the key; a ring of
+# ring_capacity units holds ring_capacity / record_units(...) of them.
+sub record_units {
+    my (%r) = @_;
+    my $bytes = 40 + ($r{addr} // 4) + ($r{upstream} ? 8 : 0)
+                + length($r{method} // 'GET') + length($r{host} // '_')
+                + length($r{path} // '/');
+    return int(($bytes + 31) / 32);
 }
 
 
