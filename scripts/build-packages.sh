@@ -8,6 +8,7 @@
 #
 #   scripts/build-packages.sh [OUTDIR]     # default ./dist
 #   sudo apt-get install ./dist/*.deb
+#   scripts/build-packages.sh --export DIR # only copy the source to DIR
 #
 # Installs the build dependencies of debian/control when some are missing
 # (apt-get build-dep), copies the source tree (what git tracks, and new
@@ -22,13 +23,36 @@
 # nocheck skips the build-time checks); PS_DEB_LINTIAN=0 skips lintian.
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
-repo=$PWD
+say() { printf 'build-packages: %s\n' "$*"; }
+
+# The source: a git checkout's tracked and unignored files (no build
+# directories, node_modules or local state), else the tree without those.
+export_source() {
+    mkdir -p "$1"
+    if [ "$(git rev-parse --show-toplevel 2>/dev/null)" = "$PWD" ]; then
+        git ls-files -z --cached --others --exclude-standard \
+            | while IFS= read -r -d '' f; do
+                  if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
+              done \
+            | tar --null --no-recursion -T - -cf - | tar -xf - -C "$1"
+    else
+        tar --exclude=./.git --exclude=./build --exclude='./build-*' \
+            --exclude=./dist --exclude=./node_modules \
+            --exclude=./.pathstats -cf - . | tar -xf - -C "$1"
+    fi
+}
+
+if [ "${1:-}" = --export ]; then
+    dest=$(mkdir -p "$2" && cd "$2" && pwd)
+    cd "$(dirname "$0")/.."
+    export_source "$dest"
+    exit 0
+fi
+
 out=${1:-dist}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-
-say() { printf 'build-packages: %s\n' "$*"; }
+cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
@@ -55,19 +79,7 @@ trap 'rm -rf "$scratch"' EXIT
 src="$scratch/pathstats-$version"
 mkdir "$src"
 
-# The source: a git checkout's tracked and unignored files (no build
-# directories, node_modules or local state), else the tree without those.
-if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    git ls-files -z --cached --others --exclude-standard \
-        | while IFS= read -r -d '' f; do
-              if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
-          done \
-        | tar --null --no-recursion -T - -cf - | tar -xf - -C "$src"
-else
-    tar --exclude=./.git --exclude=./build --exclude='./build-*' \
-        --exclude=./dist --exclude=./node_modules --exclude=./.pathstats \
-        -cf - . | tar -xf - -C "$src"
-fi
+export_source "$src"
 
 case " ${DEB_BUILD_OPTIONS:-} " in
     *" parallel="*) ;;
@@ -81,21 +93,23 @@ say "building pathstats $version in $src"
     exit 1
 }
 
-rm -f "$out"/libnginx-mod-http-pathstats_*.deb \
-      "$out"/pathstats-aggregator_*.deb "$out"/pathstats_*.deb \
-      "$out"/pathstats_*.changes "$out"/pathstats_*.buildinfo
-rm -rf "$out/dbgsym"
-mkdir -p "$out/dbgsym"
-mv "$scratch"/*-dbgsym_*.deb "$out/dbgsym/" 2>/dev/null || true
-mv "$scratch"/*.deb "$scratch"/*.changes "$scratch"/*.buildinfo "$out/"
-cp "$scratch/build.log" "$out/build.log"
-
-changes=$(ls "$out"/pathstats_*.changes)
+changes=$(ls "$scratch"/pathstats_*.changes)
 if [ "${PS_DEB_LINTIAN:-1}" != 0 ] && command -v lintian >/dev/null; then
     say "lintian"
     lintian --fail-on error,warning "$changes"
 fi
 
+rm -f "$out"/libnginx-mod-http-pathstats_*.deb \
+      "$out"/pathstats-aggregator_*.deb "$out"/pathstats_*.deb \
+      "$out"/pathstats_*.changes "$out"/pathstats_*.buildinfo
+rm -rf "$out/dbgsym"
+if ls "$scratch"/*-dbgsym_*.deb >/dev/null 2>&1; then
+    mkdir -p "$out/dbgsym"
+    mv "$scratch"/*-dbgsym_*.deb "$out/dbgsym/"
+fi
+mv "$scratch"/*.deb "$scratch"/*.changes "$scratch"/*.buildinfo \
+   "$scratch/build.log" "$out/"
+
 say "built in $out:"
-(cd "$out" && ls -1 *.deb | sed 's/^/  /')
+(cd "$out" && ls -1 ./*.deb | sed 's/^/  /')
 say "install with: sudo apt-get install $out/*.deb"
