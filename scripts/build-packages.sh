@@ -83,7 +83,8 @@ export_source "$src"
 
 case " ${DEB_BUILD_OPTIONS:-} " in
     *" parallel="*) ;;
-    *) export DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:+$DEB_BUILD_OPTIONS }parallel=2" ;;
+    *) DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:+$DEB_BUILD_OPTIONS }parallel=2"
+       export DEB_BUILD_OPTIONS ;;
 esac
 
 say "building pathstats $version in $src"

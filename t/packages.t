@@ -14,7 +14,6 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Fcntl qw(:flock);
-use File::Path qw(make_path);
 use JSON::PP ();
 use POSIX qw(strftime);
 use Test::More;
@@ -28,6 +27,10 @@ my $AGG = '/usr/sbin/pathstats-aggregator';
 my $LINK = '/etc/nginx/modules-enabled/50-mod-http-pathstats.conf';
 my $SNIPPET = '/usr/share/nginx/modules-available/mod-http-pathstats.conf';
 my $JSON = JSON::PP->new->utf8;
+# the installed aggregator as the service runs it: user pathstats with
+# its groups (www-data among them)
+my @AS_PATHSTATS = ('setpriv', '--reuid=pathstats', '--regid=pathstats',
+                    '--init-groups', '--');
 my $repo = repo_dir();
 my $OWNER = $$;
 
@@ -36,10 +39,21 @@ sub run_cmd  { PathStats::Test::run_cmd(@_) }
 sub spawn    { PathStats::Test::spawn(@_) }
 sub wait_pid { PathStats::Test::wait_pid(@_) }
 
+# dpkg's "Status Version" of a package ("" when dpkg never had it)
+sub pkg_status {
+    my ($pkg) = @_;
+    return scalar `dpkg-query -W -f '\${Status} \${Version}' $pkg 2>/dev/null`;
+}
+
 sub installed_version {
     my ($pkg) = @_;
-    my $v = `dpkg-query -W -f '\${Status} \${Version}' $pkg 2>/dev/null`;
-    return $v =~ /^install ok installed (\S+)$/ ? $1 : undef;
+    return pkg_status($pkg) =~ /^install ok installed (\S+)$/ ? $1 : undef;
+}
+
+# installed, unpacked, or removed with its configuration left
+sub present {
+    my $state = (split ' ', pkg_status($_[0]))[2];
+    return defined $state && $state ne 'not-installed';
 }
 
 # Preconditions ---------------------------------------------------------
@@ -67,10 +81,10 @@ until (flock $lock, LOCK_EX | LOCK_NB) {
     sleep 1;
 }
 
-my @there = grep { installed_version($_) } @PKGS;
-plan skip_all => "pathstats packages are installed on this machine (@there) "
-               . "and this test would purge them; apt-get purge @there "
-               . 'to run it' if @there;
+my @there = grep { present($_) } @PKGS;
+plan skip_all => "pathstats packages are on this machine (@there) and this "
+               . "test would purge them; apt-get purge @there to run it"
+    if @there;
 
 # State --------------------------------------------------------------------
 
@@ -82,8 +96,9 @@ my ($INSTALLED, $BUILD2, $LINTIAN, $AGGR);
 # they are purged: the file trees (path and type), the accounts, the
 # units' enablement state, dpkg's records.
 sub machine_state {
-    my @roots = qw(/etc/nginx /usr/lib/nginx /usr/share/nginx/modules-available
-                   /etc/systemd/system /var/lib/systemd/deb-systemd-helper-enabled
+    my @roots = qw(/etc/nginx /usr/lib/nginx
+                   /usr/share/nginx/modules-available /etc/systemd/system
+                   /var/lib/systemd/deb-systemd-helper-enabled
                    /var/lib/systemd/deb-systemd-helper-masked /etc/logrotate.d
                    /etc/pathstats /usr/share/pathstats /var/lib/pathstats
                    /var/log/pathstats /usr/share/doc/pathstats
@@ -116,9 +131,7 @@ sub apt_get {
 }
 
 sub purge_all {
-    my @p = grep { installed_version($_)
-                   || `dpkg-query -W -f '\${Status}' $_ 2>/dev/null`
-                      =~ /config-files/ } @PKGS;
+    my @p = grep { present($_) } @PKGS;
     return (0, '') unless @p;
     return apt_get('purge', @p);
 }
@@ -168,10 +181,6 @@ sub mode_owner {
            scalar getgrgid($st[5]);
 }
 
-# the installed aggregator as the service runs it: user pathstats with
-# its groups (www-data among them)
-my @AS_PATHSTATS = ('setpriv', '--reuid=pathstats', '--regid=pathstats',
-                    '--init-groups', '--');
 
 sub stats {
     my ($rc, $out, $err) = run_cmd([$AGG, '--zone', $ZONE, '--stats']);
@@ -278,14 +287,35 @@ is(mode_owner($CONF), '0640 root:pathstats',
 like(`dpkg-query -W -f '\${Conffiles}' pathstats-aggregator`,
      qr{^ \Q$CONF\E [0-9a-f]{32}$}m, "$CONF is a conffile");
 
-my $unit = slurp('/lib/systemd/system/pathstats-aggregator.service') // '';
+my $unit_file = '/lib/systemd/system/pathstats-aggregator.service';
+my $unit = slurp($unit_file) // '';
 like($unit, qr/^\Q$_\E$/m, "the unit has $_")
     for 'User=pathstats', 'NoNewPrivileges=yes', 'ProtectSystem=strict',
-        'PrivateTmp=yes', 'ReadWritePaths=/var/lib/pathstats /var/log/pathstats',
+        'PrivateTmp=yes',
+        'ReadWritePaths=/var/lib/pathstats /var/log/pathstats',
         'Restart=on-failure', 'RestartPreventExitStatus=2 3 4',
-        'ExecStart=/usr/sbin/pathstats-aggregator -c /etc/pathstats/aggregator.conf';
-ok(-l '/etc/systemd/system/multi-user.target.wants/pathstats-aggregator.service',
-   'the service is enabled');
+        "ExecStart=$AGG -c $CONF";
+ok(-l '/etc/systemd/system/multi-user.target.wants/'
+      . 'pathstats-aggregator.service', 'the service is enabled');
+SKIP: {
+    skip 'systemd-analyze is not installed', 2
+        unless -x '/usr/bin/systemd-analyze';
+    ($rc, $out, $err) = run_cmd(['systemd-analyze', 'verify', $unit_file]);
+    is("$rc $out$err", '0 ', 'systemd-analyze verify finds nothing wrong');
+    ($rc, $out, $err) = run_cmd(['systemd-analyze', 'security',
+                                 '--offline=true', $unit_file]);
+    my ($exposure) = $out =~ /Overall exposure level for \S+: ([\d.]+)/;
+    ok(defined $exposure && $exposure <= 2.0,
+       'systemd-analyze security: exposure ' . ($exposure // '?')
+       . ' (at most 2.0)') or diag("$out$err");
+}
+# the unit's start condition, as systemd runs it: as pathstats, a
+# non-zero exit (1-254) skips the start
+my ($condition) = $unit =~ /^ExecCondition=(.+)$/m;
+sub start_condition {
+    my ($crc) = run_cmd([@AS_PATHSTATS, 'sh', '-c', $condition]);
+    return $crc;
+}
 ok(-f '/etc/logrotate.d/pathstats-aggregator', 'a logrotate file');
 ok(-f "/usr/share/man/man8/pathstats-aggregator.8.gz"
    && -f "/usr/share/man/man5/ngx_http_pathstats_module.5.gz", 'man pages');
@@ -317,13 +347,21 @@ http {
         pathstats on;
         location / { return 200 "ok\\n"; }
         location = /version { pathstats off; return 200 \$pathstats_version; }
-        location /pathstats/ { pathstats off; pathstats_admin; allow 127.0.0.1; deny all; }
+        location /pathstats/ {
+            pathstats off;
+            pathstats_admin;
+            allow 127.0.0.1;
+            deny all;
+        }
     }
 }
 EOF
+is(start_condition(), 3, 'before nginx made the zone, the service\'s start '
+                        . 'is skipped (ExecCondition exits 3)');
 ($rc, $out) = nginx_t($site, %nginx);
 is($rc, 0, 'nginx -t with the module from modules-enabled') or diag($out);
 start_nginx($site, %nginx);
+is(start_condition(), 0, 'then it starts');
 is(mode_owner($ZONE), '0660 www-data:www-data',
    'nginx made the zone: its workers\' user and group, 0660');
 ($rc) = run_cmd(['setpriv', '--reuid=nobody', '--regid=nogroup',
@@ -335,7 +373,8 @@ my $pg = start_postgres();
 {
     # what an operator adds: this makes the conffile a changed one
     my $c = slurp($CONF);
-    spew($CONF, "$c\n# added on this node\npostgres = $pg\nnode_id = pkg-test\n");
+    spew($CONF, "$c\n# added on this node\npostgres = $pg\n"
+                . "node_id = pkg-test\n");
 }
 my $conf_changed = slurp($CONF);
 
@@ -355,6 +394,14 @@ is($n1, 120, '120 requests served');
 is_admin_count('/hits', '1m', 120,
                'the admin location counts each of them once');
 is_pg_requests(120, 'PostgreSQL holds 120 requests');
+# config embedded dashboard/ into the module in the package build tree
+for my $file (qw(index.html app.js)) {
+    my ($st, $body) = http_get('/pathstats/'
+                               . ($file eq 'index.html' ? '' : $file));
+    is($st, 200, "the dashboard's $file is served");
+    ok(defined $body && $body eq slurp("$repo/dashboard/$file"),
+       "as the checkout has it");
+}
 like(slurp('/var/log/pathstats/aggregator.log') // '', qr/event=\w+/,
      'the aggregator logs to /var/log/pathstats/aggregator.log');
 
@@ -366,8 +413,10 @@ my $rc2 = wait_pid($BUILD2, 900);
 $BUILD2 = undef;
 is($rc2, 0, "the upgrade ($version2) builds")
     or BAIL_OUT('upgrade build failed:' . slurp("$dir/build2.log"));
-my @debs2 = map { my $d = $_; $d =~ s{/v1/}{/v2/}; $d =~ s/_\Q$version\E_/_${version2}_/;
-                  $d } @debs;
+my @debs2 = map {
+    (my $d = $_) =~ s{/v1/(.*)_\Q$version\E_}{/v2/$1_${version2}_};
+    $d;
+} @debs;
 ($rc, $out) = apt_get('install', @debs2);
 is($rc, 0, "apt-get install of $version2 over $version") or diag($out);
 is(installed_version($_), $version2, "$_ $version2 is installed") for @PKGS;

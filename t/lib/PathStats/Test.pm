@@ -489,7 +489,8 @@ EOF
 # module (0 = no load_module), load (lines that load modules instead of
 # the build's load_module), port (default port('nginx')), log_level
 # (default info), user (of the workers when root, default "nobody
-# nogroup"), prefix (-p, default the test directory), timeout.  Returns the nginx handle (a hash).
+# nogroup"), prefix (-p, default the test directory), timeout.  Returns
+# the nginx handle (a hash).
 sub start_nginx {
     my ($body, %o) = @_;
     croak "nginx already running" if $NGINX && pid_alive($NGINX->{pid});
@@ -503,7 +504,8 @@ sub start_nginx {
     spew($conf, build_conf($body, $port, %o));
     unlink "$dir/nginx.pid";
 
-    my $pid = spawn([$NGINX_BIN, '-p', $o{prefix} // "$dir/", '-c', $conf],
+    my $pid = spawn([$NGINX_BIN, '-p', $o{prefix} // "$dir/", '-c',
+                     $conf],
                     stdout => "$dir/nginx.stdout",
                     stderr => "$dir/nginx.stderr", chdir => $dir,
                     env => nginx_env(%{ $o{env} || {} }));
