@@ -99,6 +99,10 @@ xorshift(uint64_t *s)
 
 
 
+/* The zone's layout, validated once by map_zone(), as a worker keeps it. */
+static ps_zone_geometry_t  geo;
+
+
 /* Maps the zone file, creating it when it does not exist; NULL on error. */
 static void *
 map_zone(const opts_t *o, uint64_t *size)
@@ -116,9 +120,11 @@ map_zone(const opts_t *o, uint64_t *size)
         memset(&want, 0, sizeof(want));
         *size = ps_zone_layout(&want, o->rings, o->capacity, o->snapshot);
 
-        if (ftruncate(fd, (off_t) *size) == -1) {
-            fprintf(stderr, "ring-producer: ftruncate %s: %s\n", o->zone,
-                    strerror(errno));
+        /* allocated like nginx allocates it: a reader refuses holes */
+        errno = posix_fallocate(fd, 0, (off_t) *size);
+        if (errno != 0) {
+            fprintf(stderr, "ring-producer: posix_fallocate %s: %s\n",
+                    o->zone, strerror(errno));
             goto fail;
         }
 
@@ -140,6 +146,8 @@ map_zone(const opts_t *o, uint64_t *size)
         ps_store_release(&((ps_zone_header_t *) base)->magic, PS_ZONE_MAGIC);
 
         close(fd);
+
+        (void) ps_zone_validate(base, *size, *size, &geo);
 
         return base;
     }
@@ -171,8 +179,8 @@ map_zone(const opts_t *o, uint64_t *size)
         goto fail;
     }
 
-    (void) ps_load_acquire(&((ps_zone_header_t *) base)->magic);
-    reason = ps_zone_header_check(base, *size);
+    reason = ps_zone_validate(base, *size, (uint64_t) st.st_blocks * 512,
+                              &geo);
     if (reason != NULL) {
         fprintf(stderr, "ring-producer: %s: %s\n", o->zone, reason);
         munmap(base, *size);
@@ -201,7 +209,6 @@ claim_ring(void *base, uint32_t *ring)
     uint32_t           start;
     uint64_t           me, expected;
     ps_ring_desc_t    *d;
-    ps_zone_header_t  *h = base;
 
     if (ps_proc_self_start(&start) != 0) {
         fprintf(stderr, "ring-producer: cannot read /proc/self/stat\n");
@@ -210,8 +217,8 @@ claim_ring(void *base, uint32_t *ring)
 
     me = ps_owner_make(getpid(), start);
 
-    for (i = 0; i < h->ring_count; i++) {
-        d = ps_zone_ring_desc(base, i);
+    for (i = 0; i < geo.ring_count; i++) {
+        d = ps_zone_ring_desc(base, &geo, i);
         expected = PS_OWNER_FREE;
 
         if (ps_load_acquire(&d->owner) != PS_OWNER_FREE
@@ -228,7 +235,8 @@ claim_ring(void *base, uint32_t *ring)
         return 0;
     }
 
-    fprintf(stderr, "ring-producer: no free ring among %u\n", h->ring_count);
+    fprintf(stderr, "ring-producer: no free ring among %u\n",
+            geo.ring_count);
 
     return -1;
 }
@@ -359,8 +367,7 @@ main(int argc, char **argv)
     if (o.create_only) {
         printf("{\"zone\":\"%s\",\"rings\":%u,\"capacity\":%u,"
                "\"bytes\":%" PRIu64 "}\n", o.zone,
-               ((ps_zone_header_t *) base)->ring_count,
-               ((ps_zone_header_t *) base)->ring_capacity, size);
+               geo.ring_count, geo.ring_capacity, size);
         return 0;
     }
 
@@ -392,9 +399,9 @@ main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    d = ps_zone_ring_desc(base, ring);
-    slots = ps_zone_ring_slot(base, ring, 0);
-    cap = ((ps_zone_header_t *) base)->ring_capacity;
+    d = ps_zone_ring_desc(base, &geo, ring);
+    slots = ps_zone_ring_slot(base, &geo, ring, 0);
+    cap = geo.ring_capacity;
 
     rng = o.seed * 0x9E3779B97F4A7C15ULL | 1;
     seen = written = dropped = full_waits = 0;

@@ -21,6 +21,12 @@
  *   recorded = consumed + in_ring + lost
  *
  * where recorded = tail + lost, consumed = head and in_ring = tail - head.
+ *
+ * The file is input like any other: whoever can write it can rewrite the
+ * header while nginx and the aggregator use it.  Each process validates
+ * the header once, against the size it measured (ps_zone_validate), and
+ * from then on computes every address from its private copy of the
+ * geometry (ps_zone_geometry_t), never from the header in the file.
  */
 
 #ifndef PATHSTATS_SHM_H
@@ -45,6 +51,7 @@
 #define PS_RINGS_MIN           2
 #define PS_RINGS_MAX           1024
 #define PS_RING_CAPACITY_MIN   16
+#define PS_RING_CAPACITY_MAX   0x80000000U
 
 /* ps_record_t.flags */
 #define PS_REC_KEY_TRUNCATED   0x01   /* key was longer than stored */
@@ -179,6 +186,28 @@ typedef struct {
 } ps_zone_header_t;
 
 
+/*
+ * The layout of one zone file as validated by ps_zone_validate(): a
+ * private copy, in the process's own memory, of the header's geometry.
+ * Whoever can write the file can rewrite its header at any time, so once
+ * a file is validated its header's offsets and sizes are never read
+ * again: every address of a ring, a slot or a snapshot buffer is computed
+ * from this copy.
+ */
+typedef struct {
+    uint64_t  file_size;
+    uint64_t  zone_id;
+    uint32_t  ring_count;
+    uint32_t  ring_capacity;    /* a power of two */
+    uint64_t  ring_desc_off;
+    uint64_t  rings_off;
+    uint64_t  snapshot_off;
+    uint64_t  snapshot_size;
+    uint64_t  snap_buf_off[2];
+    uint64_t  snap_buf_size;
+} ps_zone_geometry_t;
+
+
 _Static_assert(sizeof(ps_record_t) == PS_RECORD_SIZE,
                "ps_record_t must be PS_RECORD_SIZE bytes");
 _Static_assert(sizeof(ps_ring_desc_t) == 3 * PS_CACHE_LINE,
@@ -191,6 +220,14 @@ _Static_assert(offsetof(ps_ring_desc_t, head) == 2 * PS_CACHE_LINE,
                "consumer fields start on their own cache line");
 _Static_assert(offsetof(ps_zone_header_t, magic) == 0,
                "magic at offset 0");
+_Static_assert(PS_HEADER_SIZE % PS_PAGE_SIZE == 0,
+               "the ring descriptors start on a page");
+_Static_assert(PS_RECORD_SIZE * PS_RING_CAPACITY_MIN % PS_PAGE_SIZE == 0,
+               "every ring, and so the snapshot area, starts on a page");
+_Static_assert(PS_RINGS_MAX <= (1 << 10) && PS_RING_CAPACITY_MAX <= (1U << 31)
+               && PS_RECORD_SIZE <= (1 << 9),
+               "ring_count x ring_capacity x PS_RECORD_SIZE < 2^50: the "
+               "validator's products cannot overflow");
 
 
 /* Atomic accessors; the builtins are the same in gcc and clang. */
@@ -203,24 +240,22 @@ _Static_assert(offsetof(ps_zone_header_t, magic) == 0,
                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 
 
+/* Descriptor of ring i (< geo->ring_count) of a validated zone at base. */
 static inline ps_ring_desc_t *
-ps_zone_ring_desc(void *base, uint32_t i)
+ps_zone_ring_desc(void *base, const ps_zone_geometry_t *geo, uint32_t i)
 {
-    ps_zone_header_t  *h = (ps_zone_header_t *) base;
-
-    return (ps_ring_desc_t *) ((char *) base + h->ring_desc_off)
-           + i;
+    return (ps_ring_desc_t *) ((char *) base + geo->ring_desc_off) + i;
 }
 
 
+/* The slot of position pos of ring (< geo->ring_count). */
 static inline ps_record_t *
-ps_zone_ring_slot(void *base, uint32_t ring, uint64_t pos)
+ps_zone_ring_slot(void *base, const ps_zone_geometry_t *geo, uint32_t ring,
+    uint64_t pos)
 {
-    ps_zone_header_t  *h = (ps_zone_header_t *) base;
-
-    return (ps_record_t *) ((char *) base + h->rings_off)
-           + (uint64_t) ring * h->ring_capacity
-           + (pos & (h->ring_capacity - 1));
+    return (ps_record_t *) ((char *) base + geo->rings_off)
+           + (uint64_t) ring * geo->ring_capacity
+           + (pos & (geo->ring_capacity - 1));
 }
 
 
@@ -267,70 +302,146 @@ ps_zone_layout(ps_zone_header_t *h, uint32_t ring_count,
 
 
 /*
- * Checks a mapped header against this build's layout and the mapped
- * length.  Returns NULL when usable, otherwise a static reason.
+ * Validates the header of a zone file of file_size bytes, allocated_size
+ * of which are backed by storage (st_blocks * 512), and fills geo with
+ * the geometry to use from then on.  Returns NULL when the file is
+ * usable, otherwise a static reason.
+ *
+ * base is read only when file_size >= PS_HEADER_SIZE, and only its first
+ * PS_HEADER_SIZE bytes: the header is copied once into private memory and
+ * every field is read from that copy exactly once, so that a concurrent
+ * writer of the file cannot make one check see one value and the use
+ * another.  Every bound is checked by subtraction from a size that was
+ * measured, never by adding two numbers read from the file, and every
+ * offset and size must be a multiple of the page size.
  */
 static inline const char *
-ps_zone_header_check(const void *base, uint64_t mapped_len)
+ps_zone_validate(const void *base, uint64_t file_size,
+    uint64_t allocated_size, ps_zone_geometry_t *geo)
 {
-    const ps_zone_header_t  *h = (const ps_zone_header_t *) base;
-    uint64_t                 end;
+    uint32_t          i;
+    uint64_t          desc_size, rings_size, off;
+    ps_zone_header_t  h;
 
-    if (mapped_len < PS_HEADER_SIZE) {
+    if (file_size < PS_HEADER_SIZE) {
         return "file is shorter than the zone header";
     }
 
-    if (h->magic != PS_ZONE_MAGIC) {
+    /* nginx stores the magic last, with release: acquire it first */
+    if (ps_load_acquire(&((const ps_zone_header_t *) base)->magic)
+        != PS_ZONE_MAGIC)
+    {
         return "bad magic: not a pathstats zone file";
     }
 
-    if (h->layout_version != PS_LAYOUT_VERSION) {
+    __builtin_memcpy(&h, base, sizeof(ps_zone_header_t));
+
+    if (h.magic != PS_ZONE_MAGIC) {
+        return "bad magic: not a pathstats zone file";
+    }
+
+    if (h.layout_version != PS_LAYOUT_VERSION) {
         return "layout version differs from this build";
     }
 
-    if (h->header_size != PS_HEADER_SIZE
-        || h->record_size != PS_RECORD_SIZE
-        || h->ring_desc_size != sizeof(ps_ring_desc_t))
+    if (h.header_size != PS_HEADER_SIZE
+        || h.record_size != PS_RECORD_SIZE
+        || h.ring_desc_size != sizeof(ps_ring_desc_t))
     {
         return "record or header size differs from this build";
     }
 
-    if (h->file_size != mapped_len) {
+    if (h.file_size > file_size) {
+        return "file is shorter than its header says (truncated)";
+    }
+
+    if (h.file_size != file_size) {
         return "file size differs from the size in its header";
     }
 
-    if (h->ring_count < PS_RINGS_MIN || h->ring_count > PS_RINGS_MAX
-        || h->ring_capacity < PS_RING_CAPACITY_MIN
-        || (h->ring_capacity & (h->ring_capacity - 1)) != 0)
+    if (allocated_size < file_size) {
+        return "file is not fully allocated (sparse): a write to one of "
+               "its holes on a full file system would kill the process";
+    }
+
+    if (h.ring_count < PS_RINGS_MIN || h.ring_count > PS_RINGS_MAX
+        || h.ring_capacity < PS_RING_CAPACITY_MIN
+        || h.ring_capacity > PS_RING_CAPACITY_MAX
+        || (h.ring_capacity & (h.ring_capacity - 1)) != 0)
     {
         return "ring count or capacity out of range";
     }
 
-    end = h->ring_desc_off + (uint64_t) h->ring_count
-                             * sizeof(ps_ring_desc_t);
-    if (h->ring_desc_off < PS_HEADER_SIZE || end > h->rings_off) {
-        return "ring descriptors overlap";
+    if (((h.ring_desc_off | h.rings_off | h.rings_size | h.snapshot_off
+          | h.snapshot_size | h.snapshot.buf_off[0] | h.snapshot.buf_off[1]
+          | h.snapshot.buf_size | file_size)
+         & (PS_PAGE_SIZE - 1)) != 0)
+    {
+        return "an offset or size is not page aligned";
     }
 
-    if (h->rings_size != (uint64_t) h->ring_count * h->ring_capacity
-                         * PS_RECORD_SIZE
-        || h->rings_off + h->rings_size > h->snapshot_off
-        || h->snapshot_off + h->snapshot_size > h->file_size)
+    /* at most 1024 x 192 and 1024 x 2^31 x 512 bytes: no overflow */
+    desc_size = (uint64_t) h.ring_count * sizeof(ps_ring_desc_t);
+    rings_size = (uint64_t) h.ring_count * h.ring_capacity * PS_RECORD_SIZE;
+
+    /* header < descriptors <= rings <= snapshot <= end of file */
+
+    if (h.ring_desc_off < PS_HEADER_SIZE
+        || h.ring_desc_off > file_size
+        || h.rings_off < h.ring_desc_off
+        || h.rings_off > file_size
+        || desc_size > h.rings_off - h.ring_desc_off)
     {
-        return "ring or snapshot area out of bounds";
+        return "ring descriptors out of bounds";
     }
 
-    if (h->snapshot.buf_size * 2 > h->snapshot_size
-        || h->snapshot.buf_off[0] < h->snapshot_off
-        || h->snapshot.buf_off[1] < h->snapshot.buf_off[0]
-                                    + h->snapshot.buf_size
-        || h->snapshot.buf_off[1] + h->snapshot.buf_size > h->file_size)
+    if (h.rings_size != rings_size
+        || h.snapshot_off < h.rings_off
+        || h.snapshot_off > file_size
+        || rings_size > h.snapshot_off - h.rings_off)
     {
-        return "snapshot buffers out of bounds";
+        return "rings out of bounds";
     }
+
+    if (h.snapshot_size > file_size - h.snapshot_off
+        || h.snapshot.buf_size < PS_PAGE_SIZE
+        || h.snapshot.buf_size > h.snapshot_size / 2)
+    {
+        return "snapshot area out of bounds";
+    }
+
+    for (i = 0; i < 2; i++) {
+        off = h.snapshot.buf_off[i];
+
+        if (off < h.snapshot_off
+            || off - h.snapshot_off > h.snapshot_size
+            || h.snapshot.buf_size > h.snapshot_size
+                                     - (off - h.snapshot_off))
+        {
+            return "snapshot buffers out of bounds";
+        }
+    }
+
+    if (h.snapshot.buf_off[1] < h.snapshot.buf_off[0]
+        || h.snapshot.buf_off[1] - h.snapshot.buf_off[0]
+           < h.snapshot.buf_size)
+    {
+        return "snapshot buffers overlap";
+    }
+
+    geo->file_size = file_size;
+    geo->zone_id = h.zone_id;
+    geo->ring_count = h.ring_count;
+    geo->ring_capacity = h.ring_capacity;
+    geo->ring_desc_off = h.ring_desc_off;
+    geo->rings_off = h.rings_off;
+    geo->snapshot_off = h.snapshot_off;
+    geo->snapshot_size = h.snapshot_size;
+    geo->snap_buf_off[0] = h.snapshot.buf_off[0];
+    geo->snap_buf_off[1] = h.snapshot.buf_off[1];
+    geo->snap_buf_size = h.snapshot.buf_size;
 
     return NULL;
 }
-
 
 #endif /* PATHSTATS_SHM_H */

@@ -11,7 +11,9 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use PathStats::Test;
 
-start_nginx(site_conf(name => 'restart.test',
+# rings of 16 384 records: room for the load while an aggregator that
+# was just killed starts again on a busy machine
+start_nginx(site_conf(name => 'restart.test', zone => 'size=64m',
                       locations => <<'EOF'), workers => 2);
 location = /a   { return 200 "a\n"; }
 location = /b   { return 404; }

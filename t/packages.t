@@ -293,7 +293,7 @@ like($unit, qr/^\Q$_\E$/m, "the unit has $_")
     for 'User=pathstats', 'NoNewPrivileges=yes', 'ProtectSystem=strict',
         'PrivateTmp=yes',
         'ReadWritePaths=/var/lib/pathstats /var/log/pathstats',
-        'Restart=on-failure', 'RestartPreventExitStatus=2 3 4',
+        'Restart=always', 'RestartPreventExitStatus=2 3 4',
         "ExecStart=$AGG -c $CONF";
 ok(-l '/etc/systemd/system/multi-user.target.wants/'
       . 'pathstats-aggregator.service', 'the service is enabled');

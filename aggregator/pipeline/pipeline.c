@@ -437,8 +437,8 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
     p->cfg = cfg;
     p->zone = zone;
     p->rr = rr;
-    p->nrings = zone->header->ring_count;
-    p->zone_id = zone->header->zone_id;
+    p->nrings = zone->geo.ring_count;
+    p->zone_id = zone->geo.zone_id;
     p->nsinks = nsinks;
 
     p->pos = calloc(p->nrings, sizeof(uint64_t));

@@ -48,7 +48,7 @@ ps_ring_reader_create(ps_zone_t *zone)
     }
 
     rr->zone = zone;
-    rr->nrings = zone->header->ring_count;
+    rr->nrings = zone->geo.ring_count;
 
     rr->pos = calloc(rr->nrings, sizeof(uint64_t));
     rr->limit = calloc(rr->nrings, sizeof(uint64_t));
@@ -101,7 +101,7 @@ ring_tail(ps_ring_reader_t *rr, uint32_t ring)
     head = ps_load_relaxed(&desc->head);
 
     if (tail >= rr->pos[ring]
-        && tail - head <= rr->zone->header->ring_capacity)
+        && tail - head <= rr->zone->geo.ring_capacity)
     {
         return tail;
     }
@@ -113,7 +113,7 @@ ring_tail(ps_ring_reader_t *rr, uint32_t ring)
         rr->corrupt_logged = ps_mono_us();
         ps_log(PS_LOG_ERROR, "event=ring_corrupt ring=%u head=%" PRIu64
                " pos=%" PRIu64 " tail=%" PRIu64 " capacity=%u", ring, head,
-               rr->pos[ring], tail, rr->zone->header->ring_capacity);
+               rr->pos[ring], tail, rr->zone->geo.ring_capacity);
     }
 
     return rr->pos[ring];
@@ -194,7 +194,7 @@ ps_ring_reader_half_full(const ps_ring_reader_t *rr)
     uint32_t   ring;
     uint64_t   head, half;
 
-    half = rr->zone->header->ring_capacity / 2;
+    half = rr->zone->geo.ring_capacity / 2;
 
     for (ring = 0; ring < rr->nrings; ring++) {
         /* head is ours: only the consumer moves it */

@@ -141,7 +141,7 @@ ps_stats_json(const ps_zone_t *zone, uint64_t now_us)
         goto fail;
     }
 
-    for (i = 0; i < h->ring_count; i++) {
+    for (i = 0; i < zone->geo.ring_count; i++) {
         ps_stats_ring(zone, i, &s);
 
         t.seen += s.seen;
@@ -166,7 +166,7 @@ ps_stats_json(const ps_zone_t *zone, uint64_t now_us)
 
     /* zone_id is a random 64-bit number: hex text, since JSON numbers
      * above 2^53 lose precision in most readers */
-    (void) snprintf(id, sizeof(id), "%016" PRIx64, h->zone_id);
+    (void) snprintf(id, sizeof(id), "%016" PRIx64, zone->geo.zone_id);
 
     rc = json_object_set_new(root, "zone", ps_json_bytes(zone->path,
                                                       strlen(zone->path)))
@@ -179,10 +179,12 @@ ps_stats_json(const ps_zone_t *zone, uint64_t now_us)
          | json_object_set_new(root, "master_pid", counter(h->master_pid))
          | json_object_set_new(root, "attach_count",
                                counter(h->attach_count))
-         | json_object_set_new(root, "file_size", counter(h->file_size))
-         | json_object_set_new(root, "ring_count", counter(h->ring_count))
+         | json_object_set_new(root, "file_size",
+                               counter(zone->geo.file_size))
+         | json_object_set_new(root, "ring_count",
+                               counter(zone->geo.ring_count))
          | json_object_set_new(root, "ring_capacity",
-                               counter(h->ring_capacity))
+                               counter(zone->geo.ring_capacity))
          | json_object_set_new(root, "totals", totals)
          | json_object_set_new(root, "rings", rings)
          | json_object_set_new(root, "aggregator", aggregator_json(h, now_us));

@@ -39,6 +39,8 @@ static const esc_case_t  cases[] = {
     { "short escapes", S("\b\f\n\r\t"), "\\b\\f\\n\\r\\t", S("\b\f\n\r\t") },
     { "other controls and DEL", S("\x01\x1f\x7f"), "\\u0001\\u001F\\u007F",
       S("\x01\x1f\x7f") },
+    { "HTML", S("/</script><!--&>"), "/\\u003C/script>\\u003C!--&>",
+      S("/</script><!--&>") },
     { "2-byte UTF-8", S("/v\xC3\xA9"), "/v\xC3\xA9", S("/v\xC3\xA9") },
     { "3-byte UTF-8", S("\xE2\x82\xAC"), "\xE2\x82\xAC", S("\xE2\x82\xAC") },
     { "4-byte UTF-8", S("/e\xF0\x9F\x98\x80"), "/e\xF0\x9F\x98\x80",

@@ -104,7 +104,7 @@ make_zone(const char *path, uint32_t rings, uint32_t capacity, mode_t mode)
     unlink(path);
     fd = open(path, O_RDWR|O_CREAT|O_EXCL, mode);
     if (fd == -1 || fchmod(fd, mode) != 0
-        || ftruncate(fd, (off_t) size) != 0)
+        || posix_fallocate(fd, 0, (off_t) size) != 0)
     {
         bail_out("cannot create %s", path);
     }
@@ -123,6 +123,28 @@ make_zone(const char *path, uint32_t rings, uint32_t capacity, mode_t mode)
 }
 
 
+/* The geometry of a zone this test made, as a worker keeps it. */
+static const ps_zone_geometry_t *
+geo_of(const ps_zone_header_t *h)
+{
+    static ps_zone_geometry_t  geo;
+
+    if (ps_zone_validate(h, h->file_size, h->file_size, &geo) != NULL) {
+        bail_out("test zone header invalid");
+    }
+
+    return &geo;
+}
+
+
+/* Descriptor of ring i, as a worker finds it. */
+static ps_ring_desc_t *
+desc_of(ps_zone_header_t *h, uint32_t i)
+{
+    return ps_zone_ring_desc(h, geo_of(h), i);
+}
+
+
 /* The worker's side of the protocol; 1 if recorded, 0 if dropped. */
 static int
 produce(ps_zone_header_t *h, uint32_t ring, const char *key)
@@ -131,7 +153,7 @@ produce(ps_zone_header_t *h, uint32_t ring, const char *key)
     ps_record_t     *rec;
     ps_ring_desc_t  *d;
 
-    d = ps_zone_ring_desc(h, ring);
+    d = desc_of(h, ring);
     ps_store_relaxed(&d->seen, ps_load_relaxed(&d->seen) + 1);
 
     tail = ps_load_relaxed(&d->tail);
@@ -140,7 +162,7 @@ produce(ps_zone_header_t *h, uint32_t ring, const char *key)
         return 0;
     }
 
-    rec = ps_zone_ring_slot(h, ring, tail);
+    rec = ps_zone_ring_slot(h, geo_of(h), ring, tail);
     memset(rec, 0, sizeof(*rec));
     rec->time_us = ps_now_us();
     rec->status = 200;
@@ -451,7 +473,7 @@ test_poll(ps_zone_header_t *h, ps_zone_t *zone)
            "nothing is handed out twice");
     is_u64(ps_ring_reader_position(rr, 0), 5, "ring 0 position 5");
 
-    d0 = ps_zone_ring_desc(h, 0);
+    d0 = desc_of(h, 0);
     is_u64(d0->head, 0, "head stays until released");
     ps_ring_reader_release(rr, 0, 3);
     is_u64(d0->head, 3, "partial release moves head to 3");
@@ -460,7 +482,7 @@ test_poll(ps_zone_header_t *h, ps_zone_t *zone)
     ps_ring_reader_release(rr, 0, 99);
     is_u64(d0->head, 5, "release stops at the read position");
     ps_ring_reader_release_all(rr);
-    is_u64(ps_zone_ring_desc(h, 2)->head, 3, "release_all: ring 2 head 3");
+    is_u64(desc_of(h, 2)->head, 3, "release_all: ring 2 head 3");
 
     /* max cuts a poll short; the next one resumes, then moves on */
     produce_n(h, 0, 6, "b");
@@ -487,7 +509,7 @@ test_poll(ps_zone_header_t *h, ps_zone_t *zone)
 
     /* a full ring drops, and held records hold the slots */
     produce_n(h, 3, CAPACITY + 1, "full");
-    is_u64(ps_zone_ring_desc(h, 3)->dropped, 1,
+    is_u64(desc_of(h, 3)->dropped, 1,
            "17 records into an empty ring of 16: 1 dropped");
     memset(&c, 0, sizeof(c));
     n = ps_ring_reader_poll(rr, 100, collect, &c);
@@ -505,11 +527,11 @@ test_poll(ps_zone_header_t *h, ps_zone_t *zone)
     }
     ps_ring_reader_skip_to(rr, 1, 20);
     is_u64(ps_ring_reader_position(rr, 1), 20, "skip_to moves position");
-    is_u64(ps_zone_ring_desc(h, 1)->head, 20, "and releases what it skips");
+    is_u64(desc_of(h, 1)->head, 20, "and releases what it skips");
     ps_ring_reader_skip_to(rr, 1, 10);
     is_u64(ps_ring_reader_position(rr, 1), 20, "skip_to never goes back");
     ps_ring_reader_skip_to(rr, 1, 1000);
-    is_u64(ps_ring_reader_position(rr, 1), ps_zone_ring_desc(h, 1)->tail,
+    is_u64(ps_ring_reader_position(rr, 1), desc_of(h, 1)->tail,
            "skip_to stops at tail");
     ps_ring_reader_skip_to(rr, 1, 0);
 
@@ -540,11 +562,11 @@ test_reap(ps_zone_header_t *h, ps_zone_t *zone)
     ps_ring_reader_t  *rr;
 
     rr = ps_ring_reader_create(zone);
-    d1 = ps_zone_ring_desc(h, 1);
-    d2 = ps_zone_ring_desc(h, 2);
-    d3 = ps_zone_ring_desc(h, 3);
+    d1 = desc_of(h, 1);
+    d2 = desc_of(h, 2);
+    d3 = desc_of(h, 3);
 
-    ps_zone_ring_desc(h, 0)->owner = ps_owner_make(getpid(), self_start());
+    desc_of(h, 0)->owner = ps_owner_make(getpid(), self_start());
     dead = gone_pid();
     d1->owner = ps_owner_make(dead, 12345);
     d1->claims = 1;
@@ -576,7 +598,7 @@ test_reap(ps_zone_header_t *h, ps_zone_t *zone)
                  (int) dead);
         ok(log_has(want), "the reap is logged with ring, pid and lost");
     }
-    ok(ps_zone_ring_desc(h, 0)->owner != PS_OWNER_FREE,
+    ok(desc_of(h, 0)->owner != PS_OWNER_FREE,
        "a live owner's ring is never freed");
 
     /* a zombie owner; lost already accounted by an adopter stays */

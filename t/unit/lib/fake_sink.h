@@ -38,6 +38,10 @@ void fake_sink_init(fake_sink_t *f, int durable);
 /* A zone file as nginx makes it; returns the producer's mapping. */
 ps_zone_header_t *fake_zone_make(void);
 
+/* The geometry of a zone that fake_zone_make() made (the producer's
+ * private copy, as a worker has). */
+const ps_zone_geometry_t *fake_zone_geo(const ps_zone_header_t *h);
+
 /* Appends n records to ring (keys "/r<ring>/<i % 3>", status 200). */
 void fake_zone_produce(ps_zone_header_t *h, uint32_t ring, int n);
 
