@@ -110,8 +110,9 @@ sub machine_state {
         push @files, split /\n/,
             `find '$root' -printf '%p %y %m %u %g\n' 2>/dev/null | sort`;
     }
+    # /run/nginx.pid: Debian's nginx service is not started by a trigger
     push @files, grep { -e $_ }
-        qw(/usr/sbin/pathstats-aggregator
+        qw(/run/nginx.pid /usr/sbin/pathstats-aggregator
            /usr/share/man/man8/pathstats-aggregator.8.gz
            /usr/share/man/man5/ngx_http_pathstats_module.5.gz),
         glob('/var/lib/dpkg/info/*pathstats*');
