@@ -412,13 +412,18 @@ is($n1, 120, '120 requests served');
 is_admin_count('/hits', '1m', 120,
                'the admin location counts each of them once');
 is_pg_requests(120, 'PostgreSQL holds 120 requests');
-# config embedded dashboard/ into the module in the package build tree
-for my $file (qw(index.html app.js)) {
-    my ($st, $body) = http_get('/pathstats/'
-                               . ($file eq 'index.html' ? '' : $file));
-    is($st, 200, "the dashboard's $file is served");
-    ok(defined $body && $body eq slurp("$repo/dashboard/$file"),
-       "as the checkout has it");
+# the package build embedded the dashboard into the module: the page as
+# dashboard/ has it, the script as the bundler makes it of the modules
+{
+    my $bundle = `perl '$repo/scripts/bundle-dashboard.pl' '$repo/dashboard'`;
+    my %want = ('' => slurp("$repo/dashboard/index.html"),
+                'dashboard.js' => $bundle);
+    for my $file (sort keys %want) {
+        my ($st, $body) = http_get("/pathstats/$file");
+        is($st, 200, "the dashboard's /pathstats/$file is served");
+        ok(length $want{$file} && defined $body && $body eq $want{$file},
+           'as the checkout makes it');
+    }
 }
 like(slurp('/var/log/pathstats/aggregator.log') // '', qr/event=\w+/,
      'the aggregator logs to /var/log/pathstats/aggregator.log');
