@@ -1258,7 +1258,13 @@ ngx_http_pathstats_create_file(ngx_http_pathstats_main_conf_t *pmcf,
                                       &pmcf->file, want->file_size);
 
         /* empty again, so that the next start tries anew */
-        (void) ftruncate(fd, 0);
+        if (ftruncate(fd, 0) == -1) {
+            ngx_http_pathstats_zone_error(NGX_LOG_ALERT, pmcf, log,
+                                          ngx_errno,
+                                          "ftruncate(\"%V\", 0) failed",
+                                          &pmcf->file);
+        }
+
         return NGX_ERROR;
     }
 

@@ -40,6 +40,10 @@ then
     cp -a "$src/." "$tree/"
     (
         cd "$tree"
+        # nginx's configure drops its own warning flags (-W -Wall -Werror)
+        # when CFLAGS is set, as dpkg-buildpackage sets it: the package's
+        # flags come in through the extra CFLAGS instead
+        env -u CFLAGS -u CPPFLAGS -u LDFLAGS \
         ./configure "${NGX_CONF_FLAGS[@]}" \
             --with-cc-opt="-g -O2 -fPIC $extra_cflags" \
             --with-ld-opt="$extra_ldflags" \
