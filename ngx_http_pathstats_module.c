@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_pathstats_module.h"
+#include "ngx_http_pathstats_version.h"
 
 
 #define NGX_HTTP_PATHSTATS_ADDR_FULL       0
@@ -117,6 +118,9 @@ static char *ngx_http_pathstats_zone_param(ngx_conf_t *cf, ngx_str_t *param,
 static char *ngx_http_pathstats(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_pathstats_init(ngx_conf_t *cf);
+static ngx_int_t ngx_http_pathstats_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_pathstats_version_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_conf_num_bounds_t  ngx_http_pathstats_key_max_length_bounds = {
@@ -180,8 +184,18 @@ static ngx_command_t  ngx_http_pathstats_commands[] = {
 };
 
 
+static ngx_http_variable_t  ngx_http_pathstats_vars[] = {
+
+    /* the same version as pathstats-aggregator --version */
+    { ngx_string("pathstats_version"), NULL,
+      ngx_http_pathstats_version_variable, 0, 0, 0 },
+
+      ngx_http_null_variable
+};
+
+
 static ngx_http_module_t  ngx_http_pathstats_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_pathstats_add_variables,      /* preconfiguration */
     ngx_http_pathstats_init,               /* postconfiguration */
 
     ngx_http_pathstats_create_main_conf,   /* create main configuration */
@@ -1304,7 +1318,13 @@ ngx_http_pathstats_create_file(ngx_http_pathstats_main_conf_t *pmcf,
                                       &pmcf->file, want->file_size);
 
         /* empty again, so that the next start tries anew */
-        (void) ftruncate(fd, 0);
+        if (ftruncate(fd, 0) == -1) {
+            ngx_http_pathstats_zone_error(NGX_LOG_ALERT, pmcf, log,
+                                          ngx_errno,
+                                          "ftruncate(\"%V\", 0) failed",
+                                          &pmcf->file);
+        }
+
         return NGX_ERROR;
     }
 
@@ -2284,6 +2304,39 @@ ngx_http_pathstats_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_pathstats_log_handler;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pathstats_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_pathstats_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pathstats_version_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    v->len = sizeof(NGX_HTTP_PATHSTATS_VERSION) - 1;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+    v->data = (u_char *) NGX_HTTP_PATHSTATS_VERSION;
 
     return NGX_OK;
 }

@@ -3,7 +3,8 @@
 # the exact flags Debian's nginx was built with, so that /usr/sbin/nginx
 # loads it.  The tree is copied into the build directory: nginx's configure
 # writes a Makefile into its working directory, and the system tree stays
-# untouched.
+# untouched.  The addon script writes the version header from
+# CMakeLists.txt at configure time, so a change there configures again.
 #
 #   scripts/build-module.sh <repo> <build dir> [extra CFLAGS] [extra LDFLAGS]
 set -euo pipefail
@@ -31,13 +32,18 @@ want="$(printf '%s\n' "${NGX_CONF_FLAGS[@]}" "$repo" "$extra_cflags" \
         "$extra_ldflags" "$(ls "$repo/dashboard")" | md5sum | cut -d' ' -f1)"
 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] \
-   || [ "$repo/config" -nt "$stamp" ] || [ "$repo/config.make" -nt "$stamp" ]
+   || [ "$repo/config" -nt "$stamp" ] || [ "$repo/config.make" -nt "$stamp" ] \
+   || [ "$repo/CMakeLists.txt" -nt "$stamp" ]
 then
     rm -rf "$tree" "$objs"
     mkdir -p "$tree"
     cp -a "$src/." "$tree/"
     (
         cd "$tree"
+        # nginx's configure drops its own warning flags (-W -Wall -Werror)
+        # when CFLAGS is set, as dpkg-buildpackage sets it: the package's
+        # flags come in through the extra CFLAGS instead
+        env -u CFLAGS -u CPPFLAGS -u LDFLAGS \
         ./configure "${NGX_CONF_FLAGS[@]}" \
             --with-cc-opt="-g -O2 -fPIC $extra_cflags" \
             --with-ld-opt="$extra_ldflags" \

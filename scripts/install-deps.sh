@@ -1,5 +1,6 @@
 #!/bin/sh
-# Install the Debian packages pathstats needs to build, run and test.
+# Install the Debian packages pathstats needs to build, run and test, and
+# to build its own packages (debhelper, dpkg-dev, lintian: t/packages.t).
 # Idempotent: installs only what is missing, runs apt-get update at most once.
 set -eu
 
@@ -7,7 +8,7 @@ PKGS="build-essential cmake pkg-config perl libjson-pp-perl \
 nginx nginx-dev libhiredis-dev libpq-dev libjansson-dev zlib1g-dev \
 libcurl4-openssl-dev redis-server postgresql postgresql-15-hll prometheus \
 logrotate wrk curl clang libclang-rt-14-dev valgrind chromium \
-fonts-dejavu-core"
+fonts-dejavu-core debhelper dpkg-dev lintian"
 
 # Node.js and npm drive Chromium in the dashboard tests; a node that is
 # there already (with its npm) is used as it is

@@ -89,10 +89,13 @@ SKIP: {
     my $snippet = slurp(repo_dir()
                         . '/conf.example/pathstats-aggregator.logrotate');
     my ($user, $group) = (scalar getpwuid($<), scalar getgrgid($( + 0));
-    $snippet =~ s{/var/log/pathstats/aggregator\.log}{$log} or die;
-    $snippet =~ s{create 0640 www-data www-data}{create 0640 $user $group}
+    $snippet =~ s{/var/log/pathstats/\*\.log}{$log} or die;
+    $snippet =~ s{su pathstats adm}{su $user $group} or die;
+    $snippet =~ s{create 0640 pathstats adm}{create 0640 $user $group}
         or die;
-    $snippet =~ s{systemctl kill [^\n]*}{kill -HUP $agg->{pid}} or die;
+    $snippet =~ s{postrotate\n.*?endscript}
+                 {postrotate\n\t\tkill -HUP $agg->{pid}\n\tendscript}s
+        or die;
     spew("$dir/logrotate.conf", $snippet);
     my ($rc, $out, $err) = run_cmd(['/usr/sbin/logrotate', '--force',
                                     '--state', "$dir/logrotate.state",

@@ -385,14 +385,18 @@ sub nginx_preamble {
     my $error_log = $o{error_log} // "$dir/error.log";
     my $p = '';
 
-    if ($o{module} // 1) {
+    if (defined $o{load}) {
+        # main-context lines that load the modules instead, e.g. an
+        # include of /etc/nginx/modules-enabled (before any block)
+        $p .= "$o{load}\n";
+    } elsif ($o{module} // 1) {
         my $so = module_path();
         croak "nginx module not built: $so (set PS_BUILD_DIR or build)"
             unless -f $so;
         $p .= "load_module $so;\n";
     }
     # workers run unprivileged, as in production
-    $p .= "user nobody nogroup;\n" if $IS_ROOT;
+    $p .= "user " . ($o{user} // 'nobody nogroup') . ";\n" if $IS_ROOT;
     # a sanitizer build: keep libasan and its options across a binary
     # upgrade (nginx passes only "env" variables to the new binary)
     $p .= "env LD_PRELOAD;\nenv ASAN_OPTIONS;\nenv UBSAN_OPTIONS;\n"
@@ -484,8 +488,11 @@ EOF
 # appended to the harness's preamble (load_module, pid, error_log, daemon
 # off, worker_processes, events{}, temp paths, access_log).  Waits until
 # every worker is up and the port accepts connections.  %o: workers,
-# module (0 = no load_module), port (default port('nginx')), log_level
-# (default info), timeout.  Returns the nginx handle (a hash).
+# module (0 = no load_module), load (lines that load modules instead of
+# the build's load_module), port (default port('nginx')), log_level
+# (default info), user (of the workers when root, default "nobody
+# nogroup"), prefix (-p, default the test directory), timeout.  Returns
+# the nginx handle (a hash).
 sub start_nginx {
     my ($body, %o) = @_;
     croak "nginx already running" if $NGINX && pid_alive($NGINX->{pid});
@@ -499,7 +506,8 @@ sub start_nginx {
     spew($conf, build_conf($body, $port, %o));
     unlink "$dir/nginx.pid";
 
-    my $pid = spawn([$NGINX_BIN, '-p', "$dir/", '-c', $conf],
+    my $pid = spawn([$NGINX_BIN, '-p', $o{prefix} // "$dir/", '-c',
+                     $conf],
                     stdout => "$dir/nginx.stdout",
                     stderr => "$dir/nginx.stderr", chdir => $dir,
                     env => nginx_env(%{ $o{env} || {} }));
@@ -612,7 +620,8 @@ sub nginx_t {
     $o{log_level} //= 'info';
     $o{error_log} //= "$dir/nginx-t-$n.error.log";
     spew($conf, build_conf($body, $o{port} // port('nginx-t'), %o));
-    my ($rc, $out, $err) = run_cmd([$NGINX_BIN, '-t', '-p', "$dir/", '-c',
+    my ($rc, $out, $err) = run_cmd([$NGINX_BIN, '-t', '-p',
+                                    $o{prefix} // "$dir/", '-c',
                                     $conf], chdir => $dir, timeout => 30,
                                    env => nginx_env());
     return ($rc, $out . $err, $conf);
@@ -1261,35 +1270,43 @@ sub write_aggregator_conf {
     return $file;
 }
 
+# The command that runs the aggregator: $o{bin} (an array ref, e.g. an
+# installed aggregator under setpriv) or the one built in build_dir().
+sub aggregator_cmd {
+    my (%o) = @_;
+    return @{ $o{bin} } if $o{bin};
+    my $bin = aggregator_path();
+    croak "aggregator not built: $bin" unless -x $bin;
+    return ($bin);
+}
+
 # Runs the aggregator to completion with @args; returns ($exit_code,
 # $stdout, $stderr).  A leading hash ref gives options: timeout (30 s),
-# env.
+# env, bin (aggregator_cmd).
 sub run_aggregator {
     my (@args) = @_;
     my %o = ref $args[0] eq 'HASH' ? %{ shift @args } : ();
-    my $bin = aggregator_path();
-    croak "aggregator not built: $bin" unless -x $bin;
-    my @r = run_cmd([$bin, @args], chdir => test_dir(),
+    my @r = run_cmd([aggregator_cmd(%o), @args], chdir => test_dir(),
                     timeout => $o{timeout} // 30, env => $o{env});
     check_sanitizer("aggregator @args", $r[2]);
     return @r;
 }
 
 # Starts the aggregator in the background with @args (a leading hash ref
-# gives options: env, name).  Returns a handle: { pid, stdout, stderr }
-# (file paths).  Stopped by stop_aggregator or at exit.
+# gives options: env, name, bin (aggregator_cmd)).  Returns a handle:
+# { pid, stdout, stderr } (file paths).  Stopped by stop_aggregator or at
+# exit.
 sub start_aggregator {
     my (@args) = @_;
     my %o = ref $args[0] eq 'HASH' ? %{ shift @args } : ();
-    my $bin = aggregator_path();
-    croak "aggregator not built: $bin" unless -x $bin;
+    my @cmd = aggregator_cmd(%o);
     my $dir = test_dir();
     my $n = ++$T_SEQ;
     my $name = $o{name} // "aggregator-$n";
     my $h = { stdout => "$dir/$name.out", stderr => "$dir/$name.err",
               args => \@args };
     unlink $h->{stdout}, $h->{stderr};
-    $h->{pid} = spawn([$bin, @args], stdout => $h->{stdout},
+    $h->{pid} = spawn([@cmd, @args], stdout => $h->{stdout},
                       stderr => $h->{stderr}, chdir => $dir,
                       env => $o{env});
     push @AGGREGATORS, $h;
