@@ -91,14 +91,12 @@ daemon_check_schema(const ps_config_t *cfg)
 }
 
 
-/* The pipeline's observer: every record to the windows and the
- * counters. */
+/* The pipeline's observer: every record to the lifetime counters. */
 static void
 daemon_observe(void *ctx, const ps_rec_t *rec)
 {
     daemon_t  *d = ctx;
 
-    ps_windows_observe(d->win, rec);
     ps_monitor_observe(d->mon, rec);
 }
 
@@ -130,8 +128,10 @@ daemon_attach(daemon_t *d, ps_zone_t *zone, ps_ring_reader_t *rr)
         return PS_EXIT_RUNTIME;
     }
 
-    ps_pipeline_set_observer(d->pipe, daemon_observe, d);
+    /* the windows see each record through the pipeline's key probe, the
+     * monitor's lifetime counters through the observer */
     ps_pipeline_set_windows(d->pipe, d->win);
+    ps_pipeline_set_observer(d->pipe, daemon_observe, d);
 
     d->next_zone_check = ps_mono_us() + ZONE_CHECK_US;
     d->replaced_since = 0;
