@@ -79,8 +79,12 @@ CREATE TABLE IF NOT EXISTS pathstats_archives (
 
 -- One row per lifecycle run (scheduler or CLI): the scheduler's memory
 -- across restarts and nodes, and what /api/summary reports.
+-- kind 'lifecycle' (a run) or 'verify' (checked, mismatches: the
+-- consistency of /api/summary).
 CREATE TABLE IF NOT EXISTS pathstats_lifecycle_runs (
     id              bigserial   PRIMARY KEY,
+    kind            text        NOT NULL DEFAULT 'lifecycle'
+                                CHECK (kind IN ('lifecycle', 'verify')),
     node_id         text        NOT NULL,
     started_at      timestamptz NOT NULL DEFAULT now(),
     finished_at     timestamptz,
@@ -88,5 +92,8 @@ CREATE TABLE IF NOT EXISTS pathstats_lifecycle_runs (
     rolled_up       bigint      NOT NULL DEFAULT 0,
     archived        bigint      NOT NULL DEFAULT 0,
     dropped         bigint      NOT NULL DEFAULT 0,
+    failures        bigint      NOT NULL DEFAULT 0,
+    checked         bigint      NOT NULL DEFAULT 0,
+    mismatches      bigint      NOT NULL DEFAULT 0,
     error           text
 );

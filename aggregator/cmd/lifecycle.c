@@ -453,8 +453,8 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
 
     /* the last result, for /api/summary's consistency */
     snprintf(sql, sizeof(sql), "INSERT INTO pathstats_lifecycle_runs "
-             "(node_id, finished_at, ok, error) VALUES ('%s', now(), %s, "
-             "'verify: %d checked, %d mismatches')", cfg->node_id,
+             "(kind, node_id, finished_at, ok, checked, mismatches) VALUES "
+             "('verify', '%s', now(), %s, %d, %d)", cfg->node_id,
              bad ? "false" : "true", checked, bad);
     (void) ps_pg_exec(conn, sql, PGRES_COMMAND_OK, "verify_record");
 

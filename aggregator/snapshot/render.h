@@ -18,6 +18,7 @@
 #include "pipeline/sink.h"
 #include "ring/stats.h"
 #include "snapshot/rows.h"
+#include "store/pg/lifecycle_status.h"
 
 #define PS_SNAPSHOT_TOP_CLIENTS  10
 
@@ -32,6 +33,7 @@ typedef struct {
     const ps_sink_status_t  *sinks;
     unsigned                 nsinks;
     uint64_t                 records;       /* read by the pipeline */
+    const ps_lifecycle_status_t  *lifecycle;  /* NULL: no scheduler */
 } ps_snapshot_inputs_t;
 
 /* What the summary and the metrics are rendered from. */

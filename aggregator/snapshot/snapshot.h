@@ -25,6 +25,7 @@
 #include "pipeline/sink.h"
 #include "ring/zone.h"
 #include "snapshot/render.h"
+#include "store/pg/pg_scheduler.h"
 #include "store/pg/trends.h"
 
 typedef struct ps_snapshot_s  ps_snapshot_t;
@@ -44,6 +45,11 @@ int ps_snapshot_set_trends(ps_snapshot_t *s, int range, const char *json,
 /* Takes the trends from t (may be NULL: "[]") at every build; t must
  * outlive s or be unset first. */
 void ps_snapshot_use_trends(ps_snapshot_t *s, ps_trends_t *t);
+
+/* Reports the lifecycle scheduler's status (may be NULL: none) in the
+ * summary, metrics and health of every build; sched must outlive s or
+ * be unset first. */
+void ps_snapshot_use_scheduler(ps_snapshot_t *s, ps_scheduler_t *sched);
 
 /* Builds a snapshot at wall time now_us of at most cap bytes; *out
  * (8-byte aligned, owned by s, valid until the next build) and *len get

@@ -302,6 +302,23 @@ done:
            (long long) (r->duration_us / 1000));
     free(days);
 
+    /* the run's row: the scheduler's memory of the last success, on
+     * every node, and what /api/summary shows */
+    if (!o->dry_run) {
+        char  sql[768];
+
+        (void) snprintf(sql, sizeof(sql),
+            "INSERT INTO pathstats_lifecycle_runs (kind, node_id,"
+            " started_at, finished_at, ok, rolled_up, archived, dropped,"
+            " failures) VALUES ('lifecycle', '%s', now() - interval"
+            " '%lld microseconds', now(), %s, %lld, %lld, %lld, %lld)",
+            cfg->node_id, (long long) r->duration_us,
+            r->failures ? "false" : "true", (long long) r->rows_rolled,
+            (long long) r->rows_archived, (long long) r->rows_dropped,
+            (long long) r->failures);
+        (void) ps_pg_exec(conn, sql, PGRES_COMMAND_OK, "lifecycle_record");
+    }
+
 unlock:
 
     (void) ps_pg_exec(conn, "SELECT pg_advisory_unlock(x'"
