@@ -91,6 +91,7 @@ usage(FILE *f)
 "                                 load archives back (--replace: the\n"
 "                                 day's rows there are replaced)\n"
 "  verify                         archives and rollups; exit 0 if exact\n"
+"  backup --full DIR              every pathstats table, one snapshot\n"
 "\n"
 "options (override the file's keys):\n"
 "  -c, --config FILE    configuration file (optional with --zone)\n"

@@ -283,4 +283,38 @@ is(psql_query('SELECT count(*) FROM pathstats_rollups'), 0,
 kill 'TERM', $psql;
 PathStats::Test::wait_pid($psql, 10);
 
+# 5. backup --full, restored into a fresh database: row for row the same
+my $bdir = "$dir/backup";
+($rc, $out, $err) = run_aggregator('-c', $conf3, 'backup', '--full', $bdir);
+is($rc, 0, 'backup --full: exit 0') or diag($err);
+my $hourly_files = psql_query("SELECT count(DISTINCT (hour AT TIME ZONE "
+                              . "'UTC')::date) FROM pathstats_hourly");
+like($out, qr/^backup: @{[ $hourly_files + 6 ]} files, \d+ rows in /m,
+     "  a file per hourly day ($hourly_files) and six whole tables");
+my @files = sort glob("$bdir/*.csv.gz");
+is(scalar(@files), $hourly_files + 6, '  all in the directory');
+is(scalar(grep { -f "$_.manifest.json" } @files), scalar(@files),
+   '  each with its manifest');
+
+psql_query('CREATE DATABASE fresh');
+(my $fresh = $pg) =~ s/dbname=postgres/dbname=fresh/;
+($rc, $out, $err) = run_aggregator('--postgres', $fresh, '--migrate');
+is($rc, 0, 'a fresh database migrated') or diag($err);
+my $conf_fresh = write_aggregator_conf('fresh', postgres => $fresh,
+                                       node_id => 'cli');
+($rc, $out, $err) = run_aggregator('-c', $conf_fresh, 'restore', @files);
+is($rc, 0, '  restore of every file of the backup: exit 0') or diag($err);
+for my $t (qw(pathstats_hourly pathstats_daily pathstats_rollups
+              pathstats_archives pathstats_watermark pathstats_nodes
+              pathstats_lifecycle_runs)) {
+    my $q = "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, "
+            . "'|' ORDER BY t::text)), '') FROM $t t";
+    my $want = psql_query($q);
+    is(psql_query($q, conninfo => $fresh), $want,
+       "  $t: row for row the same ($want)");
+}
+($rc, $out, $err) = run_aggregator('-c', $conf_fresh, 'restore', $files[0]);
+isnt($rc, 0, '  restoring a file again is refused');
+like($err, qr/would count them twice/, '  as a double count');
+
 finish();

@@ -5,15 +5,18 @@
  *   archive --day D | --before D   archive closed hourly days
  *   restore FILE... | --day D [--replace]
  *   verify                      archives and rollups, printed as a table
+ *   backup --full DIR           every pathstats table, one snapshot
  *
  * Each prints what it does on stdout; failures name the file or table
  * (stderr, and the log) and leave what they found untouched.
  */
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd/cmd.h"
 #include "lib/clock.h"
@@ -22,6 +25,7 @@
 #include "lib/manifest.h"
 #include "store/pg/migrate.h"
 #include "store/pg/pg_archive.h"
+#include "store/pg/pg_backup.h"
 #include "store/pg/pg_conn.h"
 #include "store/pg/pg_days.h"
 #include "store/pg/pg_lifecycle.h"
@@ -213,6 +217,107 @@ cmd_archive(const ps_config_t *cfg, int argc, char **argv)
 }
 
 
+/* 1 when every file is in archive_dir (then restoring them marks their
+ * pathstats_archives rows restored). */
+static int
+in_archive_dir(const ps_config_t *cfg, char *const *files, int n)
+{
+    int    i, same;
+    char  *a, *f, *slash;
+
+    if (cfg->archive_dir == NULL
+        || (a = realpath(cfg->archive_dir, NULL)) == NULL)
+    {
+        return 0;
+    }
+
+    same = 1;
+
+    for (i = 0; i < n && same; i++) {
+        f = realpath(files[i], NULL);
+        slash = f ? strrchr(f, '/') : NULL;
+        if (slash == NULL) {
+            same = 0;
+        } else {
+            *slash = '\0';
+            same = strcmp(f, a) == 0;
+        }
+        free(f);
+    }
+
+    free(a);
+
+    return same;
+}
+
+
+static void
+say_line(const char *line)
+{
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+
+/* backup --full DIR */
+static int
+cmd_backup(const ps_config_t *cfg, int argc, char **argv)
+{
+    int          c, full, rc;
+    char         err[1024];
+    PGconn      *conn;
+    int64_t      files, rows;
+    const char  *dir;
+    static const struct option  opts[] = {
+        { "full", required_argument, NULL, 'f' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    full = 0;
+    dir = NULL;
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'f') {
+            return PS_EXIT_CONFIG;
+        }
+        full = 1;
+        dir = optarg;
+    }
+
+    if (!full || optind < argc) {
+        fprintf(stderr, "backup: --full DIR (the archives are the "
+                "incremental backup)\n");
+        return PS_EXIT_CONFIG;
+    }
+
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        fprintf(stderr, "backup: %s: %s\n", dir, strerror(errno));
+        return PS_EXIT_RUNTIME;
+    }
+
+    conn = connect_checked(cfg, &rc);
+    if (conn == NULL) {
+        return rc;
+    }
+
+    if (ps_pg_backup_full(conn, dir, say_line, &files, &rows, err,
+                          sizeof(err)) != 0)
+    {
+        fprintf(stderr, "backup: %s\n", err);
+        PQfinish(conn);
+        return PS_EXIT_RUNTIME;
+    }
+
+    printf("backup: %lld files, %lld rows in %s\n", (long long) files,
+           (long long) rows, dir);
+    ps_log(PS_LOG_INFO, "event=lifecycle_backup files=%lld rows=%lld",
+           (long long) files, (long long) rows);
+    PQfinish(conn);
+
+    return 0;
+}
+
+
 static int
 cmd_restore(const ps_config_t *cfg, int argc, char **argv)
 {
@@ -283,8 +388,9 @@ cmd_restore(const ps_config_t *cfg, int argc, char **argv)
         ok &= files[i] != NULL;
     }
 
-    rc = ok ? ps_pg_restore_files(conn, files, n, replace, &rows, err,
-                                  sizeof(err))
+    rc = ok ? ps_pg_restore_files(conn, files, n, replace,
+                                  day >= 0 || in_archive_dir(cfg, files, n),
+                                  &rows, err, sizeof(err))
             : -1;
 
     if (rc == 0) {
@@ -468,7 +574,8 @@ int
 ps_cmd_is_subcommand(const char *name)
 {
     return strcmp(name, "lifecycle") == 0 || strcmp(name, "archive") == 0
-           || strcmp(name, "restore") == 0 || strcmp(name, "verify") == 0;
+           || strcmp(name, "restore") == 0 || strcmp(name, "verify") == 0
+           || strcmp(name, "backup") == 0;
 }
 
 
@@ -489,6 +596,9 @@ ps_cmd_subcommand(const ps_config_t *cfg, int argc, char **argv)
     }
     if (strcmp(argv[0], "verify") == 0) {
         return cmd_verify(cfg, argc, argv);
+    }
+    if (strcmp(argv[0], "backup") == 0) {
+        return cmd_backup(cfg, argc, argv);
     }
 
     fprintf(stderr, "pathstats-aggregator: unknown subcommand \"%s\" (see "

@@ -177,13 +177,9 @@ ps_csv_sums_end(ps_csv_sums_t *c, char *err, size_t errlen)
         }
     }
 
-    for (i = 0; i < PS_CSV_SUM_COLS; i++) {
-        if (c->col[i] < 0) {
-            snprintf(err, errlen, "no column %s in the header",
-                     sum_names[i]);
-            return -1;
-        }
-    }
+    /* a table without such a column (a full backup's watermarks) sums
+     * to 0, which its manifest says too */
+    (void) i;
 
     return 0;
 }

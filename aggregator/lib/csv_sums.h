@@ -38,7 +38,7 @@ int ps_csv_sums_feed(ps_csv_sums_t *c, const char *p, size_t len,
     char *err, size_t errlen);
 
 /* Ends the input (a last record without a newline counts); 0, or -1 (err
- * set) on an unterminated quote or a header without the columns. */
+ * set) on an unterminated quote.  A column the header lacks sums to 0. */
 int ps_csv_sums_end(ps_csv_sums_t *c, char *err, size_t errlen);
 
 #endif /* PS_CSV_SUMS_H */

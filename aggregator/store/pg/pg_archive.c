@@ -32,10 +32,40 @@ static const char  cols_daily[] =
     "first_seen, last_seen, hours";
 
 
+const char *const  ps_pg_whole_tables[] = {
+    "pathstats_daily", "pathstats_rollups", "pathstats_archives",
+    "pathstats_watermark", "pathstats_nodes", "pathstats_lifecycle_runs",
+    NULL
+};
+
+
+/* 1 when name is one of ps_pg_whole_tables. */
+static int
+whole_table(const char *name)
+{
+    int  i;
+
+    for (i = 0; ps_pg_whole_tables[i] != NULL; i++) {
+        if (strcmp(name, ps_pg_whole_tables[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static const char *
 cols_of(ps_days_table_t t)
 {
     return t == PS_DAYS_DAILY ? cols_daily : cols_hourly;
+}
+
+
+const char *
+ps_pg_archive_columns(ps_days_table_t table)
+{
+    return cols_of(table);
 }
 
 
@@ -168,12 +198,57 @@ copy_out(PGconn *conn, const char *sql, ps_archive_writer_t *w, char *err,
 
 
 int
+ps_pg_export(PGconn *conn, const char *copy_sql, const char *path,
+    ps_manifest_t *m, char *err, size_t errlen)
+{
+    char                  why[1024];
+    const char           *base;
+    ps_archive_writer_t  *w;
+
+    base = strrchr(path, '/');
+    snprintf(m->file, sizeof(m->file), "%s", base ? base + 1 : path);
+    m->schema_version = PS_SCHEMA_VERSION;
+    ps_format_iso8601((int64_t) ps_now_us(), m->created_at);
+
+    w = ps_archive_create(path, err, errlen);
+    if (w == NULL) {
+        return -1;
+    }
+
+    if (copy_out(conn, copy_sql, w, err, errlen) != 0) {
+        ps_archive_abort(w);
+        return -1;
+    }
+
+    if (ps_archive_finish(w, m->sha256, &m->bytes, err, errlen) != 0) {
+        return -1;
+    }
+
+    /* read back: what is on disk decompresses to the database's count
+     * and sums, before anything depends on it */
+    if (ps_manifest_check(path, m, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "the archive read back does not match: %s",
+                 why);
+        (void) unlink(path);
+        return -1;
+    }
+
+    if (ps_manifest_write(path, m, err, errlen) != 0) {
+        (void) unlink(path);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
 ps_pg_archive_day(PGconn *conn, ps_days_table_t table, int64_t day,
     const char *dir, ps_manifest_t *m, char *err, size_t errlen)
 {
     int                   part;
     char                  sql[1024], where[128], d[PS_DAY_MAX], val[32];
-    char                  path[4096], why[1024];
+    char                  path[4096];
     ps_buf_t              q = PS_BUF_INIT;
     uint64_t              bytes;
     ps_day_sums_t         s;
@@ -213,53 +288,26 @@ ps_pg_archive_day(PGconn *conn, ps_days_table_t table, int64_t day,
     archive_name(table, day, part, m->file, sizeof(m->file));
     (void) snprintf(path, sizeof(path), "%s/%s", dir, m->file);
 
-    w = ps_archive_create(path, err, errlen);
-    if (w == NULL) {
-        goto fail;
-    }
+    snprintf(m->table, sizeof(m->table), "%s", ps_pg_days_table_name(table));
+    snprintf(m->day, sizeof(m->day), "%s", d);
+    m->part = part;
+    m->rows = s.rows;
+    memcpy(m->requests, s.requests, sizeof(m->requests));
+    memcpy(m->errors, s.errors, sizeof(m->errors));
+    memcpy(m->bytes_in, s.bytes_in, sizeof(m->bytes_in));
+    memcpy(m->bytes_out, s.bytes_out, sizeof(m->bytes_out));
 
     if (ps_buf_printf(&q, "COPY (SELECT %s FROM %s WHERE %s ORDER BY host, "
                       "method, path, node_id, %s) TO STDOUT "
                       "(FORMAT csv, HEADER)", cols_of(table),
                       ps_pg_days_table_name(table), where,
                       table == PS_DAYS_DAILY ? "day" : "hour") != 0
-        || copy_out(conn, q.data, w, err, errlen) != 0)
+        || ps_pg_export(conn, q.data, path, m, err, errlen) != 0)
     {
         goto fail;
     }
 
-    snprintf(m->table, sizeof(m->table), "%s", ps_pg_days_table_name(table));
-    snprintf(m->day, sizeof(m->day), "%s", d);
-    m->part = part;
-    m->schema_version = PS_SCHEMA_VERSION;
-    m->rows = s.rows;
-    memcpy(m->requests, s.requests, sizeof(m->requests));
-    memcpy(m->errors, s.errors, sizeof(m->errors));
-    memcpy(m->bytes_in, s.bytes_in, sizeof(m->bytes_in));
-    memcpy(m->bytes_out, s.bytes_out, sizeof(m->bytes_out));
-    ps_format_iso8601((int64_t) ps_now_us(), m->created_at);
-
-    bytes = 0;
-    if (ps_archive_finish(w, m->sha256, &bytes, err, errlen) != 0) {
-        w = NULL;
-        goto fail;
-    }
-    w = NULL;
-    m->bytes = bytes;
-
-    /* read back: what is on disk decompresses to the database's count
-     * and sums, before anything depends on it */
-    if (ps_manifest_check(path, m, why, sizeof(why)) != 0) {
-        snprintf(err, errlen, "the archive read back does not match: %s",
-                 why);
-        (void) unlink(path);
-        goto fail;
-    }
-
-    if (ps_manifest_write(path, m, err, errlen) != 0) {
-        (void) unlink(path);
-        goto fail;
-    }
+    bytes = m->bytes;
 
     ps_buf_reset(&q);
     if (ps_buf_printf(&q,
@@ -392,9 +440,117 @@ ensure_partition(PGconn *conn, int64_t day, char *err, size_t errlen)
 }
 
 
+/* Loads a full backup's whole table (replacing its rows when replace,
+ * else refusing a table that has any) and checks its count and sums;
+ * inside the caller's transaction; 0 or -1. */
+static int
+restore_table(PGconn *conn, const char *path, const ps_manifest_t *m,
+    int replace, int64_t *rows, char *err, size_t errlen)
+{
+    char           sql[512], val[32], why[1024];
+    uint64_t       bytes;
+    copy_in_t      ci;
+    PGresult      *res;
+    ps_manifest_t  now;
+
+    (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", m->table);
+    if (query_value(conn, sql, val, sizeof(val), err, errlen) != 0) {
+        return -1;
+    }
+
+    if (strcmp(val, "0") != 0 && !replace) {
+        snprintf(err, errlen, "%s already holds %s rows: restoring %s "
+                 "would count them twice (restore --replace replaces "
+                 "them)", m->table, val, path);
+        return -1;
+    }
+
+    (void) snprintf(sql, sizeof(sql), "DELETE FROM %s; COPY %s FROM STDIN "
+                    "(FORMAT csv, HEADER)", m->table, m->table);
+    res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        ps_pg_error(conn, res, err, errlen);
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+
+    ci.conn = conn;
+    if (ps_archive_read(path, put_copy, &ci, why, &bytes, err,
+                        errlen) != 0)
+    {
+        (void) PQputCopyEnd(conn, "the backup could not be read");
+        while ((res = PQgetResult(conn)) != NULL) {
+            PQclear(res);
+        }
+        return -1;
+    }
+
+    if (PQputCopyEnd(conn, NULL) != 1) {
+        ps_pg_error(conn, NULL, err, errlen);
+        return -1;
+    }
+
+    res = PQgetResult(conn);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ps_pg_error(conn, res, why, sizeof(why));
+        snprintf(err, errlen, "%s: %s", path, why);
+        PQclear(res);
+        while ((res = PQgetResult(conn)) != NULL) {
+            PQclear(res);
+        }
+        return -1;
+    }
+    *rows += strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    while ((res = PQgetResult(conn)) != NULL) {
+        PQclear(res);
+    }
+
+    /* the same count (and, for pathstats_daily, sums) as the manifest */
+    memset(&now, 0, sizeof(now));
+    (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", m->table);
+    if (query_value(conn, sql, val, sizeof(val), err, errlen) != 0) {
+        return -1;
+    }
+    if (strtoll(val, NULL, 10) != m->rows) {
+        snprintf(err, errlen, "after restoring %s, %s holds %s rows, its "
+                 "manifest says %lld: rolled back", path, m->table, val,
+                 (long long) m->rows);
+        return -1;
+    }
+    if (strcmp(m->table, "pathstats_daily") == 0) {
+        if (query_value(conn, "SELECT coalesce(sum(requests), 0) FROM "
+                        "pathstats_daily", val, sizeof(val), err,
+                        errlen) != 0)
+        {
+            return -1;
+        }
+        if (strcmp(val, m->requests) != 0) {
+            snprintf(err, errlen, "after restoring %s, pathstats_daily "
+                     "holds %s requests, its manifest says %s: rolled "
+                     "back", path, val, m->requests);
+            return -1;
+        }
+    }
+
+    /* a serial column goes on after the restored ids */
+    if (strcmp(m->table, "pathstats_lifecycle_runs") == 0
+        && run(conn, "SELECT setval(pg_get_serial_sequence("
+               "'pathstats_lifecycle_runs', 'id'), coalesce(max(id), 0) + 1,"
+               " false) FROM pathstats_lifecycle_runs", PGRES_TUPLES_OK, err,
+               errlen) != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
-    int64_t *rows, char *err, size_t errlen)
+    int mark_index, int64_t *rows, char *err, size_t errlen)
 {
     int              i, j;
     char             why[1024], where[128], sql[2048];
@@ -423,6 +579,16 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
             snprintf(err, errlen, "%s", why);
             goto fail_free;
         }
+        if (m[i].day[0] == '\0' && whole_table(m[i].table)) {
+            /* a full backup's table: its columns in this schema's order */
+            if (m[i].schema_version != PS_SCHEMA_VERSION) {
+                snprintf(err, errlen, "%s: a backup of schema version %d, "
+                         "this aggregator's is %d", paths[i],
+                         m[i].schema_version, PS_SCHEMA_VERSION);
+                goto fail_free;
+            }
+            continue;
+        }
         if ((strcmp(m[i].table, "pathstats_hourly") != 0
              && strcmp(m[i].table, "pathstats_daily") != 0)
             || ps_parse_day(m[i].day, &day) != 0)
@@ -444,6 +610,15 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
         t = strcmp(m[i].table, "pathstats_daily") == 0 ? PS_DAYS_DAILY
                                                        : PS_DAYS_HOURLY;
         (void) ps_parse_day(m[i].day, &day);
+
+        if (m[i].day[0] == '\0') {
+            if (restore_table(conn, paths[i], &m[i], replace, rows, err,
+                              errlen) != 0)
+            {
+                goto fail;
+            }
+            continue;
+        }
 
         /* the first file of a (table, day): what is there already */
         for (j = 0; j < i; j++) {
@@ -529,6 +704,10 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
 
     /* each (table, day): what it holds now is what its files say */
     for (i = 0; i < n; i++) {
+        if (m[i].day[0] == '\0') {
+            continue;
+        }
+
         memset(&want, 0, sizeof(want));
         want.rows = 0;
         strcpy(want.requests, "0");
@@ -570,21 +749,17 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
             goto fail;
         }
 
-        /* the archive index knows the part is back (a fresh database
-         * restored from files gets the row it lacks) */
-        (void) snprintf(sql, sizeof(sql),
-            "INSERT INTO pathstats_archives (kind, day, part, file,"
-            " schema_version, rows, requests, errors, bytes_in, bytes_out,"
-            " bytes, sha256, created_at, verified_at, restored_at) VALUES"
-            " ('%s', '%s', %d, '%s', %d, %lld, %s, %s, %s, %s, %llu, '%s',"
-            " '%s', now(), now()) ON CONFLICT (kind, day, part) DO UPDATE"
-            " SET restored_at = now(), dropped_at = NULL",
-            kind_of(t), m[i].day, m[i].part, m[i].file, m[i].schema_version,
-            (long long) m[i].rows, m[i].requests, m[i].errors,
-            m[i].bytes_in, m[i].bytes_out, (unsigned long long) m[i].bytes,
-            m[i].sha256, m[i].created_at);
-        if (run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0) {
-            goto fail;
+        /* the archive index knows the part is back: its rows are in
+         * the table again, to be dropped again when past retention */
+        if (mark_index) {
+            (void) snprintf(sql, sizeof(sql),
+                "UPDATE pathstats_archives SET restored_at = now(),"
+                " dropped_at = NULL WHERE kind = '%s' AND day = '%s' AND"
+                " part = %d AND sha256 = '%s'", kind_of(t), m[i].day,
+                m[i].part, m[i].sha256);
+            if (run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0) {
+                goto fail;
+            }
         }
     }
 

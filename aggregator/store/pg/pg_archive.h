@@ -23,6 +23,21 @@
 #include "lib/manifest.h"
 #include "store/pg/pg_days.h"
 
+/* The tables a full backup holds whole (pg_backup.h), NULL-terminated:
+ * restore loads them whole. */
+extern const char *const  ps_pg_whole_tables[];
+
+/* The columns of an archive of table, in the CSV's order. */
+const char *ps_pg_archive_columns(ps_days_table_t table);
+
+/* Runs copy_sql (a COPY ... TO STDOUT (FORMAT csv, HEADER)) into the
+ * gzip file path (temporary name, fsync, rename), then reads it back and
+ * checks it against m (its table, day, part, rows and sums set by the
+ * caller; file, schema version, sha256, bytes and created_at are set
+ * here) and writes its manifest.  0, or -1 (err set, nothing at path). */
+int ps_pg_export(PGconn *conn, const char *copy_sql, const char *path,
+    ps_manifest_t *m, char *err, size_t errlen);
+
 /* Archives day's rows of table into dir (the day's pending part,
  * replaced if it was archived before but not dropped), checks the file
  * against the database's count and sums, writes the manifest and the
@@ -32,14 +47,17 @@
 int ps_pg_archive_day(PGconn *conn, ps_days_table_t table, int64_t day,
     const char *dir, ps_manifest_t *m, char *err, size_t errlen);
 
-/* Restores the archive file path (its manifest beside it, checked
- * first) into its table.  Refuses when the table already holds rows of
- * that day, unless replace (they are deleted first); afterwards the
- * day's count and sums must equal the manifest('s, with the other parts
- * restored in the same call: see ps_pg_restore_files).  0, or -1 (err
- * set, nothing changed). */
+/* Restores the n files paths (each checked against its manifest
+ * first) in one transaction: a day's archive into its table (the day's
+ * partition created if missing), a whole table of a full backup into
+ * that table.  Refuses a day or a table that already holds rows, unless
+ * replace (they are deleted first); afterwards each day's (table's)
+ * count and sums must equal its files' manifests.  With mark_index, the
+ * files are archive_dir's: their pathstats_archives rows are marked
+ * restored (and no longer dropped).  0, or -1 (err set, nothing
+ * changed). */
 int ps_pg_restore_files(PGconn *conn, char *const *paths, int n,
-    int replace, int64_t *rows, char *err, size_t errlen);
+    int replace, int mark_index, int64_t *rows, char *err, size_t errlen);
 
 /* The archive files of day and table that pathstats_archives lists
  * (every part), into paths (malloc'd, at most max); count or -1. */
