@@ -406,6 +406,69 @@ put_copy(void *ctx, const char *p, size_t len, char *err, size_t errlen)
 }
 
 
+static void
+partition_name(int64_t day, char *buf, size_t size)
+{
+    int   y, mo, dd;
+    char  d[PS_DAY_MAX];
+
+    (void) sscanf(ps_format_day(day, d), "%d-%d-%d", &y, &mo, &dd);
+    (void) snprintf(buf, size, "pathstats_hourly_p%04d%02d%02d", y, mo, dd);
+}
+
+
+/*
+ * When day has neither a partition nor rows in the DEFAULT partition,
+ * creates its partition's table standalone (the parent's columns,
+ * defaults and checks, no index) for the restore to load and
+ * attach_partition() to attach: one bulk index build instead of an
+ * index insert per row.  1 when created, 0 when the day must be loaded
+ * through the parent, -1 on error.
+ */
+static int
+new_partition(PGconn *conn, int64_t day, char *err, size_t errlen)
+{
+    char  name[64], sql[512], where[128], val[16];
+
+    partition_name(day, name, sizeof(name));
+    (void) snprintf(sql, sizeof(sql), "SELECT to_regclass('%s') IS NULL AND "
+                    "NOT EXISTS (SELECT 1 FROM pathstats_hourly_default "
+                    "WHERE %s)", name,
+                    ps_pg_day_where(PS_DAYS_HOURLY, day, where,
+                                    sizeof(where)));
+    if (query_value(conn, sql, val, sizeof(val), err, errlen) != 0) {
+        return -1;
+    }
+
+    if (strcmp(val, "t") != 0) {
+        return 0;
+    }
+
+    (void) snprintf(sql, sizeof(sql), "CREATE TABLE %s (LIKE "
+                    "pathstats_hourly INCLUDING DEFAULTS INCLUDING "
+                    "CONSTRAINTS) WITH (fillfactor = 50)", name);
+
+    return run(conn, sql, PGRES_COMMAND_OK, err, errlen) == 0 ? 1 : -1;
+}
+
+
+/* Attaches the table new_partition() made as day's partition (which
+ * builds its primary key); 0 or -1. */
+static int
+attach_partition(PGconn *conn, int64_t day, char *err, size_t errlen)
+{
+    char  name[64], sql[512], d[PS_DAY_MAX], nd[PS_DAY_MAX];
+
+    partition_name(day, name, sizeof(name));
+    (void) snprintf(sql, sizeof(sql), "ALTER TABLE pathstats_hourly ATTACH "
+                    "PARTITION %s FOR VALUES FROM ('%s 00:00:00+00') TO "
+                    "('%s 00:00:00+00')", name, ps_format_day(day, d),
+                    ps_format_day(day + 1, nd));
+
+    return run(conn, sql, PGRES_COMMAND_OK, err, errlen);
+}
+
+
 /* Creates day's partition of pathstats_hourly when it is missing (when
  * the DEFAULT partition holds rows of the day that cannot be: the rows
  * then go there); 0 or -1. */
@@ -552,8 +615,9 @@ int
 ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
     int mark_index, int64_t *rows, char *err, size_t errlen)
 {
-    int              i, j;
-    char             why[1024], where[128], sql[2048];
+    int              i, j, st;
+    char             why[1024], where[128], sql[2048], target[64];
+    char            *attach, *into;
     uint64_t         bytes;
     int64_t          day;
     copy_in_t        ci;
@@ -563,8 +627,13 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
     ps_days_table_t  t;
 
     m = calloc((size_t) n, sizeof(ps_manifest_t));
-    if (m == NULL) {
+    attach = calloc((size_t) n, 1);
+    into = calloc((size_t) n, 1);
+    if (m == NULL || attach == NULL || into == NULL) {
         snprintf(err, errlen, "out of memory");
+        free(m);
+        free(attach);
+        free(into);
         return -1;
     }
 
@@ -652,15 +721,36 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
                 }
             }
 
-            if (t == PS_DAYS_HOURLY
-                && ensure_partition(conn, day, err, errlen) != 0)
-            {
-                goto fail;
+            if (t == PS_DAYS_HOURLY) {
+                st = new_partition(conn, day, err, errlen);
+                if (st < 0) {
+                    goto fail;
+                }
+                attach[i] = (char) st;
+                if (st == 0
+                    && ensure_partition(conn, day, err, errlen) != 0)
+                {
+                    goto fail;
+                }
             }
+
+        } else {
+            attach[i] = 0;
+            into[i] = into[j];
+        }
+
+        if (j == i) {
+            into[i] = attach[i] ? 1 : 0;
+        }
+
+        if (into[i]) {
+            partition_name(day, target, sizeof(target));
+        } else {
+            (void) snprintf(target, sizeof(target), "%s", m[i].table);
         }
 
         (void) snprintf(sql, sizeof(sql), "COPY %s (%s) FROM STDIN "
-                        "(FORMAT csv, HEADER)", m[i].table, cols_of(t));
+                        "(FORMAT csv, HEADER)", target, cols_of(t));
         res = PQexec(conn, sql);
         if (PQresultStatus(res) != PGRES_COPY_IN) {
             ps_pg_error(conn, res, err, errlen);
@@ -699,6 +789,17 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
         PQclear(res);
         while ((res = PQgetResult(conn)) != NULL) {
             PQclear(res);
+        }
+    }
+
+    /* the days loaded into a table of their own become partitions now:
+     * their primary key index is built once, in bulk */
+    for (i = 0; i < n; i++) {
+        if (attach[i]) {
+            (void) ps_parse_day(m[i].day, &day);
+            if (attach_partition(conn, day, err, errlen) != 0) {
+                goto fail;
+            }
         }
     }
 
@@ -768,6 +869,8 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
     }
 
     free(m);
+    free(attach);
+    free(into);
 
     return 0;
 
@@ -778,6 +881,8 @@ fail:
 fail_free:
 
     free(m);
+    free(attach);
+    free(into);
 
     return -1;
 }
