@@ -18,6 +18,7 @@ use FindBin ();
 use lib "$FindBin::Bin/lib";
 use PathStatsBench;     # first: it sets PS_BUILD_DIR and PS_KEEP
 use PathStats::Test;
+use Test::More;
 use File::Path qw(make_path rmtree);
 use Time::HiRes qw(time);
 use Time::Local qw(timegm);
@@ -103,3 +104,4 @@ EOF_SQL
 }
 
 stop_postgres();
+done_testing();

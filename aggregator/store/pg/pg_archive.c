@@ -297,8 +297,9 @@ ps_pg_archive_day(PGconn *conn, ps_days_table_t table, int64_t day,
     memcpy(m->bytes_in, s.bytes_in, sizeof(m->bytes_in));
     memcpy(m->bytes_out, s.bytes_out, sizeof(m->bytes_out));
 
-    if (ps_buf_printf(&q, "COPY (SELECT %s FROM %s WHERE %s ORDER BY host, "
-                      "method, path, node_id, %s) TO STDOUT "
+    /* in primary key order: the index gives it, no sort of the day */
+    if (ps_buf_printf(&q, "COPY (SELECT %s FROM %s WHERE %s ORDER BY %s, "
+                      "host, method, path, node_id) TO STDOUT "
                       "(FORMAT csv, HEADER)", cols_of(table),
                       ps_pg_days_table_name(table), where,
                       table == PS_DAYS_DAILY ? "day" : "hour") != 0

@@ -146,8 +146,9 @@ ps_pg_backup_full(PGconn *conn, const char *dir,
         (void) snprintf(path, sizeof(path), "%s/pathstats_hourly_%s.csv.gz",
                         dir, m.day);
         (void) snprintf(sql, sizeof(sql), "COPY (SELECT %s FROM "
-                        "pathstats_hourly WHERE %s ORDER BY host, method, "
-                        "path, node_id, hour) TO STDOUT (FORMAT csv, HEADER)",
+                        "pathstats_hourly WHERE %s ORDER BY hour, host, "
+                        "method, path, node_id) TO STDOUT (FORMAT csv, "
+                        "HEADER)",
                         ps_pg_archive_columns(PS_DAYS_HOURLY),
                         ps_pg_day_where(PS_DAYS_HOURLY, days[i], where,
                                         sizeof(where)));
