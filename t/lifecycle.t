@@ -135,7 +135,8 @@ psql_query("INSERT INTO pathstats_hourly (hour, host, method, path, node_id,"
 ($rc, $out, $err) = run_aggregator('-c', $conf, 'lifecycle');
 like($out, qr/^rollup $d5 \(hourly rows changed since\)$/m,
      'a late flush: its day is rolled up again');
-is(join(',', @{ (psql_query($cmp))[0] }), '0,401', '  exact again, with the new key');
+is(join(',', @{ (psql_query($cmp))[0] }), '0,401',
+   '  exact again, with the new key');
 is(psql_query('SELECT sum(requests) FROM pathstats_daily'), $requests + 12,
    '  the 12 late requests are in the daily total');
 $requests += 12;
@@ -144,8 +145,9 @@ $requests += 12;
 my $d8 = day(8);
 my $rows_digest = sub {
     my ($d) = @_;
-    return psql_query("SELECT count(*) || ':' || coalesce(md5(string_agg(h::text, "
-                      . "'|' ORDER BY hour, path, node_id)), '') FROM (SELECT "
+    return psql_query("SELECT count(*) || ':' || coalesce(md5("
+                      . "string_agg(h::text, '|' ORDER BY hour, path, "
+                      . "node_id)), '') FROM (SELECT "
                       . "hour, host, method, path, node_id, requests, "
                       . "status_2xx, status_5xx, errors, bytes_in, "
                       . "bytes_out, latency_sum_us, latency_max_us, "
@@ -174,7 +176,8 @@ is(psql_query("SELECT count(*) FROM pathstats_archives WHERE kind = "
               . "'hourly' AND verified_at IS NOT NULL"), 10,
    '  pathstats_archives: ten verified hourly archives');
 is(psql_query("SELECT count(*) FROM pathstats_archives WHERE dropped_at "
-              . "IS NOT NULL"), 8, '  eight of them (6 hourly, 2 daily) dropped');
+              . "IS NOT NULL"), 8,
+   '  eight of them (6 hourly, 2 daily) dropped');
 is(psql_query("SELECT string_agg(day::text, ',' ORDER BY day) FROM "
               . "pathstats_daily WHERE day < '$today'::date - 8"), undef,
    '  daily rows older than daily_retention (8d) archived and deleted');

@@ -76,26 +76,6 @@ kind_of(ps_days_table_t t)
 }
 
 
-static int
-run(PGconn *conn, const char *sql, ExecStatusType want, char *err,
-    size_t errlen)
-{
-    PGresult  *res;
-
-    res = PQexec(conn, sql);
-
-    if (PQresultStatus(res) != want) {
-        ps_pg_error(conn, res, err, errlen);
-        PQclear(res);
-        return -1;
-    }
-
-    PQclear(res);
-
-    return 0;
-}
-
-
 static void
 rollback(PGconn *conn)
 {
@@ -260,7 +240,7 @@ ps_pg_archive_day(PGconn *conn, ps_days_table_t table, int64_t day,
     w = NULL;
     path[0] = '\0';
 
-    if (run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ; "
+    if (ps_pg_run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ; "
             "SET LOCAL statement_timeout = 0", PGRES_COMMAND_OK, err,
             errlen) != 0)
     {
@@ -326,8 +306,8 @@ ps_pg_archive_day(PGconn *conn, ps_days_table_t table, int64_t day,
             kind_of(table), d, part, m->file, PS_SCHEMA_VERSION,
             (long long) s.rows, s.requests, s.errors, s.bytes_in,
             s.bytes_out, (unsigned long long) bytes, m->sha256) != 0
-        || run(conn, q.data, PGRES_COMMAND_OK, err, errlen) != 0
-        || run(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen) != 0)
+        || ps_pg_run(conn, q.data, PGRES_COMMAND_OK, err, errlen) != 0
+        || ps_pg_run(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen) != 0)
     {
         goto fail;
     }
@@ -449,7 +429,7 @@ new_partition(PGconn *conn, int64_t day, char *err, size_t errlen)
                     "pathstats_hourly INCLUDING DEFAULTS INCLUDING "
                     "CONSTRAINTS) WITH (fillfactor = 50)", name);
 
-    return run(conn, sql, PGRES_COMMAND_OK, err, errlen) == 0 ? 1 : -1;
+    return ps_pg_run(conn, sql, PGRES_COMMAND_OK, err, errlen) == 0 ? 1 : -1;
 }
 
 
@@ -466,7 +446,7 @@ attach_partition(PGconn *conn, int64_t day, char *err, size_t errlen)
                     "('%s 00:00:00+00')", name, ps_format_day(day, d),
                     ps_format_day(day + 1, nd));
 
-    return run(conn, sql, PGRES_COMMAND_OK, err, errlen);
+    return ps_pg_run(conn, sql, PGRES_COMMAND_OK, err, errlen);
 }
 
 
@@ -494,8 +474,9 @@ ensure_partition(PGconn *conn, int64_t day, char *err, size_t errlen)
 
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         PQclear(res);
-        return run(conn, "ROLLBACK TO SAVEPOINT ps_part; RELEASE SAVEPOINT "
-                   "ps_part", PGRES_COMMAND_OK, err, errlen);
+        return ps_pg_run(conn, "ROLLBACK TO SAVEPOINT ps_part; "
+                         "RELEASE SAVEPOINT ps_part", PGRES_COMMAND_OK, err,
+                         errlen);
     }
 
     PQclear(res);
@@ -600,7 +581,7 @@ restore_table(PGconn *conn, const char *path, const ps_manifest_t *m,
 
     /* a serial column goes on after the restored ids */
     if (strcmp(m->table, "pathstats_lifecycle_runs") == 0
-        && run(conn, "SELECT setval(pg_get_serial_sequence("
+        && ps_pg_run(conn, "SELECT setval(pg_get_serial_sequence("
                "'pathstats_lifecycle_runs', 'id'), coalesce(max(id), 0) + 1,"
                " false) FROM pathstats_lifecycle_runs", PGRES_TUPLES_OK, err,
                errlen) != 0)
@@ -670,7 +651,7 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
         }
     }
 
-    if (run(conn, "BEGIN; SET LOCAL statement_timeout = 0",
+    if (ps_pg_run(conn, "BEGIN; SET LOCAL statement_timeout = 0",
             PGRES_COMMAND_OK, err, errlen) != 0)
     {
         goto fail_free;
@@ -717,7 +698,7 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
                                 m[i].table,
                                 ps_pg_day_where(t, day, where,
                                                 sizeof(where)));
-                if (run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0) {
+                if (ps_pg_run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0) {
                     goto fail;
                 }
             }
@@ -859,13 +840,13 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
                 " dropped_at = NULL WHERE kind = '%s' AND day = '%s' AND"
                 " part = %d AND sha256 = '%s'", kind_of(t), m[i].day,
                 m[i].part, m[i].sha256);
-            if (run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0) {
+            if (ps_pg_run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0) {
                 goto fail;
             }
         }
     }
 
-    if (run(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen) != 0) {
+    if (ps_pg_run(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen) != 0) {
         goto fail;
     }
 
@@ -959,7 +940,7 @@ ps_pg_drop_day(PGconn *conn, ps_days_table_t table, int64_t day,
                     "'30s'; SET LOCAL statement_timeout = 0; LOCK TABLE %s "
                     "IN ACCESS EXCLUSIVE MODE",
                     ps_pg_days_table_name(table));
-    if (run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0) {
+    if (ps_pg_run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0) {
         rollback(conn);
         return -1;
     }
@@ -987,7 +968,7 @@ ps_pg_drop_day(PGconn *conn, ps_days_table_t table, int64_t day,
                         "WHERE %s", where);
     }
 
-    if (run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0) {
+    if (ps_pg_run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0) {
         goto fail;
     }
 
@@ -995,8 +976,8 @@ ps_pg_drop_day(PGconn *conn, ps_days_table_t table, int64_t day,
                     "dropped_at = now() WHERE kind = '%s' AND day = '%s' "
                     "AND dropped_at IS NULL", kind_of(table), d);
 
-    if (run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0
-        || run(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen) != 0)
+    if (ps_pg_run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0
+        || ps_pg_run(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen) != 0)
     {
         goto fail;
     }

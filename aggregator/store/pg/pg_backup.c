@@ -15,26 +15,6 @@
 
 #define MAX_DAYS  (40 * 366)
 
-static int
-run(PGconn *conn, const char *sql, ExecStatusType want, char *err,
-    size_t errlen)
-{
-    PGresult  *res;
-
-    res = PQexec(conn, sql);
-
-    if (PQresultStatus(res) != want) {
-        ps_pg_error(conn, res, err, errlen);
-        PQclear(res);
-        return -1;
-    }
-
-    PQclear(res);
-
-    return 0;
-}
-
-
 /* Count and sums of a whole table: of each of requests, errors,
  * bytes_in and bytes_out that it has (the CSV check sums every column so
  * named), 0 for those it has not. */
@@ -109,7 +89,7 @@ ps_pg_backup_full(PGconn *conn, const char *dir,
         return -1;
     }
 
-    if (run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+    if (ps_pg_run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
             "SET LOCAL statement_timeout = 0", PGRES_COMMAND_OK, err,
             errlen) != 0)
     {
@@ -194,12 +174,12 @@ ps_pg_backup_full(PGconn *conn, const char *dir,
 
     free(days);
 
-    return run(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen);
+    return ps_pg_run(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen);
 
 fail:
 
     free(days);
-    (void) run(conn, "ROLLBACK", PGRES_COMMAND_OK, line, sizeof(line));
+    (void) ps_pg_run(conn, "ROLLBACK", PGRES_COMMAND_OK, line, sizeof(line));
 
     return -1;
 }

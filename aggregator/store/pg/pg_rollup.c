@@ -57,26 +57,6 @@ ps_pg_rollup_state(PGconn *conn, int64_t day, char *err, size_t errlen)
 }
 
 
-static int
-run(PGconn *conn, const char *sql, ExecStatusType want, char *err,
-    size_t errlen)
-{
-    PGresult  *res;
-
-    res = PQexec(conn, sql);
-
-    if (PQresultStatus(res) != want) {
-        ps_pg_error(conn, res, err, errlen);
-        PQclear(res);
-        return -1;
-    }
-
-    PQclear(res);
-
-    return 0;
-}
-
-
 static void
 put32(ps_buf_t *b, uint32_t v)
 {
@@ -283,8 +263,8 @@ ps_pg_rollup_day(PGconn *conn, int64_t day, int64_t *daily_rows,
 
     /* one snapshot for the sums, the counters and the histograms; the
      * day's lock keeps two rollups of it (two nodes, a CLI run) apart */
-    if (run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ", PGRES_COMMAND_OK,
-            err, errlen) != 0)
+    if (ps_pg_run(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ",
+                  PGRES_COMMAND_OK, err, errlen) != 0)
     {
         return -1;
     }
@@ -293,7 +273,7 @@ ps_pg_rollup_day(PGconn *conn, int64_t day, int64_t *daily_rows,
                       "SET LOCAL work_mem = '256MB'; "
                       "SELECT pg_advisory_xact_lock(x'70657473'::int, "
                       "('%s'::date - '1970-01-01'::date)::int)", d) != 0
-        || run(conn, sql.data, PGRES_TUPLES_OK, err, errlen) != 0
+        || ps_pg_run(conn, sql.data, PGRES_TUPLES_OK, err, errlen) != 0
         || ps_pg_day_sums(conn, PS_DAYS_HOURLY, day, &seen, err,
                           errlen) != 0)
     {
@@ -337,7 +317,7 @@ ps_pg_rollup_day(PGconn *conn, int64_t day, int64_t *daily_rows,
             " SELECT host, method, path, node_id, array_agg(latency_hist)"
             " FROM pathstats_hourly WHERE %s AND latency_hist IS NOT NULL"
             " GROUP BY host, method, path, node_id", where) != 0
-        || run(conn, sql.data, PGRES_COMMAND_OK, err, errlen) != 0
+        || ps_pg_run(conn, sql.data, PGRES_COMMAND_OK, err, errlen) != 0
         || copy_hists(conn, err, errlen) != 0)
     {
         goto fail;
@@ -359,8 +339,8 @@ ps_pg_rollup_day(PGconn *conn, int64_t day, int64_t *daily_rows,
             " EXCLUDED.daily_rows, rolled_at = EXCLUDED.rolled_at",
             d, d, (long long) seen.rows, seen.requests, seen.bytes_out,
             (long long) out) != 0
-        || run(conn, sql.data, PGRES_COMMAND_OK, err, errlen) != 0
-        || run(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen) != 0)
+        || ps_pg_run(conn, sql.data, PGRES_COMMAND_OK, err, errlen) != 0
+        || ps_pg_run(conn, "COMMIT", PGRES_COMMAND_OK, err, errlen) != 0)
     {
         goto fail;
     }
