@@ -95,4 +95,25 @@ like($out, qr/^verify: 9 checked, 0 mismatches$/m,
      '  6 archives and 3 days\' rollups checked')
     or diag($out);
 
+# a late row into a day whose hourly rows were archived and dropped: its
+# rollup is kept, the row goes to a second archive part and is dropped
+my ($gone) = sort keys %want;
+my $daily = psql_query("SELECT sum(requests) FROM pathstats_daily WHERE "
+                       . "day = '$gone'");
+psql_query("INSERT INTO pathstats_hourly (hour, host, method, path, "
+           . "node_id, requests, status_2xx) VALUES ('$gone 05:00+00', "
+           . "'crash.test', 'GET', '/late', 'n', 4, 4)");
+($rc, $out, $err) = run_aggregator('-c', $conf, 'lifecycle');
+is($rc, 0, 'a late row into a dropped day: the run succeeds')
+    or diag($out . $err);
+like($out, qr/^rollup $gone skipped: its hourly rows were archived/m,
+     '  the day is not rolled up again from the late row alone');
+is(psql_query("SELECT sum(requests) FROM pathstats_daily WHERE day = "
+              . "'$gone'"), $daily, '  its daily rows are kept');
+is(psql_query("SELECT rows || ':' || requests || ':' || (dropped_at IS NOT "
+              . "NULL) FROM pathstats_archives WHERE kind = 'hourly' AND "
+              . "day = '$gone' AND part = 2"), '1:4:true',
+   '  the late row is archived as part 2, then dropped');
+ok(-f "$arch/pathstats_hourly_$gone.2.csv.gz", '  in its own file');
+
 finish();

@@ -169,6 +169,32 @@ archive_and_drop(PGconn *conn, const ps_config_t *cfg,
 }
 
 
+/* 1 when an hourly archive of day was dropped, 0 when not, -1. */
+static int
+dropped_before(PGconn *conn, int64_t day, char *err, size_t errlen)
+{
+    int        v;
+    char       sql[256], d[PS_DAY_MAX];
+    PGresult  *res;
+
+    (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM "
+                    "pathstats_archives WHERE kind = 'hourly' AND day = '%s'"
+                    " AND dropped_at IS NOT NULL", ps_format_day(day, d));
+    res = PQexec(conn, sql);
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ps_pg_error(conn, res, err, errlen);
+        PQclear(res);
+        return -1;
+    }
+
+    v = atoi(PQgetvalue(res, 0, 0)) > 0;
+    PQclear(res);
+
+    return v;
+}
+
+
 static int
 stopping(const ps_lifecycle_opts_t *o)
 {
@@ -243,6 +269,25 @@ ps_pg_lifecycle_run(PGconn *conn, const ps_config_t *cfg,
             continue;
         }
         if (st == PS_ROLLUP_DONE) {
+            continue;
+        }
+
+        /* rows that came in after the day's hourly rows were archived
+         * and dropped: a rollup now would replace the day's daily rows
+         * with these alone; they are archived as a further part and
+         * dropped, and the day's rollup is left as it was */
+        st = dropped_before(conn, days[i], err, sizeof(err));
+        if (st != 0) {
+            if (st < 0) {
+                failed(r, "rollup", days[i], err);
+            } else {
+                say(o, "rollup %s skipped: its hourly rows were archived "
+                    "and dropped before; the late rows go to a further "
+                    "archive part", ps_format_day(days[i], d));
+                ps_log(PS_LOG_WARN, "event=lifecycle_rollup_skipped day=%s "
+                       "reason=\"late rows of a dropped day: archived as a "
+                       "further part, not rolled up\"", d);
+            }
             continue;
         }
 
