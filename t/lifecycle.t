@@ -83,7 +83,7 @@ EOF_SQL
 my ($rc, $out, $err) = run_aggregator('-c', $conf, 'lifecycle', '--dry-run');
 is($rc, 0, 'lifecycle --dry-run: exit 0') or diag($err);
 is(scalar(() = $out =~ /^rollup \d{4}-\d\d-\d\d \(new\)$/mg), 10,
-   '  plans the rollup of the ten closed days');
+   '  plans the rollup of the ten closed days') or diag($out . $err);
 is(psql_query('SELECT count(*) FROM pathstats_daily'), 0,
    '  and rolls up nothing');
 

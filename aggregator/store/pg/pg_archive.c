@@ -934,12 +934,27 @@ ps_pg_drop_day(PGconn *conn, ps_days_table_t table, int64_t day,
 
     PQclear(res);
 
-    /* writers wait from here to the COMMIT: nothing comes in between
-     * the comparison and the drop */
-    (void) snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL lock_timeout = "
-                    "'30s'; SET LOCAL statement_timeout = 0; LOCK TABLE %s "
-                    "IN ACCESS EXCLUSIVE MODE",
-                    ps_pg_days_table_name(table));
+    /* writers of the day wait from here to the COMMIT (SHARE on the
+     * day's partition and the DEFAULT one, which only an old day's late
+     * flush writes): nothing comes in between the comparison and the
+     * drop, and flushes of the current days go on meanwhile */
+    if (table == PS_DAYS_HOURLY) {
+        (void) snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL lock_timeout = "
+                        "'30s'; SET LOCAL statement_timeout = 0; "
+                        "SELECT to_regclass('%s') IS NOT NULL", part);
+        if (query_value(conn, sql, why, sizeof(why), err, errlen) != 0) {
+            rollback(conn);
+            return -1;
+        }
+        (void) snprintf(sql, sizeof(sql), "LOCK TABLE %s%s "
+                        "pathstats_hourly_default IN SHARE MODE",
+                        strcmp(why, "t") == 0 ? part : "",
+                        strcmp(why, "t") == 0 ? "," : "");
+    } else {
+        (void) snprintf(sql, sizeof(sql), "BEGIN; SET LOCAL lock_timeout = "
+                        "'30s'; SET LOCAL statement_timeout = 0; "
+                        "LOCK TABLE pathstats_daily IN SHARE MODE");
+    }
     if (ps_pg_run(conn, sql, PGRES_COMMAND_OK, err, errlen) != 0) {
         rollback(conn);
         return -1;
@@ -960,7 +975,10 @@ ps_pg_drop_day(PGconn *conn, ps_days_table_t table, int64_t day,
     }
 
     if (table == PS_DAYS_HOURLY) {
-        (void) snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s; "
+        /* dropping a partition takes the parent: only for that instant
+         * (queued behind the flushes in flight) */
+        (void) snprintf(sql, sizeof(sql), "LOCK TABLE pathstats_hourly IN "
+                        "ACCESS EXCLUSIVE MODE; DROP TABLE IF EXISTS %s; "
                         "DELETE FROM pathstats_hourly_default WHERE %s",
                         part, where);
     } else {

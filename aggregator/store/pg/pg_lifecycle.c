@@ -206,7 +206,7 @@ int
 ps_pg_lifecycle_run(PGconn *conn, const ps_config_t *cfg,
     const ps_lifecycle_opts_t *o, ps_lifecycle_result_t *r)
 {
-    int        i, n, st, rc;
+    int        i, n, st, gone, rc;
     char       err[1024], d[PS_DAY_MAX], q[1200];
     int64_t   *days, today, closed, hourly_keep, daily_keep, rows, out;
     uint64_t   t0;
@@ -276,9 +276,9 @@ ps_pg_lifecycle_run(PGconn *conn, const ps_config_t *cfg,
          * and dropped: a rollup now would replace the day's daily rows
          * with these alone; they are archived as a further part and
          * dropped, and the day's rollup is left as it was */
-        st = dropped_before(conn, days[i], err, sizeof(err));
-        if (st != 0) {
-            if (st < 0) {
+        gone = dropped_before(conn, days[i], err, sizeof(err));
+        if (gone != 0) {
+            if (gone < 0) {
                 failed(r, "rollup", days[i], err);
             } else {
                 say(o, "rollup %s skipped: its hourly rows were archived "
