@@ -41,8 +41,8 @@
 typedef struct {
     ps_zone_header_t            *header;        /* NULL: no zone */
     ps_ring_desc_t              *desc;          /* NULL: no ring */
-    ps_record_t                 *slots;         /* slot 0 of the ring */
-    uint64_t                     capacity;
+    u_char                      *slots;         /* unit 0 of the ring */
+    uint64_t                     capacity;      /* units */
     uint64_t                     cached_head;
     ngx_http_pathstats_main_conf_t  *pmcf;      /* of the worker's cycle */
     ngx_uint_t                   detached;      /* the zone was lost */
@@ -50,14 +50,14 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_pathstats_log_handler(ngx_http_request_t *r);
-static void ngx_http_pathstats_fill(ngx_http_request_t *r,
+static ngx_uint_t ngx_http_pathstats_fill(ngx_http_request_t *r,
     ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec);
 static uint64_t ngx_http_pathstats_upstream_us(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_pathstats_status(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_pathstats_set_host(ngx_http_request_t *r,
-    ps_record_t *rec);
-static ngx_uint_t ngx_http_pathstats_set_key(ngx_http_request_t *r,
-    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec);
+static u_char *ngx_http_pathstats_set_host(ngx_http_request_t *r,
+    ps_record_t *rec, u_char *p);
+static u_char *ngx_http_pathstats_set_key(ngx_http_request_t *r,
+    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec, u_char *p);
 static size_t ngx_http_pathstats_normalize(u_char *dst, size_t size,
     u_char *src, size_t len, ngx_uint_t *flags);
 static size_t ngx_http_pathstats_normalize_long(u_char *dst, size_t size,
@@ -66,7 +66,7 @@ static ngx_inline void ngx_http_pathstats_copy(u_char *dst,
     const u_char *src, size_t n);
 static ngx_inline const u_char *ngx_http_pathstats_placeholder(u_char *seg,
     size_t len, ngx_uint_t m, size_t *n);
-static void ngx_http_pathstats_set_addr(ps_record_t *rec,
+static u_char *ngx_http_pathstats_set_addr(ps_record_t *rec, u_char *p,
     struct sockaddr *sa, ngx_uint_t mode);
 
 static ngx_int_t ngx_http_pathstats_init_zone(ngx_shm_zone_t *shm_zone,
@@ -231,10 +231,14 @@ static volatile sig_atomic_t          ngx_http_pathstats_zone_faulted;
 static ngx_int_t
 ngx_http_pathstats_log_handler(ngx_http_request_t *r)
 {
-    uint64_t                        tail;
+    u_char                         *slot;
+    uint64_t                        tail, off, room, free, units, need;
+    ps_record_t                    *rec;
     ps_ring_desc_t                 *desc;
     ngx_http_pathstats_worker_t    *w;
     ngx_http_pathstats_loc_conf_t  *plcf;
+    uint64_t                        buf[PS_RECORD_MAX_UNITS
+                                        * PS_RECORD_UNIT / 8];
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pathstats_module);
 
@@ -259,18 +263,51 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
     ps_store_relaxed(&desc->seen, ps_load_relaxed(&desc->seen) + 1);
 
     tail = ps_load_relaxed(&desc->tail);
+    off = tail & (w->capacity - 1);
+    room = w->capacity - off;             /* units before the ring's end */
+    free = w->capacity - (tail - w->cached_head);
 
-    if (tail - w->cached_head >= w->capacity) {
+    if (free < PS_RECORD_MAX_UNITS) {
         w->cached_head = ps_load_acquire(&desc->head);
+        free = w->capacity - (tail - w->cached_head);
+    }
 
-        if (tail - w->cached_head >= w->capacity) {
+    slot = w->slots + off * PS_RECORD_UNIT;
+
+    if (room >= PS_RECORD_MAX_UNITS && free >= PS_RECORD_MAX_UNITS) {
+
+        /* room for any record: written in place, its size known after */
+
+        units = ngx_http_pathstats_fill(r, plcf, (ps_record_t *) slot);
+
+    } else {
+
+        /*
+         * Near the ring's end, or the ring nearly full: the record is made
+         * aside, so that its exact size decides whether it fits, and
+         * where.  A record that would run over the ring's end starts at
+         * its first unit, after a skip marker that fills the end.
+         */
+
+        rec = (ps_record_t *) buf;
+        units = ngx_http_pathstats_fill(r, plcf, rec);
+        need = (room >= units) ? units : room + units;
+
+        if (free < need) {
             ps_store_relaxed(&desc->dropped,
                              ps_load_relaxed(&desc->dropped) + 1);
             return NGX_DECLINED;
         }
-    }
 
-    ngx_http_pathstats_fill(r, plcf, &w->slots[tail & (w->capacity - 1)]);
+        if (room < units) {
+            ngx_memzero(slot, 8);
+            ((ps_record_t *) slot)->flags = PS_REC_SKIP;
+            tail += room;
+            slot = w->slots;
+        }
+
+        ngx_memcpy(slot, buf, units * PS_RECORD_UNIT);
+    }
 
     if (ngx_http_pathstats_zone_faulted) {
         /*
@@ -282,7 +319,8 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
         goto no_ring;
     }
 
-    ps_store_release(&desc->tail, tail + 1);
+    ps_store_relaxed(&desc->records, ps_load_relaxed(&desc->records) + 1);
+    ps_store_release(&desc->tail, tail + units);
 
     return NGX_DECLINED;
 
@@ -296,13 +334,19 @@ no_ring:
 }
 
 
-/* the record of one request, written into its slot */
+/*
+ * The record of one request, written from rec on: its header, then its
+ * client address, upstream time and strings, packed (pathstats_shm.h);
+ * returns the units it takes
+ */
 
-static void
+static ngx_uint_t
 ngx_http_pathstats_fill(ngx_http_request_t *r,
     ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec)
 {
     size_t           n;
+    u_char          *p;
+    uint64_t         us;
     ngx_uint_t       status, flags;
     ngx_time_t      *tp;
     ngx_msec_int_t   ms;
@@ -316,8 +360,6 @@ ngx_http_pathstats_fill(ngx_http_request_t *r,
              ((tp->sec - r->start_sec) * 1000 + (tp->msec - r->start_msec));
     ms = ngx_max(ms, 0);
     rec->request_us = (uint64_t) ms * 1000;
-
-    rec->upstream_us = ngx_http_pathstats_upstream_us(r);
 
     rec->bytes_in = (uint64_t) ngx_max(r->request_length, 0);
     rec->bytes_out = (uint64_t) ngx_max(r->connection->sent, 0);
@@ -333,18 +375,31 @@ ngx_http_pathstats_fill(ngx_http_request_t *r,
         flags |= PS_REC_UPGRADED;
     }
 
-    ngx_http_pathstats_set_addr(rec, r->connection->sockaddr,
-                                plcf->client_address);
+    p = (u_char *) rec + sizeof(ps_record_t);
+
+    p = ngx_http_pathstats_set_addr(rec, p, r->connection->sockaddr,
+                                    plcf->client_address);
+
+    us = ngx_http_pathstats_upstream_us(r);
+
+    if (us != PS_NO_UPSTREAM) {
+        ngx_memcpy(p, &us, 8);
+        p += 8;
+        flags |= PS_REC_UPSTREAM;
+    }
 
     /* data is NULL in a request refused before its method was parsed */
     n = ngx_min(r->method_name.len, PS_METHOD_MAX);
-    ngx_http_pathstats_copy((u_char *) rec->method, r->method_name.data, n);
+    ngx_http_pathstats_copy(p, r->method_name.data, n);
     rec->method_len = (uint8_t) n;
+    p += n;
 
-    flags |= ngx_http_pathstats_set_host(r, rec);
-    flags |= ngx_http_pathstats_set_key(r, plcf, rec);
+    p = ngx_http_pathstats_set_host(r, rec, p);
+    p = ngx_http_pathstats_set_key(r, plcf, rec, p);
 
-    rec->flags = (uint8_t) flags;
+    rec->flags = (uint8_t) (flags | rec->flags);
+
+    return (p - (u_char *) rec + PS_RECORD_UNIT - 1) / PS_RECORD_UNIT;
 }
 
 
@@ -404,21 +459,22 @@ ngx_http_pathstats_status(ngx_http_request_t *r)
 
 /* the server that matched, never the client's Host header; its flags */
 
-static ngx_uint_t
-ngx_http_pathstats_set_host(ngx_http_request_t *r, ps_record_t *rec)
+static u_char *
+ngx_http_pathstats_set_host(ngx_http_request_t *r, ps_record_t *rec,
+    u_char *p)
 {
     size_t                     n;
     ngx_str_t                 *host;
-    ngx_uint_t                 flags;
     ngx_http_core_srv_conf_t  *cscf;
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
     host = &cscf->server_name;
 
-    flags = 0;
+    /* the flags start here: set_key() ORs its own in */
+    rec->flags = 0;
 
     if (host->len == 0) {
-        rec->host[0] = '_';
+        p[0] = '_';
         n = 1;
 
     } else {
@@ -426,23 +482,23 @@ ngx_http_pathstats_set_host(ngx_http_request_t *r, ps_record_t *rec)
 
         if (n > NGX_HTTP_PATHSTATS_HOST_LEN) {
             n = NGX_HTTP_PATHSTATS_HOST_LEN;
-            flags = PS_REC_HOST_TRUNCATED;
+            rec->flags = PS_REC_HOST_TRUNCATED;
         }
 
-        ngx_memcpy(rec->host, host->data, n);
+        ngx_http_pathstats_copy(p, host->data, n);
     }
 
     rec->host_len = (uint8_t) n;
 
-    return flags;
+    return p + n;
 }
 
 
 /* the key: pathstats_key or $uri, normalized or cut; its flags */
 
-static ngx_uint_t
+static u_char *
 ngx_http_pathstats_set_key(ngx_http_request_t *r,
-    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec)
+    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec, u_char *p)
 {
     size_t      n;
     ngx_str_t   key;
@@ -457,8 +513,7 @@ ngx_http_pathstats_set_key(ngx_http_request_t *r,
     flags = 0;
 
     if (plcf->normalize) {
-        n = ngx_http_pathstats_normalize((u_char *) rec->key,
-                                         plcf->key_max_length,
+        n = ngx_http_pathstats_normalize(p, plcf->key_max_length,
                                          key.data, key.len, &flags);
 
     } else {
@@ -469,12 +524,13 @@ ngx_http_pathstats_set_key(ngx_http_request_t *r,
             flags = PS_REC_KEY_TRUNCATED;
         }
 
-        ngx_http_pathstats_copy((u_char *) rec->key, key.data, n);
+        ngx_http_pathstats_copy(p, key.data, n);
     }
 
     rec->key_len = (uint16_t) n;
+    rec->flags |= (uint8_t) flags;
 
-    return flags;
+    return p + n;
 }
 
 
@@ -857,29 +913,30 @@ ngx_http_pathstats_placeholder(u_char *seg, size_t len, ngx_uint_t m,
 }
 
 
-static void
-ngx_http_pathstats_set_addr(ps_record_t *rec, struct sockaddr *sa,
+static u_char *
+ngx_http_pathstats_set_addr(ps_record_t *rec, u_char *p, struct sockaddr *sa,
     ngx_uint_t mode)
 {
     u_char               *a;
+    size_t                n;
     struct sockaddr_in   *sin;
 #if (NGX_HAVE_INET6)
     struct sockaddr_in6  *sin6;
 #endif
 
-    ngx_memzero(rec->addr, sizeof(rec->addr));
     rec->addr_family = PS_AF_NONE;
 
     if (mode == NGX_HTTP_PATHSTATS_ADDR_OFF) {
-        return;
+        return p;
     }
 
     switch (sa->sa_family) {
 
     case AF_INET:
         sin = (struct sockaddr_in *) sa;
-        ngx_memcpy(rec->addr, &sin->sin_addr, 4);
+        ngx_memcpy(p, &sin->sin_addr, 4);
         rec->addr_family = PS_AF_INET;
+        n = 4;
         break;
 
 #if (NGX_HAVE_INET6)
@@ -888,32 +945,35 @@ ngx_http_pathstats_set_addr(ps_record_t *rec, struct sockaddr *sa,
         a = sin6->sin6_addr.s6_addr;
 
         if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-            ngx_memcpy(rec->addr, a + 12, 4);
+            ngx_memcpy(p, a + 12, 4);
             rec->addr_family = PS_AF_INET;
+            n = 4;
 
         } else {
-            ngx_memcpy(rec->addr, a, 16);
+            ngx_memcpy(p, a, 16);
             rec->addr_family = PS_AF_INET6;
+            n = 16;
         }
 
         break;
 #endif
 
     default:
-        return;
+        return p;
     }
 
     if (mode == NGX_HTTP_PATHSTATS_ADDR_TRUNCATED) {
-        a = rec->addr;
 
         /* IPv4 keeps its /24, IPv6 its /48 */
-        if (rec->addr_family == PS_AF_INET) {
-            a[3] = 0;
+        if (n == 4) {
+            p[3] = 0;
 
         } else {
-            ngx_memzero(a + 6, 10);
+            ngx_memzero(p + 6, 10);
         }
     }
+
+    return p + n;
 }
 
 
@@ -970,7 +1030,7 @@ ngx_http_pathstats_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                       "(4 x worker_processes), it needs at least size=%uL",
                       pmcf->size, rings,
                       (uint64_t) rings * PS_RING_CAPACITY_MIN
-                      * PS_RECORD_SIZE);
+                      * PS_RECORD_UNIT);
         return NGX_ERROR;
     }
 
@@ -1309,7 +1369,7 @@ ngx_http_pathstats_create_file(ngx_http_pathstats_main_conf_t *pmcf,
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "pathstats: created zone file \"%V\": %uD rings of %uD "
-                  "records, snapshot %uL bytes, %uL bytes in all",
+                  "32-byte units, snapshot %uL bytes, %uL bytes in all",
                   &pmcf->file, want->ring_count, want->ring_capacity,
                   want->snapshot_size, want->file_size);
 
@@ -1378,8 +1438,8 @@ ngx_http_pathstats_attach_file(ngx_http_pathstats_main_conf_t *pmcf,
     {
         ngx_http_pathstats_zone_error(NGX_LOG_WARN, pmcf, log, 0,
                       "pathstats zone file \"%V\" has %uD rings of %uD "
-                      "records and a %uL byte snapshot area, the "
-                      "configuration asks for %uD rings of %uD records "
+                      "units and a %uL byte snapshot area, the "
+                      "configuration asks for %uD rings of %uD units "
                       "and %uL bytes; using the file as it is, restart "
                       "with a new file to apply",
                       &pmcf->file, geo->ring_count, geo->ring_capacity,
@@ -1394,7 +1454,7 @@ ngx_http_pathstats_attach_file(ngx_http_pathstats_main_conf_t *pmcf,
 
     ngx_log_error(NGX_LOG_INFO, log, 0,
                   "pathstats: attached zone file \"%V\": %uD rings of %uD "
-                  "records", &pmcf->file, geo->ring_count,
+                  "units", &pmcf->file, geo->ring_count,
                   geo->ring_capacity);
 
     return NGX_OK;
@@ -1426,7 +1486,7 @@ ngx_http_pathstats_unmap(void *data)
 }
 
 
-/* the largest power of two with rings x capacity x record <= size */
+/* the largest power of two with rings x capacity x unit <= size */
 
 static uint32_t
 ngx_http_pathstats_ring_capacity(off_t size, ngx_uint_t rings)
@@ -1437,7 +1497,7 @@ ngx_http_pathstats_ring_capacity(off_t size, ngx_uint_t rings)
         return 0;
     }
 
-    per = (uint64_t) size / ((uint64_t) rings * PS_RECORD_SIZE);
+    per = (uint64_t) size / ((uint64_t) rings * PS_RECORD_UNIT);
 
     if (per < PS_RING_CAPACITY_MIN) {
         return 0;
@@ -1781,7 +1841,7 @@ ngx_http_pathstats_claim_ring(ngx_cycle_t *cycle,
                  */
                 lost = ps_load_relaxed(&desc->seen)
                        - ps_load_relaxed(&desc->dropped)
-                       - ps_load_relaxed(&desc->tail);
+                       - ps_load_relaxed(&desc->records);
 
                 ps_store_relaxed(&desc->lost, lost);
             }
@@ -1791,7 +1851,7 @@ ngx_http_pathstats_claim_ring(ngx_cycle_t *cycle,
             (void) __atomic_fetch_add(&desc->claims, 1, __ATOMIC_RELAXED);
 
             w->desc = desc;
-            w->slots = ps_zone_ring_slot(pmcf->base, geo, i, 0);
+            w->slots = (u_char *) ps_zone_ring_slot(pmcf->base, geo, i, 0);
             w->capacity = geo->ring_capacity;
             w->cached_head = ps_load_acquire(&desc->head);
 
@@ -2052,10 +2112,10 @@ ngx_http_pathstats_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (ngx_http_pathstats_ring_capacity(size, n) == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "size=%O is too small for %ui rings of %d "
-                           "records, it needs at least size=%O",
-                           size, n, PS_RING_CAPACITY_MIN,
+                           "bytes, it needs at least size=%O",
+                           size, n, PS_RING_CAPACITY_MIN * PS_RECORD_UNIT,
                            (off_t) (n * PS_RING_CAPACITY_MIN
-                                    * PS_RECORD_SIZE));
+                                    * PS_RECORD_UNIT));
         return NGX_CONF_ERROR;
     }
 

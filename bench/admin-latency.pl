@@ -41,7 +41,9 @@
 # 0: back to back), CONNS (8), WORKERS (1), PIN (1), LOAD_CPU (1),
 # CLIENT_CPU (0), IDLE (1: run the idle phase), ADVERSARIAL (0), PORT
 # (18710), ZONE_DIR (/dev/shm), KEEP (1 keeps the directory and the
-# zone).
+# zone), MAX_ROWS (the aggregator's snapshot_max_rows, for PATHS above
+# its default 10 000), SNAPSHOT (the zone's snapshot area; default 32m,
+# 128m with ADVERSARIAL, about 3.2 KB a path above 10 000 paths).
 
 use strict;
 use warnings;
@@ -68,6 +70,11 @@ my $IDLE = $ENV{IDLE} // 1;
 my $INTERVAL = ($ENV{INTERVAL_MS} // 5) / 1000;
 my $PORT = $ENV{PORT} // 18710;
 my $ADVERSARIAL = $ENV{ADVERSARIAL} // 0;
+my $MAX_ROWS = $ENV{MAX_ROWS};
+my $SNAPSHOT = $ENV{SNAPSHOT}
+               // ($ADVERSARIAL ? '128m'
+                   : $PATHS > 10000 ? int($PATHS * 3.2 / 1024 + 1) . 'm'
+                   : '32m');
 my $TARGET_MS = 2;
 
 # the path of fill request $i, and its length in wrk's Lua
@@ -214,10 +221,16 @@ EOF
 $nginx_conf =~ s/\bZONE\b/$ZONE/;
 # 10 000 rows in three windows: ~12 MB a buffer, ~40 MB with 368-byte
 # paths
-$nginx_conf =~ s/\bSNAPSHOT\b/$ADVERSARIAL ? '128m' : '32m'/e;
+$nginx_conf =~ s/\bSNAPSHOT\b/$SNAPSHOT/;
 start_nginx($affinity . $nginx_conf, workers => $WORKERS, port => $PORT);
 
-my $agg = start_aggregator('--zone', $ZONE);
+my @agg_args = ('--zone', $ZONE);
+if ($MAX_ROWS) {
+    my $conf = test_dir() . '/agg.conf';
+    spew($conf, "zone = $ZONE\nsnapshot_max_rows = $MAX_ROWS\n");
+    @agg_args = ('-c', $conf);
+}
+my $agg = start_aggregator(@agg_args);
 pin($LOAD_CPU, $agg->{pid});
 pin($CLIENT_CPU, $$);
 

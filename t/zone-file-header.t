@@ -34,7 +34,8 @@ EOF
 
 # the fields a rewrite targets, to put back
 my @FIELDS = qw(ring_count ring_capacity ring_desc_off rings_off rings_size
-                snapshot_off snapshot_size buf_off0 buf_off1 buf_size);
+                snapshot_off snapshot_size buf_off0 buf_off1 buf_size
+                layout_version);
 
 sub save_header { return { map { $_ => zone_field($_) } @FIELDS } }
 
@@ -61,6 +62,8 @@ my @wraps = (
       'snapshot buffers out of bounds' ],
     [ 'rings_off 64 bytes off its page', rings_off => $good->{rings_off} + 64,
       'not page aligned' ],
+    [ 'a zone of layout 1 (512-byte records)', layout_version => 1,
+      'the file has layout 1 (512-byte records' ],
 );
 for my $w (@wraps) {
     my ($what, $field, $value, $reason) = @$w;

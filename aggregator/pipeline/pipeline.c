@@ -1384,7 +1384,7 @@ ps_pipeline_sink_status(const ps_pipeline_t *p, unsigned i,
         for (r = 0; r < p->nrings; r++) {
             read = ps_ring_reader_position(p->rr, r);
             from = rp->applied_known ? rp->applied[r] : s->committed[r];
-            st->lag_records += read > from ? read - from : 0;
+            st->lag_records += ps_ring_reader_records(p->rr, r, from, read);
         }
         if (!st->up) {
             snprintf(st->last_error, sizeof(st->last_error), "%s",
@@ -1395,9 +1395,8 @@ ps_pipeline_sink_status(const ps_pipeline_t *p, unsigned i,
     } else {
         for (r = 0; r < p->nrings; r++) {
             read = ps_ring_reader_position(p->rr, r);
-            if (read > s->committed[r]) {
-                st->lag_records += read - s->committed[r];
-            }
+            st->lag_records += ps_ring_reader_records(p->rr, r,
+                                                      s->committed[r], read);
         }
 
         if (!st->up) {

@@ -16,24 +16,27 @@
 void
 ps_stats_ring(const ps_zone_t *zone, uint32_t i, ps_ring_stats_t *out)
 {
-    uint64_t         tail;
+    uint64_t         records;
     ps_ring_desc_t  *d;
 
     d = ps_zone_ring(zone, i);
 
-    /* head before tail and tail before seen: each counter read later can
-     * only have grown, so the differences stay non-negative */
+    /* consumed before records and records before seen: each counter read
+     * later can only have grown, so the differences stay non-negative (the
+     * consumer stores consumed with release after acquiring the tail that
+     * the producer published after its records) */
 
     out->owner = ps_load_acquire(&d->owner);
     out->claims = ps_load_relaxed(&d->claims);
-    out->consumed = ps_load_acquire(&d->head);
+    out->consumed = ps_load_acquire(&d->consumed);
+    out->head = ps_load_acquire(&d->head);
     out->lost = ps_load_relaxed(&d->lost);
-    tail = ps_load_acquire(&d->tail);
+    records = ps_load_acquire(&d->records);
     out->dropped = ps_load_relaxed(&d->dropped);
     out->seen = ps_load_relaxed(&d->seen);
 
-    out->recorded = tail + out->lost;
-    out->in_ring = tail - out->consumed;
+    out->recorded = records + out->lost;
+    out->in_ring = records >= out->consumed ? records - out->consumed : 0;
 }
 
 
@@ -53,7 +56,8 @@ add_counters(json_t *obj, const ps_ring_stats_t *s)
            | json_object_set_new(obj, "dropped", counter(s->dropped))
            | json_object_set_new(obj, "consumed", counter(s->consumed))
            | json_object_set_new(obj, "in_ring", counter(s->in_ring))
-           | json_object_set_new(obj, "lost", counter(s->lost));
+           | json_object_set_new(obj, "lost", counter(s->lost))
+           | json_object_set_new(obj, "head", counter(s->head));
 }
 
 
@@ -150,6 +154,7 @@ ps_stats_json(const ps_zone_t *zone, uint64_t now_us)
         t.consumed += s.consumed;
         t.in_ring += s.in_ring;
         t.lost += s.lost;
+        t.head += s.head;
 
         r = ring_json(i, &s);
         if (r == NULL || json_array_append_new(rings, r) != 0) {

@@ -68,11 +68,11 @@ main(int argc, char **argv)
         return 2;
     }
 
-    if (write_seed(argv[1], "seed-small", 2, 16, 0, 0) != 0
-        || write_seed(argv[1], "seed-rings", 16, 16, 0, 0) != 0
-        || write_seed(argv[1], "seed-wide", 2, 64, 0, 0) != 0
-        || write_seed(argv[1], "seed-truncated", 2, 16, -4096, -4096) != 0
-        || write_seed(argv[1], "seed-sparse", 2, 16, 0, -8192) != 0)
+    if (write_seed(argv[1], "seed-small", 2, 128, 0, 0) != 0
+        || write_seed(argv[1], "seed-rings", 16, 128, 0, 0) != 0
+        || write_seed(argv[1], "seed-wide", 2, 512, 0, 0) != 0
+        || write_seed(argv[1], "seed-truncated", 2, 128, -4096, -4096) != 0
+        || write_seed(argv[1], "seed-sparse", 2, 128, 0, -8192) != 0)
     {
         return 1;
     }

@@ -8,7 +8,7 @@
  *   the rest   the header page (zero-padded to PS_HEADER_SIZE)
  *
  * Whatever the input, the validator reads nothing but the header page,
- * and a geometry it accepts keeps every ring descriptor, every slot and
+ * and a geometry it accepts keeps every ring descriptor, every unit and
  * both snapshot buffers inside the file, page aligned and apart from
  * each other and from the header: checked in 128-bit arithmetic, and,
  * for files up to FUZZ_MAP_MAX bytes, by touching them in a malloc()ed
@@ -61,7 +61,7 @@ check_geometry(const ps_zone_geometry_t *g)
 
     size = g->file_size;
     desc = (u128) g->ring_count * sizeof(ps_ring_desc_t);
-    rings = (u128) g->ring_count * g->ring_capacity * PS_RECORD_SIZE;
+    rings = (u128) g->ring_count * g->ring_capacity * PS_RECORD_UNIT;
 
     if (g->ring_count < PS_RINGS_MIN || g->ring_count > PS_RINGS_MAX
         || g->ring_capacity < PS_RING_CAPACITY_MIN
@@ -128,13 +128,16 @@ touch(const ps_zone_geometry_t *g, const uint8_t *header)
         memset(desc, 0, sizeof(ps_ring_desc_t));
         desc->tail = i;
 
+        /* the largest record at the first unit (a record never runs
+         * over the ring's end, and a ring holds many of the largest) */
         slot = ps_zone_ring_slot(file, g, i, 0);
-        memset(slot, 'a', sizeof(ps_record_t));
+        memset(slot, 'a', PS_RECORD_MAX_UNITS * PS_RECORD_UNIT);
 
-        /* the last slot, and a position that wraps around the ring */
+        /* the last unit, and a position that wraps around the ring */
         slot = ps_zone_ring_slot(file, g, i, UINT64_MAX);
-        memset(slot, 'z', sizeof(ps_record_t));
-        sum += (uint64_t) (slot - ps_zone_ring_slot(file, g, i, 0));
+        memset(slot, 'z', PS_RECORD_UNIT);
+        sum += (uint64_t) ((char *) slot
+                           - (char *) ps_zone_ring_slot(file, g, i, 0));
     }
 
     for (i = 0; i < 2; i++) {

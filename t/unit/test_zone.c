@@ -21,7 +21,7 @@
 #include "tap.h"
 
 #define RINGS      4
-#define CAPACITY   16
+#define CAPACITY   128          /* units */
 #define SNAPSHOT   65536
 #define OTHER_UID  54321        /* no such user: a squatter */
 
@@ -74,7 +74,7 @@ refused(const ps_zone_header_t *h, const char *reason, const char *what)
 static void
 test_valid(void)
 {
-    uint32_t             i, caps[] = { 16, 64, 4096 }, rings[] = { 2, 8, 1024 };
+    uint32_t             i, caps[] = { 128, 512, 4096 }, rings[] = { 2, 8, 1024 };
     uint64_t             size;
     ps_zone_header_t    *h;
     ps_zone_geometry_t   geo;
@@ -94,7 +94,7 @@ test_valid(void)
            && geo.snap_buf_off[1] == h->snapshot.buf_off[1]
            && geo.snap_buf_size == h->snapshot.buf_size
            && geo.zone_id == h->zone_id,
-           "a layout of %u rings of %u records validates into its geometry",
+           "a layout of %u rings of %u units validates into its geometry",
            rings[i], caps[i]);
     }
 
@@ -163,8 +163,11 @@ test_fields(void)
 
     FRESH(); h->magic = 42;
     refused(h, "bad magic", "bad magic");
-    FRESH(); h->layout_version = 2;
+    FRESH(); h->layout_version = 3;
     refused(h, "layout version", "another layout version");
+    FRESH(); h->layout_version = 1;
+    refused(h, "has layout 1 (512-byte records", "layout 1 (before the "
+            "dense rings), named");
     FRESH(); h->record_size = 256;
     refused(h, "record or header size", "another record size");
     FRESH(); h->ring_desc_size = 128;
@@ -178,12 +181,12 @@ test_fields(void)
     refused(h, "ring count or capacity", "1025 rings");
     FRESH(); h->ring_capacity = 24;
     refused(h, "ring count or capacity", "a capacity that is no power of 2");
-    FRESH(); h->ring_capacity = 8;
-    refused(h, "ring count or capacity", "a capacity below 16");
+    FRESH(); h->ring_capacity = 64;
+    refused(h, "ring count or capacity", "a capacity below 128 units");
     FRESH(); h->ring_capacity = 0xffffffffU;
     refused(h, "ring count or capacity", "capacity 2^32 - 1");
     FRESH(); h->ring_capacity = 0x80000000U;
-    h->rings_size = (uint64_t) RINGS * 0x80000000U * PS_RECORD_SIZE;
+    h->rings_size = (uint64_t) RINGS * 0x80000000U * PS_RECORD_UNIT;
     refused(h, "out of bounds", "capacity 2^31, rings far past the file");
 
     /* the reproduction of the issue: rings_off = 2^64 - 0x30000 */
@@ -422,7 +425,7 @@ test_open(void)
        "rewritten ring_desc_off: ps_zone_ring() still finds ring 1");
     ok((char *) ps_zone_slot(z, 1, CAPACITY + 3)
        == (char *) z->header + z->geo.rings_off
-          + (CAPACITY + 3) * (uint64_t) PS_RECORD_SIZE,
+          + (CAPACITY + 3) * (uint64_t) PS_RECORD_UNIT,
        "rewritten rings_off and capacity: ps_zone_slot() still finds "
        "ring 1's slot 3");
     ok(z->geo.ring_count == RINGS && z->geo.snap_buf_off[0] > 0

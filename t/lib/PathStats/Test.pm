@@ -59,7 +59,8 @@ our @EXPORT = qw(
     start_redis stop_redis redis_cmd redis_port redis_hour_keys
     redis_hash_sum redis_zset_sum redis_paths_sum
     start_postgres stop_postgres psql_query pg_conninfo pg_port
-    pg_requests is_pg_requests zone_drops start_migrated_postgres
+    pg_requests is_pg_requests zone_drops record_units
+    start_migrated_postgres
     run_aggregator start_aggregator stop_aggregator write_aggregator_conf
     zone_stats tail_once decode_json_lines wait_for_stats zone_field
     wait_until slurp spew check_error_logs finish
@@ -1225,6 +1226,19 @@ sub is_pg_requests {
 sub zone_drops {
     my ($t) = @_;
     return $t->{dropped} + $t->{lost} + $t->{no_ring};
+}
+
+# The 32-byte units one request's record takes in a ring (layout 2,
+# include/pathstats_shm.h): a 40-byte header, the client address (addr
+# bytes, 4 for IPv4), 8 bytes of upstream time when proxied, then the
+# method, the host (the server_name) and the key; a ring of
+# ring_capacity units holds ring_capacity / record_units(...) of them.
+sub record_units {
+    my (%r) = @_;
+    my $bytes = 40 + ($r{addr} // 4) + ($r{upstream} ? 8 : 0)
+                + length($r{method} // 'GET') + length($r{host} // '_')
+                + length($r{path} // '/');
+    return int(($bytes + 31) / 32);
 }
 
 

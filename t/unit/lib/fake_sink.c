@@ -33,7 +33,9 @@ fake_load(ps_sink_t *s, uint64_t zone_id, uint64_t *pos, uint32_t n)
         return -1;
     }
 
-    memcpy(pos, f->wm, n * sizeof(uint64_t));
+    for (uint32_t r = 0; r < n; r++) {
+        pos[r] = f->wm[r] * FAKE_U;
+    }
 
     return 0;
 }
@@ -54,7 +56,9 @@ fake_flush(ps_sink_t *s, uint64_t zone_id, const ps_agg_table_t *delta,
         f->requests += ps_agg_entry_at(delta, i)->counts.requests;
     }
 
-    memcpy(f->pos, pos, n * sizeof(uint64_t));
+    for (uint32_t r = 0; r < n; r++) {
+        f->pos[r] = pos[r] / FAKE_U;
+    }
     f->flushes++;
 
     return 0;
@@ -96,7 +100,7 @@ fake_zone_make(void)
     ps_zone_header_t   want, *h;
 
     memset(&want, 0, sizeof(want));
-    size = ps_zone_layout(&want, FAKE_NRINGS, 64, 16384);
+    size = ps_zone_layout(&want, FAKE_NRINGS, FAKE_CAPACITY, 16384);
     want.zone_id = 0x1122334455667788ULL;
     want.created_us = ps_now_us();
     want.master_pid = 1;
@@ -141,6 +145,7 @@ void
 fake_zone_produce(ps_zone_header_t *h, uint32_t ring, int n)
 {
     int              i;
+    char             key[32];
     uint64_t         tail;
     ps_record_t     *rec;
     ps_ring_desc_t  *d;
@@ -150,12 +155,18 @@ fake_zone_produce(ps_zone_header_t *h, uint32_t ring, int n)
     for (i = 0; i < n; i++) {
         tail = ps_load_relaxed(&d->tail);
         rec = ps_zone_ring_slot(h, fake_zone_geo(h), ring, tail);
-        memset(rec, 0, sizeof(*rec));
+        memset(rec, 0, FAKE_U * PS_RECORD_UNIT);
         rec->time_us = ps_now_us();
         rec->status = 200;
-        rec->key_len = (uint16_t) snprintf(rec->key, sizeof(rec->key),
-                                           "/r%u/%d", ring, i % 3);
-        ps_store_release(&d->tail, tail + 1);
+        rec->key_len = (uint16_t) snprintf(key, sizeof(key), "/r%u/%d", ring,
+                                           i % 3);
+        memcpy((char *) ps_record_key(rec), key, rec->key_len);
+        if (ps_record_units(rec) != FAKE_U) {
+            bail_out("a fake record is not %d units", FAKE_U);
+        }
+        /* FAKE_U divides the capacity: no record runs over the end */
+        ps_store_relaxed(&d->records, ps_load_relaxed(&d->records) + 1);
+        ps_store_release(&d->tail, tail + FAKE_U);
     }
 }
 
@@ -164,5 +175,5 @@ uint64_t
 fake_zone_head(ps_zone_header_t *h, uint32_t ring)
 {
     return ps_load_acquire(&ps_zone_ring_desc(h, fake_zone_geo(h),
-                                              ring)->head);
+                                              ring)->head) / FAKE_U;
 }
