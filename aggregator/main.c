@@ -26,7 +26,8 @@ typedef enum {
     MODE_MIGRATE,
     MODE_STATS,
     MODE_TAIL,
-    MODE_SILENCE
+    MODE_SILENCE,
+    MODE_SUBCOMMAND
 } run_mode_t;
 
 static volatile sig_atomic_t  stop_signal;
@@ -77,6 +78,7 @@ usage(FILE *f)
     fprintf(f,
 "usage: pathstats-aggregator -c FILE [options]\n"
 "       pathstats-aggregator --zone FILE (--stats | --tail [--once])\n"
+"       pathstats-aggregator -c FILE SUBCOMMAND [arguments]\n"
 "\n"
 "Drains the pathstats rings of an nginx zone file, aggregates per path\n"
 "and publishes to PostgreSQL, Redis and the zone's snapshot area.\n"
@@ -91,6 +93,15 @@ usage(FILE *f)
 "                       notify nobody about the alerts of SCOPE (all,\n"
 "                       overall, /a/path or /a/prefix*) for DURATION (2h;\n"
 "                       0 ends it), on every node (stored in PostgreSQL)\n"
+"\n"
+"subcommands (after the options; PostgreSQL's history lifecycle):\n"
+"  lifecycle [--dry-run]          rollup, archive, verify, drop: now\n"
+"  archive --day D | --before D   archive closed days to archive_dir\n"
+"  restore FILE... | --day D [--replace]\n"
+"                                 load archives back (--replace: the\n"
+"                                 day's rows there are replaced)\n"
+"  verify                         archives and rollups; exit 0 if exact\n"
+"  backup --full DIR              every pathstats table, one snapshot\n"
 "\n"
 "options (override the file's keys):\n"
 "  -c, --config FILE    configuration file (optional with --zone)\n"
@@ -158,7 +169,8 @@ main(int argc, char **argv)
     run_mode_t            mode;
     ps_config_t           cfg;
     ps_config_override_t  overrides[MAX_OVERRIDES];
-    int                   have_zone, have_postgres;
+    int                   have_zone, have_postgres, nsub;
+    char                **sub;
 
     mode = MODE_DAEMON;
     once = 0;
@@ -169,7 +181,9 @@ main(int argc, char **argv)
     have_zone = 0;
     have_postgres = 0;
 
-    while ((c = getopt_long(argc, argv, "c:hV", options, &idx)) != -1) {
+    /* "+": options stop at the first word, a subcommand's name; what
+     * follows it is the subcommand's own */
+    while ((c = getopt_long(argc, argv, "+c:hV", options, &idx)) != -1) {
         switch (c) {
 
         case 'c':
@@ -229,7 +243,17 @@ main(int argc, char **argv)
         }
     }
 
-    if (optind < argc) {
+    sub = NULL;
+    nsub = 0;
+
+    if (optind < argc && mode == MODE_DAEMON
+        && ps_cmd_is_subcommand(argv[optind]))
+    {
+        sub = argv + optind;
+        nsub = argc - optind;
+        mode = MODE_SUBCOMMAND;
+
+    } else if (optind < argc) {
         fprintf(stderr, "pathstats-aggregator: unexpected argument \"%s\"\n",
                 argv[optind]);
         return PS_EXIT_CONFIG;
@@ -247,7 +271,8 @@ main(int argc, char **argv)
     }
 
     if (config_path == NULL && !have_zone
-        && !((mode == MODE_MIGRATE || mode == MODE_SILENCE) && have_postgres))
+        && !((mode == MODE_MIGRATE || mode == MODE_SILENCE
+               || mode == MODE_SUBCOMMAND) && have_postgres))
     {
         fprintf(stderr, "pathstats-aggregator: pass -c FILE or --zone FILE "
                 "(see --help)\n");
@@ -261,7 +286,9 @@ main(int argc, char **argv)
     ps_log_set_level(cfg.log_level);
     ps_log_set_json(cfg.log_format == PS_LOG_FORMAT_JSON);
 
-    if (mode != MODE_MIGRATE && mode != MODE_SILENCE && cfg.zone == NULL) {
+    if (mode != MODE_MIGRATE && mode != MODE_SILENCE
+        && mode != MODE_SUBCOMMAND && cfg.zone == NULL)
+    {
         ps_log(PS_LOG_ERROR, "event=config_invalid key=zone error=\"no zone "
                "file: set zone in the configuration or pass --zone\"");
         ps_config_free(&cfg);
@@ -294,6 +321,9 @@ main(int argc, char **argv)
         break;
     case MODE_SILENCE:
         rc = ps_cmd_silence(&cfg, silence, duration);
+        break;
+    case MODE_SUBCOMMAND:
+        rc = ps_cmd_subcommand(&cfg, nsub, sub);
         break;
     default:
         rc = ps_cmd_daemon(&cfg, &signals);

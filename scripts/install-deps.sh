@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config perl libjson-pp-perl \
-nginx nginx-dev libhiredis-dev libpq-dev libjansson-dev zlib1g-dev \
+nginx nginx-dev libhiredis-dev libpq-dev libjansson-dev zlib1g-dev libssl-dev \
 libcurl4-openssl-dev redis-server postgresql postgresql-15-hll prometheus \
 logrotate wrk curl clang libclang-rt-14-dev valgrind chromium \
 fonts-dejavu-core debhelper dpkg-dev lintian"

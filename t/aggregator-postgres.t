@@ -24,8 +24,9 @@ my $mout = join '', map { slurp($_->{stdout}) // '' } @mig;
 is(scalar(() = $mout =~ /applied 001_initial\.sql/g), 1,
    '  one of them applied 001_initial.sql');
 like($mout, qr/schema is up to date/, '  the other found it done');
-is(psql_query('SELECT count(*) FROM pathstats_schema_version'), 3,
-   '  a version row per migration');
+is(psql_query('SELECT count(*) FROM pathstats_schema_version'),
+   scalar(() = glob(repo_dir() . '/schema/[0-9]*.sql')),
+   '  a version row each (one per file of schema/)');
 $_->{pid} = undef for @mig;
 
 my $agg = start_aggregator('--zone', zone_file(), '--postgres', $pg,

@@ -49,6 +49,13 @@ int ps_cmd_migrate(const ps_config_t *cfg);
 int ps_cmd_silence(const ps_config_t *cfg, const char *scope,
     const char *duration);
 
+/* A subcommand (lifecycle, archive, restore, verify): argv[0] is its
+ * name, the rest its arguments; 0 or an exit status. */
+int ps_cmd_subcommand(const ps_config_t *cfg, int argc, char **argv);
+
+/* 1 when name is a subcommand's. */
+int ps_cmd_is_subcommand(const char *name);
+
 /* Opens the configured zone for a consumer (read-write, locked) and a
  * reader on it; 0, or the exit status (logged). */
 int ps_cmd_open_consumer(const ps_config_t *cfg, ps_zone_t **zone,

@@ -26,6 +26,7 @@
 #include "snapshot/monitor.h"
 #include "snapshot/snapshot.h"
 #include "store/pg/migrate.h"
+#include "store/pg/pg_scheduler.h"
 #include "store/pg/pg_windows.h"
 #include "store/pg/trends.h"
 #include "store/store.h"
@@ -54,6 +55,7 @@ typedef struct {
     ps_monitor_t       *mon;
     ps_snapshot_t      *snap;
     ps_trends_t        *trends;
+    ps_scheduler_t     *sched;
 
     uint64_t            next_reap;
     uint64_t            next_snapshot;
@@ -397,9 +399,14 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
         (void) ps_pg_windows_load(d.win, cfg->postgres, cfg->node_id,
                                  ps_now_us());
         d.trends = ps_trends_start(cfg->postgres, TRENDS_INTERVAL_MS);
+        /* its own thread and connection: draining never waits for it */
+        if (cfg->lifecycle) {
+            d.sched = ps_scheduler_start(cfg);
+        }
     }
 
     ps_snapshot_use_trends(d.snap, d.trends);
+    ps_snapshot_use_scheduler(d.snap, d.sched);
 
     rc = 0;
 
@@ -416,6 +423,7 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
                (unsigned long long) ps_pipeline_records(d.pipe));
     }
 
+    ps_scheduler_stop(d.sched);
     ps_trends_stop(d.trends);
     ps_snapshot_destroy(d.snap);
     ps_monitor_destroy(d.mon);

@@ -36,8 +36,10 @@ typedef enum {
     CFG_REDIS,        /* char * URL, and redis_host/port/db from it */
     CFG_CONNINFO,     /* char *: a libpq connection string; empty: unset */
     CFG_NODE_ID,      /* char *; empty means the host name */
-    CFG_WEBHOOKS      /* char ** + count: an http(s) URL per line, the
+    CFG_WEBHOOKS,     /* char ** + count: an http(s) URL per line, the
                          one key that may be repeated */
+    CFG_RETENTION,    /* like CFG_DURATION, but 0 (forever) allowed too */
+    CFG_TIME_OF_DAY   /* uint64_t ms after midnight, written "HH:MM" */
 } cfg_type_t;
 
 typedef struct {
@@ -52,6 +54,8 @@ typedef struct {
 } cfg_key_t;
 
 #define F(field)  offsetof(ps_config_t, field)
+
+static const char *const  on_off[] = { "off", "on", NULL };
 
 static const char *const  client_modes[] = {
     "full", "truncated", "hashed", "off", NULL   /* ps_client_mode_t */
@@ -128,6 +132,20 @@ static const cfg_key_t  cfg_keys[] = {
       NULL },
     { "schema_dir", CFG_STRING, PATHSTATS_SCHEMA_DIR, F(schema_dir), 0, 0, 0,
       NULL },
+    { "hourly_retention", CFG_DURATION, "35d", F(hourly_retention_ms),
+      2 * MS_PER_DAY, 3660 * MS_PER_DAY, MS_PER_DAY, NULL },
+    { "daily_retention", CFG_RETENTION, "400d", F(daily_retention_ms),
+      MS_PER_DAY, 36600 * MS_PER_DAY, MS_PER_DAY, NULL },
+    { "archive_dir", CFG_STRING, NULL, F(archive_dir), 0, 0, 0, NULL },
+    { "lifecycle", CFG_ENUM, "on", F(lifecycle), 0, 0, 0, on_off },
+    { "lifecycle_at", CFG_TIME_OF_DAY, "03:30", F(lifecycle_at_ms),
+      0, 0, 0, NULL },
+    { "lifecycle_grace", CFG_DURATION, "2h", F(lifecycle_grace_ms),
+      0, 7 * MS_PER_DAY, MS_PER_S, NULL },
+    { "lifecycle_stale", CFG_RETENTION, "26h", F(lifecycle_stale_ms),
+      MS_PER_HOUR, 366 * MS_PER_DAY, MS_PER_S, NULL },
+    { "archive_min_free", CFG_SIZE, "1g", F(archive_min_free_bytes),
+      0, UINT64_MAX, 0, NULL },
 };
 
 #define NKEYS  (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -574,6 +592,38 @@ apply(ps_config_t *cfg, const cfg_key_t *k, const char *value, char *buf,
         }
         err = check_node_id(value);
         return err ? err : set_string(field, value);
+
+    case CFG_TIME_OF_DAY:
+        if (strlen(value) != 5 || !isdigit((unsigned char) value[0])
+            || !isdigit((unsigned char) value[1]) || value[2] != ':'
+            || !isdigit((unsigned char) value[3])
+            || !isdigit((unsigned char) value[4])
+            || (value[0] - '0') * 10 + (value[1] - '0') > 23
+            || (value[3] - '0') * 10 + (value[4] - '0') > 59)
+        {
+            return "expected a UTC time of day HH:MM (00:00 to 23:59)";
+        }
+        *(uint64_t *) field =
+            ((uint64_t) ((value[0] - '0') * 10 + (value[1] - '0'))
+             * MS_PER_HOUR)
+            + (uint64_t) ((value[3] - '0') * 10 + (value[4] - '0'))
+              * MS_PER_MIN;
+        return NULL;
+
+    case CFG_RETENTION:
+        err = ps_parse_duration_ms(value, k->unit, &v);
+        if (err) {
+            return err;
+        }
+        if (v != 0 && (v < k->min || v > k->max)) {
+            (void) snprintf(buf, size, "out of range (0 for forever, or "
+                            "%s to %s)",
+                            format_duration(k->min, lo, sizeof(lo)),
+                            format_duration(k->max, hi, sizeof(hi)));
+            return buf;
+        }
+        *(uint64_t *) field = v;
+        return NULL;
 
     case CFG_DURATION:
     case CFG_SIZE:

@@ -96,6 +96,16 @@ typedef struct {
     /* per-path trends (trends.c): the most requested paths of the 24h
      * window; 0: none */
     uint64_t   trend_paths;
+
+    /* the history lifecycle (store/pg/pg_lifecycle*.c, cmd/lifecycle.c) */
+    uint64_t   hourly_retention_ms;   /* pathstats_hourly days kept */
+    uint64_t   daily_retention_ms;    /* pathstats_daily days; 0: forever */
+    char      *archive_dir;           /* NULL: no archives, nothing dropped */
+    int        lifecycle;             /* 1: the daemon runs it */
+    uint64_t   lifecycle_at_ms;       /* UTC time of day, ms after 00:00 */
+    uint64_t   lifecycle_grace_ms;    /* a day is closed this long after */
+    uint64_t   lifecycle_stale_ms;    /* /health: last success older; 0 off */
+    uint64_t   archive_min_free_bytes; /* /health: archive_dir fuller */
 } ps_config_t;
 
 /* A command-line value; option is the long name, "flush-interval" for the

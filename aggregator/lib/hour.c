@@ -2,6 +2,8 @@
  * UTC hour buckets and ISO 8601 formatting: see hour.h.
  */
 
+#include <string.h>
+
 #include "lib/hour.h"
 
 
@@ -127,4 +129,77 @@ char *
 ps_format_iso8601(int64_t us, char *buf)
 {
     return ps_format_iso8601_frac(us, buf, 0);
+}
+
+
+int64_t
+ps_day_of(int64_t time_us)
+{
+    return floor_div(time_us, PS_US_PER_DAY);
+}
+
+
+char *
+ps_format_day(int64_t day, char *buf)
+{
+    int      month, mday;
+    char    *p;
+    int64_t  year;
+
+    civil_from_days(day, &year, &month, &mday);
+
+    p = put_num(buf, year, 4);
+    *p++ = '-';
+    p = put_num(p, month, 2);
+    *p++ = '-';
+    p = put_num(p, mday, 2);
+    *p = '\0';
+
+    return buf;
+}
+
+
+int
+ps_parse_day(const char *s, int64_t *day)
+{
+    int      i, y, m, d;
+    char     back[PS_DAY_MAX];
+    int64_t  yy, mm, n;
+
+    for (i = 0; i < 10; i++) {
+        if (i == 4 || i == 7 ? s[i] != '-'
+                             : (s[i] < '0' || s[i] > '9'))
+        {
+            return -1;
+        }
+    }
+
+    if (s[10] != '\0') {
+        return -1;
+    }
+
+    y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10
+        + (s[3] - '0');
+    m = (s[5] - '0') * 10 + (s[6] - '0');
+    d = (s[8] - '0') * 10 + (s[9] - '0');
+
+    if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31) {
+        return -1;
+    }
+
+    /* days from civil: the inverse of civil_from_days() */
+    yy = y - (m <= 2);
+    mm = m > 2 ? m - 3 : m + 9;
+    n = (yy / 400) * 146097
+        + (365 * (yy % 400) + (yy % 400) / 4 - (yy % 400) / 100)
+        + (153 * mm + 2) / 5 + d - 1 - 719468;
+
+    /* 2026-02-30 comes back as another day: not a date */
+    if (strcmp(ps_format_day(n, back), s) != 0) {
+        return -1;
+    }
+
+    *day = n;
+
+    return 0;
 }

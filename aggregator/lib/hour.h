@@ -26,4 +26,18 @@ char *ps_format_iso8601(int64_t us, char *buf);
  * second digits, truncated: "2026-11-23T09:00:00.123456Z"; returns buf. */
 char *ps_format_iso8601_frac(int64_t us, char *buf, int digits);
 
+/* UTC days: numbered from 1970-01-01 (day 0), written "2026-11-23". */
+#define PS_US_PER_DAY     86400000000LL
+#define PS_DAY_MAX        16       /* buffer size for a formatted day */
+
+/* The UTC day containing time_us (floor). */
+int64_t ps_day_of(int64_t time_us);
+
+/* Writes day as "YYYY-MM-DD" into buf (PS_DAY_MAX bytes); returns buf. */
+char *ps_format_day(int64_t day, char *buf);
+
+/* Parses exactly "YYYY-MM-DD" (a real date, years 1970-9999) into *day;
+ * 0, or -1. */
+int ps_parse_day(const char *s, int64_t *day);
+
 #endif /* PS_HOUR_H */

@@ -144,6 +144,164 @@ health_reason(ps_buf_t *b, const ps_buf_t *msg, int *problems)
 }
 
 
+/* The lifecycle's reasons: its last success too old, archive_dir too
+ * full; 0 or -1. */
+static int
+lifecycle_health(const ps_snapshot_inputs_t *in, ps_buf_t *b, ps_buf_t *msg,
+    int *problems)
+{
+    uint64_t                      now;
+    const ps_lifecycle_status_t  *l = in->lifecycle;
+
+    if (l == NULL || !l->enabled) {
+        return 0;
+    }
+
+    now = in->heartbeat_us;
+
+    if (l->stale_after_us && in->started_us
+        && now > in->started_us + l->stale_after_us
+        && l->last_success_us + l->stale_after_us < now)
+    {
+        ps_buf_reset(msg);
+        if (ps_buf_printf(msg, "the history lifecycle has not completed "
+                          "for %llu s", l->last_success_us
+                          ? (unsigned long long) ((now - l->last_success_us)
+                                                  / 1000000)
+                          : (unsigned long long) ((now - in->started_us)
+                                                  / 1000000)) != 0
+            || health_reason(b, msg, problems) != 0)
+        {
+            return -1;
+        }
+    }
+
+    if (l->archive_free_bytes >= 0
+        && (uint64_t) l->archive_free_bytes < l->min_free_bytes)
+    {
+        ps_buf_reset(msg);
+        if (ps_buf_printf(msg, "archive_dir is nearly full: %lld bytes "
+                          "free, archive_min_free is %llu",
+                          (long long) l->archive_free_bytes,
+                          (unsigned long long) l->min_free_bytes) != 0
+            || health_reason(b, msg, problems) != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* The summary's "lifecycle" and "consistency" members (with a leading
+ * comma), when there is a scheduler; 0 or -1. */
+static int
+render_lifecycle(const ps_snapshot_inputs_t *in, ps_buf_t *b)
+{
+    char                          t1[PS_ISO8601_MAX], t2[PS_ISO8601_MAX];
+    char                          t3[PS_ISO8601_MAX];
+    const ps_lifecycle_status_t  *l = in->lifecycle;
+
+    if (l == NULL) {
+        return 0;
+    }
+
+    if (l->last_success_us) {
+        ps_format_iso8601((int64_t) l->last_success_us, t1 + 1);
+        t1[0] = '"';
+        strcat(t1, "\"");
+    } else {
+        strcpy(t1, "null");
+    }
+
+    if (l->last_run_us) {
+        ps_format_iso8601((int64_t) l->last_run_us, t2 + 1);
+        t2[0] = '"';
+        strcat(t2, "\"");
+    } else {
+        strcpy(t2, "null");
+    }
+
+    if (l->verify_at_us) {
+        ps_format_iso8601((int64_t) l->verify_at_us, t3 + 1);
+        t3[0] = '"';
+        strcat(t3, "\"");
+    } else {
+        strcpy(t3, "null");
+    }
+
+    return ps_buf_printf(b,
+        ",\"lifecycle\":{\"enabled\":%s,\"last_success\":%s,"
+        "\"last_run\":%s,\"duration_seconds\":%.3f,\"runs\":%llu,"
+        "\"rows_rolled_up\":%lld,\"rows_archived\":%lld,"
+        "\"rows_dropped\":%lld,\"failures\":%llu,"
+        "\"hourly_bytes\":%lld,\"daily_bytes\":%lld,"
+        "\"archive_bytes\":%lld,\"archive_free_bytes\":%lld},"
+        "\"consistency\":{\"checked_at\":%s,\"checked\":%lld,"
+        "\"mismatches\":%lld}",
+        l->enabled ? "true" : "false", t1, t2,
+        (double) l->last_duration_us / 1e6, (unsigned long long) l->runs,
+        (long long) l->rows_rolled, (long long) l->rows_archived,
+        (long long) l->rows_dropped, (unsigned long long) l->failures,
+        (long long) l->hourly_bytes, (long long) l->daily_bytes,
+        (long long) l->archive_bytes, (long long) l->archive_free_bytes,
+        t3, (long long) l->verify_checked,
+        (long long) l->verify_mismatches);
+}
+
+
+/* The lifecycle's gauges and counters, when there is a scheduler. */
+static int
+lifecycle_metrics(const ps_snapshot_inputs_t *in, ps_buf_t *b)
+{
+    const ps_lifecycle_status_t  *l = in->lifecycle;
+
+    if (l == NULL || !l->enabled) {
+        return 0;
+    }
+
+    return ps_buf_printf(b,
+        "# HELP pathstats_lifecycle_last_success_timestamp_seconds When "
+        "the history lifecycle last completed (any node).\n"
+        "# TYPE pathstats_lifecycle_last_success_timestamp_seconds gauge\n"
+        "pathstats_lifecycle_last_success_timestamp_seconds %.3f\n"
+        "# HELP pathstats_lifecycle_duration_seconds How long this node's "
+        "last lifecycle run took.\n"
+        "# TYPE pathstats_lifecycle_duration_seconds gauge\n"
+        "pathstats_lifecycle_duration_seconds %.3f\n"
+        "# HELP pathstats_lifecycle_rows Rows the last run of this node "
+        "rolled up, archived and dropped.\n"
+        "# TYPE pathstats_lifecycle_rows gauge\n"
+        "pathstats_lifecycle_rows{step=\"rollup\"} %lld\n"
+        "pathstats_lifecycle_rows{step=\"archive\"} %lld\n"
+        "pathstats_lifecycle_rows{step=\"drop\"} %lld\n"
+        "# HELP pathstats_lifecycle_runs_total Lifecycle runs of this node.\n"
+        "# TYPE pathstats_lifecycle_runs_total counter\n"
+        "pathstats_lifecycle_runs_total %llu\n"
+        "# HELP pathstats_lifecycle_failures_total Lifecycle steps that "
+        "failed on this node.\n"
+        "# TYPE pathstats_lifecycle_failures_total counter\n"
+        "pathstats_lifecycle_failures_total %llu\n"
+        "# HELP pathstats_history_bytes Bytes of the history tables and "
+        "archives.\n"
+        "# TYPE pathstats_history_bytes gauge\n"
+        "pathstats_history_bytes{tier=\"hourly\"} %lld\n"
+        "pathstats_history_bytes{tier=\"daily\"} %lld\n"
+        "pathstats_history_bytes{tier=\"archive\"} %lld\n"
+        "# HELP pathstats_archive_dir_free_bytes Free space of archive_dir "
+        "(-1: unknown).\n"
+        "# TYPE pathstats_archive_dir_free_bytes gauge\n"
+        "pathstats_archive_dir_free_bytes %lld\n",
+        (double) l->last_success_us / 1e6,
+        (double) l->last_duration_us / 1e6, (long long) l->rows_rolled,
+        (long long) l->rows_archived, (long long) l->rows_dropped,
+        (unsigned long long) l->runs, (unsigned long long) l->failures,
+        (long long) l->hourly_bytes, (long long) l->daily_bytes,
+        (long long) l->archive_bytes, (long long) l->archive_free_bytes);
+}
+
+
 int
 ps_render_health(const ps_snapshot_inputs_t *in, ps_buf_t *b, int *problems)
 {
@@ -193,6 +351,10 @@ ps_render_health(const ps_snapshot_inputs_t *in, ps_buf_t *b, int *problems)
                 goto done;
             }
         }
+    }
+
+    if (lifecycle_health(in, b, &msg, problems) != 0) {
+        goto done;
     }
 
     rc = ps_buf_putc(b, ']');
@@ -462,6 +624,7 @@ ps_render_summary(const ps_render_ctx_t *c, const char *health,
         || render_sinks(in, b) != 0
         || ps_buf_puts(b, "},\"health\":") != 0
         || ps_buf_append(b, health, health_len) != 0
+        || render_lifecycle(in, b) != 0
         || ps_buf_putc(b, '}') != 0)
     {
         return -1;
@@ -580,6 +743,9 @@ ps_render_metrics(const ps_render_ctx_t *c, ps_buf_t *b)
     mi.snapshot_sequence = c->sequence;
 
     rc = ps_metrics_render(b, &mi);
+    if (rc == 0) {
+        rc = lifecycle_metrics(in, b);
+    }
 
 done:
 

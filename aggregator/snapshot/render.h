@@ -20,6 +20,7 @@
 #include "ring/stats.h"
 #include "snapshot/monitor.h"
 #include "snapshot/rows.h"
+#include "store/pg/lifecycle_status.h"
 
 #define PS_SNAPSHOT_TOP_CLIENTS  10
 
@@ -34,6 +35,7 @@ typedef struct {
     const ps_sink_status_t  *sinks;
     unsigned                 nsinks;
     uint64_t                 records;       /* read by the pipeline */
+    const ps_lifecycle_status_t  *lifecycle;  /* NULL: no scheduler */
 } ps_snapshot_inputs_t;
 
 /* What the summary and the metrics are rendered from. */

@@ -38,6 +38,7 @@ struct ps_snapshot_s {
     ps_alerts_t        *alerts;
     ps_trends_t        *trends_src;
     ps_monitor_t       *monitor;           /* counters, notifications */
+    ps_scheduler_t     *sched;
     ps_rowset_t         win[PS_SNAP_WINDOWS];
     ps_buf_t            trends[PS_SNAP_RANGES];
     ps_buf_t            path_trends;       /* packed, trend_paths.h */
@@ -169,6 +170,13 @@ void
 ps_snapshot_use_monitor(ps_snapshot_t *s, ps_monitor_t *m)
 {
     s->monitor = m;
+}
+
+
+void
+ps_snapshot_use_scheduler(ps_snapshot_t *s, ps_scheduler_t *sched)
+{
+    s->sched = sched;
 }
 
 
@@ -855,9 +863,16 @@ ps_snapshot_publish(ps_snapshot_t *s, ps_zone_t *zone,
     const void            *buf;
     size_t                 len;
     uint32_t               i;
+    ps_lifecycle_status_t  ls;
 
     memset(&in, 0, sizeof(in));
     in.node_id = s->cfg->node_id;
+
+    if (s->sched != NULL) {
+        ps_scheduler_status(s->sched, &ls);
+        in.lifecycle = &ls;
+    }
+
     in.pid = (uint64_t) getpid();
     in.started_us = ps_load_relaxed(&zh->aggregator_started_us);
     in.heartbeat_us = ps_load_acquire(&zh->aggregator_heartbeat_us);

@@ -26,6 +26,7 @@
 #include "ring/zone.h"
 #include "snapshot/monitor.h"
 #include "snapshot/render.h"
+#include "store/pg/pg_scheduler.h"
 #include "store/pg/trends.h"
 
 typedef struct ps_snapshot_s  ps_snapshot_t;
@@ -49,6 +50,11 @@ void ps_snapshot_use_trends(ps_snapshot_t *s, ps_trends_t *t);
 /* Uses m (may be NULL: none) for the counters of /metrics and the alert
  * notifications at every build; m must outlive s or be unset first. */
 void ps_snapshot_use_monitor(ps_snapshot_t *s, ps_monitor_t *m);
+
+/* Reports the lifecycle scheduler's status (may be NULL: none) in the
+ * summary, metrics and health of every build; sched must outlive s or
+ * be unset first. */
+void ps_snapshot_use_scheduler(ps_snapshot_t *s, ps_scheduler_t *sched);
 
 /* Builds a snapshot at wall time now_us of at most cap bytes; *out
  * (8-byte aligned, owned by s, valid until the next build) and *len get

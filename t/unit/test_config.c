@@ -113,6 +113,16 @@ test_defaults(void)
     is_u64(cfg.max_keys_per_hour, 100000, "max_keys_per_hour 100000");
     is_int(cfg.client_address, PS_CLIENT_FULL, "client_address full");
     is_u64(cfg.top_n, 100, "top_n 100");
+    is_u64(cfg.hourly_retention_ms, 35ULL * 86400000, "hourly_retention 35d");
+    is_u64(cfg.daily_retention_ms, 400ULL * 86400000,
+           "daily_retention 400d");
+    ok(cfg.archive_dir == NULL, "archive_dir unset");
+    is_int(cfg.lifecycle, 1, "lifecycle on");
+    is_u64(cfg.lifecycle_at_ms, (3 * 60 + 30) * 60000ULL,
+           "lifecycle_at 03:30");
+    is_u64(cfg.lifecycle_grace_ms, 2 * 3600000ULL, "lifecycle_grace 2h");
+    is_u64(cfg.lifecycle_stale_ms, 26 * 3600000ULL, "lifecycle_stale 26h");
+    is_u64(cfg.archive_min_free_bytes, 1ULL << 30, "archive_min_free 1g");
 
     gethostname(host, sizeof(host));
     host[sizeof(host) - 1] = '\0';
@@ -200,6 +210,40 @@ test_overrides(void)
     is_int(load(&cfg, "zone = /a\n", bad, 1), -1, "a bad flag fails");
     ok(logged("option=--flush-interval", "key=flush_interval",
               "value=\"soon\""), "the error names the option and value");
+}
+
+
+static void
+test_lifecycle(void)
+{
+    ps_config_t  cfg;
+
+    is_int(load(&cfg,
+                "hourly_retention = 7\n"
+                "daily_retention = 0\n"
+                "archive_dir = /var/lib/pathstats/archive\n"
+                "lifecycle = off\n"
+                "lifecycle_at = 23:59\n"
+                "lifecycle_grace = 0\n"
+                "lifecycle_stale = 0\n"
+                "archive_min_free = 0\n", NULL, 0), 0,
+           "the lifecycle keys load");
+    is_u64(cfg.hourly_retention_ms, 7ULL * 86400000,
+           "hourly_retention: a bare number counts days");
+    is_u64(cfg.daily_retention_ms, 0, "daily_retention 0 (forever)");
+    is_str(cfg.archive_dir, "/var/lib/pathstats/archive", "archive_dir");
+    is_int(cfg.lifecycle, 0, "lifecycle off");
+    is_u64(cfg.lifecycle_at_ms, (23 * 60 + 59) * 60000ULL,
+           "lifecycle_at 23:59");
+    is_u64(cfg.lifecycle_grace_ms, 0, "lifecycle_grace 0");
+    is_u64(cfg.lifecycle_stale_ms, 0, "lifecycle_stale 0 (not checked)");
+    is_u64(cfg.archive_min_free_bytes, 0, "archive_min_free 0");
+    ps_config_free(&cfg);
+
+    is_int(load(&cfg, "lifecycle_at = 00:00\ndaily_retention = 36600d\n",
+                NULL, 0), 0, "lifecycle_at 00:00, daily_retention 36600d");
+    is_u64(cfg.lifecycle_at_ms, 0, "  midnight is 0");
+    ps_config_free(&cfg);
 }
 
 
@@ -324,6 +368,28 @@ test_errors(void)
         { "postgres = \"a\\nb\"\n", "line=1", "key=postgres", "backslash" },
         { "redis = localhost:6379\n", "line=1", "key=redis",
           "expected redis://" },
+        { "hourly_retention = 1d\n", "line=1", "key=hourly_retention",
+          "out of range (2d to 3660d)" },
+        { "hourly_retention = 0\n", "line=1", "key=hourly_retention",
+          "out of range" },
+        { "daily_retention = 12h\n", "line=1", "key=daily_retention",
+          "0 for forever, or 1d to 36600d" },
+        { "daily_retention = 36601d\n", "line=1", "key=daily_retention",
+          "out of range" },
+        { "daily_retention = long\n", "line=1", "key=daily_retention",
+          "expected a duration" },
+        { "lifecycle = maybe\n", "line=1", "key=lifecycle", "off on" },
+        { "lifecycle_at = 24:00\n", "line=1", "key=lifecycle_at",
+          "HH:MM" },
+        { "lifecycle_at = 3:30\n", "line=1", "key=lifecycle_at", "HH:MM" },
+        { "lifecycle_at = 03:60\n", "line=1", "key=lifecycle_at",
+          "00:00 to 23:59" },
+        { "lifecycle_grace = 8d\n", "line=1", "key=lifecycle_grace",
+          "out of range" },
+        { "lifecycle_stale = 30m\n", "line=1", "key=lifecycle_stale",
+          "0 for forever, or 1h to 366d" },
+        { "archive_min_free = 5x\n", "line=1", "key=archive_min_free",
+          "unit" },
     };
 
     snprintf(want_file, sizeof(want_file), "file=\"%s\"", conf_path);
@@ -491,6 +557,7 @@ main(void)
     test_defaults();
     test_file();
     test_overrides();
+    test_lifecycle();
     test_redis_urls();
     test_parsers();
     test_errors();

@@ -163,6 +163,36 @@ current_version(PGconn *conn, char *err, size_t errlen)
 }
 
 
+/* Marks the versions already applied in done[] (MAX_MIGRATIONS + 1
+ * flags); 0, or -1 (err set).  The version table must exist. */
+static int
+applied_versions(PGconn *conn, unsigned char *done, char *err,
+    size_t errlen)
+{
+    int        i, v;
+    PGresult  *res;
+
+    res = PQexec(conn, "SELECT version FROM pathstats_schema_version");
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ps_pg_error(conn, res, err, errlen);
+        PQclear(res);
+        return -1;
+    }
+
+    for (i = 0; i < PQntuples(res); i++) {
+        v = atoi(PQgetvalue(res, i, 0));
+        if (v > 0 && v <= MAX_MIGRATIONS) {
+            done[v] = 1;
+        }
+    }
+
+    PQclear(res);
+
+    return 0;
+}
+
+
 static int
 apply(PGconn *conn, const char *dir, const migration_t *m)
 {
@@ -242,6 +272,7 @@ ps_migrate_run(const ps_config_t *cfg)
 {
     int           i, n, cur, rc, applied;
     char          err[1024], q[1100];
+    unsigned char done[MAX_MIGRATIONS + 1];
     PGconn       *conn;
     migration_t  *m;
 
@@ -253,6 +284,7 @@ ps_migrate_run(const ps_config_t *cfg)
     }
 
     rc = -1;
+    memset(done, 0, sizeof(done));
     m = calloc(MAX_MIGRATIONS, sizeof(migration_t));
     if (m == NULL) {
         goto done;
@@ -288,10 +320,20 @@ ps_migrate_run(const ps_config_t *cfg)
         goto unlock;
     }
 
+    /* every file up to PS_SCHEMA_VERSION that the database lacks, not
+     * only those above its highest version: migrations written side by
+     * side on branches (003 and 004) may reach a database in either
+     * order, and each reads only what the ones before version 3 made */
+    if (cur > 0 && applied_versions(conn, done, err, sizeof(err)) != 0) {
+        ps_log(PS_LOG_ERROR, "event=migrate_failed error=%s",
+               ps_log_quote(q, sizeof(q), err));
+        goto unlock;
+    }
+
     applied = 0;
 
     for (i = 0; i < n; i++) {
-        if (m[i].version <= cur || m[i].version > PS_SCHEMA_VERSION) {
+        if (done[m[i].version] || m[i].version > PS_SCHEMA_VERSION) {
             continue;
         }
 
@@ -302,7 +344,8 @@ ps_migrate_run(const ps_config_t *cfg)
         printf("applied %s (schema version %d)\n", m[i].name, m[i].version);
         ps_log(PS_LOG_INFO, "event=migration_applied file=%s version=%d",
                m[i].name, m[i].version);
-        cur = m[i].version;
+        done[m[i].version] = 1;
+        cur = cur > m[i].version ? cur : m[i].version;
         applied++;
     }
 

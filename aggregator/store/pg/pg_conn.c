@@ -124,3 +124,23 @@ ps_pg_exec(PGconn *conn, const char *sql, ExecStatusType status,
 
     return 0;
 }
+
+
+int
+ps_pg_run(PGconn *conn, const char *sql, ExecStatusType status, char *err,
+    size_t errlen)
+{
+    PGresult  *res;
+
+    res = PQexec(conn, sql);
+
+    if (PQresultStatus(res) != status) {
+        ps_pg_error(conn, res, err, errlen);
+        PQclear(res);
+        return -1;
+    }
+
+    PQclear(res);
+
+    return 0;
+}

@@ -31,4 +31,9 @@ const char *ps_pg_error(PGconn *conn, const PGresult *res, char *buf,
 int ps_pg_exec(PGconn *conn, const char *sql, ExecStatusType status,
     const char *what);
 
+/* Runs sql (no parameters) expecting status; 0, or -1 with the error
+ * (one line, SQLSTATE) in err for the caller to report. */
+int ps_pg_run(PGconn *conn, const char *sql, ExecStatusType status,
+    char *err, size_t errlen);
+
 #endif /* PS_PG_CONN_H */
