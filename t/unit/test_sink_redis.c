@@ -256,6 +256,11 @@ flush_at(ps_sink_t *sink, const ps_agg_table_t *delta, uint64_t p)
     for (i = 0; i < NRINGS; i++) {
         pos[i] = p;
     }
+    /* as the pipeline does: the clients observed so far go with this
+     * flush */
+    if (sink->ops->handover != NULL) {
+        sink->ops->handover(sink);
+    }
     return sink->ops->flush(sink, ZONE, delta, pos, NRINGS);
 }
 
