@@ -38,7 +38,9 @@ build(ps_record_t *r, int af, const void *addr, const char *key, size_t klen)
     r->bytes_in = 77;
     r->bytes_out = 512;
     r->addr_family = (uint8_t) af;
-    memcpy((char *) ps_record_addr(r), addr, ps_record_addr_len(af));
+    if (ps_record_addr_len(af) > 0) {          /* addr may be NULL then */
+        memcpy((char *) ps_record_addr(r), addr, ps_record_addr_len(af));
+    }
     r->method_len = 3;
     r->host_len = 11;
     r->key_len = (uint16_t) klen;

@@ -287,7 +287,9 @@ lay_out(recbuf_t *rb, const void *addr, uint64_t upstream,
            sizeof(*rb) - sizeof(ps_record_t));
 
     p = (char *) ps_record_addr(&rb->r);
-    memcpy(p, addr, ps_record_addr_len(rb->r.addr_family));
+    if (ps_record_addr_len(rb->r.addr_family) > 0) {   /* addr may be NULL */
+        memcpy(p, addr, ps_record_addr_len(rb->r.addr_family));
+    }
     p += ps_record_addr_len(rb->r.addr_family);
 
     rb->r.flags &= (uint8_t) ~PS_REC_UPSTREAM;
