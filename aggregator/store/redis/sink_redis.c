@@ -337,8 +337,8 @@ ps_sink_redis_create(const ps_config_t *cfg)
 
     r->where = malloc(strlen(cfg->redis_host ? cfg->redis_host : "-") + 24);
     if (r->where != NULL) {
-        sprintf(r->where, "%s:%u%s", cfg->redis_host ? cfg->redis_host : "-",
-                cfg->redis_port, cfg->redis_cluster ? " (cluster)" : "");
+        sprintf(r->where, "%s:%u", cfg->redis_host ? cfg->redis_host : "-",
+                cfg->redis_port);
     }
     r->rc = ps_redis_client(cfg);
     r->node_id = strdup(cfg->node_id ? cfg->node_id : "default");
