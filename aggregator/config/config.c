@@ -90,7 +90,7 @@ static const cfg_key_t  cfg_keys[] = {
     { "alert_cooldown", CFG_DURATION, "5m", F(alert_cooldown_ms),
       0, 7 * MS_PER_DAY, MS_PER_S, NULL },
     { "trend_paths", CFG_UINT, "200", F(trend_paths), 0, 10000, 0, NULL },
-    { "fleet_interval", CFG_DURATION, "5s", F(fleet_interval_ms),
+    { "fleet_interval", CFG_DURATION, "2s", F(fleet_interval_ms),
       100, MS_PER_HOUR, MS_PER_S, NULL },
     { "node_stale", CFG_DURATION, "30s", F(node_stale_ms),
       MS_PER_S, 7 * MS_PER_DAY, MS_PER_S, NULL },

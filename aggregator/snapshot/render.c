@@ -207,8 +207,17 @@ done:
 static int
 render_window_summary(const ps_rowset_t *sw, int win, ps_buf_t *b)
 {
-    const ps_win_stats_t  *t = &sw->total;
+    return ps_render_window_summary(&sw->total, (int64_t) sw->total_rows,
+                                    win, b);
+}
+
+
+int
+ps_render_window_summary(const ps_win_stats_t *t, int64_t paths, int win,
+    ps_buf_t *b)
+{
     double           avg, rate;
+    char             np[24];
 
     avg = t->counts.requests ? (double) t->counts.latency_sum_us
                                / (double) t->counts.requests
@@ -217,12 +226,18 @@ render_window_summary(const ps_rowset_t *sw, int win, ps_buf_t *b)
                                 / (double) t->counts.requests
                               : 0;
 
+    if (paths < 0) {
+        snprintf(np, sizeof(np), "null");
+    } else {
+        snprintf(np, sizeof(np), "%lld", (long long) paths);
+    }
+
     return ps_buf_printf(b, "\"%s\":{\"requests\":%llu,\"errors\":%llu,"
                   "\"error_rate\":%.6f,\"requests_per_second\":%.3f,"
                   "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
                   "\"4xx\":%llu,\"5xx\":%llu},"
                   "\"bytes_in\":%llu,\"bytes_out\":%llu,"
-                  "\"paths\":%zu,\"unique_clients\":%llu,\"latency_ms\":{",
+                  "\"paths\":%s,\"unique_clients\":%llu,\"latency_ms\":{",
                   window_names[win], (unsigned long long) t->counts.requests,
                   (unsigned long long) t->counts.errors, rate,
                   (double) t->counts.requests / window_seconds[win],
@@ -232,7 +247,7 @@ render_window_summary(const ps_rowset_t *sw, int win, ps_buf_t *b)
                   (unsigned long long) t->counts.status[3],
                   (unsigned long long) t->counts.status[4],
                   (unsigned long long) t->counts.bytes_in,
-                  (unsigned long long) t->counts.bytes_out, sw->total_rows,
+                  (unsigned long long) t->counts.bytes_out, np,
                   (unsigned long long)
                       llround(ps_hll_cardinality(&t->clients))) != 0
            || put_ms(b, "avg", avg) != 0 || ps_buf_putc(b, ',') != 0

@@ -54,6 +54,12 @@ int ps_render_row(ps_buf_t *b, const ps_row_t *r);
 int ps_render_window_info(const ps_rowset_t *rs, int win, size_t shown,
     ps_buf_t *b);
 
+/* Appends "<window>":{...} of a summary: t's totals, rates and
+ * percentiles over window win (PS_SNAP_WIN_*), paths distinct keys
+ * (null when < 0: not known); 0 or -1. */
+int ps_render_window_summary(const ps_win_stats_t *t, int64_t paths,
+    int win, ps_buf_t *b);
+
 /* Appends the inside of the health array (the aggregator's problems, as
  * strings) and counts them in *problems; 0 or -1. */
 int ps_render_health(const ps_snapshot_inputs_t *in, ps_buf_t *b,

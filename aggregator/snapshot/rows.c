@@ -251,6 +251,41 @@ ps_row_swap(ps_row_t *a, ps_row_t *b)
 }
 
 
+typedef struct {
+    const ps_row_t  *rows;
+    int              sort;
+} order_ctx_t;
+
+
+static int
+order_cmp(const void *a, const void *b, void *arg)
+{
+    const order_ctx_t  *o = arg;
+
+    return ps_row_cmp(&o->rows[*(const uint32_t *) a],
+                      &o->rows[*(const uint32_t *) b], o->sort);
+}
+
+
+void
+ps_rowset_order(const ps_rowset_t *rs, size_t n, int sort, uint32_t *out)
+{
+    order_ctx_t  oc;
+    size_t       i;
+
+    for (i = 0; i < n; i++) {
+        out[i] = (uint32_t) i;
+    }
+
+    /* the rows themselves are in the order of requests */
+    if (sort != PS_SNAP_SORT_REQUESTS && n > 1) {
+        oc.rows = rs->rows;
+        oc.sort = sort;
+        qsort_r(out, n, sizeof(uint32_t), order_cmp, &oc);
+    }
+}
+
+
 int
 ps_row_is_other(const ps_row_t *r)
 {
@@ -329,9 +364,41 @@ ps_rowset_free(ps_rowset_t *rs)
 }
 
 
+/* The live windows as a source of keys: window win at now_us. */
+typedef struct {
+    ps_windows_t  *w;
+    int            win;
+    uint64_t       now_us;
+} windows_src_t;
+
+
+static int
+windows_source(void *src, ps_win_key_fn fn, void *fn_ctx)
+{
+    windows_src_t  *ws = src;
+
+    return ps_windows_foreach(ws->w, ws->win, ws->now_us, fn, fn_ctx);
+}
+
+
 int
 ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx)
+{
+    windows_src_t  ws;
+
+    ws.w = w;
+    ws.win = win;
+    ws.now_us = now_us;
+
+    return ps_rowset_collect_from(rs, windows_source, &ws, keep, with_le, fn,
+                                  ctx);
+}
+
+
+int
+ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
+    void *src, size_t keep, int with_le, ps_row_fn fn, void *ctx)
 {
     collect_ctx_t  c;
 
@@ -347,7 +414,7 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     c.fn = fn;
     c.fn_ctx = ctx;
 
-    if (ps_windows_foreach(w, win, now_us, collect_row, &c) != 0) {
+    if (source(src, collect_row, &c) != 0) {
         return -1;
     }
 

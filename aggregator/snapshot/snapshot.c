@@ -219,22 +219,6 @@ want_trends(ps_snapshot_t *s)
 
 /* collecting the windows ------------------------------------------------ */
 
-typedef struct {
-    const ps_row_t  *rows;
-    int              sort;
-} order_ctx_t;
-
-
-static int
-order_cmp(const void *a, const void *b, void *arg)
-{
-    const order_ctx_t  *o = arg;
-
-    return ps_row_cmp(&o->rows[*(const uint32_t *) a],
-                      &o->rows[*(const uint32_t *) b], o->sort);
-}
-
-
 /* How many rows, most requested first, a build can use: the rows shown
  * (snapshot_max_rows) and the metrics' top_n (one more: the overflow
  * key does not count there).  The rest is only summed. */
@@ -430,7 +414,6 @@ assemble_window(ps_snapshot_t *s, int w, size_t n, ps_snap_ref_t *info)
     ps_rowset_t    *sw = &s->win[w];
     ps_snap_row_t  *pr;
     ps_row_t       *r;
-    order_ctx_t     oc;
     size_t          i, start;
     int             k;
 
@@ -459,22 +442,12 @@ assemble_window(ps_snapshot_t *s, int w, size_t n, ps_snap_ref_t *info)
         }
     }
 
-    oc.rows = sw->rows;
-
     for (k = 0; k < PS_SNAP_SORTS; k++) {
         if (grow_u32(&s->porder[w][k], n) != 0) {
             return -1;
         }
 
-        for (i = 0; i < n; i++) {
-            s->porder[w][k][i] = (uint32_t) i;
-        }
-
-        /* the rows themselves are in the order of requests */
-        if (k != PS_SNAP_SORT_REQUESTS && n > 1) {
-            oc.sort = k;
-            qsort_r(s->porder[w][k], n, sizeof(uint32_t), order_cmp, &oc);
-        }
+        ps_rowset_order(sw, n, k, s->porder[w][k]);
     }
 
     start = blob->len;

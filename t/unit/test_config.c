@@ -291,10 +291,10 @@ test_fleet_keys(void)
     ps_config_t  cfg;
 
     is_int(load(&cfg, "zone = /z\n", NULL, 0), 0, "fleet defaults");
-    ok(cfg.fleet_interval_ms == 5000 && cfg.node_stale_ms == 30000
+    ok(cfg.fleet_interval_ms == 2000 && cfg.node_stale_ms == 30000
        && cfg.node_gone_ms == 3600000 && cfg.fleet_rows == 5000
        && cfg.fleet_node_rows == 200,
-       "fleet_interval 5s, node_stale 30s, node_gone 1h, fleet_rows "
+       "fleet_interval 2s, node_stale 30s, node_gone 1h, fleet_rows "
        "5000, fleet_node_rows 200");
     ps_config_free(&cfg);
 
