@@ -65,6 +65,10 @@ typedef struct {
     ps_snap_view_t              *views;         /* every scope's view */
     uint32_t                     nviews;
     const char                  *reason;        /* why view is NULL */
+    ngx_uint_t                   scope_status;  /* a bad scope or node: */
+    const char                  *scope_error;   /* the error answer */
+    const char                  *scope_param;
+    const char                  *scope_message;
     ngx_uint_t                   invalid;       /* it failed validation */
     ngx_uint_t                   stale;
     uint64_t                     now_ms;
@@ -483,6 +487,28 @@ ngx_http_pathstats_admin_use(ngx_http_pathstats_admin_ctx_t *ctx,
     ctx->age_ms = ctx->now_ms > ctx->generated_ms
                   ? ctx->now_ms - ctx->generated_ms : 0;
     ctx->stale = (ctx->age_ms > ctx->stale_ms);
+
+    /* another node's view whose heartbeat stopped: stale, however young
+     * the copy the fleet kept */
+    if (v->has_scope && (v->scope.flags & PS_SNAP_SCOPE_F_STALE)) {
+        ctx->stale = 1;
+    }
+}
+
+
+/* notes the error answer of a bad scope or node; NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_pathstats_scope_fail(ngx_http_pathstats_admin_ctx_t *ctx,
+    ngx_uint_t status, const char *error, const char *param,
+    const char *message)
+{
+    ctx->scope_status = status;
+    ctx->scope_error = error;
+    ctx->scope_param = param;
+    ctx->scope_message = message;
+
+    return NGX_DECLINED;
 }
 
 
@@ -490,7 +516,7 @@ ngx_http_pathstats_admin_use(ngx_http_pathstats_admin_ctx_t *ctx,
  * "scope" (node, the default, or fleet) and "node" (a node's id): picks
  * the view an answer is made of, among those of the snapshot.  NGX_OK
  * (ctx->view is the view asked for, or NULL when there is no snapshot),
- * or the status of the error answer sent.
+ * or NGX_DECLINED with the error answer to send noted in ctx.
  */
 
 static ngx_int_t
@@ -513,7 +539,7 @@ ngx_http_pathstats_admin_scope(ngx_http_request_t *r,
         } else if (!(scope.len == 4
                      && ngx_strncmp(scope.data, "node", 4) == 0))
         {
-            return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_pathstats_scope_fail(ctx, NGX_HTTP_BAD_REQUEST,
                                      "invalid parameter", "scope",
                                      "scope must be node or fleet");
         }
@@ -537,14 +563,14 @@ ngx_http_pathstats_admin_scope(ngx_http_request_t *r,
         }
 
         if (n != node.len || n > NGX_HTTP_PATHSTATS_NODE_MAX) {
-            return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_pathstats_scope_fail(ctx, NGX_HTTP_BAD_REQUEST,
                                      "invalid parameter", "node",
                                      "node must be 1 to 64 of "
                                      "A-Z a-z 0-9 . _ -");
         }
 
         if (fleet) {
-            return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_pathstats_scope_fail(ctx, NGX_HTTP_BAD_REQUEST,
                                      "invalid parameter", "node",
                                      "node names one node: scope=node "
                                      "(the default), not fleet");
@@ -581,7 +607,7 @@ ngx_http_pathstats_admin_scope(ngx_http_request_t *r,
     }
 
     if (fleet) {
-        return ngx_http_pathstats_admin_error(r,
+        return ngx_http_pathstats_scope_fail(ctx,
                                  NGX_HTTP_SERVICE_UNAVAILABLE,
                                  "no fleet view in the snapshot", "scope",
                                  "the fleet's view needs the aggregator's "
@@ -589,7 +615,7 @@ ngx_http_pathstats_admin_scope(ngx_http_request_t *r,
                                  "after it starts");
     }
 
-    return ngx_http_pathstats_admin_error(r, NGX_HTTP_NOT_FOUND,
+    return ngx_http_pathstats_scope_fail(ctx, NGX_HTTP_NOT_FOUND,
                              "unknown node", "node",
                              "no node of this id has a heartbeat in "
                              "PostgreSQL that is not gone (see "
@@ -754,10 +780,11 @@ ngx_http_pathstats_admin_paths(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_pathstats_admin_scope(r, ctx);
-
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_pathstats_admin_scope(r, ctx) != NGX_OK) {
+        return ngx_http_pathstats_admin_error(r, ctx->scope_status,
+                                              ctx->scope_error,
+                                              ctx->scope_param,
+                                              ctx->scope_message);
     }
 
     v = ctx->view;
@@ -1138,12 +1165,11 @@ static ngx_int_t
 ngx_http_pathstats_admin_summary(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx)
 {
-    ngx_int_t  rc;
-
-    rc = ngx_http_pathstats_admin_scope(r, ctx);
-
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_pathstats_admin_scope(r, ctx) != NGX_OK) {
+        return ngx_http_pathstats_admin_error(r, ctx->scope_status,
+                                              ctx->scope_error,
+                                              ctx->scope_param,
+                                              ctx->scope_message);
     }
 
     if (ctx->view == NULL) {
@@ -1165,7 +1191,6 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx)
 {
     char                 *missing;
-    ngx_int_t             rc;
     ngx_str_t             value, key[3];
     ngx_uint_t            range, i, n, given;
     ps_snap_view_t       *v;
@@ -1212,10 +1237,11 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
                                  "host, method and path go together");
     }
 
-    rc = ngx_http_pathstats_admin_scope(r, ctx);
-
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_pathstats_admin_scope(r, ctx) != NGX_OK) {
+        return ngx_http_pathstats_admin_error(r, ctx->scope_status,
+                                              ctx->scope_error,
+                                              ctx->scope_param,
+                                              ctx->scope_message);
     }
 
     if (ctx->view == NULL) {
@@ -1412,15 +1438,15 @@ ngx_http_pathstats_admin_health(ngx_http_request_t *r,
     u_char           *p, *s, *e, *reasons, *last;
     size_t            len;
     uint64_t          hb_ms, hb_age;
-    ngx_int_t         rc;
     ngx_buf_t        *b;
     ngx_uint_t        n;
     ps_snap_view_t   *v;
 
-    rc = ngx_http_pathstats_admin_scope(r, ctx);
-
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_pathstats_admin_scope(r, ctx) != NGX_OK) {
+        return ngx_http_pathstats_admin_error(r, ctx->scope_status,
+                                              ctx->scope_error,
+                                              ctx->scope_param,
+                                              ctx->scope_message);
     }
 
     v = ctx->view;

@@ -71,18 +71,18 @@ like($err, qr/event=schema_refused.*--migrate/, '  telling to --migrate');
 
 ($rc, $out, $err) = run_aggregator('--postgres', $pg, '--migrate');
 is($rc, 0, '--migrate: exit 0') or diag($err);
-like($out, qr/^applied 001_initial\.sql \(schema version 1\)\napplied 002_hourly_per_node\.sql \(schema version 2\)$/m,
+like($out, qr/^applied 001_initial\.sql \(schema version 1\)\napplied 002_hourly_per_node\.sql \(schema version 2\)\napplied 005_fleet_nodes\.sql \(schema version 5\)$/m,
      '  prints what it applied, in order');
 ($rc, $out, $err) = run_aggregator('--postgres', $pg, '--migrate');
 is($rc, 0, '--migrate again: exit 0');
-like($out, qr/schema is up to date \(version 2\)/, '  nothing to do');
-is(psql_query('SELECT count(*) FROM pathstats_schema_version'), 2,
+like($out, qr/schema is up to date \(version 5\)/, '  nothing to do');
+is(psql_query('SELECT count(*) FROM pathstats_schema_version'), 3,
    '  a version row each');
 
 ($rc, $out, $err) = run_aggregator('--zone', zone_file(), '--postgres', $pg,
                                    '--check');
 is($rc, 0, '--check with everything up: exit 0') or diag($out . $err);
-like($out, qr/^postgres: ok \(schema version 2\)$/m, '  postgres: ok');
+like($out, qr/^postgres: ok \(schema version 5\)$/m, '  postgres: ok');
 like($out, qr/^zone .*: ok/m, '  zone: ok');
 
 psql_query("INSERT INTO pathstats_schema_version (version, name) "

@@ -43,7 +43,7 @@ my $mout = join '', map { slurp($_->{stdout}) // '' } @mig;
 is(scalar(() = $mout =~ /applied 001_initial\.sql/g), 1,
    '  one of them applied 001_initial.sql');
 like($mout, qr/schema is up to date/, '  the other found it done');
-is(psql_query('SELECT count(*) FROM pathstats_schema_version'), 2,
+is(psql_query('SELECT count(*) FROM pathstats_schema_version'), 3,
    '  a version row each');
 $_->{pid} = undef for @mig;
 

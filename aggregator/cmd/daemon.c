@@ -50,6 +50,7 @@ typedef struct {
     ps_windows_t       *win;
     ps_snapshot_t      *snap;
     ps_trends_t        *trends;
+    ps_fleet_t         *fleet;
 
     uint64_t            next_reap;
     uint64_t            next_snapshot;
@@ -374,9 +375,11 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
         (void) ps_pg_windows_load(d.win, cfg->postgres, cfg->node_id,
                                  ps_now_us());
         d.trends = ps_trends_start(cfg->postgres, TRENDS_INTERVAL_MS);
+        d.fleet = ps_fleet_start(cfg);
     }
 
     ps_snapshot_use_trends(d.snap, d.trends);
+    ps_snapshot_use_fleet(d.snap, d.fleet);
 
     rc = 0;
 
@@ -393,6 +396,8 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
                (unsigned long long) ps_pipeline_records(d.pipe));
     }
 
+    ps_snapshot_use_fleet(d.snap, NULL);
+    ps_fleet_stop(d.fleet);
     ps_trends_stop(d.trends);
     ps_snapshot_destroy(d.snap);
     ps_windows_destroy(d.win);

@@ -32,6 +32,7 @@ typedef struct {
     const ps_sink_status_t  *sinks;
     unsigned                 nsinks;
     uint64_t                 records;       /* read by the pipeline */
+    uint64_t                 zone_id;       /* the ring generation */
 } ps_snapshot_inputs_t;
 
 /* What the summary and the metrics are rendered from. */

@@ -24,6 +24,7 @@
 #include "config/config.h"
 #include "pipeline/sink.h"
 #include "ring/zone.h"
+#include "snapshot/fleet.h"
 #include "snapshot/render.h"
 #include "store/pg/trends.h"
 
@@ -44,6 +45,11 @@ int ps_snapshot_set_trends(ps_snapshot_t *s, int range, const char *json,
 /* Takes the trends from t (may be NULL: "[]") at every build; t must
  * outlive s or be unset first. */
 void ps_snapshot_use_trends(ps_snapshot_t *s, ps_trends_t *t);
+
+/* Nests the fleet's views and nodes from f (may be NULL: none) at every
+ * build, and offers f this node's view; f must outlive s or be unset
+ * first. */
+void ps_snapshot_use_fleet(ps_snapshot_t *s, ps_fleet_t *f);
 
 /* Builds a snapshot at wall time now_us of at most cap bytes; *out
  * (8-byte aligned, owned by s, valid until the next build) and *len get
