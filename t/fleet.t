@@ -1,12 +1,14 @@
 #!/usr/bin/perl
 # A fleet: three nginx, each with its own zone and aggregator (node ids
 # a, b, c), sharing one PostgreSQL, serving overlapping paths.  Exact:
-# each box's scope=node equals what it served; scope=fleet (24h rows
+# one Redis Cluster (three masters, three replicas), serving
+# overlapping paths.  Exact: each box's scope=node equals what it served; scope=fleet (24h rows
 # and summary, from every node's hourly rows) equals the sum; node=ID
 # from any box shows that node's own view; /api/nodes lists the three
 # with their numbers; after a kill -9 of c's aggregator, c shows as
 # stale in /api/nodes, /health?scope=fleet and /metrics, while the
-# fleet's totals stay exact; restarted, c's own 24h window equals what
+# fleet's totals stay exact (PostgreSQL and the cluster, also after a
+# FLUSHALL of one master and the kill of another); restarted, c's own 24h window equals what
 # c served (its rows only) and the fleet is ok again.
 
 use strict;
@@ -16,11 +18,13 @@ use Test::More;
 use JSON::PP;
 use File::Path qw(make_path);
 use PathStats::Test;
+use PathStats::Cluster;
 
 my $JSON = JSON::PP->new->utf8;
 my $NGINX_BIN = $ENV{PS_NGINX} || '/usr/sbin/nginx';
 
 my $pg = start_migrated_postgres();
+my $url = start_redis_cluster(masters => 3, replicas => 1);
 
 my (%node, @ids);
 @ids = qw(a b c);
@@ -62,7 +66,8 @@ EOF
         or BAIL_OUT(slurp("$d/nginx.stderr") // '');
     add_error_log("$d/error.log");
     my $aconf = write_aggregator_conf("agg-$id", zone => "$d/zone",
-                                      postgres => $pg, node_id => $id,
+                                      postgres => $pg, redis => $url,
+                                      node_id => $id,
                                       flush_interval => '200ms',
                                       snapshot_interval => '200ms',
                                       fleet_interval => '300ms',
@@ -100,9 +105,29 @@ send_load('c', 30);
 is_deeply(\%served, { a => 60, b => 45, c => 30 }, 'every request answered');
 
 is_pg_requests(135, 'PostgreSQL holds the fleet: 60 + 45 + 30', 30);
+sub redis_requests { cluster_hash_sum('totals')->{requests} // 0 }
+sub redis_exact {
+    my ($want, $what) = @_;
+    wait_until(sub { redis_requests() >= $want }, 30, 0.2);
+    sleep 0.5;
+    is(redis_requests(), $want, "Redis Cluster: $what");
+}
+redis_exact(135, 'the fleet, 60 + 45 + 30');
+
+# one master loses its data, another dies and its replica takes over:
+# each shard repaired by every node from its own counts
+my @m = cluster_masters();
+cluster_at($m[0], 'FLUSHALL');
+redis_exact(135, '135 again after a FLUSHALL of one master');
+cluster_kill($m[1]);
+ok(cluster_wait_ok(30), 'a replica promoted');
+send_load('b', 15);
+is_pg_requests(150, 'PostgreSQL: 150 after the failover', 30);
+redis_exact(150, '150 after the failover');
+
 is(psql_query("SELECT string_agg(node_id || '=' || s, ',' ORDER BY node_id)"
               . " FROM (SELECT node_id, sum(requests) s FROM pathstats_hourly"
-              . " GROUP BY node_id) x"), 'a=60,b=45,c=30',
+              . " GROUP BY node_id) x"), 'a=60,b=60,c=30',
    'one row set per node');
 
 sub summary_24h {
@@ -119,8 +144,8 @@ sub rows_of {
 
 # the fleet's view catches up within a few fleet intervals
 for my $id (@ids) {
-    ok(wait_until(sub { summary_24h($id, 'scope=fleet') == 135 }, 20, 0.2),
-       "box $id: scope=fleet 24h = 135")
+    ok(wait_until(sub { summary_24h($id, 'scope=fleet') == 150 }, 20, 0.2),
+       "box $id: scope=fleet 24h = 150")
         or diag(explain(scalar api($id, 'api/summary?scope=fleet')));
 }
 
@@ -159,7 +184,7 @@ $d = api('a', 'api/nodes');
 my @n = @{ $d->{data} || [] };
 is_deeply([map { $_->{node} } @n], [qw(a b c)], '/api/nodes: a, b, c');
 is_deeply([map { $_->{state} } @n], [qw(ok ok ok)], '  all ok');
-is_deeply([map { $_->{requests}{'24h'} } @n], [60, 45, 30],
+is_deeply([map { $_->{requests}{'24h'} } @n], [60, 60, 30],
           '  requests 24h of each');
 is_deeply([map { $_->{self} ? 1 : 0 } @n], [1, 0, 0], '  self is a');
 ok(!grep({ !$_->{last_flush_at} || !$_->{zone_generation} } @n),
@@ -188,8 +213,8 @@ like($metrics, qr/^pathstats_fleet_node_up\{node="c",state="stale"\} 0$/m,
      '/metrics: c down');
 like($metrics, qr/^pathstats_fleet_node_up\{node="a",state="ok"\} 1$/m,
      '/metrics: a up');
-ok(wait_until(sub { summary_24h('b', 'scope=fleet') == 147 }, 20, 0.2),
-   'scope=fleet 24h = 147 with c stale');
+ok(wait_until(sub { summary_24h('b', 'scope=fleet') == 162 }, 20, 0.2),
+   'scope=fleet 24h = 162 with c stale');
 $d = api('a', 'api/summary?node=c');
 ok($d && $d->{metadata}{stale}, 'node=c: its last view, marked stale');
 
@@ -198,11 +223,22 @@ $node{c}{agg} = start_aggregator('-c', $node{c}{conf});
 send_load('c', 9);
 ok(wait_until(sub { summary_24h('c', 'scope=node') == 39 }, 20, 0.2),
    'c restarted: scope=node 24h = 30 + 9, its own rows only');
-ok(wait_until(sub { summary_24h('a', 'scope=fleet') == 156 }, 20, 0.2),
-   'scope=fleet 24h = 156');
+ok(wait_until(sub { summary_24h('a', 'scope=fleet') == 171 }, 20, 0.2),
+   'scope=fleet 24h = 171');
 ok(wait_until(sub { (api('b', 'health?scope=fleet'))[0] == 200 }, 15, 0.3),
    '/health?scope=fleet ok again');
-is_pg_requests(156, 'PostgreSQL: 156, nothing lost or doubled');
+is_pg_requests(171, 'PostgreSQL: 171, nothing lost or doubled');
+redis_exact(171, '171 after the kill -9');
+
+# A FLUSHALL after an aggregator's restart: the restarted node repairs
+# the flushed shards from what it holds, which is only what it read
+# since the restart, so its earlier counts in those shards are lost
+# from Redis (PostgreSQL keeps them).  Known, not fixed yet.
+TODO: {
+    local $TODO = 'Redis repair after a restart lacks the earlier counts';
+    cluster_at((cluster_masters())[0], 'FLUSHALL');
+    redis_exact(171, '171 after a FLUSHALL that follows a restart');
+}
 
 for my $id (@ids) {
     is(stop_aggregator($node{$id}{agg}), 0, "aggregator $id exits 0");
