@@ -24,8 +24,10 @@
 #define NGX_HTTP_PATHSTATS_SNAP_TRIES      3
 #define NGX_HTTP_PATHSTATS_LIMIT_DEFAULT   50
 #define NGX_HTTP_PATHSTATS_LIMIT_MAX       200
-#define NGX_HTTP_PATHSTATS_FILTER_MAX      512
+#define NGX_HTTP_PATHSTATS_Q_MAX           63   /* bytes: see search_init */
 #define NGX_HTTP_PATHSTATS_PATH_SCAN       1024
+#define NGX_HTTP_PATHSTATS_LANES           8
+#define NGX_HTTP_PATHSTATS_NO_ROW          ((uint32_t) -1)
 #define NGX_HTTP_PATHSTATS_META_LEN        256
 #define NGX_HTTP_PATHSTATS_REASON_LEN      256
 #define NGX_HTTP_PATHSTATS_NONE            ((ngx_uint_t) -1)
@@ -94,6 +96,27 @@ typedef struct {
 } ngx_http_pathstats_paths_args_t;
 
 
+/* the parameters of /api/paths: ngx_http_pathstats_paths_params[] */
+#define NGX_HTTP_PATHSTATS_P_WINDOW        0
+#define NGX_HTTP_PATHSTATS_P_SORT          1
+#define NGX_HTTP_PATHSTATS_P_ORDER         2
+#define NGX_HTTP_PATHSTATS_P_PAGE          3
+#define NGX_HTTP_PATHSTATS_P_LIMIT         4
+#define NGX_HTTP_PATHSTATS_P_Q             5
+#define NGX_HTTP_PATHSTATS_P_HOST          6
+#define NGX_HTTP_PATHSTATS_P_METHOD        7
+#define NGX_HTTP_PATHSTATS_P_COUNT         9   /* with the null entry */
+
+
+/* the compiled q of one request: ngx_http_pathstats_admin_search() */
+typedef struct {
+    uint64_t                     mask[256];
+    uint64_t                    *pair;          /* [65536] */
+    uint64_t                     match;         /* bits |q| - 1 and up */
+    u_char                       idle[NGX_HTTP_PATHSTATS_PATH_SCAN];
+} ngx_http_pathstats_search_t;
+
+
 /* one page of /api/paths: row indexes into the window's rows */
 typedef struct {
     uint32_t                    *rows;
@@ -142,10 +165,18 @@ static ngx_int_t ngx_http_pathstats_admin_render_page(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx,
     ngx_http_pathstats_paths_args_t *args,
     ngx_http_pathstats_paths_page_t *page);
-static ngx_uint_t ngx_http_pathstats_admin_match(ps_snap_view_t *v,
-    const ps_snap_row_t *row, ngx_http_pathstats_paths_args_t *args);
-static ngx_int_t ngx_http_pathstats_admin_arg(ngx_http_request_t *r,
-    char *name, ngx_str_t *value);
+static u_char *ngx_http_pathstats_admin_filter(ngx_http_request_t *r,
+    ps_snap_view_t *v, ngx_http_pathstats_paths_args_t *args);
+static ngx_int_t ngx_http_pathstats_admin_search_init(
+    ngx_http_pathstats_search_t *s, ngx_str_t *q, ngx_log_t *log);
+static void ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
+    ps_snap_view_t *v, const ps_snap_row_t *rows, uint32_t *cand,
+    uint32_t n, u_char *hit);
+static ngx_int_t ngx_http_pathstats_admin_args(ngx_http_request_t *r,
+    ngx_str_t *names, ngx_str_t *values, const char **invalid,
+    const char **message);
+static ngx_int_t ngx_http_pathstats_admin_decode(ngx_pool_t *pool,
+    u_char *src, size_t len, ngx_str_t *out);
 static ngx_uint_t ngx_http_pathstats_admin_lookup(ngx_str_t *value,
     ngx_str_t *names);
 static ngx_int_t ngx_http_pathstats_admin_summary(ngx_http_request_t *r,
@@ -167,6 +198,8 @@ static ngx_int_t ngx_http_pathstats_admin_unavailable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pathstats_admin_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *parameter,
     const char *message);
+static u_char *ngx_http_pathstats_admin_escape_json(u_char *dst,
+    const char *src);
 static ngx_int_t ngx_http_pathstats_admin_redirect(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pathstats_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_buf_t *b);
@@ -265,6 +298,30 @@ static ngx_str_t  ngx_http_pathstats_ranges[] = {    /* PS_SNAP_RANGE_* */
     ngx_string("24h"),
     ngx_string("7d"),
     ngx_string("30d"),
+    ngx_null_string
+};
+
+
+/* names are NUL-terminated too: they name a bad one in the answer */
+
+static ngx_str_t  ngx_http_pathstats_paths_params[] = {
+    ngx_string("window"),                /* NGX_HTTP_PATHSTATS_P_WINDOW */
+    ngx_string("sort"),
+    ngx_string("order"),
+    ngx_string("page"),
+    ngx_string("limit"),
+    ngx_string("q"),
+    ngx_string("host"),
+    ngx_string("method"),
+    ngx_null_string
+};
+
+
+static ngx_str_t  ngx_http_pathstats_trends_params[] = {
+    ngx_string("range"),
+    ngx_string("host"),                  /* host, method, path: one key */
+    ngx_string("method"),
+    ngx_string("path"),
     ngx_null_string
 };
 
@@ -457,6 +514,12 @@ ngx_http_pathstats_admin_ctx_init(ngx_http_request_t *r,
 
     if (pmcf->base == NULL) {
         ctx->reason = "pathstats_zone is not configured";
+        return;
+    }
+
+    if (ngx_http_pathstats_zone_lost()) {
+        ctx->reason = "the zone file shrank under nginx: remove it and "
+                      "restart nginx";
         return;
     }
 
@@ -670,16 +733,14 @@ ngx_http_pathstats_admin_snapshot(ngx_http_request_t *r,
 
         i = version % 2;
 
-        /* the geometry is the aggregator's to write: checked too */
+        /*
+         * Where the buffers are comes from the geometry the master
+         * validated, never from the header: whoever writes the file
+         * could point them anywhere.
+         */
 
-        off = ps_load_relaxed(&ctl->buf_off[i]);
-        size = ps_load_relaxed(&ctl->buf_size);
-
-        if (off > pmcf->mapped || size > pmcf->mapped - off) {
-            ctx->reason = "buffer outside the zone file";
-            ctx->invalid = 1;
-            return NULL;
-        }
+        off = pmcf->geo.snap_buf_off[i];
+        size = pmcf->geo.snap_buf_size;
 
         seq = ps_load_acquire(&ctl->buf_seq[i]);
 
@@ -829,7 +890,9 @@ static ngx_int_t
 ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
     ngx_http_pathstats_paths_args_t *args)
 {
-    ngx_str_t  value;
+    ngx_int_t   rc;
+    ngx_str_t  *value;
+    ngx_str_t   values[NGX_HTTP_PATHSTATS_P_COUNT];
 
     args->window = PS_SNAP_WIN_24H;
     args->sort = PS_SNAP_SORT_REQUESTS;
@@ -837,8 +900,17 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
     args->page = 1;
     args->limit = NGX_HTTP_PATHSTATS_LIMIT_DEFAULT;
 
-    if (ngx_http_arg(r, (u_char *) "window", 6, &value) == NGX_OK) {
-        args->window = ngx_http_pathstats_admin_lookup(&value,
+    rc = ngx_http_pathstats_admin_args(r, ngx_http_pathstats_paths_params,
+                                       values, &args->invalid,
+                                       &args->message);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    value = &values[NGX_HTTP_PATHSTATS_P_WINDOW];
+
+    if (value->data) {
+        args->window = ngx_http_pathstats_admin_lookup(value,
                                                 ngx_http_pathstats_windows);
         if (args->window == NGX_HTTP_PATHSTATS_NONE) {
             args->invalid = "window";
@@ -847,8 +919,10 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_arg(r, (u_char *) "sort", 4, &value) == NGX_OK) {
-        args->sort = ngx_http_pathstats_admin_lookup(&value,
+    value = &values[NGX_HTTP_PATHSTATS_P_SORT];
+
+    if (value->data) {
+        args->sort = ngx_http_pathstats_admin_lookup(value,
                                                 ngx_http_pathstats_sorts);
         if (args->sort == NGX_HTTP_PATHSTATS_NONE) {
             args->invalid = "sort";
@@ -858,14 +932,16 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_arg(r, (u_char *) "order", 5, &value) == NGX_OK) {
-        if (value.len == 3 && ngx_strncasecmp(value.data,
-                                              (u_char *) "asc", 3) == 0)
+    value = &values[NGX_HTTP_PATHSTATS_P_ORDER];
+
+    if (value->data) {
+        if (value->len == 3 && ngx_strncasecmp(value->data,
+                                               (u_char *) "asc", 3) == 0)
         {
             args->asc = 1;
 
-        } else if (!(value.len == 4
-                     && ngx_strncasecmp(value.data, (u_char *) "desc", 4)
+        } else if (!(value->len == 4
+                     && ngx_strncasecmp(value->data, (u_char *) "desc", 4)
                         == 0))
         {
             args->invalid = "order";
@@ -874,8 +950,10 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_arg(r, (u_char *) "page", 4, &value) == NGX_OK) {
-        args->page = ngx_atoi(value.data, value.len);
+    value = &values[NGX_HTTP_PATHSTATS_P_PAGE];
+
+    if (value->data) {
+        args->page = ngx_atoi(value->data, value->len);
         if (args->page == NGX_ERROR || args->page < 1) {
             args->invalid = "page";
             args->message = "page must be an integer >= 1";
@@ -883,8 +961,10 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_arg(r, (u_char *) "limit", 5, &value) == NGX_OK) {
-        args->limit = ngx_atoi(value.data, value.len);
+    value = &values[NGX_HTTP_PATHSTATS_P_LIMIT];
+
+    if (value->data) {
+        args->limit = ngx_atoi(value->data, value->len);
         if (args->limit == NGX_ERROR || args->limit < 1
             || args->limit > NGX_HTTP_PATHSTATS_LIMIT_MAX)
         {
@@ -894,17 +974,15 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
         }
     }
 
-    if (ngx_http_pathstats_admin_arg(r, "q", &args->q) != NGX_OK
-        || ngx_http_pathstats_admin_arg(r, "host", &args->host) != NGX_OK
-        || ngx_http_pathstats_admin_arg(r, "method", &args->method)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    /* an absent or empty filter is no filter */
 
-    if (args->q.len > NGX_HTTP_PATHSTATS_FILTER_MAX) {
+    args->q = values[NGX_HTTP_PATHSTATS_P_Q];
+    args->host = values[NGX_HTTP_PATHSTATS_P_HOST];
+    args->method = values[NGX_HTTP_PATHSTATS_P_METHOD];
+
+    if (args->q.len > NGX_HTTP_PATHSTATS_Q_MAX) {
         args->invalid = "q";
-        args->message = "q is longer than 512 bytes";
+        args->message = "q is longer than 63 bytes";
         return NGX_DECLINED;
     }
 
@@ -912,13 +990,19 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
 }
 
 
-/* the rows of the requested page, in the requested order */
+/*
+ * The rows of the requested page, in the requested order.  With a
+ * filter, which rows match is found first, in one pass over the window's
+ * rows (ngx_http_pathstats_admin_search), and the ordered walk only
+ * looks the answer up.
+ */
 
 static ngx_int_t
 ngx_http_pathstats_admin_select(ngx_http_request_t *r, ps_snap_view_t *v,
     ngx_http_pathstats_paths_args_t *args,
     ngx_http_pathstats_paths_page_t *page)
 {
+    u_char               *hit;
     uint32_t              n, i, idx;
     uint64_t              start;
     const ps_snap_row_t  *row;
@@ -929,6 +1013,14 @@ ngx_http_pathstats_admin_select(ngx_http_request_t *r, ps_snap_view_t *v,
     }
 
     n = v->row_count[args->window];
+    hit = NULL;
+
+    if (args->q.len || args->host.len || args->method.len) {
+        hit = ngx_http_pathstats_admin_filter(r, v, args);
+        if (hit == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
 
     start = ((uint64_t) args->page - 1 > 0xffffffff)
             ? UINT64_MAX : ((uint64_t) args->page - 1) * args->limit;
@@ -939,13 +1031,13 @@ ngx_http_pathstats_admin_select(ngx_http_request_t *r, ps_snap_view_t *v,
 
     for (i = 0; i < n; i++) {
         idx = ps_snap_row_index(v, args->window, args->sort, args->asc, i);
-        row = &v->rows[args->window][idx];
 
-        if (!ngx_http_pathstats_admin_match(v, row, args)) {
+        if (hit && !hit[idx]) {
             continue;
         }
 
         if (page->total >= start && page->found < (uint32_t) args->limit) {
+            row = &v->rows[args->window][idx];
             page->rows[page->found++] = idx;
             page->len += row->json.len + 1;
         }
@@ -1043,102 +1135,466 @@ ngx_http_pathstats_admin_render_page(ngx_http_request_t *r,
 }
 
 
-/* a filter matches the whole value (host, method) or a substring (q) */
+/*
+ * Which rows of the window match the filters: hit[row] is 1 for each.
+ * host and method match the whole value, q a substring of the path; all
+ * three ignore ASCII case.  NULL when memory ran out.
+ */
 
-static ngx_uint_t
-ngx_http_pathstats_admin_match(ps_snap_view_t *v, const ps_snap_row_t *row,
+static u_char *
+ngx_http_pathstats_admin_filter(ngx_http_request_t *r, ps_snap_view_t *v,
     ngx_http_pathstats_paths_args_t *args)
 {
-    u_char     *s, *last;
-    size_t      len;
-    ngx_str_t  *q, *host, *method;
+    u_char                       *hit;
+    uint32_t                      n, i, *cand, ncand;
+    ngx_str_t                    *host, *method;
+    const ps_snap_row_t          *rows, *row;
+    ngx_http_pathstats_search_t  *s;
 
-    q = &args->q;
+    n = v->row_count[args->window];
+    rows = v->rows[args->window];
     host = &args->host;
     method = &args->method;
 
-    if (host->len) {
-        if (row->host.len != host->len
-            || ngx_strncasecmp((u_char *) v->blob + row->host.off,
-                               host->data, host->len) != 0)
+    hit = ngx_pcalloc(r->pool, n ? n : 1);
+    if (hit == NULL) {
+        return NULL;
+    }
+
+    cand = NULL;
+    s = NULL;
+
+    if (args->q.len) {
+        cand = ngx_palloc(r->pool, (n ? n : 1) * sizeof(uint32_t));
+        s = ngx_palloc(r->pool, sizeof(ngx_http_pathstats_search_t));
+
+        if (cand == NULL || s == NULL
+            || ngx_http_pathstats_admin_search_init(s, &args->q,
+                                                    r->connection->log)
+               != NGX_OK)
         {
-            return 0;
+            return NULL;
         }
     }
 
-    if (method->len) {
-        if (row->method.len != method->len
-            || ngx_strncasecmp((u_char *) v->blob + row->method.off,
-                               method->data, method->len) != 0)
+    ncand = 0;
+
+    for (i = 0; i < n; i++) {
+        row = &rows[i];
+
+        if (host->len
+            && (row->host.len != host->len
+                || ngx_strncasecmp((u_char *) v->blob + row->host.off,
+                                   host->data, host->len) != 0))
         {
-            return 0;
+            continue;
+        }
+
+        if (method->len
+            && (row->method.len != method->len
+                || ngx_strncasecmp((u_char *) v->blob + row->method.off,
+                                   method->data, method->len) != 0))
+        {
+            continue;
+        }
+
+        if (s == NULL) {
+            hit[i] = 1;
+
+        } else if (row->path.len >= args->q.len) {
+            cand[ncand++] = i;
         }
     }
 
-    if (q->len == 0) {
-        return 1;
+    if (s) {
+        ngx_http_pathstats_admin_search(s, v, rows, cand, ncand, hit);
     }
 
-    /* bounded, so that a hostile snapshot cannot make this quadratic */
-
-    len = ngx_min(row->path.len, NGX_HTTP_PATHSTATS_PATH_SCAN);
-
-    if (len < q->len) {
-        return 0;
-    }
-
-    s = (u_char *) v->blob + row->path.off;
-    last = s + len - q->len;
-
-    for ( /* void */ ; s <= last; s++) {
-        if (ngx_tolower(*s) == ngx_tolower(q->data[0])
-            && ngx_strncasecmp(s, q->data, q->len) == 0)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
+    return hit;
 }
 
 
 /*
- * A query argument, URL-decoded ("+" is a space, as in forms) into the
- * request pool; an absent argument is the empty string.
+ * The substring search of q, for ngx_http_pathstats_admin_search(): the
+ * Shift-And automaton of the needle, case-insensitive for ASCII letters,
+ * taken two bytes at a time.  Bit j of mask[c] is set when byte c may
+ * stand at position j of q; so are all the bits above q, so that a match
+ * (bit |q| - 1) is never lost in a two-byte step but carried upwards,
+ * which is why q has one bit less than the 64-bit word.  pair[a | b << 8]
+ * is the step over byte a then byte b: starting from state d, the state
+ * after both is ((d << 2) | 3) & pair[a | b << 8].  NGX_ERROR when memory
+ * ran out.
  */
 
 static ngx_int_t
-ngx_http_pathstats_admin_arg(ngx_http_request_t *r, char *name,
-    ngx_str_t *value)
+ngx_http_pathstats_admin_search_init(ngx_http_pathstats_search_t *s,
+    ngx_str_t *q, ngx_log_t *log)
 {
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-    ngx_uint_t  i;
+    u_char         c;
+    size_t         j;
+    uint64_t       sticky, hi, *pair;
+    ngx_uint_t     a, b;
+    static uint64_t  *pairs;
 
-    value->len = 0;
-    value->data = NULL;
+    /* 512 KiB, made once per worker, and rewritten by each search */
 
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK
-        || raw.len == 0)
-    {
-        return NGX_OK;
+    if (pairs == NULL) {
+        pairs = ngx_alloc(65536 * sizeof(uint64_t), log);
+        if (pairs == NULL) {
+            return NGX_ERROR;
+        }
     }
 
-    src = ngx_pnalloc(r->pool, raw.len);
-    if (src == NULL) {
+    s->pair = pairs;
+
+    sticky = ~(((uint64_t) 1 << q->len) - 1);
+
+    for (a = 0; a < 256; a++) {
+        s->mask[a] = sticky;
+    }
+
+    for (j = 0; j < q->len; j++) {
+        c = q->data[j];
+        s->mask[c] |= (uint64_t) 1 << j;
+
+        if (c >= 'a' && c <= 'z') {
+            s->mask[c - 'a' + 'A'] |= (uint64_t) 1 << j;
+
+        } else if (c >= 'A' && c <= 'Z') {
+            s->mask[c - 'A' + 'a'] |= (uint64_t) 1 << j;
+        }
+    }
+
+    /* bits |q| - 1 and up: a match, now or in the step before */
+    s->match = ~(((uint64_t) 1 << (q->len - 1)) - 1);
+
+    for (b = 0; b < 256; b++) {
+        hi = s->mask[b];
+        pair = &pairs[b << 8];
+
+        for (a = 0; a < 256; a++) {
+            pair[a] = ((s->mask[a] << 1) | 1) & hi;
+        }
+    }
+
+    /*
+     * Lanes without a row read a byte that occurs nowhere in q (there is
+     * one: q has at most 63 bytes, 126 with their other case): their
+     * state stays 0 and never looks like a match.
+     */
+
+    for (a = 0; a < 256 && (s->mask[a] & ~sticky); a++) { /* void */ }
+
+    ngx_memset(s->idle, (u_char) a, NGX_HTTP_PATHSTATS_PATH_SCAN);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Sets hit[] for the candidate rows whose path (its first
+ * NGX_HTTP_PATHSTATS_PATH_SCAN bytes) contains q.
+ *
+ * Each two bytes of a path cost one table lookup, a shift and an AND,
+ * whatever q and the paths hold (Shift-And, or bitap): the work is
+ * linear in the bytes of the window's paths, so that no crafted q or path
+ * can hold a worker (a naive search costs rows x path x |q|).  One row's
+ * steps depend on each other, so eight rows are scanned side by side, in
+ * lanes, for the CPU to overlap them: 10 000 paths of 368 bytes take
+ * under a millisecond.  A lane whose row ends or matches takes the next
+ * candidate.
+ */
+
+#define NGX_HTTP_PATHSTATS_STEP(d, p)                                         \
+    ngx_memcpy(&two, p + i, 2);                                               \
+    d = ((d << 2) | 3) & pair[two]
+
+static void
+ngx_http_pathstats_admin_search(ngx_http_pathstats_search_t *s,
+    ps_snap_view_t *v, const ps_snap_row_t *rows, uint32_t *cand,
+    uint32_t n, u_char *hit)
+{
+    u_char          *p[NGX_HTTP_PATHSTATS_LANES];
+    u_char          *p0, *p1, *p2, *p3, *p4, *p5, *p6, *p7, *f;
+    size_t           i, steps, left[NGX_HTTP_PATHSTATS_LANES];
+    uint16_t         two;
+    uint32_t         next, row[NGX_HTTP_PATHSTATS_LANES];
+    uint64_t         d0, d1, d2, d3, d4, d5, d6, d7, match, *pair;
+    uint64_t         d[NGX_HTTP_PATHSTATS_LANES];
+    ngx_uint_t       k, busy;
+
+    pair = s->pair;
+    match = s->match;
+    next = 0;
+
+    for (k = 0; k < NGX_HTTP_PATHSTATS_LANES; k++) {
+        row[k] = NGX_HTTP_PATHSTATS_NO_ROW;
+        d[k] = 0;
+    }
+
+    for ( ;; ) {
+
+        /* each idle lane takes the next candidate, or the idle bytes */
+
+        busy = 0;
+        steps = NGX_HTTP_PATHSTATS_PATH_SCAN / 2;
+
+        for (k = 0; k < NGX_HTTP_PATHSTATS_LANES; k++) {
+
+            for ( ;; ) {
+
+                if (row[k] == NGX_HTTP_PATHSTATS_NO_ROW && next < n) {
+
+                    /*
+                     * The paths lie apart in the blob: ask for the one
+                     * that a lane takes after this one, so that it is in
+                     * the cache by then.
+                     */
+                    if (next + NGX_HTTP_PATHSTATS_LANES < n) {
+                        f = (u_char *) v->blob
+                            + rows[cand[next + NGX_HTTP_PATHSTATS_LANES]]
+                              .path.off;
+                        __builtin_prefetch(f);
+                        __builtin_prefetch(f + 64);
+                        __builtin_prefetch(f + 128);
+                        __builtin_prefetch(f + 192);
+                    }
+
+                    row[k] = cand[next++];
+                    p[k] = (u_char *) v->blob + rows[row[k]].path.off;
+                    left[k] = ngx_min(rows[row[k]].path.len,
+                                      NGX_HTTP_PATHSTATS_PATH_SCAN);
+                    d[k] = 0;
+                }
+
+                if (row[k] == NGX_HTTP_PATHSTATS_NO_ROW || left[k] >= 2) {
+                    break;
+                }
+
+                /* the last, odd byte of a row, alone */
+
+                if (left[k] == 1) {
+                    d[k] = ((d[k] << 1) | 1) & s->mask[p[k][0]];
+                }
+
+                if (d[k] & match) {
+                    hit[row[k]] = 1;
+                }
+
+                row[k] = NGX_HTTP_PATHSTATS_NO_ROW;
+            }
+
+            if (row[k] == NGX_HTTP_PATHSTATS_NO_ROW) {
+                p[k] = s->idle;
+                d[k] = 0;
+                continue;
+            }
+
+            busy++;
+            steps = ngx_min(steps, left[k] / 2);
+        }
+
+        if (busy == 0) {
+            return;
+        }
+
+        /* locals, so that the compiler keeps what it can in registers */
+
+        d0 = d[0]; d1 = d[1]; d2 = d[2]; d3 = d[3];
+        d4 = d[4]; d5 = d[5]; d6 = d[6]; d7 = d[7];
+        p0 = p[0]; p1 = p[1]; p2 = p[2]; p3 = p[3];
+        p4 = p[4]; p5 = p[5]; p6 = p[6]; p7 = p[7];
+
+        for (i = 0; i < 2 * steps; /* void */ ) {
+            NGX_HTTP_PATHSTATS_STEP(d0, p0);
+            NGX_HTTP_PATHSTATS_STEP(d1, p1);
+            NGX_HTTP_PATHSTATS_STEP(d2, p2);
+            NGX_HTTP_PATHSTATS_STEP(d3, p3);
+            NGX_HTTP_PATHSTATS_STEP(d4, p4);
+            NGX_HTTP_PATHSTATS_STEP(d5, p5);
+            NGX_HTTP_PATHSTATS_STEP(d6, p6);
+            NGX_HTTP_PATHSTATS_STEP(d7, p7);
+
+            i += 2;
+
+            if ((d0 | d1 | d2 | d3 | d4 | d5 | d6 | d7) & match) {
+                break;
+            }
+        }
+
+        d[0] = d0; d[1] = d1; d[2] = d2; d[3] = d3;
+        d[4] = d4; d[5] = d5; d[6] = d6; d[7] = d7;
+
+        /* a lane whose row matched or ended is free for the next one */
+
+        for (k = 0; k < NGX_HTTP_PATHSTATS_LANES; k++) {
+
+            if (row[k] == NGX_HTTP_PATHSTATS_NO_ROW) {
+                continue;
+            }
+
+            p[k] += i;
+            left[k] -= i;
+
+            if (d[k] & match) {
+                hit[row[k]] = 1;
+                row[k] = NGX_HTTP_PATHSTATS_NO_ROW;
+
+            } else if (left[k] == 0) {
+                row[k] = NGX_HTTP_PATHSTATS_NO_ROW;
+            }
+
+            /* one byte left: the refill above takes it alone */
+        }
+    }
+}
+
+#undef NGX_HTTP_PATHSTATS_STEP
+
+
+/*
+ * Splits the query string into the arguments named in names (compared
+ * without case, once decoded) and decodes each value like a form field:
+ * "+" is a space and "%XX" a byte.  values[i].data is NULL for an
+ * argument that is not there.  Arguments of other names are skipped.
+ * NGX_OK; NGX_DECLINED with *invalid and *message set for a malformed
+ * escape (anywhere) or an argument given twice; NGX_ERROR when memory
+ * ran out.
+ */
+
+static ngx_int_t
+ngx_http_pathstats_admin_args(ngx_http_request_t *r, ngx_str_t *names,
+    ngx_str_t *values, const char **invalid, const char **message)
+{
+    u_char      *p, *last, *amp, *eq;
+    ngx_int_t    rc;
+    ngx_str_t    name, value;
+    ngx_uint_t   i;
+
+    for (i = 0; names[i].len; i++) {
+        values[i].len = 0;
+        values[i].data = NULL;
+    }
+
+    p = r->args.data;
+    last = r->args.data + r->args.len;
+
+    for ( /* void */ ; p < last; p = amp + 1) {
+
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        if (amp == p) {
+            continue;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+
+        rc = ngx_http_pathstats_admin_decode(r->pool, p, (eq ? eq : amp) - p,
+                                             &name);
+        if (rc != NGX_OK) {
+            if (rc == NGX_DECLINED) {
+                *invalid = NULL;
+                *message = "a parameter name has an invalid "
+                           "percent-encoding";
+            }
+
+            return rc;
+        }
+
+        rc = ngx_http_pathstats_admin_decode(r->pool, eq ? eq + 1 : amp,
+                                             eq ? amp - eq - 1 : 0, &value);
+
+        for (i = 0; names[i].len; i++) {
+            if (name.len == names[i].len
+                && ngx_strncasecmp(name.data, names[i].data, name.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            *invalid = names[i].len ? (char *) names[i].data : NULL;
+            *message = "invalid percent-encoding: \"%\" must be followed "
+                       "by two hexadecimal digits";
+            return NGX_DECLINED;
+        }
+
+        if (names[i].len == 0) {
+            continue;
+        }
+
+        /* which of two values was meant cannot be told */
+
+        if (values[i].data) {
+            *invalid = (char *) names[i].data;
+            *message = "the parameter is given more than once";
+            return NGX_DECLINED;
+        }
+
+        values[i] = value;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * len bytes of a query string, "+" as a space and "%XX" as a byte, into
+ * the pool; out->data is never NULL.  NGX_DECLINED for a "%" that is not
+ * followed by two hexadecimal digits.
+ */
+
+static ngx_int_t
+ngx_http_pathstats_admin_decode(ngx_pool_t *pool, u_char *src, size_t len,
+    ngx_str_t *out)
+{
+    u_char      *dst, c;
+    size_t       i;
+    ngx_int_t    hi, lo;
+
+    dst = ngx_pnalloc(pool, len ? len : 1);
+    if (dst == NULL) {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < raw.len; i++) {
-        src[i] = (raw.data[i] == '+') ? ' ' : raw.data[i];
+    out->data = dst;
+
+    for (i = 0; i < len; i++) {
+        c = src[i];
+
+        if (c == '+') {
+            *dst++ = ' ';
+            continue;
+        }
+
+        if (c != '%') {
+            *dst++ = c;
+            continue;
+        }
+
+        if (len - i < 3) {
+            return NGX_DECLINED;
+        }
+
+        hi = ngx_hextoi(&src[i + 1], 1);
+        lo = ngx_hextoi(&src[i + 2], 1);
+
+        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+            return NGX_DECLINED;
+        }
+
+        *dst++ = (u_char) (hi * 16 + lo);
+        i += 2;
     }
 
-    value->data = src;
-    dst = src;
-
-    ngx_unescape_uri(&dst, &src, raw.len, 0);
-
-    value->len = dst - value->data;
+    out->len = dst - out->data;
 
     return NGX_OK;
 }
@@ -1190,18 +1646,30 @@ static ngx_int_t
 ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx)
 {
-    char                 *missing;
-    ngx_str_t             value, key[3];
+    ngx_int_t             rc;
+    ngx_str_t             values[4], *key;
     ngx_uint_t            range, i, n, given;
+    const char           *invalid, *message, *missing;
     ps_snap_view_t       *v;
     const ps_snap_row_t  *row;
 
-    static char          *names[] = { "host", "method", "path" };
-
     range = PS_SNAP_RANGE_24H;
 
-    if (ngx_http_arg(r, (u_char *) "range", 5, &value) == NGX_OK) {
-        range = ngx_http_pathstats_admin_lookup(&value,
+    rc = ngx_http_pathstats_admin_args(r, ngx_http_pathstats_trends_params,
+                                       values, &invalid, &message);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                              "invalid parameter", invalid,
+                                              message);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (values[0].data) {
+        range = ngx_http_pathstats_admin_lookup(&values[0],
                                                 ngx_http_pathstats_ranges);
         if (range == NGX_HTTP_PATHSTATS_NONE) {
             return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
@@ -1212,22 +1680,16 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
 
     /* one path's trend: host, method and path name its key together */
 
+    key = &values[1];
     given = 0;
     missing = NULL;
 
     for (i = 0; i < 3; i++) {
-        if (ngx_http_arg(r, (u_char *) names[i], ngx_strlen(names[i]),
-                         &value)
-            == NGX_OK)
-        {
+        if (key[i].data) {
             given++;
 
         } else if (missing == NULL) {
-            missing = names[i];
-        }
-
-        if (ngx_http_pathstats_admin_arg(r, names[i], &key[i]) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            missing = (char *) ngx_http_pathstats_trends_params[1 + i].data;
         }
     }
 
@@ -1505,8 +1967,7 @@ ngx_http_pathstats_admin_health(ngx_http_request_t *r,
     if (v == NULL) {
         p = ngx_slprintf(p, last, "\"%s", ctx->invalid
                                           ? "snapshot invalid: " : "");
-        p = (u_char *) ngx_escape_json(p, (u_char *) ctx->reason,
-                                       ngx_strlen(ctx->reason));
+        p = ngx_http_pathstats_admin_escape_json(p, ctx->reason);
         *p++ = '"';
         n++;
 
@@ -1651,21 +2112,19 @@ ngx_http_pathstats_admin_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     p = ngx_cpymem(b->last, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, (u_char *) error, ngx_strlen(error));
+    p = ngx_http_pathstats_admin_escape_json(p, error);
     *p++ = '"';
 
     if (parameter) {
         p = ngx_cpymem(p, ",\"parameter\":\"",
                        sizeof(",\"parameter\":\"") - 1);
-        p = (u_char *) ngx_escape_json(p, (u_char *) parameter,
-                                       ngx_strlen(parameter));
+        p = ngx_http_pathstats_admin_escape_json(p, parameter);
         *p++ = '"';
     }
 
     if (message) {
         p = ngx_cpymem(p, ",\"message\":\"", sizeof(",\"message\":\"") - 1);
-        p = (u_char *) ngx_escape_json(p, (u_char *) message,
-                                       ngx_strlen(message));
+        p = ngx_http_pathstats_admin_escape_json(p, message);
         *p++ = '"';
     }
 
@@ -1675,6 +2134,41 @@ ngx_http_pathstats_admin_error(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_http_pathstats_admin_send(r, status,
                                          &ngx_http_pathstats_type_json, b);
+}
+
+
+/*
+ * A JSON string's inside, at most 6 bytes for each of src: ngx_escape_json()
+ * and also "<" as \u003c, so that no answer holds "</script>" or "<!--"
+ * for a browser that takes it for HTML.
+ */
+
+static u_char *
+ngx_http_pathstats_admin_escape_json(u_char *dst, const char *src)
+{
+    u_char  *s, *last, *lt;
+
+    s = (u_char *) src;
+    last = s + ngx_strlen(src);
+
+    while (s < last) {
+        lt = ngx_strlchr(s, last, '<');
+
+        if (lt == NULL) {
+            lt = last;
+        }
+
+        dst = (u_char *) ngx_escape_json(dst, s, lt - s);
+
+        if (lt < last) {
+            dst = ngx_cpymem(dst, "\\u003c", sizeof("\\u003c") - 1);
+            lt++;
+        }
+
+        s = lt;
+    }
+
+    return dst;
 }
 
 
@@ -1727,7 +2221,7 @@ ngx_http_pathstats_admin_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char           *semi;
     ngx_int_t         rc;
     ngx_chain_t       out;
-    ngx_table_elt_t  *cc;
+    ngx_table_elt_t  *cc, *nosniff;
 
     r->headers_out.status = status;
     r->headers_out.content_type = *type;
@@ -1749,6 +2243,17 @@ ngx_http_pathstats_admin_send(ngx_http_request_t *r, ngx_uint_t status,
     cc->hash = 1;
     ngx_str_set(&cc->key, "Cache-Control");
     ngx_str_set(&cc->value, "no-store");
+
+    /* a browser must take JSON for JSON, never sniff HTML in it */
+
+    nosniff = ngx_list_push(&r->headers_out.headers);
+    if (nosniff == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    nosniff->hash = 1;
+    ngx_str_set(&nosniff->key, "X-Content-Type-Options");
+    ngx_str_set(&nosniff->value, "nosniff");
 
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;

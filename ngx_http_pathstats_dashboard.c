@@ -2,13 +2,15 @@
 /*
  * pathstats: the dashboard's files (see ngx_http_pathstats_dashboard.h).
  *
- * Each file of dashboard/ is pulled into the module's read-only data by
- * the assembler's .incbin at compile time; the addon script lists the
- * files as dependencies of this object, so changing one rebuilds it.
- * The directory comes from ngx_http_pathstats_dashboard_path.h, which
- * the addon script writes into the build directory.  The ETag is the
- * MD5 of every file, computed once per worker: it changes exactly when
- * the embedded build does.
+ * The page, its style sheet and icon (dashboard/) and its script (the
+ * ES modules of dashboard/ bundled into one file in the build directory
+ * by scripts/bundle-dashboard.pl: one request instead of one a module)
+ * are pulled into the module's read-only data by the assembler's .incbin
+ * at compile time; the addon script lists them as dependencies of this
+ * object, so changing one rebuilds it.  Their paths come from
+ * ngx_http_pathstats_dashboard_path.h, which the addon script writes
+ * into the build directory.  The ETag is the MD5 of every file, computed
+ * once per worker: it changes exactly when the embedded build does.
  */
 
 
@@ -29,13 +31,13 @@ typedef struct {
 } ngx_http_pathstats_file_t;
 
 
-#define ngx_http_pathstats_embed(sym, file)                                  \
+#define ngx_http_pathstats_embed(sym, path)                                  \
     __asm__(".section .rodata\n"                                             \
             ".balign 16\n"                                                   \
             ".globl " #sym "\n"                                              \
             ".hidden " #sym "\n"                                             \
             #sym ":\n"                                                       \
-            ".incbin \"" NGX_HTTP_PATHSTATS_DASHBOARD_DIR "/" file "\"\n"    \
+            ".incbin \"" path "\"\n"                                         \
             ".globl " #sym "_end\n"                                          \
             ".hidden " #sym "_end\n"                                         \
             #sym "_end:\n"                                                   \
@@ -45,18 +47,17 @@ typedef struct {
     extern const u_char sym##_end[] __attribute__((visibility("hidden")))
 
 
-ngx_http_pathstats_embed(ngx_http_pathstats_file_index, "index.html");
-ngx_http_pathstats_embed(ngx_http_pathstats_file_css, "style.css");
-ngx_http_pathstats_embed(ngx_http_pathstats_file_app, "app.js");
-ngx_http_pathstats_embed(ngx_http_pathstats_file_api, "api.js");
-ngx_http_pathstats_embed(ngx_http_pathstats_file_chart, "chart.js");
-ngx_http_pathstats_embed(ngx_http_pathstats_file_dom, "dom.js");
-ngx_http_pathstats_embed(ngx_http_pathstats_file_drill, "drill.js");
-ngx_http_pathstats_embed(ngx_http_pathstats_file_icon, "favicon.svg");
-ngx_http_pathstats_embed(ngx_http_pathstats_file_format, "format.js");
-ngx_http_pathstats_embed(ngx_http_pathstats_file_panels, "panels.js");
-ngx_http_pathstats_embed(ngx_http_pathstats_file_state, "state.js");
-ngx_http_pathstats_embed(ngx_http_pathstats_file_table, "table.js");
+#define ngx_http_pathstats_source(file)                                      \
+    NGX_HTTP_PATHSTATS_DASHBOARD_DIR "/" file
+
+ngx_http_pathstats_embed(ngx_http_pathstats_file_index,
+                         ngx_http_pathstats_source("index.html"));
+ngx_http_pathstats_embed(ngx_http_pathstats_file_css,
+                         ngx_http_pathstats_source("style.css"));
+ngx_http_pathstats_embed(ngx_http_pathstats_file_icon,
+                         ngx_http_pathstats_source("favicon.svg"));
+ngx_http_pathstats_embed(ngx_http_pathstats_file_js,
+                         NGX_HTTP_PATHSTATS_DASHBOARD_JS);
 
 
 #define ngx_http_pathstats_js  "text/javascript; charset=utf-8"
@@ -72,26 +73,10 @@ static ngx_http_pathstats_file_t  ngx_http_pathstats_files[] = {
                             ngx_http_pathstats_file_index),
     ngx_http_pathstats_file("style.css", "text/css; charset=utf-8",
                             ngx_http_pathstats_file_css),
-    ngx_http_pathstats_file("app.js", ngx_http_pathstats_js,
-                            ngx_http_pathstats_file_app),
-    ngx_http_pathstats_file("api.js", ngx_http_pathstats_js,
-                            ngx_http_pathstats_file_api),
-    ngx_http_pathstats_file("chart.js", ngx_http_pathstats_js,
-                            ngx_http_pathstats_file_chart),
-    ngx_http_pathstats_file("dom.js", ngx_http_pathstats_js,
-                            ngx_http_pathstats_file_dom),
-    ngx_http_pathstats_file("drill.js", ngx_http_pathstats_js,
-                            ngx_http_pathstats_file_drill),
+    ngx_http_pathstats_file("dashboard.js", ngx_http_pathstats_js,
+                            ngx_http_pathstats_file_js),
     ngx_http_pathstats_file("favicon.svg", "image/svg+xml",
                             ngx_http_pathstats_file_icon),
-    ngx_http_pathstats_file("format.js", ngx_http_pathstats_js,
-                            ngx_http_pathstats_file_format),
-    ngx_http_pathstats_file("panels.js", ngx_http_pathstats_js,
-                            ngx_http_pathstats_file_panels),
-    ngx_http_pathstats_file("state.js", ngx_http_pathstats_js,
-                            ngx_http_pathstats_file_state),
-    ngx_http_pathstats_file("table.js", ngx_http_pathstats_js,
-                            ngx_http_pathstats_file_table),
     { ngx_null_string, ngx_null_string, NULL, NULL }
 };
 

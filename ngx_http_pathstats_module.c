@@ -41,21 +41,23 @@
 typedef struct {
     ps_zone_header_t            *header;        /* NULL: no zone */
     ps_ring_desc_t              *desc;          /* NULL: no ring */
-    ps_record_t                 *slots;         /* slot 0 of the ring */
-    uint64_t                     capacity;
+    u_char                      *slots;         /* unit 0 of the ring */
+    uint64_t                     capacity;      /* units */
     uint64_t                     cached_head;
+    ngx_http_pathstats_main_conf_t  *pmcf;      /* of the worker's cycle */
+    ngx_uint_t                   detached;      /* the zone was lost */
 } ngx_http_pathstats_worker_t;
 
 
 static ngx_int_t ngx_http_pathstats_log_handler(ngx_http_request_t *r);
-static void ngx_http_pathstats_fill(ngx_http_request_t *r,
+static ngx_uint_t ngx_http_pathstats_fill(ngx_http_request_t *r,
     ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec);
 static uint64_t ngx_http_pathstats_upstream_us(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_pathstats_status(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_pathstats_set_host(ngx_http_request_t *r,
-    ps_record_t *rec);
-static ngx_uint_t ngx_http_pathstats_set_key(ngx_http_request_t *r,
-    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec);
+static u_char *ngx_http_pathstats_set_host(ngx_http_request_t *r,
+    ps_record_t *rec, u_char *p);
+static u_char *ngx_http_pathstats_set_key(ngx_http_request_t *r,
+    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec, u_char *p);
 static size_t ngx_http_pathstats_normalize(u_char *dst, size_t size,
     u_char *src, size_t len, ngx_uint_t *flags);
 static size_t ngx_http_pathstats_normalize_long(u_char *dst, size_t size,
@@ -64,16 +66,24 @@ static ngx_inline void ngx_http_pathstats_copy(u_char *dst,
     const u_char *src, size_t n);
 static ngx_inline const u_char *ngx_http_pathstats_placeholder(u_char *seg,
     size_t len, ngx_uint_t m, size_t *n);
-static void ngx_http_pathstats_set_addr(ps_record_t *rec,
+static u_char *ngx_http_pathstats_set_addr(ps_record_t *rec, u_char *p,
     struct sockaddr *sa, ngx_uint_t mode);
 
 static ngx_int_t ngx_http_pathstats_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static void ngx_http_pathstats_check_dir(
+    ngx_http_pathstats_main_conf_t *pmcf, ngx_log_t *log);
+static ngx_fd_t ngx_http_pathstats_open_file(
+    ngx_http_pathstats_main_conf_t *pmcf, ngx_core_conf_t *ccf,
+    ngx_log_t *log);
+static ngx_int_t ngx_http_pathstats_check_file(
+    ngx_http_pathstats_main_conf_t *pmcf, ngx_core_conf_t *ccf,
+    ngx_file_info_t *fi, ngx_log_t *log);
 static ngx_int_t ngx_http_pathstats_create_file(
     ngx_http_pathstats_main_conf_t *pmcf, ngx_fd_t fd, ngx_log_t *log,
     ps_zone_header_t *want);
 static ngx_int_t ngx_http_pathstats_attach_file(
-    ngx_http_pathstats_main_conf_t *pmcf, ngx_fd_t fd, size_t size,
+    ngx_http_pathstats_main_conf_t *pmcf, ngx_fd_t fd, ngx_file_info_t *fi,
     ngx_log_t *log, ps_zone_header_t *want);
 static void ngx_http_pathstats_unmap(void *data);
 static uint32_t ngx_http_pathstats_ring_capacity(off_t size,
@@ -85,8 +95,13 @@ static void ngx_http_pathstats_zone_error(ngx_uint_t level,
     const char *fmt, ...);
 
 static ngx_int_t ngx_http_pathstats_init_process(ngx_cycle_t *cycle);
+static void ngx_http_pathstats_guard(ngx_http_pathstats_main_conf_t *pmcf,
+    ngx_log_t *log);
+static void ngx_http_pathstats_sigbus(int signo, siginfo_t *si,
+    void *ucontext);
+static void ngx_http_pathstats_detach(ngx_log_t *log);
 static ngx_int_t ngx_http_pathstats_claim_ring(ngx_cycle_t *cycle,
-    ps_zone_header_t *h);
+    ngx_http_pathstats_main_conf_t *pmcf);
 static ngx_int_t ngx_http_pathstats_owner_dead(uint64_t owner);
 static ngx_int_t ngx_http_pathstats_proc_stat(ngx_pid_t pid, u_char *state,
     uint64_t *start);
@@ -204,15 +219,26 @@ ngx_module_t  ngx_http_pathstats_module = {
 static ngx_http_pathstats_worker_t  ngx_http_pathstats_worker;
 
 
+/* the SIGBUS guard of a worker's mapping: ngx_http_pathstats_guard() */
+static u_char                        *ngx_http_pathstats_guard_start;
+static u_char                        *ngx_http_pathstats_guard_end;
+static struct sigaction               ngx_http_pathstats_guard_old;
+static volatile sig_atomic_t          ngx_http_pathstats_zone_faulted;
+
+
 /* the recorder: log phase */
 
 static ngx_int_t
 ngx_http_pathstats_log_handler(ngx_http_request_t *r)
 {
-    uint64_t                        tail;
+    u_char                         *slot;
+    uint64_t                        tail, off, room, free, units, need;
+    ps_record_t                    *rec;
     ps_ring_desc_t                 *desc;
     ngx_http_pathstats_worker_t    *w;
     ngx_http_pathstats_loc_conf_t  *plcf;
+    uint64_t                        buf[PS_RECORD_MAX_UNITS
+                                        * PS_RECORD_UNIT / 8];
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pathstats_module);
 
@@ -221,15 +247,15 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
     }
 
     w = &ngx_http_pathstats_worker;
+
+    if (ngx_http_pathstats_zone_faulted) {
+        ngx_http_pathstats_detach(r->connection->log);
+    }
+
     desc = w->desc;
 
     if (desc == NULL) {
-        if (w->header) {
-            (void) __atomic_fetch_add(&w->header->no_ring, 1,
-                                      __ATOMIC_RELAXED);
-        }
-
-        return NGX_DECLINED;
+        goto no_ring;
     }
 
     /* this worker is the ring's only producer: no atomic RMW needed */
@@ -237,32 +263,90 @@ ngx_http_pathstats_log_handler(ngx_http_request_t *r)
     ps_store_relaxed(&desc->seen, ps_load_relaxed(&desc->seen) + 1);
 
     tail = ps_load_relaxed(&desc->tail);
+    off = tail & (w->capacity - 1);
+    room = w->capacity - off;             /* units before the ring's end */
+    free = w->capacity - (tail - w->cached_head);
 
-    if (tail - w->cached_head >= w->capacity) {
+    if (free < PS_RECORD_MAX_UNITS) {
         w->cached_head = ps_load_acquire(&desc->head);
+        free = w->capacity - (tail - w->cached_head);
+    }
 
-        if (tail - w->cached_head >= w->capacity) {
+    slot = w->slots + off * PS_RECORD_UNIT;
+
+    if (room >= PS_RECORD_MAX_UNITS && free >= PS_RECORD_MAX_UNITS) {
+
+        /* room for any record: written in place, its size known after */
+
+        units = ngx_http_pathstats_fill(r, plcf, (ps_record_t *) slot);
+
+    } else {
+
+        /*
+         * Near the ring's end, or the ring nearly full: the record is made
+         * aside, so that its exact size decides whether it fits, and
+         * where.  A record that would run over the ring's end starts at
+         * its first unit, after a skip marker that fills the end.
+         */
+
+        rec = (ps_record_t *) buf;
+        units = ngx_http_pathstats_fill(r, plcf, rec);
+        need = (room >= units) ? units : room + units;
+
+        if (free < need) {
             ps_store_relaxed(&desc->dropped,
                              ps_load_relaxed(&desc->dropped) + 1);
             return NGX_DECLINED;
         }
+
+        if (room < units) {
+            ngx_memzero(slot, 8);
+            ((ps_record_t *) slot)->flags = PS_REC_SKIP;
+            tail += room;
+            slot = w->slots;
+        }
+
+        ngx_memcpy(slot, buf, units * PS_RECORD_UNIT);
     }
 
-    ngx_http_pathstats_fill(r, plcf, &w->slots[tail & (w->capacity - 1)]);
+    if (ngx_http_pathstats_zone_faulted) {
+        /*
+         * The record, or the ring's counters, went to a page that the
+         * file no longer has: never publish it, count it as unrecorded.
+         */
+        ps_store_relaxed(&desc->seen, ps_load_relaxed(&desc->seen) - 1);
+        ngx_http_pathstats_detach(r->connection->log);
+        goto no_ring;
+    }
 
-    ps_store_release(&desc->tail, tail + 1);
+    ps_store_relaxed(&desc->records, ps_load_relaxed(&desc->records) + 1);
+    ps_store_release(&desc->tail, tail + units);
+
+    return NGX_DECLINED;
+
+no_ring:
+
+    if (w->header) {
+        (void) __atomic_fetch_add(&w->header->no_ring, 1, __ATOMIC_RELAXED);
+    }
 
     return NGX_DECLINED;
 }
 
 
-/* the record of one request, written into its slot */
+/*
+ * The record of one request, written from rec on: its header, then its
+ * client address, upstream time and strings, packed (pathstats_shm.h);
+ * returns the units it takes
+ */
 
-static void
+static ngx_uint_t
 ngx_http_pathstats_fill(ngx_http_request_t *r,
     ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec)
 {
     size_t           n;
+    u_char          *p;
+    uint64_t         us;
     ngx_uint_t       status, flags;
     ngx_time_t      *tp;
     ngx_msec_int_t   ms;
@@ -276,8 +360,6 @@ ngx_http_pathstats_fill(ngx_http_request_t *r,
              ((tp->sec - r->start_sec) * 1000 + (tp->msec - r->start_msec));
     ms = ngx_max(ms, 0);
     rec->request_us = (uint64_t) ms * 1000;
-
-    rec->upstream_us = ngx_http_pathstats_upstream_us(r);
 
     rec->bytes_in = (uint64_t) ngx_max(r->request_length, 0);
     rec->bytes_out = (uint64_t) ngx_max(r->connection->sent, 0);
@@ -293,18 +375,31 @@ ngx_http_pathstats_fill(ngx_http_request_t *r,
         flags |= PS_REC_UPGRADED;
     }
 
-    ngx_http_pathstats_set_addr(rec, r->connection->sockaddr,
-                                plcf->client_address);
+    p = (u_char *) rec + sizeof(ps_record_t);
+
+    p = ngx_http_pathstats_set_addr(rec, p, r->connection->sockaddr,
+                                    plcf->client_address);
+
+    us = ngx_http_pathstats_upstream_us(r);
+
+    if (us != PS_NO_UPSTREAM) {
+        ngx_memcpy(p, &us, 8);
+        p += 8;
+        flags |= PS_REC_UPSTREAM;
+    }
 
     /* data is NULL in a request refused before its method was parsed */
     n = ngx_min(r->method_name.len, PS_METHOD_MAX);
-    ngx_http_pathstats_copy((u_char *) rec->method, r->method_name.data, n);
+    ngx_http_pathstats_copy(p, r->method_name.data, n);
     rec->method_len = (uint8_t) n;
+    p += n;
 
-    flags |= ngx_http_pathstats_set_host(r, rec);
-    flags |= ngx_http_pathstats_set_key(r, plcf, rec);
+    p = ngx_http_pathstats_set_host(r, rec, p);
+    p = ngx_http_pathstats_set_key(r, plcf, rec, p);
 
-    rec->flags = (uint8_t) flags;
+    rec->flags = (uint8_t) (flags | rec->flags);
+
+    return (p - (u_char *) rec + PS_RECORD_UNIT - 1) / PS_RECORD_UNIT;
 }
 
 
@@ -364,21 +459,22 @@ ngx_http_pathstats_status(ngx_http_request_t *r)
 
 /* the server that matched, never the client's Host header; its flags */
 
-static ngx_uint_t
-ngx_http_pathstats_set_host(ngx_http_request_t *r, ps_record_t *rec)
+static u_char *
+ngx_http_pathstats_set_host(ngx_http_request_t *r, ps_record_t *rec,
+    u_char *p)
 {
     size_t                     n;
     ngx_str_t                 *host;
-    ngx_uint_t                 flags;
     ngx_http_core_srv_conf_t  *cscf;
 
     cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
     host = &cscf->server_name;
 
-    flags = 0;
+    /* the flags start here: set_key() ORs its own in */
+    rec->flags = 0;
 
     if (host->len == 0) {
-        rec->host[0] = '_';
+        p[0] = '_';
         n = 1;
 
     } else {
@@ -386,23 +482,23 @@ ngx_http_pathstats_set_host(ngx_http_request_t *r, ps_record_t *rec)
 
         if (n > NGX_HTTP_PATHSTATS_HOST_LEN) {
             n = NGX_HTTP_PATHSTATS_HOST_LEN;
-            flags = PS_REC_HOST_TRUNCATED;
+            rec->flags = PS_REC_HOST_TRUNCATED;
         }
 
-        ngx_memcpy(rec->host, host->data, n);
+        ngx_http_pathstats_copy(p, host->data, n);
     }
 
     rec->host_len = (uint8_t) n;
 
-    return flags;
+    return p + n;
 }
 
 
 /* the key: pathstats_key or $uri, normalized or cut; its flags */
 
-static ngx_uint_t
+static u_char *
 ngx_http_pathstats_set_key(ngx_http_request_t *r,
-    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec)
+    ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec, u_char *p)
 {
     size_t      n;
     ngx_str_t   key;
@@ -417,8 +513,7 @@ ngx_http_pathstats_set_key(ngx_http_request_t *r,
     flags = 0;
 
     if (plcf->normalize) {
-        n = ngx_http_pathstats_normalize((u_char *) rec->key,
-                                         plcf->key_max_length,
+        n = ngx_http_pathstats_normalize(p, plcf->key_max_length,
                                          key.data, key.len, &flags);
 
     } else {
@@ -429,12 +524,13 @@ ngx_http_pathstats_set_key(ngx_http_request_t *r,
             flags = PS_REC_KEY_TRUNCATED;
         }
 
-        ngx_http_pathstats_copy((u_char *) rec->key, key.data, n);
+        ngx_http_pathstats_copy(p, key.data, n);
     }
 
     rec->key_len = (uint16_t) n;
+    rec->flags |= (uint8_t) flags;
 
-    return flags;
+    return p + n;
 }
 
 
@@ -817,29 +913,30 @@ ngx_http_pathstats_placeholder(u_char *seg, size_t len, ngx_uint_t m,
 }
 
 
-static void
-ngx_http_pathstats_set_addr(ps_record_t *rec, struct sockaddr *sa,
+static u_char *
+ngx_http_pathstats_set_addr(ps_record_t *rec, u_char *p, struct sockaddr *sa,
     ngx_uint_t mode)
 {
     u_char               *a;
+    size_t                n;
     struct sockaddr_in   *sin;
 #if (NGX_HAVE_INET6)
     struct sockaddr_in6  *sin6;
 #endif
 
-    ngx_memzero(rec->addr, sizeof(rec->addr));
     rec->addr_family = PS_AF_NONE;
 
     if (mode == NGX_HTTP_PATHSTATS_ADDR_OFF) {
-        return;
+        return p;
     }
 
     switch (sa->sa_family) {
 
     case AF_INET:
         sin = (struct sockaddr_in *) sa;
-        ngx_memcpy(rec->addr, &sin->sin_addr, 4);
+        ngx_memcpy(p, &sin->sin_addr, 4);
         rec->addr_family = PS_AF_INET;
+        n = 4;
         break;
 
 #if (NGX_HAVE_INET6)
@@ -848,32 +945,35 @@ ngx_http_pathstats_set_addr(ps_record_t *rec, struct sockaddr *sa,
         a = sin6->sin6_addr.s6_addr;
 
         if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
-            ngx_memcpy(rec->addr, a + 12, 4);
+            ngx_memcpy(p, a + 12, 4);
             rec->addr_family = PS_AF_INET;
+            n = 4;
 
         } else {
-            ngx_memcpy(rec->addr, a, 16);
+            ngx_memcpy(p, a, 16);
             rec->addr_family = PS_AF_INET6;
+            n = 16;
         }
 
         break;
 #endif
 
     default:
-        return;
+        return p;
     }
 
     if (mode == NGX_HTTP_PATHSTATS_ADDR_TRUNCATED) {
-        a = rec->addr;
 
         /* IPv4 keeps its /24, IPv6 its /48 */
-        if (rec->addr_family == PS_AF_INET) {
-            a[3] = 0;
+        if (n == 4) {
+            p[3] = 0;
 
         } else {
-            ngx_memzero(a + 6, 10);
+            ngx_memzero(p + 6, 10);
         }
     }
+
+    return p + n;
 }
 
 
@@ -885,6 +985,12 @@ ngx_http_pathstats_set_addr(ps_record_t *rec, struct sockaddr *sa,
  * hook that runs after the whole configuration, worker_processes included,
  * is final, that runs for "nginx -t" too, and whose failure rolls the new
  * cycle back (a failing init_module would make the master exit).
+ *
+ * The file is treated as hostile input: it is opened without following a
+ * symbolic link, must be a regular file that only root or the workers'
+ * user can write, fully allocated, exactly as long as its header says,
+ * and its header is validated once into pmcf->geo, which is all that the
+ * workers use afterwards.
  */
 
 static ngx_int_t
@@ -893,7 +999,6 @@ ngx_http_pathstats_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     uint32_t                         capacity;
     ngx_fd_t                         fd;
     ngx_int_t                        rc;
-    ngx_err_t                        err;
     ngx_uint_t                       rings;
     ngx_log_t                       *log;
     ngx_file_info_t                  fi;
@@ -925,7 +1030,7 @@ ngx_http_pathstats_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                       "(4 x worker_processes), it needs at least size=%uL",
                       pmcf->size, rings,
                       (uint64_t) rings * PS_RING_CAPACITY_MIN
-                      * PS_RECORD_SIZE);
+                      * PS_RECORD_UNIT);
         return NGX_ERROR;
     }
 
@@ -940,15 +1045,109 @@ ngx_http_pathstats_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     cln->handler = ngx_http_pathstats_unmap;
     cln->data = pmcf;
 
-    /*
-     * Created with O_EXCL so that only a file this master made itself
-     * gets its mode and owner changed: an operator's own file is kept.
-     */
+    ngx_http_pathstats_check_dir(pmcf, log);
 
-    fd = open((char *) pmcf->file.data, O_RDWR);
+    fd = ngx_http_pathstats_open_file(pmcf, ccf, log);
+
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_ERROR;
+    }
+
+    /* closed with the mapping, when the cycle goes */
+    pmcf->fd = fd;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, ngx_errno,
+                                      ngx_fd_info_n " \"%V\" failed",
+                                      &pmcf->file);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_pathstats_check_file(pmcf, ccf, &fi, log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_file_size(&fi) == 0) {
+        rc = ngx_http_pathstats_create_file(pmcf, fd, log, &want);
+
+    } else {
+        rc = ngx_http_pathstats_attach_file(pmcf, fd, &fi, log, &want);
+    }
+
+    return rc;
+}
+
+
+/*
+ * A world-writable directory (/dev/shm, /tmp) lets any local user take
+ * the file's name first: nginx then refuses the file, which is safe, but
+ * it does not start.  Only a warning: the directory is the operator's.
+ */
+
+static void
+ngx_http_pathstats_check_dir(ngx_http_pathstats_main_conf_t *pmcf,
+    ngx_log_t *log)
+{
+    u_char           *p, *last, *slash;
+    size_t            len;
+    ngx_file_info_t   fi;
+    u_char            dir[NGX_MAX_PATH];
+
+    last = pmcf->file.data + pmcf->file.len;
+    slash = NULL;
+
+    for (p = pmcf->file.data; p < last; p++) {
+        if (*p == '/') {
+            slash = p;
+        }
+    }
+
+    if (slash == NULL) {
+        return;
+    }
+
+    len = (slash == pmcf->file.data) ? 1 : (size_t) (slash - pmcf->file.data);
+
+    if (len >= NGX_MAX_PATH) {
+        return;
+    }
+
+    ngx_cpystrn(dir, pmcf->file.data, len + 1);
+
+    if (ngx_file_info(dir, &fi) == NGX_FILE_ERROR) {
+        return;
+    }
+
+    if (fi.st_mode & S_IWOTH) {
+        ngx_http_pathstats_zone_error(NGX_LOG_WARN, pmcf, log, 0,
+                      "pathstats zone file \"%V\" is in \"%s\", which "
+                      "every local user may write: another user can "
+                      "create the file first and keep nginx from "
+                      "starting; use a private directory such as "
+                      "/run/pathstats (mode 0750)", &pmcf->file, dir);
+    }
+}
+
+
+/*
+ * Opens the file, or creates it with O_EXCL so that only a file this
+ * master made itself gets its mode and owner changed: an operator's own
+ * file is kept.  A symbolic link is never followed: nginx runs as root
+ * and must not be led to resize or map another file.
+ */
+
+static ngx_fd_t
+ngx_http_pathstats_open_file(ngx_http_pathstats_main_conf_t *pmcf,
+    ngx_core_conf_t *ccf, ngx_log_t *log)
+{
+    ngx_fd_t   fd;
+    ngx_err_t  err;
+
+    fd = open((char *) pmcf->file.data, O_RDWR|O_NOFOLLOW|O_CLOEXEC);
 
     if (fd == NGX_INVALID_FILE && ngx_errno == NGX_ENOENT) {
-        fd = open((char *) pmcf->file.data, O_RDWR|O_CREAT|O_EXCL, 0660);
+        fd = open((char *) pmcf->file.data,
+                  O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0660);
 
         if (fd != NGX_INVALID_FILE) {
 
@@ -977,44 +1176,103 @@ ngx_http_pathstats_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                 goto failed;
             }
         }
-
     }
 
     if (fd == NGX_INVALID_FILE) {
         err = ngx_errno;
-        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, err,
-                                      "open() \"%V\" failed", &pmcf->file);
-        return NGX_ERROR;
+
+        if (err == NGX_ELOOP) {
+            ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, 0,
+                          "pathstats zone file \"%V\" is a symbolic link, "
+                          "which nginx does not follow: name the file "
+                          "itself, in a directory only root can write",
+                          &pmcf->file);
+
+        } else {
+            ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, err,
+                                          "open() \"%V\" failed",
+                                          &pmcf->file);
+        }
     }
 
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, ngx_errno,
-                                      ngx_fd_info_n " \"%V\" failed",
-                                      &pmcf->file);
-        goto failed;
-    }
-
-    if (ngx_file_size(&fi) == 0) {
-        rc = ngx_http_pathstats_create_file(pmcf, fd, log, &want);
-
-    } else {
-        rc = ngx_http_pathstats_attach_file(pmcf, fd,
-                                            (size_t) ngx_file_size(&fi),
-                                            log, &want);
-    }
-
-    if (rc != NGX_OK) {
-        goto failed;
-    }
-
-    /* the mapping outlives the descriptor */
-    (void) ngx_close_file(fd);
-
-    return NGX_OK;
+    return fd;
 
 failed:
 
     (void) ngx_close_file(fd);
+
+    return NGX_INVALID_FILE;
+}
+
+
+/*
+ * Whoever can write the file can read every request of the rings and
+ * rewrite them: it must be a regular file owned by root or by the
+ * workers' user, that no other user can write.
+ */
+
+static ngx_int_t
+ngx_http_pathstats_check_file(ngx_http_pathstats_main_conf_t *pmcf,
+    ngx_core_conf_t *ccf, ngx_file_info_t *fi, ngx_log_t *log)
+{
+    u_char          *p, *last;
+    ngx_uid_t        uid;
+    ngx_gid_t        gid;
+    ngx_uint_t       mode;
+    struct group    *gr;
+    struct passwd   *pw;
+    u_char           owner[NGX_MAX_ERROR_STR];
+
+    if (!ngx_is_file(fi)) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, 0,
+                                      "pathstats zone file \"%V\" is not "
+                                      "a regular file", &pmcf->file);
+        return NGX_ERROR;
+    }
+
+    if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        uid = ccf->user;
+        gid = ccf->group;
+
+    } else {
+        uid = geteuid();
+        gid = getegid();
+    }
+
+    mode = fi->st_mode & 07777;
+
+    if ((fi->st_uid == 0 || fi->st_uid == uid)
+        && !(mode & S_IWOTH)
+        && (!(mode & S_IWGRP) || fi->st_gid == 0 || fi->st_gid == gid))
+    {
+        return NGX_OK;
+    }
+
+    p = owner;
+    last = owner + sizeof(owner);
+
+    pw = getpwuid(fi->st_uid);
+    gr = getgrgid(fi->st_gid);
+
+    p = ngx_slprintf(p, last, "owned by %s (uid %uD), group %s (gid %uD), "
+                     "mode %ui%ui%ui%ui", pw ? pw->pw_name : "no user",
+                     (uint32_t) fi->st_uid, gr ? gr->gr_name : "no group",
+                     (uint32_t) fi->st_gid, (mode >> 9) & 7,
+                     (mode >> 6) & 7, (mode >> 3) & 7, mode & 7);
+
+    pw = getpwuid(uid);
+    gr = getgrgid(gid);
+
+    ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, 0,
+                  "pathstats zone file \"%V\" is %*s: it must be owned by "
+                  "root or %s (uid %uD), and writable by no other user "
+                  "or group than root and %s (gid %uD); another local "
+                  "user may have created it: remove it, keep the zone in "
+                  "a private directory such as /run/pathstats, and "
+                  "restart nginx",
+                  &pmcf->file, p - owner, owner,
+                  pw ? pw->pw_name : "the workers' user", (uint32_t) uid,
+                  gr ? gr->gr_name : "the workers' group", (uint32_t) gid);
 
     return NGX_ERROR;
 }
@@ -1024,15 +1282,44 @@ static ngx_int_t
 ngx_http_pathstats_create_file(ngx_http_pathstats_main_conf_t *pmcf,
     ngx_fd_t fd, ngx_log_t *log, ps_zone_header_t *want)
 {
+    int                err;
     u_char            *base;
+    const char        *reason;
+    ngx_file_info_t    fi;
     ps_zone_header_t  *h;
 
-    /* an empty file is in nobody's use, so it may be sized */
+    /*
+     * An empty file is in nobody's use, so it may be sized.  Every page
+     * is allocated now: a page of a sparse file that is first written
+     * when its file system is full kills the writer with SIGBUS, and the
+     * file system of the zone is usually a tmpfs that every process of
+     * the box shares.
+     */
 
-    if (ftruncate(fd, (off_t) want->file_size) == -1) {
-        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, ngx_errno,
-                                      "ftruncate(\"%V\", %uL) failed",
+    err = posix_fallocate(fd, 0, (off_t) want->file_size);
+
+    if (err != 0) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, err,
+                                      "posix_fallocate(\"%V\", %uL) failed",
                                       &pmcf->file, want->file_size);
+
+        /* empty again, so that the next start tries anew */
+        (void) ftruncate(fd, 0);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, ngx_errno,
+                                      ngx_fd_info_n " \"%V\" failed",
+                                      &pmcf->file);
+        return NGX_ERROR;
+    }
+
+    if ((uint64_t) ngx_file_size(&fi) != want->file_size) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, 0,
+                                      "pathstats zone file \"%V\" changed "
+                                      "size while it was created",
+                                      &pmcf->file);
         return NGX_ERROR;
     }
 
@@ -1067,9 +1354,22 @@ ngx_http_pathstats_create_file(ngx_http_pathstats_main_conf_t *pmcf,
 
     ps_store_release(&h->magic, PS_ZONE_MAGIC);
 
+    /* what was written passes the check every reader makes */
+
+    reason = ps_zone_validate(base, want->file_size,
+                              (uint64_t) fi.st_blocks * 512, &pmcf->geo);
+
+    if (reason) {
+        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, 0,
+                                      "pathstats zone file \"%V\" is "
+                                      "unusable after its creation: %s",
+                                      &pmcf->file, reason);
+        return NGX_ERROR;
+    }
+
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "pathstats: created zone file \"%V\": %uD rings of %uD "
-                  "records, snapshot %uL bytes, %uL bytes in all",
+                  "32-byte units, snapshot %uL bytes, %uL bytes in all",
                   &pmcf->file, want->ring_count, want->ring_capacity,
                   want->snapshot_size, want->file_size);
 
@@ -1079,31 +1379,48 @@ ngx_http_pathstats_create_file(ngx_http_pathstats_main_conf_t *pmcf,
 
 static ngx_int_t
 ngx_http_pathstats_attach_file(ngx_http_pathstats_main_conf_t *pmcf,
-    ngx_fd_t fd, size_t size, ngx_log_t *log, ps_zone_header_t *want)
+    ngx_fd_t fd, ngx_file_info_t *fi, ngx_log_t *log, ps_zone_header_t *want)
 {
-    u_char            *base;
-    const char        *reason;
-    ps_zone_header_t  *h;
+    off_t                size, allocated;
+    u_char              *base;
+    const char          *reason;
+    ps_zone_header_t    *h;
+    ps_zone_geometry_t  *geo;
 
-    base = mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0);
+    size = ngx_file_size(fi);
+    allocated = (off_t) fi->st_blocks * 512;
+    geo = &pmcf->geo;
 
-    if (base == MAP_FAILED) {
-        ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, ngx_errno,
-                                      "mmap(\"%V\", %uz) failed",
-                                      &pmcf->file, size);
-        return NGX_ERROR;
+    /* the validator reads nothing of a file shorter than a header */
+
+    base = NULL;
+
+    if (size >= PS_HEADER_SIZE) {
+        base = mmap(NULL, (size_t) size, PROT_READ|PROT_WRITE, MAP_SHARED,
+                    fd, 0);
+
+        if (base == MAP_FAILED) {
+            ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log,
+                                          ngx_errno,
+                                          "mmap(\"%V\", %O) failed",
+                                          &pmcf->file, size);
+            return NGX_ERROR;
+        }
+
+        pmcf->base = base;
+        pmcf->mapped = (size_t) size;
     }
 
-    pmcf->base = base;
-    pmcf->mapped = size;
-
-    reason = ps_zone_header_check(base, size);
+    reason = ps_zone_validate(base, (uint64_t) size, (uint64_t) allocated,
+                              geo);
 
     if (reason) {
         ngx_http_pathstats_zone_error(NGX_LOG_EMERG, pmcf, log, 0,
                                       "pathstats zone file \"%V\" "
-                                      "is unusable: %s", &pmcf->file,
-                                      reason);
+                                      "is unusable: %s (%O bytes, %O of "
+                                      "them allocated); remove it and "
+                                      "restart nginx", &pmcf->file, reason,
+                                      size, allocated);
         return NGX_ERROR;
     }
 
@@ -1115,18 +1432,18 @@ ngx_http_pathstats_attach_file(ngx_http_pathstats_main_conf_t *pmcf,
      * for a restart with a new file.
      */
 
-    if (h->ring_count != want->ring_count
-        || h->ring_capacity != want->ring_capacity
-        || h->snapshot_size != want->snapshot_size)
+    if (geo->ring_count != want->ring_count
+        || geo->ring_capacity != want->ring_capacity
+        || geo->snapshot_size != want->snapshot_size)
     {
         ngx_http_pathstats_zone_error(NGX_LOG_WARN, pmcf, log, 0,
                       "pathstats zone file \"%V\" has %uD rings of %uD "
-                      "records and a %uL byte snapshot area, the "
-                      "configuration asks for %uD rings of %uD records "
+                      "units and a %uL byte snapshot area, the "
+                      "configuration asks for %uD rings of %uD units "
                       "and %uL bytes; using the file as it is, restart "
                       "with a new file to apply",
-                      &pmcf->file, h->ring_count, h->ring_capacity,
-                      h->snapshot_size, want->ring_count,
+                      &pmcf->file, geo->ring_count, geo->ring_capacity,
+                      geo->snapshot_size, want->ring_count,
                       want->ring_capacity, want->snapshot_size);
     }
 
@@ -1137,7 +1454,8 @@ ngx_http_pathstats_attach_file(ngx_http_pathstats_main_conf_t *pmcf,
 
     ngx_log_error(NGX_LOG_INFO, log, 0,
                   "pathstats: attached zone file \"%V\": %uD rings of %uD "
-                  "records", &pmcf->file, h->ring_count, h->ring_capacity);
+                  "units", &pmcf->file, geo->ring_count,
+                  geo->ring_capacity);
 
     return NGX_OK;
 }
@@ -1148,20 +1466,27 @@ ngx_http_pathstats_unmap(void *data)
 {
     ngx_http_pathstats_main_conf_t  *pmcf = data;
 
-    if (pmcf->base == NULL) {
-        return;
+    if (pmcf->base) {
+        if (munmap(pmcf->base, pmcf->mapped) == -1) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                          "munmap(\"%V\") failed", &pmcf->file);
+        }
+
+        pmcf->base = NULL;
     }
 
-    if (munmap(pmcf->base, pmcf->mapped) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
-                      "munmap(\"%V\") failed", &pmcf->file);
-    }
+    if (pmcf->fd != NGX_INVALID_FILE) {
+        if (ngx_close_file(pmcf->fd) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, ngx_errno,
+                          ngx_close_file_n " \"%V\" failed", &pmcf->file);
+        }
 
-    pmcf->base = NULL;
+        pmcf->fd = NGX_INVALID_FILE;
+    }
 }
 
 
-/* the largest power of two with rings x capacity x record <= size */
+/* the largest power of two with rings x capacity x unit <= size */
 
 static uint32_t
 ngx_http_pathstats_ring_capacity(off_t size, ngx_uint_t rings)
@@ -1172,7 +1497,7 @@ ngx_http_pathstats_ring_capacity(off_t size, ngx_uint_t rings)
         return 0;
     }
 
-    per = (uint64_t) size / ((uint64_t) rings * PS_RECORD_SIZE);
+    per = (uint64_t) size / ((uint64_t) rings * PS_RECORD_UNIT);
 
     if (per < PS_RING_CAPACITY_MIN) {
         return 0;
@@ -1268,7 +1593,9 @@ ngx_http_pathstats_zone_error(ngx_uint_t level,
 static ngx_int_t
 ngx_http_pathstats_init_process(ngx_cycle_t *cycle)
 {
+    ngx_file_info_t                  fi;
     ps_zone_header_t                *h;
+    ngx_http_pathstats_worker_t     *w;
     ngx_http_pathstats_main_conf_t  *pmcf;
 
     if (ngx_process != NGX_PROCESS_WORKER
@@ -1284,6 +1611,32 @@ ngx_http_pathstats_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    w = &ngx_http_pathstats_worker;
+    w->pmcf = pmcf;
+
+    ngx_http_pathstats_guard(pmcf, cycle->log);
+
+    /*
+     * The file may have been truncated, or had a hole punched, since the
+     * master validated it: a worker that touched a missing page would die
+     * with SIGBUS in init_process, and so would every worker respawned in
+     * its place.  The master's descriptor tells what the file is now.
+     */
+
+    if (ngx_fd_info(pmcf->fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      ngx_fd_info_n " \"%V\" failed", &pmcf->file);
+        return NGX_OK;
+    }
+
+    if ((uint64_t) ngx_file_size(&fi) < pmcf->geo.file_size
+        || (uint64_t) fi.st_blocks * 512 < pmcf->geo.file_size)
+    {
+        ngx_http_pathstats_zone_faulted = 1;
+        ngx_http_pathstats_detach(cycle->log);
+        return NGX_OK;
+    }
+
     h = (ps_zone_header_t *) pmcf->base;
 
     /*
@@ -1294,25 +1647,151 @@ ngx_http_pathstats_init_process(ngx_cycle_t *cycle)
                      (uint64_t) (ngx_process == NGX_PROCESS_WORKER
                                  ? ngx_parent : ngx_pid));
 
-    ngx_http_pathstats_worker.header = h;
+    w->header = h;
 
     /* a worker without a ring still serves; it only counts no_ring */
-    (void) ngx_http_pathstats_claim_ring(cycle, h);
+    (void) ngx_http_pathstats_claim_ring(cycle, pmcf);
 
     return NGX_OK;
 }
 
 
+/*
+ * A zone file that shrinks, or whose hole cannot be allocated on a full
+ * file system, raises SIGBUS in whichever process touches the missing
+ * page: nginx workers would die on their next request, and every worker
+ * respawned for them too.  The checks at start-up cannot prevent a file
+ * from shrinking later, so each worker catches a SIGBUS inside its own
+ * mapping of the zone, puts a private zero page where the file's page
+ * was, so that the interrupted copy completes harmlessly, and marks the
+ * zone lost: the log handler then stops recording and counts requests in
+ * no_ring where the header is still there.  A SIGBUS anywhere else gets
+ * the previous disposition back and happens again, as if this handler
+ * had never been installed.
+ */
+
+static void
+ngx_http_pathstats_guard(ngx_http_pathstats_main_conf_t *pmcf,
+    ngx_log_t *log)
+{
+    struct sigaction  sa;
+
+    ngx_http_pathstats_guard_start = pmcf->base;
+    ngx_http_pathstats_guard_end = pmcf->base + pmcf->mapped;
+
+    ngx_memzero(&sa, sizeof(struct sigaction));
+    sa.sa_sigaction = ngx_http_pathstats_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+
+    if (sigaction(SIGBUS, &sa, &ngx_http_pathstats_guard_old) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "sigaction(SIGBUS) failed: a zone file that shrinks "
+                      "will kill this worker");
+    }
+}
+
+
+static void
+ngx_http_pathstats_sigbus(int signo, siginfo_t *si, void *ucontext)
+{
+    int       err;
+    u_char   *addr, *page;
+
+    /* only async-signal-safe calls here; errno belongs to the code */
+
+    err = errno;
+    addr = si->si_addr;
+
+    if (addr >= ngx_http_pathstats_guard_start
+        && addr < ngx_http_pathstats_guard_end)
+    {
+        page = (u_char *) ((uintptr_t) addr
+                           & ~((uintptr_t) ngx_pagesize - 1));
+
+        if (mmap(page, ngx_pagesize, PROT_READ|PROT_WRITE,
+                 MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+            != MAP_FAILED)
+        {
+            ngx_http_pathstats_zone_faulted = 1;
+            errno = err;
+            return;
+        }
+    }
+
+    (void) sigaction(SIGBUS, &ngx_http_pathstats_guard_old, NULL);
+
+    errno = err;
+}
+
+
+ngx_int_t
+ngx_http_pathstats_zone_lost(void)
+{
+    return ngx_http_pathstats_zone_faulted;
+}
+
+
+/*
+ * Stops recording after the zone was found lost, once: the ring may lie
+ * in pages the file no longer has.  The header page is kept for the
+ * no_ring counter when the file still holds it; where it does not, the
+ * counter lands in the private page that replaced it, which is harmless.
+ */
+
+static void
+ngx_http_pathstats_detach(ngx_log_t *log)
+{
+    off_t                            size, allocated;
+    ngx_file_info_t                  fi;
+    ngx_http_pathstats_worker_t     *w;
+    ngx_http_pathstats_main_conf_t  *pmcf;
+
+    w = &ngx_http_pathstats_worker;
+
+    if (w->detached) {
+        return;
+    }
+
+    w->detached = 1;
+    w->desc = NULL;
+
+    pmcf = w->pmcf;
+    size = -1;
+    allocated = -1;
+
+    if (ngx_fd_info(pmcf->fd, &fi) != NGX_FILE_ERROR) {
+        size = ngx_file_size(&fi);
+        allocated = (off_t) fi.st_blocks * 512;
+    }
+
+    w->header = (size >= PS_HEADER_SIZE) ? (ps_zone_header_t *) pmcf->base
+                                         : NULL;
+
+    ngx_log_error(NGX_LOG_ALERT, log, 0,
+                  "pathstats: zone file \"%V\" is now %O bytes, %O of them "
+                  "allocated, where %uL were validated (it was truncated "
+                  "or a hole could not be allocated): worker %P records "
+                  "nothing more and counts its requests in no_ring; "
+                  "remove the file and restart nginx",
+                  &pmcf->file, size, allocated, pmcf->geo.file_size,
+                  ngx_pid);
+}
+
+
 static ngx_int_t
-ngx_http_pathstats_claim_ring(ngx_cycle_t *cycle, ps_zone_header_t *h)
+ngx_http_pathstats_claim_ring(ngx_cycle_t *cycle,
+    ngx_http_pathstats_main_conf_t *pmcf)
 {
     u_char                        state;
     uint64_t                      me, start, owner, expected, lost;
     uint32_t                      i, pass;
     ps_ring_desc_t               *desc;
+    ps_zone_geometry_t           *geo;
     ngx_http_pathstats_worker_t  *w;
 
     w = &ngx_http_pathstats_worker;
+    geo = &pmcf->geo;
 
     if (ngx_http_pathstats_proc_stat(ngx_pid, &state, &start) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
@@ -1327,13 +1806,14 @@ ngx_http_pathstats_claim_ring(ngx_cycle_t *cycle, ps_zone_header_t *h)
     /*
      * Pass 0 takes a free ring; pass 1 adopts the ring of a worker that
      * is proven gone, which the aggregator has not freed yet (it may be
-     * stopped, or slow).
+     * stopped, or slow).  Every address comes from the geometry the
+     * master validated, never from the header in the file.
      */
 
     for (pass = 0; pass < 2; pass++) {
 
-        for (i = 0; i < h->ring_count; i++) {
-            desc = ps_zone_ring_desc(h, i);
+        for (i = 0; i < geo->ring_count; i++) {
+            desc = ps_zone_ring_desc(pmcf->base, geo, i);
             owner = ps_load_acquire(&desc->owner);
 
             if (pass == 0) {
@@ -1361,7 +1841,7 @@ ngx_http_pathstats_claim_ring(ngx_cycle_t *cycle, ps_zone_header_t *h)
                  */
                 lost = ps_load_relaxed(&desc->seen)
                        - ps_load_relaxed(&desc->dropped)
-                       - ps_load_relaxed(&desc->tail);
+                       - ps_load_relaxed(&desc->records);
 
                 ps_store_relaxed(&desc->lost, lost);
             }
@@ -1371,8 +1851,8 @@ ngx_http_pathstats_claim_ring(ngx_cycle_t *cycle, ps_zone_header_t *h)
             (void) __atomic_fetch_add(&desc->claims, 1, __ATOMIC_RELAXED);
 
             w->desc = desc;
-            w->slots = ps_zone_ring_slot(h, i, 0);
-            w->capacity = h->ring_capacity;
+            w->slots = (u_char *) ps_zone_ring_slot(pmcf->base, geo, i, 0);
+            w->capacity = geo->ring_capacity;
             w->cached_head = ps_load_acquire(&desc->head);
 
             if (pass == 0) {
@@ -1395,7 +1875,7 @@ ngx_http_pathstats_claim_ring(ngx_cycle_t *cycle, ps_zone_header_t *h)
                   "pathstats: no free ring among %uD for worker %P, its "
                   "requests are only counted in no_ring; raise "
                   "pathstats_zone rings= and restart with a new file",
-                  h->ring_count, ngx_pid);
+                  geo->ring_count, ngx_pid);
 
     return NGX_DECLINED;
 }
@@ -1530,6 +2010,8 @@ ngx_http_pathstats_create_main_conf(ngx_conf_t *cf)
      *     pmcf->base = NULL;
      */
 
+    pmcf->fd = NGX_INVALID_FILE;
+
     return pmcf;
 }
 
@@ -1630,10 +2112,10 @@ ngx_http_pathstats_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (ngx_http_pathstats_ring_capacity(size, n) == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "size=%O is too small for %ui rings of %d "
-                           "records, it needs at least size=%O",
-                           size, n, PS_RING_CAPACITY_MIN,
+                           "bytes, it needs at least size=%O",
+                           size, n, PS_RING_CAPACITY_MIN * PS_RECORD_UNIT,
                            (off_t) (n * PS_RING_CAPACITY_MIN
-                                    * PS_RECORD_SIZE));
+                                    * PS_RECORD_UNIT));
         return NGX_CONF_ERROR;
     }
 

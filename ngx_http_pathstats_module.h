@@ -38,6 +38,10 @@ typedef struct {
     ngx_cycle_t                 *cycle;
     u_char                      *base;          /* mapping of this cycle */
     size_t                       mapped;
+    ngx_fd_t                     fd;            /* the file, O_CLOEXEC */
+
+    /* the layout as validated once by the master, inherited by workers */
+    ps_zone_geometry_t           geo;
 } ngx_http_pathstats_main_conf_t;
 
 
@@ -53,6 +57,14 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_pathstats_module;
 extern ngx_module_t  ngx_http_pathstats_admin_module;
+
+
+/*
+ * Non-zero once this worker touched a page of the zone that the file no
+ * longer has (it was truncated, or a hole could not be allocated): the
+ * page was replaced with private memory, and the zone is not used again.
+ */
+ngx_int_t ngx_http_pathstats_zone_lost(void);
 
 
 #endif /* _NGX_HTTP_PATHSTATS_MODULE_H_INCLUDED_ */

@@ -27,12 +27,23 @@
 # worker by default: the admin request shares it with the load), wrk and
 # the aggregator on LOAD_CPU (1), this script on CLIENT_CPU (0).
 #
+# ADVERSARIAL=1 (issue 10, finding 4): every path is 368 bytes, the
+# longest key nginx records, '/fill/' then 'a's then '/NNNNN', and the
+# parameter sets are q values built against a substring search: 63 bytes
+# that fail at the last one everywhere, 63 that match at once, one that
+# fails in its middle, a NUL byte, one that matches a single row at its
+# end, and one letter (every row).  The naive search spent 0.43-0.71 s
+# on such a request; the target is the same p99 <= 2 ms.
+#
 # Environment: BUILD (build directory, default <repo>/build), PATHS
 # (10000), REQUESTS (2000 per phase), LOAD_SECONDS (40, a bound on each
 # phase; the load stops when the requests are done), INTERVAL_MS (5,
 # 0: back to back), CONNS (8), WORKERS (1), PIN (1), LOAD_CPU (1),
-# CLIENT_CPU (0), IDLE (1: run the idle phase), PORT (18710), ZONE_DIR
-# (/dev/shm), KEEP (1 keeps the directory and the zone).
+# CLIENT_CPU (0), IDLE (1: run the idle phase), ADVERSARIAL (0), PORT
+# (18710), ZONE_DIR (/dev/shm), KEEP (1 keeps the directory and the
+# zone), MAX_ROWS (the aggregator's snapshot_max_rows, for PATHS above
+# its default 10 000), SNAPSHOT (the zone's snapshot area; default 32m,
+# 128m with ADVERSARIAL, about 3.2 KB a path above 10 000 paths).
 
 use strict;
 use warnings;
@@ -58,9 +69,31 @@ my $CLIENT_CPU = $ENV{CLIENT_CPU} // 0;
 my $IDLE = $ENV{IDLE} // 1;
 my $INTERVAL = ($ENV{INTERVAL_MS} // 5) / 1000;
 my $PORT = $ENV{PORT} // 18710;
+my $ADVERSARIAL = $ENV{ADVERSARIAL} // 0;
+my $MAX_ROWS = $ENV{MAX_ROWS};
+my $SNAPSHOT = $ENV{SNAPSHOT}
+               // ($ADVERSARIAL ? '128m'
+                   : $PATHS > 10000 ? int($PATHS * 3.2 / 1024 + 1) . 'm'
+                   : '32m');
 my $TARGET_MS = 2;
 
-my @SETS = (
+# the path of fill request $i, and its length in wrk's Lua
+my $FILL_PAD = 368 - length('/fill/') - length('/00000');
+sub fill_path {
+    my ($i) = @_;
+    return sprintf '/fill/%05d', $i unless $ADVERSARIAL;
+    return '/fill/' . ('a' x $FILL_PAD) . sprintf('/%05d', $i);
+}
+
+my @SETS = $ADVERSARIAL ? (
+    [ 'a*62 b',    '/pathstats/api/paths?q=' . ('a' x 62) . 'b' ],
+    [ 'a*63',      '/pathstats/api/paths?q=' . ('a' x 63) ],
+    [ 'a*31 b a*31', '/pathstats/api/paths?q=' . ('a' x 31) . 'b'
+                     . ('a' x 31) ],
+    [ '%00',       '/pathstats/api/paths?q=%00' ],
+    [ 'end',       '/pathstats/api/paths?q=' . ('A' x 57) . '/09999' ],
+    [ 'a',         '/pathstats/api/paths?q=a' ],
+) : (
     [ 'default',   '/pathstats/api/paths' ],
     [ 'sort=p95',  '/pathstats/api/paths?sort=p95' ],
     [ 'q=',        '/pathstats/api/paths?q=/fill/0042' ],
@@ -102,10 +135,12 @@ setup = function(thread)
     tid = tid + 1
 end
 local k = 0
+local pad = ""
+if $ADVERSARIAL == 1 then pad = string.rep("a", $FILL_PAD) .. "/" end
 request = function()
     local i = (id + nthreads * k) % $PATHS
     k = k + 1
-    return wrk.format("GET", string.format("/fill/%05d", i))
+    return wrk.format("GET", string.format("/fill/%s%05d", pad, i))
 end
 LUA
     my @cmd = ('wrk', "-t$threads", "-c$conns", "-d${seconds}s", '-s', $lua,
@@ -163,7 +198,8 @@ my $ZONE = bench_zone();
 
 my $nginx_conf = <<'EOF';
 http {
-    pathstats_zone ZONE size=64m snapshot=32m;
+    pathstats_zone ZONE size=64m snapshot=SNAPSHOT;
+    large_client_header_buffers 4 8k;
     access_log off;
 
     server {
@@ -183,9 +219,18 @@ http {
 }
 EOF
 $nginx_conf =~ s/\bZONE\b/$ZONE/;
+# 10 000 rows in three windows: ~12 MB a buffer, ~40 MB with 368-byte
+# paths
+$nginx_conf =~ s/\bSNAPSHOT\b/$SNAPSHOT/;
 start_nginx($affinity . $nginx_conf, workers => $WORKERS, port => $PORT);
 
-my $agg = start_aggregator('--zone', $ZONE);
+my @agg_args = ('--zone', $ZONE);
+if ($MAX_ROWS) {
+    my $conf = test_dir() . '/agg.conf';
+    spew($conf, "zone = $ZONE\nsnapshot_max_rows = $MAX_ROWS\n");
+    @agg_args = ('-c', $conf);
+}
+my $agg = start_aggregator(@agg_args);
 pin($LOAD_CPU, $agg->{pid});
 pin($CLIENT_CPU, $$);
 
@@ -206,8 +251,7 @@ wait_until(sub { (eval { ka_get($admin, '/pathstats/health') })[0] // 0
 my $t = time;
 for (my $i = 0; $i < $PATHS; $i += 100) {
     my $n = $PATHS - $i < 100 ? $PATHS - $i : 100;
-    my @r = ka_pipeline($admin, map { sprintf '/fill/%05d', $_ }
-                                    $i .. $i + $n - 1);
+    my @r = ka_pipeline($admin, map { fill_path($_) } $i .. $i + $n - 1);
     die "fill: status $r[0]\n" if grep { $_ != 200 } @r;
 }
 my $sent = time - $t;
@@ -302,11 +346,13 @@ for my $s (@SETS) {
     my ($st, $d) = api($s->[1]);
     die "$s->[1]: status $st\n" unless $st == 200;
     die "$s->[1]: total $d->{pagination}{total}, want $PATHS\n"
-        if $s->[0] ne 'q=' && $d->{pagination}{total} != $PATHS;
+        if !$ADVERSARIAL && $s->[0] ne 'q='
+           && $d->{pagination}{total} != $PATHS;
 }
 
-printf "GET /pathstats/api/paths, %d paths, one keep-alive connection, "
+printf "GET /pathstats/api/paths, %d paths%s, one keep-alive connection, "
        . "pinning %s\n", $total,
+       $ADVERSARIAL ? ' of 368 bytes, adversarial q' : '',
        $PIN ? "nginx workers on CPUs " . join(',', map { $_ % 2 }
                                                   0 .. $WORKERS - 1)
               . ", wrk and the aggregator on CPU $LOAD_CPU, "

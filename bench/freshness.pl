@@ -29,7 +29,9 @@
 # (200 per run), RUN_SECONDS (60: each run stops there even if SAMPLES
 # are not in), GAP_MS (100), INFLIGHT (50), POLL_MS (5), FAST (1),
 # FAST_INTERVAL (200ms), FILL (0), WORKERS (2), PORT (18700), ZONE_DIR
-# (/dev/shm), KEEP (1 keeps the directory and the zone).
+# (/dev/shm), KEEP (1 keeps the directory and the zone), MAX_ROWS (the
+# aggregator's snapshot_max_rows, for FILL above 9 000), SNAPSHOT (the
+# zone's snapshot area: 32m, about 3.2 KB a path above 10 000).
 
 use strict;
 use warnings;
@@ -53,6 +55,9 @@ my $FAST_INTERVAL = $ENV{FAST_INTERVAL} // '200ms';
 my $PORT = $ENV{PORT} // 18700;
 my $WORKERS = $ENV{WORKERS} // 2;
 my $FILL = $ENV{FILL} // 0;
+my $MAX_ROWS = $ENV{MAX_ROWS};
+my $SNAPSHOT = $ENV{SNAPSHOT}
+               // ($FILL > 10000 ? int($FILL * 3.2 / 1024 + 1) . 'm' : '32m');
 my $SAMPLE_TIMEOUT = 10;          # a sample that never shows is a failure
 
 my $JSON = JSON::PP->new->utf8;
@@ -65,7 +70,7 @@ my $ZONE = bench_zone();
 
 my $nginx_conf = <<'EOF';
 http {
-    pathstats_zone ZONE size=64m snapshot=32m;
+    pathstats_zone ZONE size=64m snapshot=SNAPSHOT;
 
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -86,6 +91,7 @@ http {
 }
 EOF
 $nginx_conf =~ s/\bZONE\b/$ZONE/;
+$nginx_conf =~ s/\bSNAPSHOT\b/$SNAPSHOT/;
 start_nginx($nginx_conf, workers => $WORKERS, port => $PORT);
 
 my $admin = ka_new($PORT);
@@ -211,7 +217,14 @@ sub report {
            $r->{agg_cpu_snap} * 1000;
 }
 
-$agg = start_aggregator('--zone', $ZONE);
+# the defaults, but for the snapshot's rows when MAX_ROWS is set
+my @agg_args = ('--zone', $ZONE);
+if ($MAX_ROWS) {
+    my $conf = test_dir() . '/default.conf';
+    spew($conf, "zone = $ZONE\nsnapshot_max_rows = $MAX_ROWS\n");
+    @agg_args = ('-c', $conf);
+}
+$agg = start_aggregator(@agg_args);
 wait_healthy() or die "the aggregator did not make /pathstats/health 200\n";
 
 printf "freshness: request -> its count in /pathstats/api/paths?window=1m"
@@ -225,7 +238,8 @@ my $fast;
 if ($FAST) {
     my $conf = test_dir() . '/fast.conf';
     spew($conf, "zone = " . $ZONE . "\n"
-                . "snapshot_interval = $FAST_INTERVAL\n");
+                . "snapshot_interval = $FAST_INTERVAL\n"
+                . ($MAX_ROWS ? "snapshot_max_rows = $MAX_ROWS\n" : ''));
     $agg = start_aggregator('-c', $conf, '--flush-interval', $FAST_INTERVAL);
     wait_healthy() or die "the aggregator (-c $conf) did not start\n";
     fill('fast');

@@ -6,8 +6,10 @@
  * writes request records with the exact producer protocol of the module's
  * log handler:
  *
- *   seen++; if the ring is full: dropped++; else fill the slot at tail
- *   and publish tail + 1 with a release store
+ *   seen++; if the ring has no room for the record: dropped++; else
+ *   write it at tail (after a skip marker when it would run over the
+ *   ring's end), records++, and publish tail + its units with a release
+ *   store
  *
  * as fast as it can or at a given rate, over a given number of distinct
  * paths, until a record count or a duration is reached.  --block waits for
@@ -99,6 +101,34 @@ xorshift(uint64_t *s)
 
 
 
+/* The zone's layout, validated once by map_zone(), as a worker keeps it. */
+static ps_zone_geometry_t  geo;
+
+
+/*
+ * The units of a ring that holds n of this producer's records: every one
+ * takes REC_UNITS (a 40-byte header, an IPv4 address, maybe an upstream
+ * time, "GET", "bench" and a 35-byte key: 87 or 95 bytes), rounded up to
+ * a power of two.
+ */
+#define REC_UNITS  3
+
+static uint32_t
+ring_units(uint32_t n)
+{
+    uint64_t  want, units;
+
+    want = (uint64_t) n * REC_UNITS;
+
+    for (units = PS_RING_CAPACITY_MIN; units < want; units *= 2) {
+        /* void */
+    }
+
+    return units > PS_RING_CAPACITY_MAX ? PS_RING_CAPACITY_MAX
+                                        : (uint32_t) units;
+}
+
+
 /* Maps the zone file, creating it when it does not exist; NULL on error. */
 static void *
 map_zone(const opts_t *o, uint64_t *size)
@@ -114,11 +144,14 @@ map_zone(const opts_t *o, uint64_t *size)
 
     if (fd != -1) {
         memset(&want, 0, sizeof(want));
-        *size = ps_zone_layout(&want, o->rings, o->capacity, o->snapshot);
+        *size = ps_zone_layout(&want, o->rings, ring_units(o->capacity),
+                               o->snapshot);
 
-        if (ftruncate(fd, (off_t) *size) == -1) {
-            fprintf(stderr, "ring-producer: ftruncate %s: %s\n", o->zone,
-                    strerror(errno));
+        /* allocated like nginx allocates it: a reader refuses holes */
+        errno = posix_fallocate(fd, 0, (off_t) *size);
+        if (errno != 0) {
+            fprintf(stderr, "ring-producer: posix_fallocate %s: %s\n",
+                    o->zone, strerror(errno));
             goto fail;
         }
 
@@ -140,6 +173,8 @@ map_zone(const opts_t *o, uint64_t *size)
         ps_store_release(&((ps_zone_header_t *) base)->magic, PS_ZONE_MAGIC);
 
         close(fd);
+
+        (void) ps_zone_validate(base, *size, *size, &geo);
 
         return base;
     }
@@ -171,8 +206,8 @@ map_zone(const opts_t *o, uint64_t *size)
         goto fail;
     }
 
-    (void) ps_load_acquire(&((ps_zone_header_t *) base)->magic);
-    reason = ps_zone_header_check(base, *size);
+    reason = ps_zone_validate(base, *size, (uint64_t) st.st_blocks * 512,
+                              &geo);
     if (reason != NULL) {
         fprintf(stderr, "ring-producer: %s: %s\n", o->zone, reason);
         munmap(base, *size);
@@ -201,7 +236,6 @@ claim_ring(void *base, uint32_t *ring)
     uint32_t           start;
     uint64_t           me, expected;
     ps_ring_desc_t    *d;
-    ps_zone_header_t  *h = base;
 
     if (ps_proc_self_start(&start) != 0) {
         fprintf(stderr, "ring-producer: cannot read /proc/self/stat\n");
@@ -210,8 +244,8 @@ claim_ring(void *base, uint32_t *ring)
 
     me = ps_owner_make(getpid(), start);
 
-    for (i = 0; i < h->ring_count; i++) {
-        d = ps_zone_ring_desc(base, i);
+    for (i = 0; i < geo.ring_count; i++) {
+        d = ps_zone_ring_desc(base, &geo, i);
         expected = PS_OWNER_FREE;
 
         if (ps_load_acquire(&d->owner) != PS_OWNER_FREE
@@ -228,7 +262,8 @@ claim_ring(void *base, uint32_t *ring)
         return 0;
     }
 
-    fprintf(stderr, "ring-producer: no free ring among %u\n", h->ring_count);
+    fprintf(stderr, "ring-producer: no free ring among %u\n",
+            geo.ring_count);
 
     return -1;
 }
@@ -242,7 +277,8 @@ usage(FILE *f)
 "  --zone FILE       zone file; created when missing (mode 0640)\n"
 "  --rings N         rings when creating (default 8)\n"
 "  --capacity N      records per ring when creating, power of 2\n"
-"                    (default 65536)\n"
+"                    (default 65536; the ring gets the power of two of\n"
+"                    32-byte units that holds them: 4 x N)\n"
 "  --snapshot BYTES  snapshot area when creating (default 8388608)\n"
 "  --create-only     create the zone file and exit\n"
 "  --paths N         distinct keys (default 200)\n"
@@ -333,12 +369,14 @@ main(int argc, char **argv)
     void              *base;
     char              *keys;
     uint8_t           *klen;
+    uint8_t           *slots, *v;
     uint32_t           ring, i, pi;
     uint64_t           size, tail, head, cap, seen, written, dropped;
-    uint64_t           t0, t, deadline, rng, lat, full_waits;
+    uint64_t           t0, t, deadline, rng, lat, full_waits, us;
+    uint64_t           off, room, units, need;
     double             secs;
     opts_t             o;
-    ps_record_t       *slots, *rec;
+    ps_record_t       *rec;
     ps_ring_desc_t    *d;
     struct sigaction   sa;
 
@@ -358,9 +396,9 @@ main(int argc, char **argv)
 
     if (o.create_only) {
         printf("{\"zone\":\"%s\",\"rings\":%u,\"capacity\":%u,"
-               "\"bytes\":%" PRIu64 "}\n", o.zone,
-               ((ps_zone_header_t *) base)->ring_count,
-               ((ps_zone_header_t *) base)->ring_capacity, size);
+               "\"records_per_ring\":%u,\"bytes\":%" PRIu64 "}\n", o.zone,
+               geo.ring_count, geo.ring_capacity,
+               geo.ring_capacity / REC_UNITS, size);
         return 0;
     }
 
@@ -392,9 +430,9 @@ main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    d = ps_zone_ring_desc(base, ring);
-    slots = ps_zone_ring_slot(base, ring, 0);
-    cap = ((ps_zone_header_t *) base)->ring_capacity;
+    d = ps_zone_ring_desc(base, &geo, ring);
+    slots = (uint8_t *) ps_zone_ring_slot(base, &geo, ring, 0);
+    cap = geo.ring_capacity;
 
     rng = o.seed * 0x9E3779B97F4A7C15ULL | 1;
     seen = written = dropped = full_waits = 0;
@@ -434,10 +472,17 @@ main(int argc, char **argv)
 
         tail = ps_load_relaxed(&d->tail);
 
-        if (tail - head >= cap) {
+        /* every record of this producer is REC_UNITS, and one that would
+         * run over the ring's end needs the end too (a skip marker) */
+        off = tail & (cap - 1);
+        room = cap - off;
+        units = REC_UNITS;
+        need = room >= units ? units : room + units;
+
+        if (cap - (tail - head) < need) {
             head = ps_load_acquire(&d->head);
 
-            while (o.block && tail - head >= cap && !stop) {
+            while (o.block && cap - (tail - head) < need && !stop) {
                 struct timespec  ts = { 0, 200000 };
 
                 full_waits++;
@@ -459,40 +504,59 @@ main(int argc, char **argv)
         ps_store_relaxed(&d->seen, ps_load_relaxed(&d->seen) + 1);
         seen++;
 
-        if (tail - head >= cap) {
+        if (cap - (tail - head) < need) {
             ps_store_relaxed(&d->dropped, ps_load_relaxed(&d->dropped) + 1);
             dropped++;
             continue;
         }
 
-        rec = &slots[tail & (cap - 1)];
+        if (room < units) {
+            rec = (ps_record_t *) (slots + off * PS_RECORD_UNIT);
+            memset(rec, 0, 8);
+            rec->flags = PS_REC_SKIP;
+            tail += room;
+            off = 0;
+        }
+
+        rec = (ps_record_t *) (slots + off * PS_RECORD_UNIT);
 
         pi = (uint32_t) (xorshift(&rng) % o.paths);
         lat = xorshift(&rng);
 
         rec->time_us = now_us();
         rec->request_us = 200 + (lat & 0x3fff);
-        rec->upstream_us = (lat >> 20) & 1 ? rec->request_us - 100
-                                           : PS_NO_UPSTREAM;
         rec->bytes_in = 300 + ((lat >> 24) & 0xff);
         rec->bytes_out = 1000 + ((lat >> 32) & 0xffff);
-        memset(rec->addr, 0, sizeof(rec->addr));
-        rec->addr[0] = 10;
-        i = (uint32_t) ((lat >> 40) % o.clients);
-        rec->addr[1] = (uint8_t) (i >> 16);
-        rec->addr[2] = (uint8_t) (i >> 8);
-        rec->addr[3] = (uint8_t) i;
         rec->addr_family = PS_AF_INET;
         rec->status = statuses[(lat >> 48) & 15];
         rec->flags = 0;
-        rec->method_len = 3;
-        memcpy(rec->method, "GET", 3);
-        rec->host_len = 5;
-        memcpy(rec->host, "bench", 5);
-        rec->key_len = klen[pi];
-        memcpy(rec->key, keys + (size_t) pi * KEY_BUF, klen[pi]);
 
-        ps_store_release(&d->tail, tail + 1);
+        v = (uint8_t *) rec + sizeof(ps_record_t);
+        i = (uint32_t) ((lat >> 40) % o.clients);
+        v[0] = 10;
+        v[1] = (uint8_t) (i >> 16);
+        v[2] = (uint8_t) (i >> 8);
+        v[3] = (uint8_t) i;
+        v += 4;
+
+        if ((lat >> 20) & 1) {
+            us = rec->request_us - 100;
+            memcpy(v, &us, 8);
+            v += 8;
+            rec->flags = PS_REC_UPSTREAM;
+        }
+
+        rec->method_len = 3;
+        memcpy(v, "GET", 3);
+        v += 3;
+        rec->host_len = 5;
+        memcpy(v, "bench", 5);
+        v += 5;
+        rec->key_len = klen[pi];
+        memcpy(v, keys + (size_t) pi * KEY_BUF, klen[pi]);
+
+        ps_store_relaxed(&d->records, ps_load_relaxed(&d->records) + 1);
+        ps_store_release(&d->tail, tail + units);
         written++;
     }
 

@@ -15,9 +15,11 @@ export function drawHeader(summary, meta) {
   byId('age').classList.toggle('bad', !!meta.stale);
 }
 
-// health: {status, body} of /health, or null when it could not be asked;
-// error: why the summary could not be read, if so
-export function drawBanner(health, meta, error) {
+// health: {status, body} of /health, or null when it was not (or could
+// not be) asked; error: why the summary could not be read, if so;
+// problems: the summary's own list of the aggregator's problems, shown
+// while /health is not known (its reasons include them)
+export function drawBanner(health, meta, error, problems) {
   const reasons = [];
   let title = '';
   if (error) {
@@ -29,6 +31,9 @@ export function drawBanner(health, meta, error) {
     for (const r of (health.body && health.body.reasons) || []) {
       reasons.push(String(r));
     }
+  } else if (!health && problems && problems.length) {
+    title = title || 'Unhealthy';
+    for (const r of problems) reasons.push(String(r));
   }
   if (meta && meta.stale) {
     title = 'Stale: the numbers below are not live';

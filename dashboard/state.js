@@ -77,8 +77,14 @@ export function save(s) {
   }
 }
 
-// The /api/paths parameters of a state.
+// The /api/paths parameters of a state, without the defaults (the API's
+// own): the default view asks for plain api/paths, which the page
+// preloads.
 export function pathsQuery(s) {
-  return {q: s.q, host: s.host, method: s.method, window: s.window,
-          sort: s.sort, order: s.order, page: s.page, limit: s.limit};
+  const q = {};
+  for (const k of ['q', 'host', 'method', 'window', 'sort', 'order', 'page',
+                   'limit']) {
+    if (s[k] !== DEFAULTS[k]) q[k] = s[k];
+  }
+  return q;
 }

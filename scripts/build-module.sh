@@ -24,12 +24,14 @@ fi
 # shellcheck disable=SC1091
 . "$src/conf_flags"
 
+# configure again when the flags, the addon scripts or the set of the
+# dashboard's files change (config lists them as dependencies)
 stamp="$objs/.pathstats-configured"
 want="$(printf '%s\n' "${NGX_CONF_FLAGS[@]}" "$repo" "$extra_cflags" \
-        "$extra_ldflags" | md5sum | cut -d' ' -f1)"
+        "$extra_ldflags" "$(ls "$repo/dashboard")" | md5sum | cut -d' ' -f1)"
 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] \
-   || [ "$repo/config" -nt "$stamp" ]
+   || [ "$repo/config" -nt "$stamp" ] || [ "$repo/config.make" -nt "$stamp" ]
 then
     rm -rf "$tree" "$objs"
     mkdir -p "$tree"

@@ -123,6 +123,12 @@ then
         has_admin=no
         write_nginx_conf ""
     fi
+    # a zone an older build made sparse is refused: its counters go
+    if grep -q 'is unusable: file is not fully allocated' \
+            "$state/nginx-t.log"; then
+        say "removing $state/zone: an older build made it sparse"
+        rm -f "$state/zone"
+    fi
     "$nginx" -t -q -p "$state/" -c "$state/nginx.conf"
 fi
 "$nginx" -p "$state/" -c "$state/nginx.conf"

@@ -14,8 +14,8 @@
 # the harness preloads libasan into nginx and fails a test on any report
 # (t/lib/PathStats/Test.pm, check_error_logs).  The default file list
 # then leaves out what a sanitizer build adds nothing to: the snapshot
-# fuzzer (it is an ASan + UBSan build of its own) and t/unit-valgrind.t
-# (valgrind cannot run ASan binaries).
+# and zone fuzzers (each is an ASan + UBSan build of its own) and
+# t/unit-valgrind.t (valgrind cannot run ASan binaries).
 #
 # Environment: PS_PROVE_JOBS (parallel test files, default 1), PS_KEEP=1
 # (keep each test's directory), PS_VERBOSE=1, PS_SANITIZE=1,
@@ -41,6 +41,7 @@ export PS_BUILD_DIR="$repo/$build"
 if [ "$#" -eq 0 ]; then
     if [ "${PS_SANITIZE:-0}" = 1 ]; then
         set -- $(ls t/*.t | grep -v -e '^t/snapshot-fuzz\.t$' \
+                                    -e '^t/zone-fuzz\.t$' \
                                     -e '^t/unit-valgrind\.t$')
     else
         set -- -r t/

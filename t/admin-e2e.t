@@ -13,19 +13,12 @@ use JSON::PP ();
 use Time::HiRes qw(time sleep);
 use PathStats::Test;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=1m snapshot=1m;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        server_name e2e.test;
-
-        location /pathstats/ { pathstats_admin; pathstats_admin_stale 2s; }
-        location /app/ { pathstats on; return 200 "ok\n"; }
-        location /fail/ { pathstats on; return 500; }
-    }
-}
+start_nginx(site_conf(name => 'e2e.test', zone => 'size=1m snapshot=1m',
+                      reuseport => 0, record => 0,
+                      locations => <<'EOF'), workers => 2);
+location /pathstats/ { pathstats_admin; pathstats_admin_stale 2s; }
+location /app/ { pathstats on; return 200 "ok\n"; }
+location /fail/ { pathstats on; return 500; }
 EOF
 
 my $JSON = JSON::PP->new->utf8;

@@ -12,17 +12,11 @@ use Time::HiRes qw(time sleep);
 use PathStats::Test;
 use PathStats::Snapshot;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=1m snapshot=1m;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-
-        location /pathstats/ { pathstats_admin; }
-        location /fast/ { pathstats_admin; pathstats_admin_stale 1s; }
-    }
-}
+start_nginx(site_conf(name => undef, zone => 'size=1m snapshot=1m',
+                      reuseport => 0, record => 0,
+                      locations => <<'EOF'), workers => 2);
+location /pathstats/ { pathstats_admin; }
+location /fast/ { pathstats_admin; pathstats_admin_stale 1s; }
 EOF
 
 my $JSON = JSON::PP->new->utf8;

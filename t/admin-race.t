@@ -15,16 +15,9 @@ use Time::HiRes qw(time);
 use PathStats::Test;
 use PathStats::Snapshot;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=1m snapshot=4m;
-
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        location /pathstats/ { pathstats_admin; }
-    }
-}
-EOF
+start_nginx(site_conf(name => undef, zone => 'size=1m snapshot=4m',
+                      reuseport => 0, record => 0,
+                      locations => 'location /pathstats/ { pathstats_admin; }'), workers => 2);
 
 my @workers = worker_pids();
 

@@ -28,16 +28,8 @@ is($rc, 2, 'bad configuration: exit 2');
 like($err, qr/file="\Q$dir\E\/bad\.conf" line=3 key=flush_interval/,
      '  the file, line and key are named');
 
-start_nginx(<<'EOF');
-http {
-    pathstats_zone %%ZONE%% size=256k;
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        pathstats on;
-        location / { return 204; }
-    }
-}
-EOF
+start_nginx(site_conf(name => undef, zone => 'size=256k', reuseport => 0,
+                      locations => 'location / { return 204; }'));
 
 ($rc, $out, $err) = run_aggregator('-c', repo_dir()
                                    . '/conf.example/pathstats-aggregator.conf',

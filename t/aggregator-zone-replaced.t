@@ -45,7 +45,7 @@ unlink zone_file() or die "unlink: $!";
 start_nginx($second, workers => 2);
 my $new = zone_stats();
 isnt($new->{zone_id}, $old_id, 'nginx created a new zone file');
-is($new->{ring_capacity} * $new->{ring_count} * 512 <= 4 << 20 ? 1 : 0, 1,
+is($new->{ring_capacity} * $new->{ring_count} * 32 <= 4 << 20 ? 1 : 0, 1,
    '  with the new size');
 
 ok(wait_until(sub { (slurp($agg->{stderr}) // '') =~ /event=zone_attached/ },

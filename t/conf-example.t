@@ -12,7 +12,7 @@ my $repo = repo_dir();
 my $snippet = slurp("$repo/conf.example/nginx.conf");
 ok(defined $snippet, 'conf.example/nginx.conf exists');
 $snippet =~ s/^\s*#.*\n//mg;
-$snippet =~ s{/dev/shm/pathstats\.zone}{%%ZONE%%};
+$snippet =~ s{/run/pathstats/pathstats\.zone}{%%ZONE%%};
 $snippet =~ s{listen 80;}{listen 127.0.0.1:%%PORT%%;};
 $snippet =~ s{/var/www/html}{%%DIR%%/html};
 

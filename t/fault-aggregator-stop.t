@@ -12,10 +12,10 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use PathStats::Test;
 
-# 1m over 8 rings (4 x 2 workers) of 512-byte records: 256 records a ring,
-# 512 for the two live workers
+# 128k over 8 rings (4 x 2 workers): 512 units of 32 bytes a ring, 256
+# records of this test (2 units each), 512 for the two live workers
 start_nginx(site_conf(name => 'stop.test',
-                      zone => 'size=1m'), workers => 2);
+                      zone => 'size=128k'), workers => 2);
 
 my $pg = start_migrated_postgres();
 
@@ -26,7 +26,9 @@ my @paths = ('/a', '/b', '/c/d', '/e?x=1');
 sub totals { zone_stats()->{totals} }
 
 my $zs = zone_stats();
-my $cap = $zs->{ring_capacity} * grep { $_->{owner_pid} } @{ $zs->{rings} };
+my $per = record_units(host => 'stop.test', path => '/c/d');
+my $cap = $zs->{ring_capacity} / $per
+          * grep { $_->{owner_pid} } @{ $zs->{rings} };
 is($cap, 512, 'two live rings of 256 records');
 
 # some traffic with the aggregator running

@@ -30,7 +30,8 @@ my $PATHS = 1_000_000;
 my $HTTP_CLIENTS = 4;
 my $HTTP_PER_CLIENT = 500;
 
-# 64m over 8 rings: 16384 records per ring
+# 64m over 8 rings: 262144 units of 32 bytes per ring, 65536 to 131072
+# records of this test (2 to 4 units each)
 start_nginx(site_conf(name => 'random.test', zone => 'size=64m',
                       server => 'pathstats_normalize off;',
                       locations => <<'EOF'), workers => 2);

@@ -45,9 +45,10 @@ END {
     }
 }
 
-# 4m over 8 rings: 1024 records per ring, filled in a second of this load
+# 512k over 8 rings: 2048 units of 32 bytes per ring, 1024 records of
+# this test (2 units each), filled in a second of this load
 start_nginx(site_conf(name => 'spoolfull.test',
-                      zone => 'size=4m snapshot=4m',
+                      zone => 'size=512k snapshot=4m',
                       locations => <<'EOF'), workers => 2);
 location /pathstats/ { pathstats off; pathstats_admin; }
 location = /a   { return 200 "a\n"; }

@@ -10,27 +10,7 @@ use lib 't/lib';
 use Test::More;
 use PathStats::Test;
 
-start_nginx(<<'EOF', workers => 2);
-http {
-    pathstats_zone %%ZONE%% size=1m;
-    log_format ps '$request_method|$status|$uri|$request_length|$bytes_sent';
-    access_log %%DIR%%/ps.log ps;
-
-    server {
-        listen 127.0.0.1:%%PORT%% reuseport;   # spread over both workers
-        server_name basic.test;
-        pathstats on;
-        root %%DIR%%/html;
-        log_not_found off;
-
-        location = /ok      { return 200 "ok\n"; }
-        location = /fail    { return 500; }
-        location = /moved   { return 301 /ok; }
-        location /api/      { return 200 '{"ok":true}'; }
-        # anything else: a static 404 (405 for DELETE)
-    }
-}
-EOF
+start_nginx(static_site_conf('basic.test'), workers => 2);
 
 my @paths = ('/ok', '/ok?page=2&secret=s3cr3t', '/fail', '/moved',
              '/missing', '/api/users', '/api/orders?sort=desc');

@@ -10,15 +10,19 @@ use lib 't/lib';
 use Test::More;
 use PathStats::Test;
 
-# the smallest zone the module accepts: 4 rings of 16 records
+# a small zone: 4 rings of 256 units of 32 bytes, 128 records of
+# "GET full.test /flood" from 127.0.0.1 (2 units each) a ring
 start_nginx(site_conf(name => 'full.test',
                       zone => 'size=32k rings=4'), workers => 2);
 
 my $stats = zone_stats();
-my $cap = $stats->{ring_capacity} // $stats->{zone}{ring_capacity};
-ok(defined $cap && $cap >= 16, '--stats reports the ring capacity')
-    or diag(explain $stats);
-$cap //= 16;
+my $units = $stats->{ring_capacity} // $stats->{zone}{ring_capacity};
+ok(defined $units && $units >= 128, '--stats reports the ring capacity '
+   . '(units)') or diag(explain $stats);
+$units //= 256;
+my $per = record_units(host => 'full.test', path => '/flood');
+is($per, 2, 'a record of this test takes 2 units');
+my $cap = int($units / $per);
 is(scalar @{ $stats->{rings} }, 4, 'four rings');
 
 my $n = 1200;

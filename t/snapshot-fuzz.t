@@ -5,21 +5,10 @@
 
 use strict;
 use warnings;
+use lib 't/lib';
 use Test::More;
+use PathStats::Fuzz;
 
-my $seconds = $ENV{PS_FUZZ_SECONDS} || 20;
-my $out = qx{t/fuzz/run.sh $seconds 2>&1};
-my $rc = $? >> 8;
-
-plan skip_all => "clang's libFuzzer runtime is missing: "
-                 . (($out =~ /^fuzz: (.*)$/m)[0] // '')
-    if $rc == 77;
-
-is($rc, 0, "$seconds s of fuzzing found no crash, leak or UB")
-    or diag(join "\n", (split /\n/, $out)[-40 .. -1]);
-my ($runs) = $out =~ /^Done (\d+) runs/m;
-ok(($runs // 0) > 1000, 'the fuzzer ran (' . ($runs // 0) . ' inputs)');
-unlike($out, qr/ERROR: AddressSanitizer|runtime error:/,
-       'no sanitizer report');
+fuzz_ok('snapshot', 20);
 
 done_testing();

@@ -74,8 +74,11 @@ typedef struct {
 typedef struct win_key_s  win_key_t;
 
 struct win_key_s {
-    win_key_t    *next;             /* hash chain */
-    uint64_t      hash;
+    uint64_t      hash;             /* ps_key_hash() */
+    uint64_t      hash2;            /* ps_key_hash2(): with hash, the
+                                       key's identity (see keys below) */
+    int64_t       admitted[2];      /* the hours it was admitted in
+                                       under the per-hour limit */
     char         *host;             /* into text: host, method, path */
     char         *method;
     char         *path;
@@ -98,10 +101,39 @@ struct win_client_s {
     uint64_t       count[CLIENT_SLOTS];
 };
 
+/* keys admitted per hour, for the latest hours */
+#define KL_HOURS     3
+
+typedef struct {
+    int64_t   hour;
+    size_t    keys;
+} win_kl_t;
+
+/*
+ * The keys: a dense array of pointers (to go through them), and an
+ * open-addressing index (linear probing, at most half full) whose slots
+ * hold a key's hash and its pointer (to find one: the slot and the key
+ * are all a record touches).  A key is found
+ * by its two 64-bit hashes (ps_key_hash() and ps_key_hash2(), computed
+ * once per record by the pipeline), not by its bytes: one probe and one
+ * key touched per record.  Two keys whose 128 bits agree would share a
+ * row; among a million keys the odds are below 10^-26.
+ */
+typedef struct {
+    uint64_t         hash;
+    win_key_t       *k;             /* NULL: a free slot */
+} win_slot_t;
+
 struct ps_windows_s {
-    win_key_t      **table;
-    size_t           mask;          /* table size - 1 */
+    win_key_t      **keys;
+    size_t           keys_cap;
+    win_slot_t      *slots;
+    size_t           smask;         /* slots - 1 */
+    int              compact;       /* keys[] has holes to close */
     size_t           nkeys;
+    size_t           per_hour;      /* the key limit; 0: none */
+    win_kl_t         kl[KL_HOURS];
+    uint64_t         limited;       /* records not admitted */
     size_t           max_keys;
     uint64_t         overflowed;
     uint64_t         folded;        /* keys folded into the overflow key */
@@ -111,6 +143,9 @@ struct ps_windows_s {
     size_t           nclients;
     int64_t          cother_minute[CLIENT_SLOTS];
     uint64_t         cother_count[CLIENT_SLOTS];
+
+    win_key_t       *total;         /* every request counted: the
+                                       windows' totals (not a key) */
 
     ps_win_stats_t   scratch;
     ps_win_client_t *ctop;          /* scratch for top clients */
@@ -193,16 +228,27 @@ ps_windows_create(size_t max_keys)
         goto fail;
     }
 
-    w->mask = 1023;
-    w->table = calloc(w->mask + 1, sizeof(win_key_t *));
+    w->smask = 2047;
+    w->slots = calloc(w->smask + 1, sizeof(win_slot_t));
+    w->keys_cap = 1024;
+    w->keys = calloc(w->keys_cap, sizeof(win_key_t *));
     w->cmask = 1023;
     w->ctable = calloc(w->cmask + 1, sizeof(win_client_t *));
-    if (w->table == NULL || w->ctable == NULL) {
+    if (w->slots == NULL || w->keys == NULL || w->ctable == NULL) {
         goto fail;
     }
 
     w->max_keys = max_keys;
     ps_win_stats_init(&w->scratch);
+
+    w->total = calloc(1, sizeof(win_key_t) + 3);
+    if (w->total == NULL) {
+        goto fail;
+    }
+    w->total->host = w->total->text;
+    w->total->method = w->total->text + 1;
+    w->total->path = w->total->text + 2;
+    w->total->sealed_hour = INT64_MIN;
 
     return w;
 
@@ -210,8 +256,10 @@ fail:
 
     ps_log(PS_LOG_ERROR, "event=windows_create_failed reason=no_memory");
     if (w != NULL) {
-        free(w->table);
+        free(w->slots);
+        free(w->keys);
         free(w->ctable);
+        free(w->total);
         free(w);
     }
     return NULL;
@@ -242,7 +290,6 @@ key_free(win_key_t *k)
 void
 ps_windows_destroy(ps_windows_t *w)
 {
-    win_key_t     *k, *next;
     win_client_t  *c, *cnext;
     size_t         i;
 
@@ -250,10 +297,9 @@ ps_windows_destroy(ps_windows_t *w)
         return;
     }
 
-    for (i = 0; i <= w->mask; i++) {
-        for (k = w->table[i]; k != NULL; k = next) {
-            next = k->next;
-            key_free(k);
+    for (i = 0; i < w->nkeys; i++) {
+        if (w->keys[i] != NULL) {
+            key_free(w->keys[i]);
         }
     }
 
@@ -264,47 +310,120 @@ ps_windows_destroy(ps_windows_t *w)
         }
     }
 
+    key_free(w->total);
     ps_win_stats_free(&w->scratch);
-    free(w->table);
+    free(w->slots);
+    free(w->keys);
     free(w->ctable);
     free(w->ctop);
     free(w);
 }
 
 
+/* Puts k into slots (size - 1 = mask). */
 static void
-table_grow(ps_windows_t *w)
+slot_put(win_slot_t *slots, size_t mask, win_key_t *k)
 {
-    win_key_t  **t, *k, *next;
-    size_t       i, mask;
+    size_t  j;
 
-    mask = w->mask * 2 + 1;
-    t = calloc(mask + 1, sizeof(win_key_t *));
-    if (t == NULL) {
-        return;     /* longer chains, still correct */
+    for (j = k->hash & mask; slots[j].k != NULL; j = (j + 1) & mask) {
+        /* linear probing */
     }
 
-    for (i = 0; i <= w->mask; i++) {
-        for (k = w->table[i]; k != NULL; k = next) {
-            next = k->next;
-            k->next = t[k->hash & mask];
-            t[k->hash & mask] = k;
+    slots[j].hash = k->hash;
+    slots[j].k = k;
+}
+
+
+/* Rebuilds the index over keys[0 .. nkeys), at a size that keeps it at
+ * most half full; 0, or -1 (the old index stays) if memory ran out. */
+static int
+index_rebuild(ps_windows_t *w)
+{
+    size_t       size, i;
+    win_slot_t  *slots;
+
+    for (size = w->smask + 1; size < 2 * (w->nkeys + 1); size *= 2) {
+        /* void */
+    }
+
+    slots = calloc(size, sizeof(win_slot_t));
+    if (slots == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < w->nkeys; i++) {
+        slot_put(slots, size - 1, w->keys[i]);
+    }
+
+    free(w->slots);
+    w->slots = slots;
+    w->smask = size - 1;
+
+    return 0;
+}
+
+
+/* Closes the holes that removed keys left in keys[] and re-indexes. */
+static void
+keys_compact(ps_windows_t *w)
+{
+    size_t  i, j;
+
+    if (!w->compact) {
+        return;
+    }
+
+    for (i = 0, j = 0; i < w->nkeys; i++) {
+        if (w->keys[i] != NULL) {
+            w->keys[j++] = w->keys[i];
         }
     }
 
-    free(w->table);
-    w->table = t;
-    w->mask = mask;
+    w->nkeys = j;
+    w->compact = 0;
+
+    if (index_rebuild(w) != 0) {
+        /* the old index points at freed keys: it must go */
+        memset(w->slots, 0, (w->smask + 1) * sizeof(win_slot_t));
+        for (i = 0; i < w->nkeys; i++) {
+            slot_put(w->slots, w->smask, w->keys[i]);
+        }
+    }
+}
+
+
+/* The key of (h, h2), or NULL; *slot: its index slot, or the free one
+ * where it would go. */
+static win_key_t *
+key_find(const ps_windows_t *w, uint64_t h, uint64_t h2, size_t *slot)
+{
+    size_t              i;
+    const win_slot_t   *sl;
+
+    for (i = h & w->smask; (sl = &w->slots[i])->k != NULL;
+         i = (i + 1) & w->smask)
+    {
+        if (sl->hash == h && sl->k->hash2 == h2) {
+            *slot = i;
+            return sl->k;
+        }
+    }
+
+    *slot = i;
+
+    return NULL;
 }
 
 
 static win_key_t *
-key_get(ps_windows_t *w, uint64_t h, const char *host, size_t hlen,
-    const char *method, size_t mlen, const char *path, size_t plen,
-    int *overflow)
+key_get(ps_windows_t *w, uint64_t h, uint64_t h2, const char *host,
+    size_t hlen, const char *method, size_t mlen, const char *path,
+    size_t plen, int *overflow)
 {
-    win_key_t  *k;
-    char       *p;
+    win_key_t   *k, **keys;
+    size_t       slot;
+    char        *p;
 
     *overflow = 0;
 
@@ -312,19 +431,23 @@ key_get(ps_windows_t *w, uint64_t h, const char *host, size_t hlen,
         return NULL;
     }
 
-    for (k = w->table[h & w->mask]; k != NULL; k = k->next) {
-        if (k->hash == h && k->hlen == hlen && k->mlen == mlen
-            && k->plen == plen && memcmp(k->host, host, hlen) == 0
-            && memcmp(k->method, method, mlen) == 0
-            && memcmp(k->path, path, plen) == 0)
-        {
-            return k;
-        }
+    k = key_find(w, h, h2, &slot);
+    if (k != NULL) {
+        return k;
     }
 
     if (w->nkeys >= w->max_keys) {
         *overflow = 1;
         return NULL;
+    }
+
+    if (w->nkeys == w->keys_cap) {
+        keys = realloc(w->keys, 2 * w->keys_cap * sizeof(win_key_t *));
+        if (keys == NULL) {
+            return NULL;
+        }
+        w->keys = keys;
+        w->keys_cap *= 2;
     }
 
     k = calloc(1, sizeof(*k) + hlen + mlen + plen + 3);
@@ -346,14 +469,18 @@ key_get(ps_windows_t *w, uint64_t h, const char *host, size_t hlen,
     k->mlen = (uint32_t) mlen;
     k->plen = (uint32_t) plen;
     k->hash = h;
+    k->hash2 = h2;
     k->sealed_hour = INT64_MIN;
+    k->admitted[0] = INT64_MIN;
+    k->admitted[1] = INT64_MIN;
 
-    k->next = w->table[h & w->mask];
-    w->table[h & w->mask] = k;
+    w->keys[w->nkeys] = k;
+    w->slots[slot].hash = h;
+    w->slots[slot].k = k;
     w->nkeys++;
 
-    if (w->nkeys > w->mask + 1) {
-        table_grow(w);
+    if (2 * (w->nkeys + 1) > w->smask + 1) {
+        (void) index_rebuild(w);
     }
 
     return k;
@@ -371,6 +498,9 @@ other_key(ps_windows_t *w)
     k = key_get(w, ps_key_hash(PS_AGG_OTHER_HOST, 1, PS_AGG_OTHER_METHOD, 1,
                                PS_AGG_OTHER_PATH,
                                sizeof(PS_AGG_OTHER_PATH) - 1),
+                ps_key_hash2(PS_AGG_OTHER_HOST, 1, PS_AGG_OTHER_METHOD, 1,
+                             PS_AGG_OTHER_PATH,
+                             sizeof(PS_AGG_OTHER_PATH) - 1),
                 PS_AGG_OTHER_HOST, 1, PS_AGG_OTHER_METHOD, 1,
                 PS_AGG_OTHER_PATH, sizeof(PS_AGG_OTHER_PATH) - 1, &overflow);
     w->max_keys--;
@@ -391,14 +521,14 @@ is_other_key(const win_key_t *k)
 
 
 static win_key_t *
-key_get_or_other(ps_windows_t *w, uint64_t h, const char *host, size_t hlen,
-    const char *method, size_t mlen, const char *path, size_t plen,
-    uint64_t requests)
+key_get_or_other(ps_windows_t *w, uint64_t h, uint64_t h2, const char *host,
+    size_t hlen, const char *method, size_t mlen, const char *path,
+    size_t plen, uint64_t requests)
 {
     win_key_t  *k;
     int         overflow;
 
-    k = key_get(w, h, host, hlen, method, mlen, path, plen, &overflow);
+    k = key_get(w, h, h2, host, hlen, method, mlen, path, plen, &overflow);
 
     if (k == NULL && overflow) {
         k = other_key(w);
@@ -663,26 +793,15 @@ client_add(ps_windows_t *w, const char *text, uint64_t time_us)
 }
 
 
+/* Counts one request into the buckets of k (a key, or the totals). */
 static int
-windows_add(ps_windows_t *w, uint64_t key_hash, const char *host,
-    size_t hlen, const char *method, size_t mlen, const char *path,
-    size_t plen, unsigned status, uint64_t request_us, uint64_t bytes_in,
-    uint64_t bytes_out, const uint64_t *client_hash, const char *client,
-    uint64_t time_us, unsigned flags)
+key_count(win_key_t *k, unsigned status, uint64_t request_us,
+    unsigned hist_index, uint64_t bytes_in, uint64_t bytes_out,
+    const uint64_t *client_hash, uint64_t time_us, unsigned flags)
 {
-    win_key_t     *k;
     win_bucket_t  *b;
     win_sec_t     *sb;
-    unsigned       hist_index;
     int            l, rc = 0;
-
-    k = key_get_or_other(w, key_hash, host, hlen, method, mlen, path, plen,
-                         1);
-    if (k == NULL) {
-        return -1;
-    }
-
-    hist_index = ps_hist_bucket_of(request_us);
 
     sb = sec_bucket(&k->sec, (int64_t) (time_us / PS_US_PER_SEC));
     if (sb == NULL
@@ -718,6 +837,31 @@ windows_add(ps_windows_t *w, uint64_t key_hash, const char *host,
         }
     }
 
+    return rc;
+}
+
+
+/* Counts one request into key k and into the totals. */
+static int
+windows_add_to(ps_windows_t *w, win_key_t *k, unsigned status,
+    uint64_t request_us, uint64_t bytes_in, uint64_t bytes_out,
+    const uint64_t *client_hash, const char *client, uint64_t time_us,
+    unsigned flags)
+{
+    unsigned  hist_index;
+    int       rc;
+
+    hist_index = ps_hist_bucket_of(request_us);
+
+    rc = key_count(k, status, request_us, hist_index, bytes_in, bytes_out,
+                   client_hash, time_us, flags);
+
+    if (key_count(w->total, status, request_us, hist_index, bytes_in,
+                  bytes_out, client_hash, time_us, flags) != 0)
+    {
+        rc = -1;
+    }
+
     if (client != NULL && client[0] != '\0') {
         client_add(w, client, time_us);
     }
@@ -733,10 +877,17 @@ ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
     uint64_t bytes_out, const uint64_t *client_hash, const char *client,
     uint64_t time_us)
 {
-    return windows_add(w, ps_key_hash(host, hlen, method, mlen, path, plen),
-                       host, hlen, method, mlen, path, plen, status,
-                       request_us, bytes_in, bytes_out, client_hash, client,
-                       time_us, 0);
+    win_key_t  *k;
+
+    k = key_get_or_other(w, ps_key_hash(host, hlen, method, mlen, path, plen),
+                         ps_key_hash2(host, hlen, method, mlen, path, plen),
+                         host, hlen, method, mlen, path, plen, 1);
+    if (k == NULL) {
+        return -1;
+    }
+
+    return windows_add_to(w, k, status, request_us, bytes_in, bytes_out,
+                          client_hash, client, time_us, 0);
 }
 
 
@@ -744,16 +895,159 @@ void
 ps_windows_observe(void *ctx, const ps_rec_t *rec)
 {
     ps_windows_t  *w = ctx;
+    win_key_t     *k;
 
-    if (windows_add(w, rec->key_hash, rec->host, rec->host_len, rec->method,
-                    rec->method_len, rec->path, rec->path_len, rec->status,
-                    rec->request_us, rec->bytes_in, rec->bytes_out,
-                    rec->client_hash, rec->client, rec->time_us,
-                    rec->flags & (PS_REC_KEY_TRUNCATED | PS_REC_NORMALIZED))
-        != 0)
-    {
+    k = key_get_or_other(w, rec->key_hash, rec->key_hash2, rec->host,
+                         rec->host_len, rec->method, rec->method_len,
+                         rec->path, rec->path_len, 1);
+
+    if (k == NULL || ps_windows_add_to(w, k, rec) != 0) {
         ps_log(PS_LOG_WARN, "event=windows_add_failed reason=no_memory");
     }
+}
+
+
+int
+ps_windows_add_to(ps_windows_t *w, ps_win_key_t *k, const ps_rec_t *rec)
+{
+    return windows_add_to(w, k, rec->status, rec->request_us, rec->bytes_in,
+                          rec->bytes_out, rec->client_hash, rec->client,
+                          rec->time_us,
+                          rec->flags & (PS_REC_KEY_TRUNCATED
+                                        | PS_REC_NORMALIZED));
+}
+
+
+/* The key limit's count of hour (the slot of the oldest hour reused for
+ * a new one); NULL for an hour older than every one kept. */
+static win_kl_t *
+kl_hour(ps_windows_t *w, int64_t hour)
+{
+    unsigned   i;
+    win_kl_t  *oldest = NULL;
+
+    for (i = 0; i < KL_HOURS; i++) {
+        if (w->kl[i].keys && w->kl[i].hour == hour) {
+            return &w->kl[i];
+        }
+    }
+
+    for (i = 0; i < KL_HOURS; i++) {
+        if (w->kl[i].keys == 0) {
+            oldest = &w->kl[i];
+            break;
+        }
+        if (oldest == NULL || w->kl[i].hour < oldest->hour) {
+            oldest = &w->kl[i];
+        }
+    }
+
+    if (oldest->keys && oldest->hour > hour) {
+        return NULL;
+    }
+
+    oldest->hour = hour;
+    oldest->keys = 0;
+
+    return oldest;
+}
+
+
+/* Admits k for hour if it was, or if the hour has room; 1 or 0. */
+static int
+kl_admit(ps_windows_t *w, win_key_t *k, int64_t hour)
+{
+    win_kl_t  *h;
+
+    if (k->admitted[0] == hour || k->admitted[1] == hour) {
+        return 1;
+    }
+
+    h = kl_hour(w, hour);
+    if (h == NULL || h->keys >= w->per_hour) {
+        return 0;
+    }
+
+    h->keys++;
+    k->admitted[k->admitted[0] < k->admitted[1] ? 0 : 1] = hour;
+
+    return 1;
+}
+
+
+void
+ps_windows_set_limit(ps_windows_t *w, size_t per_hour)
+{
+    w->per_hour = per_hour;
+}
+
+
+ps_win_key_t *
+ps_windows_admit(ps_windows_t *w, const ps_rec_t *rec)
+{
+    int         overflow;
+    size_t      slot;
+    win_key_t  *k;
+
+    k = key_find(w, rec->key_hash, rec->key_hash2, &slot);
+
+    if (k == NULL) {
+        /* no room in the hour: not even a key of the windows */
+        if (w->per_hour) {
+            win_kl_t  *h = kl_hour(w, rec->hour);
+
+            if (h == NULL || h->keys >= w->per_hour) {
+                w->limited++;
+                return NULL;
+            }
+        }
+
+        k = key_get(w, rec->key_hash, rec->key_hash2, rec->host,
+                    rec->host_len, rec->method, rec->method_len, rec->path,
+                    rec->path_len, &overflow);
+        if (k == NULL) {
+            /* the windows are full (their fold makes room later) */
+            w->limited++;
+            return NULL;
+        }
+    }
+
+    if (w->per_hour && !kl_admit(w, k, rec->hour)) {
+        w->limited++;
+        return NULL;
+    }
+
+    return k;
+}
+
+
+ps_win_key_t *
+ps_windows_other(ps_windows_t *w)
+{
+    return other_key(w);
+}
+
+
+int
+ps_windows_seed(ps_windows_t *w, int64_t hour, const char *host,
+    size_t hlen, const char *method, size_t mlen, const char *path,
+    size_t plen)
+{
+    int         overflow;
+    win_key_t  *k;
+
+    k = key_get(w, ps_key_hash(host, hlen, method, mlen, path, plen),
+                ps_key_hash2(host, hlen, method, mlen, path, plen), host,
+                hlen, method, mlen, path, plen, &overflow);
+
+    return k != NULL && kl_admit(w, k, hour) ? 0 : -1;
+}
+
+
+uint64_t
+ps_windows_limited(const ps_windows_t *w)
+{
+    return w->limited;
 }
 
 
@@ -767,6 +1061,7 @@ ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
 
     k = key_get_or_other(w, ps_key_hash(host, hlen, method, mlen, path,
                                         plen),
+                         ps_key_hash2(host, hlen, method, mlen, path, plen),
                          host, hlen, method, mlen, path, plen,
                          st->counts.requests);
     if (k == NULL) {
@@ -774,6 +1069,12 @@ ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
     }
 
     b = level_bucket(&k->level[LEVEL_HOUR],
+                     hour * PS_US_PER_SEC / PS_US_PER_HOUR);
+    if (b == NULL || ps_win_stats_merge(&b->st, st) != 0) {
+        return -1;
+    }
+
+    b = level_bucket(&w->total->level[LEVEL_HOUR],
                      hour * PS_US_PER_SEC / PS_US_PER_HOUR);
     if (b == NULL) {
         return -1;
@@ -855,7 +1156,7 @@ fold_age(const win_key_t *k, int64_t now_hour)
 static void
 fold_old_keys(ps_windows_t *w, uint64_t now_us)
 {
-    win_key_t     **pk, *k, *other;
+    win_key_t      *k, *other;
     win_bucket_t   *ob;
     size_t          j, need, sum, quota, count[FOLD_AGES];
     int64_t         now_hour;
@@ -871,12 +1172,10 @@ fold_old_keys(ps_windows_t *w, uint64_t now_us)
 
     memset(count, 0, sizeof(count));
 
-    for (j = 0; j <= w->mask; j++) {
-        for (k = w->table[j]; k != NULL; k = k->next) {
-            age = fold_age(k, now_hour);
-            if (age >= 0) {
-                count[age]++;
-            }
+    for (j = 0; j < w->nkeys; j++) {
+        age = fold_age(w->keys[j], now_hour);
+        if (age >= 0) {
+            count[age]++;
         }
     }
 
@@ -896,60 +1195,63 @@ fold_old_keys(ps_windows_t *w, uint64_t now_us)
         return;
     }
 
-    for (j = 0; j <= w->mask; j++) {
-        pk = &w->table[j];
+    for (j = 0; j < w->nkeys; j++) {
+        k = w->keys[j];
+        age = fold_age(k, now_hour);
 
-        while ((k = *pk) != NULL) {
-            age = fold_age(k, now_hour);
-
-            if (age < limit || (age == limit && quota == 0)) {
-                pk = &k->next;
-                continue;
-            }
-
-            if (age == limit) {
-                quota--;
-            }
-
-            for (i = 0; i < k->level[LEVEL_HOUR].n; i++) {
-                ob = level_bucket(&other->level[LEVEL_HOUR],
-                                  k->level[LEVEL_HOUR].b[i].t);
-                if (ob == NULL
-                    || ps_win_stats_merge(&ob->st,
-                                          &k->level[LEVEL_HOUR].b[i].st)
-                       != 0)
-                {
-                    ps_log(PS_LOG_WARN, "event=windows_fold_failed "
-                           "reason=no_memory");
-                    return;
-                }
-            }
-
-            *pk = k->next;
-            key_free(k);
-            w->nkeys--;
-            w->folded++;
+        if (age < limit || (age == limit && quota == 0)) {
+            continue;
         }
+
+        if (age == limit) {
+            quota--;
+        }
+
+        for (i = 0; i < k->level[LEVEL_HOUR].n; i++) {
+            ob = level_bucket(&other->level[LEVEL_HOUR],
+                              k->level[LEVEL_HOUR].b[i].t);
+            if (ob == NULL
+                || ps_win_stats_merge(&ob->st, &k->level[LEVEL_HOUR].b[i].st)
+                   != 0)
+            {
+                ps_log(PS_LOG_WARN, "event=windows_fold_failed "
+                       "reason=no_memory");
+                keys_compact(w);
+                return;
+            }
+        }
+
+        key_free(k);
+        w->keys[j] = NULL;
+        w->compact = 1;
+        w->folded++;
     }
+
+    keys_compact(w);
 }
 
 
 void
 ps_windows_expire(ps_windows_t *w, uint64_t now_us)
 {
-    win_key_t     **pk, *k;
+    win_key_t      *k;
     win_client_t  **pc, *c;
     win_level_t    *lv;
-    int64_t         oldest, minute;
+    int64_t         oldest, minute, now_hour;
     uint32_t        i, drop;
     size_t          j;
     int             l, s, live;
 
-    for (j = 0; j <= w->mask; j++) {
-        pk = &w->table[j];
+    now_hour = (int64_t) (now_us / PS_US_PER_HOUR) * 3600;
 
-        while ((k = *pk) != NULL) {
-            live = 0;
+    /* the keys, and the totals last */
+    for (j = 0; j <= w->nkeys; j++) {
+        k = j < w->nkeys ? w->keys[j] : w->total;
+        {
+            /* a key admitted in this hour or the last stays while it may
+             * still count against the limit */
+            live = k->admitted[0] >= now_hour - 3600
+                   || k->admitted[1] >= now_hour - 3600;
 
             /* before any minute bucket leaves */
             if (seal(k, (int64_t) (now_us / level_period_us[LEVEL_HOUR]))
@@ -1007,16 +1309,15 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
 
             live |= (k->sec.n > 0);
 
-            if (!live) {
-                *pk = k->next;
+            if (!live && k != w->total) {
                 key_free(k);
-                w->nkeys--;
-                continue;
+                w->keys[j] = NULL;
+                w->compact = 1;
             }
-
-            pk = &k->next;
         }
     }
+
+    keys_compact(w);
 
     minute = (int64_t) (now_us / level_period_us[LEVEL_MIN]);
 
@@ -1210,8 +1511,9 @@ ps_windows_foreach(ps_windows_t *w, int win, uint64_t now_us,
     /* the minutes that overlap the 1m window: its unique clients */
     first_minute = (oldest + 1) / 60;
 
-    for (j = 0; j <= w->mask; j++) {
-        for (k = w->table[j]; k != NULL; k = k->next) {
+    for (j = 0; j < w->nkeys; j++) {
+        k = w->keys[j];
+        {
             if (win == PS_WIN_24H) {
                 rc = foreach_24h(w, k, oldest, fn, ctx);
                 if (rc != 0) {
@@ -1270,6 +1572,215 @@ ps_windows_foreach(ps_windows_t *w, int win, uint64_t now_us,
     }
 
     return 0;
+}
+
+
+/* fn's arguments for one key: the stats of window win (see
+ * ps_windows_foreach()); 0 when the key has no request in it. */
+static int
+key_window(ps_windows_t *w, win_key_t *k, int win, uint64_t now_us,
+    ps_win_key_fn fn, void *ctx)
+{
+    win_level_t           *lv;
+    const ps_win_stats_t  *st;
+    int64_t                oldest;
+    uint32_t               i, first;
+
+    oldest = (int64_t) (now_us / level_period_us[win]) - level_span[win];
+
+    if (win == PS_WIN_24H) {
+        return foreach_24h(w, k, oldest, fn, ctx);
+    }
+
+    if (win == PS_WIN_1M) {
+        return foreach_1m(w, k, oldest, (oldest + 1) / 60, fn, ctx);
+    }
+
+    lv = &k->level[win];
+
+    for (first = 0; first < lv->n && lv->b[first].t <= oldest; first++) {
+        /* void */
+    }
+
+    if (first == lv->n) {
+        return 0;
+    }
+
+    if (first == lv->n - 1) {
+        st = &lv->b[first].st;
+
+    } else {
+        ps_win_stats_reset(&w->scratch);
+
+        for (i = first; i < lv->n; i++) {
+            if (ps_win_stats_merge(&w->scratch, &lv->b[i].st) != 0) {
+                return -1;
+            }
+        }
+
+        st = &w->scratch;
+    }
+
+    if (st->counts.requests == 0) {
+        return 0;
+    }
+
+    return fn(ctx, k->host, k->hlen, k->method, k->mlen, k->path, k->plen,
+              st);
+}
+
+
+int
+ps_windows_key_stats(ps_windows_t *w, ps_win_key_t *k, int win,
+    uint64_t now_us, ps_win_key_fn fn, void *ctx)
+{
+    if (win < 0 || win >= PS_WIN_COUNT) {
+        return -1;
+    }
+
+    return key_window(w, k, win, now_us, fn, ctx);
+}
+
+
+int
+ps_windows_total(ps_windows_t *w, int win, uint64_t now_us,
+    ps_win_key_fn fn, void *ctx)
+{
+    if (win < 0 || win >= PS_WIN_COUNT) {
+        return -1;
+    }
+
+    return key_window(w, w->total, win, now_us, fn, ctx);
+}
+
+
+/* The counters of k in window win (no histogram, no clients): what the
+ * row selection orders by; first and last seen too. */
+static void
+key_counts(const win_key_t *k, int win, int64_t oldest, ps_counts_t *c,
+    uint64_t *first_us, uint64_t *last_us)
+{
+    const win_level_t   *lv;
+    const win_sec_t     *sb;
+    const win_bucket_t  *b;
+    uint32_t             i, j;
+    int64_t              hour;
+    uint64_t             f, l;
+
+    memset(c, 0, sizeof(*c));
+    *first_us = 0;
+    *last_us = 0;
+
+    if (win == PS_WIN_1M) {
+        for (i = k->sec.n; i > 0 && k->sec.b[i - 1].t > oldest; i--) {
+            sb = &k->sec.b[i - 1];
+            if (sb->requests == 0) {
+                continue;
+            }
+            f = (uint64_t) sb->t * PS_US_PER_SEC + sb->first_off;
+            l = (uint64_t) sb->t * PS_US_PER_SEC + sb->last_off;
+            if (c->requests == 0 || f < *first_us) {
+                *first_us = f;
+            }
+            if (l > *last_us) {
+                *last_us = l;
+            }
+            c->requests += sb->requests;
+            for (j = 0; j < 5; j++) {
+                c->status[j] += sb->status[j];
+            }
+            c->errors += sb->status[4];
+            c->bytes_in += sb->bytes_in;
+            c->bytes_out += sb->bytes_out;
+            c->latency_sum_us += sb->latency_sum_us;
+            if (sb->latency_max_us > c->latency_max_us) {
+                c->latency_max_us = sb->latency_max_us;
+            }
+        }
+        return;
+    }
+
+    for (j = 0; j < 2; j++) {
+        if (win == PS_WIN_1H && j == 1) {
+            break;
+        }
+
+        /* 1h: the minutes; 24h: the hours, then the minutes not sealed */
+        lv = win == PS_WIN_1H || j == 1 ? &k->level[LEVEL_MIN]
+                                        : &k->level[LEVEL_HOUR];
+
+        for (i = 0; i < lv->n; i++) {
+            b = &lv->b[i];
+
+            if (win == PS_WIN_24H && j == 1) {
+                hour = b->t / 60;
+                if (hour <= k->sealed_hour || hour <= oldest) {
+                    continue;
+                }
+            } else if (b->t <= oldest) {
+                continue;
+            }
+
+            if (b->st.counts.requests == 0) {
+                continue;
+            }
+            if (c->requests == 0 || b->st.first_seen_us < *first_us) {
+                *first_us = b->st.first_seen_us;
+            }
+            if (b->st.last_seen_us > *last_us) {
+                *last_us = b->st.last_seen_us;
+            }
+            ps_counts_merge(c, &b->st.counts);
+        }
+    }
+}
+
+
+int
+ps_windows_foreach_counts(ps_windows_t *w, int win, uint64_t now_us,
+    ps_win_counts_fn fn, void *ctx)
+{
+    size_t        j;
+    int64_t       oldest;
+    uint64_t      first, last;
+    win_key_t    *k;
+    ps_counts_t   c;
+    int           rc;
+
+    if (win < 0 || win >= PS_WIN_COUNT) {
+        return -1;
+    }
+
+    oldest = (int64_t) (now_us / level_period_us[win]) - level_span[win];
+
+    for (j = 0; j < w->nkeys; j++) {
+        k = w->keys[j];
+        key_counts(k, win, oldest, &c, &first, &last);
+
+        if (c.requests == 0) {
+            continue;
+        }
+
+        rc = fn(ctx, k, &c, first, last);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+
+    return 0;
+}
+
+
+void
+ps_windows_key_text(const ps_win_key_t *k, const char **host, size_t *hlen,
+    const char **method, size_t *mlen, const char **path, size_t *plen)
+{
+    *host = k->host;
+    *hlen = k->hlen;
+    *method = k->method;
+    *mlen = k->mlen;
+    *path = k->path;
+    *plen = k->plen;
 }
 
 

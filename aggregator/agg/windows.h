@@ -50,6 +50,7 @@ enum {
 #define PS_WIN_CLIENTS_MAX  10000   /* client addresses tracked */
 
 typedef struct ps_windows_s  ps_windows_t;
+typedef struct win_key_s     ps_win_key_t;
 
 /* One key's aggregate over a window (or a bucket). */
 typedef struct {
@@ -93,6 +94,39 @@ int ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
 /* ps_rec_observer_fn for the pipeline: ctx is the ps_windows_t. */
 void ps_windows_observe(void *ctx, const ps_rec_t *rec);
 
+/*
+ * The windows as the key table of the pipeline: one probe per record,
+ * by the record's key_hash and key_hash2, finds (or makes) the key that
+ * the windows count the record into and that the per-hour key limit
+ * admits.  A handle is valid until the next ps_windows_expire().
+ */
+
+/* Sets the key limit: at most per_hour distinct keys admitted per hour
+ * (0: none, the default). */
+void ps_windows_set_limit(ps_windows_t *w, size_t per_hour);
+
+/* rec's key, admitted for rec->hour (known, or new and within the
+ * limit); NULL when the hour is full (or the windows are, until their
+ * fold makes room): the record then counts as the overflow key. */
+ps_win_key_t *ps_windows_admit(ps_windows_t *w, const ps_rec_t *rec);
+
+/* The overflow key ("*", "*", "{other}"); NULL if memory ran out. */
+ps_win_key_t *ps_windows_other(ps_windows_t *w);
+
+/* Counts rec into k; 0, or -1 if memory ran out. */
+int ps_windows_add_to(ps_windows_t *w, ps_win_key_t *k, const ps_rec_t *rec);
+
+/* Admits a key for hour without counting a request (a key that already
+ * has a row of this node in hour: a restart within the hour takes the
+ * hour no further than the limit); 0, or -1 when it does not fit. */
+int ps_windows_seed(ps_windows_t *w, int64_t hour, const char *host,
+    size_t hlen, const char *method, size_t mlen, const char *path,
+    size_t plen);
+
+/* Records counted as overflow because the limit (or the windows) were
+ * full. */
+uint64_t ps_windows_limited(const ps_windows_t *w);
+
 /* Merges stats counted for one whole past hour (rebuilt from history)
  * into that hour's bucket of the key; 0 or -1. */
 int ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
@@ -108,6 +142,34 @@ void ps_windows_expire(ps_windows_t *w, uint64_t now_us);
  * memory ran out, or the first non-zero value of fn. */
 int ps_windows_foreach(ps_windows_t *w, int win, uint64_t now_us,
     ps_win_key_fn fn, void *ctx);
+
+/* Called per key by ps_windows_foreach_counts(): its counters in the
+ * window (no histogram, no clients), first and last seen. */
+typedef int (*ps_win_counts_fn)(void *ctx, ps_win_key_t *k,
+    const ps_counts_t *c, uint64_t first_us, uint64_t last_us);
+
+/* Calls fn for every key with requests in window win at now_us (after
+ * ps_windows_expire()) with its counters only: far cheaper than
+ * ps_windows_foreach(), for choosing which keys to look at whole.  0, or
+ * the first non-zero value of fn. */
+int ps_windows_foreach_counts(ps_windows_t *w, int win, uint64_t now_us,
+    ps_win_counts_fn fn, void *ctx);
+
+/* fn with key k's stats in window win at now_us, as ps_windows_foreach()
+ * would call it (not at all without a request in the window); k as
+ * handed out since the last ps_windows_expire().  0, -1, or fn's value. */
+int ps_windows_key_stats(ps_windows_t *w, ps_win_key_t *k, int win,
+    uint64_t now_us, ps_win_key_fn fn, void *ctx);
+
+/* fn with the stats of every request in window win (host, method and
+ * path empty): the window's totals, kept as one more key is. */
+int ps_windows_total(ps_windows_t *w, int win, uint64_t now_us,
+    ps_win_key_fn fn, void *ctx);
+
+/* k's host, method and path (valid while k is). */
+void ps_windows_key_text(const ps_win_key_t *k, const char **host,
+    size_t *hlen, const char **method, size_t *mlen, const char **path,
+    size_t *plen);
 
 /* Keys held (the overflow key included), requests that went to the
  * overflow key since creation because the table was full, and keys

@@ -25,7 +25,7 @@ ps_cmd_check(const ps_config_t *cfg)
         first = PS_EXIT_ZONE;
     } else {
         printf("zone %s: ok (%u rings of %u records)\n", cfg->zone,
-               zone->header->ring_count, zone->header->ring_capacity);
+               zone->geo.ring_count, zone->geo.ring_capacity);
         ps_zone_close(zone);
     }
 

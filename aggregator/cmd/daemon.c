@@ -115,7 +115,7 @@ daemon_attach(daemon_t *d, ps_zone_t *zone, ps_ring_reader_t *rr)
         return PS_EXIT_RUNTIME;
     }
 
-    ps_pipeline_set_observer(d->pipe, ps_windows_observe, d->win);
+    ps_pipeline_set_windows(d->pipe, d->win);
 
     d->next_zone_check = ps_mono_us() + ZONE_CHECK_US;
     d->replaced_since = 0;
@@ -189,7 +189,7 @@ daemon_live_rings(const ps_zone_t *zone)
 
     live = 0;
 
-    for (i = 0; i < zone->header->ring_count; i++) {
+    for (i = 0; i < zone->geo.ring_count; i++) {
         owner = ps_load_acquire(&ps_zone_ring(zone, i)->owner);
 
         if (owner != PS_OWNER_FREE && !ps_proc_owner_dead(owner)) {
@@ -234,7 +234,7 @@ daemon_follow_zone(daemon_t *d, uint64_t now)
         d->replaced_since = now;
         ps_log(PS_LOG_WARN, "event=zone_replaced zone=%s zone_id=%016llx "
                "live_rings=%u", ps_log_quote(q, sizeof(q), d->cfg->zone),
-               (unsigned long long) d->zone->header->zone_id, live);
+               (unsigned long long) d->zone->geo.zone_id, live);
     }
 
     if (live > 0 && now - d->replaced_since < REPLACE_WAIT_US) {
@@ -252,7 +252,7 @@ daemon_follow_zone(daemon_t *d, uint64_t now)
     ps_log(PS_LOG_INFO, "event=zone_detached zone=%s zone_id=%016llx "
            "records=%llu live_rings=%u",
            ps_log_quote(q, sizeof(q), d->cfg->zone),
-           (unsigned long long) d->zone->header->zone_id,
+           (unsigned long long) d->zone->geo.zone_id,
            (unsigned long long) ps_pipeline_records(d->pipe), live);
 
     daemon_detach(d);
@@ -263,8 +263,8 @@ daemon_follow_zone(daemon_t *d, uint64_t now)
 
     ps_log(PS_LOG_INFO, "event=zone_attached zone=%s zone_id=%016llx "
            "rings=%u", ps_log_quote(q, sizeof(q), d->cfg->zone),
-           (unsigned long long) d->zone->header->zone_id,
-           d->zone->header->ring_count);
+           (unsigned long long) d->zone->geo.zone_id,
+           d->zone->geo.ring_count);
 
     return 0;
 }
@@ -368,7 +368,7 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
            "node_id=%s rings=%u flush_interval_ms=%lu redis=%s postgres=%s",
            PATHSTATS_VERSION, (int) getpid(),
            ps_log_quote(qzone, sizeof(qzone), cfg->zone), cfg->node_id,
-           d.zone->header->ring_count, (unsigned long) cfg->flush_interval_ms,
+           d.zone->geo.ring_count, (unsigned long) cfg->flush_interval_ms,
            cfg->redis ? "on" : "off", cfg->postgres ? "on" : "off");
 
     if (cfg->postgres) {

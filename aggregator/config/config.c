@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "config/config.h"
 #include "lib/log.h"
 
@@ -32,6 +34,7 @@ typedef enum {
     CFG_ENUM,         /* int: index of the value in names */
     CFG_LOG_LEVEL,    /* int: ps_log_level_t */
     CFG_REDIS,        /* char * URL, and redis_host/port/db from it */
+    CFG_CONNINFO,     /* char *: a libpq connection string; empty: unset */
     CFG_NODE_ID       /* char *; empty means the host name */
 } cfg_type_t;
 
@@ -59,7 +62,7 @@ static const cfg_key_t  cfg_keys[] = {
     { "redis_ttl", CFG_DURATION, "48h", F(redis_ttl_ms),
       MS_PER_S, 365 * MS_PER_DAY, MS_PER_S, NULL },
     { "redis_shards", CFG_UINT, "16", F(redis_shards), 1, 1024, 0, NULL },
-    { "postgres", CFG_STRING, NULL, F(postgres), 0, 0, 0, NULL },
+    { "postgres", CFG_CONNINFO, NULL, F(postgres), 0, 0, 0, NULL },
     { "node_id", CFG_NODE_ID, "", F(node_id), 0, 0, 0, NULL },
     { "flush_interval", CFG_DURATION, "1s", F(flush_interval_ms),
       10, MS_PER_HOUR, 1, NULL },
@@ -271,6 +274,67 @@ format_size(uint64_t bytes, char *buf, size_t size)
     (void) snprintf(buf, size, "%llu%s", (unsigned long long) bytes, unit);
 
     return buf;
+}
+
+
+/*
+ * Checks that libpq can parse a connection string, as PQconnectdbParams()
+ * will (with expand_dbname: a value with '=' or a postgresql:// prefix is
+ * a connection string, anything else a database name).  Checked here,
+ * when the configuration is loaded, so that a malformed one never reaches
+ * a connection attempt: libpq's message quotes the text around the error
+ * ("invalid percent-encoded token: \"hunt%zzer2\""), which may be the
+ * password, and would then be logged and published in /health and
+ * /api/summary.  The reasons returned name no part of the value.
+ */
+static const char *
+check_conninfo(const char *value)
+{
+    char              *err;
+    const char        *reason;
+    PQconninfoOption  *opts, *o;
+
+    if (strncmp(value, "postgresql://", 13) != 0
+        && strncmp(value, "postgres://", 11) != 0
+        && strchr(value, '=') == NULL)
+    {
+        return NULL;
+    }
+
+    err = NULL;
+    opts = PQconninfoParse(value, &err);
+
+    if (opts == NULL) {
+        if (err != NULL) {
+            /* it may hold a piece of the password: wipe it first */
+            memset(err, 0, strlen(err));
+            PQfreemem(err);
+        }
+
+        return "not a connection string libpq can parse (its message is "
+               "not shown: it may quote the password); quote a key=value "
+               "value that has spaces ('...'), and percent-encode "
+               "reserved characters in a postgresql:// URI (%XX)";
+    }
+
+    reason = NULL;
+
+    for (o = opts; o->keyword != NULL; o++) {
+        /* "postgresql://u:p@ss@host" parses with host "ss@host" */
+        if (o->val != NULL
+            && (strcmp(o->keyword, "host") == 0
+                || strcmp(o->keyword, "hostaddr") == 0)
+            && strchr(o->val, '@') != NULL)
+        {
+            reason = "a host with '@' in a postgresql:// URI (its value is "
+                     "not shown: it may be part of the password); "
+                     "percent-encode '@' in the password as %40";
+        }
+    }
+
+    PQconninfoFree(opts);
+
+    return reason;
 }
 
 
@@ -499,6 +563,13 @@ apply(ps_config_t *cfg, const cfg_key_t *k, const char *value, char *buf,
             value = NULL;
         }
         return set_string(field, value);
+
+    case CFG_CONNINFO:
+        if (value[0] == '\0') {
+            return set_string(field, NULL);
+        }
+        err = check_conninfo(value);
+        return err ? err : set_string(field, value);
 
     case CFG_REDIS:
         if (value[0] == '\0') {
@@ -923,6 +994,7 @@ ps_config_free(ps_config_t *cfg)
     for (i = 0; i < NKEYS; i++) {
         switch (cfg_keys[i].type) {
         case CFG_STRING:
+        case CFG_CONNINFO:
         case CFG_REDIS:
         case CFG_NODE_ID:
             free(*(char **) ((char *) cfg + cfg_keys[i].off));

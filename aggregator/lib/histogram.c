@@ -46,12 +46,31 @@ const char *ps_hist_prom_le_str[PS_HIST_PROM_NLE] = {
 };
 
 
+/* The slots: inline while there are at most PS_HIST_INLINE (the common
+ * window bucket: a request or two of similar latency), else on the heap,
+ * so that a small histogram costs no allocation and no pointer chase and
+ * copies as a value. */
+static inline uint64_t *
+hist_slots(ps_hist_t *h)
+{
+    return h->cap > PS_HIST_INLINE ? h->u.slots : h->u.inl;
+}
+
+
+static inline const uint64_t *
+hist_cslots(const ps_hist_t *h)
+{
+    return h->cap > PS_HIST_INLINE ? h->u.slots : h->u.inl;
+}
+
+
 void
 ps_hist_init(ps_hist_t *h)
 {
-    h->slots = NULL;
+    h->u.slots = NULL;
+    h->u.inl[PS_HIST_INLINE - 1] = 0;
     h->n = 0;
-    h->cap = 0;
+    h->cap = PS_HIST_INLINE;
     h->count = 0;
 }
 
@@ -59,7 +78,9 @@ ps_hist_init(ps_hist_t *h)
 void
 ps_hist_free(ps_hist_t *h)
 {
-    free(h->slots);
+    if (h->cap > PS_HIST_INLINE) {
+        free(h->u.slots);
+    }
     ps_hist_init(h);
 }
 
@@ -173,7 +194,7 @@ hist_find(const ps_hist_t *h, unsigned index)
     }
 
     key = slot_make(index, 0);
-    base = h->slots;
+    base = hist_cslots(h);
     n = h->n;
 
     while (n > 1) {
@@ -182,7 +203,7 @@ hist_find(const ps_hist_t *h, unsigned index)
         n -= half;
     }
 
-    return (uint32_t) (base - h->slots) + (*base < key);
+    return (uint32_t) (base - hist_cslots(h)) + (*base < key);
 }
 
 
@@ -196,7 +217,7 @@ hist_reserve(ps_hist_t *h, uint32_t need)
         return 0;
     }
 
-    cap = h->cap ? h->cap : 2;     /* most window buckets hold 1 or 2 */
+    cap = h->cap * 2;
     while (cap < need) {
         cap *= 2;
     }
@@ -204,12 +225,20 @@ hist_reserve(ps_hist_t *h, uint32_t need)
         cap = PS_HIST_BUCKETS;
     }
 
-    slots = realloc(h->slots, cap * sizeof(uint64_t));
-    if (slots == NULL) {
-        return -1;
+    if (h->cap > PS_HIST_INLINE) {
+        slots = realloc(h->u.slots, cap * sizeof(uint64_t));
+        if (slots == NULL) {
+            return -1;
+        }
+    } else {
+        slots = malloc(cap * sizeof(uint64_t));
+        if (slots == NULL) {
+            return -1;
+        }
+        memcpy(slots, h->u.inl, h->n * sizeof(uint64_t));
     }
 
-    h->slots = slots;
+    h->u.slots = slots;
     h->cap = cap;
 
     return 0;
@@ -219,7 +248,8 @@ hist_reserve(ps_hist_t *h, uint32_t need)
 int
 ps_hist_add_bucket(ps_hist_t *h, unsigned index, uint64_t n)
 {
-    uint32_t  pos;
+    uint32_t   pos;
+    uint64_t  *sl;
 
     if (index >= PS_HIST_BUCKETS || n > COUNT_MASK) {
         return -1;
@@ -230,12 +260,13 @@ ps_hist_add_bucket(ps_hist_t *h, unsigned index, uint64_t n)
     }
 
     pos = hist_find(h, index);
+    sl = hist_slots(h);
 
-    if (pos < h->n && slot_index(h->slots[pos]) == index) {
-        if (slot_count(h->slots[pos]) > COUNT_MASK - n) {
+    if (pos < h->n && slot_index(sl[pos]) == index) {
+        if (slot_count(sl[pos]) > COUNT_MASK - n) {
             return -1;
         }
-        h->slots[pos] += n;
+        sl[pos] += n;
         h->count += n;
         return 0;
     }
@@ -244,9 +275,9 @@ ps_hist_add_bucket(ps_hist_t *h, unsigned index, uint64_t n)
         return -1;
     }
 
-    memmove(&h->slots[pos + 1], &h->slots[pos],
-            (h->n - pos) * sizeof(uint64_t));
-    h->slots[pos] = slot_make(index, n);
+    sl = hist_slots(h);
+    memmove(&sl[pos + 1], &sl[pos], (h->n - pos) * sizeof(uint64_t));
+    sl[pos] = slot_make(index, n);
     h->n++;
     h->count += n;
 
@@ -264,10 +295,14 @@ ps_hist_add(ps_hist_t *h, uint64_t us)
 int
 ps_hist_merge(ps_hist_t *dst, const ps_hist_t *src)
 {
-    uint32_t   i, j, k, fresh;
-    uint64_t  *out;
-    unsigned   a, b;
-    int        jump;
+    uint32_t         i, j, k, fresh;
+    uint64_t        *out, *ds;
+    const uint64_t  *ss;
+    unsigned         a, b;
+    int              jump;
+
+    ss = hist_cslots(src);
+    ds = hist_slots(dst);
 
     /* a few buckets into many (a window's total): binary search each
      * instead of walking dst */
@@ -276,16 +311,16 @@ ps_hist_merge(ps_hist_t *dst, const ps_hist_t *src)
     /* count buckets that dst lacks, and refuse counter overflow early */
     fresh = 0;
     for (i = 0, j = 0; j < src->n; j++) {
-        b = slot_index(src->slots[j]);
+        b = slot_index(ss[j]);
         if (jump) {
             i = hist_find(dst, b);
         }
-        while (i < dst->n && slot_index(dst->slots[i]) < b) {
+        while (i < dst->n && slot_index(ds[i]) < b) {
             i++;
         }
-        if (i < dst->n && slot_index(dst->slots[i]) == b) {
-            if (slot_count(dst->slots[i])
-                > COUNT_MASK - slot_count(src->slots[j]))
+        if (i < dst->n && slot_index(ds[i]) == b) {
+            if (slot_count(ds[i])
+                > COUNT_MASK - slot_count(ss[j]))
             {
                 return -1;
             }
@@ -296,14 +331,14 @@ ps_hist_merge(ps_hist_t *dst, const ps_hist_t *src)
 
     if (fresh == 0) {
         for (i = 0, j = 0; j < src->n; j++) {
-            b = slot_index(src->slots[j]);
+            b = slot_index(ss[j]);
             if (jump) {
                 i = hist_find(dst, b);
             }
-            while (slot_index(dst->slots[i]) < b) {
+            while (slot_index(ds[i]) < b) {
                 i++;
             }
-            dst->slots[i] += slot_count(src->slots[j]);
+            ds[i] += slot_count(ss[j]);
         }
         dst->count += src->count;
         return 0;
@@ -318,18 +353,18 @@ ps_hist_merge(ps_hist_t *dst, const ps_hist_t *src)
     i = dst->n;
     j = src->n;
     k = dst->n + fresh;
-    out = dst->slots;
+    out = hist_slots(dst);
 
     while (j > 0) {
-        b = slot_index(src->slots[j - 1]);
+        b = slot_index(ss[j - 1]);
         a = i > 0 ? slot_index(out[i - 1]) : 0;
 
         if (i > 0 && a > b) {
             out[--k] = out[--i];
         } else if (i > 0 && a == b) {
-            out[--k] = out[--i] + slot_count(src->slots[--j]);
+            out[--k] = out[--i] + slot_count(ss[--j]);
         } else {
-            out[--k] = src->slots[--j];
+            out[--k] = ss[--j];
         }
     }
 
@@ -375,9 +410,9 @@ ps_hist_percentile(const ps_hist_t *h, double q)
     seen = 0;
     index = PS_HIST_OVERFLOW;
     for (i = 0; i < h->n; i++) {
-        seen += slot_count(h->slots[i]);
+        seen += slot_count(hist_cslots(h)[i]);
         if (seen >= rank) {
-            index = slot_index(h->slots[i]);
+            index = slot_index(hist_cslots(h)[i]);
             break;
         }
     }
@@ -404,9 +439,10 @@ ps_hist_cumulative(const ps_hist_t *h, const uint64_t *le_us, size_t n,
 
     for (b = 0; b < n; b++) {
         while (i < h->n
-               && ps_hist_bucket_high(slot_index(h->slots[i])) <= le_us[b])
+               && ps_hist_bucket_high(slot_index(hist_cslots(h)[i]))
+                  <= le_us[b])
         {
-            below += slot_count(h->slots[i]);
+            below += slot_count(hist_cslots(h)[i]);
             i++;
         }
         out[b] = below;
@@ -417,7 +453,7 @@ ps_hist_cumulative(const ps_hist_t *h, const uint64_t *le_us, size_t n,
 size_t
 ps_hist_mem(const ps_hist_t *h)
 {
-    return (size_t) h->cap * sizeof(uint64_t);
+    return h->cap > PS_HIST_INLINE ? (size_t) h->cap * sizeof(uint64_t) : 0;
 }
 
 
@@ -427,7 +463,7 @@ hist_wide(const ps_hist_t *h)
     uint32_t  i;
 
     for (i = 0; i < h->n; i++) {
-        if (slot_count(h->slots[i]) > UINT32_MAX) {
+        if (slot_count(hist_cslots(h)[i]) > UINT32_MAX) {
             return 1;
         }
     }
@@ -462,8 +498,8 @@ ps_hist_encode(const ps_hist_t *h, uint8_t *buf, size_t cap)
     p = 1;
 
     for (i = 0; i < h->n; i++) {
-        index = slot_index(h->slots[i]);
-        c = slot_count(h->slots[i]);
+        index = slot_index(hist_cslots(h)[i]);
+        c = slot_count(hist_cslots(h)[i]);
         buf[p++] = (uint8_t) (index >> 8);
         buf[p++] = (uint8_t) index;
         for (b = w; b > 0; b--) {
@@ -523,12 +559,10 @@ ps_hist_decode(ps_hist_t *h, const uint8_t *buf, size_t len)
         return 0;
     }
 
-    tmp.slots = malloc(npairs * sizeof(uint64_t));
-    if (tmp.slots == NULL) {
+    ps_hist_init(&tmp);
+    if (hist_reserve(&tmp, (uint32_t) npairs) != 0) {
         return -1;
     }
-    tmp.n = 0;
-    tmp.cap = (uint32_t) npairs;
     tmp.count = total;
 
     for (p = 1; p < len; ) {
@@ -538,7 +572,7 @@ ps_hist_decode(ps_hist_t *h, const uint8_t *buf, size_t len)
         for (b = 0; b < w; b++) {
             c = (c << 8) | buf[p++];
         }
-        tmp.slots[tmp.n++] = slot_make(index, c);
+        hist_slots(&tmp)[tmp.n++] = slot_make(index, c);
     }
 
     if (ps_hist_merge(h, &tmp) != 0) {

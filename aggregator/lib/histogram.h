@@ -25,7 +25,9 @@
  *
  * In memory the histogram is sparse: a sorted array of the non-zero
  * buckets, one uint64 each (index in the top 10 bits, count in the low
- * 54), grown by doubling; 24 bytes + 8 per non-empty bucket.
+ * 54), inside the struct while there are at most PS_HIST_INLINE of them
+ * (no allocation, and the struct copies as a value), then on the heap,
+ * grown by doubling; 32 bytes, + 8 per non-empty bucket beyond two.
  *
  * Serialised form (the bytea stored in PostgreSQL), all big-endian:
  *
@@ -58,10 +60,15 @@
 extern const uint64_t  ps_hist_prom_le_us[PS_HIST_PROM_NLE];
 extern const char     *ps_hist_prom_le_str[PS_HIST_PROM_NLE];
 
+#define PS_HIST_INLINE         2
+
 typedef struct {
-    uint64_t  *slots;      /* (index << 54) | count, ascending */
+    union {
+        uint64_t  *slots;                  /* cap > PS_HIST_INLINE */
+        uint64_t   inl[PS_HIST_INLINE];    /* else */
+    } u;                   /* (index << 54) | count, ascending */
     uint32_t   n;          /* used slots */
-    uint32_t   cap;        /* allocated slots */
+    uint32_t   cap;        /* slots there is room for */
     uint64_t   count;      /* total of all counts */
 } ps_hist_t;
 

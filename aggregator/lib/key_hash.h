@@ -85,6 +85,26 @@ ps_key_hash(const char *host, size_t hlen, const char *method, size_t mlen,
 }
 
 
+/* A second, independent hash of the same key (other seed, other
+ * avalanche): the key table identifies a key by both (agg/windows.c). */
+static inline uint64_t
+ps_key_hash2(const char *host, size_t hlen, const char *method, size_t mlen,
+    const char *path, size_t plen)
+{
+    uint64_t  h = 0x452821e638d01377ULL;
+
+    h = ps_key_hash_part(h, host, hlen);
+    h = ps_key_hash_part(h, method, mlen);
+    h = ps_key_hash_part(h, path, plen);
+
+    h ^= h >> 31;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+
+    return h;
+}
+
+
 /* The hash of one short byte string (a client address, a Redis field),
  * seeded (e.g. with its hour) for tables keyed by more than the bytes;
  * never 0. */

@@ -79,7 +79,7 @@ escape_unit(char *out, const unsigned char *src, size_t len, size_t *used)
     c = src[0];
     *used = 1;
 
-    if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') {
+    if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\' && c != '<') {
         out[0] = (char) c;
         return 1;
     }
@@ -97,7 +97,8 @@ escape_unit(char *out, const unsigned char *src, size_t len, size_t *used)
     }
 
     if (c < 0x80) {
-        /* other control characters and DEL */
+        /* other control characters, DEL, and '<': no "</script>" or
+         * "<!--" in JSON that a page might embed */
         memcpy(out + 1, "u00", 3);
         out[4] = hex[c >> 4];
         out[5] = hex[c & 0xF];

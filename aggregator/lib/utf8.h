@@ -16,7 +16,8 @@
  *   - '"' and '\' are escaped as \" and \\;
  *   - control characters become \b \f \n \r \t or \u00XX (NUL is
  *     \u0000, DEL is \u007F); U+2028 and U+2029 become \u2028 and
- *     \u2029, so the text is also safe inside JavaScript;
+ *     \u2029, and '<' becomes \u003C, so the text is also safe inside
+ *     JavaScript and in an HTML page (no "</script>", no "<!--");
  *   - a byte that does not belong to a valid UTF-8 sequence (a stray
  *     continuation byte, C0/C1 and F5..FF, an overlong form, a UTF-16
  *     surrogate encoded in UTF-8, a code point above U+10FFFF, a sequence

@@ -54,6 +54,7 @@
 
 #include "agg/agg_table.h"
 #include "agg/key_limit.h"
+#include "agg/windows.h"
 #include "lib/clock.h"
 #include "lib/hour.h"
 #include "lib/key_hash.h"
@@ -143,6 +144,7 @@ struct ps_pipeline_s {
 
     ps_rec_observer_fn   observer;
     void                *observer_ctx;
+    ps_windows_t        *win;        /* the key table, when set */
 
     ps_rec_scratch_t     scratch;
     ps_key_limit_t      *key_limit;  /* max_keys_per_hour, all flushes */
@@ -279,6 +281,12 @@ seed_key(void *ctx, const char *host, size_t hlen, const char *method,
 {
     pipeline_t  *p = ctx;
 
+    if (p->win != NULL) {
+        (void) ps_windows_seed(p->win, p->seed_hour, host, hlen, method,
+                               mlen, path, plen);
+        return;
+    }
+
     (void) ps_key_limit_admit(p->key_limit, p->seed_hour,
                               ps_key_hash(host, hlen, method, mlen, path,
                                           plen));
@@ -300,7 +308,8 @@ seed_keys(pipeline_t *p)
         s = &p->sinks[i];
 
         if (!s->sink->durable || !s->ready || !s->up || s->busy
-            || s->sink->ops->load_keys == NULL)
+            || s->sink->ops->load_keys == NULL
+            || (s == p->spooled && p->rp.running))
         {
             continue;
         }
@@ -680,6 +689,9 @@ try_start(pipeline_t *p, uint64_t now)
         ps_ring_reader_skip_to(p->rr, r, min);
     }
 
+    /* before the first record is admitted, from a sink that answered */
+    seed_keys(p);
+
     if (p->spooled) {
         s = p->spooled;
 
@@ -709,9 +721,6 @@ try_start(pipeline_t *p, uint64_t now)
         s->up = 1;
     }
 
-    /* before the first record is admitted */
-    seed_keys(p);
-
     p->started = 1;
 
     ps_log(PS_LOG_INFO, "event=pipeline_started sinks=%u durable=%u%s",
@@ -738,8 +747,8 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
     p->cfg = cfg;
     p->zone = zone;
     p->rr = rr;
-    p->nrings = zone->header->ring_count;
-    p->zone_id = zone->header->zone_id;
+    p->nrings = zone->geo.ring_count;
+    p->zone_id = zone->geo.zone_id;
     p->nsinks = nsinks;
     pthread_mutex_init(&p->rp.mu, NULL);
     pthread_mutex_init(&p->rp.sink_mu, NULL);
@@ -919,6 +928,19 @@ ps_pipeline_set_sync(ps_pipeline_t *p, int sync)
 }
 
 
+void
+ps_pipeline_set_windows(ps_pipeline_t *p, ps_windows_t *w)
+{
+    p->win = w;
+    ps_windows_set_limit(w, p->cfg->max_keys_per_hour);
+
+    /* the keys seeded at the start go to the windows instead */
+    if (p->started && p->keys_seeded) {
+        seed_keys(p);
+    }
+}
+
+
 static void
 pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     const ps_record_t *raw)
@@ -926,6 +948,7 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     unsigned        i;
     ps_rec_t        rec;
     pipe_sink_t    *s;
+    ps_win_key_t   *k = NULL;
     pipeline_t     *p = ctx;
 
     ps_rec_decode(&rec, &p->scratch, ring, pos, raw, p->cfg->client_address,
@@ -934,7 +957,16 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     rec.key_hash = ps_key_hash(rec.host, rec.host_len, rec.method,
                                rec.method_len, rec.path, rec.path_len);
 
-    if (!ps_key_limit_admit(p->key_limit, rec.hour, rec.key_hash)) {
+    /* one probe: the windows are the key table and the key limit */
+    if (p->win != NULL) {
+        rec.key_hash2 = ps_key_hash2(rec.host, rec.host_len, rec.method,
+                                     rec.method_len, rec.path, rec.path_len);
+        k = ps_windows_admit(p->win, &rec);
+    }
+
+    if (p->win != NULL ? k == NULL
+        : !ps_key_limit_admit(p->key_limit, rec.hour, rec.key_hash))
+    {
         rec.host = PS_AGG_OTHER_HOST;
         rec.host_len = sizeof(PS_AGG_OTHER_HOST) - 1;
         rec.method = PS_AGG_OTHER_METHOD;
@@ -942,6 +974,9 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
         rec.path = PS_AGG_OTHER_PATH;
         rec.path_len = sizeof(PS_AGG_OTHER_PATH) - 1;
         rec.key_hash = p->other_hash;
+        if (p->win != NULL) {
+            k = ps_windows_other(p->win);
+        }
     }
 
     p->records++;
@@ -967,6 +1002,10 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
         }
 
         s->pending++;
+    }
+
+    if (k != NULL && ps_windows_add_to(p->win, k, &rec) != 0) {
+        ps_log(PS_LOG_WARN, "event=windows_add_failed reason=no_memory");
     }
 
     if (p->observer) {
@@ -1392,7 +1431,7 @@ ps_pipeline_sink_status(const ps_pipeline_t *p, unsigned i,
         for (r = 0; r < p->nrings; r++) {
             read = ps_ring_reader_position(p->rr, r);
             from = rp->applied_known ? rp->applied[r] : s->committed[r];
-            st->lag_records += read > from ? read - from : 0;
+            st->lag_records += ps_ring_reader_records(p->rr, r, from, read);
         }
         if (!st->up) {
             snprintf(st->last_error, sizeof(st->last_error), "%s",
@@ -1403,9 +1442,8 @@ ps_pipeline_sink_status(const ps_pipeline_t *p, unsigned i,
     } else {
         for (r = 0; r < p->nrings; r++) {
             read = ps_ring_reader_position(p->rr, r);
-            if (read > s->committed[r]) {
-                st->lag_records += read - s->committed[r];
-            }
+            st->lag_records += ps_ring_reader_records(p->rr, r,
+                                                      s->committed[r], read);
         }
 
         if (!st->up) {

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "agg/windows.h"
 #include "config/config.h"
 #include "pipeline/sink.h"
 #include "ring/rec.h"
@@ -36,6 +37,11 @@ ps_pipeline_t *ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
 
 /* Frees the pipeline and its sinks (no flush). */
 void ps_pipeline_destroy(ps_pipeline_t *p);
+
+/* Makes w (agg/windows.h) the pipeline's key table: every record's key
+ * is admitted under max_keys_per_hour and counted into w, with one
+ * probe (in place of the key limit of its own and an observer). */
+void ps_pipeline_set_windows(ps_pipeline_t *p, ps_windows_t *w);
 
 /* Sets the observer; fn may be NULL. */
 void ps_pipeline_set_observer(ps_pipeline_t *p, ps_rec_observer_fn fn,

@@ -58,7 +58,7 @@ client_text(ps_rec_scratch_t *sc, const ps_record_t *rec, int mode,
     alen = (af == AF_INET) ? 4 : 16;
 
     memset(addr, 0, 16);
-    memcpy(addr, rec->addr, alen);
+    memcpy(addr, ps_record_addr(rec), alen);
 
     if (mode == PS_CLIENT_TRUNCATED) {
         /* IPv4 /24, IPv6 /48 */
@@ -134,8 +134,9 @@ ps_rec_decode(ps_rec_t *out, ps_rec_scratch_t *scratch, uint32_t ring,
     uint64_t pos, const ps_record_t *rec, int client_mode,
     const char *hash_key)
 {
-    size_t   hlen, mlen, plen, alen;
-    uint8_t  addr[16];
+    size_t       hlen, mlen, plen, alen;
+    uint8_t      addr[16];
+    const char  *method;
 
     memset(out, 0, sizeof(*out));
 
@@ -148,16 +149,21 @@ ps_rec_decode(ps_rec_t *out, ps_rec_scratch_t *scratch, uint32_t ring,
     mlen = rec->method_len < PS_METHOD_MAX ? rec->method_len : PS_METHOD_MAX;
     plen = rec->key_len < PS_KEY_MAX ? rec->key_len : PS_KEY_MAX;
 
-    out->host = scratch->host;
-    out->host_len = ps_utf8_sanitise(scratch->host, rec->host, hlen, 0);
+    /* the strings where the clamped lengths put them: within
+     * PS_RECORD_MAX bytes of rec whatever its lengths say */
+    method = ps_record_method(rec);
+
     out->method = scratch->method;
-    out->method_len = ps_utf8_sanitise(scratch->method, rec->method, mlen, 0);
+    out->method_len = ps_utf8_sanitise(scratch->method, method, mlen, 0);
+    out->host = scratch->host;
+    out->host_len = ps_utf8_sanitise(scratch->host, method + mlen, hlen, 0);
     out->path = scratch->path;
-    out->path_len = ps_utf8_sanitise(scratch->path, rec->key, plen, 0);
+    out->path_len = ps_utf8_sanitise(scratch->path, method + mlen + hlen,
+                                     plen, 0);
 
     out->status = rec->status;
     out->request_us = rec->request_us;
-    out->upstream_us = rec->upstream_us;
+    out->upstream_us = ps_record_upstream(rec);
     out->bytes_in = rec->bytes_in;
     out->bytes_out = rec->bytes_out;
     out->flags = rec->flags;

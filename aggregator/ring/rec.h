@@ -30,6 +30,7 @@ typedef struct {
     const char  *path;
     size_t       path_len;
     uint64_t     key_hash;          /* key_hash.h; set by the pipeline */
+    uint64_t     key_hash2;         /* ps_key_hash2(), likewise */
 
     unsigned     status;
     uint64_t     request_us;
@@ -54,7 +55,9 @@ typedef struct {
 
 /* Decodes rec into out (pointing into scratch) for client mode
  * (ps_client_mode_t) and hash_key (the secret for hashed mode, may be
- * NULL).  Never fails: lengths are clamped to their fields. */
+ * NULL).  rec is PS_RECORD_MAX bytes (the ring reader's copy, its
+ * lengths checked).  Never fails: lengths are clamped to their maxima,
+ * so that nothing past PS_RECORD_MAX bytes is read whatever they say. */
 void ps_rec_decode(ps_rec_t *out, ps_rec_scratch_t *scratch,
     uint32_t ring, uint64_t pos, const ps_record_t *rec, int client_mode,
     const char *hash_key);

@@ -10,8 +10,6 @@
 #include "lib/json_escape.h"
 #include "ring/record_json.h"
 
-#define min_len(len, field)  ((len) < sizeof(field) ? (len) : sizeof(field))
-
 
 const char *
 ps_record_client(const ps_record_t *rec, char *buf)
@@ -29,7 +27,7 @@ ps_record_client(const ps_record_t *rec, char *buf)
         return NULL;
     }
 
-    return inet_ntop(af, rec->addr, buf, PS_ADDR_TEXT_MAX);
+    return inet_ntop(af, ps_record_addr(rec), buf, PS_ADDR_TEXT_MAX);
 }
 
 
@@ -46,29 +44,38 @@ int
 ps_record_json(ps_buf_t *b, uint32_t ring, uint64_t pos,
     const ps_record_t *rec)
 {
-    const char  *client;
+    size_t       mlen, hlen, klen;
+    uint64_t     upstream;
+    const char  *client, *method;
     char         ts[PS_ISO8601_MAX], addr[PS_ADDR_TEXT_MAX];
+
+    /* lengths clamped to their maxima, the strings where the clamped
+     * lengths put them: nothing past PS_RECORD_MAX bytes of rec is read */
+    mlen = rec->method_len < PS_METHOD_MAX ? rec->method_len : PS_METHOD_MAX;
+    hlen = rec->host_len < PS_HOST_MAX ? rec->host_len : PS_HOST_MAX;
+    klen = rec->key_len < PS_KEY_MAX ? rec->key_len : PS_KEY_MAX;
+    method = ps_record_method(rec);
+    upstream = ps_record_upstream(rec);
 
     if (ps_buf_printf(b, "{\"ring\":%" PRIu32 ",\"pos\":%" PRIu64
                       ",\"time\":\"%s\",\"time_us\":%" PRIu64 ",\"host\":",
                       ring, pos,
                       ps_format_iso8601_frac((int64_t) rec->time_us, ts, 6),
                       rec->time_us) != 0
-        || ps_json_quote(b, rec->host, min_len(rec->host_len, rec->host)) != 0
+        || ps_json_quote(b, method + mlen, hlen) != 0
         || ps_buf_puts(b, ",\"method\":") != 0
-        || ps_json_quote(b, rec->method,
-                         min_len(rec->method_len, rec->method)) != 0
+        || ps_json_quote(b, method, mlen) != 0
         || ps_buf_puts(b, ",\"path\":") != 0
-        || ps_json_quote(b, rec->key, min_len(rec->key_len, rec->key)) != 0
+        || ps_json_quote(b, method + mlen + hlen, klen) != 0
         || ps_buf_printf(b, ",\"status\":%u,\"request_us\":%" PRIu64,
                          (unsigned) rec->status, rec->request_us) != 0)
     {
         return -1;
     }
 
-    if ((rec->upstream_us == PS_NO_UPSTREAM
+    if ((upstream == PS_NO_UPSTREAM
          ? ps_buf_puts(b, ",\"upstream_us\":null")
-         : ps_buf_printf(b, ",\"upstream_us\":%" PRIu64, rec->upstream_us))
+         : ps_buf_printf(b, ",\"upstream_us\":%" PRIu64, upstream))
         != 0)
     {
         return -1;

@@ -10,7 +10,7 @@
  *
  * upstream_us is null when the request was not proxied; client is null
  * when no address was stored (pathstats_client_address off).  Strings
- * follow json_escape.h (bytes that are not UTF-8 read as \xHH).  Lengths
+ * follow lib/utf8.h (bytes that are not UTF-8 read as \xHH).  Lengths
  * in the record are clamped to their fields, so a corrupt record still
  * yields valid JSON.
  */

@@ -1,29 +1,58 @@
 /*
  * Ring reader: see ring_reader.h; the protocol is in pathstats_shm.h.
  *
- * Per ring the consumer owns head (records released) and keeps pos
- * (records handed out), head <= pos <= tail.  The producer publishes tail
- * with a release store after filling the slot, so an acquire load of tail
- * makes every slot below it readable; it never writes a slot at or above
- * head + capacity, so slots in [head, tail) stay untouched until head
+ * Per ring the consumer owns head (units released) and keeps pos (units
+ * handed out), head <= pos <= tail.  The producer publishes tail with a
+ * release store after filling the record, so an acquire load of tail
+ * makes every unit below it readable; it never writes a unit at or above
+ * head + capacity, so units in [head, tail) stay untouched until head
  * moves past them.
+ *
+ * Each record is copied out of the zone before it is handed out, its
+ * lengths checked against the maxima and its size against the ring: the
+ * consumer then reads a record that nobody can change under it, and a
+ * record that does not fit (a corrupt or hostile writer) ends the ring's
+ * reading up to its tail, logged.
+ *
+ * The zone counts consumed records next to head (units): the reader
+ * notes how many records it had handed out at each position a poll
+ * reached, which are the positions released later.
  */
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "ring/proc.h"
 #include "ring/ring_reader.h"
 
+#define PREFETCH_AHEAD  8             /* units */
+#define MARKS_MAX       4096          /* positions noted per ring */
+
+/* records handed out up to a position */
+typedef struct {
+    uint64_t    pos;
+    uint64_t    records;
+} rr_mark_t;
+
+typedef struct {
+    rr_mark_t  *m;                  /* ascending pos, a FIFO */
+    size_t      first, n, cap;
+} rr_marks_t;
+
 struct ps_ring_reader_s {
     ps_zone_t  *zone;
     uint32_t    nrings;
     uint32_t    next;           /* ring the next poll starts with */
     uint64_t   *pos;            /* per ring: handed out up to here */
+    uint64_t   *records;        /* per ring: records handed out (as the
+                                   zone counts them) */
     uint64_t   *limit;          /* per ring: poll stops here */
+    rr_marks_t *marks;          /* per ring */
     uint64_t    corrupt_logged; /* ps_mono_us() of the last such line */
+    uint64_t    copy[PS_RECORD_MAX_UNITS * PS_RECORD_UNIT / 8];
 };
 
 #define PS_CORRUPT_LOG_INTERVAL_US  (60 * 1000000ULL)
@@ -48,16 +77,21 @@ ps_ring_reader_create(ps_zone_t *zone)
     }
 
     rr->zone = zone;
-    rr->nrings = zone->header->ring_count;
+    rr->nrings = zone->geo.ring_count;
 
     rr->pos = calloc(rr->nrings, sizeof(uint64_t));
+    rr->records = calloc(rr->nrings, sizeof(uint64_t));
     rr->limit = calloc(rr->nrings, sizeof(uint64_t));
-    if (rr->pos == NULL || rr->limit == NULL) {
+    rr->marks = calloc(rr->nrings, sizeof(rr_marks_t));
+    if (rr->pos == NULL || rr->records == NULL || rr->limit == NULL
+        || rr->marks == NULL)
+    {
         goto fail;
     }
 
     for (i = 0; i < rr->nrings; i++) {
         rr->pos[i] = ps_load_acquire(&ps_zone_ring(zone, i)->head);
+        rr->records[i] = ps_load_relaxed(&ps_zone_ring(zone, i)->consumed);
         rr->limit[i] = UINT64_MAX;
     }
 
@@ -75,13 +109,61 @@ fail:
 void
 ps_ring_reader_destroy(ps_ring_reader_t *rr)
 {
+    uint32_t  i;
+
     if (rr == NULL) {
         return;
     }
 
+    for (i = 0; rr->marks != NULL && i < rr->nrings; i++) {
+        free(rr->marks[i].m);
+    }
+
     free(rr->pos);
+    free(rr->records);
     free(rr->limit);
+    free(rr->marks);
     free(rr);
+}
+
+
+/* Notes that records were handed out up to pos of ring (after a poll). */
+static void
+mark(ps_ring_reader_t *rr, uint32_t ring, uint64_t pos, uint64_t records)
+{
+    size_t       cap, i;
+    rr_mark_t   *m;
+    rr_marks_t  *ms = &rr->marks[ring];
+
+    if (ms->n > 0 && ms->m[(ms->first + ms->n - 1) % ms->cap].pos == pos) {
+        return;
+    }
+
+    if (ms->n == MARKS_MAX) {
+        /* too many releases pending: the oldest is counted by a walk if
+         * it is ever released exactly there */
+        ms->first = (ms->first + 1) % ms->cap;
+        ms->n--;
+    }
+
+    if (ms->n == ms->cap) {
+        cap = ms->cap ? 2 * ms->cap : 64;
+        m = malloc(cap * sizeof(rr_mark_t));
+        if (m == NULL) {
+            return;                 /* counted by a walk instead */
+        }
+        for (i = 0; i < ms->n; i++) {
+            m[i] = ms->m[(ms->first + i) % ms->cap];
+        }
+        free(ms->m);
+        ms->m = m;
+        ms->cap = cap;
+        ms->first = 0;
+    }
+
+    ms->m[(ms->first + ms->n) % ms->cap].pos = pos;
+    ms->m[(ms->first + ms->n) % ms->cap].records = records;
+    ms->n++;
 }
 
 
@@ -101,7 +183,7 @@ ring_tail(ps_ring_reader_t *rr, uint32_t ring)
     head = ps_load_relaxed(&desc->head);
 
     if (tail >= rr->pos[ring]
-        && tail - head <= rr->zone->header->ring_capacity)
+        && tail - head <= rr->zone->geo.ring_capacity)
     {
         return tail;
     }
@@ -113,10 +195,91 @@ ring_tail(ps_ring_reader_t *rr, uint32_t ring)
         rr->corrupt_logged = ps_mono_us();
         ps_log(PS_LOG_ERROR, "event=ring_corrupt ring=%u head=%" PRIu64
                " pos=%" PRIu64 " tail=%" PRIu64 " capacity=%u", ring, head,
-               rr->pos[ring], tail, rr->zone->header->ring_capacity);
+               rr->pos[ring], tail, rr->zone->geo.ring_capacity);
     }
 
     return rr->pos[ring];
+}
+
+
+/*
+ * The record at pos of ring (pos < tail), copied into rr->copy, and the
+ * units it takes: 0 for one that does not fit the ring (lengths beyond
+ * the maxima, running over the ring's end or past tail), logged.  A skip
+ * marker is a record of no content: *skip set, its units those to the
+ * ring's end.
+ */
+static uint64_t
+read_record(ps_ring_reader_t *rr, uint32_t ring, uint64_t pos, uint64_t tail,
+    int *skip)
+{
+    uint64_t            off, room, units;
+    const ps_record_t  *rec, *src;
+
+    src = ps_zone_slot(rr->zone, ring, pos);
+    off = pos & (rr->zone->geo.ring_capacity - 1);
+    room = rr->zone->geo.ring_capacity - off;
+
+    memcpy(rr->copy, src, PS_RECORD_UNIT);
+    rec = (const ps_record_t *) rr->copy;
+
+    if (rec->flags & PS_REC_SKIP) {
+        *skip = 1;
+        return room <= tail - pos ? room : 0;
+    }
+
+    *skip = 0;
+    units = 0;
+
+    if (rec->method_len <= PS_METHOD_MAX && rec->host_len <= PS_HOST_MAX
+        && rec->key_len <= PS_KEY_MAX
+        && (rec->addr_family == PS_AF_NONE || rec->addr_family == PS_AF_INET
+            || rec->addr_family == PS_AF_INET6))
+    {
+        units = ps_record_units(rec);
+    }
+
+    if (units < 2 || units > room || units > tail - pos) {
+        return 0;
+    }
+
+    memcpy((char *) rr->copy + PS_RECORD_UNIT,
+           (const char *) src + PS_RECORD_UNIT,
+           (units - 1) * PS_RECORD_UNIT);
+
+    return units;
+}
+
+
+static void
+record_corrupt(ps_ring_reader_t *rr, uint32_t ring, uint64_t pos,
+    uint64_t tail)
+{
+    ps_log(PS_LOG_ERROR, "event=ring_record_corrupt ring=%u pos=%" PRIu64
+           " tail=%" PRIu64 " action=\"skipped to the tail\"", ring, pos,
+           tail);
+}
+
+
+/* Records from pos to end of ring (record boundaries both), counted by
+ * walking their headers; the count, or the records up to where the walk
+ * met a record that does not fit. */
+static uint64_t
+walk(ps_ring_reader_t *rr, uint32_t ring, uint64_t pos, uint64_t end)
+{
+    int       skip;
+    uint64_t  units, n = 0;
+
+    while (pos < end) {
+        units = read_record(rr, ring, pos, end, &skip);
+        if (units == 0) {
+            break;
+        }
+        n += !skip;
+        pos += units;
+    }
+
+    return n;
 }
 
 
@@ -134,7 +297,9 @@ ps_ring_reader_skip_to(ps_ring_reader_t *rr, uint32_t ring, uint64_t pos)
         pos = tail;
     }
 
+    rr->records[ring] += walk(rr, ring, rr->pos[ring], pos);
     rr->pos[ring] = pos;
+    mark(rr, ring, pos, rr->records[ring]);
     ps_ring_reader_release(rr, ring, pos);
 }
 
@@ -143,9 +308,10 @@ size_t
 ps_ring_reader_poll(ps_ring_reader_t *rr, size_t max, ps_record_fn fn,
     void *ctx)
 {
+    int       skip;
     size_t    n;
     uint32_t  i, ring;
-    uint64_t  tail, pos;
+    uint64_t  tail, pos, units, records;
 
     n = 0;
 
@@ -159,11 +325,40 @@ ps_ring_reader_poll(ps_ring_reader_t *rr, size_t max, ps_record_fn fn,
             tail = rr->limit[ring];
         }
 
-        for (pos = rr->pos[ring]; pos < tail && n < max; pos++, n++) {
-            fn(ctx, ring, pos, ps_zone_slot(rr->zone, ring, pos));
+        pos = rr->pos[ring];
+        records = rr->records[ring];
+
+        while (pos < tail && n < max) {
+            /* the units a little ahead are on their way from memory while
+             * this record is handled (the consumer touches every unit
+             * once, far apart in a large zone) */
+            if (pos + PREFETCH_AHEAD < tail) {
+                __builtin_prefetch(ps_zone_slot(rr->zone, ring,
+                                                pos + PREFETCH_AHEAD));
+            }
+
+            units = read_record(rr, ring, pos, tail, &skip);
+
+            if (units == 0) {
+                record_corrupt(rr, ring, pos, tail);
+                pos = tail;
+                break;
+            }
+
+            if (!skip) {
+                fn(ctx, ring, pos, (const ps_record_t *) rr->copy);
+                records++;
+                n++;
+            }
+
+            pos += units;
         }
 
-        rr->pos[ring] = pos;
+        if (pos != rr->pos[ring]) {
+            rr->pos[ring] = pos;
+            rr->records[ring] = records;
+            mark(rr, ring, pos, records);
+        }
 
         if (n == max) {
             rr->next = (pos < tail) ? ring : (ring + 1) % rr->nrings;
@@ -171,6 +366,75 @@ ps_ring_reader_poll(ps_ring_reader_t *rr, size_t max, ps_record_fn fn,
     }
 
     return n;
+}
+
+
+/*
+ * The records handed out below pos of ring: exact at the read position, at
+ * head and at a position a poll stopped at (a mark), else counted by a
+ * walk from the nearest of them below pos.  A position below head counts
+ * as head (released records are not walked again).
+ */
+static uint64_t
+records_to(ps_ring_reader_t *rr, uint32_t ring, uint64_t pos)
+{
+    size_t           lo, hi, mid;
+    uint64_t         from, n, head;
+    rr_mark_t       *m;
+    rr_marks_t      *ms = &rr->marks[ring];
+    ps_ring_desc_t  *desc;
+
+    if (pos >= rr->pos[ring]) {
+        return rr->records[ring];
+    }
+
+    desc = ps_zone_ring(rr->zone, ring);
+    head = ps_load_relaxed(&desc->head);
+    from = head;
+    n = ps_load_relaxed(&desc->consumed);
+
+    if (pos <= head) {
+        return n;
+    }
+
+    /* the last mark at or below pos (ascending) */
+    lo = 0;
+    hi = ms->n;
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        if (ms->m[(ms->first + mid) % ms->cap].pos <= pos) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+
+    if (lo > 0) {
+        m = &ms->m[(ms->first + lo - 1) % ms->cap];
+        if (m->pos >= from) {
+            from = m->pos;
+            n = m->records;
+        }
+    }
+
+    return from == pos ? n : n + walk(rr, ring, from, pos);
+}
+
+
+uint64_t
+ps_ring_reader_records(ps_ring_reader_t *rr, uint32_t ring, uint64_t from,
+    uint64_t to)
+{
+    uint64_t  a, b;
+
+    if (to <= from) {
+        return 0;
+    }
+
+    a = records_to(rr, ring, from);
+    b = records_to(rr, ring, to);
+
+    return b > a ? b - a : 0;
 }
 
 
@@ -194,7 +458,7 @@ ps_ring_reader_half_full(const ps_ring_reader_t *rr)
     uint32_t   ring;
     uint64_t   head, half;
 
-    half = rr->zone->header->ring_capacity / 2;
+    half = rr->zone->geo.ring_capacity / 2;
 
     for (ring = 0; ring < rr->nrings; ring++) {
         /* head is ours: only the consumer moves it */
@@ -211,6 +475,9 @@ ps_ring_reader_half_full(const ps_ring_reader_t *rr)
 void
 ps_ring_reader_release(ps_ring_reader_t *rr, uint32_t ring, uint64_t pos)
 {
+    uint64_t         head, consumed;
+    rr_mark_t       *m;
+    rr_marks_t      *ms = &rr->marks[ring];
     ps_ring_desc_t  *desc;
 
     if (pos > rr->pos[ring]) {
@@ -220,9 +487,31 @@ ps_ring_reader_release(ps_ring_reader_t *rr, uint32_t ring, uint64_t pos)
     desc = ps_zone_ring(rr->zone, ring);
 
     /* only this process writes head (the consumer lock): relaxed load */
-    if (pos > ps_load_relaxed(&desc->head)) {
-        ps_store_release(&desc->head, pos);
+    head = ps_load_relaxed(&desc->head);
+
+    if (pos <= head) {
+        return;
     }
+
+    /* the records up to pos: noted by the poll that reached it */
+    while (ms->n > 0 && ms->m[ms->first].pos < pos) {
+        ms->first = (ms->first + 1) % ms->cap;
+        ms->n--;
+    }
+
+    m = ms->n > 0 ? &ms->m[ms->first] : NULL;
+
+    if (m != NULL && m->pos == pos) {
+        consumed = m->records;
+    } else if (pos == rr->pos[ring]) {
+        consumed = rr->records[ring];
+    } else {
+        consumed = ps_load_relaxed(&desc->consumed)
+                   + walk(rr, ring, head, pos);
+    }
+
+    ps_store_release(&desc->consumed, consumed);
+    ps_store_release(&desc->head, pos);
 }
 
 
@@ -265,9 +554,10 @@ reap_ring(ps_ring_reader_t *rr, uint32_t i)
         return 0;
     }
 
-    /* a producer that died mid-request counted it in seen, never in tail */
+    /* a producer that died mid-request counted it in seen, never in
+     * records */
     lost = ps_load_relaxed(&desc->seen) - ps_load_relaxed(&desc->dropped)
-           - tail;
+           - ps_load_relaxed(&desc->records);
 
     expected = owner;
 
@@ -286,7 +576,7 @@ reap_ring(ps_ring_reader_t *rr, uint32_t i)
     ps_log(PS_LOG_INFO, "event=ring_reaped ring=%u pid=%d lost=%" PRIu64
            " lost_total=%" PRIu64 " records=%" PRIu64, i,
            (int) ps_owner_pid(owner), lost > old ? lost - old : 0,
-           lost > old ? lost : old, tail);
+           lost > old ? lost : old, ps_load_relaxed(&desc->records));
 
     return 1;
 }

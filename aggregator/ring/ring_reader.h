@@ -2,10 +2,12 @@
  * Ring reader: the consumer side of the zone's per-worker rings.
  *
  * Reading and releasing are separate: records handed out by
- * ps_ring_reader_poll() stay in their slots (the producer cannot reuse a
- * slot before head moves past it) until the caller releases them, which
- * it does only once everything read is durable in its sinks.  So a crash
- * between read and release re-reads, never loses.
+ * ps_ring_reader_poll() stay in their units (the producer cannot reuse a
+ * unit before head moves past it) until the caller releases them, which
+ * it does only once everything read is durable in its sinks (or in the
+ * spool's write-ahead log).  So a crash between read and release re-reads,
+ * never loses.  Positions (pos, head, tail, limits, watermarks) count
+ * units; a record starts at one.
  */
 
 #ifndef PS_RING_READER_H
@@ -19,8 +21,8 @@
 
 typedef struct ps_ring_reader_s  ps_ring_reader_t;
 
-/* Called for each record; rec points into the zone and stays valid until
- * the ring is released past pos. */
+/* Called for each record, at its position pos (the unit it starts at);
+ * rec is a private copy, its lengths checked, valid during the call. */
 typedef void (*ps_record_fn)(void *ctx, uint32_t ring, uint64_t pos,
     const ps_record_t *rec);
 
@@ -49,7 +51,12 @@ void ps_ring_reader_limit(ps_ring_reader_t *rr, uint32_t ring,
 /* Position up to which records of ring have been handed out. */
 uint64_t ps_ring_reader_position(const ps_ring_reader_t *rr, uint32_t ring);
 
-/* 1 when some ring holds more than half its capacity of records handed
+/* Records handed out between positions from and to of ring (to <= the
+ * read position; for a lag: the read position minus a sink's). */
+uint64_t ps_ring_reader_records(ps_ring_reader_t *rr, uint32_t ring,
+    uint64_t from, uint64_t to);
+
+/* 1 when some ring holds more than half its capacity of units handed
  * out but not yet released (position - head), else 0: a flush now would
  * free that room before the producer fills the ring and drops.  Only
  * read records count, as a flush cannot release unread ones. */

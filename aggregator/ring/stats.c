@@ -16,24 +16,27 @@
 void
 ps_stats_ring(const ps_zone_t *zone, uint32_t i, ps_ring_stats_t *out)
 {
-    uint64_t         tail;
+    uint64_t         records;
     ps_ring_desc_t  *d;
 
     d = ps_zone_ring(zone, i);
 
-    /* head before tail and tail before seen: each counter read later can
-     * only have grown, so the differences stay non-negative */
+    /* consumed before records and records before seen: each counter read
+     * later can only have grown, so the differences stay non-negative (the
+     * consumer stores consumed with release after acquiring the tail that
+     * the producer published after its records) */
 
     out->owner = ps_load_acquire(&d->owner);
     out->claims = ps_load_relaxed(&d->claims);
-    out->consumed = ps_load_acquire(&d->head);
+    out->consumed = ps_load_acquire(&d->consumed);
+    out->head = ps_load_acquire(&d->head);
     out->lost = ps_load_relaxed(&d->lost);
-    tail = ps_load_acquire(&d->tail);
+    records = ps_load_acquire(&d->records);
     out->dropped = ps_load_relaxed(&d->dropped);
     out->seen = ps_load_relaxed(&d->seen);
 
-    out->recorded = tail + out->lost;
-    out->in_ring = tail - out->consumed;
+    out->recorded = records + out->lost;
+    out->in_ring = records >= out->consumed ? records - out->consumed : 0;
 }
 
 
@@ -53,7 +56,8 @@ add_counters(json_t *obj, const ps_ring_stats_t *s)
            | json_object_set_new(obj, "dropped", counter(s->dropped))
            | json_object_set_new(obj, "consumed", counter(s->consumed))
            | json_object_set_new(obj, "in_ring", counter(s->in_ring))
-           | json_object_set_new(obj, "lost", counter(s->lost));
+           | json_object_set_new(obj, "lost", counter(s->lost))
+           | json_object_set_new(obj, "head", counter(s->head));
 }
 
 
@@ -141,7 +145,7 @@ ps_stats_json(const ps_zone_t *zone, uint64_t now_us)
         goto fail;
     }
 
-    for (i = 0; i < h->ring_count; i++) {
+    for (i = 0; i < zone->geo.ring_count; i++) {
         ps_stats_ring(zone, i, &s);
 
         t.seen += s.seen;
@@ -150,6 +154,7 @@ ps_stats_json(const ps_zone_t *zone, uint64_t now_us)
         t.consumed += s.consumed;
         t.in_ring += s.in_ring;
         t.lost += s.lost;
+        t.head += s.head;
 
         r = ring_json(i, &s);
         if (r == NULL || json_array_append_new(rings, r) != 0) {
@@ -166,7 +171,7 @@ ps_stats_json(const ps_zone_t *zone, uint64_t now_us)
 
     /* zone_id is a random 64-bit number: hex text, since JSON numbers
      * above 2^53 lose precision in most readers */
-    (void) snprintf(id, sizeof(id), "%016" PRIx64, h->zone_id);
+    (void) snprintf(id, sizeof(id), "%016" PRIx64, zone->geo.zone_id);
 
     rc = json_object_set_new(root, "zone", ps_json_bytes(zone->path,
                                                       strlen(zone->path)))
@@ -179,10 +184,12 @@ ps_stats_json(const ps_zone_t *zone, uint64_t now_us)
          | json_object_set_new(root, "master_pid", counter(h->master_pid))
          | json_object_set_new(root, "attach_count",
                                counter(h->attach_count))
-         | json_object_set_new(root, "file_size", counter(h->file_size))
-         | json_object_set_new(root, "ring_count", counter(h->ring_count))
+         | json_object_set_new(root, "file_size",
+                               counter(zone->geo.file_size))
+         | json_object_set_new(root, "ring_count",
+                               counter(zone->geo.ring_count))
          | json_object_set_new(root, "ring_capacity",
-                               counter(h->ring_capacity))
+                               counter(zone->geo.ring_capacity))
          | json_object_set_new(root, "totals", totals)
          | json_object_set_new(root, "rings", rings)
          | json_object_set_new(root, "aggregator", aggregator_json(h, now_us));

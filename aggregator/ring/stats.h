@@ -4,7 +4,8 @@
  *
  *   seen = recorded + dropped,  recorded = consumed + in_ring + lost
  *
- * with recorded = tail + lost, consumed = head, in_ring = tail - head.
+ * with recorded = records + lost, in_ring = records - consumed (records
+ * and consumed count records; head and tail count 32-byte units).
  * While workers write, seen may run one request ahead per ring.
  */
 
@@ -26,6 +27,8 @@ typedef struct {
     uint64_t  in_ring;
     uint64_t  lost;
     uint64_t  claims;
+    uint64_t  head;           /* units released: the position a sink's
+                                 watermark reaches once it is drained */
 } ps_ring_stats_t;
 
 /* Reads ring i's counters, consumer side first, so that in_ring is never

@@ -13,6 +13,7 @@
 
 #include "lib/log.h"
 #include "ring/zone.h"
+#include "ring/zone_file.h"
 
 
 /* logs why path cannot be used */
@@ -27,20 +28,11 @@ open_failed(const char *path, const char *reason)
 }
 
 
-static void
-open_failed_errno(const char *path, const char *what, int err)
-{
-    char  msg[256];
-
-    (void) snprintf(msg, sizeof(msg), "%s: %s", what, strerror(err));
-    open_failed(path, msg);
-}
-
-
 ps_zone_t *
 ps_zone_open(const char *path, int writable)
 {
     void         *base;
+    uint64_t      allocated;
     ps_zone_t    *zone;
     struct stat   st;
     const char   *reason;
@@ -53,47 +45,20 @@ ps_zone_open(const char *path, int writable)
         return NULL;
     }
 
-    zone->fd = -1;
     zone->writable = writable;
 
-    zone->fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-
+    zone->fd = ps_zone_file_open(path, writable, &st, msg, sizeof(msg));
     if (zone->fd == -1) {
-        if (errno == ENOENT) {
-            (void) snprintf(msg, sizeof(msg), "zone file %s does not exist "
-                            "(is nginx running with pathstats_zone %s?)",
-                            path, path);
-            open_failed(path, msg);
-        } else {
-            open_failed_errno(path, writable ? "cannot open for reading "
-                              "and writing" : "cannot open for reading",
-                              errno);
-        }
+        open_failed(path, msg);
         goto fail;
     }
 
-    if (fstat(zone->fd, &st) == -1) {
-        open_failed_errno(path, "fstat", errno);
-        goto fail;
-    }
-
-    if (!S_ISREG(st.st_mode)) {
-        open_failed(path, "not a regular file");
-        goto fail;
-    }
-
-    /* anyone who can write the file can forge or erase traffic data, and
-     * feed crafted lengths to every reader */
-    if (st.st_mode & S_IWOTH) {
-        open_failed(path, "refusing a world-writable zone file (any local "
-                    "user could forge records); remove the permission with "
-                    "chmod o-w");
-        goto fail;
-    }
+    allocated = (uint64_t) st.st_blocks * 512;
 
     if ((uint64_t) st.st_size < PS_HEADER_SIZE) {
         /* the check reads nothing from a file this short */
-        open_failed(path, ps_zone_header_check(NULL, (uint64_t) st.st_size));
+        open_failed(path, ps_zone_validate(NULL, (uint64_t) st.st_size,
+                                           allocated, &zone->geo));
         goto fail;
     }
 
@@ -102,25 +67,29 @@ ps_zone_open(const char *path, int writable)
                 zone->fd, 0);
 
     if (base == MAP_FAILED) {
-        open_failed_errno(path, "mmap", errno);
+        (void) snprintf(msg, sizeof(msg), "mmap: %s", strerror(errno));
+        open_failed(path, msg);
         goto fail;
     }
 
     zone->header = base;
     zone->size = (size_t) st.st_size;
 
-    /* nginx stores the magic last, with release: acquire it first */
-    (void) ps_load_acquire(&zone->header->magic);
-    reason = ps_zone_header_check(base, zone->size);
+    reason = ps_zone_validate(base, (uint64_t) st.st_size, allocated,
+                              &zone->geo);
     if (reason != NULL) {
-        open_failed(path, reason);
+        (void) snprintf(msg, sizeof(msg), "%s (%llu bytes, %llu of them "
+                        "allocated)", reason,
+                        (unsigned long long) st.st_size,
+                        (unsigned long long) allocated);
+        open_failed(path, msg);
         goto fail;
     }
 
     ps_log(PS_LOG_DEBUG, "event=zone_opened zone=%s rings=%u capacity=%u "
            "bytes=%zu writable=%d", ps_log_quote(q, sizeof(q), path),
-           zone->header->ring_count, zone->header->ring_capacity,
-           zone->size, writable);
+           zone->geo.ring_count, zone->geo.ring_capacity, zone->size,
+           writable);
 
     return zone;
 
@@ -155,7 +124,7 @@ ps_zone_close(ps_zone_t *zone)
 int
 ps_zone_lock_consumer(ps_zone_t *zone)
 {
-    char          q[512];
+    char          q[512], msg[256];
     struct flock  fl;
 
     /* a POSIX record lock, unlike flock(), tells who holds it; the kernel
@@ -170,7 +139,9 @@ ps_zone_lock_consumer(ps_zone_t *zone)
     }
 
     if (errno != EACCES && errno != EAGAIN) {
-        open_failed_errno(zone->path, "cannot lock", errno);
+        (void) snprintf(msg, sizeof(msg), "cannot lock: %s",
+                        strerror(errno));
+        open_failed(zone->path, msg);
         return -1;
     }
 
@@ -191,14 +162,14 @@ ps_zone_lock_consumer(ps_zone_t *zone)
 ps_ring_desc_t *
 ps_zone_ring(const ps_zone_t *zone, uint32_t i)
 {
-    return ps_zone_ring_desc(zone->header, i);
+    return ps_zone_ring_desc(zone->header, &zone->geo, i);
 }
 
 
 const ps_record_t *
 ps_zone_slot(const ps_zone_t *zone, uint32_t i, uint64_t pos)
 {
-    return ps_zone_ring_slot(zone->header, i, pos);
+    return ps_zone_ring_slot(zone->header, &zone->geo, i, pos);
 }
 
 

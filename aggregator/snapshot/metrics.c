@@ -47,7 +47,10 @@ ps_metrics_label_escape(ps_buf_t *b, const char *s, size_t len)
             break;
         }
 
-        n = (p[i] == '\0') ? 0 : ps_utf8_sequence(p + i, len - i);
+        /* a control character is shown, never sent raw: the text format
+         * has no escape for it, and a raw CR or tab misleads a reader */
+        n = (p[i] < 0x20 || p[i] == 0x7F) ? 0
+                                          : ps_utf8_sequence(p + i, len - i);
 
         if (n == 0) {
             if (ps_buf_printf(b, "\\\\x%02X", p[i]) != 0) {

@@ -42,7 +42,9 @@ typedef struct {
     uint64_t                  snapshot_sequence;
 } ps_metrics_input_t;
 
-/* Appends the escaped label value (without quotes); 0 or -1. */
+/* Appends the escaped label value (without quotes): backslash, '"' and
+ * newline escaped, other control characters and bytes that are not
+ * UTF-8 as the text \xHH, never raw; 0 or -1. */
 int ps_metrics_label_escape(ps_buf_t *b, const char *s, size_t len);
 
 /* Appends the whole exposition; 0 or -1. */

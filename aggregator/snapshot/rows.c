@@ -3,6 +3,7 @@
  */
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,9 +17,12 @@ typedef struct {
     int           with_le;
     ps_row_fn     fn;
     void         *fn_ctx;
+    uint64_t      fn_min;
 } collect_ctx_t;
 
 static int row_by_requests(const void *a, const void *b);
+static int bytes_cmp(const char *a, size_t alen, const char *b,
+    size_t blen);
 
 
 double
@@ -296,6 +300,157 @@ ps_row_is_other(const ps_row_t *r)
 }
 
 
+/* A key chosen in the first pass: its counters and its text, enough to
+ * order it; the heap of the keep best while choosing. */
+typedef struct {
+    ps_win_key_t  *k;
+    ps_counts_t    counts;
+    const char    *host, *method, *path;
+    size_t         hlen, mlen, plen;
+} pick_t;
+
+typedef struct {
+    ps_rowset_t   *rs;
+    size_t         keep;
+    pick_t        *picks;       /* a heap: the root sorts last */
+    size_t         n;
+    ps_win_key_t **cand;        /* keys fn must see */
+    size_t         ncand, cand_cap;
+    uint64_t       fn_min;
+    int            fn_on;
+} choose_ctx_t;
+
+
+static int
+pick_cmp(const pick_t *a, const pick_t *b)
+{
+    int  rc;
+
+    if (a->counts.requests != b->counts.requests) {
+        return a->counts.requests > b->counts.requests ? -1 : 1;
+    }
+
+    rc = bytes_cmp(a->path, a->plen, b->path, b->plen);
+    if (rc == 0) {
+        rc = bytes_cmp(a->host, a->hlen, b->host, b->hlen);
+    }
+    if (rc == 0) {
+        rc = bytes_cmp(a->method, a->mlen, b->method, b->mlen);
+    }
+
+    return rc;
+}
+
+
+static int
+pick_qcmp(const void *a, const void *b)
+{
+    return pick_cmp(a, b);
+}
+
+
+static void
+pick_swap(pick_t *a, pick_t *b)
+{
+    pick_t  t = *a;
+
+    *a = *b;
+    *b = t;
+}
+
+
+static void
+pick_down(pick_t *h, size_t n, size_t i)
+{
+    size_t  l, w;
+
+    for ( ;; ) {
+        l = 2 * i + 1;
+        w = i;
+        if (l < n && pick_cmp(&h[l], &h[w]) > 0) {
+            w = l;
+        }
+        if (l + 1 < n && pick_cmp(&h[l + 1], &h[w]) > 0) {
+            w = l + 1;
+        }
+        if (w == i) {
+            return;
+        }
+        pick_swap(&h[i], &h[w]);
+        i = w;
+    }
+}
+
+
+static void
+pick_up(pick_t *h, size_t i)
+{
+    size_t  p;
+
+    while (i > 0) {
+        p = (i - 1) / 2;
+        if (pick_cmp(&h[i], &h[p]) <= 0) {
+            return;
+        }
+        pick_swap(&h[i], &h[p]);
+        i = p;
+    }
+}
+
+
+/* First pass: every key of the window with its counters: the keep most
+ * requested are picked, the rest only summed; those fn must see are
+ * noted.  */
+static int
+choose_key(void *ctx, ps_win_key_t *k, const ps_counts_t *counts,
+    uint64_t first_us, uint64_t last_us)
+{
+    choose_ctx_t   *c = ctx;
+    pick_t          p;
+    ps_win_key_t  **cand;
+
+    p.k = k;
+    p.counts = *counts;
+    ps_windows_key_text(k, &p.host, &p.hlen, &p.method, &p.mlen, &p.path,
+                        &p.plen);
+
+    c->rs->total_rows++;
+
+    if (c->fn_on && counts->requests >= c->fn_min) {
+        if (c->ncand == c->cand_cap) {
+            c->cand_cap = c->cand_cap ? 2 * c->cand_cap : 256;
+            cand = realloc(c->cand, c->cand_cap * sizeof(*cand));
+            if (cand == NULL) {
+                return -1;
+            }
+            c->cand = cand;
+        }
+        c->cand[c->ncand++] = k;
+    }
+
+    if (c->n < c->keep) {
+        c->picks[c->n] = p;
+        pick_up(c->picks, c->n++);
+        return 0;
+    }
+
+    if (c->keep == 0 || pick_cmp(&p, &c->picks[0]) >= 0) {
+        ps_counts_merge(&c->rs->rest.counts, &p.counts);
+        return 0;
+    }
+
+    ps_counts_merge(&c->rs->rest.counts, &c->picks[0].counts);
+    c->picks[0] = p;
+    pick_down(c->picks, c->n, 0);
+
+    (void) first_us;
+    (void) last_us;
+
+    return 0;
+}
+
+
+/* Second pass: the row of one chosen key. */
 static int
 collect_row(void *ctx, const char *host, size_t hlen, const char *method,
     size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
@@ -325,22 +480,50 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
     r->unique = (uint64_t) llround(ps_hll_cardinality(&st->clients));
     r->flags = st->flags;
 
+    if (c->fn != NULL && st->counts.requests >= c->fn_min) {
+        c->fn(c->fn_ctx, r);
+    }
+
+    if (c->keep == 0) {
+        return 0;                  /* a row for fn alone */
+    }
+
     if (c->with_le) {
         ps_hist_cumulative(&st->latency, ps_hist_prom_le_us,
                            PS_HIST_PROM_NLE, le);
     }
 
-    if (c->fn != NULL) {
-        c->fn(c->fn_ctx, r);
-    }
+    return row_keep(rs, r, c->with_le ? le : NULL, c->keep);
+}
 
-    rs->total_rows++;
 
-    if (row_keep(rs, r, c->with_le ? le : NULL, c->keep) != 0) {
-        return -1;
-    }
+static int
+total_of(void *ctx, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
+{
+    ps_rowset_t  *rs = ctx;
 
     return ps_win_stats_merge(&rs->total, st);
+}
+
+
+static int
+cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t  x = (uintptr_t) *(ps_win_key_t *const *) a;
+    uintptr_t  y = (uintptr_t) *(ps_win_key_t *const *) b;
+
+    return (x > y) - (x < y);
+}
+
+
+static int
+cmp_pick_key(const void *a, const void *b)
+{
+    uintptr_t  x = (uintptr_t) ((const pick_t *) a)->k;
+    uintptr_t  y = (uintptr_t) ((const pick_t *) b)->k;
+
+    return (x > y) - (x < y);
 }
 
 
@@ -364,35 +547,135 @@ ps_rowset_free(ps_rowset_t *rs)
 }
 
 
-/* The live windows as a source of keys: window win at now_us. */
-typedef struct {
-    ps_windows_t  *w;
-    int            win;
-    uint64_t       now_us;
-} windows_src_t;
-
-
-static int
-windows_source(void *src, ps_win_key_fn fn, void *fn_ctx)
+int
+ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
+    uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx,
+    uint64_t fn_min)
 {
-    windows_src_t  *ws = src;
+    int            rc = -1;
+    size_t         i, j, k;
+    uint64_t       le[PS_HIST_PROM_NLE];
+    pick_t        *byk = NULL;
+    choose_ctx_t   ch;
+    collect_ctx_t  c;
 
-    return ps_windows_foreach(ws->w, ws->win, ws->now_us, fn, fn_ctx);
+    rs->n = 0;
+    rs->total_rows = 0;
+    memset(&rs->rest, 0, sizeof(rs->rest));
+    rs->shrunk = 0;
+    ps_win_stats_reset(&rs->total);
+
+    memset(&ch, 0, sizeof(ch));
+    ch.rs = rs;
+    ch.keep = keep;
+    ch.fn_on = fn != NULL;
+    ch.fn_min = fn_min;
+    ch.picks = malloc((keep ? keep : 1) * sizeof(pick_t));
+    if (ch.picks == NULL) {
+        return -1;
+    }
+
+    /* first pass: which keys, by their counters alone */
+    if (ps_windows_foreach_counts(w, win, now_us, choose_key, &ch) != 0) {
+        goto done;
+    }
+
+    /* second pass: their rows whole, most requested first */
+    if (ch.n > 1) {
+        qsort(ch.picks, ch.n, sizeof(pick_t), pick_qcmp);
+    }
+
+    c.rs = rs;
+    c.keep = keep;
+    c.with_le = with_le;
+    c.fn = fn;
+    c.fn_ctx = ctx;
+    c.fn_min = fn_min;
+
+    for (i = 0; i < ch.n; i++) {
+        if (ps_windows_key_stats(w, ch.picks[i].k, win, now_us, collect_row,
+                                 &c) != 0)
+        {
+            goto done;
+        }
+    }
+
+    /* row_keep() kept them as a heap */
+    if (rs->n > 1) {
+        qsort(rs->rows, rs->n, sizeof(ps_row_t), row_by_requests);
+    }
+
+    /* the keys fn must see that are not rows */
+    if (ch.ncand > 0) {
+        byk = malloc((ch.n ? ch.n : 1) * sizeof(pick_t));
+        if (byk == NULL) {
+            goto done;
+        }
+        memcpy(byk, ch.picks, ch.n * sizeof(pick_t));
+        qsort(byk, ch.n, sizeof(pick_t), cmp_pick_key);
+        qsort(ch.cand, ch.ncand, sizeof(ps_win_key_t *), cmp_ptr);
+
+        c.keep = 0;
+
+        for (i = 0, j = 0; i < ch.ncand; i++) {
+            while (j < ch.n && (uintptr_t) byk[j].k < (uintptr_t) ch.cand[i]) {
+                j++;
+            }
+            if (j < ch.n && byk[j].k == ch.cand[i]) {
+                continue;
+            }
+            if (ps_windows_key_stats(w, ch.cand[i], win, now_us, collect_row,
+                                     &c) != 0)
+            {
+                goto done;
+            }
+        }
+    }
+
+    /* the window's totals, and what the rows leave of them */
+    if (ps_windows_total(w, win, now_us, total_of, rs) != 0) {
+        goto done;
+    }
+
+    if (with_le) {
+        ps_hist_cumulative(&rs->total.latency, ps_hist_prom_le_us,
+                           PS_HIST_PROM_NLE, le);
+        for (i = 0; i < rs->n; i++) {
+            for (k = 0; k < PS_HIST_PROM_NLE; k++) {
+                le[k] -= rs->le[(size_t) rs->rows[i].le_at * PS_HIST_PROM_NLE
+                                + k];
+            }
+        }
+        memcpy(rs->rest.le, le, sizeof(le));
+    }
+
+    rc = 0;
+
+done:
+
+    free(ch.picks);
+    free(ch.cand);
+    free(byk);
+
+    return rc;
 }
 
 
-int
-ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
-    uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx)
+/* A key of any source: counted in the totals, then a row as chosen keys
+ * are (collect_row()). */
+static int
+collect_any(void *ctx, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
 {
-    windows_src_t  ws;
+    collect_ctx_t  *c = ctx;
 
-    ws.w = w;
-    ws.win = win;
-    ws.now_us = now_us;
+    c->rs->total_rows++;
 
-    return ps_rowset_collect_from(rs, windows_source, &ws, keep, with_le, fn,
-                                  ctx);
+    if (ps_win_stats_merge(&c->rs->total, st) != 0) {
+        return -1;
+    }
+
+    return collect_row(ctx, host, hlen, method, mlen, path, plen, st);
 }
 
 
@@ -413,12 +696,13 @@ ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
     c.with_le = with_le;
     c.fn = fn;
     c.fn_ctx = ctx;
+    c.fn_min = 0;
 
-    if (source(src, collect_row, &c) != 0) {
+    if (source(src, collect_any, &c) != 0) {
         return -1;
     }
 
-    /* the rows kept, most requested first */
+    /* row_keep() kept them as a heap */
     if (rs->n > 1) {
         qsort(rs->rows, rs->n, sizeof(ps_row_t), row_by_requests);
     }

@@ -1,9 +1,11 @@
 /*
  * Row selection: the rows of one window that a snapshot shows.  Every key
- * of the window is visited once; the keep most requested become rows (a
- * heap while collecting, most requested first after), the others are
- * only summed into the rest, and the window's totals are merged, so that
- * what the rows leave out is still counted.  Each row carries what every
+ * of the window is visited once by its counters alone (cheap: no
+ * histogram, no clients); the keep most requested are chosen (a heap),
+ * the others only summed into the rest; then the chosen ones are read
+ * whole into rows, most requested first.  The window's totals are kept
+ * by the windows as one more key, so that what the rows leave out is
+ * still counted without reading it whole.  Each row carries what every
  * output needs: its counters, percentiles (capped at the maximum, as the
  * histogram's buckets are wider than one value), unique clients, and for
  * the 24h window its cumulative Prometheus buckets (le, apart: 88 bytes a
@@ -60,10 +62,12 @@ void ps_rowset_free(ps_rowset_t *rs);
 
 /* Replaces the set's rows with window win of w at now_us (after
  * ps_windows_expire()): the keep most requested keys as rows, with their
- * le when with_le; fn (may be NULL) sees every key's row.  Row strings
- * point into w until it changes.  0, or -1 if memory ran out. */
+ * le when with_le; fn (may be NULL) sees the row of every key with at
+ * least fn_min requests.  Row strings point into w until it changes.
+ * 0, or -1 if memory ran out. */
 int ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
-    uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx);
+    uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx,
+    uint64_t fn_min);
 
 /* A source of keys and their stats for ps_rowset_collect_from(): calls
  * fn(fn_ctx, ...) for every key, as ps_windows_foreach() does; 0, -1, or

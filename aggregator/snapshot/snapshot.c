@@ -290,7 +290,8 @@ collect(ps_snapshot_t *s, uint64_t now_us)
     for (i = 0; i < PS_SNAP_WINDOWS; i++) {
         if (ps_rowset_collect(&s->win[i], s->w, i, now_us, rows_needed(s),
                               i == PS_SNAP_WIN_24H,
-                              i == PS_SNAP_WIN_1M ? alert_row : NULL, &c)
+                              i == PS_SNAP_WIN_1M ? alert_row : NULL, &c,
+                              s->cfg->alert_min_requests)
             != 0)
         {
             ps_log(PS_LOG_ERROR, "event=snapshot_failed reason=no_memory");
@@ -907,11 +908,12 @@ ps_snapshot_write_zone(ps_zone_t *zone, const void *buf, size_t len,
 
     version = ps_load_acquire(&ctl->version);
     i = (unsigned) ((version + 1) % 2);
-    boff = ctl->buf_off[i];
 
-    if (len > ctl->buf_size || boff > zone->size
-        || ctl->buf_size > zone->size - boff)
-    {
+    /* where the buffer is: the geometry validated at open, never the
+     * header, which whoever writes the file may have rewritten */
+    boff = zone->geo.snap_buf_off[i];
+
+    if (len > zone->geo.snap_buf_size) {
         return -1;
     }
 
@@ -952,12 +954,12 @@ ps_snapshot_publish(ps_snapshot_t *s, ps_zone_t *zone,
     in.started_us = ps_load_relaxed(&zh->aggregator_started_us);
     in.zone_id = zh->zone_id;
     in.heartbeat_us = ps_load_acquire(&zh->aggregator_heartbeat_us);
-    in.ring_count = zh->ring_count;
+    in.ring_count = zone->geo.ring_count;
     in.sinks = sinks;
     in.nsinks = nsinks;
     in.records = records;
 
-    for (i = 0; i < zh->ring_count; i++) {
+    for (i = 0; i < zone->geo.ring_count; i++) {
         ps_stats_ring(zone, i, &rs);
         in.rings.seen += rs.seen;
         in.rings.recorded += rs.recorded;
@@ -968,11 +970,8 @@ ps_snapshot_publish(ps_snapshot_t *s, ps_zone_t *zone,
         in.rings.claims += rs.claims;
     }
 
-    if (zh->snapshot.buf_size == 0) {
-        return -1;
-    }
-
-    if (ps_snapshot_build(s, &in, now_us, zh->snapshot.buf_size, &buf, &len)
+    if (ps_snapshot_build(s, &in, now_us, zone->geo.snap_buf_size, &buf,
+                          &len)
         != 0)
     {
         return -1;
@@ -981,7 +980,7 @@ ps_snapshot_publish(ps_snapshot_t *s, ps_zone_t *zone,
     if (ps_snapshot_write_zone(zone, buf, len, now_us) != 0) {
         ps_log(PS_LOG_ERROR, "event=snapshot_failed reason=buffer "
                "size=%zu buffer=%llu", len,
-               (unsigned long long) zh->snapshot.buf_size);
+               (unsigned long long) zone->geo.snap_buf_size);
         return -1;
     }
 

@@ -14,6 +14,7 @@ use warnings;
 use Cwd qw(abs_path);
 use Exporter qw(import);
 use File::Basename qw(dirname);
+use File::Temp ();
 use IO::Select;
 use IO::Socket::INET;
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
@@ -187,18 +188,31 @@ sub cpu_ns {
 # The zone ---------------------------------------------------------------
 
 # The zone file's path: on tmpfs, as in production (conf.example), not in
-# the test directory on the disk; ZONE_DIR (/dev/shm) overrides.  It is
-# removed at exit by the process that asked for it, unless KEEP is set.
+# the test directory on the disk; ZONE_DIR (/dev/shm) overrides.  The
+# file goes into a directory of its own made there (0755, this user's),
+# since nginx and the aggregator refuse a zone that another user could
+# have made in a directory everyone may write.  Both are removed at exit
+# by the process that asked for them, unless KEEP is set.
 my @ZONES;
 my $OWNER = $$;
 
 sub bench_zone {
-    my $dir = $ENV{ZONE_DIR} // '/dev/shm';
-    my $zone = "$dir/pathstats-bench-$$.zone";
+    my $base = $ENV{ZONE_DIR} // '/dev/shm';
+    my $dir = File::Temp::tempdir("pathstats-bench-$$-XXXXXX",
+                                  DIR => $base, CLEANUP => 0);
+    chmod 0755, $dir or die "chmod $dir: $!\n";
+    my $zone = "$dir/zone";
     push @ZONES, $zone;
     return $zone;
 }
 
-END { unlink @ZONES if $$ == $OWNER && !$ENV{KEEP} }
+END {
+    if ($$ == $OWNER && !$ENV{KEEP}) {
+        for my $zone (@ZONES) {
+            unlink $zone;
+            rmdir File::Basename::dirname($zone);
+        }
+    }
+}
 
 1;

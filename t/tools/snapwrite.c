@@ -33,6 +33,10 @@
 #include "pathstats_shm.h"
 
 
+/* the zone's layout, validated once at open like every reader does */
+static ps_zone_geometry_t  geo;
+
+
 static uint64_t
 now_us(void)
 {
@@ -91,7 +95,7 @@ publish(ps_zone_header_t *h, const char *data, size_t len, uint64_t buf_len)
     ps_store_relaxed(&ctl->buf_seq[i], seq + 1);
     __atomic_thread_fence(__ATOMIC_RELEASE);
 
-    memcpy((char *) h + ctl->buf_off[i], data, len);
+    memcpy((char *) h + geo.snap_buf_off[i], data, len);
     ctl->buf_len[i] = buf_len;
     ctl->generated_us[i] = now_us();
 
@@ -108,6 +112,7 @@ main(int argc, char **argv)
     size_t              len;
     uint64_t            v, i, seq, buf_len;
     struct stat         st;
+    const char         *reason;
     ps_zone_header_t   *h;
     ps_snapshot_ctl_t  *ctl;
 
@@ -130,9 +135,10 @@ main(int argc, char **argv)
         return 1;
     }
 
-    if (ps_zone_header_check(h, (uint64_t) st.st_size) != NULL) {
-        fprintf(stderr, "snapwrite: %s: %s\n", argv[1],
-                ps_zone_header_check(h, (uint64_t) st.st_size));
+    reason = ps_zone_validate(h, (uint64_t) st.st_size,
+                              (uint64_t) st.st_blocks * 512, &geo);
+    if (reason != NULL) {
+        fprintf(stderr, "snapwrite: %s: %s\n", argv[1], reason);
         return 1;
     }
 
@@ -146,8 +152,9 @@ main(int argc, char **argv)
     if (strcmp(argv[2], "seen") == 0) {
         v = 0;
 
-        for (i = 0; i < h->ring_count; i++) {
-            v += ps_load_acquire(&ps_zone_ring_desc(h, (uint32_t) i)->seen);
+        for (i = 0; i < geo.ring_count; i++) {
+            v += ps_load_acquire(&ps_zone_ring_desc(h, &geo,
+                                                    (uint32_t) i)->seen);
         }
 
         printf("%llu\n", (unsigned long long) (v + h->no_ring));
@@ -179,9 +186,9 @@ main(int argc, char **argv)
             return 1;
         }
 
-        if (len > ctl->buf_size) {
+        if (len > geo.snap_buf_size) {
             fprintf(stderr, "snapwrite: %zu bytes do not fit in %llu\n",
-                    len, (unsigned long long) ctl->buf_size);
+                    len, (unsigned long long) geo.snap_buf_size);
             return 1;
         }
 
@@ -201,8 +208,8 @@ main(int argc, char **argv)
         data = read_file(argv[3], &len);
         other = read_file(argv[4], &other_len);
 
-        if (data == NULL || other == NULL || len > ctl->buf_size
-            || other_len > ctl->buf_size)
+        if (data == NULL || other == NULL || len > geo.snap_buf_size
+            || other_len > geo.snap_buf_size)
         {
             fprintf(stderr, "snapwrite: cannot churn those files\n");
             return 1;

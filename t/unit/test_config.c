@@ -133,7 +133,7 @@ test_file(void)
                 "zone = /var/lib/pathstats/zone\n"
                 "   redis=redis://127.0.0.1:6380/2   # a trailing comment\n"
                 "postgres = \"host=127.0.0.1 port=5433 dbname=x "
-                "password='a#b \\\"c\\\\'\"\n"
+                "password='a#b \\\"c\\\\\\\\'\"\n"
                 "node_id = web-01.example\n"
                 "flush_interval = 250ms\n"
                 "snapshot_interval = 20\n"
@@ -152,8 +152,9 @@ test_file(void)
     is_str(cfg.redis_host, "127.0.0.1", "redis host");
     is_int(cfg.redis_port, 6380, "redis port");
     is_int(cfg.redis_db, 2, "redis db");
+    /* a conninfo libpq parses: its own \\ inside '...' is a backslash */
     is_str(cfg.postgres, "host=127.0.0.1 port=5433 dbname=x "
-           "password='a#b \"c\\'", "quoted conninfo keeps spaces, # and "
+           "password='a#b \"c\\\\'", "quoted conninfo keeps spaces, # and "
            "unescapes \\\" and \\\\");
     is_str(cfg.node_id, "web-01.example", "node_id");
     is_u64(cfg.flush_interval_ms, 250, "flush_interval 250ms");
@@ -417,6 +418,67 @@ test_errors(void)
 }
 
 
+/* A malformed PostgreSQL conninfo is refused when the configuration is
+ * loaded, from the file or --postgres, with a message that holds no part
+ * of the value: libpq's own quotes the password around the error. */
+static void
+test_conninfo(void)
+{
+    size_t                i;
+    ps_config_t           cfg;
+    char                  text[256];
+    ps_config_override_t  ov;
+
+    static const struct {
+        const char  *conninfo;
+        const char  *secret;       /* in no log line */
+        const char  *why;
+    } bad[] = {
+        { "postgresql://ps:hunt%zzer2@127.0.0.1:5432/db", "zzer2",
+          "not a connection string libpq can parse" },
+        { "host=127.0.0.1 password=hunter 2", "hunter",
+          "not a connection string libpq can parse" },
+        { "host=127.0.0.1 password='hunter2", "hunter2",
+          "not a connection string libpq can parse" },
+        { "postgresql://ps:pa@ss@127.0.0.1/db", "ss@",
+          "percent-encode '@' in the password as %40" },
+    };
+
+    static const char  *good[] = {
+        "pathstats",                                  /* a database name */
+        "host=127.0.0.1 port=5433 password='hunter 2'",
+        "postgresql://ps:hunt%40er2@127.0.0.1:5433/db?sslmode=disable",
+        "postgres://127.0.0.1/db",
+    };
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "postgres = \"%s\"\n",
+                 bad[i].conninfo);
+        is_int(load(&cfg, text, NULL, 0), -1, "conninfo %zu refused at load",
+               i);
+        ok(logged("key=postgres", bad[i].why, "not shown"),
+           "  naming the key, saying why, not showing the value");
+        ok(strstr(log_text, bad[i].secret) == NULL,
+           "  '%s' is in no log line", bad[i].secret);
+
+        ov.option = "postgres";
+        ov.value = bad[i].conninfo;
+        is_int(load(&cfg, NULL, &ov, 1), -1, "  also as --postgres");
+        ok(logged("option=--postgres", bad[i].why, NULL)
+           && strstr(log_text, bad[i].secret) == NULL,
+           "  the same message, no '%s'", bad[i].secret);
+    }
+
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(text, sizeof(text), "postgres = \"%s\"\n", good[i]);
+        is_int(load(&cfg, text, NULL, 0), 0, "conninfo accepted: %s",
+               good[i]);
+        is_str(cfg.postgres, good[i], "  unchanged");
+        ps_config_free(&cfg);
+    }
+}
+
+
 int
 main(void)
 {
@@ -439,6 +501,7 @@ main(void)
     test_fleet_keys();
     test_parsers();
     test_errors();
+    test_conninfo();
 
     ps_log_open(NULL);
     unlink(conf_path);

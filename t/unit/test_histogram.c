@@ -379,10 +379,36 @@ test_encoding(void)
     is_u64(len, ps_hist_encoded_size(&h), "encoded size is as announced");
     is_u64(ps_hist_encode(&h, buf, len - 1), 0, "too small a buffer: 0");
     ok(ps_hist_decode(&d, buf, len) == 0, "decode of our encoding");
-    ok(d.n == h.n && memcmp(d.slots, h.slots, h.n * 8) == 0
-       && d.count == h.count, "decode(encode(h)) == h");
+    {
+        uint8_t  again[8192];
+        size_t   alen = ps_hist_encode(&d, again, sizeof(again));
+
+        ok(d.n == h.n && alen == len && memcmp(again, buf, len) == 0
+           && d.count == h.count, "decode(encode(h)) == h");
+    }
     ok(ps_hist_decode(&d, buf, len) == 0 && d.count == 2 * h.count,
        "decode adds into an existing histogram");
+
+    /* small histograms live in the struct: copies are values */
+    {
+        ps_hist_t  a, b;
+
+        ps_hist_init(&a);
+        ps_hist_add(&a, 7);
+        ps_hist_add(&a, 7000);
+        ps_hist_add(&a, 7);
+        b = a;
+        ps_hist_add(&b, 9);
+        ok(ps_hist_count(&a) == 3 && ps_hist_mem(&a) == 0
+           && ps_hist_percentile(&a, 0.5) == 7,
+           "two buckets inline, no heap; a copy is a value");
+        ok(ps_hist_count(&b) == 4 && ps_hist_mem(&b) > 0,
+           "a third bucket moves the copy to the heap");
+        ok(ps_hist_merge(&a, &b) == 0 && ps_hist_count(&a) == 7
+           && ps_hist_percentile(&a, 0.5) == 7, "merged");
+        ps_hist_free(&a);
+        ps_hist_free(&b);
+    }
 
     /* counts beyond 32 bits switch to 8-byte counts */
     ps_hist_reset(&h);

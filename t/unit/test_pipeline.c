@@ -278,7 +278,7 @@ test_early_flush(ps_config_t *cfg)
     int                half;
 
     h = fake_zone_make();
-    half = (int) (h->ring_capacity / 2);
+    half = (int) (h->ring_capacity / 2 / FAKE_U);
 
     zone = ps_zone_open(fake_zone_path, 1);
     rr = ps_ring_reader_create(zone);

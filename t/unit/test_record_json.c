@@ -39,6 +39,8 @@ static const esc_case_t  cases[] = {
     { "short escapes", S("\b\f\n\r\t"), "\\b\\f\\n\\r\\t", S("\b\f\n\r\t") },
     { "other controls and DEL", S("\x01\x1f\x7f"), "\\u0001\\u001F\\u007F",
       S("\x01\x1f\x7f") },
+    { "HTML", S("/</script><!--&>"), "/\\u003C/script>\\u003C!--&>",
+      S("/</script><!--&>") },
     { "2-byte UTF-8", S("/v\xC3\xA9"), "/v\xC3\xA9", S("/v\xC3\xA9") },
     { "3-byte UTF-8", S("\xE2\x82\xAC"), "\xE2\x82\xAC", S("\xE2\x82\xAC") },
     { "4-byte UTF-8", S("/e\xF0\x9F\x98\x80"), "/e\xF0\x9F\x98\x80",
@@ -266,11 +268,43 @@ record_object(uint32_t ring, uint64_t pos, const ps_record_t *rec)
 }
 
 
+/* a record and the room of the largest one after its header */
+typedef union {
+    ps_record_t  r;
+    uint64_t     b[PS_RECORD_MAX / 8];
+} recbuf_t;
+
+
+/* Lays out rb's variable part as the module does: address of rb's
+ * addr_family, upstream time (with PS_REC_UPSTREAM in flags), strings. */
 static void
-set_str(char *field, uint8_t *len, const char *s)
+lay_out(recbuf_t *rb, const void *addr, uint64_t upstream,
+    const char *method, const char *host, const char *key)
 {
-    *len = (uint8_t) strlen(s);
-    memcpy(field, s, *len);
+    char  *p;
+
+    memset((char *) rb + sizeof(ps_record_t), 0,
+           sizeof(*rb) - sizeof(ps_record_t));
+
+    p = (char *) ps_record_addr(&rb->r);
+    memcpy(p, addr, ps_record_addr_len(rb->r.addr_family));
+    p += ps_record_addr_len(rb->r.addr_family);
+
+    rb->r.flags &= (uint8_t) ~PS_REC_UPSTREAM;
+    if (upstream != PS_NO_UPSTREAM) {
+        rb->r.flags |= PS_REC_UPSTREAM;
+        memcpy(p, &upstream, 8);
+        p += 8;
+    }
+
+    rb->r.method_len = (uint8_t) strlen(method);
+    rb->r.host_len = (uint8_t) strlen(host);
+    rb->r.key_len = (uint16_t) strlen(key);
+    memcpy(p, method, rb->r.method_len);
+    p += rb->r.method_len;
+    memcpy(p, host, rb->r.host_len);
+    p += rb->r.host_len;
+    memcpy(p, key, rb->r.key_len);
 }
 
 
@@ -278,7 +312,9 @@ static void
 test_record(void)
 {
     json_t       *o;
-    ps_record_t   rec;
+    recbuf_t      rb;
+    uint8_t       a4[4], a6[16];
+    char         *p;
     const char   *path = "/api/\"x\"\xFF";
     static const char  *keys[] = {
         "ring", "pos", "time", "time_us", "host", "method", "path", "status",
@@ -287,22 +323,18 @@ test_record(void)
     };
     int           i, have;
 
-    memset(&rec, 0, sizeof(rec));
-    rec.time_us = 1700000000123456ULL;
-    rec.request_us = 1520;
-    rec.upstream_us = PS_NO_UPSTREAM;
-    rec.bytes_in = 78;
-    rec.bytes_out = 230;
-    rec.status = 404;
-    rec.addr_family = PS_AF_INET;
-    inet_pton(AF_INET, "127.0.0.1", rec.addr);
-    rec.flags = PS_REC_KEY_TRUNCATED | PS_REC_UPGRADED;
-    set_str(rec.method, &rec.method_len, "GET");
-    set_str(rec.host, &rec.host_len, "example.com");
-    rec.key_len = (uint16_t) strlen(path);
-    memcpy(rec.key, path, rec.key_len);
+    memset(&rb, 0, sizeof(rb));
+    rb.r.time_us = 1700000000123456ULL;
+    rb.r.request_us = 1520;
+    rb.r.bytes_in = 78;
+    rb.r.bytes_out = 230;
+    rb.r.status = 404;
+    rb.r.addr_family = PS_AF_INET;
+    inet_pton(AF_INET, "127.0.0.1", a4);
+    rb.r.flags = PS_REC_KEY_TRUNCATED | PS_REC_UPGRADED;
+    lay_out(&rb, a4, PS_NO_UPSTREAM, "GET", "example.com", path);
 
-    o = record_object(3, 17, &rec);
+    o = record_object(3, 17, &rb.r);
     ok(o != NULL, "record parses");
 
     have = 0;
@@ -341,12 +373,12 @@ test_record(void)
     ok(json_is_true(json_object_get(o, "upgraded")), "upgraded");
     json_decref(o);
 
-    rec.upstream_us = 900;
-    rec.addr_family = PS_AF_INET6;
-    memset(rec.addr, 0, sizeof(rec.addr));
-    rec.addr[15] = 1;
-    rec.flags = PS_REC_NORMALIZED | PS_REC_HOST_TRUNCATED;
-    o = record_object(0, 0, &rec);
+    rb.r.addr_family = PS_AF_INET6;
+    memset(a6, 0, sizeof(a6));
+    a6[15] = 1;
+    rb.r.flags = PS_REC_NORMALIZED | PS_REC_HOST_TRUNCATED;
+    lay_out(&rb, a6, 900, "GET", "example.com", path);
+    o = record_object(0, 0, &rb.r);
     is_int(json_integer_value(json_object_get(o, "upstream_us")), 900,
            "upstream_us when proxied");
     is_str(json_string_value(json_object_get(o, "client")), "::1",
@@ -357,23 +389,28 @@ test_record(void)
        "normalized and host_truncated flags");
     json_decref(o);
 
-    /* a record with no address and lengths beyond its fields */
-    rec.addr_family = PS_AF_NONE;
-    rec.key_len = 60000;
-    rec.host_len = 255;
-    rec.method_len = 255;
-    memset(rec.key, 'k', sizeof(rec.key));
-    memset(rec.host, 'h', sizeof(rec.host));
-    memset(rec.method, 'M', sizeof(rec.method));
-    o = record_object(1, 2, &rec);
+    /* a record with no address and lengths beyond the maxima */
+    rb.r.addr_family = PS_AF_NONE;
+    rb.r.flags = 0;
+    lay_out(&rb, NULL, PS_NO_UPSTREAM, "", "", "");
+    p = (char *) ps_record_method(&rb.r);
+    memset(p, 'M', PS_METHOD_MAX);
+    memset(p + PS_METHOD_MAX, 'h', PS_HOST_MAX);
+    memset(p + PS_METHOD_MAX + PS_HOST_MAX, 'k', PS_KEY_MAX);
+    rb.r.key_len = 60000;
+    rb.r.host_len = 255;
+    rb.r.method_len = 255;
+    o = record_object(1, 2, &rb.r);
     ok(json_is_null(json_object_get(o, "client")), "no address: null");
     is_int((long long) strlen(json_string_value(json_object_get(o, "path"))),
-           PS_KEY_MAX, "corrupt key_len is cut to the key field");
+           PS_KEY_MAX, "corrupt key_len is cut to the maximum");
     is_int((long long) strlen(json_string_value(json_object_get(o, "host"))),
-           PS_HOST_MAX, "corrupt host_len is cut to the host field");
+           PS_HOST_MAX, "corrupt host_len is cut to the maximum");
     is_int((long long) strlen(json_string_value(json_object_get(o,
                                                                 "method"))),
-           PS_METHOD_MAX, "corrupt method_len is cut to the method field");
+           PS_METHOD_MAX, "corrupt method_len is cut to the maximum");
+    ok(strspn(json_string_value(json_object_get(o, "path")), "k")
+       == PS_KEY_MAX, "  each string read where the cut lengths put it");
     json_decref(o);
 }
 

@@ -1,8 +1,10 @@
 /*
  * Unit tests for aggregator/ring/ring_reader.c, zone.c, proc.c and stats.c
  * against a zone file built here with ps_zone_layout(), this test acting
- * as the producer (the worker's protocol: seen++, drop when full, else
- * fill the slot and publish tail with a release store).  Dead owners are
+ * as the producer (the worker's protocol: seen++, drop when the record
+ * does not fit, else write it at tail, after a skip marker when it would
+ * run over the ring's end, count it in records and publish tail with a
+ * release store).  Dead owners are
  * real processes: a child that exited (gone), one not yet waited for
  * (zombie), one stopped with SIGSTOP (alive).  Prints TAP.
  */
@@ -28,7 +30,8 @@
 #include "ring/zone.h"
 
 #define RINGS     4
-#define CAPACITY  16
+#define CAPACITY  128           /* units */
+#define U         2             /* units of a record with a short key */
 
 static char  dir[] = "/tmp/ps-test-ring-XXXXXX";
 static char  zone_path[256], log_path[256];
@@ -104,7 +107,7 @@ make_zone(const char *path, uint32_t rings, uint32_t capacity, mode_t mode)
     unlink(path);
     fd = open(path, O_RDWR|O_CREAT|O_EXCL, mode);
     if (fd == -1 || fchmod(fd, mode) != 0
-        || ftruncate(fd, (off_t) size) != 0)
+        || posix_fallocate(fd, 0, (off_t) size) != 0)
     {
         bail_out("cannot create %s", path);
     }
@@ -123,31 +126,71 @@ make_zone(const char *path, uint32_t rings, uint32_t capacity, mode_t mode)
 }
 
 
+/* The geometry of a zone this test made, as a worker keeps it. */
+static const ps_zone_geometry_t *
+geo_of(const ps_zone_header_t *h)
+{
+    static ps_zone_geometry_t  geo;
+
+    if (ps_zone_validate(h, h->file_size, h->file_size, &geo) != NULL) {
+        bail_out("test zone header invalid");
+    }
+
+    return &geo;
+}
+
+
+/* Descriptor of ring i, as a worker finds it. */
+static ps_ring_desc_t *
+desc_of(ps_zone_header_t *h, uint32_t i)
+{
+    return ps_zone_ring_desc(h, geo_of(h), i);
+}
+
+
 /* The worker's side of the protocol; 1 if recorded, 0 if dropped. */
 static int
 produce(ps_zone_header_t *h, uint32_t ring, const char *key)
 {
-    uint64_t         tail;
+    uint64_t         tail, off, room, units, need;
     ps_record_t     *rec;
     ps_ring_desc_t  *d;
+    uint64_t         buf[PS_RECORD_MAX_UNITS * PS_RECORD_UNIT / 8];
 
-    d = ps_zone_ring_desc(h, ring);
+    d = desc_of(h, ring);
     ps_store_relaxed(&d->seen, ps_load_relaxed(&d->seen) + 1);
 
+    rec = (ps_record_t *) buf;
+    memset(buf, 0, sizeof(buf));
+    rec->time_us = ps_now_us();
+    rec->status = 200;
+    rec->key_len = (uint16_t) strlen(key);
+    memcpy((char *) ps_record_key(rec), key, rec->key_len);
+    units = ps_record_units(rec);
+
     tail = ps_load_relaxed(&d->tail);
-    if (tail - ps_load_acquire(&d->head) >= h->ring_capacity) {
+    off = tail & (CAPACITY - 1);
+    room = CAPACITY - off;
+    need = room >= units ? units : room + units;
+
+    if (CAPACITY - (tail - ps_load_acquire(&d->head)) < need) {
         ps_store_relaxed(&d->dropped, ps_load_relaxed(&d->dropped) + 1);
         return 0;
     }
 
-    rec = ps_zone_ring_slot(h, ring, tail);
-    memset(rec, 0, sizeof(*rec));
-    rec->time_us = ps_now_us();
-    rec->status = 200;
-    rec->key_len = (uint16_t) strlen(key);
-    memcpy(rec->key, key, rec->key_len);
+    if (room < units) {
+        ps_record_t  *skip = ps_zone_ring_slot(h, geo_of(h), ring, tail);
 
-    ps_store_release(&d->tail, tail + 1);
+        memset(skip, 0, 8);
+        skip->flags = PS_REC_SKIP;
+        tail += room;
+    }
+
+    memcpy(ps_zone_ring_slot(h, geo_of(h), ring, tail), buf,
+           units * PS_RECORD_UNIT);
+
+    ps_store_relaxed(&d->records, ps_load_relaxed(&d->records) + 1);
+    ps_store_release(&d->tail, tail + units);
 
     return 1;
 }
@@ -179,7 +222,8 @@ collect(void *ctx, uint32_t ring, uint64_t pos, const ps_record_t *rec)
     s = &c->recs[c->n++];
     s->ring = ring;
     s->pos = pos;
-    snprintf(s->key, sizeof(s->key), "%.*s", (int) rec->key_len, rec->key);
+    snprintf(s->key, sizeof(s->key), "%.*s", (int) rec->key_len,
+             ps_record_key(rec));
 }
 
 
@@ -356,7 +400,7 @@ test_open_errors(void)
     ok(log_has("file is shorter than the zone header"), "  reason named");
 
     snprintf(path, sizeof(path), "%s/magic", dir);
-    h = make_zone(path, 2, 16, 0600);
+    h = make_zone(path, 2, CAPACITY, 0600);
     size = h->file_size;
     h->magic = 42;
     clear_log();
@@ -367,6 +411,12 @@ test_open_errors(void)
     clear_log();
     ok(ps_zone_open(path, 0) == NULL, "other layout version refused");
     ok(log_has("layout version differs"), "  reason named");
+    h->layout_version = 1;
+    clear_log();
+    ok(ps_zone_open(path, 0) == NULL, "a zone of layout 1 (512-byte "
+       "records) refused");
+    ok(log_has("the file has layout 1 (512-byte records")
+       && log_has("of one version"), "  saying why and what to do");
     h->layout_version = PS_LAYOUT_VERSION;
     munmap(h, size);
 
@@ -379,7 +429,7 @@ test_open_errors(void)
        "  reason named");
 
     snprintf(path, sizeof(path), "%s/ww", dir);
-    h = make_zone(path, 2, 16, 0666);
+    h = make_zone(path, 2, CAPACITY, 0666);
     munmap(h, h->file_size);
     clear_log();
     ok(ps_zone_open(path, 0) == NULL, "world-writable file refused");
@@ -442,25 +492,32 @@ test_poll(ps_zone_header_t *h, ps_zone_t *zone)
     is_int(ps_ring_reader_poll(rr, 100, collect, &c), 8, "8 records");
     ok(c.recs[0].ring == 0 && c.recs[0].pos == 0
        && strcmp(c.recs[0].key, "/a/0") == 0
-       && c.recs[4].ring == 0 && c.recs[4].pos == 4
+       && c.recs[4].ring == 0 && c.recs[4].pos == 4 * U
        && strcmp(c.recs[4].key, "/a/4") == 0
        && c.recs[5].ring == 2 && c.recs[5].pos == 0
        && strcmp(c.recs[7].key, "/c/2") == 0,
-       "in ring order, each ring in position order, with their keys");
+       "in ring order, each ring in position order (units), with their "
+       "keys");
     is_int(ps_ring_reader_poll(rr, 100, collect, &c), 0,
            "nothing is handed out twice");
-    is_u64(ps_ring_reader_position(rr, 0), 5, "ring 0 position 5");
+    is_u64(ps_ring_reader_position(rr, 0), 5 * U, "ring 0 position 5 "
+           "records on");
 
-    d0 = ps_zone_ring_desc(h, 0);
+    d0 = desc_of(h, 0);
     is_u64(d0->head, 0, "head stays until released");
-    ps_ring_reader_release(rr, 0, 3);
-    is_u64(d0->head, 3, "partial release moves head to 3");
-    ps_ring_reader_release(rr, 0, 2);
-    is_u64(d0->head, 3, "release never moves head back");
+    is_u64(d0->records, 5, "records counts the 5 records");
+    ps_ring_reader_release(rr, 0, 3 * U);
+    is_u64(d0->head, 3 * U, "partial release moves head to the 4th record");
+    is_u64(d0->consumed, 3, "  consumed: 3 (walked: no poll stopped there)");
+    ps_ring_reader_release(rr, 0, 2 * U);
+    is_u64(d0->head, 3 * U, "release never moves head back");
     ps_ring_reader_release(rr, 0, 99);
-    is_u64(d0->head, 5, "release stops at the read position");
+    is_u64(d0->head, 5 * U, "release stops at the read position");
+    is_u64(d0->consumed, 5, "  consumed: 5");
     ps_ring_reader_release_all(rr);
-    is_u64(ps_zone_ring_desc(h, 2)->head, 3, "release_all: ring 2 head 3");
+    is_u64(desc_of(h, 2)->head, 3 * U, "release_all: ring 2 head after its "
+           "3 records");
+    is_u64(desc_of(h, 2)->consumed, 3, "  consumed 3");
 
     /* max cuts a poll short; the next one resumes, then moves on */
     produce_n(h, 0, 6, "b");
@@ -486,13 +543,13 @@ test_poll(ps_zone_header_t *h, ps_zone_t *zone)
     ps_ring_reader_release_all(rr);
 
     /* a full ring drops, and held records hold the slots */
-    produce_n(h, 3, CAPACITY + 1, "full");
-    is_u64(ps_zone_ring_desc(h, 3)->dropped, 1,
-           "17 records into an empty ring of 16: 1 dropped");
+    produce_n(h, 3, CAPACITY / U + 1, "full");
+    is_u64(desc_of(h, 3)->dropped, 1,
+           "65 records of 2 units into an empty ring of 128: 1 dropped");
     memset(&c, 0, sizeof(c));
     n = ps_ring_reader_poll(rr, 100, collect, &c);
-    is_int(n, CAPACITY, "16 are read");
-    ok(!produce(h, 3, "/held"), "read but unreleased slots are not reused");
+    is_int(n, CAPACITY / U, "64 are read");
+    ok(!produce(h, 3, "/held"), "read but unreleased units are not reused");
     ps_ring_reader_release_all(rr);
     ok(produce(h, 3, "/after"), "after release the ring takes records again");
     memset(&c, 0, sizeof(c));
@@ -500,17 +557,23 @@ test_poll(ps_zone_header_t *h, ps_zone_t *zone)
     is_str(c.recs[0].key, "/after", "intact");
     ps_ring_reader_release_all(rr);
 
+    /* ring 1 holds 6 records (12 units) read and released: 30 more */
     for (i = 0; i < 3; i++) {
         produce_n(h, 1, 10, "skip");
     }
-    ps_ring_reader_skip_to(rr, 1, 20);
-    is_u64(ps_ring_reader_position(rr, 1), 20, "skip_to moves position");
-    is_u64(ps_zone_ring_desc(h, 1)->head, 20, "and releases what it skips");
+    ps_ring_reader_skip_to(rr, 1, 12 + 14 * U);
+    is_u64(ps_ring_reader_position(rr, 1), 12 + 14 * U,
+           "skip_to moves position");
+    is_u64(desc_of(h, 1)->head, 12 + 14 * U, "and releases what it skips");
+    is_u64(desc_of(h, 1)->consumed, 6 + 14, "  counting the 14 records it "
+           "skips as consumed");
     ps_ring_reader_skip_to(rr, 1, 10);
-    is_u64(ps_ring_reader_position(rr, 1), 20, "skip_to never goes back");
+    is_u64(ps_ring_reader_position(rr, 1), 12 + 14 * U,
+           "skip_to never goes back");
     ps_ring_reader_skip_to(rr, 1, 1000);
-    is_u64(ps_ring_reader_position(rr, 1), ps_zone_ring_desc(h, 1)->tail,
+    is_u64(ps_ring_reader_position(rr, 1), desc_of(h, 1)->tail,
            "skip_to stops at tail");
+    is_u64(desc_of(h, 1)->consumed, 36, "  consumed: all 36");
     ps_ring_reader_skip_to(rr, 1, 0);
 
     /* a restarted consumer starts at head */
@@ -540,11 +603,11 @@ test_reap(ps_zone_header_t *h, ps_zone_t *zone)
     ps_ring_reader_t  *rr;
 
     rr = ps_ring_reader_create(zone);
-    d1 = ps_zone_ring_desc(h, 1);
-    d2 = ps_zone_ring_desc(h, 2);
-    d3 = ps_zone_ring_desc(h, 3);
+    d1 = desc_of(h, 1);
+    d2 = desc_of(h, 2);
+    d3 = desc_of(h, 3);
 
-    ps_zone_ring_desc(h, 0)->owner = ps_owner_make(getpid(), self_start());
+    desc_of(h, 0)->owner = ps_owner_make(getpid(), self_start());
     dead = gone_pid();
     d1->owner = ps_owner_make(dead, 12345);
     d1->claims = 1;
@@ -567,8 +630,8 @@ test_reap(ps_zone_header_t *h, ps_zone_t *zone)
     is_u64(d1->lost, 1, "the record it was writing is lost");
     ok(d1->released_at_us > 0, "released_at_us set");
     is_u64(d1->seen, seen_before, "seen untouched");
-    is_u64(d1->seen, d1->tail + d1->dropped + d1->lost,
-           "seen = tail + dropped + lost");
+    is_u64(d1->seen, d1->records + d1->dropped + d1->lost,
+           "seen = records + dropped + lost");
     {
         char  want[64];
 
@@ -576,7 +639,7 @@ test_reap(ps_zone_header_t *h, ps_zone_t *zone)
                  (int) dead);
         ok(log_has(want), "the reap is logged with ring, pid and lost");
     }
-    ok(ps_zone_ring_desc(h, 0)->owner != PS_OWNER_FREE,
+    ok(desc_of(h, 0)->owner != PS_OWNER_FREE,
        "a live owner's ring is never freed");
 
     /* a zombie owner; lost already accounted by an adopter stays */
@@ -662,7 +725,7 @@ test_stats(ps_zone_header_t *h, ps_zone_t *zone)
     is_str(json_string_value(json_object_get(s, "zone")), zone_path, "zone");
     is_str(json_string_value(json_object_get(s, "zone_id")),
            "0123456789abcdef", "zone_id as 16 hex digits");
-    is_int(json_integer_value(json_object_get(s, "layout_version")), 1,
+    is_int(json_integer_value(json_object_get(s, "layout_version")), 2,
            "layout_version");
     is_int(json_integer_value(json_object_get(s, "ring_count")), RINGS,
            "ring_count");
@@ -698,13 +761,187 @@ test_stats(ps_zone_header_t *h, ps_zone_t *zone)
     json_decref(s);
 }
 
+/* the key of the i-th record of test_dense: 1 to 300 bytes */
+static size_t
+dense_key(char *buf, unsigned i)
+{
+    size_t  n, k;
+
+    n = 1 + (i * 37) % 300;
+    buf[0] = '/';
+    for (k = 1; k < n; k++) {
+        buf[k] = (char) ('a' + (i + k) % 26);
+    }
+    buf[n] = '\0';
+
+    return n;
+}
+
+
+typedef struct {
+    unsigned  next;             /* the record expected next */
+    unsigned  bad;              /* records that differ */
+    uint64_t  last_pos;
+} dense_t;
+
+
+static void
+dense_check(void *ctx, uint32_t ring, uint64_t pos, const ps_record_t *rec)
+{
+    char      want[400];
+    size_t    n;
+    dense_t  *d = ctx;
+
+    (void) ring;
+
+    n = dense_key(want, d->next);
+
+    if (rec->key_len != n || memcmp(ps_record_key(rec), want, n) != 0
+        || (rec->flags & PS_REC_SKIP) || rec->status != 200
+        || (d->next > 0 && pos <= d->last_pos))
+    {
+        d->bad++;
+    }
+
+    d->next++;
+    d->last_pos = pos;
+}
+
+
+/*
+ * Records of every size from 2 to 11 units through a ring many times
+ * over: each one whole, in order, the skip markers at the ring's end never
+ * handed out, consumed counting records; then records that do not fit
+ * (a hostile or broken writer) skipped to the tail, logged.
+ */
+static void
+test_dense(const char *path)
+{
+    char               key[400];
+    unsigned           produced, skips, i;
+    uint64_t           tail, before;
+    dense_t            d;
+    collect_t          c;
+    ps_zone_t         *z;
+    ps_record_t       *rec;
+    ps_ring_desc_t    *d0, *d1;
+    ps_zone_header_t  *h;
+    ps_ring_reader_t  *rr;
+
+    h = make_zone(path, 2, CAPACITY, 0600);
+    z = ps_zone_open(path, 1);
+    rr = z ? ps_ring_reader_create(z) : NULL;
+    if (rr == NULL) {
+        bail_out("cannot open %s", path);
+    }
+
+    d0 = desc_of(h, 0);
+    d1 = desc_of(h, 1);
+
+    memset(&d, 0, sizeof(d));
+    produced = skips = 0;
+
+    while (produced < 500) {
+        dense_key(key, produced);
+        before = ps_load_relaxed(&d0->tail);
+
+        if (produce(h, 0, key)) {
+            /* a skip marker: the tail moved by more than the record */
+            rec = ps_zone_ring_slot(h, geo_of(h), 0, before);
+            skips += (rec->flags & PS_REC_SKIP) != 0;
+            produced++;
+            continue;
+        }
+
+        ps_ring_reader_poll(rr, 1000, dense_check, &d);
+        ps_ring_reader_release_all(rr);
+    }
+
+    ps_ring_reader_poll(rr, 1000, dense_check, &d);
+    ps_ring_reader_release_all(rr);
+
+    ok(d0->tail > 20 * CAPACITY, "500 records of 2 to 11 units went round "
+       "the ring many times");
+    ok(skips > 0, "some of them after a skip marker at the ring's end");
+    is_int(d.next, 500, "all 500 handed out (no skip marker among them)");
+    is_int(d.bad, 0, "each one whole and in order");
+    is_u64(d0->consumed, 500, "consumed counts 500 records");
+    is_u64(d0->records, 500, "records too");
+    is_u64(d0->seen, d0->records + d0->dropped,
+           "seen = records + dropped (a full ring's drops, retried)");
+
+    /* ring 1: two good records, a corrupt one, a good one */
+    produce_n(h, 1, 2, "ok");
+    tail = ps_load_relaxed(&d1->tail);
+    rec = ps_zone_ring_slot(h, geo_of(h), 1, tail);
+    memset(rec, 0, sizeof(*rec));
+    rec->key_len = 9999;
+    ps_store_relaxed(&d1->records, ps_load_relaxed(&d1->records) + 1);
+    ps_store_release(&d1->tail, tail + 2);
+    produce(h, 1, "/after-corrupt");
+
+    clear_log();
+    memset(&c, 0, sizeof(c));
+    is_int(ps_ring_reader_poll(rr, 100, collect, &c), 2,
+           "a key longer than the maximum: the records before it are read");
+    ok(log_has("event=ring_record_corrupt ring=1"), "  the corrupt record "
+       "logged");
+    is_u64(ps_ring_reader_position(rr, 1), ps_load_relaxed(&d1->tail),
+           "  and the ring read up to its tail");
+    ps_ring_reader_release_all(rr);
+
+    /* a record whose size runs past the tail */
+    tail = ps_load_relaxed(&d1->tail);
+    rec = ps_zone_ring_slot(h, geo_of(h), 1, tail);
+    memset(rec, 0, sizeof(*rec));
+    rec->key_len = 100;
+    ps_store_release(&d1->tail, tail + 2);
+    produce(h, 1, "/next");
+    clear_log();
+    memset(&c, 0, sizeof(c));
+    is_int(ps_ring_reader_poll(rr, 100, collect, &c), 0,
+           "a record longer than what was published: nothing handed out");
+    ok(log_has("event=ring_record_corrupt ring=1"), "  logged");
+    ps_ring_reader_release_all(rr);
+
+    /* a record that runs over the ring's end with no skip marker */
+    tail = ps_load_relaxed(&d1->tail);
+    for (i = 0; (tail + i) % CAPACITY != CAPACITY - 2; i++) {
+        /* void */
+    }
+    ps_store_release(&d1->tail, tail + i);      /* junk units, skipped */
+    ps_ring_reader_skip_to(rr, 1, tail + i);
+    tail += i;
+    rec = ps_zone_ring_slot(h, geo_of(h), 1, tail);
+    memset(rec, 0, sizeof(*rec));
+    rec->key_len = 100;                         /* 5 units, 2 left */
+    ps_store_release(&d1->tail, tail + 5);
+    produce(h, 1, "/wrapped");
+    clear_log();
+    memset(&c, 0, sizeof(c));
+    is_int(ps_ring_reader_poll(rr, 100, collect, &c), 0,
+           "a record over the ring's end: refused");
+    ok(log_has("event=ring_record_corrupt ring=1"), "  logged");
+    ps_ring_reader_release_all(rr);
+
+    ok(produce(h, 1, "/fine") && ps_ring_reader_poll(rr, 100, collect, &c)
+       == 1 && strcmp(c.recs[0].key, "/fine") == 0,
+       "the ring reads on after them");
+    ps_ring_reader_release_all(rr);
+
+    ps_ring_reader_destroy(rr);
+    ps_zone_close(z);
+    munmap(h, h->file_size);
+}
+
 
 static void
 cleanup(void)
 {
     char                 path[300];
     size_t               i;
-    static const char  *files[] = { "zone", "log", "short", "magic", "ww" };
+    static const char  *files[] = { "zone", "log", "short", "magic", "ww",
+                                    "dense" };
 
     for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
@@ -752,6 +989,13 @@ main(void)
     test_poll(h, zone);
     test_reap(h, zone);
     test_stats(h, ro);
+
+    {
+        char  path[300];
+
+        snprintf(path, sizeof(path), "%s/dense", dir);
+        test_dense(path);
+    }
 
     ps_zone_close(zone);
     ps_zone_close(ro);

@@ -349,8 +349,8 @@ main(void)
     rc = ps_snapshot_build(s, &in, t, 64 << 20, &buf, &len);
     ok(rc == 0 && ps_snap_validate(buf, len, &v) == NULL, "rebuilt");
     ok(memmem(v.blob + v.metrics.off, v.metrics.len,
-              "path=\"/h\\\"q\\\\b\x01\\n\t\\\\xFF", 21) != NULL,
-       "hostile label value escaped");
+              "path=\"/h\\\"q\\\\b\\\\x01\\n\\\\x09\\\\xFF", 31) != NULL,
+       "hostile label value escaped, control characters as \\xHH");
     ok(memmem(v.blob + v.metrics.off, v.metrics.len,
               "path=\"{other}\",status", 21) == NULL,
        "no {other} row when all fit");
@@ -464,6 +464,10 @@ main(void)
         memset(&zone, 0, sizeof(zone));
         zone.header = zh;
         zone.size = PS_HEADER_SIZE + 2 * bsz;
+        /* the layout is the zone's validated copy, not the header */
+        zone.geo.snap_buf_off[0] = PS_HEADER_SIZE;
+        zone.geo.snap_buf_off[1] = PS_HEADER_SIZE + bsz;
+        zone.geo.snap_buf_size = bsz;
 
         for (ver = 1; ver <= 3; ver++) {
             rc = ps_snapshot_publish(s, &zone, sinks, 2, 7, t + ver * SEC);

@@ -564,7 +564,8 @@ crash_before_release(ps_zone_header_t *h, ps_pipeline_t **p, ps_zone_t **zone,
     spool_pipeline_close(*p, *rr, *zone);
 
     for (r = 0; r < FAKE_NRINGS; r++) {
-        ps_store_release(&ps_zone_ring_desc(h, r)->head, head[r]);
+        ps_store_release(&ps_zone_ring_desc(h, fake_zone_geo(h), r)->head,
+                         head[r] * FAKE_U);
     }
 }
 

@@ -49,6 +49,7 @@ struct ps_trends_s {
     ps_buf_t          want;         /* under mu: packed keys */
     int               want_changed; /* under mu */
     uint64_t          want_changed_us;        /* under mu, monotonic */
+    int               named;        /* under mu: a list was given */
 
     char             *conninfo;
     uint64_t          interval_ms;
@@ -279,12 +280,38 @@ refresh(ps_trends_t *t)
 }
 
 
+/* Waits on the condition variable (t->mu held) until deadline (monotonic)
+ * at most; a signal, a timeout or a spurious wakeup returns. */
+static void
+trends_wait_until(ps_trends_t *t, uint64_t deadline)
+{
+    struct timespec   ts;
+    uint64_t          now, wait_us;
+
+    now = ps_mono_us();
+    if (now >= deadline) {
+        return;
+    }
+
+    /* the condition variable's clock is the wall clock */
+    wait_us = deadline - now;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t) (wait_us / 1000000);
+    ts.tv_nsec += (long) (wait_us % 1000000) * 1000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+
+    (void) pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+}
+
+
 /* Waits until stop, the next full refresh or the paths' load is due. */
 static void
 trends_wait(ps_trends_t *t, uint64_t next_full, uint64_t last_paths)
 {
-    struct timespec   ts;
-    uint64_t          deadline, at, now, wait_us;
+    uint64_t  deadline, at;
 
     for ( ;; ) {
         deadline = next_full;
@@ -299,24 +326,12 @@ trends_wait(ps_trends_t *t, uint64_t next_full, uint64_t last_paths)
             }
         }
 
-        now = ps_mono_us();
-
-        if (t->stop || now >= deadline) {
+        if (t->stop || ps_mono_us() >= deadline) {
             return;
         }
 
-        /* the condition variable's clock is the wall clock */
-        wait_us = deadline - now;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t) (wait_us / 1000000);
-        ts.tv_nsec += (long) (wait_us % 1000000) * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-
         /* a signal, a timeout or a spurious wakeup: look again */
-        (void) pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+        trends_wait_until(t, deadline);
     }
 }
 
@@ -327,12 +342,26 @@ trends_main(void *arg)
     ps_trends_t  *t = arg;
     ps_buf_t      out[PS_SNAP_RANGES];
     ps_buf_t      want = PS_BUF_INIT, paths = PS_BUF_INIT;
-    uint64_t      now, next_full = 0, last_paths = 0;
+    uint64_t      now, first_by, next_full = 0, last_paths = 0;
     int           r, ok, full, apply, paths_ok;
 
     memset(out, 0, sizeof(out));
 
     pthread_mutex_lock(&t->mu);
+
+    /*
+     * The first round waits for the first list of paths, which the first
+     * snapshot names at once: a restarted aggregator's paths come from
+     * its 24h window rebuilt from PostgreSQL, so their hours are there
+     * and they load with the overall trend, not after the settle and the
+     * gap that pace later changes of the list (its snapshots would answer
+     * 404 for every path's trend meanwhile).
+     */
+    first_by = ps_mono_us() + PATHS_SETTLE_US;
+
+    while (!t->stop && !t->named && ps_mono_us() < first_by) {
+        trends_wait_until(t, first_by);
+    }
 
     while (!t->stop) {
         now = ps_mono_us();
@@ -559,6 +588,11 @@ ps_trends_set_paths(ps_trends_t *t, const ps_buf_t *keys)
 
     pthread_mutex_lock(&t->mu);
 
+    if (!t->named) {
+        t->named = 1;
+        pthread_cond_signal(&t->cv);
+    }
+
     if (keys->len != t->want.len
         || (keys->len && memcmp(keys->data, t->want.data, keys->len) != 0))
     {
@@ -580,3 +614,4 @@ ps_trends_set_paths(ps_trends_t *t, const ps_buf_t *keys)
 
     return rc;
 }
+

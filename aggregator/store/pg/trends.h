@@ -41,10 +41,11 @@ int ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges,
     ps_buf_t *paths);
 
 /* Names the paths to keep per-path trends for: a packed list of keys
- * (trend_paths.h), most requested first.  The thread loads paths new
- * to the list a few seconds after it changed (once their latest
- * requests are likely in PostgreSQL), and at most every few seconds.
- * 0, or -1 if memory ran out. */
+ * (trend_paths.h), most requested first.  The first list loads with the
+ * thread's first round; later, the thread loads paths new to the list a
+ * few seconds after it changed (once their latest requests are likely
+ * in PostgreSQL), and at most every few seconds.  0, or -1 if memory
+ * ran out. */
 int ps_trends_set_paths(ps_trends_t *t, const ps_buf_t *keys);
 
 /* Renders the trend arrays from per-hour values: hours[i] is the hour

@@ -53,16 +53,16 @@ use Time::HiRes qw(time sleep);
 our @EXPORT = qw(
     repo_dir build_dir test_dir zone_file module_path aggregator_path
     free_port port
-    start_nginx site_conf reload_nginx stop_nginx nginx_t master_pid
-    worker_pids
-    worker_pids_all nginx_conf_path error_log_path
-    http_get http_request parallel_load start_load
+    start_nginx site_conf static_site_conf reload_nginx stop_nginx nginx_t
+    master_pid worker_pids worker_pids_all nginx_conf_path error_log_path
+    http_get http_get_n http_request parallel_load start_load
     start_redis stop_redis redis_cmd redis_port redis_hour_keys
     redis_hash_sum redis_zset_sum redis_paths_sum
     start_postgres stop_postgres psql_query pg_conninfo pg_port
-    pg_requests is_pg_requests zone_drops start_migrated_postgres
+    pg_requests is_pg_requests zone_drops record_units
+    start_migrated_postgres
     run_aggregator start_aggregator stop_aggregator write_aggregator_conf
-    zone_stats tail_once decode_json_lines wait_for_stats
+    zone_stats tail_once decode_json_lines wait_for_stats zone_field
     wait_until slurp spew check_error_logs finish
     sanitize nginx_env add_error_log at_cleanup
 );
@@ -435,33 +435,50 @@ sub build_conf {
 }
 
 # The http block of the common test site: one server on %%PORT%%
-# (reuseport unless $o{reuseport} is 0) named $o{name} that records
-# (pathstats on), the zone file $o{zone_file} (default %%ZONE%%) with the
-# parameters $o{zone} (default "size=8m"), the server's own lines
-# $o{server} and its locations $o{locations} (default one location /
-# answering 200 "ok").  For start_nginx and reload_nginx.
+# (reuseport unless $o{reuseport} is 0) named $o{name} (none when
+# undef) that records (pathstats on; $o{record} 0: the locations say),
+# the zone file $o{zone_file} (default %%ZONE%%) with the parameters
+# $o{zone} (default "size=8m"), the server's own lines $o{server} and its
+# locations $o{locations} (default one location / answering 200 "ok").
+# For start_nginx and reload_nginx.
 sub site_conf {
     my (%o) = @_;
     my $zone = ($o{zone_file} // '%%ZONE%%') . ' ' . ($o{zone} // 'size=8m');
-    my $name = $o{name} // 'site.test';
     my $listen = '127.0.0.1:%%PORT%%' . (($o{reuseport} // 1) ? ' reuseport'
                                                                 : '');
-    my $server = join '', map { "        $_\n" }
-                          split /\n/, $o{server} // '';
-    my $locations = join '', map { "        $_\n" }
-                             split /\n/, $o{locations}
-                                        // 'location / { return 200 "ok\n"; }';
+    my $lines = exists $o{name} && !defined $o{name} ? ''
+              : "server_name " . ($o{name} // 'site.test') . ";\n";
+    $lines .= "pathstats on;\n" if $o{record} // 1;
+    $lines .= "$o{server}\n" if defined $o{server};
+    $lines .= $o{locations} // 'location / { return 200 "ok\n"; }';
+    my $body = join '', map { "        $_\n" } split /\n/, $lines;
     return <<"EOF";
 http {
     pathstats_zone $zone;
 
     server {
         listen $listen;
-        server_name $name;
-        pathstats on;
-$server$locations    }
+$body    }
 }
 EOF
+}
+
+# The http block of the small static site that recording tests compare
+# with nginx's own access log (%%DIR%%/ps.log: method|status|uri|
+# request length|bytes sent): /ok, /fail (500), /moved (301), /api/
+# (JSON), a static 404 (405 for DELETE) anything else, server $name.
+sub static_site_conf {
+    my ($name) = @_;
+    my $conf = site_conf(name => $name, zone => 'size=1m',
+                         server => "root %%DIR%%/html;\nlog_not_found off;",
+                         locations => <<'EOF');
+location = /ok      { return 200 "ok\n"; }
+location = /fail    { return 500; }
+location = /moved   { return 301 /ok; }
+location /api/      { return 200 '{"ok":true}'; }
+EOF
+    $conf =~ s{^(http \{\n.*\n)}{$1    log_format ps '\$request_method|\$status|\$uri|\$request_length|\$bytes_sent';\n    access_log %%DIR%%/ps.log ps;\n};
+    return $conf;
 }
 
 # Starts nginx (master + $o{workers} workers, default 2) with $body
@@ -723,6 +740,15 @@ sub http_get {
     my ($path, %o) = @_;
     my $r = http_request($path, %o);
     return wantarray ? ($r->{status}, $r->{body}, $r) : $r;
+}
+
+# Sends $n GETs one after another, to "$prefix1" .. "$prefix$n", and
+# returns how many were answered 200.  %o as for http_request (e.g. a
+# short timeout where nginx may not answer).
+sub http_get_n {
+    my ($prefix, $n, %o) = @_;
+    return scalar grep { (http_request("$prefix$_", %o)->{status} // 0)
+                         == 200 } 1 .. $n;
 }
 
 # Starts $o{clients} (default 4) forked clients, each sending
@@ -1205,6 +1231,19 @@ sub zone_drops {
     return $t->{dropped} + $t->{lost} + $t->{no_ring};
 }
 
+# The 32-byte units one request's record takes in a ring (layout 2,
+# include/pathstats_shm.h): a 40-byte header, the client address (addr
+# bytes, 4 for IPv4), 8 bytes of upstream time when proxied, then the
+# method, the host (the server_name) and the key; a ring of
+# ring_capacity units holds ring_capacity / record_units(...) of them.
+sub record_units {
+    my (%r) = @_;
+    my $bytes = 40 + ($r{addr} // 4) + ($r{upstream} ? 8 : 0)
+                + length($r{method} // 'GET') + length($r{host} // '_')
+                + length($r{path} // '/');
+    return int(($bytes + 31) / 32);
+}
+
 
 # Aggregator ----------------------------------------------------------------
 
@@ -1322,6 +1361,44 @@ sub wait_for_stats {
     return $s;
 }
 
+# Byte offset and pack format of the zone header's fields
+# (include/pathstats_shm.h, ps_zone_header_t).
+my %ZONE_FIELD = (
+    magic => [0, 'Q<'], layout_version => [8, 'L<'],
+    file_size => [24, 'Q<'], zone_id => [32, 'Q<'],
+    ring_count => [48, 'L<'], ring_capacity => [52, 'L<'],
+    ring_desc_off => [56, 'Q<'], rings_off => [64, 'Q<'],
+    rings_size => [72, 'Q<'], snapshot_off => [80, 'Q<'],
+    snapshot_size => [88, 'Q<'], no_ring => [96, 'Q<'],
+    master_pid => [104, 'Q<'], attach_count => [112, 'Q<'],
+    snapshot_version => [208, 'Q<'], buf_off0 => [216, 'Q<'],
+    buf_off1 => [224, 'Q<'], buf_size => [232, 'Q<'],
+);
+
+# Reads a field of a zone file's header with pread(2), or writes $value
+# into it with pwrite(2) first (what a local writer of the file can do
+# while nginx and the aggregator have it mapped).  $zone defaults to
+# zone_file().  Returns the field's value (undef if the file is too
+# short).
+sub zone_field {
+    my ($name, $value, $zone) = @_;
+    my $f = $ZONE_FIELD{$name} or croak "no zone header field $name";
+    my ($off, $fmt) = @$f;
+    my $len = length pack($fmt, 0);
+    $zone //= zone_file();
+    sysopen(my $fh, $zone, defined $value ? O_RDWR : O_RDONLY)
+        or croak "open $zone: $!";
+    if (defined $value) {
+        sysseek($fh, $off, 0) or croak "seek $zone: $!";
+        syswrite($fh, pack($fmt, $value)) == $len or croak "write $zone: $!";
+    }
+    sysseek($fh, $off, 0) or croak "seek $zone: $!";
+    my $n = sysread($fh, my $buf, $len);
+    close $fh;
+    return undef unless ($n // 0) == $len;
+    return unpack($fmt, $buf);
+}
+
 # Drains the zone with `--tail --once`; returns (\@records, \@bad_lines,
 # $exit_code, $stderr).
 sub tail_once {
@@ -1348,16 +1425,25 @@ sub check_sanitizer {
 }
 
 # Asserts that nginx's error log has no [alert] or [emerg] line (and no
-# sanitizer report anywhere).  %o: allow => [qr/.../, ...] lines that the
-# test expects (e.g. qr/exited on signal 9/).  One test.
+# sanitizer report anywhere), and that no nginx process exited on a
+# signal.  %o: allow => [qr/.../, ...] lines that the test expects; a
+# line "... exited on signal N" is excused only by a pattern that itself
+# says "exited on signal" (a test that kills a worker names it: e.g.
+# qr/worker process $pid exited on signal 9/), never by a broader one
+# that a test allows for an expected [alert].  One test.
 sub check_error_logs {
     my (%o) = @_;
     my @allow = @{ $o{allow} || [] };
+    my @kills = grep { "$_" =~ /exited on signal/ } @allow;
     my $dir = test_dir();
     my @bad;
     for my $f ("$dir/error.log", "$dir/nginx.stderr", @EXTRA_LOGS) {
         my $log = slurp($f) // next;
         for my $line (split /\n/, $log) {
+            if ($line =~ /exited on signal/) {
+                push @bad, $line unless grep { $line =~ $_ } @kills;
+                next;
+            }
             next unless $line =~ /\[(alert|emerg)\]/
                         || $line =~ /AddressSanitizer|LeakSanitizer|
                                      runtime\ error:/x;
@@ -1379,7 +1465,8 @@ sub check_error_logs {
         push @bad, "sanitizer report $name: $line";
     }
     push @bad, @SANITIZER_HITS;
-    my $ok = ok(!@bad, 'no [alert], [emerg] or sanitizer report in the logs');
+    my $ok = ok(!@bad, 'no [alert], [emerg], worker killed by a signal or '
+                       . 'sanitizer report in the logs');
     diag(join "\n", @bad[0 .. ($#bad > 19 ? 19 : $#bad)]) unless $ok;
     return $ok;
 }

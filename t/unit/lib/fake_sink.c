@@ -33,7 +33,9 @@ fake_load(ps_sink_t *s, uint64_t zone_id, uint64_t *pos, uint32_t n)
         return -1;
     }
 
-    memcpy(pos, f->wm, n * sizeof(uint64_t));
+    for (uint32_t r = 0; r < n; r++) {
+        pos[r] = f->wm[r] * FAKE_U;
+    }
 
     return 0;
 }
@@ -54,7 +56,9 @@ fake_flush(ps_sink_t *s, uint64_t zone_id, const ps_agg_table_t *delta,
         f->requests += ps_agg_entry_at(delta, i)->counts.requests;
     }
 
-    memcpy(f->pos, pos, n * sizeof(uint64_t));
+    for (uint32_t r = 0; r < n; r++) {
+        f->pos[r] = pos[r] / FAKE_U;
+    }
     f->flushes++;
 
     return 0;
@@ -96,7 +100,7 @@ fake_zone_make(void)
     ps_zone_header_t   want, *h;
 
     memset(&want, 0, sizeof(want));
-    size = ps_zone_layout(&want, FAKE_NRINGS, 64, 16384);
+    size = ps_zone_layout(&want, FAKE_NRINGS, FAKE_CAPACITY, 16384);
     want.zone_id = 0x1122334455667788ULL;
     want.created_us = ps_now_us();
     want.master_pid = 1;
@@ -104,7 +108,7 @@ fake_zone_make(void)
 
     unlink(fake_zone_path);
     fd = open(fake_zone_path, O_RDWR|O_CREAT|O_EXCL, 0600);
-    if (fd == -1 || ftruncate(fd, (off_t) size) != 0) {
+    if (fd == -1 || posix_fallocate(fd, 0, (off_t) size) != 0) {
         bail_out("cannot create %s", fake_zone_path);
     }
 
@@ -122,25 +126,47 @@ fake_zone_make(void)
 }
 
 
+const ps_zone_geometry_t *
+fake_zone_geo(const ps_zone_header_t *h)
+{
+    static ps_zone_geometry_t  geo;
+
+    /* the test wrote this header itself: its own size is the file's */
+    if (ps_zone_validate(h, h->file_size, h->file_size, &geo) != NULL) {
+        bail_out("fake zone header invalid: %s",
+                 ps_zone_validate(h, h->file_size, h->file_size, &geo));
+    }
+
+    return &geo;
+}
+
+
 void
 fake_zone_produce(ps_zone_header_t *h, uint32_t ring, int n)
 {
     int              i;
+    char             key[32];
     uint64_t         tail;
     ps_record_t     *rec;
     ps_ring_desc_t  *d;
 
-    d = ps_zone_ring_desc(h, ring);
+    d = ps_zone_ring_desc(h, fake_zone_geo(h), ring);
 
     for (i = 0; i < n; i++) {
         tail = ps_load_relaxed(&d->tail);
-        rec = ps_zone_ring_slot(h, ring, tail);
-        memset(rec, 0, sizeof(*rec));
+        rec = ps_zone_ring_slot(h, fake_zone_geo(h), ring, tail);
+        memset(rec, 0, FAKE_U * PS_RECORD_UNIT);
         rec->time_us = ps_now_us();
         rec->status = 200;
-        rec->key_len = (uint16_t) snprintf(rec->key, sizeof(rec->key),
-                                           "/r%u/%d", ring, i % 3);
-        ps_store_release(&d->tail, tail + 1);
+        rec->key_len = (uint16_t) snprintf(key, sizeof(key), "/r%u/%d", ring,
+                                           i % 3);
+        memcpy((char *) ps_record_key(rec), key, rec->key_len);
+        if (ps_record_units(rec) != FAKE_U) {
+            bail_out("a fake record is not %d units", FAKE_U);
+        }
+        /* FAKE_U divides the capacity: no record runs over the end */
+        ps_store_relaxed(&d->records, ps_load_relaxed(&d->records) + 1);
+        ps_store_release(&d->tail, tail + FAKE_U);
     }
 }
 
@@ -148,5 +174,6 @@ fake_zone_produce(ps_zone_header_t *h, uint32_t ring, int n)
 uint64_t
 fake_zone_head(ps_zone_header_t *h, uint32_t ring)
 {
-    return ps_load_acquire(&ps_zone_ring_desc(h, ring)->head);
+    return ps_load_acquire(&ps_zone_ring_desc(h, fake_zone_geo(h),
+                                              ring)->head) / FAKE_U;
 }

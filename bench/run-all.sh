@@ -1,0 +1,241 @@
+#!/bin/bash
+# Every benchmark of issue 15 in one command, and one table of its figures:
+# figure, target, measured, verdict.  The README's benchmark table quotes
+# it.
+#
+#   bench/run-all.sh            # the full set (~15 min)
+#   bench/run-all.sh --quick    # smaller and shorter (<= 5 min)
+#   BUILD=/tmp/b bench/run-all.sh
+#
+# What it runs (each bench's own output goes to OUT/<name>.out):
+#
+#   density     the records of a typical request a ring holds, layout 2
+#               (packed 32-byte units) against layout 1 (512 bytes each):
+#               from include/pathstats_shm.h's sizes via bench-ring-producer
+#               --create-only, for GET example.com from IPv4, keys of 16,
+#               32 and 64 bytes
+#   throughput  aggregator-throughput.sh: drain with sinks off (records per
+#               CPU second; RssAnon at 100 000 keys), sustain at
+#               SUSTAIN_RATE offered/s (dropped %), drain with PostgreSQL +
+#               Redis on (records/s, wall), one PostgreSQL flush of 10 000
+#               keys (server BEGIN..COMMIT)
+#   pg_flush    bench-pg_flush against the same throwaway PostgreSQL: one
+#               flush of 10 000 keys, new rows and existing rows (median)
+#   redis       bench-redis_repair: the first write of 10 000 fields (one
+#               flush of 10 000 keys; median of its rounds)
+#   freshness   freshness.pl with 10 000 (and, full run, 100 000) other
+#               paths in the snapshot: request -> /api/paths, p99
+#   search      admin-latency.pl: /api/paths?q=... p99 under load with
+#               10 000 (full run: 100 000) rows in the snapshot
+#
+# Figures are of one run on whatever machine this is: wall-clock ones move
+# with other load (the table says which are CPU time).  Run as root (the
+# throwaway PostgreSQL runs as nobody), on loopback only; every bench
+# stops what it started.
+#
+# Environment: BUILD [repo/build], OUT [mktemp], SKIP ("" or names above,
+# space separated).
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$repo/build}
+BUILD=$(cd "$BUILD" && pwd)
+export BUILD
+QUICK=0
+[ "${1:-}" = --quick ] && QUICK=1
+OUT=${OUT:-$(mktemp -d /tmp/pathstats-run-all.XXXXXX)}
+mkdir -p "$OUT"
+SKIP=" ${SKIP:-} "
+started=$(date +%s)
+
+rows=()     # "figure|target|measured|verdict"
+
+row() { rows+=("$1|$2|$3|$4"); }
+
+# verdict VALUE OP LIMIT: MET / NOT MET / n/a
+verdict() {
+    [ -z "$1" ] && { echo "n/a"; return; }
+    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+        ok = (op == ">=") ? (v >= l) : (v <= l);
+        print ok ? "MET" : "NOT MET" }'
+}
+
+skip() { [[ "$SKIP" == *" $1 "* ]]; }
+
+say() { echo "== $*  ($(( $(date +%s) - started )) s)" >&2; }
+
+# density ------------------------------------------------------------------
+
+if ! skip density; then
+    say density
+    for k in 16 32 64; do
+        # header 40, IPv4 4, "GET" 3, "example.com" 11, the key
+        b=$((40 + 4 + 3 + 11 + k))
+        u=$(( (b + 31) / 32 ))
+        row "records a ring holds, key of $k bytes (layout 2 / layout 1)" \
+            ">= 4x" "$(awk -v u="$u" 'BEGIN { printf "%.2fx (%d B a record, was 512)", 512 / (u * 32), u * 32 }')" \
+            "$(verdict "$(awk -v u="$u" 'BEGIN { print 512 / (u * 32) }')" ">=" 4)"
+    done
+    # the same proxied (8 bytes of upstream time)
+    b=$((40 + 4 + 8 + 3 + 11 + 64)); u=$(( (b + 31) / 32 ))
+    row "  the same, proxied (upstream time), key of 64 bytes" ">= 4x" \
+        "$(awk -v u="$u" 'BEGIN { printf "%.2fx (%d B)", 512 / (u * 32), u * 32 }')" \
+        "$(verdict "$(awk -v u="$u" 'BEGIN { print 512 / (u * 32) }')" ">=" 4)"
+fi
+
+# throughput (aggregator-throughput.sh) -------------------------------------
+
+if ! skip throughput; then
+    say "aggregator-throughput.sh"
+    if [ "$QUICK" = 1 ]; then
+        tenv=(CAPACITY=65536 SUSTAIN_SECONDS=3)
+    else
+        tenv=(CAPACITY=262144 SUSTAIN_SECONDS=5)
+    fi
+    env "${tenv[@]}" SUSTAIN_RATE=${SUSTAIN_RATE:-300000} \
+        "$repo/bench/aggregator-throughput.sh" >"$OUT/throughput.out" 2>&1
+
+    # "sinks-off  100000 records cpu_s rec/s(cpu) wall_s rec/s(wall) anon rss"
+    get() {
+        awk -v ph="$1" -v p="$2" -v c="$3" '$1 == ph && $2 == p { print $c; exit }' \
+            "$OUT/throughput.out"
+    }
+    for p in 200 100000; do
+        v=$(get sinks-off $p 5)
+        row "drain, sinks off, $p paths (records per CPU second)" \
+            "$([ $p = 100000 ] && echo ">= 2 M" || echo "-")" \
+            "$(awk -v v="$v" 'BEGIN { if (v != "") printf "%.2f M", v / 1e6 }')" \
+            "$([ $p = 100000 ] && verdict "$v" ">=" 2000000 || echo "-")"
+    done
+    v=$(get sinks-off 100000 8)
+    row "aggregator RssAnon, 100 000 keys" "<= 200 MB" "${v:+$v MB}" \
+        "$(verdict "$v" "<=" 200)"
+    for p in 200 100000; do
+        v=$(get sinks-on $p 7)
+        c=$(get sinks-on $p 5)
+        row "drain, PostgreSQL + Redis on, $p paths (records/s, wall)" \
+            "$([ $p = 100000 ] && echo ">= 200 k" || echo "-")" \
+            "$(awk -v v="$v" -v c="$c" 'BEGIN { if (v != "") printf "%.0f k (%.0f k per CPU s)", v / 1e3, c / 1e3 }')" \
+            "$([ $p = 100000 ] && verdict "$v" ">=" 200000 || echo "-")"
+    done
+    # "1s  100000  offered/s  consumed/s  dropped%  rec/s(cpu) cpu%"
+    for fl in 1s 100ms; do
+        line=$(awk -v f="$fl" '$1 == f && $2 == 100000 { print; exit }' \
+               "$OUT/throughput.out")
+        off=$(echo "$line" | awk '{ print $3 }')
+        dr=$(echo "$line" | awk '{ sub(/%/, "", $5); print $5 }')
+        row "sustain, 100 000 paths, flush $fl, sinks off (dropped)" \
+            "0 % at >= 250 k/s" \
+            "$(awk -v o="$off" -v d="$dr" 'BEGIN { if (o != "") printf "%s %% of %.0f k offered/s", d, o / 1e3 }')" \
+            "$( [ -n "$off" ] && awk -v o="$off" -v d="$dr" 'BEGIN { print (o >= 250000 && d + 0 == 0) ? "MET" : "NOT MET" }' || echo n/a)"
+    done
+    # the aggregator's event=flush lines of the one-flush phase, flushes
+    # of at least 5 000 keys: median (min-max) duration_ms per sink
+    for sk in postgres redis; do
+        r=$(awk '/^## one PostgreSQL flush/ { on = 1 } /^pg transaction/ { on = 0 }
+                 on' "$OUT/throughput.out" | perl -ne '
+                push @d, $2 if /event=flush sink='"$sk"' keys=(\d+) .*duration_ms=([\d.]+)/ && $1 >= 5000;
+                END { @d = sort { $a <=> $b } @d;
+                      printf "%s %s %s %d", $d[$#d / 2], $d[0], $d[-1], scalar @d if @d }')
+        read -r v lo hi n <<<"$r"
+        row "one $([ $sk = postgres ] && echo PostgreSQL || echo Redis) flush of ~10 000 keys in the aggregator (event=flush duration, median)" \
+            "$([ $sk = postgres ] && echo '<= 100 ms' || echo '<= 50 ms')" \
+            "${v:+$v ms ($lo-$hi, $n flushes)}" \
+            "$(verdict "$v" "<=" "$([ $sk = postgres ] && echo 100 || echo 50)")"
+    done
+fi
+
+# pg_flush -----------------------------------------------------------------
+
+if ! skip pg_flush; then
+    say "bench-pg_flush"
+    perl "$repo/bench/pg-flush.pl" $([ "$QUICK" = 1 ] && echo 1 || echo 3) \
+        >"$OUT/pg_flush.out" 2>&1
+    # "insert (all keys new): N flushes, wall min X ms, median Y ms;
+    #  server CPU median S ms; aggregator CPU median C ms"
+    for kind in insert update; do
+        line=$(grep -m1 "^$kind (" "$OUT/pg_flush.out")
+        v=$(echo "$line" | perl -ne 'print $1 if /wall min [\d.]+ ms, median ([\d.]+) ms/')
+        s=$(echo "$line" | perl -ne 'print "server CPU $1 ms, aggregator CPU $2 ms" if /server CPU median ([\d.-]+) ms; aggregator CPU median ([\d.-]+) ms/')
+        m=$(echo "$line" | perl -ne 'print $1 if /wall min ([\d.]+) ms/')
+        row "PostgreSQL flush of 10 000 keys, $([ $kind = insert ] && echo new || echo existing) rows (bench-pg_flush, median wall)" \
+            "<= 100 ms" "${v:+$v ms (min $m; $s)}" "$(verdict "$v" "<=" 100)"
+    done
+fi
+
+# redis ---------------------------------------------------------------------
+
+if ! skip redis; then
+    say "bench-redis_repair"
+    SIZES=10000x1000 CHUNKS=default ROUNDS=$([ "$QUICK" = 1 ] && echo 3 || echo 5) \
+        "$repo/bench/redis-repair.sh" >"$OUT/redis.out" 2>&1
+    # "fields 10000 clients 1000: first write: S script(s), longest X ms,
+    #  R ms in Redis, flush F ms; PING: ..."
+    stats() {
+        grep 'first write' "$OUT/redis.out" | perl -ne '
+            push @w, $1 if /'"$1"'/;
+            END { @w = sort { $a <=> $b } @w;
+                  printf "%s %s %s", $w[$#w / 2], $w[0], $w[-1] if @w }'
+    }
+    read -r v lo hi <<<"$(stats 'flush ([\d.]+) ms')"
+    read -r rv rlo rhi <<<"$(stats '([\d.]+) ms in Redis')"
+    row "one Redis flush of 10 000 keys (first write of the hour; median wall)" \
+        "<= 50 ms" "${v:+$v ms ($lo-$hi; Redis busy $rv ms, $rlo-$rhi)}" \
+        "$(verdict "$v" "<=" 50)"
+fi
+
+# freshness -------------------------------------------------------------------
+
+if ! skip freshness; then
+    if [ "$QUICK" = 1 ]; then fills="10000"; else fills="10000 100000"; fi
+    for fill in $fills; do
+        say "freshness.pl FILL=$fill"
+        FILL=$fill FAST=0 SAMPLES=$([ "$QUICK" = 1 ] && echo 60 || echo 200) \
+            RUN_SECONDS=$([ "$QUICK" = 1 ] && echo 20 || echo 60) \
+            MAX_ROWS=$((fill + 1000)) \
+            perl "$repo/bench/freshness.pl" >"$OUT/freshness-$fill.out" 2>&1
+        v=$(perl -ne 'print $1 if /^default .* p99\s+(\d+)\s+max/' \
+                "$OUT/freshness-$fill.out")
+        row "freshness, request -> /api/paths, $fill paths in the snapshot (p99)" \
+            "<= 1 s" "${v:+$v ms}" "$(verdict "$v" "<=" 1000)"
+    done
+fi
+
+# search ------------------------------------------------------------------------
+
+if ! skip search; then
+    if [ "$QUICK" = 1 ]; then sizes="10000"; else sizes="10000 100000"; fi
+    for n in $sizes; do
+        say "admin-latency.pl PATHS=$n"
+        PATHS=$n MAX_ROWS=$((n + 1000)) \
+            REQUESTS=$([ "$QUICK" = 1 ] && echo 500 || echo 2000) \
+            LOAD_SECONDS=$([ "$QUICK" = 1 ] && echo 20 || echo 40) \
+            perl "$repo/bench/admin-latency.pl" >"$OUT/search-$n.out" 2>&1
+        # "  q=  n p50 p99 max >2ms bytes nginx-cpu": idle first, then load
+        v=$(perl -ne '$l = 1 if /^load/;
+                      print $1 if $l && /^\s+q=\s+\d+\s+[\d.]+\s+([\d.]+)/' \
+                "$OUT/search-$n.out")
+        i=$(perl -ne 'last if /^load/;
+                      print "idle p99 $1 ms, nginx CPU $2 ms a request"
+                          if /^\s+q=\s+\d+\s+[\d.]+\s+([\d.]+)\s.*\s([\d.]+)$/' \
+                "$OUT/search-$n.out")
+        row "/api/paths?q=..., $n rows in the snapshot, under load (p99)" \
+            "<= 2 ms" "${v:+$v ms${i:+ ($i)}}" "$(verdict "$v" "<=" 2)"
+    done
+fi
+
+# the table -----------------------------------------------------------------------
+
+echo
+echo "# pathstats benchmarks  $(date -u +%FT%TZ)  $(nproc) cores, load" \
+     "$(cut -d' ' -f1-3 /proc/loadavg)  build=$BUILD$([ "$QUICK" = 1 ] && echo '  (--quick)')"
+echo "# outputs in $OUT; wall-clock figures are one run on this machine"
+echo
+echo "| figure | target | measured | verdict |"
+echo "| --- | --- | --- | --- |"
+for r in "${rows[@]}"; do
+    IFS='|' read -r f t m v <<<"$r"
+    echo "| $f | $t | ${m:-(no figure: see $OUT)} | $v |"
+done
+echo
+echo "# run time: $(( $(date +%s) - started )) s"
