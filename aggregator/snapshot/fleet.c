@@ -58,20 +58,6 @@ node_state(const ps_config_t *cfg, uint64_t age_ms)
 }
 
 
-static int
-put_iso(ps_buf_t *b, uint64_t us)
-{
-    char  iso[PS_ISO8601_MAX];
-
-    if (us == 0) {
-        return ps_buf_puts(b, "null");
-    }
-
-    return ps_buf_printf(b, "\"%s\"",
-                         ps_format_iso8601_frac((int64_t) us, iso, 3));
-}
-
-
 /* /api/nodes and the metrics lines; counts per state in count[] */
 static int
 render_nodes(ps_fleet_t *f, const ps_fleet_node_t *nodes, size_t n,
@@ -107,12 +93,12 @@ render_nodes(ps_fleet_t *f, const ps_fleet_node_t *nodes, size_t n,
             || ps_buf_printf(json, ",\"zone_generation\":%llu,"
                              "\"heartbeat_at\":",
                              (unsigned long long) nd->zone_generation) != 0
-            || put_iso(json, nd->heartbeat_us) != 0
+            || ps_render_iso(json, nd->heartbeat_us) != 0
             || ps_buf_printf(json, ",\"heartbeat_age_seconds\":%llu.%03llu,"
                              "\"last_flush_at\":",
                              (unsigned long long) nd->age_ms / 1000,
                              (unsigned long long) nd->age_ms % 1000) != 0
-            || put_iso(json, nd->last_flush_us) != 0
+            || ps_render_iso(json, nd->last_flush_us) != 0
             || ps_buf_printf(json, ",\"lag_records\":%llu,\"requests\":"
                              "{\"1m\":%llu,\"1h\":%llu,\"24h\":%llu}}",
                              (unsigned long long) nd->lag_records,
@@ -208,7 +194,7 @@ render_summary(const ps_rowset_t *rs, const ps_fleet_node_t *nodes,
     }
 
     return ps_buf_puts(b, "{\"scope\":\"fleet\",\"generated_at\":") != 0
-           || put_iso(b, now_us) != 0
+           || ps_render_iso(b, now_us) != 0
            || ps_buf_printf(b, ",\"nodes\":{\"total\":%zu,\"ok\":%zu,"
                             "\"stale\":%zu,\"gone\":%zu},\"windows\":{"
                             "\"1m\":{\"requests\":%llu,\"source\":"

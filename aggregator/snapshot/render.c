@@ -33,8 +33,8 @@ put_ms(ps_buf_t *b, const char *name, double us)
 }
 
 
-static int
-put_iso(ps_buf_t *b, uint64_t us)
+int
+ps_render_iso(ps_buf_t *b, uint64_t us)
 {
     char  iso[PS_ISO8601_MAX];
 
@@ -82,9 +82,9 @@ ps_render_row(ps_buf_t *b, const ps_row_t *r)
            || put_ms(b, "max", (double) r->counts.latency_max_us) != 0
            || ps_buf_printf(b, "},\"unique_clients\":%llu,\"first_seen\":",
                             (unsigned long long) r->unique) != 0
-           || put_iso(b, r->first_us) != 0
+           || ps_render_iso(b, r->first_us) != 0
            || ps_buf_puts(b, ",\"last_seen\":") != 0
-           || put_iso(b, r->last_us) != 0
+           || ps_render_iso(b, r->last_us) != 0
            || ((r->flags & PS_REC_KEY_TRUNCATED)
                && ps_buf_puts(b, ",\"key_truncated\":true") != 0)
            || ((r->flags & PS_REC_NORMALIZED)
@@ -313,7 +313,7 @@ render_sinks(const ps_snapshot_inputs_t *in, ps_buf_t *b)
                              (unsigned long long) st->failures,
                              (unsigned long long) st->lag_records,
                              (unsigned long long) st->pending_keys) != 0
-            || put_iso(b, st->last_flush_us) != 0
+            || ps_render_iso(b, st->last_flush_us) != 0
             || ps_buf_puts(b, ",\"last_error\":") != 0
             || (st->last_error[0]
                 ? ps_json_quote(b, st->last_error,
@@ -347,7 +347,7 @@ ps_render_summary(const ps_render_ctx_t *c, const char *health,
              ? (now_us - in->started_us) / 1000000 : 0;
 
     if (ps_buf_puts(b, "{\"generated_at\":") != 0
-        || put_iso(b, now_us) != 0
+        || ps_render_iso(b, now_us) != 0
         || ps_buf_puts(b, ",\"node_id\":") != 0
         || ps_json_quote(b, in->node_id ? in->node_id : "",
                          in->node_id ? strlen(in->node_id) : 0) != 0
@@ -355,9 +355,9 @@ ps_render_summary(const ps_render_ctx_t *c, const char *health,
                          "\"uptime_seconds\":%llu,\"started_at\":",
                          PATHSTATS_VERSION, (unsigned long long) in->pid,
                          (unsigned long long) uptime) != 0
-        || put_iso(b, in->started_us) != 0
+        || ps_render_iso(b, in->started_us) != 0
         || ps_buf_puts(b, ",\"heartbeat_at\":") != 0
-        || put_iso(b, in->heartbeat_us) != 0
+        || ps_render_iso(b, in->heartbeat_us) != 0
         || ps_buf_printf(b, ",\"requests_per_second\":%.3f,\"windows\":{",
                          (double) c->win[PS_SNAP_WIN_1M].total.counts.requests
                          / 60) != 0)

@@ -47,6 +47,10 @@ typedef struct {
     uint64_t                     now_us;
 } ps_render_ctx_t;
 
+/* Appends us (wall clock) as a quoted ISO 8601 UTC time with
+ * milliseconds, or null when 0; 0 or -1. */
+int ps_render_iso(ps_buf_t *b, uint64_t us);
+
 /* Appends one path row of /api/paths; 0 or -1. */
 int ps_render_row(ps_buf_t *b, const ps_row_t *r);
 
