@@ -127,10 +127,6 @@ main(void)
        "/x first with 10+3+7");
     ok(rs.n == 3 && rs.rows[0].counts.errors == 3, "/x errors 1+2");
 
-    /* a fresh live part: the closed one stays */
-    ps_fleet_table_reset(ft, PS_FLEET_LIVE);
-    is_u64(ps_fleet_table_keys(ft), 2, "/z dropped with the live part");
-
     /* the fleet's view: 24h only */
     memset(&in, 0, sizeof(in));
     in.kind = PS_SNAP_SCOPE_FLEET;
@@ -238,7 +234,12 @@ main(void)
                                   PS_SNAP_MAX_SCOPES, &n);
     ok(why != NULL, "count beyond the table: refused");
 
+    /* a fresh live part (the rows pointed into the table: after them):
+     * the closed one stays */
     ps_rowset_free(&rs);
+    ps_fleet_table_reset(ft, PS_FLEET_LIVE);
+    is_u64(ps_fleet_table_keys(ft), 2, "/z dropped with the live part");
+
     ps_win_stats_free(&st);
     ps_fleet_table_destroy(ft);
     ps_buf_free(&packs[0]);
