@@ -31,6 +31,7 @@
 #define NGX_HTTP_PATHSTATS_META_LEN        256
 #define NGX_HTTP_PATHSTATS_REASON_LEN      256
 #define NGX_HTTP_PATHSTATS_NONE            ((ngx_uint_t) -1)
+#define NGX_HTTP_PATHSTATS_NODE_MAX        64
 
 #define ngx_http_pathstats_space(c)                                          \
     ((c) == ' ' || (c) == '\n' || (c) == '\t' || (c) == '\r')
@@ -48,7 +49,11 @@ typedef struct {
     u_char                      *scratch;       /* the next copy goes here */
     size_t                       scratch_size;
     uint64_t                     version;       /* of buf, 0: none */
-    ps_snap_view_t               view;          /* into buf */
+    ps_snap_view_t               views[PS_SNAP_MAX_SCOPES];
+                                                /* into buf: this node's
+                                                   view, then the fleet's
+                                                   and other nodes' */
+    uint32_t                     nviews;
     const char                  *invalid;       /* why buf is unusable */
     uint64_t                     logged;        /* version logged invalid */
 } ngx_http_pathstats_snap_cache_t;
@@ -57,8 +62,15 @@ typedef struct {
 /* what one admin request knows about the snapshot and the aggregator */
 typedef struct {
     ps_zone_header_t            *header;        /* NULL: no zone */
-    ps_snap_view_t              *view;          /* NULL: nothing to serve */
+    ps_snap_view_t              *view;          /* NULL: nothing to serve;
+                                                   the scope asked for */
+    ps_snap_view_t              *views;         /* every scope's view */
+    uint32_t                     nviews;
     const char                  *reason;        /* why view is NULL */
+    ngx_uint_t                   scope_status;  /* a bad scope or node: */
+    const char                  *scope_error;   /* the error answer */
+    const char                  *scope_param;
+    const char                  *scope_message;
     ngx_uint_t                   invalid;       /* it failed validation */
     ngx_uint_t                   stale;
     uint64_t                     now_ms;
@@ -124,12 +136,23 @@ typedef struct {
 } ngx_http_pathstats_endpoint_t;
 
 
+/* the bytes a view's scope adds to the metadata: a comma and its JSON */
+#define ngx_http_pathstats_scope_meta_len(v)                                 \
+    ((v)->has_scope ? (size_t) (v)->scope.meta.len + 1 : 0)
+
+
 static ngx_int_t ngx_http_pathstats_admin_handler(ngx_http_request_t *r);
 static u_char *ngx_http_pathstats_admin_tail(u_char *p, u_char *last);
 static void ngx_http_pathstats_admin_ctx_init(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx);
 static ps_snap_view_t *ngx_http_pathstats_admin_snapshot(
     ngx_http_request_t *r, ngx_http_pathstats_main_conf_t *pmcf,
+    ngx_http_pathstats_admin_ctx_t *ctx);
+static ngx_int_t ngx_http_pathstats_admin_scope(ngx_http_request_t *r,
+    ngx_http_pathstats_admin_ctx_t *ctx);
+static void ngx_http_pathstats_admin_use(ngx_http_pathstats_admin_ctx_t *ctx,
+    ps_snap_view_t *v);
+static ngx_int_t ngx_http_pathstats_admin_nodes(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx);
 static ngx_int_t ngx_http_pathstats_admin_paths(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx);
@@ -245,6 +268,7 @@ static ngx_http_pathstats_endpoint_t  ngx_http_pathstats_endpoints[] = {
     { ngx_string("api/paths"), ngx_http_pathstats_admin_paths },
     { ngx_string("api/summary"), ngx_http_pathstats_admin_summary },
     { ngx_string("api/trends"), ngx_http_pathstats_admin_trends },
+    { ngx_string("api/nodes"), ngx_http_pathstats_admin_nodes },
     { ngx_string("metrics"), ngx_http_pathstats_admin_metrics },
     { ngx_string("health"), ngx_http_pathstats_admin_health },
     { ngx_null_string, NULL }
@@ -508,10 +532,157 @@ ngx_http_pathstats_admin_ctx_init(ngx_http_request_t *r,
         return;
     }
 
-    ctx->generated_ms = ctx->view->header->generated_us / 1000;
+    ctx->views = ngx_http_pathstats_snap.views;
+    ctx->nviews = ngx_http_pathstats_snap.nviews;
+
+    ngx_http_pathstats_admin_use(ctx, ctx->view);
+}
+
+
+/* serve the view v: its age and staleness are the answer's */
+
+static void
+ngx_http_pathstats_admin_use(ngx_http_pathstats_admin_ctx_t *ctx,
+    ps_snap_view_t *v)
+{
+    ctx->view = v;
+    ctx->generated_ms = v->header->generated_us / 1000;
     ctx->age_ms = ctx->now_ms > ctx->generated_ms
                   ? ctx->now_ms - ctx->generated_ms : 0;
     ctx->stale = (ctx->age_ms > ctx->stale_ms);
+
+    /* another node's view whose heartbeat stopped: stale, however young
+     * the copy the fleet kept */
+    if (v->has_scope && (v->scope.flags & PS_SNAP_SCOPE_F_STALE)) {
+        ctx->stale = 1;
+    }
+}
+
+
+/* notes the error answer of a bad scope or node; NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_pathstats_scope_fail(ngx_http_pathstats_admin_ctx_t *ctx,
+    ngx_uint_t status, const char *error, const char *param,
+    const char *message)
+{
+    ctx->scope_status = status;
+    ctx->scope_error = error;
+    ctx->scope_param = param;
+    ctx->scope_message = message;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * "scope" (node, the default, or fleet) and "node" (a node's id): picks
+ * the view an answer is made of, among those of the snapshot.  NGX_OK
+ * (ctx->view is the view asked for, or NULL when there is no snapshot),
+ * or NGX_DECLINED with the error answer to send noted in ctx.
+ */
+
+static ngx_int_t
+ngx_http_pathstats_admin_scope(ngx_http_request_t *r,
+    ngx_http_pathstats_admin_ctx_t *ctx)
+{
+    size_t           n;
+    ngx_str_t        scope, node;
+    ngx_uint_t       fleet, i;
+    ps_snap_view_t  *v;
+
+    fleet = 0;
+
+    if (ngx_http_arg(r, (u_char *) "scope", 5, &scope) == NGX_OK) {
+        if (scope.len == 5
+            && ngx_strncmp(scope.data, "fleet", 5) == 0)
+        {
+            fleet = 1;
+
+        } else if (!(scope.len == 4
+                     && ngx_strncmp(scope.data, "node", 4) == 0))
+        {
+            return ngx_http_pathstats_scope_fail(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid parameter", "scope",
+                                     "scope must be node or fleet");
+        }
+    }
+
+    if (ngx_http_arg(r, (u_char *) "node", 4, &node) != NGX_OK) {
+        node.len = 0;
+    }
+
+    if (node.len) {
+        n = 0;
+
+        while (n < node.len
+               && ((node.data[n] >= 'a' && node.data[n] <= 'z')
+                   || (node.data[n] >= 'A' && node.data[n] <= 'Z')
+                   || (node.data[n] >= '0' && node.data[n] <= '9')
+                   || node.data[n] == '.' || node.data[n] == '_'
+                   || node.data[n] == '-'))
+        {
+            n++;
+        }
+
+        if (n != node.len || n > NGX_HTTP_PATHSTATS_NODE_MAX) {
+            return ngx_http_pathstats_scope_fail(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid parameter", "node",
+                                     "node must be 1 to 64 of "
+                                     "A-Z a-z 0-9 . _ -");
+        }
+
+        if (fleet) {
+            return ngx_http_pathstats_scope_fail(ctx, NGX_HTTP_BAD_REQUEST,
+                                     "invalid parameter", "node",
+                                     "node names one node: scope=node "
+                                     "(the default), not fleet");
+        }
+    }
+
+    if (ctx->view == NULL || (!fleet && node.len == 0)) {
+        return NGX_OK;
+    }
+
+    for (i = 0; i < ctx->nviews; i++) {
+        v = &ctx->views[i];
+
+        if (!v->has_scope) {
+            continue;
+        }
+
+        if (fleet) {
+            if (v->scope.kind == PS_SNAP_SCOPE_FLEET) {
+                ngx_http_pathstats_admin_use(ctx, v);
+                return NGX_OK;
+            }
+            continue;
+        }
+
+        if (v->scope.kind == PS_SNAP_SCOPE_NODE
+            && v->scope.node.len == node.len
+            && ngx_strncmp(v->blob + v->scope.node.off, node.data,
+                           node.len) == 0)
+        {
+            ngx_http_pathstats_admin_use(ctx, v);
+            return NGX_OK;
+        }
+    }
+
+    if (fleet) {
+        return ngx_http_pathstats_scope_fail(ctx,
+                                 NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "no fleet view in the snapshot", "scope",
+                                 "the fleet's view needs the aggregator's "
+                                 "PostgreSQL, and comes a few seconds "
+                                 "after it starts");
+    }
+
+    return ngx_http_pathstats_scope_fail(ctx, NGX_HTTP_NOT_FOUND,
+                             "unknown node", "node",
+                             "no node of this id has a heartbeat in "
+                             "PostgreSQL that is not gone (see "
+                             "/api/nodes)");
 }
 
 
@@ -614,7 +785,9 @@ ngx_http_pathstats_admin_snapshot(ngx_http_request_t *r,
         c->size = tmp_size;
 
         c->version = version;
-        c->invalid = ps_snap_validate(c->buf, len, &c->view);
+        c->invalid = ps_snap_validate_scopes(c->buf, len, c->views,
+                                             PS_SNAP_MAX_SCOPES,
+                                             &c->nviews);
 
         if (c->invalid && c->logged != version) {
             c->logged = version;
@@ -641,7 +814,7 @@ done:
         return NULL;
     }
 
-    return &c->view;
+    return &c->views[0];
 }
 
 
@@ -668,6 +841,13 @@ ngx_http_pathstats_admin_paths(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ngx_http_pathstats_admin_scope(r, ctx) != NGX_OK) {
+        return ngx_http_pathstats_admin_error(r, ctx->scope_status,
+                                              ctx->scope_error,
+                                              ctx->scope_param,
+                                              ctx->scope_message);
+    }
+
     v = ctx->view;
 
     if (v == NULL) {
@@ -675,6 +855,17 @@ ngx_http_pathstats_admin_paths(ngx_http_request_t *r,
     }
 
     if (v->rows[args.window] == NULL) {
+        if (v->has_scope && v->scope.kind == PS_SNAP_SCOPE_FLEET) {
+            /* per-path data of other nodes is hourly (PostgreSQL) */
+            return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                     "window not available in this scope",
+                                     "window",
+                                     "scope fleet has the 24h window: "
+                                     "the fleet's per-path data is "
+                                     "hourly; 1m and 1h totals are in "
+                                     "/api/summary?scope=fleet");
+        }
+
         return ngx_http_pathstats_admin_error(r,
                                  NGX_HTTP_SERVICE_UNAVAILABLE,
                                  "window not in the snapshot", NULL, NULL);
@@ -892,7 +1083,8 @@ ngx_http_pathstats_admin_render_page(ngx_http_request_t *r,
                    "\"total\":,\"total_pages\":,\"has_next\":false,"
                    "\"has_prev\":false},\"metadata\":{,\"window\":\"24h\""
                    ",\"window_info\":}}") - 1
-          + 4 * NGX_INT64_LEN + NGX_HTTP_PATHSTATS_META_LEN;
+          + 4 * NGX_INT64_LEN + NGX_HTTP_PATHSTATS_META_LEN
+          + ngx_http_pathstats_scope_meta_len(v);
 
     if (v->has_window_info[w]) {
         len += v->window_info[w].len;
@@ -1429,6 +1621,13 @@ static ngx_int_t
 ngx_http_pathstats_admin_summary(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx)
 {
+    if (ngx_http_pathstats_admin_scope(r, ctx) != NGX_OK) {
+        return ngx_http_pathstats_admin_error(r, ctx->scope_status,
+                                              ctx->scope_error,
+                                              ctx->scope_param,
+                                              ctx->scope_message);
+    }
+
     if (ctx->view == NULL) {
         return ngx_http_pathstats_admin_unavailable(r, ctx);
     }
@@ -1500,6 +1699,13 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
                                  "host, method and path go together");
     }
 
+    if (ngx_http_pathstats_admin_scope(r, ctx) != NGX_OK) {
+        return ngx_http_pathstats_admin_error(r, ctx->scope_status,
+                                              ctx->scope_error,
+                                              ctx->scope_param,
+                                              ctx->scope_message);
+    }
+
     if (ctx->view == NULL) {
         return ngx_http_pathstats_admin_unavailable(r, ctx);
     }
@@ -1559,7 +1765,8 @@ ngx_http_pathstats_admin_wrap(ngx_http_request_t *r,
     ngx_buf_t   *b;
 
     len = sizeof("{\"data\":,\"metadata\":{,\"range\":\"\"}}") - 1
-          + ref->len + NGX_HTTP_PATHSTATS_META_LEN + (range ? range->len : 0);
+          + ref->len + NGX_HTTP_PATHSTATS_META_LEN + (range ? range->len : 0)
+          + ngx_http_pathstats_scope_meta_len(ctx->view);
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -1590,15 +1797,27 @@ ngx_http_pathstats_admin_wrap(ngx_http_request_t *r,
 static u_char *
 ngx_http_pathstats_admin_meta(u_char *p, ngx_http_pathstats_admin_ctx_t *ctx)
 {
+    ps_snap_view_t  *v;
+
+    v = ctx->view;
+
     p = ngx_sprintf(p, "\"source\":\"snapshot\",\"version\":%uL,"
                     "\"generated_at\":\"",
-                    ctx->view->header->sequence);
+                    v->header->sequence);
 
     p = ngx_http_pathstats_admin_iso(p, ctx->generated_ms);
 
-    return ngx_sprintf(p, "\",\"age_seconds\":%uL.%03uL,\"stale\":%s",
-                       ctx->age_ms / 1000, ctx->age_ms % 1000,
-                       ctx->stale ? "true" : "false");
+    p = ngx_sprintf(p, "\",\"age_seconds\":%uL.%03uL,\"stale\":%s",
+                    ctx->age_ms / 1000, ctx->age_ms % 1000,
+                    ctx->stale ? "true" : "false");
+
+    /* whose numbers these are (the aggregator wrote them as JSON) */
+    if (v->has_scope && v->scope.meta.len) {
+        *p++ = ',';
+        p = ngx_cpymem(p, v->blob + v->scope.meta.off, v->scope.meta.len);
+    }
+
+    return p;
 }
 
 
@@ -1684,6 +1903,13 @@ ngx_http_pathstats_admin_health(ngx_http_request_t *r,
     ngx_buf_t        *b;
     ngx_uint_t        n;
     ps_snap_view_t   *v;
+
+    if (ngx_http_pathstats_admin_scope(r, ctx) != NGX_OK) {
+        return ngx_http_pathstats_admin_error(r, ctx->scope_status,
+                                              ctx->scope_error,
+                                              ctx->scope_param,
+                                              ctx->scope_message);
+    }
 
     v = ctx->view;
 
@@ -1777,7 +2003,8 @@ ngx_http_pathstats_admin_health(ngx_http_request_t *r,
     len = sizeof("{\"status\":\"unhealthy\",\"reasons\":[],"
                  "\"stale_after_seconds\":.,"
                  "\"aggregator_heartbeat_age_seconds\":.}") - 1
-          + (p - reasons) + NGX_HTTP_PATHSTATS_META_LEN + 4 * NGX_INT64_LEN;
+          + (p - reasons) + NGX_HTTP_PATHSTATS_META_LEN + 4 * NGX_INT64_LEN
+          + (v ? ngx_http_pathstats_scope_meta_len(v) : 0);
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -1808,6 +2035,29 @@ ngx_http_pathstats_admin_health(ngx_http_request_t *r,
     return ngx_http_pathstats_admin_send(r, n ? NGX_HTTP_SERVICE_UNAVAILABLE
                                               : NGX_HTTP_OK,
                                          &ngx_http_pathstats_type_json, b);
+}
+
+
+/* the nodes of the fleet: their heartbeats, as the aggregator read them */
+
+static ngx_int_t
+ngx_http_pathstats_admin_nodes(ngx_http_request_t *r,
+    ngx_http_pathstats_admin_ctx_t *ctx)
+{
+    if (ctx->view == NULL) {
+        return ngx_http_pathstats_admin_unavailable(r, ctx);
+    }
+
+    if (!ctx->view->has_nodes) {
+        return ngx_http_pathstats_admin_error(r,
+                                 NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "nodes not in the snapshot", NULL,
+                                 "the nodes' heartbeats are read from the "
+                                 "aggregator's PostgreSQL, a few seconds "
+                                 "after it starts");
+    }
+
+    return ngx_http_pathstats_admin_wrap(r, ctx, &ctx->view->nodes, NULL);
 }
 
 

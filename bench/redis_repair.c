@@ -248,7 +248,7 @@ check_hour(redisContext *c, int64_t hour, unsigned shards, size_t n,
     fields = 0;
     requests = 0;
     for (s = 0; s < shards; s++) {
-        ps_redis_key_prefix(key, sizeof(key), hour, s);
+        ps_redis_key_prefix(key, sizeof(key), hour, s, shards);
         v = integer(c, "HLEN %spaths", key);
         fields += v > 0 ? v : 0;
         snprintf(totals, sizeof(totals), "%stotals", key);

@@ -26,7 +26,19 @@
  *   PS_SNAP_PATH_TRENDS  ps_snap_row_t[n] for one range: a path's key
  *                     and its trend array (json), for the paths whose
  *                     trends the aggregator keeps
+ *   PS_SNAP_SELF      ps_snap_scope_desc_t: whose view this is (scope
+ *                     node: this node; scope fleet: every node)
+ *   PS_SNAP_SCOPES    the other views this snapshot carries (the fleet,
+ *                     other nodes): a ps_snap_scopes_t table, then each
+ *                     view as a complete snapshot of its own (nested,
+ *                     8-byte aligned, validated the same way; a nested
+ *                     one's own SCOPES and NODES are ignored)
  *   the JSON/text sections are ps_snap_ref_t into the blob
+ *
+ * Scopes: the sections of the top level are this node's view (scope
+ * node).  Readers that know scopes find the fleet's view and other
+ * nodes' in PS_SNAP_SCOPES (ps_snap_validate_scopes()); older readers
+ * skip those sections, and serve this node's view as before.
  */
 
 #ifndef PATHSTATS_SNAPSHOT_H
@@ -79,8 +91,23 @@ enum {
     PS_SNAP_HEALTH,         /* ref: JSON array of problem strings */
     PS_SNAP_WINDOW_INFO,    /* arg = window; ref: JSON object of extra
                                window fields, e.g. rows left out */
-    PS_SNAP_PATH_TRENDS     /* arg = range; rows: key + JSON array */
+    PS_SNAP_PATH_TRENDS,    /* arg = range; rows: key + JSON array */
+    PS_SNAP_SELF,           /* ps_snap_scope_desc_t */
+    PS_SNAP_SCOPES,         /* ps_snap_scopes_t + nested snapshots */
+    PS_SNAP_NODES           /* ref: JSON array, /api/nodes */
 };
+
+/* scopes (ps_snap_scope_desc_t.kind) */
+enum {
+    PS_SNAP_SCOPE_NODE = 1,     /* one node's own traffic */
+    PS_SNAP_SCOPE_FLEET = 2     /* the sum over every node */
+};
+
+#define PS_SNAP_SCOPE_F_STALE  0x1  /* a node view whose node is stale or
+                                       gone (its heartbeat stopped) */
+
+/* views a reader keeps: this node's and up to 63 nested ones */
+#define PS_SNAP_MAX_SCOPES     64
 
 
 typedef struct {
@@ -124,7 +151,35 @@ typedef struct {
 } ps_snap_row_t;
 
 
+/* Whose view a snapshot (or a nested one) is. */
+typedef struct {
+    uint32_t       kind;        /* PS_SNAP_SCOPE_* */
+    uint32_t       flags;       /* PS_SNAP_SCOPE_F_* */
+    ps_snap_ref_t  node;        /* node id (scope node), empty for the
+                                   fleet */
+    ps_snap_ref_t  meta;        /* JSON members (no braces) the answers'
+                                   metadata get, e.g. "scope":"node",
+                                   "node":"a" */
+} ps_snap_scope_desc_t;
+
+/* One nested snapshot of PS_SNAP_SCOPES: its offset from the start of
+ * the section's body, and its length. */
+typedef struct {
+    uint64_t  off;
+    uint64_t  len;
+} ps_snap_nested_t;
+
+/* The head of PS_SNAP_SCOPES' body; count ps_snap_nested_t follow. */
+typedef struct {
+    uint32_t  count;
+    uint32_t  reserved;
+} ps_snap_scopes_t;
+
+
 _Static_assert(sizeof(ps_snap_ref_t) == 8, "ref is 8 bytes");
+_Static_assert(sizeof(ps_snap_scope_desc_t) == 24, "scope is 24 bytes");
+_Static_assert(sizeof(ps_snap_nested_t) == 16, "nested is 16 bytes");
+_Static_assert(sizeof(ps_snap_scopes_t) == 8, "scopes head is 8 bytes");
 _Static_assert(sizeof(ps_snap_header_t) == 48, "header is 48 bytes");
 _Static_assert(sizeof(ps_snap_section_t) == 24, "section is 24 bytes");
 _Static_assert(sizeof(ps_snap_row_t) == 32, "row is 32 bytes");
@@ -154,6 +209,15 @@ typedef struct {
     uint8_t                  has_trends[PS_SNAP_RANGES];
     uint8_t                  has_metrics;
     uint8_t                  has_health;
+
+    /* scopes: whose view this is, the other views (raw, checked by
+     * ps_snap_validate_scopes()), the nodes' list */
+    ps_snap_scope_desc_t     scope;
+    uint8_t                  has_scope;
+    uint8_t                  has_nodes;
+    ps_snap_ref_t            nodes;
+    const char              *scopes;
+    uint64_t                 scopes_len;
 } ps_snap_view_t;
 
 
@@ -387,6 +451,38 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
             view->has_window_info[s->arg] = 1;
             break;
 
+        case PS_SNAP_SELF:
+            if (view->has_scope || s->len != sizeof(ps_snap_scope_desc_t)) {
+                return "bad snapshot scope";
+            }
+            view->scope = *(const ps_snap_scope_desc_t *) (p + s->off);
+            if (!ps_snap_ref_ok(view->scope.node, blob_len)
+                || !ps_snap_ref_ok(view->scope.meta, blob_len)
+                || (view->scope.kind != PS_SNAP_SCOPE_NODE
+                    && view->scope.kind != PS_SNAP_SCOPE_FLEET))
+            {
+                return "bad snapshot scope";
+            }
+            view->has_scope = 1;
+            break;
+
+        case PS_SNAP_SCOPES:
+            if (view->scopes != NULL) {
+                return "bad snapshot scopes";
+            }
+            view->scopes = p + s->off;
+            view->scopes_len = s->len;
+            break;
+
+        case PS_SNAP_NODES:
+            if (view->has_nodes
+                || ps_snap_ref_section(p, s, blob_len, &view->nodes) != 0)
+            {
+                return "bad snapshot nodes";
+            }
+            view->has_nodes = 1;
+            break;
+
         default:
             /* unknown sections of a newer writer are skipped */
             break;
@@ -429,6 +525,90 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
                 return "snapshot path trend reference out of bounds";
             }
         }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Validates buf[0..len) as ps_snap_validate() does into views[0], then
+ * each nested view of its PS_SNAP_SCOPES section (at most max - 1) into
+ * views[1..]; *n gets the number of views filled.  NULL when all are
+ * usable, else a static reason (the whole snapshot is refused: the
+ * aggregator checked what it nested).  A nested view must say whose it
+ * is (PS_SNAP_SELF); its own SCOPES and NODES are ignored.
+ */
+static inline const char *
+ps_snap_validate_scopes(const void *buf, uint64_t len, ps_snap_view_t *views,
+    uint32_t max, uint32_t *n)
+{
+    const char              *reason, *body;
+    const ps_snap_scopes_t  *head;
+    const ps_snap_nested_t  *nested;
+    uint64_t                 blen, table_end;
+    uint32_t                 i;
+
+    *n = 0;
+
+    if (max == 0) {
+        return "no room for a view";
+    }
+
+    reason = ps_snap_validate(buf, len, &views[0]);
+    if (reason != NULL) {
+        return reason;
+    }
+
+    *n = 1;
+
+    if (views[0].scopes == NULL) {
+        return NULL;
+    }
+
+    body = views[0].scopes;
+    blen = views[0].scopes_len;
+
+    if (blen < sizeof(ps_snap_scopes_t)) {
+        return "snapshot scopes shorter than their head";
+    }
+
+    head = (const ps_snap_scopes_t *) body;
+
+    if (head->count > max - 1 || head->count > PS_SNAP_MAX_SCOPES) {
+        return "too many snapshot scopes";
+    }
+
+    table_end = sizeof(ps_snap_scopes_t)
+                + (uint64_t) head->count * sizeof(ps_snap_nested_t);
+    if (table_end > blen) {
+        return "snapshot scopes table out of bounds";
+    }
+
+    nested = (const ps_snap_nested_t *) (body + sizeof(ps_snap_scopes_t));
+
+    for (i = 0; i < head->count; i++) {
+        if (nested[i].off < table_end || nested[i].off > blen
+            || nested[i].len > blen - nested[i].off
+            || (nested[i].off & 7) != 0)
+        {
+            return "snapshot scope out of bounds";
+        }
+
+        reason = ps_snap_validate(body + nested[i].off, nested[i].len,
+                                  &views[1 + i]);
+        if (reason != NULL) {
+            return "a nested snapshot scope is invalid";
+        }
+
+        if (!views[1 + i].has_scope) {
+            return "a nested snapshot scope says not whose it is";
+        }
+
+        views[1 + i].scopes = NULL;
+        views[1 + i].scopes_len = 0;
+        views[1 + i].has_nodes = 0;
+        (*n)++;
     }
 
     return NULL;

@@ -76,7 +76,7 @@ ok($ps->{ field('/a') }{bytes_out} > 0 && $ps->{ field('/a') }{bytes_in} > 0
    'bytes and latency per path');
 my $misplaced = 0;
 for my $k (redis_hour_keys('paths')) {
-    my ($shard) = $k =~ /\{\d{10}\.(\d+)\}/;
+    my ($shard) = $k =~ /\{\d{10}\.(\d+)(?:\.\d+)?\}/;
     for my $f (@{ redis_cmd('HKEYS', $k) }) {
         $misplaced++ if Compress::Zlib::crc32($f) % 16 != $shard;
     }
@@ -109,8 +109,10 @@ is(redis_cmd('PFCOUNT', @ukeys), 1, 'unique clients: one');
 is(scalar @ukeys, 1, '  in the shard of its address');
 
 my @all = @{ redis_cmd('KEYS', '*') };
-is(scalar(grep { !/^pathstats:\{\d{10}\.(\d|1[0-5])\}:/ } @all), 0,
-   'every key is under pathstats:{YYYYMMDDHH.S}:, S in 0..15');
+is(scalar(grep { !/^pathstats:\{\d{10}\.(\d|1[0-5])(\.\d+)?\}:/
+                 && !/^pathstats:\{node\.n1\}:done:\d+$/ } @all), 0,
+   'every key is under pathstats:{YYYYMMDDHH.S[.K]}:, S in 0..15, or the '
+   . "node's done marker");
 my @nottl = grep {
     my $t = redis_cmd('PTTL', $_);
     !($t > $TTL_MS - 60_000 && $t <= $TTL_MS + 3600 * 1000)

@@ -44,7 +44,7 @@ sub redis_hours {
     my %h;
     my $keys = eval { redis_cmd('KEYS', 'pathstats:{*}:totals') } || [];
     for my $k (@$keys) {
-        my ($hour) = $k =~ /\{(\d+)\.\d+\}/ or next;
+        my ($hour) = $k =~ /\{(\d{10})\./ or next;
         my $n = eval { redis_cmd('HGET', $k, 'requests') };
         $h{$hour} += $n if defined $n && !ref $n;
     }

@@ -43,7 +43,8 @@ ps_cmd_check(const ps_config_t *cfg)
 
     if (cfg->redis) {
         if (ps_sink_redis_check(cfg, err, sizeof(err)) == 0) {
-            printf("redis: ok\n");
+            printf("redis: ok%s%s%s\n", err[0] ? " (" : "", err,
+                   err[0] ? ")" : "");
         } else {
             printf("redis: FAILED: %s\n", err);
             first = first ? first : PS_EXIT_REDIS;

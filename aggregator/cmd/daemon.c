@@ -56,6 +56,7 @@ typedef struct {
     ps_snapshot_t      *snap;
     ps_trends_t        *trends;
     ps_scheduler_t     *sched;
+    ps_fleet_t         *fleet;
 
     uint64_t            next_reap;
     uint64_t            next_snapshot;
@@ -403,10 +404,12 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
         if (cfg->lifecycle) {
             d.sched = ps_scheduler_start(cfg);
         }
+        d.fleet = ps_fleet_start(cfg);
     }
 
     ps_snapshot_use_trends(d.snap, d.trends);
     ps_snapshot_use_scheduler(d.snap, d.sched);
+    ps_snapshot_use_fleet(d.snap, d.fleet);
 
     rc = 0;
 
@@ -424,6 +427,8 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
     }
 
     ps_scheduler_stop(d.sched);
+    ps_snapshot_use_fleet(d.snap, NULL);
+    ps_fleet_stop(d.fleet);
     ps_trends_stop(d.trends);
     ps_snapshot_destroy(d.snap);
     ps_monitor_destroy(d.mon);

@@ -128,6 +128,15 @@ static const cfg_key_t  cfg_keys[] = {
     { "alert_webhook_backoff", CFG_DURATION, "1s",
       F(alert_webhook_backoff_ms), 10, 10 * MS_PER_MIN, MS_PER_S, NULL },
     { "trend_paths", CFG_UINT, "200", F(trend_paths), 0, 10000, 0, NULL },
+    { "fleet_interval", CFG_DURATION, "2s", F(fleet_interval_ms),
+      100, MS_PER_HOUR, MS_PER_S, NULL },
+    { "node_stale", CFG_DURATION, "30s", F(node_stale_ms),
+      MS_PER_S, 7 * MS_PER_DAY, MS_PER_S, NULL },
+    { "node_gone", CFG_DURATION, "1h", F(node_gone_ms),
+      MS_PER_S, 365 * MS_PER_DAY, MS_PER_S, NULL },
+    { "fleet_rows", CFG_UINT, "5000", F(fleet_rows), 0, 1000000, 0, NULL },
+    { "fleet_node_rows", CFG_UINT, "200", F(fleet_node_rows),
+      0, 100000, 0, NULL },
     { "client_hash_key", CFG_STRING, NULL, F(client_hash_key), 0, 0, 0,
       NULL },
     { "schema_dir", CFG_STRING, PATHSTATS_SCHEMA_DIR, F(schema_dir), 0, 0, 0,
@@ -378,20 +387,15 @@ check_conninfo(const char *value)
 }
 
 
-/* Parses redis://HOST[:PORT][/DB] into the config; NULL or the reason. */
+/* Parses HOST[:PORT] (an IPv6 address in brackets) at *pp, up to a
+ * character of stop or the end, into a new string *host and *port;
+ * moves *pp past it.  NULL or the reason. */
 static const char *
-parse_redis(ps_config_t *cfg, const char *url)
+parse_redis_addr(const char **pp, const char *stop, char **host,
+    uint64_t *port)
 {
-    char        *host;
     size_t       hlen;
-    uint64_t     port, db;
-    const char  *p, *h, *end;
-
-    if (strncmp(url, "redis://", 8) != 0) {
-        return "expected redis://HOST:PORT[/DB]";
-    }
-
-    p = url + 8;
+    const char  *p = *pp, *h, *end;
 
     if (*p == '[') {
         /* an IPv6 address */
@@ -410,44 +414,134 @@ parse_redis(ps_config_t *cfg, const char *url)
         hlen = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                          "0123456789.-_");
         if (hlen == 0) {
-            return "missing host (expected redis://HOST:PORT[/DB])";
+            return "missing host";
         }
         p = h + hlen;
     }
 
-    port = 6379;
-    db = 0;
+    *port = 6379;
 
     if (*p == ':') {
-        if (parse_number(p + 1, &port, &p) != NULL || port < 1
-            || port > 65535)
+        if (parse_number(p + 1, port, &p) != NULL || *port < 1
+            || *port > 65535)
         {
             return "bad port (1-65535)";
         }
     }
 
-    if (*p == '/' && p[1] != '\0') {
+    if (*p != '\0' && strchr(stop, *p) == NULL) {
+        return "unexpected text after an address";
+    }
+
+    *host = strndup(h, hlen);
+    if (*host == NULL) {
+        return "out of memory";
+    }
+
+    *pp = p;
+    return NULL;
+}
+
+
+/* Forgets the Redis addresses parsed before. */
+static void
+free_redis_addrs(ps_config_t *cfg)
+{
+    size_t  i;
+
+    for (i = 0; i < cfg->redis_nseeds; i++) {
+        free(cfg->redis_seed_hosts[i]);
+    }
+    free(cfg->redis_seed_hosts);
+    free(cfg->redis_seed_ports);
+    cfg->redis_seed_hosts = NULL;
+    cfg->redis_seed_ports = NULL;
+    cfg->redis_nseeds = 0;
+    cfg->redis_cluster = 0;
+    free(cfg->redis_host);
+    cfg->redis_host = NULL;
+}
+
+
+/* Parses redis://HOST[:PORT][/DB] or redis-cluster://HOST:PORT[,HOST:PORT
+ * ...] (nodes of one Redis Cluster: any of them gives the slot map) into
+ * the config; NULL or the reason. */
+static const char *
+parse_redis(ps_config_t *cfg, const char *url)
+{
+    char        *host, **hosts;
+    unsigned    *ports;
+    uint64_t     port, db;
+    const char  *p, *err;
+    int          cluster;
+    size_t       n;
+
+    if (strncmp(url, "redis://", 8) == 0) {
+        cluster = 0;
+        p = url + 8;
+    } else if (strncmp(url, "redis-cluster://", 16) == 0) {
+        cluster = 1;
+        p = url + 16;
+    } else {
+        return "expected redis://HOST:PORT[/DB] or "
+               "redis-cluster://HOST:PORT[,HOST:PORT...]";
+    }
+
+    free_redis_addrs(cfg);
+    db = 0;
+
+    for (n = 0; ; n++) {
+        if (n == 64) {
+            return "at most 64 cluster nodes";
+        }
+        err = parse_redis_addr(&p, cluster ? "," : "/", &host, &port);
+        if (err != NULL) {
+            return cluster ? err : "expected redis://HOST:PORT[/DB]";
+        }
+        hosts = realloc(cfg->redis_seed_hosts, (n + 1) * sizeof(*hosts));
+        ports = realloc(cfg->redis_seed_ports, (n + 1) * sizeof(*ports));
+        if (hosts != NULL) {
+            cfg->redis_seed_hosts = hosts;
+        }
+        if (ports != NULL) {
+            cfg->redis_seed_ports = ports;
+        }
+        if (hosts == NULL || ports == NULL) {
+            free(host);
+            return "out of memory";
+        }
+        hosts[n] = host;
+        ports[n] = (unsigned) port;
+        cfg->redis_nseeds = n + 1;
+
+        if (!cluster || *p != ',') {
+            break;
+        }
+        p++;
+    }
+
+    if (!cluster && *p == '/' && p[1] != '\0') {
         if (parse_number(p + 1, &db, &p) != NULL || db > 1000000) {
             return "bad database number";
         }
-    } else if (*p == '/') {
+    } else if (!cluster && *p == '/') {
         p++;
     }
 
     if (*p != '\0') {
-        return "unexpected text after the address "
-               "(expected redis://HOST:PORT[/DB])";
+        return cluster ? "unexpected text after the addresses "
+                         "(expected redis-cluster://HOST:PORT[,HOST:PORT...])"
+                       : "unexpected text after the address "
+                         "(expected redis://HOST:PORT[/DB])";
     }
 
-    host = strndup(h, hlen);
-    if (host == NULL) {
+    cfg->redis_host = strdup(cfg->redis_seed_hosts[0]);
+    if (cfg->redis_host == NULL) {
         return "out of memory";
     }
-
-    free(cfg->redis_host);
-    cfg->redis_host = host;
-    cfg->redis_port = (unsigned) port;
+    cfg->redis_port = cfg->redis_seed_ports[0];
     cfg->redis_db = (unsigned) db;
+    cfg->redis_cluster = cluster;
 
     return NULL;
 }
@@ -571,8 +665,7 @@ apply(ps_config_t *cfg, const cfg_key_t *k, const char *value, char *buf,
 
     case CFG_REDIS:
         if (value[0] == '\0') {
-            free(cfg->redis_host);
-            cfg->redis_host = NULL;
+            free_redis_addrs(cfg);
             return set_string(field, NULL);
         }
         err = parse_redis(cfg, value);
@@ -1014,6 +1107,17 @@ ps_config_load(ps_config_t *cfg, const char *path,
         cfg->alert_cooldown_critical_ms = cfg->alert_cooldown_ms;
     }
 
+    /* a node is stale before it is gone */
+    if (rc == 0 && cfg->node_gone_ms <= cfg->node_stale_ms) {
+        char  qfile[512];
+
+        ps_log(PS_LOG_ERROR, "event=config_invalid file=%s key=node_gone "
+               "error=\"must be longer than node_stale\"",
+               ps_log_quote(qfile, sizeof(qfile),
+                            cfg->file ? cfg->file : "(options)"));
+        rc = -1;
+    }
+
     if (rc != 0) {
         ps_config_free(cfg);
     }
@@ -1045,7 +1149,7 @@ ps_config_free(ps_config_t *cfg)
     }
 
     free(cfg->alert_webhooks);
-    free(cfg->redis_host);
+    free_redis_addrs(cfg);
     free(cfg->file);
     memset(cfg, 0, sizeof(ps_config_t));
 }

@@ -44,9 +44,13 @@ typedef struct {
     char      *zone;                  /* zone file; NULL if not given */
 
     char      *redis;                 /* URL as given; NULL: no Redis */
-    char      *redis_host;            /* parsed from it */
+    char      *redis_host;            /* parsed from it (the first node) */
     unsigned   redis_port;
     unsigned   redis_db;
+    int        redis_cluster;         /* redis-cluster:// */
+    char     **redis_seed_hosts;      /* every address of the URL */
+    unsigned  *redis_seed_ports;
+    size_t     redis_nseeds;
     uint64_t   redis_ttl_ms;
     uint64_t   redis_shards;          /* hash tags an hour is spread on */
 
@@ -106,6 +110,15 @@ typedef struct {
     uint64_t   lifecycle_grace_ms;    /* a day is closed this long after */
     uint64_t   lifecycle_stale_ms;    /* /health: last success older; 0 off */
     uint64_t   archive_min_free_bytes; /* /health: archive_dir fuller */
+
+    /* the fleet (snapshot/fleet.c): how often a node beats its heartbeat
+     * and reads the other nodes', when a silent node is stale and gone,
+     * the rows of the fleet's view and of each other node's */
+    uint64_t   fleet_interval_ms;
+    uint64_t   node_stale_ms;
+    uint64_t   node_gone_ms;
+    uint64_t   fleet_rows;
+    uint64_t   fleet_node_rows;
 } ps_config_t;
 
 /* A command-line value; option is the long name, "flush-interval" for the

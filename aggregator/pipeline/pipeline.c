@@ -78,6 +78,10 @@ typedef struct {
     ps_agg_table_t   *delta;         /* records since the last hand-over */
     uint64_t         *watermark;     /* [nrings] */
     uint64_t         *committed;     /* [nrings] */
+    uint64_t         *held;          /* [nrings]: what a sink that keeps
+                                        the rings while up has for sure
+                                        (sink.h held) */
+    int               holding;       /* held is valid and the sink up */
     int               ready;         /* watermarks known */
     int               up;
     uint64_t          flushes;
@@ -195,6 +199,31 @@ backoff(uint64_t ms, uint64_t max)
 }
 
 
+/* 1 when the rings are released only as far as sink s allows: a
+ * durable sink always, one that keeps them while up (sink.h held) while
+ * it is up. */
+static int
+sink_holds(const pipe_sink_t *s)
+{
+    return s->sink->durable || (s->holding && s->ready && s->up);
+}
+
+
+/* 1 when some sink holds the rings back. */
+static int
+any_holds(const pipeline_t *p)
+{
+    unsigned  i;
+
+    for (i = 0; i < p->nsinks; i++) {
+        if (sink_holds(&p->sinks[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 /* Loads a sink's watermarks; 0 when it is ready. */
 static int
 sink_try_ready(pipeline_t *p, pipe_sink_t *s, uint64_t now)
@@ -224,6 +253,13 @@ sink_try_ready(pipeline_t *p, pipe_sink_t *s, uint64_t now)
                 s->watermark[r] = read;
             }
         }
+    }
+
+    /* what it has before its first flush: everything before its
+     * watermarks */
+    if (s->sink->ops->held != NULL) {
+        memcpy(s->held, s->watermark, p->nrings * sizeof(uint64_t));
+        s->holding = 1;
     }
 
     s->ready = 1;
@@ -636,7 +672,7 @@ try_start(pipeline_t *p, uint64_t now)
         ps_spool_last_end(p->spool, p->zone_id, p->pos, p->nrings);
     }
 
-    for (r = 0; r < p->nrings && p->ndurable; r++) {
+    for (r = 0; r < p->nrings && any_holds(p); r++) {
         min = UINT64_MAX;
 
         for (i = 0; i < p->nsinks; i++) {
@@ -645,7 +681,7 @@ try_start(pipeline_t *p, uint64_t now)
                 if (p->pos[r] < min) {
                     min = p->pos[r];
                 }
-            } else if (s->sink->durable && s->watermark[r] < min) {
+            } else if (sink_holds(s) && s->watermark[r] < min) {
                 min = s->watermark[r];
             }
         }
@@ -738,7 +774,7 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
         sinks[i] = NULL;               /* owned by p from here */
         s->delta = ps_agg_table_create(cfg->max_keys_per_hour);
         s->job_delta = ps_agg_table_create(cfg->max_keys_per_hour);
-        s->watermark = calloc(4 * (size_t) p->nrings, sizeof(uint64_t));
+        s->watermark = calloc(5 * (size_t) p->nrings, sizeof(uint64_t));
 
         if (s->delta == NULL || s->job_delta == NULL
             || s->watermark == NULL)
@@ -749,6 +785,7 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
         s->committed = s->watermark + p->nrings;
         s->job_start = s->committed + p->nrings;
         s->job_end = s->job_start + p->nrings;
+        s->held = s->job_end + p->nrings;
 
         snprintf(name, sizeof(name), "ps-%.12s", s->sink->ops->name);
         s->flusher = ps_flusher_start(name);
@@ -947,7 +984,9 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     for (i = 0; i < p->nsinks; i++) {
         s = &p->sinks[i];
 
-        if (!s->ready || pos < s->watermark[ring]) {
+        if (!s->ready || pos < s->watermark[ring]
+            || (s->sink->ops->skip && s->sink->ops->skip(s->sink, &rec)))
+        {
             continue;
         }
 
@@ -986,8 +1025,8 @@ ps_pipeline_poll(ps_pipeline_t *p, size_t max)
 
     n = ps_ring_reader_poll(p->rr, max, pipeline_record, p);
 
-    /* no durable sink: nothing to wait for, the slots are free at once */
-    if (p->ndurable == 0 && n > 0) {
+    /* nothing holds the rings: the slots are free at once */
+    if (p->ndurable == 0 && n > 0 && !any_holds(p)) {
         ps_ring_reader_release_all(p->rr);
     }
 
@@ -1147,6 +1186,10 @@ job_collect(pipeline_t *p, pipe_sink_t *s, uint64_t now)
     s->error[0] = '\0';
     s->next_due = now + p->cfg->flush_interval_ms * 1000;
 
+    if (s->sink->ops->held != NULL) {
+        s->holding = s->sink->ops->held(s->sink, s->held, p->nrings) == 0;
+    }
+
     return;
 
 failed:
@@ -1279,12 +1322,12 @@ ps_pipeline_flush(ps_pipeline_t *p, uint64_t now_mono_us, int force)
         (void) replayer_start(p);
     }
 
-    if (p->ndurable == 0) {
+    if (!any_holds(p)) {
         ps_ring_reader_release_all(p->rr);
         return;
     }
 
-    if (!p->keys_seeded && !p->spooled) {
+    if (!p->keys_seeded && !p->spooled && p->ndurable) {
         seed_keys(p);
     }
 
@@ -1295,6 +1338,10 @@ ps_pipeline_flush(ps_pipeline_t *p, uint64_t now_mono_us, int force)
             s = &p->sinks[i];
             if (s->sink->durable && s->committed[r] < min) {
                 min = s->committed[r];
+            } else if (!s->sink->durable && sink_holds(s)
+                       && s->held[r] < min)
+            {
+                min = s->held[r];
             }
         }
 

@@ -72,6 +72,21 @@ typedef struct {
      * within an hour does not admit max_keys new keys on top. */
     int   (*load_keys)(ps_sink_t *sink, int64_t hour, size_t max,
                        ps_sink_key_fn fn, void *ctx);
+
+    /* Optional: 1 to leave out a record at or after the sink's watermark
+     * that its store holds already (the Redis sink after a restart: a
+     * flush may have reached some of its shards, whose own watermarks
+     * are past the record), else 0.  Called in the pipeline's thread
+     * before the record is added to the delta. */
+    int   (*skip)(ps_sink_t *sink, const ps_rec_t *rec);
+
+    /* Optional, for a sink that is not durable but keeps the rings
+     * while it is up (the Redis sink), so that a crash loses nothing it
+     * has not confirmed: fills pos[0..nrings) with the positions before
+     * which its store holds every record for sure; 0, or -1 when it
+     * cannot say (then it holds nothing back).  Called in the pipeline's
+     * thread while no flush of the sink runs. */
+    int   (*held)(ps_sink_t *sink, uint64_t *pos, uint32_t nrings);
 } ps_sink_ops_t;
 
 /* What the summary reports about one sink. */

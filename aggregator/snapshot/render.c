@@ -33,8 +33,8 @@ put_ms(ps_buf_t *b, const char *name, double us)
 }
 
 
-static int
-put_iso(ps_buf_t *b, uint64_t us)
+int
+ps_render_iso(ps_buf_t *b, uint64_t us)
 {
     char  iso[PS_ISO8601_MAX];
 
@@ -82,9 +82,9 @@ ps_render_row(ps_buf_t *b, const ps_row_t *r)
            || put_ms(b, "max", (double) r->counts.latency_max_us) != 0
            || ps_buf_printf(b, "},\"unique_clients\":%llu,\"first_seen\":",
                             (unsigned long long) r->unique) != 0
-           || put_iso(b, r->first_us) != 0
+           || ps_render_iso(b, r->first_us) != 0
            || ps_buf_puts(b, ",\"last_seen\":") != 0
-           || put_iso(b, r->last_us) != 0
+           || ps_render_iso(b, r->last_us) != 0
            || ((r->flags & PS_REC_KEY_TRUNCATED)
                && ps_buf_puts(b, ",\"key_truncated\":true") != 0)
            || ((r->flags & PS_REC_NORMALIZED)
@@ -369,8 +369,17 @@ done:
 static int
 render_window_summary(const ps_rowset_t *sw, int win, ps_buf_t *b)
 {
-    const ps_win_stats_t  *t = &sw->total;
+    return ps_render_window_summary(&sw->total, (int64_t) sw->total_rows,
+                                    win, b);
+}
+
+
+int
+ps_render_window_summary(const ps_win_stats_t *t, int64_t paths, int win,
+    ps_buf_t *b)
+{
     double           avg, rate;
+    char             np[24];
 
     avg = t->counts.requests ? (double) t->counts.latency_sum_us
                                / (double) t->counts.requests
@@ -379,12 +388,18 @@ render_window_summary(const ps_rowset_t *sw, int win, ps_buf_t *b)
                                 / (double) t->counts.requests
                               : 0;
 
+    if (paths < 0) {
+        snprintf(np, sizeof(np), "null");
+    } else {
+        snprintf(np, sizeof(np), "%lld", (long long) paths);
+    }
+
     return ps_buf_printf(b, "\"%s\":{\"requests\":%llu,\"errors\":%llu,"
                   "\"error_rate\":%.6f,\"requests_per_second\":%.3f,"
                   "\"status\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
                   "\"4xx\":%llu,\"5xx\":%llu},"
                   "\"bytes_in\":%llu,\"bytes_out\":%llu,"
-                  "\"paths\":%zu,\"unique_clients\":%llu,\"latency_ms\":{",
+                  "\"paths\":%s,\"unique_clients\":%llu,\"latency_ms\":{",
                   window_names[win], (unsigned long long) t->counts.requests,
                   (unsigned long long) t->counts.errors, rate,
                   (double) t->counts.requests / window_seconds[win],
@@ -394,7 +409,7 @@ render_window_summary(const ps_rowset_t *sw, int win, ps_buf_t *b)
                   (unsigned long long) t->counts.status[3],
                   (unsigned long long) t->counts.status[4],
                   (unsigned long long) t->counts.bytes_in,
-                  (unsigned long long) t->counts.bytes_out, sw->total_rows,
+                  (unsigned long long) t->counts.bytes_out, np,
                   (unsigned long long)
                       llround(ps_hll_cardinality(&t->clients))) != 0
            || put_ms(b, "avg", avg) != 0 || ps_buf_putc(b, ',') != 0
@@ -460,7 +475,7 @@ render_sinks(const ps_snapshot_inputs_t *in, ps_buf_t *b)
                              (unsigned long long) st->failures,
                              (unsigned long long) st->lag_records,
                              (unsigned long long) st->pending_keys) != 0
-            || put_iso(b, st->last_flush_us) != 0
+            || ps_render_iso(b, st->last_flush_us) != 0
             || ps_buf_puts(b, ",\"last_error\":") != 0
             || (st->last_error[0]
                 ? ps_json_quote(b, st->last_error,
@@ -522,7 +537,7 @@ render_notifications(const ps_render_ctx_t *c, ps_buf_t *b)
                              (unsigned long long) w.failed,
                              (unsigned long long) w.retries,
                              (unsigned long long) w.dropped, w.queued) != 0
-            || put_iso(b, w.last_failure_us) != 0
+            || ps_render_iso(b, w.last_failure_us) != 0
             || ps_buf_puts(b, ",\"last_error\":") != 0
             || (w.last_error[0]
                 ? ps_json_quote(b, w.last_error, strlen(w.last_error))
@@ -553,7 +568,7 @@ ps_render_summary(const ps_render_ctx_t *c, const char *health,
              ? (now_us - in->started_us) / 1000000 : 0;
 
     if (ps_buf_puts(b, "{\"generated_at\":") != 0
-        || put_iso(b, now_us) != 0
+        || ps_render_iso(b, now_us) != 0
         || ps_buf_puts(b, ",\"node_id\":") != 0
         || ps_json_quote(b, in->node_id ? in->node_id : "",
                          in->node_id ? strlen(in->node_id) : 0) != 0
@@ -561,9 +576,9 @@ ps_render_summary(const ps_render_ctx_t *c, const char *health,
                          "\"uptime_seconds\":%llu,\"started_at\":",
                          PATHSTATS_VERSION, (unsigned long long) in->pid,
                          (unsigned long long) uptime) != 0
-        || put_iso(b, in->started_us) != 0
+        || ps_render_iso(b, in->started_us) != 0
         || ps_buf_puts(b, ",\"heartbeat_at\":") != 0
-        || put_iso(b, in->heartbeat_us) != 0
+        || ps_render_iso(b, in->heartbeat_us) != 0
         || ps_buf_printf(b, ",\"requests_per_second\":%.3f,\"windows\":{",
                          (double) c->win[PS_SNAP_WIN_1M].total.counts.requests
                          / 60) != 0)

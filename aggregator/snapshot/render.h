@@ -36,6 +36,7 @@ typedef struct {
     unsigned                 nsinks;
     uint64_t                 records;       /* read by the pipeline */
     const ps_lifecycle_status_t  *lifecycle;  /* NULL: no scheduler */
+    uint64_t                 zone_id;       /* the ring generation */
 } ps_snapshot_inputs_t;
 
 /* What the summary and the metrics are rendered from. */
@@ -52,6 +53,10 @@ typedef struct {
                                                notifications */
 } ps_render_ctx_t;
 
+/* Appends us (wall clock) as a quoted ISO 8601 UTC time with
+ * milliseconds, or null when 0; 0 or -1. */
+int ps_render_iso(ps_buf_t *b, uint64_t us);
+
 /* Appends one path row of /api/paths; 0 or -1. */
 int ps_render_row(ps_buf_t *b, const ps_row_t *r);
 
@@ -59,6 +64,12 @@ int ps_render_row(ps_buf_t *b, const ps_row_t *r);
  * 0 or -1. */
 int ps_render_window_info(const ps_rowset_t *rs, int win, size_t shown,
     ps_buf_t *b);
+
+/* Appends "<window>":{...} of a summary: t's totals, rates and
+ * percentiles over window win (PS_SNAP_WIN_*), paths distinct keys
+ * (null when < 0: not known); 0 or -1. */
+int ps_render_window_summary(const ps_win_stats_t *t, int64_t paths,
+    int win, ps_buf_t *b);
 
 /* Appends the inside of the health array (the aggregator's problems, as
  * strings) and counts them in *problems; 0 or -1. */

@@ -255,6 +255,41 @@ ps_row_swap(ps_row_t *a, ps_row_t *b)
 }
 
 
+typedef struct {
+    const ps_row_t  *rows;
+    int              sort;
+} order_ctx_t;
+
+
+static int
+order_cmp(const void *a, const void *b, void *arg)
+{
+    const order_ctx_t  *o = arg;
+
+    return ps_row_cmp(&o->rows[*(const uint32_t *) a],
+                      &o->rows[*(const uint32_t *) b], o->sort);
+}
+
+
+void
+ps_rowset_order(const ps_rowset_t *rs, size_t n, int sort, uint32_t *out)
+{
+    order_ctx_t  oc;
+    size_t       i;
+
+    for (i = 0; i < n; i++) {
+        out[i] = (uint32_t) i;
+    }
+
+    /* the rows themselves are in the order of requests */
+    if (sort != PS_SNAP_SORT_REQUESTS && n > 1) {
+        oc.rows = rs->rows;
+        oc.sort = sort;
+        qsort_r(out, n, sizeof(uint32_t), order_cmp, &oc);
+    }
+}
+
+
 int
 ps_row_is_other(const ps_row_t *r)
 {
@@ -623,4 +658,54 @@ done:
     free(byk);
 
     return rc;
+}
+
+
+/* A key of any source: counted in the totals, then a row as chosen keys
+ * are (collect_row()). */
+static int
+collect_any(void *ctx, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
+{
+    collect_ctx_t  *c = ctx;
+
+    c->rs->total_rows++;
+
+    if (ps_win_stats_merge(&c->rs->total, st) != 0) {
+        return -1;
+    }
+
+    return collect_row(ctx, host, hlen, method, mlen, path, plen, st);
+}
+
+
+int
+ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
+    void *src, size_t keep, int with_le, ps_row_fn fn, void *ctx)
+{
+    collect_ctx_t  c;
+
+    rs->n = 0;
+    rs->total_rows = 0;
+    memset(&rs->rest, 0, sizeof(rs->rest));
+    rs->shrunk = 0;
+    ps_win_stats_reset(&rs->total);
+
+    c.rs = rs;
+    c.keep = keep;
+    c.with_le = with_le;
+    c.fn = fn;
+    c.fn_ctx = ctx;
+    c.fn_min = 0;
+
+    if (source(src, collect_any, &c) != 0) {
+        return -1;
+    }
+
+    /* row_keep() kept them as a heap */
+    if (rs->n > 1) {
+        qsort(rs->rows, rs->n, sizeof(ps_row_t), row_by_requests);
+    }
+
+    return 0;
 }

@@ -69,12 +69,28 @@ int ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx,
     uint64_t fn_min);
 
+/* A source of keys and their stats for ps_rowset_collect_from(): calls
+ * fn(fn_ctx, ...) for every key, as ps_windows_foreach() does; 0, -1, or
+ * the first non-zero value of fn. */
+typedef int (*ps_rowset_source_fn)(void *src, ps_win_key_fn fn,
+    void *fn_ctx);
+
+/* ps_rowset_collect() from any source of keys (the fleet's rows, for
+ * one); the row strings point into what the source gave. */
+int ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
+    void *src, size_t keep, int with_le, ps_row_fn fn, void *ctx);
+
 /* Percentile q of h, capped at max_us. */
 double ps_row_percentile(const ps_hist_t *h, double q, uint64_t max_us);
 
 /* Order of two rows by sort (PS_SNAP_SORT_*): descending by its value,
  * then ascending by path, host and method; <0, 0 or >0. */
 int ps_row_cmp(const ps_row_t *a, const ps_row_t *b, int sort);
+
+/* out[0..n) = the indexes of rs's first n rows (n <= rs->n) in the
+ * order of sort (PS_SNAP_SORT_*), as ps_row_cmp() says. */
+void ps_rowset_order(const ps_rowset_t *rs, size_t n, int sort,
+    uint32_t *out);
 
 /* 1 for the overflow key's row (agg_table.h: "*", "*", "{other}"). */
 int ps_row_is_other(const ps_row_t *r);

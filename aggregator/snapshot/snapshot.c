@@ -3,6 +3,7 @@
  */
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,7 +15,10 @@
 #include "pathstats_snapshot.h"
 #include "snapshot/monitor.h"
 #include "snapshot/render.h"
+#include "lib/json_escape.h"
+#include "snapshot/fleet.h"
 #include "snapshot/rows.h"
+#include "snapshot/scope_pack.h"
 #include "snapshot/snapshot.h"
 #include "store/pg/trend_paths.h"
 
@@ -26,6 +30,9 @@
  * metrics, health, 3 path trends */
 #define NSECTIONS  (1 + PS_SNAP_WINDOWS * (2 + PS_SNAP_SORTS) + 1 \
                     + PS_SNAP_RANGES + 2 + PS_SNAP_RANGES)
+
+/* and the fleet's: self, nodes, scopes */
+#define NSECTIONS_FLEET  3
 
 typedef struct {
     ps_snapshot_t  *s;
@@ -39,6 +46,15 @@ struct ps_snapshot_s {
     ps_trends_t        *trends_src;
     ps_monitor_t       *monitor;           /* counters, notifications */
     ps_scheduler_t     *sched;
+    ps_fleet_t         *fleet;
+    ps_buf_t            fleet_scopes;      /* PS_SNAP_SCOPES body */
+    ps_buf_t            fleet_nodes;       /* /api/nodes */
+    ps_buf_t            fleet_metrics;     /* the nodes' gauges */
+    int                 has_fleet;
+    ps_buf_t            own_view;          /* handed to the fleet */
+    ps_snap_scope_desc_t  self;
+    ps_snap_ref_t       own_summary;       /* of the last build's blob */
+    ps_snap_ref_t       own_health;
     ps_rowset_t         win[PS_SNAP_WINDOWS];
     ps_buf_t            trends[PS_SNAP_RANGES];
     ps_buf_t            path_trends;       /* packed, trend_paths.h */
@@ -137,6 +153,10 @@ ps_snapshot_destroy(ps_snapshot_t *s)
 
     ps_buf_free(&s->path_trends);
     ps_buf_free(&s->trend_keys);
+    ps_buf_free(&s->fleet_scopes);
+    ps_buf_free(&s->fleet_nodes);
+    ps_buf_free(&s->fleet_metrics);
+    ps_buf_free(&s->own_view);
     ps_buf_free(&s->blob);
     ps_buf_free(&s->text);
     free(s->order);
@@ -177,6 +197,13 @@ void
 ps_snapshot_use_scheduler(ps_snapshot_t *s, ps_scheduler_t *sched)
 {
     s->sched = sched;
+}
+
+
+void
+ps_snapshot_use_fleet(ps_snapshot_t *s, ps_fleet_t *f)
+{
+    s->fleet = f;
 }
 
 
@@ -233,22 +260,6 @@ want_trends(ps_snapshot_t *s)
 
 
 /* collecting the windows ------------------------------------------------ */
-
-typedef struct {
-    const ps_row_t  *rows;
-    int              sort;
-} order_ctx_t;
-
-
-static int
-order_cmp(const void *a, const void *b, void *arg)
-{
-    const order_ctx_t  *o = arg;
-
-    return ps_row_cmp(&o->rows[*(const uint32_t *) a],
-                      &o->rows[*(const uint32_t *) b], o->sort);
-}
-
 
 /* How many rows, most requested first, a build can use: the rows shown
  * (snapshot_max_rows) and the metrics' top_n (one more: the overflow
@@ -436,6 +447,7 @@ typedef struct {
     ps_snap_ref_t  trends[PS_SNAP_RANGES];
     ps_snap_ref_t  metrics;
     ps_snap_ref_t  health;
+    ps_snap_ref_t  nodes;
     size_t         ntrends;             /* path trends of each range */
 } snap_refs_t;
 
@@ -449,7 +461,6 @@ assemble_window(ps_snapshot_t *s, int w, size_t n, ps_snap_ref_t *info)
     ps_rowset_t    *sw = &s->win[w];
     ps_snap_row_t  *pr;
     ps_row_t       *r;
-    order_ctx_t     oc;
     size_t          i, start;
     int             k;
 
@@ -478,22 +489,12 @@ assemble_window(ps_snapshot_t *s, int w, size_t n, ps_snap_ref_t *info)
         }
     }
 
-    oc.rows = sw->rows;
-
     for (k = 0; k < PS_SNAP_SORTS; k++) {
         if (grow_u32(&s->porder[w][k], n) != 0) {
             return -1;
         }
 
-        for (i = 0; i < n; i++) {
-            s->porder[w][k][i] = (uint32_t) i;
-        }
-
-        /* the rows themselves are in the order of requests */
-        if (k != PS_SNAP_SORT_REQUESTS && n > 1) {
-            oc.sort = k;
-            qsort_r(s->porder[w][k], n, sizeof(uint32_t), order_cmp, &oc);
-        }
+        ps_rowset_order(sw, n, k, s->porder[w][k]);
     }
 
     start = blob->len;
@@ -551,9 +552,29 @@ assemble_texts(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         return -1;
     }
 
+    /* whose view this is: this node's */
+    memset(&s->self, 0, sizeof(s->self));
+    s->self.kind = PS_SNAP_SCOPE_NODE;
+    ps_buf_reset(&s->text);
+    if (ps_buf_puts(&s->text, "\"scope\":\"node\",\"node\":") != 0
+        || ps_json_quote(&s->text, in->node_id ? in->node_id : "",
+                         in->node_id ? strlen(in->node_id) : 0) != 0
+        || blob_bytes(blob, &s->self.meta, s->text.data, s->text.len) != 0
+        || blob_bytes(blob, &s->self.node, in->node_id ? in->node_id : "",
+                      in->node_id ? strlen(in->node_id) : 0) != 0
+        || (s->has_fleet
+            && blob_bytes(blob, &refs->nodes, s->fleet_nodes.data,
+                          s->fleet_nodes.len) != 0))
+    {
+        return -1;
+    }
+
     ps_buf_reset(&s->text);
 
     return ps_render_metrics(&rc, &s->text) != 0
+           || (s->has_fleet
+               && ps_buf_append(&s->text, s->fleet_metrics.data,
+                                s->fleet_metrics.len) != 0)
            || blob_bytes(blob, &refs->metrics, s->text.data, s->text.len)
               != 0 ? -1 : 0;
 }
@@ -573,10 +594,15 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     char               *p;
     int                 w, k;
 
-    nsec = NSECTIONS;
+    nsec = NSECTIONS + (s->has_fleet ? NSECTIONS_FLEET : 1);
     off = align8(sizeof(ps_snap_header_t) + nsec * sizeof(ps_snap_section_t));
     total = off + (PS_SNAP_WINDOWS + 1 + PS_SNAP_RANGES + 2)
-                  * sizeof(ps_snap_ref_t);
+                  * sizeof(ps_snap_ref_t)
+            + align8(sizeof(ps_snap_scope_desc_t));
+
+    if (s->has_fleet) {
+        total += sizeof(ps_snap_ref_t) + align8(s->fleet_scopes.len);
+    }
 
     for (w = 0; w < PS_SNAP_WINDOWS; w++) {
         n = snap_rows_in(s, w, limit);
@@ -650,6 +676,14 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         }
     }
 
+    SECTION(PS_SNAP_SELF, 0, &s->self, sizeof(s->self));
+
+    if (s->has_fleet) {
+        SECTION(PS_SNAP_NODES, 0, &refs->nodes, sizeof(ps_snap_ref_t));
+        SECTION(PS_SNAP_SCOPES, 0, s->fleet_scopes.data,
+                s->fleet_scopes.len);
+    }
+
     SECTION(PS_SNAP_BLOB, 0, s->blob.data, s->blob.len);
 
 #undef SECTION
@@ -683,7 +717,70 @@ assemble(ps_snapshot_t *s, const ps_snapshot_inputs_t *in, uint64_t now_us,
         return 0;
     }
 
+    s->own_summary = refs.summary;
+    s->own_health = refs.health;
+
     return assemble_layout(s, in, now_us, limit, problems, &refs);
+}
+
+
+/* This node's own view, for the other nodes (node=ID), and its
+ * heartbeat, to the fleet thread. */
+static void
+offer_own_view(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
+    uint64_t now_us)
+{
+    ps_scope_pack_in_t  pin;
+    ps_fleet_beat_t     beat;
+    char                meta[128];
+    unsigned            i;
+    int                 w;
+
+    memset(&pin, 0, sizeof(pin));
+    pin.kind = PS_SNAP_SCOPE_NODE;
+    pin.node = in->node_id;
+    pin.meta = meta;
+    snprintf(meta, sizeof(meta), "\"scope\":\"node\",\"node\":\"%s\"",
+             in->node_id ? in->node_id : "");
+
+    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+        pin.win[w] = &s->win[w];
+        pin.rows[w] = s->cfg->fleet_node_rows;
+    }
+
+    pin.summary = s->blob.data + s->own_summary.off;
+    pin.summary_len = s->own_summary.len;
+    pin.health = s->blob.data + s->own_health.off;
+    pin.health_len = s->own_health.len;
+    pin.trends = s->trends;
+    pin.generated_us = now_us;
+    pin.heartbeat_us = in->heartbeat_us;
+    pin.sequence = s->sequence;
+    pin.ok = 1;
+
+    memset(&beat, 0, sizeof(beat));
+    beat.node_id = in->node_id;
+    beat.version = PATHSTATS_VERSION;
+    beat.zone_generation = in->zone_id;
+
+    for (i = 0; i < in->nsinks; i++) {
+        if (in->sinks[i].last_flush_us > beat.last_flush_us) {
+            beat.last_flush_us = in->sinks[i].last_flush_us;
+        }
+        if (in->sinks[i].lag_records > beat.lag_records) {
+            beat.lag_records = in->sinks[i].lag_records;
+        }
+    }
+
+    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+        beat.requests[w] = s->win[w].total.counts.requests;
+    }
+
+    if (ps_scope_pack_build(&pin, &s->own_view) != 0
+        || ps_fleet_offer(s->fleet, &s->own_view, &beat, s->trends) != 0)
+    {
+        ps_log(PS_LOG_WARN, "event=fleet_offer_failed reason=no_memory");
+    }
 }
 
 
@@ -699,6 +796,13 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     t0 = ps_mono_us();
     s->sequence++;
     take_trends(s);
+
+    if (s->fleet != NULL
+        && ps_fleet_take(s->fleet, &s->fleet_scopes, &s->fleet_nodes,
+                         &s->fleet_metrics) == 1)
+    {
+        s->has_fleet = 1;
+    }
 
     if (collect(s, now_us) != 0) {
         return -1;
@@ -807,6 +911,10 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
 
     s->last_gen_seconds = (double) (ps_mono_us() - t0) / 1e6;
 
+    if (s->fleet != NULL && ps_fleet_due(s->fleet, now_us)) {
+        offer_own_view(s, in, now_us);
+    }
+
     *out = s->out;
     *len = total;
 
@@ -875,6 +983,7 @@ ps_snapshot_publish(ps_snapshot_t *s, ps_zone_t *zone,
 
     in.pid = (uint64_t) getpid();
     in.started_us = ps_load_relaxed(&zh->aggregator_started_us);
+    in.zone_id = zh->zone_id;
     in.heartbeat_us = ps_load_acquire(&zh->aggregator_heartbeat_us);
     in.ring_count = zone->geo.ring_count;
     in.sinks = sinks;

@@ -25,6 +25,7 @@
 #include "pipeline/sink.h"
 #include "ring/zone.h"
 #include "snapshot/monitor.h"
+#include "snapshot/fleet.h"
 #include "snapshot/render.h"
 #include "store/pg/pg_scheduler.h"
 #include "store/pg/trends.h"
@@ -55,6 +56,11 @@ void ps_snapshot_use_monitor(ps_snapshot_t *s, ps_monitor_t *m);
  * summary, metrics and health of every build; sched must outlive s or
  * be unset first. */
 void ps_snapshot_use_scheduler(ps_snapshot_t *s, ps_scheduler_t *sched);
+
+/* Nests the fleet's views and nodes from f (may be NULL: none) at every
+ * build, and offers f this node's view; f must outlive s or be unset
+ * first. */
+void ps_snapshot_use_fleet(ps_snapshot_t *s, ps_fleet_t *f);
 
 /* Builds a snapshot at wall time now_us of at most cap bytes; *out
  * (8-byte aligned, owned by s, valid until the next build) and *len get

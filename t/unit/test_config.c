@@ -286,6 +286,71 @@ test_redis_urls(void)
 
 
 static void
+test_redis_cluster_urls(void)
+{
+    ps_config_t   cfg;
+    ps_config_override_t  ov[1] = { { "redis", NULL } };
+    static const char  *bad[] = {
+        "redis-cluster://", "redis-cluster://h:1,", "redis-cluster://,h:1",
+        "redis-cluster://h:1/2", "redis-cluster://h:1;h:2",
+        "redis-cluster://h:0", "redis-cluster://h:1,h:70000",
+        "redis-cluster://h:1,,h:2",
+    };
+    size_t  i;
+
+    ov[0].value = "redis-cluster://10.0.0.1:7000,cache-2:7001,[::1]:7002";
+    is_int(load(&cfg, NULL, ov, 1), 0, "three cluster nodes");
+    ok(cfg.redis_cluster == 1 && cfg.redis_nseeds == 3, "a cluster of 3 seeds");
+    ok(cfg.redis_nseeds == 3
+       && strcmp(cfg.redis_seed_hosts[0], "10.0.0.1") == 0
+       && cfg.redis_seed_ports[0] == 7000
+       && strcmp(cfg.redis_seed_hosts[1], "cache-2") == 0
+       && cfg.redis_seed_ports[1] == 7001
+       && strcmp(cfg.redis_seed_hosts[2], "::1") == 0
+       && cfg.redis_seed_ports[2] == 7002, "each host and port");
+    ok(cfg.redis_host && strcmp(cfg.redis_host, "10.0.0.1") == 0
+       && cfg.redis_port == 7000, "redis_host/port: the first node");
+    ps_config_free(&cfg);
+
+    ov[0].value = "redis-cluster://one";
+    is_int(load(&cfg, NULL, ov, 1), 0, "one node, default port");
+    ok(cfg.redis_cluster == 1 && cfg.redis_nseeds == 1
+       && cfg.redis_seed_ports[0] == 6379, "port 6379");
+    ps_config_free(&cfg);
+
+    ov[0].value = "redis://h:1";
+    is_int(load(&cfg, NULL, ov, 1), 0, "standalone");
+    ok(cfg.redis_cluster == 0 && cfg.redis_nseeds == 1, "not a cluster");
+    ps_config_free(&cfg);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ov[0].value = bad[i];
+        is_int(load(&cfg, NULL, ov, 1), -1, "redis %s is refused", bad[i]);
+    }
+}
+
+
+static void
+test_fleet_keys(void)
+{
+    ps_config_t  cfg;
+
+    is_int(load(&cfg, "zone = /z\n", NULL, 0), 0, "fleet defaults");
+    ok(cfg.fleet_interval_ms == 2000 && cfg.node_stale_ms == 30000
+       && cfg.node_gone_ms == 3600000 && cfg.fleet_rows == 5000
+       && cfg.fleet_node_rows == 200,
+       "fleet_interval 2s, node_stale 30s, node_gone 1h, fleet_rows "
+       "5000, fleet_node_rows 200");
+    ps_config_free(&cfg);
+
+    is_int(load(&cfg, "zone = /z\nnode_stale = 2s\nnode_gone = 1s\n", NULL,
+                0), -1, "node_gone shorter than node_stale is refused");
+    ok(logged("key=node_gone", "must be longer than node_stale", NULL),
+       "and the error says why");
+}
+
+
+static void
 test_parsers(void)
 {
     uint64_t  v;
@@ -559,6 +624,8 @@ main(void)
     test_overrides();
     test_lifecycle();
     test_redis_urls();
+    test_redis_cluster_urls();
+    test_fleet_keys();
     test_parsers();
     test_errors();
     test_conninfo();

@@ -916,7 +916,7 @@ dump_shard(int64_t hour, unsigned sh)
     char  save[64], *out;
 
     memcpy(save, prefix, sizeof(save));
-    ps_redis_key_prefix(prefix, sizeof(prefix), hour, sh);
+    ps_redis_key_prefix(prefix, sizeof(prefix), hour, sh, 4);
     out = dump_hour();
     memcpy(prefix, save, sizeof(save));
     return out;
@@ -961,7 +961,7 @@ shard_tests(unsigned port)
     for (i = 0; i < 40; i++) {
         snprintf(path, sizeof(path), "unit.test\tGET\t/s/%zu", i);
         for (sh = 0; sh < 4; sh++) {
-            ps_redis_key_prefix(key, sizeof(key), hour, sh);
+            ps_redis_key_prefix(key, sizeof(key), hour, sh, 4);
             reply = cmd("HEXISTS %spaths %s", key, path);
             misplaced += (reply->integer == 1)
                          != (sh == ps_redis_shard_of(path, strlen(path), 4));
@@ -973,7 +973,7 @@ shard_tests(unsigned port)
     sum = 0;
     used = 0;
     for (sh = 0; sh < 4; sh++) {
-        ps_redis_key_prefix(key, sizeof(key), hour, sh);
+        ps_redis_key_prefix(key, sizeof(key), hour, sh, 4);
         reply = cmd("HGET %stotals requests", key);
         if (reply->type == REDIS_REPLY_STRING) {
             sum += strtoll(reply->str, NULL, 10);
@@ -990,7 +990,7 @@ shard_tests(unsigned port)
     is_int(used, 4 * 17, "shards: all four used, each with its watermark");
 
     /* shard 2 loses its keys: its repair writes it back, alone */
-    ps_redis_key_prefix(key, sizeof(key), hour, 2);
+    ps_redis_key_prefix(key, sizeof(key), hour, 2, 4);
     reply = cmd("KEYS %s*", key);
     for (i = 0; i < reply->elements; i++) {
         run("DEL %s", reply->element[i]->str);

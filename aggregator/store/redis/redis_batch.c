@@ -276,7 +276,8 @@ ps_redis_batch_head(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     unsigned  k;
     int       kn;
 
-    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard);
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard,
+                        rb->shards);
     for (k = 0; k < PS_REDIS_NKEYS; k++) {
         kn = snprintf(key, sizeof(key), "%s%s%s", prefix,
                       ps_redis_key_suffix[k],

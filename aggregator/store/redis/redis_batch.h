@@ -21,7 +21,8 @@
 #include "store/redis/redis_shard.h"
 #include "lib/strbuf.h"
 
-#define PS_REDIS_NKEYS  7
+#define PS_REDIS_NKEYS       7
+#define PS_REDIS_NKEYS_TEXT  "7"
 
 /* The hour script: KEYS as in ps_redis_key_suffix[], ARGV as built by
  * ps_redis_batch_head() and ps_redis_build_chunk() (redis_batch.c).
@@ -57,6 +58,9 @@ typedef struct {
     size_t     argc;
     size_t     cap;
     unsigned   errors;                      /* error replies so far */
+    int        done;                        /* confirmed (or dropped) */
+    int        eval;                        /* its master lacks the
+                                               script: EVAL, not EVALSHA */
     char       mode;                        /* '0', '1' or 'R' (repair) */
     uint64_t   zone_id;                     /* for a repair of the hour */
     uint64_t  *pos;

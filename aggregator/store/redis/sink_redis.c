@@ -194,6 +194,7 @@
 #include "lib/log.h"
 #include "store/redis/redis_batch.h"
 #include "store/redis/redis_clients.h"
+#include "store/redis/redis_cluster.h"
 #include "store/redis/redis_repair.h"
 #include "store/redis/sink_redis.h"
 #include "lib/strbuf.h"
@@ -206,6 +207,13 @@
 #define PS_REDIS_BATCH_MAX_ERRORS    10   /* error replies before a drop */
 #define PS_REDIS_REPAIR_CHUNK        1000   /* fields per repair script */
 
+/* A shard's watermark found at start. */
+typedef struct {
+    int64_t              hour;
+    unsigned             shard;
+    uint64_t            *pos;               /* [nrings] */
+} ps_redis_loaded_t;
+
 /* An hour this process wrote, and the shards it wrote. */
 typedef struct {
     int64_t              hour;
@@ -214,18 +222,20 @@ typedef struct {
 
 typedef struct {
     ps_sink_t           *sink;              /* for sink->last_error */
-    char                *host;
-    unsigned             port;
-    unsigned             db;
+    char                *where;             /* host:port, for logs */
     uint64_t             ttl_ms;
     char                *node_id;
-    redisContext        *ctx;
+    ps_redis_cluster_t  *rc;                /* the server or cluster */
     char                 sha[41];           /* empty: not loaded */
+    const char         **argv;              /* a round's commands */
+    size_t              *argvlen;
+    size_t               argv_cap;
+    uint64_t             unreplicated;      /* WAITs no replica acked */
 
     ps_redis_batcher_t   batcher;           /* what the batches share */
     ps_redis_batch_t    *batches;           /* undelivered, in order */
     size_t               nbatches;
-    size_t               next;              /* first not yet confirmed */
+    size_t               next;              /* batches confirmed */
 
     ps_redis_clients_t   clients;           /* what the flush takes */
     ps_redis_clients_t   observed;          /* since the last hand-over
@@ -238,12 +248,19 @@ typedef struct {
     uint16_t            *cshard;            /*   of the current flush */
 
     ps_redis_repair_t   *repair;            /* what it handed per hour */
+
+    ps_redis_loaded_t   *loaded;            /* watermarks found at start */
+    size_t               nloaded;
+    uint64_t            *high;              /* [loaded_rings]: their max */
+    uint32_t             loaded_rings;
+    uint64_t            *done_pos;          /* [done_rings]: every record
+                                               before is in every shard */
+    uint32_t             done_rings;
     unsigned             test_pause_ms;     /* between two chunks */
     int                  test_lose_reply;   /* of the chunk being sent */
 } ps_redis_t;
 
-static int ps_redis_connect_ctx(const char *host, unsigned port,
-    unsigned db, redisContext **out, char *err, size_t errlen);
+static ps_redis_cluster_t *ps_redis_client(const ps_config_t *cfg);
 static int ps_redis_connect(ps_sink_t *sink);
 static void ps_redis_disconnect(ps_redis_t *r);
 static void ps_redis_io_failed(ps_redis_t *r, const char *what);
@@ -256,6 +273,8 @@ static int ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
 static void ps_redis_destroy(ps_sink_t *sink);
 static void ps_redis_observe(ps_sink_t *sink, const ps_rec_t *rec);
 static void ps_redis_handover(ps_sink_t *sink);
+static int ps_redis_skip(ps_sink_t *sink, const ps_rec_t *rec);
+static int ps_redis_held(ps_sink_t *sink, uint64_t *pos, uint32_t nrings);
 
 static const ps_sink_ops_t ps_redis_ops = {
     .name = "redis",
@@ -265,6 +284,8 @@ static const ps_sink_ops_t ps_redis_ops = {
     .destroy = ps_redis_destroy,
     .observe = ps_redis_observe,
     .handover = ps_redis_handover,
+    .skip = ps_redis_skip,
+    .held = ps_redis_held,
 };
 
 
@@ -277,17 +298,6 @@ ps_redis_set_error(ps_redis_t *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(r->sink->last_error, sizeof(r->sink->last_error), fmt, ap);
     va_end(ap);
-}
-
-
-static struct timeval
-ps_redis_tv(unsigned ms)
-{
-    struct timeval  tv;
-
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
-    return tv;
 }
 
 
@@ -325,7 +335,12 @@ ps_sink_redis_create(const ps_config_t *cfg)
         goto fail;
     }
 
-    r->host = strdup(cfg->redis_host ? cfg->redis_host : "127.0.0.1");
+    r->where = malloc(strlen(cfg->redis_host ? cfg->redis_host : "-") + 24);
+    if (r->where != NULL) {
+        sprintf(r->where, "%s:%u", cfg->redis_host ? cfg->redis_host : "-",
+                cfg->redis_port);
+    }
+    r->rc = ps_redis_client(cfg);
     r->node_id = strdup(cfg->node_id ? cfg->node_id : "default");
     r->repair = ps_redis_repair_create(cfg->max_keys_per_hour,
                                        PS_REDIS_REPAIR_CLIENTS_MAX,
@@ -333,15 +348,13 @@ ps_sink_redis_create(const ps_config_t *cfg)
                                        && cfg->redis_shards
                                           <= PS_REDIS_SHARDS_MAX
                                        ? (unsigned) cfg->redis_shards : 1);
-    if (r->host == NULL || r->node_id == NULL
+    if (r->where == NULL || r->rc == NULL || r->node_id == NULL
         || ps_redis_clients_init(&r->clients) != 0
         || ps_redis_clients_init(&r->observed) != 0 || r->repair == NULL)
     {
         goto fail;
     }
 
-    r->port = cfg->redis_port;
-    r->db = cfg->redis_db;
     r->batcher.node_id = r->node_id;
     r->batcher.shards = cfg->redis_shards >= 1
                         && cfg->redis_shards <= PS_REDIS_SHARDS_MAX
@@ -364,7 +377,8 @@ fail:
 
     ps_log(PS_LOG_ERROR, "event=redis_create_failed error=out_of_memory");
     if (r != NULL) {
-        free(r->host);
+        free(r->where);
+        ps_redis_cluster_destroy(r->rc);
         free(r->node_id);
         ps_redis_clients_free(&r->clients);
         ps_redis_clients_free(&r->observed);
@@ -376,125 +390,106 @@ fail:
 }
 
 
-/* Connects, PINGs and SELECTs db; 0, or -1 with the reason in err. */
-static int
-ps_redis_connect_ctx(const char *host, unsigned port, unsigned db,
-    redisContext **out, char *err, size_t errlen)
+/* The client of the configured server or cluster; NULL if memory ran
+ * out. */
+static ps_redis_cluster_t *
+ps_redis_client(const ps_config_t *cfg)
 {
-    redisContext  *c;
-    redisReply    *reply = NULL;
-    char           dbs[16];
+    ps_redis_addr_t      seeds[64];
+    size_t               i, n;
 
-    c = redisConnectWithTimeout(host, (int) port,
-                                ps_redis_tv(PS_REDIS_CONNECT_TIMEOUT_MS));
-    if (c == NULL) {
-        snprintf(err, errlen, "cannot allocate a redis context");
-        return -1;
+    n = cfg->redis_nseeds < 64 ? cfg->redis_nseeds : 64;
+    for (i = 0; i < n; i++) {
+        seeds[i].host = cfg->redis_seed_hosts[i];
+        seeds[i].port = cfg->redis_seed_ports[i];
+    }
+    if (n == 0) {
+        seeds[0].host = cfg->redis_host ? cfg->redis_host : "127.0.0.1";
+        seeds[0].port = cfg->redis_port ? cfg->redis_port : 6379;
+        n = 1;
     }
 
-    if (c->err) {
-        snprintf(err, errlen, "connect to %s:%u: %s", host, port, c->errstr);
-        goto fail;
-    }
-
-    if (redisSetTimeout(c, ps_redis_tv(PS_REDIS_COMMAND_TIMEOUT_MS))
-        != REDIS_OK)
-    {
-        snprintf(err, errlen, "set timeout: %s", c->errstr);
-        goto fail;
-    }
-
-    reply = redisCommand(c, "PING");
-    if (reply == NULL) {
-        snprintf(err, errlen, "PING: %s", c->errstr);
-        goto fail;
-    }
-
-    if (reply->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "PING: %s", reply->str);
-        goto fail;
-    }
-
-    freeReplyObject(reply);
-    reply = NULL;
-
-    if (db != 0) {
-        snprintf(dbs, sizeof(dbs), "%u", db);
-        reply = redisCommand(c, "SELECT %s", dbs);
-        if (reply == NULL) {
-            snprintf(err, errlen, "SELECT %u: %s", db, c->errstr);
-            goto fail;
-        }
-
-        if (reply->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "SELECT %u: %s", db, reply->str);
-            goto fail;
-        }
-
-        freeReplyObject(reply);
-        reply = NULL;
-    }
-
-    *out = c;
-    return 0;
-
-fail:
-
-    if (reply != NULL) {
-        freeReplyObject(reply);
-    }
-    redisFree(c);
-    return -1;
+    return ps_redis_cluster_create(cfg->redis_cluster, seeds, n,
+                                   cfg->redis_db,
+                                   PS_REDIS_CONNECT_TIMEOUT_MS,
+                                   PS_REDIS_COMMAND_TIMEOUT_MS);
 }
 
 
 int
 ps_sink_redis_check(const ps_config_t *cfg, char *err, size_t errlen)
 {
-    redisContext  *c;
+    ps_redis_cluster_t  *rc;
+    const char          *masters[16];
+    size_t               n, i, len;
+    int                  ok;
 
     if (cfg->redis == NULL) {
         snprintf(err, errlen, "no redis configured");
         return -1;
     }
 
-    if (ps_redis_connect_ctx(cfg->redis_host ? cfg->redis_host
-                                             : "127.0.0.1",
-                             cfg->redis_port, cfg->redis_db, &c,
-                             err, errlen) != 0)
-    {
+    rc = ps_redis_client(cfg);
+    if (rc == NULL) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
 
-    redisFree(c);
-    return 0;
+    ok = ps_redis_cluster_connect(rc, err, errlen) == 0;
+
+    if (ok && cfg->redis_cluster) {
+        /* what --check prints: the masters found */
+        n = ps_redis_cluster_masters(rc, masters, 16);
+        len = (size_t) snprintf(err, errlen, "cluster of %zu masters:", n);
+        for (i = 0; i < n && len < errlen; i++) {
+            len += (size_t) snprintf(err + len, errlen - len, " %s",
+                                     masters[i]);
+        }
+    } else if (ok) {
+        err[0] = '\0';
+    }
+
+    ps_redis_cluster_destroy(rc);
+    return ok ? 0 : -1;
 }
+
+
+/* The routing key of the sink's own commands outside an hour (SCRIPT
+ * LOAD): any node serves it. */
+#define PS_REDIS_ANY_KEY  "pathstats:{0}"
 
 
 static int
 ps_redis_connect(ps_sink_t *sink)
 {
-    ps_redis_t  *r = sink->impl;
-    redisReply  *reply;
-    char         err[256];
+    ps_redis_t   *r = sink->impl;
+    redisReply   *reply;
+    const char   *argv[3] = { "SCRIPT", "LOAD", ps_redis_script };
+    size_t        argvlen[3] = { 6, 4, 0 };
+    char          err[256];
 
-    if (r->ctx != NULL) {
+    if (ps_redis_cluster_ready(r->rc)) {
         return 0;
     }
 
-    if (ps_redis_connect_ctx(r->host, r->port, r->db, &r->ctx,
-                             err, sizeof(err)) != 0)
-    {
-        ps_log(PS_LOG_WARN, "event=redis_connect_failed host=%s port=%u "
-               "error=\"%s\"", r->host, r->port, err);
+    if (ps_redis_cluster_connect(r->rc, err, sizeof(err)) != 0) {
+        ps_log(PS_LOG_WARN, "event=redis_connect_failed redis=%s "
+               "error=\"%s\"", r->where, err);
         ps_redis_set_error(r, "%s", err);
+        ps_redis_cluster_reset(r->rc);
         return -1;
     }
 
+    /* one node caches the script now; the others at their first EVAL
+     * (NOSCRIPT falls back to it) */
     r->sha[0] = '\0';
-    reply = redisCommand(r->ctx, "SCRIPT LOAD %s", ps_redis_script);
+    argvlen[2] = ps_redis_script_len;
+    reply = ps_redis_cluster_command(r->rc, PS_REDIS_ANY_KEY,
+                                     sizeof(PS_REDIS_ANY_KEY) - 1, 3, argv,
+                                     argvlen);
     if (reply == NULL) {
         ps_redis_io_failed(r, "SCRIPT LOAD");
+        ps_redis_cluster_reset(r->rc);
         return -1;
     }
     if (reply->type == REDIS_REPLY_STRING && reply->len == 40) {
@@ -507,8 +502,8 @@ ps_redis_connect(ps_sink_t *sink)
     }
     freeReplyObject(reply);
 
-    ps_log(PS_LOG_INFO, "event=redis_connected host=%s port=%u db=%u",
-           r->host, r->port, r->db);
+    ps_log(PS_LOG_INFO, "event=redis_connected redis=%s cluster=%d",
+           r->where, ps_redis_cluster_is_cluster(r->rc));
     return 0;
 }
 
@@ -516,45 +511,104 @@ ps_redis_connect(ps_sink_t *sink)
 static void
 ps_redis_disconnect(ps_redis_t *r)
 {
-    if (r->ctx != NULL) {
-        redisFree(r->ctx);
-        r->ctx = NULL;
-    }
+    ps_redis_cluster_reset(r->rc);
     r->sha[0] = '\0';
 }
 
 
-/* After a NULL reply: the context is unusable (I/O error, timeout). */
+/* After commands got no reply: the client closed the node (and reads
+ * the slot map again); what was sent there has an unknown outcome. */
 static void
 ps_redis_io_failed(ps_redis_t *r, const char *what)
 {
+    const char  *e = ps_redis_cluster_error(r->rc);
+
     ps_log(PS_LOG_WARN, "event=redis_io_error command=%s error=\"%s\"",
-           what, r->ctx ? r->ctx->errstr : "no connection");
-    ps_redis_set_error(r, "%s: %s", what,
-                       r->ctx ? r->ctx->errstr : "no connection");
-    ps_redis_disconnect(r);
+           what, e[0] ? e : "no connection");
+    ps_redis_set_error(r, "%s: %s", what, e[0] ? e : "no connection");
 }
 
 
+/* The key of this node's and zone's "done" marker: every record
+ * before its positions is in every shard (written once all batches of a
+ * flush are confirmed); into buf. */
+static void
+ps_redis_done_key(const ps_redis_t *r, uint64_t zone_id, ps_buf_t *b)
+{
+    ps_buf_reset(b);
+    (void) ps_buf_printf(b, "pathstats:{node.%s}:done:%llu", r->node_id,
+                         (unsigned long long) zone_id);
+}
+
+
+/* Keeps what a shard's watermark says for the records read again after
+ * a restart (ps_redis_skip()); 0 or -1. */
+static int
+ps_redis_keep_loaded(ps_redis_t *r, int64_t hour, unsigned shard,
+    const uint64_t *pos, uint32_t nrings)
+{
+    ps_redis_loaded_t  *l;
+
+    l = realloc(r->loaded, (r->nloaded + 1) * sizeof(*l));
+    if (l == NULL) {
+        return -1;
+    }
+    r->loaded = l;
+    l = &r->loaded[r->nloaded];
+    l->pos = malloc(nrings * sizeof(uint64_t));
+    if (l->pos == NULL) {
+        return -1;
+    }
+    memcpy(l->pos, pos, nrings * sizeof(uint64_t));
+    l->hour = hour;
+    l->shard = shard;
+    r->nloaded++;
+    return 0;
+}
+
+
+static void
+ps_redis_free_loaded(ps_redis_t *r)
+{
+    size_t  i;
+
+    for (i = 0; i < r->nloaded; i++) {
+        free(r->loaded[i].pos);
+    }
+    free(r->loaded);
+    free(r->high);
+    r->loaded = NULL;
+    r->nloaded = 0;
+    r->high = NULL;
+    r->loaded_rings = 0;
+}
+
+
+/* Reads the watermark of every hour and shard whose keys may still
+ * exist (pipelined HMGETs, each to its shard's master) and the done
+ * marker; 0 or -1. */
 static int
 ps_redis_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
     uint32_t nrings)
 {
     ps_redis_t    *r = sink->impl;
     int64_t        now_s, first, last, h;
-    size_t         nhours, i, argc;
+    size_t         ncmds, i, j, argc, total;
     uint32_t       ring;
-    unsigned       shard;
+    unsigned       shard, shards = r->batcher.shards;
     ps_buf_t       b = PS_BUF_INIT;
     size_t        *off = NULL, *len = NULL;
     const char   **argv = NULL;
-    redisReply    *reply = NULL;
+    redisReply    *reply;
+    uint64_t      *v = NULL, *low = NULL;
     char           prefix[64];
-    int            rc = -1;
+    int            rc = -1, have_low;
 
     for (ring = 0; ring < nrings; ring++) {
         pos[ring] = 0;
     }
+
+    ps_redis_free_loaded(r);
 
     if (ps_redis_connect(sink) != 0) {
         return -1;
@@ -569,95 +623,150 @@ ps_redis_load_watermarks(ps_sink_t *sink, uint64_t zone_id, uint64_t *pos,
         first = last - (int64_t) 3600 * 24 * 400;
     }
 
+    /* command 0: the done marker; then an HMGET per hour and shard */
+    ncmds = 1 + (size_t) ((last - first) / 3600 + 1) * shards;
     argc = 2 + nrings;
-    off = malloc(argc * sizeof(*off));
-    len = malloc(argc * sizeof(*len));
-    argv = malloc(argc * sizeof(*argv));
-    if (off == NULL || len == NULL || argv == NULL) {
-        ps_log(PS_LOG_ERROR, "event=redis_watermarks_failed "
-               "error=out_of_memory");
+    total = ncmds * argc;
+    off = malloc(total * sizeof(*off));
+    len = malloc(total * sizeof(*len));
+    argv = malloc(total * sizeof(*argv));
+    v = malloc(2 * nrings * sizeof(*v));
+    r->high = calloc(nrings, sizeof(*r->high));
+    if (off == NULL || len == NULL || argv == NULL || v == NULL
+        || r->high == NULL)
+    {
+        goto nomem;
+    }
+    low = v + nrings;
+    r->loaded_rings = nrings;
+
+    for (i = 0; i < ncmds; i++) {
+        j = i * argc;
+        off[j] = b.len;
+        if (ps_buf_puts(&b, "HMGET") != 0) {
+            goto nomem;
+        }
+        len[j] = b.len - off[j];
+        off[j + 1] = b.len;
+        if (i == 0) {
+            ps_buf_t  k = PS_BUF_INIT;
+
+            ps_redis_done_key(r, zone_id, &k);
+            if (ps_buf_append(&b, k.data, k.len) != 0) {
+                ps_buf_free(&k);
+                goto nomem;
+            }
+            ps_buf_free(&k);
+        } else {
+            h = first + (int64_t) ((i - 1) / shards) * 3600;
+            shard = (unsigned) ((i - 1) % shards);
+            ps_redis_key_prefix(prefix, sizeof(prefix), h, shard, shards);
+            if (ps_buf_printf(&b, "%swm:%s", prefix, r->node_id) != 0) {
+                goto nomem;
+            }
+        }
+        len[j + 1] = b.len - off[j + 1];
+        for (ring = 0; ring < nrings; ring++) {
+            off[j + 2 + ring] = b.len;
+            if ((i == 0 ? ps_buf_printf(&b, "%u", ring)
+                        : ps_buf_printf(&b, "%llu.%u",
+                                        (unsigned long long) zone_id, ring))
+                != 0)
+            {
+                goto nomem;
+            }
+            len[j + 2 + ring] = b.len - off[j + 2 + ring];
+        }
+    }
+
+    /* the text is complete: now the pointers into it */
+    ps_redis_cluster_clear(r->rc);
+    for (i = 0; i < total; i++) {
+        argv[i] = b.data + off[i];
+    }
+    for (i = 0; i < ncmds; i++) {
+        if (ps_redis_cluster_append(r->rc, argv[i * argc + 1],
+                                    len[i * argc + 1], (int) argc,
+                                    argv + i * argc, len + i * argc) < 0)
+        {
+            goto nomem;
+        }
+    }
+
+    if (ps_redis_cluster_exec(r->rc) != 0) {
+        ps_redis_io_failed(r, "HMGET");
         goto done;
     }
 
-    /* an HMGET per hour and shard, pipelined */
-    nhours = 0;
-    for (h = first, shard = 0; h <= last;
-         shard = (shard + 1) % r->batcher.shards, h += shard ? 0 : 3600)
-    {
-        ps_buf_reset(&b);
-        ps_redis_key_prefix(prefix, sizeof(prefix), h, shard);
-        off[0] = b.len;
-        if (ps_buf_puts(&b, "HMGET") != 0) {
-            goto done;
-        }
-        len[0] = b.len - off[0];
-        off[1] = b.len;
-        if (ps_buf_printf(&b, "%swm:%s", prefix, r->node_id) != 0) {
-            goto done;
-        }
-        len[1] = b.len - off[1];
-        for (ring = 0; ring < nrings; ring++) {
-            off[2 + ring] = b.len;
-            if (ps_buf_printf(&b, "%llu.%u", (unsigned long long) zone_id,
-                              ring) != 0)
-            {
-                goto done;
-            }
-            len[2 + ring] = b.len - off[2 + ring];
-        }
-        for (i = 0; i < argc; i++) {
-            argv[i] = b.data + off[i];
-        }
-        if (redisAppendCommandArgv(r->ctx, (int) argc, argv, len)
-            != REDIS_OK)
-        {
-            ps_redis_io_failed(r, "HMGET");
-            goto done;
-        }
-        nhours++;
-    }
-
-    for (i = 0; i < nhours; i++) {
-        if (redisGetReply(r->ctx, (void **) &reply) != REDIS_OK
-            || reply == NULL)
-        {
-            ps_redis_io_failed(r, "HMGET");
-            goto done;
-        }
-
-        if (reply->type != REDIS_REPLY_ARRAY
+    have_low = 0;
+    for (i = 0; i < ncmds; i++) {
+        reply = ps_redis_cluster_reply(r->rc, i);
+        if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
             || reply->elements != nrings)
         {
             ps_log(PS_LOG_WARN, "event=redis_watermarks_failed "
-                   "error=\"unexpected HMGET reply type %d\"", reply->type);
-            /* the remaining replies cannot be matched: start afresh */
-            freeReplyObject(reply);
-            reply = NULL;
-            ps_redis_disconnect(r);
+                   "error=\"unexpected HMGET reply type %d%s%s\"",
+                   reply ? reply->type : -1,
+                   reply && reply->type == REDIS_REPLY_ERROR ? ": " : "",
+                   reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                             : "");
+            ps_redis_set_error(r, "cannot load watermarks");
             goto done;
         }
 
+        j = 0;
         for (ring = 0; ring < nrings; ring++) {
             redisReply  *el = reply->element[ring];
-            uint64_t     v;
 
-            if (el->type != REDIS_REPLY_STRING) {
-                continue;
-            }
-            v = strtoull(el->str, NULL, 10);
-            if (v > pos[ring]) {
-                pos[ring] = v;
-            }
+            v[ring] = el->type == REDIS_REPLY_STRING
+                      ? strtoull(el->str, NULL, 10) : 0;
+            j += el->type == REDIS_REPLY_STRING;
         }
 
-        freeReplyObject(reply);
-        reply = NULL;
+        if (i == 0) {
+            /* the marker: all of a ring's positions, or none */
+            have_low = (j == nrings);
+            memcpy(low, v, nrings * sizeof(*v));
+            continue;
+        }
+        if (j == 0) {
+            continue;
+        }
+        for (ring = 0; ring < nrings; ring++) {
+            if (v[ring] > r->high[ring]) {
+                r->high[ring] = v[ring];
+            }
+        }
+        h = first + (int64_t) ((i - 1) / shards) * 3600;
+        shard = (unsigned) ((i - 1) % shards);
+        if (ps_redis_keep_loaded(r, h, shard, v, nrings) != 0) {
+            goto nomem;
+        }
+    }
+
+    /*
+     * Every record before the marker is in every shard; between it and
+     * the highest watermark a record may be in its shard or not (a
+     * process that died between the batches of one flush): those are
+     * read again, and ps_redis_skip() drops each one its shard's
+     * watermark holds.  Without a marker (an older version, or its key
+     * lost) reading starts at the highest position, as before.
+     */
+    for (ring = 0; ring < nrings; ring++) {
+        pos[ring] = have_low ? low[ring] : r->high[ring];
     }
 
     ps_log(PS_LOG_INFO, "event=redis_watermarks_loaded zone_id=%llu "
-           "rings=%u hours=%zu shards=%u", (unsigned long long) zone_id,
-           nrings, nhours / r->batcher.shards, r->batcher.shards);
+           "rings=%u hours=%lld shards=%u kept=%zu marker=%d",
+           (unsigned long long) zone_id, nrings,
+           (long long) ((last - first) / 3600 + 1), shards, r->nloaded,
+           have_low);
     rc = 0;
+    goto done;
+
+nomem:
+
+    ps_log(PS_LOG_ERROR, "event=redis_watermarks_failed error=out_of_memory");
 
 done:
 
@@ -665,17 +774,63 @@ done:
         for (ring = 0; ring < nrings; ring++) {
             pos[ring] = 0;
         }
-        /* replies may still be pending: never read them as others' */
-        ps_redis_disconnect(r);
+        ps_redis_free_loaded(r);
         if (r->sink->last_error[0] == '\0') {
             ps_redis_set_error(r, "cannot load watermarks");
         }
     }
+    ps_redis_cluster_clear(r->rc);
     ps_buf_free(&b);
     free(off);
     free(len);
     free(argv);
+    free(v);
     return rc;
+}
+
+
+/* The pipeline's filter (sink.h skip): a record read again after a
+ * restart that its shard's watermark shows applied. */
+static int
+ps_redis_skip(ps_sink_t *sink, const ps_rec_t *rec)
+{
+    ps_redis_t          *r = sink->impl;
+    ps_redis_loaded_t   *l;
+    unsigned             shard;
+    size_t               i;
+
+    if (r->high == NULL || rec->ring >= r->loaded_rings
+        || rec->pos >= r->high[rec->ring])
+    {
+        return 0;
+    }
+
+    shard = ps_redis_shard_of_key(rec->host, rec->host_len, rec->method,
+                                  rec->method_len, rec->path, rec->path_len,
+                                  r->batcher.shards);
+
+    for (i = 0; i < r->nloaded; i++) {
+        l = &r->loaded[i];
+        if (l->hour == rec->hour && l->shard == shard) {
+            return rec->pos < l->pos[rec->ring];
+        }
+    }
+
+    return 0;
+}
+
+
+/* The pipeline's hold (sink.h held): what every shard has for sure. */
+static int
+ps_redis_held(ps_sink_t *sink, uint64_t *pos, uint32_t nrings)
+{
+    ps_redis_t  *r = sink->impl;
+
+    if (r->done_pos == NULL || r->done_rings != nrings) {
+        return -1;
+    }
+    memcpy(pos, r->done_pos, nrings * sizeof(uint64_t));
+    return 0;
 }
 
 
@@ -791,7 +946,8 @@ ps_redis_build_repair(ps_redis_t *r, ps_redis_batch_t *bt)
     ps_redis_batch_free(bt);
     *bt = rb;
 
-    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard);
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard,
+                        r->batcher.shards);
     ps_log(PS_LOG_INFO, "event=redis_repair_started hour=%.10s shard=%u "
            "node=%s zone_id=%llu keys=%zu clients=%zu chunks=%zu",
            prefix + 11, bt->shard, r->node_id,
@@ -811,76 +967,6 @@ fail:
 #define PS_REDIS_SENT_DONE  0     /* confirmed: applied now or before */
 #define PS_REDIS_SENT_LOST  1     /* Redis lost the hour: send its repair */
 #define PS_REDIS_SENT_MORE  2     /* a sequence goes on at bt->chunk */
-
-/* Runs one script of a batch (EVALSHA, EVAL after NOSCRIPT): its reply,
- * or NULL (logged) when Redis did not answer. */
-static redisReply *
-ps_redis_eval(ps_redis_t *r, ps_redis_batch_t *bt)
-{
-    const char   **argv;
-    size_t        *argvlen;
-    size_t         argc, first, end, i;
-    redisReply    *reply = NULL;
-    char           nkeys[8];
-    int            attempt;
-
-    ps_redis_batch_script_args(bt, &first, &end);
-    argc = 3 + end - first;
-    argv = malloc(argc * sizeof(*argv));
-    argvlen = malloc(argc * sizeof(*argvlen));
-    if (argv == NULL || argvlen == NULL) {
-        ps_log(PS_LOG_ERROR, "event=redis_flush_failed error=out_of_memory");
-        goto done;
-    }
-
-    snprintf(nkeys, sizeof(nkeys), "%d", PS_REDIS_NKEYS);
-    argv[2] = nkeys;
-    argvlen[2] = strlen(nkeys);
-    for (i = 3; i < argc; i++) {
-        argv[i] = bt->bytes.data + bt->off[first + i - 3];
-        argvlen[i] = bt->len[first + i - 3];
-    }
-
-    for (attempt = 0; attempt < 2 && r->ctx != NULL; attempt++) {
-
-        if (r->sha[0] != '\0' && attempt == 0) {
-            /* EVALSHA first; NOSCRIPT (a restarted or flushed Redis, a
-             * failover) falls back to EVAL, which caches it again */
-            argv[0] = "EVALSHA";
-            argv[1] = r->sha;
-            argvlen[1] = 40;
-        } else {
-            argv[0] = "EVAL";
-            argv[1] = ps_redis_script;
-            argvlen[1] = ps_redis_script_len;
-        }
-        argvlen[0] = strlen(argv[0]);
-
-        reply = redisCommandArgv(r->ctx, (int) argc, argv, argvlen);
-        if (reply == NULL) {
-            ps_redis_io_failed(r, argv[0]);
-            break;
-        }
-
-        if (reply->type != REDIS_REPLY_ERROR
-            || strncmp(reply->str, "NOSCRIPT", 8) != 0)
-        {
-            break;
-        }
-
-        freeReplyObject(reply);
-        reply = NULL;
-        r->sha[0] = '\0';
-    }
-
-done:
-
-    free(argv);
-    free(argvlen);
-
-    return reply;
-}
-
 
 /* The script's answer {applied, code, next} into v[3]; 0, or -1 (logged)
  * for an error or a reply of another shape. */
@@ -930,7 +1016,8 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
 {
     char  prefix[64];
 
-    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard);
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard,
+                        r->batcher.shards);
 
     switch (code) {
 
@@ -1032,90 +1119,429 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
 }
 
 
-/* Sends one script of a batch: the whole batch, or the next chunk of a
- * chunked batch or repair; PS_REDIS_SENT_*, or -1 when the outcome is
- * unknown or Redis refused it (the batch stays). */
-static int
-ps_redis_send_batch(ps_redis_t *r, ps_redis_batch_t *bt)
-{
-    int          rc;
-    long long    v[3];
-    redisReply  *reply;
+#define PS_REDIS_WAIT_MS  200     /* for a replica, after a round */
 
-    reply = ps_redis_eval(r, bt);
+/* Appends one script of bt (the whole batch, or its next chunk) to the
+ * round: EVALSHA, or EVAL once its master answered NOSCRIPT; its
+ * arguments from r->argv[*used] on; 0 or -1. */
+static int
+ps_redis_round_append(ps_redis_t *r, ps_redis_batch_t *bt, size_t *used,
+    int *idx)
+{
+    static const char  nkeys[] = PS_REDIS_NKEYS_TEXT;
+
+    const char  **argv = r->argv + *used;
+    size_t       *argvlen = r->argvlen + *used;
+    size_t        first, end, argc, i;
+    char          prefix[64];
+
+    ps_redis_batch_script_args(bt, &first, &end);
+    argc = 3 + end - first;
+
+    if (bt->eval || r->sha[0] == '\0') {
+        argv[0] = "EVAL";
+        argv[1] = ps_redis_script;
+        argvlen[1] = ps_redis_script_len;
+    } else {
+        argv[0] = "EVALSHA";
+        argv[1] = r->sha;
+        argvlen[1] = 40;
+    }
+    argvlen[0] = strlen(argv[0]);
+    argv[2] = nkeys;
+    argvlen[2] = sizeof(nkeys) - 1;
+    for (i = 3; i < argc; i++) {
+        argv[i] = bt->bytes.data + bt->off[first + i - 3];
+        argvlen[i] = bt->len[first + i - 3];
+    }
+
+    ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard,
+                        r->batcher.shards);
+    *idx = ps_redis_cluster_append(r->rc, prefix, strlen(prefix),
+                                   (int) argc, argv, argvlen);
+    *used += argc;
+
+    return *idx < 0 ? -1 : 0;
+}
+
+
+/* Room in r->argv for every script of a round and its WAITs; 0 or -1. */
+static int
+ps_redis_round_room(ps_redis_t *r)
+{
+    size_t        i, first, end, need = 0;
+    const char  **argv;
+    size_t       *argvlen;
+
+    for (i = 0; i < r->nbatches; i++) {
+        if (!r->batches[i].done) {
+            ps_redis_batch_script_args(&r->batches[i], &first, &end);
+            need += 3 + end - first + 3;
+        }
+    }
+    need += 4;
+
+    if (need <= r->argv_cap) {
+        return 0;
+    }
+
+    argv = realloc(r->argv, need * sizeof(*argv));
+    if (argv != NULL) {
+        r->argv = argv;
+    }
+    argvlen = realloc(r->argvlen, need * sizeof(*argvlen));
+    if (argvlen != NULL) {
+        r->argvlen = argvlen;
+    }
+    if (argv == NULL || argvlen == NULL) {
+        return -1;
+    }
+    r->argv_cap = need;
+    return 0;
+}
+
+
+/* A WAIT after the round's scripts on each master that has a replica,
+ * so that a batch is confirmed once a replica has it too (most of the
+ * time: WAIT gives up after PS_REDIS_WAIT_MS) and a failover to that
+ * replica loses nothing confirmed; appended for the master of each
+ * distinct slot owner seen (by the batches' keys); 0 or -1. */
+static int
+ps_redis_round_wait(ps_redis_t *r, size_t *used, int *widx, size_t *nwait)
+{
+    static char      ms[16];
+    size_t           i, k;
+    ps_redis_batch_t *bt;
+    const char     **argv;
+    size_t          *argvlen;
+    char             prefix[64];
+    const char      *seen[PS_REDIS_NODES_MAX];
+    const char      *node;
+    int              idx;
+
+    *nwait = 0;
+    if (!ps_redis_cluster_is_cluster(r->rc)) {
+        return 0;
+    }
+    snprintf(ms, sizeof(ms), "%d", PS_REDIS_WAIT_MS);
+
+    for (i = 0; i < r->nbatches; i++) {
+        bt = &r->batches[i];
+        if (bt->done) {
+            continue;
+        }
+        ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard,
+                        r->batcher.shards);
+        if (ps_redis_cluster_replicas(r->rc, prefix, strlen(prefix)) == 0) {
+            continue;
+        }
+        node = ps_redis_cluster_owner(r->rc, prefix, strlen(prefix));
+        for (k = 0; k < *nwait && seen[k] != node; k++) {
+            /* void */
+        }
+        if (k < *nwait || *nwait == PS_REDIS_NODES_MAX) {
+            continue;
+        }
+        argv = r->argv + *used;
+        argvlen = r->argvlen + *used;
+        argv[0] = "WAIT";
+        argvlen[0] = 4;
+        argv[1] = "1";
+        argvlen[1] = 1;
+        argv[2] = ms;
+        argvlen[2] = strlen(ms);
+        idx = ps_redis_cluster_append(r->rc, prefix, strlen(prefix), 3,
+                                      argv, argvlen);
+        if (idx < 0) {
+            return -1;
+        }
+        *used += 3;
+        seen[*nwait] = node;
+        widx[(*nwait)++] = idx;
+    }
+    return 0;
+}
+
+
+/* What the reply of a batch's script means: PS_REDIS_SENT_*, or -1
+ * (logged) when the outcome is unknown or Redis refused it. */
+static int
+ps_redis_round_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
+    redisReply *reply)
+{
+    long long  v[3];
+
     if (reply == NULL) {
         return -1;
     }
 
-    if (r->test_lose_reply) {
-        /* test hook: the script ran, but the sink never learns it */
-        ps_log(PS_LOG_WARN, "event=redis_test_reply_lost chunk=%zu",
-               bt->chunk);
-        ps_redis_set_error(r, "test: reply lost");
-        ps_redis_disconnect(r);
-        freeReplyObject(reply);
+    if (reply->type == REDIS_REPLY_ERROR
+        && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        /* a master that has not cached the script: EVAL caches it */
+        bt->eval = 1;
+        return PS_REDIS_SENT_MORE;
+    }
+
+    if (ps_redis_script_reply(r, bt, reply, v) != 0) {
         return -1;
     }
 
-    rc = ps_redis_script_reply(r, bt, reply, v) == 0
-         ? ps_redis_script_outcome(r, bt, v[0], v[1], v[2]) : -1;
-
-    freeReplyObject(reply);
-
-    return rc;
+    return ps_redis_script_outcome(r, bt, v[0], v[1], v[2]);
 }
 
 
-/* Sends the undelivered batches in order; 0 when all are confirmed. */
+/* Writes the done marker: every record before the batches' positions
+ * is in every shard (their flush is confirmed whole); best effort. */
+static void
+ps_redis_mark_done(ps_redis_t *r, uint64_t zone_id, const uint64_t *pos,
+    uint32_t nrings)
+{
+    ps_buf_t      b = PS_BUF_INIT;
+    size_t        i, *off = NULL, *len = NULL, argc;
+    const char  **argv = NULL;
+    uint64_t     *dp;
+    char          ttl[32];
+
+    if (r->done_rings != nrings) {
+        dp = realloc(r->done_pos, (nrings ? nrings : 1) * sizeof(*dp));
+        if (dp == NULL) {
+            return;
+        }
+        r->done_pos = dp;
+        r->done_rings = nrings;
+    } else if (memcmp(r->done_pos, pos, nrings * sizeof(*pos)) == 0) {
+        return;
+    }
+    memcpy(r->done_pos, pos, nrings * sizeof(*pos));
+
+    argc = 2 + 2 * (size_t) nrings;
+    off = malloc((argc + 3) * sizeof(*off));
+    len = malloc((argc + 3) * sizeof(*len));
+    argv = malloc((argc + 3) * sizeof(*argv));
+    if (off == NULL || len == NULL || argv == NULL) {
+        goto done;
+    }
+
+    ps_redis_done_key(r, zone_id, &b);
+    off[1] = 0;
+    len[1] = b.len;
+    for (i = 0; i < nrings; i++) {
+        off[2 + 2 * i] = b.len;
+        if (ps_buf_printf(&b, "%zu", i) != 0) {
+            goto done;
+        }
+        len[2 + 2 * i] = b.len - off[2 + 2 * i];
+        off[3 + 2 * i] = b.len;
+        if (ps_buf_printf(&b, "%llu", (unsigned long long) pos[i]) != 0) {
+            goto done;
+        }
+        len[3 + 2 * i] = b.len - off[3 + 2 * i];
+    }
+    for (i = 1; i < argc; i++) {
+        argv[i] = b.data + off[i];
+    }
+    argv[0] = "HSET";
+    len[0] = 4;
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long) r->ttl_ms);
+    argv[argc] = "PEXPIRE";
+    len[argc] = 7;
+    argv[argc + 1] = argv[1];
+    len[argc + 1] = len[1];
+    argv[argc + 2] = ttl;
+    len[argc + 2] = strlen(ttl);
+
+    ps_redis_cluster_clear(r->rc);
+    if (ps_redis_cluster_append(r->rc, argv[1], len[1], (int) argc, argv,
+                                len) >= 0
+        && ps_redis_cluster_append(r->rc, argv[1], len[1], 3, argv + argc,
+                                   len + argc) >= 0
+        && ps_redis_cluster_exec(r->rc) != 0)
+    {
+        ps_redis_io_failed(r, "HSET");
+    }
+    ps_redis_cluster_clear(r->rc);
+
+done:
+
+    ps_buf_free(&b);
+    free(off);
+    free(len);
+    free(argv);
+}
+
+
+/*
+ * Sends the undelivered batches in rounds: each round one script of
+ * every batch not yet confirmed (the whole batch, or its next chunk),
+ * pipelined per master, so that every master works at once and a
+ * flush's shards take one round trip, not one each; then a WAIT on each
+ * master with a replica.  The batches are independent (one hour's
+ * shard each, each with its own watermark), so their order across
+ * masters does not matter.  0 when all are confirmed, -1 when one
+ * cannot be delivered now (it stays, with every other not confirmed).
+ */
 static int
 ps_redis_drain(ps_redis_t *r)
 {
     ps_redis_batch_t  *bt;
-    size_t             lose, chunks = 0;
-    int                rc;
+    size_t             lose, chunks = 0, i, used, nwait, left;
+    int                rc, failed, iofail, more, *idx = NULL;
+    int                widx[PS_REDIS_NODES_MAX];
+    redisReply        *reply;
+    uint64_t           zone_id = 0;
+    uint64_t          *pos = NULL;
+    uint32_t           nrings = 0;
 
     /* test hook: the reply to the n-th chunk (of a chunked batch or a
      * repair) sent by this drain is lost (read here, so that a test can
      * change it between flushes) */
     lose = ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_LOSE_REPLY", 0);
 
-    while (r->next < r->nbatches) {
-        bt = &r->batches[r->next];
-        r->test_lose_reply = bt->nchunks && lose && ++chunks == lose;
-        rc = ps_redis_send_batch(r, bt);
-        r->test_lose_reply = 0;
-        if (rc == PS_REDIS_SENT_LOST) {
-            if (ps_redis_build_repair(r, bt) != 0) {
-                /* cannot repair: the delta alone, as a first write */
-                ps_log(PS_LOG_INFO, "event=redis_batch_rewritten "
-                       "hour=%lld chunks=%zu reason=hour_not_kept",
-                       (long long) bt->hour, bt->nchunks);
-                ps_redis_batch_set_mode(bt, '0');
-                bt->chunk = 0;
-            }
-            continue;
-        }
-        if (rc == PS_REDIS_SENT_MORE) {
-            /* other clients of Redis run between two chunks */
-            if (r->test_pause_ms) {
-                ps_sleep_ms(r->test_pause_ms);
-            }
-            continue;
-        }
-        if (rc != PS_REDIS_SENT_DONE) {
-            if (bt->errors < PS_REDIS_BATCH_MAX_ERRORS) {
-                return -1;
-            }
-            /* Redis keeps refusing it (wrong key type, memory): a cache
-             * must not stall forever on one hour */
-            ps_log(PS_LOG_ERROR, "event=redis_batch_dropped hour=%lld "
-                   "errors=%u", (long long) bt->hour, bt->errors);
-        }
-        ps_redis_batch_free(bt);
-        r->next++;
+    if (r->nbatches > 0) {
+        zone_id = r->batches[0].zone_id;
+        pos = r->batches[0].pos;
+        nrings = r->batches[0].nrings;
     }
 
-    ps_redis_batches_clear(r);
+    idx = malloc((r->nbatches ? r->nbatches : 1) * sizeof(*idx));
+    if (idx == NULL) {
+        return -1;
+    }
+
+    for ( ;; ) {
+        left = 0;
+        for (i = 0; i < r->nbatches; i++) {
+            left += !r->batches[i].done;
+        }
+        if (left == 0) {
+            break;
+        }
+
+        if (ps_redis_round_room(r) != 0) {
+            free(idx);
+            return -1;
+        }
+
+        ps_redis_cluster_clear(r->rc);
+        used = 0;
+        for (i = 0; i < r->nbatches; i++) {
+            idx[i] = -1;
+            if (!r->batches[i].done
+                && ps_redis_round_append(r, &r->batches[i], &used, &idx[i])
+                   != 0)
+            {
+                free(idx);
+                return -1;
+            }
+        }
+        if (ps_redis_round_wait(r, &used, widx, &nwait) != 0) {
+            free(idx);
+            return -1;
+        }
+
+        (void) ps_redis_cluster_exec(r->rc);
+
+        failed = 0;
+        iofail = 0;
+        more = 0;
+        for (i = 0; i < r->nbatches; i++) {
+            bt = &r->batches[i];
+            if (bt->done) {
+                continue;
+            }
+            reply = ps_redis_cluster_reply(r->rc, (size_t) idx[i]);
+            if (reply == NULL) {
+                failed = 1;
+                iofail = 1;
+                continue;
+            }
+            if (bt->nchunks && lose && ++chunks == lose) {
+                /* test hook: the script ran, but the sink never learns
+                 * it */
+                ps_log(PS_LOG_WARN, "event=redis_test_reply_lost chunk=%zu",
+                       bt->chunk);
+                ps_redis_set_error(r, "test: reply lost");
+                ps_redis_disconnect(r);
+                failed = 1;
+                continue;
+            }
+            rc = ps_redis_round_outcome(r, bt, reply);
+            if (rc == PS_REDIS_SENT_LOST) {
+                if (ps_redis_build_repair(r, bt) != 0) {
+                    /* cannot repair: the delta alone, as a first write */
+                    ps_log(PS_LOG_INFO, "event=redis_batch_rewritten "
+                           "hour=%lld chunks=%zu reason=hour_not_kept",
+                           (long long) bt->hour, bt->nchunks);
+                    ps_redis_batch_set_mode(bt, '0');
+                    bt->chunk = 0;
+                }
+                continue;
+            }
+            if (rc == PS_REDIS_SENT_MORE) {
+                more = 1;
+                continue;
+            }
+            if (rc != PS_REDIS_SENT_DONE) {
+                if (bt->errors < PS_REDIS_BATCH_MAX_ERRORS) {
+                    failed = 1;
+                    continue;
+                }
+                /* Redis keeps refusing it (wrong key type, memory): a
+                 * cache must not stall forever on one hour */
+                ps_log(PS_LOG_ERROR, "event=redis_batch_dropped hour=%lld "
+                       "shard=%u errors=%u", (long long) bt->hour,
+                       bt->shard, bt->errors);
+            }
+            bt->done = 1;
+            r->next++;
+        }
+
+        for (i = 0; i < nwait; i++) {
+            reply = ps_redis_cluster_reply(r->rc, (size_t) widx[i]);
+            if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
+                && reply->integer == 0 && r->unreplicated++ % 100 == 0)
+            {
+                ps_log(PS_LOG_WARN, "event=redis_unreplicated node=%s "
+                       "wait_ms=%d count=%llu", ps_redis_cluster_node_of(
+                           r->rc, (size_t) widx[i]), PS_REDIS_WAIT_MS,
+                       (unsigned long long) r->unreplicated);
+            }
+        }
+
+        ps_redis_cluster_clear(r->rc);
+
+        if (failed) {
+            if (iofail) {
+                ps_redis_io_failed(r, "EVALSHA");
+            }
+            free(idx);
+            return -1;
+        }
+
+        if (more && r->test_pause_ms) {
+            /* other clients of Redis run between two chunks */
+            ps_sleep_ms(r->test_pause_ms);
+        }
+    }
+
+    free(idx);
+
+    if (pos != NULL) {
+        uint64_t  *copy = malloc((nrings ? nrings : 1) * sizeof(*copy));
+
+        if (copy != NULL) {
+            memcpy(copy, pos, nrings * sizeof(*copy));
+            ps_redis_batches_clear(r);
+            ps_redis_mark_done(r, zone_id, copy, nrings);
+            free(copy);
+        } else {
+            ps_redis_batches_clear(r);
+        }
+    } else {
+        ps_redis_batches_clear(r);
+    }
+
     r->sink->last_error[0] = '\0';
     return 0;
 }
@@ -1313,6 +1739,14 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     ps_redis_remember(r, delta);
     ps_redis_clients_clear(&r->clients);
 
+    if (r->nbatches == 0) {
+        /* nothing to write: every record before pos is in Redis (or
+         * of an expired hour) */
+        ps_redis_batches_clear(r);
+        ps_redis_mark_done(r, zone_id, pos, nrings);
+        return 0;
+    }
+
     if (ps_redis_drain(r) != 0) {
         ps_log(PS_LOG_WARN, "event=redis_flush_deferred batches=%zu",
                r->nbatches - r->next);
@@ -1365,9 +1799,13 @@ ps_redis_destroy(ps_sink_t *sink)
                    r->nbatches - r->next);
         }
         ps_redis_batches_clear(r);
-        ps_redis_disconnect(r);
-        free(r->host);
+        ps_redis_cluster_destroy(r->rc);
+        free(r->where);
         free(r->node_id);
+        ps_redis_free_loaded(r);
+        free(r->done_pos);
+        free(r->argv);
+        free(r->argvlen);
         ps_redis_clients_free(&r->clients);
         ps_redis_clients_free(&r->observed);
         ps_redis_repair_destroy(r->repair);

@@ -1,10 +1,13 @@
 /*
  * Redis sink: a hot cache of per-hour counters, top-N sorted sets, unique
  * clients and top client addresses, every key under "pathstats:" with a
- * TTL, one hash tag per hour so that an hour's update is one Lua script
- * on one Redis Cluster slot.  Not durable: it never holds a ring back;
- * when Redis loses its data, the sink writes its own contribution to the
- * live hour again from memory (see sink_redis.c).
+ * TTL, an hour spread over redis_shards hash tags so that each shard's
+ * update is one Lua script on one Redis Cluster slot, and the shards on
+ * every master.  A standalone Redis or a Redis Cluster (redis_cluster.h).
+ * Not durable, but it keeps the rings while it is up (a crash then loses
+ * nothing it has not confirmed); when Redis loses its data, the sink
+ * writes its own contribution to the live hour again from memory (see
+ * sink_redis.c).
  */
 
 #ifndef PS_SINK_REDIS_H
@@ -17,7 +20,9 @@
 
 /* Creates the Redis sink for cfg->redis (NULL if cfg->redis is NULL). */
 ps_sink_t *ps_sink_redis_create(const ps_config_t *cfg);
-/* Connects, PINGs and SELECTs; 0, or -1 with a reason in err. */
+/* Connects (PING and SELECT; a cluster: its slot map); 0 with what it
+ * found in err (a cluster's masters, or nothing), or -1 with a reason
+ * in err. */
 int ps_sink_redis_check(const ps_config_t *cfg, char *err, size_t errlen);
 
 #endif /* PS_SINK_REDIS_H */

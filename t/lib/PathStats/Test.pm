@@ -65,7 +65,7 @@ our @EXPORT = qw(
     zone_stats tail_once decode_json_lines wait_for_stats zone_field
     start_receiver metrics_get run_cmd
     wait_until slurp spew check_error_logs finish
-    sanitize nginx_env
+    sanitize nginx_env add_error_log at_cleanup
 );
 
 my $OWNER = $$;              # only this process cleans up, never a fork
@@ -86,6 +86,8 @@ my @RECEIVERS;               # pids of start_receiver
 my @LOADS;                   # pids of parallel_load children
 my $T_SEQ = 0;               # nginx -t config counter
 my %ALLOW_DIRTY;             # error log lines a test expects
+my @EXTRA_LOGS;              # more nginx error logs (add_error_log)
+my @CLEANUPS;                # subs run at cleanup, last added first
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
@@ -380,7 +382,7 @@ sub expand_placeholders {
 # The main-context preamble every test config gets.
 sub nginx_preamble {
     my (%o) = @_;
-    my $dir = test_dir();
+    my $dir = $o{dir} // test_dir();
     my $workers = $o{workers} // 2;
     my $error_log = $o{error_log} // "$dir/error.log";
     my $p = '';
@@ -417,7 +419,8 @@ EOF
 # Directives that point nginx's writable paths into the test directory;
 # inserted at the top of the http block.
 sub http_preamble {
-    my $dir = test_dir();
+    my ($dir) = @_;
+    $dir //= test_dir();
     return <<"EOF";
     client_body_temp_path $dir/tmp/body;
     proxy_temp_path $dir/tmp/proxy;
@@ -431,7 +434,7 @@ EOF
 sub build_conf {
     my ($body, $port, %o) = @_;
     $body = expand_placeholders($body, $port);
-    my $http = http_preamble();
+    my $http = http_preamble($o{dir});
     # a config without an http block gets none
     $body =~ s/^(\s*http\s*\{)/$1\n$http/m;
     return nginx_preamble(%o) . $body;
@@ -1607,7 +1610,7 @@ sub check_error_logs {
     my @kills = grep { "$_" =~ /exited on signal/ } @allow;
     my $dir = test_dir();
     my @bad;
-    for my $f ("$dir/error.log", "$dir/nginx.stderr") {
+    for my $f ("$dir/error.log", "$dir/nginx.stderr", @EXTRA_LOGS) {
         my $log = slurp($f) // next;
         for my $line (split /\n/, $log) {
             if ($line =~ /exited on signal/) {
@@ -1652,9 +1655,25 @@ sub finish {
     done_testing();
 }
 
+# Another nginx's error log (or stderr) that check_error_logs checks too:
+# for tests that run more than one nginx (t/lib/PathStats/Fleet.pm).
+sub add_error_log {
+    my ($file) = @_;
+    push @EXTRA_LOGS, $file unless grep { $_ eq $file } @EXTRA_LOGS;
+}
+
+# Runs $sub at cleanup (at exit, even when the test dies), before the
+# harness stops what it started; the last added runs first.
+sub at_cleanup {
+    my ($sub) = @_;
+    unshift @CLEANUPS, $sub;
+}
+
 sub cleanup {
     return unless $$ == $OWNER;
     local ($?, $!, $@);
+    eval { $_->() } for @CLEANUPS;
+    @CLEANUPS = ();
     kill 'KILL', $_ for @LOADS;
     waitpid($_, 0) for @LOADS;
     @LOADS = ();

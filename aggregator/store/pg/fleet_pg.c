@@ -1,0 +1,345 @@
+/*
+ * The fleet in PostgreSQL: see fleet_pg.h.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "lib/log.h"
+#include "store/pg/fleet_pg.h"
+#include "store/pg/pg_conn.h"
+#include "store/pg/pg_hourly.h"
+
+struct ps_fleet_pg_s {
+    char     *conninfo;
+    PGconn   *conn;
+    int       down;             /* the outage was logged */
+};
+
+static const char  beat_sql[] =
+    "INSERT INTO pathstats_fleet_nodes AS f (node_id, version,"
+    " zone_generation, heartbeat_at, last_flush_at, lag_records,"
+    " requests_1m, requests_1h, requests_24h, view)"
+    " VALUES ($1, $2, $3::bigint, now(),"
+    " CASE WHEN $4::bigint = 0 THEN NULL"
+    " ELSE to_timestamp($4::bigint / 1e6) END,"
+    " $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::bytea)"
+    " ON CONFLICT (node_id) DO UPDATE SET version = EXCLUDED.version,"
+    " zone_generation = EXCLUDED.zone_generation,"
+    " heartbeat_at = EXCLUDED.heartbeat_at,"
+    " last_flush_at = EXCLUDED.last_flush_at,"
+    " lag_records = EXCLUDED.lag_records,"
+    " requests_1m = EXCLUDED.requests_1m,"
+    " requests_1h = EXCLUDED.requests_1h,"
+    " requests_24h = EXCLUDED.requests_24h, view = EXCLUDED.view";
+
+static const char  nodes_sql[] =
+    "SELECT node_id, version, zone_generation,"
+    " (extract(epoch FROM heartbeat_at) * 1000000)::bigint,"
+    " coalesce((extract(epoch FROM last_flush_at) * 1000000)::bigint, 0),"
+    " greatest(0, (extract(epoch FROM now() - heartbeat_at) * 1000)"
+    "::bigint),"
+    " lag_records, requests_1m, requests_1h, requests_24h,"
+    " CASE WHEN node_id <> $1 AND now() - heartbeat_at"
+    " < make_interval(secs => $2::bigint / 1000.0) THEN view END"
+    " FROM pathstats_fleet_nodes ORDER BY node_id";
+
+static const char  rows_sql[] =
+    "SELECT host, method, path, "
+    PS_PG_HOURLY_STATS
+    " FROM pathstats_hourly WHERE hour >= to_timestamp($1::bigint)"
+    " AND ($2::bigint = 0 OR hour < to_timestamp($2::bigint))";
+
+
+ps_fleet_pg_t *
+ps_fleet_pg_create(const char *conninfo)
+{
+    ps_fleet_pg_t  *f;
+
+    f = calloc(1, sizeof(*f));
+    if (f == NULL) {
+        return NULL;
+    }
+
+    f->conninfo = strdup(conninfo);
+    if (f->conninfo == NULL) {
+        free(f);
+        return NULL;
+    }
+
+    return f;
+}
+
+
+void
+ps_fleet_pg_destroy(ps_fleet_pg_t *f)
+{
+    if (f == NULL) {
+        return;
+    }
+
+    if (f->conn != NULL) {
+        PQfinish(f->conn);
+    }
+    free(f->conninfo);
+    free(f);
+}
+
+
+/* The connection, made when there is none; NULL (logged once). */
+static PGconn *
+fleet_conn(ps_fleet_pg_t *f)
+{
+    char  msg[256], err[300];
+
+    if (f->conn != NULL) {
+        return f->conn;
+    }
+
+    f->conn = ps_pg_connect(f->conninfo, msg, sizeof(msg));
+    if (f->conn == NULL && !f->down) {
+        f->down = 1;
+        ps_log(PS_LOG_WARN, "event=fleet_failed reason=connect error=%s",
+               ps_log_quote(err, sizeof(err), msg));
+    }
+
+    return f->conn;
+}
+
+
+/* Logs res's error once per outage and drops the connection; -1. */
+static int
+fleet_failed(ps_fleet_pg_t *f, PGresult *res, const char *what)
+{
+    char  msg[256], err[300];
+
+    if (!f->down) {
+        f->down = 1;
+        ps_log(PS_LOG_WARN, "event=fleet_failed reason=%s error=%s", what,
+               ps_log_quote(err, sizeof(err),
+                            ps_pg_error(f->conn, res, msg, sizeof(msg))));
+    }
+
+    PQclear(res);
+    PQfinish(f->conn);
+    f->conn = NULL;
+
+    return -1;
+}
+
+
+static void
+fleet_up(ps_fleet_pg_t *f)
+{
+    if (f->down) {
+        f->down = 0;
+        ps_log(PS_LOG_INFO, "event=fleet_recovered");
+    }
+}
+
+
+int
+ps_fleet_pg_beat(ps_fleet_pg_t *f, const ps_fleet_beat_t *b)
+{
+    PGconn      *conn;
+    PGresult    *res;
+    const char  *params[9];
+    int          lengths[9], formats[9], i;
+    char         num[7][24];
+    uint64_t     v[7];
+
+    conn = fleet_conn(f);
+    if (conn == NULL) {
+        return -1;
+    }
+
+    v[0] = b->zone_generation;
+    v[1] = b->last_flush_us;
+    v[2] = b->lag_records;
+    v[3] = b->requests[0];
+    v[4] = b->requests[1];
+    v[5] = b->requests[2];
+
+    memset(lengths, 0, sizeof(lengths));
+    memset(formats, 0, sizeof(formats));
+
+    params[0] = b->node_id;
+    params[1] = b->version;
+
+    for (i = 0; i < 6; i++) {
+        /* bigint: zone ids use all 64 bits */
+        snprintf(num[i], sizeof(num[i]), "%lld", (long long) v[i]);
+        params[2 + i] = num[i];
+    }
+
+    params[8] = b->view;
+    lengths[8] = (int) b->view_len;
+    formats[8] = 1;
+
+    res = PQexecParams(conn, beat_sql, 9, NULL, params, lengths, formats, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        return fleet_failed(f, res, "beat");
+    }
+
+    PQclear(res);
+    fleet_up(f);
+
+    return 0;
+}
+
+
+static uint64_t
+col_u64(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col)
+           ? 0 : (uint64_t) strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+
+void
+ps_fleet_pg_free_nodes(ps_fleet_node_t *nodes, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; nodes != NULL && i < n; i++) {
+        free(nodes[i].view);
+    }
+    free(nodes);
+}
+
+
+int
+ps_fleet_pg_nodes(ps_fleet_pg_t *f, const char *self, uint64_t view_ms,
+    ps_fleet_node_t **nodes, size_t *n)
+{
+    PGconn           *conn;
+    PGresult         *res;
+    ps_fleet_node_t  *out, *nd;
+    const char       *params[2];
+    unsigned char    *bytes;
+    size_t            blen;
+    char              ms[24];
+    int               i, rows;
+
+    *nodes = NULL;
+    *n = 0;
+
+    conn = fleet_conn(f);
+    if (conn == NULL) {
+        return -1;
+    }
+
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long) view_ms);
+    params[0] = self;
+    params[1] = ms;
+
+    res = PQexecParams(conn, nodes_sql, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return fleet_failed(f, res, "nodes");
+    }
+
+    rows = PQntuples(res);
+    out = calloc(rows ? (size_t) rows : 1, sizeof(*out));
+    if (out == NULL) {
+        PQclear(res);
+        return -1;
+    }
+
+    for (i = 0; i < rows; i++) {
+        nd = &out[i];
+        snprintf(nd->node_id, sizeof(nd->node_id), "%s",
+                 PQgetvalue(res, i, 0));
+        snprintf(nd->version, sizeof(nd->version), "%s",
+                 PQgetvalue(res, i, 1));
+        nd->zone_generation = col_u64(res, i, 2);
+        nd->heartbeat_us = col_u64(res, i, 3);
+        nd->last_flush_us = col_u64(res, i, 4);
+        nd->age_ms = col_u64(res, i, 5);
+        nd->lag_records = col_u64(res, i, 6);
+        nd->requests[0] = col_u64(res, i, 7);
+        nd->requests[1] = col_u64(res, i, 8);
+        nd->requests[2] = col_u64(res, i, 9);
+
+        if (!PQgetisnull(res, i, 10)) {
+            bytes = PQunescapeBytea((const unsigned char *)
+                                    PQgetvalue(res, i, 10), &blen);
+            if (bytes != NULL) {
+                /* 8-byte aligned, as the snapshot's readers want */
+                nd->view = malloc(blen ? blen : 1);
+                if (nd->view != NULL) {
+                    memcpy(nd->view, bytes, blen);
+                    nd->view_len = blen;
+                }
+                PQfreemem(bytes);
+            }
+        }
+    }
+
+    PQclear(res);
+    fleet_up(f);
+
+    *nodes = out;
+    *n = (size_t) rows;
+
+    return 0;
+}
+
+
+int
+ps_fleet_pg_rows(ps_fleet_pg_t *f, ps_fleet_table_t *t, int part,
+    int64_t from_hour, int64_t to_hour)
+{
+    PGconn          *conn;
+    PGresult        *res;
+    ps_win_stats_t   st;
+    const char      *params[2];
+    char             from[24], to[24];
+    int              i, rows, rc = 0;
+
+    conn = fleet_conn(f);
+    if (conn == NULL) {
+        return -1;
+    }
+
+    snprintf(from, sizeof(from), "%lld", (long long) from_hour);
+    snprintf(to, sizeof(to), "%lld", (long long) to_hour);
+    params[0] = from;
+    params[1] = to;
+
+    res = PQexecParams(conn, rows_sql, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return fleet_failed(f, res, "rows");
+    }
+
+    ps_win_stats_init(&st);
+    rows = PQntuples(res);
+
+    for (i = 0; i < rows && rc == 0; i++) {
+        ps_pg_hourly_stats(res, i, 3, &st);
+
+        if (st.counts.requests == 0) {
+            continue;
+        }
+
+        rc = ps_fleet_table_add(t, part, PQgetvalue(res, i, 0),
+                                (size_t) PQgetlength(res, i, 0),
+                                PQgetvalue(res, i, 1),
+                                (size_t) PQgetlength(res, i, 1),
+                                PQgetvalue(res, i, 2),
+                                (size_t) PQgetlength(res, i, 2), &st);
+    }
+
+    ps_win_stats_free(&st);
+    PQclear(res);
+
+    if (rc != 0) {
+        ps_log(PS_LOG_WARN, "event=fleet_failed reason=no_memory");
+        return -1;
+    }
+
+    fleet_up(f);
+    return 0;
+}

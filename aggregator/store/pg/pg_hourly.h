@@ -1,0 +1,31 @@
+/*
+ * Reading pathstats_hourly rows back into ps_win_stats_t: the columns to
+ * select (PS_PG_HOURLY_STATS, in this order) and their decoding, for
+ * every reader of the hourly rows (the live windows after a restart, the
+ * fleet's rows).  Store-internal: it names libpq's types.
+ */
+
+#ifndef PS_PG_HOURLY_H
+#define PS_PG_HOURLY_H
+
+#include <libpq-fe.h>
+
+#include "agg/windows.h"
+
+/* the stats columns, 15 of them, as ps_pg_hourly_stats() reads them */
+#define PS_PG_HOURLY_STATS                                                   \
+    "requests, status_1xx, status_2xx, status_3xx, status_4xx,"             \
+    " status_5xx, errors, bytes_in, bytes_out, latency_sum_us,"              \
+    " latency_max_us, latency_hist, unique_clients::text,"                   \
+    " (extract(epoch FROM first_seen) * 1000000)::bigint,"                   \
+    " (extract(epoch FROM last_seen) * 1000000)::bigint"
+
+#define PS_PG_HOURLY_NCOLS  15
+
+/* Resets st and fills it from row's PS_PG_HOURLY_STATS columns starting
+ * at col (a text result); a histogram or HLL that does not decode is
+ * left empty. */
+void ps_pg_hourly_stats(const PGresult *res, int row, int col,
+    ps_win_stats_t *st);
+
+#endif /* PS_PG_HOURLY_H */
