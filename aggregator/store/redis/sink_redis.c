@@ -1398,12 +1398,6 @@ ps_redis_drain(ps_redis_t *r)
      * change it between flushes) */
     lose = ps_redis_test_env("PATHSTATS_TEST_REDIS_REPAIR_LOSE_REPLY", 0);
 
-    if (r->nbatches > 0) {
-        zone_id = r->batches[0].zone_id;
-        pos = r->batches[0].pos;
-        nrings = r->batches[0].nrings;
-    }
-
     idx = malloc((r->nbatches ? r->nbatches : 1) * sizeof(*idx));
     if (idx == NULL) {
         return -1;
@@ -1526,6 +1520,14 @@ ps_redis_drain(ps_redis_t *r)
     }
 
     free(idx);
+
+    /* the positions are read only now: a repair replaced its batch (and
+     * freed the batch's positions, the same values) in the rounds */
+    if (r->nbatches > 0) {
+        zone_id = r->batches[0].zone_id;
+        pos = r->batches[0].pos;
+        nrings = r->batches[0].nrings;
+    }
 
     if (pos != NULL) {
         uint64_t  *copy = malloc((nrings ? nrings : 1) * sizeof(*copy));
