@@ -146,9 +146,12 @@ sub machine_state {
 # directories in /var/lib/nginx and gives them to its user: put them back
 # as they were
 my %nginx_tmp = map { $_ => [ (stat $_)[4, 5] ] } glob('/var/lib/nginx/*');
+# and it creates the pid file (empty) when none is there: remove it again
+my $had_pid_file = -e '/run/nginx.pid';
 
 sub system_nginx_t {
     my @r = run_cmd(['/usr/sbin/nginx', '-t']);
+    unlink '/run/nginx.pid' if !$had_pid_file && -z '/run/nginx.pid';
     for my $d (glob('/var/lib/nginx/*')) {
         if ($nginx_tmp{$d}) {
             chown @{ $nginx_tmp{$d} }, $d;

@@ -36,6 +36,7 @@ struct ps_fleet_s {
     ps_buf_t            trends[PS_SNAP_RANGES];
     int                 offered;
     uint64_t            next_due_us;
+    size_t              budget;         /* bytes the scopes may take */
 
     /* for the writer, under mu */
     ps_buf_t            out_scopes, out_nodes, out_metrics;
@@ -46,6 +47,7 @@ struct ps_fleet_s {
     ps_fleet_table_t   *table;
     int64_t             closed_hour;
     uint64_t            closed_at_us;
+    int                 shrink_logged;
 };
 
 
@@ -214,7 +216,7 @@ render_summary(const ps_rowset_t *rs, const ps_fleet_node_t *nodes,
 /* one round; the result goes to f->out_* */
 static void
 fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
-    int offered, ps_buf_t *trends, uint64_t seq)
+    int offered, ps_buf_t *trends, uint64_t seq, size_t budget)
 {
     ps_fleet_node_t  *nodes = NULL;
     ps_rowset_t       rs;
@@ -224,7 +226,8 @@ fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
     ps_buf_t          json = PS_BUF_INIT, prom = PS_BUF_INIT;
     ps_buf_t          health = PS_BUF_INIT, summary = PS_BUF_INIT;
     ps_buf_t          fleet = PS_BUF_INIT, scopes = PS_BUF_INIT;
-    size_t            n = 0, i, np, count[3];
+    size_t            n = 0, i, np, count[3], rows, want;
+    int               cut;
     uint64_t          now_us;
     int64_t           hour;
     int               st;
@@ -298,15 +301,13 @@ fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
         goto done;
     }
 
-    packs[0] = fleet;
-    np = 1;
-
     /* the other nodes' own views, checked as the admin location will */
     sv = malloc(sizeof(*sv));
     if (sv == NULL) {
         goto done;
     }
 
+    np = 1;
     for (i = 0; i < n && np < PS_SNAP_MAX_SCOPES - 1; i++) {
         st = node_state(f->cfg, nodes[i].age_ms);
         if (nodes[i].view == NULL || st == NODE_GONE
@@ -327,8 +328,45 @@ fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
         np++;
     }
 
-    if (ps_scope_pack_nest(packs, np, &scopes) != 0) {
-        goto done;
+    /*
+     * The scopes ride in this node's snapshot, whose buffer is fixed by
+     * the zone: past the budget the fleet's rows are cut (the least
+     * requested first) until they fit, then the other nodes' views go.
+     */
+    rows = in.rows[PS_SNAP_WIN_24H];
+    cut = 0;
+
+    for ( ;; ) {
+        packs[0] = fleet;
+        if (ps_scope_pack_nest(packs, np, &scopes) != 0) {
+            goto done;
+        }
+        if (budget == 0 || scopes.len <= budget) {
+            break;
+        }
+        cut = 1;
+        if (rows == 0) {
+            if (np == 1) {
+                break;                  /* the snapshot omits them */
+            }
+            np = 1;
+            continue;
+        }
+        want = (size_t) ((double) rows * 0.9 * (double) budget
+                         / (double) scopes.len);
+        rows = want < rows ? want : rows / 2;
+        in.rows[PS_SNAP_WIN_24H] = rows;
+        ps_buf_free(&fleet);
+        if (ps_scope_pack_build(&in, &fleet) != 0) {
+            goto done;
+        }
+    }
+
+    if (cut && !f->shrink_logged) {
+        ps_log(PS_LOG_WARN, "event=fleet_view_shrunk size=%zu budget=%zu "
+               "fleet_rows=%zu node_views=%zu", scopes.len, budget, rows,
+               np - 1);
+        f->shrink_logged = 1;
     }
 
     pthread_mutex_lock(&f->mu);
@@ -366,6 +404,7 @@ fleet_main(void *arg)
     ps_fleet_beat_t   beat;
     struct timespec   ts;
     uint64_t          seq = 0, wait_us;
+    size_t            budget;
     int               offered, r;
 
     memset(trends, 0, sizeof(trends));
@@ -379,6 +418,7 @@ fleet_main(void *arg)
         ps_buf_reset(&view);
         (void) ps_buf_append(&view, f->view.data, f->view.len);
         beat = f->beat;
+        budget = f->budget;
         for (r = 0; r < PS_SNAP_RANGES; r++) {
             ps_buf_reset(&trends[r]);
             if (f->trends[r].len) {
@@ -390,7 +430,7 @@ fleet_main(void *arg)
         }
         pthread_mutex_unlock(&f->mu);
 
-        fleet_round(f, &view, &beat, offered, trends, ++seq);
+        fleet_round(f, &view, &beat, offered, trends, ++seq, budget);
 
         pthread_mutex_lock(&f->mu);
         if (f->stop) {
@@ -506,7 +546,7 @@ ps_fleet_due(ps_fleet_t *f, uint64_t now_us)
 
 int
 ps_fleet_offer(ps_fleet_t *f, const ps_buf_t *view,
-    const ps_fleet_beat_t *beat, const ps_buf_t *trends)
+    const ps_fleet_beat_t *beat, const ps_buf_t *trends, size_t budget)
 {
     int  r, rc = 0;
 
@@ -517,6 +557,7 @@ ps_fleet_offer(ps_fleet_t *f, const ps_buf_t *view,
     f->beat = *beat;
     f->beat.view = NULL;
     f->beat.view_len = 0;
+    f->budget = budget;
 
     for (r = 0; r < PS_SNAP_RANGES; r++) {
         ps_buf_reset(&f->trends[r]);

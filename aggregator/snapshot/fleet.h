@@ -45,9 +45,11 @@ void ps_fleet_stop(ps_fleet_t *f);
 int ps_fleet_due(ps_fleet_t *f, uint64_t now_us);
 
 /* Hands over this node's own view (a scope pack), its heartbeat's
- * numbers and the trends of each range (copied); 0 or -1. */
+ * numbers, the trends of each range (copied) and the bytes the scopes
+ * may take in this node's snapshot (budget; the fleet's rows are cut to
+ * fit, then the other nodes' views left out; 0: no limit); 0 or -1. */
 int ps_fleet_offer(ps_fleet_t *f, const ps_buf_t *view,
-    const ps_fleet_beat_t *beat, const ps_buf_t *trends);
+    const ps_fleet_beat_t *beat, const ps_buf_t *trends, size_t budget);
 
 /* If the thread has a newer result than the last taken: copies the
  * PS_SNAP_SCOPES body into scopes, the /api/nodes array into nodes and

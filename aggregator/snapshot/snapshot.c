@@ -728,7 +728,7 @@ assemble(ps_snapshot_t *s, const ps_snapshot_inputs_t *in, uint64_t now_us,
  * heartbeat, to the fleet thread. */
 static void
 offer_own_view(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
-    uint64_t now_us)
+    uint64_t now_us, size_t cap)
 {
     ps_scope_pack_in_t  pin;
     ps_fleet_beat_t     beat;
@@ -777,7 +777,8 @@ offer_own_view(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     }
 
     if (ps_scope_pack_build(&pin, &s->own_view) != 0
-        || ps_fleet_offer(s->fleet, &s->own_view, &beat, s->trends) != 0)
+        || ps_fleet_offer(s->fleet, &s->own_view, &beat, s->trends,
+                          cap / 2) != 0)
     {
         ps_log(PS_LOG_WARN, "event=fleet_offer_failed reason=no_memory");
     }
@@ -896,6 +897,22 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
             s->shrink_logged = 1;
         }
 
+        if (!any && s->has_fleet
+            && s->fleet_scopes.len > sizeof(ps_snap_scopes_t))
+        {
+            /* the fleet's views did not fit their budget: this node's
+             * own view goes first; they are back with the next round
+             * of the fleet that fits */
+            ps_log(PS_LOG_WARN, "event=snapshot_scopes_omitted size=%zu "
+                   "buffer=%zu scopes=%zu", total, cap,
+                   s->fleet_scopes.len);
+            if (ps_scope_pack_nest(NULL, 0, &s->fleet_scopes) != 0) {
+                ps_buf_reset(&s->fleet_scopes);
+                s->has_fleet = 0;
+            }
+            continue;
+        }
+
         if (!any) {
             ps_log(PS_LOG_ERROR, "event=snapshot_failed "
                    "reason=too_large size=%zu buffer=%zu", total, cap);
@@ -912,7 +929,7 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     s->last_gen_seconds = (double) (ps_mono_us() - t0) / 1e6;
 
     if (s->fleet != NULL && ps_fleet_due(s->fleet, now_us)) {
-        offer_own_view(s, in, now_us);
+        offer_own_view(s, in, now_us, cap);
     }
 
     *out = s->out;
