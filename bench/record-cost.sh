@@ -71,14 +71,14 @@ callgrind_annotate --inclusive=yes "$WORK/cg.out" 2>/dev/null \
     function num(s) { gsub(/,/, "", s); return s + 0 }
     function calls(s) { sub(/.*\(/, "", s); sub(/x\).*/, "", s); return s + 0 }
     / => .*:pipeline_record \(/      { rec = num($1) }
-    / => .*:ps_windows_observe \(/   { win = num($1) }
+    / => .*:ps_windows_add_to \(/    { win = num($1) }
     / => .*:ps_monitor_observe \(/   { life = num($1) }
     / => .*:ps_snapshot_build \(/    { sb = num($1); sbn = calls($0) }
     / => .*:ps_render_metrics \(/    { rm = num($1); rmn = calls($0) }
     END {
         printf "paths %d, records %d\n", paths, n
         printf "pipeline_record      %8.0f instructions/record\n", rec / n
-        printf "  windows observer   %8.0f\n", win / n
+        printf "  windows (add_to)   %8.0f\n", win / n
         printf "  lifetime counters  %8.0f\n", life / n
         if (sbn) printf "ps_snapshot_build    %8.1f M instructions/call (%d calls)\n", sb / sbn / 1e6, sbn
         if (rmn) printf "ps_render_metrics    %8.1f M instructions/call (%d calls)\n", rm / rmn / 1e6, rmn

@@ -891,22 +891,6 @@ ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
 }
 
 
-void
-ps_windows_observe(void *ctx, const ps_rec_t *rec)
-{
-    ps_windows_t  *w = ctx;
-    win_key_t     *k;
-
-    k = key_get_or_other(w, rec->key_hash, rec->key_hash2, rec->host,
-                         rec->host_len, rec->method, rec->method_len,
-                         rec->path, rec->path_len, 1);
-
-    if (k == NULL || ps_windows_add_to(w, k, rec) != 0) {
-        ps_log(PS_LOG_WARN, "event=windows_add_failed reason=no_memory");
-    }
-}
-
-
 int
 ps_windows_add_to(ps_windows_t *w, ps_win_key_t *k, const ps_rec_t *rec)
 {

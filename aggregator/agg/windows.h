@@ -91,9 +91,6 @@ int ps_windows_add(ps_windows_t *w, const char *host, size_t hlen,
     uint64_t bytes_out, const uint64_t *client_hash, const char *client,
     uint64_t time_us);
 
-/* ps_rec_observer_fn for the pipeline: ctx is the ps_windows_t. */
-void ps_windows_observe(void *ctx, const ps_rec_t *rec);
-
 /*
  * The windows as the key table of the pipeline: one probe per record,
  * by the record's key_hash and key_hash2, finds (or makes) the key that
