@@ -36,10 +36,11 @@
 #               the children it reaped (cutime/cstime), per second of
 #               the window; "fleet" is the part of the backends whose
 #               last statement was the fleet thread's (heartbeat, nodes,
-#               the fleet's rows of the last two hours), the rest is the
-#               flushes (and trends, silences, lifecycle) and the
-#               background processes.  Redis: INFO cpu (user + sys) of
-#               each master, and of the replicas together.
+#               the fleet's rows of the last two hours), "flushes" the
+#               sinks' (COPY, UPDATE, COMMIT); the rest is trends,
+#               silences, lifecycle status and the background processes.
+#               Redis: INFO cpu (user + sys) of each master, and of the
+#               replicas together.
 #   ops         per master, INFO commandstats after CONFIG RESETSTAT: the
 #               commands it ran (those of scripts included; the scripts
 #               use variadic commands, so a command carries many fields);
@@ -58,8 +59,8 @@
 # node's local snapshot, which costs its own box and not the stores,
 # less often than the default 500ms, since the K nodes share 2 cores
 # here).  VERBOSE=1 prints each PostgreSQL process's CPU and role.
-# BUILD, KEEP as for the other benches.  Run as root (PostgreSQL runs as nobody); loopback only; it
-# stops what it started.
+# BUILD, KEEP as for the other benches.  Run as root (PostgreSQL runs
+# as nobody); loopback only; it stops what it started.
 
 use strict;
 use warnings;
@@ -275,6 +276,7 @@ sub run_fleet {
     my %r0 = map { $_ => redis_cpu($_) } @masters, @replicas;
     my %a0 = map { $_->{id} => cpu_ns($_->{agg}{pid}) } @nodes;
     my $busy0 = busy_ticks();
+    my $lsn0 = psql_query('SELECT pg_current_wal_lsn()');
 
     sleep_until($ws + $o{window});
     my $pg1 = pg_cpu();
@@ -285,6 +287,8 @@ sub run_fleet {
     my $busy1 = busy_ticks();
     my $we = time;
     my $w = $we - $ws;
+    $r{wal} = psql_query("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(),"
+                         . " '$lsn0')") / $w / 1e6;
 
     my %pgc = (fleet => 0, flush => 0, other => 0, background => 0);
     for my $pid (keys %$pg1) {
@@ -353,6 +357,10 @@ sub run_fleet {
                           sort keys %want);
     is($redis_sum, $written, "K=$k run $round: the cluster's totals are"
                              . " their sum");
+    $r{row_bytes} = psql_query("SELECT sum(pg_total_relation_size(relid))"
+                               . " / greatest(1, (SELECT count(*) FROM"
+                               . " pathstats_hourly)) FROM"
+                               . " pg_partition_tree('pathstats_hourly')");
     $r{exact} = $exact_pg && $rows_ok && $redis_sum == $written ? 1 : 0;
 
     # the flushes inside the window, per sink
@@ -380,14 +388,16 @@ sub run_fleet {
 
     printf "K=%-3d run %d: flush ms pg p50 %s p99 %s (%d), redis p50 %s"
            . " p99 %s (%d); PostgreSQL CPU %.2f s/s (flushes %.2f, fleet"
-           . " reads %.2f); Redis CPU/master %s, replicas %.2f;"
+           . " reads %.2f), WAL %.1f MB/s, %.0f bytes a row; Redis"
+           . " CPU/master %s, replicas %.2f;"
            . " ops/s/master %s (max/min %.2f, scripts %.2f, CPU %.2f);"
            . " aggregator"
            . " CPU %.3f s/s; machine busy %.0f %%; written %d, dropped %d;"
            . " exact %s; load %s\n",
            $k, $round, map({ $_ // '-' } @r{qw(postgres_p50 postgres_p99)}),
            $r{postgres_n}, map({ $_ // '-' } @r{qw(redis_p50 redis_p99)}),
-           $r{redis_n}, $r{pg_cpu}, $r{pg_flush}, $r{pg_fleet},
+           $r{redis_n}, $r{pg_cpu}, $r{pg_flush}, $r{pg_fleet}, $r{wal},
+           $r{row_bytes},
            join('/', map { sprintf '%.2f', $_ } @{ $r{redis_cpu} }),
            $r{replica_cpu},
            join('/', map { sprintf '%.0f', $_ } @{ $r{ops_per_s} }),
@@ -425,11 +435,11 @@ print "# each cell: median of $o{runs} run(s) (min-max); flush latency:"
       . " event=flush duration_ms of flushes with keys > 0 in the window,"
       . " all nodes pooled\n\n";
 print "| K | PostgreSQL flush p50 / p99 (ms) | Redis flush p50 / p99 (ms)"
-      . " | PostgreSQL CPU (s/s): all / flushes / fleet reads | Redis CPU"
-      . " per master (s/s) | per-master max/min: commands / CPU |"
-      . " aggregator CPU per"
-      . " node (s/s) | machine busy (%) | dropped | exact |\n";
-print "| ---: | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+      . " | PostgreSQL CPU (s/s): all / flushes / fleet reads | WAL (MB/s)"
+      . " | Redis CPU per master (s/s) | per-master max/min: commands / CPU"
+      . " | aggregator CPU per node (s/s) | machine busy (%) | dropped"
+      . " | exact |\n";
+print "| ---: |", " --- |" x 10, "\n";
 for my $k (@K) {
     my $rs = $res{$k};
     my @pm = map { my $i = $_; mr($k, sub { $_[0]{redis_cpu}[$i] }, '%.2f') }
@@ -442,6 +452,7 @@ for my $k (@K) {
         mr($k, sub { $_[0]{pg_cpu} }, '%.2f') . ' / '
         . mr($k, sub { $_[0]{pg_flush} }, '%.2f') . ' / '
         . mr($k, sub { $_[0]{pg_fleet} }, '%.2f'),
+        mr($k, sub { $_[0]{wal} }, '%.1f'),
         join(' / ', @pm),
         mr($k, sub { $_[0]{ops_ratio} }, '%.2f') . ' / '
         . mr($k, sub { $_[0]{cpu_ratio} }, '%.2f'),
