@@ -1,7 +1,7 @@
 #!/bin/bash
 # Every benchmark of issue 15, and the fleet of issue 16, in one command,
-# and one table of its figures: figure, target, measured, verdict.  The README's benchmark table quotes
-# it.
+# and one table of its figures: figure, target, measured, verdict.  The
+# README's benchmark table quotes it.
 #
 #   bench/run-all.sh            # the full set (~15 min)
 #   bench/run-all.sh --quick    # smaller and shorter (<= 5 min)
