@@ -364,12 +364,21 @@ sub run_fleet {
     $r{exact} = $exact_pg && $rows_ok && $redis_sum == $written ? 1 : 0;
 
     # the flushes inside the window, per sink
-    my %lat = (postgres => [], redis => []);
+    my %lat = (postgres => [], redis => [], pg_thread => []);
     my @keys;
     kill 'TERM', $_->{agg}{pid} for @nodes;
     for my $n (@nodes) {
         stop_aggregator($n->{agg});
         for my $line (split /\n/, slurp($n->{agg}{stderr}) // '') {
+            # the PostgreSQL sink's own time, BEGIN to COMMIT, in its
+            # flusher thread (no wait for the main loop to collect it)
+            if ($line =~ /event=sink_flush\ sink=postgres\ keys=(\d+)
+                          .*duration_ms=([\d.]+)/x && $1 > 0) {
+                my $ms = $2;
+                my $t = iso_time($line) // next;
+                push @{ $lat{pg_thread} }, $ms if $t >= $ws && $t <= $we;
+                next;
+            }
             next unless $line =~ /event=flush\ sink=(\w+)\ keys=(\d+)
                                   .*duration_ms=([\d.]+)/x && $2 > 0;
             my ($sink, $nk, $ms) = ($1, $2, $3);
@@ -384,7 +393,7 @@ sub run_fleet {
     # 10 000 records would touch about 6 300 of 10 000 keys)
     is(med(@keys), $o{keys}, "K=$k run $round: a flush holds $o{keys}"
                              . " distinct keys (median)");
-    for my $sink (qw(postgres redis)) {
+    for my $sink (qw(postgres redis pg_thread)) {
         my @s = sort { $a <=> $b } @{ $lat{$sink} };
         $r{"${sink}_n"} = scalar @s;
         $r{"${sink}_p50"} = pct(\@s, 50);
@@ -393,7 +402,8 @@ sub run_fleet {
     }
     $r{load} = (split ' ', slurp('/proc/loadavg'))[0];
 
-    printf "K=%-3d run %d: flush ms pg p50 %s p99 %s (%d), redis p50 %s"
+    printf "K=%-3d run %d: flush ms pg p50 %s p99 %s (%d; in its thread"
+           . " p50 %s p99 %s), redis p50 %s"
            . " p99 %s (%d); PostgreSQL CPU %.2f s/s (flushes %.2f, fleet"
            . " reads %.2f), WAL %.1f MB/s, %.0f bytes a row; Redis"
            . " CPU/master %s, replicas %.2f;"
@@ -402,7 +412,9 @@ sub run_fleet {
            . " CPU %.3f s/s; machine busy %.0f %%; written %d, dropped %d;"
            . " exact %s; load %s\n",
            $k, $round, map({ $_ // '-' } @r{qw(postgres_p50 postgres_p99)}),
-           $r{postgres_n}, map({ $_ // '-' } @r{qw(redis_p50 redis_p99)}),
+           $r{postgres_n},
+           map({ $_ // '-' } @r{qw(pg_thread_p50 pg_thread_p99)}),
+           map({ $_ // '-' } @r{qw(redis_p50 redis_p99)}),
            $r{redis_n}, $r{pg_cpu}, $r{pg_flush}, $r{pg_fleet}, $r{wal},
            $r{row_bytes},
            join('/', map { sprintf '%.2f', $_ } @{ $r{redis_cpu} }),
@@ -441,12 +453,13 @@ print "\n# load average at the end: @load1; run time ",
 print "# each cell: median of $o{runs} run(s) (min-max); flush latency:"
       . " event=flush duration_ms of flushes with keys > 0 in the window,"
       . " all nodes pooled\n\n";
-print "| K | PostgreSQL flush p50 / p99 (ms) | Redis flush p50 / p99 (ms)"
+print "| K | PostgreSQL flush p50 / p99 (ms) | the same in its thread"
+      . " | Redis flush p50 / p99 (ms)"
       . " | PostgreSQL CPU (s/s): all / flushes / fleet reads | WAL (MB/s)"
       . " | Redis CPU per master (s/s) | per-master max/min: commands / CPU"
       . " | aggregator CPU per node (s/s) | machine busy (%) | dropped"
       . " | exact |\n";
-print "| ---: |", " --- |" x 10, "\n";
+print "| ---: |", " --- |" x 11, "\n";
 for my $k (@K) {
     my $rs = $res{$k};
     my @pm = map { my $i = $_; mr($k, sub { $_[0]{redis_cpu}[$i] }, '%.2f') }
@@ -454,6 +467,8 @@ for my $k (@K) {
     print '| ', join(' | ', $k,
         mr($k, sub { $_[0]{postgres_p50} }, '%.0f') . ' / '
         . mr($k, sub { $_[0]{postgres_p99} }, '%.0f'),
+        mr($k, sub { $_[0]{pg_thread_p50} }, '%.0f') . ' / '
+        . mr($k, sub { $_[0]{pg_thread_p99} }, '%.0f'),
         mr($k, sub { $_[0]{redis_p50} }, '%.0f') . ' / '
         . mr($k, sub { $_[0]{redis_p99} }, '%.0f'),
         mr($k, sub { $_[0]{pg_cpu} }, '%.2f') . ' / '
