@@ -28,9 +28,10 @@
 # the aggregators stop and their event=flush lines (log_level debug: the
 # time from a flush's hand-over to its flusher thread until the main loop
 # collected its result; flushes of at least one key) inside the window
-# give the latency per sink.  Between runs the tables are truncated and
-# the masters flushed.  Runs go K by K, round after round, so slow
-# moments of the shared machine spread over every K.
+# give the latency per sink.  Between runs the aggregators' backends
+# are gone (terminated if need be), the tables truncated, a CHECKPOINT
+# taken and the masters flushed.  Runs go K by K, round after round,
+# so slow moments of the shared machine spread over every K.
 #
 #   store CPU   PostgreSQL: postmaster + its live children (schedstat) +
 #               the children it reaped (cutime/cstime), per second of
@@ -228,8 +229,19 @@ sub sleep_until {
 }
 
 sub reset_stores {
+    # a backend of a stopped aggregator may still be running its last
+    # statement (a backlog's flush after a run that fell behind) and hold
+    # the locks of its node_id, which the next run reuses; then a
+    # checkpoint, so that no run starts with the last one's dirty pages
+    psql_query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+               . " WHERE application_name = 'pathstats-aggregator'");
+    wait_until(sub {
+        !psql_query("SELECT count(*) FROM pg_stat_activity"
+                    . " WHERE application_name = 'pathstats-aggregator'")
+    }, 30, 0.2);
     psql_query('TRUNCATE pathstats_hourly, pathstats_watermark,'
                . ' pathstats_nodes, pathstats_fleet_nodes');
+    psql_query('CHECKPOINT', timeout => 120);
     cluster_at($_, 'FLUSHALL') for @masters;
 }
 
