@@ -121,9 +121,19 @@ my $pg = start_postgres(settings => {
 my ($mrc, undef, $merr) = run_aggregator('--postgres', $pg, '--migrate');
 die "--migrate failed: $merr" if $mrc != 0;
 my $pg_pid = (split /\n/, slurp(test_dir() . '/pg/data/postmaster.pid'))[0];
-my $redis = start_redis_cluster(masters => 3, replicas => 1);
-my @masters = cluster_masters();
-my @replicas = map { $_->[0] } grep { $_->[1] eq 'slave' } cluster_nodes();
+# Redis's default node timeout (the harness's 1 s makes a master that an
+# overloaded machine starves look failed, and its replica take over)
+my $redis = start_redis_cluster(masters => 3, replicas => 1,
+                                node_timeout => 15000);
+my (@masters, @replicas);
+
+# the roles now: a failover may have swapped a master and its replica
+sub cluster_roles {
+    cluster_wait_ok(60) or die "the Redis Cluster is not ok\n";
+    @masters = cluster_masters();
+    @replicas = map { $_->[0] } grep { $_->[1] eq 'slave' } cluster_nodes();
+}
+cluster_roles();
 printf "# PostgreSQL %s (shared_buffers 128MB, fsync on), Redis Cluster"
        . " masters %s, replicas %s\n",
        scalar psql_query('SHOW server_version'), "@masters", "@replicas";
@@ -242,7 +252,11 @@ sub reset_stores {
     psql_query('TRUNCATE pathstats_hourly, pathstats_watermark,'
                . ' pathstats_nodes, pathstats_fleet_nodes');
     psql_query('CHECKPOINT', timeout => 120);
-    cluster_at($_, 'FLUSHALL') for @masters;
+    cluster_roles();
+    for my $port (@masters) {
+        my $r = cluster_at($port, 'FLUSHALL');
+        die "FLUSHALL on $port: $r->{error}\n" if ref $r eq 'HASH';
+    }
 }
 
 # one run of K nodes; returns its figures
@@ -295,6 +309,7 @@ sub run_fleet {
     my %r1 = map { $_ => redis_cpu($_) } @masters, @replicas;
     my %a1 = map { $_->{id} => cpu_ns($_->{agg}{pid}) } @nodes;
     my $ops = redis_ops();
+    $r{failover} = join(' ', cluster_masters()) ne "@masters" ? 1 : 0;
     my $roles = pg_roles();
     my $busy1 = busy_ticks();
     my $we = time;
@@ -422,7 +437,7 @@ sub run_fleet {
            . " ops/s/master %s (max/min %.2f, scripts %.2f, CPU %.2f);"
            . " aggregator"
            . " CPU %.3f s/s; machine busy %.0f %%; written %d, dropped %d;"
-           . " exact %s; load %s\n",
+           . " exact %s;%s load %s\n",
            $k, $round, map({ $_ // '-' } @r{qw(postgres_p50 postgres_p99)}),
            $r{postgres_n},
            map({ $_ // '-' } @r{qw(pg_thread_p50 pg_thread_p99)}),
@@ -434,7 +449,8 @@ sub run_fleet {
            join('/', map { sprintf '%.0f', $_ } @{ $r{ops_per_s} }),
            $r{ops_ratio}, $r{scripts_ratio}, $r{cpu_ratio}, $r{agg_cpu},
            100 * $r{busy},
-           $written, $dropped, $r{exact} ? 'yes' : 'NO', $r{load};
+           $written, $dropped, $r{exact} ? 'yes' : 'NO',
+           $r{failover} ? ' A REDIS FAILOVER;' : '', $r{load};
     return \%r;
 }
 
