@@ -12,7 +12,9 @@
  *   store
  *
  * as fast as it can or at a given rate, over a given number of distinct
- * paths, until a record count or a duration is reached.  --block waits for
+ * paths (drawn at random, or --sequential: in turn, so that a rate of
+ * --paths records a second touches every key each second), until a
+ * record count or a duration is reached.  --block waits for
  * room instead of dropping (the record is offered, and counted in seen,
  * only once there is room), so that a fixed count arrives whole.
  *
@@ -50,6 +52,7 @@ typedef struct {
     double       duration;       /* seconds; 0: no limit */
     double       rate;           /* records/s; 0: as fast as possible */
     int          block;          /* wait for room instead of dropping */
+    int          sequential;     /* keys in turn, not at random */
     int          create_only;
     uint64_t     seed;
 } opts_t;
@@ -287,6 +290,8 @@ usage(FILE *f)
 "  --duration S      seconds to run (default 10 unless --count is given)\n"
 "  --rate R          records per second (default: as fast as possible)\n"
 "  --block           wait for room instead of dropping a record\n"
+"  --sequential      the keys in turn (0, 1, ... N-1, 0, ...), not at\n"
+"                    random: N records touch every key once\n"
 "  --seed N          PRNG seed (default 1)\n");
 }
 
@@ -307,6 +312,7 @@ parse_opts(int argc, char **argv, opts_t *o)
         { "duration",    required_argument, NULL, 'd' },
         { "rate",        required_argument, NULL, 'R' },
         { "block",       no_argument,       NULL, 'b' },
+        { "sequential",  no_argument,       NULL, 'q' },
         { "seed",        required_argument, NULL, 's' },
         { "help",        no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -334,6 +340,7 @@ parse_opts(int argc, char **argv, opts_t *o)
         case 'd': o->duration = strtod(optarg, NULL); break;
         case 'R': o->rate = strtod(optarg, NULL); break;
         case 'b': o->block = 1; break;
+        case 'q': o->sequential = 1; break;
         case 's': o->seed = strtoull(optarg, NULL, 10) | 1; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
@@ -520,7 +527,8 @@ main(int argc, char **argv)
 
         rec = (ps_record_t *) (slots + off * PS_RECORD_UNIT);
 
-        pi = (uint32_t) (xorshift(&rng) % o.paths);
+        pi = o.sequential ? (uint32_t) (written % o.paths)
+                          : (uint32_t) (xorshift(&rng) % o.paths);
         lat = xorshift(&rng);
 
         rec->time_us = now_us();

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Every benchmark of issue 15 in one command, and one table of its figures:
-# figure, target, measured, verdict.  The README's benchmark table quotes
-# it.
+# Every benchmark of issue 15, and the fleet of issue 16, in one command,
+# and one table of its figures: figure, target, measured, verdict.  The
+# README's benchmark table quotes it.
 #
 #   bench/run-all.sh            # the full set (~15 min)
 #   bench/run-all.sh --quick    # smaller and shorter (<= 5 min)
@@ -27,6 +27,11 @@
 #               paths in the snapshot: request -> /api/paths, p99
 #   search      admin-latency.pl: /api/paths?q=... p99 under load with
 #               10 000 (full run: 100 000) rows in the snapshot
+#   fleet       fleet-scale.pl (issue 16): K aggregators at 10 000 keys a
+#               node a second on one PostgreSQL and a local Redis Cluster;
+#               --quick: K = 1 and 10, one run of 8 s (~1 min); full: K =
+#               1, 2, 5, 10, 3 runs (~6 min): at K = 10 the slower sink's
+#               flush p99 and the masters' max/min
 #
 # Figures are of one run on whatever machine this is: wall-clock ones move
 # with other load (the table says which are CPU time).  Run as root (the
@@ -222,6 +227,24 @@ if ! skip search; then
         row "/api/paths?q=..., $n rows in the snapshot, under load (p99)" \
             "<= 2 ms" "${v:+$v ms${i:+ ($i)}}" "$(verdict "$v" "<=" 2)"
     done
+fi
+
+# fleet ---------------------------------------------------------------------------
+
+if ! skip fleet; then
+    say "fleet-scale.pl"
+    perl "$repo/bench/fleet-scale.pl" $([ "$QUICK" = 1 ] && echo --quick) \
+        >"$OUT/fleet.out" 2>&1
+    # "# target, K=10 at 10000 keys/node/s: flush p99 (the slower sink) P ms
+    #  (<= 1000: ...), per-master max/min commands C, CPU U (<= 2: ...)"
+    line=$(grep -m1 '^# target, K=10 ' "$OUT/fleet.out")
+    v=$(echo "$line" | perl -ne 'print $1 if /sink\) ([\d.]+) ms/')
+    c=$(echo "$line" | perl -ne 'print $1 if /commands ([\d.]+)/')
+    u=$(echo "$line" | perl -ne 'print $1 if /CPU ([\d.]+)/')
+    row "fleet of 10 nodes at 10 000 keys/node/s, one PostgreSQL + Redis Cluster (flush p99, slower sink)" \
+        "<= 1 s" "${v:+$v ms}" "$(verdict "$v" "<=" 1000)"
+    row "  the same: Redis per-master max/min (commands / CPU)" "<= 2x" \
+        "${c:+$c / $u}" "$( [ -n "$c" ] && awk -v c="$c" -v u="$u" 'BEGIN { print (c <= 2 && u <= 2) ? "MET" : "NOT MET" }' || echo n/a)"
 fi
 
 # the table -----------------------------------------------------------------------
