@@ -356,7 +356,6 @@ fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
                          / (double) scopes.len);
         rows = want < rows ? want : rows / 2;
         in.rows[PS_SNAP_WIN_24H] = rows;
-        ps_buf_free(&fleet);
         if (ps_scope_pack_build(&in, &fleet) != 0) {
             goto done;
         }
