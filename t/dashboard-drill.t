@@ -36,7 +36,7 @@ my $JSON = JSON::PP->new->utf8->canonical;
 my $pg = start_migrated_postgres();
 my $conf = test_dir() . '/aggregator.conf';
 spew($conf, join '', "zone = " . zone_file() . "\n",
-     "postgres = \"$pg\"\n", "flush_interval = 100ms\n", "trend_paths = 2\n");
+     "postgres = \"$pg\"\n", "flush_interval = 3s\n", "trend_paths = 2\n");
 
 my $agg = start_aggregator('-c', $conf);
 
@@ -69,7 +69,10 @@ sub sum_of {
 }
 
 # the trends thread loads a new path's history a moment after the set
-# names it; a restart loads everything PostgreSQL has
+# names it, and its last hours again a moment later: the set comes from
+# the live windows, ahead of the flushes (3 s apart here, the first
+# snapshot names the paths before any); a restart loads everything
+# PostgreSQL has
 ok(wait_until(sub {
     my ($st, $d) = trend_of('24h', '/d/a');
     return $st == 200 && sum_of($d->{data}, 'requests') == 30;

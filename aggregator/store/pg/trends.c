@@ -22,9 +22,14 @@
 #define HOUR_S         3600
 
 /* paths new to the set wait this long after it changed (their latest
- * flush), and path loads are this far apart at least */
+ * flush), and path loads are this far apart at least; the last two hours
+ * of every path are read again this long after new paths were loaded:
+ * the set is named from the live windows, a flush behind them (a first
+ * snapshot at start, a slow PostgreSQL) would otherwise show in their
+ * trends only at the next full refresh */
 #define PATHS_SETTLE_US  2000000
 #define PATHS_GAP_US     5000000
+#define PATHS_RECHECK_US 5000000
 
 _Static_assert(PS_TREND_RANGES == PS_SNAP_RANGES, "one JSON array a range");
 
@@ -301,14 +306,20 @@ trends_wait_until(ps_trends_t *t, uint64_t deadline)
 }
 
 
-/* Waits until stop, the next full refresh or the paths' load is due. */
+/* Waits until stop, the next full refresh, the paths' load or their
+ * recheck (at recheck_at, 0 for none) is due. */
 static void
-trends_wait(ps_trends_t *t, uint64_t next_full, uint64_t last_paths)
+trends_wait(ps_trends_t *t, uint64_t next_full, uint64_t last_paths,
+    uint64_t recheck_at)
 {
     uint64_t  deadline, at;
 
     for ( ;; ) {
         deadline = next_full;
+
+        if (recheck_at != 0 && recheck_at < deadline) {
+            deadline = recheck_at;
+        }
 
         if (t->want_changed) {
             at = t->want_changed_us + PATHS_SETTLE_US;
@@ -337,7 +348,8 @@ trends_main(void *arg)
     ps_buf_t      out[PS_SNAP_RANGES];
     ps_buf_t      want = PS_BUF_INIT, paths = PS_BUF_INIT;
     uint64_t      now, first_by, next_full = 0, last_paths = 0;
-    int           r, ok, full, apply, paths_ok;
+    uint64_t      recheck_at = 0;
+    int           r, ok, full, apply, recheck, paths_ok;
 
     memset(out, 0, sizeof(out));
 
@@ -361,6 +373,10 @@ trends_main(void *arg)
         now = ps_mono_us();
         full = (now >= next_full);
         apply = t->want_changed;
+        recheck = (recheck_at != 0 && now >= recheck_at);
+        if (recheck) {
+            recheck_at = 0;
+        }
 
         if (apply) {
             ps_buf_reset(&want);
@@ -393,17 +409,24 @@ trends_main(void *arg)
         }
 
         /* paths: the new ones whenever the set changed, the last two
-         * hours of all at each full refresh */
+         * hours of all at each full refresh and once more a moment after
+         * new ones were loaded */
         paths_ok = 0;
 
-        if ((full || apply) && t->conn != NULL && t->first_hour != 0) {
+        if ((full || apply || recheck) && t->conn != NULL
+            && t->first_hour != 0)
+        {
             (void) ps_trend_paths_refresh(t->paths, t->conn, t->first_hour,
-                                          full ? t->first_hour
-                                                 + (HOURS - 2) * HOUR_S
-                                               : 0);
+                                          full || recheck
+                                          ? t->first_hour
+                                            + (HOURS - 2) * HOUR_S
+                                          : 0);
             paths_ok = (ps_trend_paths_render(t->paths, t->first_hour,
                                               HOURS, &paths) == 0);
             last_paths = now;
+            if (apply) {
+                recheck_at = now + PATHS_RECHECK_US;
+            }
         }
 
         pthread_mutex_lock(&t->mu);
@@ -430,7 +453,7 @@ trends_main(void *arg)
             next_full = now + t->interval_ms * 1000;
         }
 
-        trends_wait(t, next_full, last_paths);
+        trends_wait(t, next_full, last_paths, recheck_at);
     }
 
     pthread_mutex_unlock(&t->mu);
