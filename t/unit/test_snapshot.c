@@ -15,6 +15,8 @@
 #include <jansson.h>
 
 #include "pathstats_snapshot.h"
+#include "snapshot/render.h"
+#include "snapshot/rows.h"
 #include "snapshot/snapshot.h"
 #include "tap.h"
 #include "store/pg/trends.h"
@@ -540,6 +542,58 @@ main(void)
         for (i = 0; i < 48; i++) {
             ps_hist_free(&hours[i].hist);
         }
+    }
+
+    /* a row's numbers, written without printf: exactly what printf
+     * wrote, from 0 to the counters' limits */
+    {
+        ps_buf_t  b = PS_BUF_INIT;
+        ps_row_t  r;
+        char      want[1024];
+
+        memset(&r, 0, sizeof(r));
+        r.host = "h";
+        r.hlen = 1;
+        r.method = "GET";
+        r.mlen = 3;
+        r.path = "/\"x";
+        r.plen = 3;
+        r.counts.requests = 4;
+        r.counts.errors = 0;
+        r.counts.status[1] = 3;
+        r.counts.status[4] = UINT64_MAX;
+        r.counts.bytes_in = 1000;
+        r.counts.bytes_out = 18446744073709551614ULL;
+        r.counts.latency_sum_us = 6;            /* avg 1.5 us */
+        r.counts.latency_max_us = UINT64_MAX;
+        r.p50 = 999.4;
+        r.p95 = 1234567.8;
+        r.p99 = 0.2;
+        r.unique = 10;
+        r.first_us = 1767225600123456ULL;       /* 2026-01-01 */
+        r.flags = PS_REC_KEY_TRUNCATED | PS_REC_NORMALIZED;
+
+        snprintf(want, sizeof(want),
+                 "{\"host\":\"h\",\"method\":\"GET\",\"path\":\"/\\\"x\","
+                 "\"requests\":4,\"errors\":0,\"status\":{\"1xx\":0,"
+                 "\"2xx\":3,\"3xx\":0,\"4xx\":0,\"5xx\":%llu},"
+                 "\"bytes_in\":1000,\"bytes_out\":%llu,\"latency_ms\":"
+                 "{\"avg\":%.3f,\"p50\":%.3f,\"p95\":%.3f,\"p99\":%.3f,"
+                 "\"max\":%.3f},\"unique_clients\":10,"
+                 "\"first_seen\":\"2026-01-01T00:00:00.123Z\","
+                 "\"last_seen\":null,\"key_truncated\":true,"
+                 "\"normalized\":true}",
+                 (unsigned long long) UINT64_MAX,
+                 18446744073709551614ULL, 1.5 / 1000, 999.4 / 1000,
+                 1234567.8 / 1000, 0.2 / 1000,
+                 (double) UINT64_MAX / 1000);
+        ok(ps_render_row(&b, &r) == 0 && strcmp(b.data, want) == 0,
+           "a row's numbers as printf wrote them");
+        if (b.data != NULL && strcmp(b.data, want) != 0) {
+            diag("got  %s", b.data);
+            diag("want %s", want);
+        }
+        ps_buf_free(&b);
     }
 
     return done_testing();
