@@ -255,38 +255,128 @@ ps_row_swap(ps_row_t *a, ps_row_t *b)
 }
 
 
+/*
+ * The orders of a window's rows, five sorts of up to snapshot_max_rows
+ * rows a snapshot: each sorts (value, key rank) pairs, the key rank (the
+ * row's place by path, host and method) found once, so that the ties
+ * (most rows have no error) cost an integer comparison, not three
+ * string comparisons through the rows.
+ */
+
 typedef struct {
-    const ps_row_t  *rows;
-    int              sort;
-} order_ctx_t;
+    uint64_t  u;                /* the integer sort value */
+    double    v;                /* the real one: error rate, p95 */
+    uint32_t  rank;             /* of the row's key */
+    uint32_t  idx;
+} order_t;
 
 
 static int
-order_cmp(const void *a, const void *b, void *arg)
+order_cmp(const void *a, const void *b)
 {
-    const order_ctx_t  *o = arg;
+    const order_t  *x = a, *y = b;
 
-    return ps_row_cmp(&o->rows[*(const uint32_t *) a],
-                      &o->rows[*(const uint32_t *) b], o->sort);
+    if (x->u != y->u) {
+        return x->u > y->u ? -1 : 1;
+    }
+    if (x->v != y->v) {
+        return x->v > y->v ? -1 : 1;
+    }
+
+    return (x->rank > y->rank) - (x->rank < y->rank);
 }
 
 
-void
-ps_rowset_order(const ps_rowset_t *rs, size_t n, int sort, uint32_t *out)
+static int
+key_rank_cmp(const void *a, const void *b, void *arg)
 {
-    order_ctx_t  oc;
-    size_t       i;
+    const ps_row_t  *rows = arg;
+
+    return row_key_cmp(&rows[*(const uint32_t *) a],
+                       &rows[*(const uint32_t *) b]);
+}
+
+
+int
+ps_rowset_orders(const ps_rowset_t *rs, size_t n,
+    uint32_t *const out[PS_SNAP_SORTS])
+{
+    const ps_row_t  *r;
+    order_t         *o;
+    uint32_t        *byk, *rank;
+    size_t           i;
+    int              sort;
 
     for (i = 0; i < n; i++) {
-        out[i] = (uint32_t) i;
+        out[PS_SNAP_SORT_REQUESTS][i] = (uint32_t) i;
+    }
+
+    if (n < 2) {
+        for (sort = 1; sort < PS_SNAP_SORTS; sort++) {
+            for (i = 0; i < n; i++) {
+                out[sort][i] = (uint32_t) i;
+            }
+        }
+        return 0;
+    }
+
+    o = malloc(n * sizeof(order_t));
+    byk = malloc(2 * n * sizeof(uint32_t));
+    if (o == NULL || byk == NULL) {
+        free(o);
+        free(byk);
+        return -1;
+    }
+
+    rank = byk + n;
+
+    for (i = 0; i < n; i++) {
+        byk[i] = (uint32_t) i;
+    }
+    qsort_r(byk, n, sizeof(uint32_t), key_rank_cmp, rs->rows);
+    for (i = 0; i < n; i++) {
+        rank[byk[i]] = (uint32_t) i;
     }
 
     /* the rows themselves are in the order of requests */
-    if (sort != PS_SNAP_SORT_REQUESTS && n > 1) {
-        oc.rows = rs->rows;
-        oc.sort = sort;
-        qsort_r(out, n, sizeof(uint32_t), order_cmp, &oc);
+    for (sort = 1; sort < PS_SNAP_SORTS; sort++) {
+        for (i = 0; i < n; i++) {
+            r = &rs->rows[i];
+            o[i].idx = (uint32_t) i;
+            o[i].rank = rank[i];
+            o[i].u = 0;
+            o[i].v = 0;
+
+            switch (sort) {
+            case PS_SNAP_SORT_ERRORS:
+                o[i].u = r->counts.errors;
+                break;
+            case PS_SNAP_SORT_ERROR_RATE:
+                o[i].v = row_sort_value(r, sort);
+                break;
+            case PS_SNAP_SORT_P95:
+                o[i].v = r->p95;
+                break;
+            case PS_SNAP_SORT_BYTES:
+                o[i].u = r->counts.bytes_out;
+                break;
+            default:
+                o[i].u = r->last_us;
+                break;
+            }
+        }
+
+        qsort(o, n, sizeof(order_t), order_cmp);
+
+        for (i = 0; i < n; i++) {
+            out[sort][i] = o[i].idx;
+        }
     }
+
+    free(o);
+    free(byk);
+
+    return 0;
 }
 
 

@@ -21,6 +21,7 @@
 #include "agg/windows.h"
 #include "lib/counts.h"
 #include "lib/histogram.h"
+#include "pathstats_snapshot.h"
 
 typedef struct {
     const char  *host;
@@ -87,10 +88,11 @@ double ps_row_percentile(const ps_hist_t *h, double q, uint64_t max_us);
  * then ascending by path, host and method; <0, 0 or >0. */
 int ps_row_cmp(const ps_row_t *a, const ps_row_t *b, int sort);
 
-/* out[0..n) = the indexes of rs's first n rows (n <= rs->n) in the
- * order of sort (PS_SNAP_SORT_*), as ps_row_cmp() says. */
-void ps_rowset_order(const ps_rowset_t *rs, size_t n, int sort,
-    uint32_t *out);
+/* out[sort][0..n) = the indexes of rs's first n rows (n <= rs->n) in
+ * the order of each sort (PS_SNAP_SORT_*), as ps_row_cmp() says (the
+ * integer values compared exactly); 0, or -1 if memory ran out. */
+int ps_rowset_orders(const ps_rowset_t *rs, size_t n,
+    uint32_t *const out[PS_SNAP_SORTS]);
 
 /* 1 for the overflow key's row (agg_table.h: "*", "*", "{other}"). */
 int ps_row_is_other(const ps_row_t *r);

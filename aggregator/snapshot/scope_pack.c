@@ -116,7 +116,10 @@ pack_window(pack_t *pk, const ps_rowset_t *rs, int w, size_t n)
         if (pk->order[w][k] == NULL) {
             return -1;
         }
-        ps_rowset_order(rs, n, k, pk->order[w][k]);
+    }
+
+    if (ps_rowset_orders(rs, n, pk->order[w]) != 0) {
+        return -1;
     }
 
     start = pk->blob.len;

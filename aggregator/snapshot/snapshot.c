@@ -493,8 +493,10 @@ assemble_window(ps_snapshot_t *s, int w, size_t n, ps_snap_ref_t *info)
         if (grow_u32(&s->porder[w][k], n) != 0) {
             return -1;
         }
+    }
 
-        ps_rowset_order(sw, n, k, s->porder[w][k]);
+    if (ps_rowset_orders(sw, n, s->porder[w]) != 0) {
+        return -1;
     }
 
     start = blob->len;
