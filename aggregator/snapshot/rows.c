@@ -18,6 +18,7 @@ typedef struct {
     ps_row_fn     fn;
     void         *fn_ctx;
     uint64_t      fn_min;
+    int           in_order;     /* the rows come sorted, keep at most */
 } collect_ctx_t;
 
 static int row_by_requests(const void *a, const void *b);
@@ -92,11 +93,13 @@ heap_down(ps_row_t *rows, size_t n, size_t i)
 /*
  * Keeps r (and its le, 24h only) if it is among the keep most requested
  * rows so far, else adds it (or the row it pushes out) to the rest: the
- * rows take keep x their size, not the number of keys.
+ * rows take keep x their size, not the number of keys.  in_order: the
+ * caller gives at most keep rows, in their order; they are appended
+ * (no heap to keep).
  */
 static int
 row_keep(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le,
-    size_t keep)
+    size_t keep, int in_order)
 {
     ps_row_t  *rows;
     uint64_t    *l;
@@ -131,7 +134,9 @@ row_keep(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le,
             memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
                    PS_HIST_PROM_NLE * sizeof(uint64_t));
         }
-        heap_up(sw->rows, at);
+        if (!in_order) {
+            heap_up(sw->rows, at);
+        }
 
         return 0;
     }
@@ -583,7 +588,7 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
                            PS_HIST_PROM_NLE, le);
     }
 
-    return row_keep(rs, r, c->with_le ? le : NULL, c->keep);
+    return row_keep(rs, r, c->with_le ? le : NULL, c->keep, c->in_order);
 }
 
 
@@ -682,6 +687,8 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     c.fn_ctx = ctx;
     c.fn_min = fn_min;
 
+    c.in_order = 1;                 /* ch.n <= keep */
+
     for (i = 0; i < ch.n; i++) {
         if (ps_windows_key_stats(w, ch.picks[i].k, win, now_us, collect_row,
                                  &c) != 0)
@@ -690,9 +697,13 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
         }
     }
 
-    /* row_keep() kept them as a heap */
-    if (rs->n > 1) {
-        qsort(rs->rows, rs->n, sizeof(ps_row_t), row_by_requests);
+    /* the rows came in the order of their picks, which is theirs: sorted
+     * again only if a key's counters were not the same in both passes */
+    for (i = 1; i < rs->n; i++) {
+        if (row_by_requests(&rs->rows[i - 1], &rs->rows[i]) > 0) {
+            qsort(rs->rows, rs->n, sizeof(ps_row_t), row_by_requests);
+            break;
+        }
     }
 
     /* the keys fn must see that are not rows */
@@ -706,6 +717,7 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
         qsort(ch.cand, ch.ncand, sizeof(ps_win_key_t *), cmp_ptr);
 
         c.keep = 0;
+        c.in_order = 0;
 
         for (i = 0, j = 0; i < ch.ncand; i++) {
             while (j < ch.n && (uintptr_t) byk[j].k < (uintptr_t) ch.cand[i]) {
@@ -787,6 +799,7 @@ ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
     c.fn = fn;
     c.fn_ctx = ctx;
     c.fn_min = 0;
+    c.in_order = 0;
 
     if (source(src, collect_any, &c) != 0) {
         return -1;
