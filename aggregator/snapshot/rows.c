@@ -292,6 +292,35 @@ order_cmp(const void *a, const void *b)
 }
 
 
+/* Sets o's sort values of row r; 0 if they are both 0. */
+static int
+sort_value(const ps_row_t *r, int sort, order_t *o)
+{
+    o->u = 0;
+    o->v = 0;
+
+    switch (sort) {
+    case PS_SNAP_SORT_ERRORS:
+        o->u = r->counts.errors;
+        break;
+    case PS_SNAP_SORT_ERROR_RATE:
+        o->v = row_sort_value(r, sort);
+        break;
+    case PS_SNAP_SORT_P95:
+        o->v = r->p95;
+        break;
+    case PS_SNAP_SORT_BYTES:
+        o->u = r->counts.bytes_out;
+        break;
+    default:
+        o->u = r->last_us;
+        break;
+    }
+
+    return o->u != 0 || o->v != 0;
+}
+
+
 static int
 key_rank_cmp(const void *a, const void *b, void *arg)
 {
@@ -306,10 +335,9 @@ int
 ps_rowset_orders(const ps_rowset_t *rs, size_t n,
     uint32_t *const out[PS_SNAP_SORTS])
 {
-    const ps_row_t  *r;
-    order_t         *o;
+    order_t         *o, zero;
     uint32_t        *byk, *rank;
-    size_t           i;
+    size_t           i, m;
     int              sort;
 
     for (i = 0; i < n; i++) {
@@ -343,38 +371,33 @@ ps_rowset_orders(const ps_rowset_t *rs, size_t n,
         rank[byk[i]] = (uint32_t) i;
     }
 
-    /* the rows themselves are in the order of requests */
+    /* the rows themselves are in the order of requests; in the others,
+     * the rows whose value is 0 (most, for errors) come last, in the
+     * order of their keys: only the others are sorted */
     for (sort = 1; sort < PS_SNAP_SORTS; sort++) {
-        for (i = 0; i < n; i++) {
-            r = &rs->rows[i];
-            o[i].idx = (uint32_t) i;
-            o[i].rank = rank[i];
-            o[i].u = 0;
-            o[i].v = 0;
+        m = 0;
 
-            switch (sort) {
-            case PS_SNAP_SORT_ERRORS:
-                o[i].u = r->counts.errors;
-                break;
-            case PS_SNAP_SORT_ERROR_RATE:
-                o[i].v = row_sort_value(r, sort);
-                break;
-            case PS_SNAP_SORT_P95:
-                o[i].v = r->p95;
-                break;
-            case PS_SNAP_SORT_BYTES:
-                o[i].u = r->counts.bytes_out;
-                break;
-            default:
-                o[i].u = r->last_us;
-                break;
+        for (i = 0; i < n; i++) {
+            if (!sort_value(&rs->rows[i], sort, &o[m])) {
+                continue;
             }
+            o[m].idx = (uint32_t) i;
+            o[m].rank = rank[i];
+            m++;
         }
 
-        qsort(o, n, sizeof(order_t), order_cmp);
+        if (m > 1) {
+            qsort(o, m, sizeof(order_t), order_cmp);
+        }
 
-        for (i = 0; i < n; i++) {
+        for (i = 0; i < m; i++) {
             out[sort][i] = o[i].idx;
+        }
+
+        for (i = 0; m < n && i < n; i++) {
+            if (!sort_value(&rs->rows[byk[i]], sort, &zero)) {
+                out[sort][m++] = byk[i];
+            }
         }
     }
 

@@ -88,6 +88,16 @@ check_orders(const ps_snap_view_t *v)
     for (w = 0; w < PS_SNAP_WINDOWS; w++) {
         n = v->row_count[w];
         for (k = 0; k < PS_SNAP_SORTS; k++) {
+            /* a permutation of the rows: each once */
+            unsigned char  *seen = calloc(n ? n : 1, 1);
+
+            for (i = 0; seen != NULL && i < n; i++) {
+                if (v->order[w][k][i] >= n || seen[v->order[w][k][i]]++) {
+                    bad++;
+                }
+            }
+            free(seen);
+
             for (i = 1; i < n; i++) {
                 a = load_ref(v, v->rows[w][v->order[w][k][i - 1]].json);
                 b = load_ref(v, v->rows[w][v->order[w][k][i]].json);
