@@ -144,6 +144,28 @@ ps_json_escape_mem(char *dst, size_t cap, const void *src, size_t len,
     o = 0;
 
     while (i < len) {
+        /* a run of bytes that stand for themselves (most of a path),
+         * copied at once, as far as there is room */
+        for (n = i; n < len && s[n] >= 0x20 && s[n] < 0x7F && s[n] != '"'
+                    && s[n] != '\\' && s[n] != '<';
+             n++)
+        {
+            /* void */
+        }
+
+        if (n > i) {
+            if (o + (n - i) + 1 > cap) {
+                n = i + (cap > o + 1 ? cap - o - 1 : 0);
+                if (n == i) {
+                    break;
+                }
+            }
+            memcpy(dst + o, s + i, n - i);
+            o += n - i;
+            i = n;
+            continue;
+        }
+
         n = escape_unit(unit, s + i, len - i, &used);
 
         if (o + n + 1 > cap) {

@@ -193,6 +193,16 @@ test_escape_mem(void)
 
     n = ps_json_escape_mem(out, sizeof(out), "", 0, &used);
     ok(n == 0 && used == 0 && out[0] == '\0', "empty input: empty string");
+
+    /* a run of plain bytes is cut where the room ends */
+    n = ps_json_escape_mem(out, 4, "abcdef", 6, &used);
+    ok(n == 3 && used == 3 && strcmp(out, "abc") == 0,
+       "plain bytes: as many as fit before the NUL");
+    n = ps_json_escape_mem(out, sizeof(out), "/a\"b<c", 6, &used);
+    ok(used == 6 && strcmp(out, "/a\\\"b\\u003Cc") == 0,
+       "runs between escapes");
+    n = ps_json_escape_mem(out, 1, "abc", 3, &used);
+    ok(n == 0 && used == 0 && out[0] == '\0', "room for the NUL alone");
 }
 
 
