@@ -12,7 +12,7 @@
 #include "lib/json_escape.h"
 #include "lib/log.h"
 #include "snapshot/fleet.h"
-#include "snapshot/metrics.h"
+#include "snapshot/prom_text.h"
 #include "snapshot/render.h"
 #include "snapshot/rows.h"
 #include "snapshot/scope_pack.h"

@@ -5,69 +5,13 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "lib/utf8.h"
 #include "snapshot/metrics.h"
+#include "snapshot/metrics_alerts.h"
+#include "snapshot/prom_text.h"
 
 static const char *const  class_names[5] = {
     "1xx", "2xx", "3xx", "4xx", "5xx"
 };
-
-
-int
-ps_metrics_label_escape(ps_buf_t *b, const char *s, size_t len)
-{
-    const unsigned char  *p = (const unsigned char *) s;
-    size_t                i, n;
-
-    for (i = 0; i < len; /* void */) {
-        switch (p[i]) {
-
-        case '\\':
-            if (ps_buf_append(b, "\\\\", 2) != 0) {
-                return -1;
-            }
-            i++;
-            continue;
-
-        case '"':
-            if (ps_buf_append(b, "\\\"", 2) != 0) {
-                return -1;
-            }
-            i++;
-            continue;
-
-        case '\n':
-            if (ps_buf_append(b, "\\n", 2) != 0) {
-                return -1;
-            }
-            i++;
-            continue;
-
-        default:
-            break;
-        }
-
-        /* a control character is shown, never sent raw: the text format
-         * has no escape for it, and a raw CR or tab misleads a reader */
-        n = (p[i] < 0x20 || p[i] == 0x7F) ? 0
-                                          : ps_utf8_sequence(p + i, len - i);
-
-        if (n == 0) {
-            if (ps_buf_printf(b, "\\\\x%02X", p[i]) != 0) {
-                return -1;
-            }
-            i++;
-            continue;
-        }
-
-        if (ps_buf_append(b, p + i, n) != 0) {
-            return -1;
-        }
-        i += n;
-    }
-
-    return 0;
-}
 
 
 static int
@@ -206,15 +150,6 @@ histogram_rows(ps_buf_t *b, const ps_lifetime_series_t *s,
 #undef NAME
 
     return 0;
-}
-
-
-int
-ps_metrics_family(ps_buf_t *b, const char *name, const char *type,
-    const char *help)
-{
-    return ps_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
-                         name, type);
 }
 
 
@@ -426,6 +361,21 @@ pipeline_families(ps_buf_t *b, const ps_metrics_input_t *in)
 }
 
 
+static int
+alert_families(ps_buf_t *b, const ps_metrics_input_t *in)
+{
+    ps_metrics_alerts_input_t  a;
+
+    a.alerts = in->alerts;
+    a.incidents = in->incidents;
+    a.silences = in->silences;
+    a.webhooks = in->webhooks;
+    a.nwebhooks = in->nwebhooks;
+
+    return ps_metrics_render_alerts(b, &a);
+}
+
+
 int
 ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
 {
@@ -434,7 +384,7 @@ ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in)
 
     rc = lifetime_families(b, in, &lab) != 0
          || window_families(b, in, &lab) != 0
-         || ps_metrics_render_alerts(b, in) != 0
+         || alert_families(b, in) != 0
          || pipeline_families(b, in) != 0 ? -1 : 0;
 
     ps_buf_free(&lab);

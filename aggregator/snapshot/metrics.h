@@ -18,7 +18,7 @@
  * and {other}), pathstats_unique_clients_window_24h (overall, and per top
  * path).
  *
- * Alerts and notifications (metrics_alerts.c), the rings' flow counters,
+ * Alerts and notifications (metrics_alerts.h), the rings' flow counters,
  * sink up gauges, the disk spool's gauges and counters (a series per
  * sink with a spool) and the snapshot's generation time and sequence.
  * Every family is declared (# HELP, # TYPE) even when it has no series.
@@ -80,23 +80,7 @@ typedef struct {
     uint64_t                     snapshot_sequence;
 } ps_metrics_input_t;
 
-/* Appends the escaped label value (without quotes): backslash, '"' and
- * newline escaped, other control characters and bytes that are not
- * UTF-8 as the text \xHH, never raw; 0 or -1. */
-int ps_metrics_label_escape(ps_buf_t *b, const char *s, size_t len);
-
-/* Appends a family's # HELP and # TYPE lines; 0 or -1. */
-int ps_metrics_family(ps_buf_t *b, const char *name, const char *type,
-    const char *help);
-
 /* Appends the whole exposition; 0 or -1. */
 int ps_metrics_render(ps_buf_t *b, const ps_metrics_input_t *in);
-
-/* Appends the alert and notification families (metrics_alerts.c):
- * pathstats_alert_active, pathstats_alerts_fired_total,
- * pathstats_alert_notifications_total, pathstats_alerts_silenced,
- * pathstats_alert_paths_grouped, pathstats_silences and the webhook
- * families; 0 or -1. */
-int ps_metrics_render_alerts(ps_buf_t *b, const ps_metrics_input_t *in);
 
 #endif /* PS_METRICS_H */

@@ -1,11 +1,12 @@
 /*
  * The alert and notification families of the Prometheus text: see
- * metrics.h.
+ * metrics_alerts.h.
  */
 
 #include <string.h>
 
-#include "snapshot/metrics.h"
+#include "snapshot/metrics_alerts.h"
+#include "snapshot/prom_text.h"
 
 
 static int
@@ -49,7 +50,7 @@ webhook_row(ps_buf_t *b, const char *name, const ps_webhook_stats_t *w,
 
 
 static int
-webhook_families(ps_buf_t *b, const ps_metrics_input_t *in)
+webhook_families(ps_buf_t *b, const ps_metrics_alerts_input_t *in)
 {
     const ps_webhook_stats_t  *w;
     unsigned                   i;
@@ -112,7 +113,7 @@ webhook_families(ps_buf_t *b, const ps_metrics_input_t *in)
 
 
 int
-ps_metrics_render_alerts(ps_buf_t *b, const ps_metrics_input_t *in)
+ps_metrics_render_alerts(ps_buf_t *b, const ps_metrics_alerts_input_t *in)
 {
     int  overall, metric, level;
 
