@@ -294,10 +294,13 @@ static ngx_str_t  ngx_http_pathstats_sorts[] = {     /* PS_SNAP_SORT_* */
 };
 
 
-static ngx_str_t  ngx_http_pathstats_ranges[] = {    /* PS_SNAP_RANGE_* */
+/* PS_SNAP_RANGE_*, then PS_SNAP_LONG_* (PS_SNAP_RANGES + long range) */
+static ngx_str_t  ngx_http_pathstats_ranges[] = {
     ngx_string("24h"),
     ngx_string("7d"),
     ngx_string("30d"),
+    ngx_string("90d"),
+    ngx_string("1y"),
     ngx_null_string
 };
 
@@ -1674,7 +1677,8 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
         if (range == NGX_HTTP_PATHSTATS_NONE) {
             return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
                                      "invalid parameter", "range",
-                                     "range must be 24h, 7d or 30d");
+                                     "range must be 24h, 7d, 30d, 90d "
+                                     "or 1y");
         }
     }
 
@@ -1699,6 +1703,14 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
                                  "host, method and path go together");
     }
 
+    if (given && range >= PS_SNAP_RANGES) {
+        return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "invalid parameter", "range",
+                                 "a path's trend has the ranges 24h, 7d "
+                                 "and 30d; 90d and 1y are the overall "
+                                 "trend's");
+    }
+
     if (ngx_http_pathstats_admin_scope(r, ctx) != NGX_OK) {
         return ngx_http_pathstats_admin_error(r, ctx->scope_status,
                                               ctx->scope_error,
@@ -1711,6 +1723,23 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
     }
 
     v = ctx->view;
+
+    if (range >= PS_SNAP_RANGES) {
+        /* fleet-wide in every scope, as the other ranges: the long ones
+         * are in this node's view only */
+        v = ctx->nviews ? &ctx->views[0] : v;
+
+        if (!v->has_long_trends[range - PS_SNAP_RANGES]) {
+            return ngx_http_pathstats_admin_error(r,
+                                     NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "trends not in the snapshot", NULL,
+                                     NULL);
+        }
+
+        return ngx_http_pathstats_admin_wrap(r, ctx,
+                                     &v->long_trends[range - PS_SNAP_RANGES],
+                                     &ngx_http_pathstats_ranges[range]);
+    }
 
     if (given == 0) {
         if (!v->has_trends[range]) {

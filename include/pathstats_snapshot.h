@@ -26,6 +26,10 @@
  *   PS_SNAP_PATH_TRENDS  ps_snap_row_t[n] for one range: a path's key
  *                     and its trend array (json), for the paths whose
  *                     trends the aggregator keeps
+ *   PS_SNAP_LONG_TRENDS  ref: the JSON array of one long trends range
+ *                     (PS_SNAP_LONG_*), kept apart from PS_SNAP_TRENDS so
+ *                     that readers built before it skip the section (an
+ *                     arg beyond their PS_SNAP_RANGES would be an error)
  *   PS_SNAP_SELF      ps_snap_scope_desc_t: whose view this is (scope
  *                     node: this node; scope fleet: every node)
  *   PS_SNAP_SCOPES    the other views this snapshot carries (the fleet,
@@ -80,6 +84,14 @@ enum {
     PS_SNAP_RANGES
 };
 
+/* long trends ranges (PS_SNAP_LONG_TRENDS), from daily rollups: 90d
+ * daily, 1y weekly (weeks from Monday 00:00 UTC) */
+enum {
+    PS_SNAP_LONG_90D = 0,
+    PS_SNAP_LONG_1Y,
+    PS_SNAP_LONG_RANGES
+};
+
 /* section types; window/sort/range go in ps_snap_section_t.arg */
 enum {
     PS_SNAP_BLOB = 1,       /* the one blob all refs point into */
@@ -94,7 +106,8 @@ enum {
     PS_SNAP_PATH_TRENDS,    /* arg = range; rows: key + JSON array */
     PS_SNAP_SELF,           /* ps_snap_scope_desc_t */
     PS_SNAP_SCOPES,         /* ps_snap_scopes_t + nested snapshots */
-    PS_SNAP_NODES           /* ref: JSON array, /api/nodes */
+    PS_SNAP_NODES,          /* ref: JSON array, /api/nodes */
+    PS_SNAP_LONG_TRENDS     /* arg = long range; ref: a JSON value */
 };
 
 /* scopes (ps_snap_scope_desc_t.kind) */
@@ -207,6 +220,8 @@ typedef struct {
     uint8_t                  has_window_info[PS_SNAP_WINDOWS];
     uint8_t                  has_summary;
     uint8_t                  has_trends[PS_SNAP_RANGES];
+    ps_snap_ref_t            long_trends[PS_SNAP_LONG_RANGES];
+    uint8_t                  has_long_trends[PS_SNAP_LONG_RANGES];
     uint8_t                  has_metrics;
     uint8_t                  has_health;
 
@@ -421,6 +436,17 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
                 return "bad snapshot trends";
             }
             view->has_trends[s->arg] = 1;
+            break;
+
+        case PS_SNAP_LONG_TRENDS:
+            if (s->arg >= PS_SNAP_LONG_RANGES
+                || view->has_long_trends[s->arg]
+                || ps_snap_ref_section(p, s, blob_len,
+                                       &view->long_trends[s->arg]) != 0)
+            {
+                return "bad snapshot long trends";
+            }
+            view->has_long_trends[s->arg] = 1;
             break;
 
         case PS_SNAP_METRICS:

@@ -27,9 +27,10 @@
 #endif
 
 /* sections: blob, 3 rows, 18 orders, 3 window infos, summary, 3 trends,
- * metrics, health, 3 path trends */
+ * metrics, health, 3 path trends, 2 long trends */
 #define NSECTIONS  (1 + PS_SNAP_WINDOWS * (2 + PS_SNAP_SORTS) + 1 \
-                    + PS_SNAP_RANGES + 2 + PS_SNAP_RANGES)
+                    + PS_SNAP_RANGES + 2 + PS_SNAP_RANGES \
+                    + PS_SNAP_LONG_RANGES)
 
 /* and the fleet's: self, nodes, scopes */
 #define NSECTIONS_FLEET  3
@@ -57,6 +58,7 @@ struct ps_snapshot_s {
     ps_snap_ref_t       own_health;
     ps_rowset_t         win[PS_SNAP_WINDOWS];
     ps_buf_t            trends[PS_SNAP_RANGES];
+    ps_buf_t            long_trends[PS_SNAP_LONG_RANGES];
     ps_buf_t            path_trends;       /* packed, trend_paths.h */
     ps_buf_t            trend_keys;        /* the paths asked for */
     uint64_t            sequence;
@@ -117,6 +119,12 @@ ps_snapshot_create(const ps_config_t *cfg, ps_windows_t *w)
         }
     }
 
+    for (i = 0; i < PS_SNAP_LONG_RANGES; i++) {
+        if (ps_buf_puts(&s->long_trends[i], "[]") != 0) {
+            goto fail;
+        }
+    }
+
     return s;
 
 fail:
@@ -149,6 +157,10 @@ ps_snapshot_destroy(ps_snapshot_t *s)
     for (i = 0; i < PS_SNAP_RANGES; i++) {
         ps_buf_free(&s->trends[i]);
         free(s->ptrend[i]);
+    }
+
+    for (i = 0; i < PS_SNAP_LONG_RANGES; i++) {
+        ps_buf_free(&s->long_trends[i]);
     }
 
     ps_buf_free(&s->path_trends);
@@ -211,6 +223,15 @@ static void
 take_trends(ps_snapshot_t *s)
 {
     int  r;
+
+    if (s->trends_src != NULL
+        && ps_trends_take_long(s->trends_src, s->long_trends) < 0)
+    {
+        for (r = 0; r < PS_SNAP_LONG_RANGES; r++) {
+            ps_buf_reset(&s->long_trends[r]);
+            (void) ps_buf_puts(&s->long_trends[r], "[]");
+        }
+    }
 
     if (s->trends_src == NULL
         || ps_trends_take(s->trends_src, s->trends, PS_SNAP_RANGES,
@@ -445,6 +466,7 @@ typedef struct {
     ps_snap_ref_t  info[PS_SNAP_WINDOWS];
     ps_snap_ref_t  summary;
     ps_snap_ref_t  trends[PS_SNAP_RANGES];
+    ps_snap_ref_t  long_trends[PS_SNAP_LONG_RANGES];
     ps_snap_ref_t  metrics;
     ps_snap_ref_t  health;
     ps_snap_ref_t  nodes;
@@ -550,6 +572,14 @@ assemble_texts(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         }
     }
 
+    for (k = 0; k < PS_SNAP_LONG_RANGES; k++) {
+        if (blob_bytes(blob, &refs->long_trends[k], s->long_trends[k].data,
+                       s->long_trends[k].len) != 0)
+        {
+            return -1;
+        }
+    }
+
     if (assemble_path_trends(s, blob, s->trend_limit, &refs->ntrends) != 0) {
         return -1;
     }
@@ -598,7 +628,8 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
 
     nsec = NSECTIONS + (s->has_fleet ? NSECTIONS_FLEET : 1);
     off = align8(sizeof(ps_snap_header_t) + nsec * sizeof(ps_snap_section_t));
-    total = off + (PS_SNAP_WINDOWS + 1 + PS_SNAP_RANGES + 2)
+    total = off + (PS_SNAP_WINDOWS + 1 + PS_SNAP_RANGES + 2
+                   + PS_SNAP_LONG_RANGES)
                   * sizeof(ps_snap_ref_t)
             + align8(sizeof(ps_snap_scope_desc_t));
 
@@ -660,6 +691,10 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     SECTION(PS_SNAP_SUMMARY, 0, &refs->summary, sizeof(ps_snap_ref_t));
     for (k = 0; k < PS_SNAP_RANGES; k++) {
         SECTION(PS_SNAP_TRENDS, k, &refs->trends[k], sizeof(ps_snap_ref_t));
+    }
+    for (k = 0; k < PS_SNAP_LONG_RANGES; k++) {
+        SECTION(PS_SNAP_LONG_TRENDS, k, &refs->long_trends[k],
+                sizeof(ps_snap_ref_t));
     }
     SECTION(PS_SNAP_METRICS, 0, &refs->metrics, sizeof(ps_snap_ref_t));
     SECTION(PS_SNAP_HEALTH, 0, &refs->health, sizeof(ps_snap_ref_t));
