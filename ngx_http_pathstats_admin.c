@@ -275,10 +275,13 @@ static ngx_http_pathstats_endpoint_t  ngx_http_pathstats_endpoints[] = {
 };
 
 
-static ngx_str_t  ngx_http_pathstats_windows[] = {   /* PS_SNAP_WIN_* */
+/* PS_SNAP_WIN_*, then the day windows PS_SNAP_WIN_7D, _30D */
+static ngx_str_t  ngx_http_pathstats_windows[] = {
     ngx_string("1m"),
     ngx_string("1h"),
     ngx_string("24h"),
+    ngx_string("7d"),
+    ngx_string("30d"),
     ngx_null_string
 };
 
@@ -857,6 +860,17 @@ ngx_http_pathstats_admin_paths(ngx_http_request_t *r,
         return ngx_http_pathstats_admin_unavailable(r, ctx);
     }
 
+    if (args.window >= PS_SNAP_WINDOWS && ctx->nviews
+        && v != &ctx->views[0])
+    {
+        /* the day windows are this node's own rows */
+        return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "window not available in this scope",
+                                 "window",
+                                 "7d and 30d are this node's own rows, "
+                                 "without scope or node");
+    }
+
     if (v->rows[args.window] == NULL) {
         if (v->has_scope && v->scope.kind == PS_SNAP_SCOPE_FLEET) {
             /* per-path data of other nodes is hourly (PostgreSQL) */
@@ -917,7 +931,7 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
                                                 ngx_http_pathstats_windows);
         if (args->window == NGX_HTTP_PATHSTATS_NONE) {
             args->invalid = "window";
-            args->message = "window must be 1m, 1h or 24h";
+            args->message = "window must be 1m, 1h, 24h, 7d or 30d";
             return NGX_DECLINED;
         }
     }
