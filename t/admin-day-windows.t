@@ -141,10 +141,13 @@ my $row = pack('V8', 0, 1, 0, 1, 0, 1, 0, 1);
 publish_snapshot(snapshot_bytes(windows => { '24h' => $win{'24h'} },
                                 sections => [[2, 3, $row]]));
 ($st, $d) = api('/pathstats/api/paths?window=24h');
-is($st, 503, 'a 7d window in a ROWS section: the snapshot is refused');
+is_deeply([$st, $d->{error}], [503, 'snapshot invalid: bad snapshot rows '
+          . 'section'], 'a 7d window in a ROWS section: the snapshot is '
+          . 'refused');
 publish_snapshot(snapshot_bytes(windows => { '24h' => $win{'24h'} },
                                 sections => [[14, 0, $row]]));
 ($st, $d) = api('/pathstats/api/paths?window=24h');
-is($st, 503, 'a 1m window in a DAY_ROWS section: refused');
+is_deeply([$st, $d->{error}], [503, 'snapshot invalid: bad snapshot rows '
+          . 'section'], 'a 1m window in a DAY_ROWS section: refused');
 
 finish(allow => [qr/invalid snapshot|bad snapshot/]);
