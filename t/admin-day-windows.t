@@ -6,7 +6,8 @@
 # window_info); a snapshot without them (an older aggregator) is a 503
 # for them only; a day window in a plain ROWS section, or a 1m window in
 # a DAY_ROWS one, makes the snapshot invalid (503), never served.
-# /api/trends?range=90d and 1y are served from LONG_TRENDS sections.
+# /api/trends?range=90d and 1y are served from LONG_TRENDS sections.  The
+# answers' metadata lists the windows and trend ranges there are.
 
 use strict;
 use warnings;
@@ -112,6 +113,8 @@ for my $w ('7d', '30d') {
 my ($st, $d) = api('/pathstats/api/paths?window=7d');
 is_deeply($d->{metadata}{window_info}, { rows_left_out => 3 },
           '7d: its window_info');
+is_deeply($d->{metadata}{windows}, [qw(24h 7d 30d)],
+          'metadata lists the windows the snapshot has');
 ($st, $d) = api('/pathstats/api/paths?window=24h&limit=200');
 is($d->{pagination}{total}, 10, '24h unchanged beside them');
 ($st, $d) = api('/pathstats/api/paths?window=1w');
@@ -123,6 +126,8 @@ is_deeply([$st, $d->{data}, $d->{metadata}{range}], [200, [{ d => 90 }],
           '90d'], 'trends 90d from its section');
 ($st, $d) = api('/pathstats/api/trends?range=1y');
 is_deeply([$st, $d->{data}], [200, [{ w => 53 }]], 'trends 1y');
+is_deeply($d->{metadata}{ranges}, [qw(24h 90d 1y)],
+          'metadata lists the trend ranges the snapshot has');
 
 # an older aggregator's snapshot: no day windows, no long trends
 publish_snapshot(snapshot_bytes(windows => { '24h' => $win{'24h'} },
@@ -135,6 +140,9 @@ is_deeply([$st, $d->{error}], [503, 'window not in the snapshot'],
 is($st, 503, 'no 1y in the snapshot: 503');
 ($st, $d) = api('/pathstats/api/paths?window=24h');
 is($st, 200, 'its 24h still served');
+is_deeply($d->{metadata}{windows}, ['24h'], 'and listed alone');
+($st, $d) = api('/pathstats/api/trends');
+is_deeply($d->{metadata}{ranges}, ['24h'], 'no long range listed');
 
 # day windows only in their own sections, and only they there
 my $row = pack('V8', 0, 1, 0, 1, 0, 1, 0, 1);
