@@ -186,6 +186,9 @@ static ngx_int_t ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
 static ngx_int_t ngx_http_pathstats_admin_wrap(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx, ps_snap_ref_t *ref,
     ngx_str_t *range);
+static ngx_int_t ngx_http_pathstats_admin_wrap_from(ngx_http_request_t *r,
+    ngx_http_pathstats_admin_ctx_t *ctx, ps_snap_view_t *from,
+    ps_snap_ref_t *ref, ngx_str_t *range, ngx_uint_t list_ranges);
 static u_char *ngx_http_pathstats_admin_meta(u_char *p,
     ngx_http_pathstats_admin_ctx_t *ctx);
 static u_char *ngx_http_pathstats_admin_iso(u_char *p, uint64_t ms);
@@ -275,10 +278,13 @@ static ngx_http_pathstats_endpoint_t  ngx_http_pathstats_endpoints[] = {
 };
 
 
-static ngx_str_t  ngx_http_pathstats_windows[] = {   /* PS_SNAP_WIN_* */
+/* PS_SNAP_WIN_*, then the day windows PS_SNAP_WIN_7D, _30D */
+static ngx_str_t  ngx_http_pathstats_windows[] = {
     ngx_string("1m"),
     ngx_string("1h"),
     ngx_string("24h"),
+    ngx_string("7d"),
+    ngx_string("30d"),
     ngx_null_string
 };
 
@@ -294,10 +300,13 @@ static ngx_str_t  ngx_http_pathstats_sorts[] = {     /* PS_SNAP_SORT_* */
 };
 
 
-static ngx_str_t  ngx_http_pathstats_ranges[] = {    /* PS_SNAP_RANGE_* */
+/* PS_SNAP_RANGE_*, then PS_SNAP_LONG_* (PS_SNAP_RANGES + long range) */
+static ngx_str_t  ngx_http_pathstats_ranges[] = {
     ngx_string("24h"),
     ngx_string("7d"),
     ngx_string("30d"),
+    ngx_string("90d"),
+    ngx_string("1y"),
     ngx_null_string
 };
 
@@ -854,6 +863,17 @@ ngx_http_pathstats_admin_paths(ngx_http_request_t *r,
         return ngx_http_pathstats_admin_unavailable(r, ctx);
     }
 
+    if (args.window >= PS_SNAP_WINDOWS && ctx->nviews
+        && v != &ctx->views[0])
+    {
+        /* the day windows are this node's own rows */
+        return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "window not available in this scope",
+                                 "window",
+                                 "7d and 30d are this node's own rows, "
+                                 "without scope or node");
+    }
+
     if (v->rows[args.window] == NULL) {
         if (v->has_scope && v->scope.kind == PS_SNAP_SCOPE_FLEET) {
             /* per-path data of other nodes is hourly (PostgreSQL) */
@@ -914,7 +934,7 @@ ngx_http_pathstats_admin_paths_args(ngx_http_request_t *r,
                                                 ngx_http_pathstats_windows);
         if (args->window == NGX_HTTP_PATHSTATS_NONE) {
             args->invalid = "window";
-            args->message = "window must be 1m, 1h or 24h";
+            args->message = "window must be 1m, 1h, 24h, 7d or 30d";
             return NGX_DECLINED;
         }
     }
@@ -1069,7 +1089,7 @@ ngx_http_pathstats_admin_render_page(ngx_http_request_t *r,
     uint32_t              i;
     uint64_t              pages;
     ngx_buf_t            *b;
-    ngx_uint_t            w;
+    ngx_uint_t            w, k, n;
     ps_snap_view_t       *v;
     const ps_snap_row_t  *row;
 
@@ -1084,7 +1104,9 @@ ngx_http_pathstats_admin_render_page(ngx_http_request_t *r,
                    "\"has_prev\":false},\"metadata\":{,\"window\":\"24h\""
                    ",\"window_info\":}}") - 1
           + 4 * NGX_INT64_LEN + NGX_HTTP_PATHSTATS_META_LEN
-          + ngx_http_pathstats_scope_meta_len(v);
+          + ngx_http_pathstats_scope_meta_len(v)
+          + sizeof(",\"windows\":[]") - 1
+          + PS_SNAP_ALL_WINDOWS * sizeof("\"30d\",");
 
     if (v->has_window_info[w]) {
         len += v->window_info[w].len;
@@ -1117,6 +1139,18 @@ ngx_http_pathstats_admin_render_page(ngx_http_request_t *r,
     p = ngx_http_pathstats_admin_meta(p, ctx);
 
     p = ngx_sprintf(p, ",\"window\":\"%V\"", &ngx_http_pathstats_windows[w]);
+
+    /* the windows this view has: a client offers those */
+    p = ngx_cpymem(p, ",\"windows\":[", sizeof(",\"windows\":[") - 1);
+
+    for (k = 0, n = 0; k < PS_SNAP_ALL_WINDOWS; k++) {
+        if (v->rows[k] != NULL) {
+            p = ngx_sprintf(p, "%s\"%V\"", n++ ? "," : "",
+                            &ngx_http_pathstats_windows[k]);
+        }
+    }
+
+    *p++ = ']';
 
     if (v->has_window_info[w]) {
         p = ngx_cpymem(p, ",\"window_info\":",
@@ -1674,7 +1708,8 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
         if (range == NGX_HTTP_PATHSTATS_NONE) {
             return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
                                      "invalid parameter", "range",
-                                     "range must be 24h, 7d or 30d");
+                                     "range must be 24h, 7d, 30d, 90d "
+                                     "or 1y");
         }
     }
 
@@ -1699,6 +1734,14 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
                                  "host, method and path go together");
     }
 
+    if (given && range >= PS_SNAP_RANGES) {
+        return ngx_http_pathstats_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "invalid parameter", "range",
+                                 "a path's trend has the ranges 24h, 7d "
+                                 "and 30d; 90d and 1y are the overall "
+                                 "trend's");
+    }
+
     if (ngx_http_pathstats_admin_scope(r, ctx) != NGX_OK) {
         return ngx_http_pathstats_admin_error(r, ctx->scope_status,
                                               ctx->scope_error,
@@ -1712,6 +1755,23 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
 
     v = ctx->view;
 
+    if (range >= PS_SNAP_RANGES) {
+        /* fleet-wide in every scope, as the other ranges: the long ones
+         * are in this node's view only, their bytes in its blob */
+        v = ctx->nviews ? &ctx->views[0] : v;
+
+        if (!v->has_long_trends[range - PS_SNAP_RANGES]) {
+            return ngx_http_pathstats_admin_error(r,
+                                     NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "trends not in the snapshot", NULL,
+                                     NULL);
+        }
+
+        return ngx_http_pathstats_admin_wrap_from(r, ctx, v,
+                                     &v->long_trends[range - PS_SNAP_RANGES],
+                                     &ngx_http_pathstats_ranges[range], 1);
+    }
+
     if (given == 0) {
         if (!v->has_trends[range]) {
             return ngx_http_pathstats_admin_error(r,
@@ -1720,8 +1780,9 @@ ngx_http_pathstats_admin_trends(ngx_http_request_t *r,
                                      NULL);
         }
 
-        return ngx_http_pathstats_admin_wrap(r, ctx, &v->trends[range],
-                                     &ngx_http_pathstats_ranges[range]);
+        return ngx_http_pathstats_admin_wrap_from(r, ctx, v,
+                                     &v->trends[range],
+                                     &ngx_http_pathstats_ranges[range], 1);
     }
 
     n = v->path_trends[range] ? v->path_trend_count[range] : 0;
@@ -1760,13 +1821,33 @@ ngx_http_pathstats_admin_wrap(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx, ps_snap_ref_t *ref,
     ngx_str_t *range)
 {
-    u_char      *p;
-    size_t       len;
-    ngx_buf_t   *b;
+    return ngx_http_pathstats_admin_wrap_from(r, ctx, ctx->view, ref, range,
+                                              0);
+}
+
+
+/*
+ * The same with ref into from's blob, and with list_ranges the ranges of
+ * the overall trend the snapshot has ("ranges":["24h",...]), so that a
+ * client offers only those.
+ */
+
+static ngx_int_t
+ngx_http_pathstats_admin_wrap_from(ngx_http_request_t *r,
+    ngx_http_pathstats_admin_ctx_t *ctx, ps_snap_view_t *from,
+    ps_snap_ref_t *ref, ngx_str_t *range, ngx_uint_t list_ranges)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_buf_t        *b;
+    ngx_uint_t        k, n;
+    ps_snap_view_t   *top;
 
     len = sizeof("{\"data\":,\"metadata\":{,\"range\":\"\"}}") - 1
           + ref->len + NGX_HTTP_PATHSTATS_META_LEN + (range ? range->len : 0)
-          + ngx_http_pathstats_scope_meta_len(ctx->view);
+          + ngx_http_pathstats_scope_meta_len(ctx->view)
+          + sizeof(",\"ranges\":[]") - 1
+          + (PS_SNAP_RANGES + PS_SNAP_LONG_RANGES) * sizeof("\"30d\",");
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -1774,12 +1855,29 @@ ngx_http_pathstats_admin_wrap(ngx_http_request_t *r,
     }
 
     p = ngx_cpymem(b->last, "{\"data\":", sizeof("{\"data\":") - 1);
-    p = ngx_cpymem(p, ctx->view->blob + ref->off, ref->len);
+    p = ngx_cpymem(p, from->blob + ref->off, ref->len);
     p = ngx_cpymem(p, ",\"metadata\":{", sizeof(",\"metadata\":{") - 1);
     p = ngx_http_pathstats_admin_meta(p, ctx);
 
     if (range) {
         p = ngx_sprintf(p, ",\"range\":\"%V\"", range);
+    }
+
+    if (list_ranges) {
+        top = ctx->nviews ? &ctx->views[0] : ctx->view;
+        p = ngx_cpymem(p, ",\"ranges\":[", sizeof(",\"ranges\":[") - 1);
+
+        for (k = 0, n = 0; k < PS_SNAP_RANGES + PS_SNAP_LONG_RANGES; k++) {
+            if (k < PS_SNAP_RANGES ? !ctx->view->has_trends[k]
+                : !top->has_long_trends[k - PS_SNAP_RANGES])
+            {
+                continue;
+            }
+            p = ngx_sprintf(p, "%s\"%V\"", n++ ? "," : "",
+                            &ngx_http_pathstats_ranges[k]);
+        }
+
+        *p++ = ']';
     }
 
     *p++ = '}';

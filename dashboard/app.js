@@ -27,6 +27,8 @@ let rows = [];                   // the table's current rows
 let health = null;               // the latest {status, body} of /health
 let summary = null;              // the latest /api/summary answer
 let summaryError = null;         // why the latest one failed, if it did
+let windows = st.WINDOWS;        // the paths' windows the API offers
+let ranges = st.RANGES;          // the trends' ranges the API offers
 
 // The latest answer of a kind wins: an older one that arrives late is
 // dropped.  run(kind, fn) calls fn(isCurrent).
@@ -94,6 +96,12 @@ async function loadPaths() {
       }
     }
     if (newMethod) drawMethodOptions();
+    const w = offered(answer.metadata.windows, st.WINDOWS, st.DAY_WINDOWS,
+                      state.window);
+    if (w.length !== windows.length) {
+      windows = w;
+      drawWindowOptions();
+    }
     fill(byId('hosts'), [...hostsSeen].sort().slice(0, 200)
       .map((h) => el('option', {value: h})));
     table.drawHead(state, sortBy);
@@ -112,11 +120,19 @@ function sortBy(key) {
 // trends and drill-down ---------------------------------------------------
 
 async function loadTrends() {
-  tabs(byId('range'), st.RANGES, state.range,
+  tabs(byId('range'), ranges, state.range,
        (v) => change({range: v}, loadTrends));
   await run('trends', async (current) => {
     const answer = await api.trends(state.range);
-    if (current()) drawChart(byId('trends'), answer.data, state.range);
+    if (!current()) return;
+    const r = offered(answer.metadata.ranges, st.RANGES, st.LONG_RANGES,
+                      state.range);
+    if (r.length !== ranges.length) {
+      ranges = r;
+      tabs(byId('range'), ranges, state.range,
+           (v) => change({range: v}, loadTrends));
+    }
+    drawChart(byId('trends'), answer.data, state.range);
   });
 }
 
@@ -260,6 +276,18 @@ function setPaused(p) {
 
 // controls ----------------------------------------------------------------
 
+function drawWindowOptions() {
+  options(byId('f-window'), windows, state.window, (w) => `last ${w}`);
+}
+
+// The windows and ranges the API answers with (metadata.windows,
+// .ranges): the longer views, from PostgreSQL's daily rollups, are offered
+// once it serves them; the choice in the URL is kept either way.
+function offered(list, base, extra, current) {
+  if (!Array.isArray(list)) return base;
+  return [...base, ...extra.filter((v) => list.includes(v) || v === current)];
+}
+
 function debounce(fn) {
   let t = null;
   return () => {
@@ -275,7 +303,7 @@ function setup() {
   host.value = state.host;
   if (state.method) methodsSeen.add(state.method);
   drawMethodOptions();
-  options(byId('f-window'), st.WINDOWS, state.window, (w) => `last ${w}`);
+  drawWindowOptions();
   options(byId('f-limit'), st.LIMITS, state.limit);
 
   q.addEventListener('input', debounce(() => {

@@ -5,6 +5,9 @@
 
 export const WINDOWS = ['1m', '1h', '24h'];
 export const RANGES = ['24h', '7d', '30d'];
+// offered only when the API serves them (PostgreSQL's daily rollups)
+export const DAY_WINDOWS = ['7d', '30d'];
+export const LONG_RANGES = ['90d', '1y'];
 export const SORTS = ['requests', 'errors', 'error_rate', 'p95', 'bytes',
                       'last_seen'];
 export const LIMITS = [10, 25, 50, 100, 200];
@@ -33,13 +36,14 @@ export function parse(search) {
     q: get('q') || '',
     host: get('host') || '',
     method: (get('method') || '').toUpperCase(),
-    window: pick(get('window'), WINDOWS, DEFAULTS.window),
+    window: pick(get('window'), [...WINDOWS, ...DAY_WINDOWS],
+                 DEFAULTS.window),
     sort: pick(get('sort'), SORTS, DEFAULTS.sort),
     order: pick(get('order'), ['asc', 'desc'], DEFAULTS.order),
     page: whole(get('page'), 1, 1, 1e9),
     limit: pick(whole(get('limit'), DEFAULTS.limit, 1, 200), LIMITS,
                 DEFAULTS.limit),
-    range: pick(get('range'), RANGES, DEFAULTS.range),
+    range: pick(get('range'), [...RANGES, ...LONG_RANGES], DEFAULTS.range),
     dhost: null, dmethod: null, dpath: null,
     drange: pick(get('drange'), RANGES, DEFAULTS.drange),
   };

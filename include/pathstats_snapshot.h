@@ -26,6 +26,14 @@
  *   PS_SNAP_PATH_TRENDS  ps_snap_row_t[n] for one range: a path's key
  *                     and its trend array (json), for the paths whose
  *                     trends the aggregator keeps
+ *   PS_SNAP_DAY_ROWS, PS_SNAP_DAY_ORDER, PS_SNAP_DAY_WINDOW_INFO
+ *                     the same as PS_SNAP_ROWS, _ORDER and _WINDOW_INFO
+ *                     for the day windows (PS_SNAP_WIN_7D, _30D), kept
+ *                     apart so that readers built before them skip them
+ *   PS_SNAP_LONG_TRENDS  ref: the JSON array of one long trends range
+ *                     (PS_SNAP_LONG_*), kept apart from PS_SNAP_TRENDS so
+ *                     that readers built before it skip the section (an
+ *                     arg beyond their PS_SNAP_RANGES would be an error)
  *   PS_SNAP_SELF      ps_snap_scope_desc_t: whose view this is (scope
  *                     node: this node; scope fleet: every node)
  *   PS_SNAP_SCOPES    the other views this snapshot carries (the fleet,
@@ -61,6 +69,13 @@ enum {
     PS_SNAP_WINDOWS
 };
 
+/* the day windows, from daily rollups and this node's hourly rows: their
+ * sections are PS_SNAP_DAY_*, with the arg PS_SNAP_ROWS etc. would have;
+ * a view's arrays hold every window */
+#define PS_SNAP_WIN_7D          PS_SNAP_WINDOWS
+#define PS_SNAP_WIN_30D         (PS_SNAP_WINDOWS + 1)
+#define PS_SNAP_ALL_WINDOWS     (PS_SNAP_WINDOWS + 2)
+
 /* sort keys, in the order of ps_snap_sort_names */
 enum {
     PS_SNAP_SORT_REQUESTS = 0,
@@ -80,6 +95,14 @@ enum {
     PS_SNAP_RANGES
 };
 
+/* long trends ranges (PS_SNAP_LONG_TRENDS), from daily rollups: 90d
+ * daily, 1y weekly (weeks from Monday 00:00 UTC) */
+enum {
+    PS_SNAP_LONG_90D = 0,
+    PS_SNAP_LONG_1Y,
+    PS_SNAP_LONG_RANGES
+};
+
 /* section types; window/sort/range go in ps_snap_section_t.arg */
 enum {
     PS_SNAP_BLOB = 1,       /* the one blob all refs point into */
@@ -94,8 +117,19 @@ enum {
     PS_SNAP_PATH_TRENDS,    /* arg = range; rows: key + JSON array */
     PS_SNAP_SELF,           /* ps_snap_scope_desc_t */
     PS_SNAP_SCOPES,         /* ps_snap_scopes_t + nested snapshots */
-    PS_SNAP_NODES           /* ref: JSON array, /api/nodes */
+    PS_SNAP_NODES,          /* ref: JSON array, /api/nodes */
+    PS_SNAP_LONG_TRENDS,    /* arg = long range; ref: a JSON value */
+    PS_SNAP_DAY_ROWS,       /* arg = day window (PS_SNAP_WIN_7D, _30D) */
+    PS_SNAP_DAY_ORDER,      /* arg = day window * PS_SNAP_SORTS + sort */
+    PS_SNAP_DAY_WINDOW_INFO /* arg = day window; as PS_SNAP_WINDOW_INFO */
 };
+
+/* 1 if window w fits a rows, order or window info section of type t */
+#define ps_snap_window_of(t, w)                                              \
+    ((t) == PS_SNAP_ROWS || (t) == PS_SNAP_ORDER                             \
+     || (t) == PS_SNAP_WINDOW_INFO                                           \
+     ? (w) < PS_SNAP_WINDOWS                                                 \
+     : (w) >= PS_SNAP_WINDOWS && (w) < PS_SNAP_ALL_WINDOWS)
 
 /* scopes (ps_snap_scope_desc_t.kind) */
 enum {
@@ -194,19 +228,21 @@ typedef struct {
     const ps_snap_header_t  *header;
     const char              *blob;
     uint32_t                 blob_len;
-    const ps_snap_row_t     *rows[PS_SNAP_WINDOWS];
-    uint32_t                 row_count[PS_SNAP_WINDOWS];
-    const uint32_t          *order[PS_SNAP_WINDOWS][PS_SNAP_SORTS];
-    ps_snap_ref_t            window_info[PS_SNAP_WINDOWS];
+    const ps_snap_row_t     *rows[PS_SNAP_ALL_WINDOWS];
+    uint32_t                 row_count[PS_SNAP_ALL_WINDOWS];
+    const uint32_t          *order[PS_SNAP_ALL_WINDOWS][PS_SNAP_SORTS];
+    ps_snap_ref_t            window_info[PS_SNAP_ALL_WINDOWS];
     ps_snap_ref_t            summary;
     ps_snap_ref_t            trends[PS_SNAP_RANGES];
     const ps_snap_row_t     *path_trends[PS_SNAP_RANGES];
     uint32_t                 path_trend_count[PS_SNAP_RANGES];
     ps_snap_ref_t            metrics;
     ps_snap_ref_t            health;
-    uint8_t                  has_window_info[PS_SNAP_WINDOWS];
+    uint8_t                  has_window_info[PS_SNAP_ALL_WINDOWS];
     uint8_t                  has_summary;
     uint8_t                  has_trends[PS_SNAP_RANGES];
+    ps_snap_ref_t            long_trends[PS_SNAP_LONG_RANGES];
+    uint8_t                  has_long_trends[PS_SNAP_LONG_RANGES];
     uint8_t                  has_metrics;
     uint8_t                  has_health;
 
@@ -334,7 +370,9 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
             break;
 
         case PS_SNAP_ROWS:
-            if (s->arg >= PS_SNAP_WINDOWS || view->rows[s->arg] != NULL
+        case PS_SNAP_DAY_ROWS:
+            if (!ps_snap_window_of(s->type, s->arg)
+                || view->rows[s->arg] != NULL
                 || s->len % sizeof(ps_snap_row_t) != 0
                 || s->len / sizeof(ps_snap_row_t) > PS_SNAP_MAX_ROWS)
             {
@@ -377,14 +415,16 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
 
         case PS_SNAP_BLOB:
         case PS_SNAP_ROWS:
+        case PS_SNAP_DAY_ROWS:
         case PS_SNAP_PATH_TRENDS:
             break;
 
         case PS_SNAP_ORDER:
+        case PS_SNAP_DAY_ORDER:
             w = s->arg / PS_SNAP_SORTS;
             k = s->arg % PS_SNAP_SORTS;
 
-            if (w >= PS_SNAP_WINDOWS || view->rows[w] == NULL
+            if (!ps_snap_window_of(s->type, w) || view->rows[w] == NULL
                 || view->order[w][k] != NULL
                 || s->len != (uint64_t) view->row_count[w]
                              * sizeof(uint32_t))
@@ -423,6 +463,17 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
             view->has_trends[s->arg] = 1;
             break;
 
+        case PS_SNAP_LONG_TRENDS:
+            if (s->arg >= PS_SNAP_LONG_RANGES
+                || view->has_long_trends[s->arg]
+                || ps_snap_ref_section(p, s, blob_len,
+                                       &view->long_trends[s->arg]) != 0)
+            {
+                return "bad snapshot long trends";
+            }
+            view->has_long_trends[s->arg] = 1;
+            break;
+
         case PS_SNAP_METRICS:
             if (view->has_metrics
                 || ps_snap_ref_section(p, s, blob_len, &view->metrics) != 0)
@@ -442,7 +493,9 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
             break;
 
         case PS_SNAP_WINDOW_INFO:
-            if (s->arg >= PS_SNAP_WINDOWS || view->has_window_info[s->arg]
+        case PS_SNAP_DAY_WINDOW_INFO:
+            if (!ps_snap_window_of(s->type, s->arg)
+                || view->has_window_info[s->arg]
                 || ps_snap_ref_section(p, s, blob_len,
                                        &view->window_info[s->arg]) != 0)
             {
@@ -491,7 +544,7 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
 
     /* every row's refs inside the blob */
 
-    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+    for (w = 0; w < PS_SNAP_ALL_WINDOWS; w++) {
         rows = view->rows[w];
 
         for (j = 0; j < view->row_count[w]; j++) {

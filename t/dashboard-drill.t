@@ -211,6 +211,22 @@ $b->click('#range [data-range="7d"]');
 $b->wait("($TREND || [])[0] === $points{'7d'}");
 is_deeply($b->js($TREND), [$points{'7d'}, $sent], 'trends 7d');
 
+# the longer views, offered as the API serves them (PostgreSQL here)
+is_deeply($b->js(q{[...document.querySelectorAll('#range button')]
+                   .map(b => b.dataset.range)}),
+          [qw(24h 7d 30d 90d 1y)], 'trend ranges: 90d and 1y offered');
+$b->click('#range [data-range="1y"]');
+$b->wait("($TREND || [])[0] === 53");
+is($b->js($TREND)->[0], 53, 'trends 1y: 53 weekly points');
+like($b->js('location.search'), qr/range=1y/, 'the range in the URL');
+is_deeply($b->js(q{[...document.querySelectorAll('#drill-range button')]
+                   .map(b => b.dataset.range)}),
+          [qw(24h 7d 30d)], "a path's trend: no 90d or 1y");
+$b->wait(q{document.querySelectorAll('#f-window option').length === 5}, 15);
+is_deeply($b->js(q{[...document.querySelectorAll('#f-window option')]
+                   .map(o => o.value)}),
+          [qw(1m 1h 24h 7d 30d)], 'windows: 7d and 30d offered');
+
 $b->click('#drill-close');
 ok($b->js('document.querySelector("#drill").hidden'), 'Close hides it');
 unlike($b->js('location.search'), qr/dpath/, 'and drops it from the URL');

@@ -28,6 +28,7 @@
 #include "store/pg/migrate.h"
 #include "store/pg/pg_scheduler.h"
 #include "store/pg/pg_windows.h"
+#include "store/pg/day_windows.h"
 #include "store/pg/trends.h"
 #include "store/store.h"
 
@@ -55,6 +56,7 @@ typedef struct {
     ps_monitor_t       *mon;
     ps_snapshot_t      *snap;
     ps_trends_t        *trends;
+    ps_day_windows_t   *days;
     ps_scheduler_t     *sched;
     ps_fleet_t         *fleet;
 
@@ -400,6 +402,8 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
         (void) ps_pg_windows_load(d.win, cfg->postgres, cfg->node_id,
                                  ps_now_us());
         d.trends = ps_trends_start(cfg->postgres, TRENDS_INTERVAL_MS);
+        d.days = ps_day_windows_start(cfg->postgres, cfg->node_id,
+                                      cfg->day_windows_interval_ms);
         /* its own thread and connection: draining never waits for it */
         if (cfg->lifecycle) {
             d.sched = ps_scheduler_start(cfg);
@@ -408,6 +412,7 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
     }
 
     ps_snapshot_use_trends(d.snap, d.trends);
+    ps_snapshot_use_day_windows(d.snap, d.days);
     ps_snapshot_use_scheduler(d.snap, d.sched);
     ps_snapshot_use_fleet(d.snap, d.fleet);
 
@@ -431,6 +436,7 @@ ps_cmd_daemon(const ps_config_t *cfg, const ps_signals_t *sig)
     ps_fleet_stop(d.fleet);
     ps_trends_stop(d.trends);
     ps_snapshot_destroy(d.snap);
+    ps_day_windows_stop(d.days);
     ps_monitor_destroy(d.mon);
     ps_windows_destroy(d.win);
     daemon_detach(&d);

@@ -128,6 +128,8 @@ static const cfg_key_t  cfg_keys[] = {
     { "alert_webhook_backoff", CFG_DURATION, "1s",
       F(alert_webhook_backoff_ms), 10, 10 * MS_PER_MIN, MS_PER_S, NULL },
     { "trend_paths", CFG_UINT, "200", F(trend_paths), 0, 10000, 0, NULL },
+    { "day_windows_interval", CFG_DURATION, "2m",
+      F(day_windows_interval_ms), MS_PER_S, MS_PER_DAY, MS_PER_S, NULL },
     { "fleet_interval", CFG_DURATION, "2s", F(fleet_interval_ms),
       100, MS_PER_HOUR, MS_PER_S, NULL },
     { "node_stale", CFG_DURATION, "30s", F(node_stale_ms),

@@ -101,6 +101,10 @@ typedef struct {
      * window; 0: none */
     uint64_t   trend_paths;
 
+    /* how often /api/paths' 7d and 30d windows are read again from
+     * PostgreSQL (day_windows.c) */
+    uint64_t   day_windows_interval_ms;
+
     /* the history lifecycle (store/pg/pg_lifecycle*.c, cmd/lifecycle.c) */
     uint64_t   hourly_retention_ms;   /* pathstats_hourly days kept */
     uint64_t   daily_retention_ms;    /* pathstats_daily days; 0: forever */

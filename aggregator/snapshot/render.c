@@ -18,12 +18,13 @@
 #define PATHSTATS_VERSION  "unknown"
 #endif
 
-static const char *const  window_names[PS_SNAP_WINDOWS] = {
-    "1m", "1h", "24h"
+/* the live windows, then the day windows (PS_SNAP_WIN_7D, _30D) */
+static const char *const  window_names[PS_SNAP_ALL_WINDOWS] = {
+    "1m", "1h", "24h", "7d", "30d"
 };
 
-static const double  window_seconds[PS_SNAP_WINDOWS] = {
-    60, 3600, 86400
+static const double  window_seconds[PS_SNAP_ALL_WINDOWS] = {
+    60, 3600, 86400, 7 * 86400, 30 * 86400
 };
 
 

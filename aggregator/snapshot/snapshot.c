@@ -20,6 +20,7 @@
 #include "snapshot/rows.h"
 #include "snapshot/scope_pack.h"
 #include "snapshot/snapshot.h"
+#include "store/pg/day_windows.h"
 #include "store/pg/trend_paths.h"
 
 #ifndef PATHSTATS_VERSION
@@ -27,9 +28,14 @@
 #endif
 
 /* sections: blob, 3 rows, 18 orders, 3 window infos, summary, 3 trends,
- * metrics, health, 3 path trends */
+ * metrics, health, 3 path trends, 2 long trends */
 #define NSECTIONS  (1 + PS_SNAP_WINDOWS * (2 + PS_SNAP_SORTS) + 1 \
-                    + PS_SNAP_RANGES + 2 + PS_SNAP_RANGES)
+                    + PS_SNAP_RANGES + 2 + PS_SNAP_RANGES \
+                    + PS_SNAP_LONG_RANGES)
+
+/* and the day windows': window info, rows, orders each */
+#define NSECTIONS_DAYS  ((PS_SNAP_ALL_WINDOWS - PS_SNAP_WINDOWS) \
+                         * (2 + PS_SNAP_SORTS))
 
 /* and the fleet's: self, nodes, scopes */
 #define NSECTIONS_FLEET  3
@@ -55,8 +61,13 @@ struct ps_snapshot_s {
     ps_snap_scope_desc_t  self;
     ps_snap_ref_t       own_summary;       /* of the last build's blob */
     ps_snap_ref_t       own_health;
-    ps_rowset_t         win[PS_SNAP_WINDOWS];
+    ps_rowset_t         win[PS_SNAP_ALL_WINDOWS];
+    ps_day_windows_t   *days_src;
+    ps_fleet_table_t   *day_table[PS_DAY_WINDOWS];  /* the day windows'
+                                                       rows point here */
+    int                 has_days;          /* day windows in snapshots */
     ps_buf_t            trends[PS_SNAP_RANGES];
+    ps_buf_t            long_trends[PS_SNAP_LONG_RANGES];
     ps_buf_t            path_trends;       /* packed, trend_paths.h */
     ps_buf_t            trend_keys;        /* the paths asked for */
     uint64_t            sequence;
@@ -68,8 +79,8 @@ struct ps_snapshot_s {
     ps_buf_t            text;
     uint32_t           *order;
     size_t              order_cap;
-    ps_snap_row_t      *prow[PS_SNAP_WINDOWS];
-    size_t              fit[PS_SNAP_WINDOWS];  /* rows that fit, when
+    ps_snap_row_t      *prow[PS_SNAP_ALL_WINDOWS];
+    size_t              fit[PS_SNAP_ALL_WINDOWS];  /* rows that fit, when
                                                   the last build shrank */
     size_t              top;               /* metrics' paths this build */
     size_t              fit_top;           /* those that fit, when the
@@ -78,7 +89,7 @@ struct ps_snapshot_s {
     size_t              fit_trends;        /* those that fit, when the
                                               last build shrank them */
     ps_snap_row_t      *ptrend[PS_SNAP_RANGES];
-    uint32_t           *porder[PS_SNAP_WINDOWS][PS_SNAP_SORTS];
+    uint32_t           *porder[PS_SNAP_ALL_WINDOWS][PS_SNAP_SORTS];
     uint64_t           *out;               /* 8-byte aligned */
     size_t              out_cap;
 };
@@ -107,12 +118,18 @@ ps_snapshot_create(const ps_config_t *cfg, ps_windows_t *w)
         goto fail;
     }
 
-    for (i = 0; i < PS_SNAP_WINDOWS; i++) {
+    for (i = 0; i < PS_SNAP_ALL_WINDOWS; i++) {
         ps_win_stats_init(&s->win[i].total);
     }
 
     for (i = 0; i < PS_SNAP_RANGES; i++) {
         if (ps_buf_puts(&s->trends[i], "[]") != 0) {
+            goto fail;
+        }
+    }
+
+    for (i = 0; i < PS_SNAP_LONG_RANGES; i++) {
+        if (ps_buf_puts(&s->long_trends[i], "[]") != 0) {
             goto fail;
         }
     }
@@ -138,7 +155,11 @@ ps_snapshot_destroy(ps_snapshot_t *s)
 
     ps_alerts_destroy(s->alerts);
 
-    for (i = 0; i < PS_SNAP_WINDOWS; i++) {
+    for (i = 0; i < PS_DAY_WINDOWS; i++) {
+        ps_fleet_table_destroy(s->day_table[i]);
+    }
+
+    for (i = 0; i < PS_SNAP_ALL_WINDOWS; i++) {
         ps_rowset_free(&s->win[i]);
         free(s->prow[i]);
         for (k = 0; k < PS_SNAP_SORTS; k++) {
@@ -149,6 +170,10 @@ ps_snapshot_destroy(ps_snapshot_t *s)
     for (i = 0; i < PS_SNAP_RANGES; i++) {
         ps_buf_free(&s->trends[i]);
         free(s->ptrend[i]);
+    }
+
+    for (i = 0; i < PS_SNAP_LONG_RANGES; i++) {
+        ps_buf_free(&s->long_trends[i]);
     }
 
     ps_buf_free(&s->path_trends);
@@ -187,6 +212,13 @@ ps_snapshot_use_trends(ps_snapshot_t *s, ps_trends_t *t)
 
 
 void
+ps_snapshot_use_day_windows(ps_snapshot_t *s, ps_day_windows_t *d)
+{
+    s->days_src = d;
+}
+
+
+void
 ps_snapshot_use_monitor(ps_snapshot_t *s, ps_monitor_t *m)
 {
     s->monitor = m;
@@ -212,6 +244,15 @@ take_trends(ps_snapshot_t *s)
 {
     int  r;
 
+    if (s->trends_src != NULL
+        && ps_trends_take_long(s->trends_src, s->long_trends) < 0)
+    {
+        for (r = 0; r < PS_SNAP_LONG_RANGES; r++) {
+            ps_buf_reset(&s->long_trends[r]);
+            (void) ps_buf_puts(&s->long_trends[r], "[]");
+        }
+    }
+
     if (s->trends_src == NULL
         || ps_trends_take(s->trends_src, s->trends, PS_SNAP_RANGES,
                           &s->path_trends) >= 0)
@@ -225,6 +266,40 @@ take_trends(ps_snapshot_t *s)
     }
 
     ps_buf_reset(&s->path_trends);
+}
+
+
+/* A new read of the day windows, if there is one, into their row sets
+ * (once per read: their rows do not move between reads). */
+static void
+take_days(ps_snapshot_t *s)
+{
+    ps_fleet_table_t  *t[PS_DAY_WINDOWS];
+    int                i, w;
+
+    if (s->days_src == NULL || ps_day_windows_take(s->days_src, t) != 1) {
+        return;
+    }
+
+    s->has_days = 1;
+
+    for (i = 0; i < PS_DAY_WINDOWS; i++) {
+        w = PS_SNAP_WINDOWS + i;
+
+        if (ps_rowset_collect_from(&s->win[w], ps_fleet_table_foreach, t[i],
+                                   rows_needed(s), 0, NULL, NULL)
+            != 0)
+        {
+            ps_log(PS_LOG_ERROR, "event=snapshot_failed reason=no_memory "
+                   "window=day");
+            s->win[w].n = 0;
+            s->win[w].total_rows = 0;
+        }
+
+        /* the old rows pointed into the old table */
+        ps_fleet_table_destroy(s->day_table[i]);
+        s->day_table[i] = t[i];
+    }
 }
 
 
@@ -442,9 +517,10 @@ grow_u32(uint32_t **p, size_t n)
 
 /* what the sections refer to in the blob */
 typedef struct {
-    ps_snap_ref_t  info[PS_SNAP_WINDOWS];
+    ps_snap_ref_t  info[PS_SNAP_ALL_WINDOWS];
     ps_snap_ref_t  summary;
     ps_snap_ref_t  trends[PS_SNAP_RANGES];
+    ps_snap_ref_t  long_trends[PS_SNAP_LONG_RANGES];
     ps_snap_ref_t  metrics;
     ps_snap_ref_t  health;
     ps_snap_ref_t  nodes;
@@ -550,6 +626,14 @@ assemble_texts(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         }
     }
 
+    for (k = 0; k < PS_SNAP_LONG_RANGES; k++) {
+        if (blob_bytes(blob, &refs->long_trends[k], s->long_trends[k].data,
+                       s->long_trends[k].len) != 0)
+        {
+            return -1;
+        }
+    }
+
     if (assemble_path_trends(s, blob, s->trend_limit, &refs->ntrends) != 0) {
         return -1;
     }
@@ -594,11 +678,13 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     size_t              off, total, i, n, nsec;
     uint64_t           *out;
     char               *p;
-    int                 w, k;
+    int                 w, k, nwin;
 
-    nsec = NSECTIONS + (s->has_fleet ? NSECTIONS_FLEET : 1);
+    nwin = s->has_days ? PS_SNAP_ALL_WINDOWS : PS_SNAP_WINDOWS;
+    nsec = NSECTIONS + (s->has_fleet ? NSECTIONS_FLEET : 1)
+           + (s->has_days ? NSECTIONS_DAYS : 0);
     off = align8(sizeof(ps_snap_header_t) + nsec * sizeof(ps_snap_section_t));
-    total = off + (PS_SNAP_WINDOWS + 1 + PS_SNAP_RANGES + 2)
+    total = off + (nwin + 1 + PS_SNAP_RANGES + 2 + PS_SNAP_LONG_RANGES)
                   * sizeof(ps_snap_ref_t)
             + align8(sizeof(ps_snap_scope_desc_t));
 
@@ -606,7 +692,7 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         total += sizeof(ps_snap_ref_t) + align8(s->fleet_scopes.len);
     }
 
-    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+    for (w = 0; w < nwin; w++) {
         n = snap_rows_in(s, w, limit);
         total += align8(n * sizeof(ps_snap_row_t));
         total += PS_SNAP_SORTS * align8(n * sizeof(uint32_t));
@@ -653,13 +739,18 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         i++;                                                                 \
     } while (0)
 
-    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
-        SECTION(PS_SNAP_WINDOW_INFO, w, &refs->info[w],
-                sizeof(ps_snap_ref_t));
+    for (w = 0; w < nwin; w++) {
+        SECTION(w < PS_SNAP_WINDOWS ? PS_SNAP_WINDOW_INFO
+                                    : PS_SNAP_DAY_WINDOW_INFO,
+                w, &refs->info[w], sizeof(ps_snap_ref_t));
     }
     SECTION(PS_SNAP_SUMMARY, 0, &refs->summary, sizeof(ps_snap_ref_t));
     for (k = 0; k < PS_SNAP_RANGES; k++) {
         SECTION(PS_SNAP_TRENDS, k, &refs->trends[k], sizeof(ps_snap_ref_t));
+    }
+    for (k = 0; k < PS_SNAP_LONG_RANGES; k++) {
+        SECTION(PS_SNAP_LONG_TRENDS, k, &refs->long_trends[k],
+                sizeof(ps_snap_ref_t));
     }
     SECTION(PS_SNAP_METRICS, 0, &refs->metrics, sizeof(ps_snap_ref_t));
     SECTION(PS_SNAP_HEALTH, 0, &refs->health, sizeof(ps_snap_ref_t));
@@ -669,11 +760,13 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
                 refs->ntrends * sizeof(ps_snap_row_t));
     }
 
-    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+    for (w = 0; w < nwin; w++) {
         n = snap_rows_in(s, w, limit);
-        SECTION(PS_SNAP_ROWS, w, s->prow[w], n * sizeof(ps_snap_row_t));
+        SECTION(w < PS_SNAP_WINDOWS ? PS_SNAP_ROWS : PS_SNAP_DAY_ROWS, w,
+                s->prow[w], n * sizeof(ps_snap_row_t));
         for (k = 0; k < PS_SNAP_SORTS; k++) {
-            SECTION(PS_SNAP_ORDER, w * PS_SNAP_SORTS + k, s->porder[w][k],
+            SECTION(w < PS_SNAP_WINDOWS ? PS_SNAP_ORDER : PS_SNAP_DAY_ORDER,
+                    w * PS_SNAP_SORTS + k, s->porder[w][k],
                     n * sizeof(uint32_t));
         }
     }
@@ -707,7 +800,9 @@ assemble(ps_snapshot_t *s, const ps_snapshot_inputs_t *in, uint64_t now_us,
 
     ps_buf_reset(&s->blob);
 
-    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+    for (w = 0; w < (s->has_days ? PS_SNAP_ALL_WINDOWS : PS_SNAP_WINDOWS);
+         w++)
+    {
         if (assemble_window(s, w, snap_rows_in(s, w, limit), &refs.info[w])
             != 0)
         {
@@ -791,9 +886,9 @@ int
 ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     uint64_t now_us, size_t cap, const void **out, size_t *len)
 {
-    size_t    limit[PS_SNAP_WINDOWS], total, max_rows, n;
+    size_t    limit[PS_SNAP_ALL_WINDOWS], total, max_rows, n;
     uint64_t  t0;
-    int       w, any, top_shrunk;
+    int       w, any, top_shrunk, nwin;
     double    f;
 
     t0 = ps_mono_us();
@@ -811,12 +906,23 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         return -1;
     }
 
+    take_days(s);
+    nwin = s->has_days ? PS_SNAP_ALL_WINDOWS : PS_SNAP_WINDOWS;
+
+    /* the day windows are collected once per read: what this build
+     * shrinks is its own */
+    for (w = PS_SNAP_WINDOWS; w < PS_SNAP_ALL_WINDOWS; w++) {
+        s->win[w].shrunk = 0;
+    }
+
     want_trends(s);
 
     max_rows = s->cfg->snapshot_max_rows ? s->cfg->snapshot_max_rows
                                          : 10000;
 
-    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+    memset(limit, 0, sizeof(limit));
+
+    for (w = 0; w < nwin; w++) {
         limit[w] = s->win[w].n < max_rows ? s->win[w].n : max_rows;
 
         /* the last build had to shrink: start near what fitted then
@@ -868,7 +974,7 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         any = 0;
         f = 0.9 * (double) cap / (double) total;
 
-        for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+        for (w = 0; w < nwin; w++) {
             if (limit[w] > 0) {
                 n = (size_t) ((double) limit[w] * f);
                 limit[w] = n < limit[w] ? n : limit[w] / 2;
@@ -922,7 +1028,7 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         }
     }
 
-    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+    for (w = 0; w < nwin; w++) {
         s->fit[w] = s->win[w].shrunk ? limit[w] : 0;
     }
     s->fit_top = top_shrunk ? s->top : 0;

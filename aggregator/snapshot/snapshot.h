@@ -27,6 +27,7 @@
 #include "snapshot/monitor.h"
 #include "snapshot/fleet.h"
 #include "snapshot/render.h"
+#include "store/pg/day_windows.h"
 #include "store/pg/pg_scheduler.h"
 #include "store/pg/trends.h"
 
@@ -47,6 +48,10 @@ int ps_snapshot_set_trends(ps_snapshot_t *s, int range, const char *json,
 /* Takes the trends from t (may be NULL: "[]") at every build; t must
  * outlive s or be unset first. */
 void ps_snapshot_use_trends(ps_snapshot_t *s, ps_trends_t *t);
+
+/* Takes /api/paths' day windows (7d, 30d) from d's reads, each new one
+ * as it comes; NULL: none (the snapshot has no day windows). */
+void ps_snapshot_use_day_windows(ps_snapshot_t *s, ps_day_windows_t *d);
 
 /* Uses m (may be NULL: none) for the counters of /metrics and the alert
  * notifications at every build; m must outlive s or be unset first. */

@@ -20,6 +20,20 @@
 
 #define HOURS          (PS_TRENDS_DAYS * 24)
 #define HOUR_S         3600
+#define DAY_S          86400
+#define LONG_DAYS      PS_TRENDS_LONG_DAYS
+
+/* the long ranges are read again this often (their days mostly come
+ * from daily rollups: a day is final once rolled up), and the last days
+ * every time, for late flushes folded into a rolled-up day */
+#define LONG_INTERVAL_US  (300 * 1000000ull)
+#define LONG_RECENT_DAYS  3
+
+/* a long day's state: not loaded, loaded from daily rollups (final but
+ * for the recent days), loaded from hourly rows (read again each time) */
+#define DAY_UNLOADED   0
+#define DAY_DAILY      1
+#define DAY_HOURLY     2
 
 /* paths new to the set wait this long after it changed (their latest
  * flush), and path loads are this far apart at least; the last two hours
@@ -37,6 +51,27 @@ static const int64_t  range_hours[PS_SNAP_RANGES] = { 24, 7 * 24, HOURS };
 static const int64_t  range_step_s[PS_SNAP_RANGES] = {
     HOUR_S, 6 * HOUR_S, 24 * HOUR_S
 };
+
+static const int64_t  long_points[PS_SNAP_LONG_RANGES] = { 90, 53 };
+static const int64_t  long_step_days[PS_SNAP_LONG_RANGES] = { 1, 7 };
+
+/*
+ * A day's counts: its daily rollup rows if it has any, else its hourly
+ * rows; one statement, so a rollup committing meanwhile is seen by both
+ * halves or by neither, and no day counts twice.  $1: the days' starts.
+ */
+static const char  long_sql[] =
+    "SELECT d.s, 1, r.requests, r.errors, r.latency_hist"
+    " FROM unnest($1::bigint[]) AS d(s)"
+    " JOIN pathstats_daily r"
+    " ON r.day = (to_timestamp(d.s) AT TIME ZONE 'UTC')::date"
+    " UNION ALL"
+    " SELECT d.s, 0, h.requests, h.errors, h.latency_hist"
+    " FROM unnest($1::bigint[]) AS d(s)"
+    " JOIN pathstats_hourly h ON h.hour >= to_timestamp(d.s)"
+    " AND h.hour < to_timestamp(d.s + 86400)"
+    " WHERE NOT EXISTS (SELECT 1 FROM pathstats_daily x"
+    " WHERE x.day = (to_timestamp(d.s) AT TIME ZONE 'UTC')::date)";
 
 static const char  trends_sql[] =
     "SELECT extract(epoch FROM hour)::bigint, requests, errors,"
@@ -65,7 +100,101 @@ struct ps_trends_s {
     int64_t           first_hour;   /* of hours[0]; 0 before the first */
     ps_trend_hour_t   hours[HOURS];
     uint8_t           loaded[HOURS];
+
+    /* the long ranges: under mu, then the thread's own day cache */
+    int               long_fresh;
+    ps_buf_t          long_json[PS_SNAP_LONG_RANGES];
+    int64_t           first_day;    /* of days[0]; 0 before the first */
+    ps_trend_hour_t   days[LONG_DAYS];
+    uint8_t           day_state[LONG_DAYS];
 };
+
+
+/* One point of a trend array, a comma before it unless first. */
+static int
+render_point(ps_buf_t *b, int first, int64_t at, uint64_t req, uint64_t err,
+    const ps_hist_t *h)
+{
+    double  p95;
+    char    iso[PS_ISO8601_MAX];
+
+    p95 = ps_hist_percentile(h, 0.95) / 1000;
+
+    if (ps_buf_printf(b, "%s{\"t\":\"%s\",\"requests\":%llu,"
+                      "\"errors\":%llu,\"p95_ms\":", first ? "" : ",",
+                      ps_format_iso8601(at * PS_US_PER_SEC, iso),
+                      (unsigned long long) req,
+                      (unsigned long long) err) != 0)
+    {
+        return -1;
+    }
+
+    return ps_hist_count(h) ? ps_buf_printf(b, "%.3f}", p95)
+                            : ps_buf_puts(b, "null}");
+}
+
+
+int
+ps_trends_render_days(const ps_trend_hour_t *days, size_t n,
+    int64_t first_day, int range, ps_buf_t *b)
+{
+    ps_hist_t   h;
+    int64_t     last, block, step, t, dn, k;
+    uint64_t    req, err;
+    size_t      i;
+    int         rc = -1;
+
+    if (n == 0 || range < 0 || range >= PS_SNAP_LONG_RANGES) {
+        return ps_buf_puts(b, "[]");
+    }
+
+    ps_hist_init(&h);
+
+    step = long_step_days[range] * DAY_S;
+    last = first_day + (int64_t) (n - 1) * DAY_S;
+
+    /* the last point's start: today, or the Monday of this week (the
+     * epoch's day 0 was a Thursday, 3 days after a Monday) */
+    block = last;
+    if (long_step_days[range] == 7) {
+        dn = last / DAY_S;
+        block = last - ((dn + 3) % 7) * DAY_S;
+    }
+    block -= (long_points[range] - 1) * step;
+
+    if (ps_buf_putc(b, '[') != 0) {
+        goto done;
+    }
+
+    for (k = 0; k < long_points[range]; k++, block += step) {
+        req = 0;
+        err = 0;
+        ps_hist_reset(&h);
+
+        for (t = block; t < block + step && t <= last; t += DAY_S) {
+            if (t < first_day) {
+                continue;
+            }
+            i = (size_t) ((t - first_day) / DAY_S);
+            req += days[i].requests;
+            err += days[i].errors;
+            if (ps_hist_merge(&h, &days[i].hist) != 0) {
+                goto done;
+            }
+        }
+
+        if (render_point(b, k == 0, block, req, err, &h) != 0) {
+            goto done;
+        }
+    }
+
+    rc = ps_buf_putc(b, ']');
+
+done:
+
+    ps_hist_free(&h);
+    return rc;
+}
 
 
 int
@@ -76,8 +205,6 @@ ps_trends_render(const ps_trend_hour_t *hours, size_t n, int64_t first_hour,
     int64_t     last, start, block, t, step;
     uint64_t    req, err;
     size_t      i;
-    double      p95;
-    char        iso[PS_ISO8601_MAX];
     int         first = 1, rc = -1;
 
     ps_hist_init(&h);
@@ -116,16 +243,7 @@ ps_trends_render(const ps_trend_hour_t *hours, size_t n, int64_t first_hour,
             }
         }
 
-        p95 = ps_hist_percentile(&h, 0.95) / 1000;
-
-        if (ps_buf_printf(b, "%s{\"t\":\"%s\",\"requests\":%llu,"
-                          "\"errors\":%llu,\"p95_ms\":", first ? "" : ",",
-                          ps_format_iso8601(block * PS_US_PER_SEC, iso),
-                          (unsigned long long) req,
-                          (unsigned long long) err) != 0
-            || (ps_hist_count(&h) ? ps_buf_printf(b, "%.3f}", p95)
-                                  : ps_buf_puts(b, "null}")) != 0)
-        {
+        if (render_point(b, first, block, req, err, &h) != 0) {
             goto done;
         }
 
@@ -141,48 +259,221 @@ done:
 }
 
 
-/* Moves the cache so that its last hour is now_hour. */
+/* Moves a cache of n periods of step seconds, the first at *first, so
+ * that its first period starts at want; what it no longer holds is
+ * zeroed and marked not loaded. */
 static void
-shift_to(ps_trends_t *t, int64_t now_hour)
+shift_cache(ps_trend_hour_t *v, uint8_t *loaded, size_t n, int64_t *first,
+    int64_t want, int64_t step)
 {
-    int64_t  first = now_hour - (HOURS - 1) * HOUR_S, d;
+    int64_t  d;
     size_t   i, k;
 
-    if (t->first_hour == first) {
+    if (*first == want) {
         return;
     }
 
-    d = (first - t->first_hour) / HOUR_S;
+    d = (want - *first) / step;
 
-    if (t->first_hour == 0 || d <= 0 || d >= HOURS) {
-        for (i = 0; i < HOURS; i++) {
-            ps_hist_reset(&t->hours[i].hist);
-            t->hours[i].requests = 0;
-            t->hours[i].errors = 0;
-            t->loaded[i] = 0;
+    if (*first == 0 || d <= 0 || d >= (int64_t) n) {
+        for (i = 0; i < n; i++) {
+            ps_hist_reset(&v[i].hist);
+            v[i].requests = 0;
+            v[i].errors = 0;
+            loaded[i] = 0;
         }
-        t->first_hour = first;
+        *first = want;
         return;
     }
 
     k = (size_t) d;
 
-    for (i = 0; i < HOURS; i++) {
-        if (i + k < HOURS) {
-            ps_hist_t  tmp = t->hours[i].hist;
+    for (i = 0; i < n; i++) {
+        if (i + k < n) {
+            ps_hist_t  tmp = v[i].hist;
 
-            t->hours[i] = t->hours[i + k];
-            t->hours[i + k].hist = tmp;
-            t->loaded[i] = t->loaded[i + k];
+            v[i] = v[i + k];
+            v[i + k].hist = tmp;
+            loaded[i] = loaded[i + k];
         } else {
-            ps_hist_reset(&t->hours[i].hist);
-            t->hours[i].requests = 0;
-            t->hours[i].errors = 0;
-            t->loaded[i] = 0;
+            ps_hist_reset(&v[i].hist);
+            v[i].requests = 0;
+            v[i].errors = 0;
+            loaded[i] = 0;
         }
     }
 
-    t->first_hour = first;
+    *first = want;
+}
+
+
+/* Moves the cache so that its last hour is now_hour. */
+static void
+shift_to(ps_trends_t *t, int64_t now_hour)
+{
+    shift_cache(t->hours, t->loaded, HOURS, &t->first_hour,
+                now_hour - (HOURS - 1) * HOUR_S, HOUR_S);
+}
+
+
+/* Connects when not connected; 0, or -1 (logged). */
+static int
+trends_connect(ps_trends_t *t)
+{
+    char  msg[256], err[300];
+
+    if (t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK) {
+        return 0;
+    }
+
+    if (t->conn != NULL) {
+        PQfinish(t->conn);
+    }
+
+    t->conn = ps_pg_connect(t->conninfo, msg, sizeof(msg));
+    if (t->conn == NULL) {
+        ps_log(PS_LOG_WARN, "event=trends_failed reason=connect "
+               "error=%s", ps_log_quote(err, sizeof(err), msg));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The long ranges' days: those not yet final (not loaded, or loaded
+ * from hourly rows) and the recent ones, from daily rollups or hourly
+ * rows (long_sql); then both ranges rendered into out[].  0 or -1.
+ */
+static int
+refresh_long(ps_trends_t *t, ps_buf_t *out)
+{
+    const char    *params[1];
+    PGresult      *res;
+    unsigned char *bytes;
+    ps_buf_t       list = PS_BUF_INIT;
+    size_t         i, blen;
+    int64_t        today, day;
+    uint8_t        daily[LONG_DAYS], want[LONG_DAYS];
+    char           err[300];
+    int            r, rc = 0, any = 0;
+
+    today = ps_hour_of((int64_t) ps_now_us());
+    today -= today % DAY_S;
+    shift_cache(t->days, t->day_state, LONG_DAYS, &t->first_day,
+                today - (LONG_DAYS - 1) * DAY_S, DAY_S);
+
+    memset(daily, 0, sizeof(daily));
+
+    if (ps_buf_putc(&list, '{') != 0) {
+        goto fail;
+    }
+
+    for (i = 0; i < LONG_DAYS; i++) {
+        want[i] = (t->day_state[i] != DAY_DAILY
+                   || i >= LONG_DAYS - LONG_RECENT_DAYS);
+        if (!want[i]) {
+            continue;
+        }
+        if (ps_buf_printf(&list, "%s%lld", any ? "," : "",
+                          (long long) (t->first_day + (int64_t) i * DAY_S))
+            != 0)
+        {
+            goto fail;
+        }
+        any = 1;
+    }
+
+    if (ps_buf_putc(&list, '}') != 0 || ps_buf_putc(&list, '\0') != 0) {
+        goto fail;
+    }
+
+    params[0] = list.data;
+
+    if (!PQsendQueryParams(t->conn, long_sql, 1, NULL, params, NULL, NULL,
+                           0)
+        || !PQsetSingleRowMode(t->conn))
+    {
+        ps_log(PS_LOG_WARN, "event=trends_failed reason=query range=long "
+               "error=%s",
+               ps_log_quote(err, sizeof(err), PQerrorMessage(t->conn)));
+        goto fail;
+    }
+
+    /* what is read again starts from zero */
+    for (i = 0; i < LONG_DAYS; i++) {
+        if (want[i]) {
+            ps_hist_reset(&t->days[i].hist);
+            t->days[i].requests = 0;
+            t->days[i].errors = 0;
+            t->day_state[i] = DAY_UNLOADED;
+        }
+    }
+
+    while ((res = PQgetResult(t->conn)) != NULL) {
+        if (PQresultStatus(res) == PGRES_SINGLE_TUPLE) {
+            day = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            if (day >= t->first_day
+                && day < t->first_day + LONG_DAYS * DAY_S)
+            {
+                i = (size_t) ((day - t->first_day) / DAY_S);
+                daily[i] |= (PQgetvalue(res, 0, 1)[0] == '1');
+                t->days[i].requests += strtoull(PQgetvalue(res, 0, 2),
+                                                NULL, 10);
+                t->days[i].errors += strtoull(PQgetvalue(res, 0, 3), NULL,
+                                              10);
+                if (!PQgetisnull(res, 0, 4)) {
+                    bytes = PQunescapeBytea((const unsigned char *)
+                                            PQgetvalue(res, 0, 4), &blen);
+                    if (bytes != NULL) {
+                        (void) ps_hist_decode(&t->days[i].hist, bytes,
+                                              blen);
+                        PQfreemem(bytes);
+                    }
+                }
+            }
+
+        } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            ps_log(PS_LOG_WARN, "event=trends_failed reason=query "
+                   "range=long error=%s",
+                   ps_log_quote(err, sizeof(err),
+                                PQresultErrorMessage(res)));
+            rc = -1;
+        }
+
+        PQclear(res);
+    }
+
+    ps_buf_free(&list);
+
+    if (rc != 0) {
+        /* not loaded: read again next time */
+        return -1;
+    }
+
+    for (i = 0; i < LONG_DAYS; i++) {
+        if (want[i]) {
+            t->day_state[i] = daily[i] ? DAY_DAILY : DAY_HOURLY;
+        }
+    }
+
+    for (r = 0; r < PS_SNAP_LONG_RANGES; r++) {
+        ps_buf_reset(&out[r]);
+        if (ps_trends_render_days(t->days, LONG_DAYS, t->first_day, r,
+                                  &out[r])
+            != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+
+fail:
+
+    ps_buf_free(&list);
+    return -1;
 }
 
 
@@ -194,19 +485,11 @@ refresh(ps_trends_t *t)
     unsigned char *bytes;
     size_t         from, i, blen;
     int64_t        now_hour, hour;
-    char           since[32], msg[256], err[300];
+    char           since[32], err[300];
     int            rc = 0;
 
-    if (t->conn == NULL || PQstatus(t->conn) != CONNECTION_OK) {
-        if (t->conn != NULL) {
-            PQfinish(t->conn);
-        }
-        t->conn = ps_pg_connect(t->conninfo, msg, sizeof(msg));
-        if (t->conn == NULL) {
-            ps_log(PS_LOG_WARN, "event=trends_failed reason=connect "
-                   "error=%s", ps_log_quote(err, sizeof(err), msg));
-            return -1;
-        }
+    if (trends_connect(t) != 0) {
+        return -1;
     }
 
     now_hour = ps_hour_of((int64_t) ps_now_us());
@@ -345,13 +628,14 @@ static void *
 trends_main(void *arg)
 {
     ps_trends_t  *t = arg;
-    ps_buf_t      out[PS_SNAP_RANGES];
+    ps_buf_t      out[PS_SNAP_RANGES], long_out[PS_SNAP_LONG_RANGES];
     ps_buf_t      want = PS_BUF_INIT, paths = PS_BUF_INIT;
     uint64_t      now, first_by, next_full = 0, last_paths = 0;
-    uint64_t      recheck_at = 0;
-    int           r, ok, full, apply, recheck, paths_ok;
+    uint64_t      recheck_at = 0, next_long = 0;
+    int           r, ok, full, apply, recheck, paths_ok, long_ok;
 
     memset(out, 0, sizeof(out));
+    memset(long_out, 0, sizeof(long_out));
 
     pthread_mutex_lock(&t->mu);
 
@@ -404,6 +688,16 @@ trends_main(void *arg)
             }
         }
 
+        /* the long ranges with a full refresh every few minutes */
+        long_ok = 0;
+
+        if (full && ok && now >= next_long) {
+            long_ok = (refresh_long(t, long_out) == 0);
+            if (long_ok) {
+                next_long = now + LONG_INTERVAL_US;
+            }
+        }
+
         if (apply) {
             (void) ps_trend_paths_apply(t->paths, &want);
         }
@@ -441,6 +735,16 @@ trends_main(void *arg)
             t->fresh = 1;
         }
 
+        if (long_ok) {
+            for (r = 0; r < PS_SNAP_LONG_RANGES; r++) {
+                ps_buf_t  tmp = t->long_json[r];
+
+                t->long_json[r] = long_out[r];
+                long_out[r] = tmp;
+            }
+            t->long_fresh = 1;
+        }
+
         if (paths_ok) {
             ps_buf_t  tmp = t->paths_json;
 
@@ -460,6 +764,10 @@ trends_main(void *arg)
 
     for (r = 0; r < PS_SNAP_RANGES; r++) {
         ps_buf_free(&out[r]);
+    }
+
+    for (r = 0; r < PS_SNAP_LONG_RANGES; r++) {
+        ps_buf_free(&long_out[r]);
     }
 
     ps_buf_free(&want);
@@ -497,6 +805,10 @@ ps_trends_start(const char *conninfo, uint64_t interval_ms)
 
     for (i = 0; i < HOURS; i++) {
         ps_hist_init(&t->hours[i].hist);
+    }
+
+    for (i = 0; i < LONG_DAYS; i++) {
+        ps_hist_init(&t->days[i].hist);
     }
 
     pthread_mutex_init(&t->mu, NULL);
@@ -542,8 +854,16 @@ ps_trends_stop(ps_trends_t *t)
         ps_hist_free(&t->hours[i].hist);
     }
 
+    for (i = 0; i < LONG_DAYS; i++) {
+        ps_hist_free(&t->days[i].hist);
+    }
+
     for (i = 0; i < PS_SNAP_RANGES; i++) {
         ps_buf_free(&t->json[i]);
+    }
+
+    for (i = 0; i < PS_SNAP_LONG_RANGES; i++) {
+        ps_buf_free(&t->long_json[i]);
     }
 
     ps_trend_paths_destroy(t->paths);
@@ -590,6 +910,34 @@ ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges,
             rc = -1;
         }
         t->paths_fresh = 0;
+    }
+
+    pthread_mutex_unlock(&t->mu);
+
+    return rc;
+}
+
+
+int
+ps_trends_take_long(ps_trends_t *t, ps_buf_t *out)
+{
+    size_t  r;
+    int     rc = 0;
+
+    pthread_mutex_lock(&t->mu);
+
+    if (t->long_fresh) {
+        rc = 1;
+        for (r = 0; r < PS_SNAP_LONG_RANGES; r++) {
+            ps_buf_reset(&out[r]);
+            if (ps_buf_append(&out[r], t->long_json[r].data,
+                              t->long_json[r].len)
+                != 0)
+            {
+                rc = -1;
+            }
+        }
+        t->long_fresh = 0;
     }
 
     pthread_mutex_unlock(&t->mu);

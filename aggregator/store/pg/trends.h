@@ -6,7 +6,10 @@
  *   [{"t": "2026-11-23T09:00:00Z", "requests": N, "errors": N,
  *     "p95_ms": X or null}]
  *
- * oldest first, one point per period (zeros when empty).  A thread of
+ * oldest first, one point per period (zeros when empty).  The long
+ * ranges of /api/trends, 90d daily and 1y weekly (PS_SNAP_LONG_*), come
+ * the same way from pathstats_daily for the days rolled up and from the
+ * hourly rows of the others, every few minutes.  A thread of
  * its own with its own connection refreshes them every interval, so a
  * slow or absent PostgreSQL never stalls the draining loop; closed hours
  * are fetched once and cached, the last two hours every time.  The same
@@ -24,6 +27,9 @@
 
 #define PS_TRENDS_DAYS  30
 
+/* days the long ranges cover: 1y's 53 weeks, the first from its Monday */
+#define PS_TRENDS_LONG_DAYS  (53 * 7)
+
 typedef struct ps_trends_s  ps_trends_t;
 
 /* Starts the refresh thread for conninfo every interval_ms; NULL on
@@ -39,6 +45,11 @@ void ps_trends_stop(ps_trends_t *t);
  * otherwise, -1 if memory ran out. */
 int ps_trends_take(ps_trends_t *t, ps_buf_t *out, size_t nranges,
     ps_buf_t *paths);
+
+/* If the long ranges changed since the last call, copies the JSON of
+ * each (PS_SNAP_LONG_*) into out[PS_SNAP_LONG_RANGES] and returns 1; 0
+ * otherwise, -1 if memory ran out. */
+int ps_trends_take_long(ps_trends_t *t, ps_buf_t *out);
 
 /* Names the paths to keep per-path trends for: a packed list of keys
  * (trend_paths.h), most requested first.  The first list loads with the
@@ -59,5 +70,14 @@ typedef struct {
 
 int ps_trends_render(const ps_trend_hour_t *hours, size_t n,
     int64_t first_hour, int range, ps_buf_t *b);
+
+/* Renders a long range (PS_SNAP_LONG_*) from per-day values: days[i] is
+ * the UTC day starting at first_day + 86400 * i (unix seconds, a
+ * midnight), n days up to and including today.  90d: 90 daily points,
+ * the last today; 1y: 53 weekly points, weeks from Monday 00:00 UTC, the
+ * last the current week (up to today).  Days before days[0] count as
+ * zero.  For tests and the thread. */
+int ps_trends_render_days(const ps_trend_hour_t *days, size_t n,
+    int64_t first_day, int range, ps_buf_t *b);
 
 #endif /* PS_TRENDS_H */

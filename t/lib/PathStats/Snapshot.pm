@@ -28,12 +28,15 @@ our @EXPORT = qw(snapshot_bytes row_json publish_snapshot snapwrite
 use constant {
     MAGIC => 0x504e5350, VERSION => 1,
     BLOB => 1, ROWS => 2, ORDER => 3, SUMMARY => 4, TRENDS => 5,
-    METRICS => 6, HEALTH => 7, WINDOW_INFO => 8,
+    METRICS => 6, HEALTH => 7, WINDOW_INFO => 8, LONG_TRENDS => 13,
+    DAY_ROWS => 14, DAY_ORDER => 15, DAY_WINDOW_INFO => 16,
 };
 
 use constant SORTS => qw(requests errors error_rate p95 bytes last_seen);
-my @WINDOWS = qw(1m 1h 24h);
+# 7d and 30d: the day windows, in sections of their own (DAY_*)
+my @WINDOWS = qw(1m 1h 24h 7d 30d);
 my @RANGES = qw(24h 7d 30d);
+my @LONG_RANGES = qw(90d 1y);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
@@ -58,8 +61,9 @@ sub row_json {
     });
 }
 
-# %o: windows => { '1m'|'1h'|'24h' => [rows] }, summary, trends =>
-# { range => text }, metrics, health, window_info => { window => text }
+# %o: windows => { '1m'|'1h'|'24h'|'7d'|'30d' => [rows] }, summary,
+# trends => { range (24h 7d 30d 90d 1y) => text },
+# metrics, health, window_info => { window => text }
 # (all text as bytes), generated_us (default now), sequence, heartbeat_us,
 # orders => 0 to leave the order sections out, sections => [[type, arg,
 # body]] extra raw sections.
@@ -82,7 +86,8 @@ sub snapshot_bytes {
             $body .= $ref->($r->{host}) . $ref->($r->{method})
                      . $ref->($r->{path}) . $ref->(row_json($r));
         }
-        push @sections, [ROWS, $w, $body];
+        my $day = $w >= 3;
+        push @sections, [$day ? DAY_ROWS : ROWS, $w, $body];
         next if defined $o{orders} && !$o{orders};
         my @s = (SORTS);
         for my $k (0 .. $#s) {
@@ -91,7 +96,8 @@ sub snapshot_bytes {
                 ($rows->[$b]{$key} // 0) <=> ($rows->[$a]{$key} // 0)
                     || $a <=> $b
             } 0 .. $#$rows;
-            push @sections, [ORDER, $w * 6 + $k, pack('V*', @idx)];
+            push @sections, [$day ? DAY_ORDER : ORDER, $w * 6 + $k,
+                             pack('V*', @idx)];
         }
     }
     push @sections, [SUMMARY, 0, $ref->($o{summary})] if defined $o{summary};
@@ -99,11 +105,16 @@ sub snapshot_bytes {
         my $t = $o{trends} && $o{trends}{ $RANGES[$i] };
         push @sections, [TRENDS, $i, $ref->($t)] if defined $t;
     }
+    for my $i (0 .. $#LONG_RANGES) {
+        my $t = $o{trends} && $o{trends}{ $LONG_RANGES[$i] };
+        push @sections, [LONG_TRENDS, $i, $ref->($t)] if defined $t;
+    }
     push @sections, [METRICS, 0, $ref->($o{metrics})] if defined $o{metrics};
     push @sections, [HEALTH, 0, $ref->($o{health})] if defined $o{health};
     for my $w (0 .. $#WINDOWS) {
         my $t = $o{window_info} && $o{window_info}{ $WINDOWS[$w] };
-        push @sections, [WINDOW_INFO, $w, $ref->($t)] if defined $t;
+        push @sections, [$w >= 3 ? DAY_WINDOW_INFO : WINDOW_INFO, $w,
+                         $ref->($t)] if defined $t;
     }
     push @sections, @{ $o{sections} || [] };
     unshift @sections, [BLOB, 0, $blob];
