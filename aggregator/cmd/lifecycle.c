@@ -4,7 +4,8 @@
  *   lifecycle [--dry-run]       one run now: rollup, archive, verify, drop
  *   archive --day D | --before D   archive closed hourly days
  *   restore FILE... | --day D [--replace]
- *   verify                      archives and rollups, printed as a table
+ *   verify                      archives, rollups and Redis' closed
+ *                               hours, printed as a table
  *   backup --full DIR           every pathstats table, one snapshot
  *
  * Each prints what it does on stdout; failures name the file or table
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "cmd/cmd.h"
+#include "cmd/verify_redis.h"
 #include "lib/clock.h"
 #include "lib/hour.h"
 #include "lib/log.h"
@@ -413,11 +415,14 @@ cmd_restore(const ps_config_t *cfg, int argc, char **argv)
 
 
 /* verify: every archive against its manifest and index row, every day
- * that has both rollups and hourly rows key by key; a table on stdout */
+ * that has both rollups and hourly rows key by key, every closed hour
+ * Redis holds against the hourly rows (verify_redis.c); a table on
+ * stdout */
 static int
 cmd_verify(const ps_config_t *cfg, int argc, char **argv)
 {
     int             i, rc, checked, bad;
+    int64_t         redis_keys;
     char            err[1024], path[4096], why[4600], sql[2048];
     char            where[128], d[PS_DAY_MAX];
     PGconn         *conn;
@@ -553,6 +558,17 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
 
     PQclear(res);
 
+    rc = ps_verify_redis(cfg, conn, (int64_t) ps_now_us(), &checked, &bad,
+                         &redis_keys);
+    if (rc != 0) {
+        PQfinish(conn);
+        return rc;
+    }
+
+    if (cfg->redis != NULL) {
+        printf("verify: redis: %lld keys compared\n",
+               (long long) redis_keys);
+    }
     printf("verify: %d checked, %d mismatches\n", checked, bad);
     ps_log(bad ? PS_LOG_WARN : PS_LOG_INFO, "event=lifecycle_verified "
            "checked=%d mismatches=%d", checked, bad);
