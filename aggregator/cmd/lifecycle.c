@@ -25,6 +25,7 @@
 #include "lib/hour.h"
 #include "lib/log.h"
 #include "lib/manifest.h"
+#include "lib/progress.h"
 #include "store/pg/migrate.h"
 #include "store/pg/pg_archive.h"
 #include "store/pg/pg_backup.h"
@@ -39,6 +40,7 @@ static void
 print_line(void *ctx, const char *line)
 {
     (void) ctx;
+    ps_progress_clear();
     printf("%s\n", line);
     fflush(stdout);
 }
@@ -114,7 +116,9 @@ cmd_lifecycle(const ps_config_t *cfg, int argc, char **argv)
     o.now_us = (int64_t) ps_now_us();
     o.say = print_line;
 
+    ps_progress_begin("lifecycle", -1);
     rc = ps_pg_lifecycle_run(conn, cfg, &o, &r);
+    ps_progress_end();
 
     printf("%s: rolled up %lld days (%lld hourly rows), archived %lld days "
            "(%lld rows), dropped %lld days (%lld rows), %lld failures, "
@@ -191,6 +195,8 @@ cmd_archive(const ps_config_t *cfg, int argc, char **argv)
         fprintf(stderr, "archive: pathstats_hourly: %s\n", err);
     }
 
+    ps_progress_begin("archive", -1);
+
     for (i = 0; i < n; i++) {
         if (days[i] < from || days[i] >= to) {
             continue;
@@ -198,11 +204,13 @@ cmd_archive(const ps_config_t *cfg, int argc, char **argv)
         if (ps_pg_archive_day(conn, PS_DAYS_HOURLY, days[i],
                               cfg->archive_dir, &m, err, sizeof(err)) != 0)
         {
+            ps_progress_clear();
             fprintf(stderr, "archive %s: %s\n", ps_format_day(days[i], d),
                     err);
             failures++;
             continue;
         }
+        ps_progress_clear();
         if (m.rows == 0) {
             printf("%s: no rows\n", ps_format_day(days[i], d));
         } else {
@@ -212,6 +220,7 @@ cmd_archive(const ps_config_t *cfg, int argc, char **argv)
         }
     }
 
+    ps_progress_end();
     free(days);
     PQfinish(conn);
 
@@ -256,6 +265,7 @@ in_archive_dir(const ps_config_t *cfg, char *const *files, int n)
 static void
 say_line(const char *line)
 {
+    ps_progress_clear();
     printf("%s\n", line);
     fflush(stdout);
 }
@@ -302,9 +312,12 @@ cmd_backup(const ps_config_t *cfg, int argc, char **argv)
         return rc;
     }
 
-    if (ps_pg_backup_full(conn, dir, say_line, &files, &rows, err,
-                          sizeof(err)) != 0)
-    {
+    ps_progress_begin("backup", -1);
+    rc = ps_pg_backup_full(conn, dir, say_line, &files, &rows, err,
+                           sizeof(err));
+    ps_progress_end();
+
+    if (rc != 0) {
         fprintf(stderr, "backup: %s\n", err);
         PQfinish(conn);
         return PS_EXIT_RUNTIME;
@@ -390,10 +403,12 @@ cmd_restore(const ps_config_t *cfg, int argc, char **argv)
         ok &= files[i] != NULL;
     }
 
+    ps_progress_begin("restore", -1);
     rc = ok ? ps_pg_restore_files(conn, files, n, replace,
                                   day >= 0 || in_archive_dir(cfg, files, n),
                                   &rows, err, sizeof(err))
             : -1;
+    ps_progress_end();
 
     if (rc == 0) {
         printf("restored %lld rows from %d file%s\n", (long long) rows, n,
@@ -440,6 +455,7 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
     }
 
     checked = bad = 0;
+    ps_progress_begin("verify", -1);
     printf("%-8s %-52s %s\n", "check", "subject", "result");
 
     /* archives not dropped or dropped: each file must still verify */
@@ -449,6 +465,7 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
         fprintf(stderr, "verify: pathstats_archives: %s\n",
                 ps_pg_error(conn, res, err, sizeof(err)));
         PQclear(res);
+        ps_progress_end();
         PQfinish(conn);
         return PS_EXIT_POSTGRES;
     }
@@ -474,10 +491,13 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
             }
         }
         if (why[0] == '\0') {
+            ps_progress_rows(m.rows);
+            ps_progress_clear();
             printf("%-8s %-52s ok (%lld rows)\n", "archive",
                    PQgetvalue(res, i, 0), (long long) m.rows);
         } else {
             bad++;
+            ps_progress_clear();
             printf("%-8s %-52s MISMATCH: %s\n", "archive",
                    PQgetvalue(res, i, 0), why);
         }
@@ -492,6 +512,7 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
         fprintf(stderr, "verify: pathstats_daily: %s\n",
                 ps_pg_error(conn, res, err, sizeof(err)));
         PQclear(res);
+        ps_progress_end();
         PQfinish(conn);
         return PS_EXIT_POSTGRES;
     }
@@ -541,13 +562,16 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
         }
 
         checked++;
+        ps_progress_rows(strtoll(PQgetvalue(r2, 0, 0), NULL, 10));
         snprintf(path, sizeof(path), "pathstats_daily %s", d);
 
         if (strcmp(PQgetvalue(r2, 0, 1), "0") == 0) {
+            ps_progress_clear();
             printf("%-8s %-52s ok (%s keys)\n", "rollup", path,
                    PQgetvalue(r2, 0, 0));
         } else {
             bad++;
+            ps_progress_clear();
             printf("%-8s %-52s MISMATCH: %s keys differ from their hourly "
                    "rows (first path %s)\n", "rollup", path,
                    PQgetvalue(r2, 0, 1), PQgetvalue(r2, 0, 2));
@@ -560,6 +584,7 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
 
     rc = ps_verify_redis(cfg, conn, (int64_t) ps_now_us(), &checked, &bad,
                          &redis_keys);
+    ps_progress_end();
     if (rc != 0) {
         PQfinish(conn);
         return rc;

@@ -17,6 +17,7 @@
 #include "cmd/verify_redis.h"
 #include "lib/hour.h"
 #include "lib/log.h"
+#include "lib/progress.h"
 #include "store/pg/pg_conn.h"
 #include "store/redis/redis_live.h"
 
@@ -156,6 +157,7 @@ ps_verify_redis(const ps_config_t *cfg, PGconn *conn, int64_t now_us,
     *keys = 0;
 
     if (cfg->redis == NULL) {
+        ps_progress_clear();
         printf("%-8s %-52s %s\n", "redis", "live hours",
                "skipped: no redis configured");
         return 0;
@@ -163,6 +165,7 @@ ps_verify_redis(const ps_config_t *cfg, PGconn *conn, int64_t now_us,
 
     l = ps_redis_live_open(cfg, err, sizeof(err));
     if (l == NULL) {
+        ps_progress_clear();
         fprintf(stderr, "verify: %s\n", err);
         ps_log(PS_LOG_ERROR, "event=lifecycle_verify_failed error=\"%s\"",
                err);
@@ -183,7 +186,8 @@ ps_verify_redis(const ps_config_t *cfg, PGconn *conn, int64_t now_us,
 
     for (hour = first; hour <= last; hour += 3600) {
         if (ps_redis_live_hour(l, hour, &h, err, sizeof(err)) != 0) {
-            fprintf(stderr, "verify: %s\n", err);
+            ps_progress_clear();
+        fprintf(stderr, "verify: %s\n", err);
             ps_live_hour_free(&h);
             rc = PS_EXIT_REDIS;
             break;
@@ -221,14 +225,17 @@ ps_verify_redis(const ps_config_t *cfg, PGconn *conn, int64_t now_us,
         compare_hour(&h, res, why, sizeof(why), &differ);
 
         (*checked)++;
+        ps_progress_rows((int64_t) h.npaths);
         *keys += (int64_t) (h.npaths > (size_t) PQntuples(res)
                             ? h.npaths : (size_t) PQntuples(res));
 
         if (why[0] == '\0') {
+            ps_progress_clear();
             printf("%-8s %-52s ok (%zu keys)\n", "redis", subject,
                    h.npaths);
         } else {
             (*bad)++;
+            ps_progress_clear();
             printf("%-8s %-52s MISMATCH: %lld keys differ, first %s\n",
                    "redis", subject, (long long) differ, why);
         }
