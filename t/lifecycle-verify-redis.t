@@ -13,12 +13,14 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
+use JSON::PP ();
 use POSIX qw(strftime);
 use PathStats::Test;
 
 start_nginx(site_conf(name => 'live.test', zone => 'size=1m',
                       reuseport => 0, locations => <<'EOF'), workers => 1);
 location = /now  { return 200 "now\n"; }
+location /pathstats/ { pathstats_admin; }
 EOF
 
 my $pg = start_migrated_postgres();
@@ -27,7 +29,10 @@ my $redis = start_redis();
 my $conf = write_aggregator_conf('verify', postgres => $pg, redis => $redis,
                                  redis_shards => 1, node_id => 'cli',
                                  zone => zone_file(),
-                                 flush_interval => '200ms');
+                                 flush_interval => '200ms',
+                                 # the scheduler reports verify's result;
+                                 # its runs roll nothing of these hours up
+                                 lifecycle_grace => '3d');
 my $conf_nored = write_aggregator_conf('verify-nored', postgres => $pg,
                                        node_id => 'cli');
 
@@ -130,6 +135,14 @@ like($out, qr/^redis\s+hour \Q${\ iso($hours[1])}\E\s+ok/m,
      'the other hour still matches');
 like($out, qr/^verify: 2 checked, 1 mismatches$/m, '2 checked, 1 mismatch');
 is(last_result(), '2/1', 'the recorded result has the mismatch');
+my $sum;
+ok(wait_until(sub {
+       my ($s, $body) = http_get('/pathstats/api/summary');
+       $sum = $s == 200 ? eval { JSON::PP->new->decode($body)->{data} }
+                        : undef;
+       $sum && ($sum->{consistency}{mismatches} // 0) == 1 }, 45),
+   'the daemon\'s /api/summary shows that verify');
+is($sum->{consistency}{checked}, 2, '  consistency: 2 checked (the hours)');
 redis_cmd('HSET', $paths0, "v.test\tGET\t/b", '5 0 50 500 900 300');
 is((verify())[0], 0, 'the field put back: verify exits 0');
 
