@@ -4,7 +4,8 @@
  *   lifecycle [--dry-run]       one run now: rollup, archive, verify, drop
  *   archive --day D | --before D   archive closed hourly days
  *   restore FILE... | --day D [--replace]
- *   verify                      archives and rollups, printed as a table
+ *   verify                      archives, rollups and Redis' closed
+ *                               hours, printed as a table
  *   backup --full DIR           every pathstats table, one snapshot
  *
  * Each prints what it does on stdout; failures name the file or table
@@ -19,10 +20,12 @@
 #include <sys/stat.h>
 
 #include "cmd/cmd.h"
+#include "cmd/verify_redis.h"
 #include "lib/clock.h"
 #include "lib/hour.h"
 #include "lib/log.h"
 #include "lib/manifest.h"
+#include "lib/progress.h"
 #include "store/pg/migrate.h"
 #include "store/pg/pg_archive.h"
 #include "store/pg/pg_backup.h"
@@ -37,6 +40,7 @@ static void
 print_line(void *ctx, const char *line)
 {
     (void) ctx;
+    ps_progress_clear();
     printf("%s\n", line);
     fflush(stdout);
 }
@@ -112,7 +116,9 @@ cmd_lifecycle(const ps_config_t *cfg, int argc, char **argv)
     o.now_us = (int64_t) ps_now_us();
     o.say = print_line;
 
+    ps_progress_begin("lifecycle", -1);
     rc = ps_pg_lifecycle_run(conn, cfg, &o, &r);
+    ps_progress_end();
 
     printf("%s: rolled up %lld days (%lld hourly rows), archived %lld days "
            "(%lld rows), dropped %lld days (%lld rows), %lld failures, "
@@ -189,6 +195,8 @@ cmd_archive(const ps_config_t *cfg, int argc, char **argv)
         fprintf(stderr, "archive: pathstats_hourly: %s\n", err);
     }
 
+    ps_progress_begin("archive", -1);
+
     for (i = 0; i < n; i++) {
         if (days[i] < from || days[i] >= to) {
             continue;
@@ -196,11 +204,13 @@ cmd_archive(const ps_config_t *cfg, int argc, char **argv)
         if (ps_pg_archive_day(conn, PS_DAYS_HOURLY, days[i],
                               cfg->archive_dir, &m, err, sizeof(err)) != 0)
         {
+            ps_progress_clear();
             fprintf(stderr, "archive %s: %s\n", ps_format_day(days[i], d),
                     err);
             failures++;
             continue;
         }
+        ps_progress_clear();
         if (m.rows == 0) {
             printf("%s: no rows\n", ps_format_day(days[i], d));
         } else {
@@ -210,6 +220,7 @@ cmd_archive(const ps_config_t *cfg, int argc, char **argv)
         }
     }
 
+    ps_progress_end();
     free(days);
     PQfinish(conn);
 
@@ -254,6 +265,7 @@ in_archive_dir(const ps_config_t *cfg, char *const *files, int n)
 static void
 say_line(const char *line)
 {
+    ps_progress_clear();
     printf("%s\n", line);
     fflush(stdout);
 }
@@ -300,9 +312,12 @@ cmd_backup(const ps_config_t *cfg, int argc, char **argv)
         return rc;
     }
 
-    if (ps_pg_backup_full(conn, dir, say_line, &files, &rows, err,
-                          sizeof(err)) != 0)
-    {
+    ps_progress_begin("backup", -1);
+    rc = ps_pg_backup_full(conn, dir, say_line, &files, &rows, err,
+                           sizeof(err));
+    ps_progress_end();
+
+    if (rc != 0) {
         fprintf(stderr, "backup: %s\n", err);
         PQfinish(conn);
         return PS_EXIT_RUNTIME;
@@ -388,10 +403,12 @@ cmd_restore(const ps_config_t *cfg, int argc, char **argv)
         ok &= files[i] != NULL;
     }
 
+    ps_progress_begin("restore", -1);
     rc = ok ? ps_pg_restore_files(conn, files, n, replace,
                                   day >= 0 || in_archive_dir(cfg, files, n),
                                   &rows, err, sizeof(err))
             : -1;
+    ps_progress_end();
 
     if (rc == 0) {
         printf("restored %lld rows from %d file%s\n", (long long) rows, n,
@@ -413,11 +430,14 @@ cmd_restore(const ps_config_t *cfg, int argc, char **argv)
 
 
 /* verify: every archive against its manifest and index row, every day
- * that has both rollups and hourly rows key by key; a table on stdout */
+ * that has both rollups and hourly rows key by key, every closed hour
+ * Redis holds against the hourly rows (verify_redis.c); a table on
+ * stdout */
 static int
 cmd_verify(const ps_config_t *cfg, int argc, char **argv)
 {
     int             i, rc, checked, bad;
+    int64_t         redis_keys;
     char            err[1024], path[4096], why[4600], sql[2048];
     char            where[128], d[PS_DAY_MAX];
     PGconn         *conn;
@@ -435,6 +455,7 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
     }
 
     checked = bad = 0;
+    ps_progress_begin("verify", -1);
     printf("%-8s %-52s %s\n", "check", "subject", "result");
 
     /* archives not dropped or dropped: each file must still verify */
@@ -444,6 +465,7 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
         fprintf(stderr, "verify: pathstats_archives: %s\n",
                 ps_pg_error(conn, res, err, sizeof(err)));
         PQclear(res);
+        ps_progress_end();
         PQfinish(conn);
         return PS_EXIT_POSTGRES;
     }
@@ -469,10 +491,13 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
             }
         }
         if (why[0] == '\0') {
+            ps_progress_rows(m.rows);
+            ps_progress_clear();
             printf("%-8s %-52s ok (%lld rows)\n", "archive",
                    PQgetvalue(res, i, 0), (long long) m.rows);
         } else {
             bad++;
+            ps_progress_clear();
             printf("%-8s %-52s MISMATCH: %s\n", "archive",
                    PQgetvalue(res, i, 0), why);
         }
@@ -487,6 +512,7 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
         fprintf(stderr, "verify: pathstats_daily: %s\n",
                 ps_pg_error(conn, res, err, sizeof(err)));
         PQclear(res);
+        ps_progress_end();
         PQfinish(conn);
         return PS_EXIT_POSTGRES;
     }
@@ -536,13 +562,16 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
         }
 
         checked++;
+        ps_progress_rows(strtoll(PQgetvalue(r2, 0, 0), NULL, 10));
         snprintf(path, sizeof(path), "pathstats_daily %s", d);
 
         if (strcmp(PQgetvalue(r2, 0, 1), "0") == 0) {
+            ps_progress_clear();
             printf("%-8s %-52s ok (%s keys)\n", "rollup", path,
                    PQgetvalue(r2, 0, 0));
         } else {
             bad++;
+            ps_progress_clear();
             printf("%-8s %-52s MISMATCH: %s keys differ from their hourly "
                    "rows (first path %s)\n", "rollup", path,
                    PQgetvalue(r2, 0, 1), PQgetvalue(r2, 0, 2));
@@ -553,6 +582,18 @@ cmd_verify(const ps_config_t *cfg, int argc, char **argv)
 
     PQclear(res);
 
+    rc = ps_verify_redis(cfg, conn, (int64_t) ps_now_us(), &checked, &bad,
+                         &redis_keys);
+    ps_progress_end();
+    if (rc != 0) {
+        PQfinish(conn);
+        return rc;
+    }
+
+    if (cfg->redis != NULL) {
+        printf("verify: redis: %lld keys compared\n",
+               (long long) redis_keys);
+    }
     printf("verify: %d checked, %d mismatches\n", checked, bad);
     ps_log(bad ? PS_LOG_WARN : PS_LOG_INFO, "event=lifecycle_verified "
            "checked=%d mismatches=%d", checked, bad);

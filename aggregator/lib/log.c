@@ -14,6 +14,7 @@
 #include "lib/hour.h"
 #include "lib/log.h"
 #include "lib/log_json.h"
+#include "lib/progress.h"
 #include "lib/utf8.h"
 
 #define PS_LOG_LINE_MAX  4096
@@ -55,6 +56,12 @@ ps_log_write(ps_log_level_t level, const char *fmt, ...)
         /* cut: mark it, keep the line whole */
         len = sizeof(line) - 1;
         memcpy(line + len - 4, " ...", 4);
+    }
+
+    /* a command's progress line on the same terminal: erased first, so
+     * the log line starts at the left, and drawn again later */
+    if (log_fd == STDERR_FILENO) {
+        ps_progress_clear();
     }
 
     if (log_json) {

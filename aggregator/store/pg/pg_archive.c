@@ -12,6 +12,7 @@
 #include "lib/clock.h"
 #include "lib/hour.h"
 #include "lib/manifest.h"
+#include "lib/progress.h"
 #include "lib/strbuf.h"
 #include "store/pg/migrate.h"
 #include "store/pg/pg_archive.h"
@@ -132,7 +133,7 @@ static int
 copy_out(PGconn *conn, const char *sql, ps_archive_writer_t *w, char *err,
     size_t errlen)
 {
-    int        n;
+    int        n, header;
     char      *buf;
     PGresult  *res;
 
@@ -144,7 +145,12 @@ copy_out(PGconn *conn, const char *sql, ps_archive_writer_t *w, char *err,
     }
     PQclear(res);
 
+    header = 1;
+
     while ((n = PQgetCopyData(conn, &buf, 0)) > 0) {
+        /* a call gives one row; the first the CSV header */
+        ps_progress_rows(header ? 0 : 1);
+        header = 0;
         if (ps_archive_write(w, buf, (size_t) n, err, errlen) != 0) {
             PQfreemem(buf);
             while ((n = PQgetCopyData(conn, &buf, 0)) > 0) {
@@ -376,12 +382,24 @@ typedef struct {
 static int
 put_copy(void *ctx, const char *p, size_t len, char *err, size_t errlen)
 {
-    copy_in_t  *c = ctx;
+    copy_in_t   *c = ctx;
+    const char  *nl, *end;
+    int64_t      lines;
 
     if (PQputCopyData(c->conn, p, (int) len) != 1) {
         ps_pg_error(c->conn, NULL, err, errlen);
         return -1;
     }
+
+    /* the progress counts lines (the header, a quoted newline: a few
+     * too many until the file's exact count is set) */
+    lines = 0;
+    end = p + len;
+    while ((nl = memchr(p, '\n', (size_t) (end - p))) != NULL) {
+        lines++;
+        p = nl + 1;
+    }
+    ps_progress_rows(lines);
 
     return 0;
 }
@@ -651,6 +669,12 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
         }
     }
 
+    want.rows = 0;
+    for (i = 0; i < n; i++) {
+        want.rows += m[i].rows;
+    }
+    ps_progress_total(want.rows);
+
     if (ps_pg_run(conn, "BEGIN; SET LOCAL statement_timeout = 0",
             PGRES_COMMAND_OK, err, errlen) != 0)
     {
@@ -668,6 +692,7 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
             {
                 goto fail;
             }
+            ps_progress_set(*rows);
             continue;
         }
 
@@ -768,6 +793,7 @@ ps_pg_restore_files(PGconn *conn, char *const *paths, int n, int replace,
             goto fail;
         }
         *rows += strtoll(PQcmdTuples(res), NULL, 10);
+        ps_progress_set(*rows);
         PQclear(res);
         while ((res = PQgetResult(conn)) != NULL) {
             PQclear(res);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/progress.h"
 #include "lib/histogram.h"
 #include "lib/hour.h"
 #include "lib/strbuf.h"
@@ -162,6 +163,7 @@ copy_hists(PGconn *conn, char *err, size_t errlen)
         }
 
         n = PQntuples(res);
+        ps_progress_rows(n);
 
         for (i = 0; i < n; i++) {
             ps_hist_reset(&h);

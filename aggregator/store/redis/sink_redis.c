@@ -260,7 +260,6 @@ typedef struct {
     int                  test_lose_reply;   /* of the chunk being sent */
 } ps_redis_t;
 
-static ps_redis_cluster_t *ps_redis_client(const ps_config_t *cfg);
 static int ps_redis_connect(ps_sink_t *sink);
 static void ps_redis_disconnect(ps_redis_t *r);
 static void ps_redis_io_failed(ps_redis_t *r, const char *what);
@@ -390,9 +389,7 @@ fail:
 }
 
 
-/* The client of the configured server or cluster; NULL if memory ran
- * out. */
-static ps_redis_cluster_t *
+ps_redis_cluster_t *
 ps_redis_client(const ps_config_t *cfg)
 {
     ps_redis_addr_t      seeds[64];

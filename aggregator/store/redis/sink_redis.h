@@ -25,4 +25,8 @@ ps_sink_t *ps_sink_redis_create(const ps_config_t *cfg);
  * in err. */
 int ps_sink_redis_check(const ps_config_t *cfg, char *err, size_t errlen);
 
+/* A client (not connected yet) of the configured server or cluster, for
+ * readers of the live hours (verify); NULL if memory ran out. */
+struct ps_redis_cluster_s *ps_redis_client(const ps_config_t *cfg);
+
 #endif /* PS_SINK_REDIS_H */
