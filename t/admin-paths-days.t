@@ -74,8 +74,11 @@ daily(10, 'n1', '/d/a', 5, 0);
 daily(30, 'n1', '/d/a', 1000, 0);
 daily(45, 'n1', '/d/gone', 1000, 0);
 
+# lifecycle off: its first run would roll up the closed days written
+# above (day 3 from its hourly rows) while the windows are read
 my $conf = write_aggregator_conf('agg', zone => zone_file(),
                                  postgres => $pg, node_id => 'n1',
+                                 lifecycle => 'off',
                                  flush_interval => '1s',
                                  day_windows_interval => '1s',
                                  snapshot_max_rows => 4);

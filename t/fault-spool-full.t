@@ -138,9 +138,13 @@ $served += parallel_load(clients => 2, requests => 50, paths => ['/a']);
 ok(wait_until(sub { db_total() == $served }, 10), "$served requests in "
    . 'PostgreSQL');
 
+# every flush is a segment first (the write-ahead log), removed once
+# applied: the snapshot that shows it gone can come a flush after the rows
 my $sp;
-ok(wait_until(sub { $sp = pg_sink()->{spool}; $sp && $sp->{max_bytes} }, 5),
-   'summary: the postgres sink has a spool object');
+ok(wait_until(sub { $sp = pg_sink()->{spool};
+                    $sp && $sp->{max_bytes} && $sp->{segments} == 0
+                    && (metric('pathstats_spool_segments') // -1) == 0 }, 10),
+   'summary: the postgres sink has a spool object, its segments applied');
 is_deeply($sp, { segments => 0, bytes => 0, max_bytes => 64 << 20,
                  dropped_requests => 0, corrupt_segments => 0,
                  full => JSON::PP::false, last_error => undef },
