@@ -212,10 +212,12 @@ sub pg_roles {
         my ($pid, $type, $q) = @$r;
         print "# backend $pid $type: $q\n" if $ENV{VERBOSE};
         next unless $type eq 'client backend';
-        # the fleet thread: its heartbeat, the nodes, the fleet's rows;
-        # the sink: the hourly rows' COPY, UPDATE, COMMIT; the rest:
-        # silences, lifecycle status, trends
-        $role{$pid} = $q =~ /pathstats_fleet_nodes|FROM\s+pathstats_hourly
+        # the fleet thread: its heartbeat, the nodes, the fleet view's
+        # lock (7065746873746176) and row, the fleet's rows; the sink:
+        # the hourly rows' COPY, UPDATE, COMMIT; the rest: silences,
+        # lifecycle status, trends
+        $role{$pid} = $q =~ /pathstats_fleet_nodes|pathstats_fleet_view
+                             |7065746873746176|FROM\s+pathstats_hourly
                              \s+WHERE\s+hour\s*>=\s*to_timestamp\(\$1/x
                       ? 'fleet'
                     : $q =~ /pathstats_silences|pg_partition_tree|unnest\(/

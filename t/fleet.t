@@ -7,7 +7,8 @@
 # from any box shows that node's own view; /api/nodes lists the three
 # with their numbers; after a kill -9 of c's aggregator, c shows as
 # stale in /api/nodes, /health?scope=fleet and /metrics, while the
-# fleet's totals stay exact (PostgreSQL and the cluster, also after a
+# fleet's totals stay exact and the building of the fleet's view (one
+# node at a time, c first) passes to a or b (PostgreSQL and the cluster, also after a
 # FLUSHALL of one master and the kill of another); restarted, c's own 24h window equals what
 # c served (its rows only) and the fleet is ok again.
 
@@ -73,8 +74,18 @@ EOF
                                       fleet_interval => '300ms',
                                       node_stale => '2s', node_gone => '1h');
     $node{$id} = { dir => $d, port => $port, admin => $admin,
-                   conf => $aconf, agg => start_aggregator('-c', $aconf) };
+                   conf => $aconf };
 }
+
+# c first: it takes the fleet view's lock, so that its kill -9 below
+# hands the building of the fleet's view over to a or b
+$node{c}{agg} = start_aggregator('-c', $node{c}{conf});
+ok(wait_until(sub { (slurp($node{c}{agg}{stderr}) // '')
+                    =~ /event=fleet_view_builder node_id=c\b/ }, 15, 0.1),
+   'c builds the fleet\'s view');
+$node{$_}{agg} = start_aggregator('-c', $node{$_}{conf}) for qw(a b);
+
+sub builder { scalar psql_query('SELECT node_id FROM pathstats_fleet_view') }
 
 sub api {
     my ($id, $path) = @_;
@@ -144,6 +155,13 @@ for my $id (@ids) {
         or diag(explain(scalar api($id, 'api/summary?scope=fleet')));
 }
 
+is(builder(), 'c', 'pathstats_fleet_view: built by c');
+is_deeply([map { api($_, 'api/summary?scope=fleet')->{data}{built_by} } @ids],
+          [qw(c c c)], 'every box serves the view c built');
+ok(!grep({ /event=fleet_view_builder/ }
+         map { slurp($node{$_}{agg}{stderr}) // '' } qw(a b)),
+   '  a and b never built it');
+
 for my $id (@ids) {
     ok(wait_until(sub { summary_24h($id, 'scope=node') == $served{$id} },
                   10, 0.2), "box $id: scope=node 24h = $served{$id}");
@@ -210,6 +228,16 @@ like($metrics, qr/^pathstats_fleet_node_up\{node="a",state="ok"\} 1$/m,
      '/metrics: a up');
 ok(wait_until(sub { summary_24h('b', 'scope=fleet') == 147 }, 20, 0.2),
    'scope=fleet 24h = 147 with c stale');
+my $next = builder();
+ok($next eq 'a' || $next eq 'b', "$next builds the fleet's view after c");
+my ($took) = grep { (slurp($node{$_}{agg}{stderr}) // '')
+                    =~ /event=fleet_view_builder/ } qw(a b);
+is($took, $next, "  $next logged taking it over");
+ok(wait_until(sub { (api('a', 'api/summary?scope=fleet')->{data}{built_by}
+                     // '') eq $next
+                    && (api('b', 'api/summary?scope=fleet')->{data}{built_by}
+                        // '') eq $next }, 10, 0.2),
+   '  a and b serve its view');
 $d = api('a', 'api/summary?node=c');
 ok($d && $d->{metadata}{stale}, 'node=c: its last view, marked stale');
 

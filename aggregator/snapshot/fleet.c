@@ -185,7 +185,7 @@ render_health(ps_fleet_t *f, const ps_fleet_node_t *nodes, size_t n,
 static int
 render_summary(const ps_rowset_t *rs, const ps_fleet_node_t *nodes,
     size_t n, const size_t *count, const ps_buf_t *health, uint64_t now_us,
-    ps_buf_t *b)
+    const char *self, ps_buf_t *b)
 {
     uint64_t  req[2] = { 0, 0 };
     size_t    i;
@@ -197,6 +197,8 @@ render_summary(const ps_rowset_t *rs, const ps_fleet_node_t *nodes,
 
     return ps_buf_puts(b, "{\"scope\":\"fleet\",\"generated_at\":") != 0
            || ps_render_iso(b, now_us) != 0
+           || ps_buf_puts(b, ",\"built_by\":") != 0
+           || ps_json_quote(b, self, strlen(self)) != 0
            || ps_buf_printf(b, ",\"nodes\":{\"total\":%zu,\"ok\":%zu,"
                             "\"stale\":%zu,\"gone\":%zu},\"windows\":{"
                             "\"1m\":{\"requests\":%llu,\"source\":"
@@ -213,7 +215,91 @@ render_summary(const ps_rowset_t *rs, const ps_fleet_node_t *nodes,
 }
 
 
-/* one round; the result goes to f->out_* */
+/*
+ * The fleet's own view, built here from every node's rows: the closed
+ * hours now and then, the last two always; in->rows[24H] fleet_rows.
+ * in and rs stay in use by the caller (a cut rebuilds from them).  0 or
+ * -1.
+ */
+static int
+build_fleet(ps_fleet_t *f, const ps_fleet_node_t *nodes, size_t n,
+    const size_t *count, const ps_buf_t *trends, uint64_t seq,
+    uint64_t now_us, ps_rowset_t *rs, ps_scope_pack_in_t *in,
+    ps_buf_t *health, ps_buf_t *summary, ps_buf_t *fleet)
+{
+    int64_t  hour;
+
+    hour = ps_hour_of((int64_t) now_us);
+
+    if (hour != f->closed_hour || now_us - f->closed_at_us
+                                  > CLOSED_RELOAD_US)
+    {
+        ps_fleet_table_reset(f->table, PS_FLEET_CLOSED);
+        if (ps_fleet_pg_rows(f->pg, f->table, PS_FLEET_CLOSED,
+                             hour - 23 * 3600, hour - 3600) != 0)
+        {
+            f->closed_hour = 0;
+            return -1;
+        }
+        f->closed_hour = hour;
+        f->closed_at_us = now_us;
+    }
+
+    ps_fleet_table_reset(f->table, PS_FLEET_LIVE);
+    if (ps_fleet_pg_rows(f->pg, f->table, PS_FLEET_LIVE, hour - 3600, 0)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (ps_rowset_collect_from(rs, ps_fleet_table_foreach, f->table,
+                               f->cfg->fleet_rows, 0, NULL, NULL) != 0
+        || render_summary(rs, nodes, n, count, health, now_us,
+                          f->cfg->node_id, summary) != 0)
+    {
+        return -1;
+    }
+
+    memset(in, 0, sizeof(*in));
+    in->kind = PS_SNAP_SCOPE_FLEET;
+    in->meta = "\"scope\":\"fleet\"";
+    in->win[PS_SNAP_WIN_24H] = rs;
+    in->rows[PS_SNAP_WIN_24H] = f->cfg->fleet_rows;
+    in->summary = summary->data;
+    in->summary_len = summary->len;
+    in->health = health->data;
+    in->health_len = health->len;
+    in->trends = trends;
+    in->generated_us = now_us;
+    in->heartbeat_us = now_us;
+    in->sequence = seq;
+    in->ok = count[NODE_STALE] == 0;
+
+    return ps_scope_pack_build(in, fleet);
+}
+
+
+/* 1 when buf[0..len) is a fleet's scope pack, as the admin location will
+ * check it; sv is scratch. */
+static int
+is_pack_of(const void *buf, size_t len, uint32_t kind, const char *node,
+    ps_snap_view_t *sv)
+{
+    return ps_snap_validate(buf, len, sv) == NULL && sv->has_scope
+           && sv->scope.kind == kind
+           && (node == NULL
+               || (sv->scope.node.len == strlen(node)
+                   && memcmp(sv->blob + sv->scope.node.off, node,
+                             sv->scope.node.len) == 0));
+}
+
+
+/*
+ * One round; the result goes to f->out_*.  The fleet's view comes from
+ * the node that builds it (ps_fleet_pg_lead()) when it is young and fits
+ * this node's budget; else, and on the builder itself, it is built here
+ * from the rows.
+ */
 static void
 fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
     int offered, ps_buf_t *trends, uint64_t seq, size_t budget)
@@ -227,13 +313,14 @@ fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
     ps_buf_t          health = PS_BUF_INIT, summary = PS_BUF_INIT;
     ps_buf_t          fleet = PS_BUF_INIT, scopes = PS_BUF_INIT;
     size_t            n = 0, i, np, count[3], rows, want;
-    int               cut;
+    int               cut, lead, got;
     uint64_t          now_us;
-    int64_t           hour;
     int               st;
+    char              by[PS_FLEET_NODE_ID_MAX + 1];
 
     ps_rowset_init(&rs);
     memset(packs, 0, sizeof(packs));
+    memset(&in, 0, sizeof(in));
     now_us = ps_now_us();
 
     if (offered) {
@@ -248,75 +335,57 @@ fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
         goto done;
     }
 
-    /* the rows: the closed hours now and then, the last two always */
-    hour = ps_hour_of((int64_t) now_us);
-
-    if (hour != f->closed_hour || now_us - f->closed_at_us
-                                  > CLOSED_RELOAD_US)
+    sv = malloc(sizeof(*sv));
+    if (sv == NULL
+        || render_nodes(f, nodes, n, &json, &prom, count) != 0
+        || render_health(f, nodes, n, &health) != 0)
     {
-        ps_fleet_table_reset(f->table, PS_FLEET_CLOSED);
-        if (ps_fleet_pg_rows(f->pg, f->table, PS_FLEET_CLOSED,
-                             hour - 23 * 3600, hour - 3600) != 0)
-        {
-            f->closed_hour = 0;
+        goto done;
+    }
+
+    /* the builder's view, if another node builds it */
+    lead = ps_fleet_pg_lead(f->pg, f->cfg->node_id);
+    if (lead < 0) {
+        goto done;
+    }
+
+    got = 0;
+    if (lead == 0) {
+        got = ps_fleet_pg_get_view(f->pg, f->cfg->node_id,
+                                   f->cfg->node_stale_ms, &fleet, by,
+                                   sizeof(by));
+        if (got < 0) {
             goto done;
         }
-        f->closed_hour = hour;
-        f->closed_at_us = now_us;
+        if (got == 1
+            && !is_pack_of(fleet.data, fleet.len, PS_SNAP_SCOPE_FLEET, NULL,
+                           sv))
+        {
+            got = 0;
+        }
     }
 
-    ps_fleet_table_reset(f->table, PS_FLEET_LIVE);
-    if (ps_fleet_pg_rows(f->pg, f->table, PS_FLEET_LIVE, hour - 3600, 0)
-        != 0)
-    {
-        goto done;
-    }
-
-    if (ps_rowset_collect_from(&rs, ps_fleet_table_foreach, f->table,
-                               f->cfg->fleet_rows, 0, NULL, NULL) != 0
-        || render_nodes(f, nodes, n, &json, &prom, count) != 0
-        || render_health(f, nodes, n, &health) != 0
-        || render_summary(&rs, nodes, n, count, &health, now_us, &summary)
-           != 0)
-    {
-        goto done;
-    }
-
-    memset(&in, 0, sizeof(in));
-    in.kind = PS_SNAP_SCOPE_FLEET;
-    in.meta = "\"scope\":\"fleet\"";
-    in.win[PS_SNAP_WIN_24H] = &rs;
-    in.rows[PS_SNAP_WIN_24H] = f->cfg->fleet_rows;
-    in.summary = summary.data;
-    in.summary_len = summary.len;
-    in.health = health.data;
-    in.health_len = health.len;
-    in.trends = trends;
-    in.generated_us = now_us;
-    in.heartbeat_us = now_us;
-    in.sequence = seq;
-    in.ok = count[NODE_STALE] == 0;
-
-    if (ps_scope_pack_build(&in, &fleet) != 0) {
-        goto done;
+    if (!got) {
+        if (build_fleet(f, nodes, n, count, trends, seq, now_us, &rs, &in,
+                        &health, &summary, &fleet) != 0)
+        {
+            goto done;
+        }
+        if (lead == 1) {
+            rows = in.rows[PS_SNAP_WIN_24H];
+            (void) ps_fleet_pg_put_view(f->pg, f->cfg->node_id,
+                                        rs.n < rows ? rs.n : rows,
+                                        fleet.data, fleet.len);
+        }
     }
 
     /* the other nodes' own views, checked as the admin location will */
-    sv = malloc(sizeof(*sv));
-    if (sv == NULL) {
-        goto done;
-    }
-
     np = 1;
     for (i = 0; i < n && np < PS_SNAP_MAX_SCOPES - 1; i++) {
         st = node_state(f->cfg, nodes[i].age_ms);
         if (nodes[i].view == NULL || st == NODE_GONE
-            || ps_snap_validate(nodes[i].view, nodes[i].view_len, sv)
-               != NULL
-            || !sv->has_scope || sv->scope.kind != PS_SNAP_SCOPE_NODE
-            || sv->scope.node.len != strlen(nodes[i].node_id)
-            || memcmp(sv->blob + sv->scope.node.off, nodes[i].node_id,
-                      sv->scope.node.len) != 0)
+            || !is_pack_of(nodes[i].view, nodes[i].view_len,
+                           PS_SNAP_SCOPE_NODE, nodes[i].node_id, sv))
         {
             continue;
         }
@@ -332,16 +401,32 @@ fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
      * The scopes ride in this node's snapshot, whose buffer is fixed by
      * the zone: past the budget the fleet's rows are cut (the least
      * requested first) until they fit, then the other nodes' views go.
+     * The builder's view cannot be cut here: one that does not fit is
+     * built here instead.
      */
+    packs[0] = fleet;
+    if (ps_scope_pack_nest(packs, np, &scopes) != 0) {
+        goto done;
+    }
+
+    if (got && budget != 0 && scopes.len > budget) {
+        if (build_fleet(f, nodes, n, count, trends, seq, now_us, &rs, &in,
+                        &health, &summary, &fleet) != 0)
+        {
+            goto done;
+        }
+        got = 0;
+    }
+
     rows = in.rows[PS_SNAP_WIN_24H];
     cut = 0;
 
-    for ( ;; ) {
+    while (!got && budget != 0) {
         packs[0] = fleet;
         if (ps_scope_pack_nest(packs, np, &scopes) != 0) {
             goto done;
         }
-        if (budget == 0 || scopes.len <= budget) {
+        if (scopes.len <= budget) {
             break;
         }
         cut = 1;

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "lib/log.h"
+#include "lib/strbuf.h"
 #include "store/pg/fleet_pg.h"
 #include "store/pg/pg_conn.h"
 #include "store/pg/pg_hourly.h"
@@ -17,7 +18,11 @@ struct ps_fleet_pg_s {
     char     *conninfo;
     PGconn   *conn;
     int       down;             /* the outage was logged */
+    int       leader;           /* conn holds the fleet view's lock */
 };
+
+/* The session advisory lock of the fleet view's builder (hex). */
+#define FLEET_VIEW_LOCK  "7065746873746176"
 
 static const char  beat_sql[] =
     "INSERT INTO pathstats_fleet_nodes AS f (node_id, version,"
@@ -46,6 +51,18 @@ static const char  nodes_sql[] =
     " CASE WHEN node_id <> $1 AND now() - heartbeat_at"
     " < make_interval(secs => $2::bigint / 1000.0) THEN view END"
     " FROM pathstats_fleet_nodes ORDER BY node_id";
+
+static const char  put_view_sql[] =
+    "INSERT INTO pathstats_fleet_view AS v (id, node_id, built_at, rows,"
+    " view) VALUES (1, $1, now(), $2::int, $3::bytea)"
+    " ON CONFLICT (id) DO UPDATE SET node_id = EXCLUDED.node_id,"
+    " built_at = EXCLUDED.built_at, rows = EXCLUDED.rows,"
+    " view = EXCLUDED.view";
+
+static const char  get_view_sql[] =
+    "SELECT node_id, view FROM pathstats_fleet_view"
+    " WHERE id = 1 AND node_id <> $1"
+    " AND now() - built_at < make_interval(secs => $2::bigint / 1000.0)";
 
 static const char  rows_sql[] =
     "SELECT host, method, path, "
@@ -126,6 +143,7 @@ fleet_failed(ps_fleet_pg_t *f, PGresult *res, const char *what)
     PQclear(res);
     PQfinish(f->conn);
     f->conn = NULL;
+    f->leader = 0;              /* the lock went with the session */
 
     return -1;
 }
@@ -342,4 +360,121 @@ ps_fleet_pg_rows(ps_fleet_pg_t *f, ps_fleet_table_t *t, int part,
 
     fleet_up(f);
     return 0;
+}
+
+
+int
+ps_fleet_pg_lead(ps_fleet_pg_t *f, const char *self)
+{
+    PGconn    *conn;
+    PGresult  *res;
+
+    conn = fleet_conn(f);
+    if (conn == NULL) {
+        return -1;
+    }
+
+    if (f->leader) {
+        return 1;
+    }
+
+    res = PQexec(conn, "SELECT pg_try_advisory_lock(x'" FLEET_VIEW_LOCK
+                 "'::bigint)");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return fleet_failed(f, res, "lead");
+    }
+
+    f->leader = (PQgetvalue(res, 0, 0)[0] == 't');
+    PQclear(res);
+    fleet_up(f);
+
+    if (f->leader) {
+        ps_log(PS_LOG_INFO, "event=fleet_view_builder node_id=%s", self);
+    }
+
+    return f->leader;
+}
+
+
+int
+ps_fleet_pg_put_view(ps_fleet_pg_t *f, const char *self, size_t rows,
+    const void *view, size_t len)
+{
+    PGconn      *conn;
+    PGresult    *res;
+    const char  *params[3];
+    int          lengths[3], formats[3];
+    char         num[24];
+
+    conn = fleet_conn(f);
+    if (conn == NULL) {
+        return -1;
+    }
+
+    snprintf(num, sizeof(num), "%zu", rows);
+    params[0] = self;
+    params[1] = num;
+    params[2] = view;
+    lengths[0] = lengths[1] = 0;
+    lengths[2] = (int) len;
+    formats[0] = formats[1] = 0;
+    formats[2] = 1;
+
+    res = PQexecParams(conn, put_view_sql, 3, NULL, params, lengths,
+                       formats, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        return fleet_failed(f, res, "put_view");
+    }
+
+    PQclear(res);
+    fleet_up(f);
+
+    return 0;
+}
+
+
+int
+ps_fleet_pg_get_view(ps_fleet_pg_t *f, const char *self, uint64_t max_ms,
+    ps_buf_t *view, char *by, size_t by_len)
+{
+    PGconn         *conn;
+    PGresult       *res;
+    const char     *params[2];
+    unsigned char  *bytes;
+    size_t          blen;
+    char            ms[24];
+    int             rc;
+
+    conn = fleet_conn(f);
+    if (conn == NULL) {
+        return -1;
+    }
+
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long) max_ms);
+    params[0] = self;
+    params[1] = ms;
+
+    /* binary results: the view comes as it was stored, no hex */
+    res = PQexecParams(conn, get_view_sql, 2, NULL, params, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        return fleet_failed(f, res, "get_view");
+    }
+
+    rc = 0;
+
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 1)) {
+        bytes = (unsigned char *) PQgetvalue(res, 0, 1);
+        blen = (size_t) PQgetlength(res, 0, 1);
+        ps_buf_reset(view);
+        if (ps_buf_append(view, bytes, blen) == 0) {
+            snprintf(by, by_len, "%.*s", PQgetlength(res, 0, 0),
+                     PQgetvalue(res, 0, 0));
+            rc = 1;
+        }
+    }
+
+    PQclear(res);
+    fleet_up(f);
+
+    return rc;
 }

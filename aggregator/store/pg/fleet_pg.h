@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "agg/fleet_table.h"
+#include "lib/strbuf.h"
 
 #define PS_FLEET_NODE_ID_MAX  64
 
@@ -67,5 +68,27 @@ void ps_fleet_pg_free_nodes(ps_fleet_node_t *nodes, size_t n);
  * seconds; to_hour 0: no end) to part of t; 0 or -1. */
 int ps_fleet_pg_rows(ps_fleet_pg_t *f, ps_fleet_table_t *t, int part,
     int64_t from_hour, int64_t to_hour);
+
+/*
+ * The fleet's view is built by one node at a time: the one whose fleet
+ * connection holds a session advisory lock (schema 006).
+ */
+
+/* 1 when this node builds the fleet's view: its connection holds the
+ * lock, taken now if free (self is logged when it is); 0 when another
+ * node's connection holds it; -1 on error (logged once per outage; the
+ * connection is dropped, and the lock with it). */
+int ps_fleet_pg_lead(ps_fleet_pg_t *f, const char *self);
+
+/* Stores view (a scope pack of rows fleet rows) as the fleet's view
+ * built by self; 0 or -1. */
+int ps_fleet_pg_put_view(ps_fleet_pg_t *f, const char *self, size_t rows,
+    const void *view, size_t len);
+
+/* The fleet's view built by another node than self within the last
+ * max_ms (database clock): 1 with it in view and its builder's id in
+ * by[by_len]; 0 when there is none that young; -1 on error. */
+int ps_fleet_pg_get_view(ps_fleet_pg_t *f, const char *self, uint64_t max_ms,
+    ps_buf_t *view, char *by, size_t by_len);
 
 #endif /* PS_FLEET_PG_H */

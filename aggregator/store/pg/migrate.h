@@ -14,7 +14,7 @@
 #include "config/config.h"
 
 /* The schema version this build reads and writes. */
-#define PS_SCHEMA_VERSION  5
+#define PS_SCHEMA_VERSION  6
 
 /* ps_schema_check() results */
 #define PS_SCHEMA_OK           0
