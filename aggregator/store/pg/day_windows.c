@@ -70,16 +70,7 @@ days_connect(ps_day_windows_t *d)
 {
     char  msg[256], err[300];
 
-    if (d->conn != NULL && PQstatus(d->conn) == CONNECTION_OK) {
-        return 0;
-    }
-
-    if (d->conn != NULL) {
-        PQfinish(d->conn);
-    }
-
-    d->conn = ps_pg_connect(d->conninfo, msg, sizeof(msg));
-    if (d->conn == NULL) {
+    if (ps_pg_reconnect(&d->conn, d->conninfo, msg, sizeof(msg)) != 0) {
         ps_log(PS_LOG_WARN, "event=day_windows_failed reason=connect "
                "error=%s", ps_log_quote(err, sizeof(err), msg));
         return -1;

@@ -144,3 +144,21 @@ ps_pg_run(PGconn *conn, const char *sql, ExecStatusType status, char *err,
 
     return 0;
 }
+
+
+int
+ps_pg_reconnect(PGconn **conn, const char *conninfo, char *err,
+    size_t errlen)
+{
+    if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK) {
+        return 0;
+    }
+
+    if (*conn != NULL) {
+        PQfinish(*conn);
+    }
+
+    *conn = ps_pg_connect(conninfo, err, errlen);
+
+    return *conn != NULL ? 0 : -1;
+}

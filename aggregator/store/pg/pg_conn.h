@@ -21,6 +21,12 @@
  * err. */
 PGconn *ps_pg_connect(const char *conninfo, char *err, size_t errlen);
 
+/* Keeps *conn when it is up; else finishes it and connects again
+ * (ps_pg_connect()).  0 when *conn is up; -1 with *conn NULL and
+ * libpq's message in err. */
+int ps_pg_reconnect(PGconn **conn, const char *conninfo, char *err,
+    size_t errlen);
+
 /* libpq's message of conn (or of res when not NULL) on one line, with
  * its SQLSTATE when there is one, into buf; returns buf. */
 const char *ps_pg_error(PGconn *conn, const PGresult *res, char *buf,

@@ -80,14 +80,8 @@ read_silences(ps_pg_silences_t *s, ps_silences_t *l)
     char       msg[256], q[300];
     int        i, rows, rc = -1;
 
-    if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
-        if (s->conn != NULL) {
-            PQfinish(s->conn);
-        }
-        s->conn = ps_pg_connect(s->conninfo, msg, sizeof(msg));
-        if (s->conn == NULL) {
-            goto fail;
-        }
+    if (ps_pg_reconnect(&s->conn, s->conninfo, msg, sizeof(msg)) != 0) {
+        goto fail;
     }
 
     res = PQexec(s->conn, read_sql);

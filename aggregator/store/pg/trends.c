@@ -322,16 +322,7 @@ trends_connect(ps_trends_t *t)
 {
     char  msg[256], err[300];
 
-    if (t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK) {
-        return 0;
-    }
-
-    if (t->conn != NULL) {
-        PQfinish(t->conn);
-    }
-
-    t->conn = ps_pg_connect(t->conninfo, msg, sizeof(msg));
-    if (t->conn == NULL) {
+    if (ps_pg_reconnect(&t->conn, t->conninfo, msg, sizeof(msg)) != 0) {
         ps_log(PS_LOG_WARN, "event=trends_failed reason=connect "
                "error=%s", ps_log_quote(err, sizeof(err), msg));
         return -1;
