@@ -253,7 +253,7 @@ build_fleet(ps_fleet_t *f, const ps_fleet_node_t *nodes, size_t n,
     }
 
     if (ps_rowset_collect_from(rs, ps_fleet_table_foreach, f->table,
-                               f->cfg->fleet_rows, 0, NULL, NULL) != 0
+                               f->cfg->fleet_rows, NULL, NULL) != 0
         || render_summary(rs, nodes, n, count, health, now_us,
                           f->cfg->node_id, summary) != 0)
     {

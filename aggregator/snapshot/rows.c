@@ -14,7 +14,6 @@
 typedef struct {
     ps_rowset_t  *rs;
     size_t        keep;
-    int           with_le;
     ps_row_fn     fn;
     void         *fn_ctx;
     uint64_t      fn_min;
@@ -37,15 +36,9 @@ ps_row_percentile(const ps_hist_t *h, double q, uint64_t max_us)
 
 /* The keys beyond the rows kept count in the window's rest. */
 static void
-rest_add(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le)
+rest_add(ps_rowset_t *sw, const ps_row_t *r)
 {
-    int  i;
-
     ps_counts_merge(&sw->rest.counts, &r->counts);
-
-    for (i = 0; le != NULL && i < PS_HIST_PROM_NLE; i++) {
-        sw->rest.le[i] += le[i];
-    }
 }
 
 
@@ -98,12 +91,10 @@ heap_down(ps_row_t *rows, size_t n, size_t i)
  * (no heap to keep).
  */
 static int
-row_keep(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le,
-    size_t keep, int in_order)
+row_keep(ps_rowset_t *sw, const ps_row_t *r, size_t keep, int in_order)
 {
     ps_row_t  *rows;
-    uint64_t    *l;
-    size_t       cap, at;
+    size_t     cap, at;
 
     if (sw->n < keep) {
         if (sw->n == sw->cap) {
@@ -117,23 +108,8 @@ row_keep(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le,
             sw->cap = cap;
         }
 
-        if (le != NULL && sw->le_cap < sw->cap) {
-            l = realloc(sw->le, sw->cap * PS_HIST_PROM_NLE
-                                * sizeof(uint64_t));
-            if (l == NULL) {
-                return -1;
-            }
-            sw->le = l;
-            sw->le_cap = sw->cap;
-        }
-
         at = sw->n++;
         sw->rows[at] = *r;
-        if (le != NULL) {
-            sw->rows[at].le_at = (uint32_t) at;
-            memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
-                   PS_HIST_PROM_NLE * sizeof(uint64_t));
-        }
         if (!in_order) {
             heap_up(sw->rows, at);
         }
@@ -142,20 +118,13 @@ row_keep(ps_rowset_t *sw, const ps_row_t *r, const uint64_t *le,
     }
 
     if (row_by_requests(r, &sw->rows[0]) >= 0) {
-        rest_add(sw, r, le);
+        rest_add(sw, r);
         return 0;
     }
 
     /* r sorts before the last row kept: that one goes */
-    at = sw->rows[0].le_at;
-    rest_add(sw, &sw->rows[0],
-             le != NULL ? &sw->le[at * PS_HIST_PROM_NLE] : NULL);
+    rest_add(sw, &sw->rows[0]);
     sw->rows[0] = *r;
-    if (le != NULL) {
-        sw->rows[0].le_at = (uint32_t) at;
-        memcpy(&sw->le[at * PS_HIST_PROM_NLE], le,
-               PS_HIST_PROM_NLE * sizeof(uint64_t));
-    }
     heap_down(sw->rows, sw->n, 0);
 
     return 0;
@@ -576,7 +545,6 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
     collect_ctx_t  *c = ctx;
     ps_rowset_t    *rs = c->rs;
     ps_row_t        row, *r = &row;
-    uint64_t        le[PS_HIST_PROM_NLE];
 
     memset(r, 0, sizeof(*r));
 
@@ -606,12 +574,7 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
         return 0;                  /* a row for fn alone */
     }
 
-    if (c->with_le) {
-        ps_hist_cumulative(&st->latency, ps_hist_prom_le_us,
-                           PS_HIST_PROM_NLE, le);
-    }
-
-    return row_keep(rs, r, c->with_le ? le : NULL, c->keep, c->in_order);
+    return row_keep(rs, r, c->keep, c->in_order);
 }
 
 
@@ -659,7 +622,6 @@ void
 ps_rowset_free(ps_rowset_t *rs)
 {
     free(rs->rows);
-    free(rs->le);
     ps_win_stats_free(&rs->total);
     memset(rs, 0, sizeof(*rs));
 }
@@ -667,12 +629,11 @@ ps_rowset_free(ps_rowset_t *rs)
 
 int
 ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
-    uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx,
+    uint64_t now_us, size_t keep, ps_row_fn fn, void *ctx,
     uint64_t fn_min)
 {
     int            rc = -1;
-    size_t         i, j, k;
-    uint64_t       le[PS_HIST_PROM_NLE];
+    size_t         i, j;
     pick_t        *byk = NULL;
     choose_ctx_t   ch;
     collect_ctx_t  c;
@@ -705,7 +666,6 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
 
     c.rs = rs;
     c.keep = keep;
-    c.with_le = with_le;
     c.fn = fn;
     c.fn_ctx = ctx;
     c.fn_min = fn_min;
@@ -762,18 +722,6 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
         goto done;
     }
 
-    if (with_le) {
-        ps_hist_cumulative(&rs->total.latency, ps_hist_prom_le_us,
-                           PS_HIST_PROM_NLE, le);
-        for (i = 0; i < rs->n; i++) {
-            for (k = 0; k < PS_HIST_PROM_NLE; k++) {
-                le[k] -= rs->le[(size_t) rs->rows[i].le_at * PS_HIST_PROM_NLE
-                                + k];
-            }
-        }
-        memcpy(rs->rest.le, le, sizeof(le));
-    }
-
     rc = 0;
 
 done:
@@ -806,7 +754,7 @@ collect_any(void *ctx, const char *host, size_t hlen, const char *method,
 
 int
 ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
-    void *src, size_t keep, int with_le, ps_row_fn fn, void *ctx)
+    void *src, size_t keep, ps_row_fn fn, void *ctx)
 {
     collect_ctx_t  c;
 
@@ -818,7 +766,6 @@ ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
 
     c.rs = rs;
     c.keep = keep;
-    c.with_le = with_le;
     c.fn = fn;
     c.fn_ctx = ctx;
     c.fn_min = 0;

@@ -28,7 +28,6 @@ typedef struct {
     const char  *method;
     const char  *path;
     uint32_t     hlen, mlen, plen;
-    uint32_t     le_at;                /* its le[] in the set's, if any */
     ps_counts_t  counts;
     uint64_t     first_us;
     uint64_t     last_us;
@@ -41,12 +40,9 @@ typedef struct {
     ps_row_t        *rows;             /* most requested first */
     size_t           n;
     size_t           cap;
-    uint64_t        *le;               /* PS_HIST_PROM_NLE per row */
-    size_t           le_cap;           /* rows */
     size_t           total_rows;       /* keys in the window */
     struct {                           /* the keys beyond the rows kept */
         ps_counts_t  counts;
-        uint64_t     le[PS_HIST_PROM_NLE];
     } rest;
     ps_win_stats_t   total;
     int              shrunk;           /* rows cut to fit the buffer */
@@ -62,12 +58,11 @@ int ps_rowset_init(ps_rowset_t *rs);
 void ps_rowset_free(ps_rowset_t *rs);
 
 /* Replaces the set's rows with window win of w at now_us (after
- * ps_windows_expire()): the keep most requested keys as rows, with their
- * le when with_le; fn (may be NULL) sees the row of every key with at
+ * ps_windows_expire()): the keep most requested keys as rows; fn (may be NULL) sees the row of every key with at
  * least fn_min requests.  Row strings point into w until it changes.
  * 0, or -1 if memory ran out. */
 int ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
-    uint64_t now_us, size_t keep, int with_le, ps_row_fn fn, void *ctx,
+    uint64_t now_us, size_t keep, ps_row_fn fn, void *ctx,
     uint64_t fn_min);
 
 /* A source of keys and their stats for ps_rowset_collect_from(): calls
@@ -79,7 +74,7 @@ typedef int (*ps_rowset_source_fn)(void *src, ps_win_key_fn fn,
 /* ps_rowset_collect() from any source of keys (the fleet's rows, for
  * one); the row strings point into what the source gave. */
 int ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
-    void *src, size_t keep, int with_le, ps_row_fn fn, void *ctx);
+    void *src, size_t keep, ps_row_fn fn, void *ctx);
 
 /* Percentile q of h, capped at max_us. */
 double ps_row_percentile(const ps_hist_t *h, double q, uint64_t max_us);

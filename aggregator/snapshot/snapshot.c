@@ -287,7 +287,7 @@ take_days(ps_snapshot_t *s)
         w = PS_SNAP_WINDOWS + i;
 
         if (ps_rowset_collect_from(&s->win[w], ps_fleet_table_foreach, t[i],
-                                   rows_needed(s), 0, NULL, NULL)
+                                   rows_needed(s), NULL, NULL)
             != 0)
         {
             ps_log(PS_LOG_ERROR, "event=snapshot_failed reason=no_memory "
@@ -379,7 +379,7 @@ collect(ps_snapshot_t *s, uint64_t now_us)
 
     for (i = 0; i < PS_SNAP_WINDOWS; i++) {
         if (ps_rowset_collect(&s->win[i], s->w, i, now_us, rows_needed(s),
-                              0, i == PS_SNAP_WIN_1M ? alert_row : NULL, &c,
+                              i == PS_SNAP_WIN_1M ? alert_row : NULL, &c,
                               s->cfg->alert_min_requests)
             != 0)
         {

@@ -118,7 +118,7 @@ main(void)
     is_u64(ps_fleet_table_keys(ft), 3, "three keys");
 
     ps_rowset_init(&rs);
-    ok(ps_rowset_collect_from(&rs, ps_fleet_table_foreach, ft, 10, 1, NULL,
+    ok(ps_rowset_collect_from(&rs, ps_fleet_table_foreach, ft, 10, NULL,
                               NULL) == 0, "rows from the fleet table");
     is_u64(rs.n, 3, "three rows");
     is_u64(rs.total.counts.requests, 29, "fleet total 10+5+3+7+4");
