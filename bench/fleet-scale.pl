@@ -87,17 +87,21 @@ my %o = (k => $ENV{K} // ($quick ? '1,10' : '1,2,5,10'),
          warmup => $ENV{WARMUP} // ($quick ? 4 : 5),
          keys => $ENV{KEYS} // 10000, rate => $ENV{RATE} // 10000,
          fleet_interval => $ENV{FLEET_INTERVAL},
-         snapshot_interval => $ENV{SNAPSHOT_INTERVAL} // '5s', quick => 0);
+         snapshot_interval => $ENV{SNAPSHOT_INTERVAL} // '5s', quick => 0,
+         driver => $ENV{DRIVER} // 0);
 GetOptions(\%o, 'k=s', 'runs=i', 'window=f', 'warmup=f', 'keys=i',
            'rate=f', 'fleet-interval=s' => \$o{fleet_interval},
-           'snapshot-interval=s' => \$o{snapshot_interval}, 'quick')
+           'snapshot-interval=s' => \$o{snapshot_interval}, 'quick',
+           'driver')
     or die "usage: $0 [--quick] [--k 1,2,5,10] [--runs 3] [--window 15]"
            . " [--warmup 5] [--keys 10000] [--rate 10000]"
-           . " [--fleet-interval 2s]\n";
+           . " [--fleet-interval 2s] [--driver]\n";
 my @K = split /,/, $o{k};
 
 my $prod = "$ENV{PS_BUILD_DIR}/bench/bench-ring-producer";
 -x $prod or die "missing $prod: build first\n";
+my $driver = "$ENV{PS_BUILD_DIR}/bench/bench-fleet-driver";
+-x $driver or die "missing $driver: build first\n";
 my $tck = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
 
 my $started = time;
@@ -270,15 +274,23 @@ sub run_fleet {
 
     reset_stores();
     for my $i (1 .. $k) {
+        my $id = sprintf 'n%02d', $i;
+        my %conf = (postgres => $pg, redis => $redis, node_id => $id,
+                    flush_interval => '1s', log_level => 'debug');
+        if ($o{driver}) {
+            # --driver: the node's two sinks alone (bench/fleet-driver.c)
+            my $conf = write_aggregator_conf("fleet-$id", %conf,
+                                             zone => '/nonexistent');
+            push @nodes, { id => $id, conf => $conf };
+            next;
+        }
         my $zone = bench_zone();
         my ($rc, $out, $err) = run_cmd([$prod, '--zone', $zone, '--rings', 2,
                                         '--capacity', 65536,
                                         '--create-only']);
         die "zone $zone: $err" if $rc != 0;
-        my $id = sprintf 'n%02d', $i;
         my $conf = write_aggregator_conf(
-            "fleet-$id", zone => $zone, postgres => $pg, redis => $redis,
-            node_id => $id, flush_interval => '1s', log_level => 'debug',
+            "fleet-$id", %conf, zone => $zone,
             snapshot_interval => $o{snapshot_interval},
             defined $o{fleet_interval}
                 ? (fleet_interval => $o{fleet_interval}) : ());
@@ -291,6 +303,15 @@ sub run_fleet {
         my $n = $nodes[$i];
         $n->{out} = "$dir/producer-$k-$round-$n->{id}.out";
         unlink $n->{out};
+        if ($o{driver}) {
+            my $err = "$dir/driver-$k-$round-$n->{id}.err";
+            $n->{prod} = PathStats::Test::spawn(
+                [$driver, '-c', $n->{conf}, '--keys', $o{keys}, '--rate',
+                 $o{rate}, '--duration', $dur, '--seed', $i + 1],
+                stdout => $n->{out}, stderr => $err);
+            $n->{agg} = { pid => $n->{prod}, stderr => $err };
+            next;
+        }
         $n->{prod} = PathStats::Test::spawn(
             [$prod, '--zone', $n->{zone}, '--paths', $o{keys}, '--rate',
              $o{rate}, '--sequential', '--duration', $dur, '--seed', $i + 1],
@@ -355,6 +376,7 @@ sub run_fleet {
         my ($j) = grep { /^\{/ } split /\n/, slurp($n->{out}) // '';
         my ($rec) = ($j // '') =~ /"recorded":(\d+)/;
         my ($drop) = ($j // '') =~ /"dropped":(\d+)/;
+        $drop //= 0 if $o{driver};
         die "producer of $n->{id}: $j\n" unless defined $rec;
         $want{ $n->{id} } = $rec;
         $written += $rec;
@@ -395,9 +417,9 @@ sub run_fleet {
     # the flushes inside the window, per sink
     my %lat = (postgres => [], redis => [], pg_thread => []);
     my @keys;
-    kill 'TERM', $_->{agg}{pid} for @nodes;
+    kill 'TERM', $_->{agg}{pid} for grep { !$o{driver} } @nodes;
     for my $n (@nodes) {
-        stop_aggregator($n->{agg});
+        stop_aggregator($n->{agg}) unless $o{driver};
         for my $line (split /\n/, slurp($n->{agg}{stderr}) // '') {
             # the PostgreSQL sink's own time, BEGIN to COMMIT, in its
             # flusher thread (no wait for the main loop to collect it)
@@ -416,7 +438,7 @@ sub run_fleet {
             push @{ $lat{$sink} }, $ms;
             push @keys, $nk;
         }
-        unlink $n->{zone};
+        unlink $n->{zone} if $n->{zone};
     }
     # --sequential: a second's records touch every key once (at random,
     # 10 000 records would touch about 6 300 of 10 000 keys)

@@ -67,6 +67,7 @@
 #define BACKOFF_MIN_MS     100
 #define BACKOFF_MAX_MS     10000
 #define HEARTBEAT_US       10000000   /* flush an unchanged sink this often */
+#define FLUSH_PAUSE_MAX_US 30000000  /* a slow flush pauses at most this long */
 #define REPLAY_RETRY_MAX_MS 2000      /* a replay waits at most this long */
 #define REPLAY_GROUP_KEYS  200000     /* keys merged into one replay */
 
@@ -100,6 +101,7 @@ typedef struct {
     uint64_t         *job_end;       /* [nrings] */
     uint64_t          job_records;
     uint64_t          job_started;   /* monotonic */
+    uint64_t          job_took;      /* the sink's flush() alone, us */
     char              error[256];    /* the sink's last_error, copied when
                                         a job is collected */
 } pipe_sink_t;
@@ -1099,6 +1101,7 @@ static int
 job_run(void *ctx)
 {
     int           rc;
+    uint64_t      t0;
     pipe_sink_t  *s = ctx;
     pipeline_t   *p = s->p;
 
@@ -1106,8 +1109,10 @@ job_run(void *ctx)
         return log_write(p, s);
     }
 
+    t0 = ps_mono_us();
     rc = s->sink->ops->flush(s->sink, p->zone_id, s->job_delta, s->job_end,
                              p->nrings);
+    s->job_took = ps_mono_us() - t0;
 
     if (rc == 0 && p->crash_after_commit && s->sink->durable
         && s->job_records)
@@ -1117,6 +1122,28 @@ job_run(void *ctx)
     }
 
     return rc;
+}
+
+
+/* The pause after a flush whose sink took `took` us (in its thread): flush_interval, or three
+ * times the flush when that is longer (at most FLUSH_PAUSE_MAX_US), so a
+ * sink spends at most a quarter of its time flushing.  Under a load the
+ * machine cannot carry (many keys a flush, a store shared by many nodes)
+ * the flushes space out and carry more records each instead of queueing
+ * up; the records wait in the rings, and a ring half full of read
+ * records still flushes at once (PS_PIPELINE_FLUSH_EARLY). */
+static uint64_t
+flush_pause(pipeline_t *p, uint64_t took)
+{
+    uint64_t  interval;
+
+    interval = p->cfg->flush_interval_ms * 1000;
+
+    if (took > FLUSH_PAUSE_MAX_US / 3) {
+        took = FLUSH_PAUSE_MAX_US / 3;
+    }
+
+    return interval > 3 * took ? interval : 3 * took;
 }
 
 
@@ -1184,7 +1211,7 @@ job_collect(pipeline_t *p, pipe_sink_t *s, uint64_t now)
     s->last_flush_us = ps_now_us();
     s->last_flush_mono = now;
     s->error[0] = '\0';
-    s->next_due = now + p->cfg->flush_interval_ms * 1000;
+    s->next_due = now + flush_pause(p, s->job_took);
 
     if (s->sink->ops->held != NULL) {
         s->holding = s->sink->ops->held(s->sink, s->held, p->nrings) == 0;

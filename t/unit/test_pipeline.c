@@ -332,6 +332,83 @@ test_early_flush(ps_config_t *cfg)
 }
 
 
+/* A slow flush spaces the next one out (three times its own time, so a
+ * sink spends at most a quarter of its time flushing); a ring half full
+ * still flushes at once. */
+static void
+test_slow_flush(ps_config_t *cfg)
+{
+    fake_sink_t        a;
+    uint64_t           now;
+    ps_zone_t         *zone;
+    ps_sink_t         *sinks[1];
+    ps_pipeline_t     *p;
+    ps_zone_header_t  *h;
+    ps_ring_reader_t  *rr;
+    int                half;
+
+    h = fake_zone_make();
+    half = (int) (h->ring_capacity / 2 / FAKE_U);
+    zone = ps_zone_open(fake_zone_path, 1);
+    rr = ps_ring_reader_create(zone);
+    fake_sink_init(&a, 1);
+    sinks[0] = &a.sink;
+    p = ps_pipeline_create(cfg, zone, rr, sinks, 1);
+    if (p == NULL) {
+        ok(0, "slow: pipeline created");
+        return;
+    }
+    ps_pipeline_set_sync(p, 1);
+
+    /* a fast flush: the next one after flush_interval (1 s) */
+    now = ps_mono_us();
+    fake_zone_produce(h, 0, 3);
+    ps_pipeline_poll(p, 100000);
+    ps_pipeline_flush(p, now, 1);
+    is_u64(a.requests, 3, "slow: a first, fast flush");
+    fake_zone_produce(h, 0, 2);
+    ps_pipeline_poll(p, 100000);
+    ps_pipeline_flush(p, now + 999000, 0);
+    is_u64(a.requests, 3, "  fast: not due before flush_interval");
+    ps_pipeline_flush(p, now + 1001000, 0);
+    is_u64(a.requests, 5, "  fast: due after flush_interval");
+
+    /* a flush of 500 ms: the next one no sooner than 1.5 s later */
+    a.delay_ms = 500;
+    fake_zone_produce(h, 0, 2);
+    ps_pipeline_poll(p, 100000);
+    now += 3000000;
+    ps_pipeline_flush(p, now, 0);
+    is_u64(a.requests, 7, "  a slow flush (500 ms)");
+    a.delay_ms = 0;
+    fake_zone_produce(h, 0, 1);
+    ps_pipeline_poll(p, 100000);
+    ps_pipeline_flush(p, now + 1400000, 0);
+    is_u64(a.requests, 7, "  after it: not due at 1.4 s (3 x 500 ms)");
+    ps_pipeline_flush(p, now + 5000000, 0);
+    is_u64(a.requests, 8, "  due later (the pause grew, at most as the "
+           "flush's time allows)");
+
+    /* slow again, then the ring fills up: an early flush goes at once */
+    a.delay_ms = 400;
+    fake_zone_produce(h, 0, 1);
+    ps_pipeline_poll(p, 100000);
+    now += 10000000;
+    ps_pipeline_flush(p, now, 0);
+    is_u64(a.requests, 9, "  slow again (400 ms)");
+    a.delay_ms = 0;
+    fake_zone_produce(h, 0, half + 1);
+    ps_pipeline_poll(p, 100000);
+    ps_pipeline_flush(p, now + 1000, PS_PIPELINE_FLUSH_EARLY);
+    is_u64(a.requests, 9 + (uint64_t) half + 1,
+           "  a ring half full flushes at once, paused or not");
+
+    ps_pipeline_destroy(p);
+    ps_ring_reader_destroy(rr);
+    ps_zone_close(zone);
+}
+
+
 int
 main(void)
 {
@@ -353,6 +430,7 @@ main(void)
     test_unreachable_at_start(&cfg);
     test_late_cache(&cfg);
     test_early_flush(&cfg);
+    test_slow_flush(&cfg);
 
     unlink(fake_zone_path);
 

@@ -48,6 +48,10 @@ fake_flush(ps_sink_t *s, uint64_t zone_id, const ps_agg_table_t *delta,
     size_t        i;
     fake_sink_t  *f = s->impl;
 
+    if (f->delay_ms) {
+        usleep(f->delay_ms * 1000u);
+    }
+
     if (f->fail) {
         return -1;
     }

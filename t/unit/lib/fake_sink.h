@@ -34,6 +34,7 @@ typedef struct {
                                        records */
     int        unreachable;         /* load_watermarks fails */
     int        fail;                /* flush fails */
+    unsigned   delay_ms;            /* flush takes this long */
     unsigned   flushes;             /* successful */
     uint64_t   requests;            /* sum over every applied delta */
     uint64_t   pos[FAKE_NRINGS];    /* last committed positions, in
