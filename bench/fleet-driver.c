@@ -8,7 +8,7 @@
  * writing flushes under K node ids").
  *
  *   bench-fleet-driver -c CONF [--keys N] [--rate R] [--duration S]
- *                      [--seed N]
+ *                      [--seed N] [--view-bytes N]
  *
  * CONF is an aggregator configuration (postgres, redis, node_id,
  * flush_interval, log_level, redis_shards ... as the daemon reads them).
@@ -25,6 +25,14 @@
  * is retried with the same records.  At the end (DURATION seconds) each
  * sink flushes what is left, and one JSON line says how many records it
  * committed: {"node":..,"recorded":..,"postgres":..,"redis":..}.
+ *
+ * The node's fleet thread runs too (snapshot/fleet.c, as in the daemon):
+ * every fleet_interval a heartbeat, the nodes, the builder's lock and
+ * the fleet's view (built from every node's rows by the builder, read as
+ * one row by the others).  The heartbeat carries VIEW_BYTES bytes (0 by
+ * default) in place of the node's own view, which the daemon builds from
+ * its live windows: the stores carry the same bytes, the other nodes
+ * skip a view that is not a scope pack.
  */
 
 #include <errno.h>
@@ -40,8 +48,10 @@
 #include "lib/hour.h"
 #include "lib/log.h"
 #include "lib/murmur3.h"
+#include "lib/strbuf.h"
 #include "pipeline/sink.h"
 #include "ring/rec.h"
+#include "snapshot/fleet.h"
 #include "store/pg/sink_pg.h"
 #include "store/redis/sink_redis.h"
 
@@ -131,6 +141,8 @@ driver_run(void *arg)
     uint64_t         now, due, started, target, pos, pending, interval;
     int              last = 0, retry = 0;
 
+    pthread_setname_np(pthread_self(), d->name[0] == 'p' ? "drv-postgres"
+                                                         : "drv-redis");
     interval = d->cfg->flush_interval_ms * 1000;
     delta = ps_agg_table_create(d->keys + 1);
     if (delta == NULL) {
@@ -213,7 +225,11 @@ main(int argc, char **argv)
     const char   *conf = NULL;
     double        duration = 10;
     uint64_t      keys = 10000, rate = 10000, clients = 1000, seed = 1;
-    uint64_t      t0;
+    uint64_t      t0, now, view_bytes = 0;
+    ps_fleet_t   *fleet;
+    ps_fleet_beat_t  beat;
+    ps_buf_t      view = PS_BUF_INIT, scratch[3];
+    ps_buf_t      trends[PS_SNAP_RANGES];
     ps_config_t   cfg;
     driver_t      d[2];
 
@@ -224,6 +240,7 @@ main(int argc, char **argv)
         { "duration", required_argument, NULL, 'd' },
         { "seed",     required_argument, NULL, 's' },
         { "clients",  required_argument, NULL, 'a' },
+        { "view-bytes", required_argument, NULL, 'v' },
         { NULL, 0, NULL, 0 }
     };
 
@@ -235,6 +252,7 @@ main(int argc, char **argv)
         case 'd': duration = strtod(optarg, NULL); break;
         case 's': seed = strtoull(optarg, NULL, 10); break;
         case 'a': clients = strtoull(optarg, NULL, 10); break;
+        case 'v': view_bytes = strtoull(optarg, NULL, 10); break;
         default: usage();
         }
     }
@@ -292,6 +310,41 @@ main(int argc, char **argv)
             return 1;
         }
     }
+    /* the fleet thread, offered a heartbeat every fleet_interval */
+    memset(scratch, 0, sizeof(scratch));
+    memset(trends, 0, sizeof(trends));
+    memset(&beat, 0, sizeof(beat));
+    for (i = 0; (uint64_t) i < view_bytes; i++) {
+        if (ps_buf_append(&view, "v", 1) != 0) {
+            return 1;
+        }
+    }
+    fleet = ps_fleet_start(&cfg);
+    if (fleet == NULL) {
+        fprintf(stderr, "bench-fleet-driver: the fleet thread did not "
+                "start\n");
+        return 1;
+    }
+    beat.node_id = cfg.node_id;
+    beat.version = "bench";
+    beat.zone_generation = d[0].zone_id;
+    for (now = ps_mono_us(); now < d[0].end; now = ps_mono_us()) {
+        if (ps_fleet_due(fleet, ps_now_us())) {
+            beat.last_flush_us = ps_now_us();
+            beat.requests[0] = (now - t0) * rate / 1000000;
+            beat.requests[1] = beat.requests[2] = beat.requests[0];
+            /* the budget of the default zone's snapshot buffer (4 MB) */
+            (void) ps_fleet_offer(fleet, &view, &beat, trends, 1 << 21);
+        }
+        (void) ps_fleet_take(fleet, &scratch[0], &scratch[1], &scratch[2]);
+        ps_sleep_ms(100);
+    }
+    ps_fleet_stop(fleet);
+    ps_buf_free(&view);
+    for (i = 0; i < 3; i++) {
+        ps_buf_free(&scratch[i]);
+    }
+
     for (i = 0; i < 2; i++) {
         pthread_join(d[i].thread, NULL);
         rc |= d[i].failed;

@@ -88,11 +88,11 @@ my %o = (k => $ENV{K} // ($quick ? '1,10' : '1,2,5,10'),
          keys => $ENV{KEYS} // 10000, rate => $ENV{RATE} // 10000,
          fleet_interval => $ENV{FLEET_INTERVAL},
          snapshot_interval => $ENV{SNAPSHOT_INTERVAL} // '5s', quick => 0,
-         driver => $ENV{DRIVER} // 0);
+         driver => $ENV{DRIVER} // 0, view_bytes => $ENV{VIEW_BYTES} // 290000);
 GetOptions(\%o, 'k=s', 'runs=i', 'window=f', 'warmup=f', 'keys=i',
            'rate=f', 'fleet-interval=s' => \$o{fleet_interval},
            'snapshot-interval=s' => \$o{snapshot_interval}, 'quick',
-           'driver')
+           'driver', 'view-bytes=i' => \$o{view_bytes})
     or die "usage: $0 [--quick] [--k 1,2,5,10] [--runs 3] [--window 15]"
            . " [--warmup 5] [--keys 10000] [--rate 10000]"
            . " [--fleet-interval 2s] [--driver]\n";
@@ -307,7 +307,8 @@ sub run_fleet {
             my $err = "$dir/driver-$k-$round-$n->{id}.err";
             $n->{prod} = PathStats::Test::spawn(
                 [$driver, '-c', $n->{conf}, '--keys', $o{keys}, '--rate',
-                 $o{rate}, '--duration', $dur, '--seed', $i + 1],
+                 $o{rate}, '--duration', $dur, '--seed', $i + 1,
+                 '--view-bytes', $o{view_bytes}],
                 stdout => $n->{out}, stderr => $err);
             $n->{agg} = { pid => $n->{prod}, stderr => $err };
             next;
@@ -336,6 +337,8 @@ sub run_fleet {
     my $roles = pg_roles();
     my $busy1 = busy_ticks();
     my $we = time;
+    $r{view_bytes} = psql_query('SELECT coalesce(avg(length(view)), 0)::bigint'
+                                . ' FROM pathstats_fleet_nodes') // 0;
     my $w = $we - $ws;
     $r{wal} = psql_query("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(),"
                          . " '$lsn0')") / $w / 1e6;
@@ -456,7 +459,8 @@ sub run_fleet {
     printf "K=%-3d run %d: flush ms pg p50 %s p99 %s (%d; in its thread"
            . " p50 %s p99 %s), redis p50 %s"
            . " p99 %s (%d); PostgreSQL CPU %.2f s/s (flushes %.2f, fleet"
-           . " reads %.2f), WAL %.1f MB/s, %.0f bytes a row; Redis"
+           . " reads %.2f), WAL %.1f MB/s, %.0f bytes a row, own view %d"
+           . " bytes; Redis"
            . " CPU/master %s, replicas %.2f;"
            . " ops/s/master %s (max/min %.2f, scripts %.2f, CPU %.2f);"
            . " aggregator"
@@ -467,7 +471,7 @@ sub run_fleet {
            map({ $_ // '-' } @r{qw(pg_thread_p50 pg_thread_p99)}),
            map({ $_ // '-' } @r{qw(redis_p50 redis_p99)}),
            $r{redis_n}, $r{pg_cpu}, $r{pg_flush}, $r{pg_fleet}, $r{wal},
-           $r{row_bytes},
+           $r{row_bytes}, $r{view_bytes},
            join('/', map { sprintf '%.2f', $_ } @{ $r{redis_cpu} }),
            $r{replica_cpu},
            join('/', map { sprintf '%.0f', $_ } @{ $r{ops_per_s} }),

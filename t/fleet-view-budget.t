@@ -7,7 +7,9 @@
 # Node a (a 4 MiB snapshot) builds the view of 2 000 fleet rows written
 # into PostgreSQL; node b (a 256 KiB snapshot, 64 KiB for the scopes)
 # cannot take it and builds its own with fewer rows.  Both summaries are
-# exact (every row's requests counted, shown or not).
+# exact (every row's requests counted, shown or not).  Then a stops: b
+# builds the view, cut to its own budget, and stores it so; node c, of
+# b's size, takes it whole instead of building one.
 
 use strict;
 use warnings;
@@ -35,7 +37,8 @@ SELECT date_trunc('hour', now()), 'budget.test', 'GET', '/k/' || k, 'x',
 EOF_SQL
 
 my %node;
-for my $spec (['a', 'size=8m snapshot=4m'], ['b', 'size=1m snapshot=256k']) {
+for my $spec (['a', 'size=8m snapshot=4m'], ['b', 'size=1m snapshot=256k'],
+              ['c', 'size=1m snapshot=256k']) {
     my ($id, $zone) = @$spec;
     my $d = test_dir() . "/node-$id";
     make_path("$d/tmp", "$d/html");
@@ -119,5 +122,29 @@ unlike(log_of('b'), qr/event=fleet_view_builder/,
 is(scalar psql_query('SELECT node_id FROM pathstats_fleet_view'), 'a',
    '  the stored view is still a\'s');
 
-is(stop_aggregator($node{$_}{agg}), 0, "aggregator $_ exits 0") for qw(a b);
+my $b_rows = $got->[3];
+
+# a stops: b builds the view, cut to its budget, and c (the same budget)
+# takes it as it is
+is(stop_aggregator($node{a}{agg}), 0, 'aggregator a exits 0');
+ok(wait_until(sub { log_of('b') =~ /event=fleet_view_builder node_id=b\b/ },
+              20, 0.1), 'b builds the view once a is gone');
+my @stored;
+ok(wait_until(sub {
+       @stored = psql_query('SELECT node_id, rows FROM pathstats_fleet_view');
+       ($stored[0][0] // '') eq 'b' }, 20, 0.2),
+   'pathstats_fleet_view: b\'s');
+ok(($stored[0][1] // $N) < $N && $stored[0][1] > 0,
+   "  cut to b's budget: $stored[0][1] of $N rows")
+    or diag(explain(\@stored));
+$node{c}{agg} = start_aggregator('-c', $node{c}{conf});
+ok(wait_until(sub { $got = fleet_of('c'); ($got->[1] // 0) == $TOTAL },
+              20, 0.2), "c: the fleet's 24h = $TOTAL");
+is_deeply($got, ['b', $TOTAL, $N, $stored[0][1]],
+          "  b's view, taken whole: exact, b's rows shown")
+    or diag(explain($got));
+unlike(log_of('c'), qr/event=fleet_view_shrunk .*fleet_rows=/,
+       '  c cut no view of its own');
+
+is(stop_aggregator($node{$_}{agg}), 0, "aggregator $_ exits 0") for qw(b c);
 finish();

@@ -371,12 +371,6 @@ fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
         {
             goto done;
         }
-        if (lead == 1) {
-            rows = in.rows[PS_SNAP_WIN_24H];
-            (void) ps_fleet_pg_put_view(f->pg, f->cfg->node_id,
-                                        rs.n < rows ? rs.n : rows,
-                                        fleet.data, fleet.len);
-        }
     }
 
     /* the other nodes' own views, checked as the admin location will */
@@ -401,12 +395,26 @@ fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
      * The scopes ride in this node's snapshot, whose buffer is fixed by
      * the zone: past the budget the fleet's rows are cut (the least
      * requested first) until they fit, then the other nodes' views go.
-     * The builder's view cannot be cut here: one that does not fit is
-     * built here instead.
+     * The builder's view cannot be cut here: the other nodes' views go
+     * first (the builder cut its view to fit its own budget with them),
+     * and one that does not fit alone is built here instead.
      */
     packs[0] = fleet;
     if (ps_scope_pack_nest(packs, np, &scopes) != 0) {
         goto done;
+    }
+
+    while (got && budget != 0 && scopes.len > budget && np > 1) {
+        np--;
+        if (ps_scope_pack_nest(packs, np, &scopes) != 0) {
+            goto done;
+        }
+        if (scopes.len <= budget && !f->shrink_logged) {
+            ps_log(PS_LOG_WARN, "event=fleet_view_shrunk size=%zu "
+                   "budget=%zu node_views=%zu built_by=%s",
+                   scopes.len, budget, np - 1, by);
+            f->shrink_logged = 1;
+        }
     }
 
     if (got && budget != 0 && scopes.len > budget) {
@@ -444,6 +452,14 @@ fleet_round(ps_fleet_t *f, ps_buf_t *view, ps_fleet_beat_t *beat,
         if (ps_scope_pack_build(&in, &fleet) != 0) {
             goto done;
         }
+    }
+
+    /* the builder stores its view as it fits its own snapshot: another
+     * node with the same budget (the same zone size) takes it whole */
+    if (lead == 1 && !got) {
+        (void) ps_fleet_pg_put_view(f->pg, f->cfg->node_id,
+                                    rs.n < rows ? rs.n : rows,
+                                    fleet.data, fleet.len);
     }
 
     if (cut && !f->shrink_logged) {
