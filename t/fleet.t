@@ -202,6 +202,8 @@ is_deeply([map { $_->{requests}{'24h'} } @n], [60, 45, 30],
 is_deeply([map { $_->{self} ? 1 : 0 } @n], [1, 0, 0], '  self is a');
 ok(!grep({ !$_->{last_flush_at} || !$_->{zone_generation} } @n),
    '  each has a last flush and a zone generation');
+is_deeply([map { $_->{version} =~ /^\d+\.\d+\.\d+/ ? 1 : 0 } @n], [1, 1, 1],
+          '  and its version');
 ($st) = api('a', 'health?scope=fleet');
 is($st, 200, '/health?scope=fleet: ok with every node fresh');
 

@@ -212,8 +212,22 @@ ps_fleet_pg_beat(ps_fleet_pg_t *f, const ps_fleet_beat_t *b)
 static uint64_t
 col_u64(const PGresult *res, int row, int col)
 {
-    return PQgetisnull(res, row, col)
-           ? 0 : (uint64_t) strtoll(PQgetvalue(res, row, col), NULL, 10);
+    const unsigned char  *p;
+    uint64_t              v;
+    int                   i;
+
+    /* a bigint of a binary result: 8 bytes, most significant first */
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8) {
+        return 0;
+    }
+
+    p = (const unsigned char *) PQgetvalue(res, row, col);
+    v = 0;
+    for (i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+
+    return v;
 }
 
 
@@ -237,7 +251,6 @@ ps_fleet_pg_nodes(ps_fleet_pg_t *f, const char *self, uint64_t view_ms,
     PGresult         *res;
     ps_fleet_node_t  *out, *nd;
     const char       *params[2];
-    unsigned char    *bytes;
     size_t            blen;
     char              ms[24];
     int               i, rows;
@@ -254,7 +267,9 @@ ps_fleet_pg_nodes(ps_fleet_pg_t *f, const char *self, uint64_t view_ms,
     params[0] = self;
     params[1] = ms;
 
-    res = PQexecParams(conn, nodes_sql, 2, NULL, params, NULL, NULL, 0);
+    /* binary results: every node's view as stored, no hex (K nodes
+     * read K - 1 views each, every fleet_interval) */
+    res = PQexecParams(conn, nodes_sql, 2, NULL, params, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return fleet_failed(f, res, "nodes");
     }
@@ -268,10 +283,10 @@ ps_fleet_pg_nodes(ps_fleet_pg_t *f, const char *self, uint64_t view_ms,
 
     for (i = 0; i < rows; i++) {
         nd = &out[i];
-        snprintf(nd->node_id, sizeof(nd->node_id), "%s",
-                 PQgetvalue(res, i, 0));
-        snprintf(nd->version, sizeof(nd->version), "%s",
-                 PQgetvalue(res, i, 1));
+        snprintf(nd->node_id, sizeof(nd->node_id), "%.*s",
+                 PQgetlength(res, i, 0), PQgetvalue(res, i, 0));
+        snprintf(nd->version, sizeof(nd->version), "%.*s",
+                 PQgetlength(res, i, 1), PQgetvalue(res, i, 1));
         nd->zone_generation = col_u64(res, i, 2);
         nd->heartbeat_us = col_u64(res, i, 3);
         nd->last_flush_us = col_u64(res, i, 4);
@@ -282,16 +297,12 @@ ps_fleet_pg_nodes(ps_fleet_pg_t *f, const char *self, uint64_t view_ms,
         nd->requests[2] = col_u64(res, i, 9);
 
         if (!PQgetisnull(res, i, 10)) {
-            bytes = PQunescapeBytea((const unsigned char *)
-                                    PQgetvalue(res, i, 10), &blen);
-            if (bytes != NULL) {
-                /* 8-byte aligned, as the snapshot's readers want */
-                nd->view = malloc(blen ? blen : 1);
-                if (nd->view != NULL) {
-                    memcpy(nd->view, bytes, blen);
-                    nd->view_len = blen;
-                }
-                PQfreemem(bytes);
+            blen = (size_t) PQgetlength(res, i, 10);
+            /* 8-byte aligned, as the snapshot's readers want */
+            nd->view = malloc(blen ? blen : 1);
+            if (nd->view != NULL) {
+                memcpy(nd->view, PQgetvalue(res, i, 10), blen);
+                nd->view_len = blen;
             }
         }
     }
