@@ -374,8 +374,10 @@ sub run_fleet {
     my ($written, $dropped) = (0, 0);
     my %want;
     for my $n (@nodes) {
-        PathStats::Test::wait_pid($n->{prod}, $dur + 10)
-            // die "producer of $n->{id} did not stop\n";
+        PathStats::Test::wait_pid($n->{prod}, $dur + ($o{driver} ? 60 : 10))
+            // die "producer of $n->{id} did not stop\n"
+                   . join("\n", grep { !/event=(sink_)?flush / }
+                                 split /\n/, slurp($n->{agg}{stderr}) // '');
         my ($j) = grep { /^\{/ } split /\n/, slurp($n->{out}) // '';
         my ($rec) = ($j // '') =~ /"recorded":(\d+)/;
         my ($drop) = ($j // '') =~ /"dropped":(\d+)/;
@@ -393,7 +395,7 @@ sub run_fleet {
                  psql_query('SELECT node_id, sum(requests), count(*)'
                             . ' FROM pathstats_hourly GROUP BY 1') };
         !grep { ($got->{$_}[0] // 0) != $want{$_} } keys %want;
-    }, 30, 0.5);
+    }, 90, 0.5);
     my $exact_pg = !grep { ($got->{$_}[0] // 0) != $want{$_} } keys %want;
     # a run that crosses an hour has a node's keys in two hours
     my $rows_ok = !grep { ($got->{$_}[1] // 0) % $o{keys} } keys %want;
@@ -401,7 +403,7 @@ sub run_fleet {
     wait_until(sub {
         $redis_sum = cluster_hash_sum('totals')->{requests} // 0;
         $redis_sum == $written;
-    }, 30, 0.5);
+    }, 90, 0.5);
     ok($exact_pg, "K=$k run $round: PostgreSQL holds every node's records"
                   . " exactly ($written)")
         or diag(join ' ', map { "$_: want $want{$_} got "

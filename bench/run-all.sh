@@ -31,7 +31,8 @@
 #               node a second on one PostgreSQL and a local Redis Cluster;
 #               --quick: K = 1 and 10, one run of 8 s (~1 min); full: K =
 #               1, 2, 5, 10, 3 runs (~6 min): at K = 10 the slower sink's
-#               flush p99 and the masters' max/min
+#               flush p99 and the masters' max/min; then the same with
+#               --driver (the stores' side alone, bench/fleet-driver.c)
 #
 # Figures are of one run on whatever machine this is: wall-clock ones move
 # with other load (the table says which are CPU time).  Run as root (the
@@ -245,6 +246,15 @@ if ! skip fleet; then
         "<= 1 s" "${v:+$v ms}" "$(verdict "$v" "<=" 1000)"
     row "  the same: Redis per-master max/min (commands / CPU)" "<= 2x" \
         "${c:+$c / $u}" "$( [ -n "$c" ] && awk -v c="$c" -v u="$u" 'BEGIN { print (c <= 2 && u <= 2) ? "MET" : "NOT MET" }' || echo n/a)"
+
+    # the stores' side alone: K bench-fleet-driver nodes (each node's two
+    # sinks and fleet thread) instead of K whole aggregators on 2 cores
+    perl "$repo/bench/fleet-scale.pl" --driver \
+        $([ "$QUICK" = 1 ] && echo --quick) >"$OUT/fleet-driver.out" 2>&1
+    line=$(grep -m1 '^# target, K=10 ' "$OUT/fleet-driver.out")
+    v=$(echo "$line" | perl -ne 'print $1 if /sink\) ([\d.]+) ms/')
+    row "  the same with --driver (10 nodes' sinks and fleet threads, no rings or windows)" \
+        "<= 1 s" "${v:+$v ms}" "$(verdict "$v" "<=" 1000)"
 fi
 
 # the table -----------------------------------------------------------------------
