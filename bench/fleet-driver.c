@@ -74,16 +74,11 @@ static const unsigned  statuses[16] = {
 };
 
 
+/* A well-mixed 64-bit value of x (murmur3, as the HyperLogLogs hash). */
 static uint64_t
 mix(uint64_t x)
 {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb93fe53a87ebULL;
-    x ^= x >> 33;
-
-    return x;
+    return ps_murmur3_hll_hash(&x, sizeof(x));
 }
 
 
