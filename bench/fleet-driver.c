@@ -18,11 +18,11 @@
  * of a zone of its own) go into a delta with ps_agg_add (the Redis sink
  * also observes each record's client), and once flush_interval has
  * passed since its last flush the sink's flush() commits them with the
- * ring position, exactly once, as the daemon's flusher threads do.  A
- * flush that takes longer than the interval makes the next one larger,
- * as in the daemon.  Each successful flush logs event=flush sink=...
- * keys=... records=... duration_ms=... (the daemon's line); a failed one
- * is retried with the same records.  At the end (DURATION seconds) each
+ * ring position, exactly once, as the daemon's flusher threads do, with
+ * the daemon's pause after a slow flush (ps_pipeline_flush_pause()): the
+ * next flush is then larger, as in the daemon.  Each successful flush
+ * logs event=flush sink=... keys=... records=... duration_ms=... (the
+ * daemon's line); a failed one is retried with the same records.  At the end (DURATION seconds) each
  * sink flushes what is left, and one JSON line says how many records it
  * committed: {"node":..,"recorded":..,"postgres":..,"redis":..}.
  *
@@ -49,6 +49,7 @@
 #include "lib/log.h"
 #include "lib/murmur3.h"
 #include "lib/strbuf.h"
+#include "pipeline/pipeline.h"
 #include "pipeline/sink.h"
 #include "ring/rec.h"
 #include "snapshot/fleet.h"
@@ -196,7 +197,7 @@ driver_run(void *arg)
         d->committed = pending;
         retry = 0;
         ps_agg_table_clear(delta);
-        due = now + interval;
+        due = now + ps_pipeline_flush_pause(d->cfg, now - started);
     }
 
     ps_agg_table_destroy(delta);

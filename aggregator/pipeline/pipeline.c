@@ -1125,19 +1125,17 @@ job_run(void *ctx)
 }
 
 
-/* The pause after a flush whose sink took `took` us (in its thread): flush_interval, or three
- * times the flush when that is longer (at most FLUSH_PAUSE_MAX_US), so a
- * sink spends at most a quarter of its time flushing.  Under a load the
- * machine cannot carry (many keys a flush, a store shared by many nodes)
- * the flushes space out and carry more records each instead of queueing
- * up; the records wait in the rings, and a ring half full of read
- * records still flushes at once (PS_PIPELINE_FLUSH_EARLY). */
-static uint64_t
-flush_pause(pipeline_t *p, uint64_t took)
+/* Under a load the machine cannot carry (many keys a flush, a store
+ * shared by many nodes) the flushes space out and carry more records
+ * each instead of queueing up; the records wait in the rings, and a ring
+ * half full of read records still flushes at once
+ * (PS_PIPELINE_FLUSH_EARLY). */
+uint64_t
+ps_pipeline_flush_pause(const ps_config_t *cfg, uint64_t took)
 {
     uint64_t  interval;
 
-    interval = p->cfg->flush_interval_ms * 1000;
+    interval = cfg->flush_interval_ms * 1000;
 
     if (took > FLUSH_PAUSE_MAX_US / 3) {
         took = FLUSH_PAUSE_MAX_US / 3;
@@ -1211,7 +1209,7 @@ job_collect(pipeline_t *p, pipe_sink_t *s, uint64_t now)
     s->last_flush_us = ps_now_us();
     s->last_flush_mono = now;
     s->error[0] = '\0';
-    s->next_due = now + flush_pause(p, s->job_took);
+    s->next_due = now + ps_pipeline_flush_pause(p->cfg, s->job_took);
 
     if (s->sink->ops->held != NULL) {
         s->holding = s->sink->ops->held(s->sink, s->held, p->nrings) == 0;
