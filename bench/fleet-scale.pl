@@ -59,7 +59,13 @@
 # fleet_interval; default: theirs, 2s), --snapshot-interval T (5s: a
 # node's local snapshot, which costs its own box and not the stores,
 # less often than the default 500ms, since the K nodes share 2 cores
-# here).  VERBOSE=1 prints each PostgreSQL process's CPU and role.
+# here), --driver (each node a bench-fleet-driver: the node's two sinks
+# and its fleet thread, the aggregator's own code, without rings, live
+# windows or snapshots: what K nodes cost the stores rather than what K
+# aggregators cost these two cores; the exactness checks are the same),
+# --view-bytes N (--driver: the size of the own view each heartbeat
+# carries; 290000, a real node's at 10 000 keys).  VERBOSE=1 prints each
+# PostgreSQL process's CPU and role.
 # BUILD, KEEP as for the other benches.  Run as root (PostgreSQL runs
 # as nobody); loopback only; it stops what it started.
 
@@ -95,7 +101,7 @@ GetOptions(\%o, 'k=s', 'runs=i', 'window=f', 'warmup=f', 'keys=i',
            'driver', 'view-bytes=i' => \$o{view_bytes})
     or die "usage: $0 [--quick] [--k 1,2,5,10] [--runs 3] [--window 15]"
            . " [--warmup 5] [--keys 10000] [--rate 10000]"
-           . " [--fleet-interval 2s] [--driver]\n";
+           . " [--fleet-interval 2s] [--driver [--view-bytes N]]\n";
 my @K = split /,/, $o{k};
 
 my $prod = "$ENV{PS_BUILD_DIR}/bench/bench-ring-producer";
