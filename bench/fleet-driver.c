@@ -209,7 +209,8 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: bench-fleet-driver -c CONF [--keys N] "
-            "[--rate R] [--duration S] [--seed N] [--clients N]\n");
+            "[--rate R] [--duration S] [--seed N] [--clients N] "
+            "[--view-bytes N]\n");
     exit(2);
 }
 
@@ -310,10 +311,13 @@ main(int argc, char **argv)
     memset(scratch, 0, sizeof(scratch));
     memset(trends, 0, sizeof(trends));
     memset(&beat, 0, sizeof(beat));
-    for (i = 0; (uint64_t) i < view_bytes; i++) {
-        if (ps_buf_append(&view, "v", 1) != 0) {
+    if (view_bytes > 0) {
+        if (ps_buf_reserve(&view, view_bytes) != 0) {
             return 1;
         }
+        memset(view.data, 'v', view_bytes);
+        view.len = view_bytes;
+        view.data[view.len] = '\0';
     }
     fleet = ps_fleet_start(&cfg);
     if (fleet == NULL) {

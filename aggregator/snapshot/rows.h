@@ -59,8 +59,8 @@ void ps_rowset_free(ps_rowset_t *rs);
 
 /* Replaces the set's rows with window win of w at now_us (after
  * ps_windows_expire()): the keep most requested keys as rows; fn (may be
- * NULL) sees the row of every key with at least fn_min requests.  Row strings point into w until it changes.
- * 0, or -1 if memory ran out. */
+ * NULL) sees the row of every key with at least fn_min requests.  Row
+ * strings point into w until it changes.  0, or -1 if memory ran out. */
 int ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     uint64_t now_us, size_t keep, ps_row_fn fn, void *ctx,
     uint64_t fn_min);
