@@ -138,13 +138,20 @@ ok(($stored[0][1] // $N) < $N && $stored[0][1] > 0,
    "  cut to b's budget: $stored[0][1] of $N rows")
     or diag(explain(\@stored));
 $node{c}{agg} = start_aggregator('-c', $node{c}{conf});
-ok(wait_until(sub { $got = fleet_of('c'); ($got->[1] // 0) == $TOTAL },
-              20, 0.2), "c: the fleet's 24h = $TOTAL");
+# once c beats, b's view is cut again to leave room for c's node view:
+# c's rows are compared with the stored view of the same moment
+ok(wait_until(sub {
+       $got = fleet_of('c');
+       @stored = psql_query('SELECT node_id, rows FROM pathstats_fleet_view');
+       ($got->[1] // 0) == $TOTAL
+           && ($got->[3] // -1) == ($stored[0][1] // -2) },
+              20, 0.2), "c: the fleet's 24h = $TOTAL, as many rows as stored");
 is_deeply($got, ['b', $TOTAL, $N, $stored[0][1]],
           "  b's view, taken whole: exact, b's rows shown")
     or diag(explain($got));
 unlike(log_of('c'), qr/event=fleet_view_shrunk .*fleet_rows=/,
-       '  c cut no view of its own');
+       '  c cut no view of its own')
+    or diag(join '', grep { /fleet/ } split /^/m, log_of('c'));
 
 is(stop_aggregator($node{$_}{agg}), 0, "aggregator $_ exits 0") for qw(b c);
 finish();
