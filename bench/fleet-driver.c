@@ -197,7 +197,8 @@ driver_run(void *arg)
         d->committed = pending;
         retry = 0;
         ps_agg_table_clear(delta);
-        due = now + ps_pipeline_flush_pause(d->cfg, now - started);
+        due = now + ps_pipeline_flush_pause(d->cfg, now - started,
+                                            (uint32_t) mix(now ^ d->zone_id));
     }
 
     ps_agg_table_destroy(delta);

@@ -158,6 +158,7 @@ struct ps_pipeline_s {
 
     uint64_t            *pos;        /* [nrings] scratch */
     uint64_t             records;
+    uint64_t             rng;        /* the pauses' jitter (xorshift64*) */
     int                  crash_after_commit;   /* test hook */
 
     /* WRITE-AHEAD LOG: the log of *spooled; NULL: no spool */
@@ -747,6 +748,11 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
     }
 
     p->cfg = cfg;
+    if (getrandom(&p->rng, sizeof(p->rng), 0) != (ssize_t) sizeof(p->rng)
+        || p->rng == 0)
+    {
+        p->rng = (ps_now_us() ^ ((uint64_t) getpid() << 32)) | 1;
+    }
     p->zone = zone;
     p->rr = rr;
     p->nrings = zone->geo.ring_count;
@@ -1129,19 +1135,41 @@ job_run(void *ctx)
  * shared by many nodes) the flushes space out and carry more records
  * each instead of queueing up; the records wait in the rings, and a ring
  * half full of read records still flushes at once
- * (PS_PIPELINE_FLUSH_EARLY). */
+ * (PS_PIPELINE_FLUSH_EARLY).  The pause is drawn between two and four
+ * times the flush (three on average): nodes whose flushes were slow
+ * together, queued behind each other at a shared store, would otherwise
+ * pause alike and come back together (measured with bench/fleet-scale.pl
+ * --driver: the slow flushes of the nodes ended within a few ms of each
+ * other, the fast ones were those that ran alone). */
 uint64_t
-ps_pipeline_flush_pause(const ps_config_t *cfg, uint64_t took)
+ps_pipeline_flush_pause(const ps_config_t *cfg, uint64_t took, uint32_t rnd)
 {
-    uint64_t  interval;
+    uint64_t  interval, pause;
 
     interval = cfg->flush_interval_ms * 1000;
 
-    if (took > FLUSH_PAUSE_MAX_US / 3) {
-        took = FLUSH_PAUSE_MAX_US / 3;
+    if (took > FLUSH_PAUSE_MAX_US / 2) {
+        took = FLUSH_PAUSE_MAX_US / 2;
     }
 
-    return interval > 3 * took ? interval : 3 * took;
+    pause = 2 * took + ((2 * took * (uint64_t) rnd) >> 32);
+    if (pause > FLUSH_PAUSE_MAX_US) {
+        pause = FLUSH_PAUSE_MAX_US;
+    }
+
+    return interval > pause ? interval : pause;
+}
+
+
+/* The next of p's random numbers (xorshift64*): enough to spread pauses. */
+static uint32_t
+next_rand(pipeline_t *p)
+{
+    p->rng ^= p->rng >> 12;
+    p->rng ^= p->rng << 25;
+    p->rng ^= p->rng >> 27;
+
+    return (uint32_t) ((p->rng * 2685821657736338717ULL) >> 32);
 }
 
 
@@ -1209,7 +1237,8 @@ job_collect(pipeline_t *p, pipe_sink_t *s, uint64_t now)
     s->last_flush_us = ps_now_us();
     s->last_flush_mono = now;
     s->error[0] = '\0';
-    s->next_due = now + ps_pipeline_flush_pause(p->cfg, s->job_took);
+    s->next_due = now + ps_pipeline_flush_pause(p->cfg, s->job_took,
+                                                 next_rand(p));
 
     if (s->sink->ops->held != NULL) {
         s->holding = s->sink->ops->held(s->sink, s->held, p->nrings) == 0;

@@ -67,10 +67,12 @@ size_t ps_pipeline_poll(ps_pipeline_t *p, size_t max);
 void ps_pipeline_flush(ps_pipeline_t *p, uint64_t now_mono_us, int force);
 
 /* The pause before a sink's next flush after one whose sink took took_us
- * (in its flusher thread): flush_interval, or three times the flush when
- * that is longer (at most 10 s), so that a sink spends at most a quarter
- * of its time flushing. */
-uint64_t ps_pipeline_flush_pause(const ps_config_t *cfg, uint64_t took_us);
+ * (in its flusher thread): flush_interval, or when that is shorter
+ * between two and four times the flush (rnd, uniform over 32 bits,
+ * chooses; at most 10 s), so that a sink spends about a quarter of its
+ * time flushing and nodes slowed down together do not pause alike. */
+uint64_t ps_pipeline_flush_pause(const ps_config_t *cfg, uint64_t took_us,
+    uint32_t rnd);
 
 /* The last flush before stopping: waits for the flushes under way, runs
  * one more of every sink and waits for it, releases the rings, and gives

@@ -332,9 +332,9 @@ test_early_flush(ps_config_t *cfg)
 }
 
 
-/* A slow flush spaces the next one out (three times its own time, so a
- * sink spends at most a quarter of its time flushing); a ring half full
- * still flushes at once. */
+/* A slow flush spaces the next one out (two to four times its own time,
+ * so a sink spends about a quarter of its time flushing); a ring half
+ * full still flushes at once. */
 static void
 test_slow_flush(ps_config_t *cfg)
 {
@@ -373,18 +373,18 @@ test_slow_flush(ps_config_t *cfg)
     ps_pipeline_flush(p, now + 1001000, 0);
     is_u64(a.requests, 5, "  fast: due after flush_interval");
 
-    /* a flush of 500 ms: the next one no sooner than 1.5 s later */
-    a.delay_ms = 500;
+    /* a flush of 800 ms: the next one no sooner than 1.6 s later */
+    a.delay_ms = 800;
     fake_zone_produce(h, 0, 2);
     ps_pipeline_poll(p, 100000);
     now += 3000000;
     ps_pipeline_flush(p, now, 0);
-    is_u64(a.requests, 7, "  a slow flush (500 ms)");
+    is_u64(a.requests, 7, "  a slow flush (800 ms)");
     a.delay_ms = 0;
     fake_zone_produce(h, 0, 1);
     ps_pipeline_poll(p, 100000);
-    ps_pipeline_flush(p, now + 1400000, 0);
-    is_u64(a.requests, 7, "  after it: not due at 1.4 s (3 x 500 ms)");
+    ps_pipeline_flush(p, now + 1550000, 0);
+    is_u64(a.requests, 7, "  after it: not due at 1.55 s (2-4 x 800 ms)");
     ps_pipeline_flush(p, now + 5000000, 0);
     is_u64(a.requests, 8, "  due later (the pause grew, at most as the "
            "flush's time allows)");
@@ -406,6 +406,47 @@ test_slow_flush(ps_config_t *cfg)
     ps_pipeline_destroy(p);
     ps_ring_reader_destroy(rr);
     ps_zone_close(zone);
+}
+
+
+/* The pause itself: flush_interval, else between two and four times the
+ * flush as rnd says (the nodes of a fleet slowed down together do not
+ * pause alike), at most 10 s. */
+static void
+test_flush_pause(ps_config_t *cfg)
+{
+    uint64_t  lo = UINT64_MAX, hi = 0, sum = 0, v;
+    uint32_t  r;
+    int       i;
+
+    is_u64(ps_pipeline_flush_pause(cfg, 100000, 0xffffffffu), 1000000,
+           "pause: a fast flush, flush_interval");
+    is_u64(ps_pipeline_flush_pause(cfg, 500000, 0), 1000000,
+           "  500 ms with the lowest draw: 2 x 500 ms = flush_interval");
+    is_u64(ps_pipeline_flush_pause(cfg, 800000, 0), 1600000,
+           "  800 ms, the lowest draw: 2 x");
+    is_u64(ps_pipeline_flush_pause(cfg, 800000, 0x80000000u), 2400000,
+           "  the middle draw: 3 x");
+    is_u64(ps_pipeline_flush_pause(cfg, 800000, 0xffffffffu), 3199999,
+           "  the highest draw: just under 4 x");
+    is_u64(ps_pipeline_flush_pause(cfg, 4000000, 0), 8000000,
+           "  4 s, the lowest draw: 8 s");
+    is_u64(ps_pipeline_flush_pause(cfg, 4000000, 0xffffffffu), 10000000,
+           "  the highest: capped at 10 s");
+    is_u64(ps_pipeline_flush_pause(cfg, 600000000, 0), 10000000,
+           "  a flush of 10 minutes: 10 s");
+
+    /* draws spread over the range: 1 000 evenly spaced ones */
+    for (i = 0; i < 1000; i++) {
+        r = (uint32_t) (((uint64_t) i << 32) / 1000);
+        v = ps_pipeline_flush_pause(cfg, 1000000, r);
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        sum += v;
+    }
+    is_u64(lo, 2000000, "  1 s flushes: the shortest pause 2 s");
+    ok(hi >= 3995000 && hi < 4000000, "  the longest just under 4 s");
+    ok(sum / 1000 >= 2998000 && sum / 1000 <= 3000000, "  on average 3 s");
 }
 
 
@@ -431,6 +472,7 @@ main(void)
     test_late_cache(&cfg);
     test_early_flush(&cfg);
     test_slow_flush(&cfg);
+    test_flush_pause(&cfg);
 
     unlink(fake_zone_path);
 
