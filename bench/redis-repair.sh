@@ -10,7 +10,8 @@
 #   BUILD=/tmp/b-redis bench/redis-repair.sh
 #
 # Per round the bench prints the first write (the normal batch of a
-# flush) and the repair: number of scripts, the longest one (SLOWLOG,
+# flush), the next write of the same keys (what every later flush of the
+# hour does: each field read, summed and written back) and the repair: number of scripts, the longest one (SLOWLOG,
 # 1 ms threshold), their sum (INFO commandstats), the flush's wall time,
 # and the longest wait of a client PINGing Redis in a loop meanwhile
 # (what every other client of that Redis sees).
