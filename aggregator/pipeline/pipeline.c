@@ -168,6 +168,27 @@ struct ps_pipeline_s {
 };
 
 
+/* n random bytes: the kernel's, else (no getrandom) a generator seeded
+ * with the time and the pid. */
+static void
+random_bytes(void *out, size_t n)
+{
+    unsigned char  *raw = out;
+    uint64_t        t;
+    size_t          i;
+
+    if (getrandom(raw, n, 0) == (ssize_t) n) {
+        return;
+    }
+
+    t = ps_now_us() ^ ((uint64_t) getpid() << 32);
+    for (i = 0; i < n; i++) {
+        t = t * 6364136223846793005ULL + 1442695040888963407ULL;
+        raw[i] = (unsigned char) (t >> 56);
+    }
+}
+
+
 static void
 random_key(char *buf, size_t size)
 {
@@ -175,14 +196,7 @@ random_key(char *buf, size_t size)
     size_t             i;
     unsigned char      raw[32];
 
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t) sizeof(raw)) {
-        uint64_t  t = ps_now_us() ^ ((uint64_t) getpid() << 32);
-
-        for (i = 0; i < sizeof(raw); i++) {
-            t = t * 6364136223846793005ULL + 1442695040888963407ULL;
-            raw[i] = (unsigned char) (t >> 56);
-        }
-    }
+    random_bytes(raw, sizeof(raw));
 
     for (i = 0; i < sizeof(raw) && 2 * i + 2 < size; i++) {
         buf[2 * i] = hex[raw[i] >> 4];
@@ -748,11 +762,8 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
     }
 
     p->cfg = cfg;
-    if (getrandom(&p->rng, sizeof(p->rng), 0) != (ssize_t) sizeof(p->rng)
-        || p->rng == 0)
-    {
-        p->rng = (ps_now_us() ^ ((uint64_t) getpid() << 32)) | 1;
-    }
+    random_bytes(&p->rng, sizeof(p->rng));
+    p->rng |= 1;                /* xorshift: a zero state stays zero */
     p->zone = zone;
     p->rr = rr;
     p->nrings = zone->geo.ring_count;
