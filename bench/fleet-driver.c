@@ -22,9 +22,10 @@
  * the daemon's pause after a slow flush (ps_pipeline_flush_pause()): the
  * next flush is then larger, as in the daemon.  Each successful flush
  * logs event=flush sink=... keys=... records=... duration_ms=... (the
- * daemon's line); a failed one is retried with the same records.  At the end (DURATION seconds) each
- * sink flushes what is left, and one JSON line says how many records it
- * committed: {"node":..,"recorded":..,"postgres":..,"redis":..}.
+ * daemon's line); a failed one is retried with the same records.  At
+ * the end (DURATION seconds) each sink flushes what is left, and one
+ * JSON line says how many records it committed:
+ * {"node":..,"recorded":..,"postgres":..,"redis":..}.
  *
  * The node's fleet thread runs too (snapshot/fleet.c, as in the daemon):
  * every fleet_interval a heartbeat, the nodes, the builder's lock and
