@@ -67,7 +67,7 @@
 #define BACKOFF_MIN_MS     100
 #define BACKOFF_MAX_MS     10000
 #define HEARTBEAT_US       10000000   /* flush an unchanged sink this often */
-#define FLUSH_PAUSE_MAX_US 10000000  /* a slow flush pauses at most this long */
+#define FLUSH_PAUSE_MAX_US 10000000   /* a slow flush pauses at most this */
 #define REPLAY_RETRY_MAX_MS 2000      /* a replay waits at most this long */
 #define REPLAY_GROUP_KEYS  200000     /* keys merged into one replay */
 
