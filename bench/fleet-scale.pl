@@ -94,7 +94,8 @@ my %o = (k => $ENV{K} // ($quick ? '1,10' : '1,2,5,10'),
          keys => $ENV{KEYS} // 10000, rate => $ENV{RATE} // 10000,
          fleet_interval => $ENV{FLEET_INTERVAL},
          snapshot_interval => $ENV{SNAPSHOT_INTERVAL} // '5s', quick => 0,
-         driver => $ENV{DRIVER} // 0, view_bytes => $ENV{VIEW_BYTES} // 290000);
+         driver => $ENV{DRIVER} // 0,
+         view_bytes => $ENV{VIEW_BYTES} // 290000);
 GetOptions(\%o, 'k=s', 'runs=i', 'window=f', 'warmup=f', 'keys=i',
            'rate=f', 'fleet-interval=s' => \$o{fleet_interval},
            'snapshot-interval=s' => \$o{snapshot_interval}, 'quick',
