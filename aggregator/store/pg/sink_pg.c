@@ -108,23 +108,34 @@ static const char  create_temp_sql[] =
     " status_3xx bigint, status_4xx bigint, status_5xx bigint,"
     " errors bigint, bytes_in bigint, bytes_out bigint,"
     " latency_sum_us bigint, latency_max_us bigint, unique_clients hll,"
-    " first_seen timestamptz, last_seen timestamptz, latency_hist bytea"
+    " first_seen timestamptz, last_seen timestamptz, latency_hist bytea,"
+    " node_id text"
     ") ON COMMIT DELETE ROWS;"
     "CREATE TEMP TABLE IF NOT EXISTS ps_keys ("
-    " idx integer, hour timestamptz, host text, method text, path text"
+    " idx integer, hour timestamptz, host text, method text, path text,"
+    " node_id text"
     ") ON COMMIT DELETE ROWS";
 
 /* step 2: the histograms of this node's rows of the keys in ps_keys; a
- * nested loop of index lookups (the keys are a few of the rows) */
+ * nested loop of index lookups (the keys are a few of the rows).  The
+ * node id is a column of ps_keys (and of ps_delta), joined like the rest
+ * of the key, not a constant: the planner's estimate of "node_id = $1"
+ * comes from the partition's statistics, and for a node they do not know
+ * yet (a node new to the fleet, an ANALYZE from before it wrote) it is
+ * about one row; with hash and merge joins off it then chose a nested
+ * loop around an index scan of the whole partition for that node id,
+ * once per key (seen: 25 s for 10 000 keys on 100 000 rows) */
 static const char  read_rows_sql[] =
     "SELECT k.idx, h.latency_hist FROM ps_keys k "
     "JOIN pathstats_hourly h ON h.hour = k.hour AND h.host = k.host"
-    " AND h.method = k.method AND h.path = k.path AND h.node_id = $1";
+    " AND h.method = k.method AND h.path = k.path"
+    " AND h.node_id = k.node_id";
 
 /* step 4: the new rows straight into their partitions (a row that
  * exists already fails the COPY: a row written behind the sink's back),
- * and (a nested loop of index lookups: the delta is a few of the rows)
- * the existing ones, whose count tells a row deleted behind its back */
+ * and (a nested loop of index lookups: the delta is a few of the rows;
+ * the node id joined, as in step 2) the existing ones, whose count tells
+ * a row deleted behind its back */
 #define COPY_NEW_SQL \
     "COPY pathstats_hourly (hour, host, method, path, requests,"            \
     " status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, errors,"  \
@@ -153,7 +164,8 @@ static const char  update_sql[] =
     " updated_at = now() "
     "FROM ps_delta d "
     "WHERE h.hour = d.hour AND h.host = d.host"
-    " AND h.method = d.method AND h.path = d.path AND h.node_id = $1";
+    " AND h.method = d.method AND h.path = d.path"
+    " AND h.node_id = d.node_id";
 
 /* step 5 */
 static const char  watermark_sql[] =
@@ -427,7 +439,7 @@ static const char  copy_bin_trailer[2] = "\377\377";
 
 /* microseconds between the unix epoch and PostgreSQL's (2000-01-01) */
 #define PG_EPOCH_US   INT64_C(946684800000000)
-#define KEYS_FIELDS   5
+#define KEYS_FIELDS   6
 
 
 static char *
@@ -471,8 +483,10 @@ copy_key_row(pg_sink_t *pg, size_t idx, const ps_agg_entry_t *e)
     char      *o;
     ps_buf_t  *b = &pg->copy;
 
+    size_t     nlen = strlen(pg->node_id);
+
     if (ps_buf_reserve(b, 2 + KEYS_FIELDS * 4 + 4 + 8 + e->host_len
-                          + e->method_len + e->path_len) != 0)
+                          + e->method_len + e->path_len + nlen) != 0)
     {
         return -1;
     }
@@ -485,6 +499,7 @@ copy_key_row(pg_sink_t *pg, size_t idx, const ps_agg_entry_t *e)
     o = put_field(o, e->host, e->host_len);
     o = put_field(o, e->method, e->method_len);
     o = put_field(o, e->path, e->path_len);
+    o = put_field(o, pg->node_id, nlen);
 
     b->len = (size_t) (o - b->data);
 
@@ -493,9 +508,9 @@ copy_key_row(pg_sink_t *pg, size_t idx, const ps_agg_entry_t *e)
 
 
 /* The row (COPY binary) of delta entry e with the histogram the row
- * will hold: base (its committed one) merged with e's.  A new row (base
- * NULL) goes to pg->copy_new with the node id as its last column, an
- * existing one to pg->copy (ps_delta); 0 or -1. */
+ * will hold: base (its committed one) merged with e's, the node id last.
+ * A new row (base NULL) goes to pg->copy_new, an existing one to
+ * pg->copy (ps_delta); 0 or -1. */
 static int
 delta_row(pg_sink_t *pg, const ps_agg_entry_t *e, const ps_hist_t *base,
     ps_hist_t *scratch)
@@ -521,7 +536,7 @@ delta_row(pg_sink_t *pg, const ps_agg_entry_t *e, const ps_hist_t *base,
         hn = encode_hist(pg, scratch);
     }
 
-    nlen = base ? 0 : strlen(pg->node_id);
+    nlen = strlen(pg->node_id);
 
     if (hn == 0
         || ps_buf_reserve(b, 2 + (DELTA_FIELDS + 1) * 4 + 3 * 8 + 11 * 8
@@ -532,7 +547,7 @@ delta_row(pg_sink_t *pg, const ps_agg_entry_t *e, const ps_hist_t *base,
     }
 
     o = b->data + b->len;
-    o = put_be(o, DELTA_FIELDS + (base == NULL), 2);
+    o = put_be(o, DELTA_FIELDS + 1, 2);
     o = put_int8(o, (uint64_t) (e->hour * PS_US_PER_SEC - PG_EPOCH_US));
     o = put_field(o, e->host, e->host_len);
     o = put_field(o, e->method, e->method_len);
@@ -552,10 +567,7 @@ delta_row(pg_sink_t *pg, const ps_agg_entry_t *e, const ps_hist_t *base,
     o = put_int8(o, (uint64_t) ((int64_t) e->first_seen_us - PG_EPOCH_US));
     o = put_int8(o, (uint64_t) ((int64_t) e->last_seen_us - PG_EPOCH_US));
     o = put_field(o, pg->enc, hn);
-
-    if (base == NULL) {
-        o = put_field(o, pg->node_id, nlen);
-    }
+    o = put_field(o, pg->node_id, nlen);
 
     b->len = (size_t) (o - b->data);
 
@@ -867,7 +879,6 @@ read_rows(pg_sink_t *pg)
     size_t                 k, n, miss;
     uint32_t               idx;
     PGresult              *res;
-    const char            *params[1];
     const ps_agg_entry_t  *e;
 
     n = pg->norder;
@@ -937,10 +948,7 @@ read_rows(pg_sink_t *pg)
         return -1;
     }
 
-    params[0] = pg->node_id;
-
-    res = PQexecParams(pg->conn, read_rows_sql, 1, NULL, params, NULL, NULL,
-                       1);
+    res = PQexecParams(pg->conn, read_rows_sql, 0, NULL, NULL, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return fail_res(pg, "read_rows", res);
     }
@@ -999,7 +1007,6 @@ update_rows(pg_sink_t *pg)
 {
     int64_t      updated;
     PGresult    *res;
-    const char  *params[1];
 
     if (copy_in(pg, "copy_delta", "COPY ps_delta FROM STDIN (FORMAT binary)",
                 &pg->copy) != 0
@@ -1009,9 +1016,7 @@ update_rows(pg_sink_t *pg)
         return -1;
     }
 
-    params[0] = pg->node_id;
-
-    res = PQexecParams(pg->conn, update_sql, 1, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(pg->conn, update_sql, 0, NULL, NULL, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         return fail_res(pg, "update_rows", res);
     }
