@@ -8,7 +8,8 @@
  * a failed flush that leaves nothing behind, new and existing keys of
  * two partitions in one flush, a row deleted behind the sink's back, a
  * restarted sink that reads the histograms of its rows back, rows per
- * node, and two nodes flushing the same keys at once.
+ * node, two nodes flushing the same keys at once, and a node that the
+ * partition's statistics do not know yet (index lookups, one a key).
  */
 
 #include <stdio.h>
@@ -340,6 +341,91 @@ run_restart(const char *conninfo, ps_agg_table_t *t)
 }
 
 
+/* The index scans of the partition of day p20261128 so far
+ * (pg_stat_user_indexes; a backend reports its counts when it ends). */
+static long long
+stale_scans(void)
+{
+    return atoll(query1("SELECT coalesce(sum(idx_scan), 0) FROM "
+                        "pg_stat_user_indexes WHERE relname = "
+                        "'pathstats_hourly_p20261128'"));
+}
+
+
+/* Waits until stale_scans() has taken at least want (the counts of a
+ * sink's backend arrive when it ends) and stays put for 300 ms; its
+ * value. */
+static long long
+stale_scans_settle(long long want)
+{
+    int        i, still = 0;
+    long long  v, last = -1;
+
+    for (i = 0; i < 100 && still < 3; i++) {
+        v = stale_scans();
+        still = v >= want && v == last ? still + 1 : 0;
+        last = v;
+        usleep(100000);
+    }
+
+    return last;
+}
+
+
+/* A node the partition's statistics do not know yet (their ANALYZE saw
+ * another node's rows only) reads and updates its rows of a past hour
+ * by index lookups, one a key, not by a pass over all its rows per key. */
+static void
+run_stale_stats(const char *conninfo)
+{
+    int              i, n = 2000, round;
+    char             path[32];
+    int64_t          hour = H2 + 4 * 86400;      /* 2026-11-28 00:00 */
+    uint64_t         pos[1] = { 0 };
+    long long        before, scans;
+    ps_sink_t       *s = NULL;
+    ps_config_t      cfg;
+    ps_agg_table_t  *t = ps_agg_table_create((size_t) n * 2);
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.postgres = (char *) conninfo;
+    before = 0;
+
+    /* round 1: the old node; 2 and 3: the new one, new rows then the
+     * same rows again */
+    for (round = 0; round < 3; round++) {
+        cfg.node_id = round == 0 ? "unit-pg-old" : "unit-pg-new";
+        if (round < 2) {
+            s = ps_sink_pg_create(&cfg);
+        }
+        for (i = 0; t && i < n; i++) {
+            snprintf(path, sizeof(path), "/s/%d", i);
+            add(t, hour, path, strlen(path), 200, 5, 1);
+        }
+        pos[0] += (uint64_t) n;
+        ok(s && t && s->ops->flush(s, 11, t, pos, 1) == 0,
+           "stale statistics: %s flushes %d keys (round %d)", cfg.node_id,
+           n, round + 1);
+        ps_agg_table_clear(t);
+        if (round == 0) {
+            s->ops->destroy(s);
+            PQclear(PQexec(db, "ANALYZE pathstats_hourly_p20261128"));
+            before = stale_scans_settle(0);
+        }
+    }
+    s->ops->destroy(s);
+
+    scans = stale_scans_settle(before + 1) - before;
+    ok(scans >= 2 * n, "  its reads and its UPDATE took %lld index scans "
+       "for %d keys (>= 2 x %d)", scans, n, n);
+    is_str(query1("SELECT count(*) || ' ' || sum(requests) FROM "
+                  "pathstats_hourly WHERE path LIKE '/s/%' AND node_id = "
+                  "'unit-pg-new'"), "2000 4000",
+           "  and its 2000 rows count both flushes");
+    ps_agg_table_destroy(t);
+}
+
+
 static void
 run(const char *conninfo, int go, const pid_t *pid)
 {
@@ -487,6 +573,7 @@ run(const char *conninfo, int go, const pid_t *pid)
 
     run_more(sink, t, go, pid);
     run_restart(conninfo, t);
+    run_stale_stats(conninfo);
 
     ps_hist_free(&want);
     ps_hll_free(&clients);
