@@ -228,15 +228,23 @@ sub wait_until {
 
 # Ports ---------------------------------------------------------------------
 
-# A free loopback TCP port, chosen by the kernel.
+# A free loopback TCP port, chosen by the kernel, and not one this
+# process handed out before: the kernel may give a port again once the
+# probe socket is closed, before the server it was meant for has bound
+# it (seen: two nodes of a Redis Cluster started on the same port).
+my %HANDED;
 sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1,
-                                  ReuseAddr => 1)
-        or croak "cannot bind a free port: $!";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
+    for (1 .. 50) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => 0, Proto => 'tcp',
+                                      Listen => 1, ReuseAddr => 1)
+            or croak "cannot bind a free port: $!";
+        my $p = $s->sockport;
+        close $s;
+        next if $HANDED{$p}++;
+        return $p;
+    }
+    croak "no free port that was not handed out already";
 }
 
 # A free port remembered under $name for the whole test file.
