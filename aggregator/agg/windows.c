@@ -1005,6 +1005,84 @@ ps_windows_admit(ps_windows_t *w, const ps_rec_t *rec)
 }
 
 
+void
+ps_windows_prefetch_slot(const ps_windows_t *w, const ps_rec_t *rec)
+{
+    __builtin_prefetch(&w->slots[rec->key_hash & w->smask]);
+}
+
+
+const ps_win_key_t *
+ps_windows_peek(const ps_windows_t *w, const ps_rec_t *rec)
+{
+    size_t             slot;
+    const win_key_t   *k;
+    const char        *p;
+
+    k = key_find(w, rec->key_hash, rec->key_hash2, &slot);
+    if (k != NULL) {
+        /* from hash to level[]: three lines, whatever the alignment */
+        for (p = (const char *) k; p < (const char *) (k + 1); p += 64) {
+            __builtin_prefetch(p);
+        }
+        __builtin_prefetch((const char *) (k + 1) - 1);
+    }
+
+    return k;
+}
+
+
+/* The lines of size bytes at p. */
+static void
+prefetch_bytes(const void *p, size_t size)
+{
+    const char  *c = p;
+    size_t       off;
+
+    for (off = 0; off < size; off += 64) {
+        __builtin_prefetch(c + off);
+    }
+    __builtin_prefetch(c + size - 1);
+}
+
+
+void
+ps_windows_prefetch_buckets(const ps_win_key_t *k, const ps_rec_t *rec)
+{
+    const win_level_t  *mlv = &k->level[LEVEL_MIN];
+
+    (void) rec;
+
+    if (k->sec.n > 0) {
+        prefetch_bytes(&k->sec.b[k->sec.n - 1], sizeof(win_sec_t));
+    }
+
+    if (mlv->n > 0) {
+        prefetch_bytes(&mlv->b[mlv->n - 1], sizeof(win_bucket_t));
+    }
+}
+
+
+void
+ps_windows_prefetch_heap(const ps_win_key_t *k, const ps_rec_t *rec)
+{
+    const win_level_t  *mlv = &k->level[LEVEL_MIN];
+    const win_bucket_t *b;
+
+    if (k->sec.n > 0) {
+        ps_hist_prefetch(&k->sec.b[k->sec.n - 1].latency);
+    }
+
+    if (mlv->n > 0) {
+        b = &mlv->b[mlv->n - 1];
+        ps_hist_prefetch(&b->st.latency);
+        if (rec->client_hash != NULL) {
+            ps_hll_prefetch(&b->st.clients, *rec->client_hash);
+        }
+    }
+}
+
+
 ps_win_key_t *
 ps_windows_other(ps_windows_t *w)
 {

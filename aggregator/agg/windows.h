@@ -107,6 +107,27 @@ void ps_windows_set_limit(ps_windows_t *w, size_t per_hour);
  * fold makes room): the record then counts as the overflow key. */
 ps_win_key_t *ps_windows_admit(ps_windows_t *w, const ps_rec_t *rec);
 
+/*
+ * Hints for a batch of records (the pipeline's): with 100 000 keys each
+ * step of counting a record waits for memory (index slot, key, newest
+ * buckets, their histograms and client sets).  Taking a batch through
+ * these steps in turn, each for every record of the batch before the
+ * next, lets the loads of the batch overlap; ps_windows_admit() and
+ * ps_windows_add_to() then find everything in cache.  None changes
+ * anything, and a handle is good until the windows next change.
+ *
+ *   ps_windows_prefetch_slot(w, rec)      rec's index slot
+ *   k = ps_windows_peek(w, rec)           rec's key, loading; NULL: new
+ *   ps_windows_prefetch_buckets(k, rec)   the key's newest buckets
+ *   ps_windows_prefetch_heap(k, rec)      their heap memory
+ */
+void ps_windows_prefetch_slot(const ps_windows_t *w, const ps_rec_t *rec);
+const ps_win_key_t *ps_windows_peek(const ps_windows_t *w,
+    const ps_rec_t *rec);
+void ps_windows_prefetch_buckets(const ps_win_key_t *k,
+    const ps_rec_t *rec);
+void ps_windows_prefetch_heap(const ps_win_key_t *k, const ps_rec_t *rec);
+
 /* The overflow key ("*", "*", "{other}"); NULL if memory ran out. */
 ps_win_key_t *ps_windows_other(ps_windows_t *w);
 

@@ -55,6 +55,20 @@ typedef struct {
     uint8_t    type;       /* PS_HLL_EMPTY, _EXPLICIT or _FULL */
 } ps_hll_t;
 
+/* Starts loading what adding hash to h reads (a hint before adding to a
+ * set that is likely not in cache; no effect on h). */
+static inline void
+ps_hll_prefetch(const ps_hll_t *h, uint64_t hash)
+{
+    if (h->type == PS_HLL_FULL) {
+        __builtin_prefetch((const uint8_t *) h->data
+                           + (hash & (PS_HLL_REGISTERS - 1)));
+    } else if (h->type == PS_HLL_EXPLICIT) {
+        __builtin_prefetch(h->data);
+        __builtin_prefetch((const int64_t *) h->data + h->n / 2);
+    }
+}
+
 /* Makes h an empty set that owns no memory. */
 void ps_hll_init(ps_hll_t *h);
 

@@ -131,6 +131,27 @@ typedef struct {
     uint32_t          wm_n;
 } replayer_t;
 
+/*
+ * Records are counted a batch at a time: with 100 000 keys every step of
+ * counting a record waits for memory (the windows' index slot, the key,
+ * its newest buckets, their histograms and client sets: windows.h).  Each
+ * record is decoded and hashed as the ring reader hands it over (its
+ * index slot starts loading); once PIPE_BATCH are waiting, the batch
+ * takes each of the windows' hints in turn, every record before the next
+ * step, so that the loads of the whole batch overlap, and then the
+ * records are counted in the ring's order, from cache.  The end of every
+ * poll counts what is waiting, so nothing outside a poll sees a record
+ * half counted.  (A rolling pipeline, each record a step further per
+ * record read, measured 20 % slower than batches of 8 to 32.)
+ */
+#define PIPE_BATCH  16
+
+typedef struct {
+    ps_rec_t             rec;
+    const ps_win_key_t  *k;          /* the key peeked at; NULL: new */
+    ps_rec_scratch_t     scratch;    /* rec points into it */
+} pipe_pending_t;
+
 struct ps_pipeline_s {
     const ps_config_t   *cfg;
     ps_zone_t           *zone;
@@ -148,7 +169,9 @@ struct ps_pipeline_s {
     void                *observer_ctx;
     ps_windows_t        *win;        /* the key table, when set */
 
-    ps_rec_scratch_t     scratch;
+    pipe_pending_t      *batch;      /* [PIPE_BATCH]: decoded records
+                                        waiting to be counted */
+    unsigned             nbatch;
     ps_key_limit_t      *key_limit;  /* max_keys_per_hour, all flushes */
     char                 hash_key[65];
     uint64_t             other_hash;  /* ps_key_hash() of the overflow key */
@@ -774,6 +797,7 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
     pthread_cond_init(&p->rp.cv, NULL);
 
     p->pos = calloc(p->nrings, sizeof(uint64_t));
+    p->batch = calloc(PIPE_BATCH, sizeof(pipe_pending_t));
     p->key_limit = ps_key_limit_create(cfg->max_keys_per_hour);
     p->other_hash = ps_key_hash(PS_AGG_OTHER_HOST,
                                 sizeof(PS_AGG_OTHER_HOST) - 1,
@@ -782,7 +806,9 @@ ps_pipeline_create(const ps_config_t *cfg, ps_zone_t *zone,
                                 PS_AGG_OTHER_PATH,
                                 sizeof(PS_AGG_OTHER_PATH) - 1);
     p->sinks = calloc(nsinks ? nsinks : 1, sizeof(pipe_sink_t));
-    if (p->pos == NULL || p->sinks == NULL || p->key_limit == NULL) {
+    if (p->pos == NULL || p->batch == NULL || p->sinks == NULL
+        || p->key_limit == NULL)
+    {
         goto fail;
     }
 
@@ -928,6 +954,7 @@ ps_pipeline_destroy(ps_pipeline_t *p)
     free(p->sinks);
     ps_key_limit_destroy(p->key_limit);
     free(p->pos);
+    free(p->batch);
     free(p);
 }
 
@@ -960,26 +987,20 @@ ps_pipeline_set_windows(ps_pipeline_t *p, ps_windows_t *w)
 }
 
 
+/* Counts one decoded record (its key_hash and, with windows, key_hash2
+ * set) into the windows, the sinks' deltas and the observer. */
 static void
-pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
-    const ps_record_t *raw)
+record_count(pipeline_t *p, const ps_rec_t *r)
 {
     unsigned        i;
-    ps_rec_t        rec;
+    ps_rec_t        rec = *r;
     pipe_sink_t    *s;
     ps_win_key_t   *k = NULL;
-    pipeline_t     *p = ctx;
-
-    ps_rec_decode(&rec, &p->scratch, ring, pos, raw, p->cfg->client_address,
-                  p->key);
-
-    rec.key_hash = ps_key_hash(rec.host, rec.host_len, rec.method,
-                               rec.method_len, rec.path, rec.path_len);
+    uint64_t        pos = rec.pos;
+    uint32_t        ring = rec.ring;
 
     /* one probe: the windows are the key table and the key limit */
     if (p->win != NULL) {
-        rec.key_hash2 = ps_key_hash2(rec.host, rec.host_len, rec.method,
-                                     rec.method_len, rec.path, rec.path_len);
         k = ps_windows_admit(p->win, &rec);
     }
 
@@ -1033,6 +1054,65 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
 }
 
 
+/* Counts the batch: the windows' hints a step at a time, then each
+ * record in order. */
+static void
+batch_count(pipeline_t *p)
+{
+    unsigned         i, n = p->nbatch;
+    pipe_pending_t  *b = p->batch;
+
+    if (p->win != NULL) {
+        for (i = 0; i < n; i++) {
+            b[i].k = ps_windows_peek(p->win, &b[i].rec);
+        }
+        for (i = 0; i < n; i++) {
+            if (b[i].k != NULL) {
+                ps_windows_prefetch_buckets(b[i].k, &b[i].rec);
+            }
+        }
+        for (i = 0; i < n; i++) {
+            if (b[i].k != NULL) {
+                ps_windows_prefetch_heap(b[i].k, &b[i].rec);
+            }
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        record_count(p, &b[i].rec);
+    }
+
+    p->nbatch = 0;
+}
+
+
+static void
+pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
+    const ps_record_t *raw)
+{
+    pipeline_t      *p = ctx;
+    pipe_pending_t  *b = &p->batch[p->nbatch];
+    ps_rec_t        *rec = &b->rec;
+
+    ps_rec_decode(rec, &b->scratch, ring, pos, raw, p->cfg->client_address,
+                  p->key);
+
+    rec->key_hash = ps_key_hash(rec->host, rec->host_len, rec->method,
+                                rec->method_len, rec->path, rec->path_len);
+
+    if (p->win != NULL) {
+        rec->key_hash2 = ps_key_hash2(rec->host, rec->host_len, rec->method,
+                                      rec->method_len, rec->path,
+                                      rec->path_len);
+        ps_windows_prefetch_slot(p->win, rec);
+    }
+
+    if (++p->nbatch == PIPE_BATCH) {
+        batch_count(p);
+    }
+}
+
+
 size_t
 ps_pipeline_poll(ps_pipeline_t *p, size_t max)
 {
@@ -1043,6 +1123,10 @@ ps_pipeline_poll(ps_pipeline_t *p, size_t max)
     }
 
     n = ps_ring_reader_poll(p->rr, max, pipeline_record, p);
+
+    if (p->nbatch > 0) {
+        batch_count(p);
+    }
 
     /* nothing holds the rings: the slots are free at once */
     if (p->ndurable == 0 && n > 0 && !any_holds(p)) {
