@@ -1318,11 +1318,14 @@ job_collect(pipeline_t *p, pipe_sink_t *s, uint64_t now)
                s->sink->ops->name, (unsigned long long) s->failures);
     }
 
+    /* duration: from the hand-over until this thread saw it done (a
+     * busy loop sees it late); flush: the sink's flush() alone */
     ps_log(PS_LOG_DEBUG, "event=flush sink=%s keys=%zu records=%llu "
-           "duration_ms=%.1f", s->sink->ops->name,
+           "duration_ms=%.1f flush_ms=%.1f", s->sink->ops->name,
            ps_agg_count(s->job_delta),
            (unsigned long long) s->job_records,
-           (double) (now - s->job_started) / 1000.0);
+           (double) (now - s->job_started) / 1000.0,
+           (double) s->job_took / 1000.0);
 
     memcpy(s->committed, s->job_end, p->nrings * sizeof(uint64_t));
     ps_agg_table_clear(s->job_delta);

@@ -495,6 +495,31 @@ done:
 }
 
 
+/*
+ * The time from one round's end to the next's start: fleet_interval, or
+ * four times the round when that is longer (with very many keys the
+ * builder reads every row of the live hour back, which costs PostgreSQL
+ * and this process a core for a while: at most a fifth of it, as the
+ * snapshot), but at most a third of node_stale, so that the heartbeat
+ * keeps the node fresh.
+ */
+uint64_t
+ps_fleet_wait_us(const ps_config_t *cfg, uint64_t took_us)
+{
+    uint64_t  interval, wait, most;
+
+    interval = cfg->fleet_interval_ms * 1000;
+    most = cfg->node_stale_ms * 1000 / 3;
+    if (most < interval) {
+        most = interval;
+    }
+
+    wait = took_us > interval / 4 ? 4 * took_us : interval;
+
+    return wait < most ? wait : most;
+}
+
+
 static void *
 fleet_main(void *arg)
 {
@@ -503,7 +528,7 @@ fleet_main(void *arg)
     ps_buf_t          trends[PS_SNAP_RANGES];
     ps_fleet_beat_t   beat;
     struct timespec   ts;
-    uint64_t          seq = 0, wait_us;
+    uint64_t          seq = 0, wait_us, t0, took;
     size_t            budget;
     int               offered, r;
 
@@ -530,14 +555,19 @@ fleet_main(void *arg)
         }
         pthread_mutex_unlock(&f->mu);
 
+        t0 = ps_mono_us();
         fleet_round(f, &view, &beat, offered, trends, ++seq, budget);
+        took = ps_mono_us() - t0;
 
         pthread_mutex_lock(&f->mu);
         if (f->stop) {
             break;
         }
 
-        wait_us = f->cfg->fleet_interval_ms * 1000;
+        wait_us = ps_fleet_wait_us(f->cfg, took);
+        ps_log(PS_LOG_DEBUG, "event=fleet_round took_ms=%.1f "
+               "next_in_ms=%llu", (double) took / 1000.0,
+               (unsigned long long) wait_us / 1000);
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += (time_t) (wait_us / 1000000);
         ts.tv_nsec += (long) (wait_us % 1000000) * 1000;
@@ -584,6 +614,8 @@ ps_fleet_start(const ps_config_t *cfg)
         pthread_cond_destroy(&f->cv);
         goto fail;
     }
+
+    (void) pthread_setname_np(f->thread, "ps-fleet");
 
     return f;
 

@@ -44,6 +44,11 @@ void ps_fleet_stop(ps_fleet_t *f);
  * fleet_interval), else 0. */
 int ps_fleet_due(ps_fleet_t *f, uint64_t now_us);
 
+/* The pause after a round of the fleet thread that took took_us:
+ * fleet_interval, or 4 * took_us when longer, at most node_stale / 3
+ * (never below fleet_interval). */
+uint64_t ps_fleet_wait_us(const ps_config_t *cfg, uint64_t took_us);
+
 /* Hands over this node's own view (a scope pack), its heartbeat's
  * numbers, the trends of each range (copied) and the bytes the scopes
  * may take in this node's snapshot (budget; the fleet's rows are cut to

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "pathstats_snapshot.h"
+#include "snapshot/fleet.h"
 #include "snapshot/render.h"
 #include "snapshot/rows.h"
 #include "snapshot/snapshot.h"
@@ -145,6 +146,33 @@ add(ps_windows_t *w, const char *path, size_t plen, unsigned status,
     {
         bail_out("add failed");
     }
+}
+
+
+/* The fleet thread's pause after a round: fleet_interval, or 4 x a slow
+ * round, at most node_stale / 3. */
+static void
+test_fleet_wait(void)
+{
+    ps_config_t  c;
+
+    memset(&c, 0, sizeof(c));
+    c.fleet_interval_ms = 2000;
+    c.node_stale_ms = 30000;
+
+    is_u64(ps_fleet_wait_us(&c, 100000), 2000000,
+           "fleet wait: a round of 100 ms, fleet_interval");
+    is_u64(ps_fleet_wait_us(&c, 500000), 2000000,
+           "  500 ms: 4 x = fleet_interval");
+    is_u64(ps_fleet_wait_us(&c, 900000), 3600000, "  900 ms: 4 x");
+    is_u64(ps_fleet_wait_us(&c, 2500000), 10000000,
+           "  2.5 s: 4 x = node_stale / 3");
+    is_u64(ps_fleet_wait_us(&c, 60000000), 10000000,
+           "  a minute: node_stale / 3, the heartbeat stays fresh");
+
+    c.node_stale_ms = 3000;
+    is_u64(ps_fleet_wait_us(&c, 60000000), 2000000,
+           "  node_stale / 3 below fleet_interval: fleet_interval");
 }
 
 
@@ -605,6 +633,8 @@ main(void)
         }
         ps_buf_free(&b);
     }
+
+    test_fleet_wait();
 
     return done_testing();
 }
