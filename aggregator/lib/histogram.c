@@ -217,7 +217,7 @@ hist_reserve(ps_hist_t *h, uint32_t need)
         return 0;
     }
 
-    cap = h->cap * 2;
+    cap = h->cap > PS_HIST_INLINE ? h->cap * 2 : 8;
     while (cap < need) {
         cap *= 2;
     }

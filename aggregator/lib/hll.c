@@ -131,7 +131,7 @@ explicit_reserve(ps_hll_t *h, unsigned need)
         return 0;
     }
 
-    cap = h->cap ? h->cap : 2;
+    cap = h->cap ? h->cap : 8;
     while (cap < need) {
         cap *= 2;
     }

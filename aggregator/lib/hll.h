@@ -26,9 +26,10 @@
  * range correction beyond.
  *
  * In memory a set is EMPTY (no allocation), EXPLICIT (a sorted array of
- * hashes that grows by doubling, 8 bytes each) and becomes REGISTERS
- * (2048 bytes, one per register) on its 161st distinct hash, exactly when
- * the extension promotes it, so that union results agree with SQL.
+ * hashes, 8 bytes each, 8 slots at first, then doubling) and becomes
+ * REGISTERS (2048 bytes, one per register) on its 161st distinct hash,
+ * exactly when the extension promotes it, so that union results agree
+ * with SQL.
  */
 
 #ifndef PS_HLL_H
