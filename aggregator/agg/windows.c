@@ -1005,6 +1005,20 @@ ps_windows_admit(ps_windows_t *w, const ps_rec_t *rec)
 }
 
 
+/* The lines of size bytes at p. */
+static void
+prefetch_bytes(const void *p, size_t size)
+{
+    const char  *c = p;
+    size_t       off;
+
+    for (off = 0; off < size; off += 64) {
+        __builtin_prefetch(c + off);
+    }
+    __builtin_prefetch(c + size - 1);
+}
+
+
 void
 ps_windows_prefetch_slot(const ps_windows_t *w, const ps_rec_t *rec)
 {
@@ -1029,20 +1043,6 @@ ps_windows_peek(const ps_windows_t *w, const ps_rec_t *rec)
     }
 
     return k;
-}
-
-
-/* The lines of size bytes at p. */
-static void
-prefetch_bytes(const void *p, size_t size)
-{
-    const char  *c = p;
-    size_t       off;
-
-    for (off = 0; off < size; off += 64) {
-        __builtin_prefetch(c + off);
-    }
-    __builtin_prefetch(c + size - 1);
 }
 
 
@@ -1716,6 +1716,38 @@ ps_windows_total(ps_windows_t *w, int win, uint64_t now_us,
 }
 
 
+#define SCAN_AHEAD  8               /* keys */
+
+/* Starts loading what key_counts() reads of k for window win (the
+ * newest seconds, the minutes, the hours) and the key's text, which the
+ * caller's choice may compare. */
+static void
+scan_prefetch(const win_key_t *k, int win)
+{
+    const win_level_t  *lv;
+
+    if (win == PS_WIN_1M) {
+        if (k->sec.n > 0) {
+            prefetch_bytes(&k->sec.b[k->sec.n - 1], sizeof(win_sec_t));
+            if (k->sec.n > 1) {
+                __builtin_prefetch(&k->sec.b[k->sec.n - 2]);
+            }
+        }
+    } else {
+        lv = &k->level[win == PS_WIN_24H ? LEVEL_HOUR : LEVEL_MIN];
+        if (lv->n > 0) {
+            prefetch_bytes(lv->b, sizeof(win_bucket_t));
+        }
+        lv = &k->level[LEVEL_MIN];
+        if (win == PS_WIN_24H && lv->n > 0) {
+            prefetch_bytes(lv->b, sizeof(win_bucket_t));
+        }
+    }
+
+    __builtin_prefetch(k->path);
+}
+
+
 /* The counters of k in window win (no histogram, no clients): what the
  * row selection orders by; first and last seen too. */
 static void
@@ -1816,6 +1848,15 @@ ps_windows_foreach_counts(ps_windows_t *w, int win, uint64_t now_us,
     oldest = (int64_t) (now_us / level_period_us[win]) - level_span[win];
 
     for (j = 0; j < w->nkeys; j++) {
+        /* a pass over every key waits for memory at each: the keys a
+         * little ahead, and their buckets, are on their way meanwhile */
+        if (j + 2 * SCAN_AHEAD < w->nkeys) {
+            prefetch_bytes(w->keys[j + 2 * SCAN_AHEAD], sizeof(win_key_t));
+        }
+        if (j + SCAN_AHEAD < w->nkeys && w->keys[j + SCAN_AHEAD] != NULL) {
+            scan_prefetch(w->keys[j + SCAN_AHEAD], win);
+        }
+
         k = w->keys[j];
         key_counts(k, win, oldest, &c, &first, &last);
 

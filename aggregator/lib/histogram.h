@@ -80,10 +80,23 @@ typedef struct {
 static inline void
 ps_hist_prefetch(const ps_hist_t *h)
 {
-    if (h->cap > PS_HIST_INLINE) {
-        __builtin_prefetch(h->u.slots);
-        __builtin_prefetch(h->u.slots + h->n / 2);
+    uint32_t  i, n;
+
+    if (h->cap <= PS_HIST_INLINE || h->n == 0) {
+        return;
     }
+
+    /* a binary search's lines: every one of the first 16 (a key's
+     * buckets rarely hold more), then where the search starts */
+    n = h->n < 128 ? h->n : 128;
+    for (i = 0; i < n; i += 8) {
+        __builtin_prefetch(h->u.slots + i);
+    }
+    if (h->n > n) {
+        __builtin_prefetch(h->u.slots + h->n / 2);
+        __builtin_prefetch(h->u.slots + h->n / 4 * 3);
+    }
+    __builtin_prefetch(h->u.slots + h->n - 1);
 }
 
 /* Makes h an empty histogram that owns no memory. */

@@ -61,12 +61,16 @@ typedef struct {
 static inline void
 ps_hll_prefetch(const ps_hll_t *h, uint64_t hash)
 {
+    unsigned  i;
+
     if (h->type == PS_HLL_FULL) {
         __builtin_prefetch((const uint8_t *) h->data
                            + (hash & (PS_HLL_REGISTERS - 1)));
     } else if (h->type == PS_HLL_EXPLICIT) {
-        __builtin_prefetch(h->data);
-        __builtin_prefetch((const int64_t *) h->data + h->n / 2);
+        /* a binary search's lines: all of them (at most 20) */
+        for (i = 0; i < h->n; i += 8) {
+            __builtin_prefetch((const int64_t *) h->data + i);
+        }
     }
 }
 
