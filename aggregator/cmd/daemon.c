@@ -311,9 +311,13 @@ daemon_step(daemon_t *d)
 
     /* flushes the sinks that are due, releases what they hold; at once
      * when a ring is half full of read records, so that a burst beyond
-     * capacity per flush interval is not dropped */
-    ps_pipeline_flush(d->pipe, now, ps_ring_reader_half_full(d->rr)
-                                    ? PS_PIPELINE_FLUSH_EARLY : 0);
+     * capacity per flush interval is not dropped, but only once the
+     * rings are read: a backlog read first goes in one flush (every key
+     * written once) instead of in every flush it would have overlapped,
+     * and is released as soon (reading is many times faster) */
+    ps_pipeline_flush(d->pipe, now,
+                      n < POLL_BATCH && ps_ring_reader_half_full(d->rr)
+                      ? PS_PIPELINE_FLUSH_EARLY : 0);
 
     if (now >= d->next_snapshot) {
         /* a slow snapshot (very many keys) takes at most a fifth of the

@@ -11,6 +11,7 @@
 #include "lib/hour.h"
 #include "lib/json_escape.h"
 #include "lib/log.h"
+#include "lib/thread.h"
 #include "snapshot/fleet.h"
 #include "snapshot/prom_text.h"
 #include "snapshot/render.h"
@@ -532,6 +533,8 @@ fleet_main(void *arg)
     size_t            budget;
     int               offered, r;
 
+    ps_thread_background("ps-fleet");
+
     memset(trends, 0, sizeof(trends));
     memset(&beat, 0, sizeof(beat));
 
@@ -615,7 +618,6 @@ ps_fleet_start(const ps_config_t *cfg)
         goto fail;
     }
 
-    (void) pthread_setname_np(f->thread, "ps-fleet");
 
     return f;
 

@@ -13,6 +13,7 @@
 #include "lib/clock.h"
 #include "lib/hour.h"
 #include "lib/log.h"
+#include "lib/thread.h"
 #include "store/pg/day_windows.h"
 #include "store/pg/pg_conn.h"
 #include "store/pg/pg_hourly.h"
@@ -173,6 +174,8 @@ days_main(void *arg)
     ps_fleet_table_t  *t[PS_DAY_WINDOWS], *old[PS_DAY_WINDOWS];
     struct timespec    ts;
     int                i, ok;
+
+    ps_thread_background("ps-days");
 
     pthread_mutex_lock(&d->mu);
 

@@ -11,6 +11,7 @@
 #include "lib/clock.h"
 #include "lib/hour.h"
 #include "lib/log.h"
+#include "lib/thread.h"
 #include "store/pg/pg_conn.h"
 #include "store/pg/pg_lifecycle.h"
 #include "store/pg/pg_scheduler.h"
@@ -142,6 +143,8 @@ scheduler_main(void *arg)
     PGconn          *conn;
     uint64_t         next_check, retry_at, now;
     ps_scheduler_t  *s = arg;
+
+    ps_thread_background("ps-lifecycle");
 
     conn = NULL;
     next_check = 0;

@@ -12,6 +12,7 @@
 
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/thread.h"
 #include "store/pg/migrate.h"
 #include "store/pg/pg_conn.h"
 #include "store/pg/silences.h"
@@ -139,6 +140,8 @@ silences_main(void *arg)
     ps_silences_t      l = PS_SILENCES_INIT;
     struct timespec    ts;
     int                rc;
+
+    ps_thread_background("ps-silences");
 
     pthread_mutex_lock(&s->mu);
 

@@ -13,6 +13,7 @@
 #include "lib/clock.h"
 #include "lib/hour.h"
 #include "lib/log.h"
+#include "lib/thread.h"
 #include "pathstats_snapshot.h"
 #include "store/pg/pg_conn.h"
 #include "store/pg/trend_paths.h"
@@ -624,6 +625,8 @@ trends_main(void *arg)
     uint64_t      now, first_by, next_full = 0, last_paths = 0;
     uint64_t      recheck_at = 0, next_long = 0;
     int           r, ok, full, apply, recheck, paths_ok, long_ok;
+
+    ps_thread_background("ps-trends");
 
     memset(out, 0, sizeof(out));
     memset(long_out, 0, sizeof(long_out));
