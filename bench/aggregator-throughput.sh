@@ -16,7 +16,10 @@
 #            core while the aggregator drains on the other, for
 #            SUSTAIN_SECONDS: consumed/s and dropped
 #   sinks    the drain phase again with --postgres and --redis against
-#            throwaway servers, plus the flush log lines
+#            throwaway servers; then 131 072 records over PG_KEYS paths
+#            written into a settled aggregator (started SETTLE s before,
+#            its views' first reads from PostgreSQL over): its flush log
+#            lines
 #
 # Environment (defaults in brackets):
 #   BUILD [repo/build]  RINGS [8]  CAPACITY [262144]  PATHS ["200 100000"]
@@ -24,6 +27,8 @@
 #   PRODUCER_CPU [0]  AGG_CPU [1]  WORK [mktemp under /dev/shm]  KEEP [0]
 #   PG_PORT [18410]  REDIS_PORT [18411]  DRAIN_TIMEOUT [60] (s, per drain)
 #   SINK_RINGS [2] (rings preloaded for the drains with sinks on)
+#   SETTLE [3] (s between the aggregator's start and the records of the
+#   flush phase)
 #
 # RSS: anon_MB is RssAnon (the aggregator's own memory); rss_MB is VmRSS,
 # which also counts the pages of the zone file it has mapped and read.
@@ -48,6 +53,7 @@ PG_PORT=${PG_PORT:-18410}
 REDIS_PORT=${REDIS_PORT:-18411}
 KEEP=${KEEP:-0}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-60}
+SETTLE=${SETTLE:-3}
 SINK_RINGS=${SINK_RINGS:-2}
 
 agg=$BUILD/pathstats-aggregator
@@ -166,6 +172,34 @@ drain() {
                  printf "%-10s %8d %10d %8.2f %12.0f %8.2f %12.0f %8.1f %8.1f\n",
                      name, paths, n, cs, (cs > 0 ? n / cs : 0), w, n / w,
                      rss / 1024, hwm / 1024 }'
+}
+
+# settled NAME PATHS [aggregator args...]: the aggregator started on an
+# empty zone and left SETTLE seconds (its views' first reads from
+# PostgreSQL, which a fresh start does at once, are over), then RINGS
+# producers write CAPACITY records each (--block: all of them arrive)
+# while it reads; returns once they are all released (flushed)
+settled() {
+    local name=$1 paths=$2 zone=$WORK/zone log=$WORK/agg-$1-$2.log
+    shift 2
+    local n=$((RINGS * CAPACITY)) i consumed deadline
+    rm -f "$zone"
+    "$prod" --zone "$zone" --rings "$RINGS" --capacity "$CAPACITY" \
+        --create-only >/dev/null
+    start_agg "$zone" "$log" "$@"
+    sleep "$SETTLE"
+    for i in $(seq 1 "$RINGS"); do
+        taskset -c "$PRODUCER_CPU" "$prod" --zone "$zone" --paths "$paths" \
+            --count "$CAPACITY" --seed "$i" --block >/dev/null
+    done
+    deadline=$(( $(date +%s) + DRAIN_TIMEOUT ))
+    while :; do
+        consumed=$(zone_total "$zone" consumed || echo 0)
+        [ "${consumed:-0}" -ge "$n" ] && break
+        [ "$(date +%s)" -ge "$deadline" ] && { echo "($name $paths: timed out after ${DRAIN_TIMEOUT}s at $consumed of $n records)"; break; }
+        sleep 0.05
+    done
+    stop_agg
 }
 
 # sustain FLUSH PATHS: producer and aggregator concurrently
@@ -298,12 +332,13 @@ else
         done
         RINGS=$RINGS_SAVE
         echo
-        echo "## one PostgreSQL flush of $PG_KEYS keys (event=flush lines of the aggregator log)"
-        # a fresh hour's worth of PG_KEYS keys, one flush
+        echo "## flushes of ~$PG_KEYS keys in a settled aggregator (event=flush lines of its log)"
+        # PG_KEYS keys written into the rings of an aggregator that has
+        # settled SETTLE s after its start: flushes at half-full rings
         CAPACITY_SAVE=$CAPACITY
         RINGS=2; CAPACITY=65536
         pg_log_mark=$(wc -l <"$WORK/pg/postgres.log")
-        drain pg-flush "$PG_KEYS" --postgres "$conninfo" --redis "$redis_url" \
+        settled pg-flush "$PG_KEYS" --postgres "$conninfo" --redis "$redis_url" \
             --log-level debug --flush-interval 5s >/dev/null
         RINGS=$RINGS_SAVE; CAPACITY=$CAPACITY_SAVE
         grep -h 'event=flush ' "$WORK/agg-pg-flush-$PG_KEYS.log" | grep -v 'keys=0 ' | head -20

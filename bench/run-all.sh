@@ -138,13 +138,13 @@ if ! skip throughput; then
     # the aggregator's event=flush lines of the one-flush phase, flushes
     # of at least 5 000 keys: median (min-max) duration_ms per sink
     for sk in postgres redis; do
-        r=$(awk '/^## one PostgreSQL flush/ { on = 1 } /^pg transaction/ { on = 0 }
+        r=$(awk '/^## flushes of ~/ { on = 1 } /^pg transaction/ { on = 0 }
                  on' "$OUT/throughput.out" | perl -ne '
                 push @d, $2 if /event=flush sink='"$sk"' keys=(\d+) .*duration_ms=([\d.]+)/ && $1 >= 5000;
                 END { @d = sort { $a <=> $b } @d;
                       printf "%s %s %s %d", $d[$#d / 2], $d[0], $d[-1], scalar @d if @d }')
         read -r v lo hi n <<<"$r"
-        row "one $([ $sk = postgres ] && echo PostgreSQL || echo Redis) flush of ~10 000 keys in the aggregator (event=flush duration, median)" \
+        row "one $([ $sk = postgres ] && echo PostgreSQL || echo Redis) flush of ~10 000 keys in a settled aggregator (event=flush duration, median)" \
             "$([ $sk = postgres ] && echo '<= 100 ms' || echo '<= 50 ms')" \
             "${v:+$v ms ($lo-$hi, $n flushes)}" \
             "$(verdict "$v" "<=" "$([ $sk = postgres ] && echo 100 || echo 50)")"
