@@ -1031,15 +1031,11 @@ ps_windows_peek(const ps_windows_t *w, const ps_rec_t *rec)
 {
     size_t             slot;
     const win_key_t   *k;
-    const char        *p;
 
     k = key_find(w, rec->key_hash, rec->key_hash2, &slot);
     if (k != NULL) {
         /* from hash to level[]: three lines, whatever the alignment */
-        for (p = (const char *) k; p < (const char *) (k + 1); p += 64) {
-            __builtin_prefetch(p);
-        }
-        __builtin_prefetch((const char *) (k + 1) - 1);
+        prefetch_bytes(k, sizeof(*k));
     }
 
     return k;
@@ -1047,11 +1043,9 @@ ps_windows_peek(const ps_windows_t *w, const ps_rec_t *rec)
 
 
 void
-ps_windows_prefetch_buckets(const ps_win_key_t *k, const ps_rec_t *rec)
+ps_windows_prefetch_buckets(const ps_win_key_t *k)
 {
     const win_level_t  *mlv = &k->level[LEVEL_MIN];
-
-    (void) rec;
 
     if (k->sec.n > 0) {
         prefetch_bytes(&k->sec.b[k->sec.n - 1], sizeof(win_sec_t));

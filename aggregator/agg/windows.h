@@ -118,14 +118,13 @@ ps_win_key_t *ps_windows_admit(ps_windows_t *w, const ps_rec_t *rec);
  *
  *   ps_windows_prefetch_slot(w, rec)      rec's index slot
  *   k = ps_windows_peek(w, rec)           rec's key, loading; NULL: new
- *   ps_windows_prefetch_buckets(k, rec)   the key's newest buckets
+ *   ps_windows_prefetch_buckets(k)        the key's newest buckets
  *   ps_windows_prefetch_heap(k, rec)      their heap memory
  */
 void ps_windows_prefetch_slot(const ps_windows_t *w, const ps_rec_t *rec);
 const ps_win_key_t *ps_windows_peek(const ps_windows_t *w,
     const ps_rec_t *rec);
-void ps_windows_prefetch_buckets(const ps_win_key_t *k,
-    const ps_rec_t *rec);
+void ps_windows_prefetch_buckets(const ps_win_key_t *k);
 void ps_windows_prefetch_heap(const ps_win_key_t *k, const ps_rec_t *rec);
 
 /* The overflow key ("*", "*", "{other}"); NULL if memory ran out. */

@@ -1068,7 +1068,7 @@ batch_count(pipeline_t *p)
         }
         for (i = 0; i < n; i++) {
             if (b[i].k != NULL) {
-                ps_windows_prefetch_buckets(b[i].k, &b[i].rec);
+                ps_windows_prefetch_buckets(b[i].k);
             }
         }
         for (i = 0; i < n; i++) {

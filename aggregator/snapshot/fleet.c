@@ -571,13 +571,7 @@ fleet_main(void *arg)
         ps_log(PS_LOG_DEBUG, "event=fleet_round took_ms=%.1f "
                "next_in_ms=%llu", (double) took / 1000.0,
                (unsigned long long) wait_us / 1000);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t) (wait_us / 1000000);
-        ts.tv_nsec += (long) (wait_us % 1000000) * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        ps_clock_after(CLOCK_REALTIME, wait_us, &ts);
         (void) pthread_cond_timedwait(&f->cv, &f->mu, &ts);
     }
 
@@ -617,7 +611,6 @@ ps_fleet_start(const ps_config_t *cfg)
         pthread_cond_destroy(&f->cv);
         goto fail;
     }
-
 
     return f;
 
