@@ -9,7 +9,9 @@
  * two partitions in one flush, a row deleted behind the sink's back, a
  * restarted sink that reads the histograms of its rows back, rows per
  * node, two nodes flushing the same keys at once, and a node that the
- * partition's statistics do not know yet (index lookups, one a key).
+ * partition's statistics do not know yet (index lookups, one a key),
+ * and a flush that neither waits for nor deadlocks with a lifecycle drop
+ * holding an old day.
  */
 
 #include <stdio.h>
@@ -426,6 +428,69 @@ run_stale_stats(const char *conninfo)
 }
 
 
+/* A flush of this week's hours while another transaction holds SHARE
+ * on an old day's partition (as a lifecycle drop does before it takes
+ * the parent): it neither reads nor updates that partition, so it
+ * neither waits for nor deadlocks with the drop.  The flush runs in a
+ * child, given 10 s; it used to wait for the lock (its UPDATE took ROW
+ * EXCLUSIVE on every partition). */
+static void
+run_old_day_locked(const char *conninfo)
+{
+    int              i, st;
+    pid_t            pid;
+    uint64_t         pos[1] = { 100000 };
+    PGresult        *res;
+    ps_sink_t       *s;
+    ps_config_t      cfg;
+    ps_agg_table_t  *t;
+
+    res = PQexec(db, "BEGIN; LOCK TABLE pathstats_hourly_p20261123, "
+                 "pathstats_hourly_default IN SHARE MODE");
+    ok(PQresultStatus(res) == PGRES_COMMAND_OK, "an old day and the DEFAULT "
+       "partition held in SHARE mode by another session");
+    PQclear(res);
+
+    pid = fork();
+    if (pid == 0) {
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.postgres = (char *) conninfo;
+        cfg.node_id = "unit-pg-new";
+        s = ps_sink_pg_create(&cfg);
+        t = ps_agg_table_create(16);
+        if (s == NULL || t == NULL) {
+            _exit(3);
+        }
+        /* an existing row (UPDATE) and a new one (COPY) */
+        add(t, H2 + 4 * 86400, "/s/0", 4, 200, 5, 1);
+        add(t, H2 + 4 * 86400, "/s/new", 6, 200, 5, 1);
+        _exit(s->ops->flush(s, 11, t, pos, 1) == 0 ? 0 : 1);
+    }
+
+    st = -1;
+    for (i = 0; pid > 0 && i < 1000; i++) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            break;
+        }
+        st = -1;
+        usleep(10000);
+    }
+
+    PQclear(PQexec(db, "ROLLBACK"));
+    if (pid > 0 && st == -1) {
+        (void) waitpid(pid, &st, 0);
+        st = -1;
+    }
+
+    ok(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+       "  a flush of another day commits meanwhile, without waiting");
+    is_str(query1("SELECT string_agg(requests::text, ',' ORDER BY path) "
+                  "FROM pathstats_hourly WHERE node_id = 'unit-pg-new' AND "
+                  "path IN ('/s/0', '/s/new')"), "3,1",
+           "  its existing row updated, its new row inserted");
+}
+
+
 static void
 run(const char *conninfo, int go, const pid_t *pid)
 {
@@ -574,6 +639,7 @@ run(const char *conninfo, int go, const pid_t *pid)
     run_more(sink, t, go, pid);
     run_restart(conninfo, t);
     run_stale_stats(conninfo);
+    run_old_day_locked(conninfo);
 
     ps_hist_free(&want);
     ps_hll_free(&clients);

@@ -16,7 +16,10 @@
 #include "store/pg/pg_lifecycle.h"
 #include "store/pg/pg_rollup.h"
 
-#define MAX_DAYS  (40 * 366)
+#define MAX_DAYS       (40 * 366)
+#define DROP_ATTEMPTS  3
+/* deadlock_detected */
+#define SQLSTATE_DEADLOCK  "40P01"
 
 
 static void
@@ -100,7 +103,7 @@ archive_and_drop(PGconn *conn, const ps_config_t *cfg,
     const ps_lifecycle_opts_t *o, ps_lifecycle_result_t *r,
     ps_days_table_t t, int64_t day, int drop)
 {
-    int            st;
+    int            st, attempt;
     char           err[1024], d[PS_DAY_MAX];
     int64_t        rows;
     ps_day_sums_t  now;
@@ -153,8 +156,23 @@ archive_and_drop(PGconn *conn, const ps_config_t *cfg,
         return 0;
     }
 
-    st = ps_pg_drop_day(conn, t, day, cfg->archive_dir, &rows, err,
-                        sizeof(err));
+    /* the drop takes an old day's partition, then the parent: a writer
+     * that holds the parent and waits for that partition (a flush with
+     * late rows of the day) is a deadlock PostgreSQL breaks by failing
+     * one of the two; when it fails the drop, the drop runs again once
+     * the writer is through */
+    for (attempt = 1; ; attempt++) {
+        st = ps_pg_drop_day(conn, t, day, cfg->archive_dir, &rows, err,
+                            sizeof(err));
+        if (st != -1 || attempt == DROP_ATTEMPTS
+            || strstr(err, "(SQLSTATE " SQLSTATE_DEADLOCK ")") == NULL)
+        {
+            break;
+        }
+        ps_log(PS_LOG_WARN, "event=lifecycle_retry step=drop table=%s "
+               "day=%s attempt=%d reason=deadlock", name, d, attempt);
+        ps_sleep_ms(100U * (unsigned) attempt);
+    }
     if (st != 1) {
         failed(r, "drop", day, err);
         return -1;

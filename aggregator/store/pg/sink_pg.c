@@ -85,6 +85,8 @@ typedef struct {
     ps_buf_t    copy;              /* COPY data, reused */
     ps_buf_t    copy_new;          /* COPY data of the new rows */
     char        state[6];          /* SQLSTATE of the last COPY error */
+    char        hours[2][24];      /* the delta's first and last hours */
+    const char *hours_p[2];        /* parameters $1 and $2 of those */
     uint8_t    *enc;               /* histogram encoding scratch */
     size_t      enc_cap;
     const ps_agg_entry_t **order;  /* the delta in key order; idx is the
@@ -124,18 +126,30 @@ static const char  create_temp_sql[] =
  * yet (a node new to the fleet, an ANALYZE from before it wrote) it is
  * about one row; with hash and merge joins off it then chose a nested
  * loop that compared every key with every row of that node, taken by an
- * index scan on node_id alone (seen: 25 s for 10 000 keys) */
+ * index scan on node_id alone (seen: 25 s for 10 000 keys).
+ *
+ * $1 and $2 are the delta's first and last hours, constants when the
+ * statement is planned: the partitions of other days (and the DEFAULT
+ * one, unless an hour of the delta falls in it) are pruned, so a flush
+ * neither plans nor locks them.  Without them it held ACCESS SHARE on
+ * every partition from this SELECT to the COMMIT, and a lifecycle drop
+ * (SHARE on an old day's partition, then ACCESS EXCLUSIVE on the
+ * parent) deadlocked with it: the UPDATE's ROW EXCLUSIVE on that old
+ * partition waited for the drop, the drop for the flush */
 static const char  read_rows_sql[] =
     "SELECT k.idx, h.latency_hist FROM ps_keys k "
     "JOIN pathstats_hourly h ON h.hour = k.hour AND h.host = k.host"
     " AND h.method = k.method AND h.path = k.path"
-    " AND h.node_id = k.node_id";
+    " AND h.node_id = k.node_id"
+    " AND h.hour BETWEEN to_timestamp($1::bigint)"
+    " AND to_timestamp($2::bigint)";
 
 /* step 4: the new rows straight into their partitions (a row that
  * exists already fails the COPY: a row written behind the sink's back),
  * and (a nested loop of index lookups: the delta is a few of the rows;
- * the node id joined, as in step 2) the existing ones, whose count tells
- * a row deleted behind its back */
+ * the node id joined, as in step 2; its hours bounded by $1 and $2, as
+ * there) the existing ones, whose count tells a row deleted behind its
+ * back */
 #define COPY_NEW_SQL \
     "COPY pathstats_hourly (hour, host, method, path, requests,"            \
     " status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, errors,"  \
@@ -165,7 +179,9 @@ static const char  update_sql[] =
     "FROM ps_delta d "
     "WHERE h.hour = d.hour AND h.host = d.host"
     " AND h.method = d.method AND h.path = d.path"
-    " AND h.node_id = d.node_id";
+    " AND h.node_id = d.node_id"
+    " AND h.hour BETWEEN to_timestamp($1::bigint)"
+    " AND to_timestamp($2::bigint)";
 
 /* step 5 */
 static const char  watermark_sql[] =
@@ -867,6 +883,26 @@ read_hour(pg_sink_t *pg, int64_t hour)
 }
 
 
+/* The parameters $1 and $2 of read_rows_sql and update_sql: the first
+ * and the last hour of the delta (in hour order), seconds since the
+ * epoch. */
+static const char *const *
+hours_params(pg_sink_t *pg)
+{
+    int64_t  first, last;
+
+    first = pg->norder ? pg->order[0]->hour : 0;
+    last = pg->norder ? pg->order[pg->norder - 1]->hour : 0;
+
+    snprintf(pg->hours[0], sizeof(pg->hours[0]), "%lld", (long long) first);
+    snprintf(pg->hours[1], sizeof(pg->hours[1]), "%lld", (long long) last);
+    pg->hours_p[0] = pg->hours[0];
+    pg->hours_p[1] = pg->hours[1];
+
+    return pg->hours_p;
+}
+
+
 /* Step 2: pg->base[i] for every key: the histogram of its row as this
  * sink remembers it, or as read now from the database for the keys of
  * hours it does not know whole (into pg->read, and remembered); NULL
@@ -947,7 +983,8 @@ read_rows(pg_sink_t *pg)
         return -1;
     }
 
-    res = PQexecParams(pg->conn, read_rows_sql, 0, NULL, NULL, NULL, NULL, 1);
+    res = PQexecParams(pg->conn, read_rows_sql, 2, NULL, hours_params(pg),
+                       NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return fail_res(pg, "read_rows", res);
     }
@@ -1015,7 +1052,8 @@ update_rows(pg_sink_t *pg)
         return -1;
     }
 
-    res = PQexecParams(pg->conn, update_sql, 0, NULL, NULL, NULL, NULL, 0);
+    res = PQexecParams(pg->conn, update_sql, 2, NULL, hours_params(pg), NULL,
+                       NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         return fail_res(pg, "update_rows", res);
     }
