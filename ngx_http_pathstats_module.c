@@ -53,7 +53,7 @@ typedef struct {
 static ngx_int_t ngx_http_pathstats_log_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_pathstats_fill(ngx_http_request_t *r,
     ngx_http_pathstats_loc_conf_t *plcf, ps_record_t *rec);
-static uint64_t ngx_http_pathstats_upstream_us(ngx_http_request_t *r);
+static uint64_t ngx_http_pathstats_upstream_ms(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_pathstats_status(ngx_http_request_t *r);
 static u_char *ngx_http_pathstats_set_host(ngx_http_request_t *r,
     ps_record_t *rec, u_char *p);
@@ -360,7 +360,8 @@ ngx_http_pathstats_fill(ngx_http_request_t *r,
 {
     size_t           n;
     u_char          *p;
-    uint64_t         us;
+    uint32_t         up;
+    uint64_t         ums;
     ngx_uint_t       status, flags;
     ngx_time_t      *tp;
     ngx_msec_int_t   ms;
@@ -394,11 +395,12 @@ ngx_http_pathstats_fill(ngx_http_request_t *r,
     p = ngx_http_pathstats_set_addr(rec, p, r->connection->sockaddr,
                                     plcf->client_address);
 
-    us = ngx_http_pathstats_upstream_us(r);
+    ums = ngx_http_pathstats_upstream_ms(r);
 
-    if (us != PS_NO_UPSTREAM) {
-        ngx_memcpy(p, &us, 8);
-        p += 8;
+    if (ums != PS_NO_UPSTREAM) {
+        up = (uint32_t) ngx_min(ums, (uint64_t) UINT32_MAX);
+        ngx_memcpy(p, &up, 4);
+        p += 4;
         flags |= PS_REC_UPSTREAM;
     }
 
@@ -418,14 +420,15 @@ ngx_http_pathstats_fill(ngx_http_request_t *r,
 
 
 /*
- * $upstream_response_time, summed over all attempts; the entries that
- * separate internal redirects are zeroed and add nothing
+ * $upstream_response_time in milliseconds, summed over all attempts;
+ * the entries that separate internal redirects are zeroed and add
+ * nothing
  */
 
 static uint64_t
-ngx_http_pathstats_upstream_us(ngx_http_request_t *r)
+ngx_http_pathstats_upstream_ms(ngx_http_request_t *r)
 {
-    uint64_t                    us;
+    uint64_t                    sum;
     ngx_uint_t                  i;
     ngx_msec_int_t              ms;
     ngx_http_upstream_state_t  *state;
@@ -434,7 +437,7 @@ ngx_http_pathstats_upstream_us(ngx_http_request_t *r)
         return PS_NO_UPSTREAM;
     }
 
-    us = 0;
+    sum = 0;
     state = r->upstream_states->elts;
 
     for (i = 0; i < r->upstream_states->nelts; i++) {
@@ -442,11 +445,11 @@ ngx_http_pathstats_upstream_us(ngx_http_request_t *r)
 
         /* -1: the attempt has no response time */
         if (ms != -1) {
-            us += (uint64_t) ngx_max(ms, 0) * 1000;
+            sum += (uint64_t) ngx_max(ms, 0);
         }
     }
 
-    return us;
+    return sum;
 }
 
 

@@ -204,7 +204,7 @@ http {
 
     server {
         listen 127.0.0.1:%%PORT%%;
-        keepalive_requests 100000;
+        keepalive_requests 1000000;
 
         location /pathstats/ {
             pathstats_admin;

@@ -111,7 +111,7 @@ static ps_zone_geometry_t  geo;
 /*
  * The units of a ring that holds n of this producer's records: every one
  * takes REC_UNITS (a 40-byte header, an IPv4 address, maybe an upstream
- * time, "GET", "bench" and a 35-byte key: 87 or 95 bytes), rounded up to
+ * time, "GET", "bench" and a 35-byte key: 87 or 91 bytes), rounded up to
  * a power of two.
  */
 #define REC_UNITS  3
@@ -377,9 +377,9 @@ main(int argc, char **argv)
     char              *keys;
     uint8_t           *klen;
     uint8_t           *slots, *v;
-    uint32_t           ring, i, pi;
+    uint32_t           ring, i, pi, ums;
     uint64_t           size, tail, head, cap, seen, written, dropped;
-    uint64_t           t0, t, deadline, rng, lat, full_waits, us;
+    uint64_t           t0, t, deadline, rng, lat, full_waits;
     uint64_t           off, room, units, need;
     double             secs;
     opts_t             o;
@@ -548,9 +548,9 @@ main(int argc, char **argv)
         v += 4;
 
         if ((lat >> 20) & 1) {
-            us = rec->request_us - 100;
-            memcpy(v, &us, 8);
-            v += 8;
+            ums = (uint32_t) (rec->request_us / 1000);
+            memcpy(v, &ums, 4);
+            v += 4;
             rec->flags = PS_REC_UPSTREAM;
         }
 

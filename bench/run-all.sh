@@ -9,7 +9,7 @@
 #
 # What it runs (each bench's own output goes to OUT/<name>.out):
 #
-#   density     the records of a typical request a ring holds, layout 2
+#   density     the records of a typical request a ring holds, layout 3
 #               (packed 32-byte units) against layout 1 (512 bytes each):
 #               from include/pathstats_shm.h's sizes via bench-ring-producer
 #               --create-only, for GET example.com from IPv4, keys of 16,
@@ -78,12 +78,12 @@ if ! skip density; then
         # header 40, IPv4 4, "GET" 3, "example.com" 11, the key
         b=$((40 + 4 + 3 + 11 + k))
         u=$(( (b + 31) / 32 ))
-        row "records a ring holds, key of $k bytes (layout 2 / layout 1)" \
+        row "records a ring holds, key of $k bytes (layout 3 / layout 1)" \
             ">= 4x" "$(awk -v u="$u" 'BEGIN { printf "%.2fx (%d B a record, was 512)", 512 / (u * 32), u * 32 }')" \
             "$(verdict "$(awk -v u="$u" 'BEGIN { print 512 / (u * 32) }')" ">=" 4)"
     done
-    # the same proxied (8 bytes of upstream time)
-    b=$((40 + 4 + 8 + 3 + 11 + 64)); u=$(( (b + 31) / 32 ))
+    # the same proxied (4 bytes of upstream time, milliseconds)
+    b=$((40 + 4 + 4 + 3 + 11 + 64)); u=$(( (b + 31) / 32 ))
     row "  the same, proxied (upstream time), key of 64 bytes" ">= 4x" \
         "$(awk -v u="$u" 'BEGIN { printf "%.2fx (%d B)", 512 / (u * 32), u * 32 }')" \
         "$(verdict "$(awk -v u="$u" 'BEGIN { print 512 / (u * 32) }')" ">=" 4)"

@@ -45,7 +45,7 @@
 
 
 #define PS_ZONE_MAGIC          0x5441545348544150ULL  /* "PATHSTAT" LE */
-#define PS_LAYOUT_VERSION      2
+#define PS_LAYOUT_VERSION      3
 
 #define PS_HEADER_SIZE         4096
 #define PS_PAGE_SIZE           4096
@@ -57,7 +57,7 @@
 #define PS_KEY_MAX             368
 
 /* the largest record: header, IPv6 address, upstream time, strings */
-#define PS_RECORD_MAX          (40 + 16 + 8 + PS_METHOD_MAX + PS_HOST_MAX    \
+#define PS_RECORD_MAX          (40 + 16 + 4 + PS_METHOD_MAX + PS_HOST_MAX    \
                                 + PS_KEY_MAX)
 #define PS_RECORD_MAX_UNITS    ((PS_RECORD_MAX + PS_RECORD_UNIT - 1)         \
                                 / PS_RECORD_UNIT)
@@ -72,7 +72,8 @@
 #define PS_REC_UPGRADED        0x02   /* connection upgraded (WebSocket) */
 #define PS_REC_NORMALIZED      0x04   /* key was rewritten by normalize */
 #define PS_REC_HOST_TRUNCATED  0x08
-#define PS_REC_UPSTREAM        0x40   /* upstream_us follows the address */
+#define PS_REC_UPSTREAM        0x40   /* the upstream time follows the
+                                         address */
 #define PS_REC_SKIP            0x80   /* not a record: the ring's end is
                                          unused, the next record starts at
                                          the ring's first unit */
@@ -82,14 +83,15 @@
 #define PS_AF_INET             4
 #define PS_AF_INET6            6
 
-/* ps_record_t.upstream_us when the request was not proxied */
+/* ps_record_upstream() when the request was not proxied */
 #define PS_NO_UPSTREAM         UINT64_MAX
 
 
 /*
  * One request: this header, then (ps_record_var()) the client address
  * (4 bytes for PS_AF_INET, 16 for PS_AF_INET6, none for PS_AF_NONE), its
- * upstream time (8 bytes, with PS_REC_UPSTREAM), the method, the host and
+ * upstream time (with PS_REC_UPSTREAM: 4 bytes, milliseconds as nginx
+ * measures them, UINT32_MAX for 49.7 days and more), the method, the host and
  * the key, packed, in whole units.  The first 8 bytes are all a skip
  * marker has (its flags).  Strings are raw bytes with explicit lengths,
  * not NUL terminated, and may contain any byte (the consumer escapes
@@ -298,7 +300,7 @@ static inline uint32_t
 ps_record_pre_len(const ps_record_t *rec)
 {
     return ps_record_addr_len(rec->addr_family)
-           + ((rec->flags & PS_REC_UPSTREAM) ? 8 : 0);
+           + ((rec->flags & PS_REC_UPSTREAM) ? 4 : 0);
 }
 
 
@@ -330,20 +332,20 @@ ps_record_addr(const ps_record_t *rec)
 }
 
 
-/* The upstream time, or PS_NO_UPSTREAM. */
+/* The upstream time in microseconds, or PS_NO_UPSTREAM. */
 static inline uint64_t
 ps_record_upstream(const ps_record_t *rec)
 {
-    uint64_t  us;
+    uint32_t  ms;
 
     if (!(rec->flags & PS_REC_UPSTREAM)) {
         return PS_NO_UPSTREAM;
     }
 
-    __builtin_memcpy(&us, ps_record_var(rec)
-                          + ps_record_addr_len(rec->addr_family), 8);
+    __builtin_memcpy(&ms, ps_record_var(rec)
+                          + ps_record_addr_len(rec->addr_family), 4);
 
-    return us;
+    return (uint64_t) ms * 1000;
 }
 
 
@@ -452,10 +454,19 @@ ps_zone_validate(const void *base, uint64_t file_size,
     if (h.layout_version == 1) {
         return "layout version differs from this build: the file has "
                "layout 1 (512-byte records, pathstats before the dense "
-               "rings), this build reads and writes layout 2 (records in "
+               "rings), this build reads and writes layout 3 (records in "
                "32-byte units); the nginx module and the aggregator must "
                "be of one version, and a file of layout 1 removed (nginx "
                "stopped) for nginx to create it anew";
+    }
+
+    if (h.layout_version == 2) {
+        return "layout version differs from this build: the file has "
+               "layout 2 (an 8-byte upstream time in a proxied request's "
+               "record), this build reads and writes layout 3 (4 bytes); "
+               "the nginx module and the aggregator must be of one "
+               "version, and a file of layout 2 removed (nginx stopped) "
+               "for nginx to create it anew";
     }
 
     if (h.layout_version != PS_LAYOUT_VERSION) {

@@ -64,6 +64,8 @@ my @wraps = (
       'not page aligned' ],
     [ 'a zone of layout 1 (512-byte records)', layout_version => 1,
       'the file has layout 1 (512-byte records' ],
+    [ 'a zone of layout 2 (8-byte upstream times)', layout_version => 2,
+      'the file has layout 2 (an 8-byte upstream time' ],
 );
 for my $w (@wraps) {
     my ($what, $field, $value, $reason) = @$w;

@@ -20,7 +20,7 @@
 /* a record and the room of the largest one after its header */
 typedef union {
     ps_record_t  r;
-    uint64_t     b[PS_RECORD_MAX / 8];
+    uint64_t     b[(PS_RECORD_MAX + 7) / 8];
 } recbuf_t;
 
 

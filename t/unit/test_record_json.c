@@ -281,7 +281,7 @@ record_object(uint32_t ring, uint64_t pos, const ps_record_t *rec)
 /* a record and the room of the largest one after its header */
 typedef union {
     ps_record_t  r;
-    uint64_t     b[PS_RECORD_MAX / 8];
+    uint64_t     b[(PS_RECORD_MAX + 7) / 8];
 } recbuf_t;
 
 
@@ -291,7 +291,8 @@ static void
 lay_out(recbuf_t *rb, const void *addr, uint64_t upstream,
     const char *method, const char *host, const char *key)
 {
-    char  *p;
+    char      *p;
+    uint32_t   ms;
 
     memset((char *) rb + sizeof(ps_record_t), 0,
            sizeof(*rb) - sizeof(ps_record_t));
@@ -305,8 +306,9 @@ lay_out(recbuf_t *rb, const void *addr, uint64_t upstream,
     rb->r.flags &= (uint8_t) ~PS_REC_UPSTREAM;
     if (upstream != PS_NO_UPSTREAM) {
         rb->r.flags |= PS_REC_UPSTREAM;
-        memcpy(p, &upstream, 8);
-        p += 8;
+        ms = (uint32_t) (upstream / 1000);
+        memcpy(p, &ms, 4);
+        p += 4;
     }
 
     rb->r.method_len = (uint8_t) strlen(method);
@@ -389,10 +391,10 @@ test_record(void)
     memset(a6, 0, sizeof(a6));
     a6[15] = 1;
     rb.r.flags = PS_REC_NORMALIZED | PS_REC_HOST_TRUNCATED;
-    lay_out(&rb, a6, 900, "GET", "example.com", path);
+    lay_out(&rb, a6, 900000, "GET", "example.com", path);
     o = record_object(0, 0, &rb.r);
-    is_int(json_integer_value(json_object_get(o, "upstream_us")), 900,
-           "upstream_us when proxied");
+    is_int(json_integer_value(json_object_get(o, "upstream_us")), 900000,
+           "upstream_us when proxied (900 ms)");
     is_str(json_string_value(json_object_get(o, "client")), "::1",
            "IPv6 client");
     ok(json_is_true(json_object_get(o, "normalized"))

@@ -725,7 +725,7 @@ test_stats(ps_zone_header_t *h, ps_zone_t *zone)
     is_str(json_string_value(json_object_get(s, "zone")), zone_path, "zone");
     is_str(json_string_value(json_object_get(s, "zone_id")),
            "0123456789abcdef", "zone_id as 16 hex digits");
-    is_int(json_integer_value(json_object_get(s, "layout_version")), 2,
+    is_int(json_integer_value(json_object_get(s, "layout_version")), 3,
            "layout_version");
     is_int(json_integer_value(json_object_get(s, "ring_count")), RINGS,
            "ring_count");

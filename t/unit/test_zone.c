@@ -163,8 +163,11 @@ test_fields(void)
 
     FRESH(); h->magic = 42;
     refused(h, "bad magic", "bad magic");
-    FRESH(); h->layout_version = 3;
+    FRESH(); h->layout_version = 4;
     refused(h, "layout version", "another layout version");
+    FRESH(); h->layout_version = 2;
+    refused(h, "has layout 2 (an 8-byte upstream time", "layout 2 (8-byte "
+            "upstream times), named");
     FRESH(); h->layout_version = 1;
     refused(h, "has layout 1 (512-byte records", "layout 1 (before the "
             "dense rings), named");

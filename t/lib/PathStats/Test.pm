@@ -1250,14 +1250,14 @@ sub zone_drops {
     return $t->{dropped} + $t->{lost} + $t->{no_ring};
 }
 
-# The 32-byte units one request's record takes in a ring (layout 2,
+# The 32-byte units one request's record takes in a ring (layout 3,
 # include/pathstats_shm.h): a 40-byte header, the client address (addr
-# bytes, 4 for IPv4), 8 bytes of upstream time when proxied, then the
+# bytes, 4 for IPv4), 4 bytes of upstream time when proxied, then the
 # method, the host (the server_name) and the key; a ring of
 # ring_capacity units holds ring_capacity / record_units(...) of them.
 sub record_units {
     my (%r) = @_;
-    my $bytes = 40 + ($r{addr} // 4) + ($r{upstream} ? 8 : 0)
+    my $bytes = 40 + ($r{addr} // 4) + ($r{upstream} ? 4 : 0)
                 + length($r{method} // 'GET') + length($r{host} // '_')
                 + length($r{path} // '/');
     return int(($bytes + 31) / 32);
