@@ -224,10 +224,15 @@ $nginx_conf =~ s/\bZONE\b/$ZONE/;
 $nginx_conf =~ s/\bSNAPSHOT\b/$SNAPSHOT/;
 start_nginx($affinity . $nginx_conf, workers => $WORKERS, port => $PORT);
 
+# PATHS near the default max_keys_per_hour (100 000) raise it: the
+# paths beyond it would count under {other}
 my @agg_args = ('--zone', $ZONE);
-if ($MAX_ROWS) {
+if ($MAX_ROWS || $PATHS + 1000 > 100000) {
     my $conf = test_dir() . '/agg.conf';
-    spew($conf, "zone = $ZONE\nsnapshot_max_rows = $MAX_ROWS\n");
+    spew($conf, "zone = $ZONE\n"
+                . ($MAX_ROWS ? "snapshot_max_rows = $MAX_ROWS\n" : '')
+                . ($PATHS + 1000 > 100000
+                   ? 'max_keys_per_hour = ' . ($PATHS + 1000) . "\n" : ''));
     @agg_args = ('-c', $conf);
 }
 my $agg = start_aggregator(@agg_args);

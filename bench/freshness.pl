@@ -22,8 +22,10 @@
 #
 # FILL=N first requests N other paths (/bg/RUN/NNNNN) once each before
 # each run, so that every snapshot has N more rows to build; keep FILL +
-# SAMPLES under the aggregator's snapshot_max_rows (10000), or the new
-# paths are not in the snapshot at all.
+# SAMPLES under the aggregator's snapshot_max_rows (10000, MAX_ROWS
+# sets it), or the new paths are not in the snapshot at all (and when
+# FILL + SAMPLES come near max_keys_per_hour, 100 000, the bench raises
+# that too).
 #
 # Environment: BUILD (build directory, default <repo>/build), SAMPLES
 # (200 per run), RUN_SECONDS (60: each run stops there even if SAMPLES
@@ -217,11 +219,18 @@ sub report {
            $r->{agg_cpu_snap} * 1000;
 }
 
-# the defaults, but for the snapshot's rows when MAX_ROWS is set
+# the defaults, but for the snapshot's rows when MAX_ROWS is set, and
+# the keys an hour when FILL and the samples come near the default
+# max_keys_per_hour (100 000): beyond it the samples' paths would count
+# under {other}, and never show
+my $limits = ($MAX_ROWS ? "snapshot_max_rows = $MAX_ROWS\n" : '')
+             . ($FILL + $SAMPLES + 1000 > 100000
+                ? 'max_keys_per_hour = ' . ($FILL + $SAMPLES + 1000) . "\n"
+                : '');
 my @agg_args = ('--zone', $ZONE);
-if ($MAX_ROWS) {
+if ($limits ne '') {
     my $conf = test_dir() . '/default.conf';
-    spew($conf, "zone = $ZONE\nsnapshot_max_rows = $MAX_ROWS\n");
+    spew($conf, "zone = $ZONE\n$limits");
     @agg_args = ('-c', $conf);
 }
 $agg = start_aggregator(@agg_args);
@@ -238,8 +247,7 @@ my $fast;
 if ($FAST) {
     my $conf = test_dir() . '/fast.conf';
     spew($conf, "zone = " . $ZONE . "\n"
-                . "snapshot_interval = $FAST_INTERVAL\n"
-                . ($MAX_ROWS ? "snapshot_max_rows = $MAX_ROWS\n" : ''));
+                . "snapshot_interval = $FAST_INTERVAL\n" . $limits);
     $agg = start_aggregator('-c', $conf, '--flush-interval', $FAST_INTERVAL);
     wait_healthy() or die "the aggregator (-c $conf) did not start\n";
     fill('fast');

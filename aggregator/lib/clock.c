@@ -32,6 +32,13 @@ ps_mono_us(void)
 }
 
 
+uint64_t
+ps_thread_cpu_us(void)
+{
+    return timespec_us(CLOCK_THREAD_CPUTIME_ID);
+}
+
+
 void
 ps_clock_after(clockid_t clock, uint64_t us, struct timespec *ts)
 {

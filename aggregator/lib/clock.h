@@ -16,6 +16,9 @@ uint64_t ps_now_us(void);
 /* Monotonic time in microseconds, for deadlines and intervals only. */
 uint64_t ps_mono_us(void);
 
+/* CPU time of the calling thread in microseconds (user and system). */
+uint64_t ps_thread_cpu_us(void);
+
 /* Into ts: the time us microseconds from now on clock, a deadline as
  * pthread_cond_timedwait() takes it. */
 void ps_clock_after(clockid_t clock, uint64_t us, struct timespec *ts);

@@ -102,6 +102,7 @@ typedef struct {
     uint64_t          job_records;
     uint64_t          job_started;   /* monotonic */
     uint64_t          job_took;      /* the sink's flush() alone, us */
+    uint64_t          job_cpu;       /* its CPU time in this process, us */
     char              error[256];    /* the sink's last_error, copied when
                                         a job is collected */
 } pipe_sink_t;
@@ -1202,7 +1203,7 @@ static int
 job_run(void *ctx)
 {
     int           rc;
-    uint64_t      t0;
+    uint64_t      t0, c0;
     pipe_sink_t  *s = ctx;
     pipeline_t   *p = s->p;
 
@@ -1211,8 +1212,10 @@ job_run(void *ctx)
     }
 
     t0 = ps_mono_us();
+    c0 = ps_thread_cpu_us();
     rc = s->sink->ops->flush(s->sink, p->zone_id, s->job_delta, s->job_end,
                              p->nrings);
+    s->job_cpu = ps_thread_cpu_us() - c0;
     s->job_took = ps_mono_us() - t0;
 
     if (rc == 0 && p->crash_after_commit && s->sink->durable
@@ -1319,13 +1322,14 @@ job_collect(pipeline_t *p, pipe_sink_t *s, uint64_t now)
     }
 
     /* duration: from the hand-over until this thread saw it done (a
-     * busy loop sees it late); flush: the sink's flush() alone */
+     * busy loop sees it late); flush: the sink's flush() alone; cpu:
+     * the CPU time that flush() took in this process (not the server's) */
     ps_log(PS_LOG_DEBUG, "event=flush sink=%s keys=%zu records=%llu "
-           "duration_ms=%.1f flush_ms=%.1f", s->sink->ops->name,
+           "duration_ms=%.1f flush_ms=%.1f cpu_ms=%.1f", s->sink->ops->name,
            ps_agg_count(s->job_delta),
            (unsigned long long) s->job_records,
            (double) (now - s->job_started) / 1000.0,
-           (double) s->job_took / 1000.0);
+           (double) s->job_took / 1000.0, (double) s->job_cpu / 1000.0);
 
     memcpy(s->committed, s->job_end, p->nrings * sizeof(uint64_t));
     ps_agg_table_clear(s->job_delta);
