@@ -399,8 +399,9 @@ typedef struct {
 typedef struct {
     ps_rowset_t   *rs;
     size_t         keep;
-    pick_t        *picks;       /* a heap: the root sorts last */
+    pick_t        *picks;       /* a heap once full: the root sorts last */
     size_t         n;
+    int            heap;        /* picks is a heap */
     ps_win_key_t **cand;        /* keys fn must see */
     size_t         ncand, cand_cap;
     uint64_t       fn_min;
@@ -469,22 +470,6 @@ pick_down(pick_t *h, size_t n, size_t i)
 }
 
 
-static void
-pick_up(pick_t *h, size_t i)
-{
-    size_t  p;
-
-    while (i > 0) {
-        p = (i - 1) / 2;
-        if (pick_cmp(&h[i], &h[p]) <= 0) {
-            return;
-        }
-        pick_swap(&h[i], &h[p]);
-        i = p;
-    }
-}
-
-
 /* First pass: every key of the window with its counters: the keep most
  * requested are picked, the rest only summed; those fn must see are
  * noted.  */
@@ -492,6 +477,7 @@ static int
 choose_key(void *ctx, ps_win_key_t *k, const ps_counts_t *counts,
     uint64_t first_us, uint64_t last_us)
 {
+    size_t          i;
     choose_ctx_t   *c = ctx;
     pick_t          p;
     ps_win_key_t  **cand;
@@ -515,10 +501,19 @@ choose_key(void *ctx, ps_win_key_t *k, const ps_counts_t *counts,
         c->cand[c->ncand++] = k;
     }
 
+    /* a heap only once there are more keys than room: a window of at
+     * most keep keys (snapshot_max_rows) is sorted once, at the end,
+     * not ordered twice */
     if (c->n < c->keep) {
-        c->picks[c->n] = p;
-        pick_up(c->picks, c->n++);
+        c->picks[c->n++] = p;
         return 0;
+    }
+
+    if (!c->heap) {
+        for (i = c->n / 2; i > 0; i--) {
+            pick_down(c->picks, c->n, i - 1);
+        }
+        c->heap = 1;
     }
 
     if (c->keep == 0 || pick_cmp(&p, &c->picks[0]) >= 0) {
