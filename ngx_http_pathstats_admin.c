@@ -1181,12 +1181,15 @@ ngx_http_pathstats_admin_filter(ngx_http_request_t *r, ps_snap_view_t *v,
 {
     u_char                       *hit;
     uint32_t                      n, i, *cand, ncand;
+    uint64_t                      qg;
     ngx_str_t                    *host, *method;
+    const uint64_t               *grams;
     const ps_snap_row_t          *rows, *row;
     ngx_http_pathstats_search_t  *s;
 
     n = v->row_count[args->window];
     rows = v->rows[args->window];
+    grams = v->grams[args->window];
     host = &args->host;
     method = &args->method;
 
@@ -1197,8 +1200,13 @@ ngx_http_pathstats_admin_filter(ngx_http_request_t *r, ps_snap_view_t *v,
 
     cand = NULL;
     s = NULL;
+    qg = 0;
 
     if (args->q.len) {
+        /* the rows whose paths lack a pair of bytes of q are not
+         * candidates: most of them, for most q */
+        qg = ps_snap_grams(args->q.data, args->q.len);
+
         cand = ngx_palloc(r->pool, (n ? n : 1) * sizeof(uint32_t));
         s = ngx_palloc(r->pool, sizeof(ngx_http_pathstats_search_t));
 
@@ -1235,7 +1243,9 @@ ngx_http_pathstats_admin_filter(ngx_http_request_t *r, ps_snap_view_t *v,
         if (s == NULL) {
             hit[i] = 1;
 
-        } else if (row->path.len >= args->q.len) {
+        } else if (row->path.len >= args->q.len
+                   && (grams == NULL || (grams[i] & qg) == qg))
+        {
             cand[ncand++] = i;
         }
     }

@@ -34,6 +34,11 @@
  *                     (PS_SNAP_LONG_*), kept apart from PS_SNAP_TRENDS so
  *                     that readers built before it skip the section (an
  *                     arg beyond their PS_SNAP_RANGES would be an error)
+ *   PS_SNAP_GRAMS     uint64_t[n] for one window (any, arg as for its
+ *                     rows), parallel to its rows: each path's pairs of
+ *                     bytes (ps_snap_grams()), so that a search for q
+ *                     looks at the paths that have all of q's pairs
+ *                     only; optional (a reader without it scans them all)
  *   PS_SNAP_SELF      ps_snap_scope_desc_t: whose view this is (scope
  *                     node: this node; scope fleet: every node)
  *   PS_SNAP_SCOPES    the other views this snapshot carries (the fleet,
@@ -121,7 +126,8 @@ enum {
     PS_SNAP_LONG_TRENDS,    /* arg = long range; ref: a JSON value */
     PS_SNAP_DAY_ROWS,       /* arg = day window (PS_SNAP_WIN_7D, _30D) */
     PS_SNAP_DAY_ORDER,      /* arg = day window * PS_SNAP_SORTS + sort */
-    PS_SNAP_DAY_WINDOW_INFO /* arg = day window; as PS_SNAP_WINDOW_INFO */
+    PS_SNAP_DAY_WINDOW_INFO, /* arg = day window; as PS_SNAP_WINDOW_INFO */
+    PS_SNAP_GRAMS           /* arg = window (any); uint64_t a row */
 };
 
 /* 1 if window w fits a rows, order or window info section of type t */
@@ -230,6 +236,7 @@ typedef struct {
     uint32_t                 blob_len;
     const ps_snap_row_t     *rows[PS_SNAP_ALL_WINDOWS];
     uint32_t                 row_count[PS_SNAP_ALL_WINDOWS];
+    const uint64_t          *grams[PS_SNAP_ALL_WINDOWS];   /* or NULL */
     const uint32_t          *order[PS_SNAP_ALL_WINDOWS][PS_SNAP_SORTS];
     ps_snap_ref_t            window_info[PS_SNAP_ALL_WINDOWS];
     ps_snap_ref_t            summary;
@@ -255,6 +262,40 @@ typedef struct {
     const char              *scopes;
     uint64_t                 scopes_len;
 } ps_snap_view_t;
+
+
+/*
+ * Pairs of bytes, for the path search: bit ps_snap_gram(a, b) stands for
+ * the pair a, b (ASCII letters folded to lower case, as the search
+ * matches them).  A path's grams have the bit of each of its adjacent
+ * pairs; a path that contains q has every bit of q's grams, so a row
+ * whose grams lack one of them cannot match and is not scanned.
+ */
+static inline unsigned
+ps_snap_gram(unsigned char a, unsigned char b)
+{
+    uint32_t  x;
+
+    a = (unsigned char) (a >= 'A' && a <= 'Z' ? a | 0x20 : a);
+    b = (unsigned char) (b >= 'A' && b <= 'Z' ? b | 0x20 : b);
+    x = ((uint32_t) a << 8 | b) * 0x9E3779B1u;
+
+    return x >> 26;
+}
+
+
+static inline uint64_t
+ps_snap_grams(const unsigned char *p, size_t len)
+{
+    size_t    i;
+    uint64_t  g = 0;
+
+    for (i = 0; i + 1 < len; i++) {
+        g |= (uint64_t) 1 << ps_snap_gram(p[i], p[i + 1]);
+    }
+
+    return g;
+}
 
 
 static inline int
@@ -417,6 +458,17 @@ ps_snap_validate(const void *buf, uint64_t len, ps_snap_view_t *view)
         case PS_SNAP_ROWS:
         case PS_SNAP_DAY_ROWS:
         case PS_SNAP_PATH_TRENDS:
+            break;
+
+        case PS_SNAP_GRAMS:
+            if (s->arg >= PS_SNAP_ALL_WINDOWS || view->rows[s->arg] == NULL
+                || view->grams[s->arg] != NULL
+                || s->len != (uint64_t) view->row_count[s->arg]
+                             * sizeof(uint64_t))
+            {
+                return "bad snapshot grams section";
+            }
+            view->grams[s->arg] = (const uint64_t *) (p + s->off);
             break;
 
         case PS_SNAP_ORDER:

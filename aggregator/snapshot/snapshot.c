@@ -29,16 +29,19 @@
 
 /* sections: blob, 3 rows, 18 orders, 3 window infos, summary, 3 trends,
  * metrics, health, 3 path trends, 2 long trends */
-#define NSECTIONS  (1 + PS_SNAP_WINDOWS * (2 + PS_SNAP_SORTS) + 1 \
+#define NSECTIONS  (1 + PS_SNAP_WINDOWS * (3 + PS_SNAP_SORTS) + 1 \
                     + PS_SNAP_RANGES + 2 + PS_SNAP_RANGES \
                     + PS_SNAP_LONG_RANGES)
 
-/* and the day windows': window info, rows, orders each */
+/* and the day windows': window info, rows, grams, orders each */
 #define NSECTIONS_DAYS  ((PS_SNAP_ALL_WINDOWS - PS_SNAP_WINDOWS) \
-                         * (2 + PS_SNAP_SORTS))
+                         * (3 + PS_SNAP_SORTS))
 
 /* and the fleet's: self, nodes, scopes */
 #define NSECTIONS_FLEET  3
+
+_Static_assert(NSECTIONS + NSECTIONS_FLEET + NSECTIONS_DAYS
+               <= PS_SNAP_MAX_SECTIONS, "a snapshot's sections fit");
 
 typedef struct {
     ps_snapshot_t  *s;
@@ -80,6 +83,7 @@ struct ps_snapshot_s {
     uint32_t           *order;
     size_t              order_cap;
     ps_snap_row_t      *prow[PS_SNAP_ALL_WINDOWS];
+    uint64_t           *pgram[PS_SNAP_ALL_WINDOWS];  /* the rows' grams */
     size_t              fit[PS_SNAP_ALL_WINDOWS];  /* rows that fit, when
                                                   the last build shrank */
     size_t              top;               /* metrics' paths this build */
@@ -162,6 +166,7 @@ ps_snapshot_destroy(ps_snapshot_t *s)
     for (i = 0; i < PS_SNAP_ALL_WINDOWS; i++) {
         ps_rowset_free(&s->win[i]);
         free(s->prow[i]);
+        free(s->pgram[i]);
         for (k = 0; k < PS_SNAP_SORTS; k++) {
             free(s->porder[i][k]);
         }
@@ -541,8 +546,10 @@ assemble_window(ps_snapshot_t *s, int w, size_t n, ps_snap_ref_t *info)
     int             k;
 
     free(s->prow[w]);
+    free(s->pgram[w]);
     s->prow[w] = calloc(n ? n : 1, sizeof(ps_snap_row_t));
-    if (s->prow[w] == NULL) {
+    s->pgram[w] = calloc(n ? n : 1, sizeof(uint64_t));
+    if (s->prow[w] == NULL || s->pgram[w] == NULL) {
         return -1;
     }
 
@@ -556,6 +563,9 @@ assemble_window(ps_snapshot_t *s, int w, size_t n, ps_snap_ref_t *info)
         {
             return -1;
         }
+
+        s->pgram[w][i] = ps_snap_grams((const unsigned char *) r->path,
+                                       r->plen);
 
         start = blob->len;
         if (ps_render_row(blob, r) != 0
@@ -695,6 +705,7 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     for (w = 0; w < nwin; w++) {
         n = snap_rows_in(s, w, limit);
         total += align8(n * sizeof(ps_snap_row_t));
+        total += align8(n * sizeof(uint64_t));
         total += PS_SNAP_SORTS * align8(n * sizeof(uint32_t));
     }
 
@@ -764,6 +775,7 @@ assemble_layout(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
         n = snap_rows_in(s, w, limit);
         SECTION(w < PS_SNAP_WINDOWS ? PS_SNAP_ROWS : PS_SNAP_DAY_ROWS, w,
                 s->prow[w], n * sizeof(ps_snap_row_t));
+        SECTION(PS_SNAP_GRAMS, w, s->pgram[w], n * sizeof(uint64_t));
         for (k = 0; k < PS_SNAP_SORTS; k++) {
             SECTION(w < PS_SNAP_WINDOWS ? PS_SNAP_ORDER : PS_SNAP_DAY_ORDER,
                     w * PS_SNAP_SORTS + k, s->porder[w][k],

@@ -151,6 +151,79 @@ add(ps_windows_t *w, const char *path, size_t plen, unsigned status,
 
 /* The fleet thread's pause after a round: fleet_interval, or 4 x a slow
  * round, at most node_stale / 3. */
+/* The rows' grams: one a row, each the grams of its path; every
+ * substring of a path (any case) has grams the path's include; a grams
+ * section of the wrong length is refused. */
+static void
+test_grams(const ps_snap_view_t *v, const void *buf, size_t len)
+{
+    int                  w, bad, miss;
+    char                 q[64];
+    size_t               i, a, b, k, cut;
+    uint64_t             qg, g;
+    ps_snap_view_t       v2;
+    ps_snap_section_t   *sec;
+    const unsigned char *p;
+    char                *copy;
+
+    bad = 0;
+    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+        if (v->grams[w] == NULL) {
+            bad++;
+            continue;
+        }
+        for (i = 0; i < v->row_count[w]; i++) {
+            p = (const unsigned char *) v->blob + v->rows[w][i].path.off;
+            bad += v->grams[w][i]
+                   != ps_snap_grams(p, v->rows[w][i].path.len);
+        }
+    }
+    is_int(bad, 0, "grams: one a row of each window, its path's");
+
+    miss = 0;
+    for (i = 0; i < v->row_count[PS_SNAP_WIN_1H]; i++) {
+        p = (const unsigned char *) v->blob
+            + v->rows[PS_SNAP_WIN_1H][i].path.off;
+        k = v->rows[PS_SNAP_WIN_1H][i].path.len;
+        g = v->grams[PS_SNAP_WIN_1H][i];
+        for (a = 0; a < k; a++) {
+            for (b = a + 1; b <= k && b - a < sizeof(q); b++) {
+                memcpy(q, p + a, b - a);
+                /* upper case: the search folds ASCII letters */
+                for (cut = 0; cut < b - a; cut += 2) {
+                    if (q[cut] >= 'a' && q[cut] <= 'z') {
+                        q[cut] = (char) (q[cut] - 'a' + 'A');
+                    }
+                }
+                qg = ps_snap_grams((const unsigned char *) q, b - a);
+                miss += (g & qg) != qg;
+            }
+        }
+    }
+    is_int(miss, 0, "grams: no substring of a path (letters in either "
+           "case) has a pair the path's grams lack");
+    qg = ps_snap_grams((const unsigned char *) "/zz", 3);
+    is_int((v->grams[PS_SNAP_WIN_1H][0] & qg) == qg, 0,
+           "  \"/zz\", in no path, is filtered out of the first row");
+
+    copy = malloc(len);
+    if (copy == NULL) {
+        bail_out("out of memory");
+    }
+    memcpy(copy, buf, len);
+    sec = (ps_snap_section_t *) (copy + sizeof(ps_snap_header_t));
+    for (i = 0; i < ((ps_snap_header_t *) copy)->section_count; i++) {
+        if (sec[i].type == PS_SNAP_GRAMS && sec[i].len >= 8) {
+            sec[i].len -= 8;
+            break;
+        }
+    }
+    ok(ps_snap_validate(copy, len, &v2) != NULL,
+       "  a grams section one row short is refused");
+    free(copy);
+}
+
+
 static void
 test_fleet_wait(void)
 {
@@ -258,6 +331,7 @@ main(void)
     }
 
     is_u64(v.row_count[PS_SNAP_WIN_1M], 13, "1m rows: 12 paths + hostile");
+    test_grams(&v, buf, len);
     is_u64(v.row_count[PS_SNAP_WIN_1H], 14, "1h rows: + /old");
     is_u64(v.row_count[PS_SNAP_WIN_24H], 14, "24h rows");
 
