@@ -97,6 +97,21 @@ cpu_ticks() {
     sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
+# "PID NS" for every PostgreSQL process of the throwaway server: its CPU
+# time in ns (/proc/PID/schedstat, precise where stat has 10 ms ticks)
+pg_cpu_ns() {
+    local p
+    for p in $(pgrep -u nobody -f "postgres" 2>/dev/null); do
+        [ -r "/proc/$p/schedstat" ] && echo "$p $(cut -d' ' -f1 "/proc/$p/schedstat")"
+    done
+}
+
+# the Redis server's time (us) in the sink's scripts: EVALSHA and EVAL
+redis_script_us() {
+    redis-cli -p "$REDIS_PORT" info commandstats 2>/dev/null | tr -d '\r' \
+        | awk -F'[=,:]' '/^cmdstat_(evalsha|eval):/ { for (i = 2; i < NF; i++) if ($i == "usec") s += $(i + 1) } END { print s + 0 }'
+}
+
 # a field (kB) of /proc/PID/status
 status_kb() {
     awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"
@@ -188,6 +203,11 @@ settled() {
         --create-only >/dev/null
     start_agg "$zone" "$log" "$@"
     sleep "$SETTLE"
+    # the servers' CPU before the records: their share of the flush
+    if [ -d "$WORK/pg" ]; then
+        pg_cpu_ns >"$WORK/pg-cpu-before"
+        redis_script_us >"$WORK/redis-us-before"
+    fi
     for i in $(seq 1 "$RINGS"); do
         taskset -c "$PRODUCER_CPU" "$prod" --zone "$zone" --paths "$paths" \
             --count "$CAPACITY" --seed "$i" --block >/dev/null
@@ -199,6 +219,10 @@ settled() {
         [ "$(date +%s)" -ge "$deadline" ] && { echo "($name $paths: timed out after ${DRAIN_TIMEOUT}s at $consumed of $n records)"; break; }
         sleep 0.05
     done
+    if [ -d "$WORK/pg" ]; then
+        pg_cpu_ns >"$WORK/pg-cpu-after"
+        redis_script_us >"$WORK/redis-us-after"
+    fi
     stop_agg
 }
 
@@ -347,7 +371,26 @@ else
             echo "(no duration field in the aggregator's event=flush lines; the"
             echo " PostgreSQL side, from its statement log, BEGIN to COMMIT:)"
         fi
-        tail -n +"$((pg_log_mark + 1))" "$WORK/pg/postgres.log" | pg_flush_times
+        tail -n +"$((pg_log_mark + 1))" "$WORK/pg/postgres.log" | pg_flush_times \
+            | tee "$WORK/pg-flush-tx"
+        # CPU time of each flush, this process's (cpu_ms) and the
+        # server's: the backend that ran the flush's transaction (from
+        # the statement log), Redis's time in the sink's scripts; other
+        # processes on the 2 cores stretch wall time, not this
+        pg_pid=$(awk '/^pg transaction/ { gsub(/\)|:/, "", $4); print $4; exit }' "$WORK/pg-flush-tx")
+        pg_ms=$(awk -v p="$pg_pid" 'FNR == NR { if ($1 == p) b = $2; next }
+                                     $1 == p { printf "%.1f", ($2 - b) / 1e6 }' \
+                    "$WORK/pg-cpu-before" "$WORK/pg-cpu-after")
+        rd_ms=$(awk -v b="$(cat "$WORK/redis-us-before")" -v a="$(cat "$WORK/redis-us-after")" \
+                    'BEGIN { printf "%.1f", (a - b) / 1000 }')
+        for sk in postgres redis; do
+            grep -h "event=flush sink=$sk " "$WORK/agg-pg-flush-$PG_KEYS.log" \
+                | grep -v 'keys=0 ' | head -1 \
+                | SRV="$([ $sk = postgres ] && echo "${pg_ms:-0}" || echo "$rd_ms")" \
+                  perl -ne 'printf "flush cpu: sink=%s keys=%d client_ms=%.1f server_ms=%s total_ms=%.1f\n",
+                                $1, $2, $3, $ENV{SRV}, $3 + $ENV{SRV}
+                                if /sink=(\w+) keys=(\d+) .*cpu_ms=([\d.]+)/'
+        done
         echo
         echo "## every PostgreSQL flush of the sinks-on drains (BEGIN..COMMIT, server side)"
         pg_flush_times <"$WORK/pg/postgres.log" | head -40
