@@ -323,7 +323,7 @@ daemon_step(daemon_t *d)
         /* a slow snapshot (very many keys) takes at most a fifth of the
          * loop while the rings have a backlog, so that draining catches
          * up, and at most two thirds once they are read to their end, so
-         * that a snapshot of 100 000 rows (0.3 s) still comes every
+         * that a snapshot of 100 000 rows (0.2 s) still comes every
          * snapshot_interval */
         daemon_publish(d);
         took = ps_mono_us() - now;
