@@ -81,11 +81,8 @@ key_equal(const ps_agg_entry_t *e, const ps_agg_key_t *k)
 static int
 key_is_other(const ps_agg_key_t *k)
 {
-    return k->hlen == OTHER_HOST_LEN && k->mlen == OTHER_METHOD_LEN
-           && k->plen == OTHER_PATH_LEN
-           && memcmp(k->path, PS_AGG_OTHER_PATH, OTHER_PATH_LEN) == 0
-           && memcmp(k->host, PS_AGG_OTHER_HOST, OTHER_HOST_LEN) == 0
-           && memcmp(k->method, PS_AGG_OTHER_METHOD, OTHER_METHOD_LEN) == 0;
+    return ps_agg_is_other(k->host, k->hlen, k->method, k->mlen, k->path,
+                           k->plen);
 }
 
 

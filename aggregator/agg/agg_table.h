@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lib/counts.h"
 #include "lib/histogram.h"
@@ -40,6 +41,20 @@
 #define PS_AGG_OTHER_HOST     "*"
 #define PS_AGG_OTHER_METHOD   "*"
 #define PS_AGG_OTHER_PATH     "{other}"
+
+/* 1 when host, method and path are the key that the keys past the
+ * limit are folded into ("*", "*", "{other}"). */
+static inline int
+ps_agg_is_other(const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen)
+{
+    return hlen == sizeof(PS_AGG_OTHER_HOST) - 1
+           && mlen == sizeof(PS_AGG_OTHER_METHOD) - 1
+           && plen == sizeof(PS_AGG_OTHER_PATH) - 1
+           && memcmp(path, PS_AGG_OTHER_PATH, plen) == 0
+           && memcmp(host, PS_AGG_OTHER_HOST, hlen) == 0
+           && memcmp(method, PS_AGG_OTHER_METHOD, mlen) == 0;
+}
 
 typedef struct ps_agg_table_s  ps_agg_table_t;
 

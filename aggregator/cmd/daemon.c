@@ -297,7 +297,7 @@ daemon_step(daemon_t *d)
 {
     int       rc;
     size_t    n;
-    uint64_t  now, took, interval;
+    uint64_t  now, took, interval, pause;
 
     if (*d->sig->reopen_logs) {
         *d->sig->reopen_logs = 0;
@@ -328,8 +328,8 @@ daemon_step(daemon_t *d)
         daemon_publish(d);
         took = ps_mono_us() - now;
         interval = d->cfg->snapshot_interval_ms * 1000;
-        took = n == POLL_BATCH ? 4 * took : took + took / 2;
-        d->next_snapshot = now + (interval > took ? interval : took);
+        pause = n == POLL_BATCH ? 4 * took : took + took / 2;
+        d->next_snapshot = now + (interval > pause ? interval : pause);
     }
 
     if (now >= d->next_reap) {

@@ -380,10 +380,8 @@ ps_rowset_orders(const ps_rowset_t *rs, size_t n,
 int
 ps_row_is_other(const ps_row_t *r)
 {
-    return r->hlen == 1 && r->mlen == 1
-           && r->plen == sizeof(PS_AGG_OTHER_PATH) - 1
-           && memcmp(r->path, PS_AGG_OTHER_PATH, r->plen) == 0
-           && r->host[0] == '*' && r->method[0] == '*';
+    return ps_agg_is_other(r->host, r->hlen, r->method, r->mlen, r->path,
+                           r->plen);
 }
 
 

@@ -85,8 +85,6 @@ typedef struct {
     ps_buf_t    copy;              /* COPY data, reused */
     ps_buf_t    copy_new;          /* COPY data of the new rows */
     char        state[6];          /* SQLSTATE of the last COPY error */
-    char        hours[2][24];      /* the delta's first and last hours */
-    const char *hours_p[2];        /* parameters $1 and $2 of those */
     uint8_t    *enc;               /* histogram encoding scratch */
     size_t      enc_cap;
     const ps_agg_entry_t **order;  /* the delta in key order; idx is the
@@ -852,19 +850,6 @@ order_reserve(pg_sink_t *pg, size_t n)
 }
 
 
-/* The row of the keys past the key limit, folded into one. */
-static int
-is_other(const ps_agg_entry_t *e)
-{
-    return e->host_len == sizeof(PS_AGG_OTHER_HOST) - 1
-           && e->method_len == sizeof(PS_AGG_OTHER_METHOD) - 1
-           && e->path_len == sizeof(PS_AGG_OTHER_PATH) - 1
-           && memcmp(e->host, PS_AGG_OTHER_HOST, e->host_len) == 0
-           && memcmp(e->method, PS_AGG_OTHER_METHOD, e->method_len) == 0
-           && memcmp(e->path, PS_AGG_OTHER_PATH, e->path_len) == 0;
-}
-
-
 /* Step 2 for a kept hour this sink does not know whole (the hour it
  * started in): reads every row of this node in it; 0 or -1.  With fn,
  * also hands it the keys of the first max rows (the row of the folded
@@ -904,7 +889,10 @@ read_hour(pg_sink_t *pg, int64_t hour, size_t max, ps_sink_key_fn fn,
         e.path = PQgetvalue(res, i, 2);
         e.path_len = (uint32_t) PQgetlength(res, i, 2);
 
-        if (fn != NULL && keys < max && !is_other(&e)) {
+        if (fn != NULL && keys < max
+            && !ps_agg_is_other(e.host, e.host_len, e.method, e.method_len,
+                                e.path, e.path_len))
+        {
             fn(ctx, e.host, e.host_len, e.method, e.method_len, e.path,
                e.path_len);
             keys++;
@@ -935,23 +923,21 @@ read_hour(pg_sink_t *pg, int64_t hour, size_t max, ps_sink_key_fn fn,
 }
 
 
-/* The parameters $1 and $2 of read_rows_sql and update_sql: the first
- * and the last hour of the delta (in hour order), seconds since the
- * epoch. */
-static const char *const *
-hours_params(pg_sink_t *pg)
+/* Into text and params, the parameters $1 and $2 of read_rows_sql and
+ * update_sql: the first and the last hour of the delta (in hour order),
+ * seconds since the epoch. */
+static void
+hour_bounds(const pg_sink_t *pg, char text[2][24], const char *params[2])
 {
     int64_t  first, last;
 
     first = pg->norder ? pg->order[0]->hour : 0;
     last = pg->norder ? pg->order[pg->norder - 1]->hour : 0;
 
-    snprintf(pg->hours[0], sizeof(pg->hours[0]), "%lld", (long long) first);
-    snprintf(pg->hours[1], sizeof(pg->hours[1]), "%lld", (long long) last);
-    pg->hours_p[0] = pg->hours[0];
-    pg->hours_p[1] = pg->hours[1];
-
-    return pg->hours_p;
+    snprintf(text[0], sizeof(text[0]), "%lld", (long long) first);
+    snprintf(text[1], sizeof(text[1]), "%lld", (long long) last);
+    params[0] = text[0];
+    params[1] = text[1];
 }
 
 
@@ -963,9 +949,11 @@ static int
 read_rows(pg_sink_t *pg)
 {
     int                    i, rows;
+    char                   bounds[2][24];
     size_t                 k, n, miss;
     uint32_t               idx;
     PGresult              *res;
+    const char            *params[2];
     const ps_agg_entry_t  *e;
 
     n = pg->norder;
@@ -1035,8 +1023,9 @@ read_rows(pg_sink_t *pg)
         return -1;
     }
 
-    res = PQexecParams(pg->conn, read_rows_sql, 2, NULL, hours_params(pg),
-                       NULL, NULL, 1);
+    hour_bounds(pg, bounds, params);
+    res = PQexecParams(pg->conn, read_rows_sql, 2, NULL, params, NULL, NULL,
+                       1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return fail_res(pg, "read_rows", res);
     }
@@ -1093,8 +1082,10 @@ read_rows(pg_sink_t *pg)
 static int64_t
 update_rows(pg_sink_t *pg)
 {
+    char         bounds[2][24];
     int64_t      updated;
     PGresult    *res;
+    const char  *params[2];
 
     if (copy_in(pg, "copy_delta", "COPY ps_delta FROM STDIN (FORMAT binary)",
                 &pg->copy) != 0
@@ -1104,8 +1095,8 @@ update_rows(pg_sink_t *pg)
         return -1;
     }
 
-    res = PQexecParams(pg->conn, update_sql, 2, NULL, hours_params(pg), NULL,
-                       NULL, 0);
+    hour_bounds(pg, bounds, params);
+    res = PQexecParams(pg->conn, update_sql, 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         return fail_res(pg, "update_rows", res);
     }
