@@ -22,6 +22,10 @@
 
 #define NGX_HTTP_PATHSTATS_STALE           10000
 #define NGX_HTTP_PATHSTATS_SNAP_TRIES      3
+#define NGX_HTTP_PATHSTATS_SNAP_SYNC       (4 * 1024 * 1024)
+#define NGX_HTTP_PATHSTATS_SNAP_CHUNK      (256 * 1024)
+#define NGX_HTTP_PATHSTATS_SNAP_RESTARTS   8
+#define NGX_HTTP_PATHSTATS_SNAP_WAITS      100   /* of 10 ms */
 #define NGX_HTTP_PATHSTATS_LIMIT_DEFAULT   50
 #define NGX_HTTP_PATHSTATS_LIMIT_MAX       200
 #define NGX_HTTP_PATHSTATS_Q_MAX           63   /* bytes: see search_init */
@@ -56,6 +60,17 @@ typedef struct {
     uint32_t                     nviews;
     const char                  *invalid;       /* why buf is unusable */
     uint64_t                     logged;        /* version logged invalid */
+
+    /* the copy of a newer version into scratch, in slices between the
+     * worker's other events (ngx_http_pathstats_admin_copy()) */
+    ngx_event_t                  copy_ev;
+    ngx_http_pathstats_main_conf_t  *copy_conf;
+    uint64_t                     copy_version;  /* 0: none under way */
+    uint64_t                     copy_seq;
+    uint64_t                     copy_len;
+    uint64_t                     copy_done;     /* bytes copied */
+    ngx_uint_t                   copy_restarts;
+    ngx_uint_t                   copy_waits;    /* for a write to end */
 } ngx_http_pathstats_snap_cache_t;
 
 
@@ -145,6 +160,13 @@ static ngx_int_t ngx_http_pathstats_admin_handler(ngx_http_request_t *r);
 static u_char *ngx_http_pathstats_admin_tail(u_char *p, u_char *last);
 static void ngx_http_pathstats_admin_ctx_init(ngx_http_request_t *r,
     ngx_http_pathstats_admin_ctx_t *ctx);
+static ngx_int_t ngx_http_pathstats_admin_copy_start(
+    ngx_http_pathstats_main_conf_t *pmcf, ngx_log_t *log);
+static void ngx_http_pathstats_admin_copy(ngx_event_t *ev);
+static void ngx_http_pathstats_admin_copy_stop(void);
+static ngx_int_t ngx_http_pathstats_admin_scratch(size_t len, ngx_log_t *log);
+static void ngx_http_pathstats_admin_adopt(uint64_t version, uint64_t len,
+    ngx_log_t *log);
 static ps_snap_view_t *ngx_http_pathstats_admin_snapshot(
     ngx_http_request_t *r, ngx_http_pathstats_main_conf_t *pmcf,
     ngx_http_pathstats_admin_ctx_t *ctx);
@@ -699,14 +721,18 @@ ngx_http_pathstats_admin_scope(ngx_http_request_t *r,
  * Returns the validated view of this worker's copy of the latest
  * snapshot, refreshing the copy if the aggregator published a newer one,
  * or NULL with a reason.
+ *
+ * A newer snapshot larger than NGX_HTTP_PATHSTATS_SNAP_SYNC is copied in
+ * slices between the worker's other events (ngx_http_pathstats_admin_
+ * copy()) while the copy there is served: a copy of 100 000 rows (about
+ * 100 MB) in one go held up the request that found it for 10-80 ms.  The
+ * first copy, and a small one, are made at once.
  */
 
 static ps_snap_view_t *
 ngx_http_pathstats_admin_snapshot(ngx_http_request_t *r,
     ngx_http_pathstats_main_conf_t *pmcf, ngx_http_pathstats_admin_ctx_t *ctx)
 {
-    u_char                           *tmp;
-    size_t                            tmp_size;
     uint64_t                          version, seq, off, size, len;
     ngx_uint_t                        i, try;
     ps_snapshot_ctl_t                *ctl;
@@ -725,6 +751,20 @@ ngx_http_pathstats_admin_snapshot(ngx_http_request_t *r,
     if (version == c->version) {
         goto done;
     }
+
+    if (c->version != 0
+        && ps_load_relaxed(&ctl->buf_len[version % 2])
+           > NGX_HTTP_PATHSTATS_SNAP_SYNC)
+    {
+        if (c->copy_version == 0) {
+            (void) ngx_http_pathstats_admin_copy_start(pmcf,
+                                                       r->connection->log);
+        }
+
+        goto done;
+    }
+
+    ngx_http_pathstats_admin_copy_stop();
 
     for (try = 0; try < NGX_HTTP_PATHSTATS_SNAP_TRIES; try++) {
 
@@ -759,22 +799,12 @@ ngx_http_pathstats_admin_snapshot(ngx_http_request_t *r,
 
         len = ngx_min(ps_load_relaxed(&ctl->buf_len[i]), size);
 
-        if (c->scratch_size < len || c->scratch == NULL) {
-            tmp_size = ngx_max((size_t) len, (size_t) 4096);
-
-            /* malloc() memory is aligned enough for the validator */
-            tmp = ngx_alloc(tmp_size, r->connection->log);
-            if (tmp == NULL) {
-                ctx->reason = "out of memory for the snapshot copy";
-                return NULL;
-            }
-
-            if (c->scratch) {
-                ngx_free(c->scratch);
-            }
-
-            c->scratch = tmp;
-            c->scratch_size = tmp_size;
+        if (ngx_http_pathstats_admin_scratch((size_t) len,
+                                             r->connection->log)
+            != NGX_OK)
+        {
+            ctx->reason = "out of memory for the snapshot copy";
+            return NULL;
         }
 
         ngx_memcpy(c->scratch, pmcf->base + off, (size_t) len);
@@ -786,24 +816,7 @@ ngx_http_pathstats_admin_snapshot(ngx_http_request_t *r,
             continue;
         }
 
-        tmp = c->scratch;
-        tmp_size = c->scratch_size;
-        c->scratch = c->buf;
-        c->scratch_size = c->size;
-        c->buf = tmp;
-        c->size = tmp_size;
-
-        c->version = version;
-        c->invalid = ps_snap_validate_scopes(c->buf, len, c->views,
-                                             PS_SNAP_MAX_SCOPES,
-                                             &c->nviews);
-
-        if (c->invalid && c->logged != version) {
-            c->logged = version;
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "pathstats: snapshot version %uL is invalid: %s",
-                          version, c->invalid);
-        }
+        ngx_http_pathstats_admin_adopt(version, len, r->connection->log);
 
         goto done;
     }
@@ -824,6 +837,243 @@ done:
     }
 
     return &c->views[0];
+}
+
+
+/* Makes room for a copy of len bytes in scratch; NGX_OK or NGX_ERROR. */
+
+static ngx_int_t
+ngx_http_pathstats_admin_scratch(size_t len, ngx_log_t *log)
+{
+    u_char                           *tmp;
+    size_t                            tmp_size;
+    ngx_http_pathstats_snap_cache_t  *c;
+
+    c = &ngx_http_pathstats_snap;
+
+    if (c->scratch != NULL && c->scratch_size >= len) {
+        return NGX_OK;
+    }
+
+    /* room to grow: a snapshot that is a little larger than the last
+     * one does not allocate (and fault in) a new copy */
+    tmp_size = ngx_max(len + len / 8, (size_t) 4096);
+
+    /* malloc() memory is aligned enough for the validator */
+    tmp = ngx_alloc(tmp_size, log);
+    if (tmp == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (c->scratch) {
+        ngx_free(c->scratch);
+    }
+
+    c->scratch = tmp;
+    c->scratch_size = tmp_size;
+
+    return NGX_OK;
+}
+
+
+/* Serves the complete copy of version in scratch (len bytes) from now
+ * on, once validated; the previous copy's memory becomes scratch. */
+
+static void
+ngx_http_pathstats_admin_adopt(uint64_t version, uint64_t len,
+    ngx_log_t *log)
+{
+    u_char                           *tmp;
+    size_t                            tmp_size;
+    ngx_http_pathstats_snap_cache_t  *c;
+
+    c = &ngx_http_pathstats_snap;
+
+    tmp = c->scratch;
+    tmp_size = c->scratch_size;
+    c->scratch = c->buf;
+    c->scratch_size = c->size;
+    c->buf = tmp;
+    c->size = tmp_size;
+
+    c->version = version;
+    c->invalid = ps_snap_validate_scopes(c->buf, len, c->views,
+                                         PS_SNAP_MAX_SCOPES, &c->nviews);
+
+    if (c->invalid && c->logged != version) {
+        c->logged = version;
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "pathstats: snapshot version %uL is invalid: %s",
+                      version, c->invalid);
+    }
+}
+
+
+/*
+ * Starts (or restarts) the copy of the newest snapshot into scratch, in
+ * slices of NGX_HTTP_PATHSTATS_SNAP_CHUNK bytes: each slice is one run of
+ * ngx_http_pathstats_admin_copy(), posted for the next turn of the event
+ * loop, so that the worker's requests are served in between.  The
+ * buffer's sequence is checked after every slice: a write begun since
+ * the copy began restarts it from the newest version.
+ */
+
+static ngx_int_t
+ngx_http_pathstats_admin_copy_start(ngx_http_pathstats_main_conf_t *pmcf,
+    ngx_log_t *log)
+{
+    uint64_t                          version, seq;
+    ngx_uint_t                        i;
+    ps_snapshot_ctl_t                *ctl;
+    ngx_http_pathstats_snap_cache_t  *c;
+
+    c = &ngx_http_pathstats_snap;
+    ctl = &((ps_zone_header_t *) pmcf->base)->snapshot;
+
+    if (c->copy_ev.handler == NULL) {
+        c->copy_ev.handler = ngx_http_pathstats_admin_copy;
+        c->copy_ev.data = c;
+        c->copy_ev.log = ngx_cycle->log;
+        c->copy_ev.cancelable = 1;
+    }
+
+    if (c->copy_version == 0) {
+        c->copy_restarts = 0;
+        c->copy_waits = 0;
+    }
+
+    c->copy_conf = pmcf;
+    c->copy_version = 0;
+
+    version = ps_load_acquire(&ctl->version);
+
+    if (version == 0 || version == c->version) {
+        return NGX_OK;
+    }
+
+    i = version % 2;
+    seq = ps_load_acquire(&ctl->buf_seq[i]);
+
+    c->copy_version = version;
+    c->copy_seq = seq;
+    c->copy_len = ngx_min(ps_load_relaxed(&ctl->buf_len[i]),
+                          pmcf->geo.snap_buf_size);
+    c->copy_done = 0;
+
+    if (seq & 1) {
+        /* being written: look again soon, for a while (an aggregator
+         * killed in the middle of a write leaves it odd) */
+        if (++c->copy_waits > NGX_HTTP_PATHSTATS_SNAP_WAITS) {
+            c->copy_version = 0;
+            return NGX_DECLINED;
+        }
+
+        ngx_add_timer(&c->copy_ev, 10);
+        return NGX_AGAIN;
+    }
+
+    if (ngx_http_pathstats_admin_scratch((size_t) c->copy_len, log)
+        != NGX_OK)
+    {
+        c->copy_version = 0;
+        return NGX_ERROR;
+    }
+
+    ngx_post_event(&c->copy_ev, &ngx_posted_next_events);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_pathstats_admin_copy(ngx_event_t *ev)
+{
+    size_t                            n;
+    uint64_t                          version;
+    ngx_uint_t                        i;
+    ps_snapshot_ctl_t                *ctl;
+    ngx_http_pathstats_main_conf_t   *pmcf;
+    ngx_http_pathstats_snap_cache_t  *c;
+
+    c = ev->data;
+    pmcf = c->copy_conf;
+
+    if (c->copy_version == 0 || ngx_http_pathstats_zone_lost()) {
+        c->copy_version = 0;
+        return;
+    }
+
+    if (c->copy_seq & 1) {
+        /* it was being written: begin again */
+        (void) ngx_http_pathstats_admin_copy_start(pmcf, ev->log);
+        return;
+    }
+
+    ctl = &((ps_zone_header_t *) pmcf->base)->snapshot;
+    i = c->copy_version % 2;
+
+    if (ps_load_acquire(&ctl->buf_seq[i]) != c->copy_seq) {
+        goto restart;
+    }
+
+    n = (size_t) ngx_min(c->copy_len - c->copy_done,
+                         NGX_HTTP_PATHSTATS_SNAP_CHUNK);
+
+    ngx_memcpy(c->scratch + c->copy_done,
+               pmcf->base + pmcf->geo.snap_buf_off[i] + c->copy_done, n);
+
+    /* the slice must be complete before the sequence is read again */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+
+    if (ps_load_acquire(&ctl->buf_seq[i]) != c->copy_seq) {
+        goto restart;
+    }
+
+    c->copy_done += n;
+
+    if (c->copy_done < c->copy_len) {
+        ngx_post_event(ev, &ngx_posted_next_events);
+        return;
+    }
+
+    version = c->copy_version;
+    c->copy_version = 0;
+
+    ngx_http_pathstats_admin_adopt(version, c->copy_len, ev->log);
+
+    return;
+
+restart:
+
+    if (++c->copy_restarts > NGX_HTTP_PATHSTATS_SNAP_RESTARTS) {
+        /* the aggregator rewrites faster than this worker copies: the
+         * next request starts again */
+        c->copy_version = 0;
+        return;
+    }
+
+    (void) ngx_http_pathstats_admin_copy_start(pmcf, ev->log);
+}
+
+
+/* Abandons a copy under way: scratch is about to be written at once. */
+
+static void
+ngx_http_pathstats_admin_copy_stop(void)
+{
+    ngx_http_pathstats_snap_cache_t  *c;
+
+    c = &ngx_http_pathstats_snap;
+
+    c->copy_version = 0;
+
+    if (c->copy_ev.posted) {
+        ngx_delete_posted_event(&c->copy_ev);
+    }
+
+    if (c->copy_ev.timer_set) {
+        ngx_del_timer(&c->copy_ev);
+    }
 }
 
 
