@@ -10,7 +10,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP ();
-use POSIX qw(_exit);
+use POSIX ();
 use Time::HiRes qw(time);
 use PathStats::Test;
 use PathStats::Snapshot;
@@ -36,12 +36,7 @@ snapwrite('publish', $file{a});
 
 my $seconds = 3;
 my $churns = test_dir() . '/churns';
-my $writer = fork // die "fork: $!";
-if ($writer == 0) {
-    open STDOUT, '>', $churns or _exit(1);
-    exec(snapwrite_path(), zone_file(), 'churn', $file{a}, $file{b},
-         $seconds) or _exit(1);
-}
+my $writer = snapwrite_bg($churns, 'churn', $file{a}, $file{b}, $seconds);
 
 my $JSON = JSON::PP->new->utf8;
 my (%answers, @bad);

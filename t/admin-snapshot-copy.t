@@ -12,7 +12,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use JSON::PP ();
-use POSIX qw(_exit);
+use POSIX ();
 use Time::HiRes qw(time sleep);
 use PathStats::Test;
 use PathStats::Snapshot;
@@ -99,10 +99,7 @@ is_deeply(ask(), [200, 3, 'c', 100, 100],
 # --- a buffer that stays "being written" ------------------------------------
 make('a', 4, 20000, 150);
 snapwrite('publish', $file{a});
-my $holder = fork // die "fork: $!";
-if ($holder == 0) {
-    exec(snapwrite_path(), zone_file(), 'hold', 2) or _exit(1);
-}
+my $holder = snapwrite_bg(undef, 'hold', 2);
 sleep 0.2;
 my (%held, @held_bad);
 my $t0 = time;
@@ -127,12 +124,7 @@ is_deeply(ask(), [200, 4, 'a', 200, 20000],
 # --- rewrites during copies --------------------------------------------------
 my $seconds = 3;
 my $churns = test_dir() . '/churns';
-my $writer = fork // die "fork: $!";
-if ($writer == 0) {
-    open STDOUT, '>', $churns or _exit(1);
-    exec(snapwrite_path(), zone_file(), 'churn', $file{a}, $file{b},
-         $seconds) or _exit(1);
-}
+my $writer = snapwrite_bg($churns, 'churn', $file{a}, $file{b}, $seconds);
 my (%answers, @churn_bad, $rc);
 my $requests = 0;
 $t0 = time;

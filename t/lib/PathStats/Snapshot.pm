@@ -19,10 +19,12 @@ use warnings;
 use Carp qw(croak);
 use Exporter qw(import);
 use JSON::PP ();
+use POSIX ();
 use Time::HiRes qw(time);
 use PathStats::Test qw(test_dir repo_dir zone_file spew);
 
 our @EXPORT = qw(snapshot_bytes row_json publish_snapshot snapwrite
+                 snapwrite_bg
                  snapwrite_path SORTS);
 
 use constant {
@@ -161,6 +163,22 @@ sub snapwrite {
     croak "snapwrite @args: $out" if $?;
     chomp $out;
     return $out;
+}
+
+# Starts snapwrite @args on zone_file() in the background, its output
+# into the file $out when given; returns its pid.
+sub snapwrite_bg {
+    my ($out, @args) = @_;
+    my $bin = snapwrite_path();
+    my $zone = zone_file();
+    my $pid = fork // croak "fork: $!";
+    if ($pid == 0) {
+        if (defined $out) {
+            open STDOUT, '>', $out or POSIX::_exit(1);
+        }
+        exec($bin, $zone, @args) or POSIX::_exit(1);
+    }
+    return $pid;
 }
 
 # Publishes $bytes (buf_len = $len if given); returns the new version.
