@@ -724,9 +724,10 @@ ngx_http_pathstats_admin_scope(ngx_http_request_t *r,
  *
  * A newer snapshot larger than NGX_HTTP_PATHSTATS_SNAP_SYNC is copied in
  * slices between the worker's other events (ngx_http_pathstats_admin_
- * copy()) while the copy there is served: a copy of 100 000 rows (about
- * 100 MB) in one go held up the request that found it for 10-80 ms.  The
- * first copy, and a small one, are made at once.
+ * copy()), and the worker's current copy is served until it is done: a
+ * snapshot of 100 000 rows (122 MB) copied in one go held up the request
+ * that found it for 10-80 ms.  The first copy, and a small one, are made
+ * at once.
  */
 
 static ps_snap_view_t *

@@ -28,7 +28,8 @@
 #   PG_PORT [18410]  REDIS_PORT [18411]  DRAIN_TIMEOUT [60] (s, per drain)
 #   SINK_RINGS [2] (rings preloaded for the drains with sinks on)
 #   SETTLE [3] (s between the aggregator's start and the records of the
-#   flush phase)
+#   flush phase)  SETTLED_RUNS [3] (runs of the flush phase: each a new
+#   aggregator on the same hour)
 #
 # RSS: anon_MB is RssAnon (the aggregator's own memory); rss_MB is VmRSS,
 # which also counts the pages of the zone file it has mapped and read.
@@ -55,6 +56,7 @@ KEEP=${KEEP:-0}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-60}
 SETTLE=${SETTLE:-3}
 SINK_RINGS=${SINK_RINGS:-2}
+SETTLED_RUNS=${SETTLED_RUNS:-3}
 
 agg=$BUILD/pathstats-aggregator
 prod=$BUILD/bench/bench-ring-producer
@@ -356,41 +358,42 @@ else
         done
         RINGS=$RINGS_SAVE
         echo
-        echo "## flushes of ~$PG_KEYS keys in a settled aggregator (event=flush lines of its log)"
+        echo "## flushes of ~$PG_KEYS keys in a settled aggregator, $SETTLED_RUNS runs (event=flush lines of its log)"
         # PG_KEYS keys written into the rings of an aggregator that has
-        # settled SETTLE s after its start: flushes at half-full rings
+        # settled SETTLE s after its start: flushes at half-full rings;
+        # each run a new aggregator on the same hour, whose rows exist
         CAPACITY_SAVE=$CAPACITY
         RINGS=2; CAPACITY=65536
-        pg_log_mark=$(wc -l <"$WORK/pg/postgres.log")
-        settled pg-flush "$PG_KEYS" --postgres "$conninfo" --redis "$redis_url" \
-            --log-level debug --flush-interval 5s >/dev/null
-        RINGS=$RINGS_SAVE; CAPACITY=$CAPACITY_SAVE
-        grep -h 'event=flush ' "$WORK/agg-pg-flush-$PG_KEYS.log" | grep -v 'keys=0 ' | head -20
-        if ! grep -q 'event=flush .*\(duration\|_ms=\|_us=\)' \
-            "$WORK/agg-pg-flush-$PG_KEYS.log"; then
-            echo "(no duration field in the aggregator's event=flush lines; the"
-            echo " PostgreSQL side, from its statement log, BEGIN to COMMIT:)"
-        fi
-        tail -n +"$((pg_log_mark + 1))" "$WORK/pg/postgres.log" | pg_flush_times \
-            | tee "$WORK/pg-flush-tx"
-        # CPU time of each flush, this process's (cpu_ms) and the
-        # server's: the backend that ran the flush's transaction (from
-        # the statement log), Redis's time in the sink's scripts; other
-        # processes on the 2 cores stretch wall time, not this
-        pg_pid=$(awk '/^pg transaction/ { gsub(/\)|:/, "", $4); print $4; exit }' "$WORK/pg-flush-tx")
-        pg_ms=$(awk -v p="$pg_pid" 'FNR == NR { if ($1 == p) b = $2; next }
-                                     $1 == p { printf "%.1f", ($2 - b) / 1e6 }' \
-                    "$WORK/pg-cpu-before" "$WORK/pg-cpu-after")
-        rd_ms=$(awk -v b="$(cat "$WORK/redis-us-before")" -v a="$(cat "$WORK/redis-us-after")" \
-                    'BEGIN { printf "%.1f", (a - b) / 1000 }')
-        for sk in postgres redis; do
-            grep -h "event=flush sink=$sk " "$WORK/agg-pg-flush-$PG_KEYS.log" \
-                | grep -v 'keys=0 ' | head -1 \
-                | SRV="$([ $sk = postgres ] && echo "${pg_ms:-0}" || echo "$rd_ms")" \
-                  perl -ne 'printf "flush cpu: sink=%s keys=%d client_ms=%.1f server_ms=%s total_ms=%.1f\n",
-                                $1, $2, $3, $ENV{SRV}, $3 + $ENV{SRV}
-                                if /sink=(\w+) keys=(\d+) .*cpu_ms=([\d.]+)/'
+        for r in $(seq 1 "$SETTLED_RUNS"); do
+            pg_log_mark=$(wc -l <"$WORK/pg/postgres.log")
+            settled "pg-flush-$r" "$PG_KEYS" --postgres "$conninfo" \
+                --redis "$redis_url" --log-level debug --flush-interval 5s \
+                >/dev/null
+            log=$WORK/agg-pg-flush-$r-$PG_KEYS.log
+            grep -h 'event=flush ' "$log" | grep -v 'keys=0 ' | head -20
+            tail -n +"$((pg_log_mark + 1))" "$WORK/pg/postgres.log" \
+                | pg_flush_times | tee "$WORK/pg-flush-tx"
+            # CPU time of each flush, this process's (cpu_ms) and the
+            # server's: the backend that ran the flush's transaction
+            # (from the statement log), Redis's time in the sink's
+            # scripts; other processes on the 2 cores stretch wall
+            # time, not this
+            pg_pid=$(awk '/^pg transaction/ { gsub(/\)|:/, "", $4); print $4; exit }' "$WORK/pg-flush-tx")
+            pg_ms=$(awk -v p="$pg_pid" 'FNR == NR { if ($1 == p) b = $2; next }
+                                         $1 == p { printf "%.1f", ($2 - b) / 1e6 }' \
+                        "$WORK/pg-cpu-before" "$WORK/pg-cpu-after")
+            rd_ms=$(awk -v b="$(cat "$WORK/redis-us-before")" -v a="$(cat "$WORK/redis-us-after")" \
+                        'BEGIN { printf "%.1f", (a - b) / 1000 }')
+            for sk in postgres redis; do
+                grep -h "event=flush sink=$sk " "$log" \
+                    | grep -v 'keys=0 ' | head -1 \
+                    | SRV="$([ $sk = postgres ] && echo "${pg_ms:-0}" || echo "$rd_ms")" \
+                      perl -ne 'printf "flush cpu: sink=%s keys=%d client_ms=%.1f server_ms=%s total_ms=%.1f\n",
+                                    $1, $2, $3, $ENV{SRV}, $3 + $ENV{SRV}
+                                    if /sink=(\w+) keys=(\d+) .*cpu_ms=([\d.]+)/'
+            done
         done
+        RINGS=$RINGS_SAVE; CAPACITY=$CAPACITY_SAVE
         echo
         echo "## every PostgreSQL flush of the sinks-on drains (BEGIN..COMMIT, server side)"
         pg_flush_times <"$WORK/pg/postgres.log" | head -40

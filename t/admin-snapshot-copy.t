@@ -19,7 +19,8 @@ use PathStats::Snapshot;
 
 start_nginx(site_conf(name => undef, zone => 'size=1m snapshot=64m',
                       reuseport => 0, record => 0,
-                      locations => 'location /pathstats/ { pathstats_admin; }'),
+                      locations =>
+                          'location /pathstats/ { pathstats_admin; }'),
             workers => 1);
 
 my @workers = worker_pids();
