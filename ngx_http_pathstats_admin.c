@@ -164,6 +164,9 @@ static ngx_int_t ngx_http_pathstats_admin_copy_start(
     ngx_http_pathstats_main_conf_t *pmcf, ngx_log_t *log);
 static void ngx_http_pathstats_admin_copy(ngx_event_t *ev);
 static void ngx_http_pathstats_admin_copy_stop(void);
+static ngx_uint_t ngx_http_pathstats_admin_copy_slice(
+    ngx_http_pathstats_main_conf_t *pmcf, ngx_uint_t i, uint64_t seq,
+    uint64_t from, size_t n);
 static ngx_int_t ngx_http_pathstats_admin_scratch(size_t len, ngx_log_t *log);
 static void ngx_http_pathstats_admin_adopt(uint64_t version, uint64_t len,
     ngx_log_t *log);
@@ -734,7 +737,7 @@ static ps_snap_view_t *
 ngx_http_pathstats_admin_snapshot(ngx_http_request_t *r,
     ngx_http_pathstats_main_conf_t *pmcf, ngx_http_pathstats_admin_ctx_t *ctx)
 {
-    uint64_t                          version, seq, off, size, len;
+    uint64_t                          version, seq, size, len;
     ngx_uint_t                        i, try;
     ps_snapshot_ctl_t                *ctl;
     ngx_http_pathstats_snap_cache_t  *c;
@@ -784,12 +787,11 @@ ngx_http_pathstats_admin_snapshot(ngx_http_request_t *r,
         i = version % 2;
 
         /*
-         * Where the buffers are comes from the geometry the master
-         * validated, never from the header: whoever writes the file
-         * could point them anywhere.
+         * Where the buffers are and how long they may be comes from the
+         * geometry the master validated, never from the header: whoever
+         * writes the file could point them anywhere.
          */
 
-        off = pmcf->geo.snap_buf_off[i];
         size = pmcf->geo.snap_buf_size;
 
         seq = ps_load_acquire(&ctl->buf_seq[i]);
@@ -808,12 +810,9 @@ ngx_http_pathstats_admin_snapshot(ngx_http_request_t *r,
             return NULL;
         }
 
-        ngx_memcpy(c->scratch, pmcf->base + off, (size_t) len);
-
-        /* the copy must be complete before the sequence is read again */
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-
-        if (ps_load_acquire(&ctl->buf_seq[i]) != seq) {
+        if (!ngx_http_pathstats_admin_copy_slice(pmcf, i, seq, 0,
+                                                 (size_t) len))
+        {
             continue;
         }
 
@@ -838,6 +837,32 @@ done:
     }
 
     return &c->views[0];
+}
+
+
+/*
+ * Copies bytes [from, from + n) of snapshot buffer i into the same place
+ * in scratch under the buffer's sequence lock: 1 when the sequence is
+ * still seq (read before, even) once the bytes are copied, so that they
+ * are whole; 0 when the writer has begun rewriting the buffer since.
+ */
+
+static ngx_uint_t
+ngx_http_pathstats_admin_copy_slice(ngx_http_pathstats_main_conf_t *pmcf,
+    ngx_uint_t i, uint64_t seq, uint64_t from, size_t n)
+{
+    ps_snapshot_ctl_t  *ctl;
+
+    ctl = &((ps_zone_header_t *) pmcf->base)->snapshot;
+
+    /* the buffer's place from the validated geometry (see above) */
+    ngx_memcpy(ngx_http_pathstats_snap.scratch + from,
+               pmcf->base + pmcf->geo.snap_buf_off[i] + from, n);
+
+    /* the copy must be complete before the sequence is read again */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+
+    return ps_load_acquire(&ctl->buf_seq[i]) == seq;
 }
 
 
@@ -1020,13 +1045,9 @@ ngx_http_pathstats_admin_copy(ngx_event_t *ev)
     n = (size_t) ngx_min(c->copy_len - c->copy_done,
                          NGX_HTTP_PATHSTATS_SNAP_CHUNK);
 
-    ngx_memcpy(c->scratch + c->copy_done,
-               pmcf->base + pmcf->geo.snap_buf_off[i] + c->copy_done, n);
-
-    /* the slice must be complete before the sequence is read again */
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-
-    if (ps_load_acquire(&ctl->buf_seq[i]) != c->copy_seq) {
+    if (!ngx_http_pathstats_admin_copy_slice(pmcf, i, c->copy_seq,
+                                             c->copy_done, n))
+    {
         goto restart;
     }
 
