@@ -224,7 +224,10 @@ sub chunk_exact {
     }, 30);
     sleep 0.5;
     my ($r, $p) = (chunk_redis(), chunk_pg());
-    is(scalar(keys %$r), 60, "$what: Redis holds the 60 paths");
+    # the paths whatever their hours (a load across an hour's end
+    # counts a path in both)
+    my %paths = map { (split /\t/, $_, 2)[1] => 1 } keys %$r;
+    is(scalar(keys %paths), 60, "$what: Redis holds the 60 paths");
     is_deeply($r, $p, "$what: per hour and path, every counter as in "
                       . "PostgreSQL");
     is(redis_total(), $n, "$what: totals exact ($n requests)");

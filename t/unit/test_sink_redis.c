@@ -923,6 +923,32 @@ dump_shard(int64_t hour, unsigned sh)
 }
 
 
+/* The shard of a key is the one of its field "host\tmethod\tpath",
+ * whether the key is short (joined to be hashed at once) or not. */
+static void
+shard_key_tests(void)
+{
+    char      field[700], path[600];
+    size_t    n;
+    unsigned  k, same = 0;
+
+    for (k = 0; k < 64; k++) {
+        /* paths of 1 to 568 bytes: on both sides of the 256-byte
+         * field that is hashed at once */
+        n = 1 + k * 9;
+        memset(path, 'a' + k % 26, n);
+        path[0] = '/';
+        snprintf(field, sizeof(field), "unit.test\tGET\t%.*s", (int) n,
+                 path);
+        same += ps_redis_shard_of_key("unit.test", 9, "GET", 3, path, n, 16)
+                == ps_redis_shard_of(field, strlen(field), 16);
+    }
+    is_int(same, 64, "shards: a key's shard is its field's, short or long");
+    is_int(ps_redis_shard_of_key("", 0, "", 0, "", 0, 16),
+           ps_redis_shard_of("\t\t", 2, 16), "and for an empty key");
+}
+
+
 static void
 shard_tests(unsigned port)
 {
@@ -1032,6 +1058,8 @@ main(void)
     int              i;
 
     ps_log_set_level(getenv("TEST_VERBOSE") ? PS_LOG_INFO : PS_LOG_ERROR);
+
+    shard_key_tests();
 
     memset(&cfg, 0, sizeof(cfg));
     ok(ps_sink_redis_create(&cfg) == NULL, "no redis configured: no sink");

@@ -207,14 +207,27 @@ ps_redis_arg(ps_redis_batch_t *bt, const void *p, size_t n)
 }
 
 
+/* Writes v in decimal ending at end (by hand: a flush of 10 000 fields
+ * writes 80 000 numbers, and snprintf() took a fifth of its time in this
+ * process); where it starts. */
+static char *
+ps_redis_u64_text(char *end, uint64_t v)
+{
+    do {
+        *--end = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return end;
+}
+
+
 static int
 ps_redis_arg_u64(ps_redis_batch_t *bt, uint64_t v)
 {
-    char  s[24];
-    int   n;
+    char   s[24], *p;
 
-    n = snprintf(s, sizeof(s), "%llu", (unsigned long long) v);
-    return ps_redis_arg(bt, s, (size_t) n);
+    p = ps_redis_u64_text(s + sizeof(s), v);
+    return ps_redis_arg(bt, p, (size_t) (s + sizeof(s) - p));
 }
 
 
@@ -330,8 +343,8 @@ ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
     uint64_t *tot)
 {
     unsigned  k;
-    char      num[6 * 21];
-    int       n;
+    char      num[6 * 21], *p;
+    uint64_t  c[6];
 
     if (ps_redis_arg(bt, part[0], plen[0]) != 0) {
         return -1;
@@ -345,14 +358,20 @@ ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
     }
     bt->len[bt->argc - 1] = bt->bytes.len - bt->off[bt->argc - 1];
 
-    n = snprintf(num, sizeof(num), "%llu %llu %llu %llu %llu %llu",
-                 (unsigned long long) v->counts.requests,
-                 (unsigned long long) v->counts.errors,
-                 (unsigned long long) v->counts.bytes_in,
-                 (unsigned long long) v->counts.bytes_out,
-                 (unsigned long long) v->counts.latency_sum_us,
-                 (unsigned long long) v->counts.latency_max_us);
-    if (ps_redis_arg(bt, num, (size_t) n) != 0) {
+    c[0] = v->counts.requests;
+    c[1] = v->counts.errors;
+    c[2] = v->counts.bytes_in;
+    c[3] = v->counts.bytes_out;
+    c[4] = v->counts.latency_sum_us;
+    c[5] = v->counts.latency_max_us;
+    p = num + sizeof(num);
+    for (k = 6; k-- > 0; ) {
+        p = ps_redis_u64_text(p, c[k]);
+        if (k > 0) {
+            *--p = ' ';
+        }
+    }
+    if (ps_redis_arg(bt, p, (size_t) (num + sizeof(num) - p)) != 0) {
         return -1;
     }
 

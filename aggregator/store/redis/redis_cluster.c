@@ -58,6 +58,9 @@ struct ps_redis_cluster_s {
     size_t         ncmds;
     size_t         cap;
 
+    char          *resp;                    /* a command in RESP */
+    size_t         resp_cap;
+
     char           error[256];
 };
 
@@ -98,6 +101,66 @@ static const uint16_t  crc16_table[256] = {
 
 static void rc_set_error(ps_redis_cluster_t *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+
+/* Writes "<prefix><n>\r\n" at p; the end. */
+static char *
+rc_resp_len(char *p, char prefix, size_t n)
+{
+    char  d[24], *q = d + sizeof(d);
+
+    do {
+        *--q = (char) ('0' + n % 10);
+        n /= 10;
+    } while (n != 0);
+    *p++ = prefix;
+    memcpy(p, q, (size_t) (d + sizeof(d) - q));
+    p += d + sizeof(d) - q;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+
+/* Appends a command to ctx's output buffer, in RESP written here:
+ * redisAppendCommandArgv() formats each argument's header with
+ * sdscatfmt(), a sixth of a flush's time in this process (a flush of
+ * 10 000 fields has 70 000 arguments).  REDIS_OK or REDIS_ERR. */
+static int
+rc_append_argv(ps_redis_cluster_t *c, redisContext *ctx, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    size_t  need, ncap;
+    char   *p, *np;
+    int     i;
+
+    need = 24;
+    for (i = 0; i < argc; i++) {
+        need += argvlen[i] + 26;
+    }
+    if (need > c->resp_cap) {
+        ncap = c->resp_cap ? c->resp_cap : 4096;
+        while (ncap < need) {
+            ncap *= 2;
+        }
+        np = realloc(c->resp, ncap);
+        if (np == NULL) {
+            return REDIS_ERR;
+        }
+        c->resp = np;
+        c->resp_cap = ncap;
+    }
+
+    p = rc_resp_len(c->resp, '*', (size_t) argc);
+    for (i = 0; i < argc; i++) {
+        p = rc_resp_len(p, '$', argvlen[i]);
+        memcpy(p, argv[i], argvlen[i]);
+        p += argvlen[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    return redisAppendFormattedCommand(ctx, c->resp, (size_t) (p - c->resp));
+}
 
 
 uint16_t
@@ -244,6 +307,7 @@ ps_redis_cluster_destroy(ps_redis_cluster_t *c)
 
     free(c->seeds);
     free(c->cmds);
+    free(c->resp);
     free(c);
 }
 
@@ -872,8 +936,8 @@ rc_round(ps_redis_cluster_t *c)
         if ((cmd->ask
              && redisAppendCommandArgv(c->nodes[n].ctx, 1, asking,
                                        asking_len) != REDIS_OK)
-            || redisAppendCommandArgv(c->nodes[n].ctx, cmd->argc, cmd->argv,
-                                      cmd->argvlen) != REDIS_OK)
+            || rc_append_argv(c, c->nodes[n].ctx, cmd->argc, cmd->argv,
+                              cmd->argvlen) != REDIS_OK)
         {
             rc_node_failed(c, n, "append");
             rc_fail_node_cmds(c, n);

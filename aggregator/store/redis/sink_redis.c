@@ -1555,6 +1555,55 @@ ps_redis_cmp_hour(const void *a, const void *b)
 }
 
 
+/* Leaves the distinct values of v[0..n) (hour * PS_REDIS_SHARDS_MAX +
+ * shard: never -1, an hour being a multiple of 3600), sorted, at the
+ * start of v; how many.  A flush has one value per field and client but only
+ * a few distinct ones (hours times shards): they are found with a hash
+ * set, and only they are sorted (sorting all of them was a tenth of the
+ * flush's time in this process). */
+static size_t
+ps_redis_distinct(int64_t *v, size_t n)
+{
+    int64_t  *set;
+    size_t    cap, i, j, slot;
+
+    if (n < 2) {
+        return n;
+    }
+    for (cap = 64; cap < 2 * n; cap *= 2) {
+        /* void */
+    }
+    set = malloc(cap * sizeof(*set));
+    if (set == NULL) {
+        /* no room: sort them all */
+        qsort(v, n, sizeof(*v), ps_redis_cmp_hour);
+        for (i = 0, j = 0; i < n; i++) {
+            if (j == 0 || v[j - 1] != v[i]) {
+                v[j++] = v[i];
+            }
+        }
+        return j;
+    }
+    memset(set, 0xff, cap * sizeof(*set));         /* -1: free */
+
+    for (i = 0, j = 0; i < n; i++) {
+        slot = (size_t) (((uint64_t) v[i] * 0x9e3779b97f4a7c15ULL) >> 32)
+               & (cap - 1);
+        while (set[slot] != -1 && set[slot] != v[i]) {
+            slot = (slot + 1) & (cap - 1);
+        }
+        if (set[slot] == -1) {
+            set[slot] = v[i];
+            v[j++] = v[i];
+        }
+    }
+    free(set);
+
+    qsort(v, j, sizeof(*v), ps_redis_cmp_hour);
+    return j;
+}
+
+
 /* Forgets the repair state of hours no longer repaired: all but the
  * live hour and, for PS_REDIS_REPAIR_GRACE_S into it, the previous one
  * (later hours are kept: clock skew between nginx and this host). */
@@ -1612,7 +1661,7 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
 {
     ps_redis_t   *r = sink->impl;
     int64_t      *hours, kept[PS_REDIS_REPAIR_HOURS], hour;
-    size_t        nhours = 0, nkept, i, j, n, nc;
+    size_t        nhours = 0, nkept, i, n, nc;
     unsigned      shard, shards = r->batcher.shards;
     uint64_t      now_ms, expire_ms, dropped = 0;
     uint16_t     *sh;
@@ -1681,15 +1730,7 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
             }
         }
     }
-    if (nhours > 1) {
-        qsort(hours, nhours, sizeof(hours[0]), ps_redis_cmp_hour);
-    }
-    for (i = 0, j = 0; i < nhours; i++) {
-        if (j == 0 || hours[j - 1] != hours[i]) {
-            hours[j++] = hours[i];
-        }
-    }
-    nhours = j;
+    nhours = ps_redis_distinct(hours, nhours);
 
     r->batches = calloc(nhours ? nhours : 1, sizeof(*r->batches));
     if (r->batches == NULL) {
