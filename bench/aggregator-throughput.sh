@@ -108,6 +108,21 @@ pg_cpu_ns() {
     done
 }
 
+# the Redis server's CPU time in ns, all its threads (schedstat, as for
+# PostgreSQL): what the flush costs it, command parsing included; the
+# scripts' own timer (below) also counts the time another process on the
+# two cores held the CPU while a script ran
+redis_cpu_ns() {
+    local pid t s=0
+    pid=$(redis-cli -p "$REDIS_PORT" info server 2>/dev/null | tr -d '\r' \
+          | awk -F: '$1 == "process_id" { print $2 }')
+    [ -n "$pid" ] || { echo 0; return; }
+    for t in /proc/"$pid"/task/*/schedstat; do
+        s=$((s + $(cut -d' ' -f1 "$t")))
+    done
+    echo "$s"
+}
+
 # the Redis server's time (us) in the sink's scripts: EVALSHA and EVAL
 redis_script_us() {
     redis-cli -p "$REDIS_PORT" info commandstats 2>/dev/null | tr -d '\r' \
@@ -209,6 +224,7 @@ settled() {
     if [ -d "$WORK/pg" ]; then
         pg_cpu_ns >"$WORK/pg-cpu-before"
         redis_script_us >"$WORK/redis-us-before"
+        redis_cpu_ns >"$WORK/redis-ns-before"
     fi
     for i in $(seq 1 "$RINGS"); do
         taskset -c "$PRODUCER_CPU" "$prod" --zone "$zone" --paths "$paths" \
@@ -224,6 +240,7 @@ settled() {
     if [ -d "$WORK/pg" ]; then
         pg_cpu_ns >"$WORK/pg-cpu-after"
         redis_script_us >"$WORK/redis-us-after"
+        redis_cpu_ns >"$WORK/redis-ns-after"
     fi
     stop_agg
 }
@@ -375,21 +392,24 @@ else
                 | pg_flush_times | tee "$WORK/pg-flush-tx"
             # CPU time of each flush, this process's (cpu_ms) and the
             # server's: the backend that ran the flush's transaction
-            # (from the statement log), Redis's time in the sink's
-            # scripts; other processes on the 2 cores stretch wall
-            # time, not this
+            # (from the statement log), Redis's over the phase (its
+            # scripts' own timer as scripts_ms); other processes on the
+            # 2 cores stretch wall time, not this
             pg_pid=$(awk '/^pg transaction/ { gsub(/\)|:/, "", $4); print $4; exit }' "$WORK/pg-flush-tx")
             pg_ms=$(awk -v p="$pg_pid" 'FNR == NR { if ($1 == p) b = $2; next }
                                          $1 == p { printf "%.1f", ($2 - b) / 1e6 }' \
                         "$WORK/pg-cpu-before" "$WORK/pg-cpu-after")
-            rd_ms=$(awk -v b="$(cat "$WORK/redis-us-before")" -v a="$(cat "$WORK/redis-us-after")" \
+            rd_ms=$(awk -v b="$(cat "$WORK/redis-ns-before")" -v a="$(cat "$WORK/redis-ns-after")" \
+                        'BEGIN { printf "%.1f", (a - b) / 1e6 }')
+            rs_ms=$(awk -v b="$(cat "$WORK/redis-us-before")" -v a="$(cat "$WORK/redis-us-after")" \
                         'BEGIN { printf "%.1f", (a - b) / 1000 }')
             for sk in postgres redis; do
                 grep -h "event=flush sink=$sk " "$log" \
                     | grep -v 'keys=0 ' | head -1 \
                     | SRV="$([ $sk = postgres ] && echo "${pg_ms:-0}" || echo "$rd_ms")" \
-                      perl -ne 'printf "flush cpu: sink=%s keys=%d client_ms=%.1f server_ms=%s total_ms=%.1f\n",
-                                    $1, $2, $3, $ENV{SRV}, $3 + $ENV{SRV}
+                      EXTRA="$([ $sk = redis ] && echo " scripts_ms=$rs_ms")" \
+                      perl -ne 'printf "flush cpu: sink=%s keys=%d client_ms=%.1f server_ms=%s total_ms=%.1f%s\n",
+                                    $1, $2, $3, $ENV{SRV}, $3 + $ENV{SRV}, $ENV{EXTRA}
                                     if /sink=(\w+) keys=(\d+) .*cpu_ms=([\d.]+)/'
             done
         done
