@@ -159,7 +159,7 @@ if ! skip throughput; then
                           $r[0][0], $r[-1][0], scalar @r if @r }' \
                 "$OUT/throughput.out")
         read -r t c sv lo hi n <<<"$r"
-        row "  the same flush in CPU time (aggregator + $([ $sk = postgres ] && echo "its backend" || echo "Redis's scripts"), median)" \
+        row "  the same flush in CPU time (aggregator + $([ $sk = postgres ] && echo "its backend" || echo "Redis"), median)" \
             "$([ $sk = postgres ] && echo '<= 100 ms' || echo '<= 50 ms')" \
             "${t:+$t ms ($c + $sv; $lo-$hi, $n runs)}" \
             "$(verdict "$t" "<=" "$([ $sk = postgres ] && echo 100 || echo 50)")"
