@@ -8,6 +8,7 @@
 #define PS_STRBUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     char    *data;       /* NULL until the first append */
@@ -39,5 +40,26 @@ void ps_buf_reset(ps_buf_t *b);
 
 /* Frees the memory; the buffer is then empty and reusable. */
 void ps_buf_free(ps_buf_t *b);
+
+/* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end.
+ * For output written by the million (snapshot rows, Redis commands),
+ * where snprintf() costs more than the digits. */
+static inline char *
+ps_u64_text(char *p, uint64_t v)
+{
+    char    tmp[20];
+    size_t  n = 0;
+
+    do {
+        tmp[n++] = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+
+    while (n != 0) {
+        *p++ = tmp[--n];
+    }
+
+    return p;
+}
 
 #endif /* PS_STRBUF_H */

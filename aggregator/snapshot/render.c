@@ -10,6 +10,7 @@
 #include "agg/agg_table.h"
 #include "lib/hour.h"
 #include "lib/json_escape.h"
+#include "lib/strbuf.h"
 #include "pathstats_snapshot.h"
 #include "snapshot/metrics.h"
 #include "snapshot/render.h"
@@ -37,26 +38,6 @@ static const double  window_seconds[PS_SNAP_ALL_WINDOWS] = {
 #define ROW_NUMBERS_MAX  (9 * 20 + 5 * 24 + 2 * PS_ISO8601_MAX + 256)
 
 
-/* Writes v in decimal at p; returns the end. */
-static char *
-put_u64(char *p, uint64_t v)
-{
-    char    tmp[20];
-    size_t  n = 0;
-
-    do {
-        tmp[n++] = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-
-    while (n != 0) {
-        *p++ = tmp[--n];
-    }
-
-    return p;
-}
-
-
 /* Writes us microseconds as milliseconds with three decimals at p (what
  * "%.3f" of us / 1000 prints, to the nearest microsecond; at most 24
  * bytes); returns the end. */
@@ -71,7 +52,7 @@ put_ms_at(char *p, double us)
     }
 
     n = (uint64_t) (us + 0.5);
-    p = put_u64(p, n / 1000);
+    p = ps_u64_text(p, n / 1000);
     frac = n % 1000;
     *p++ = '.';
     *p++ = (char) ('0' + frac / 100);
@@ -166,23 +147,23 @@ ps_render_row(ps_buf_t *b, const ps_row_t *r)
 
     p = b->data + b->len;
     p = PUT_LIT(p, ",\"requests\":");
-    p = put_u64(p, r->counts.requests);
+    p = ps_u64_text(p, r->counts.requests);
     p = PUT_LIT(p, ",\"errors\":");
-    p = put_u64(p, r->counts.errors);
+    p = ps_u64_text(p, r->counts.errors);
     p = PUT_LIT(p, ",\"status\":{\"1xx\":");
-    p = put_u64(p, r->counts.status[0]);
+    p = ps_u64_text(p, r->counts.status[0]);
     p = PUT_LIT(p, ",\"2xx\":");
-    p = put_u64(p, r->counts.status[1]);
+    p = ps_u64_text(p, r->counts.status[1]);
     p = PUT_LIT(p, ",\"3xx\":");
-    p = put_u64(p, r->counts.status[2]);
+    p = ps_u64_text(p, r->counts.status[2]);
     p = PUT_LIT(p, ",\"4xx\":");
-    p = put_u64(p, r->counts.status[3]);
+    p = ps_u64_text(p, r->counts.status[3]);
     p = PUT_LIT(p, ",\"5xx\":");
-    p = put_u64(p, r->counts.status[4]);
+    p = ps_u64_text(p, r->counts.status[4]);
     p = PUT_LIT(p, "},\"bytes_in\":");
-    p = put_u64(p, r->counts.bytes_in);
+    p = ps_u64_text(p, r->counts.bytes_in);
     p = PUT_LIT(p, ",\"bytes_out\":");
-    p = put_u64(p, r->counts.bytes_out);
+    p = ps_u64_text(p, r->counts.bytes_out);
     p = PUT_LIT(p, ",\"latency_ms\":{\"avg\":");
     p = put_ms_at(p, avg);
     p = PUT_LIT(p, ",\"p50\":");
@@ -194,7 +175,7 @@ ps_render_row(ps_buf_t *b, const ps_row_t *r)
     p = PUT_LIT(p, ",\"max\":");
     p = put_ms_at(p, (double) r->counts.latency_max_us);
     p = PUT_LIT(p, "},\"unique_clients\":");
-    p = put_u64(p, r->unique);
+    p = ps_u64_text(p, r->unique);
     p = PUT_LIT(p, ",\"first_seen\":");
     p = put_iso_at(p, r->first_us);
     p = PUT_LIT(p, ",\"last_seen\":");

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lib/clock.h"
+#include "lib/strbuf.h"
 #include "store/redis/redis_batch.h"
 
 #define PS_REDIS_OTHER_CLIENT  "{other}"
@@ -207,27 +208,15 @@ ps_redis_arg(ps_redis_batch_t *bt, const void *p, size_t n)
 }
 
 
-/* Writes v in decimal ending at end (by hand: a flush of 10 000 fields
+/* Appends v in decimal (without snprintf(): a flush of 10 000 fields
  * writes 80 000 numbers, and snprintf() took a fifth of its time in this
- * process); where it starts. */
-static char *
-ps_redis_u64_text(char *end, uint64_t v)
-{
-    do {
-        *--end = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return end;
-}
-
-
+ * process). */
 static int
 ps_redis_arg_u64(ps_redis_batch_t *bt, uint64_t v)
 {
-    char   s[24], *p;
+    char  s[24];
 
-    p = ps_redis_u64_text(s + sizeof(s), v);
-    return ps_redis_arg(bt, p, (size_t) (s + sizeof(s) - p));
+    return ps_redis_arg(bt, s, (size_t) (ps_u64_text(s, v) - s));
 }
 
 
@@ -364,14 +353,14 @@ ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
     c[3] = v->counts.bytes_out;
     c[4] = v->counts.latency_sum_us;
     c[5] = v->counts.latency_max_us;
-    p = num + sizeof(num);
-    for (k = 6; k-- > 0; ) {
-        p = ps_redis_u64_text(p, c[k]);
+    p = num;
+    for (k = 0; k < 6; k++) {
         if (k > 0) {
-            *--p = ' ';
+            *p++ = ' ';
         }
+        p = ps_u64_text(p, c[k]);
     }
-    if (ps_redis_arg(bt, p, (size_t) (num + sizeof(num) - p)) != 0) {
+    if (ps_redis_arg(bt, num, (size_t) (p - num)) != 0) {
         return -1;
     }
 

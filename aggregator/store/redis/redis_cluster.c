@@ -10,6 +10,7 @@
 
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/strbuf.h"
 #include "store/redis/redis_cluster.h"
 
 #define HOST_MAX          256
@@ -107,15 +108,8 @@ static void rc_set_error(ps_redis_cluster_t *c, const char *fmt, ...)
 static char *
 rc_resp_len(char *p, char prefix, size_t n)
 {
-    char  d[24], *q = d + sizeof(d);
-
-    do {
-        *--q = (char) ('0' + n % 10);
-        n /= 10;
-    } while (n != 0);
     *p++ = prefix;
-    memcpy(p, q, (size_t) (d + sizeof(d) - q));
-    p += d + sizeof(d) - q;
+    p = ps_u64_text(p, n);
     *p++ = '\r';
     *p++ = '\n';
     return p;

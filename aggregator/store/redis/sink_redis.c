@@ -191,7 +191,9 @@
 
 #include "lib/clock.h"
 #include "lib/hour.h"
+#include "lib/key_hash.h"
 #include "lib/log.h"
+#include "lib/u64set.h"
 #include "store/redis/redis_batch.h"
 #include "store/redis/redis_clients.h"
 #include "store/redis/redis_cluster.h"
@@ -1556,40 +1558,26 @@ ps_redis_cmp_hour(const void *a, const void *b)
 
 
 /* Leaves the distinct values of v[0..n) (hour * PS_REDIS_SHARDS_MAX +
- * shard: never -1, an hour being a multiple of 3600), sorted, at the
- * start of v; how many.  A flush has one value per field and client,
- * but only a few distinct ones (hours times shards): a hash set finds
- * them, and only they are sorted (sorting every value was a tenth of
- * the flush's time in this process). */
+ * shard), sorted, at the start of v; how many.  A flush has one value
+ * per field and client, but only a few distinct ones (hours times
+ * shards): a set finds them, and only they are sorted (sorting every
+ * value was a tenth of the flush's time in this process).  The set
+ * holds each value mixed (a bijection: its slot is its low bits, which
+ * hours, multiples of 3600, leave to the shard) plus one (never 0: no
+ * value is -1, an hour being a multiple of 3600); a value the set had
+ * no memory for is kept, and the sort's neighbours drop its twins. */
 static size_t
 ps_redis_distinct(int64_t *v, size_t n)
 {
-    int64_t  *set;
-    size_t    cap, i, j, slot;
+    ps_u64set_t  seen = PS_U64SET_INIT;
+    size_t       i, j;
 
-    for (cap = 64; cap < 2 * n; cap *= 2) {
-        /* void */
-    }
-    set = malloc(cap * sizeof(*set));
-
-    if (set == NULL) {
-        j = n;                          /* all of them, sorted below */
-
-    } else {
-        memset(set, 0xff, cap * sizeof(*set));      /* -1: free */
-        for (i = 0, j = 0; i < n; i++) {
-            slot = (size_t) (((uint64_t) v[i] * 0x9e3779b97f4a7c15ULL)
-                             >> 32) & (cap - 1);
-            while (set[slot] != -1 && set[slot] != v[i]) {
-                slot = (slot + 1) & (cap - 1);
-            }
-            if (set[slot] == -1) {
-                set[slot] = v[i];
-                v[j++] = v[i];
-            }
+    for (i = 0, j = 0; i < n; i++) {
+        if (ps_u64set_add(&seen, ps_key_mix(0, (uint64_t) v[i] + 1)) != 0) {
+            v[j++] = v[i];
         }
-        free(set);
     }
+    ps_u64set_free(&seen);
 
     if (j > 1) {
         qsort(v, j, sizeof(*v), ps_redis_cmp_hour);
