@@ -92,7 +92,8 @@ main(void)
     const ps_redis_repair_entry_t *e;
     int64_t                        hours[PS_REDIS_REPAIR_HOURS];
     char                           path[32], client[32];
-    size_t                         i;
+    size_t                         i, nown, nfolded;
+    uint32_t                       at;
     int                            k;
 
     rp = ps_redis_repair_create(3, 100, 1);
@@ -107,13 +108,13 @@ main(void)
     (void) ps_agg_add(t, H0, "h", 1, "GET", 3, "/a", 2, 503, 30, 2, 200,
                       NULL, 0);
     for (i = 0; i < ps_agg_count(t); i++) {
-        is_int(ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, i)), 0,
+        is_int(ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, i), NULL), 0,
                "entry added");
     }
     ps_agg_table_clear(t);
     (void) ps_agg_add(t, H0, "h", 1, "GET", 3, "/a", 2, 200, 20, 4, 400,
                       NULL, 0);
-    (void) ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, 0));
+    (void) ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, 0), NULL);
 
     h = ps_redis_repair_hour(rp, H0);
     ok(h != NULL, "hour kept");
@@ -136,10 +137,26 @@ main(void)
         (void) ps_agg_add(t, H0, "h", 1, "GET", 3, path, strlen(path), 200,
                           1, 1, 1, NULL, 0);
     }
+    nown = 0;
+    nfolded = 0;
     for (i = 0; i < ps_agg_count(t); i++) {
-        (void) ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, i));
+        (void) ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, i), &at);
+        h = ps_redis_repair_hour(rp, H0);
+        if (at == 0) {
+            nfolded++;
+        } else if (h != NULL && at <= h->nentries
+                   && h->entries[at - 1].field_len
+                      == 6 + ps_agg_entry_at(t, i)->path_len
+                   && memcmp(h->entries[at - 1].field + 6,
+                             ps_agg_entry_at(t, i)->path,
+                             ps_agg_entry_at(t, i)->path_len) == 0)
+        {
+            nown++;
+        }
     }
     h = ps_redis_repair_hour(rp, H0);
+    is_int((long long) nown, 2, "at: the entry of a key kept as its own");
+    is_int((long long) nfolded, 8, "at: 0 for a key folded into overflow");
     is_int((long long) h->nentries, 4, "three keys and the overflow field");
     e = find(h, "*\t*\t{other}");
     ok(e != NULL && e->counts.requests == 8, "overflow field holds the rest");
@@ -165,7 +182,7 @@ main(void)
                           1, 1, 1, NULL, 0);
     }
     for (i = 0; i < ps_agg_count(t); i++) {
-        is_int(ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, i)), 0,
+        is_int(ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, i), NULL), 0,
                "newer hour kept");
     }
     ok(ps_redis_repair_hour(rp, H0) == NULL, "oldest hour evicted");
@@ -175,7 +192,7 @@ main(void)
     ps_agg_table_clear(t);
     (void) ps_agg_add(t, H0, "h", 1, "GET", 3, "/", 1, 200, 1, 1, 1, NULL,
                       0);
-    is_int(ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, 0)), 1,
+    is_int(ps_redis_repair_add_entry(rp, ps_agg_entry_at(t, 0), NULL), 1,
            "an evicted hour is never kept again (it would be partial)");
 
     ps_redis_repair_keep_from(rp, H0 + 3 * 3600);

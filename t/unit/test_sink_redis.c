@@ -18,9 +18,13 @@
  * reply to their first, a middle and their last chunk, a FLUSHALL in their
  * middle (repaired), Redis back from a snapshot taken before one, an hour the
  * sink cannot repair, and a process that dies in the middle of one.
- * Last, an hour spread over 4 shards: each field and client in the shard
+ * Then an hour spread over 4 shards: each field and client in the shard
  * its CRC-32 names, a watermark per shard, and the keys of one shard
  * lost (deleted) and repaired without touching the others.
+ * Last, the absolute form: a sink that alone wrote a shard since the
+ * hour began sends its fields' totals (no HMGET of the fields); another
+ * node's write, a sink restarted in the hour, a loss of Redis each put
+ * the shard back to deltas, and every field stays exact throughout.
  * t/aggregator-redis.t covers the sink further.  Prints TAP.
  */
 
@@ -1042,6 +1046,243 @@ shard_tests(unsigned port)
 }
 
 
+/* Calls of Redis command name since the last CONFIG RESETSTAT. */
+static long long
+calls(const char *name)
+{
+    redisReply  *reply;
+    const char  *q;
+    char         key[64];
+    long long    n = 0;
+
+    snprintf(key, sizeof(key), "cmdstat_%s:", name);
+    reply = cmd("INFO commandstats");
+    q = strstr(reply->str, key);
+    if (q != NULL && (q = strstr(q, "calls=")) != NULL) {
+        n = strtoll(q + 6, NULL, 10);
+    }
+    freeReplyObject(reply);
+    return n;
+}
+
+
+/* Adds flush k's requests to d and to all: NFIELDS paths, path i with
+ * (i + k) % 3 + 1 requests of varied status, latency and bytes; from
+ * k = 3 on, one path new to the hour as well. */
+static void
+absolute_delta(ps_agg_table_t *d, ps_agg_table_t *all, int64_t hour,
+    unsigned k)
+{
+    char      path[64];
+    unsigned  i, j, n;
+    ps_agg_table_t  *t[2];
+
+    t[0] = d;
+    t[1] = all;
+    for (i = 0; i < NFIELDS + (k >= 3); i++) {
+        snprintf(path, sizeof(path), i < NFIELDS ? "/abs/%u" : "/new/%u",
+                 i < NFIELDS ? i : k);
+        n = (i + k) % 3 + 1;
+        for (j = 0; j < n; j++) {
+            (void) ps_agg_add(t[0], hour, "unit.test", 9, "GET", 3, path,
+                              strlen(path), 200 + ((i + j + k) % 5) * 100,
+                              50 + i * 13 + j * 7 + k * 101, 10 + k,
+                              1000 + i + j, NULL, 0);
+            (void) ps_agg_add(t[1], hour, "unit.test", 9, "GET", 3, path,
+                              strlen(path), 200 + ((i + j + k) % 5) * 100,
+                              50 + i * 13 + j * 7 + k * 101, 10 + k,
+                              1000 + i + j, NULL, 0);
+        }
+    }
+}
+
+
+/* How many fields of all differ from Redis's (paths value, top score,
+ * and the field count; the shard's totals' requests), diag()ing the
+ * first. */
+static unsigned
+absolute_diffs(const ps_agg_table_t *all)
+{
+    const ps_agg_entry_t  *e;
+    redisReply            *reply;
+    char                   field[128], want[160];
+    size_t                 i;
+    unsigned               bad = 0;
+    uint64_t               requests = 0;
+
+    for (i = 0; i < ps_agg_count(all); i++) {
+        e = ps_agg_entry_at(all, i);
+        snprintf(field, sizeof(field), "unit.test\tGET\t%.*s",
+                 (int) e->path_len, e->path);
+        snprintf(want, sizeof(want), "%llu %llu %llu %llu %llu %llu",
+                 (unsigned long long) e->counts.requests,
+                 (unsigned long long) e->counts.errors,
+                 (unsigned long long) e->counts.bytes_in,
+                 (unsigned long long) e->counts.bytes_out,
+                 (unsigned long long) e->counts.latency_sum_us,
+                 (unsigned long long) e->counts.latency_max_us);
+        requests += e->counts.requests;
+        reply = cmd("HGET %spaths %b", prefix, field, strlen(field));
+        if (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, want)) {
+            if (bad++ == 0) {
+                diag("%s: %s, want %s", field,
+                     reply->type == REDIS_REPLY_STRING ? reply->str : "-",
+                     want);
+            }
+        }
+        freeReplyObject(reply);
+        reply = cmd("ZSCORE %stop %b", prefix, field, strlen(field));
+        if (reply->type != REDIS_REPLY_STRING
+            || strtoull(reply->str, NULL, 10) != e->counts.requests)
+        {
+            if (bad++ == 0) {
+                diag("%s: top score %s", field,
+                     reply->type == REDIS_REPLY_STRING ? reply->str : "-");
+            }
+        }
+        freeReplyObject(reply);
+    }
+    reply = cmd("HLEN %spaths", prefix);
+    bad += reply->integer != (long long) ps_agg_count(all);
+    freeReplyObject(reply);
+    if (hget("totals", "requests") != (long long) requests) {
+        diag("totals: %lld requests, want %llu", hget("totals", "requests"),
+             (unsigned long long) requests);
+        bad++;
+    }
+    return bad;
+}
+
+
+/* One flush k of sink (its delta added to all too): 0 when it went
+ * through; *hmget the HMGETs it cost Redis (2 a script of deltas: the
+ * watermarks and the fields; 1 a script of totals). */
+static int
+absolute_flush(ps_sink_t *sink, ps_agg_table_t *all, int64_t hour,
+    unsigned k, uint64_t p, long long *hmget)
+{
+    ps_agg_table_t  *d = ps_agg_table_create(1000);
+    int              rc;
+
+    absolute_delta(d, all, hour, k);
+    run("CONFIG RESETSTAT");
+    rc = flush_at(sink, d, p);
+    *hmget = calls("hmget");
+    ps_agg_table_destroy(d);
+    return rc;
+}
+
+
+static void
+absolute_tests(unsigned port)
+{
+    ps_config_t      cfg, cfg2;
+    ps_sink_t       *sink, *other;
+    ps_agg_table_t  *all;
+    uint64_t         p = 100, q = 100;
+    int64_t          hour;
+    long long        hm;
+    unsigned         k = 0;
+    char             url[64];
+    static char      node2[] = "unit2";
+
+    hour = live_setup(port, &cfg, url, sizeof(url));
+    all = ps_agg_table_create(1000);
+    sink = chunk_sink(&cfg, "1000");
+
+    /* the first write finds the shard empty: deltas; then totals */
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: first write");
+    is_int(hm, 2, "absolute: the first write sends deltas (HMGET of the "
+           "fields)");
+    is_int(absolute_diffs(all), 0, "absolute: first write exact");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: second write");
+    is_int(hm, 1, "absolute: the second sends totals (no HMGET of the "
+           "fields)");
+    is_int(absolute_diffs(all), 0, "absolute: totals exact");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: third write");
+    is_int(hm, 1, "absolute: totals again");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: a write with a field new to the hour");
+    is_int(hm, 1, "absolute: totals, the new field's too");
+    is_int(absolute_diffs(all), 0, "absolute: exact, new field included");
+    ok(settled(p), "absolute: watermarks stored, every key expires");
+
+    /* the same positions again (a resend): applied before, a no-op */
+    {
+        ps_agg_table_t  *d = ps_agg_table_create(1000), *scratch;
+
+        scratch = ps_agg_table_create(1000);
+        absolute_delta(d, scratch, hour, 1);
+        is_int(flush_at(sink, d, p), 0, "absolute: positions already "
+               "stored");
+        ps_agg_table_destroy(d);
+        ps_agg_table_destroy(scratch);
+    }
+
+    /* another node writes the shard: the next totals are refused, sent
+     * again as deltas, and the shard stays in deltas */
+    cfg2 = cfg;
+    cfg2.node_id = node2;
+    other = chunk_sink(&cfg2, "1000");
+    is_int(absolute_flush(other, all, hour, 10, q += 100, &hm), 0,
+           "absolute: another node writes the shard");
+    is_int(absolute_diffs(all), 0, "absolute: the two nodes add up");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: then this node again");
+    is_int(hm, 1 + 2, "absolute: its totals refused (nothing applied), its "
+           "deltas sent");
+    is_int(absolute_diffs(all), 0, "absolute: exact, both nodes' writes");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: and again");
+    is_int(hm, 2, "absolute: deltas from then on in this hour");
+    is_int(absolute_diffs(all), 0, "absolute: exact");
+    other->ops->destroy(other);
+
+    /* a sink started in an hour written before (by this node's earlier
+     * process): its state is partial, so deltas all the hour */
+    sink->ops->destroy(sink);
+    run("DEL %snodes", prefix);
+    run("SADD %snodes unit", prefix);
+    sink = chunk_sink(&cfg, "1000");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: restarted sink, first write");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: restarted sink, second write");
+    is_int(hm, 2, "absolute: a restarted sink sends deltas");
+    is_int(absolute_diffs(all), 0, "absolute: exact after the restart");
+    sink->ops->destroy(sink);
+
+    /* alone again from an empty hour; then Redis loses it: the repair
+     * writes back this sink's part, and deltas follow */
+    run("FLUSHALL");
+    ps_agg_table_destroy(all);
+    all = ps_agg_table_create(1000);
+    sink = chunk_sink(&cfg, "1000");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: a new sink, an empty hour");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: its second write");
+    is_int(hm, 1, "absolute: totals");
+    run("FLUSHALL");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: Redis lost the hour");
+    is_int(absolute_diffs(all), 0, "absolute: repaired exactly");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute: after the repair");
+    is_int(hm, 2, "absolute: deltas after a repair");
+    is_int(absolute_diffs(all), 0, "absolute: exact after the repair");
+    ok(settled(p), "absolute: settled");
+
+    sink->ops->destroy(sink);
+    ps_agg_table_destroy(all);
+    run("FLUSHALL");
+    redisFree(admin);
+}
+
+
 int
 main(void)
 {
@@ -1120,6 +1361,8 @@ main(void)
         chunked_batch_tests((unsigned) strtoul(getenv("PS_TEST_REDIS"),
                                                NULL, 10));
         shard_tests((unsigned) strtoul(getenv("PS_TEST_REDIS"), NULL, 10));
+        absolute_tests((unsigned) strtoul(getenv("PS_TEST_REDIS"), NULL,
+                                          10));
     } else {
         diag("PS_TEST_REDIS not set: the chunked repair against a live "
              "Redis is skipped");

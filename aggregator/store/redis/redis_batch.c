@@ -45,6 +45,21 @@ const char ps_redis_script[] =
     "  end\n"
     "  return r\n"
     "end\n"
+    /* a variadic command over ARGV[i..j] in slices, as above (pairs
+     * stay whole: a slice is an even number of arguments) */
+    "local function range(cmd, key, i, j)\n"
+    "  for s = i, j, 4000 do\n"
+    "    call(cmd, key, unpack(ARGV, s, min(j, s + 3999)))\n"
+    "  end\n"
+    "end\n"
+    /* who wrote this shard of the hour before: 2 nobody, 1 this node
+     * alone, 0 another node too (answered with every code) */
+    "local alone = 0\n"
+    "local nn = call('SCARD', KEYS[6])\n"
+    "if nn == 0 then alone = 2\n"
+    "elseif nn == 1 and call('SISMEMBER', KEYS[6], ARGV[1]) == 1 then\n"
+    "  alone = 1\n"
+    "end\n"
     "local zone, n = ARGV[2], tonumber(ARGV[3])\n"
     "local wm, mode = KEYS[7], ARGV[n + 5]\n"
     "local rid, k = ARGV[n + 6], tonumber(ARGV[n + 7])\n"
@@ -69,27 +84,39 @@ const char ps_redis_script[] =
     "  j = tonumber(sub(marker, #rid + 2))\n"
     "end\n"
     "if j then\n"
-    "  if j ~= k then return {0, 3, j} end\n"
+    "  if j ~= k then return {0, 3, j, alone} end\n"
     "elseif k > 0 or mode == 'R' then\n"
     "  if lost then\n"
-    "    if marker then return {0, 5, 0} end\n"
-    "    if k > 0 then return {0, 2, 0} end\n"
+    "    if marker then return {0, 5, 0, alone} end\n"
+    "    if k > 0 then return {0, 2, 0, alone} end\n"
     "  elseif mode == 'R' or done() then\n"
-    "    return {0, 0, 0}\n"
+    "    return {0, 0, 0, alone}\n"
     "  else\n"
-    "    return {0, 3, 0}\n"
+    "    return {0, 3, 0, alone}\n"
     "  end\n"
     "elseif mode == '1' and lost and not marker then\n"
-    "  return {0, 2, 0}\n"
+    "  return {0, 2, 0, alone}\n"
     "elseif done() then\n"
-    "  return {0, 0, 0}\n"
+    "  return {0, 0, 0, alone}\n"
     "end\n"
-    /* the fields: one HMGET, the sums here, one HSET and one ZADD of the
-     * new totals (numbers are exact below 2^53) */
-    "local pat = '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$'\n"
-    "local m = tonumber(ARGV[n + 9])\n"
-    "local a = n + 10\n"
-    "if m > 0 then\n"
+    /* the absolute form: this node has been the shard's only writer
+     * since its first write of the hour, so its totals are the stored
+     * ones; another node wrote since: nothing applied, the sink sends
+     * the deltas instead */
+    "local form = ARGV[n + 9]\n"
+    "if form == 'A' and alone == 0 then return {0, 6, 0, alone} end\n"
+    "local m = tonumber(ARGV[n + 10])\n"
+    "local a = n + 11\n"
+    /* absolute: the new totals as they are, one HSET of field-value
+     * pairs and one ZADD of score-field pairs straight from ARGV */
+    "if m > 0 and form == 'A' then\n"
+    "  range('HSET', KEYS[2], a, a + 2 * m - 1)\n"
+    "  range('ZADD', KEYS[3], a + 2 * m, a + 4 * m - 1)\n"
+    "  a = a + 4 * m\n"
+    /* the deltas: one HMGET, the sums here, one HSET and one ZADD of
+     * the new totals (numbers are exact below 2^53) */
+    "elseif m > 0 then\n"
+    "  local pat = '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$'\n"
     "  local fs = {}\n"
     "  for e = 1, m do fs[e] = ARGV[a + 2 * e - 2] end\n"
     "  local old = many('HMGET', KEYS[2], fs)\n"
@@ -166,9 +193,9 @@ const char ps_redis_script[] =
     "end\n"
     "call('SADD', KEYS[6], ARGV[1])\n"
     "for i = 1, #KEYS do call('PEXPIREAT', KEYS[i], ARGV[n + 4]) end\n"
-    "if k < last then return {1, 3, k + 1} end\n"
-    "if mode == 'R' then return {1, 4, 0} end\n"
-    "return {1, 1, 0}\n";
+    "if k < last then return {1, 3, k + 1, alone} end\n"
+    "if mode == 'R' then return {1, 4, 0, alone} end\n"
+    "return {1, 1, 0, alone}\n";
 
 const size_t ps_redis_script_len = sizeof(ps_redis_script) - 1;
 
@@ -178,9 +205,9 @@ static const char *ps_redis_key_suffix[PS_REDIS_NKEYS] = {
 };
 
 
-/* Appends one argument of n bytes to the batch; 0 or -1. */
+/* Makes room for one more argument; 0 or -1. */
 static int
-ps_redis_arg(ps_redis_batch_t *bt, const void *p, size_t n)
+ps_redis_arg_room(ps_redis_batch_t *bt)
 {
     size_t  ncap, *noff, *nlen;
 
@@ -198,12 +225,35 @@ ps_redis_arg(ps_redis_batch_t *bt, const void *p, size_t n)
         bt->len = nlen;
         bt->cap = ncap;
     }
+    return 0;
+}
 
+
+/* Appends one argument of n bytes to the batch; 0 or -1. */
+static int
+ps_redis_arg(ps_redis_batch_t *bt, const void *p, size_t n)
+{
+    if (ps_redis_arg_room(bt) != 0) {
+        return -1;
+    }
     bt->off[bt->argc] = bt->bytes.len;
     if (ps_buf_append(&bt->bytes, p, n) != 0) {
         return -1;
     }
     bt->len[bt->argc++] = n;
+    return 0;
+}
+
+
+/* Appends argument idx again, sharing its bytes; 0 or -1. */
+static int
+ps_redis_arg_again(ps_redis_batch_t *bt, size_t idx)
+{
+    if (ps_redis_arg_room(bt) != 0) {
+        return -1;
+    }
+    bt->off[bt->argc] = bt->off[idx];
+    bt->len[bt->argc++] = bt->len[idx];
     return 0;
 }
 
@@ -223,6 +273,7 @@ ps_redis_arg_u64(ps_redis_batch_t *bt, uint64_t v)
 void
 ps_redis_batch_free(ps_redis_batch_t *bt)
 {
+    ps_redis_batch_drop_absolute(bt);
     ps_buf_free(&bt->bytes);
     free(bt->off);
     free(bt->len);
@@ -258,6 +309,7 @@ ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour, unsigned shard,
     uint64_t expire_ms)
 {
     memset(bt, 0, sizeof(*bt));
+    bt->form = 'D';
     bt->hour = hour;
     bt->shard = shard;
     bt->zone_id = zone_id;
@@ -275,8 +327,9 @@ ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour, unsigned shard,
 /* Appends the head of one script of the batch: keys, node, zone,
  * positions, expiry, mode ('0' first write, '1' this sink wrote the
  * hour before and can repair it, 'R' repair), the id of a sequence of
- * chunks ("" for a batch of one script), this chunk's number and the
- * number of chunks; 0 or -1. */
+ * chunks ("" for a batch of one script), this chunk's number, the
+ * number of chunks and the form of the fields that follow ('D' deltas,
+ * 'A' absolute); 0 or -1. */
 static int
 ps_redis_batch_head(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     char mode, const char *rid, size_t chunk, size_t nchunks)
@@ -314,7 +367,8 @@ ps_redis_batch_head(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     if (ps_redis_arg(bt, &mode, 1) != 0
         || ps_redis_arg(bt, rid, strlen(rid)) != 0
         || ps_redis_arg_u64(bt, chunk) != 0
-        || ps_redis_arg_u64(bt, nchunks) != 0)
+        || ps_redis_arg_u64(bt, nchunks) != 0
+        || ps_redis_arg(bt, &bt->form, 1) != 0)
     {
         return -1;
     }
@@ -322,14 +376,12 @@ ps_redis_batch_head(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
 }
 
 
-/* Appends one field (the parts joined by tabs) and its counters as
+/* Appends one field (the parts joined by tabs) and the counters v as
  * one argument "requests errors bytes_in bytes_out latency_sum_us
- * latency_max_us" (the form of the paths hash), and adds them to
- * tot[11]; 0 or -1. */
+ * latency_max_us" (the form of the paths hash); 0 or -1. */
 static int
 ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
-    const size_t *plen, unsigned nparts, const ps_redis_repair_entry_t *v,
-    uint64_t *tot)
+    const size_t *plen, unsigned nparts, const ps_counts_t *v)
 {
     unsigned  k;
     char      num[6 * 21], *p;
@@ -347,12 +399,12 @@ ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
     }
     bt->len[bt->argc - 1] = bt->bytes.len - bt->off[bt->argc - 1];
 
-    c[0] = v->counts.requests;
-    c[1] = v->counts.errors;
-    c[2] = v->counts.bytes_in;
-    c[3] = v->counts.bytes_out;
-    c[4] = v->counts.latency_sum_us;
-    c[5] = v->counts.latency_max_us;
+    c[0] = v->requests;
+    c[1] = v->errors;
+    c[2] = v->bytes_in;
+    c[3] = v->bytes_out;
+    c[4] = v->latency_sum_us;
+    c[5] = v->latency_max_us;
     p = num;
     for (k = 0; k < 6; k++) {
         if (k > 0) {
@@ -360,22 +412,27 @@ ps_redis_batch_field(ps_redis_batch_t *bt, const char *const *part,
         }
         p = ps_u64_text(p, c[k]);
     }
-    if (ps_redis_arg(bt, num, (size_t) (p - num)) != 0) {
-        return -1;
-    }
+    return ps_redis_arg(bt, num, (size_t) (p - num));
+}
 
-    tot[0] += v->counts.requests;
-    tot[1] += v->counts.errors;
+
+/* Adds the counters v to the shard's totals tot[11]. */
+static void
+ps_redis_batch_total(uint64_t *tot, const ps_counts_t *v)
+{
+    unsigned  k;
+
+    tot[0] += v->requests;
+    tot[1] += v->errors;
     for (k = 0; k < 5; k++) {
-        tot[2 + k] += v->counts.status[k];
+        tot[2 + k] += v->status[k];
     }
-    tot[7] += v->counts.bytes_in;
-    tot[8] += v->counts.bytes_out;
-    tot[9] += v->counts.latency_sum_us;
-    if (v->counts.latency_max_us > tot[10]) {
-        tot[10] = v->counts.latency_max_us;
+    tot[7] += v->bytes_in;
+    tot[8] += v->bytes_out;
+    tot[9] += v->latency_sum_us;
+    if (v->latency_max_us > tot[10]) {
+        tot[10] = v->latency_max_us;
     }
-    return 0;
 }
 
 
@@ -416,27 +473,32 @@ typedef struct {
     uint32_t                      *cidx;    /* its cb->clients (unfolded)
                                                or clients of h */
     const ps_redis_repair_hour_t  *h;
+    const uint32_t                *at;      /* absolute form: per delta
+                                               entry its entry of h + 1 */
     size_t                         nfields;
     size_t                         nclients;
     uint64_t                       folded;  /* requests of folded clients */
 } ps_redis_src_t;
 
 
-/* Appends field i of src with its counters, adds them to tot[11]. */
+/* Appends field i of src with its counters (the delta's, or in the
+ * absolute form the hour's totals that the repair state holds), adds
+ * what it adds to the hour to tot[11]. */
 static int
 ps_redis_src_field(ps_redis_batch_t *bt, const ps_redis_src_t *src,
     size_t i, uint64_t *tot)
 {
-    const ps_agg_entry_t     *e;
-    ps_redis_repair_entry_t   v;
-    const char               *part[3];
-    size_t                    plen[3];
+    const ps_agg_entry_t           *e;
+    const ps_redis_repair_entry_t  *v;
+    const char                     *part[3];
+    size_t                          plen[3];
 
     if (src->delta == NULL) {
-        part[0] = src->h->entries[src->fidx[i]].field;
-        plen[0] = src->h->entries[src->fidx[i]].field_len;
-        return ps_redis_batch_field(bt, part, plen, 1,
-                                    &src->h->entries[src->fidx[i]], tot);
+        v = &src->h->entries[src->fidx[i]];
+        part[0] = v->field;
+        plen[0] = v->field_len;
+        ps_redis_batch_total(tot, &v->counts);
+        return ps_redis_batch_field(bt, part, plen, 1, &v->counts);
     }
 
     e = ps_agg_entry_at(src->delta, src->fidx[i]);
@@ -446,14 +508,33 @@ ps_redis_src_field(ps_redis_batch_t *bt, const ps_redis_src_t *src,
     plen[1] = e->method_len;
     part[2] = e->path;
     plen[2] = e->path_len;
-    v.counts.requests = e->counts.requests;
-    memcpy(v.counts.status, e->counts.status, sizeof(v.counts.status));
-    v.counts.errors = e->counts.errors;
-    v.counts.bytes_in = e->counts.bytes_in;
-    v.counts.bytes_out = e->counts.bytes_out;
-    v.counts.latency_sum_us = e->counts.latency_sum_us;
-    v.counts.latency_max_us = e->counts.latency_max_us;
-    return ps_redis_batch_field(bt, part, plen, 3, &v, tot);
+    ps_redis_batch_total(tot, &e->counts);
+    if (bt->form == 'A') {
+        v = &src->h->entries[src->at[src->fidx[i]] - 1];
+        return ps_redis_batch_field(bt, part, plen, 3, &v->counts);
+    }
+    return ps_redis_batch_field(bt, part, plen, 3, &e->counts);
+}
+
+
+/* Appends the score-field pairs of the absolute form's ZADD: each
+ * field's requests, and the field again (the argument at arg0 + 2 * i,
+ * its bytes shared); 0 or -1. */
+static int
+ps_redis_src_scores(ps_redis_batch_t *bt, const ps_redis_src_t *src,
+    size_t field0, size_t nfields, size_t arg0)
+{
+    size_t  i;
+
+    for (i = 0; i < nfields; i++) {
+        if (ps_redis_arg_u64(bt, src->h->entries[
+                src->at[src->fidx[field0 + i]] - 1].counts.requests) != 0
+            || ps_redis_arg_again(bt, arg0 + 2 * i) != 0)
+        {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 
@@ -492,7 +573,7 @@ ps_redis_build_chunk(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     const ps_redis_src_t *src, const char *rid, size_t k, size_t nchunks)
 {
     ps_redis_repair_span_t  sp;
-    size_t                  i, cnt;
+    size_t                  i, cnt, arg0;
     uint64_t                tot[11];
 
     ps_redis_repair_span(src->nfields, src->nclients, rb->chunk, k, &sp);
@@ -507,10 +588,16 @@ ps_redis_build_chunk(const ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     }
 
     memset(tot, 0, sizeof(tot));
+    arg0 = bt->argc;
     for (i = sp.field0; i < sp.field0 + sp.nfields; i++) {
         if (ps_redis_src_field(bt, src, i, tot) != 0) {
             return -1;
         }
+    }
+    if (bt->form == 'A'
+        && ps_redis_src_scores(bt, src, sp.field0, sp.nfields, arg0) != 0)
+    {
+        return -1;
     }
     ps_redis_patch_count(bt, cnt, sp.nfields);
     bt->requests += tot[0];
@@ -540,16 +627,17 @@ ps_redis_build_chunks(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     const ps_redis_src_t *src)
 {
     size_t  k, nchunks;
-    char    rid[48];
 
     nchunks = ps_redis_repair_nchunks(src->nfields, src->nclients,
                                       rb->chunk);
-    rid[0] = '\0';
     if (nchunks > 1 || bt->mode == 'R') {
-        /* unique per sequence of this node, also across its restarts */
-        snprintf(rid, sizeof(rid), "%llx.%lx.%x",
-                 (unsigned long long) (ps_now_us() / 1000), (long) getpid(),
-                 ++rb->sequences);
+        /* unique per sequence of this node, also across its restarts
+         * (the absolute form of a batch takes the id of its deltas') */
+        if (bt->rid[0] == '\0') {
+            snprintf(bt->rid, sizeof(bt->rid), "%llx.%lx.%x",
+                     (unsigned long long) (ps_now_us() / 1000),
+                     (long) getpid(), ++rb->sequences);
+        }
         bt->chunk_arg = malloc((nchunks + 1) * sizeof(*bt->chunk_arg));
         if (bt->chunk_arg == NULL) {
             return -1;
@@ -558,7 +646,7 @@ ps_redis_build_chunks(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     }
 
     for (k = 0; k < nchunks; k++) {
-        if (ps_redis_build_chunk(rb, bt, src, rid, k, nchunks) != 0) {
+        if (ps_redis_build_chunk(rb, bt, src, bt->rid, k, nchunks) != 0) {
             return -1;
         }
     }
@@ -584,13 +672,68 @@ ps_redis_batch_set_mode(ps_redis_batch_t *bt, char mode)
         bt->bytes.data[bt->off[a]] = mode;
     }
     bt->mode = mode;
+    if (bt->abs != NULL) {
+        ps_redis_batch_set_mode(bt->abs, mode);
+    }
+}
+
+
+void
+ps_redis_batch_drop_absolute(ps_redis_batch_t *bt)
+{
+    if (bt->abs != NULL) {
+        ps_redis_batch_free(bt->abs);
+        free(bt->abs);
+        bt->abs = NULL;
+    }
+}
+
+
+/* Builds the absolute form of bt (its deltas built from src) into
+ * bt->abs, when every field of src has its own entry in the repair
+ * state; 0 (built or not), or -1. */
+static int
+ps_redis_build_absolute(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    const ps_redis_src_t *src)
+{
+    ps_redis_batch_t  *ab;
+    size_t             i;
+
+    for (i = 0; i < src->nfields; i++) {
+        if (src->at[src->fidx[i]] == 0) {
+            return 0;
+        }
+    }
+    if (src->nfields == 0) {
+        return 0;                   /* no field: the same script */
+    }
+
+    ab = malloc(sizeof(*ab));
+    if (ab == NULL
+        || ps_redis_batch_init(ab, bt->hour, bt->shard, bt->zone_id, bt->pos,
+                               bt->nrings, bt->expire_ms) != 0)
+    {
+        free(ab);
+        return -1;
+    }
+    ab->mode = bt->mode;
+    ab->form = 'A';
+    memcpy(ab->rid, bt->rid, sizeof(ab->rid));
+    if (ps_redis_build_chunks(rb, ab, src) != 0) {
+        ps_redis_batch_free(ab);
+        free(ab);
+        return -1;
+    }
+    bt->abs = ab;
+    return 0;
 }
 
 
 int
 ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     const ps_agg_table_t *delta, const uint16_t *eshard,
-    const ps_redis_clients_t *cb, const uint16_t *cshard)
+    const ps_redis_clients_t *cb, const uint16_t *cshard,
+    const ps_redis_repair_hour_t *h, const uint32_t *at)
 {
     ps_redis_src_t            src;
     const ps_redis_client_t  *c;
@@ -630,6 +773,11 @@ ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     }
 
     rc = ps_redis_build_chunks(rb, bt, &src);
+    if (rc == 0 && h != NULL && at != NULL) {
+        src.h = h;
+        src.at = at;
+        rc = ps_redis_build_absolute(rb, bt, &src);
+    }
 
 done:
 
@@ -677,10 +825,13 @@ done:
 }
 
 
-void
+const ps_redis_batch_t *
 ps_redis_batch_script_args(const ps_redis_batch_t *bt, size_t *first,
     size_t *end)
 {
-    *first = bt->nchunks ? bt->chunk_arg[bt->chunk] : 0;
-    *end = bt->nchunks ? bt->chunk_arg[bt->chunk + 1] : bt->argc;
+    const ps_redis_batch_t  *f = bt->abs != NULL ? bt->abs : bt;
+
+    *first = f->nchunks ? f->chunk_arg[bt->chunk] : 0;
+    *end = f->nchunks ? f->chunk_arg[bt->chunk + 1] : f->argc;
+    return f;
 }

@@ -26,13 +26,20 @@
 
 /* The hour script: KEYS as in ps_redis_key_suffix[], ARGV as built by
  * ps_redis_batch_head() and ps_redis_build_chunk() (redis_batch.c).
- * Answers {applied, code, next}, code one of PS_REDIS_SCRIPT_*. */
+ * Answers {applied, code, next, alone}, code one of PS_REDIS_SCRIPT_*,
+ * alone one of PS_REDIS_ALONE_* (who wrote the shard before it ran). */
 #define PS_REDIS_SCRIPT_SKIPPED   0   /* applied before, or no loss */
 #define PS_REDIS_SCRIPT_APPLIED   1   /* a batch (its last chunk) applied */
 #define PS_REDIS_SCRIPT_LOST      2   /* nothing applied: (re)start repair */
 #define PS_REDIS_SCRIPT_NEXT      3   /* go on at chunk next */
 #define PS_REDIS_SCRIPT_REPAIRED  4   /* a repair's last chunk applied */
 #define PS_REDIS_SCRIPT_FOREIGN   5   /* another sequence's marker */
+#define PS_REDIS_SCRIPT_SHARED    6   /* absolute form, another node
+                                         wrote: nothing applied */
+
+#define PS_REDIS_ALONE_NOT        0   /* another node wrote the shard */
+#define PS_REDIS_ALONE_SELF       1   /* only this node wrote it */
+#define PS_REDIS_ALONE_EMPTY      2   /* nobody wrote it */
 
 /* The script's text (for SCRIPT LOAD and EVAL) and its length. */
 extern const char    ps_redis_script[];
@@ -48,8 +55,11 @@ typedef struct {
 } ps_redis_batcher_t;
 
 /* One hour and shard's script call, kept until Redis has confirmed
- * it. */
-typedef struct {
+ * it.  Its fields go as deltas (form 'D'); a batch of a shard that this
+ * sink alone has written since the hour's first write also has the
+ * same scripts with the fields' new totals (form 'A', in abs), which
+ * are sent instead while Redis does not answer "shared". */
+typedef struct ps_redis_batch_s {
     int64_t    hour;
     unsigned   shard;
     ps_buf_t   bytes;                       /* all keys and args */
@@ -62,6 +72,13 @@ typedef struct {
     int        eval;                        /* its master lacks the
                                                script: EVAL, not EVALSHA */
     char       mode;                        /* '0', '1' or 'R' (repair) */
+    char       form;                        /* 'D' deltas, 'A' totals */
+    int        solo;                        /* its chunks so far found
+                                               the shard unwritten (the
+                                               first) or written by this
+                                               node alone */
+    struct ps_redis_batch_s  *abs;          /* the absolute form, or NULL */
+    char       rid[48];                     /* a sequence's id, or "" */
     uint64_t   zone_id;                     /* for a repair of the hour */
     uint64_t  *pos;
     uint32_t   nrings;
@@ -83,10 +100,14 @@ int ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour, unsigned shard,
 /* Builds the scripts of bt (mode '0' or '1') from the fields of delta
  * and the clients of cb of its hour and shard (eshard[i], cshard[i]: the
  * shard of delta entry i and of client i); one script when they fit in
- * one chunk, else a sequence of chunks; 0 or -1. */
+ * one chunk, else a sequence of chunks.  With h (the repair state of
+ * the hour, the delta already in it) and at (per delta entry its entry
+ * of h + 1, 0 for none) it builds the absolute form too, when every
+ * field has its entry; 0 or -1. */
 int ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     const ps_agg_table_t *delta, const uint16_t *eshard,
-    const ps_redis_clients_t *cb, const uint16_t *cshard);
+    const ps_redis_clients_t *cb, const uint16_t *cshard,
+    const ps_redis_repair_hour_t *h, const uint32_t *at);
 
 /* Builds the scripts of bt (mode 'R') from the repair state h of its
  * hour, its shard's fields and clients: always a sequence (of one chunk
@@ -95,12 +116,16 @@ int ps_redis_batch_from_repair(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     const ps_redis_repair_hour_t *h);
 
 /* The arguments [*first, *end) of bt's next script: all of them, or
- * those of chunk bt->chunk. */
-void ps_redis_batch_script_args(const ps_redis_batch_t *bt, size_t *first,
-    size_t *end);
+ * those of chunk bt->chunk; of the absolute form while bt has one.
+ * Returns the batch that holds them (bt or bt->abs). */
+const ps_redis_batch_t *ps_redis_batch_script_args(
+    const ps_redis_batch_t *bt, size_t *first, size_t *end);
 
-/* Sets the mode byte of every script of bt. */
+/* Sets the mode byte of every script of bt (of both forms). */
 void ps_redis_batch_set_mode(ps_redis_batch_t *bt, char mode);
+
+/* Frees the absolute form of bt: its deltas are sent from now on. */
+void ps_redis_batch_drop_absolute(ps_redis_batch_t *bt);
 
 /* Frees what bt holds and zeroes it. */
 void ps_redis_batch_free(ps_redis_batch_t *bt);

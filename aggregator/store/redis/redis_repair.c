@@ -167,10 +167,11 @@ ps_repair_index_grow(uint32_t **index, size_t *cap, size_t n,
 }
 
 
-/* The entry of field in h, created (or the overflow field) as needed. */
+/* The entry of field in h, created (or the overflow field, *folded then
+ * set) as needed. */
 static ps_redis_repair_entry_t *
 ps_repair_entry(ps_redis_repair_t *rp, ps_redis_repair_hour_t *h,
-    const char *field, size_t len, int may_fold)
+    const char *field, size_t len, int may_fold, int *folded)
 {
     ps_redis_repair_entry_t  *e, *ne;
     uint64_t                  hash;
@@ -192,8 +193,9 @@ ps_repair_entry(ps_redis_repair_t *rp, ps_redis_repair_hour_t *h,
     }
 
     if (may_fold && h->nentries >= rp->max_keys) {
+        *folded = 1;
         return ps_repair_entry(rp, h, PS_REPAIR_OTHER_FIELD,
-                               sizeof(PS_REPAIR_OTHER_FIELD) - 1, 0);
+                               sizeof(PS_REPAIR_OTHER_FIELD) - 1, 0, folded);
     }
 
     if (ps_repair_index_grow(&h->index, &h->index_cap, h->nentries,
@@ -236,13 +238,18 @@ ps_repair_entry(ps_redis_repair_t *rp, ps_redis_repair_hour_t *h,
 
 
 int
-ps_redis_repair_add_entry(ps_redis_repair_t *rp, const ps_agg_entry_t *src)
+ps_redis_repair_add_entry(ps_redis_repair_t *rp, const ps_agg_entry_t *src,
+    uint32_t *at)
 {
     ps_redis_repair_hour_t   *h;
     ps_redis_repair_entry_t  *e;
     char                     *field;
     size_t                    len;
+    int                       folded = 0;
 
+    if (at != NULL) {
+        *at = 0;
+    }
     h = ps_repair_slot(rp, src->hour);
     if (h == NULL) {
         return 1;
@@ -260,13 +267,16 @@ ps_redis_repair_add_entry(ps_redis_repair_t *rp, const ps_agg_entry_t *src)
     memcpy(field + src->host_len + 2 + src->method_len, src->path,
            src->path_len);
 
-    e = ps_repair_entry(rp, h, field, len, 1);
+    e = ps_repair_entry(rp, h, field, len, 1, &folded);
     free(field);
     if (e == NULL) {
         goto fail;
     }
 
     ps_counts_merge(&e->counts, &src->counts);
+    if (at != NULL && !folded) {
+        *at = (uint32_t) (e - h->entries) + 1;
+    }
 
     return 0;
 
@@ -352,6 +362,19 @@ fail:
 
     h->broken = 1;
     return -1;
+}
+
+
+void
+ps_redis_repair_break(ps_redis_repair_t *rp, int64_t hour)
+{
+    unsigned  i;
+
+    for (i = 0; i < PS_REDIS_REPAIR_HOURS; i++) {
+        if (rp->hours[i].hour == hour) {
+            rp->hours[i].broken = 1;
+        }
+    }
 }
 
 

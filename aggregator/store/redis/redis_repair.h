@@ -75,9 +75,16 @@ void ps_redis_repair_keep_from(ps_redis_repair_t *rp, int64_t hour);
 
 /* Adds the Redis counters of e into its hour (created if it may be
  * kept).  0 added, 1 the hour is not kept, -1 memory ran out (the hour
- * is then marked broken and no longer offered for repair). */
+ * is then marked broken and no longer offered for repair).  at (may be
+ * NULL) is set to the index + 1 in the hour's entries of e's own field,
+ * 0 when its counters went elsewhere (the hour not kept, or e folded
+ * into the overflow field). */
 int ps_redis_repair_add_entry(ps_redis_repair_t *rp,
-    const ps_agg_entry_t *e);
+    const ps_agg_entry_t *e, uint32_t *at);
+
+/* Marks hour broken, if it is kept: its state no longer matches what
+ * was handed to Redis (a flush that took it failed). */
+void ps_redis_repair_break(ps_redis_repair_t *rp, int64_t hour);
 
 /* Adds requests of client text (len bytes, < PS_REC_CLIENT_MAX; len 0:
  * a client that was folded already) into hour; 0, 1 or -1 as above. */

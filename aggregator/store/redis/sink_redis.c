@@ -216,10 +216,15 @@ typedef struct {
     uint64_t            *pos;               /* [nrings] */
 } ps_redis_loaded_t;
 
-/* An hour this process wrote, and the shards it wrote. */
+/* An hour this process wrote, and the shards it wrote; of those, the
+ * shards it alone has written since the hour began (their stored totals
+ * are its repair state's), and the shards that can never be so (another
+ * node wrote them, or this sink's state no longer matches them). */
 typedef struct {
     int64_t              hour;
     uint8_t              shards[PS_REDIS_SHARDS_MAX / 8];
+    uint8_t              alone[PS_REDIS_SHARDS_MAX / 8];
+    uint8_t              shared[PS_REDIS_SHARDS_MAX / 8];
 } ps_redis_written_t;
 
 typedef struct {
@@ -248,6 +253,11 @@ typedef struct {
     unsigned             nflushed;
     uint16_t            *eshard;            /* per delta entry, per client */
     uint16_t            *cshard;            /*   of the current flush */
+    uint32_t            *eat;               /* per delta entry: its entry
+                                               of the repair state + 1 */
+    size_t               eat_cap;
+    uint64_t             absolute;          /* scripts of the absolute
+                                               form applied, in all */
 
     ps_redis_repair_t   *repair;            /* what it handed per hour */
 
@@ -863,17 +873,21 @@ ps_redis_written(const ps_redis_t *r, int64_t hour)
 }
 
 
+#define PS_REDIS_BIT(set, shard)  ((set)[(shard) / 8] & (1u << ((shard) % 8)))
+
 static int
 ps_redis_was_flushed(const ps_redis_t *r, int64_t hour, unsigned shard)
 {
     const ps_redis_written_t  *w = ps_redis_written(r, hour);
 
-    return w != NULL && (w->shards[shard / 8] & (1u << (shard % 8)));
+    return w != NULL && PS_REDIS_BIT(w->shards, shard);
 }
 
 
-static void
-ps_redis_mark_flushed(ps_redis_t *r, int64_t hour, unsigned shard)
+/* The record of hour in r->flushed, made (the oldest forgotten when
+ * there is no room: its shards then count as not written). */
+static ps_redis_written_t *
+ps_redis_written_make(ps_redis_t *r, int64_t hour)
 {
     unsigned             n = sizeof(r->flushed) / sizeof(r->flushed[0]);
     ps_redis_written_t  *w;
@@ -889,7 +903,53 @@ ps_redis_mark_flushed(ps_redis_t *r, int64_t hour, unsigned shard)
         memset(w, 0, sizeof(*w));
         w->hour = hour;
     }
+    return w;
+}
+
+
+static void
+ps_redis_mark_flushed(ps_redis_t *r, int64_t hour, unsigned shard)
+{
+    ps_redis_written_t  *w = ps_redis_written_make(r, hour);
+
     w->shards[shard / 8] |= (uint8_t) (1u << (shard % 8));
+}
+
+
+/* Whether this sink alone wrote the hour's shard since the hour began,
+ * so that its batches may carry the fields' totals (the absolute
+ * form). */
+static int
+ps_redis_is_alone(const ps_redis_t *r, int64_t hour, unsigned shard)
+{
+    const ps_redis_written_t  *w = ps_redis_written(r, hour);
+
+    return w != NULL && PS_REDIS_BIT(w->alone, shard)
+           && !PS_REDIS_BIT(w->shared, shard);
+}
+
+
+static void
+ps_redis_mark_alone(ps_redis_t *r, int64_t hour, unsigned shard)
+{
+    ps_redis_written_t  *w = ps_redis_written_make(r, hour);
+
+    w->alone[shard / 8] |= (uint8_t) (1u << (shard % 8));
+}
+
+
+/* The hour's shard (every shard: shard < 0) is no longer, and never
+ * becomes, one that this sink alone wrote. */
+static void
+ps_redis_mark_shared(ps_redis_t *r, int64_t hour, int shard)
+{
+    ps_redis_written_t  *w = ps_redis_written_make(r, hour);
+
+    if (shard < 0) {
+        memset(w->shared, 0xff, sizeof(w->shared));
+        return;
+    }
+    w->shared[shard / 8] |= (uint8_t) (1u << (shard % 8));
 }
 
 
@@ -900,6 +960,9 @@ ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
     unsigned shard, uint64_t zone_id, const ps_agg_table_t *delta,
     const uint64_t *pos, uint32_t nrings, uint64_t expire_ms)
 {
+    const ps_redis_repair_hour_t  *h;
+    const ps_redis_written_t      *w;
+
     if (ps_redis_batch_init(bt, hour, shard, zone_id, pos, nrings,
                             expire_ms) != 0)
     {
@@ -908,11 +971,21 @@ ps_redis_build_batch(ps_redis_t *r, ps_redis_batch_t *bt, int64_t hour,
 
     /* the loss of an hour's shard is repaired only by a sink that wrote
      * it before and holds its whole contribution */
-    bt->mode = ps_redis_was_flushed(r, hour, shard)
-               && ps_redis_repair_hour(r->repair, hour) != NULL ? '1' : '0';
+    h = ps_redis_repair_hour(r->repair, hour);
+    bt->mode = ps_redis_was_flushed(r, hour, shard) && h != NULL ? '1' : '0';
 
+    /* a first write that finds the shard empty and is applied whole
+     * makes this sink the shard's only writer (ps_redis_script_outcome):
+     * from then on its stored fields are its repair state's */
+    w = ps_redis_written(r, hour);
+    bt->solo = bt->mode == '0' && h != NULL
+               && (w == NULL || !PS_REDIS_BIT(w->shared, shard));
+
+    if (!ps_redis_is_alone(r, hour, shard) || h == NULL) {
+        h = NULL;
+    }
     return ps_redis_batch_from_delta(&r->batcher, bt, delta, r->eshard,
-                                     &r->clients, r->cshard);
+                                     &r->clients, r->cshard, h, r->eat);
 }
 
 
@@ -967,8 +1040,8 @@ fail:
 #define PS_REDIS_SENT_LOST  1     /* Redis lost the hour: send its repair */
 #define PS_REDIS_SENT_MORE  2     /* a sequence goes on at bt->chunk */
 
-/* The script's answer {applied, code, next} into v[3]; 0, or -1 (logged)
- * for an error or a reply of another shape. */
+/* The script's answer {applied, code, next, alone} into v[4]; 0, or -1
+ * (logged) for an error or a reply of another shape. */
 static int
 ps_redis_script_reply(ps_redis_t *r, ps_redis_batch_t *bt,
     const redisReply *reply, long long *v)
@@ -983,11 +1056,11 @@ ps_redis_script_reply(ps_redis_t *r, ps_redis_batch_t *bt,
         return -1;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
         goto unexpected;
     }
 
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
             goto unexpected;
         }
@@ -1007,18 +1080,54 @@ unexpected:
 }
 
 
+/* Follows, in the deltas of a first write, whether this sink is the
+ * only writer of the shard: chunk 0 must have found it empty, every
+ * later chunk written by this node alone, and every chunk must have
+ * been applied by the answer that tells (not by an earlier send whose
+ * answer was lost). */
+static void
+ps_redis_follow_alone(ps_redis_batch_t *bt, long long applied,
+    long long alone)
+{
+    if (bt->abs != NULL) {
+        return;
+    }
+    if (!applied
+        || alone < (bt->chunk == 0 ? PS_REDIS_ALONE_EMPTY
+                                   : PS_REDIS_ALONE_SELF))
+    {
+        bt->solo = 0;
+    }
+}
+
+
 /* What the script's code means for the batch: PS_REDIS_SENT_*, or -1
  * (logged) for an answer that does not fit the batch. */
 static int
 ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
-    long long applied, long long code, long long next)
+    long long applied, long long code, long long next, long long alone)
 {
     char  prefix[64];
 
     ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard,
                         r->batcher.shards);
+    ps_redis_follow_alone(bt, applied, alone);
 
     switch (code) {
+
+    case PS_REDIS_SCRIPT_SHARED:
+        /* the absolute form met another node's write: nothing applied;
+         * the same chunk goes again as deltas, and so does every later
+         * batch of the shard in this hour */
+        if (bt->abs == NULL || applied) {
+            break;
+        }
+        ps_log(PS_LOG_INFO, "event=redis_shard_shared hour=%.10s shard=%u "
+               "node=%s chunk=%zu", prefix + 11, bt->shard, r->node_id,
+               bt->chunk);
+        ps_redis_batch_drop_absolute(bt);
+        ps_redis_mark_shared(r, bt->hour, (int) bt->shard);
+        return PS_REDIS_SENT_MORE;
 
     case PS_REDIS_SCRIPT_SKIPPED:
         ps_log(PS_LOG_DEBUG, "event=redis_batch_already_applied "
@@ -1042,6 +1151,13 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
                    (unsigned long long) bt->requests, bt->nchunks);
         }
         ps_redis_mark_flushed(r, bt->hour, bt->shard);
+        if (bt->abs != NULL) {
+            r->absolute++;
+        } else if (bt->solo) {
+            ps_log(PS_LOG_DEBUG, "event=redis_shard_alone hour=%.10s "
+                   "shard=%u node=%s", prefix + 11, bt->shard, r->node_id);
+            ps_redis_mark_alone(r, bt->hour, bt->shard);
+        }
         return PS_REDIS_SENT_DONE;
 
     case PS_REDIS_SCRIPT_LOST:
@@ -1055,6 +1171,10 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
                (unsigned long long) bt->zone_id,
                bt->mode == 'R' ? " during_repair=1"
                : bt->chunk > 0 ? " during_batch=1" : "");
+        /* the repair adds this node's part to what other nodes write
+         * back: the shard's fields are no longer this sink's alone */
+        ps_redis_mark_shared(r, bt->hour, (int) bt->shard);
+        bt->solo = 0;
         if (bt->mode != 'R') {
             return PS_REDIS_SENT_LOST;
         }
@@ -1102,6 +1222,7 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
                bt->mode == 'R' ? "repair" : "batch", prefix + 11, bt->shard,
                r->node_id, (unsigned long long) bt->zone_id, bt->chunk);
         ps_redis_mark_flushed(r, bt->hour, bt->shard);
+        ps_redis_mark_shared(r, bt->hour, (int) bt->shard);
         return PS_REDIS_SENT_DONE;
 
     default:
@@ -1129,12 +1250,13 @@ ps_redis_round_append(ps_redis_t *r, ps_redis_batch_t *bt, size_t *used,
 {
     static const char  nkeys[] = PS_REDIS_NKEYS_TEXT;
 
-    const char  **argv = r->argv + *used;
-    size_t       *argvlen = r->argvlen + *used;
-    size_t        first, end, argc, i;
-    char          prefix[64];
+    const char             **argv = r->argv + *used;
+    size_t                  *argvlen = r->argvlen + *used;
+    size_t                   first, end, argc, i;
+    char                     prefix[64];
+    const ps_redis_batch_t  *f;
 
-    ps_redis_batch_script_args(bt, &first, &end);
+    f = ps_redis_batch_script_args(bt, &first, &end);
     argc = 3 + end - first;
 
     if (bt->eval || r->sha[0] == '\0') {
@@ -1150,8 +1272,8 @@ ps_redis_round_append(ps_redis_t *r, ps_redis_batch_t *bt, size_t *used,
     argv[2] = nkeys;
     argvlen[2] = sizeof(nkeys) - 1;
     for (i = 3; i < argc; i++) {
-        argv[i] = bt->bytes.data + bt->off[first + i - 3];
-        argvlen[i] = bt->len[first + i - 3];
+        argv[i] = f->bytes.data + f->off[first + i - 3];
+        argvlen[i] = f->len[first + i - 3];
     }
 
     ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard,
@@ -1174,7 +1296,7 @@ ps_redis_round_room(ps_redis_t *r)
 
     for (i = 0; i < r->nbatches; i++) {
         if (!r->batches[i].done) {
-            ps_redis_batch_script_args(&r->batches[i], &first, &end);
+            (void) ps_redis_batch_script_args(&r->batches[i], &first, &end);
             need += 3 + end - first + 3;
         }
     }
@@ -1268,7 +1390,7 @@ static int
 ps_redis_round_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
     redisReply *reply)
 {
-    long long  v[3];
+    long long  v[4];
 
     if (reply == NULL) {
         return -1;
@@ -1283,10 +1405,11 @@ ps_redis_round_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
     }
 
     if (ps_redis_script_reply(r, bt, reply, v) != 0) {
+        bt->solo = 0;               /* whatever it did, it did not say */
         return -1;
     }
 
-    return ps_redis_script_outcome(r, bt, v[0], v[1], v[2]);
+    return ps_redis_script_outcome(r, bt, v[0], v[1], v[2], v[3]);
 }
 
 
@@ -1466,6 +1589,7 @@ ps_redis_drain(ps_redis_t *r)
                     ps_log(PS_LOG_INFO, "event=redis_batch_rewritten "
                            "hour=%lld chunks=%zu reason=hour_not_kept",
                            (long long) bt->hour, bt->nchunks);
+                    ps_redis_batch_drop_absolute(bt);
                     ps_redis_batch_set_mode(bt, '0');
                     bt->chunk = 0;
                 }
@@ -1485,6 +1609,7 @@ ps_redis_drain(ps_redis_t *r)
                 ps_log(PS_LOG_ERROR, "event=redis_batch_dropped hour=%lld "
                        "shard=%u errors=%u", (long long) bt->hour,
                        bt->shard, bt->errors);
+                ps_redis_mark_shared(r, bt->hour, (int) bt->shard);
             }
             bt->done = 1;
             r->next++;
@@ -1519,6 +1644,10 @@ ps_redis_drain(ps_redis_t *r)
     }
 
     free(idx);
+
+    ps_log(PS_LOG_DEBUG, "event=redis_batches_written batches=%zu "
+           "absolute_total=%llu", r->nbatches,
+           (unsigned long long) r->absolute);
 
     /* the positions are read only now: a repair replaced its batch (and
      * freed the batch's positions, the same values) in the rounds */
@@ -1607,24 +1736,32 @@ ps_redis_forget_old_hours(ps_redis_t *r, uint64_t now_ms)
 }
 
 
-/* Adds the delta and the client buffer, just taken into batches, to
- * the repair state of their hours.  A batch is resent until Redis
- * confirms it, so what is handed over here is what Redis will hold
- * (short of a batch dropped after repeated error replies, which a later
- * repair then writes after all). */
+/* Adds the delta and the client buffer, about to be taken into
+ * batches, to the repair state of their hours, and notes in r->eat
+ * each delta entry's entry there (for the absolute form).  A batch is
+ * resent until Redis confirms it, so what is handed over here is what
+ * Redis will hold (short of a batch dropped after repeated error
+ * replies, which a later repair then writes after all); when the
+ * batches cannot be made, ps_redis_forget_flush() marks these hours
+ * broken.  A key the state folds into its overflow field, though the
+ * delta has it as its own, leaves the hour's shards in the deltas'
+ * form: their overflow field's total is no longer what Redis holds. */
 static void
 ps_redis_remember(ps_redis_t *r, const ps_agg_table_t *delta)
 {
     size_t                    i, n;
     const ps_redis_client_t  *c;
-    int                       rc = 0;
+    const ps_agg_entry_t     *e;
+    int                       rc = 0, k;
 
     n = ps_agg_count(delta);
     for (i = 0; i < n; i++) {
-        if (ps_redis_repair_add_entry(r->repair, ps_agg_entry_at(delta, i))
-            < 0)
-        {
+        e = ps_agg_entry_at(delta, i);
+        k = ps_redis_repair_add_entry(r->repair, e, &r->eat[i]);
+        if (k < 0) {
             rc = -1;
+        } else if (k == 0 && r->eat[i] == 0) {
+            ps_redis_mark_shared(r, e->hour, -1);
         }
     }
     for (i = 0; i < r->clients.nclients; i++) {
@@ -1642,6 +1779,27 @@ ps_redis_remember(ps_redis_t *r, const ps_agg_table_t *delta)
 }
 
 
+/* Undoes what ps_redis_remember() could not keep: the delta of a flush
+ * whose batches could not be made comes again in a later flush, so the
+ * hours it touched (hours[0..n), as ps_redis_flush() lists them) are
+ * marked broken in the repair state, and their shards never take the
+ * absolute form. */
+static void
+ps_redis_forget_flush(ps_redis_t *r, const int64_t *hours, size_t n)
+{
+    size_t   i;
+    int64_t  hour;
+
+    for (i = 0; i < n; i++) {
+        if (hours[i] >= 0) {
+            hour = hours[i] / PS_REDIS_SHARDS_MAX;
+            ps_redis_repair_break(r->repair, hour);
+            ps_redis_mark_shared(r, hour, -1);
+        }
+    }
+}
+
+
 static int
 ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     const ps_agg_table_t *delta, const uint64_t *pos, uint32_t nrings)
@@ -1652,6 +1810,7 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     unsigned      shard, shards = r->batcher.shards;
     uint64_t      now_ms, expire_ms, dropped = 0;
     uint16_t     *sh;
+    uint32_t     *eat;
     const ps_agg_entry_t  *e;
 
     if (ps_redis_connect(sink) != 0) {
@@ -1676,6 +1835,16 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     }
     r->eshard = sh;
     r->cshard = sh + n;
+    if (n + 1 > r->eat_cap) {
+        eat = realloc(r->eat, (n + 1) * sizeof(*eat));
+        if (eat == NULL) {
+            ps_log(PS_LOG_ERROR, "event=redis_flush_failed "
+                   "error=out_of_memory");
+            return -1;
+        }
+        r->eat = eat;
+        r->eat_cap = n + 1;
+    }
     for (i = 0; i < n; i++) {
         e = ps_agg_entry_at(delta, i);
         r->eshard[i] = (uint16_t) ps_redis_shard_of_key(e->host, e->host_len,
@@ -1726,6 +1895,10 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
         return -1;
     }
 
+    /* the delta goes to the repair state before the batches are made:
+     * the absolute form takes its totals from there */
+    ps_redis_remember(r, delta);
+
     for (i = 0; i < nhours; i++) {
         hour = hours[i] >= 0 ? hours[i] / PS_REDIS_SHARDS_MAX : -1;
         shard = hours[i] >= 0 ? (unsigned) (hours[i] % PS_REDIS_SHARDS_MAX)
@@ -1741,6 +1914,7 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
         {
             ps_redis_batch_free(&r->batches[r->nbatches]);
             ps_redis_batches_clear(r);
+            ps_redis_forget_flush(r, hours, nhours);
             free(hours);
             ps_log(PS_LOG_ERROR, "event=redis_flush_failed "
                    "error=out_of_memory");
@@ -1763,7 +1937,6 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
     }
 
     /* the delta now lives in the batches: the pipeline may drop it */
-    ps_redis_remember(r, delta);
     ps_redis_clients_clear(&r->clients);
 
     if (r->nbatches == 0) {
@@ -1837,6 +2010,7 @@ ps_redis_destroy(ps_sink_t *sink)
         ps_redis_clients_free(&r->observed);
         ps_redis_repair_destroy(r->repair);
         free(r->eshard);
+        free(r->eat);
         free(r);
     }
     free(sink);
