@@ -18,8 +18,10 @@
 #   sinks    the drain phase again with --postgres and --redis against
 #            throwaway servers; then 131 072 records over PG_KEYS paths
 #            written into a settled aggregator (started SETTLE s before,
-#            its views' first reads from PostgreSQL over): its flush log
-#            lines
+#            its views' first reads from PostgreSQL over; the hour's only
+#            writer in Redis, WARM_PATHS paths written first): its flush
+#            log lines; then the same into an aggregator restarted in the
+#            hour (its first flush: deltas, see README "Redis key layout")
 #
 # Environment (defaults in brackets):
 #   BUILD [repo/build]  RINGS [8]  CAPACITY [262144]  PATHS ["200 100000"]
@@ -29,7 +31,10 @@
 #   SINK_RINGS [2] (rings preloaded for the drains with sinks on)
 #   SETTLE [3] (s between the aggregator's start and the records of the
 #   flush phase)  SETTLED_RUNS [3] (runs of the flush phase: each a new
-#   aggregator on the same hour)
+#   aggregator on the same hour)  WARM_PATHS [100000] (paths the
+#   aggregator writes into an emptied Redis before its measured flush:
+#   the hour's only writer since the hour began, as a long-running
+#   aggregator is; then as many runs of one restarted in the hour)
 #
 # RSS: anon_MB is RssAnon (the aggregator's own memory); rss_MB is VmRSS,
 # which also counts the pages of the zone file it has mapped and read.
@@ -57,6 +62,7 @@ DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-60}
 SETTLE=${SETTLE:-3}
 SINK_RINGS=${SINK_RINGS:-2}
 SETTLED_RUNS=${SETTLED_RUNS:-3}
+WARM_PATHS=${WARM_PATHS:-100000}
 
 agg=$BUILD/pathstats-aggregator
 prod=$BUILD/bench/bench-ring-producer
@@ -206,20 +212,50 @@ drain() {
                      rss / 1024, hwm / 1024 }'
 }
 
-# settled NAME PATHS [aggregator args...]: the aggregator started on an
-# empty zone and left SETTLE seconds (its views' first reads from
-# PostgreSQL, which a fresh start does at once, are over), then RINGS
-# producers write CAPACITY records each (--block: all of them arrive)
-# while it reads; returns once they are all released (flushed)
+# the fields of the hour's paths hashes in Redis (every shard)
+redis_fields() {
+    local k n=0
+    for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern 'pathstats:*:paths'); do
+        n=$((n + $(redis-cli -p "$REDIS_PORT" hlen "$k")))
+    done
+    echo "$n"
+}
+
+# settled NAME PATHS WARM [aggregator args...]: the aggregator started on
+# an empty zone and left SETTLE seconds (its views' first reads from
+# PostgreSQL, which a fresh start does at once, are over); with WARM > 0
+# Redis is emptied first and the aggregator writes the hour's first
+# WARM paths (each once, --sequential) before the phase measured: it is
+# then the hour's only writer since the hour began, as an aggregator
+# that has run since before the hour is; with WARM = 0 the hour was
+# written before (by the earlier phases and runs): the first flush of
+# an aggregator restarted in the hour.  Then RINGS producers write
+# CAPACITY records each (--block: all of them arrive) while it reads;
+# returns once they are all released (flushed).  $WORK/agg-log-mark:
+# the lines of its log before the phase measured.
 settled() {
-    local name=$1 paths=$2 zone=$WORK/zone log=$WORK/agg-$1-$2.log
-    shift 2
+    local name=$1 paths=$2 warm=$3 zone=$WORK/zone log=$WORK/agg-$1-$2.log
+    shift 3
     local n=$((RINGS * CAPACITY)) i consumed deadline
     rm -f "$zone"
     "$prod" --zone "$zone" --rings "$RINGS" --capacity "$CAPACITY" \
         --create-only >/dev/null
+    [ "$warm" -gt 0 ] && redis-cli -p "$REDIS_PORT" flushall >/dev/null
     start_agg "$zone" "$log" "$@"
     sleep "$SETTLE"
+    if [ "$warm" -gt 0 ]; then
+        taskset -c "$PRODUCER_CPU" "$prod" --zone "$zone" --paths "$warm" \
+            --count "$warm" --sequential --seed 99 --block >/dev/null
+        deadline=$(( $(date +%s) + DRAIN_TIMEOUT ))
+        while [ "$(redis_fields)" -lt "$warm" ]; do
+            [ "$(date +%s)" -ge "$deadline" ] && { echo "($name: the $warm paths not all in Redis after ${DRAIN_TIMEOUT}s)"; break; }
+            sleep 0.1
+        done
+        sleep 1                 # the flush's last log lines
+        n=$((n + warm))
+    fi
+    wc -l <"$log" >"$WORK/agg-log-mark"
+    wc -l <"$WORK/pg/postgres.log" >"$WORK/pg-log-mark"
     # the servers' CPU before the records: their share of the flush
     if [ -d "$WORK/pg" ]; then
         pg_cpu_ns >"$WORK/pg-cpu-before"
@@ -375,20 +411,32 @@ else
         done
         RINGS=$RINGS_SAVE
         echo
-        echo "## flushes of ~$PG_KEYS keys in a settled aggregator, $SETTLED_RUNS runs (event=flush lines of its log)"
         # PG_KEYS keys written into the rings of an aggregator that has
         # settled SETTLE s after its start: flushes at half-full rings;
-        # each run a new aggregator on the same hour, whose rows exist
+        # each run a new aggregator on the same hour, whose rows exist;
+        # first SETTLED_RUNS runs of an aggregator that is the hour's
+        # only writer in Redis (WARM_PATHS written first), then as many
+        # of one restarted in an hour written before
         CAPACITY_SAVE=$CAPACITY
         RINGS=2; CAPACITY=65536
-        for r in $(seq 1 "$SETTLED_RUNS"); do
-            pg_log_mark=$(wc -l <"$WORK/pg/postgres.log")
-            settled "pg-flush-$r" "$PG_KEYS" --postgres "$conninfo" \
-                --redis "$redis_url" --log-level debug --flush-interval 5s \
-                >/dev/null
-            log=$WORK/agg-pg-flush-$r-$PG_KEYS.log
-            grep -h 'event=flush ' "$log" | grep -v 'keys=0 ' | head -20
-            tail -n +"$((pg_log_mark + 1))" "$WORK/pg/postgres.log" \
+        for kind in alone restarted; do
+          if [ "$kind" = alone ]; then
+            echo "## flushes of ~$PG_KEYS keys in a settled aggregator, $SETTLED_RUNS runs (event=flush lines of its log): Redis emptied, the aggregator the hour's only writer, $WARM_PATHS paths written first"
+            warm=$WARM_PATHS; tag=""
+          else
+            echo
+            echo "## restarted: the first flush of ~$PG_KEYS keys of an aggregator started in an hour written before, $SETTLED_RUNS runs"
+            warm=0; tag=" (restarted)"
+          fi
+          for r in $(seq 1 "$SETTLED_RUNS"); do
+            settled "pg-flush-$kind-$r" "$PG_KEYS" "$warm" \
+                --postgres "$conninfo" --redis "$redis_url" \
+                --log-level debug --flush-interval 5s >/dev/null
+            log=$WORK/agg-pg-flush-$kind-$r-$PG_KEYS.log
+            mark=$(cat "$WORK/agg-log-mark")
+            tail -n +"$((mark + 1))" "$log" | grep -h 'event=flush ' \
+                | grep -v 'keys=0 ' | head -20
+            tail -n +"$(( $(cat "$WORK/pg-log-mark") + 1))" "$WORK/pg/postgres.log" \
                 | pg_flush_times | tee "$WORK/pg-flush-tx"
             # CPU time of each flush, this process's (cpu_ms) and the
             # server's: the backend that ran the flush's transaction
@@ -404,14 +452,17 @@ else
             rs_ms=$(awk -v b="$(cat "$WORK/redis-us-before")" -v a="$(cat "$WORK/redis-us-after")" \
                         'BEGIN { printf "%.1f", (a - b) / 1000 }')
             for sk in postgres redis; do
-                grep -h "event=flush sink=$sk " "$log" \
+                tail -n +"$((mark + 1))" "$log" \
+                    | grep -h "event=flush sink=$sk " \
                     | grep -v 'keys=0 ' | head -1 \
                     | SRV="$([ $sk = postgres ] && echo "${pg_ms:-0}" || echo "$rd_ms")" \
                       EXTRA="$([ $sk = redis ] && echo " scripts_ms=$rs_ms")" \
-                      perl -ne 'printf "flush cpu: sink=%s keys=%d client_ms=%.1f server_ms=%s total_ms=%.1f%s\n",
-                                    $1, $2, $3, $ENV{SRV}, $3 + $ENV{SRV}, $ENV{EXTRA}
+                      TAG="$tag" \
+                      perl -ne 'printf "flush cpu%s: sink=%s keys=%d client_ms=%.1f server_ms=%s total_ms=%.1f%s\n",
+                                    $ENV{TAG}, $1, $2, $3, $ENV{SRV}, $3 + $ENV{SRV}, $ENV{EXTRA}
                                     if /sink=(\w+) keys=(\d+) .*cpu_ms=([\d.]+)/'
             done
+          done
         done
         RINGS=$RINGS_SAVE; CAPACITY=$CAPACITY_SAVE
         echo

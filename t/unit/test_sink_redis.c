@@ -1275,8 +1275,41 @@ absolute_tests(unsigned port)
     is_int(hm, 2, "absolute: deltas after a repair");
     is_int(absolute_diffs(all), 0, "absolute: exact after the repair");
     ok(settled(p), "absolute: settled");
-
     sink->ops->destroy(sink);
+
+    /* chunks of 3 fields: totals in chunks; the reply to the third is
+     * lost, another node writes, and the sequence resent goes on from
+     * its fourth chunk as deltas (built before the flush returned) */
+    run("FLUSHALL");
+    ps_agg_table_destroy(all);
+    all = ps_agg_table_create(1000);
+    sink = chunk_sink(&cfg, "3");
+    other = chunk_sink(&cfg2, "1000");
+    k = 3;
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute chunks: first write, 7 chunks");
+    is_int(hm, 2 * 7, "absolute chunks: deltas");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute chunks: second write");
+    is_int(hm, 7, "absolute chunks: totals, chunk by chunk");
+    is_int(absolute_diffs(all), 0, "absolute chunks: exact");
+    lose_reply(3);
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute chunks: the reply to chunk 3 lost");
+    lose_reply(0);
+    ok(sink->last_error[0] != '\0', "absolute chunks: the batch is left "
+       "for later: %s", sink->last_error);
+    is_int(absolute_flush(other, all, hour, 20, q += 100, &hm), 0,
+           "absolute chunks: another node writes meanwhile");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute chunks: the next flush resends the rest");
+    is_str(sink->last_error, "", "absolute chunks: all written");
+    is_int(absolute_diffs(all), 0, "absolute chunks: exact: three chunks "
+           "of totals, the rest as deltas after the other node's write");
+    ok(settled(p), "absolute chunks: settled");
+    other->ops->destroy(other);
+    sink->ops->destroy(sink);
+
     ps_agg_table_destroy(all);
     run("FLUSHALL");
     redisFree(admin);

@@ -273,7 +273,10 @@ ps_redis_arg_u64(ps_redis_batch_t *bt, uint64_t v)
 void
 ps_redis_batch_free(ps_redis_batch_t *bt)
 {
-    ps_redis_batch_drop_absolute(bt);
+    if (bt->alt != NULL) {
+        ps_redis_batch_free(bt->alt);
+        free(bt->alt);
+    }
     ps_buf_free(&bt->bytes);
     free(bt->off);
     free(bt->len);
@@ -632,7 +635,7 @@ ps_redis_build_chunks(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
                                       rb->chunk);
     if (nchunks > 1 || bt->mode == 'R') {
         /* unique per sequence of this node, also across its restarts
-         * (the absolute form of a batch takes the id of its deltas') */
+         * (the deltas of a batch built later take its id) */
         if (bt->rid[0] == '\0') {
             snprintf(bt->rid, sizeof(bt->rid), "%llx.%lx.%x",
                      (unsigned long long) (ps_now_us() / 1000),
@@ -672,89 +675,39 @@ ps_redis_batch_set_mode(ps_redis_batch_t *bt, char mode)
         bt->bytes.data[bt->off[a]] = mode;
     }
     bt->mode = mode;
-    if (bt->abs != NULL) {
-        ps_redis_batch_set_mode(bt->abs, mode);
+    if (bt->alt != NULL) {
+        ps_redis_batch_set_mode(bt->alt, mode);
     }
 }
 
 
-void
-ps_redis_batch_drop_absolute(ps_redis_batch_t *bt)
-{
-    if (bt->abs != NULL) {
-        ps_redis_batch_free(bt->abs);
-        free(bt->abs);
-        bt->abs = NULL;
-    }
-}
-
-
-/* Builds the absolute form of bt (its deltas built from src) into
- * bt->abs, when every field of src has its own entry in the repair
- * state; 0 (built or not), or -1. */
+/* Fills src with the fields and clients of delta and cb that belong to
+ * bt's hour and shard; 0 or -1 (src.fidx and src.cidx are the caller's
+ * to free either way). */
 static int
-ps_redis_build_absolute(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
-    const ps_redis_src_t *src)
-{
-    ps_redis_batch_t  *ab;
-    size_t             i;
-
-    for (i = 0; i < src->nfields; i++) {
-        if (src->at[src->fidx[i]] == 0) {
-            return 0;
-        }
-    }
-    if (src->nfields == 0) {
-        return 0;                   /* no field: the same script */
-    }
-
-    ab = malloc(sizeof(*ab));
-    if (ab == NULL
-        || ps_redis_batch_init(ab, bt->hour, bt->shard, bt->zone_id, bt->pos,
-                               bt->nrings, bt->expire_ms) != 0)
-    {
-        free(ab);
-        return -1;
-    }
-    ab->mode = bt->mode;
-    ab->form = 'A';
-    memcpy(ab->rid, bt->rid, sizeof(ab->rid));
-    if (ps_redis_build_chunks(rb, ab, src) != 0) {
-        ps_redis_batch_free(ab);
-        free(ab);
-        return -1;
-    }
-    bt->abs = ab;
-    return 0;
-}
-
-
-int
-ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+ps_redis_src_of_delta(ps_redis_src_t *src, const ps_redis_batch_t *bt,
     const ps_agg_table_t *delta, const uint16_t *eshard,
-    const ps_redis_clients_t *cb, const uint16_t *cshard,
-    const ps_redis_repair_hour_t *h, const uint32_t *at)
+    const ps_redis_clients_t *cb, const uint16_t *cshard)
 {
-    ps_redis_src_t            src;
     const ps_redis_client_t  *c;
     size_t                    i, n;
-    int                       rc = -1;
 
-    memset(&src, 0, sizeof(src));
-    src.delta = delta;
-    src.cb = cb;
+    memset(src, 0, sizeof(*src));
+    src->delta = delta;
+    src->cb = cb;
     n = ps_agg_count(delta);
-    src.fidx = malloc((n ? n : 1) * sizeof(*src.fidx));
-    src.cidx = malloc((cb->nclients ? cb->nclients : 1) * sizeof(*src.cidx));
-    if (src.fidx == NULL || src.cidx == NULL) {
-        goto done;
+    src->fidx = malloc((n ? n : 1) * sizeof(*src->fidx));
+    src->cidx = malloc((cb->nclients ? cb->nclients : 1)
+                       * sizeof(*src->cidx));
+    if (src->fidx == NULL || src->cidx == NULL) {
+        return -1;
     }
 
     for (i = 0; i < n; i++) {
         if (ps_agg_entry_at(delta, i)->hour == bt->hour
             && eshard[i] == bt->shard)
         {
-            src.fidx[src.nfields++] = i;
+            src->fidx[src->nfields++] = i;
         }
     }
     for (i = 0; i < cb->nclients; i++) {
@@ -765,25 +718,118 @@ ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
         if (c->len == 0) {
             /* the folded clients' requests go to shard 0 */
             if (bt->shard == 0) {
-                src.folded += c->requests;
+                src->folded += c->requests;
             }
         } else if (cshard[i] == bt->shard) {
-            src.cidx[src.nclients++] = (uint32_t) i;
+            src->cidx[src->nclients++] = (uint32_t) i;
         }
     }
+    return 0;
+}
 
-    rc = ps_redis_build_chunks(rb, bt, &src);
-    if (rc == 0 && h != NULL && at != NULL) {
+
+int
+ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    const ps_agg_table_t *delta, const uint16_t *eshard,
+    const ps_redis_clients_t *cb, const uint16_t *cshard,
+    const ps_redis_repair_hour_t *h, const uint32_t *at)
+{
+    ps_redis_src_t  src;
+    size_t          i;
+    int             rc = -1;
+
+    if (ps_redis_src_of_delta(&src, bt, delta, eshard, cb, cshard) != 0) {
+        goto done;
+    }
+
+    /* the totals when every field has its own entry in the repair state
+     * (and there is a field: else both forms are the same script) */
+    if (h != NULL && at != NULL && src.nfields > 0) {
+        bt->form = 'A';
         src.h = h;
         src.at = at;
-        rc = ps_redis_build_absolute(rb, bt, &src);
+        for (i = 0; i < src.nfields; i++) {
+            if (at[src.fidx[i]] == 0) {
+                bt->form = 'D';
+                break;
+            }
+        }
     }
+    rc = ps_redis_build_chunks(rb, bt, &src);
 
 done:
 
     free(src.fidx);
     free(src.cidx);
     return rc;
+}
+
+
+int
+ps_redis_batch_build_deltas(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    const ps_agg_table_t *delta, const uint16_t *eshard,
+    const ps_redis_clients_t *cb, const uint16_t *cshard)
+{
+    ps_redis_src_t     src;
+    ps_redis_batch_t  *d;
+    int                rc = -1;
+
+    if (bt->form != 'A' || bt->alt != NULL) {
+        return 0;
+    }
+    d = malloc(sizeof(*d));
+    if (d == NULL
+        || ps_redis_batch_init(d, bt->hour, bt->shard, bt->zone_id, bt->pos,
+                               bt->nrings, bt->expire_ms) != 0)
+    {
+        free(d);
+        return -1;
+    }
+    d->mode = bt->mode;
+    memcpy(d->rid, bt->rid, sizeof(d->rid));
+    if (ps_redis_src_of_delta(&src, bt, delta, eshard, cb, cshard) == 0
+        && ps_redis_build_chunks(rb, d, &src) == 0
+        && d->nchunks == bt->nchunks)
+    {
+        bt->alt = d;
+        rc = 0;
+    } else {
+        ps_redis_batch_free(d);
+        free(d);
+    }
+    free(src.fidx);
+    free(src.cidx);
+    return rc;
+}
+
+
+int
+ps_redis_batch_use_deltas(ps_redis_batch_t *bt)
+{
+    ps_redis_batch_t  *d = bt->alt, t;
+
+    if (bt->form != 'A' || d == NULL) {
+        return -1;
+    }
+    /* the encoded scripts change places; the rest is the batch's */
+    t = *bt;
+    bt->bytes = d->bytes;
+    bt->off = d->off;
+    bt->len = d->len;
+    bt->argc = d->argc;
+    bt->cap = d->cap;
+    bt->chunk_arg = d->chunk_arg;
+    bt->form = 'D';
+    bt->alt = NULL;
+    d->bytes = t.bytes;
+    d->off = t.off;
+    d->len = t.len;
+    d->argc = t.argc;
+    d->cap = t.cap;
+    d->chunk_arg = t.chunk_arg;
+    ps_redis_batch_free(d);
+    free(d);
+    return 0;
 }
 
 
@@ -825,13 +871,10 @@ done:
 }
 
 
-const ps_redis_batch_t *
+void
 ps_redis_batch_script_args(const ps_redis_batch_t *bt, size_t *first,
     size_t *end)
 {
-    const ps_redis_batch_t  *f = bt->abs != NULL ? bt->abs : bt;
-
-    *first = f->nchunks ? f->chunk_arg[bt->chunk] : 0;
-    *end = f->nchunks ? f->chunk_arg[bt->chunk + 1] : f->argc;
-    return f;
+    *first = bt->nchunks ? bt->chunk_arg[bt->chunk] : 0;
+    *end = bt->nchunks ? bt->chunk_arg[bt->chunk + 1] : bt->argc;
 }

@@ -55,10 +55,10 @@ typedef struct {
 } ps_redis_batcher_t;
 
 /* One hour and shard's script call, kept until Redis has confirmed
- * it.  Its fields go as deltas (form 'D'); a batch of a shard that this
- * sink alone has written since the hour's first write also has the
- * same scripts with the fields' new totals (form 'A', in abs), which
- * are sent instead while Redis does not answer "shared". */
+ * it.  Its fields go as deltas (form 'D'), or, in a shard that this
+ * sink alone has written since the hour's first write, as their new
+ * totals (form 'A'); a batch of totals that Redis answers "shared"
+ * goes on as deltas, built into alt while the delta is at hand. */
 typedef struct ps_redis_batch_s {
     int64_t    hour;
     unsigned   shard;
@@ -77,7 +77,9 @@ typedef struct ps_redis_batch_s {
                                                the shard unwritten (the
                                                first) or written by this
                                                node alone */
-    struct ps_redis_batch_s  *abs;          /* the absolute form, or NULL */
+    struct ps_redis_batch_s  *alt;          /* form 'A': its deltas (only
+                                               the encoded scripts), or
+                                               NULL: not built yet */
     char       rid[48];                     /* a sequence's id, or "" */
     uint64_t   zone_id;                     /* for a repair of the hour */
     uint64_t  *pos;
@@ -102,8 +104,8 @@ int ps_redis_batch_init(ps_redis_batch_t *bt, int64_t hour, unsigned shard,
  * shard of delta entry i and of client i); one script when they fit in
  * one chunk, else a sequence of chunks.  With h (the repair state of
  * the hour, the delta already in it) and at (per delta entry its entry
- * of h + 1, 0 for none) it builds the absolute form too, when every
- * field has its entry; 0 or -1. */
+ * of h + 1, 0 for none) the fields go as their totals (form 'A') when
+ * every one has its entry, else as deltas; 0 or -1. */
 int ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     const ps_agg_table_t *delta, const uint16_t *eshard,
     const ps_redis_clients_t *cb, const uint16_t *cshard,
@@ -115,17 +117,25 @@ int ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
 int ps_redis_batch_from_repair(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
     const ps_redis_repair_hour_t *h);
 
+/* Builds the deltas of bt, a batch of form 'A' made by
+ * ps_redis_batch_from_delta() from the same arguments, into bt->alt
+ * (the same chunks, the same sequence id); 0 (or nothing to do), or
+ * -1. */
+int ps_redis_batch_build_deltas(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
+    const ps_agg_table_t *delta, const uint16_t *eshard,
+    const ps_redis_clients_t *cb, const uint16_t *cshard);
+
+/* Makes bt, of form 'A', send its deltas (bt->alt) from its current
+ * chunk on; 0, or -1 when they were not built. */
+int ps_redis_batch_use_deltas(ps_redis_batch_t *bt);
+
 /* The arguments [*first, *end) of bt's next script: all of them, or
- * those of chunk bt->chunk; of the absolute form while bt has one.
- * Returns the batch that holds them (bt or bt->abs). */
-const ps_redis_batch_t *ps_redis_batch_script_args(
-    const ps_redis_batch_t *bt, size_t *first, size_t *end);
+ * those of chunk bt->chunk. */
+void ps_redis_batch_script_args(const ps_redis_batch_t *bt, size_t *first,
+    size_t *end);
 
 /* Sets the mode byte of every script of bt (of both forms). */
 void ps_redis_batch_set_mode(ps_redis_batch_t *bt, char mode);
-
-/* Frees the absolute form of bt: its deltas are sent from now on. */
-void ps_redis_batch_drop_absolute(ps_redis_batch_t *bt);
 
 /* Frees what bt holds and zeroes it. */
 void ps_redis_batch_free(ps_redis_batch_t *bt);

@@ -255,6 +255,7 @@ typedef struct {
     uint16_t            *cshard;            /*   of the current flush */
     uint32_t            *eat;               /* per delta entry: its entry
                                                of the repair state + 1 */
+    const ps_agg_table_t *cur_delta;        /* of the flush under way */
     size_t               eat_cap;
     uint64_t             absolute;          /* scripts of the absolute
                                                form applied, in all */
@@ -1080,6 +1081,32 @@ unexpected:
 }
 
 
+/* Makes bt send its deltas (a batch of totals that cannot go: another
+ * node wrote its shard, or Redis lost it); built now from the delta of
+ * the flush under way when they were not built before; 0 or -1 (logged:
+ * the batch is then dropped, its requests missing from Redis, short of
+ * a later repair). */
+static int
+ps_redis_to_deltas(ps_redis_t *r, ps_redis_batch_t *bt)
+{
+    if (bt->form != 'A') {
+        return 0;
+    }
+    if (bt->alt == NULL
+        && (r->cur_delta == NULL
+            || ps_redis_batch_build_deltas(&r->batcher, bt, r->cur_delta,
+                                           r->eshard, &r->clients,
+                                           r->cshard) != 0))
+    {
+        ps_log(PS_LOG_ERROR, "event=redis_batch_deltas_failed hour=%lld "
+               "shard=%u error=out_of_memory", (long long) bt->hour,
+               bt->shard);
+        return -1;
+    }
+    return ps_redis_batch_use_deltas(bt);
+}
+
+
 /* Follows, in the deltas of a first write, whether this sink is the
  * only writer of the shard: chunk 0 must have found it empty, every
  * later chunk written by this node alone, and every chunk must have
@@ -1089,7 +1116,7 @@ static void
 ps_redis_follow_alone(ps_redis_batch_t *bt, long long applied,
     long long alone)
 {
-    if (bt->abs != NULL) {
+    if (bt->form == 'A') {
         return;
     }
     if (!applied
@@ -1119,14 +1146,17 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
         /* the absolute form met another node's write: nothing applied;
          * the same chunk goes again as deltas, and so does every later
          * batch of the shard in this hour */
-        if (bt->abs == NULL || applied) {
+        if (bt->form != 'A' || applied) {
             break;
         }
         ps_log(PS_LOG_INFO, "event=redis_shard_shared hour=%.10s shard=%u "
                "node=%s chunk=%zu", prefix + 11, bt->shard, r->node_id,
                bt->chunk);
-        ps_redis_batch_drop_absolute(bt);
         ps_redis_mark_shared(r, bt->hour, (int) bt->shard);
+        if (ps_redis_to_deltas(r, bt) != 0) {
+            bt->errors = PS_REDIS_BATCH_MAX_ERRORS;
+            return -1;
+        }
         return PS_REDIS_SENT_MORE;
 
     case PS_REDIS_SCRIPT_SKIPPED:
@@ -1151,7 +1181,7 @@ ps_redis_script_outcome(ps_redis_t *r, ps_redis_batch_t *bt,
                    (unsigned long long) bt->requests, bt->nchunks);
         }
         ps_redis_mark_flushed(r, bt->hour, bt->shard);
-        if (bt->abs != NULL) {
+        if (bt->form == 'A') {
             r->absolute++;
         } else if (bt->solo) {
             ps_log(PS_LOG_DEBUG, "event=redis_shard_alone hour=%.10s "
@@ -1250,13 +1280,12 @@ ps_redis_round_append(ps_redis_t *r, ps_redis_batch_t *bt, size_t *used,
 {
     static const char  nkeys[] = PS_REDIS_NKEYS_TEXT;
 
-    const char             **argv = r->argv + *used;
-    size_t                  *argvlen = r->argvlen + *used;
-    size_t                   first, end, argc, i;
-    char                     prefix[64];
-    const ps_redis_batch_t  *f;
+    const char  **argv = r->argv + *used;
+    size_t       *argvlen = r->argvlen + *used;
+    size_t        first, end, argc, i;
+    char          prefix[64];
 
-    f = ps_redis_batch_script_args(bt, &first, &end);
+    ps_redis_batch_script_args(bt, &first, &end);
     argc = 3 + end - first;
 
     if (bt->eval || r->sha[0] == '\0') {
@@ -1272,8 +1301,8 @@ ps_redis_round_append(ps_redis_t *r, ps_redis_batch_t *bt, size_t *used,
     argv[2] = nkeys;
     argvlen[2] = sizeof(nkeys) - 1;
     for (i = 3; i < argc; i++) {
-        argv[i] = f->bytes.data + f->off[first + i - 3];
-        argvlen[i] = f->len[first + i - 3];
+        argv[i] = bt->bytes.data + bt->off[first + i - 3];
+        argvlen[i] = bt->len[first + i - 3];
     }
 
     ps_redis_key_prefix(prefix, sizeof(prefix), bt->hour, bt->shard,
@@ -1296,7 +1325,7 @@ ps_redis_round_room(ps_redis_t *r)
 
     for (i = 0; i < r->nbatches; i++) {
         if (!r->batches[i].done) {
-            (void) ps_redis_batch_script_args(&r->batches[i], &first, &end);
+            ps_redis_batch_script_args(&r->batches[i], &first, &end);
             need += 3 + end - first + 3;
         }
     }
@@ -1584,16 +1613,20 @@ ps_redis_drain(ps_redis_t *r)
             }
             rc = ps_redis_round_outcome(r, bt, reply);
             if (rc == PS_REDIS_SENT_LOST) {
-                if (ps_redis_build_repair(r, bt) != 0) {
-                    /* cannot repair: the delta alone, as a first write */
-                    ps_log(PS_LOG_INFO, "event=redis_batch_rewritten "
-                           "hour=%lld chunks=%zu reason=hour_not_kept",
-                           (long long) bt->hour, bt->nchunks);
-                    ps_redis_batch_drop_absolute(bt);
+                if (ps_redis_build_repair(r, bt) == 0) {
+                    continue;
+                }
+                /* cannot repair: the delta alone, as a first write */
+                ps_log(PS_LOG_INFO, "event=redis_batch_rewritten "
+                       "hour=%lld chunks=%zu reason=hour_not_kept",
+                       (long long) bt->hour, bt->nchunks);
+                if (ps_redis_to_deltas(r, bt) == 0) {
                     ps_redis_batch_set_mode(bt, '0');
                     bt->chunk = 0;
+                    continue;
                 }
-                continue;
+                bt->errors = PS_REDIS_BATCH_MAX_ERRORS;
+                rc = -1;
             }
             if (rc == PS_REDIS_SENT_MORE) {
                 more = 1;
@@ -1936,21 +1969,39 @@ ps_redis_flush(ps_sink_t *sink, uint64_t zone_id,
         r->clients.folded = 0;
     }
 
-    /* the delta now lives in the batches: the pipeline may drop it */
-    ps_redis_clients_clear(&r->clients);
-
     if (r->nbatches == 0) {
         /* nothing to write: every record before pos is in Redis (or
          * of an expired hour) */
+        ps_redis_clients_clear(&r->clients);
         ps_redis_batches_clear(r);
         ps_redis_mark_done(r, zone_id, pos, nrings);
         return 0;
     }
 
+    r->cur_delta = delta;
     if (ps_redis_drain(r) != 0) {
         ps_log(PS_LOG_WARN, "event=redis_flush_deferred batches=%zu",
                r->nbatches - r->next);
+        /* a batch of totals left for later has its deltas ready: the
+         * delta is the pipeline's again once this returns */
+        for (i = 0; i < r->nbatches; i++) {
+            if (!r->batches[i].done
+                && ps_redis_batch_build_deltas(&r->batcher, &r->batches[i],
+                                               delta, r->eshard,
+                                               &r->clients, r->cshard)
+                   != 0)
+            {
+                ps_log(PS_LOG_ERROR, "event=redis_batch_deltas_failed "
+                       "hour=%lld shard=%u error=out_of_memory",
+                       (long long) r->batches[i].hour,
+                       r->batches[i].shard);
+            }
+        }
     }
+    r->cur_delta = NULL;
+
+    /* the delta now lives in the batches: the pipeline may drop it */
+    ps_redis_clients_clear(&r->clients);
     return 0;
 }
 
