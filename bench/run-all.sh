@@ -138,7 +138,7 @@ if ! skip throughput; then
     # the aggregator's event=flush lines of the one-flush phase, flushes
     # of at least 5 000 keys: median (min-max) duration_ms per sink
     for sk in postgres redis; do
-        r=$(awk '/^## flushes of ~/ { on = 1 } /^## every PostgreSQL/ { on = 0 }
+        r=$(awk '/^## flushes of ~/ { on = 1 } /^## restarted|^## every PostgreSQL/ { on = 0 }
                  on' "$OUT/throughput.out" | perl -ne '
                 push @d, $2 if /event=flush sink='"$sk"' keys=(\d+) .*duration_ms=([\d.]+)/ && $1 >= 5000;
                 END { @d = sort { $a <=> $b } @d;
@@ -164,6 +164,16 @@ if ! skip throughput; then
             "${t:+$t ms ($c + $sv; $lo-$hi, $n runs)}" \
             "$(verdict "$t" "<=" "$([ $sk = postgres ] && echo 100 || echo 50)")"
     done
+    # the first flush of an aggregator restarted in the hour (Redis:
+    # deltas, its state of the hour partial): for comparison, no target
+    r=$(perl -ne 'push @r, [$3, $1, $2] if /^flush cpu \(restarted\): sink=redis keys=\d+ client_ms=([\d.]+) server_ms=([\d.]+) total_ms=([\d.]+)/;
+            END { @r = sort { $a->[0] <=> $b->[0] } @r;
+                  printf "%s %s %s %s %s %d", @{ $r[$#r / 2] },
+                      $r[0][0], $r[-1][0], scalar @r if @r }' \
+            "$OUT/throughput.out")
+    read -r t c sv lo hi n <<<"$r"
+    row "  the same, the first flush of an aggregator restarted in the hour (Redis: deltas; CPU, median)" \
+        "-" "${t:+$t ms ($c + $sv; $lo-$hi, $n runs)}" "-"
 fi
 
 # pg_flush -----------------------------------------------------------------
