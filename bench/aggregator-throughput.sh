@@ -248,7 +248,7 @@ settled() {
             --count "$warm" --sequential --seed 99 --block >/dev/null
         deadline=$(( $(date +%s) + DRAIN_TIMEOUT ))
         while [ "$(redis_fields)" -lt "$warm" ]; do
-            [ "$(date +%s)" -ge "$deadline" ] && { echo "($name: the $warm paths not all in Redis after ${DRAIN_TIMEOUT}s)"; break; }
+            [ "$(date +%s)" -ge "$deadline" ] && { echo "($name: the $warm paths not all in Redis after ${DRAIN_TIMEOUT}s)" >&2; break; }
             sleep 0.1
         done
         sleep 1                 # the flush's last log lines
@@ -270,7 +270,7 @@ settled() {
     while :; do
         consumed=$(zone_total "$zone" consumed || echo 0)
         [ "${consumed:-0}" -ge "$n" ] && break
-        [ "$(date +%s)" -ge "$deadline" ] && { echo "($name $paths: timed out after ${DRAIN_TIMEOUT}s at $consumed of $n records)"; break; }
+        [ "$(date +%s)" -ge "$deadline" ] && { echo "($name $paths: timed out after ${DRAIN_TIMEOUT}s at $consumed of $n records)" >&2; break; }
         sleep 0.05
     done
     if [ -d "$WORK/pg" ]; then
@@ -434,8 +434,11 @@ else
                 --log-level debug --flush-interval 5s >/dev/null
             log=$WORK/agg-pg-flush-$kind-$r-$PG_KEYS.log
             mark=$(cat "$WORK/agg-log-mark")
-            tail -n +"$((mark + 1))" "$log" | grep -h 'event=flush ' \
-                | grep -v 'keys=0 ' | head -20
+            if ! tail -n +"$((mark + 1))" "$log" | grep -h 'event=flush ' \
+                   | grep -v 'keys=0 ' | head -20; then
+                echo "($kind run $r: no flush in the aggregator's log; its last lines:)"
+                tail -5 "$log" | sed 's/^/  /'
+            fi
             tail -n +"$(( $(cat "$WORK/pg-log-mark") + 1))" "$WORK/pg/postgres.log" \
                 | pg_flush_times | tee "$WORK/pg-flush-tx"
             # CPU time of each flush, this process's (cpu_ms) and the
@@ -453,8 +456,8 @@ else
                         'BEGIN { printf "%.1f", (a - b) / 1000 }')
             for sk in postgres redis; do
                 tail -n +"$((mark + 1))" "$log" \
-                    | grep -h "event=flush sink=$sk " \
-                    | grep -v 'keys=0 ' | head -1 \
+                    | { grep -h "event=flush sink=$sk " || true; } \
+                    | { grep -v 'keys=0 ' || true; } | head -1 \
                     | SRV="$([ $sk = postgres ] && echo "${pg_ms:-0}" || echo "$rd_ms")" \
                       EXTRA="$([ $sk = redis ] && echo " scripts_ms=$rs_ms")" \
                       TAG="$tag" \

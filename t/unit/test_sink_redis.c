@@ -1277,6 +1277,34 @@ absolute_tests(unsigned port)
     ok(settled(p), "absolute: settled");
     sink->ops->destroy(sink);
 
+    /* another zone of the same node (a second aggregator with the same
+     * node id) writes the shard: deltas from then on */
+    run("FLUSHALL");
+    ps_agg_table_destroy(all);
+    all = ps_agg_table_create(1000);
+    sink = chunk_sink(&cfg, "1000");
+    other = chunk_sink(&cfg, "1000");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute zones: first write");
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute zones: second write");
+    is_int(hm, 1, "absolute zones: totals");
+    {
+        ps_agg_table_t  *d = ps_agg_table_create(1000);
+        uint64_t         zpos[NRINGS] = { 50, 50 };
+
+        absolute_delta(d, all, hour, 30);
+        is_int(other->ops->flush(other, ZONE + 1, d, zpos, NRINGS), 0,
+               "absolute zones: the same node, another zone, writes");
+        ps_agg_table_destroy(d);
+    }
+    is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
+           "absolute zones: then the first zone again");
+    is_int(hm, 1 + 2, "absolute zones: its totals refused, deltas sent");
+    is_int(absolute_diffs(all), 0, "absolute zones: both zones add up");
+    other->ops->destroy(other);
+    sink->ops->destroy(sink);
+
     /* chunks of 3 fields: totals in chunks; the reply to the third is
      * lost, another node writes, and the sequence resent goes on from
      * its fourth chunk as deltas (built before the flush returned) */

@@ -52,14 +52,6 @@ const char ps_redis_script[] =
     "    call(cmd, key, unpack(ARGV, s, min(j, s + 3999)))\n"
     "  end\n"
     "end\n"
-    /* who wrote this shard of the hour before: 2 nobody, 1 this node
-     * alone, 0 another node too (answered with every code) */
-    "local alone = 0\n"
-    "local nn = call('SCARD', KEYS[6])\n"
-    "if nn == 0 then alone = 2\n"
-    "elseif nn == 1 and call('SISMEMBER', KEYS[6], ARGV[1]) == 1 then\n"
-    "  alone = 1\n"
-    "end\n"
     "local zone, n = ARGV[2], tonumber(ARGV[3])\n"
     "local wm, mode = KEYS[7], ARGV[n + 5]\n"
     "local rid, k = ARGV[n + 6], tonumber(ARGV[n + 7])\n"
@@ -78,6 +70,17 @@ const char ps_redis_script[] =
     "  return true\n"
     "end\n"
     "local marker = call('HGET', wm, mk)\n"
+    /* who wrote this shard of the hour before: 2 nobody, 1 this node
+     * and zone alone (the watermark hash holds no other zone's field),
+     * 0 another node or zone too (answered with every code) */
+    "local alone = 0\n"
+    "local nn = call('SCARD', KEYS[6])\n"
+    "if nn == 0 then alone = 2\n"
+    "elseif nn == 1 and call('SISMEMBER', KEYS[6], ARGV[1]) == 1 then\n"
+    "  local own = marker and 1 or 0\n"
+    "  for i = 1, n do if stored[i] then own = own + 1 end end\n"
+    "  if call('HLEN', wm) == own then alone = 1 end\n"
+    "end\n"
     "local j\n"
     "if rid ~= '' and marker\n"
     "    and sub(marker, 1, #rid + 1) == rid .. ':' then\n"
