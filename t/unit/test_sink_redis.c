@@ -1173,6 +1173,17 @@ absolute_flush(ps_sink_t *sink, ps_agg_table_t *all, int64_t hour,
 }
 
 
+/* Empties Redis and returns a new empty table of what it should hold
+ * (old destroyed). */
+static ps_agg_table_t *
+absolute_restart(ps_agg_table_t *old)
+{
+    run("FLUSHALL");
+    ps_agg_table_destroy(old);
+    return ps_agg_table_create(1000);
+}
+
+
 static void
 absolute_tests(unsigned port)
 {
@@ -1257,9 +1268,7 @@ absolute_tests(unsigned port)
 
     /* alone again from an empty hour; then Redis loses it: the repair
      * writes back this sink's part, and deltas follow */
-    run("FLUSHALL");
-    ps_agg_table_destroy(all);
-    all = ps_agg_table_create(1000);
+    all = absolute_restart(all);
     sink = chunk_sink(&cfg, "1000");
     is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
            "absolute: a new sink, an empty hour");
@@ -1279,9 +1288,7 @@ absolute_tests(unsigned port)
 
     /* another zone of the same node (a second aggregator with the same
      * node id) writes the shard: deltas from then on */
-    run("FLUSHALL");
-    ps_agg_table_destroy(all);
-    all = ps_agg_table_create(1000);
+    all = absolute_restart(all);
     sink = chunk_sink(&cfg, "1000");
     other = chunk_sink(&cfg, "1000");
     is_int(absolute_flush(sink, all, hour, k++, p += 100, &hm), 0,
@@ -1308,9 +1315,7 @@ absolute_tests(unsigned port)
     /* chunks of 3 fields: totals in chunks; the reply to the third is
      * lost, another node writes, and the sequence resent goes on from
      * its fourth chunk as deltas (built before the flush returned) */
-    run("FLUSHALL");
-    ps_agg_table_destroy(all);
-    all = ps_agg_table_create(1000);
+    all = absolute_restart(all);
     sink = chunk_sink(&cfg, "3");
     other = chunk_sink(&cfg2, "1000");
     k = 3;
