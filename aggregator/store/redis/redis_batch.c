@@ -481,6 +481,8 @@ typedef struct {
     const ps_redis_repair_hour_t  *h;
     const uint32_t                *at;      /* absolute form: per delta
                                                entry its entry of h + 1 */
+    uint64_t                      *req;     /* and per field its total
+                                               requests (the ZADD's) */
     size_t                         nfields;
     size_t                         nclients;
     uint64_t                       folded;  /* requests of folded clients */
@@ -517,6 +519,7 @@ ps_redis_src_field(ps_redis_batch_t *bt, const ps_redis_src_t *src,
     ps_redis_batch_total(tot, &e->counts);
     if (bt->form == 'A') {
         v = &src->h->entries[src->at[src->fidx[i]] - 1];
+        src->req[i] = v->counts.requests;
         return ps_redis_batch_field(bt, part, plen, 3, &v->counts);
     }
     return ps_redis_batch_field(bt, part, plen, 3, &e->counts);
@@ -524,8 +527,8 @@ ps_redis_src_field(ps_redis_batch_t *bt, const ps_redis_src_t *src,
 
 
 /* Appends the score-field pairs of the absolute form's ZADD: each
- * field's requests, and the field again (the argument at arg0 + 2 * i,
- * its bytes shared); 0 or -1. */
+ * field's requests (noted by ps_redis_src_field()), and the field again
+ * (the argument at arg0 + 2 * i, its bytes shared); 0 or -1. */
 static int
 ps_redis_src_scores(ps_redis_batch_t *bt, const ps_redis_src_t *src,
     size_t field0, size_t nfields, size_t arg0)
@@ -533,8 +536,7 @@ ps_redis_src_scores(ps_redis_batch_t *bt, const ps_redis_src_t *src,
     size_t  i;
 
     for (i = 0; i < nfields; i++) {
-        if (ps_redis_arg_u64(bt, src->h->entries[
-                src->at[src->fidx[field0 + i]] - 1].counts.requests) != 0
+        if (ps_redis_arg_u64(bt, src->req[field0 + i]) != 0
             || ps_redis_arg_again(bt, arg0 + 2 * i) != 0)
         {
             return -1;
@@ -757,6 +759,12 @@ ps_redis_batch_from_delta(ps_redis_batcher_t *rb, ps_redis_batch_t *bt,
                 break;
             }
         }
+        if (bt->form == 'A') {
+            src.req = malloc(src.nfields * sizeof(*src.req));
+            if (src.req == NULL) {
+                goto done;
+            }
+        }
     }
     rc = ps_redis_build_chunks(rb, bt, &src);
 
@@ -764,6 +772,7 @@ done:
 
     free(src.fidx);
     free(src.cidx);
+    free(src.req);
     return rc;
 }
 
