@@ -212,13 +212,26 @@ drain() {
                      rss / 1024, hwm / 1024 }'
 }
 
-# the fields of the hour's paths hashes in Redis (every shard)
-redis_fields() {
-    local k n=0
-    for k in $(redis-cli -p "$REDIS_PORT" --scan --pattern 'pathstats:*:paths'); do
-        n=$((n + $(redis-cli -p "$REDIS_PORT" hlen "$k")))
+# flushed LOG MARK SINK: the records the sink's flushes logged after
+# line MARK of the aggregator's log (event=flush ... records=N); one awk
+# a poll, so that waiting costs the two cores next to nothing (polling
+# --stats and Redis took about a sixth of them)
+flushed() {
+    awk -v m="$2" -v s="event=flush sink=$3 " \
+        'NR > m && index($0, s) { for (i = 1; i <= NF; i++)
+                                     if ($i ~ /^records=/) { sub(/^records=/, "", $i); n += $i } }
+         END { print n + 0 }' "$1"
+}
+
+# wait_flushed NAME LOG MARK N: until both sinks logged N records
+wait_flushed() {
+    local deadline=$(( $(date +%s) + DRAIN_TIMEOUT )) sk
+    for sk in postgres redis; do
+        while [ "$(flushed "$2" "$3" "$sk")" -lt "$4" ]; do
+            [ "$(date +%s)" -ge "$deadline" ] && { echo "($1: $sk flushed $(flushed "$2" "$3" "$sk") of $4 records after ${DRAIN_TIMEOUT}s)" >&2; return; }
+            sleep 0.05
+        done
     done
-    echo "$n"
 }
 
 # settled NAME PATHS WARM [aggregator args...]: the aggregator started on
@@ -231,12 +244,12 @@ redis_fields() {
 # written before (by the earlier phases and runs): the first flush of
 # an aggregator restarted in the hour.  Then RINGS producers write
 # CAPACITY records each (--block: all of them arrive) while it reads;
-# returns once they are all released (flushed).  $WORK/agg-log-mark:
+# returns once both sinks logged their flushes.  $WORK/agg-log-mark:
 # the lines of its log before the phase measured.
 settled() {
     local name=$1 paths=$2 warm=$3 zone=$WORK/zone log=$WORK/agg-$1-$2.log
     shift 3
-    local n=$((RINGS * CAPACITY)) i consumed deadline
+    local n=$((RINGS * CAPACITY)) i mark
     rm -f "$zone"
     "$prod" --zone "$zone" --rings "$RINGS" --capacity "$CAPACITY" \
         --create-only >/dev/null
@@ -246,15 +259,10 @@ settled() {
     if [ "$warm" -gt 0 ]; then
         taskset -c "$PRODUCER_CPU" "$prod" --zone "$zone" --paths "$warm" \
             --count "$warm" --sequential --seed 99 --block >/dev/null
-        deadline=$(( $(date +%s) + DRAIN_TIMEOUT ))
-        while [ "$(redis_fields)" -lt "$warm" ]; do
-            [ "$(date +%s)" -ge "$deadline" ] && { echo "($name: the $warm paths not all in Redis after ${DRAIN_TIMEOUT}s)" >&2; break; }
-            sleep 0.1
-        done
-        sleep 1                 # the flush's last log lines
-        n=$((n + warm))
+        wait_flushed "$name warm-up" "$log" 0 "$warm"
     fi
-    wc -l <"$log" >"$WORK/agg-log-mark"
+    mark=$(wc -l <"$log")
+    echo "$mark" >"$WORK/agg-log-mark"
     wc -l <"$WORK/pg/postgres.log" >"$WORK/pg-log-mark"
     # the servers' CPU before the records: their share of the flush
     if [ -d "$WORK/pg" ]; then
@@ -266,13 +274,7 @@ settled() {
         taskset -c "$PRODUCER_CPU" "$prod" --zone "$zone" --paths "$paths" \
             --count "$CAPACITY" --seed "$i" --block >/dev/null
     done
-    deadline=$(( $(date +%s) + DRAIN_TIMEOUT ))
-    while :; do
-        consumed=$(zone_total "$zone" consumed || echo 0)
-        [ "${consumed:-0}" -ge "$n" ] && break
-        [ "$(date +%s)" -ge "$deadline" ] && { echo "($name $paths: timed out after ${DRAIN_TIMEOUT}s at $consumed of $n records)" >&2; break; }
-        sleep 0.05
-    done
+    wait_flushed "$name" "$log" "$mark" "$n"
     if [ -d "$WORK/pg" ]; then
         pg_cpu_ns >"$WORK/pg-cpu-after"
         redis_script_us >"$WORK/redis-us-after"
