@@ -35,6 +35,10 @@
 #   aggregator writes into an emptied Redis before its measured flush:
 #   the hour's only writer since the hour began, as a long-running
 #   aggregator is; then as many runs of one restarted in the hour)
+#   HUGETLB [1] (glibc.malloc.hugetlb for the aggregator, as the
+#   packaged service sets it: 1 = its heap in transparent huge pages
+#   where the kernel's THP mode is "madvise"; 0 = glibc's default.
+#   Ignored when GLIBC_TUNABLES is set already)
 #
 # RSS: anon_MB is RssAnon (the aggregator's own memory); rss_MB is VmRSS,
 # which also counts the pages of the zone file it has mapped and read.
@@ -63,6 +67,11 @@ SETTLE=${SETTLE:-3}
 SINK_RINGS=${SINK_RINGS:-2}
 SETTLED_RUNS=${SETTLED_RUNS:-3}
 WARM_PATHS=${WARM_PATHS:-100000}
+HUGETLB=${HUGETLB:-1}
+# the aggregator's environment: the packaged service's (README, "Memory")
+tunables=${GLIBC_TUNABLES-glibc.malloc.hugetlb=$HUGETLB}
+thp_mode=$(sed -n 's/.*\[\(.*\)\].*/\1/p' \
+               /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true)
 
 agg=$BUILD/pathstats-aggregator
 prod=$BUILD/bench/bench-ring-producer
@@ -152,7 +161,8 @@ tck=$(getconf CLK_TCK)
 start_agg() {
     local zone=$1 log=$2
     shift 2
-    taskset -c "$AGG_CPU" "$agg" --zone "$zone" --log-file "$log" "$@" &
+    GLIBC_TUNABLES=$tunables taskset -c "$AGG_CPU" "$agg" --zone "$zone" \
+        --log-file "$log" "$@" &
     agg_pid=$!
 }
 
@@ -313,6 +323,7 @@ sustain() {
 }
 
 echo "# pathstats aggregator throughput  $(date -u +%FT%TZ)  build=$BUILD"
+echo "# aggregator: GLIBC_TUNABLES=${tunables:-(none)}, THP mode ${thp_mode:-unknown}"
 echo "# rings=$RINGS capacity=$CAPACITY ($((RINGS * CAPACITY)) records," \
      "$((RINGS * CAPACITY / 2048)) MB)  producer cpu $PRODUCER_CPU," \
      "aggregator cpu $AGG_CPU  work=$WORK"

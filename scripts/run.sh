@@ -197,7 +197,9 @@ if grep -qE '(^|[[:space:]])-c[[:space:],]' <<<"$help"; then
     # the spool rides out a PostgreSQL outage (a config file key)
     printf 'spool_dir = %s\n' "$state/spool" > "$state/aggregator.conf"
     args=(-c "$state/aggregator.conf" "${args[@]}")
-    nohup "$aggregator" "${args[@]}" >>"$state/aggregator.log" 2>&1 &
+    # as the packaged service runs it (its heap in transparent huge pages)
+    GLIBC_TUNABLES=${GLIBC_TUNABLES-glibc.malloc.hugetlb=1} \
+        nohup "$aggregator" "${args[@]}" >>"$state/aggregator.log" 2>&1 &
     echo $! > "$state/aggregator.pid"
     sleep 0.5
     if kill -0 "$(cat "$state/aggregator.pid")" 2>/dev/null; then

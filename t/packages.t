@@ -335,7 +335,8 @@ like($unit, qr/^\Q$_\E$/m, "the unit has $_")
         'PrivateTmp=yes',
         'ReadWritePaths=/var/lib/pathstats /var/log/pathstats',
         'Restart=always', 'RestartPreventExitStatus=2 3 4',
-        "ExecStart=$AGG -c $CONF";
+        "ExecStart=$AGG -c $CONF",
+        'Environment=GLIBC_TUNABLES=glibc.malloc.hugetlb=1';
 ok(-l '/etc/systemd/system/multi-user.target.wants/'
       . 'pathstats-aggregator.service', 'the service is enabled');
 SKIP: {
