@@ -10,9 +10,15 @@
 #
 #   bench/record-cost.sh                      # build dir: ./build
 #   BUILD=/tmp/b PATHS=10000 bench/record-cost.sh
+#   PATHS=100000 CAPACITY=262144 SETTLED=10 bench/record-cost.sh
+#
+# SETTLED=N counts only the N seconds after the rings are consumed (the
+# counts are zeroed then): the snapshot builds of a settled aggregator
+# that holds PATHS keys, every key seen before, none new.
 #
 # Environment: BUILD [repo/build], PATHS [200], RINGS [2],
-# CAPACITY [65536], KEEP [0].  Only throwaway files under /dev/shm.
+# CAPACITY [65536], SETTLED [0], KEEP [0].  Only throwaway files under
+# /dev/shm.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +27,7 @@ PATHS=${PATHS:-200}
 RINGS=${RINGS:-2}
 CAPACITY=${CAPACITY:-65536}
 KEEP=${KEEP:-0}
+SETTLED=${SETTLED:-0}
 
 agg=$BUILD/pathstats-aggregator
 prod=$BUILD/bench/bench-ring-producer
@@ -62,12 +69,16 @@ for _ in $(seq 1 1200); do
     sleep 0.5
 done
 sleep 1
+if [ "$SETTLED" -gt 0 ]; then
+    callgrind_control --zero "$agg_pid" >/dev/null
+    sleep "$SETTLED"
+fi
 kill -TERM "$agg_pid"
 wait "$agg_pid" || true
 agg_pid=
 
 callgrind_annotate --inclusive=yes "$WORK/cg.out" 2>/dev/null \
-| awk -v n="$n" -v paths="$PATHS" '
+| awk -v n="$n" -v paths="$PATHS" -v settled="$SETTLED" '
     function num(s) { gsub(/,/, "", s); return s + 0 }
     function calls(s) { sub(/.*\(/, "", s); sub(/x\).*/, "", s); return s + 0 }
     / => .*:pipeline_record \(/      { rec = num($1) }
@@ -76,10 +87,13 @@ callgrind_annotate --inclusive=yes "$WORK/cg.out" 2>/dev/null \
     / => .*:ps_snapshot_build \(/    { sb = num($1); sbn = calls($0) }
     / => .*:ps_render_metrics \(/    { rm = num($1); rmn = calls($0) }
     END {
-        printf "paths %d, records %d\n", paths, n
-        printf "pipeline_record      %8.0f instructions/record\n", rec / n
-        printf "  windows (add_to)   %8.0f\n", win / n
-        printf "  lifetime counters  %8.0f\n", life / n
+        printf "paths %d, records %d%s\n", paths, n,
+               settled ? ", settled " settled " s (no record counted)" : ""
+        if (!settled) {
+            printf "pipeline_record      %8.0f instructions/record\n", rec / n
+            printf "  windows (add_to)   %8.0f\n", win / n
+            printf "  lifetime counters  %8.0f\n", life / n
+        }
         if (sbn) printf "ps_snapshot_build    %8.1f M instructions/call (%d calls)\n", sb / sbn / 1e6, sbn
         if (rmn) printf "ps_render_metrics    %8.1f M instructions/call (%d calls)\n", rm / rmn / 1e6, rmn
     }'

@@ -83,6 +83,8 @@ struct win_key_s {
     char         *method;
     char         *path;
     uint32_t      hlen, mlen, plen;
+    uint32_t      ord;              /* 1 + its place in the windows'
+                                       order, 0: not placed yet */
     int64_t       sealed_hour;      /* minutes of hours up to this one
                                        are in the hour level */
     win_sec_level_t  sec;           /* the seconds: level[LEVEL_SEC]
@@ -146,6 +148,15 @@ struct ps_windows_s {
 
     win_key_t       *total;         /* every request counted: the
                                        windows' totals (not a key) */
+
+    /* the keys in the order of their text (ps_windows_order()): the
+     * nfresh keys made since are the last of keys[], not placed yet;
+     * a removed key leaves a hole (NULL) */
+    win_key_t      **order;
+    size_t           norder;        /* holes included */
+    size_t           order_cap;
+    size_t           holes;
+    size_t           nfresh;
 
     ps_win_stats_t   scratch;
     ps_win_client_t *ctop;          /* scratch for top clients */
@@ -287,6 +298,26 @@ key_free(win_key_t *k)
 }
 
 
+/* Frees keys[j], leaving a hole in keys[] (keys_compact() closes it) and
+ * in the order. */
+static void
+key_remove(ps_windows_t *w, size_t j)
+{
+    win_key_t  *k = w->keys[j];
+
+    if (k->ord != 0) {
+        w->order[k->ord - 1] = NULL;
+        w->holes++;
+    } else {
+        w->nfresh--;
+    }
+
+    key_free(k);
+    w->keys[j] = NULL;
+    w->compact = 1;
+}
+
+
 void
 ps_windows_destroy(ps_windows_t *w)
 {
@@ -314,6 +345,7 @@ ps_windows_destroy(ps_windows_t *w)
     ps_win_stats_free(&w->scratch);
     free(w->slots);
     free(w->keys);
+    free(w->order);
     free(w->ctable);
     free(w->ctop);
     free(w);
@@ -478,6 +510,7 @@ key_get(ps_windows_t *w, uint64_t h, uint64_t h2, const char *host,
     w->slots[slot].hash = h;
     w->slots[slot].k = k;
     w->nkeys++;
+    w->nfresh++;
 
     if (2 * (w->nkeys + 1) > w->smask + 1) {
         (void) index_rebuild(w);
@@ -1277,9 +1310,7 @@ fold_old_keys(ps_windows_t *w, uint64_t now_us)
             }
         }
 
-        key_free(k);
-        w->keys[j] = NULL;
-        w->compact = 1;
+        key_remove(w, j);
         w->folded++;
     }
 
@@ -1366,9 +1397,7 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
             live |= (k->sec.n > 0);
 
             if (!live && k != w->total) {
-                key_free(k);
-                w->keys[j] = NULL;
-                w->compact = 1;
+                key_remove(w, j);
             }
         }
     }
@@ -1865,6 +1894,147 @@ ps_windows_foreach_counts(ps_windows_t *w, int win, uint64_t now_us,
     }
 
     return 0;
+}
+
+
+/* byte order, a prefix first (as the snapshot orders keys) */
+static int
+text_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int  rc;
+
+    rc = memcmp(a, b, alen < blen ? alen : blen);
+    if (rc != 0) {
+        return rc;
+    }
+
+    return alen < blen ? -1 : alen > blen;
+}
+
+
+/* by path, host, method: the order of ps_windows_order() */
+static int
+key_text_cmp(const win_key_t *a, const win_key_t *b)
+{
+    int  rc;
+
+    rc = text_cmp(a->path, a->plen, b->path, b->plen);
+    if (rc == 0) {
+        rc = text_cmp(a->host, a->hlen, b->host, b->hlen);
+    }
+    if (rc == 0) {
+        rc = text_cmp(a->method, a->mlen, b->method, b->mlen);
+    }
+
+    return rc;
+}
+
+
+static int
+key_text_qcmp(const void *a, const void *b)
+{
+    return key_text_cmp(*(win_key_t *const *) a, *(win_key_t *const *) b);
+}
+
+
+/*
+ * Places the keys made since the last call in the order: they are sorted
+ * among themselves, then each goes to its place by a binary search, so
+ * that a call costs m log(n) comparisons for m new keys among n, and
+ * nothing when no key came.  Then the keys from the first one that moved
+ * learn their new place.
+ */
+int
+ps_windows_order(ps_windows_t *w)
+{
+    size_t       m, n, i, j, lo, hi, mid, end, first, cap;
+    win_key_t  **fresh, **order;
+
+    m = w->nfresh;
+
+    if (m == 0 && w->holes == 0) {
+        return 0;
+    }
+
+    n = w->norder - w->holes;
+
+    if (n + m > w->order_cap) {
+        for (cap = w->order_cap ? w->order_cap : 1024; cap < n + m; cap *= 2) {
+            /* void */
+        }
+        order = realloc(w->order, cap * sizeof(win_key_t *));
+        if (order == NULL) {
+            return -1;
+        }
+        w->order = order;
+        w->order_cap = cap;
+    }
+
+    order = w->order;
+    first = w->norder;
+
+    /* the holes close up; the keys before the first stay where they are */
+    for (i = 0, j = 0; i < w->norder; i++) {
+        if (order[i] == NULL) {
+            if (first == w->norder) {
+                first = j;
+            }
+            continue;
+        }
+        order[j++] = order[i];
+    }
+
+    w->norder = j;
+    w->holes = 0;
+
+    if (m > 0) {
+        fresh = &w->keys[w->nkeys - m];
+        if (m > 1) {
+            qsort(fresh, m, sizeof(win_key_t *), key_text_qcmp);
+        }
+
+        /* from the last new key down: it goes after the old keys that
+         * sort before it; the old keys after it (not moved yet) move up
+         * by the j new keys that sort before them: each moves once */
+        end = n;
+        for (j = m; j > 0; j--) {
+            lo = 0;
+            hi = end;
+            while (lo < hi) {
+                mid = lo + (hi - lo) / 2;
+                if (key_text_cmp(order[mid], fresh[j - 1]) < 0) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+
+            memmove(&order[lo + j], &order[lo],
+                    (end - lo) * sizeof(win_key_t *));
+            order[lo + j - 1] = fresh[j - 1];
+            end = lo;
+        }
+
+        if (end < first) {
+            first = end;
+        }
+
+        w->norder = n + m;
+        w->nfresh = 0;
+    }
+
+    for (i = first; i < w->norder; i++) {
+        order[i]->ord = (uint32_t) (i + 1);
+    }
+
+    return 0;
+}
+
+
+uint32_t
+ps_windows_key_rank(const ps_win_key_t *k)
+{
+    return k->ord;
 }
 
 

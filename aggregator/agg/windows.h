@@ -188,6 +188,18 @@ void ps_windows_key_text(const ps_win_key_t *k, const char **host,
     size_t *hlen, const char **method, size_t *mlen, const char **path,
     size_t *plen);
 
+/* Places the keys made since the last call in the order of their text
+ * (path, host, method, bytewise: the snapshot's tie break), so that
+ * ps_windows_key_rank() orders any two keys by an integer.  Costs
+ * nothing when no key came; 0, or -1 if memory ran out (the new keys'
+ * rank then stays 0). */
+int ps_windows_order(ps_windows_t *w);
+
+/* k's place in that order, from 1: keys ranked by the same windows sort
+ * as their text does, whatever came or went between the calls; 0 for a
+ * key made since the last ps_windows_order(). */
+uint32_t ps_windows_key_rank(const ps_win_key_t *k);
+
 /* Keys held (the overflow key included), requests that went to the
  * overflow key since creation because the table was full, and keys
  * folded into it to make room (ps_windows_expire()). */

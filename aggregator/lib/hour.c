@@ -84,6 +84,32 @@ put_num(char *p, int64_t v, int width)
 }
 
 
+/* Writes v (0 .. 99) as two digits: the fields of a time, which a
+ * snapshot writes tens of thousands of. */
+static char *
+put2(char *p, int64_t v)
+{
+    static const char  digits[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233"
+        "34353637383940414243444546474849505152535455565758596061626364656667"
+        "6869707172737475767778798081828384858687888990919293949596979899";
+
+    memcpy(p, &digits[2 * v], 2);
+
+    return p + 2;
+}
+
+
+/* v (0 .. 999) as three digits */
+static char *
+put3(char *p, int64_t v)
+{
+    *p++ = (char) ('0' + v / 100);
+
+    return put2(p, v % 100);
+}
+
+
 char *
 ps_format_iso8601_frac(int64_t us, char *buf, int digits)
 {
@@ -98,24 +124,30 @@ ps_format_iso8601_frac(int64_t us, char *buf, int digits)
 
     civil_from_days(days, &year, &month, &day);
 
-    p = put_num(buf, year, 4);
+    if (year >= 0 && year <= 9999) {
+        p = put2(buf, year / 100);
+        p = put2(p, year % 100);
+    } else {
+        p = put_num(buf, year, 4);
+    }
     *p++ = '-';
-    p = put_num(p, month, 2);
+    p = put2(p, month);
     *p++ = '-';
-    p = put_num(p, day, 2);
+    p = put2(p, day);
     *p++ = 'T';
-    p = put_num(p, rem / 3600, 2);
+    p = put2(p, rem / 3600);
     *p++ = ':';
-    p = put_num(p, rem / 60 % 60, 2);
+    p = put2(p, rem / 60 % 60);
     *p++ = ':';
-    p = put_num(p, rem % 60, 2);
+    p = put2(p, rem % 60);
 
     if (digits >= 6) {
         *p++ = '.';
-        p = put_num(p, frac, 6);
+        p = put3(p, frac / 1000);
+        p = put3(p, frac % 1000);
     } else if (digits >= 1) {
         *p++ = '.';
-        p = put_num(p, frac / 1000, 3);
+        p = put3(p, frac / 1000);
     }
 
     *p++ = 'Z';

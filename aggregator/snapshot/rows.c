@@ -18,6 +18,7 @@ typedef struct {
     void         *fn_ctx;
     uint64_t      fn_min;
     int           in_order;     /* the rows come sorted, keep at most */
+    uint32_t      rank;         /* of the key whose row comes next */
 } collect_ctx_t;
 
 static int row_by_requests(const void *a, const void *b);
@@ -145,11 +146,16 @@ bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 
-/* ascending by path, host, method: the tie break of every order */
+/* ascending by path, host, method: the tie break of every order; the
+ * windows' rank of two keys says the same for an integer comparison */
 static int
 row_key_cmp(const ps_row_t *a, const ps_row_t *b)
 {
     int  rc;
+
+    if (a->rank != 0 && b->rank != 0) {
+        return (a->rank > b->rank) - (a->rank < b->rank);
+    }
 
     rc = bytes_cmp(a->path, a->plen, b->path, b->plen);
     if (rc == 0) {
@@ -231,62 +237,96 @@ ps_row_swap(ps_row_t *a, ps_row_t *b)
 
 /*
  * The orders of a window's rows, five sorts of up to snapshot_max_rows
- * rows a snapshot: each sorts (value, key rank) pairs, the key rank (the
- * row's place by path, host and method) found once, so that the ties
- * (most rows have no error) cost an integer comparison, not three
- * string comparisons through the rows.
+ * rows a snapshot.  Each is a radix sort (8 bits a pass, a pass skipped
+ * when all rows share its digit) of the rows taken in the order of their
+ * keys: stable, so that the ties (most rows have no error) stay in the
+ * order of their keys, as ps_row_cmp() has them, at no comparison.  The
+ * order of the keys is that of their windows' ranks when the rows have
+ * them, else a sort by their text.
  */
 
-typedef struct {
-    uint64_t  u;                /* the integer sort value */
-    double    v;                /* the real one: error rate, p95 */
-    uint32_t  rank;             /* of the row's key */
-    uint32_t  idx;
-} order_t;
-
-
-static int
-order_cmp(const void *a, const void *b)
+/* Sorts key[] descending, idx[] along, stably; tkey and tidx are
+ * scratch of n. */
+static void
+radix_desc(uint64_t *key, uint32_t *idx, size_t n, uint64_t *tkey,
+    uint32_t *tidx)
 {
-    const order_t  *x = a, *y = b;
+    size_t     count[256], i, sum, c;
+    uint64_t  *k = key, *tk = tkey, *swk;
+    uint32_t  *x = idx, *tx = tidx, *swx;
+    unsigned   shift, d;
 
-    if (x->u != y->u) {
-        return x->u > y->u ? -1 : 1;
-    }
-    if (x->v != y->v) {
-        return x->v > y->v ? -1 : 1;
+    for (shift = 0; shift < 64; shift += 8) {
+        memset(count, 0, sizeof(count));
+        for (i = 0; i < n; i++) {
+            count[255 - ((k[i] >> shift) & 255)]++;
+        }
+
+        /* the rows share this digit: the pass would change nothing */
+        if (count[255 - ((k[0] >> shift) & 255)] == n) {
+            continue;
+        }
+
+        for (d = 0, sum = 0; d < 256; d++) {
+            c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+
+        for (i = 0; i < n; i++) {
+            c = count[255 - ((k[i] >> shift) & 255)]++;
+            tk[c] = k[i];
+            tx[c] = x[i];
+        }
+
+        swk = k;
+        k = tk;
+        tk = swk;
+        swx = x;
+        x = tx;
+        tx = swx;
     }
 
-    return (x->rank > y->rank) - (x->rank < y->rank);
+    if (k != key) {
+        memcpy(key, k, n * sizeof(uint64_t));
+        memcpy(idx, x, n * sizeof(uint32_t));
+    }
 }
 
 
-/* Sets o's sort values of row r; 0 if they are both 0. */
-static int
-sort_value(const ps_row_t *r, int sort, order_t *o)
+/* A real sort value as an integer of the same order (IEEE 754: the bits
+ * of a non-negative double order as the doubles do; negative ones flip). */
+static uint64_t
+real_key(double v)
 {
-    o->u = 0;
-    o->v = 0;
+    uint64_t  u;
 
-    switch (sort) {
-    case PS_SNAP_SORT_ERRORS:
-        o->u = r->counts.errors;
-        break;
-    case PS_SNAP_SORT_ERROR_RATE:
-        o->v = row_sort_value(r, sort);
-        break;
-    case PS_SNAP_SORT_P95:
-        o->v = r->p95;
-        break;
-    case PS_SNAP_SORT_BYTES:
-        o->u = r->counts.bytes_out;
-        break;
-    default:
-        o->u = r->last_us;
-        break;
+    if (v == 0) {
+        return UINT64_C(1) << 63;       /* -0 as 0 */
     }
 
-    return o->u != 0 || o->v != 0;
+    memcpy(&u, &v, sizeof(u));
+
+    return u >> 63 ? ~u : u | UINT64_C(1) << 63;
+}
+
+
+/* Row r's value in sort (not requests) as an integer of the same order. */
+static uint64_t
+sort_key(const ps_row_t *r, int sort)
+{
+    switch (sort) {
+    case PS_SNAP_SORT_ERRORS:
+        return r->counts.errors;
+    case PS_SNAP_SORT_ERROR_RATE:
+        return real_key(row_sort_value(r, sort));
+    case PS_SNAP_SORT_P95:
+        return real_key(r->p95);
+    case PS_SNAP_SORT_BYTES:
+        return r->counts.bytes_out;
+    default:
+        return r->last_us;
+    }
 }
 
 
@@ -304,10 +344,10 @@ int
 ps_rowset_orders(const ps_rowset_t *rs, size_t n,
     uint32_t *const out[PS_SNAP_SORTS])
 {
-    order_t         *o, zero;
-    uint32_t        *byk, *rank;
-    size_t           i, m;
-    int              sort;
+    uint64_t  *key, *tkey;
+    uint32_t  *byk, *tidx;
+    size_t     i;
+    int        sort, ranked;
 
     for (i = 0; i < n; i++) {
         out[PS_SNAP_SORT_REQUESTS][i] = (uint32_t) i;
@@ -322,55 +362,43 @@ ps_rowset_orders(const ps_rowset_t *rs, size_t n,
         return 0;
     }
 
-    o = malloc(n * sizeof(order_t));
+    key = malloc(2 * n * sizeof(uint64_t));
     byk = malloc(2 * n * sizeof(uint32_t));
-    if (o == NULL || byk == NULL) {
-        free(o);
+    if (key == NULL || byk == NULL) {
+        free(key);
         free(byk);
         return -1;
     }
 
-    rank = byk + n;
+    tkey = key + n;
+    tidx = byk + n;
 
+    /* the rows in the order of their keys */
+    ranked = 1;
     for (i = 0; i < n; i++) {
         byk[i] = (uint32_t) i;
-    }
-    qsort_r(byk, n, sizeof(uint32_t), key_rank_cmp, rs->rows);
-    for (i = 0; i < n; i++) {
-        rank[byk[i]] = (uint32_t) i;
+        key[i] = ~(uint64_t) rs->rows[i].rank;     /* ascending rank */
+        ranked &= rs->rows[i].rank != 0;
     }
 
-    /* the rows themselves are in the order of requests; in the others,
-     * the rows whose value is 0 (most, for errors) come last, in the
-     * order of their keys: only the others are sorted */
+    if (ranked) {
+        radix_desc(key, byk, n, tkey, tidx);
+    } else {
+        qsort_r(byk, n, sizeof(uint32_t), key_rank_cmp, rs->rows);
+    }
+
+    /* the rows themselves are in the order of requests; the others sort
+     * the rows by value, ties left in the order of their keys */
     for (sort = 1; sort < PS_SNAP_SORTS; sort++) {
-        m = 0;
-
         for (i = 0; i < n; i++) {
-            if (!sort_value(&rs->rows[i], sort, &o[m])) {
-                continue;
-            }
-            o[m].idx = (uint32_t) i;
-            o[m].rank = rank[i];
-            m++;
+            out[sort][i] = byk[i];
+            key[i] = sort_key(&rs->rows[byk[i]], sort);
         }
 
-        if (m > 1) {
-            qsort(o, m, sizeof(order_t), order_cmp);
-        }
-
-        for (i = 0; i < m; i++) {
-            out[sort][i] = o[i].idx;
-        }
-
-        for (i = 0; m < n && i < n; i++) {
-            if (!sort_value(&rs->rows[byk[i]], sort, &zero)) {
-                out[sort][m++] = byk[i];
-            }
-        }
+        radix_desc(key, out[sort], n, tkey, tidx);
     }
 
-    free(o);
+    free(key);
     free(byk);
 
     return 0;
@@ -386,20 +414,31 @@ ps_row_is_other(const ps_row_t *r)
 
 
 /* A key chosen in the first pass: its counters and its text, enough to
- * order it; the heap of the keep best while choosing. */
+ * order it. */
 typedef struct {
     ps_win_key_t  *k;
     ps_counts_t    counts;
     const char    *host, *method, *path;
     size_t         hlen, mlen, plen;
+    uint32_t       rank;        /* ps_windows_key_rank(), 0: none */
 } pick_t;
+
+/* A pick's place in the heap (or the order) of picks: what orders it,
+ * so that the heap moves 16 bytes, not a pick, and compares integers
+ * (the text of its pick only when a rank is missing). */
+typedef struct {
+    uint64_t       requests;
+    uint32_t       rank;
+    uint32_t       slot;        /* in picks[] */
+} pick_ref_t;
 
 typedef struct {
     ps_rowset_t   *rs;
     size_t         keep;
-    pick_t        *picks;       /* a heap once full: the root sorts last */
+    pick_t        *picks;       /* keep of them */
+    pick_ref_t    *refs;        /* a heap once full: the root sorts last */
     size_t         n;
-    int            heap;        /* picks is a heap */
+    int            heap;        /* refs is a heap */
     ps_win_key_t **cand;        /* keys fn must see */
     size_t         ncand, cand_cap;
     uint64_t       fn_min;
@@ -416,6 +455,10 @@ pick_cmp(const pick_t *a, const pick_t *b)
         return a->counts.requests > b->counts.requests ? -1 : 1;
     }
 
+    if (a->rank != 0 && b->rank != 0) {
+        return (a->rank > b->rank) - (a->rank < b->rank);
+    }
+
     rc = bytes_cmp(a->path, a->plen, b->path, b->plen);
     if (rc == 0) {
         rc = bytes_cmp(a->host, a->hlen, b->host, b->hlen);
@@ -428,41 +471,75 @@ pick_cmp(const pick_t *a, const pick_t *b)
 }
 
 
+/* a's pick against b's, as pick_cmp() */
 static int
-pick_qcmp(const void *a, const void *b)
+ref_cmp(const choose_ctx_t *c, const pick_ref_t *a, const pick_ref_t *b)
 {
-    return pick_cmp(a, b);
+    if (a->requests != b->requests) {
+        return a->requests > b->requests ? -1 : 1;
+    }
+
+    if (a->rank != 0 && b->rank != 0) {
+        return (a->rank > b->rank) - (a->rank < b->rank);
+    }
+
+    return pick_cmp(&c->picks[a->slot], &c->picks[b->slot]);
+}
+
+
+static int
+ref_qcmp(const void *a, const void *b, void *ctx)
+{
+    return ref_cmp(ctx, a, b);
+}
+
+
+/* Key k, of ref, sorts after the root of the heap (the last one kept):
+ * most keys say so by their requests or rank alone, their text unread. */
+static int
+after_root(const choose_ctx_t *c, ps_win_key_t *k, const pick_ref_t *ref)
+{
+    const pick_ref_t  *root = &c->refs[0];
+    pick_t             p;
+
+    if (ref->requests != root->requests) {
+        return ref->requests < root->requests;
+    }
+
+    if (ref->rank != 0 && root->rank != 0) {
+        return ref->rank > root->rank;
+    }
+
+    memset(&p, 0, sizeof(p));
+    p.counts.requests = ref->requests;
+    ps_windows_key_text(k, &p.host, &p.hlen, &p.method, &p.mlen, &p.path,
+                        &p.plen);
+
+    return pick_cmp(&p, &c->picks[root->slot]) >= 0;
 }
 
 
 static void
-pick_swap(pick_t *a, pick_t *b)
+ref_down(const choose_ctx_t *c, pick_ref_t *h, size_t n, size_t i)
 {
-    pick_t  t = *a;
-
-    *a = *b;
-    *b = t;
-}
-
-
-static void
-pick_down(pick_t *h, size_t n, size_t i)
-{
-    size_t  l, w;
+    size_t      l, w;
+    pick_ref_t  t;
 
     for ( ;; ) {
         l = 2 * i + 1;
         w = i;
-        if (l < n && pick_cmp(&h[l], &h[w]) > 0) {
+        if (l < n && ref_cmp(c, &h[l], &h[w]) > 0) {
             w = l;
         }
-        if (l + 1 < n && pick_cmp(&h[l + 1], &h[w]) > 0) {
+        if (l + 1 < n && ref_cmp(c, &h[l + 1], &h[w]) > 0) {
             w = l + 1;
         }
         if (w == i) {
             return;
         }
-        pick_swap(&h[i], &h[w]);
+        t = h[i];
+        h[i] = h[w];
+        h[w] = t;
         i = w;
     }
 }
@@ -476,14 +553,13 @@ choose_key(void *ctx, ps_win_key_t *k, const ps_counts_t *counts,
     uint64_t first_us, uint64_t last_us)
 {
     size_t          i;
+    uint32_t        slot;
     choose_ctx_t   *c = ctx;
-    pick_t          p;
+    pick_ref_t      ref;
     ps_win_key_t  **cand;
 
-    p.k = k;
-    p.counts = *counts;
-    ps_windows_key_text(k, &p.host, &p.hlen, &p.method, &p.mlen, &p.path,
-                        &p.plen);
+    (void) first_us;
+    (void) last_us;
 
     c->rs->total_rows++;
 
@@ -499,32 +575,46 @@ choose_key(void *ctx, ps_win_key_t *k, const ps_counts_t *counts,
         c->cand[c->ncand++] = k;
     }
 
+    ref.requests = counts->requests;
+    ref.rank = ps_windows_key_rank(k);
+
     /* a heap only once there are more keys than room: a window of at
      * most keep keys (snapshot_max_rows) is sorted once, at the end,
      * not ordered twice */
     if (c->n < c->keep) {
-        c->picks[c->n++] = p;
-        return 0;
-    }
-
-    if (!c->heap) {
-        for (i = c->n / 2; i > 0; i--) {
-            pick_down(c->picks, c->n, i - 1);
+        slot = (uint32_t) c->n++;
+    } else {
+        if (!c->heap) {
+            for (i = c->n / 2; i > 0; i--) {
+                ref_down(c, c->refs, c->n, i - 1);
+            }
+            c->heap = 1;
         }
-        c->heap = 1;
+
+        if (c->keep == 0 || after_root(c, k, &ref)) {
+            ps_counts_merge(&c->rs->rest.counts, counts);
+            return 0;
+        }
+
+        /* k sorts before the last one kept: that one goes */
+        slot = c->refs[0].slot;
+        ps_counts_merge(&c->rs->rest.counts, &c->picks[slot].counts);
     }
 
-    if (c->keep == 0 || pick_cmp(&p, &c->picks[0]) >= 0) {
-        ps_counts_merge(&c->rs->rest.counts, &p.counts);
-        return 0;
+    ref.slot = slot;
+    c->picks[slot].k = k;
+    c->picks[slot].counts = *counts;
+    c->picks[slot].rank = ref.rank;
+    ps_windows_key_text(k, &c->picks[slot].host, &c->picks[slot].hlen,
+                        &c->picks[slot].method, &c->picks[slot].mlen,
+                        &c->picks[slot].path, &c->picks[slot].plen);
+
+    if (c->heap) {
+        c->refs[0] = ref;
+        ref_down(c, c->refs, c->n, 0);
+    } else {
+        c->refs[slot] = ref;
     }
-
-    ps_counts_merge(&c->rs->rest.counts, &c->picks[0].counts);
-    c->picks[0] = p;
-    pick_down(c->picks, c->n, 0);
-
-    (void) first_us;
-    (void) last_us;
 
     return 0;
 }
@@ -558,6 +648,7 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
                                st->counts.latency_max_us);
     r->unique = (uint64_t) llround(ps_hll_cardinality(&st->clients));
     r->flags = st->flags;
+    r->rank = c->rank;
 
     if (c->fn != NULL && st->counts.requests >= c->fn_min) {
         c->fn(c->fn_ctx, r);
@@ -643,9 +734,16 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     ch.fn_on = fn != NULL;
     ch.fn_min = fn_min;
     ch.picks = malloc((keep ? keep : 1) * sizeof(pick_t));
-    if (ch.picks == NULL) {
+    ch.refs = malloc((keep ? keep : 1) * sizeof(pick_ref_t));
+    if (ch.picks == NULL || ch.refs == NULL) {
+        free(ch.picks);
+        free(ch.refs);
         return -1;
     }
+
+    /* the keys new since the last build take their rank, so that ties
+     * compare integers; if memory runs out they compare their text */
+    (void) ps_windows_order(w);
 
     /* first pass: which keys, by their counters alone */
     if (ps_windows_foreach_counts(w, win, now_us, choose_key, &ch) != 0) {
@@ -654,7 +752,7 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
 
     /* second pass: their rows whole, most requested first */
     if (ch.n > 1) {
-        qsort(ch.picks, ch.n, sizeof(pick_t), pick_qcmp);
+        qsort_r(ch.refs, ch.n, sizeof(pick_ref_t), ref_qcmp, &ch);
     }
 
     c.rs = rs;
@@ -666,8 +764,9 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     c.in_order = 1;                 /* ch.n <= keep */
 
     for (i = 0; i < ch.n; i++) {
-        if (ps_windows_key_stats(w, ch.picks[i].k, win, now_us, collect_row,
-                                 &c) != 0)
+        c.rank = ch.refs[i].rank;
+        if (ps_windows_key_stats(w, ch.picks[ch.refs[i].slot].k, win, now_us,
+                                 collect_row, &c) != 0)
         {
             goto done;
         }
@@ -702,6 +801,7 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
             if (j < ch.n && byk[j].k == ch.cand[i]) {
                 continue;
             }
+            c.rank = ps_windows_key_rank(ch.cand[i]);
             if (ps_windows_key_stats(w, ch.cand[i], win, now_us, collect_row,
                                      &c) != 0)
             {
@@ -720,6 +820,7 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
 done:
 
     free(ch.picks);
+    free(ch.refs);
     free(ch.cand);
     free(byk);
 
@@ -763,6 +864,7 @@ ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
     c.fn_ctx = ctx;
     c.fn_min = 0;
     c.in_order = 0;
+    c.rank = 0;
 
     if (source(src, collect_any, &c) != 0) {
         return -1;

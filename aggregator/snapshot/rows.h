@@ -34,6 +34,10 @@ typedef struct {
     double       p50, p95, p99;        /* us, capped at the max */
     uint64_t     unique;
     unsigned     flags;                /* PS_REC_KEY_TRUNCATED, _NORMALIZED */
+    uint32_t     rank;                 /* of its key in the windows
+                                          (ps_windows_key_rank()): rows
+                                          of one windows with a rank
+                                          sort by it, not their text */
 } ps_row_t;
 
 typedef struct {

@@ -83,6 +83,12 @@ test_hour(void)
            "9999-12-31T23:59:59Z", "year 9999");
     is_str(ps_format_iso8601(-2203891200LL * 1000000, buf),
            "1900-03-01T00:00:00Z", "1900-03-01 (not a leap year)");
+    is_str(ps_format_iso8601_frac(253402300800LL * 1000000 + 7, buf, 6),
+           "10000-01-01T00:00:00.000007Z", "year 10000, five digits");
+    is_str(ps_format_iso8601_frac(-1, buf, 6),
+           "1969-12-31T23:59:59.999999Z", "a microsecond before 1970");
+    is_str(ps_format_iso8601_frac(-62167219200LL * 1000000 + 10000, buf, 3),
+           "0000-01-01T00:00:00.010Z", "year 0");
     is_str(ps_format_iso8601_frac(-1, buf, 6), "1969-12-31T23:59:59.999999Z",
            "one microsecond before the epoch");
 }

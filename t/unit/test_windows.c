@@ -1,12 +1,15 @@
 /*
  * Unit tests for aggregator/agg/windows.c: exact counts per window, bucket
- * expiry at the window boundary, the overflow key, top clients.
+ * expiry at the window boundary, the overflow key, top clients, the keys'
+ * order by text.
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
+#include "rng.h"
 #include "agg/windows.h"
 
 #define SEC   1000000ULL
@@ -111,6 +114,127 @@ path_requests(ps_windows_t *w, int win, uint64_t now, const char *path)
     ps_windows_foreach(w, win, now, path_key, &ps);
 
     return ps.requests;
+}
+
+
+/* The keys of the 24h window, to check their ranks against their text. */
+typedef struct {
+    ps_win_key_t  *k[4096];
+    size_t         n;
+} keys_t;
+
+
+static int
+key_of(void *ctx, ps_win_key_t *k, const ps_counts_t *c, uint64_t first_us,
+    uint64_t last_us)
+{
+    keys_t  *ks = ctx;
+
+    (void) c;
+    (void) first_us;
+    (void) last_us;
+
+    if (ks->n == sizeof(ks->k) / sizeof(ks->k[0])) {
+        bail_out("more keys than the test holds");
+    }
+    ks->k[ks->n++] = k;
+
+    return 0;
+}
+
+
+static int
+by_rank(const void *a, const void *b)
+{
+    uint32_t  x = ps_windows_key_rank(*(ps_win_key_t *const *) a);
+    uint32_t  y = ps_windows_key_rank(*(ps_win_key_t *const *) b);
+
+    return (x > y) - (x < y);
+}
+
+
+/* bytewise, a prefix first, by path, host, method: as the snapshot
+ * orders rows, written out here once more */
+static int
+text_after(const ps_win_key_t *a, const ps_win_key_t *b)
+{
+    const char  *s[2][3];
+    size_t       len[2][3], i, n;
+    int          rc;
+
+    ps_windows_key_text(a, &s[0][1], &len[0][1], &s[0][2], &len[0][2],
+                        &s[0][0], &len[0][0]);
+    ps_windows_key_text(b, &s[1][1], &len[1][1], &s[1][2], &len[1][2],
+                        &s[1][0], &len[1][0]);
+
+    for (i = 0; i < 3; i++) {
+        n = len[0][i] < len[1][i] ? len[0][i] : len[1][i];
+        rc = memcmp(s[0][i], s[1][i], n);
+        if (rc == 0) {
+            rc = (len[0][i] > len[1][i]) - (len[0][i] < len[1][i]);
+        }
+        if (rc != 0) {
+            return rc > 0;
+        }
+    }
+
+    return 0;                   /* the same text: two keys for one */
+}
+
+
+/* Every key of w ranked, and in rank order strictly by text. */
+static void
+check_order(ps_windows_t *w, uint64_t now, const char *what)
+{
+    static keys_t  ks;
+    size_t         i, unranked = 0, bad = 0;
+
+    ks.n = 0;
+    ps_windows_foreach_counts(w, PS_WIN_24H, now, key_of, &ks);
+
+    for (i = 0; i < ks.n; i++) {
+        unranked += ps_windows_key_rank(ks.k[i]) == 0;
+    }
+
+    qsort(ks.k, ks.n, sizeof(ks.k[0]), by_rank);
+
+    for (i = 1; i < ks.n; i++) {
+        bad += ps_windows_key_rank(ks.k[i - 1])
+                   == ps_windows_key_rank(ks.k[i])
+               || !text_after(ks.k[i], ks.k[i - 1]);
+    }
+
+    is_u64(ks.n, ps_windows_keys(w), what);
+    is_u64(unranked, 0, "  every key ranked");
+    is_u64(bad, 0, "  in rank order, strictly ascending by text");
+}
+
+
+/* n keys at time t, of paths, hosts and methods that share prefixes and
+ * are prefixes of each other, so that every part breaks ties */
+static void
+add_random(ps_windows_t *w, uint64_t *rng, size_t n, uint64_t t)
+{
+    static const char  *hosts[] = { "a", "ab", "b", "" };
+    static const char  *methods[] = { "GET", "GE", "POST" };
+    const char         *h, *m;
+    char                path[64];
+    uint64_t            r, client = 1;
+    size_t              i;
+
+    for (i = 0; i < n; i++) {
+        r = rng_next(rng);
+        snprintf(path, sizeof(path), "/api/v1/%llu%s",
+                 (unsigned long long) (r % 700), r & 0x10000 ? "/" : "");
+        h = hosts[(r >> 20) % 4];
+        m = methods[(r >> 24) % 3];
+        if (ps_windows_add(w, h, strlen(h), m, strlen(m), path, strlen(path),
+                           200, 1000, 10, 100, &client, "10.0.0.1", t)
+            != 0)
+        {
+            bail_out("ps_windows_add failed");
+        }
+    }
 }
 
 
@@ -340,6 +464,39 @@ main(void)
     ps_windows_expire(w, t + 2 * SEC);
     is_u64(ps_windows_folded(w), 4, "  no more folding below the limit");
     ps_windows_destroy(w);
+
+    /* the order by text: new keys placed among the ranked ones, keys
+     * that leave (expired, folded, some before they were ever ranked)
+     * leave the others in order, ranked or not in between */
+    {
+        uint64_t  rng = 15;
+        int       r;
+
+        w = ps_windows_create(2500);
+        for (r = 0; r < 12; r++) {
+            t = T0 + (uint64_t) r * 5 * HOUR;
+            add_random(w, &rng, r == 0 ? 1500 : 300, t);
+            ps_windows_expire(w, t);
+
+            if (r % 3 == 2) {
+                /* not ranked: 200 keys that the next expire drops */
+                add_random(w, &rng, 200, t - 23 * HOUR - 30 * MIN);
+                continue;
+            }
+
+            ok(ps_windows_order(w) == 0, "order, round %d", r);
+            check_order(w, t, "  the keys of the 24h window are all keys");
+        }
+
+        ok(ps_windows_folded(w) > 0, "  keys were folded on the way");
+        ps_windows_expire(w, t + 25 * HOUR);
+        is_u64(ps_windows_keys(w), 0, "  all gone a day later");
+        ok(ps_windows_order(w) == 0, "  an empty order");
+        add_random(w, &rng, 50, t + 25 * HOUR);
+        ok(ps_windows_order(w) == 0, "  and new keys in it");
+        check_order(w, t + 25 * HOUR, "  ranked afresh");
+        ps_windows_destroy(w);
+    }
 
     return done_testing();
 }
