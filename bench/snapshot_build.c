@@ -2,7 +2,8 @@
  * Snapshot build benchmark: what one snapshot build costs the drain
  * thread of a settled aggregator that holds PATHS keys (default 100000)
  * in all three windows, with the daemon's defaults (snapshot_max_rows
- * 10000).  Between two builds CHURN new keys come (default 100) and 10
+ * 10000; windows of 2 x max_keys_per_hour = 200 000 keys, the rest of
+ * PATHS beyond them counted in the overflow key).  Between two builds CHURN new keys come (default 100) and 10
  * times as many requests of known keys, and the clock moves on by the
  * snapshot interval (500 ms), as in a busy box's steady state.
  *
@@ -12,6 +13,8 @@
  *
  *   bench-snapshot_build [PATHS [BUILDS [CHURN]]]
  *   SNAPSHOT_OUT=f bench-snapshot_build ...   # f: the last snapshot
+ *   MAX_ROWS=101000 bench-snapshot_build      # snapshot_max_rows: all
+ *                                             # keys rows (freshness.pl)
  *   valgrind --tool=callgrind --toggle-collect=settled_builds \
  *       bench-snapshot_build 100000 5      # instructions: total / BUILDS
  */
@@ -159,8 +162,11 @@ main(int argc, char **argv)
     if (ps_config_load(&cfg, NULL, NULL, 0) != 0) {
         return 1;
     }
+    if (getenv("MAX_ROWS") != NULL) {
+        cfg.snapshot_max_rows = strtoull(getenv("MAX_ROWS"), NULL, 10);
+    }
 
-    w = ps_windows_create(paths + builds * churn + 16);
+    w = ps_windows_create(2 * cfg.max_keys_per_hour);   /* as the daemon */
     s = ps_snapshot_create(&cfg, w);
     ms = calloc(builds, sizeof(double));
     if (w == NULL || s == NULL || ms == NULL) {

@@ -110,6 +110,11 @@ put3(char *p, int64_t v)
 }
 
 
+/* the day whose date ps_format_iso8601_frac() wrote last, and the date */
+static _Thread_local int64_t  date_days = INT64_MIN;
+static _Thread_local char     date_text[10];
+
+
 char *
 ps_format_iso8601_frac(int64_t us, char *buf, int digits)
 {
@@ -122,18 +127,31 @@ ps_format_iso8601_frac(int64_t us, char *buf, int digits)
     days = floor_div(secs, 86400);
     rem = secs - days * 86400;
 
-    civil_from_days(days, &year, &month, &day);
+    /* a snapshot writes tens of thousands of times of a day or two: the
+     * date of the last day written is kept (per thread) */
+    if (days == date_days) {
+        memcpy(buf, date_text, 10);
+        p = buf + 10;
 
-    if (year >= 0 && year <= 9999) {
-        p = put2(buf, year / 100);
-        p = put2(p, year % 100);
     } else {
-        p = put_num(buf, year, 4);
+        civil_from_days(days, &year, &month, &day);
+
+        if (year >= 0 && year <= 9999) {
+            p = put2(buf, year / 100);
+            p = put2(p, year % 100);
+        } else {
+            p = put_num(buf, year, 4);
+        }
+        *p++ = '-';
+        p = put2(p, month);
+        *p++ = '-';
+        p = put2(p, day);
+
+        if (p - buf == 10) {
+            memcpy(date_text, buf, 10);
+            date_days = days;
+        }
     }
-    *p++ = '-';
-    p = put2(p, month);
-    *p++ = '-';
-    p = put2(p, day);
     *p++ = 'T';
     p = put2(p, rem / 3600);
     *p++ = ':';

@@ -132,12 +132,36 @@ escape_unit(char *out, const unsigned char *src, size_t len, size_t *used)
 }
 
 
+#define ONES   0x0101010101010101ULL
+#define HIGHS  0x8080808080808080ULL
+
+/* a top bit in each byte of v that is 0 (and maybe in a byte above
+ * one): nothing exactly when no byte of v is 0 */
+#define ZERO_BYTES(v)  (((v) - ONES) & ~(v) & HIGHS)
+
+
+/* Whether one of the 8 bytes of w needs an escape in JSON (a control
+ * character, DEL or above, '"', '\\', '<'): the bytes of a path are
+ * looked at 8 at a time. */
+static int
+json_special8(uint64_t w)
+{
+    return (((((w - 0x20 * ONES) & ~w)                 /* below 0x20 */
+              | ((w + ONES) | w))                      /* above 0x7E */
+             & HIGHS)
+            | ZERO_BYTES(w ^ ('"' * ONES))
+            | ZERO_BYTES(w ^ ('\\' * ONES))
+            | ZERO_BYTES(w ^ ('<' * ONES))) != 0;
+}
+
+
 size_t
 ps_json_escape_mem(char *dst, size_t cap, const void *src, size_t len,
     size_t *consumed)
 {
     char                  unit[8];
     size_t                i, o, n, used;
+    uint64_t              w;
     const unsigned char  *s = src;
 
     i = 0;
@@ -146,8 +170,16 @@ ps_json_escape_mem(char *dst, size_t cap, const void *src, size_t len,
     while (i < len) {
         /* a run of bytes that stand for themselves (most of a path),
          * copied at once, as far as there is room */
-        for (n = i; n < len && s[n] >= 0x20 && s[n] < 0x7F && s[n] != '"'
-                    && s[n] != '\\' && s[n] != '<';
+        for (n = i; n + 8 <= len; n += 8) {
+            memcpy(&w, s + n, 8);
+            if (json_special8(w)) {
+                break;
+            }
+        }
+
+        for ( /* void */ ;
+             n < len && s[n] >= 0x20 && s[n] < 0x7F && s[n] != '"'
+             && s[n] != '\\' && s[n] != '<';
              n++)
         {
             /* void */

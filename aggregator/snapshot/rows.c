@@ -620,6 +620,58 @@ choose_key(void *ctx, ps_win_key_t *k, const ps_counts_t *counts,
 }
 
 
+/* Sorts the picks' refs most requested first, ties by rank: two radix
+ * passes (by rank, then stably by requests) when every pick has a rank,
+ * else a sort that compares their text; 0, or -1 if memory ran out. */
+static int
+refs_sort(choose_ctx_t *c)
+{
+    size_t       i, n = c->n;
+    uint64_t    *key;
+    uint32_t    *idx;
+    pick_ref_t  *sorted;
+
+    for (i = 0; i < n; i++) {
+        if (c->refs[i].rank == 0) {
+            qsort_r(c->refs, n, sizeof(pick_ref_t), ref_qcmp, c);
+            return 0;
+        }
+    }
+
+    key = malloc(2 * n * sizeof(uint64_t));
+    idx = malloc(2 * n * sizeof(uint32_t));
+    sorted = malloc(n * sizeof(pick_ref_t));
+    if (key == NULL || idx == NULL || sorted == NULL) {
+        free(key);
+        free(idx);
+        free(sorted);
+        return -1;
+    }
+
+    for (i = 0; i < n; i++) {
+        idx[i] = (uint32_t) i;
+        key[i] = ~(uint64_t) c->refs[i].rank;      /* ascending rank */
+    }
+    radix_desc(key, idx, n, key + n, idx + n);
+
+    for (i = 0; i < n; i++) {
+        key[i] = c->refs[idx[i]].requests;
+    }
+    radix_desc(key, idx, n, key + n, idx + n);
+
+    for (i = 0; i < n; i++) {
+        sorted[i] = c->refs[idx[i]];
+    }
+
+    free(c->refs);
+    c->refs = sorted;
+    free(key);
+    free(idx);
+
+    return 0;
+}
+
+
 /* Second pass: the row of one chosen key. */
 static int
 collect_row(void *ctx, const char *host, size_t hlen, const char *method,
@@ -751,8 +803,8 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     }
 
     /* second pass: their rows whole, most requested first */
-    if (ch.n > 1) {
-        qsort_r(ch.refs, ch.n, sizeof(pick_ref_t), ref_qcmp, &ch);
+    if (ch.n > 1 && refs_sort(&ch) != 0) {
+        goto done;
     }
 
     c.rs = rs;

@@ -89,6 +89,14 @@ test_hour(void)
            "1969-12-31T23:59:59.999999Z", "a microsecond before 1970");
     is_str(ps_format_iso8601_frac(-62167219200LL * 1000000 + 10000, buf, 3),
            "0000-01-01T00:00:00.010Z", "year 0");
+    is_str(ps_format_iso8601_frac(253402300800LL * 1000000 + 8, buf, 6),
+           "10000-01-01T00:00:00.000008Z", "year 10000 again (no date kept)");
+    is_str(ps_format_iso8601(H0US + 50399999999LL, buf),
+           "2026-11-23T23:59:59Z", "the last second of a day");
+    is_str(ps_format_iso8601(H0US + 50400000000LL, buf),
+           "2026-11-24T00:00:00Z", "the next day's first");
+    is_str(ps_format_iso8601(H0US + 50399999999LL, buf),
+           "2026-11-23T23:59:59Z", "and back: the date follows the day");
     is_str(ps_format_iso8601_frac(-1, buf, 6), "1969-12-31T23:59:59.999999Z",
            "one microsecond before the epoch");
 }

@@ -206,6 +206,54 @@ test_escape_mem(void)
 }
 
 
+/* Strings of units of every kind, at every offset of an 8-byte word (the
+ * plain runs are scanned 8 bytes at a time): the escape of each is known
+ * alone, so the string's is their concatenation. */
+static void
+test_escape_units(void)
+{
+    static const struct {
+        const char  *in;
+        size_t       len;
+        const char  *out;
+    } units[] = {
+        { "a", 1, "a" }, { "/", 1, "/" }, { " ", 1, " " }, { "~", 1, "~" },
+        { "\"", 1, "\\\"" }, { "\\", 1, "\\\\" }, { "<", 1, "\\u003C" },
+        { "\n", 1, "\\n" }, { "\x01", 1, "\\u0001" },
+        { "\x1f", 1, "\\u001F" }, { "", 1, "\\u0000" },
+        { "\x7f", 1, "\\u007F" }, { "\xff", 1, "\\\\xFF" },
+        { "\xc3\xa9", 2, "\xc3\xa9" },
+    };
+    char      in[64], want[512], got[512];
+    size_t    i, k, n, len, wlen, used;
+    uint64_t  x = 7;
+    int       bad = 0;
+
+    for (i = 0; i < 20000; i++) {
+        len = 0;
+        wlen = 0;
+        want[0] = '\0';
+        n = (x = x * 6364136223846793005ULL + 1442695040888963407ULL) >> 59;
+        while (n-- > 0) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            /* mostly plain: long runs with one special somewhere */
+            k = (x >> 33) % 8 < 6 ? (x >> 40) % 4
+                                  : (x >> 40) % (sizeof(units) / sizeof(units[0]));
+            memcpy(in + len, units[k].in, units[k].len);
+            len += units[k].len;
+            strcpy(want + wlen, units[k].out);
+            wlen += strlen(units[k].out);
+        }
+
+        ps_json_escape_mem(got, sizeof(got), in, len, &used);
+        bad += used != len || strcmp(got, want) != 0;
+    }
+
+    is_int(bad, 0, "20 000 strings of units of every kind: each unit "
+           "escaped as it is alone");
+}
+
+
 /* random bytes, biased towards the interesting ones, always parse */
 static void
 test_random(void)
@@ -435,6 +483,7 @@ main(void)
     test_sequence_lengths();
     test_cases();
     test_escape_mem();
+    test_escape_units();
     test_random();
     test_record();
 
