@@ -423,22 +423,34 @@ typedef struct {
     uint32_t       rank;        /* ps_windows_key_rank(), 0: none */
 } pick_t;
 
-/* A pick's place in the heap (or the order) of picks: what orders it,
- * so that the heap moves 16 bytes, not a pick, and compares integers
- * (the text of its pick only when a rank is missing). */
+/* A chosen key as the selection and the sort of the chosen see it: what
+ * orders it, so that they move 16 bytes, not a pick, and compare
+ * integers (the text of its pick only when a rank is missing). */
 typedef struct {
     uint64_t       requests;
     uint32_t       rank;
     uint32_t       slot;        /* in picks[] */
 } pick_ref_t;
 
+/*
+ * The keys chosen so far: refs[0 .. n) and their picks.  Once 2 x keep
+ * are chosen, the keep best stay (a selection, linear in the keys) and
+ * the worst of them is the cut: a key that sorts after it cannot be a
+ * row any more and costs one or two integer comparisons.
+ */
 typedef struct {
     ps_rowset_t   *rs;
     size_t         keep;
-    pick_t        *picks;       /* keep of them */
-    pick_ref_t    *refs;        /* a heap once full: the root sorts last */
+    pick_t        *picks;       /* by slot */
+    size_t         picks_cap;
+    size_t         used;        /* slots handed out */
+    uint32_t      *free;        /* slots given back */
+    size_t         nfree;
+    pick_ref_t    *refs;        /* 2 x keep */
     size_t         n;
-    int            heap;        /* refs is a heap */
+    int            has_cut;
+    pick_ref_t     cut;         /* the worst of the keep best */
+    pick_t         cut_pick;    /* its pick, for a comparison by text */
     ps_win_key_t **cand;        /* keys fn must see */
     size_t         ncand, cand_cap;
     uint64_t       fn_min;
@@ -494,20 +506,19 @@ ref_qcmp(const void *a, const void *b, void *ctx)
 }
 
 
-/* Key k, of ref, sorts after the root of the heap (the last one kept):
- * most keys say so by their requests or rank alone, their text unread. */
+/* Key k, of ref, sorts after the cut: most keys say so by their
+ * requests or rank alone, their text unread. */
 static int
-after_root(const choose_ctx_t *c, ps_win_key_t *k, const pick_ref_t *ref)
+after_cut(const choose_ctx_t *c, ps_win_key_t *k, const pick_ref_t *ref)
 {
-    const pick_ref_t  *root = &c->refs[0];
-    pick_t             p;
+    pick_t  p;
 
-    if (ref->requests != root->requests) {
-        return ref->requests < root->requests;
+    if (ref->requests != c->cut.requests) {
+        return ref->requests < c->cut.requests;
     }
 
-    if (ref->rank != 0 && root->rank != 0) {
-        return ref->rank > root->rank;
+    if (ref->rank != 0 && c->cut.rank != 0) {
+        return ref->rank > c->cut.rank;
     }
 
     memset(&p, 0, sizeof(p));
@@ -515,33 +526,94 @@ after_root(const choose_ctx_t *c, ps_win_key_t *k, const pick_ref_t *ref)
     ps_windows_key_text(k, &p.host, &p.hlen, &p.method, &p.mlen, &p.path,
                         &p.plen);
 
-    return pick_cmp(&p, &c->picks[root->slot]) >= 0;
+    return pick_cmp(&p, &c->cut_pick) >= 0;
 }
 
 
 static void
-ref_down(const choose_ctx_t *c, pick_ref_t *h, size_t n, size_t i)
+ref_swap(pick_ref_t *a, pick_ref_t *b)
 {
-    size_t      l, w;
-    pick_ref_t  t;
+    pick_ref_t  t = *a;
 
-    for ( ;; ) {
-        l = 2 * i + 1;
-        w = i;
-        if (l < n && ref_cmp(c, &h[l], &h[w]) > 0) {
-            w = l;
+    *a = *b;
+    *b = t;
+}
+
+
+/* Puts the k best of r[0 .. n) first, in any order, the worst of them
+ * at r[k - 1] (0 < k < n): quickselect, median of three. */
+static void
+refs_select(const choose_ctx_t *c, pick_ref_t *r, size_t n, size_t k)
+{
+    size_t      lo = 0, hi = n - 1, mid, i, j, t = k - 1;
+    pick_ref_t  pivot;
+
+    while (hi > lo) {
+        mid = lo + (hi - lo) / 2;
+        if (ref_cmp(c, &r[mid], &r[lo]) < 0) {
+            ref_swap(&r[mid], &r[lo]);
         }
-        if (l + 1 < n && ref_cmp(c, &h[l + 1], &h[w]) > 0) {
-            w = l + 1;
+        if (ref_cmp(c, &r[hi], &r[lo]) < 0) {
+            ref_swap(&r[hi], &r[lo]);
         }
-        if (w == i) {
+        if (ref_cmp(c, &r[hi], &r[mid]) < 0) {
+            ref_swap(&r[hi], &r[mid]);
+        }
+        if (hi - lo < 3) {
+            return;                 /* three or fewer: sorted now */
+        }
+
+        /* r[lo] <= pivot <= r[hi]: both stop the scans below */
+        pivot = r[mid];
+        ref_swap(&r[mid], &r[hi - 1]);
+        i = lo;
+        j = hi - 1;
+
+        for ( ;; ) {
+            while (ref_cmp(c, &r[++i], &pivot) < 0) {
+                /* void */
+            }
+            while (ref_cmp(c, &r[--j], &pivot) > 0) {
+                /* void */
+            }
+            if (i >= j) {
+                break;
+            }
+            ref_swap(&r[i], &r[j]);
+        }
+
+        ref_swap(&r[i], &r[hi - 1]);    /* the pivot to its place, i */
+
+        if (t < i) {
+            hi = i - 1;
+        } else if (t > i) {
+            lo = i + 1;
+        } else {
             return;
         }
-        t = h[i];
-        h[i] = h[w];
-        h[w] = t;
-        i = w;
     }
+}
+
+
+/* Keeps the keep best of the n > keep chosen: the others go to the rest,
+ * their slots free, and the worst kept is the cut. */
+static void
+choose_shrink(choose_ctx_t *c)
+{
+    size_t  i;
+
+    refs_select(c, c->refs, c->n, c->keep);
+
+    for (i = c->keep; i < c->n; i++) {
+        ps_counts_merge(&c->rs->rest.counts,
+                        &c->picks[c->refs[i].slot].counts);
+        c->free[c->nfree++] = c->refs[i].slot;
+    }
+
+    c->n = c->keep;
+    c->cut = c->refs[c->keep - 1];
+    c->cut_pick = c->picks[c->cut.slot];
+    c->has_cut = 1;
 }
 
 
@@ -552,9 +624,10 @@ static int
 choose_key(void *ctx, ps_win_key_t *k, const ps_counts_t *counts,
     uint64_t first_us, uint64_t last_us)
 {
-    size_t          i;
+    size_t          cap;
     uint32_t        slot;
     choose_ctx_t   *c = ctx;
+    pick_t         *picks;
     pick_ref_t      ref;
     ps_win_key_t  **cand;
 
@@ -578,30 +651,36 @@ choose_key(void *ctx, ps_win_key_t *k, const ps_counts_t *counts,
     ref.requests = counts->requests;
     ref.rank = ps_windows_key_rank(k);
 
-    /* a heap only once there are more keys than room: a window of at
-     * most keep keys (snapshot_max_rows) is sorted once, at the end,
-     * not ordered twice */
-    if (c->n < c->keep) {
-        slot = (uint32_t) c->n++;
-    } else {
-        if (!c->heap) {
-            for (i = c->n / 2; i > 0; i--) {
-                ref_down(c, c->refs, c->n, i - 1);
-            }
-            c->heap = 1;
-        }
+    if (c->keep == 0 || (c->has_cut && after_cut(c, k, &ref))) {
+        ps_counts_merge(&c->rs->rest.counts, counts);
+        return 0;
+    }
 
-        if (c->keep == 0 || after_root(c, k, &ref)) {
+    if (c->n == 2 * c->keep) {
+        choose_shrink(c);
+        if (after_cut(c, k, &ref)) {
             ps_counts_merge(&c->rs->rest.counts, counts);
             return 0;
         }
-
-        /* k sorts before the last one kept: that one goes */
-        slot = c->refs[0].slot;
-        ps_counts_merge(&c->rs->rest.counts, &c->picks[slot].counts);
     }
 
-    ref.slot = slot;
+    if (c->nfree > 0) {
+        slot = c->free[--c->nfree];
+
+    } else {
+        if (c->used == c->picks_cap) {
+            cap = c->picks_cap ? 2 * c->picks_cap : 1024;
+            cap = cap < 2 * c->keep ? cap : 2 * c->keep;
+            picks = realloc(c->picks, cap * sizeof(pick_t));
+            if (picks == NULL) {
+                return -1;
+            }
+            c->picks = picks;
+            c->picks_cap = cap;
+        }
+        slot = (uint32_t) c->used++;
+    }
+
     c->picks[slot].k = k;
     c->picks[slot].counts = *counts;
     c->picks[slot].rank = ref.rank;
@@ -609,12 +688,8 @@ choose_key(void *ctx, ps_win_key_t *k, const ps_counts_t *counts,
                         &c->picks[slot].method, &c->picks[slot].mlen,
                         &c->picks[slot].path, &c->picks[slot].plen);
 
-    if (c->heap) {
-        c->refs[0] = ref;
-        ref_down(c, c->refs, c->n, 0);
-    } else {
-        c->refs[slot] = ref;
-    }
+    ref.slot = slot;
+    c->refs[c->n++] = ref;
 
     return 0;
 }
@@ -734,16 +809,6 @@ cmp_ptr(const void *a, const void *b)
 }
 
 
-static int
-cmp_pick_key(const void *a, const void *b)
-{
-    uintptr_t  x = (uintptr_t) ((const pick_t *) a)->k;
-    uintptr_t  y = (uintptr_t) ((const pick_t *) b)->k;
-
-    return (x > y) - (x < y);
-}
-
-
 int
 ps_rowset_init(ps_rowset_t *rs)
 {
@@ -770,7 +835,7 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
 {
     int            rc = -1;
     size_t         i, j;
-    pick_t        *byk = NULL;
+    ps_win_key_t **kept = NULL;
     choose_ctx_t   ch;
     collect_ctx_t  c;
 
@@ -785,11 +850,11 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     ch.keep = keep;
     ch.fn_on = fn != NULL;
     ch.fn_min = fn_min;
-    ch.picks = malloc((keep ? keep : 1) * sizeof(pick_t));
-    ch.refs = malloc((keep ? keep : 1) * sizeof(pick_ref_t));
-    if (ch.picks == NULL || ch.refs == NULL) {
-        free(ch.picks);
+    ch.refs = malloc((keep ? 2 * keep : 1) * sizeof(pick_ref_t));
+    ch.free = malloc((keep ? 2 * keep : 1) * sizeof(uint32_t));
+    if (ch.refs == NULL || ch.free == NULL) {
         free(ch.refs);
+        free(ch.free);
         return -1;
     }
 
@@ -800,6 +865,10 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     /* first pass: which keys, by their counters alone */
     if (ps_windows_foreach_counts(w, win, now_us, choose_key, &ch) != 0) {
         goto done;
+    }
+
+    if (ch.n > keep) {
+        choose_shrink(&ch);
     }
 
     /* second pass: their rows whole, most requested first */
@@ -835,22 +904,24 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
 
     /* the keys fn must see that are not rows */
     if (ch.ncand > 0) {
-        byk = malloc((ch.n ? ch.n : 1) * sizeof(pick_t));
-        if (byk == NULL) {
+        kept = malloc((ch.n ? ch.n : 1) * sizeof(ps_win_key_t *));
+        if (kept == NULL) {
             goto done;
         }
-        memcpy(byk, ch.picks, ch.n * sizeof(pick_t));
-        qsort(byk, ch.n, sizeof(pick_t), cmp_pick_key);
+        for (i = 0; i < ch.n; i++) {
+            kept[i] = ch.picks[ch.refs[i].slot].k;
+        }
+        qsort(kept, ch.n, sizeof(ps_win_key_t *), cmp_ptr);
         qsort(ch.cand, ch.ncand, sizeof(ps_win_key_t *), cmp_ptr);
 
         c.keep = 0;
         c.in_order = 0;
 
         for (i = 0, j = 0; i < ch.ncand; i++) {
-            while (j < ch.n && (uintptr_t) byk[j].k < (uintptr_t) ch.cand[i]) {
+            while (j < ch.n && (uintptr_t) kept[j] < (uintptr_t) ch.cand[i]) {
                 j++;
             }
-            if (j < ch.n && byk[j].k == ch.cand[i]) {
+            if (j < ch.n && kept[j] == ch.cand[i]) {
                 continue;
             }
             c.rank = ps_windows_key_rank(ch.cand[i]);
@@ -873,8 +944,9 @@ done:
 
     free(ch.picks);
     free(ch.refs);
+    free(ch.free);
     free(ch.cand);
-    free(byk);
+    free(kept);
 
     return rc;
 }
