@@ -10,6 +10,7 @@
 #include "agg/windows.h"
 #include "lib/hour.h"
 #include "lib/key_hash.h"
+#include "lib/key_order.h"
 #include "lib/log.h"
 
 #define LEVEL_SEC    0
@@ -1897,36 +1898,13 @@ ps_windows_foreach_counts(ps_windows_t *w, int win, uint64_t now_us,
 }
 
 
-/* byte order, a prefix first (as the snapshot orders keys) */
-static int
-text_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int  rc;
-
-    rc = memcmp(a, b, alen < blen ? alen : blen);
-    if (rc != 0) {
-        return rc;
-    }
-
-    return alen < blen ? -1 : alen > blen;
-}
-
-
 /* by path, host, method: the order of ps_windows_order() */
 static int
 key_text_cmp(const win_key_t *a, const win_key_t *b)
 {
-    int  rc;
-
-    rc = text_cmp(a->path, a->plen, b->path, b->plen);
-    if (rc == 0) {
-        rc = text_cmp(a->host, a->hlen, b->host, b->hlen);
-    }
-    if (rc == 0) {
-        rc = text_cmp(a->method, a->mlen, b->method, b->mlen);
-    }
-
-    return rc;
+    return ps_key_text_cmp(a->path, a->plen, a->host, a->hlen, a->method,
+                           a->mlen, b->path, b->plen, b->host, b->hlen,
+                           b->method, b->mlen);
 }
 
 
@@ -2028,6 +2006,13 @@ ps_windows_order(ps_windows_t *w)
     }
 
     return 0;
+}
+
+
+int
+ps_windows_key_cmp(const ps_win_key_t *a, const ps_win_key_t *b)
+{
+    return key_text_cmp(a, b);
 }
 
 

@@ -195,6 +195,10 @@ void ps_windows_key_text(const ps_win_key_t *k, const char **host,
  * rank then stays 0). */
 int ps_windows_order(ps_windows_t *w);
 
+/* a against b in that order, by their text: < 0, 0 (the same key) or
+ * > 0. */
+int ps_windows_key_cmp(const ps_win_key_t *a, const ps_win_key_t *b);
+
 /* k's place in that order, from 1: keys ranked by the same windows sort
  * as their text does, whatever came or went between the calls; 0 for a
  * key made since the last ps_windows_order(). */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agg/agg_table.h"
+#include "lib/key_order.h"
 #include "pathstats_snapshot.h"
 #include "snapshot/rows.h"
 
@@ -22,8 +23,6 @@ typedef struct {
 } collect_ctx_t;
 
 static int row_by_requests(const void *a, const void *b);
-static int bytes_cmp(const char *a, size_t alen, const char *b,
-    size_t blen);
 
 
 double
@@ -132,40 +131,18 @@ row_keep(ps_rowset_t *sw, const ps_row_t *r, size_t keep, int in_order)
 }
 
 
-static int
-bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int  rc;
-
-    rc = memcmp(a, b, alen < blen ? alen : blen);
-    if (rc != 0) {
-        return rc;
-    }
-
-    return alen < blen ? -1 : alen > blen;
-}
-
-
 /* ascending by path, host, method: the tie break of every order; the
  * windows' rank of two keys says the same for an integer comparison */
 static int
 row_key_cmp(const ps_row_t *a, const ps_row_t *b)
 {
-    int  rc;
-
     if (a->rank != 0 && b->rank != 0) {
         return (a->rank > b->rank) - (a->rank < b->rank);
     }
 
-    rc = bytes_cmp(a->path, a->plen, b->path, b->plen);
-    if (rc == 0) {
-        rc = bytes_cmp(a->host, a->hlen, b->host, b->hlen);
-    }
-    if (rc == 0) {
-        rc = bytes_cmp(a->method, a->mlen, b->method, b->mlen);
-    }
-
-    return rc;
+    return ps_key_text_cmp(a->path, a->plen, a->host, a->hlen, a->method,
+                           a->mlen, b->path, b->plen, b->host, b->hlen,
+                           b->method, b->mlen);
 }
 
 
@@ -413,14 +390,11 @@ ps_row_is_other(const ps_row_t *r)
 }
 
 
-/* A key chosen in the first pass: its counters and its text, enough to
- * order it. */
+/* A key chosen in the first pass, with its counters (the rest's share
+ * if it does not stay). */
 typedef struct {
     ps_win_key_t  *k;
     ps_counts_t    counts;
-    const char    *host, *method, *path;
-    size_t         hlen, mlen, plen;
-    uint32_t       rank;        /* ps_windows_key_rank(), 0: none */
 } pick_t;
 
 /* A chosen key as the selection and the sort of the chosen see it: what
@@ -450,7 +424,7 @@ typedef struct {
     size_t         n;
     int            has_cut;
     pick_ref_t     cut;         /* the worst of the keep best */
-    pick_t         cut_pick;    /* its pick, for a comparison by text */
+    ps_win_key_t  *cut_key;     /* its key, for a comparison by text */
     ps_win_key_t **cand;        /* keys fn must see */
     size_t         ncand, cand_cap;
     uint64_t       fn_min;
@@ -458,32 +432,8 @@ typedef struct {
 } choose_ctx_t;
 
 
-static int
-pick_cmp(const pick_t *a, const pick_t *b)
-{
-    int  rc;
-
-    if (a->counts.requests != b->counts.requests) {
-        return a->counts.requests > b->counts.requests ? -1 : 1;
-    }
-
-    if (a->rank != 0 && b->rank != 0) {
-        return (a->rank > b->rank) - (a->rank < b->rank);
-    }
-
-    rc = bytes_cmp(a->path, a->plen, b->path, b->plen);
-    if (rc == 0) {
-        rc = bytes_cmp(a->host, a->hlen, b->host, b->hlen);
-    }
-    if (rc == 0) {
-        rc = bytes_cmp(a->method, a->mlen, b->method, b->mlen);
-    }
-
-    return rc;
-}
-
-
-/* a's pick against b's, as pick_cmp() */
+/* a's pick against b's: most requested first, then by key (rank, or
+ * text where a rank is missing) */
 static int
 ref_cmp(const choose_ctx_t *c, const pick_ref_t *a, const pick_ref_t *b)
 {
@@ -495,7 +445,7 @@ ref_cmp(const choose_ctx_t *c, const pick_ref_t *a, const pick_ref_t *b)
         return (a->rank > b->rank) - (a->rank < b->rank);
     }
 
-    return pick_cmp(&c->picks[a->slot], &c->picks[b->slot]);
+    return ps_windows_key_cmp(c->picks[a->slot].k, c->picks[b->slot].k);
 }
 
 
@@ -511,8 +461,6 @@ ref_qcmp(const void *a, const void *b, void *ctx)
 static int
 after_cut(const choose_ctx_t *c, ps_win_key_t *k, const pick_ref_t *ref)
 {
-    pick_t  p;
-
     if (ref->requests != c->cut.requests) {
         return ref->requests < c->cut.requests;
     }
@@ -521,12 +469,7 @@ after_cut(const choose_ctx_t *c, ps_win_key_t *k, const pick_ref_t *ref)
         return ref->rank > c->cut.rank;
     }
 
-    memset(&p, 0, sizeof(p));
-    p.counts.requests = ref->requests;
-    ps_windows_key_text(k, &p.host, &p.hlen, &p.method, &p.mlen, &p.path,
-                        &p.plen);
-
-    return pick_cmp(&p, &c->cut_pick) >= 0;
+    return ps_windows_key_cmp(k, c->cut_key) > 0;
 }
 
 
@@ -612,7 +555,7 @@ choose_shrink(choose_ctx_t *c)
 
     c->n = c->keep;
     c->cut = c->refs[c->keep - 1];
-    c->cut_pick = c->picks[c->cut.slot];
+    c->cut_key = c->picks[c->cut.slot].k;
     c->has_cut = 1;
 }
 
@@ -683,10 +626,6 @@ choose_key(void *ctx, ps_win_key_t *k, const ps_counts_t *counts,
 
     c->picks[slot].k = k;
     c->picks[slot].counts = *counts;
-    c->picks[slot].rank = ref.rank;
-    ps_windows_key_text(k, &c->picks[slot].host, &c->picks[slot].hlen,
-                        &c->picks[slot].method, &c->picks[slot].mlen,
-                        &c->picks[slot].path, &c->picks[slot].plen);
 
     ref.slot = slot;
     c->refs[c->n++] = ref;

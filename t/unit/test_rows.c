@@ -13,6 +13,7 @@
 #include "pathstats_snapshot.h"
 #include "tap.h"
 #include "rng.h"
+#include "tied_keys.h"
 #include "agg/windows.h"
 #include "snapshot/rows.h"
 
@@ -98,36 +99,6 @@ same(const ps_row_t *r, const want_t *k)
 }
 
 
-/* n requests at time t over keys that share prefixes, are prefixes of
- * each other and have one to a few requests each: ties everywhere */
-static void
-add_random(ps_windows_t *w, uint64_t *rng, size_t n, uint64_t t)
-{
-    static const char  *hosts[] = { "a", "ab", "" };
-    static const char  *methods[] = { "GET", "GE" };
-    const char         *h, *m;
-    char                path[32];
-    uint64_t            r, client = 1;
-    size_t              i;
-
-    for (i = 0; i < n; i++) {
-        r = rng_next(rng);
-        snprintf(path, sizeof(path), "/r/%llu%s",
-                 (unsigned long long) (r % 400), r & 0x10000 ? "/" : "");
-        h = hosts[(r >> 20) % 3];
-        m = methods[(r >> 24) % 2];
-        if (ps_windows_add(w, h, strlen(h), m, strlen(m), path, strlen(path),
-                           r % 7 == 0 ? 500 : 200, 1000 * (1 + (r >> 32) % 4),
-                           10, 100 * (1 + (r >> 40) % 3), &client,
-                           "10.0.0.1", t - (r >> 48) % 2000000)
-            != 0)
-        {
-            bail_out("ps_windows_add failed");
-        }
-    }
-}
-
-
 static ps_row_t  *plain;        /* the rows without their rank */
 static int        plain_sort;
 
@@ -200,7 +171,7 @@ main(void)
     for (round = 0; round < 4; round++) {
         /* the last round a day later: every key before it is gone */
         t = T0 + (uint64_t) round * 20 * SEC + (round == 3 ? 25 * HOUR : 0);
-        add_random(w, &rng, round == 0 ? 3000 : 1200, t);
+        tied_keys_add(w, &rng, round == 0 ? 3000 : 1200, t, 200, 2 * SEC);
         ps_windows_expire(w, t);
 
         for (win = PS_WIN_1M; win < PS_WIN_COUNT; win++) {

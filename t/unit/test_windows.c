@@ -10,6 +10,7 @@
 
 #include "tap.h"
 #include "rng.h"
+#include "tied_keys.h"
 #include "agg/windows.h"
 
 #define SEC   1000000ULL
@@ -207,34 +208,6 @@ check_order(ps_windows_t *w, uint64_t now, const char *what)
     is_u64(ks.n, ps_windows_keys(w), what);
     is_u64(unranked, 0, "  every key ranked");
     is_u64(bad, 0, "  in rank order, strictly ascending by text");
-}
-
-
-/* n keys at time t, of paths, hosts and methods that share prefixes and
- * are prefixes of each other, so that every part breaks ties */
-static void
-add_random(ps_windows_t *w, uint64_t *rng, size_t n, uint64_t t)
-{
-    static const char  *hosts[] = { "a", "ab", "b", "" };
-    static const char  *methods[] = { "GET", "GE", "POST" };
-    const char         *h, *m;
-    char                path[64];
-    uint64_t            r, client = 1;
-    size_t              i;
-
-    for (i = 0; i < n; i++) {
-        r = rng_next(rng);
-        snprintf(path, sizeof(path), "/api/v1/%llu%s",
-                 (unsigned long long) (r % 700), r & 0x10000 ? "/" : "");
-        h = hosts[(r >> 20) % 4];
-        m = methods[(r >> 24) % 3];
-        if (ps_windows_add(w, h, strlen(h), m, strlen(m), path, strlen(path),
-                           200, 1000, 10, 100, &client, "10.0.0.1", t)
-            != 0)
-        {
-            bail_out("ps_windows_add failed");
-        }
-    }
 }
 
 
@@ -475,12 +448,12 @@ main(void)
         w = ps_windows_create(2500);
         for (r = 0; r < 12; r++) {
             t = T0 + (uint64_t) r * 5 * HOUR;
-            add_random(w, &rng, r == 0 ? 1500 : 300, t);
+            tied_keys_add(w, &rng, r == 0 ? 1500 : 300, t, 700, 0);
             ps_windows_expire(w, t);
 
             if (r % 3 == 2) {
                 /* not ranked: 200 keys that the next expire drops */
-                add_random(w, &rng, 200, t - 23 * HOUR - 30 * MIN);
+                tied_keys_add(w, &rng, 200, t - 23 * HOUR - 30 * MIN, 700, 0);
                 continue;
             }
 
@@ -492,7 +465,7 @@ main(void)
         ps_windows_expire(w, t + 25 * HOUR);
         is_u64(ps_windows_keys(w), 0, "  all gone a day later");
         ok(ps_windows_order(w) == 0, "  an empty order");
-        add_random(w, &rng, 50, t + 25 * HOUR);
+        tied_keys_add(w, &rng, 50, t + 25 * HOUR, 700, 0);
         ok(ps_windows_order(w) == 0, "  and new keys in it");
         check_order(w, t + 25 * HOUR, "  ranked afresh");
         ps_windows_destroy(w);

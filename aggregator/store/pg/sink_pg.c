@@ -55,6 +55,7 @@
 #include "lib/hll.h"
 #include "lib/hour.h"
 #include "lib/key_hash.h"
+#include "lib/key_order.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 #include "store/pg/migrate.h"
@@ -1301,21 +1302,6 @@ commit_outcome(ps_sink_t *sink, uint64_t zone_id, const uint64_t *pos,
 
 
 static int
-cmp_bytes(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int  c;
-
-    c = memcmp(a, b, alen < blen ? alen : blen);
-
-    if (c != 0) {
-        return c;
-    }
-
-    return alen < blen ? -1 : alen > blen;
-}
-
-
-static int
 cmp_key(const void *x, const void *y)
 {
     int                    c;
@@ -1326,12 +1312,12 @@ cmp_key(const void *x, const void *y)
         return a->hour < b->hour ? -1 : 1;
     }
 
-    c = cmp_bytes(a->host, a->host_len, b->host, b->host_len);
+    c = ps_bytes_cmp(a->host, a->host_len, b->host, b->host_len);
     if (c == 0) {
-        c = cmp_bytes(a->method, a->method_len, b->method, b->method_len);
+        c = ps_bytes_cmp(a->method, a->method_len, b->method, b->method_len);
     }
     if (c == 0) {
-        c = cmp_bytes(a->path, a->path_len, b->path, b->path_len);
+        c = ps_bytes_cmp(a->path, a->path_len, b->path, b->path_len);
     }
 
     return c;
