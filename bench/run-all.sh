@@ -23,6 +23,9 @@
 #               flush of 10 000 keys, new rows and existing rows (median)
 #   redis       bench-redis_repair: the first write of 10 000 fields (one
 #               flush of 10 000 keys; median of its rounds)
+#   snapshot    bench-snapshot_build: the CPU time of a settled snapshot
+#               build at 100 000 keys, 10 000 rows and every key a row
+#               (no target: the part of freshness that is ours)
 #   freshness   freshness.pl with 10 000 (and, full run, 100 000) other
 #               paths in the snapshot: request -> /api/paths, p99
 #   search      admin-latency.pl: /api/paths?q=... p99 under load with
@@ -213,6 +216,20 @@ if ! skip redis; then
     row "one Redis flush of 10 000 keys (first write of the hour; median wall)" \
         "<= 50 ms" "${v:+$v ms ($lo-$hi; Redis busy $rv ms, $rlo-$rhi)}" \
         "$(verdict "$v" "<=" 50)"
+fi
+
+# snapshot --------------------------------------------------------------------
+
+if ! skip snapshot; then
+    for max_rows in 10000 101000; do
+        say "bench-snapshot_build MAX_ROWS=$max_rows"
+        MAX_ROWS=$max_rows "$BUILD/bench/bench-snapshot_build" 100000 9 \
+            >"$OUT/snapshot-$max_rows.out" 2>&1
+        v=$(sed -n 's/^settled build *\([0-9.]*\) ms cpu, median of [0-9]* (\(.*\))/\1 ms (\2)/p' \
+                "$OUT/snapshot-$max_rows.out")
+        row "a settled snapshot build, 100 000 keys, $([ "$max_rows" = 10000 ] && echo "10 000 rows" || echo "every key a row") (CPU, median of 9)" \
+            "-" "$v" "-"
+    done
 fi
 
 # freshness -------------------------------------------------------------------
