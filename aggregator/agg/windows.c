@@ -1966,6 +1966,8 @@ ps_windows_order(ps_windows_t *w)
     w->holes = 0;
 
     if (m > 0) {
+        /* sorted where they are: keys[] is in no order that anything
+         * needs (the fold takes keys of one age as keys[] has them) */
         fresh = &w->keys[w->nkeys - m];
         if (m > 1) {
             qsort(fresh, m, sizeof(win_key_t *), key_text_qcmp);

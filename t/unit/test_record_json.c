@@ -226,6 +226,7 @@ test_escape_units(void)
     };
     char      in[64], want[512], got[512];
     size_t    i, k, n, len, wlen, used;
+    size_t    nunits = sizeof(units) / sizeof(units[0]);
     uint64_t  x = 7;
     int       bad = 0;
 
@@ -238,7 +239,7 @@ test_escape_units(void)
             x = x * 6364136223846793005ULL + 1442695040888963407ULL;
             /* mostly plain: long runs with one special somewhere */
             k = (x >> 33) % 8 < 6 ? (x >> 40) % 4
-                                  : (x >> 40) % (sizeof(units) / sizeof(units[0]));
+                                  : (x >> 40) % nunits;
             memcpy(in + len, units[k].in, units[k].len);
             len += units[k].len;
             strcpy(want + wlen, units[k].out);

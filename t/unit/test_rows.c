@@ -92,8 +92,10 @@ static int
 same(const ps_row_t *r, const want_t *k)
 {
     return r->counts.requests == k->requests
-           && r->plen == strlen(k->path) && memcmp(r->path, k->path, r->plen) == 0
-           && r->hlen == strlen(k->host) && memcmp(r->host, k->host, r->hlen) == 0
+           && r->plen == strlen(k->path)
+           && memcmp(r->path, k->path, r->plen) == 0
+           && r->hlen == strlen(k->host)
+           && memcmp(r->host, k->host, r->hlen) == 0
            && r->mlen == strlen(k->method)
            && memcmp(r->method, k->method, r->mlen) == 0;
 }
