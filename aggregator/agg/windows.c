@@ -1899,8 +1899,8 @@ ps_windows_foreach_counts(ps_windows_t *w, int win, uint64_t now_us,
 
 
 /* by path, host, method: the order of ps_windows_order() */
-static int
-key_text_cmp(const win_key_t *a, const win_key_t *b)
+int
+ps_windows_key_cmp(const ps_win_key_t *a, const ps_win_key_t *b)
 {
     return ps_key_text_cmp(a->path, a->plen, a->host, a->hlen, a->method,
                            a->mlen, b->path, b->plen, b->host, b->hlen,
@@ -1911,7 +1911,8 @@ key_text_cmp(const win_key_t *a, const win_key_t *b)
 static int
 key_text_qcmp(const void *a, const void *b)
 {
-    return key_text_cmp(*(win_key_t *const *) a, *(win_key_t *const *) b);
+    return ps_windows_key_cmp(*(win_key_t *const *) a,
+                              *(win_key_t *const *) b);
 }
 
 
@@ -1982,7 +1983,7 @@ ps_windows_order(ps_windows_t *w)
             hi = end;
             while (lo < hi) {
                 mid = lo + (hi - lo) / 2;
-                if (key_text_cmp(order[mid], fresh[j - 1]) < 0) {
+                if (ps_windows_key_cmp(order[mid], fresh[j - 1]) < 0) {
                     lo = mid + 1;
                 } else {
                     hi = mid;
@@ -2008,13 +2009,6 @@ ps_windows_order(ps_windows_t *w)
     }
 
     return 0;
-}
-
-
-int
-ps_windows_key_cmp(const ps_win_key_t *a, const ps_win_key_t *b)
-{
-    return key_text_cmp(a, b);
 }
 
 

@@ -32,10 +32,9 @@ ps_json_escape(ps_buf_t *b, const void *bytes, size_t len)
 int
 ps_json_quote(ps_buf_t *b, const void *bytes, size_t len)
 {
-    size_t  n, used;
-
-    /* the quotes and the text in one reservation: a snapshot quotes
-     * three strings a row */
+    /* room for the quotes and the text at once (a snapshot quotes three
+     * strings a row): ps_json_escape() then finds it, and the closing
+     * quote needs no check */
     if (len > ((size_t) -1 / 2) / PS_JSON_ESCAPE_MAX_RATIO - 1
         || ps_buf_reserve(b, len * PS_JSON_ESCAPE_MAX_RATIO + 2) != 0)
     {
@@ -43,9 +42,9 @@ ps_json_quote(ps_buf_t *b, const void *bytes, size_t len)
     }
 
     b->data[b->len++] = '"';
-    n = ps_json_escape_mem(b->data + b->len, b->cap - b->len, bytes, len,
-                           &used);
-    b->len += n;
+    if (ps_json_escape(b, bytes, len) != 0) {
+        return -1;
+    }
     b->data[b->len++] = '"';
     b->data[b->len] = '\0';
 
