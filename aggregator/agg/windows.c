@@ -104,6 +104,29 @@ struct win_client_s {
     uint64_t       count[CLIENT_SLOTS];
 };
 
+/*
+ * The totals' pending second: every request is counted into the totals
+ * as well as into its key, so the totals would search their large
+ * histograms and walk their buckets once more per request.  Instead the
+ * requests of one second gather here, an increment each, and go into
+ * the totals' buckets at once (total_settle()): when a request of
+ * another second comes, when PENDING_MAX are pending, and before
+ * anything reads, seals or expires the totals.  The same counts, in
+ * other words, added later.
+ */
+#define PENDING_MAX  4096           /* requests */
+
+typedef struct {
+    int64_t        sec;             /* time_us / 1 s of them all */
+    ps_counts_t    counts;          /* requests: 0 when none is pending */
+    uint64_t       first_us;
+    uint64_t       last_us;
+    unsigned       flags;
+    uint32_t       nclients;
+    uint64_t       clients[PENDING_MAX];    /* their clients' hashes */
+    ps_hist_acc_t  latency;
+} win_pending_t;
+
 /* keys admitted per hour, for the latest hours */
 #define KL_HOURS     3
 
@@ -149,6 +172,8 @@ struct ps_windows_s {
 
     win_key_t       *total;         /* every request counted: the
                                        windows' totals (not a key) */
+    win_pending_t   *pending;       /* the totals' requests not in
+                                       total yet */
 
     /* the keys in the order of their text (ps_windows_order()): the
      * nfresh keys made since are the last of keys[], not placed yet;
@@ -262,6 +287,11 @@ ps_windows_create(size_t max_keys)
     w->total->path = w->total->text + 2;
     w->total->sealed_hour = INT64_MIN;
 
+    w->pending = calloc(1, sizeof(win_pending_t));
+    if (w->pending == NULL) {
+        goto fail;
+    }
+
     return w;
 
 fail:
@@ -272,6 +302,7 @@ fail:
         free(w->keys);
         free(w->ctable);
         free(w->total);
+        free(w->pending);
         free(w);
     }
     return NULL;
@@ -343,6 +374,7 @@ ps_windows_destroy(ps_windows_t *w)
     }
 
     key_free(w->total);
+    free(w->pending);
     ps_win_stats_free(&w->scratch);
     free(w->slots);
     free(w->keys);
@@ -875,6 +907,168 @@ key_count(win_key_t *k, unsigned status, uint64_t request_us,
 }
 
 
+/* The pending requests into the second bucket b. */
+static int
+sec_add_pending(win_sec_t *b, const win_pending_t *p)
+{
+    uint64_t  start;
+    uint32_t  first, last;
+    int       i;
+
+    if (ps_hist_acc_merge(&b->latency, &p->latency) != 0) {
+        return -1;
+    }
+
+    start = (uint64_t) b->t * PS_US_PER_SEC;
+    first = (uint32_t) (p->first_us - start);
+    last = (uint32_t) (p->last_us - start);
+
+    if (b->requests == 0 || first < b->first_off) {
+        b->first_off = first;
+    }
+    if (last > b->last_off) {
+        b->last_off = last;
+    }
+
+    b->requests += (uint32_t) p->counts.requests;
+    for (i = 0; i < 5; i++) {
+        b->status[i] += (uint32_t) p->counts.status[i];
+    }
+    b->bytes_in += p->counts.bytes_in;
+    b->bytes_out += p->counts.bytes_out;
+    b->latency_sum_us += p->counts.latency_sum_us;
+    if (p->counts.latency_max_us > b->latency_max_us) {
+        b->latency_max_us = p->counts.latency_max_us;
+    }
+
+    return 0;
+}
+
+
+/* The pending requests into a minute or hour bucket's stats. */
+static int
+stats_add_pending(ps_win_stats_t *st, const win_pending_t *p)
+{
+    uint32_t  i;
+
+    if (ps_hist_acc_merge(&st->latency, &p->latency) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < p->nclients; i++) {
+        if (ps_hll_add_hash(&st->clients, p->clients[i]) != 0) {
+            return -1;
+        }
+    }
+
+    if (st->counts.requests == 0 || p->first_us < st->first_seen_us) {
+        st->first_seen_us = p->first_us;
+    }
+    if (p->last_us > st->last_seen_us) {
+        st->last_seen_us = p->last_us;
+    }
+
+    ps_counts_merge(&st->counts, &p->counts);
+    st->flags |= p->flags;
+
+    return 0;
+}
+
+
+/* The pending requests into the totals' buckets, as key_count() would
+ * have counted them one by one; 0, or -1 if memory ran out (they are
+ * lost to the totals, as one request is when key_count() fails). */
+static int
+total_settle(ps_windows_t *w)
+{
+    win_pending_t  *p = w->pending;
+    win_key_t      *k = w->total;
+    win_bucket_t   *b;
+    win_sec_t      *sb;
+    int64_t         t;
+    int             l, rc = 0;
+
+    if (p->counts.requests == 0) {
+        return 0;
+    }
+
+    sb = sec_bucket(&k->sec, p->sec);
+    if (sb == NULL || sec_add_pending(sb, p) != 0) {
+        rc = -1;
+    }
+
+    /* minutes, and the hour if it is sealed already (key_count()) */
+    for (l = LEVEL_MIN; l < PS_WIN_COUNT; l++) {
+        t = p->sec / (int64_t) (level_period_us[l] / PS_US_PER_SEC);
+        if (l == LEVEL_HOUR && t > k->sealed_hour) {
+            break;
+        }
+
+        b = level_bucket(&k->level[l], t);
+        if (b == NULL || stats_add_pending(&b->st, p) != 0) {
+            rc = -1;
+        }
+    }
+
+    memset(&p->counts, 0, sizeof(p->counts));
+    p->flags = 0;
+    p->nclients = 0;
+    ps_hist_acc_clear(&p->latency);
+
+    return rc;
+}
+
+
+/* Before the totals are read, sealed or expired. */
+static void
+total_settle_now(ps_windows_t *w)
+{
+    if (total_settle(w) != 0) {
+        ps_log(PS_LOG_WARN, "event=windows_add_failed reason=no_memory");
+    }
+}
+
+
+/* Counts one request into the totals' pending second, settling the
+ * second pending before if it is another, or full. */
+static int
+total_count(ps_windows_t *w, unsigned status, uint64_t request_us,
+    unsigned hist_index, uint64_t bytes_in, uint64_t bytes_out,
+    const uint64_t *client_hash, uint64_t time_us, unsigned flags)
+{
+    win_pending_t  *p = w->pending;
+    int64_t         sec;
+    int             rc = 0;
+
+    sec = (int64_t) (time_us / PS_US_PER_SEC);
+
+    if (p->counts.requests != 0
+        && (sec != p->sec || p->counts.requests == PENDING_MAX))
+    {
+        rc = total_settle(w);
+    }
+
+    if (p->counts.requests == 0) {
+        p->sec = sec;
+        p->first_us = time_us;
+        p->last_us = time_us;
+    } else if (time_us < p->first_us) {
+        p->first_us = time_us;
+    } else if (time_us > p->last_us) {
+        p->last_us = time_us;
+    }
+
+    ps_counts_add(&p->counts, status, request_us, bytes_in, bytes_out);
+    ps_hist_acc_add(&p->latency, hist_index);
+    if (client_hash != NULL) {
+        p->clients[p->nclients++] = *client_hash;
+    }
+    p->flags |= flags;
+
+    return rc;
+}
+
+
 /* Counts one request into key k and into the totals. */
 static int
 windows_add_to(ps_windows_t *w, win_key_t *k, unsigned status,
@@ -890,8 +1084,8 @@ windows_add_to(ps_windows_t *w, win_key_t *k, unsigned status,
     rc = key_count(k, status, request_us, hist_index, bytes_in, bytes_out,
                    client_hash, time_us, flags);
 
-    if (key_count(w->total, status, request_us, hist_index, bytes_in,
-                  bytes_out, client_hash, time_us, flags) != 0)
+    if (total_count(w, status, request_us, hist_index, bytes_in, bytes_out,
+                    client_hash, time_us, flags) != 0)
     {
         rc = -1;
     }
@@ -1164,6 +1358,8 @@ ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
         return -1;
     }
 
+    total_settle_now(w);
+
     b = level_bucket(&w->total->level[LEVEL_HOUR],
                      hour * PS_US_PER_SEC / PS_US_PER_HOUR);
     if (b == NULL) {
@@ -1331,6 +1527,8 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
     int             l, s, live;
 
     now_hour = (int64_t) (now_us / PS_US_PER_HOUR) * 3600;
+
+    total_settle_now(w);
 
     /* the keys, and the totals last */
     for (j = 0; j <= w->nkeys; j++) {
@@ -1735,6 +1933,8 @@ ps_windows_total(ps_windows_t *w, int win, uint64_t now_us,
     if (win < 0 || win >= PS_WIN_COUNT) {
         return -1;
     }
+
+    total_settle_now(w);
 
     return key_window(w, w->total, win, now_us, fn, ctx);
 }

@@ -375,6 +375,53 @@ ps_hist_merge(ps_hist_t *dst, const ps_hist_t *src)
 }
 
 
+int
+ps_hist_acc_merge(ps_hist_t *dst, const ps_hist_acc_t *a)
+{
+    uint64_t   slots[PS_HIST_BUCKETS], bits;
+    uint32_t   n, w;
+    unsigned   i;
+    ps_hist_t  src;
+
+    if (a->count == 0) {
+        return 0;
+    }
+
+    /* its buckets as a ps_hist_t's slots, ascending (the bits in order) */
+    n = 0;
+    for (w = 0; w < sizeof(a->used) / sizeof(a->used[0]); w++) {
+        for (bits = a->used[w]; bits != 0; bits &= bits - 1) {
+            i = w * 64 + (unsigned) __builtin_ctzll(bits);
+            slots[n++] = slot_make(i, a->n[i]);
+        }
+    }
+
+    src.u.slots = slots;
+    src.n = n;
+    src.cap = PS_HIST_BUCKETS;      /* > PS_HIST_INLINE: slots is used */
+    src.count = a->count;
+
+    return ps_hist_merge(dst, &src);
+}
+
+
+void
+ps_hist_acc_clear(ps_hist_acc_t *a)
+{
+    uint64_t  bits;
+    uint32_t  w;
+
+    for (w = 0; w < sizeof(a->used) / sizeof(a->used[0]); w++) {
+        for (bits = a->used[w]; bits != 0; bits &= bits - 1) {
+            a->n[w * 64 + (unsigned) __builtin_ctzll(bits)] = 0;
+        }
+        a->used[w] = 0;
+    }
+
+    a->count = 0;
+}
+
+
 uint64_t
 ps_hist_count(const ps_hist_t *h)
 {

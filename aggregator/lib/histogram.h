@@ -99,6 +99,35 @@ ps_hist_prefetch(const ps_hist_t *h)
     __builtin_prefetch(h->u.slots + h->n - 1);
 }
 
+/*
+ * A histogram filled one value at a time and merged into ps_hist_t's in
+ * one go (ps_hist_acc_merge()): a count per bucket, and a bit per bucket
+ * used, so that merging and clearing cost what was added, not every
+ * bucket.  For a table that takes many values between reads (the windows'
+ * totals): adding is an increment, where a ps_hist_t searches its slots.
+ * Its counts are 32-bit: merge and clear it before 2^32 values.
+ */
+typedef struct {
+    uint64_t  used[(PS_HIST_BUCKETS + 63) / 64];
+    uint64_t  count;
+    uint32_t  n[PS_HIST_BUCKETS];
+} ps_hist_acc_t;
+
+/* Counts one value of bucket index (< PS_HIST_BUCKETS). */
+static inline void
+ps_hist_acc_add(ps_hist_acc_t *a, unsigned index)
+{
+    a->n[index]++;
+    a->used[index / 64] |= 1ULL << (index % 64);
+    a->count++;
+}
+
+/* dst += a; 0, or -1 if memory ran out (dst unchanged). */
+int ps_hist_acc_merge(ps_hist_t *dst, const ps_hist_acc_t *a);
+
+/* Empties a (which must be zeroed, or cleared, before its first use). */
+void ps_hist_acc_clear(ps_hist_acc_t *a);
+
 /* Makes h an empty histogram that owns no memory. */
 void ps_hist_init(ps_hist_t *h);
 

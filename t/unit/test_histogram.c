@@ -292,6 +292,70 @@ test_merge_sparse(void)
     ok(same, "2000 merges of small histograms equal the histogram of A+B");
 }
 
+
+/* A dense accumulator merged into histograms of none, few and many
+ * buckets, then cleared and filled again: each time the histogram of
+ * adding its values one by one, byte for byte. */
+static void
+test_acc(void)
+{
+    static ps_hist_acc_t  acc;
+    ps_hist_t             h, want;
+    uint8_t               bh[PS_HIST_BUCKETS * 10 + 1];
+    uint8_t               bw[PS_HIST_BUCKETS * 10 + 1];
+    uint64_t              v;
+    size_t                lh, lw;
+    unsigned              i;
+    int                   round, n, same = 1, empty = 1;
+
+    ps_hist_init(&h);
+    ps_hist_init(&want);
+    ps_hist_add(&h, 7);
+    ps_hist_add(&want, 7);
+    same &= ps_hist_acc_merge(&h, &acc) == 0 && h.count == 1;
+
+    for (round = 0; round < 300; round++) {
+        /* 0, a few, or thousands of values, over a narrow or the whole
+         * range, the overflow bucket included */
+        n = round % 3 == 0 ? 0 : round % 3 == 1 ? (int) (rng() % 5)
+                                                : 3000;
+        for (; n > 0; n--) {
+            v = round % 2 ? rng() % 300 : rng() % 20000000000ULL;
+            ps_hist_acc_add(&acc, ps_hist_bucket_of(v));
+            ps_hist_add(&want, v);
+        }
+
+        if (ps_hist_acc_merge(&h, &acc) != 0 || h.count != want.count) {
+            same = 0;
+        }
+        lh = ps_hist_encode(&h, bh, sizeof(bh));
+        lw = ps_hist_encode(&want, bw, sizeof(bw));
+        if (lh != lw || memcmp(bh, bw, lh) != 0) {
+            same = 0;
+        }
+
+        ps_hist_acc_clear(&acc);
+        for (i = 0; i < PS_HIST_BUCKETS; i++) {
+            empty &= acc.n[i] == 0;
+        }
+        for (i = 0; i < sizeof(acc.used) / sizeof(acc.used[0]); i++) {
+            empty &= acc.used[i] == 0;
+        }
+        empty &= acc.count == 0;
+
+        if (round % 50 == 49) {
+            ps_hist_free(&h);
+            ps_hist_free(&want);
+        }
+    }
+
+    ok(same, "300 merges of a dense accumulator equal adding its values");
+    ok(empty, "  and each clear leaves it empty");
+
+    ps_hist_free(&h);
+    ps_hist_free(&want);
+}
+
 static void
 test_cumulative(void)
 {
@@ -448,6 +512,7 @@ main(void)
     test_distribution("log-uniform 1us..1h", gen_wide);
     test_merge();
     test_merge_sparse();
+    test_acc();
     test_cumulative();
     test_encoding();
 

@@ -211,6 +211,95 @@ check_order(ps_windows_t *w, uint64_t now, const char *what)
 }
 
 
+/* A window's stats summed over its keys, histograms and unique clients
+ * merged: what the totals must hold when no key was folded or dropped. */
+typedef struct {
+    ps_win_stats_t  st;
+    uint64_t        keys;
+} merged_t;
+
+
+static int
+merge_key(void *ctx, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
+{
+    merged_t  *m = ctx;
+
+    (void) host; (void) hlen; (void) method; (void) mlen; (void) path;
+    (void) plen;
+
+    m->keys++;
+    if (st->counts.requests == 0) {
+        return 0;
+    }
+    if (ps_win_stats_merge(&m->st, st) != 0) {
+        bail_out("ps_win_stats_merge failed");
+    }
+
+    return 0;
+}
+
+
+static int
+copy_total(void *ctx, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
+{
+    merged_t  *m = ctx;
+
+    (void) host; (void) hlen; (void) method; (void) mlen; (void) path;
+    (void) plen;
+
+    m->keys++;
+    if (ps_win_stats_merge(&m->st, st) != 0) {
+        bail_out("ps_win_stats_merge failed");
+    }
+
+    return 0;
+}
+
+
+/* The totals of window win against the merge of its keys, field by
+ * field: counts, first and last seen, every percentile, unique clients. */
+static void
+check_totals(ps_windows_t *w, int win, uint64_t now, uint64_t want,
+    const char *what)
+{
+    merged_t  keys, total;
+    unsigned  q, bad = 0;
+    double    a, b;
+
+    memset(&keys, 0, sizeof(keys));
+    memset(&total, 0, sizeof(total));
+    ps_win_stats_init(&keys.st);
+    ps_win_stats_init(&total.st);
+
+    ps_windows_foreach(w, win, now, merge_key, &keys);
+    ps_windows_total(w, win, now, copy_total, &total);
+
+    is_u64(total.st.counts.requests, want, "%s: requests", what);
+    is_u64(keys.st.counts.requests, want, "  the keys' requests");
+    ok(memcmp(&total.st.counts, &keys.st.counts, sizeof(ps_counts_t)) == 0,
+       "  status classes, errors, bytes, latency sum and maximum");
+    is_u64(total.st.first_seen_us, keys.st.first_seen_us, "  first seen");
+    is_u64(total.st.last_seen_us, keys.st.last_seen_us, "  last seen");
+    is_u64(ps_hist_count(&total.st.latency), want, "  latencies counted");
+
+    for (q = 1; q <= 100; q++) {
+        a = ps_hist_percentile(&total.st.latency, q / 100.0);
+        b = ps_hist_percentile(&keys.st.latency, q / 100.0);
+        bad += a != b;
+    }
+    is_u64(bad, 0, "  the same latency at every percentile");
+
+    ok(ps_hll_cardinality(&total.st.clients)
+       == ps_hll_cardinality(&keys.st.clients), "  unique clients (%.0f)",
+       ps_hll_cardinality(&total.st.clients));
+
+    ps_win_stats_free(&keys.st);
+    ps_win_stats_free(&total.st);
+}
+
+
 int
 main(void)
 {
@@ -468,6 +557,87 @@ main(void)
         tied_keys_add(w, &rng, 50, t + 25 * HOUR, 700, 0);
         ok(ps_windows_order(w) == 0, "  and new keys in it");
         check_order(w, t + 25 * HOUR, "  ranked afresh");
+        ps_windows_destroy(w);
+    }
+
+    /* the totals, which gather a second's requests before they count
+     * them (windows.c, "pending"), hold what the keys hold: seconds out
+     * of order, late records of a sealed hour, a burst beyond what one
+     * pending second takes, requests without a client */
+    {
+        static const unsigned  statuses[] = { 200, 404, 500, 0, 99, 600,
+                                              302, 503, 101 };
+        uint64_t               rng = 77, clock, when, us, hash, sent;
+        uint64_t               in_1m, in_1h;
+        char                   p[16];
+        int                    step, j;
+
+        w = ps_windows_create(100000);
+        sent = 0;
+        clock = T0 + 50 * MIN;
+
+        for (step = 0; step < 400; step++) {
+            clock += 900 * 1000;                   /* 0.9 s a step */
+
+            for (j = 0; j < 40; j++) {
+                when = clock - rng_next(&rng) % (3 * SEC);
+                if (rng_next(&rng) % 50 == 0) {
+                    /* an hour and more late: its hour is sealed */
+                    when = clock - 61 * MIN - rng_next(&rng) % (20 * MIN);
+                }
+                snprintf(p, sizeof(p), "/t%llu",
+                         (unsigned long long) (rng_next(&rng) % 60));
+                us = rng_next(&rng) % 4 == 0 ? rng_next(&rng) % 20000000000ULL
+                                             : rng_next(&rng) % 5000;
+                hash = rng_next(&rng) % 500 + 1;
+                if (ps_windows_add(w, "h", 1, "GET", 3, p, strlen(p),
+                                   statuses[rng_next(&rng) % 9], us,
+                                   rng_next(&rng) % 1000,
+                                   rng_next(&rng) % 100000,
+                                   j % 7 == 0 ? NULL : &hash, NULL, when)
+                    != 0)
+                {
+                    bail_out("ps_windows_add failed");
+                }
+                sent++;
+            }
+
+            if (step % 25 == 0) {
+                ps_windows_expire(w, clock);
+            }
+        }
+
+        /* a burst in one second: more than one pending second holds */
+        for (j = 0; j < 10000; j++) {
+            hash = (uint64_t) j;
+            snprintf(p, sizeof(p), "/b%d", j % 7);
+            if (ps_windows_add(w, "h", 1, "GET", 3, p, strlen(p), 200,
+                               (uint64_t) j, 1, 2, &hash, NULL,
+                               clock + 5 * SEC + (uint64_t) j) != 0)
+            {
+                bail_out("ps_windows_add failed");
+            }
+        }
+        sent += 10000;
+        clock += 6 * SEC;
+
+        /* what each window must hold, from the keys' 24h counts */
+        in_1m = window(w, PS_WIN_1M, clock).requests;
+        in_1h = window(w, PS_WIN_1H, clock).requests;
+        ok(in_1m >= 10000 && in_1m < sent, "the 1m window holds some "
+           "(%llu)", (unsigned long long) in_1m);
+        ok(in_1h > in_1m && in_1h < sent, "the 1h window more (%llu)",
+           (unsigned long long) in_1h);
+
+        check_totals(w, PS_WIN_24H, clock, sent, "totals, 24h");
+        check_totals(w, PS_WIN_1H, clock, in_1h, "totals, 1h");
+        check_totals(w, PS_WIN_1M, clock, in_1m, "totals, 1m");
+
+        /* and after an expiry that seals the hour and drops seconds */
+        ps_windows_expire(w, clock + 2 * MIN);
+        check_totals(w, PS_WIN_24H, clock + 2 * MIN, sent,
+                     "totals, 24h, expired");
+        check_totals(w, PS_WIN_1M, clock + 2 * MIN, 0, "totals, 1m, gone");
         ps_windows_destroy(w);
     }
 
