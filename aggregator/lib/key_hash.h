@@ -19,6 +19,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#define PS_KEY_SEED   0x243f6a8885a308d3ULL     /* ps_key_hash() */
+#define PS_KEY_SEED2  0x452821e638d01377ULL     /* ps_key_hash2() */
+
 
 static inline uint64_t
 ps_key_mix(uint64_t h, uint64_t v)
@@ -29,21 +32,15 @@ ps_key_mix(uint64_t h, uint64_t v)
 }
 
 
+/* The tail of a part: its last 0..7 bytes and its length, as one word
+ * (without a variable-length memcpy). */
 static inline uint64_t
-ps_key_hash_part(uint64_t h, const char *p, size_t len)
+ps_key_tail(const char *p, size_t left, size_t len)
 {
     uint64_t        w;
     uint32_t        lo, hi;
-    size_t          left;
-    const uint8_t  *u;
+    const uint8_t  *u = (const uint8_t *) p;
 
-    for (left = len; left >= 8; left -= 8, p += 8) {
-        memcpy(&w, p, 8);
-        h = ps_key_mix(h, w);
-    }
-
-    /* the 0..7 byte tail, without a variable-length memcpy */
-    u = (const uint8_t *) p;
     w = (uint64_t) len << 56;
 
     if (left >= 4) {
@@ -56,7 +53,42 @@ ps_key_hash_part(uint64_t h, const char *p, size_t len)
              | (uint64_t) u[left - 1] << 16;
     }
 
-    return ps_key_mix(h, w);
+    return w;
+}
+
+
+static inline uint64_t
+ps_key_hash_part(uint64_t h, const char *p, size_t len)
+{
+    uint64_t  w;
+    size_t    left;
+
+    for (left = len; left >= 8; left -= 8, p += 8) {
+        memcpy(&w, p, 8);
+        h = ps_key_mix(h, w);
+    }
+
+    return ps_key_mix(h, ps_key_tail(p, left, len));
+}
+
+
+/* The same mixing into two states at once: each word is read once, and
+ * the two chains of multiplications run side by side. */
+static inline void
+ps_key_hash_part2(uint64_t *h, uint64_t *g, const char *p, size_t len)
+{
+    uint64_t  w, a = *h, b = *g;
+    size_t    left;
+
+    for (left = len; left >= 8; left -= 8, p += 8) {
+        memcpy(&w, p, 8);
+        a = ps_key_mix(a, w);
+        b = ps_key_mix(b, w);
+    }
+
+    w = ps_key_tail(p, left, len);
+    *h = ps_key_mix(a, w);
+    *g = ps_key_mix(b, w);
 }
 
 
@@ -75,7 +107,7 @@ static inline uint64_t
 ps_key_hash(const char *host, size_t hlen, const char *method, size_t mlen,
     const char *path, size_t plen)
 {
-    uint64_t  h = 0x243f6a8885a308d3ULL;
+    uint64_t  h = PS_KEY_SEED;
 
     h = ps_key_hash_part(h, host, hlen);
     h = ps_key_hash_part(h, method, mlen);
@@ -88,20 +120,45 @@ ps_key_hash(const char *host, size_t hlen, const char *method, size_t mlen,
 /* A second, independent hash of the same key (other seed, other
  * avalanche): the key table identifies a key by both (agg/windows.c). */
 static inline uint64_t
-ps_key_hash2(const char *host, size_t hlen, const char *method, size_t mlen,
-    const char *path, size_t plen)
+ps_key_avalanche2(uint64_t h)
 {
-    uint64_t  h = 0x452821e638d01377ULL;
-
-    h = ps_key_hash_part(h, host, hlen);
-    h = ps_key_hash_part(h, method, mlen);
-    h = ps_key_hash_part(h, path, plen);
-
     h ^= h >> 31;
     h *= 0xc4ceb9fe1a85ec53ULL;
     h ^= h >> 29;
 
     return h;
+}
+
+
+static inline uint64_t
+ps_key_hash2(const char *host, size_t hlen, const char *method, size_t mlen,
+    const char *path, size_t plen)
+{
+    uint64_t  h = PS_KEY_SEED2;
+
+    h = ps_key_hash_part(h, host, hlen);
+    h = ps_key_hash_part(h, method, mlen);
+    h = ps_key_hash_part(h, path, plen);
+
+    return ps_key_avalanche2(h);
+}
+
+
+/* ps_key_hash() and ps_key_hash2() of one key in one pass over it; the
+ * first, with the second in *h2. */
+static inline uint64_t
+ps_key_hash_both(const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, uint64_t *h2)
+{
+    uint64_t  h = PS_KEY_SEED, g = PS_KEY_SEED2;
+
+    ps_key_hash_part2(&h, &g, host, hlen);
+    ps_key_hash_part2(&h, &g, method, mlen);
+    ps_key_hash_part2(&h, &g, path, plen);
+
+    *h2 = ps_key_avalanche2(g);
+
+    return ps_key_avalanche(h);
 }
 
 

@@ -1098,14 +1098,17 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     ps_rec_decode(rec, &b->scratch, ring, pos, raw, p->cfg->client_address,
                   p->key);
 
-    rec->key_hash = ps_key_hash(rec->host, rec->host_len, rec->method,
-                                rec->method_len, rec->path, rec->path_len);
-
     if (p->win != NULL) {
-        rec->key_hash2 = ps_key_hash2(rec->host, rec->host_len, rec->method,
-                                      rec->method_len, rec->path,
-                                      rec->path_len);
+        rec->key_hash = ps_key_hash_both(rec->host, rec->host_len,
+                                         rec->method, rec->method_len,
+                                         rec->path, rec->path_len,
+                                         &rec->key_hash2);
         ps_windows_prefetch_slot(p->win, rec);
+
+    } else {
+        rec->key_hash = ps_key_hash(rec->host, rec->host_len, rec->method,
+                                    rec->method_len, rec->path,
+                                    rec->path_len);
     }
 
     if (++p->nbatch == PIPE_BATCH) {

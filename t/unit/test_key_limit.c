@@ -1,6 +1,8 @@
 /*
  * Key limit: at most max_keys distinct keys per hour, counted across
  * calls (not per flush), known keys always admitted, hours independent.
+ * And the key's hashes: ps_key_hash_both() is ps_key_hash() and
+ * ps_key_hash2().
  */
 
 #include <stdio.h>
@@ -8,7 +10,49 @@
 
 #include "lib/key_hash.h"
 #include "agg/key_limit.h"
+#include "rng.h"
 #include "tap.h"
+
+/* Both hashes of one pass against each alone, for every length of each
+ * part up to 40 bytes (tails of 0..7 bytes after 0..5 words), bytes of
+ * every value, at any alignment. */
+static void
+test_hash_both(void)
+{
+    char      buf[3][48];
+    uint64_t  rng = 5, h2;
+    size_t    len[3], i, j, off, same = 0, all = 0, differ = 0;
+
+    for (i = 0; i < 3 * 41 * 8; i++) {
+        for (j = 0; j < 3; j++) {
+            len[j] = rng_next(&rng) % 41;
+        }
+        len[i % 3] = (i / 3) % 41;
+        off = (i / 123) % 8;
+        for (j = 0; j < sizeof(buf[0]); j++) {
+            buf[0][j] = (char) rng_next(&rng);
+            buf[1][j] = (char) rng_next(&rng);
+            buf[2][j] = (char) rng_next(&rng);
+        }
+
+        all++;
+        if (ps_key_hash_both(buf[0] + off, len[0], buf[1], len[1],
+                             buf[2] + 7 - off, len[2], &h2)
+                == ps_key_hash(buf[0] + off, len[0], buf[1], len[1],
+                               buf[2] + 7 - off, len[2])
+            && h2 == ps_key_hash2(buf[0] + off, len[0], buf[1], len[1],
+                                  buf[2] + 7 - off, len[2]))
+        {
+            same++;
+        }
+        differ += h2 != ps_key_hash(buf[0] + off, len[0], buf[1], len[1],
+                                    buf[2] + 7 - off, len[2]);
+    }
+
+    is_u64(same, all, "ps_key_hash_both: both hashes as computed alone");
+    is_u64(differ, all, "  and the two differ");
+}
+
 
 static int
 admit_path(ps_key_limit_t *kl, int64_t hour, const char *path)
@@ -24,7 +68,9 @@ main(void)
     unsigned         i, admitted;
     ps_key_limit_t  *kl;
 
-    plan(10);
+    plan(12);
+
+    test_hash_both();
 
     kl = ps_key_limit_create(100);
     ok(kl != NULL, "created");
