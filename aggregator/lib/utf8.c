@@ -219,12 +219,61 @@ ps_json_escape_mem(char *dst, size_t cap, const void *src, size_t len,
 }
 
 
+/* The bits of a word set in a byte that is 0 or >= 0x80, and only if
+ * there is one: none is 0 and none >= 0x80 exactly when no byte of
+ * (w - 0x01..) | w has its top bit set. */
+#define NOT_PLAIN(w)  ((((w) - 0x0101010101010101ULL) | (w)) \
+                       & 0x8080808080808080ULL)
+
+/* 1 when every one of the len bytes at s is ASCII and none is NUL: a
+ * word at a time, the last word overlapping the one before, and a short
+ * string read as one word (no loop, no byte at a time). */
+static inline int
+plain(const unsigned char *s, size_t len)
+{
+    uint64_t  w;
+    uint32_t  lo, hi;
+    size_t    i;
+
+    if (len >= 8) {
+        for (i = 0; i + 8 < len; i += 8) {
+            memcpy(&w, s + i, 8);
+            if (NOT_PLAIN(w)) {
+                return 0;
+            }
+        }
+        memcpy(&w, s + len - 8, 8);
+
+    } else if (len >= 4) {
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + len - 4, 4);
+        w = (uint64_t) lo | (uint64_t) hi << 32;
+
+    } else if (len > 0) {
+        /* the bytes above the three read: plain ones (0x01) */
+        w = (uint64_t) s[0] | (uint64_t) s[len / 2] << 8
+            | (uint64_t) s[len - 1] << 16 | 0x0101010101000000ULL;
+
+    } else {
+        return 1;
+    }
+
+    return NOT_PLAIN(w) == 0;
+}
+
+
 size_t
 ps_utf8_sanitise(char *dst, const void *src, size_t len, int keep_nul)
 {
     size_t                i, n, o;
     uint64_t              w;
     const unsigned char  *s = src;
+
+    /* most keys, hosts and methods: plain ASCII, copied as they are */
+    if (plain(s, len)) {
+        memcpy(dst, s, len);
+        return len;
+    }
 
     for (i = 0, o = 0; i < len; i += n) {
 
@@ -233,7 +282,7 @@ ps_utf8_sanitise(char *dst, const void *src, size_t len, int keep_nul)
          * no byte of (w - 0x01..) | w has its top bit set */
         for (n = i; n + 8 <= len; n += 8) {
             memcpy(&w, s + n, 8);
-            if (((w - 0x0101010101010101ULL) | w) & 0x8080808080808080ULL) {
+            if (NOT_PLAIN(w)) {
                 break;
             }
         }

@@ -240,6 +240,33 @@ test_strings_random(void)
     }
 
     ok(same, "5000 random keys sanitised as byte by byte");
+
+    /* plain keys of every length up to 40, then each with one byte that
+     * is not plain at each place: the whole-key check must see it */
+    same = 1;
+    for (len = 0; len <= 40; len++) {
+        for (i = 0; i <= len; i++) {
+            for (round = 0; round < 4; round++) {
+                memset(key, 'a' + (int) (len % 26), len);
+                if (i < len) {
+                    key[i] = (const unsigned char []) { 0x00, 0x80, 0xff,
+                                                        0xc3 }[round];
+                } else if (round > 0) {
+                    break;
+                }
+                make(&rb, (const char *) key, len);
+                ps_rec_decode(&out, &sc, 0, 0, &rb.r, PS_CLIENT_OFF, NULL);
+                wlen = sanitise_ref(want, key, len);
+                if (out.path_len != wlen
+                    || memcmp(out.path, want, wlen) != 0)
+                {
+                    same = 0;
+                }
+            }
+        }
+    }
+
+    ok(same, "keys of 0..40 bytes, one byte not plain at every place");
 }
 
 
