@@ -34,10 +34,35 @@ ps_hll_init(ps_hll_t *h)
 }
 
 
+/* The hashes of an explicit (or empty) set: in the struct while there
+ * is room for at most PS_HLL_INLINE. */
+static inline int64_t *
+explicit_of(ps_hll_t *h)
+{
+    return h->cap <= PS_HLL_INLINE ? &h->one : h->data;
+}
+
+
+static inline const int64_t *
+explicit_cof(const ps_hll_t *h)
+{
+    return h->cap <= PS_HLL_INLINE ? &h->one : h->data;
+}
+
+
+/* The memory h owns, if any. */
+static inline void *
+owned(const ps_hll_t *h)
+{
+    return h->type == PS_HLL_FULL || h->cap > PS_HLL_INLINE ? h->data
+                                                           : NULL;
+}
+
+
 void
 ps_hll_free(ps_hll_t *h)
 {
-    free(h->data);
+    free(owned(h));
     ps_hll_init(h);
 }
 
@@ -101,7 +126,7 @@ regs_from_explicit(const ps_hll_t *h)
         return NULL;
     }
 
-    a = h->data;
+    a = explicit_cof(h);
     for (i = 0; i < h->n; i++) {
         regs_add(regs, (uint64_t) a[i]);
     }
@@ -113,7 +138,7 @@ regs_from_explicit(const ps_hll_t *h)
 static void
 become_full(ps_hll_t *h, uint8_t *regs)
 {
-    free(h->data);
+    free(owned(h));
     h->data = regs;
     h->n = 0;
     h->cap = 0;
@@ -131,7 +156,12 @@ explicit_reserve(ps_hll_t *h, unsigned need)
         return 0;
     }
 
-    cap = h->cap ? h->cap : 8;
+    if (need <= PS_HLL_INLINE) {
+        h->cap = PS_HLL_INLINE;
+        return 0;
+    }
+
+    cap = h->cap > PS_HLL_INLINE ? h->cap : 8;
     while (cap < need) {
         cap *= 2;
     }
@@ -139,9 +169,19 @@ explicit_reserve(ps_hll_t *h, unsigned need)
         cap = PS_HLL_EXPLICIT_MAX;
     }
 
-    a = realloc(h->data, cap * sizeof(int64_t));
-    if (a == NULL) {
-        return -1;
+    if (h->cap > PS_HLL_INLINE) {
+        a = realloc(h->data, cap * sizeof(int64_t));
+        if (a == NULL) {
+            return -1;
+        }
+    } else {
+        a = malloc(cap * sizeof(int64_t));
+        if (a == NULL) {
+            return -1;
+        }
+        if (h->n > 0) {
+            a[0] = h->one;
+        }
     }
 
     h->data = a;
@@ -164,7 +204,7 @@ ps_hll_add_hash(ps_hll_t *h, uint64_t hash)
         return 0;
     }
 
-    a = h->data;
+    a = explicit_of(h);
     pos = explicit_find(a, h->n, (int64_t) hash, &found);
     if (found) {
         return 0;
@@ -184,7 +224,7 @@ ps_hll_add_hash(ps_hll_t *h, uint64_t hash)
         return -1;
     }
 
-    a = h->data;
+    a = explicit_of(h);
     memmove(&a[pos + 1], &a[pos], (h->n - pos) * sizeof(int64_t));
     a[pos] = (int64_t) hash;
     h->n++;
@@ -225,7 +265,7 @@ ps_hll_merge(ps_hll_t *dst, const ps_hll_t *src)
         return 0;
     }
 
-    s = src->data;
+    s = explicit_cof(src);
 
     if (dst->type == PS_HLL_FULL) {
         for (i = 0; i < src->n; i++) {
@@ -237,7 +277,7 @@ ps_hll_merge(ps_hll_t *dst, const ps_hll_t *src)
     /* explicit into explicit: allocate once, then nothing can fail */
     fresh = 0;
     for (i = 0; i < src->n; i++) {
-        explicit_find(dst->data, dst->n, s[i], &found);
+        explicit_find(explicit_of(dst), dst->n, s[i], &found);
         fresh += !found;
     }
 
@@ -319,7 +359,8 @@ ps_hll_mem(const ps_hll_t *h)
     case PS_HLL_FULL:
         return PS_HLL_REGISTERS;
     case PS_HLL_EXPLICIT:
-        return (size_t) h->cap * sizeof(int64_t);
+        return h->cap > PS_HLL_INLINE ? (size_t) h->cap * sizeof(int64_t)
+                                      : 0;
     default:
         return 0;
     }
@@ -401,7 +442,7 @@ ps_hll_serialize(const ps_hll_t *h, uint8_t *buf, size_t cap)
 
     switch (type) {
     case TYPE_EXPLICIT:
-        a = h->data;
+        a = explicit_cof(h);
         for (i = 0; i < h->n; i++) {
             v = (uint64_t) a[i];
             for (b = 56; b >= 0; b -= 8) {
@@ -484,7 +525,7 @@ ps_hll_deserialize(ps_hll_t *h, const uint8_t *buf, size_t len)
         if (explicit_reserve(&tmp, (unsigned) n) != 0) {
             return -1;
         }
-        a = tmp.data;
+        a = explicit_of(&tmp);
         for (i = 0; i < n; i++) {
             v = 0;
             for (p = 0; p < 8; p++) {

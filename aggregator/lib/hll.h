@@ -49,8 +49,16 @@
 #define PS_HLL_EXPLICIT       1
 #define PS_HLL_FULL           2
 
+/* An explicit set of one hash holds it in the struct: most of a busy
+ * box's minute buckets of a key see one client, and need no memory. */
+#define PS_HLL_INLINE         1
+
 typedef struct {
-    void      *data;       /* int64_t[cap] sorted, or uint8_t[2048] */
+    union {
+        void      *data;   /* int64_t[cap] sorted (cap > PS_HLL_INLINE),
+                              or uint8_t[2048] (FULL) */
+        int64_t    one;    /* EXPLICIT, cap <= PS_HLL_INLINE */
+    };
     uint16_t   n;          /* EXPLICIT: hashes held */
     uint16_t   cap;        /* EXPLICIT: capacity */
     uint8_t    type;       /* PS_HLL_EMPTY, _EXPLICIT or _FULL */
@@ -66,7 +74,7 @@ ps_hll_prefetch(const ps_hll_t *h, uint64_t hash)
     if (h->type == PS_HLL_FULL) {
         __builtin_prefetch((const uint8_t *) h->data
                            + (hash & (PS_HLL_REGISTERS - 1)));
-    } else if (h->type == PS_HLL_EXPLICIT) {
+    } else if (h->type == PS_HLL_EXPLICIT && h->cap > PS_HLL_INLINE) {
         /* a binary search's lines: all of them (at most 20) */
         for (i = 0; i < h->n; i += 8) {
             __builtin_prefetch((const int64_t *) h->data + i);

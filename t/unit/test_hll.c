@@ -200,6 +200,44 @@ test_golden(void)
     ps_hll_free(&h);
 }
 
+/* One hash is held in the struct, without memory; the second moves it
+ * into the first array; and a set of one survives a round trip. */
+static void
+test_inline(void)
+{
+    ps_hll_t  h, d;
+    uint8_t   buf[PS_HLL_MAX_BYTES], again[PS_HLL_MAX_BYTES];
+    size_t    len, len2;
+
+    ps_hll_init(&h);
+    ps_hll_add_hash(&h, addr_hash(7));
+    ok(ps_hll_cardinality(&h) == 1.0 && ps_hll_mem(&h) == 0,
+       "one hash: cardinality 1, no heap");
+    ps_hll_add_hash(&h, addr_hash(7));
+    ok(ps_hll_cardinality(&h) == 1.0 && ps_hll_mem(&h) == 0,
+       "  the same hash again: still 1, no heap");
+
+    len = ps_hll_serialize(&h, buf, sizeof(buf));
+    ps_hll_init(&d);
+    ok(len == 3 + 8 && ps_hll_deserialize(&d, buf, len) == 0
+       && ps_hll_mem(&d) == 0 && ps_hll_cardinality(&d) == 1.0,
+       "  serialized as EXPLICIT of one, read back into the struct");
+    len2 = ps_hll_serialize(&d, again, sizeof(again));
+    ok(len2 == len && memcmp(buf, again, len) == 0, "  the same bytes");
+
+    ps_hll_add_hash(&h, addr_hash(3));
+    ps_hll_add_hash(&d, addr_hash(3));
+    ok(ps_hll_cardinality(&h) == 2.0 && ps_hll_mem(&h) == 8 * 8,
+       "a second hash: both in the first array (64 bytes)");
+    len = ps_hll_serialize(&h, buf, sizeof(buf));
+    len2 = ps_hll_serialize(&d, again, sizeof(again));
+    ok(len == 3 + 16 && len2 == len && memcmp(buf, again, len) == 0,
+       "  in signed order, however the first was made");
+
+    ps_hll_free(&h);
+    ps_hll_free(&d);
+}
+
 static void
 test_merge(void)
 {
@@ -211,6 +249,10 @@ test_merge(void)
         { 120, 120, 100 },
         { 50, 1000, 25 }, { 1000, 50, 25 }, { 5000, 3000, 4000 },
         { 0, 10, 0 }, { 10, 0, 0 },
+        /* a set of one hash, held in the struct (PS_HLL_INLINE) */
+        { 1, 0, 0 }, { 0, 1, 0 }, { 1, 1, 0 }, { 1, 1, 1 }, { 1, 2, 1 },
+        { 2, 1, 5 }, { 1, 3000, 0 }, { 3000, 1, 0 }, { 1, 160, 1 },
+        { 160, 1, 500 },
     };
     size_t    i;
 
@@ -354,6 +396,7 @@ main(void)
 {
     test_murmur3();
     test_small();
+    test_inline();
     test_promotion();
     test_golden();
     test_merge();
