@@ -513,6 +513,68 @@ ps_agg_add_rec(ps_agg_table_t *t, const ps_rec_t *rec)
 }
 
 
+/* The entry the first index slot of rec's key names, if the slot's tag
+ * is the key's (a hint: the key is not compared). */
+static const ps_agg_entry_t *
+entry_hint(const ps_agg_table_t *t, const ps_rec_t *rec)
+{
+    uint64_t  hash, slot;
+
+    if (t->index_size == 0) {
+        return NULL;
+    }
+
+    hash = ps_key_hash_hour(rec->key_hash, rec->hour);
+    slot = t->index[hash & (t->index_size - 1)];
+
+    if (slot == 0 || (slot >> 32) != (hash >> 32)
+        || (slot & 0xffffffff) > t->n)
+    {
+        return NULL;
+    }
+
+    return &t->entries[(slot & 0xffffffff) - 1];
+}
+
+
+void
+ps_agg_prefetch_slot(const ps_agg_table_t *t, const ps_rec_t *rec)
+{
+    if (t->index_size != 0) {
+        __builtin_prefetch(&t->index[ps_key_hash_hour(rec->key_hash,
+                                                      rec->hour)
+                                     & (t->index_size - 1)]);
+    }
+}
+
+
+void
+ps_agg_prefetch_entry(const ps_agg_table_t *t, const ps_rec_t *rec)
+{
+    const ps_agg_entry_t  *e = entry_hint(t, rec);
+
+    if (e != NULL) {
+        __builtin_prefetch(e);
+        __builtin_prefetch((const char *) e + sizeof(*e) - 1);
+    }
+}
+
+
+void
+ps_agg_prefetch_heap(const ps_agg_table_t *t, const ps_rec_t *rec)
+{
+    const ps_agg_entry_t  *e = entry_hint(t, rec);
+
+    if (e != NULL) {
+        __builtin_prefetch(e->path);
+        ps_hist_prefetch(&e->latency);
+        if (rec->client_hash != NULL) {
+            ps_hll_prefetch(&e->clients, *rec->client_hash);
+        }
+    }
+}
+
+
 int
 ps_agg_merge_entry(ps_agg_table_t *t, const ps_agg_entry_t *src)
 {

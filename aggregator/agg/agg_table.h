@@ -102,6 +102,17 @@ int ps_agg_add(ps_agg_table_t *t, int64_t hour, const char *host,
 /* ps_agg_add() of a decoded record, whose key_hash is set. */
 int ps_agg_add_rec(ps_agg_table_t *t, const ps_rec_t *rec);
 
+/* Hints before ps_agg_add_rec(t, rec), a step at a time over a batch of
+ * records as the windows' are (pipeline.c), so that the adds do not
+ * each wait for memory: the index slot of rec's key; then the entry it
+ * names, if any; then that entry's key text, histogram and clients.  No
+ * effect on t. */
+void ps_agg_prefetch_slot(const ps_agg_table_t *t, const ps_rec_t *rec);
+
+void ps_agg_prefetch_entry(const ps_agg_table_t *t, const ps_rec_t *rec);
+
+void ps_agg_prefetch_heap(const ps_agg_table_t *t, const ps_rec_t *rec);
+
 /* Adds everything in src (an entry of another table, never of t) into
  * the entry of the same key in t, creating it or using the overflow key
  * as ps_agg_add would.  0, or -1 if memory ran out (src may then be

@@ -1060,7 +1060,7 @@ record_count(pipeline_t *p, const ps_rec_t *r)
 static void
 batch_count(pipeline_t *p)
 {
-    unsigned         i, n = p->nbatch;
+    unsigned         i, j, n = p->nbatch;
     pipe_pending_t  *b = p->batch;
 
     if (p->win != NULL) {
@@ -1079,6 +1079,23 @@ batch_count(pipeline_t *p)
         }
     }
 
+    /* the sinks' deltas likewise: the entries the slots name, then what
+     * the entries point to */
+    for (j = 0; j < p->nsinks; j++) {
+        if (p->sinks[j].ready) {
+            for (i = 0; i < n; i++) {
+                ps_agg_prefetch_entry(p->sinks[j].delta, &b[i].rec);
+            }
+        }
+    }
+    for (j = 0; j < p->nsinks; j++) {
+        if (p->sinks[j].ready) {
+            for (i = 0; i < n; i++) {
+                ps_agg_prefetch_heap(p->sinks[j].delta, &b[i].rec);
+            }
+        }
+    }
+
     for (i = 0; i < n; i++) {
         record_count(p, &b[i].rec);
     }
@@ -1091,6 +1108,7 @@ static void
 pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
     const ps_record_t *raw)
 {
+    unsigned         i;
     pipeline_t      *p = ctx;
     pipe_pending_t  *b = &p->batch[p->nbatch];
     ps_rec_t        *rec = &b->rec;
@@ -1109,6 +1127,12 @@ pipeline_record(void *ctx, uint32_t ring, uint64_t pos,
         rec->key_hash = ps_key_hash(rec->host, rec->host_len, rec->method,
                                     rec->method_len, rec->path,
                                     rec->path_len);
+    }
+
+    for (i = 0; i < p->nsinks; i++) {
+        if (p->sinks[i].ready) {
+            ps_agg_prefetch_slot(p->sinks[i].delta, rec);
+        }
     }
 
     if (++p->nbatch == PIPE_BATCH) {

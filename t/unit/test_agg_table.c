@@ -14,6 +14,7 @@
 
 #include "agg/agg_table.h"
 #include "lib/hour.h"
+#include "lib/key_hash.h"
 #include "lib/murmur3.h"
 #include "rng.h"
 #include "tap.h"
@@ -497,6 +498,67 @@ test_remove_and_clear(void)
     ps_agg_table_destroy(t);
 }
 
+/* The hints before an add (ps_agg_prefetch_*()) change nothing: every
+ * record added after its three hints, on an empty table, on keys that
+ * are there and on keys that are not, the same counts as without. */
+static void
+test_prefetch_hints(void)
+{
+    ps_agg_table_t        *t, *plain;
+    const ps_agg_entry_t  *a, *b;
+    ps_rec_t               rec;
+    char                   path[32];
+    uint64_t               i, client, bad = 0;
+
+    t = ps_agg_table_create(100000);
+    plain = ps_agg_table_create(100000);
+
+    for (i = 0; i < 20000; i++) {
+        memset(&rec, 0, sizeof(rec));
+        snprintf(path, sizeof(path), "/hint/%" PRIu64, rng() % 3000);
+        rec.host = "h";
+        rec.host_len = 1;
+        rec.method = "GET";
+        rec.method_len = 3;
+        rec.path = path;
+        rec.path_len = strlen(path);
+        rec.hour = H0 + 3600 * (int64_t) (i / 10000);
+        rec.time_us = (uint64_t) rec.hour * 1000000 + i;
+        rec.key_hash = ps_key_hash(rec.host, rec.host_len, rec.method,
+                                   rec.method_len, rec.path, rec.path_len);
+        rec.status = 200 + (unsigned) (i % 4) * 100;
+        rec.request_us = rng() % 100000;
+        client = rng() % 50;
+        rec.client_hash = i % 3 ? &client : NULL;
+
+        ps_agg_prefetch_slot(t, &rec);
+        ps_agg_prefetch_entry(t, &rec);
+        ps_agg_prefetch_heap(t, &rec);
+
+        bad += ps_agg_add_rec(t, &rec) != 0;
+        bad += ps_agg_add_rec(plain, &rec) != 0;
+    }
+
+    is_u64(bad, 0, "20000 adds after their hints succeed");
+    is_u64(ps_agg_count(t), ps_agg_count(plain), "  as many keys as "
+           "without the hints (%zu)", ps_agg_count(t));
+
+    for (i = 0; i < ps_agg_count(t); i++) {
+        a = ps_agg_entry_at(t, i);
+        b = ps_agg_entry_at(plain, i);
+        bad += memcmp(&a->counts, &b->counts, sizeof(a->counts)) != 0
+               || ps_hist_count(&a->latency) != ps_hist_count(&b->latency)
+               || ps_hll_cardinality(&a->clients)
+                  != ps_hll_cardinality(&b->clients)
+               || a->path_len != b->path_len
+               || memcmp(a->path, b->path, a->path_len) != 0;
+    }
+    is_u64(bad, 0, "  and the same counts in each");
+
+    ps_agg_table_destroy(t);
+    ps_agg_table_destroy(plain);
+}
+
 static void
 test_memory_bound(void)
 {
@@ -615,6 +677,7 @@ main(void)
     test_merge();
     test_foreach();
     test_remove_and_clear();
+    test_prefetch_hints();
     test_memory_bound();
     test_bytes_per_key();
     bench();
