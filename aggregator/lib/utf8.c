@@ -269,6 +269,10 @@ ps_utf8_sanitise(char *dst, const void *src, size_t len, int keep_nul)
     uint64_t              w;
     const unsigned char  *s = src;
 
+    if (len == 0) {
+        return 0;
+    }
+
     /* most keys, hosts and methods: plain ASCII, copied as they are */
     if (plain(s, len)) {
         memcpy(dst, s, len);
