@@ -221,6 +221,25 @@ ps_win_stats_free(ps_win_stats_t *st)
 }
 
 
+/* dst's counters, first and last seen and flags += those of requests
+ * (some) seen from first_us to last_us. */
+static void
+stats_merge_counts(ps_win_stats_t *dst, const ps_counts_t *c,
+    uint64_t first_us, uint64_t last_us, unsigned flags)
+{
+    if (dst->counts.requests == 0 || first_us < dst->first_seen_us) {
+        dst->first_seen_us = first_us;
+    }
+
+    if (last_us > dst->last_seen_us) {
+        dst->last_seen_us = last_us;
+    }
+
+    ps_counts_merge(&dst->counts, c);
+    dst->flags |= flags;
+}
+
+
 int
 ps_win_stats_merge(ps_win_stats_t *dst, const ps_win_stats_t *src)
 {
@@ -234,18 +253,8 @@ ps_win_stats_merge(ps_win_stats_t *dst, const ps_win_stats_t *src)
         return -1;
     }
 
-    if (dst->counts.requests == 0
-        || src->first_seen_us < dst->first_seen_us)
-    {
-        dst->first_seen_us = src->first_seen_us;
-    }
-
-    if (src->last_seen_us > dst->last_seen_us) {
-        dst->last_seen_us = src->last_seen_us;
-    }
-
-    ps_counts_merge(&dst->counts, &src->counts);
-    dst->flags |= src->flags;
+    stats_merge_counts(dst, &src->counts, src->first_seen_us,
+                       src->last_seen_us, src->flags);
 
     return 0;
 }
@@ -961,15 +970,7 @@ stats_add_pending(ps_win_stats_t *st, const win_pending_t *p)
         }
     }
 
-    if (st->counts.requests == 0 || p->first_us < st->first_seen_us) {
-        st->first_seen_us = p->first_us;
-    }
-    if (p->last_us > st->last_seen_us) {
-        st->last_seen_us = p->last_us;
-    }
-
-    ps_counts_merge(&st->counts, &p->counts);
-    st->flags |= p->flags;
+    stats_merge_counts(st, &p->counts, p->first_us, p->last_us, p->flags);
 
     return 0;
 }
