@@ -513,6 +513,14 @@ ps_agg_add_rec(ps_agg_table_t *t, const ps_rec_t *rec)
 }
 
 
+/* The first index slot of the key of hash (where index_probe() starts). */
+static const uint64_t *
+first_slot(const ps_agg_table_t *t, uint64_t hash)
+{
+    return &t->index[hash & (t->index_size - 1)];
+}
+
+
 /* The entry the first index slot of rec's key names, if the slot's tag
  * is the key's (a hint: the key is not compared). */
 static const ps_agg_entry_t *
@@ -520,12 +528,8 @@ entry_hint(const ps_agg_table_t *t, const ps_rec_t *rec)
 {
     uint64_t  hash, slot;
 
-    if (t->index_size == 0) {
-        return NULL;
-    }
-
     hash = ps_key_hash_hour(rec->key_hash, rec->hour);
-    slot = t->index[hash & (t->index_size - 1)];
+    slot = *first_slot(t, hash);
 
     if (slot == 0 || (slot >> 32) != (hash >> 32)
         || (slot & 0xffffffff) > t->n)
@@ -540,11 +544,8 @@ entry_hint(const ps_agg_table_t *t, const ps_rec_t *rec)
 void
 ps_agg_prefetch_slot(const ps_agg_table_t *t, const ps_rec_t *rec)
 {
-    if (t->index_size != 0) {
-        __builtin_prefetch(&t->index[ps_key_hash_hour(rec->key_hash,
-                                                      rec->hour)
-                                     & (t->index_size - 1)]);
-    }
+    __builtin_prefetch(first_slot(t, ps_key_hash_hour(rec->key_hash,
+                                                      rec->hour)));
 }
 
 

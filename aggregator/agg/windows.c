@@ -1359,8 +1359,6 @@ ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
         return -1;
     }
 
-    total_settle_now(w);
-
     b = level_bucket(&w->total->level[LEVEL_HOUR],
                      hour * PS_US_PER_SEC / PS_US_PER_HOUR);
     if (b == NULL) {

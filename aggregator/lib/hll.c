@@ -36,17 +36,17 @@ ps_hll_init(ps_hll_t *h)
 
 /* The hashes of an explicit (or empty) set: in the struct while there
  * is room for at most PS_HLL_INLINE. */
-static inline int64_t *
-explicit_of(ps_hll_t *h)
+static inline const int64_t *
+explicit_cof(const ps_hll_t *h)
 {
     return h->cap <= PS_HLL_INLINE ? &h->one : h->data;
 }
 
 
-static inline const int64_t *
-explicit_cof(const ps_hll_t *h)
+static inline int64_t *
+explicit_of(ps_hll_t *h)
 {
-    return h->cap <= PS_HLL_INLINE ? &h->one : h->data;
+    return (int64_t *) explicit_cof(h);
 }
 
 

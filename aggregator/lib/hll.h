@@ -49,8 +49,8 @@
 #define PS_HLL_EXPLICIT       1
 #define PS_HLL_FULL           2
 
-/* An explicit set of one hash holds it in the struct: most of a busy
- * box's minute buckets of a key see one client, and need no memory. */
+/* An explicit set of one hash holds it in the struct: a key's minute
+ * bucket that sees one client needs no memory. */
 #define PS_HLL_INLINE         1
 
 typedef struct {

@@ -225,9 +225,9 @@ ps_json_escape_mem(char *dst, size_t cap, const void *src, size_t len,
 #define NOT_PLAIN(w)  ((((w) - 0x0101010101010101ULL) | (w)) \
                        & 0x8080808080808080ULL)
 
-/* 1 when every one of the len bytes at s is ASCII and none is NUL: a
- * word at a time, the last word overlapping the one before, and a short
- * string read as one word (no loop, no byte at a time). */
+/* 1 when every one of the len (> 0) bytes at s is ASCII and none is
+ * NUL: a word at a time, the last word overlapping the one before, and a
+ * short string read as one word (no loop, no byte at a time). */
 static inline int
 plain(const unsigned char *s, size_t len)
 {
@@ -249,13 +249,10 @@ plain(const unsigned char *s, size_t len)
         memcpy(&hi, s + len - 4, 4);
         w = (uint64_t) lo | (uint64_t) hi << 32;
 
-    } else if (len > 0) {
+    } else {
         /* the bytes above the three read: plain ones (0x01) */
         w = (uint64_t) s[0] | (uint64_t) s[len / 2] << 8
             | (uint64_t) s[len - 1] << 16 | 0x0101010101000000ULL;
-
-    } else {
-        return 1;
     }
 
     return NOT_PLAIN(w) == 0;
