@@ -35,6 +35,8 @@ static const uint64_t  level_period_us[PS_WIN_COUNT] = {
 
 static const int64_t   level_span[PS_WIN_COUNT] = { 60, 60, 24 };
 
+static uint64_t        gen_base;    /* windows made, for their gen */
+
 typedef struct {
     int64_t         t;              /* time_us / period */
     ps_win_stats_t  st;
@@ -184,6 +186,13 @@ struct ps_windows_s {
     size_t           holes;
     size_t           nfresh;
 
+    /* moves whenever a key's stats in a window may have changed but for
+     * the clock: a request counted, an hour merged, a key made,
+     * removed or folded, an hour sealed (ps_windows_stamp()) */
+    uint64_t         gen;
+    uint64_t         quiet_gen;     /* gen after the last expire that */
+    int64_t          quiet_minute;  /* read the keys, in this minute */
+
     ps_win_stats_t   scratch;
     ps_win_client_t *ctop;          /* scratch for top clients */
     size_t           ctop_cap;
@@ -287,6 +296,10 @@ ps_windows_create(size_t max_keys)
     w->max_keys = max_keys;
     ps_win_stats_init(&w->scratch);
 
+    /* generations of different windows never meet: a stamp of one
+     * never matches another made at the same address */
+    w->gen = __atomic_add_fetch(&gen_base, 1, __ATOMIC_RELAXED) << 40;
+
     w->total = calloc(1, sizeof(win_key_t) + 3);
     if (w->total == NULL) {
         goto fail;
@@ -356,6 +369,7 @@ key_remove(ps_windows_t *w, size_t j)
     key_free(k);
     w->keys[j] = NULL;
     w->compact = 1;
+    w->gen++;
 }
 
 
@@ -553,6 +567,7 @@ key_get(ps_windows_t *w, uint64_t h, uint64_t h2, const char *host,
     w->slots[slot].k = k;
     w->nkeys++;
     w->nfresh++;
+    w->gen++;
 
     if (2 * (w->nkeys + 1) > w->smask + 1) {
         (void) index_rebuild(w);
@@ -1081,6 +1096,7 @@ windows_add_to(ps_windows_t *w, win_key_t *k, unsigned status,
     int       rc;
 
     hist_index = ps_hist_bucket_of(request_us);
+    w->gen++;
 
     rc = key_count(k, status, request_us, hist_index, bytes_in, bytes_out,
                    client_hash, time_us, flags);
@@ -1353,6 +1369,8 @@ ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
         return -1;
     }
 
+    w->gen++;
+
     b = level_bucket(&k->level[LEVEL_HOUR],
                      hour * PS_US_PER_SEC / PS_US_PER_HOUR);
     if (b == NULL || ps_win_stats_merge(&b->st, st) != 0) {
@@ -1514,6 +1532,29 @@ fold_old_keys(ps_windows_t *w, uint64_t now_us)
 }
 
 
+/* 1 when a bucket of the totals leaves at now_us: every bucket of a key
+ * has one of the totals at the same time, so none of a key leaves
+ * otherwise. */
+static int
+total_expires(const ps_windows_t *w, uint64_t now_us)
+{
+    const win_key_t  *t = w->total;
+    int               l;
+
+    for (l = 0; l < PS_WIN_COUNT; l++) {
+        if (t->level[l].n > 0
+            && t->level[l].b[0].t
+               <= (int64_t) (now_us / level_period_us[l]) - level_span[l])
+        {
+            return 1;
+        }
+    }
+
+    return t->sec.n > 0
+           && t->sec.b[0].t <= (int64_t) (now_us / PS_US_PER_SEC) - 60;
+}
+
+
 void
 ps_windows_expire(ps_windows_t *w, uint64_t now_us)
 {
@@ -1529,6 +1570,16 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
 
     total_settle_now(w);
 
+    /* nothing changed since the last pass in this minute (so no hour to
+     * seal, key to fold or client to drop), and no key has a bucket to
+     * drop, as the totals have none: no key to read */
+    if (w->gen == w->quiet_gen
+        && (int64_t) (now_us / level_period_us[LEVEL_MIN]) == w->quiet_minute
+        && !total_expires(w, now_us))
+    {
+        return;
+    }
+
     /* the keys, and the totals last */
     for (j = 0; j <= w->nkeys; j++) {
         k = j < w->nkeys ? w->keys[j] : w->total;
@@ -1538,7 +1589,14 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
             live = k->admitted[0] >= now_hour - 3600
                    || k->admitted[1] >= now_hour - 3600;
 
-            /* before any minute bucket leaves */
+            /* before any minute bucket leaves; the 24h window then
+             * reads the hour (the same requests, the clients' union
+             * perhaps in another form): a change */
+            if ((int64_t) (now_us / level_period_us[LEVEL_HOUR]) - 1
+                > k->sealed_hour)
+            {
+                w->gen++;
+            }
             if (seal(k, (int64_t) (now_us / level_period_us[LEVEL_HOUR]))
                 != 0)
             {
@@ -1628,6 +1686,9 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
     }
 
     fold_old_keys(w, now_us);
+
+    w->quiet_gen = w->gen;
+    w->quiet_minute = minute;
 
     (void) i;
 }
@@ -2094,6 +2155,42 @@ ps_windows_foreach_counts(ps_windows_t *w, int win, uint64_t now_us,
     }
 
     return 0;
+}
+
+
+void
+ps_windows_stamp(ps_windows_t *w, int win, uint64_t now_us,
+    ps_win_stamp_t *st)
+{
+    ps_counts_t  c;
+    uint64_t     first, last;
+    int64_t      oldest;
+
+    memset(st, 0, sizeof(*st));
+
+    if (win < 0 || win >= PS_WIN_COUNT) {
+        return;
+    }
+
+    /* every bucket of a key has a request, and the totals have one at
+     * the same time: the same requests in the totals' window, and no
+     * key's bucket has left it */
+    total_settle_now(w);
+    oldest = (int64_t) (now_us / level_period_us[win]) - level_span[win];
+    key_counts(w->total, win, oldest, &c, &first, &last);
+
+    st->gen = w->gen;
+    st->requests = c.requests;
+    st->win = win;
+    st->minute = win == PS_WIN_1M ? (oldest + 1) / 60 : 0;
+}
+
+
+int
+ps_win_stamp_same(const ps_win_stamp_t *a, const ps_win_stamp_t *b)
+{
+    return a->gen != 0 && a->gen == b->gen && a->requests == b->requests
+           && a->win == b->win && a->minute == b->minute;
 }
 
 

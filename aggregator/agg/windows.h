@@ -172,6 +172,27 @@ typedef int (*ps_win_counts_fn)(void *ctx, ps_win_key_t *k,
 int ps_windows_foreach_counts(ps_windows_t *w, int win, uint64_t now_us,
     ps_win_counts_fn fn, void *ctx);
 
+/*
+ * What window win shows at now_us, in brief: two stamps of the same
+ * windows are the same (ps_win_stamp_same()) only if every key's stats
+ * in the window are: nothing was counted, merged, made, removed, folded
+ * or sealed between them, no bucket with a request left the window (its
+ * requests in the totals are the same) and, for 1m, its unique clients
+ * come from the same minutes.  Two stamps of different windows are
+ * never the same, nor is a zeroed one.
+ */
+typedef struct {
+    uint64_t  gen;
+    uint64_t  requests;
+    int64_t   minute;
+    int       win;
+} ps_win_stamp_t;
+
+void ps_windows_stamp(ps_windows_t *w, int win, uint64_t now_us,
+    ps_win_stamp_t *st);
+
+int ps_win_stamp_same(const ps_win_stamp_t *a, const ps_win_stamp_t *b);
+
 /* fn with key k's stats in window win at now_us, as ps_windows_foreach()
  * would call it (not at all without a request in the window); k as
  * handed out since the last ps_windows_expire().  0, -1, or fn's value. */

@@ -20,7 +20,12 @@ typedef struct {
     uint64_t      fn_min;
     int           in_order;     /* the rows come sorted, keep at most */
     uint32_t      rank;         /* of the key whose row comes next */
+    int           seen_ok;      /* every row fn saw is in rs->seen */
 } collect_ctx_t;
+
+/* rows fn saw that a set keeps for a collect that changes nothing: with
+ * more, the window is read again (the rows are 200 bytes each) */
+#define SEEN_MAX  100000
 
 static int row_by_requests(const void *a, const void *b);
 
@@ -686,6 +691,32 @@ refs_sort(choose_ctx_t *c)
 }
 
 
+/* Keeps r, which fn saw, for a collect that changes nothing; 0 or -1. */
+static int
+seen_add(ps_rowset_t *rs, const ps_row_t *r)
+{
+    size_t     cap;
+    ps_row_t  *seen;
+
+    if (rs->nseen == rs->seen_cap) {
+        if (rs->seen_cap >= SEEN_MAX) {
+            return -1;
+        }
+        cap = rs->seen_cap ? 2 * rs->seen_cap : 64;
+        seen = realloc(rs->seen, cap * sizeof(ps_row_t));
+        if (seen == NULL) {
+            return -1;
+        }
+        rs->seen = seen;
+        rs->seen_cap = cap;
+    }
+
+    rs->seen[rs->nseen++] = *r;
+
+    return 0;
+}
+
+
 /* Second pass: the row of one chosen key. */
 static int
 collect_row(void *ctx, const char *host, size_t hlen, const char *method,
@@ -718,6 +749,9 @@ collect_row(void *ctx, const char *host, size_t hlen, const char *method,
 
     if (c->fn != NULL && st->counts.requests >= c->fn_min) {
         c->fn(c->fn_ctx, r);
+        if (c->seen_ok) {
+            c->seen_ok = seen_add(rs, r) == 0;
+        }
     }
 
     if (c->keep == 0) {
@@ -762,6 +796,7 @@ void
 ps_rowset_free(ps_rowset_t *rs)
 {
     free(rs->rows);
+    free(rs->seen);
     ps_win_stats_free(&rs->total);
     memset(rs, 0, sizeof(*rs));
 }
@@ -777,6 +812,24 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     ps_win_key_t **kept = NULL;
     choose_ctx_t   ch;
     collect_ctx_t  c;
+    ps_win_stamp_t stamp;
+
+    ps_windows_stamp(w, win, now_us, &stamp);
+
+    if (ps_win_stamp_same(&stamp, &rs->stamp) && rs->keep == keep
+        && rs->fn_on == (fn != NULL) && rs->fn_min == fn_min)
+    {
+        /* the rows, rest and totals as they are; only what this build
+         * decides is undone, as below */
+        rs->shrunk = 0;
+        for (i = 0; fn != NULL && i < rs->nseen; i++) {
+            fn(ctx, &rs->seen[i]);
+        }
+        return 0;
+    }
+
+    memset(&rs->stamp, 0, sizeof(rs->stamp));
+    rs->nseen = 0;
 
     rs->n = 0;
     rs->total_rows = 0;
@@ -820,6 +873,7 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     c.fn = fn;
     c.fn_ctx = ctx;
     c.fn_min = fn_min;
+    c.seen_ok = 1;
 
     c.in_order = 1;                 /* ch.n <= keep */
 
@@ -877,6 +931,13 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
         goto done;
     }
 
+    if (c.seen_ok) {
+        rs->stamp = stamp;
+        rs->keep = keep;
+        rs->fn_on = fn != NULL;
+        rs->fn_min = fn_min;
+    }
+
     rc = 0;
 
 done:
@@ -915,6 +976,8 @@ ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
 {
     collect_ctx_t  c;
 
+    memset(&rs->stamp, 0, sizeof(rs->stamp));
+    rs->nseen = 0;
     rs->n = 0;
     rs->total_rows = 0;
     memset(&rs->rest, 0, sizeof(rs->rest));
@@ -928,6 +991,7 @@ ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
     c.fn_min = 0;
     c.in_order = 0;
     c.rank = 0;
+    c.seen_ok = 0;
 
     if (source(src, collect_any, &c) != 0) {
         return -1;

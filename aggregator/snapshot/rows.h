@@ -50,6 +50,17 @@ typedef struct {
     } rest;
     ps_win_stats_t   total;
     int              shrunk;           /* rows cut to fit the buffer */
+
+    /* what ps_rowset_collect() chose from: collected again from the same
+     * windows while nothing in the window changed (ps_win_stamp_t), the
+     * set stays as it is and fn sees the rows it saw then, kept here */
+    ps_win_stamp_t   stamp;            /* zeroed: nothing to keep */
+    size_t           keep;
+    uint64_t         fn_min;
+    int              fn_on;
+    ps_row_t        *seen;             /* the rows fn saw */
+    size_t           nseen;
+    size_t           seen_cap;
 } ps_rowset_t;
 
 /* Called with each row as it is collected (before it is kept or not). */
@@ -64,7 +75,11 @@ void ps_rowset_free(ps_rowset_t *rs);
 /* Replaces the set's rows with window win of w at now_us (after
  * ps_windows_expire()): the keep most requested keys as rows; fn (may be
  * NULL) sees the row of every key with at least fn_min requests.  Row
- * strings point into w until it changes.  0, or -1 if memory ran out. */
+ * strings point into w until it changes.  When nothing in the window
+ * changed since the set was last collected from it with the same keep,
+ * fn and fn_min, the rows are those already there: no key is read, and
+ * fn sees the rows it saw then (up to SEEN_MAX of them; with more the
+ * window is read again).  0, or -1 if memory ran out. */
 int ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     uint64_t now_us, size_t keep, ps_row_fn fn, void *ctx,
     uint64_t fn_min);
