@@ -11,7 +11,10 @@
 #   drain    N records preloaded into the rings by bench-ring-producer
 #            (writers gone), then the aggregator started on its own core;
 #            records/s = N / aggregator CPU time (utime+stime), and
-#            N / wall time until --stats shows them all consumed
+#            N / wall time until --stats shows them all consumed; with
+#            sinks off, then its CPU over IDLE_SECONDS with no record
+#            coming (idle_%, of one core: the snapshot builds of windows
+#            that hold PATHS keys and change no more)
 #   sustain  producer writing SUSTAIN_RATE records/s (drop when full) on one
 #            core while the aggregator drains on the other, for
 #            SUSTAIN_SECONDS: consumed/s and dropped
@@ -28,6 +31,7 @@
 #   SUSTAIN_SECONDS [5, 0 = skip the phase]  SUSTAIN_RATE [3000000, 0 = flat out]  SINKS [auto|on|off]  PG_KEYS [10000]
 #   PRODUCER_CPU [0]  AGG_CPU [1]  WORK [mktemp under /dev/shm]  KEEP [0]
 #   PG_PORT [18410]  REDIS_PORT [18411]  DRAIN_TIMEOUT [60] (s, per drain)
+#   IDLE_SECONDS [5, 0 = none] (s of the idle CPU after a sinks-off drain)
 #   SINK_RINGS [2] (rings preloaded for the drains with sinks on)
 #   SETTLE [3] (s between the aggregator's start and the records of the
 #   flush phase)  SETTLED_RUNS [3] (runs of the flush phase: each a new
@@ -63,6 +67,7 @@ PG_PORT=${PG_PORT:-18410}
 REDIS_PORT=${REDIS_PORT:-18411}
 KEEP=${KEEP:-0}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-60}
+IDLE_SECONDS=${IDLE_SECONDS:-5}
 SETTLE=${SETTLE:-3}
 SINK_RINGS=${SINK_RINGS:-2}
 SETTLED_RUNS=${SETTLED_RUNS:-3}
@@ -194,7 +199,7 @@ preload() {
 drain() {
     local name=$1 paths=$2 zone=$WORK/zone log=$WORK/agg-$1-$2.log
     shift 2
-    local n=$((RINGS * CAPACITY)) t0 t1 c1 consumed=0 deadline rss hwm
+    local n=$((RINGS * CAPACITY)) t0 t1 c1 consumed=0 deadline rss hwm ia idle
     preload "$zone" "$paths"
     t0=$(now)
     start_agg "$zone" "$log" "$@"
@@ -213,13 +218,23 @@ drain() {
     c1=$(cpu_ticks "$agg_pid")
     rss=$(status_kb "$agg_pid" RssAnon)
     hwm=$(status_kb "$agg_pid" VmRSS)
+    # idle: a second for the snapshot under way, then IDLE_SECONDS
+    idle=-
+    if [ "$name" = sinks-off ] && [ "$IDLE_SECONDS" -gt 0 ]; then
+        sleep 1
+        ia=$(cpu_ticks "$agg_pid")
+        sleep "$IDLE_SECONDS"
+        idle=$(awk -v a="$ia" -v b="$(cpu_ticks "$agg_pid")" -v tck="$tck" \
+                   -v s="$IDLE_SECONDS" 'BEGIN { printf "%.1f", 100 * (b - a) / tck / s }')
+    fi
     stop_agg
     awk -v name="$name" -v paths="$paths" -v n="$consumed" -v c="$c1" \
         -v tck="$tck" -v w="$(diff_s "$t1" "$t0")" -v rss="$rss" -v hwm="$hwm" \
+        -v idle="$idle" \
         'BEGIN { cs = c / tck;
-                 printf "%-10s %8d %10d %8.2f %12.0f %8.2f %12.0f %8.1f %8.1f\n",
+                 printf "%-10s %8d %10d %8.2f %12.0f %8.2f %12.0f %8.1f %8.1f %7s\n",
                      name, paths, n, cs, (cs > 0 ? n / cs : 0), w, n / w,
-                     rss / 1024, hwm / 1024 }'
+                     rss / 1024, hwm / 1024, idle }'
 }
 
 # flushed LOG MARK SINK: the records the sink's flushes logged after
@@ -330,7 +345,7 @@ echo "# rings=$RINGS capacity=$CAPACITY ($((RINGS * CAPACITY)) records," \
 echo
 echo "## drain: preloaded rings, aggregator alone on one core, sinks off"
 echo "## target >= 2 000 000 records/s (by CPU time); RSS at 100000 keys <= 200 MB"
-hdr="phase         paths    records  cpu_s  rec/s(cpu)   wall_s  rec/s(wall) anon_MB  rss_MB"
+hdr="phase         paths    records  cpu_s  rec/s(cpu)   wall_s  rec/s(wall) anon_MB  rss_MB  idle_%"
 echo "$hdr"
 for p in $PATHS; do
     drain sinks-off "$p" --flush-interval 100ms --log-level debug

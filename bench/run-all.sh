@@ -25,7 +25,8 @@
 #               flush of 10 000 keys; median of its rounds)
 #   snapshot    bench-snapshot_build: the CPU time of a settled snapshot
 #               build at 100 000 keys, 10 000 rows and every key a row
-#               (no target: the part of freshness that is ours)
+#               (no target: the part of freshness that is ours), and one
+#               with nothing new since the last (the rows kept)
 #   freshness   freshness.pl with 10 000 (and, full run, 100 000) other
 #               paths in the snapshot: request -> /api/paths, p99
 #   search      admin-latency.pl: /api/paths?q=... p99 under load with
@@ -104,7 +105,7 @@ if ! skip throughput; then
     env "${tenv[@]}" SUSTAIN_RATE=${SUSTAIN_RATE:-300000} \
         "$repo/bench/aggregator-throughput.sh" >"$OUT/throughput.out" 2>&1
 
-    # "sinks-off  100000 records cpu_s rec/s(cpu) wall_s rec/s(wall) anon rss"
+    # "sinks-off  100000 records cpu_s rec/s(cpu) wall_s rec/s(wall) anon rss idle"
     get() {
         awk -v ph="$1" -v p="$2" -v c="$3" '$1 == ph && $2 == p { print $c; exit }' \
             "$OUT/throughput.out"
@@ -119,6 +120,9 @@ if ! skip throughput; then
     v=$(get sinks-off 100000 8)
     row "aggregator RssAnon, 100 000 keys" "<= 200 MB" "${v:+$v MB}" \
         "$(verdict "$v" "<=" 200)"
+    v=$(get sinks-off 100000 10)
+    row "an idle aggregator, 100 000 keys in its windows, no record coming (CPU, share of one core)" \
+        "-" "${v:+$v %}" "-"
     for p in 200 100000; do
         v=$(get sinks-on $p 7)
         c=$(get sinks-on $p 5)
@@ -230,6 +234,12 @@ if ! skip snapshot; then
         row "a settled snapshot build, 100 000 keys, $([ "$max_rows" = 10000 ] && echo "10 000 rows" || echo "every key a row") (CPU, median of 9)" \
             "-" "$v" "-"
     done
+    say "bench-snapshot_build, nothing new between builds"
+    "$BUILD/bench/bench-snapshot_build" 100000 9 0 >"$OUT/snapshot-idle.out" 2>&1
+    v=$(sed -n 's/^settled build *\([0-9.]*\) ms cpu, median of [0-9]* (\(.*\))/\1 ms (\2)/p' \
+            "$OUT/snapshot-idle.out")
+    row "the same, 10 000 rows, nothing new since the last build (CPU, median of 9)" \
+        "-" "$v" "-"
 fi
 
 # freshness -------------------------------------------------------------------

@@ -8,13 +8,16 @@
  * known keys, and the clock moves on by the snapshot interval (500 ms),
  * as in a busy box's steady state.  No key expires or is folded within
  * a run (the keys' requests are all within the last minutes), so the
- * cost of closing the order's holes is not in the figures.
+ * cost of closing the order's holes is not in the figures.  With CHURN
+ * 0 nothing comes between the builds: an idle box, whose windows keep
+ * their rows (rows.h) and whose expiry reads no key.
  *
  * The inputs are the same on every run (a seeded sequence), so that
  * callgrind counts the same instructions each time; the CPU times are
  * this process's, per build, their median, minimum and maximum:
  *
  *   bench-snapshot_build [PATHS [BUILDS [CHURN]]]
+ *   bench-snapshot_build 100000 9 0           # idle: nothing new
  *   SNAPSHOT_OUT=f bench-snapshot_build ...   # f: the last snapshot
  *   MAX_ROWS=101000 bench-snapshot_build      # snapshot_max_rows: all
  *                                             # keys rows (freshness.pl)

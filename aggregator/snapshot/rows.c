@@ -813,6 +813,7 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     choose_ctx_t   ch;
     collect_ctx_t  c;
     ps_win_stamp_t stamp;
+    int            quiet;
 
     ps_windows_stamp(w, win, now_us, &stamp);
 
@@ -830,6 +831,13 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
 
     memset(&rs->stamp, 0, sizeof(rs->stamp));
     rs->nseen = 0;
+
+    /* the rows fn sees are kept only when nothing was counted since the
+     * last collect: a busy box reads its windows again at every build,
+     * and copying them (up to every key's) would be wasted; an idle one
+     * keeps them from its second build on */
+    quiet = fn == NULL || stamp.gen == rs->last_gen;
+    rs->last_gen = stamp.gen;
 
     rs->n = 0;
     rs->total_rows = 0;
@@ -873,7 +881,7 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     c.fn = fn;
     c.fn_ctx = ctx;
     c.fn_min = fn_min;
-    c.seen_ok = 1;
+    c.seen_ok = quiet;
 
     c.in_order = 1;                 /* ch.n <= keep */
 

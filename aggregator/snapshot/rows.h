@@ -55,6 +55,7 @@ typedef struct {
      * windows while nothing in the window changed (ps_win_stamp_t), the
      * set stays as it is and fn sees the rows it saw then, kept here */
     ps_win_stamp_t   stamp;            /* zeroed: nothing to keep */
+    uint64_t         last_gen;         /* the windows' at the last one */
     size_t           keep;
     uint64_t         fn_min;
     int              fn_on;
@@ -78,8 +79,10 @@ void ps_rowset_free(ps_rowset_t *rs);
  * strings point into w until it changes.  When nothing in the window
  * changed since the set was last collected from it with the same keep,
  * fn and fn_min, the rows are those already there: no key is read, and
- * fn sees the rows it saw then (up to SEEN_MAX of them; with more the
- * window is read again).  0, or -1 if memory ran out. */
+ * fn sees the rows it saw then.  (Those rows are kept only by a collect
+ * with nothing counted since the one before, and at most 100 000: else
+ * the next collect reads the window again.)  0, or -1 if memory ran
+ * out. */
 int ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     uint64_t now_us, size_t keep, ps_row_fn fn, void *ctx,
     uint64_t fn_min);
