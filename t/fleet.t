@@ -172,6 +172,23 @@ for my $id (@ids) {
 
 is_deeply(rows_of('b', 'scope=fleet'), $per_path{fleet},
           'scope=fleet rows: the sum over nodes, path by path');
+
+# a path of one node: its fleet row, read back from PostgreSQL, is that
+# node's own row from its windows, in everything the row shows
+sub whole_row {
+    my ($id, $q, $path) = @_;
+    my $d = api($id, "api/paths?window=24h&per_page=100&$q") or return {};
+    my ($r) = grep { $_->{path} eq $path } @{ $d->{data} || [] };
+    return {} unless $r;
+    return { map { $_ => $r->{$_} }
+             qw(requests status latency_ms bytes_out unique_clients
+                first_seen last_seen) };
+}
+my $own = whole_row('b', 'scope=node', '/only-b');
+is($own->{unique_clients}, 1, "/only-b on box b: one client");
+is_deeply(whole_row('b', 'scope=fleet', '/only-b'), $own,
+          "/only-b in the fleet's rows: box b's row, latencies, clients, "
+          . 'first and last seen included');
 my $d = api('b', 'api/paths?window=24h&scope=fleet');
 is($d->{metadata}{scope}, 'fleet', 'metadata says scope fleet');
 $d = api('b', 'api/paths?window=24h');

@@ -93,17 +93,20 @@ ps_fleet_table_reset(ps_fleet_table_t *t, int part)
     size_t         i;
     fleet_key_t  **pp, *k;
 
+    /* a key is dropped a reset after it was left empty: the rows of the
+     * next read are mostly the same keys, which find their memory (key,
+     * histograms, clients) where it was instead of allocating it again */
     for (i = 0; i <= t->mask; i++) {
         pp = &t->slots[i];
         while ((k = *pp) != NULL) {
-            k->has[part] = 0;
-            ps_win_stats_reset(&k->part[part]);
             if (!k->has[PS_FLEET_CLOSED] && !k->has[PS_FLEET_LIVE]) {
                 *pp = k->next;
                 key_free(k);
                 t->n--;
                 continue;
             }
+            k->has[part] = 0;
+            ps_win_stats_reset(&k->part[part]);
             pp = &k->next;
         }
     }

@@ -28,8 +28,9 @@ ps_fleet_table_t *ps_fleet_table_create(void);
 /* NULL is allowed. */
 void ps_fleet_table_destroy(ps_fleet_table_t *t);
 
-/* Empties part of every key; keys left with neither part are
- * dropped. */
+/* Empties part of every key (keeping its memory for the next adds);
+ * keys that were empty already, with neither part since the last reset,
+ * are dropped.  An empty key is in no foreach. */
 void ps_fleet_table_reset(ps_fleet_table_t *t, int part);
 
 /* Adds st (one node's row of one hour) to part of its key; 0 or -1. */
@@ -42,7 +43,7 @@ int ps_fleet_table_add(ps_fleet_table_t *t, int part, const char *host,
  * memory ran out, or fn's first non-zero value. */
 int ps_fleet_table_foreach(void *t, ps_win_key_fn fn, void *ctx);
 
-/* Keys held. */
+/* Keys held, the empty ones not dropped yet included. */
 size_t ps_fleet_table_keys(const ps_fleet_table_t *t);
 
 #endif /* PS_FLEET_TABLE_H */

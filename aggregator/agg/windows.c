@@ -212,12 +212,13 @@ void
 ps_win_stats_reset(ps_win_stats_t *st)
 {
     ps_hist_t  h = st->latency;
+    ps_hll_t   c = st->clients;
 
     ps_hist_reset(&h);
-    ps_hll_free(&st->clients);
+    ps_hll_reset(&c);
     memset(st, 0, sizeof(*st));
     st->latency = h;
-    ps_hll_init(&st->clients);
+    st->clients = c;
 }
 
 

@@ -67,6 +67,21 @@ ps_hll_free(ps_hll_t *h)
 }
 
 
+void
+ps_hll_reset(ps_hll_t *h)
+{
+    if (h->type == PS_HLL_FULL) {
+        ps_hll_free(h);
+        return;
+    }
+
+    /* an array of hashes stays for the next adds: an empty set whose
+     * capacity is its own (explicit_reserve(), owned()) */
+    h->n = 0;
+    h->type = PS_HLL_EMPTY;
+}
+
+
 static inline void
 regs_add(uint8_t *regs, uint64_t hash)
 {
@@ -358,11 +373,9 @@ ps_hll_mem(const ps_hll_t *h)
     switch (h->type) {
     case PS_HLL_FULL:
         return PS_HLL_REGISTERS;
-    case PS_HLL_EXPLICIT:
+    default:                /* explicit, or empty with an array kept */
         return h->cap > PS_HLL_INLINE ? (size_t) h->cap * sizeof(int64_t)
                                       : 0;
-    default:
-        return 0;
     }
 }
 

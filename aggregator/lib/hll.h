@@ -25,7 +25,8 @@
  * to 160 distinct hashes, HyperLogLog with linear counting and the large
  * range correction beyond.
  *
- * In memory a set is EMPTY (no allocation), EXPLICIT (a sorted array of
+ * In memory a set is EMPTY (no allocation, or the array ps_hll_reset()
+ * kept), EXPLICIT (a sorted array of
  * hashes, 8 bytes each, 8 slots at first, then doubling) and becomes
  * REGISTERS (2048 bytes, one per register) on its 161st distinct hash,
  * exactly when the extension promotes it, so that union results agree
@@ -87,6 +88,11 @@ void ps_hll_init(ps_hll_t *h);
 
 /* Frees h's memory; h is an empty set afterwards. */
 void ps_hll_free(ps_hll_t *h);
+
+/* Makes h an empty set that keeps its array of hashes (not its
+ * registers) for the sets it becomes next: emptied and filled again
+ * many times, it allocates once. */
+void ps_hll_reset(ps_hll_t *h);
 
 /* Adds a 64-bit hash; 0, or -1 if memory ran out (h unchanged). */
 int ps_hll_add_hash(ps_hll_t *h, uint64_t hash);

@@ -238,6 +238,93 @@ test_inline(void)
     ps_hll_free(&d);
 }
 
+/* h (reset, then filled as told) against a fresh set filled the same:
+ * 1 when they serialise to the same bytes and count the same */
+static int
+same_as_fresh(const ps_hll_t *h, uint64_t from, uint64_t n,
+    const ps_hll_t *merged)
+{
+    ps_hll_t  f;
+    uint8_t   a[PS_HLL_MAX_BYTES], b[PS_HLL_MAX_BYTES];
+    size_t    la, lb;
+    double    c;
+
+    ps_hll_init(&f);
+    build(&f, from, n);
+    if (merged != NULL && ps_hll_merge(&f, merged) != 0) {
+        bail_out("out of memory");
+    }
+    la = ps_hll_serialize(h, a, sizeof(a));
+    lb = ps_hll_serialize(&f, b, sizeof(b));
+    c = ps_hll_cardinality(&f);
+    ps_hll_free(&f);
+
+    return la == lb && memcmp(a, b, la) == 0 && ps_hll_cardinality(h) == c;
+}
+
+static void
+test_reset(void)
+{
+    ps_hll_t  h, src, e;
+    uint8_t   buf[PS_HLL_MAX_BYTES], empty[PS_HLL_MAX_BYTES];
+    size_t    len, elen;
+    void     *array;
+
+    ps_hll_init(&h);
+    ps_hll_init(&e);
+    elen = ps_hll_serialize(&e, empty, sizeof(empty));
+
+    build(&h, 0, 20);
+    array = h.data;
+    ps_hll_reset(&h);
+    len = ps_hll_serialize(&h, buf, sizeof(buf));
+    ok(ps_hll_cardinality(&h) == 0.0 && len == elen
+       && memcmp(buf, empty, len) == 0,
+       "reset: empty, serialised as the empty set");
+    is_u64(ps_hll_mem(&h), 32 * 8, "  its array of 32 kept");
+
+    build(&h, 100, 30);
+    ok(h.data == array && same_as_fresh(&h, 100, 30, NULL)
+       && ps_hll_cardinality(&h) == 30.0,
+       "30 hashes after it: in the same array, as a fresh set");
+
+    ps_hll_reset(&h);
+    build(&h, 200, 3);
+    ps_hll_init(&src);
+    build(&src, 300, 150);
+    ok(ps_hll_merge(&h, &src) == 0 && same_as_fresh(&h, 200, 3, &src)
+       && ps_hll_cardinality(&h) == 153.0,
+       "a merge after a reset: 153, as a fresh set");
+
+    ps_hll_reset(&h);
+    ok(ps_hll_merge(&h, &src) == 0 && same_as_fresh(&h, 0, 0, &src),
+       "a merge into a reset set: as into a fresh one");
+    build(&h, 1000, 20);
+    ok(h.type == PS_HLL_FULL && same_as_fresh(&h, 1000, 20, &src),
+       "  past 160 hashes: registers, as a fresh set");
+
+    ps_hll_reset(&h);
+    ok(h.type == PS_HLL_EMPTY && ps_hll_mem(&h) == 0,
+       "registers are not kept: an empty set of no memory");
+
+    ps_hll_reset(&h);
+    build(&h, 0, 1);
+    ok(ps_hll_mem(&h) == 0 && ps_hll_cardinality(&h) == 1.0,
+       "one hash: in the struct");
+    ps_hll_reset(&h);
+    build(&h, 7, 2);
+    ok(same_as_fresh(&h, 7, 2, NULL), "  reset, two: as a fresh set");
+
+    len = ps_hll_serialize(&src, buf, sizeof(buf));
+    ps_hll_reset(&h);
+    ok(ps_hll_deserialize(&h, buf, len) == 0
+       && same_as_fresh(&h, 0, 0, &src),
+       "read into a reset set: the set read");
+
+    ps_hll_free(&h);
+    ps_hll_free(&src);
+}
+
 static void
 test_merge(void)
 {
@@ -400,6 +487,7 @@ main(void)
     test_promotion();
     test_golden();
     test_merge();
+    test_reset();
     test_accuracy();
     test_deserialize_rejects();
 

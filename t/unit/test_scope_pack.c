@@ -78,6 +78,18 @@ row_requests(const ps_snap_view_t *v, int w, const char *path)
 }
 
 
+static size_t  keys_seen;
+
+
+static int
+count_key(void *ctx, const char *host, size_t hlen, const char *method,
+    size_t mlen, const char *path, size_t plen, const ps_win_stats_t *st)
+{
+    keys_seen++;
+    return 0;
+}
+
+
 int
 main(void)
 {
@@ -238,7 +250,15 @@ main(void)
      * the closed one stays */
     ps_rowset_free(&rs);
     ps_fleet_table_reset(ft, PS_FLEET_LIVE);
-    is_u64(ps_fleet_table_keys(ft), 2, "/z dropped with the live part");
+    keys_seen = 0;
+    ok(ps_fleet_table_foreach(ft, count_key, NULL) == 0 && keys_seen == 2,
+       "/z empty with the live part: in no foreach (%zu keys seen)",
+       keys_seen);
+    is_u64(ps_fleet_table_keys(ft), 3, "  its memory kept for the next "
+           "read");
+    ps_fleet_table_reset(ft, PS_FLEET_LIVE);
+    is_u64(ps_fleet_table_keys(ft), 2, "  dropped at the next reset, still "
+           "empty");
 
     ps_win_stats_free(&st);
     ps_fleet_table_destroy(ft);

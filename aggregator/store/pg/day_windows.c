@@ -112,7 +112,7 @@ days_read(ps_day_windows_t *d, ps_fleet_table_t *t[PS_DAY_WINDOWS])
 
     /* row by row: a month of keys need not be in memory twice */
     if (!PQsendQueryParams(d->conn, days_sql, 3, NULL, params, NULL, NULL,
-                           0)
+                           1)
         || !PQsetSingleRowMode(d->conn))
     {
         ps_log(PS_LOG_WARN, "event=day_windows_failed reason=query "
@@ -125,7 +125,7 @@ days_read(ps_day_windows_t *d, ps_fleet_table_t *t[PS_DAY_WINDOWS])
 
     while ((res = PQgetResult(d->conn)) != NULL) {
         if (PQresultStatus(res) == PGRES_SINGLE_TUPLE) {
-            day = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            day = ps_pg_bin_int8(res, 0, 0);
             ps_pg_hourly_stats(res, 0, 4, &st);
 
             for (i = 0; rc == 0 && i < PS_DAY_WINDOWS; i++) {

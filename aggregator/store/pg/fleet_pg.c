@@ -338,7 +338,7 @@ ps_fleet_pg_rows(ps_fleet_pg_t *f, ps_fleet_table_t *t, int part,
     params[0] = from;
     params[1] = to;
 
-    res = PQexecParams(conn, rows_sql, 2, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(conn, rows_sql, 2, NULL, params, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         return fleet_failed(f, res, "rows");
     }

@@ -7,12 +7,53 @@
 #include "store/pg/pg_hourly.h"
 
 
+/* timestamptz in a binary result: microseconds since 2000-01-01 UTC */
+#define PG_EPOCH_US  INT64_C(946684800000000)
+
+
+int64_t
+ps_pg_bin_int8(const PGresult *res, int row, int col)
+{
+    const unsigned char  *p;
+    uint64_t              v;
+    int                   i;
+
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8) {
+        return 0;
+    }
+
+    p = (const unsigned char *) PQgetvalue(res, row, col);
+    for (i = 0, v = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+
+    return (int64_t) v;
+}
+
+
+/* a count: never negative in a row */
 static uint64_t
 pg_u64(const PGresult *res, int row, int col)
 {
-    const char  *v = PQgetvalue(res, row, col);
+    int64_t  v = ps_pg_bin_int8(res, row, col);
 
-    return PQgetisnull(res, row, col) ? 0 : strtoull(v, NULL, 10);
+    return v > 0 ? (uint64_t) v : 0;
+}
+
+
+/* a timestamptz as unix microseconds; 0 when NULL */
+static uint64_t
+pg_time_us(const PGresult *res, int row, int col)
+{
+    int64_t  v;
+
+    if (PQgetisnull(res, row, col)) {
+        return 0;
+    }
+
+    v = ps_pg_bin_int8(res, row, col);
+
+    return v > -PG_EPOCH_US ? (uint64_t) (v + PG_EPOCH_US) : 0;
 }
 
 
@@ -20,9 +61,7 @@ void
 ps_pg_hourly_stats(const PGresult *res, int row, int col,
     ps_win_stats_t *st)
 {
-    unsigned char  *bytes;
-    size_t          blen;
-    int             s;
+    int  s;
 
     ps_win_stats_reset(st);
 
@@ -37,23 +76,19 @@ ps_pg_hourly_stats(const PGresult *res, int row, int col,
     st->counts.latency_max_us = pg_u64(res, row, col + 10);
 
     if (!PQgetisnull(res, row, col + 11)) {
-        bytes = PQunescapeBytea((const unsigned char *)
-                                PQgetvalue(res, row, col + 11), &blen);
-        if (bytes != NULL) {
-            (void) ps_hist_decode(&st->latency, bytes, blen);
-            PQfreemem(bytes);
-        }
+        (void) ps_hist_decode(&st->latency,
+                              (const unsigned char *)
+                              PQgetvalue(res, row, col + 11),
+                              (size_t) PQgetlength(res, row, col + 11));
     }
 
     if (!PQgetisnull(res, row, col + 12)) {
-        bytes = PQunescapeBytea((const unsigned char *)
-                                PQgetvalue(res, row, col + 12), &blen);
-        if (bytes != NULL) {
-            (void) ps_hll_deserialize(&st->clients, bytes, blen);
-            PQfreemem(bytes);
-        }
+        (void) ps_hll_deserialize(&st->clients,
+                                  (const unsigned char *)
+                                  PQgetvalue(res, row, col + 12),
+                                  (size_t) PQgetlength(res, row, col + 12));
     }
 
-    st->first_seen_us = pg_u64(res, row, col + 13);
-    st->last_seen_us = pg_u64(res, row, col + 14);
+    st->first_seen_us = pg_time_us(res, row, col + 13);
+    st->last_seen_us = pg_time_us(res, row, col + 14);
 }

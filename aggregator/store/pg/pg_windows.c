@@ -48,7 +48,7 @@ ps_pg_windows_load(ps_windows_t *w, const char *conninfo,
     params[0] = since;
     params[1] = node_id;
 
-    res = PQexecParams(conn, load_sql, 2, NULL, params, NULL, NULL, 0);
+    res = PQexecParams(conn, load_sql, 2, NULL, params, NULL, NULL, 1);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         ps_log(PS_LOG_WARN, "event=windows_load_failed reason=query "
                "error=%s", ps_log_quote(err, sizeof(err),
@@ -66,7 +66,7 @@ ps_pg_windows_load(ps_windows_t *w, const char *conninfo,
             continue;
         }
 
-        hour = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        hour = ps_pg_bin_int8(res, i, 0);
 
         if (ps_windows_add_hour(w, PQgetvalue(res, i, 1),
                                 (size_t) PQgetlength(res, i, 1),
