@@ -12,7 +12,12 @@
  * root or the server's user) and of this process: on a shared machine
  * the wall time moves with whatever else runs, CPU time much less.
  *
+ * Then it times FLEET_READS (default 5) reads of the hour's rows as the
+ * fleet thread makes them each round (snapshot/fleet.c: the live part,
+ * every node's rows into the fleet table), the same three figures.
+ *
  *   bench-pg_flush CONNINFO [N [REPEAT [REQS]]]   (the schema migrated)
+ *   KEYS=100000 bench/pg-flush.pl 1               # a read of 100 000 rows
  */
 
 #include <stdio.h>
@@ -24,12 +29,14 @@
 #include <libpq-fe.h>
 
 #include "agg/agg_table.h"
+#include "agg/fleet_table.h"
 #include "lib/clock.h"
 #include "config/config.h"
 #include "lib/hour.h"
 #include "lib/log.h"
 #include "lib/murmur3.h"
 #include "pipeline/sink.h"
+#include "store/pg/fleet_pg.h"
 #include "store/pg/sink_pg.h"
 
 #define ROUNDS  3
@@ -153,6 +160,64 @@ series_init(series_t *s, size_t n)
 }
 
 
+/* The fleet thread's read of the hour's rows, FLEET_READS times (the
+ * first, which makes the table's keys, not counted); 0 or -1. */
+static int
+fleet_reads(PGconn *db, const char *conninfo, int64_t hour, size_t rows)
+{
+    long               spid;
+    size_t             i, reads;
+    uint64_t           t0;
+    double             s0, c0;
+    series_t           rd;
+    ps_fleet_pg_t     *f;
+    ps_fleet_table_t  *t;
+
+    reads = getenv("FLEET_READS") ? strtoul(getenv("FLEET_READS"), NULL, 10)
+                                  : 5;
+    if (reads == 0) {
+        return 0;
+    }
+
+    f = ps_fleet_pg_create(conninfo);
+    t = ps_fleet_table_create();
+    if (f == NULL || t == NULL || series_init(&rd, reads) != 0
+        || ps_fleet_pg_rows(f, t, PS_FLEET_LIVE, hour - 3600, 0) != 0)
+    {
+        fprintf(stderr, "fleet read failed\n");
+        return -1;
+    }
+
+    spid = server_pid(db);
+
+    for (i = 0; i < reads; i++) {
+        s0 = proc_cpu_ms(spid);
+        c0 = self_cpu_ms();
+        t0 = ps_mono_us();
+        ps_fleet_table_reset(t, PS_FLEET_LIVE);
+        if (ps_fleet_pg_rows(f, t, PS_FLEET_LIVE, hour - 3600, 0) != 0) {
+            fprintf(stderr, "fleet read failed\n");
+            return -1;
+        }
+        rd.wall[rd.n] = (double) (ps_mono_us() - t0) / 1000.0;
+        rd.client[rd.n] = self_cpu_ms() - c0;
+        rd.server[rd.n] = s0 >= 0 ? proc_cpu_ms(spid) - s0 : -1;
+        rd.n++;
+    }
+
+    qsort(rd.wall, rd.n, sizeof(double), cmp_double);
+    printf("fleet read (the hour's %zu rows): %zu reads, wall min %.1f ms, "
+           "median %.1f ms; server CPU median %.1f ms; aggregator CPU "
+           "median %.1f ms\n", rows, rd.n, rd.wall[0], median(rd.wall, rd.n),
+           median(rd.server, rd.n), median(rd.client, rd.n));
+
+    ps_fleet_table_destroy(t);
+    ps_fleet_pg_destroy(f);
+
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -254,6 +319,10 @@ main(int argc, char **argv)
 
     summary("insert (all keys new)", &ins);
     summary("update (all keys existing)", &upd);
+
+    if (fleet_reads(db, argv[1], hour, n * repeat) != 0) {
+        return 1;
+    }
 
     ps_agg_table_destroy(delta);
     sink->ops->destroy(sink);

@@ -20,7 +20,8 @@
 #               Redis on (records/s, wall), one PostgreSQL flush of 10 000
 #               keys (server BEGIN..COMMIT)
 #   pg_flush    bench-pg_flush against the same throwaway PostgreSQL: one
-#               flush of 10 000 keys, new rows and existing rows (median)
+#               flush of 10 000 keys, new rows and existing rows (median);
+#               then the fleet thread's read of the rows it wrote
 #   redis       bench-redis_repair: the first write of 10 000 fields (one
 #               flush of 10 000 keys; median of its rounds)
 #   snapshot    bench-snapshot_build: the CPU time of a settled snapshot
@@ -199,6 +200,14 @@ if ! skip pg_flush; then
         row "PostgreSQL flush of 10 000 keys, $([ $kind = insert ] && echo new || echo existing) rows (bench-pg_flush, median wall)" \
             "<= 100 ms" "${v:+$v ms (min $m; $s)}" "$(verdict "$v" "<=" 100)"
     done
+    # "fleet read (the hour's R rows): N reads, wall min X ms, median Y
+    #  ms; server CPU median S ms; aggregator CPU median C ms"
+    line=$(grep -m1 "^fleet read (" "$OUT/pg_flush.out")
+    r=$(echo "$line" | perl -ne 'print $1 if /the hour.s (\d+) rows/')
+    v=$(echo "$line" | perl -ne 'print $1 if /wall min [\d.]+ ms, median ([\d.]+) ms/')
+    s=$(echo "$line" | perl -ne 'print "server CPU $1 ms, aggregator CPU $2 ms" if /server CPU median ([\d.-]+) ms; aggregator CPU median ([\d.-]+) ms/')
+    row "the fleet thread's read of the hour's ${r:-?} rows (bench-pg_flush, median wall)" \
+        "-" "${v:+$v ms ($s)}" "-"
 fi
 
 # redis ---------------------------------------------------------------------
