@@ -1711,6 +1711,7 @@ foreach_1m(ps_windows_t *w, win_key_t *k, int64_t oldest,
     win_level_t  *mlv = &k->level[LEVEL_MIN];
     uint32_t      i, m, nm;
     int           rc, borrowed = 0;
+    ps_hll_t      own;
 
     /* buckets are ascending: skip the expired ones */
     for (i = 0; i < k->sec.n && k->sec.b[i].t <= oldest; i++) {
@@ -1742,7 +1743,9 @@ foreach_1m(ps_windows_t *w, win_key_t *k, int64_t oldest,
     /* seconds keep no flags either: the minutes have them */
 
     if (nm == 1) {
-        /* one minute: lend its clients, no copy (given back below) */
+        /* one minute: lend its clients, no copy (given back below; the
+         * scratch's own, empty, may hold an array: set aside) */
+        own = w->scratch.clients;
         w->scratch.clients = mlv->b[m].st.clients;
         w->scratch.flags |= mlv->b[m].st.flags;
         borrowed = 1;
@@ -1763,7 +1766,7 @@ foreach_1m(ps_windows_t *w, win_key_t *k, int64_t oldest,
             &w->scratch);
 
     if (borrowed) {
-        ps_hll_init(&w->scratch.clients);
+        w->scratch.clients = own;
     }
 
     return rc;
