@@ -53,7 +53,8 @@ pg_time_us(const PGresult *res, int row, int col)
 
     v = ps_pg_bin_int8(res, row, col);
 
-    return v > -PG_EPOCH_US ? (uint64_t) (v + PG_EPOCH_US) : 0;
+    /* unsigned: 'infinity' (INT64_MAX) must not overflow */
+    return v > -PG_EPOCH_US ? (uint64_t) v + (uint64_t) PG_EPOCH_US : 0;
 }
 
 
