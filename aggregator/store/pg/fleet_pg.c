@@ -209,25 +209,11 @@ ps_fleet_pg_beat(ps_fleet_pg_t *f, const ps_fleet_beat_t *b)
 }
 
 
+/* a bigint of a binary result (pg_hourly.h), as unsigned */
 static uint64_t
 col_u64(const PGresult *res, int row, int col)
 {
-    const unsigned char  *p;
-    uint64_t              v;
-    int                   i;
-
-    /* a bigint of a binary result: 8 bytes, most significant first */
-    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8) {
-        return 0;
-    }
-
-    p = (const unsigned char *) PQgetvalue(res, row, col);
-    v = 0;
-    for (i = 0; i < 8; i++) {
-        v = v << 8 | p[i];
-    }
-
-    return v;
+    return (uint64_t) ps_pg_bin_int8(res, row, col);
 }
 
 
