@@ -192,6 +192,10 @@ struct ps_windows_s {
     uint64_t         gen;
     uint64_t         quiet_gen;     /* gen after the last expire that */
     int64_t          quiet_minute;  /* read the keys, in this minute */
+    int              total_short;   /* the totals missed a request (out
+                                       of memory): a key may have a
+                                       bucket they lack, so no stamp is
+                                       the same and no expiry skipped */
 
     ps_win_stats_t   scratch;
     ps_win_client_t *ctop;          /* scratch for top clients */
@@ -1041,6 +1045,7 @@ static void
 total_settle_now(ps_windows_t *w)
 {
     if (total_settle(w) != 0) {
+        w->total_short = 1;
         ps_log(PS_LOG_WARN, "event=windows_add_failed reason=no_memory");
     }
 }
@@ -1105,6 +1110,7 @@ windows_add_to(ps_windows_t *w, win_key_t *k, unsigned status,
     if (total_count(w, status, request_us, hist_index, bytes_in, bytes_out,
                     client_hash, time_us, flags) != 0)
     {
+        w->total_short = 1;
         rc = -1;
     }
 
@@ -1574,7 +1580,7 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
     /* nothing changed since the last pass in this minute (so no hour to
      * seal, key to fold or client to drop), and no key has a bucket to
      * drop, as the totals have none: no key to read */
-    if (w->gen == w->quiet_gen
+    if (w->gen == w->quiet_gen && !w->total_short
         && (int64_t) (now_us / level_period_us[LEVEL_MIN]) == w->quiet_minute
         && !total_expires(w, now_us))
     {
@@ -2180,6 +2186,9 @@ ps_windows_stamp(ps_windows_t *w, int win, uint64_t now_us,
      * the same time: the same requests in the totals' window, and no
      * key's bucket has left it */
     total_settle_now(w);
+    if (w->total_short) {
+        return;                     /* zeroed: never the same */
+    }
     oldest = (int64_t) (now_us / level_period_us[win]) - level_span[win];
     key_counts(w->total, win, oldest, &c, &first, &last);
 

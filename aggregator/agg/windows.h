@@ -179,7 +179,8 @@ int ps_windows_foreach_counts(ps_windows_t *w, int win, uint64_t now_us,
  * or sealed between them, no bucket with a request left the window (its
  * requests in the totals are the same) and, for 1m, its unique clients
  * come from the same minutes.  Two stamps of different windows are
- * never the same, nor is a zeroed one.
+ * never the same, nor is a zeroed one; once the totals missed a request
+ * (memory ran out) every stamp is zeroed.
  */
 typedef struct {
     uint64_t  gen;

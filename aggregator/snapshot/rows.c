@@ -703,6 +703,7 @@ seen_add(ps_rowset_t *rs, const ps_row_t *r)
             return -1;
         }
         cap = rs->seen_cap ? 2 * rs->seen_cap : 64;
+        cap = cap < SEEN_MAX ? cap : SEEN_MAX;
         seen = realloc(rs->seen, cap * sizeof(ps_row_t));
         if (seen == NULL) {
             return -1;
