@@ -301,8 +301,9 @@ ps_windows_create(size_t max_keys)
     w->max_keys = max_keys;
     ps_win_stats_init(&w->scratch);
 
-    /* generations of different windows never meet: a stamp of one
-     * never matches another made at the same address */
+    /* each windows' generations start 2^40 after the last one's: a
+     * stamp of one matches none of another made at the same address
+     * (short of 10^12 changes) */
     w->gen = __atomic_add_fetch(&gen_base, 1, __ATOMIC_RELAXED) << 40;
 
     w->total = calloc(1, sizeof(win_key_t) + 3);
@@ -1386,18 +1387,21 @@ ps_windows_add_hour(ps_windows_t *w, const char *host, size_t hlen,
 
     b = level_bucket(&w->total->level[LEVEL_HOUR],
                      hour * PS_US_PER_SEC / PS_US_PER_HOUR);
-    if (b == NULL) {
+    if (b == NULL || ps_win_stats_merge(&b->st, st) != 0) {
+        w->total_short = 1;         /* the key has what the totals lack */
         return -1;
     }
 
-    return ps_win_stats_merge(&b->st, st);
+    return 0;
 }
 
 
 /* Merges the minute buckets of the hours before now_hour that are not
- * sealed yet into their hour buckets; 0 or -1 (out of memory). */
+ * sealed yet into their hour buckets; 0 or -1 (out of memory).  The 24h
+ * window then reads the hour (the same requests, the clients' union
+ * perhaps in another form): a change of w's. */
 static int
-seal(win_key_t *k, int64_t now_hour)
+seal(ps_windows_t *w, win_key_t *k, int64_t now_hour)
 {
     win_level_t   *mlv = &k->level[LEVEL_MIN];
     win_bucket_t  *hb;
@@ -1408,6 +1412,8 @@ seal(win_key_t *k, int64_t now_hour)
     if (now_hour - 1 <= k->sealed_hour) {
         return 0;
     }
+
+    w->gen++;
 
     for (i = 0; i < mlv->n; i++) {
         hour = mlv->b[i].t / 60;
@@ -1574,6 +1580,7 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
     int             l, s, live;
 
     now_hour = (int64_t) (now_us / PS_US_PER_HOUR) * 3600;
+    minute = (int64_t) (now_us / level_period_us[LEVEL_MIN]);
 
     total_settle_now(w);
 
@@ -1581,8 +1588,7 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
      * seal, key to fold or client to drop), and no key has a bucket to
      * drop, as the totals have none: no key to read */
     if (w->gen == w->quiet_gen && !w->total_short
-        && (int64_t) (now_us / level_period_us[LEVEL_MIN]) == w->quiet_minute
-        && !total_expires(w, now_us))
+        && minute == w->quiet_minute && !total_expires(w, now_us))
     {
         return;
     }
@@ -1596,15 +1602,8 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
             live = k->admitted[0] >= now_hour - 3600
                    || k->admitted[1] >= now_hour - 3600;
 
-            /* before any minute bucket leaves; the 24h window then
-             * reads the hour (the same requests, the clients' union
-             * perhaps in another form): a change */
-            if ((int64_t) (now_us / level_period_us[LEVEL_HOUR]) - 1
-                > k->sealed_hour)
-            {
-                w->gen++;
-            }
-            if (seal(k, (int64_t) (now_us / level_period_us[LEVEL_HOUR]))
+            /* before any minute bucket leaves */
+            if (seal(w, k, (int64_t) (now_us / level_period_us[LEVEL_HOUR]))
                 != 0)
             {
                 ps_log(PS_LOG_WARN, "event=windows_seal_failed "
@@ -1666,8 +1665,6 @@ ps_windows_expire(ps_windows_t *w, uint64_t now_us)
     }
 
     keys_compact(w);
-
-    minute = (int64_t) (now_us / level_period_us[LEVEL_MIN]);
 
     for (j = 0; j <= w->cmask; j++) {
         pc = &w->ctable[j];

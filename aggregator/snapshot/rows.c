@@ -39,6 +39,29 @@ ps_row_percentile(const ps_hist_t *h, double q, uint64_t max_us)
 }
 
 
+/* Room for more rows in *rows (*cap of them): twice as many, first at
+ * first, never more than max (> *cap); 0 or -1. */
+static int
+rows_grow(ps_row_t **rows, size_t *cap, size_t first, size_t max)
+{
+    size_t     n;
+    ps_row_t  *p;
+
+    n = *cap ? 2 * *cap : first;
+    n = n < max ? n : max;
+
+    p = realloc(*rows, n * sizeof(ps_row_t));
+    if (p == NULL) {
+        return -1;
+    }
+
+    *rows = p;
+    *cap = n;
+
+    return 0;
+}
+
+
 /* The keys beyond the rows kept count in the window's rest. */
 static void
 rest_add(ps_rowset_t *sw, const ps_row_t *r)
@@ -98,19 +121,13 @@ heap_down(ps_row_t *rows, size_t n, size_t i)
 static int
 row_keep(ps_rowset_t *sw, const ps_row_t *r, size_t keep, int in_order)
 {
-    ps_row_t  *rows;
-    size_t     cap, at;
+    size_t  at;
 
     if (sw->n < keep) {
-        if (sw->n == sw->cap) {
-            cap = sw->cap ? sw->cap * 2 : 256;
-            cap = cap < keep ? cap : keep;
-            rows = realloc(sw->rows, cap * sizeof(ps_row_t));
-            if (rows == NULL) {
-                return -1;
-            }
-            sw->rows = rows;
-            sw->cap = cap;
+        if (sw->n == sw->cap
+            && rows_grow(&sw->rows, &sw->cap, 256, keep) != 0)
+        {
+            return -1;
         }
 
         at = sw->n++;
@@ -695,21 +712,11 @@ refs_sort(choose_ctx_t *c)
 static int
 seen_add(ps_rowset_t *rs, const ps_row_t *r)
 {
-    size_t     cap;
-    ps_row_t  *seen;
-
-    if (rs->nseen == rs->seen_cap) {
-        if (rs->seen_cap >= SEEN_MAX) {
-            return -1;
-        }
-        cap = rs->seen_cap ? 2 * rs->seen_cap : 64;
-        cap = cap < SEEN_MAX ? cap : SEEN_MAX;
-        seen = realloc(rs->seen, cap * sizeof(ps_row_t));
-        if (seen == NULL) {
-            return -1;
-        }
-        rs->seen = seen;
-        rs->seen_cap = cap;
+    if (rs->nseen == rs->seen_cap
+        && (rs->seen_cap >= SEEN_MAX
+            || rows_grow(&rs->seen, &rs->seen_cap, 64, SEEN_MAX) != 0))
+    {
+        return -1;
     }
 
     rs->seen[rs->nseen++] = *r;
