@@ -11,7 +11,7 @@
 #   drain    N records preloaded into the rings by bench-ring-producer
 #            (writers gone), then the aggregator started on its own core;
 #            records/s = N / aggregator CPU time (utime+stime), and
-#            N / wall time until --stats shows them all consumed; with
+#            N / wall time until the zone counts them all consumed; with
 #            sinks off, then its CPU over IDLE_SECONDS with no record
 #            coming (idle_%, of one core: the snapshot builds of windows
 #            that hold PATHS keys and change no more)
@@ -199,23 +199,26 @@ preload() {
 drain() {
     local name=$1 paths=$2 zone=$WORK/zone log=$WORK/agg-$1-$2.log
     shift 2
-    local n=$((RINGS * CAPACITY)) t0 t1 c1 consumed=0 deadline rss hwm ia idle
+    local n=$((RINGS * CAPACITY)) t0 t1 c1 consumed=0 out rss hwm ia idle
     preload "$zone" "$paths"
     t0=$(now)
     start_agg "$zone" "$log" "$@"
-    deadline=$(( $(date +%s) + DRAIN_TIMEOUT ))
-    while :; do
-        consumed=$(zone_total "$zone" consumed || echo 0)
-        [ "${consumed:-0}" -ge "$n" ] && break
+    # one process reads the zone until all are consumed and prints when
+    # (a poll of --stats every 20 ms, a process and a JSON parser each,
+    # took one of the two cores from the drain it measured)
+    out=$("$prod" --zone "$zone" --wait-consumed "$n" --pid "$agg_pid" \
+              --duration "$DRAIN_TIMEOUT")
+    c1=$(cpu_ticks "$agg_pid" 2>/dev/null)
+    [[ $out =~ \"consumed\":([0-9]+),\"at\":([0-9.]+),\"reached\":([01]) ]] \
+        || { echo "($name $paths: bench-ring-producer --wait-consumed: $out)" >&2; stop_agg; return 1; }
+    consumed=${BASH_REMATCH[1]} t1=${BASH_REMATCH[2]}
+    if [ "${BASH_REMATCH[3]}" = 0 ]; then
         if ! kill -0 "$agg_pid" 2>/dev/null; then
             echo "aggregator exited early; log:" >&2; tail -5 "$log" >&2
             agg_pid=; return 1
         fi
-        [ "$(date +%s)" -ge "$deadline" ] && { echo "($name $paths: timed out after ${DRAIN_TIMEOUT}s at $consumed of $n records)"; break; }
-        sleep 0.02
-    done
-    t1=$(now)
-    c1=$(cpu_ticks "$agg_pid")
+        echo "($name $paths: timed out after ${DRAIN_TIMEOUT}s at $consumed of $n records)"
+    fi
     rss=$(status_kb "$agg_pid" RssAnon)
     hwm=$(status_kb "$agg_pid" VmRSS)
     # idle: a second for the snapshot under way, then IDLE_SECONDS
@@ -237,26 +240,36 @@ drain() {
                      rss / 1024, hwm / 1024, idle }'
 }
 
-# flushed LOG MARK SINK: the records the sink's flushes logged after
-# line MARK of the aggregator's log (event=flush ... records=N); one awk
-# a poll, so that waiting costs the two cores next to nothing (polling
-# --stats and Redis took about a sixth of them)
-flushed() {
-    awk -v m="$2" -v s="event=flush sink=$3 " \
-        'NR > m && index($0, s) { for (i = 1; i <= NF; i++)
-                                     if ($i ~ /^records=/) { sub(/^records=/, "", $i); n += $i } }
-         END { print n + 0 }' "$1"
-}
-
-# wait_flushed NAME LOG MARK N: until both sinks logged N records
+# wait_flushed NAME LOG MARK N: until both sinks logged N records after
+# line MARK.  One perl follows the log (reading what was added every
+# 10 ms): a process a poll (awk, date, sleep every 50 ms) took a sixth of
+# the two cores during the flushes it measured, and polling --stats
+# and Redis before that more
 wait_flushed() {
-    local deadline=$(( $(date +%s) + DRAIN_TIMEOUT )) sk
-    for sk in postgres redis; do
-        while [ "$(flushed "$2" "$3" "$sk")" -lt "$4" ]; do
-            [ "$(date +%s)" -ge "$deadline" ] && { echo "($1: $sk flushed $(flushed "$2" "$3" "$sk") of $4 records after ${DRAIN_TIMEOUT}s)" >&2; return; }
-            sleep 0.05
-        done
-    done
+    perl -e '
+        my ($log, $mark, $n, $timeout) = @ARGV;
+        my %got = (postgres => 0, redis => 0);
+        my $deadline = time + $timeout;
+        open my $fh, "<", $log or die "$log: $!\n";
+        my ($line, $buf) = (0, "");
+        while (1) {
+            while (defined(my $l = <$fh>)) {
+                $buf .= $l;
+                next unless $buf =~ /\n\z/;
+                $l = $buf; $buf = "";
+                next if ++$line <= $mark;
+                $got{$1} += $2
+                    if $l =~ /event=flush sink=(postgres|redis) .*\brecords=(\d+)/;
+            }
+            exit 0 if $got{postgres} >= $n && $got{redis} >= $n;
+            if (time >= $deadline) {
+                print STDERR "($ARGV[4]: flushed postgres $got{postgres}, ",
+                    "redis $got{redis} of $n records after ${timeout}s)\n";
+                exit 1;
+            }
+            select(undef, undef, undef, 0.01);
+            seek($fh, 0, 1);
+        }' "$2" "$3" "$4" "$DRAIN_TIMEOUT" "$1" || true
 }
 
 # settled NAME PATHS WARM [aggregator args...]: the aggregator started on
