@@ -13,11 +13,13 @@
 # flush), the next write of the same keys (what every later flush of the
 # hour does: each field read, summed and written back) and the repair: number of scripts, the longest one (SLOWLOG,
 # 1 ms threshold), their sum (INFO commandstats), the flush's wall time,
-# and the longest wait of a client PINGing Redis in a loop meanwhile
-# (what every other client of that Redis sees).
+# and the longest wait of a client PINGing Redis every millisecond
+# meanwhile (what every other client of that Redis sees).
 #
 # Environment (defaults in brackets):
 #   BUILD [repo/build]  REDIS_PORT [18590]  ROUNDS [3]
+#   PING_GAP_US [1000] (between two PINGs; 0: back to back, as before
+#   2026-12-07 23:20 UTC)
 #   SIZES ["10000x1000 10000x16384 100000x16384"] (fields x clients)
 #   CHUNKS ["1000000 default"] (fields per script; default: the sink's)
 #   KEEP [0] (keep the temporary directory)
