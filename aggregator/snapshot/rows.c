@@ -831,6 +831,7 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
         /* the rows, rest and totals as they are; only what this build
          * decides is undone, as below */
         rs->shrunk = 0;
+        rs->reused = 1;
         for (i = 0; fn != NULL && i < rs->nseen; i++) {
             fn(ctx, &rs->seen[i]);
         }
@@ -838,6 +839,7 @@ ps_rowset_collect(ps_rowset_t *rs, ps_windows_t *w, int win,
     }
 
     memset(&rs->stamp, 0, sizeof(rs->stamp));
+    rs->reused = 0;
     rs->nseen = 0;
 
     /* the rows fn sees are kept only when nothing was counted since the
@@ -993,6 +995,7 @@ ps_rowset_collect_from(ps_rowset_t *rs, ps_rowset_source_fn source,
     collect_ctx_t  c;
 
     memset(&rs->stamp, 0, sizeof(rs->stamp));
+    rs->reused = 0;
     rs->nseen = 0;
     rs->n = 0;
     rs->total_rows = 0;

@@ -62,6 +62,8 @@ typedef struct {
     ps_row_t        *seen;             /* the rows fn saw */
     size_t           nseen;
     size_t           seen_cap;
+    int              reused;           /* the last collect kept the rows
+                                          of the one before */
 } ps_rowset_t;
 
 /* Called with each row as it is collected (before it is kept or not). */

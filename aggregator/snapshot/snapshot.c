@@ -96,6 +96,19 @@ struct ps_snapshot_s {
     uint32_t           *porder[PS_SNAP_ALL_WINDOWS][PS_SNAP_SORTS];
     uint64_t           *out;               /* 8-byte aligned */
     size_t              out_cap;
+
+    /* what the last assemble wrote of each window: its rows' text, JSON
+     * and window info are blob[start, end) and its rows, grams and
+     * orders are prow, pgram and porder (assemble_window()) */
+    struct {
+        size_t          start, end, n;
+        int             shrunk;
+        int             valid;
+        ps_snap_ref_t   info;
+    } seg[PS_SNAP_WINDOWS];
+    uint64_t            windows_kept;      /* windows not rendered again */
+    uint64_t            assembles;         /* renderings of a snapshot */
+    size_t              last_total;        /* the last build's size */
 };
 
 static size_t rows_needed(const ps_snapshot_t *s);
@@ -533,17 +546,59 @@ typedef struct {
 } snap_refs_t;
 
 
-/* Window w's first n rows into the blob (key text and JSON), their
- * orders and its window info; 0 or -1. */
+/*
+ * Window w's rendering as the last assemble left it can stand when its
+ * rows are those it rendered (the collect kept them: ps_rowset_t
+ * reused), as many and as shrunk, and nothing was written to the blob
+ * before it in this assemble: every window assembled before it stood
+ * too, so the blob's bytes from 0 to its end are still what that
+ * assemble wrote (an append also writes a NUL after its bytes, where
+ * the next window begins, and assemble() empties the blob without
+ * writing to it).  A window rendered in an assemble that then failed
+ * cannot stand; those after it may have kept valid marks, but stand
+ * only after it.
+ */
 static int
-assemble_window(ps_snapshot_t *s, int w, size_t n, ps_snap_ref_t *info)
+window_stands(const ps_snapshot_t *s, int w, size_t n)
+{
+    const ps_rowset_t  *sw = &s->win[w];
+
+    return w < PS_SNAP_WINDOWS && sw->reused && s->seg[w].valid
+           && s->seg[w].n == n && s->seg[w].shrunk == sw->shrunk
+           && s->seg[w].start == s->blob.len
+           && s->seg[w].end <= s->blob.cap;
+}
+
+
+/* Window w's first n rows into the blob (key text and JSON), their
+ * orders and its window info; 0 or -1.  *stand: every window before w
+ * stood as the last assemble left it (window_stands()); cleared when w
+ * is rendered. */
+static int
+assemble_window(ps_snapshot_t *s, int w, size_t n, ps_snap_ref_t *info,
+    int *stand)
 {
     ps_buf_t       *blob = &s->blob;
     ps_rowset_t    *sw = &s->win[w];
     ps_snap_row_t  *pr;
     ps_row_t       *r;
-    size_t          i, start;
+    size_t          i, start, wstart;
     int             k;
+
+    if (*stand && window_stands(s, w, n)) {
+        blob->len = s->seg[w].end;
+        *info = s->seg[w].info;
+        s->windows_kept++;
+        return 0;
+    }
+
+    /* written anew, and so is every window after it (none stands after
+     * one that did not) */
+    *stand = 0;
+    if (w < PS_SNAP_WINDOWS) {
+        s->seg[w].valid = 0;
+    }
+    wstart = blob->len;
 
     free(s->prow[w]);
     free(s->pgram[w]);
@@ -587,8 +642,22 @@ assemble_window(ps_snapshot_t *s, int w, size_t n, ps_snap_ref_t *info)
 
     start = blob->len;
 
-    return ps_render_window_info(sw, w, n, blob) != 0
-           || blob_ref(blob, info, start) != 0 ? -1 : 0;
+    if (ps_render_window_info(sw, w, n, blob) != 0
+        || blob_ref(blob, info, start) != 0)
+    {
+        return -1;
+    }
+
+    if (w < PS_SNAP_WINDOWS) {
+        s->seg[w].start = wstart;
+        s->seg[w].end = blob->len;
+        s->seg[w].n = n;
+        s->seg[w].shrunk = sw->shrunk;
+        s->seg[w].info = *info;
+        s->seg[w].valid = 1;
+    }
+
+    return 0;
 }
 
 
@@ -807,15 +876,30 @@ static size_t
 assemble(ps_snapshot_t *s, const ps_snapshot_inputs_t *in, uint64_t now_us,
     const size_t *limit, int problems)
 {
-    int          w;
+    int          i, w, stand = 1;
     snap_refs_t  refs;
 
-    ps_buf_reset(&s->blob);
+    /* the longest window first: once requests stop, 1m changes with
+     * every second for a minute while 1h and 24h stand
+     * (assemble_window()) */
+    static const int  order[PS_SNAP_ALL_WINDOWS] = {
+        PS_SNAP_WIN_24H, PS_SNAP_WIN_1H, PS_SNAP_WIN_1M,
+        PS_SNAP_WIN_7D, PS_SNAP_WIN_30D
+    };
 
-    for (w = 0; w < (s->has_days ? PS_SNAP_ALL_WINDOWS : PS_SNAP_WINDOWS);
-         w++)
+    _Static_assert(PS_SNAP_WINDOWS == 3 && PS_SNAP_ALL_WINDOWS == 5,
+                   "the order names every window");
+
+    /* emptied without ps_buf_reset(), which writes a NUL at its start:
+     * the windows that stand keep their bytes there */
+    s->blob.len = 0;
+
+    for (i = 0; i < (s->has_days ? PS_SNAP_ALL_WINDOWS : PS_SNAP_WINDOWS);
+         i++)
     {
-        if (assemble_window(s, w, snap_rows_in(s, w, limit), &refs.info[w])
+        w = order[i];
+        if (assemble_window(s, w, snap_rows_in(s, w, limit), &refs.info[w],
+                            &stand)
             != 0)
         {
             return 0;
@@ -894,13 +978,27 @@ offer_own_view(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
 }
 
 
+uint64_t
+ps_snapshot_windows_kept(const ps_snapshot_t *s)
+{
+    return s->windows_kept;
+}
+
+
+uint64_t
+ps_snapshot_assembles(const ps_snapshot_t *s)
+{
+    return s->assembles;
+}
+
+
 int
 ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     uint64_t now_us, size_t cap, const void **out, size_t *len)
 {
     size_t    limit[PS_SNAP_ALL_WINDOWS], total, max_rows, n;
     uint64_t  t0;
-    int       w, any, top_shrunk, nwin;
+    int       w, any, top_shrunk, nwin, grow;
     double    f;
 
     t0 = ps_mono_us();
@@ -934,14 +1032,20 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
 
     memset(limit, 0, sizeof(limit));
 
+    /* the last build had to shrink: start near what fitted then rather
+     * than render everything once more only to find it too large; an
+     * eighth more, so that it grows back, only when the last snapshot
+     * left room for about that much (a snapshot shrunk to fit is within
+     * a tenth of the buffer: trying an eighth more rendered every build
+     * twice, and windows that stand as the last build left them stand
+     * only at the same number of rows) */
+    grow = s->last_total + s->last_total / 8 <= cap;
+
     for (w = 0; w < nwin; w++) {
         limit[w] = s->win[w].n < max_rows ? s->win[w].n : max_rows;
 
-        /* the last build had to shrink: start near what fitted then
-         * (an eighth more, so that it grows back) rather than render
-         * everything once more only to find it too large */
         if (s->fit[w] > 0 && s->fit[w] + s->fit[w] / 8 + 1 < limit[w]) {
-            limit[w] = s->fit[w] + s->fit[w] / 8 + 1;
+            limit[w] = grow ? s->fit[w] + s->fit[w] / 8 + 1 : s->fit[w];
             s->win[w].shrunk = 1;
         }
     }
@@ -970,6 +1074,7 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     }
 
     for ( ;; ) {
+        s->assembles++;
         total = assemble(s, in, now_us, limit, 0);
         if (total == 0) {
             ps_log(PS_LOG_ERROR, "event=snapshot_failed reason=no_memory");
@@ -1045,6 +1150,7 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     }
     s->fit_top = top_shrunk ? s->top : 0;
     s->fit_trends = top_shrunk ? s->trend_limit : 0;
+    s->last_total = total;
 
     s->last_gen_seconds = (double) (ps_mono_us() - t0) / 1e6;
 

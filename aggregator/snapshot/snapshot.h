@@ -67,6 +67,14 @@ void ps_snapshot_use_scheduler(ps_snapshot_t *s, ps_scheduler_t *sched);
  * first. */
 void ps_snapshot_use_fleet(ps_snapshot_t *s, ps_fleet_t *f);
 
+/* Windows (1m, 1h, 24h) whose rendering a build took from the one
+ * before, their rows unchanged, since s was made (for tests). */
+uint64_t ps_snapshot_windows_kept(const ps_snapshot_t *s);
+
+/* Snapshots rendered (a build that shrinks renders more than one) since
+ * s was made (for tests). */
+uint64_t ps_snapshot_assembles(const ps_snapshot_t *s);
+
 /* Builds a snapshot at wall time now_us of at most cap bytes; *out
  * (8-byte aligned, owned by s, valid until the next build) and *len get
  * it.  Expires the windows and runs the alerts.  0, or -1 (logged). */

@@ -149,6 +149,191 @@ add(ps_windows_t *w, const char *path, size_t plen, unsigned status,
 }
 
 
+/* Differences between the live windows (1m, 1h, 24h) of two snapshots:
+ * rows (texts, JSON, grams), orders and window info. */
+static int
+windows_differ(const void *a, size_t alen, const void *b, size_t blen)
+{
+    ps_snap_view_t  va, vb;
+    uint32_t        i, n;
+    int             w, k, bad = 0;
+
+#define SAME_REF(ra, rb)                                                     \
+    ((ra).len == (rb).len                                                    \
+     && memcmp(va.blob + (ra).off, vb.blob + (rb).off, (ra).len) == 0)
+
+    if (ps_snap_validate(a, alen, &va) != NULL
+        || ps_snap_validate(b, blen, &vb) != NULL)
+    {
+        return 1000000;
+    }
+
+    for (w = 0; w < PS_SNAP_WINDOWS; w++) {
+        n = va.row_count[w];
+        if (n != vb.row_count[w]) {
+            bad++;
+            continue;
+        }
+        bad += !SAME_REF(va.window_info[w], vb.window_info[w]);
+        for (i = 0; i < n; i++) {
+            bad += !SAME_REF(va.rows[w][i].host, vb.rows[w][i].host)
+                   + !SAME_REF(va.rows[w][i].method, vb.rows[w][i].method)
+                   + !SAME_REF(va.rows[w][i].path, vb.rows[w][i].path)
+                   + !SAME_REF(va.rows[w][i].json, vb.rows[w][i].json)
+                   + (va.grams[w][i] != vb.grams[w][i]);
+            for (k = 0; k < PS_SNAP_SORTS; k++) {
+                bad += va.order[w][k][i] != vb.order[w][k][i];
+            }
+        }
+    }
+
+#undef SAME_REF
+
+    return bad;
+}
+
+
+/* A window whose rows a build kept from the one before is not rendered
+ * again: the snapshot's windows are those of a snapshot built afresh
+ * from the same windows at the same time, whether every window, some or
+ * none stood. */
+static void
+test_windows_kept(void)
+{
+    ps_windows_t          *w;
+    ps_snapshot_t         *s, *f;
+    ps_snapshot_inputs_t   in;
+    const void            *buf, *fbuf;
+    void                  *copy;
+    size_t                 len, flen, i;
+    uint64_t               t = T0 + 7200 * SEC, kept;
+    char                   path[32];
+    int                    k;
+
+    w = ps_windows_create(1000);
+    s = ps_snapshot_create(&cfg, w);
+    if (w == NULL || s == NULL) {
+        bail_out("create");
+    }
+    memset(&in, 0, sizeof(in));
+    in.node_id = cfg.node_id;
+
+    /* 30 paths, their requests over the last 50 seconds */
+    for (i = 0; i < 30; i++) {
+        snprintf(path, sizeof(path), "/kept/%02zu", i);
+        for (k = 0; k <= (int) i; k++) {
+            add(w, path, strlen(path), k % 9 ? 200 : 503, 700 * (i + 1) + k,
+                50 + i, t - (uint64_t) ((i + k) % 50) * SEC, k % 5);
+        }
+    }
+
+#define STEP(now, want_kept, what)                                           \
+    do {                                                                     \
+        kept = ps_snapshot_windows_kept(s);                                  \
+        if (ps_snapshot_build(s, &in, (now), 64 << 20, &buf, &len) != 0) {   \
+            bail_out("build");                                               \
+        }                                                                    \
+        copy = malloc(len);                                                  \
+        memcpy(copy, buf, len);                                              \
+        f = ps_snapshot_create(&cfg, w);                                     \
+        if (f == NULL                                                        \
+            || ps_snapshot_build(f, &in, (now), 64 << 20, &fbuf, &flen) != 0)\
+        {                                                                    \
+            bail_out("fresh build");                                         \
+        }                                                                    \
+        is_u64(ps_snapshot_windows_kept(s) - kept, (want_kept),              \
+           "kept windows: %s: %d", what, (int) (want_kept));                 \
+        is_int(windows_differ(copy, len, fbuf, flen), 0,                     \
+           "kept windows: %s: the windows of a fresh build", what);          \
+        ps_snapshot_destroy(f);                                              \
+        free(copy);                                                          \
+    } while (0)
+
+    /* 24h and 1h are assembled first and stand from the second build
+     * on; the 1m rows the alerts saw are kept from the second collect
+     * with nothing counted between (rows.h): 1m stands from the third */
+    STEP(t, 0, "first build");
+    STEP(t, 2, "nothing new");
+    STEP(t, 3, "nothing new, once more");
+    STEP(t + SEC / 2, 3, "half a second later");
+
+    /* requests leave the 1m window: 1m is rendered again, 1h and 24h
+     * (assembled before it) stand */
+    STEP(t + 20 * SEC, 2, "requests left 1m");
+    STEP(t + 20 * SEC, 3, "nothing new again");
+
+    /* a request: every window changes */
+    add(w, "/kept/new", 9, 200, 1234, 99, t + 20 * SEC, 3);
+    STEP(t + 20 * SEC, 0, "a request");
+    STEP(t + 20 * SEC, 2, "nothing new after it");
+    STEP(t + 20 * SEC, 3, "nothing new after it, once more");
+
+    /* a past hour merged into 24h (every stamp moves with it) */
+    {
+        ps_win_stats_t  st;
+
+        ps_win_stats_init(&st);
+        st.counts.requests = 5;
+        st.counts.status[1] = 5;
+        st.first_seen_us = t - 3 * 3600 * SEC;
+        st.last_seen_us = st.first_seen_us + SEC;
+        if (ps_windows_add_hour(w, "example.com", 11, "GET", 3, "/kept/00",
+                                8, (int64_t) ((t / SEC) / 3600 - 3), &st)
+            != 0)
+        {
+            bail_out("add_hour");
+        }
+        ps_win_stats_free(&st);
+    }
+    STEP(t + 20 * SEC, 0, "a past hour merged");
+
+#undef STEP
+
+    /* a buffer too small for every row: the build shrinks the windows
+     * (rendering more than once), the next ones start at what fitted and
+     * stand */
+    {
+        ps_snapshot_t  *z = ps_snapshot_create(&cfg, w);
+        uint64_t        now = t + 20 * SEC, a, kw;
+        size_t          cap, plen = 0;
+        void           *prev = NULL;
+
+        if (z == NULL
+            || ps_snapshot_build(z, &in, now, 64 << 20, &buf, &len) != 0)
+        {
+            bail_out("build");
+        }
+        cap = len * 3 / 4;
+        for (k = 0; k < 4; k++) {
+            a = ps_snapshot_assembles(z);
+            kw = ps_snapshot_windows_kept(z);
+            if (ps_snapshot_build(z, &in, now, cap, &buf, &len) != 0) {
+                bail_out("build");
+            }
+            /* the first shrinks (24h and 1h stood at first: their rows
+             * as many as in the build before, at the full buffer) */
+            is_u64(ps_snapshot_assembles(z) - a, k == 0 ? 2 : 1,
+                   "shrunk %d: renderings (%zu of %zu bytes)", k, len, cap);
+            is_u64(ps_snapshot_windows_kept(z) - kw, k == 0 ? 2 : 3,
+                   "shrunk %d: windows kept", k);
+            if (prev != NULL) {
+                is_int(windows_differ(prev, plen, buf, len), 0,
+                       "shrunk %d: the windows of the build before", k);
+            }
+            free(prev);
+            prev = malloc(len);
+            memcpy(prev, buf, len);
+            plen = len;
+        }
+        free(prev);
+        ps_snapshot_destroy(z);
+    }
+
+    ps_snapshot_destroy(s);
+    ps_windows_destroy(w);
+}
+
+
 /* The fleet thread's pause after a round: fleet_interval, or 4 x a slow
  * round, at most node_stale / 3. */
 /* The rows' grams: one a row, each the grams of its path; every
@@ -709,6 +894,7 @@ main(void)
     }
 
     test_fleet_wait();
+    test_windows_kept();
 
     return done_testing();
 }
