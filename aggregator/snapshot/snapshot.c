@@ -1034,11 +1034,12 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
 
     /* the last build had to shrink: start near what fitted then rather
      * than render everything once more only to find it too large; an
-     * eighth more, so that it grows back, only when the last snapshot
-     * left room for about that much (a snapshot shrunk to fit is within
-     * a tenth of the buffer: trying an eighth more rendered every build
-     * twice, and windows that stand as the last build left them stand
-     * only at the same number of rows) */
+     * eighth more (rows, the metrics' paths, the path trends), so that
+     * they grow back, only when the last snapshot left room for about
+     * that much.  A snapshot shrunk to fit is mostly within a tenth of
+     * the buffer: trying an eighth more at every build rendered each
+     * twice, and a window stands as the last build left it only at the
+     * same number of rows */
     grow = s->last_total + s->last_total / 8 <= cap;
 
     for (w = 0; w < nwin; w++) {
@@ -1055,7 +1056,7 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     s->top = s->cfg->top_n;
     top_shrunk = 0;
     if (s->fit_top > 0 && s->fit_top + s->fit_top / 8 + 1 < s->top) {
-        s->top = s->fit_top + s->fit_top / 8 + 1;
+        s->top = grow ? s->fit_top + s->fit_top / 8 + 1 : s->fit_top;
         top_shrunk = 1;
     }
 
@@ -1069,7 +1070,8 @@ ps_snapshot_build(ps_snapshot_t *s, const ps_snapshot_inputs_t *in,
     if (s->fit_trends > 0
         && s->fit_trends + s->fit_trends / 8 + 1 < s->trend_limit)
     {
-        s->trend_limit = s->fit_trends + s->fit_trends / 8 + 1;
+        s->trend_limit = grow ? s->fit_trends + s->fit_trends / 8 + 1
+                              : s->fit_trends;
         top_shrunk = 1;
     }
 

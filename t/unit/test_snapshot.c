@@ -326,6 +326,35 @@ test_windows_kept(void)
             plen = len;
         }
         free(prev);
+
+        /* room again (a larger buffer here): the windows grow back, an
+         * eighth a build, to every row */
+        {
+            ps_snap_view_t  zv;
+            uint32_t        rows = 0, was = 0, all;
+            int             builds, up = 1;
+
+            all = 0;
+            if (ps_snapshot_build(s, &in, now, 64 << 20, &buf, &len) == 0
+                && ps_snap_validate(buf, len, &zv) == NULL)
+            {
+                all = zv.row_count[PS_SNAP_WIN_24H];
+            }
+            for (builds = 0; builds < 40 && rows < all; builds++) {
+                if (ps_snapshot_build(z, &in, now, 64 << 20, &buf, &len)
+                    != 0 || ps_snap_validate(buf, len, &zv) != NULL)
+                {
+                    bail_out("build");
+                }
+                rows = zv.row_count[PS_SNAP_WIN_24H];
+                up &= rows > was;
+                was = rows;
+            }
+            ok(all == 31 && rows == all && up && builds > 1,
+               "shrunk: grows back to all %u rows, more at each of %d "
+               "builds", rows, builds);
+        }
+
         ps_snapshot_destroy(z);
     }
 
