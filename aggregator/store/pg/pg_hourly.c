@@ -7,10 +7,6 @@
 #include "store/pg/pg_hourly.h"
 
 
-/* timestamptz in a binary result: microseconds since 2000-01-01 UTC */
-#define PG_EPOCH_US  INT64_C(946684800000000)
-
-
 int64_t
 ps_pg_bin_int8(const PGresult *res, int row, int col)
 {
@@ -54,7 +50,7 @@ pg_time_us(const PGresult *res, int row, int col)
     v = ps_pg_bin_int8(res, row, col);
 
     /* unsigned: 'infinity' (INT64_MAX) must not overflow */
-    return v > -PG_EPOCH_US ? (uint64_t) v + (uint64_t) PG_EPOCH_US : 0;
+    return v > -PS_PG_EPOCH_US ? (uint64_t) v + (uint64_t) PS_PG_EPOCH_US : 0;
 }
 
 

@@ -32,4 +32,8 @@ void ps_pg_hourly_stats(const PGresult *res, int row, int col,
 /* A bigint column of a binary result; 0 when NULL or not 8 bytes. */
 int64_t ps_pg_bin_int8(const PGresult *res, int row, int col);
 
+/* A timestamptz in binary form (a result, a COPY) is microseconds since
+ * PostgreSQL's epoch, 2000-01-01 UTC: this many after the unix one. */
+#define PS_PG_EPOCH_US  INT64_C(946684800000000)
+
 #endif /* PS_PG_HOURLY_H */

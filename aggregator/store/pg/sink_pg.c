@@ -60,6 +60,7 @@
 #include "lib/strbuf.h"
 #include "store/pg/migrate.h"
 #include "store/pg/pg_conn.h"
+#include "store/pg/pg_hourly.h"
 #include "store/pg/pg_rows.h"
 #include "store/pg/sink_pg.h"
 
@@ -475,8 +476,6 @@ encode_hist(pg_sink_t *pg, const ps_hist_t *h)
 static const char  copy_bin_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0";
 static const char  copy_bin_trailer[2] = "\377\377";
 
-/* microseconds between the unix epoch and PostgreSQL's (2000-01-01) */
-#define PG_EPOCH_US   INT64_C(946684800000000)
 #define KEYS_FIELDS   6
 
 
@@ -532,7 +531,7 @@ copy_key_row(pg_sink_t *pg, size_t idx, const ps_agg_entry_t *e)
     o = put_be(o, KEYS_FIELDS, 2);
     o = put_be(o, 4, 4);
     o = put_be(o, idx, 4);
-    o = put_int8(o, (uint64_t) (e->hour * PS_US_PER_SEC - PG_EPOCH_US));
+    o = put_int8(o, (uint64_t) (e->hour * PS_US_PER_SEC - PS_PG_EPOCH_US));
     o = put_field(o, e->host, e->host_len);
     o = put_field(o, e->method, e->method_len);
     o = put_field(o, e->path, e->path_len);
@@ -585,7 +584,7 @@ delta_row(pg_sink_t *pg, const ps_agg_entry_t *e, const ps_hist_t *base,
 
     o = b->data + b->len;
     o = put_be(o, DELTA_FIELDS + 1, 2);
-    o = put_int8(o, (uint64_t) (e->hour * PS_US_PER_SEC - PG_EPOCH_US));
+    o = put_int8(o, (uint64_t) (e->hour * PS_US_PER_SEC - PS_PG_EPOCH_US));
     o = put_field(o, e->host, e->host_len);
     o = put_field(o, e->method, e->method_len);
     o = put_field(o, e->path, e->path_len);
@@ -601,8 +600,10 @@ delta_row(pg_sink_t *pg, const ps_agg_entry_t *e, const ps_hist_t *base,
     o = put_int8(o, e->counts.latency_sum_us);
     o = put_int8(o, e->counts.latency_max_us);
     o = put_field(o, hll, n);
-    o = put_int8(o, (uint64_t) ((int64_t) e->first_seen_us - PG_EPOCH_US));
-    o = put_int8(o, (uint64_t) ((int64_t) e->last_seen_us - PG_EPOCH_US));
+    o = put_int8(o, (uint64_t) ((int64_t) e->first_seen_us
+                                - PS_PG_EPOCH_US));
+    o = put_int8(o, (uint64_t) ((int64_t) e->last_seen_us
+                                - PS_PG_EPOCH_US));
     o = put_field(o, pg->enc, hn);
     o = put_field(o, pg->node_id, nlen);
 
