@@ -472,13 +472,14 @@ main(int argc, char **argv)
         return 1;
     }
 
-    if (o.wait_consumed) {
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
+    /* a signal ends the writing (or the waiting) with the JSON line */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
+    if (o.wait_consumed) {
         return wait_consumed(base, &o);
     }
 
@@ -511,12 +512,6 @@ main(int argc, char **argv)
         free(klen);
         return 1;
     }
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 
     d = ps_zone_ring_desc(base, &geo, ring);
     slots = (uint8_t *) ps_zone_ring_slot(base, &geo, ring, 0);
